@@ -1,0 +1,5 @@
+//! One client per Microsoft API. Each knows its paths, api-versions and models, and nothing of tools.
+
+pub mod arm;
+pub mod defender;
+pub mod log_analytics;

@@ -1,0 +1,119 @@
+//! Transport and the custom-handler protocol: what the Functions host sends to this process.
+//!
+//! - `GET /`: the host's readiness probe (any answer counts; this one is 200).
+//! - `/api/mcp`, `/api/health`: HTTP functions, forwarded (`enableForwardingHttpRequest`) or
+//!   proxied (`enableProxyingHttpRequest`) with their original path.
+//! - `POST /<functionName>`: every other trigger, in the `{"Data","Metadata"}` payload form.
+//!
+//! It knows the MCP server only as an rmcp service and functions only as [`FunctionHandler`]s.
+
+pub mod invocation;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+pub use invocation::{FunctionHandler, InvocationOutcome, InvocationRequest, InvocationResponse};
+
+use crate::config::McpConfig;
+
+/// What `/api/health` reports.
+#[async_trait::async_trait]
+pub trait HealthProbe: Send + Sync {
+    async fn probe(&self) -> (bool, serde_json::Value);
+}
+
+/// HTTP functions the host may send in payload form when neither forwarding nor proxying is on.
+const HTTP_FUNCTIONS: [&str; 2] = ["function-mcp", "function-health"];
+
+#[derive(Clone)]
+struct HostState {
+    health: Arc<dyn HealthProbe>,
+    functions: Arc<HashMap<&'static str, Arc<dyn FunctionHandler>>>,
+}
+
+pub fn router<S>(
+    mcp_server: impl Fn() -> S + Send + Sync + 'static,
+    mcp: &McpConfig,
+    health: Arc<dyn HealthProbe>,
+    functions: HashMap<&'static str, Arc<dyn FunctionHandler>>,
+) -> Router
+where
+    S: rmcp::ServerHandler + Send + 'static,
+{
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_allowed_hosts(mcp.allowed_hosts.clone())
+        .with_max_request_body_bytes(mcp.max_request_bytes);
+    // Browsers send Origin; MCP clients that are not browsers do not. A page on another origin
+    // must never reach the tools through a user's browser, so Origin is always checked.
+    config = config.with_allowed_origins(allowed_origins(mcp)).enforce_origin_validation();
+    let service = StreamableHttpService::new(move || Ok(mcp_server()), Arc::new(NeverSessionManager::default()), config);
+
+    let state = HostState { health, functions: Arc::new(functions) };
+    Router::new()
+        .route("/", get(ready))
+        .route("/api/health", get(health_check))
+        .nest_service("/api/mcp", service)
+        .route("/{function}", post(invoke))
+        .with_state(state)
+}
+
+fn allowed_origins(mcp: &McpConfig) -> Vec<String> {
+    let mut origins = vec!["http://localhost:*".to_string(), "http://127.0.0.1:*".to_string()];
+    origins.extend(mcp.allowed_origins.iter().cloned());
+    origins
+}
+
+async fn ready() -> &'static str {
+    "ready"
+}
+
+async fn health_check(State(state): State<HostState>) -> Response {
+    let (healthy, body) = state.health.probe().await;
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+async fn invoke(State(state): State<HostState>, Path(function): Path<String>, body: axum::body::Bytes) -> Response {
+    let failed = |status: StatusCode, log: String| {
+        tracing::error!(function = %function, "{log}");
+        let response = InvocationResponse { logs: vec![log], ..InvocationResponse::default() };
+        (status, Json(response)).into_response()
+    };
+    let Some(handler) = state.functions.get(function.as_str()).cloned() else {
+        if HTTP_FUNCTIONS.contains(&function.as_str()) {
+            return failed(
+                StatusCode::NOT_IMPLEMENTED,
+                format!(
+                    "{function} reached the handler in payload form; set customHandler.enableProxyingHttpRequest \
+                     (or enableForwardingHttpRequest) to true in host.json so HTTP requests are passed through as they are"
+                ),
+            );
+        }
+        let known: Vec<&str> = state.functions.keys().copied().collect();
+        return failed(StatusCode::NOT_FOUND, format!("this handler has no function named '{function}'; it serves: {}", known.join(", ")));
+    };
+    let request: InvocationRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return failed(
+                StatusCode::BAD_REQUEST,
+                format!("{function}: the invocation body is not the host's {{\"Data\",\"Metadata\"}} JSON: {error}"),
+            );
+        }
+    };
+    let outcome = handler.invoke(request).await;
+    let status = if outcome.succeeded { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
+    (status, Json(outcome.response)).into_response()
+}

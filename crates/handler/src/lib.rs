@@ -1,0 +1,66 @@
+//! MCP server for Microsoft Defender for Endpoint / Defender XDR and Microsoft Sentinel, run as
+//! an Azure Functions custom handler.
+
+pub mod clients;
+pub mod config;
+pub mod health;
+pub mod host;
+pub mod hunts;
+pub mod local;
+pub mod mcp;
+pub mod outbound;
+pub mod services;
+pub mod storage;
+pub mod telemetry;
+pub mod tenants;
+pub mod tools;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::host::FunctionHandler;
+use crate::mcp::{CatalogueFilter, McpServer};
+use crate::services::Services;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Services(#[from] services::ServicesError),
+    #[error("tool catalogue: {0}")]
+    Catalogue(#[from] mcp::CatalogueError),
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Listen { port: u16, source: std::io::Error },
+    #[error("local sandbox: {0}")]
+    Sandbox(String),
+}
+
+/// The whole application as an axum router, ready to serve.
+pub fn app(config: &Config) -> Result<axum::Router, StartError> {
+    let services = Arc::new(Services::new(config)?);
+    let catalogue = Arc::new(tools::catalogue(CatalogueFilter {
+        read_only: config.mcp.read_only,
+        toolsets: config.mcp.toolsets.clone(),
+    })?);
+    let health = Arc::new(health::Health::new(services.clone(), catalogue.visible_tools().len()));
+    let mut functions: HashMap<&'static str, Arc<dyn FunctionHandler>> = HashMap::new();
+    functions.insert(hunts::FUNCTION_NAME, Arc::new(hunts::HuntTimer));
+    let server = McpServer::new(catalogue, services);
+    Ok(host::router(move || server.clone(), &config.mcp, health, functions))
+}
+
+/// Binds 127.0.0.1 (the host always calls the handler on loopback) and serves until `shutdown`.
+pub async fn serve(config: &Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    let router = app(config)?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+        .await
+        .map_err(|source| StartError::Listen { port: config.port, source })?;
+    let address = listener.local_addr().map_err(|source| StartError::Listen { port: config.port, source })?;
+    tracing::info!(%address, mcp = %format!("http://{address}/api/mcp"), "handler listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| StartError::Listen { port: config.port, source })
+}

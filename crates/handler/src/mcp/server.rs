@@ -1,0 +1,107 @@
+//! The rmcp server handler. Stateless: a fresh value per request (cheap: two `Arc`s), nothing
+//! kept between requests, so any instance of a scaled-out app can answer any request.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
+    ListPromptsResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+
+use super::catalogue::{Catalogue, Unavailable};
+use super::tool::ToolContext;
+use crate::services::Services;
+
+pub const SERVER_NAME: &str = "defender-sentinel-mcp";
+
+const INSTRUCTIONS: &str = "Operates Microsoft Defender for Endpoint / Defender XDR and Microsoft Sentinel \
+across the tenants this server is configured for. Call tenants_list first when you do not know the tenant id. \
+Read tools change nothing; tools annotated destructive (isolation, offboarding, deletions) act on real devices \
+and data: confirm the exact targets with the person before calling them.";
+
+#[derive(Clone)]
+pub struct McpServer {
+    catalogue: Arc<Catalogue>,
+    services: Arc<Services>,
+}
+
+impl McpServer {
+    pub fn new(catalogue: Arc<Catalogue>, services: Arc<Services>) -> Self {
+        Self { catalogue, services }
+    }
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut implementation = Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"));
+        implementation.title = Some("Defender XDR and Sentinel".into());
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_prompts().build())
+            .with_server_info(implementation)
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.catalogue.visible_tools().to_vec()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.catalogue.visible_tools().iter().find(|tool| tool.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let context = ToolContext { services: self.services.clone() };
+        let arguments = request.arguments.unwrap_or_default();
+        match self.catalogue.call(&request.name, context, arguments) {
+            Ok(call) => Ok(call.await.into()),
+            Err(Unavailable::Unknown) => Err(McpError::invalid_params(
+                format!("unknown tool '{}'; call tools/list for the tools this server offers", request.name),
+                None,
+            )),
+            Err(Unavailable::Hidden(reason)) => Err(McpError::invalid_params(reason, None)),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(self.catalogue.prompts().iter().map(|p| p.listing()).collect()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let prompt = self.catalogue.prompt(&request.name).ok_or_else(|| {
+            let known: Vec<&str> = self.catalogue.prompts().iter().map(|p| p.name).collect();
+            McpError::invalid_params(format!("unknown prompt '{}'; prompts: {}", request.name, known.join(", ")), None)
+        })?;
+        let arguments: BTreeMap<String, String> = request
+            .arguments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    serde_json::Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                (key, text)
+            })
+            .collect();
+        let messages = prompt.render(&arguments).map_err(|error| McpError::invalid_params(error.0, None))?;
+        Ok(GetPromptResult::new(messages).with_description(prompt.description).into())
+    }
+}

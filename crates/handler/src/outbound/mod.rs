@@ -1,0 +1,319 @@
+//! The outbound HTTP core every Microsoft API client shares: one pooled reqwest client (rustls,
+//! timeouts), a bearer token per tenant and API, the retry policy, and `@odata.nextLink` paging.
+
+mod credentials;
+mod error;
+mod retry;
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+pub use credentials::Credentials;
+pub use error::ApiError;
+pub use retry::{Replay, RetryPolicy};
+use retry::{Decision, Outcome};
+
+use crate::config::{Config, Endpoints};
+use crate::tenants::TenantId;
+
+/// The Microsoft APIs this server calls. Each has its own base URL and token audience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    Defender,
+    Graph,
+    Arm,
+    LogAnalytics,
+}
+
+impl Api {
+    /// The token scope. It stays the real resource even when the base URL points at the sandbox.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Self::Defender => "https://api.securitycenter.microsoft.com/.default",
+            Self::Graph => "https://graph.microsoft.com/.default",
+            Self::Arm => "https://management.azure.com/.default",
+            Self::LogAnalytics => "https://api.loganalytics.io/.default",
+        }
+    }
+
+    pub fn base_url(self, endpoints: &Endpoints) -> &Url {
+        match self {
+            Self::Defender => &endpoints.defender,
+            Self::Graph => &endpoints.graph,
+            Self::Arm => &endpoints.arm,
+            Self::LogAnalytics => &endpoints.log_analytics,
+        }
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Defender => "the Defender for Endpoint API",
+            Self::Graph => "Microsoft Graph",
+            Self::Arm => "Azure Resource Manager",
+            Self::LogAnalytics => "the Log Analytics query API",
+        })
+    }
+}
+
+/// One request to a Microsoft API on behalf of one tenant.
+pub struct ApiRequest<'a> {
+    pub api: Api,
+    pub tenant: &'a TenantId,
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<serde_json::Value>,
+    pub replay: Replay,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl<'a> ApiRequest<'a> {
+    pub fn get(api: Api, tenant: &'a TenantId, url: Url) -> Self {
+        Self { api, tenant, method: Method::GET, url, body: None, replay: Replay::Safe, headers: Vec::new() }
+    }
+
+    pub fn send_json(api: Api, tenant: &'a TenantId, method: Method, url: Url, body: &impl Serialize, replay: Replay) -> Self {
+        Self {
+            api,
+            tenant,
+            method,
+            url,
+            body: Some(serde_json::to_value(body).unwrap_or(serde_json::Value::Null)),
+            replay,
+            headers: Vec::new(),
+        }
+    }
+}
+
+pub struct ApiResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// A page of a list, as Microsoft APIs return it.
+#[derive(Debug, serde::Deserialize)]
+struct Page<T> {
+    #[serde(default = "Vec::new")]
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", alias = "nextLink", default)]
+    next_link: Option<String>,
+}
+
+/// Where a list continues: a page URL and how many of that page's items were already returned.
+/// Resuming re-reads that page and skips them, so a cap that falls mid-page loses nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ListPosition {
+    pub page: Url,
+    pub skip: usize,
+}
+
+impl ListPosition {
+    pub fn start(page: Url) -> Self {
+        Self { page, skip: 0 }
+    }
+}
+
+/// Items gathered over one or more pages, and where to continue if the cap was reached first.
+#[derive(Debug)]
+pub struct Collected<T> {
+    pub items: Vec<T>,
+    pub next: Option<ListPosition>,
+}
+
+pub struct HttpCore {
+    client: reqwest::Client,
+    credentials: Credentials,
+    retry: RetryPolicy,
+    endpoints: Endpoints,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpCoreError {
+    #[error("the trusted CA certificate could not be read: {0}")]
+    Certificate(reqwest::Error),
+    #[error("the HTTP client could not be built: {0}")]
+    Client(reqwest::Error),
+}
+
+impl HttpCore {
+    pub fn new(config: &Config) -> Result<Self, HttpCoreError> {
+        let client = build_client(config.outbound.timeout, config.outbound.trusted_ca_pem.as_deref())?;
+        let credentials = Credentials::new(config.auth.clone(), &config.endpoints.authority_host, client.clone());
+        Ok(Self {
+            client,
+            credentials,
+            retry: RetryPolicy::new(config.outbound.max_retries),
+            endpoints: config.endpoints.clone(),
+        })
+    }
+
+    /// The shared client, for other Azure SDK clients that should use the same pool.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// `path` is appended to the API's base URL, keeping any path the base already has
+    /// (the sandbox serves every API under its own prefix).
+    pub fn url(&self, api: Api, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = api.base_url(&self.endpoints).clone();
+        let joined = format!("{}/{}", url.path().trim_end_matches('/'), path.trim_start_matches('/'));
+        url.set_path(&joined);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// Sends with auth and retries; any answer with a status below 400 is returned, others become errors.
+    pub async fn send(&self, request: &ApiRequest<'_>) -> Result<ApiResponse, ApiError> {
+        let api = request.api;
+        let token = self
+            .credentials
+            .token(request.tenant, api.scope())
+            .await
+            .map_err(|error| ApiError::Token { api, tenant: request.tenant.clone(), message: error.to_string() })?;
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.secret()))
+            .map_err(|_| ApiError::Token { api, tenant: request.tenant.clone(), message: "the token is not a valid header value".into() })?;
+        authorization.set_sensitive(true);
+
+        let mut retries_done = 0;
+        loop {
+            let mut builder = self.client.request(request.method.clone(), request.url.clone()).header(AUTHORIZATION, authorization.clone());
+            for (name, value) in &request.headers {
+                builder = builder.header(name, value);
+            }
+            if let Some(body) = &request.body {
+                builder = builder.json(body);
+            }
+            let started = std::time::Instant::now();
+            let result = builder.send().await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let decision = match &result {
+                Ok(response) => {
+                    tracing::debug!(target: "dependency", api = ?api, method = %request.method, path = request.url.path(), status = response.status().as_u16(), elapsed_ms, "microsoft api call");
+                    self.retry.decide(request.replay, &Outcome::Answered { status: response.status(), headers: response.headers() }, retries_done)
+                }
+                Err(error) if error.is_connect() => self.retry.decide(request.replay, &Outcome::ConnectFailed, retries_done),
+                Err(_) => self.retry.decide(request.replay, &Outcome::LostInFlight, retries_done),
+            };
+            match (decision, result) {
+                (Decision::RetryAfter(wait), _) => {
+                    tracing::info!(api = ?api, path = request.url.path(), wait_ms = wait.as_millis() as u64, retry = retries_done + 1, "retrying microsoft api call");
+                    tokio::time::sleep(wait).await;
+                    retries_done += 1;
+                }
+                (Decision::GiveUpThrottled(retry_after), _) => return Err(ApiError::Throttled { api, retry_after }),
+                (_, Ok(response)) => return read_response(api, response).await,
+                (_, Err(error)) => {
+                    let detail = without_url(&error);
+                    return Err(if error.is_connect() || request.replay == Replay::Safe {
+                        ApiError::Transport { api, detail }
+                    } else {
+                        ApiError::Unconfirmed { api, detail }
+                    });
+                }
+            }
+        }
+    }
+
+    pub async fn json<T: DeserializeOwned>(&self, request: &ApiRequest<'_>) -> Result<T, ApiError> {
+        let response = self.send(request).await?;
+        decode(request.api, &response.body)
+    }
+
+    /// Follows `@odata.nextLink` / `nextLink` until `max_items` are gathered or the list ends.
+    /// Links are only followed within the API's own origin, so a forged cursor cannot send a
+    /// token elsewhere.
+    pub async fn collect<T: DeserializeOwned>(
+        &self,
+        api: Api,
+        tenant: &TenantId,
+        from: ListPosition,
+        max_items: usize,
+    ) -> Result<Collected<T>, ApiError> {
+        let mut items = Vec::new();
+        let mut position = Some(from);
+        while let Some(ListPosition { page: url, skip }) = position.take() {
+            self.ensure_own_origin(api, &url)?;
+            let page: Page<T> = self.json(&ApiRequest::get(api, tenant, url.clone())).await?;
+            let page_len = page.value.len();
+            let wanted = max_items - items.len();
+            let available = page_len.saturating_sub(skip);
+            items.extend(page.value.into_iter().skip(skip).take(wanted));
+            if available > wanted {
+                return Ok(Collected { items, next: Some(ListPosition { page: url, skip: skip + wanted }) });
+            }
+            let link = page
+                .next_link
+                .map(|link| Url::parse(&link).map_err(|_| ApiError::Decode { api, detail: format!("next link '{link}' is not a URL") }))
+                .transpose()?;
+            position = link.map(ListPosition::start);
+            if items.len() >= max_items {
+                return Ok(Collected { items, next: position });
+            }
+        }
+        Ok(Collected { items, next: None })
+    }
+
+    pub fn ensure_own_origin(&self, api: Api, url: &Url) -> Result<(), ApiError> {
+        if url.origin() == api.base_url(&self.endpoints).origin() {
+            Ok(())
+        } else {
+            Err(ApiError::ForeignLink { api, link: url.to_string() })
+        }
+    }
+}
+
+async fn read_response(api: Api, response: reqwest::Response) -> Result<ApiResponse, ApiError> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|error| ApiError::Transport { api, detail: without_url(&error) })?;
+    if status.is_client_error() || status.is_server_error() {
+        return Err(error::status_error(api, status, &body));
+    }
+    Ok(ApiResponse { status, headers, body })
+}
+
+pub fn decode<T: DeserializeOwned>(api: Api, body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|error| ApiError::Decode { api, detail: error.to_string() })
+}
+
+/// reqwest errors print the URL, which can carry query text a user typed; keep only the kind.
+fn without_url(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "the answer was cut off"
+    } else {
+        "request failed"
+    };
+    let source = std::error::Error::source(error).map(|source| format!(": {source}")).unwrap_or_default();
+    format!("{kind}{source}")
+}
+
+fn build_client(timeout: Duration, trusted_ca_pem: Option<&str>) -> Result<reqwest::Client, HttpCoreError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("defender-sentinel-mcp/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = trusted_ca_pem {
+        let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(HttpCoreError::Certificate)?;
+        builder = builder.tls_certs_merge(certificates);
+    }
+    builder.build().map_err(HttpCoreError::Client)
+}

@@ -1,0 +1,70 @@
+//! `tenants_list`: the tenants this deployment is configured for.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::tenants::TenantId;
+
+pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
+    builder.tool(TenantsList)
+}
+
+struct TenantsList;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+#[derive(Serialize, JsonSchema)]
+struct TenantsListOutput {
+    tenants: Vec<TenantEntry>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct TenantEntry {
+    tenant_id: TenantId,
+    display_name: String,
+    enabled: bool,
+    /// Names of the Sentinel workspaces configured for this tenant.
+    workspaces: Vec<String>,
+}
+
+impl Summary for TenantsListOutput {
+    fn summary(&self) -> String {
+        let enabled = self.tenants.iter().filter(|t| t.enabled).count();
+        format!("{} tenants configured, {enabled} enabled", self.tenants.len())
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for TenantsList {
+    type Params = NoParams;
+    type Output = TenantsListOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "tenants_list",
+            title: "List tenants",
+            description: "Lists the customer tenants this server may act in (tenant id, display name, enabled, Sentinel workspaces). Every other tool takes one of these tenant ids.",
+            toolset: Toolset::Tenants,
+            effect: Effect::Read,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, _params: NoParams) -> Result<TenantsListOutput, ToolError> {
+        let tenants = context
+            .services
+            .tenants
+            .all()
+            .iter()
+            .map(|tenant| TenantEntry {
+                tenant_id: tenant.tenant_id.clone(),
+                display_name: tenant.display_name.clone(),
+                enabled: tenant.enabled,
+                workspaces: tenant.workspaces.iter().map(|w| w.workspace_name.clone()).collect(),
+            })
+            .collect();
+        Ok(TenantsListOutput { tenants })
+    }
+}

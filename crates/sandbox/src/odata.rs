@@ -1,0 +1,539 @@
+//! A small OData `$filter` and `$orderby` implementation evaluated over the JSON form of a
+//! resource. Supports `eq ne gt ge lt le`, `and or not`, parentheses, `contains()`,
+//! `startswith()`, `endswith()`, string/number/boolean/null/date-time literals, and nested
+//! property paths (`properties/status`) as ARM uses them.
+
+use std::cmp::Ordering;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::util::parse_time;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Null,
+    DateTime(OffsetDateTime),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrFunc {
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+    Cmp { path: Vec<String>, op: CmpOp, value: Literal },
+    Func { func: StrFunc, path: Vec<String>, value: String },
+}
+
+/// A `$filter` problem, phrased for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterError(pub String);
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    LParen,
+    RParen,
+    Comma,
+    Str(String),
+    Num(f64),
+    DateTime(OffsetDateTime),
+    Word(String),
+}
+
+fn lex(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < chars.len() {
+        let c = chars[i];
+        let start = i;
+        match c {
+            ' ' | '\t' | '\n' | '\r' => i += 1,
+            '(' => {
+                out.push((Tok::LParen, start));
+                i += 1;
+            }
+            ')' => {
+                out.push((Tok::RParen, start));
+                i += 1;
+            }
+            ',' => {
+                out.push((Tok::Comma, start));
+                i += 1;
+            }
+            '\'' => {
+                // OData escapes a quote inside a string by doubling it.
+                let mut s = String::new();
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return Err(FilterError(format!("Unterminated string literal at position {start}."))),
+                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                            s.push('\'');
+                            i += 2;
+                        }
+                        Some('\'') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(ch) => {
+                            s.push(*ch);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push((Tok::Str(s), start));
+            }
+            _ if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
+                let mut j = i + 1;
+                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || matches!(chars[j], '-' | ':' | '.' | '+')) {
+                    j += 1;
+                }
+                let text: String = chars[i..j].iter().collect();
+                if let Ok(n) = text.parse::<f64>() {
+                    out.push((Tok::Num(n), start));
+                } else if let Some(t) = parse_time(&text) {
+                    out.push((Tok::DateTime(t), start));
+                } else if uuid::Uuid::parse_str(&text).is_ok() {
+                    // Unquoted GUID literal.
+                    out.push((Tok::Str(text), start));
+                } else {
+                    return Err(FilterError(format!("Syntax error: '{text}' at position {start} is not a valid literal.")));
+                }
+                i = j;
+            }
+            _ if c.is_alphabetic() || c == '_' || c == '@' => {
+                let mut j = i + 1;
+                while j < chars.len() && (chars[j].is_alphanumeric() || matches!(chars[j], '_' | '/' | '.' | '@')) {
+                    j += 1;
+                }
+                let text: String = chars[i..j].iter().collect();
+                out.push((Tok::Word(text), start));
+                i = j;
+            }
+            _ => return Err(FilterError(format!("Syntax error: character '{c}' is not valid at position {start}."))),
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    allowed: Option<&'a [&'a str]>,
+    input_len: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|(t, _)| t)
+    }
+
+    fn offset(&self) -> usize {
+        self.toks.get(self.pos).map(|(_, o)| *o).unwrap_or(self.input_len)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).map(|(t, _)| t.clone());
+        self.pos += 1;
+        t
+    }
+
+    fn peek_word(&self, w: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w))
+    }
+
+    fn expect(&mut self, tok: Tok, what: &str) -> Result<(), FilterError> {
+        let at = self.offset();
+        match self.next() {
+            Some(t) if t == tok => Ok(()),
+            _ => Err(FilterError(format!("Syntax error at position {at}: expected {what}."))),
+        }
+    }
+
+    fn or_expr(&mut self) -> Result<Filter, FilterError> {
+        let mut left = self.and_expr()?;
+        while self.peek_word("or") {
+            self.pos += 1;
+            let right = self.and_expr()?;
+            left = Filter::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and_expr(&mut self) -> Result<Filter, FilterError> {
+        let mut left = self.unary()?;
+        while self.peek_word("and") {
+            self.pos += 1;
+            let right = self.unary()?;
+            left = Filter::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Filter, FilterError> {
+        if self.peek_word("not") {
+            self.pos += 1;
+            return Ok(Filter::Not(Box::new(self.unary()?)));
+        }
+        self.primary()
+    }
+
+    fn property(&mut self, name: &str, at: usize) -> Result<Vec<String>, FilterError> {
+        if let Some(allowed) = self.allowed {
+            let root = name.split('/').next().unwrap_or(name);
+            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(root)) {
+                return Err(FilterError(format!(
+                    "Could not find a property named '{name}' (position {at}). Filterable properties: {}.",
+                    allowed.join(", ")
+                )));
+            }
+        }
+        Ok(name.split('/').map(str::to_string).collect())
+    }
+
+    fn primary(&mut self) -> Result<Filter, FilterError> {
+        let at = self.offset();
+        match self.next() {
+            Some(Tok::LParen) => {
+                let inner = self.or_expr()?;
+                self.expect(Tok::RParen, "')'")?;
+                Ok(inner)
+            }
+            Some(Tok::Word(w)) => {
+                let func = match w.to_ascii_lowercase().as_str() {
+                    "contains" => Some(StrFunc::Contains),
+                    "startswith" => Some(StrFunc::StartsWith),
+                    "endswith" => Some(StrFunc::EndsWith),
+                    _ => None,
+                };
+                if let (Some(func), Some(Tok::LParen)) = (func, self.peek()) {
+                    self.pos += 1;
+                    let fat = self.offset();
+                    let Some(Tok::Word(field)) = self.next() else {
+                        return Err(FilterError(format!("Syntax error at position {fat}: {w}() expects a property name as its first argument.")));
+                    };
+                    let path = self.property(&field, fat)?;
+                    self.expect(Tok::Comma, "','")?;
+                    let sat = self.offset();
+                    let Some(Tok::Str(value)) = self.next() else {
+                        return Err(FilterError(format!("Syntax error at position {sat}: {w}() expects a string literal as its second argument.")));
+                    };
+                    self.expect(Tok::RParen, "')'")?;
+                    return Ok(Filter::Func { func, path, value });
+                }
+                if matches!(self.peek(), Some(Tok::LParen)) {
+                    return Err(FilterError(format!("Unsupported function '{w}' at position {at}. Supported: contains, startswith, endswith.")));
+                }
+                let path = self.property(&w, at)?;
+                let oat = self.offset();
+                let op = match self.next() {
+                    Some(Tok::Word(o)) => match o.to_ascii_lowercase().as_str() {
+                        "eq" => CmpOp::Eq,
+                        "ne" => CmpOp::Ne,
+                        "gt" => CmpOp::Gt,
+                        "ge" => CmpOp::Ge,
+                        "lt" => CmpOp::Lt,
+                        "le" => CmpOp::Le,
+                        other => {
+                            return Err(FilterError(format!(
+                                "Syntax error at position {oat}: unsupported operator '{other}' (expected eq, ne, gt, ge, lt or le)."
+                            )));
+                        }
+                    },
+                    _ => {
+                        return Err(FilterError(format!(
+                            "Syntax error at position {oat}: expected a comparison operator after '{w}'."
+                        )));
+                    }
+                };
+                let lat = self.offset();
+                let value = match self.next() {
+                    Some(Tok::Str(s)) => Literal::Str(s),
+                    Some(Tok::Num(n)) => Literal::Num(n),
+                    Some(Tok::DateTime(t)) => Literal::DateTime(t),
+                    Some(Tok::Word(x)) if x.eq_ignore_ascii_case("true") => Literal::Bool(true),
+                    Some(Tok::Word(x)) if x.eq_ignore_ascii_case("false") => Literal::Bool(false),
+                    Some(Tok::Word(x)) if x.eq_ignore_ascii_case("null") => Literal::Null,
+                    _ => return Err(FilterError(format!("Syntax error at position {lat}: expected a literal value."))),
+                };
+                Ok(Filter::Cmp { path, op, value })
+            }
+            Some(_) => Err(FilterError(format!("Syntax error at position {at}: expected a property, function or '('."))),
+            None => Err(FilterError(format!("Syntax error at position {at}: unexpected end of $filter."))),
+        }
+    }
+}
+
+/// Parses a `$filter`. `allowed` lists the properties the endpoint allows filtering on (root
+/// segment, case-insensitive); `None` allows any property.
+pub fn parse_filter(input: &str, allowed: Option<&[&str]>) -> Result<Filter, FilterError> {
+    let toks = lex(input)?;
+    if toks.is_empty() {
+        return Err(FilterError("The $filter expression is empty.".into()));
+    }
+    let mut p = Parser { toks, pos: 0, allowed, input_len: input.len() };
+    let f = p.or_expr()?;
+    if p.pos < p.toks.len() {
+        let at = p.offset();
+        return Err(FilterError(format!("Syntax error at position {at}: unexpected token after a complete expression.")));
+    }
+    Ok(f)
+}
+
+/// Looks a property path up in a JSON object, case-insensitively per segment.
+pub fn lookup<'v>(obj: &'v Value, path: &[String]) -> Option<&'v Value> {
+    let mut cur = obj;
+    for seg in path {
+        let map = cur.as_object()?;
+        cur = match map.get(seg.as_str()) {
+            Some(v) => v,
+            None => map.iter().find(|(k, _)| k.eq_ignore_ascii_case(seg)).map(|(_, v)| v)?,
+        };
+    }
+    Some(cur)
+}
+
+fn compare(field: &Value, lit: &Literal) -> Option<Ordering> {
+    match (field, lit) {
+        (Value::String(s), Literal::DateTime(t)) => parse_time(s).map(|f| f.cmp(t)),
+        (Value::String(s), Literal::Str(l)) => {
+            // Date-times quoted as strings still compare chronologically.
+            if let (Some(a), Some(b)) = (parse_time(s).filter(|_| s.len() >= 10), parse_time(l).filter(|_| l.len() >= 10)) {
+                return Some(a.cmp(&b));
+            }
+            // The Microsoft services compare strings case-insensitively in $filter.
+            Some(s.to_lowercase().cmp(&l.to_lowercase()))
+        }
+        (Value::String(s), Literal::Num(n)) => s.parse::<f64>().ok().and_then(|f| f.partial_cmp(n)),
+        (Value::Number(f), Literal::Num(n)) => f.as_f64().and_then(|f| f.partial_cmp(n)),
+        (Value::Number(f), Literal::Str(s)) => {
+            let n: f64 = s.parse().ok()?;
+            f.as_f64().and_then(|f| f.partial_cmp(&n))
+        }
+        (Value::Bool(b), Literal::Bool(l)) => Some(b.cmp(l)),
+        (Value::Bool(b), Literal::Str(s)) => Some(b.to_string().cmp(&s.to_lowercase())),
+        _ => None,
+    }
+}
+
+impl Filter {
+    pub fn matches(&self, obj: &Value) -> bool {
+        match self {
+            Filter::And(a, b) => a.matches(obj) && b.matches(obj),
+            Filter::Or(a, b) => a.matches(obj) || b.matches(obj),
+            Filter::Not(a) => !a.matches(obj),
+            Filter::Cmp { path, op, value } => {
+                let field = lookup(obj, path).unwrap_or(&Value::Null);
+                if *value == Literal::Null {
+                    let is_null = field.is_null();
+                    return match op {
+                        CmpOp::Eq => is_null,
+                        CmpOp::Ne => !is_null,
+                        _ => false,
+                    };
+                }
+                // A collection property matches when any element does (lenient `machineTags eq 'x'`).
+                if let Value::Array(items) = field {
+                    return match op {
+                        CmpOp::Ne => !items.iter().any(|i| compare(i, value) == Some(Ordering::Equal)),
+                        _ => items.iter().any(|i| cmp_holds(*op, compare(i, value))),
+                    };
+                }
+                if field.is_null() {
+                    return *op == CmpOp::Ne;
+                }
+                cmp_holds(*op, compare(field, value))
+            }
+            Filter::Func { func, path, value } => {
+                let needle = value.to_lowercase();
+                let test = |s: &str| {
+                    let s = s.to_lowercase();
+                    match func {
+                        StrFunc::Contains => s.contains(&needle),
+                        StrFunc::StartsWith => s.starts_with(&needle),
+                        StrFunc::EndsWith => s.ends_with(&needle),
+                    }
+                };
+                match lookup(obj, path) {
+                    Some(Value::String(s)) => test(s),
+                    Some(Value::Array(items)) => items.iter().any(|i| i.as_str().is_some_and(test)),
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+fn cmp_holds(op: CmpOp, ord: Option<Ordering>) -> bool {
+    match (op, ord) {
+        (CmpOp::Ne, None) => true,
+        (_, None) => false,
+        (CmpOp::Eq, Some(o)) => o == Ordering::Equal,
+        (CmpOp::Ne, Some(o)) => o != Ordering::Equal,
+        (CmpOp::Gt, Some(o)) => o == Ordering::Greater,
+        (CmpOp::Ge, Some(o)) => o != Ordering::Less,
+        (CmpOp::Lt, Some(o)) => o == Ordering::Less,
+        (CmpOp::Le, Some(o)) => o != Ordering::Greater,
+    }
+}
+
+/// One `$orderby` key.
+#[derive(Debug, Clone)]
+pub struct OrderKey {
+    pub path: Vec<String>,
+    pub descending: bool,
+}
+
+/// Parses `$orderby=a desc, b`.
+pub fn parse_orderby(input: &str, allowed: Option<&[&str]>) -> Result<Vec<OrderKey>, FilterError> {
+    let mut keys = Vec::new();
+    for part in input.split(',') {
+        let mut words = part.split_whitespace();
+        let Some(field) = words.next() else {
+            return Err(FilterError("Empty $orderby clause.".into()));
+        };
+        if let Some(allowed) = allowed {
+            let root = field.split('/').next().unwrap_or(field);
+            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(root)) {
+                return Err(FilterError(format!("Could not find a property named '{field}' to order by.")));
+            }
+        }
+        let descending = match words.next().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => return Err(FilterError(format!("Invalid $orderby direction '{other}' (expected asc or desc)."))),
+        };
+        if words.next().is_some() {
+            return Err(FilterError(format!("Invalid $orderby clause '{}'.", part.trim())));
+        }
+        keys.push(OrderKey { path: field.split('/').map(str::to_string).collect(), descending });
+    }
+    Ok(keys)
+}
+
+fn order_values(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Less,
+        (_, Value::Null) => Ordering::Greater,
+        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
+        (Value::String(x), Value::String(y)) => match (parse_time(x).filter(|_| x.len() >= 10), parse_time(y).filter(|_| y.len() >= 10)) {
+            (Some(p), Some(q)) => p.cmp(&q),
+            _ => x.to_lowercase().cmp(&y.to_lowercase()),
+        },
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => Ordering::Equal,
+    }
+}
+
+/// Sorts JSON resources by `$orderby` keys (stable).
+pub fn sort_by_keys(items: &mut [Value], keys: &[OrderKey]) {
+    items.sort_by(|a, b| {
+        for k in keys {
+            let av = lookup(a, &k.path).unwrap_or(&Value::Null);
+            let bv = lookup(b, &k.path).unwrap_or(&Value::Null);
+            let mut o = order_values(av, bv);
+            if k.descending {
+                o = o.reverse();
+            }
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+}
+
+/// Applies `$select` to a resource: keeps the named properties plus OData annotations.
+pub fn select(obj: Value, select: Option<&str>) -> Value {
+    let Some(sel) = select else { return obj };
+    let fields: Vec<&str> = sel.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    match obj {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| k.starts_with('@') || fields.iter().any(|f| f.eq_ignore_ascii_case(k)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn m(f: &str, v: &Value) -> bool {
+        parse_filter(f, None).unwrap().matches(v)
+    }
+
+    #[test]
+    fn comparisons_and_logic() {
+        let v = json!({"healthStatus": "Active", "riskScore": "High", "n": 5, "lastSeen": "2024-05-01T10:00:00.0000000Z", "tags": ["a", "VIP"], "properties": {"status": "New"}});
+        assert!(m("healthStatus eq 'active'", &v));
+        assert!(m("healthStatus eq 'Active' and (riskScore eq 'Low' or riskScore eq 'High')", &v));
+        assert!(!m("not (healthStatus eq 'Active')", &v));
+        assert!(m("n gt 4 and n le 5", &v));
+        assert!(m("lastSeen ge 2024-04-30T00:00:00Z", &v));
+        assert!(!m("lastSeen lt 2024-04-30T00:00:00Z", &v));
+        assert!(m("lastSeen gt '2024-04-30'", &v));
+        assert!(m("contains(healthStatus,'tiv')", &v));
+        assert!(m("startswith(healthStatus, 'Act')", &v));
+        assert!(m("properties/status ne 'Closed'", &v));
+        assert!(m("tags eq 'vip'", &v));
+        assert!(m("missing eq null", &v));
+        assert!(m("healthStatus ne null", &v));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = parse_filter("healthStatus eqq 'x'", None).unwrap_err();
+        assert!(e.0.contains("eqq"), "{e}");
+        let e = parse_filter("foo eq 'x'", Some(&["healthStatus"])).unwrap_err();
+        assert!(e.0.contains("foo"), "{e}");
+        assert!(parse_filter("(a eq 'x'", None).is_err());
+        assert!(parse_filter("a eq 'x", None).is_err());
+        assert!(parse_filter("a eq 'x' b", None).is_err());
+        assert!(parse_filter("substringof('x', a)", None).is_err());
+    }
+
+    #[test]
+    fn quoted_quote() {
+        let v = json!({"name": "O'Brien"});
+        assert!(m("name eq 'O''Brien'", &v));
+    }
+
+    #[test]
+    fn orderby() {
+        let mut items = vec![json!({"a": 1}), json!({"a": 3}), json!({"a": 2})];
+        sort_by_keys(&mut items, &parse_orderby("a desc", None).unwrap());
+        assert_eq!(items[0]["a"], 3);
+    }
+}

@@ -1,0 +1,48 @@
+# Shared by scripts/test and scripts/run-local: the Node tools this project installs for itself
+# (Azurite, Node 22, the MCP conformance suite) and an Azurite started on free loopback ports.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS="$ROOT/test-tools"
+export PATH="$TOOLS/node_modules/.bin:$PATH"
+
+ensure_node_tools() {
+  if [ ! -x "$TOOLS/node_modules/.bin/azurite" ] || [ ! -x "$TOOLS/node_modules/.bin/conformance" ] || ! "$TOOLS/node_modules/.bin/node" --version >/dev/null 2>&1; then
+    echo "== installing test tools (Azurite, Node 22, MCP conformance) from npm"
+    (cd "$TOOLS" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts Azurite in the background and exports STORAGE_CONNECTION_STRING for it.
+start_azurite() {
+  local blob queue table data
+  blob=$(free_port); queue=$(free_port); table=$(free_port)
+  data=$(mktemp -d "${TMPDIR:-/tmp}/azurite.XXXXXX")
+  azurite --silent --skipApiVersionCheck --location "$data" \
+    --blobHost 127.0.0.1 --blobPort "$blob" --queueHost 127.0.0.1 --queuePort "$queue" \
+    --tableHost 127.0.0.1 --tablePort "$table" >"$data/azurite.log" 2>&1 &
+  AZURITE_PID=$!
+  AZURITE_DATA=$data
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$blob") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$queue") 2>/dev/null; then
+      break
+    fi
+    sleep 0.1
+  done
+  if ! kill -0 "$AZURITE_PID" 2>/dev/null; then
+    echo "Azurite did not start:"; cat "$data/azurite.log"; return 1
+  fi
+  # The well-known Azurite development account (public, documented by Microsoft).
+  local key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+  export STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$queue/devstoreaccount1;"
+  echo "== Azurite on blob $blob, queue $queue (data in $data)"
+}
+
+stop_azurite() {
+  if [ -n "${AZURITE_PID:-}" ]; then kill "$AZURITE_PID" 2>/dev/null || true; wait "$AZURITE_PID" 2>/dev/null || true; fi
+  if [ -n "${AZURITE_DATA:-}" ]; then rm -rf "$AZURITE_DATA"; fi
+}
