@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ToolAnnotations};
 
 use super::prompts::PromptDef;
-use super::tool::{Effect, Summary, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use super::tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
 
 type Invoke = Box<dyn Fn(ToolContext, JsonObject) -> BoxFuture<'static, CallToolResult> + Send + Sync>;
 
@@ -106,9 +106,10 @@ impl CatalogueBuilder {
         let tool = Arc::new(tool);
         let name = spec.name;
         let effect = spec.effect;
+        let tier = spec.tier;
         let invoke: Invoke = Box::new(move |context, arguments| {
             let tool = tool.clone();
-            Box::pin(async move { run(tool.as_ref(), name, effect, &context, arguments).await })
+            Box::pin(async move { run(tool.as_ref(), name, effect, tier, &context, arguments).await })
         });
         if self.entries.insert(name, Entry { spec, definition, invoke }).is_some() {
             self.duplicate = Some(name);
@@ -162,7 +163,7 @@ fn definition<T: Tool>(spec: &ToolSpec) -> rmcp::model::Tool {
         .with_annotations(annotations)
 }
 
-async fn run<T: Tool>(tool: &T, name: &'static str, effect: Effect, context: &ToolContext, arguments: JsonObject) -> CallToolResult {
+async fn run<T: Tool>(tool: &T, name: &'static str, effect: Effect, tier: Tier, context: &ToolContext, arguments: JsonObject) -> CallToolResult {
     let started = Instant::now();
     let tenant = arguments.get("tenant_id").and_then(|v| v.as_str()).map(str::to_owned);
     let outcome = match serde_json::from_value::<T::Params>(serde_json::Value::Object(arguments)) {
@@ -173,11 +174,11 @@ async fn run<T: Tool>(tool: &T, name: &'static str, effect: Effect, context: &To
     let mutating = effect != Effect::Read;
     match outcome {
         Ok(output) => {
-            tracing::info!(target: "audit", tool = name, tenant = tenant.as_deref(), mutating, outcome = "ok", duration_ms, "tool call");
+            tracing::info!(target: "audit", tool = name, tier = ?tier, tenant = tenant.as_deref(), mutating, outcome = "ok", duration_ms, "tool call");
             success(&output)
         }
         Err(error) => {
-            tracing::info!(target: "audit", tool = name, tenant = tenant.as_deref(), mutating, outcome = "error", error = %error, duration_ms, "tool call");
+            tracing::info!(target: "audit", tool = name, tier = ?tier, tenant = tenant.as_deref(), mutating, outcome = "error", error = %error, duration_ms, "tool call");
             CallToolResult::error(vec![ContentBlock::text(error.to_string())])
         }
     }

@@ -9,4 +9,4 @@ mod tool;
 pub use catalogue::{Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter};
 pub use prompts::{PromptDef, PromptError};
 pub use server::McpServer;
-pub use tool::{Effect, Summary, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+pub use tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};

@@ -43,6 +43,17 @@ pub enum Effect {
     Destructive { idempotent: bool },
 }
 
+/// The least role a caller needs to use a tool (app roles of the inbound identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    /// Reads.
+    Reader,
+    /// Response actions, indicators, incident updates, jobs.
+    Responder,
+    /// Rules, tables, data collection, offboarding, deletions.
+    Admin,
+}
+
 #[derive(Debug, Clone)]
 pub struct ToolSpec {
     pub name: &'static str,
@@ -50,6 +61,7 @@ pub struct ToolSpec {
     pub description: &'static str,
     pub toolset: Toolset,
     pub effect: Effect,
+    pub tier: Tier,
 }
 
 /// A one-line summary of a result for the text channel; the full result goes in structured content.

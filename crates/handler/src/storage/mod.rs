@@ -20,7 +20,10 @@ use std::{fmt, num::NonZeroU32, sync::Arc, time::Duration};
 use azure_core::{
     credentials::TokenCredential,
     error::ErrorKind,
-    http::{ClientOptions, RequestContent, Transport, headers::HeaderName},
+    http::{
+        ClientOptions, ExponentialRetryOptions, RequestContent, RetryOptions, Transport,
+        headers::HeaderName,
+    },
     time::OffsetDateTime,
 };
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
@@ -170,6 +173,15 @@ impl StorageError {
         }
     }
 
+    /// The storage error code (`x-ms-error-code`) for errors the service answered, e.g.
+    /// `PopReceiptMismatch`, `AuthenticationFailed`.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Service { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
     /// True when the service refused our credentials (wrong key, missing role assignment).
     pub fn is_auth_failure(&self) -> bool {
         matches!(self.status(), Some(401 | 403)) || matches!(self, Self::Authentication { .. })
@@ -288,9 +300,20 @@ impl Storage {
         connection: StorageConnection,
         transport: Option<reqwest::Client>,
     ) -> Result<Self, StorageError> {
+        Self::with_retry(connection, transport, default_retry())
+    }
+
+    /// Like [`Storage::new`] with an explicit retry policy (e.g. `RetryOptions::none()` in tests,
+    /// or longer backoff for background jobs).
+    pub fn with_retry(
+        connection: StorageConnection,
+        transport: Option<reqwest::Client>,
+        retry: RetryOptions,
+    ) -> Result<Self, StorageError> {
         let transport = transport.map(|client| Transport::new(Arc::new(client)));
         let mut client_options = ClientOptions {
             transport: transport.clone(),
+            retry,
             ..Default::default()
         };
 
@@ -416,6 +439,20 @@ impl Storage {
     }
 }
 
+/// Retries for transient failures (connection errors, 408/429/5xx), bounded to a few seconds.
+///
+/// The SDK default (8 retries, up to 60 s of backoff) made one storage call to an unreachable
+/// endpoint take ~80 s, longer than an MCP client waits for a tool call; failing within seconds
+/// with a clear error is more useful here than riding out a long outage.
+fn default_retry() -> RetryOptions {
+    RetryOptions::exponential(ExponentialRetryOptions {
+        initial_delay: azure_core::time::Duration::milliseconds(200),
+        max_retries: 4,
+        max_total_elapsed: azure_core::time::Duration::seconds(10),
+        max_delay: azure_core::time::Duration::seconds(2),
+    })
+}
+
 /// One blob as returned by [`JsonBlobStore::list`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobEntry {
@@ -438,10 +475,24 @@ impl BlobEntry {
         let properties = item.properties;
         Some(Self {
             name,
-            etag: properties.as_ref().and_then(|p| p.etag.clone()),
+            etag: properties
+                .as_ref()
+                .and_then(|p| p.etag.as_ref())
+                .map(quoted_etag),
             last_modified: properties.as_ref().and_then(|p| p.last_modified),
             size: properties.as_ref().and_then(|p| p.content_length),
         })
+    }
+}
+
+/// Listings carry ETags without the quotes that the `ETag` response header has; quote them so a
+/// listed ETag compares equal to the one `get` returns and can be passed to `replace` as is.
+fn quoted_etag(etag: &ETag) -> ETag {
+    let raw = etag.as_ref();
+    if raw.starts_with('"') || raw.starts_with("W/") {
+        etag.clone()
+    } else {
+        ETag::from(format!("\"{raw}\""))
     }
 }
 
@@ -553,7 +604,9 @@ impl JsonBlobStore {
         }
     }
 
-    /// Overwrites a document only if it still has `etag`; [`StorageError::Conflict`] otherwise.
+    /// Overwrites a document only if it still has `etag`; [`StorageError::Conflict`] otherwise,
+    /// including when the blob was deleted since it was read (the service answers 412 for both;
+    /// [`StorageError::NotFound`] is kept for a 404 `BlobNotFound`, should a service send one).
     pub async fn replace<T: Serialize + ?Sized>(
         &self,
         name: &str,
@@ -943,8 +996,10 @@ impl MessageQueue {
             .collect()
     }
 
-    /// Deletes a received message. Fails with a 404 `Service` error if the pop receipt is stale
-    /// (the visibility timeout elapsed and someone else received it).
+    /// Deletes a received message. If the visibility timeout elapsed and the message was received
+    /// again, the old pop receipt is stale: the service answers 400 `PopReceiptMismatch` (or 404
+    /// `MessageNotFound` once it is gone), see [`StorageError::code`]. The message is then owned
+    /// by the newer receiver, so callers should log and move on.
     pub async fn delete(&self, message: &ReceivedMessage) -> Result<(), StorageError> {
         self.delete_by_receipt(&message.id, &message.pop_receipt)
             .await

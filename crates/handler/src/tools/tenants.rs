@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -49,6 +49,7 @@ impl Tool for TenantsList {
             description: "Lists the customer tenants this server may act in (tenant id, display name, enabled, Sentinel workspaces). Every other tool takes one of these tenant ids.",
             toolset: Toolset::Tenants,
             effect: Effect::Read,
+            tier: Tier::Reader,
         }
     }
 

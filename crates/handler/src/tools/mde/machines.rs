@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::clients::defender::{Machine, MachineId};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
 use crate::tenants::TenantId;
 use crate::tools::cursor;
 
@@ -61,6 +61,7 @@ impl Tool for ListMachines {
                           (health, OS, risk, exposure, name, IP, device group). Paged: returns next_cursor when more match.",
             toolset: Toolset::Defender,
             effect: Effect::Read,
+            tier: Tier::Reader,
         }
     }
 
@@ -148,6 +149,7 @@ impl Tool for GetMachine {
             description: "Gets one device by its Defender machine id: name, OS, health, onboarding, risk, exposure, last seen, IPs, device group and tags.",
             toolset: Toolset::Defender,
             effect: Effect::Read,
+            tier: Tier::Reader,
         }
     }
 

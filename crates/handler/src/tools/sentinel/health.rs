@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
 use crate::services::Services;
 use crate::tenants::{TenantId, WorkspaceConfig};
 
@@ -109,6 +109,7 @@ impl Tool for HealthCheck {
                           analytics rules enabled vs total, and open incidents by severity. A failing check is reported per workspace, not as a failure of the call.",
             toolset: Toolset::Sentinel,
             effect: Effect::Read,
+            tier: Tier::Reader,
         }
     }
 
