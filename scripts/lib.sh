@@ -22,7 +22,7 @@ start_azurite() {
   local blob queue table data
   blob=$(free_port); queue=$(free_port); table=$(free_port)
   data=$(mktemp -d "${TMPDIR:-/tmp}/azurite.XXXXXX")
-  azurite --silent --skipApiVersionCheck --location "$data" \
+  azurite --silent --skipApiVersionCheck --disableTelemetry --location "$data" \
     --blobHost 127.0.0.1 --blobPort "$blob" --queueHost 127.0.0.1 --queuePort "$queue" \
     --tableHost 127.0.0.1 --tablePort "$table" >"$data/azurite.log" 2>&1 &
   AZURITE_PID=$!

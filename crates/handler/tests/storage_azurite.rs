@@ -59,30 +59,60 @@ async fn create_then_conditional_replace_and_stale_etag_conflict() {
     let container = unique("cas");
     let store = JsonBlobStore::new(&storage, &container);
     assert!(store.ensure_container().await.expect("create container"));
-    assert!(!store.ensure_container().await.expect("container exists"), "second call must report existing");
+    assert!(
+        !store.ensure_container().await.expect("container exists"),
+        "second call must report existing"
+    );
 
     let name = "jobs/42.json";
     assert!(store.get::<Job>(name).await.expect("get missing").is_none());
 
-    let v1 = Job { id: 42, state: "queued".into() };
+    let v1 = Job {
+        id: 42,
+        state: "queued".into(),
+    };
     let etag1 = store.create(name, &v1).await.expect("create");
 
-    let err = store.create(name, &v1).await.expect_err("second create must fail");
-    assert!(matches!(&err, StorageError::AlreadyExists { name: n, .. } if n == name), "{err:?}");
+    let err = store
+        .create(name, &v1)
+        .await
+        .expect_err("second create must fail");
+    assert!(
+        matches!(&err, StorageError::AlreadyExists { name: n, .. } if n == name),
+        "{err:?}"
+    );
 
     let (read, read_etag) = store.get::<Job>(name).await.expect("get").expect("exists");
     assert_eq!(read, v1);
     assert_eq!(read_etag, etag1);
 
-    let v2 = Job { id: 42, state: "running".into() };
-    let etag2 = store.replace(name, &v2, &etag1).await.expect("replace with current etag");
+    let v2 = Job {
+        id: 42,
+        state: "running".into(),
+    };
+    let etag2 = store
+        .replace(name, &v2, &etag1)
+        .await
+        .expect("replace with current etag");
     assert_ne!(etag2, etag1);
 
     // A writer still holding the first ETag must lose.
-    let stale = Job { id: 42, state: "lost-update".into() };
-    let err = store.replace(name, &stale, &etag1).await.expect_err("stale etag must conflict");
-    assert!(matches!(&err, StorageError::Conflict { name: n, .. } if n == name), "{err:?}");
-    assert!(err.to_string().contains("changed since it was read"), "{err}");
+    let stale = Job {
+        id: 42,
+        state: "lost-update".into(),
+    };
+    let err = store
+        .replace(name, &stale, &etag1)
+        .await
+        .expect_err("stale etag must conflict");
+    assert!(
+        matches!(&err, StorageError::Conflict { name: n, .. } if n == name),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("changed since it was read"),
+        "{err}"
+    );
 
     let (read, read_etag) = store.get::<Job>(name).await.expect("get").expect("exists");
     assert_eq!(read, v2, "the conflicting write must not have landed");
@@ -90,19 +120,40 @@ async fn create_then_conditional_replace_and_stale_etag_conflict() {
 
     // Wrong shape is a typed JSON error naming the blob, not a panic.
     let err = store.get::<Vec<u8>>(name).await.expect_err("type mismatch");
-    assert!(matches!(err, StorageError::Json { action: "parse", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            StorageError::Json {
+                action: "parse",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     assert!(store.delete(name).await.expect("delete"));
-    assert!(!store.delete(name).await.expect("delete again"), "second delete reports missing");
-    let err = store.replace(name, &v2, &etag2).await.expect_err("replace of deleted blob");
     assert!(
-        matches!(err, StorageError::NotFound { .. } | StorageError::Conflict { .. }),
+        !store.delete(name).await.expect("delete again"),
+        "second delete reports missing"
+    );
+    let err = store
+        .replace(name, &v2, &etag2)
+        .await
+        .expect_err("replace of deleted blob");
+    assert!(
+        matches!(
+            err,
+            StorageError::NotFound { .. } | StorageError::Conflict { .. }
+        ),
         "{err:?}"
     );
 
     // Unconditional write still works on a fresh name.
     store.upsert("misc.json", &v2).await.expect("upsert");
-    store.upsert("misc.json", &v1).await.expect("upsert over existing");
+    store
+        .upsert("misc.json", &v1)
+        .await
+        .expect("upsert over existing");
     assert_eq!(store.get::<Job>("misc.json").await.unwrap().unwrap().0, v1);
 
     drop_container(&storage, &container).await;
@@ -119,23 +170,57 @@ async fn list_by_prefix_follows_pages() {
     let mut expected = Vec::new();
     for i in 0..5 {
         let name = format!("jobs/{i:02}.json");
-        store.create(&name, &Job { id: i, state: "queued".into() }).await.expect("create");
+        store
+            .create(
+                &name,
+                &Job {
+                    id: i,
+                    state: "queued".into(),
+                },
+            )
+            .await
+            .expect("create");
         expected.push(name);
     }
     for name in ["other/a.json", "jobsx.json"] {
-        store.create(name, &Job { id: 99, state: "noise".into() }).await.expect("create");
+        store
+            .create(
+                name,
+                &Job {
+                    id: 99,
+                    state: "noise".into(),
+                },
+            )
+            .await
+            .expect("create");
     }
 
     // `list` must walk all three 2-item pages and keep '/' in names.
     let listed = store.list("jobs/").await.expect("list");
     let names: Vec<_> = listed.iter().map(|e| e.name.clone()).collect();
     assert_eq!(names, expected);
-    assert!(listed.iter().all(|e| e.etag.is_some() && e.size.is_some_and(|s| s > 0)), "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|e| e.etag.is_some() && e.size.is_some_and(|s| s > 0)),
+        "{listed:?}"
+    );
     // A listed ETag is the same value `get` returns, so it can guard a replace directly.
-    let (_, etag) = store.get::<Job>(&expected[0]).await.expect("get").expect("exists");
+    let (_, etag) = store
+        .get::<Job>(&expected[0])
+        .await
+        .expect("get")
+        .expect("exists");
     assert_eq!(listed[0].etag.as_ref(), Some(&etag));
     store
-        .replace(&expected[0], &Job { id: 0, state: "done".into() }, &etag)
+        .replace(
+            &expected[0],
+            &Job {
+                id: 0,
+                state: "done".into(),
+            },
+            &etag,
+        )
         .await
         .expect("replace with listed etag");
 
@@ -145,7 +230,11 @@ async fn list_by_prefix_follows_pages() {
     let mut pages = 0;
     loop {
         let page = store
-            .list_page("jobs/", marker.as_deref(), NonZeroU32::new(2).expect("non-zero"))
+            .list_page(
+                "jobs/",
+                marker.as_deref(),
+                NonZeroU32::new(2).expect("non-zero"),
+            )
             .await
             .expect("list page");
         pages += 1;
@@ -161,7 +250,13 @@ async fn list_by_prefix_follows_pages() {
     assert_eq!(pages, 3);
 
     assert_eq!(store.list("").await.expect("list all").len(), 7);
-    assert!(store.list("nothing-here/").await.expect("list none").is_empty());
+    assert!(
+        store
+            .list("nothing-here/")
+            .await
+            .expect("list none")
+            .is_empty()
+    );
 
     drop_container(&storage, &container).await;
 }
@@ -174,34 +269,61 @@ async fn queue_send_receive_delete() {
     assert!(queue.ensure_exists().await.expect("create queue"));
     assert!(!queue.ensure_exists().await.expect("queue exists"));
 
-    assert!(queue.receive(1, Duration::from_secs(30)).await.expect("receive empty").is_empty());
+    assert!(
+        queue
+            .receive(1, Duration::from_secs(30))
+            .await
+            .expect("receive empty")
+            .is_empty()
+    );
 
     let text = r#"{"job":"7","note":"<ü & \"quotes\">"}"#;
     let sent = queue.send(text).await.expect("send");
     assert!(!sent.id.is_empty());
 
-    let got = queue.receive(32, Duration::from_secs(30)).await.expect("receive");
+    let got = queue
+        .receive(32, Duration::from_secs(30))
+        .await
+        .expect("receive");
     assert_eq!(got.len(), 1);
     let message = &got[0];
     assert_eq!(message.id, sent.id);
     assert_eq!(message.dequeue_count, 1);
     // On the wire it is base64, which is what a Functions queue trigger decodes by default.
-    assert_eq!(message.raw_text, "eyJqb2IiOiI3Iiwibm90ZSI6IjzDvCAmIFwicXVvdGVzXCI+In0=");
+    assert_eq!(
+        message.raw_text,
+        "eyJqb2IiOiI3Iiwibm90ZSI6IjzDvCAmIFwicXVvdGVzXCI+In0="
+    );
     assert_eq!(message.text().expect("decode"), text);
     let parsed: serde_json::Value = message.json().expect("json");
     assert_eq!(parsed["job"], "7");
 
     // Invisible to others while leased.
-    assert!(queue.receive(1, Duration::from_secs(30)).await.expect("receive while leased").is_empty());
+    assert!(
+        queue
+            .receive(1, Duration::from_secs(30))
+            .await
+            .expect("receive while leased")
+            .is_empty()
+    );
 
     queue.delete(message).await.expect("delete");
-    let err = queue.delete(message).await.expect_err("second delete must fail");
+    let err = queue
+        .delete(message)
+        .await
+        .expect_err("second delete must fail");
     assert_eq!(err.status(), Some(404), "{err:?}");
 
     // Plain encoding round-trips XML-special characters unchanged.
-    let plain = MessageQueue::new(&storage, &name, MessageEncoding::None);
-    plain.send("<a href='x'>&amp;</a>").await.expect("send plain");
-    let got = plain.receive(1, Duration::from_secs(30)).await.expect("receive plain");
+    let plain = MessageQueue::new(&storage, &name, MessageEncoding::PlainText);
+    plain
+        .send("<a href='x'>&amp;</a>")
+        .await
+        .expect("send plain");
+    let got = plain
+        .receive(1, Duration::from_secs(30))
+        .await
+        .expect("receive plain");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].raw_text, "<a href='x'>&amp;</a>");
     plain.delete(&got[0]).await.expect("delete plain");
@@ -218,35 +340,65 @@ async fn visibility_timeout_returns_unacknowledged_messages() {
 
     // A deferred message is not visible right away.
     queue
-        .send_with("later", SendOptions { initial_visibility_delay: Some(Duration::from_secs(60)), ..Default::default() })
+        .send_with(
+            "later",
+            SendOptions {
+                initial_visibility_delay: Some(Duration::from_secs(60)),
+                ..Default::default()
+            },
+        )
         .await
         .expect("send deferred");
     queue.send("now").await.expect("send");
 
-    let first = queue.receive(32, Duration::from_secs(1)).await.expect("receive");
+    let first = queue
+        .receive(32, Duration::from_secs(1))
+        .await
+        .expect("receive");
     assert_eq!(first.len(), 1, "only the non-deferred message is visible");
     assert_eq!(first[0].text().unwrap(), "now");
 
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let again = queue.receive(32, Duration::from_secs(30)).await.expect("receive again");
+    let again = queue
+        .receive(32, Duration::from_secs(30))
+        .await
+        .expect("receive again");
     assert_eq!(again.len(), 1, "unacknowledged message must come back");
     assert_eq!(again[0].id, first[0].id);
     assert_eq!(again[0].dequeue_count, 2);
 
     // The first receiver's pop receipt is no longer valid.
-    let err = queue.delete(&first[0]).await.expect_err("stale pop receipt");
+    let err = queue
+        .delete(&first[0])
+        .await
+        .expect_err("stale pop receipt");
     assert_eq!(err.code(), Some("PopReceiptMismatch"), "{err:?}");
-    queue.delete(&again[0]).await.expect("delete with current receipt");
+    queue
+        .delete(&again[0])
+        .await
+        .expect("delete with current receipt");
 
-    let err = queue.receive(33, Duration::from_secs(1)).await.expect_err("batch too big");
-    assert!(matches!(err, StorageError::InvalidArgument { .. }), "{err:?}");
+    let err = queue
+        .receive(33, Duration::from_secs(1))
+        .await
+        .expect_err("batch too big");
+    assert!(
+        matches!(err, StorageError::InvalidArgument { .. }),
+        "{err:?}"
+    );
 
     let _ = storage.queue(&name).delete(None).await;
 }
 
 #[tokio::test]
 async fn wrong_account_key_is_a_readable_403() {
-    let StorageConnection::SharedKey { account, blob_endpoint, queue_endpoint, .. } = connection() else {
+    let StorageConnection::SharedKey {
+        account,
+        blob_endpoint,
+        queue_endpoint,
+        ..
+    } = connection()
+    else {
         panic!("{ENV} must be an account-key / development connection string for this test");
     };
     // Valid base64, wrong key: the request is well-formed but the signature cannot match.
@@ -262,14 +414,20 @@ async fn wrong_account_key_is_a_readable_403() {
     )
     .expect("storage client");
 
-    let err = storage.ping().await.expect_err("wrong key must be rejected");
+    let err = storage
+        .ping()
+        .await
+        .expect_err("wrong key must be rejected");
     assert_eq!(err.status(), Some(403), "{err:?}");
     assert!(err.is_auth_failure());
     let text = err.to_string();
     assert!(text.contains("HTTP 403"), "{text}");
     // Azure says AuthenticationFailed, Azurite AuthorizationFailure; both mean "bad signature".
     assert!(
-        matches!(err.code(), Some("AuthenticationFailed" | "AuthorizationFailure")),
+        matches!(
+            err.code(),
+            Some("AuthenticationFailed" | "AuthorizationFailure")
+        ),
         "{err:?}"
     );
     assert!(text.contains(err.code().unwrap_or("?")), "{text}");
@@ -278,11 +436,27 @@ async fn wrong_account_key_is_a_readable_403() {
     assert!(!format!("{err:?}").contains(wrong_key));
 
     let store = JsonBlobStore::new(&storage, &unique("denied"));
-    let err = store.ensure_container().await.expect_err("wrong key must be rejected");
-    assert!(matches!(&err, StorageError::Service { status: 403, operation: "create", .. }), "{err:?}");
+    let err = store
+        .ensure_container()
+        .await
+        .expect_err("wrong key must be rejected");
+    assert!(
+        matches!(
+            &err,
+            StorageError::Service {
+                status: 403,
+                operation: "create",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     let queue = MessageQueue::new(&storage, &unique("denied"), MessageEncoding::Base64);
-    let err = queue.send("x").await.expect_err("wrong key must be rejected");
+    let err = queue
+        .send("x")
+        .await
+        .expect_err("wrong key must be rejected");
     assert_eq!(err.status(), Some(403), "{err:?}");
 }
 
@@ -303,7 +477,14 @@ async fn unreachable_endpoint_is_a_transport_error() {
         .expect("retries must give up")
         .expect_err("nothing listens there");
     assert!(matches!(err, StorageError::Transport { .. }), "{err:?}");
-    assert!(err.to_string().starts_with("read blob state/x.json failed"), "{err}");
+    assert!(
+        err.to_string().starts_with("read blob state/x.json failed"),
+        "{err}"
+    );
     // Bounded retries: an outage must surface within seconds, not the SDK's default ~80 s.
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
 }

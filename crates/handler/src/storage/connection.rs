@@ -117,12 +117,11 @@ impl StorageConnection {
          -> Result<Url, StorageError> {
             let url = match explicit {
                 Some((name, raw)) => {
-                    let url = parse_endpoint(&raw).map_err(|reason| {
-                        StorageError::InvalidSetting {
+                    let url =
+                        parse_endpoint(&raw).map_err(|reason| StorageError::InvalidSetting {
                             name: name.clone(),
                             reason,
-                        }
-                    })?;
+                        })?;
                     // The SDK refuses to send bearer tokens over plain http; fail at startup
                     // with the setting's name instead of on the first request.
                     if url.scheme() != "https" {
@@ -183,8 +182,11 @@ impl StorageConnection {
         }
 
         let account = get("accountname").ok_or_else(|| invalid("AccountName is missing"))?;
-        validate_account_name(account).map_err(|reason| invalid(format!("AccountName: {reason}")))?;
-        let key = AccountKey::from_base64(get("accountkey").ok_or_else(|| invalid("AccountKey is missing"))?)?;
+        validate_account_name(account)
+            .map_err(|reason| invalid(format!("AccountName: {reason}")))?;
+        let key = AccountKey::from_base64(
+            get("accountkey").ok_or_else(|| invalid("AccountKey is missing"))?,
+        )?;
 
         let protocol = match get("defaultendpointsprotocol") {
             None => "https",
@@ -334,23 +336,39 @@ fn parse_pairs(connection_string: &str) -> Result<HashMap<String, String>, Stora
 /// Parses a service endpoint and normalises away a trailing slash, so that appending a container
 /// or queue name yields `/account/container` rather than `/account//container`.
 fn parse_endpoint(raw: &str) -> Result<Url, String> {
-    let mut url = Url::parse(raw.trim()).map_err(|e| format!("\"{raw}\" is not a valid URL ({e})"))?;
+    let raw = raw.trim();
+    // Echo at most scheme://host/path: a query would be a SAS token, userinfo a password.
+    let shown = raw.split(['?', '#']).next().unwrap_or_default();
+    let shown = match shown.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => shown.to_owned(),
+        },
+        None => shown.to_owned(),
+    };
+    let url = Url::parse(raw).map_err(|e| format!("\"{shown}\" is not a valid URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("\"{raw}\" must use http or https"));
+        return Err(format!("\"{shown}\" must use http or https"));
     }
     if url.cannot_be_a_base() || url.host_str().is_none() {
-        return Err(format!("\"{raw}\" is not a base URL with a host"));
+        return Err(format!("\"{shown}\" is not a base URL with a host"));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        // A query here is almost always a SAS token pasted into the endpoint.
-        return Err(format!(
-            "\"{}\" must not have a query or fragment",
-            url.origin().ascii_serialization()
-        ));
+        // Almost always a SAS token pasted into the endpoint.
+        return Err(format!("\"{shown}\" must not have a query or fragment"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("\"{shown}\" must not contain credentials"));
+    }
+    Ok(without_trailing_slash(&url))
+}
+
+/// Appending a container or queue name to `.../account/` would give `.../account//name`.
+pub(super) fn without_trailing_slash(url: &Url) -> Url {
+    let mut url = url.clone();
     let trimmed = url.path().trim_end_matches('/').to_owned();
     url.set_path(&trimmed);
-    Ok(url)
+    url
 }
 
 /// Storage account names: 3-24 lowercase letters and digits. Checked up front because the name
@@ -373,7 +391,8 @@ fn validate_account_name(name: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    const KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    const KEY: &str =
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
     fn settings(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -404,8 +423,14 @@ mod tests {
         };
         assert_eq!(account, "devstoreaccount1");
         assert_eq!(key, &AccountKey::from_base64(KEY).unwrap());
-        assert_eq!(blob_endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
-        assert_eq!(queue_endpoint.as_str(), "http://127.0.0.1:10001/devstoreaccount1");
+        assert_eq!(
+            blob_endpoint.as_str(),
+            "http://127.0.0.1:10000/devstoreaccount1"
+        );
+        assert_eq!(
+            queue_endpoint.as_str(),
+            "http://127.0.0.1:10001/devstoreaccount1"
+        );
         // Case-insensitive keys and values, trailing separator tolerated.
         assert_eq!(
             StorageConnection::from_connection_string(" usedevelopmentstorage = TRUE ; ").unwrap(),
@@ -429,13 +454,27 @@ mod tests {
 
     #[test]
     fn account_key_string_derives_cloud_endpoints() {
-        let cs = format!("DefaultEndpointsProtocol=https;AccountName=mystore01;AccountKey={KEY};EndpointSuffix=core.usgovcloudapi.net");
+        let cs = format!(
+            "DefaultEndpointsProtocol=https;AccountName=mystore01;AccountKey={KEY};EndpointSuffix=core.usgovcloudapi.net"
+        );
         let conn = StorageConnection::from_connection_string(&cs).unwrap();
-        assert_eq!(conn.blob_endpoint().as_str(), "https://mystore01.blob.core.usgovcloudapi.net/");
-        assert_eq!(conn.queue_endpoint().as_str(), "https://mystore01.queue.core.usgovcloudapi.net/");
+        assert_eq!(
+            conn.blob_endpoint().as_str(),
+            "https://mystore01.blob.core.usgovcloudapi.net/"
+        );
+        assert_eq!(
+            conn.queue_endpoint().as_str(),
+            "https://mystore01.queue.core.usgovcloudapi.net/"
+        );
         // Protocol and suffix default to https + public cloud.
-        let conn = StorageConnection::from_connection_string(&format!("AccountName=mystore01;AccountKey={KEY}")).unwrap();
-        assert_eq!(conn.blob_endpoint().as_str(), "https://mystore01.blob.core.windows.net/");
+        let conn = StorageConnection::from_connection_string(&format!(
+            "AccountName=mystore01;AccountKey={KEY}"
+        ))
+        .unwrap();
+        assert_eq!(
+            conn.blob_endpoint().as_str(),
+            "https://mystore01.blob.core.windows.net/"
+        );
     }
 
     #[test]
@@ -443,20 +482,47 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("", "it is empty"),
             ("AccountName=abc", "AccountKey is missing"),
-            (&"AccountKey=AAAA", "AccountName is missing"),
-            ("UseDevelopmentStorage=false", "UseDevelopmentStorage must be \"true\""),
+            ("AccountKey=AAAA", "AccountName is missing"),
+            (
+                "UseDevelopmentStorage=false",
+                "UseDevelopmentStorage must be \"true\"",
+            ),
             (
                 "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://x",
                 "DevelopmentStorageProxyUri is not supported",
             ),
-            ("AccountName=abc;AccountKey=AAAA;AccountName=def", "AccountName is given more than once"),
-            ("AccountName=abc;garbage", "segment 2 is not a Key=Value pair"),
-            ("AccountName=abc;AccountKey=", "AccountKey has an empty value"),
-            ("AccountName=Bad_Name;AccountKey=AAAA", "AccountName: \"Bad_Name\" is not a storage account name"),
-            ("AccountName=abc;AccountKey=%%%%", "AccountKey is not valid base64"),
-            ("AccountName=abc;AccountKey=AAAA;DefaultEndpointsProtocol=ftp", "DefaultEndpointsProtocol must be http or https"),
-            ("AccountName=abc;AccountKey=AAAA;BlobEndpoint=http://127.0.0.1:10000/abc", "QueueEndpoint is not"),
-            ("AccountName=abc;AccountKey=AAAA;QueueEndpoint=http://127.0.0.1:10001/abc", "BlobEndpoint is not"),
+            (
+                "AccountName=abc;AccountKey=AAAA;AccountName=def",
+                "AccountName is given more than once",
+            ),
+            (
+                "AccountName=abc;garbage",
+                "segment 2 is not a Key=Value pair",
+            ),
+            (
+                "AccountName=abc;AccountKey=",
+                "AccountKey has an empty value",
+            ),
+            (
+                "AccountName=Bad_Name;AccountKey=AAAA",
+                "AccountName: \"Bad_Name\" is not a storage account name",
+            ),
+            (
+                "AccountName=abc;AccountKey=%%%%",
+                "AccountKey is not valid base64",
+            ),
+            (
+                "AccountName=abc;AccountKey=AAAA;DefaultEndpointsProtocol=ftp",
+                "DefaultEndpointsProtocol must be http or https",
+            ),
+            (
+                "AccountName=abc;AccountKey=AAAA;BlobEndpoint=http://127.0.0.1:10000/abc",
+                "QueueEndpoint is not",
+            ),
+            (
+                "AccountName=abc;AccountKey=AAAA;QueueEndpoint=http://127.0.0.1:10001/abc",
+                "BlobEndpoint is not",
+            ),
             (
                 "AccountName=abc;AccountKey=AAAA;BlobEndpoint=not a url;QueueEndpoint=http://h/abc",
                 "BlobEndpoint: \"not a url\" is not a valid URL",
@@ -465,23 +531,45 @@ mod tests {
                 "AccountName=abc;AccountKey=AAAA;BlobEndpoint=http://h/abc?sv=1&sig=secret;QueueEndpoint=http://h/abc",
                 "must not have a query",
             ),
-            ("SharedAccessSignature=sv=2020&sig=abc;BlobEndpoint=https://a.blob.core.windows.net", "SharedAccessSignature connection strings are not supported"),
+            (
+                "SharedAccessSignature=sv=2020&sig=abc;BlobEndpoint=https://a.blob.core.windows.net",
+                "SharedAccessSignature connection strings are not supported",
+            ),
         ];
         for (cs, expected) in cases {
             let got = reason(StorageConnection::from_connection_string(cs).unwrap_err());
-            assert!(got.contains(expected), "for {cs:?}: expected {expected:?} in {got:?}");
+            assert!(
+                got.contains(expected),
+                "for {cs:?}: expected {expected:?} in {got:?}"
+            );
         }
     }
 
     #[test]
     fn errors_never_echo_the_key() {
         // A key pasted without its "AccountKey=" prefix is a malformed segment: not echoed.
-        let err = StorageConnection::from_connection_string(&format!("AccountName=abc;{KEY}x=y;=z")).unwrap_err();
+        let err =
+            StorageConnection::from_connection_string(&format!("AccountName=abc;{KEY}x=y;=z"))
+                .unwrap_err();
         assert!(!err.to_string().contains("Eby8"), "{err}");
-        let err = StorageConnection::from_connection_string("AccountName=abc;AccountKey=Eby8!!").unwrap_err();
+        let err = StorageConnection::from_connection_string("AccountName=abc;AccountKey=Eby8!!")
+            .unwrap_err();
         assert!(!err.to_string().contains("Eby8"), "{err}");
         let err = StorageConnection::from_connection_string("AccountName=abc;AccountKey=secretsecret;BlobEndpoint=http://h/a?sig=secretsig;QueueEndpoint=http://h/a").unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
+        for endpoint in [
+            "ht tp://h/a?sig=secretsig",
+            "http://user:secretpw@h/a",
+            "ftp://h/a#secretfrag",
+        ] {
+            let cs = format!(
+                "AccountName=abc;AccountKey=AAAA;BlobEndpoint={endpoint};QueueEndpoint=http://h/a"
+            );
+            let err = StorageConnection::from_connection_string(&cs).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("BlobEndpoint"), "{text}");
+            assert!(!text.contains("secret"), "{text}");
+        }
     }
 
     #[test]
@@ -490,7 +578,10 @@ mod tests {
         for text in [conn.describe(), format!("{conn:?}")] {
             assert!(!text.contains("Eby8"), "{text}");
             assert!(text.contains("devstoreaccount1"), "{text}");
-            assert!(text.contains("http://127.0.0.1:10001/devstoreaccount1"), "{text}");
+            assert!(
+                text.contains("http://127.0.0.1:10001/devstoreaccount1"),
+                "{text}"
+            );
             assert!(text.contains("shared key"), "{text}");
         }
     }
@@ -499,20 +590,35 @@ mod tests {
     fn connection_string_setting_wins() {
         let lookup = settings(&[
             ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
-            ("AzureWebJobsStorage__blobServiceUri", "https://x.blob.core.windows.net"),
+            (
+                "AzureWebJobsStorage__blobServiceUri",
+                "https://x.blob.core.windows.net",
+            ),
         ]);
         let conn = StorageConnection::from_settings("AzureWebJobsStorage", lookup).unwrap();
-        assert!(matches!(conn, StorageConnection::SharedKey { .. }), "{conn:?}");
+        assert!(
+            matches!(conn, StorageConnection::SharedKey { .. }),
+            "{conn:?}"
+        );
     }
 
     #[test]
     fn identity_settings_pick_managed_identity_and_endpoints() {
         let lookup = settings(&[
             ("AzureWebJobsStorage", "  "),
-            ("AzureWebJobsStorage__blobServiceUri", "https://mystore01.blob.core.windows.net/"),
-            ("AzureWebJobsStorage__queueServiceUri", "https://mystore01.queue.core.windows.net"),
+            (
+                "AzureWebJobsStorage__blobServiceUri",
+                "https://mystore01.blob.core.windows.net/",
+            ),
+            (
+                "AzureWebJobsStorage__queueServiceUri",
+                "https://mystore01.queue.core.windows.net",
+            ),
             ("AzureWebJobsStorage__credential", "managedidentity"),
-            ("AzureWebJobsStorage__clientId", "00000000-1111-2222-3333-444444444444"),
+            (
+                "AzureWebJobsStorage__clientId",
+                "00000000-1111-2222-3333-444444444444",
+            ),
         ]);
         let conn = StorageConnection::from_settings("AzureWebJobsStorage", lookup).unwrap();
         assert_eq!(
@@ -524,7 +630,11 @@ mod tests {
             }
         );
         let text = conn.describe();
-        assert!(text.contains("mystore01") && text.contains("user-assigned managed identity 00000000-1111"), "{text}");
+        assert!(
+            text.contains("mystore01")
+                && text.contains("user-assigned managed identity 00000000-1111"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -544,7 +654,8 @@ mod tests {
 
     #[test]
     fn identity_setting_errors_name_the_setting() {
-        let err = StorageConnection::from_settings("AzureWebJobsStorage", settings(&[])).unwrap_err();
+        let err =
+            StorageConnection::from_settings("AzureWebJobsStorage", settings(&[])).unwrap_err();
         assert!(
             matches!(&err, StorageError::MissingSetting { name } if name.contains("AzureWebJobsStorage__blobServiceUri")),
             "{err:?}"
@@ -552,7 +663,10 @@ mod tests {
 
         let err = StorageConnection::from_settings(
             "AzureWebJobsStorage",
-            settings(&[("AzureWebJobsStorage__blobServiceUri", "https://a.blob.core.windows.net")]),
+            settings(&[(
+                "AzureWebJobsStorage__blobServiceUri",
+                "https://a.blob.core.windows.net",
+            )]),
         )
         .unwrap_err();
         assert!(
@@ -563,8 +677,14 @@ mod tests {
         let err = StorageConnection::from_settings(
             "AzureWebJobsStorage",
             settings(&[
-                ("AzureWebJobsStorage__blobServiceUri", "http://a.blob.core.windows.net"),
-                ("AzureWebJobsStorage__queueServiceUri", "https://a.queue.core.windows.net"),
+                (
+                    "AzureWebJobsStorage__blobServiceUri",
+                    "http://a.blob.core.windows.net",
+                ),
+                (
+                    "AzureWebJobsStorage__queueServiceUri",
+                    "https://a.queue.core.windows.net",
+                ),
             ]),
         )
         .unwrap_err();

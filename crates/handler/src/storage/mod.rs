@@ -3,7 +3,7 @@
 //! Thin layer over the official `azure_storage_blob` / `azure_storage_queue` 1.x clients that adds
 //! what they lack for this product:
 //! - connection settings in the Azure Functions convention ([`StorageConnection`]), covering
-//!   Azurite / account keys (signed by [`shared_key`]) and managed identity;
+//!   Azurite / account keys (signed by the `shared_key` policy) and managed identity;
 //! - one pooled HTTP client for the whole process (optional `reqwest::Client` transport);
 //! - errors that say which operation on which resource failed and why ([`StorageError`]);
 //! - typed helpers: [`JsonBlobStore`] (ETag-guarded JSON documents) and [`MessageQueue`]
@@ -66,13 +66,13 @@ pub enum StorageError {
     InvalidSetting { name: String, reason: String },
 
     #[error("cannot set up managed identity for storage: {source}")]
-    Credential { source: azure_core::Error },
+    Credential { source: Box<azure_core::Error> },
 
     #[error("cannot create the {service} client for {endpoint}: {source}")]
     Client {
         service: &'static str,
         endpoint: String,
-        source: azure_core::Error,
+        source: Box<azure_core::Error>,
     },
 
     /// The service answered with an error status.
@@ -96,7 +96,7 @@ pub enum StorageError {
     Authentication {
         operation: &'static str,
         resource: String,
-        source: azure_core::Error,
+        source: Box<azure_core::Error>,
     },
 
     /// The request never got a response (connection refused, DNS, timeout, ...).
@@ -104,7 +104,7 @@ pub enum StorageError {
     Transport {
         operation: &'static str,
         resource: String,
-        source: azure_core::Error,
+        source: Box<azure_core::Error>,
     },
 
     #[error("{operation} {resource} failed: unexpected response: {reason}")]
@@ -188,7 +188,11 @@ impl StorageError {
     }
 
     /// Turns an SDK error into a `StorageError` naming what was attempted.
-    fn from_sdk(operation: &'static str, resource: impl Into<String>, err: azure_core::Error) -> Self {
+    fn from_sdk(
+        operation: &'static str,
+        resource: impl Into<String>,
+        err: azure_core::Error,
+    ) -> Self {
         let resource = resource.into();
         match err.kind() {
             ErrorKind::HttpResponse {
@@ -201,6 +205,7 @@ impl StorageError {
                     .as_ref()
                     .and_then(|r| r.headers().get_optional_string(&ERROR_CODE))
                     .or_else(|| error_code.clone());
+                let reason = status_reason(status);
                 let fallback = err.to_string();
                 // The blob crate's parser reads the XML error body shared by blob and queue.
                 let (message, request_id) = match azure_storage_blob::StorageError::try_from(err) {
@@ -210,6 +215,9 @@ impl StorageError {
                             .as_deref()
                             .map(first_line)
                             .unwrap_or_default();
+                        if message.is_empty() {
+                            message = reason;
+                        }
                         if let Some(detail) = parsed.authentication_error_detail.as_deref() {
                             message = format!("{message} ({})", first_line(detail));
                         }
@@ -229,18 +237,24 @@ impl StorageError {
             ErrorKind::Credential => Self::Authentication {
                 operation,
                 resource,
-                source: err,
+                source: Box::new(err),
             },
             _ => Self::Transport {
                 operation,
                 resource,
-                source: err,
+                source: Box::new(err),
             },
         }
     }
 }
 
 const ERROR_CODE: HeaderName = HeaderName::from_static("x-ms-error-code");
+
+fn status_reason(status: u16) -> String {
+    azure_core::http::StatusCode::from(status)
+        .canonical_reason()
+        .into_owned()
+}
 
 /// Storage error messages carry `RequestId:...` and `Time:...` on following lines; the request id
 /// is kept separately and the time is noise in logs.
@@ -331,16 +345,20 @@ impl Storage {
                         transport,
                         ..Default::default()
                     },
-                    ..Default::default()
                 };
-                let credential = ManagedIdentityCredential::new(Some(options))
-                    .map_err(|source| StorageError::Credential { source })?;
+                let credential =
+                    ManagedIdentityCredential::new(Some(options)).map_err(|source| {
+                        StorageError::Credential {
+                            source: Box::new(source),
+                        }
+                    })?;
                 Some(credential)
             }
         };
 
+        // Variants can be built directly, bypassing the parser's normalisation, so redo it here.
         let blob_service = BlobServiceClient::new(
-            connection.blob_endpoint().clone(),
+            connection::without_trailing_slash(connection.blob_endpoint()),
             credential.clone(),
             Some(BlobServiceClientOptions {
                 client_options: client_options.clone(),
@@ -350,10 +368,10 @@ impl Storage {
         .map_err(|source| StorageError::Client {
             service: "blob",
             endpoint: connection.blob_endpoint().to_string(),
-            source,
+            source: Box::new(source),
         })?;
         let queue_service = QueueServiceClient::new(
-            connection.queue_endpoint().clone(),
+            connection::without_trailing_slash(connection.queue_endpoint()),
             credential,
             Some(QueueServiceClientOptions {
                 client_options,
@@ -363,7 +381,7 @@ impl Storage {
         .map_err(|source| StorageError::Client {
             service: "queue",
             endpoint: connection.queue_endpoint().to_string(),
-            source,
+            source: Box::new(source),
         })?;
 
         Ok(Self {
@@ -592,8 +610,14 @@ impl JsonBlobStore {
             ..Default::default()
         };
         match self.upload("create", name, value, options).await {
-            Err(StorageError::Service { status: 409 | 412, code, .. })
-                if matches!(code.as_deref(), Some("BlobAlreadyExists" | "ConditionNotMet")) =>
+            Err(StorageError::Service {
+                status: 409 | 412,
+                code,
+                ..
+            }) if matches!(
+                code.as_deref(),
+                Some("BlobAlreadyExists" | "ConditionNotMet")
+            ) =>
             {
                 Err(StorageError::AlreadyExists {
                     container: self.container_name.clone(),
@@ -622,14 +646,12 @@ impl JsonBlobStore {
                 container: self.container_name.clone(),
                 name: name.to_owned(),
             }),
-            Err(StorageError::Service { status: 404, code, .. })
-                if code.as_deref() == Some("BlobNotFound") =>
-            {
-                Err(StorageError::NotFound {
-                    container: self.container_name.clone(),
-                    name: name.to_owned(),
-                })
-            }
+            Err(StorageError::Service {
+                status: 404, code, ..
+            }) if code.as_deref() == Some("BlobNotFound") => Err(StorageError::NotFound {
+                container: self.container_name.clone(),
+                name: name.to_owned(),
+            }),
             other => other,
         }
     }
@@ -763,15 +785,16 @@ pub enum MessageEncoding {
     /// (`extensions.queues.messageEncoding` = `base64`). The Rust SDK itself sends text as is.
     #[default]
     Base64,
-    /// The text itself (XML-escaped by the SDK); for consumers configured with `messageEncoding: none`.
-    None,
+    /// The text itself (XML-escaped by the SDK); for consumers configured with
+    /// `messageEncoding: none`.
+    PlainText,
 }
 
 impl fmt::Display for MessageEncoding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Base64 => "base64",
-            Self::None => "none",
+            Self::PlainText => "plain text",
         })
     }
 }
@@ -820,12 +843,13 @@ impl ReceivedMessage {
             reason,
         };
         match self.encoding {
-            MessageEncoding::None => Ok(self.raw_text.clone()),
+            MessageEncoding::PlainText => Ok(self.raw_text.clone()),
             MessageEncoding::Base64 => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(self.raw_text.trim())
                     .map_err(|e| invalid(format!("not base64 ({e})")))?;
-                String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 once base64-decoded".to_owned()))
+                String::from_utf8(bytes)
+                    .map_err(|_| invalid("not UTF-8 once base64-decoded".to_owned()))
             }
         }
     }
@@ -904,7 +928,7 @@ impl MessageQueue {
     ) -> Result<SentMessage, StorageError> {
         let encoded = match self.encoding {
             MessageEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(text),
-            MessageEncoding::None => text.to_owned(),
+            MessageEncoding::PlainText => text.to_owned(),
         };
         if encoded.len() > MAX_MESSAGE_BYTES {
             return Err(StorageError::MessageTooLarge {
@@ -1051,12 +1075,22 @@ mod tests {
             storage.queue("jobs").url().as_str(),
             "https://mystore01.queue.core.windows.net/jobs"
         );
-        assert!(storage.describe().contains("user-assigned managed identity"));
+        assert!(
+            storage
+                .describe()
+                .contains("user-assigned managed identity")
+        );
     }
 
     #[test]
     fn shared_key_mode_keeps_azurite_account_path() {
-        let conn = StorageConnection::from_connection_string("UseDevelopmentStorage=true").unwrap();
+        let conn = StorageConnection::SharedKey {
+            account: "devstoreaccount1".to_owned(),
+            key: AccountKey::from_base64("AAAA").unwrap(),
+            // Built directly (not parsed), with trailing slashes the parser would have removed.
+            blob_endpoint: url::Url::parse("http://127.0.0.1:10000/devstoreaccount1/").unwrap(),
+            queue_endpoint: url::Url::parse("http://127.0.0.1:10001/devstoreaccount1/").unwrap(),
+        };
         let storage = Storage::new(conn, None).unwrap();
         assert_eq!(
             storage.blob_container("state").url().as_str(),
@@ -1067,7 +1101,7 @@ mod tests {
             "http://127.0.0.1:10001/devstoreaccount1/jobs"
         );
         let printed = format!("{storage:?}");
-        assert!(!printed.contains("Eby8"), "{printed}");
+        assert!(!printed.contains("AAAA"), "{printed}");
     }
 
     #[test]
@@ -1107,9 +1141,12 @@ mod tests {
 
         message.raw_text = "not base64 at all!".to_owned();
         let err = message.text().unwrap_err();
-        assert!(matches!(&err, StorageError::InvalidMessage { message_id, .. } if message_id == "m1"), "{err:?}");
+        assert!(
+            matches!(&err, StorageError::InvalidMessage { message_id, .. } if message_id == "m1"),
+            "{err:?}"
+        );
 
-        message.encoding = MessageEncoding::None;
+        message.encoding = MessageEncoding::PlainText;
         assert_eq!(message.text().unwrap(), "not base64 at all!");
     }
 }

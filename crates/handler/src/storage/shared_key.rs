@@ -3,8 +3,8 @@
 //! Why this file exists: the 1.x `azure_storage_blob` / `azure_storage_queue` clients accept only
 //! an Entra ID `TokenCredential` (which they also restrict to https endpoints) or no credential at
 //! all. There is no connection-string, account-key or `UseDevelopmentStorage=true` support
-//! (upstream issue Azure/azure-sdk-for-rust#2975), so they cannot talk to Azurite, which only
-//! accepts Shared Key / SAS. The clients do accept extra per-try policies through
+//! (upstream issue Azure/azure-sdk-for-rust#2975), so they cannot talk to a plain-http Azurite,
+//! which accepts only Shared Key or SAS there. The clients do accept extra per-try policies through
 //! `ClientOptions::per_try_policies`, and those run after the SDK has set every header it sends, so
 //! signing there is enough to use the unmodified SDK clients against Azurite or against an account
 //! whose key is in the connection string. When the SDK gains native Shared Key support this file
@@ -303,10 +303,7 @@ mod tests {
         );
         // List Containers on a real account: the path portion is just "/".
         let url = url::Url::parse("https://acct.blob.core.windows.net/?comp=list").expect("url");
-        assert_eq!(
-            canonicalized_resource("acct", &url),
-            "/acct/\ncomp:list"
-        );
+        assert_eq!(canonicalized_resource("acct", &url), "/acct/\ncomp:list");
     }
 
     #[test]
@@ -328,7 +325,10 @@ mod tests {
         );
 
         // Without an explicit header the body length is signed.
-        let mut req = request(Method::Post, "http://127.0.0.1:10001/devstoreaccount1/q/messages");
+        let mut req = request(
+            Method::Post,
+            "http://127.0.0.1:10001/devstoreaccount1/q/messages",
+        );
         req.set_body(azure_core::Bytes::from_static(b"<QueueMessage/>"));
         let sts = string_to_sign("devstoreaccount1", &req).expect("sign");
         assert!(sts.starts_with("POST\n\n\n15\n"), "{sts:?}");
@@ -358,7 +358,8 @@ mod tests {
             Some(EXPECTED_DOCS_EXAMPLE_AUTHORIZATION)
         );
     }
-    const EXPECTED_DOCS_EXAMPLE_AUTHORIZATION: &str = "SharedKey myaccount:1u9lui2jDxj0+fpbHjQ5m5NnastJRSYM+PSmfi8TXx4=";
+    const EXPECTED_DOCS_EXAMPLE_AUTHORIZATION: &str =
+        "SharedKey myaccount:1u9lui2jDxj0+fpbHjQ5m5NnastJRSYM+PSmfi8TXx4=";
 
     #[test]
     fn key_is_never_printed() {
