@@ -379,10 +379,6 @@ fn context(state: &AppState, entity: &str) -> String {
     format!("{}/defender/api/$metadata#{entity}", state.base_url)
 }
 
-fn query_error(message: impl Into<String>) -> ApiError {
-    ApiError::new(API, StatusCode::BAD_REQUEST, "BadRequest", message)
-}
-
 fn tenant<'a>(state: &'a AppState, caller: &Caller) -> ApiResult<std::sync::MutexGuard<'a, TenantData>> {
     state
         .tenant(&caller.tenant_id)
@@ -842,12 +838,15 @@ async fn action_get_op(
             "RunScript" => {
                 let script = param("ScriptName");
                 let args = param("Args");
-                let known = library.iter().any(|f| f.file_name.eq_ignore_ascii_case(&script));
+                let file = library.iter().find(|f| f.file_name.eq_ignore_ascii_case(&script));
+                let known = file.is_some();
+                // The script's own header line stands in for what it would print.
+                let header = file.map(|f| String::from_utf8_lossy(&f.content).lines().nth(1).unwrap_or_default().trim_start_matches("# ").to_string()).unwrap_or_default();
                 let result = json!({
                     "script_name": script,
                     "exit_code": if known { 0 } else { 1 },
                     "script_output": format!(
-                        "Transcript started, output file is C:\\ProgramData\\Microsoft\\Windows Defender Advanced Threat Protection\\Temp\\PSScriptOutputs\\PSScript_Transcript_{id}.txt\n{script} {args}\nHost: {computer}\nCompleted successfully.\n"
+                        "Transcript started, output file is C:\\ProgramData\\Microsoft\\Windows Defender Advanced Threat Protection\\Temp\\PSScriptOutputs\\PSScript_Transcript_{id}.txt\n{script} {args}\n{header}\nHost: {computer}\nCompleted successfully.\n"
                     ),
                     "script_errors": if known { String::new() } else { format!("The script '{script}' is no longer in the library.") },
                 });

@@ -46,6 +46,19 @@ impl std::fmt::Display for ConnectionReset {
 
 impl std::error::Error for ConnectionReset {}
 
+/// ARM treats path segments case-insensitively; routing does not, so known segments are
+/// rewritten to their canonical casing before the request reaches the router.
+fn canonicalize<B>(req: &mut Request<B>) {
+    let Some(path) = crate::arm::canonical_path(req.uri().path()) else { return };
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    if let Ok(uri) = pq.parse() {
+        *req.uri_mut() = uri;
+    }
+}
+
 pub struct ServerHandle {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -75,8 +88,9 @@ pub fn serve(listener: TcpListener, config: Arc<rustls::ServerConfig>, router: R
                     let router = router.clone();
                     connections.spawn(async move {
                         let Ok(tls) = acceptor.accept(stream).await else { return };
-                        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                             let router = router.clone();
+                            canonicalize(&mut req);
                             async move {
                                 let resp = match router.oneshot(req.map(Body::new)).await {
                                     Ok(r) => r,
