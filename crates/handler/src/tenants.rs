@@ -123,10 +123,10 @@ impl TenantRegistry {
                 return Err(TenantRegistryError::Duplicate(tenant.tenant_id.clone()));
             }
         }
-        if let Some(default) = &default {
-            if !seen.contains(default) {
-                return Err(TenantRegistryError::UnknownDefault(default.clone()));
-            }
+        if let Some(default) = &default
+            && !seen.contains(default)
+        {
+            return Err(TenantRegistryError::UnknownDefault(default.clone()));
         }
         Ok(Self { tenants, default })
     }

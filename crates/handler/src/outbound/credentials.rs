@@ -80,7 +80,6 @@ impl Credentials {
         let identity = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
             user_assigned_id: client_id.map(|id| UserAssignedId::ClientId(id.to_string())),
             client_options: self.client_options.clone(),
-            ..Default::default()
         }))?;
         *slot = Some(identity.clone());
         Ok(identity)

@@ -69,10 +69,10 @@ impl RetryPolicy {
             }
             _ => None,
         };
-        if let Some(wait) = throttle {
-            if wait > self.max_retry_after {
-                return Decision::GiveUpThrottled(wait);
-            }
+        if let Some(wait) = throttle
+            && wait > self.max_retry_after
+        {
+            return Decision::GiveUpThrottled(wait);
         }
         let retryable = match outcome {
             Outcome::ConnectFailed => true,
