@@ -1,0 +1,450 @@
+//! `scripts/bench`: starts the release `sandbox` and `handler` as separate processes (as in
+//! production, where Microsoft's APIs are another host) and prints what a pay-per-execution user
+//! pays for: time to the first answered `initialize`, memory, throughput and latency at 1, 8 and
+//! 32 concurrent clients, the handler's own overhead over the sandbox's latency, binary size, and
+//! how many tokens were fetched.
+//!
+//! Figures are printed and written to `docs/benchmarks.md`; nothing here asserts a target, so the
+//! numbers are read, not hidden behind a pass or fail.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const CONCURRENCY: [usize; 3] = [1, 8, 32];
+const REQUESTS_PER_CLIENT: usize = 150;
+const WARMUP_REQUESTS: usize = 50;
+
+type BenchResult<T> = Result<T, String>;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct SandboxInfo {
+    base_url: String,
+    client_id: String,
+    client_secret: String,
+    tenant_id: String,
+    tenants_json: String,
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("bench: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> BenchResult<()> {
+    let root = workspace_root()?;
+    let release = root.join("target/release");
+    let handler_bin = release.join("handler");
+    let sandbox_bin = release.join("sandbox");
+    for binary in [&handler_bin, &sandbox_bin] {
+        if !binary.exists() {
+            return Err(format!("{} is missing: run scripts/bench, which builds the release binaries", binary.display()));
+        }
+    }
+    let storage = std::env::var("AzureWebJobsStorage").unwrap_or_else(|_| "UseDevelopmentStorage=true".into());
+    let scratch = std::env::temp_dir().join(format!("handler-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    let ca_file = scratch.join("sandbox-ca.pem");
+
+    let (sandbox, info) = start_sandbox(&sandbox_bin, &ca_file)?;
+    let port = free_port()?;
+    let mcp_url = format!("http://127.0.0.1:{port}/api/mcp");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().map_err(|e| e.to_string())?;
+
+    let spawned = Instant::now();
+    let handler = Command::new(&handler_bin)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("AUTH_MODE", "client_secret")
+        .env("AZURE_CLIENT_ID", &info.client_id)
+        .env("AZURE_CLIENT_SECRET", &info.client_secret)
+        .env("AZURE_AUTHORITY_HOST", &info.base_url)
+        .env("DEFENDER_API_BASE_URL", format!("{}/defender", info.base_url))
+        .env("GRAPH_BASE_URL", format!("{}/graph", info.base_url))
+        .env("ARM_BASE_URL", format!("{}/arm", info.base_url))
+        .env("LOG_ANALYTICS_BASE_URL", format!("{}/loganalytics", info.base_url))
+        .env("OUTBOUND_TRUSTED_CA_FILE", &ca_file)
+        .env("TENANTS", &info.tenants_json)
+        .env("AzureWebJobsStorage", &storage)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the handler: {e}"))?;
+    let pid = handler.id();
+    let _handler = Killed(handler);
+    let first_initialize = wait_for_initialize(&client, &mcp_url, spawned).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss_kb = rss_kb(pid)?;
+
+    let list_body = Arc::new(jsonrpc("tools/list", json!({})).to_string());
+    let call_body = Arc::new(
+        jsonrpc("tools/call", json!({"name": "mde_list_machines", "arguments": {"tenant_id": info.tenant_id, "limit": 25}}))
+            .to_string(),
+    );
+    let direct_client = reqwest::Client::builder()
+        .tls_certs_merge(
+            reqwest::Certificate::from_pem_bundle(&std::fs::read(&ca_file).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?,
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    let token = sandbox_token(&direct_client, &info).await?;
+    let sandbox_url = Arc::new(format!("{}/defender/api/machines", info.base_url));
+
+    let mut rows = Vec::new();
+    let mut peak_rss_kb = idle_rss_kb;
+    for (label, body) in [("tools/list", list_body.clone()), ("tools/call mde_list_machines", call_body.clone())] {
+        warm_up(&client, &mcp_url, &body).await?;
+        for clients in CONCURRENCY {
+            let mcp = Arc::new(mcp_url.clone());
+            let body = body.clone();
+            let sampler = RssSampler::start(pid);
+            let measured = load(clients, {
+                let client = client.clone();
+                move || {
+                    let (client, mcp, body) = (client.clone(), mcp.clone(), body.clone());
+                    async move { post_mcp(&client, &mcp, &body).await }
+                }
+            })
+            .await?;
+            peak_rss_kb = peak_rss_kb.max(sampler.stop().await);
+            let direct = if label.starts_with("tools/call") {
+                let (client, url, token) = (direct_client.clone(), sandbox_url.clone(), token.clone());
+                Some(
+                    load(clients, move || {
+                        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+                        async move { sandbox_get(&client, &url, &token).await }
+                    })
+                    .await?,
+                )
+            } else {
+                None
+            };
+            rows.push(Row { label, clients, measured, direct });
+        }
+    }
+
+    let binary_bytes = std::fs::metadata(&handler_bin).map_err(|e| e.to_string())?.len();
+    let tokens = tokens_issued(&direct_client, &info.base_url).await?;
+    drop(sandbox);
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    let report = render(first_initialize, idle_rss_kb, peak_rss_kb, binary_bytes, &tokens, &rows);
+    println!("{report}");
+    let docs = root.join("docs");
+    std::fs::create_dir_all(&docs).map_err(|e| e.to_string())?;
+    std::fs::write(docs.join("benchmarks.md"), report).map_err(|e| format!("cannot write docs/benchmarks.md: {e}"))?;
+    Ok(())
+}
+
+fn workspace_root() -> BenchResult<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.ancestors().nth(2).map(Path::to_path_buf).ok_or_else(|| "cannot find the workspace root".into())
+}
+
+fn free_port() -> BenchResult<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Runs the sandbox binary with rate limits lifted (the benchmark measures the handler, not
+/// Defender's quota) and reads what it prints: base URL, app registration, tenants, workspaces.
+fn start_sandbox(binary: &Path, ca_file: &Path) -> BenchResult<(Killed, SandboxInfo)> {
+    let mut child = Command::new(binary)
+        .args(["--port", "0", "--ca-out"])
+        .arg(ca_file)
+        .args(["--rate-limit-per-minute", "100000000", "--rate-limit-per-hour", "100000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    let stdout = child.stdout.take().ok_or("the sandbox has no stdout")?;
+    let child = Killed(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let mut next = || lines.next().and_then(Result::ok).ok_or("the sandbox stopped before printing its settings");
+    let base_url = next()?.trim().to_string();
+    let client_id = next()?.trim_start_matches("client_id=").to_string();
+    let client_secret = next()?.trim_start_matches("client_secret=").to_string();
+    let mut tenants: Vec<Value> = Vec::new();
+    // The sandbox prints every tenant and its workspaces, then nothing more until it stops.
+    for _ in 0..5 {
+        let line = next()?;
+        if let Some(rest) = line.strip_prefix("tenant ") {
+            let (id, name) = rest.split_once(' ').unwrap_or((rest, rest));
+            tenants.push(json!({"tenant_id": id, "display_name": name, "workspaces": []}));
+        } else if let Some(rest) = line.trim().strip_prefix("workspace ") {
+            let fields: HashMap<&str, &str> = rest.split(' ').filter_map(|pair| pair.split_once('=')).collect();
+            if let Some(Value::Array(workspaces)) = tenants.last_mut().and_then(|t| t.get_mut("workspaces")) {
+                workspaces.push(json!({
+                    "subscription_id": fields.get("subscription"),
+                    "resource_group": fields.get("resource_group"),
+                    "workspace_name": fields.get("name"),
+                    "workspace_id": fields.get("customer_id"),
+                }));
+            }
+        }
+    }
+    let tenant_id = tenants.first().and_then(|t| t["tenant_id"].as_str()).ok_or("the sandbox printed no tenant")?.to_string();
+    let tenants_json = serde_json::to_string(&tenants).map_err(|e| e.to_string())?;
+    Ok((child, SandboxInfo { base_url, client_id, client_secret, tenant_id, tenants_json }))
+}
+
+fn jsonrpc(method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+}
+
+async fn post_mcp(client: &reqwest::Client, url: &str, body: &Arc<String>) -> BenchResult<()> {
+    let response = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .body(body.as_str().to_owned())
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() || text.contains("\"isError\":true") || text.contains("\"error\"") {
+        return Err(format!("the handler answered {status}: {}", &text[..text.len().min(300)]));
+    }
+    Ok(())
+}
+
+async fn wait_for_initialize(client: &reqwest::Client, url: &str, spawned: Instant) -> BenchResult<Duration> {
+    let body = Arc::new(
+        jsonrpc(
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}),
+        )
+        .to_string(),
+    );
+    while spawned.elapsed() < Duration::from_secs(10) {
+        if post_mcp(client, url, &body).await.is_ok() {
+            return Ok(spawned.elapsed());
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    Err("the handler did not answer initialize within 10 s".into())
+}
+
+async fn warm_up(client: &reqwest::Client, url: &str, body: &Arc<String>) -> BenchResult<()> {
+    for _ in 0..WARMUP_REQUESTS {
+        post_mcp(client, url, body).await?;
+    }
+    Ok(())
+}
+
+/// A Defender token straight from the sandbox, to time the API without the handler in between.
+async fn sandbox_token(client: &reqwest::Client, info: &SandboxInfo) -> BenchResult<Arc<String>> {
+    let url = format!("{}/{}/oauth2/v2.0/token", info.base_url, info.tenant_id);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", info.client_id.as_str()),
+        ("client_secret", info.client_secret.as_str()),
+        ("scope", "https://api.securitycenter.microsoft.com/.default"),
+    ];
+    let response: Value = client.post(url).form(&form).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+    let token = response["access_token"].as_str().ok_or_else(|| format!("no token from the sandbox: {response}"))?;
+    Ok(Arc::new(token.to_string()))
+}
+
+async fn sandbox_get(client: &reqwest::Client, url: &str, token: &str) -> BenchResult<()> {
+    let response = client
+        .get(url)
+        .query(&[("$top", "25")])
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let _ = response.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("the sandbox answered {status}"));
+    }
+    Ok(())
+}
+
+async fn tokens_issued(client: &reqwest::Client, base: &str) -> BenchResult<Vec<(String, String, u64)>> {
+    let stats: Value = client.get(format!("{base}/_sandbox/stats")).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+    Ok(stats["tokens_issued"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["tenant_id"].as_str().unwrap_or_default().to_string(),
+                t["audience"].as_str().unwrap_or_default().to_string(),
+                t["count"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+struct Measured {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Measured {
+    fn percentile(&self, p: f64) -> Duration {
+        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[index.min(self.latencies.len() - 1)]
+    }
+
+    fn throughput(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `clients` tasks, each sending `REQUESTS_PER_CLIENT` requests one after another.
+async fn load<F, Fut>(clients: usize, request: F) -> BenchResult<Measured>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = BenchResult<()>> + Send,
+{
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(REQUESTS_PER_CLIENT);
+            for _ in 0..REQUESTS_PER_CLIENT {
+                let sent = Instant::now();
+                request().await?;
+                latencies.push(sent.elapsed());
+            }
+            Ok::<_, String>(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Ok(Measured { latencies, elapsed })
+}
+
+fn rss_kb(pid: u32) -> BenchResult<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("cannot read the handler's memory: {e}"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| "no VmRSS in /proc status".into())
+}
+
+/// Samples RSS every 20 ms while a load runs, to report the peak under load.
+struct RssSampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut peak = 0;
+            loop {
+                peak = peak.max(rss_kb(pid).unwrap_or(0));
+                tokio::select! {
+                    _ = &mut stopped => return peak,
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) -> u64 {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or(0)
+    }
+}
+
+struct Row {
+    label: &'static str,
+    clients: usize,
+    measured: Measured,
+    direct: Option<Measured>,
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2}", duration.as_secs_f64() * 1000.0)
+}
+
+fn render(
+    first_initialize: Duration,
+    idle_rss_kb: u64,
+    peak_rss_kb: u64,
+    binary_bytes: u64,
+    tokens: &[(String, String, u64)],
+    rows: &[Row],
+) -> String {
+    let date = time::OffsetDateTime::now_utc().date();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mut out = format!(
+        "# Benchmark\n\nMeasured by `scripts/bench` on {date}, {cores} cores. The handler and the sandbox tenant run as separate \
+         release processes on loopback; each client sends {REQUESTS_PER_CLIENT} requests in a row after {WARMUP_REQUESTS} warm-up requests.\n\n\
+         | measure | value | target |\n|---|---|---|\n\
+         | process start to first answered `initialize` | {} ms | < 30 ms |\n\
+         | RSS idle | {:.1} MB | < 20 MB |\n\
+         | RSS peak under load | {:.1} MB | |\n\
+         | release binary size | {:.1} MB | < 25 MB |\n",
+        ms(first_initialize),
+        idle_rss_kb as f64 / 1024.0,
+        peak_rss_kb as f64 / 1024.0,
+        binary_bytes as f64 / (1024.0 * 1024.0),
+    );
+    let fetched: Vec<String> = tokens.iter().map(|(tenant, audience, count)| format!("{count} for {tenant} / {audience}")).collect();
+    out.push_str(&format!("| tokens fetched during the whole run | {} | once per tenant and API |\n\n", fetched.join("; ")));
+    out.push_str(
+        "| request | clients | throughput (req/s) | p50 (ms) | p99 (ms) | sandbox alone p50 / p99 (ms) | handler overhead p50 / p99 (ms) |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let (direct, overhead) = match &row.direct {
+            Some(direct) => (
+                format!("{} / {}", ms(direct.percentile(0.5)), ms(direct.percentile(0.99))),
+                format!(
+                    "{} / {}",
+                    ms(row.measured.percentile(0.5).saturating_sub(direct.percentile(0.5))),
+                    ms(row.measured.percentile(0.99).saturating_sub(direct.percentile(0.99)))
+                ),
+            ),
+            None => ("—".into(), "—".into()),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {:.0} | {} | {} | {direct} | {overhead} |\n",
+            row.label,
+            row.clients,
+            row.measured.throughput(),
+            ms(row.measured.percentile(0.5)),
+            ms(row.measured.percentile(0.99)),
+        ));
+    }
+    out.push_str(
+        "\nOverhead is the handler's latency minus the sandbox's own latency for the same page of devices at the same \
+         concurrency (percentile minus percentile, so an estimate). Both processes share the machine's cores with the \
+         load generator.\n",
+    );
+    out
+}
