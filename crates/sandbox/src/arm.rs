@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use crate::errors::{Api, ApiError, ApiResult, bad_body, parse_json};
 use crate::odata;
-use crate::seed::{TenantData, WorkspaceData};
+use crate::seed::{ArmOperation, TableSettings, TenantData, WorkspaceData};
 use crate::state::AppState;
 use crate::token::Caller;
 use crate::util::{QueryParams, build_url, fmt_time, new_guid, paginate, parse_usize_opt};
@@ -36,6 +36,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/subscriptions/{sub}/providers/Microsoft.OperationalInsights/workspaces", get(list_workspaces_sub))
         .route("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces", get(list_workspaces_rg))
         .route(WS, get(get_workspace))
+        .route(&format!("{WS}/tables"), get(list_tables))
+        .route(&format!("{WS}/tables/{{table}}"), get(get_table).patch(update_table).put(update_table))
+        .route("/subscriptions/{sub}/providers/Microsoft.OperationalInsights/locations/{location}/operationStatuses/{op}", get(get_operation))
         .route(&format!("{SI}/alertRules"), get(list_alert_rules))
         .route(&format!("{SI}/alertRules/{{id}}"), get(get_alert_rule).put(put_alert_rule).delete(delete_alert_rule))
         .route(&format!("{SI}/incidents"), get(list_incidents))
@@ -64,16 +67,24 @@ pub fn canonical_path(path: &str) -> Option<String> {
         "alertRules",
         "incidents",
         "comments",
+        "tables",
+        "locations",
+        "operationStatuses",
     ];
     let mut changed = false;
     let out: Vec<String> = path
         .split('/')
-        .map(|seg| match KNOWN.iter().find(|k| k.eq_ignore_ascii_case(seg) && **k != seg) {
-            Some(k) => {
-                changed = true;
-                (*k).to_string()
+        .map(|seg| {
+            match KNOWN
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(seg) && **k != seg)
+            {
+                Some(k) => {
+                    changed = true;
+                    (*k).to_string()
+                }
+                None => seg.to_string(),
             }
-            None => seg.to_string(),
         })
         .collect();
     changed.then(|| out.join("/"))
@@ -104,22 +115,36 @@ async fn require_api_version(req: Request<Body>, next: Next) -> Response {
 fn valid_api_version(v: &str) -> bool {
     let date = v.strip_suffix("-preview").unwrap_or(v);
     let b = date.as_bytes();
-    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
-fn tenant<'a>(state: &'a AppState, caller: &Caller) -> ApiResult<std::sync::MutexGuard<'a, TenantData>> {
-    state
-        .tenant(&caller.tenant_id)
-        .ok_or_else(|| ApiError::new(API, StatusCode::UNAUTHORIZED, "InvalidAuthenticationTokenTenant", "The access token is from an unknown tenant."))
+fn tenant<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+) -> ApiResult<std::sync::MutexGuard<'a, TenantData>> {
+    state.tenant(&caller.tenant_id).ok_or_else(|| {
+        ApiError::new(
+            API,
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationTokenTenant",
+            "The access token is from an unknown tenant.",
+        )
+    })
 }
 
 /// Subscription check with ARM's errors: a subscription of another tenant is a token/tenant
 /// mismatch (401), an unknown one is 404.
 fn check_subscription(state: &AppState, caller: &Caller, sub: &str) -> ApiResult<()> {
-    let owner = state
-        .tenants_public
-        .iter()
-        .find(|t| t.workspaces.iter().any(|w| w.subscription_id.eq_ignore_ascii_case(sub)));
+    let owner = state.tenants_public.iter().find(|t| {
+        t.workspaces
+            .iter()
+            .any(|w| w.subscription_id.eq_ignore_ascii_case(sub))
+    });
     match owner {
         Some(t) if t.tenant_id == caller.tenant_id => Ok(()),
         Some(t) => Err(ApiError::new(
@@ -131,16 +156,45 @@ fn check_subscription(state: &AppState, caller: &Caller, sub: &str) -> ApiResult
                 caller.tenant_id, t.tenant_id
             ),
         )),
-        None => Err(ApiError::new(API, StatusCode::NOT_FOUND, "SubscriptionNotFound", format!("The subscription '{sub}' could not be found."))),
+        None => Err(ApiError::new(
+            API,
+            StatusCode::NOT_FOUND,
+            "SubscriptionNotFound",
+            format!("The subscription '{sub}' could not be found."),
+        )),
     }
 }
 
 /// Resolves subscription → resource group → workspace inside the caller's tenant.
-fn resolve_workspace<'t>(state: &AppState, caller: &Caller, t: &'t mut TenantData, sub: &str, rg: &str, ws: &str) -> ApiResult<&'t mut WorkspaceData> {
+fn resolve_workspace<'t>(
+    state: &AppState,
+    caller: &Caller,
+    t: &'t mut TenantData,
+    sub: &str,
+    rg: &str,
+    ws: &str,
+) -> ApiResult<&'t mut WorkspaceData> {
     check_subscription(state, caller, sub)?;
-    let in_sub: Vec<usize> = (0..t.workspaces.len()).filter(|i| t.workspaces[*i].public.subscription_id.eq_ignore_ascii_case(sub)).collect();
-    if !in_sub.iter().any(|i| t.workspaces[*i].public.resource_group.eq_ignore_ascii_case(rg)) {
-        return Err(ApiError::new(API, StatusCode::NOT_FOUND, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found.")));
+    let in_sub: Vec<usize> = (0..t.workspaces.len())
+        .filter(|i| {
+            t.workspaces[*i]
+                .public
+                .subscription_id
+                .eq_ignore_ascii_case(sub)
+        })
+        .collect();
+    if !in_sub.iter().any(|i| {
+        t.workspaces[*i]
+            .public
+            .resource_group
+            .eq_ignore_ascii_case(rg)
+    }) {
+        return Err(ApiError::new(
+            API,
+            StatusCode::NOT_FOUND,
+            "ResourceGroupNotFound",
+            format!("Resource group '{rg}' could not be found."),
+        ));
     }
     let idx = in_sub
         .into_iter()
@@ -187,19 +241,28 @@ fn workspace_json(w: &WorkspaceData) -> Value {
 
 /// An ARM list: `{"value": [...], "nextLink": ...}` with `$filter`, `$orderby`, `$top` and a
 /// `$skipToken` continuation.
-fn arm_list(state: &AppState, original_path: &str, raw: Option<&str>, mut items: Vec<Value>) -> ApiResult<Json<Value>> {
+fn arm_list(
+    state: &AppState,
+    original_path: &str,
+    raw: Option<&str>,
+    mut items: Vec<Value>,
+) -> ApiResult<Json<Value>> {
     let bad = |m: String| ApiError::new(API, StatusCode::BAD_REQUEST, "BadRequest", m);
     let q = QueryParams::parse(raw);
     if let Some(f) = q.get("$filter") {
-        let filter = odata::parse_filter(f, None).map_err(|e| bad(format!("Invalid $filter: {e}")))?;
+        let filter =
+            odata::parse_filter(f, None).map_err(|e| bad(format!("Invalid $filter: {e}")))?;
         items.retain(|v| filter.matches(v));
     }
     if let Some(o) = q.get("$orderby") {
-        let keys = odata::parse_orderby(o, None).map_err(|e| bad(format!("Invalid $orderby: {e}")))?;
+        let keys =
+            odata::parse_orderby(o, None).map_err(|e| bad(format!("Invalid $orderby: {e}")))?;
         odata::sort_by_keys(&mut items, &keys);
     }
     let skip = match q.get("$skipToken") {
-        Some(tok) => tok.parse::<usize>().map_err(|_| bad(format!("Invalid $skipToken '{tok}'.")))?,
+        Some(tok) => tok
+            .parse::<usize>()
+            .map_err(|_| bad(format!("Invalid $skipToken '{tok}'.")))?,
         None => 0,
     };
     let top = parse_usize_opt(&q, "$top").map_err(bad)?;
@@ -214,7 +277,14 @@ fn arm_list(state: &AppState, original_path: &str, raw: Option<&str>, mut items:
         if let Some(t) = next_top {
             overrides.push(("$top", t.to_string()));
         }
-        out.insert("nextLink".into(), Value::String(build_url(&state.base_url, original_path, &q.with_overrides(&overrides))));
+        out.insert(
+            "nextLink".into(),
+            Value::String(build_url(
+                &state.base_url,
+                original_path,
+                &q.with_overrides(&overrides),
+            )),
+        );
     }
     Ok(Json(Value::Object(out)))
 }
@@ -237,56 +307,354 @@ fn subscription_json(caller: &Caller, sub: &str, name: &str) -> Value {
 
 fn tenant_subscriptions(state: &AppState, caller: &Caller) -> Vec<(String, String)> {
     let mut subs: Vec<(String, String)> = Vec::new();
-    for t in state.tenants_public.iter().filter(|t| t.tenant_id == caller.tenant_id) {
+    for t in state
+        .tenants_public
+        .iter()
+        .filter(|t| t.tenant_id == caller.tenant_id)
+    {
         for w in &t.workspaces {
             if !subs.iter().any(|(s, _)| s == &w.subscription_id) {
-                subs.push((w.subscription_id.clone(), format!("{} Security ({})", t.display_name, w.resource_group)));
+                subs.push((
+                    w.subscription_id.clone(),
+                    format!("{} Security ({})", t.display_name, w.resource_group),
+                ));
             }
         }
     }
     subs
 }
 
-async fn list_subscriptions(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Json<Value> {
-    let value: Vec<Value> = tenant_subscriptions(&state, &caller).iter().map(|(s, n)| subscription_json(&caller, s, n)).collect();
+async fn list_subscriptions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<Value> {
+    let value: Vec<Value> = tenant_subscriptions(&state, &caller)
+        .iter()
+        .map(|(s, n)| subscription_json(&caller, s, n))
+        .collect();
     Json(json!({"value": value, "count": {"type": "Total", "value": value.len()}}))
 }
 
-async fn get_subscription(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(sub): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_subscription(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(sub): Path<String>,
+) -> ApiResult<Json<Value>> {
     check_subscription(&state, &caller, &sub)?;
     let subs = tenant_subscriptions(&state, &caller);
-    let (s, n) = subs.iter().find(|(s, _)| s.eq_ignore_ascii_case(&sub)).ok_or_else(|| {
-        ApiError::new(API, StatusCode::NOT_FOUND, "SubscriptionNotFound", format!("The subscription '{sub}' could not be found."))
-    })?;
+    let (s, n) = subs
+        .iter()
+        .find(|(s, _)| s.eq_ignore_ascii_case(&sub))
+        .ok_or_else(|| {
+            ApiError::new(
+                API,
+                StatusCode::NOT_FOUND,
+                "SubscriptionNotFound",
+                format!("The subscription '{sub}' could not be found."),
+            )
+        })?;
     Ok(Json(subscription_json(&caller, s, n)))
 }
 
-async fn list_workspaces_sub(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(sub): Path<String>) -> ApiResult<Json<Value>> {
-    check_subscription(&state, &caller, &sub)?;
-    let t = tenant(&state, &caller)?;
-    let value: Vec<Value> = t.workspaces.iter().filter(|w| w.public.subscription_id.eq_ignore_ascii_case(&sub)).map(workspace_json).collect();
-    Ok(Json(json!({"value": value})))
-}
-
-async fn list_workspaces_rg(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((sub, rg)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn list_workspaces_sub(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(sub): Path<String>,
+) -> ApiResult<Json<Value>> {
     check_subscription(&state, &caller, &sub)?;
     let t = tenant(&state, &caller)?;
     let value: Vec<Value> = t
         .workspaces
         .iter()
-        .filter(|w| w.public.subscription_id.eq_ignore_ascii_case(&sub) && w.public.resource_group.eq_ignore_ascii_case(&rg))
+        .filter(|w| w.public.subscription_id.eq_ignore_ascii_case(&sub))
+        .map(workspace_json)
+        .collect();
+    Ok(Json(json!({"value": value})))
+}
+
+async fn list_workspaces_rg(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    check_subscription(&state, &caller, &sub)?;
+    let t = tenant(&state, &caller)?;
+    let value: Vec<Value> = t
+        .workspaces
+        .iter()
+        .filter(|w| {
+            w.public.subscription_id.eq_ignore_ascii_case(&sub)
+                && w.public.resource_group.eq_ignore_ascii_case(&rg)
+        })
         .map(workspace_json)
         .collect();
     if value.is_empty() {
-        return Err(ApiError::new(API, StatusCode::NOT_FOUND, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found.")));
+        return Err(ApiError::new(
+            API,
+            StatusCode::NOT_FOUND,
+            "ResourceGroupNotFound",
+            format!("Resource group '{rg}' could not be found."),
+        ));
     }
     Ok(Json(json!({"value": value})))
 }
 
-async fn get_workspace(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((sub, rg, ws)): Path<(String, String, String)>) -> ApiResult<Json<Value>> {
+async fn get_workspace(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
     Ok(Json(workspace_json(w)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Tables (retention and plan) and long-running operations
+// ---------------------------------------------------------------------------------------
+
+/// The schema type names of the `tables` resource.
+fn table_column_type(ty: crate::kql::ColType) -> &'static str {
+    use crate::kql::ColType;
+    match ty {
+        ColType::Bool => "boolean",
+        ColType::DateTime => "dateTime",
+        other => other.la_name(),
+    }
+}
+
+fn table_json(w: &WorkspaceData, table: &crate::kql::Table) -> Value {
+    let settings = w.table_settings.get(&table.name);
+    let retention = settings.map(|s| s.retention_in_days).filter(|r| *r >= 0);
+    let total = settings
+        .map(|s| s.total_retention_in_days)
+        .filter(|r| *r >= 0);
+    let effective_retention = retention.unwrap_or(w.retention_in_days);
+    let effective_total = total
+        .unwrap_or(effective_retention)
+        .max(effective_retention);
+    json!({
+        "properties": {
+            "retentionInDays": effective_retention,
+            "totalRetentionInDays": effective_total,
+            "archiveRetentionInDays": effective_total - effective_retention,
+            "retentionInDaysAsDefault": retention.is_none(),
+            "totalRetentionInDaysAsDefault": total.is_none(),
+            "plan": settings.map(|s| s.plan.clone()).unwrap_or_else(|| "Analytics".into()),
+            "lastPlanModifiedDate": fmt_time(settings.map(|s| s.last_plan_modified).unwrap_or(w.created)),
+            "schema": {
+                "name": table.name,
+                "tableType": "Microsoft",
+                "columns": [],
+                "standardColumns": table.columns.iter().map(|c| json!({"name": c.name, "type": table_column_type(c.ty)})).collect::<Vec<_>>(),
+                "solutions": ["LogManagement"],
+                "isTroubleshootingAllowed": false,
+            },
+            "provisioningState": "Succeeded",
+        },
+        "id": format!("{}/tables/{}", workspace_id(w), table.name),
+        "name": table.name,
+    })
+}
+
+async fn list_tables(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let mut t = tenant(&state, &caller)?;
+    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
+    let value: Vec<Value> = w
+        .logs
+        .tables
+        .values()
+        .map(|tab| table_json(w, tab))
+        .collect();
+    Ok(Json(json!({"value": value})))
+}
+
+fn table_not_found(ws: &str, table: &str) -> ApiError {
+    ApiError::new(
+        API,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        format!("The table '{table}' was not found in workspace '{ws}'."),
+    )
+}
+
+async fn get_table(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws, table)): Path<(String, String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let mut t = tenant(&state, &caller)?;
+    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
+    let tab = w
+        .logs
+        .get(&table)
+        .ok_or_else(|| table_not_found(&ws, &table))?;
+    Ok(Json(table_json(w, tab)))
+}
+
+/// `PATCH`/`PUT` a table's retention or plan. Like the real RP this is a long-running
+/// operation: 202 with `Azure-AsyncOperation` and `Location`, polled until it succeeds
+/// (after the configured pending time).
+async fn update_table(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    Path((sub, rg, ws, table)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body: Value = parse_json(API, &body)?;
+    let p = body["properties"].as_object().cloned().unwrap_or_default();
+    let int = |k: &str| -> ApiResult<Option<i64>> {
+        match p.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| bad_body(API, format!("properties.{k} must be an integer."))),
+        }
+    };
+    let retention = int("retentionInDays")?;
+    let total = int("totalRetentionInDays")?;
+    if let Some(r) = retention
+        && r != -1
+        && !(4..=730).contains(&r)
+    {
+        return Err(bad_body(
+            API,
+            format!(
+                "properties.retentionInDays {r} is out of range: 4-730, or -1 for the workspace default."
+            ),
+        ));
+    }
+    if let Some(r) = total
+        && r != -1
+        && !(4..=4383).contains(&r)
+    {
+        return Err(bad_body(
+            API,
+            format!(
+                "properties.totalRetentionInDays {r} is out of range: 4-4383, or -1 for the default."
+            ),
+        ));
+    }
+    let plan = match p.get("plan").and_then(Value::as_str) {
+        None => None,
+        Some(pl) => Some(
+            ["Analytics", "Basic", "Auxiliary"]
+                .into_iter()
+                .find(|x| x.eq_ignore_ascii_case(pl))
+                .ok_or_else(|| bad_body(API, format!("properties.plan '{pl}' is invalid: expected Analytics, Basic or Auxiliary.")))?
+                .to_string(),
+        ),
+    };
+    let now = OffsetDateTime::now_utc();
+    let mut t = tenant(&state, &caller)?;
+    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
+    if w.logs.get(&table).is_none() {
+        return Err(table_not_found(&ws, &table));
+    }
+    let default_retention = w.retention_in_days;
+    let location = w.location.clone();
+    let entry = w
+        .table_settings
+        .entry(table.clone())
+        .or_insert(TableSettings {
+            retention_in_days: -1,
+            total_retention_in_days: -1,
+            plan: "Analytics".into(),
+            last_plan_modified: now,
+        });
+    if let Some(r) = retention {
+        entry.retention_in_days = r;
+    }
+    if let Some(r) = total {
+        entry.total_retention_in_days = r;
+    }
+    if let Some(pl) = plan {
+        if pl != entry.plan {
+            entry.last_plan_modified = now;
+        }
+        entry.plan = pl;
+    }
+    let effective = if entry.retention_in_days >= 0 {
+        entry.retention_in_days
+    } else {
+        default_retention
+    };
+    if entry.total_retention_in_days >= 0 && entry.total_retention_in_days < effective {
+        return Err(bad_body(
+            API,
+            "properties.totalRetentionInDays must be at least retentionInDays.",
+        ));
+    }
+    let op = ArmOperation {
+        id: new_guid(),
+        subscription_id: sub.clone(),
+        location: location.clone(),
+        started: now,
+        started_at: std::time::Instant::now(),
+    };
+    let api_version = QueryParams::parse(uri.query())
+        .get("api-version")
+        .unwrap_or_default()
+        .to_string();
+    let op_url = format!(
+        "{}/arm/subscriptions/{sub}/providers/Microsoft.OperationalInsights/locations/{}/operationStatuses/{}?api-version={api_version}",
+        state.base_url,
+        location.replace(' ', "").to_lowercase(),
+        op.id
+    );
+    t.arm_operations.push(op);
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    for name in ["azure-asyncoperation", "location"] {
+        if let Ok(v) = op_url.parse() {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    if let Ok(v) = "5".parse() {
+        resp.headers_mut().insert("retry-after", v);
+    }
+    Ok(resp)
+}
+
+async fn get_operation(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, location, op)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    check_subscription(&state, &caller, &sub)?;
+    let t = tenant(&state, &caller)?;
+    let o = t
+        .arm_operations
+        .iter()
+        .find(|o| o.id.eq_ignore_ascii_case(&op) && o.subscription_id.eq_ignore_ascii_case(&sub))
+        .ok_or_else(|| {
+            ApiError::new(
+                API,
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("Operation '{op}' was not found."),
+            )
+        })?;
+    let done = o.started_at.elapsed() >= state.options.action_timings.pending;
+    let _ = location;
+    let id = format!(
+        "/subscriptions/{sub}/providers/Microsoft.OperationalInsights/locations/{}/operationStatuses/{}",
+        o.location.replace(' ', "").to_lowercase(),
+        o.id
+    );
+    let mut v = json!({"id": id, "name": o.id, "status": if done { "Succeeded" } else { "InProgress" }, "startTime": fmt_time(o.started)});
+    if done {
+        let end = o.started
+            + time::Duration::try_from(state.options.action_timings.pending)
+                .unwrap_or(time::Duration::ZERO);
+        v["endTime"] = json!(fmt_time(end));
+    }
+    Ok(Json(v))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -298,7 +666,11 @@ fn new_etag() -> String {
 }
 
 fn find_by_name<'a>(items: &'a mut [Value], name: &str) -> Option<&'a mut Value> {
-    items.iter_mut().find(|v| v["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+    items.iter_mut().find(|v| {
+        v["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    })
 }
 
 async fn list_alert_rules(
@@ -310,27 +682,49 @@ async fn list_alert_rules(
 ) -> ApiResult<Json<Value>> {
     let items = {
         let mut t = tenant(&state, &caller)?;
-        resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?.alert_rules.clone()
+        resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?
+            .alert_rules
+            .clone()
     };
     arm_list(&state, uri.path(), raw.as_deref(), items)
 }
 
 fn rule_not_found(id: &str) -> ApiError {
-    ApiError::new(API, StatusCode::NOT_FOUND, "NotFound", format!("Alert rule '{id}' was not found."))
+    ApiError::new(
+        API,
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("Alert rule '{id}' was not found."),
+    )
 }
 
-async fn get_alert_rule(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((sub, rg, ws, id)): Path<(String, String, String, String)>) -> ApiResult<Json<Value>> {
+async fn get_alert_rule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws, id)): Path<(String, String, String, String)>,
+) -> ApiResult<Json<Value>> {
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    find_by_name(&mut w.alert_rules, &id).map(|r| Json(r.clone())).ok_or_else(|| rule_not_found(&id))
+    find_by_name(&mut w.alert_rules, &id)
+        .map(|r| Json(r.clone()))
+        .ok_or_else(|| rule_not_found(&id))
 }
 
-const RULE_KINDS: &[&str] = &["Scheduled", "NRT", "Fusion", "MicrosoftSecurityIncidentCreation"];
+const RULE_KINDS: &[&str] = &[
+    "Scheduled",
+    "NRT",
+    "Fusion",
+    "MicrosoftSecurityIncidentCreation",
+];
 const SEVERITIES: &[&str] = &["High", "Medium", "Low", "Informational"];
 
 /// Validates an analytics rule body the way the Sentinel RP does for the common kinds.
 fn validate_rule(kind: &str, p: &Map<String, Value>) -> Result<(), String> {
-    let need = |k: &str| -> Result<&Value, String> { p.get(k).filter(|v| !v.is_null()).ok_or_else(|| format!("properties.{k} is required for {kind} rules.")) };
+    let need = |k: &str| -> Result<&Value, String> {
+        p.get(k)
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| format!("properties.{k} is required for {kind} rules."))
+    };
     if !need("enabled")?.is_boolean() {
         return Err("properties.enabled must be a boolean.".into());
     }
@@ -339,18 +733,31 @@ fn validate_rule(kind: &str, p: &Map<String, Value>) -> Result<(), String> {
             need("displayName")?;
             let sev = need("severity")?.as_str().unwrap_or_default();
             if !SEVERITIES.contains(&sev) {
-                return Err(format!("properties.severity '{sev}' is invalid: expected one of {}.", SEVERITIES.join(", ")));
+                return Err(format!(
+                    "properties.severity '{sev}' is invalid: expected one of {}.",
+                    SEVERITIES.join(", ")
+                ));
             }
-            let query = need("query")?.as_str().ok_or("properties.query must be a string.")?;
-            crate::kql::check_syntax(query).map_err(|e| format!("properties.query is not valid KQL: {e}"))?;
+            let query = need("query")?
+                .as_str()
+                .ok_or("properties.query must be a string.")?;
+            crate::kql::check_syntax(query)
+                .map_err(|e| format!("properties.query is not valid KQL: {e}"))?;
             if kind == "Scheduled" {
-                for k in ["queryFrequency", "queryPeriod", "triggerOperator", "triggerThreshold"] {
+                for k in [
+                    "queryFrequency",
+                    "queryPeriod",
+                    "triggerOperator",
+                    "triggerThreshold",
+                ] {
                     need(k)?;
                 }
                 for k in ["queryFrequency", "queryPeriod"] {
                     let v = p[k].as_str().unwrap_or_default();
                     if crate::util::parse_iso_duration(v).is_none() {
-                        return Err(format!("properties.{k} '{v}' is not an ISO 8601 duration (e.g. PT1H)."));
+                        return Err(format!(
+                            "properties.{k} '{v}' is not an ISO 8601 duration (e.g. PT1H)."
+                        ));
                     }
                 }
                 let op = p["triggerOperator"].as_str().unwrap_or_default();
@@ -378,9 +785,22 @@ async fn put_alert_rule(
     body: Bytes,
 ) -> ApiResult<Response> {
     let body: Value = parse_json(API, &body)?;
-    let kind = body["kind"].as_str().ok_or_else(|| bad_body(API, "The 'kind' property is required."))?.to_string();
-    let Some(kind) = RULE_KINDS.iter().find(|k| k.eq_ignore_ascii_case(&kind)).map(|k| k.to_string()) else {
-        return Err(bad_body(API, format!("The alert rule kind '{kind}' is not supported: expected one of {}.", RULE_KINDS.join(", "))));
+    let kind = body["kind"]
+        .as_str()
+        .ok_or_else(|| bad_body(API, "The 'kind' property is required."))?
+        .to_string();
+    let Some(kind) = RULE_KINDS
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(&kind))
+        .map(|k| k.to_string())
+    else {
+        return Err(bad_body(
+            API,
+            format!(
+                "The alert rule kind '{kind}' is not supported: expected one of {}.",
+                RULE_KINDS.join(", ")
+            ),
+        ));
     };
     let Some(props) = body["properties"].as_object().cloned() else {
         return Err(bad_body(API, "The 'properties' object is required."));
@@ -388,23 +808,38 @@ async fn put_alert_rule(
     validate_rule(&kind, &props).map_err(|m| bad_body(API, m))?;
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    let rule_path = format!("{}/providers/Microsoft.SecurityInsights/alertRules/{id}", workspace_id(w));
+    let rule_path = format!(
+        "{}/providers/Microsoft.SecurityInsights/alertRules/{id}",
+        workspace_id(w)
+    );
     let mut props = props;
-    props.insert("lastModifiedUtc".into(), Value::String(fmt_time(OffsetDateTime::now_utc())));
+    props.insert(
+        "lastModifiedUtc".into(),
+        Value::String(fmt_time(OffsetDateTime::now_utc())),
+    );
     match find_by_name(&mut w.alert_rules, &id) {
         Some(existing) => {
-            if let Some(etag) = body["etag"].as_str() {
-                if existing["etag"].as_str() != Some(etag) {
-                    return Err(ApiError::new(
-                        API,
-                        StatusCode::CONFLICT,
-                        "Conflict",
-                        format!("Newer version of the alert rule '{id}' exists: the etag {etag} does not match the current etag {}. Re-read the rule and retry.", existing["etag"].as_str().unwrap_or_default()),
-                    ));
-                }
+            if let Some(etag) = body["etag"].as_str()
+                && existing["etag"].as_str() != Some(etag)
+            {
+                return Err(ApiError::new(
+                    API,
+                    StatusCode::CONFLICT,
+                    "Conflict",
+                    format!(
+                        "Newer version of the alert rule '{id}' exists: the etag {etag} does not match the current etag {}. Re-read the rule and retry.",
+                        existing["etag"].as_str().unwrap_or_default()
+                    ),
+                ));
             }
             if existing["kind"].as_str() != Some(kind.as_str()) {
-                return Err(bad_body(API, format!("The kind of an existing alert rule cannot be changed (from {} to {kind}).", existing["kind"].as_str().unwrap_or_default())));
+                return Err(bad_body(
+                    API,
+                    format!(
+                        "The kind of an existing alert rule cannot be changed (from {} to {kind}).",
+                        existing["kind"].as_str().unwrap_or_default()
+                    ),
+                ));
             }
             existing["properties"] = Value::Object(props);
             existing["etag"] = Value::String(new_etag());
@@ -425,13 +860,25 @@ async fn put_alert_rule(
     }
 }
 
-async fn delete_alert_rule(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((sub, rg, ws, id)): Path<(String, String, String, String)>) -> ApiResult<StatusCode> {
+async fn delete_alert_rule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws, id)): Path<(String, String, String, String)>,
+) -> ApiResult<StatusCode> {
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
     let before = w.alert_rules.len();
-    w.alert_rules.retain(|r| !r["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&id)));
+    w.alert_rules.retain(|r| {
+        !r["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&id))
+    });
     // ARM: 200 when deleted, 204 when there was nothing to delete.
-    Ok(if w.alert_rules.len() < before { StatusCode::OK } else { StatusCode::NO_CONTENT })
+    Ok(if w.alert_rules.len() < before {
+        StatusCode::OK
+    } else {
+        StatusCode::NO_CONTENT
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -447,28 +894,64 @@ async fn list_incidents(
 ) -> ApiResult<Json<Value>> {
     let mut items = {
         let mut t = tenant(&state, &caller)?;
-        resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?.incidents.clone()
+        resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?
+            .incidents
+            .clone()
     };
     // Newest first unless the client orders otherwise (the portal's default).
-    items.sort_by(|a, b| b["properties"]["createdTimeUtc"].as_str().cmp(&a["properties"]["createdTimeUtc"].as_str()));
+    items.sort_by(|a, b| {
+        b["properties"]["createdTimeUtc"]
+            .as_str()
+            .cmp(&a["properties"]["createdTimeUtc"].as_str())
+    });
     arm_list(&state, uri.path(), raw.as_deref(), items)
 }
 
 fn incident_not_found(id: &str) -> ApiError {
-    ApiError::new(API, StatusCode::NOT_FOUND, "NotFound", format!("Incident '{id}' was not found."))
+    ApiError::new(
+        API,
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("Incident '{id}' was not found."),
+    )
 }
 
-async fn get_incident(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((sub, rg, ws, id)): Path<(String, String, String, String)>) -> ApiResult<Json<Value>> {
+async fn get_incident(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws, id)): Path<(String, String, String, String)>,
+) -> ApiResult<Json<Value>> {
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    find_by_name(&mut w.incidents, &id).map(|r| Json(r.clone())).ok_or_else(|| incident_not_found(&id))
+    find_by_name(&mut w.incidents, &id)
+        .map(|r| Json(r.clone()))
+        .ok_or_else(|| incident_not_found(&id))
 }
 
 const INCIDENT_STATUSES: &[&str] = &["New", "Active", "Closed"];
-const CLASSIFICATIONS: &[&str] = &["Undetermined", "TruePositive", "BenignPositive", "FalsePositive"];
-const CLASSIFICATION_REASONS: &[&str] = &["SuspiciousActivity", "SuspiciousButExpected", "IncorrectAlertLogic", "InaccurateData"];
+const CLASSIFICATIONS: &[&str] = &[
+    "Undetermined",
+    "TruePositive",
+    "BenignPositive",
+    "FalsePositive",
+];
+const CLASSIFICATION_REASONS: &[&str] = &[
+    "SuspiciousActivity",
+    "SuspiciousButExpected",
+    "IncorrectAlertLogic",
+    "InaccurateData",
+];
 /// Properties the service computes; a PUT cannot change them.
-const INCIDENT_READ_ONLY: &[&str] = &["incidentNumber", "createdTimeUtc", "lastModifiedTimeUtc", "additionalData", "incidentUrl", "providerName", "providerIncidentId", "relatedAnalyticRuleIds"];
+const INCIDENT_READ_ONLY: &[&str] = &[
+    "incidentNumber",
+    "createdTimeUtc",
+    "lastModifiedTimeUtc",
+    "additionalData",
+    "incidentUrl",
+    "providerName",
+    "providerIncidentId",
+    "relatedAnalyticRuleIds",
+];
 
 fn validate_incident(p: &Map<String, Value>) -> Result<(), String> {
     for k in ["title", "severity", "status"] {
@@ -478,21 +961,33 @@ fn validate_incident(p: &Map<String, Value>) -> Result<(), String> {
     }
     let sev = p["severity"].as_str().unwrap_or_default();
     if !SEVERITIES.contains(&sev) {
-        return Err(format!("properties.severity '{sev}' is invalid: expected one of {}.", SEVERITIES.join(", ")));
+        return Err(format!(
+            "properties.severity '{sev}' is invalid: expected one of {}.",
+            SEVERITIES.join(", ")
+        ));
     }
     let status = p["status"].as_str().unwrap_or_default();
     if !INCIDENT_STATUSES.contains(&status) {
-        return Err(format!("properties.status '{status}' is invalid: expected one of {}.", INCIDENT_STATUSES.join(", ")));
+        return Err(format!(
+            "properties.status '{status}' is invalid: expected one of {}.",
+            INCIDENT_STATUSES.join(", ")
+        ));
     }
-    if let Some(c) = p.get("classification").and_then(Value::as_str) {
-        if !CLASSIFICATIONS.contains(&c) {
-            return Err(format!("properties.classification '{c}' is invalid: expected one of {}.", CLASSIFICATIONS.join(", ")));
-        }
+    if let Some(c) = p.get("classification").and_then(Value::as_str)
+        && !CLASSIFICATIONS.contains(&c)
+    {
+        return Err(format!(
+            "properties.classification '{c}' is invalid: expected one of {}.",
+            CLASSIFICATIONS.join(", ")
+        ));
     }
-    if let Some(r) = p.get("classificationReason").and_then(Value::as_str) {
-        if !CLASSIFICATION_REASONS.contains(&r) {
-            return Err(format!("properties.classificationReason '{r}' is invalid: expected one of {}.", CLASSIFICATION_REASONS.join(", ")));
-        }
+    if let Some(r) = p.get("classificationReason").and_then(Value::as_str)
+        && !CLASSIFICATION_REASONS.contains(&r)
+    {
+        return Err(format!(
+            "properties.classificationReason '{r}' is invalid: expected one of {}.",
+            CLASSIFICATION_REASONS.join(", ")
+        ));
     }
     if status == "Closed" && p.get("classification").and_then(Value::as_str).is_none() {
         return Err("properties.classification is required when closing an incident.".into());
@@ -515,18 +1010,27 @@ async fn put_incident(
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
     let ws_path = workspace_id(w);
-    let next_number = w.incidents.iter().filter_map(|i| i["properties"]["incidentNumber"].as_i64()).max().unwrap_or(0) + 1;
+    let next_number = w
+        .incidents
+        .iter()
+        .filter_map(|i| i["properties"]["incidentNumber"].as_i64())
+        .max()
+        .unwrap_or(0)
+        + 1;
     match find_by_name(&mut w.incidents, &id) {
         Some(existing) => {
-            if let Some(etag) = body["etag"].as_str() {
-                if existing["etag"].as_str() != Some(etag) {
-                    return Err(ApiError::new(
-                        API,
-                        StatusCode::CONFLICT,
-                        "Conflict",
-                        format!("The incident '{id}' was modified by someone else: the etag {etag} does not match the current etag {}. Re-read the incident and retry.", existing["etag"].as_str().unwrap_or_default()),
-                    ));
-                }
+            if let Some(etag) = body["etag"].as_str()
+                && existing["etag"].as_str() != Some(etag)
+            {
+                return Err(ApiError::new(
+                    API,
+                    StatusCode::CONFLICT,
+                    "Conflict",
+                    format!(
+                        "The incident '{id}' was modified by someone else: the etag {etag} does not match the current etag {}. Re-read the incident and retry.",
+                        existing["etag"].as_str().unwrap_or_default()
+                    ),
+                ));
             }
             if let Some(target) = existing["properties"].as_object_mut() {
                 for (k, v) in props {
@@ -536,7 +1040,11 @@ async fn put_incident(
                 }
                 // Reopening clears the closing classification.
                 if target.get("status").and_then(Value::as_str) != Some("Closed") {
-                    for k in ["classification", "classificationReason", "classificationComment"] {
+                    for k in [
+                        "classification",
+                        "classificationReason",
+                        "classificationComment",
+                    ] {
                         target.remove(k);
                     }
                 }
@@ -546,7 +1054,10 @@ async fn put_incident(
             Ok((StatusCode::OK, Json(existing.clone())).into_response())
         }
         None => {
-            let mut p: Map<String, Value> = props.into_iter().filter(|(k, _)| !INCIDENT_READ_ONLY.contains(&k.as_str())).collect();
+            let mut p: Map<String, Value> = props
+                .into_iter()
+                .filter(|(k, _)| !INCIDENT_READ_ONLY.contains(&k.as_str()))
+                .collect();
             p.insert("incidentNumber".into(), json!(next_number));
             p.insert("createdTimeUtc".into(), Value::String(now.clone()));
             p.insert("lastModifiedTimeUtc".into(), Value::String(now));
@@ -570,12 +1081,24 @@ async fn put_incident(
     }
 }
 
-async fn delete_incident(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((sub, rg, ws, id)): Path<(String, String, String, String)>) -> ApiResult<StatusCode> {
+async fn delete_incident(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws, id)): Path<(String, String, String, String)>,
+) -> ApiResult<StatusCode> {
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
     let before = w.incidents.len();
-    w.incidents.retain(|r| !r["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&id)));
-    Ok(if w.incidents.len() < before { StatusCode::OK } else { StatusCode::NO_CONTENT })
+    w.incidents.retain(|r| {
+        !r["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&id))
+    });
+    Ok(if w.incidents.len() < before {
+        StatusCode::OK
+    } else {
+        StatusCode::NO_CONTENT
+    })
 }
 
 /// The incident's canonical name, or 404.
@@ -612,7 +1135,14 @@ async fn get_comment(
     let comments = w.incident_comments.entry(name).or_default();
     find_by_name(comments, &cid)
         .map(|c| Json(c.clone()))
-        .ok_or_else(|| ApiError::new(API, StatusCode::NOT_FOUND, "NotFound", format!("Comment '{cid}' was not found.")))
+        .ok_or_else(|| {
+            ApiError::new(
+                API,
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("Comment '{cid}' was not found."),
+            )
+        })
 }
 
 async fn put_comment(
@@ -622,18 +1152,27 @@ async fn put_comment(
     body: Bytes,
 ) -> ApiResult<Response> {
     let body: Value = parse_json(API, &body)?;
-    let Some(message) = body["properties"]["message"].as_str().filter(|m| !m.trim().is_empty()) else {
+    let Some(message) = body["properties"]["message"]
+        .as_str()
+        .filter(|m| !m.trim().is_empty())
+    else {
         return Err(bad_body(API, "properties.message is required."));
     };
     if message.len() > 30_000 {
-        return Err(bad_body(API, "properties.message must be at most 30000 characters."));
+        return Err(bad_body(
+            API,
+            "properties.message must be at most 30000 characters.",
+        ));
     }
     let now = fmt_time(OffsetDateTime::now_utc());
     let app = caller.app_id.clone();
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
     let name = incident_name(w, &id)?;
-    let incident_path = format!("{}/providers/Microsoft.SecurityInsights/incidents/{name}", workspace_id(w));
+    let incident_path = format!(
+        "{}/providers/Microsoft.SecurityInsights/incidents/{name}",
+        workspace_id(w)
+    );
     let comments = w.incident_comments.entry(name.clone()).or_default();
     let (status, comment) = match find_by_name(comments, &cid) {
         Some(existing) => {
@@ -676,8 +1215,16 @@ async fn delete_comment(
     let name = incident_name(w, &id)?;
     let comments = w.incident_comments.entry(name).or_default();
     let before = comments.len();
-    comments.retain(|c| !c["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&cid)));
-    Ok(if comments.len() < before { StatusCode::OK } else { StatusCode::NO_CONTENT })
+    comments.retain(|c| {
+        !c["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&cid))
+    });
+    Ok(if comments.len() < before {
+        StatusCode::OK
+    } else {
+        StatusCode::NO_CONTENT
+    })
 }
 
 #[cfg(test)]

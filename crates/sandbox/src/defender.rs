@@ -143,13 +143,18 @@ impl MachineAction {
             return (s.clone(), *at);
         }
         let elapsed = self.created_at.map(|c| c.elapsed()).unwrap_or_default();
-        let to_time = |d: std::time::Duration| self.created + time::Duration::try_from(d).unwrap_or(time::Duration::ZERO);
+        let to_time = |d: std::time::Duration| {
+            self.created + time::Duration::try_from(d).unwrap_or(time::Duration::ZERO)
+        };
         if elapsed < timings.pending {
             ("Pending".into(), self.created)
         } else if elapsed < timings.pending + timings.in_progress {
             ("InProgress".into(), to_time(timings.pending))
         } else {
-            ("Succeeded".into(), to_time(timings.pending + timings.in_progress))
+            (
+                "Succeeded".into(),
+                to_time(timings.pending + timings.in_progress),
+            )
         }
     }
 
@@ -338,13 +343,22 @@ pub fn router(state: AppState) -> Router<AppState> {
     let limited = Router::new()
         .route("/api/machines", get(list_machines))
         .route("/api/machines/{id}", get(get_machine))
-        .route("/api/machines/{id}/{sub}", get(machine_sub).post(machine_action))
+        .route(
+            "/api/machines/{id}/{sub}",
+            get(machine_sub).post(machine_action),
+        )
         .route("/api/machineactions", get(list_actions))
         .route("/api/machineactions/{id}", get(get_action))
-        .route("/api/machineactions/{id}/{op}", get(action_get_op).post(action_post_op))
+        .route(
+            "/api/machineactions/{id}/{op}",
+            get(action_get_op).post(action_post_op),
+        )
         .route_layer(from_fn_with_state(state.clone(), rate_limit));
     let rest = Router::new()
-        .route("/api/indicators", get(list_indicators).post(submit_indicator))
+        .route(
+            "/api/indicators",
+            get(list_indicators).post(submit_indicator),
+        )
         .route("/api/indicators/import", post(import_indicators))
         .route("/api/indicators/{id}", delete(delete_indicator))
         .route("/api/libraryfiles", get(list_library).post(upload_library))
@@ -369,7 +383,9 @@ async fn rate_limit(
 ) -> Response {
     match state.rate_limit(&caller.tenant_id) {
         Ok(()) => next.run(req).await,
-        Err(retry_after) => crate::faults::throttle_error(Api::Defender, retry_after, None).into_response(),
+        Err(retry_after) => {
+            crate::faults::throttle_error(Api::Defender, retry_after, None).into_response()
+        }
     }
 }
 
@@ -379,14 +395,23 @@ fn context(state: &AppState, entity: &str) -> String {
     format!("{}/defender/api/$metadata#{entity}", state.base_url)
 }
 
-fn tenant<'a>(state: &'a AppState, caller: &Caller) -> ApiResult<std::sync::MutexGuard<'a, TenantData>> {
-    state
-        .tenant(&caller.tenant_id)
-        .ok_or_else(|| ApiError::new(API, StatusCode::FORBIDDEN, "Forbidden", "The tenant is not provisioned for Defender for Endpoint."))
+fn tenant<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+) -> ApiResult<std::sync::MutexGuard<'a, TenantData>> {
+    state.tenant(&caller.tenant_id).ok_or_else(|| {
+        ApiError::new(
+            API,
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "The tenant is not provisioned for Defender for Endpoint.",
+        )
+    })
 }
 
 /// Filters, orders and pages JSON resources the way the Defender and Graph list APIs do, and
 /// wraps them in an OData collection with `@odata.nextLink` when more remain.
+#[allow(clippy::too_many_arguments)] // one call per list endpoint; a struct would add nothing
 pub fn odata_collection(
     api: Api,
     base_url: &str,
@@ -400,18 +425,24 @@ pub fn odata_collection(
     let bad = |m: String| ApiError::new(api, StatusCode::BAD_REQUEST, "BadRequest", m);
     let q = QueryParams::parse(raw_query);
     if let Some(f) = q.get("$filter") {
-        let filter = odata::parse_filter(f, allowed).map_err(|e| bad(format!("Invalid $filter: {e}")))?;
+        let filter =
+            odata::parse_filter(f, allowed).map_err(|e| bad(format!("Invalid $filter: {e}")))?;
         items.retain(|v| filter.matches(v));
     }
     if let Some(o) = q.get("$orderby") {
-        let keys = odata::parse_orderby(o, None).map_err(|e| bad(format!("Invalid $orderby: {e}")))?;
+        let keys =
+            odata::parse_orderby(o, None).map_err(|e| bad(format!("Invalid $orderby: {e}")))?;
         odata::sort_by_keys(&mut items, &keys);
     }
     let skip = parse_usize_opt(&q, "$skip").map_err(bad)?.unwrap_or(0);
     let top = parse_usize_opt(&q, "$top").map_err(bad)?;
     let page = paginate(items, skip, top, page_size);
     let select = q.get("$select");
-    let value: Vec<Value> = page.items.into_iter().map(|v| odata::select(v, select)).collect();
+    let value: Vec<Value> = page
+        .items
+        .into_iter()
+        .map(|v| odata::select(v, select))
+        .collect();
     let mut out = Map::new();
     out.insert("@odata.context".into(), Value::String(context));
     out.insert("value".into(), Value::Array(value));
@@ -420,18 +451,31 @@ pub fn odata_collection(
         if let Some(t) = next_top {
             overrides.push(("$top", t.to_string()));
         }
-        out.insert("@odata.nextLink".into(), Value::String(build_url(base_url, original_path, &q.with_overrides(&overrides))));
+        out.insert(
+            "@odata.nextLink".into(),
+            Value::String(build_url(
+                base_url,
+                original_path,
+                &q.with_overrides(&overrides),
+            )),
+        );
     }
     Ok(Value::Object(out))
 }
 
 /// Reads a JSON body property case-insensitively (the service binds bodies that way).
 fn prop<'v>(body: &'v Value, name: &str) -> Option<&'v Value> {
-    body.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    body.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 fn prop_str<'v>(body: &'v Value, name: &str) -> Option<&'v str> {
-    prop(body, name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    prop(body, name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -473,23 +517,42 @@ async fn list_machines(
     let items: Vec<Value> = {
         let mut t = tenant(&state, &caller)?;
         t.settle_actions(&state.options.action_timings);
-        t.machines.iter().map(|m| serde_json::to_value(m).unwrap_or(Value::Null)).collect()
+        t.machines
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap_or(Value::Null))
+            .collect()
     };
-    odata_collection(API, &state.base_url, uri.path(), raw.as_deref(), items, Some(MACHINE_FILTER_FIELDS), context(&state, "Machines"), state.options.page_size)
-        .map(Json)
+    odata_collection(
+        API,
+        &state.base_url,
+        uri.path(),
+        raw.as_deref(),
+        items,
+        Some(MACHINE_FILTER_FIELDS),
+        context(&state, "Machines"),
+        state.options.page_size,
+    )
+    .map(Json)
 }
 
 fn machine_not_found(id: &str) -> ApiError {
     not_found(API, format!("Machine {id} was not found"))
 }
 
-async fn get_machine(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_machine(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let mut t = tenant(&state, &caller)?;
     t.settle_actions(&state.options.action_timings);
     let m = t.machine(&id).ok_or_else(|| machine_not_found(&id))?;
     let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
-        o.insert("@odata.context".into(), Value::String(context(&state, "Machines/$entity")));
+        o.insert(
+            "@odata.context".into(),
+            Value::String(context(&state, "Machines/$entity")),
+        );
     }
     Ok(Json(v))
 }
@@ -504,13 +567,20 @@ async fn machine_sub(
     match sub.to_ascii_lowercase().as_str() {
         "logonusers" => {
             let users = t.logon_users.get(&m.id).cloned().unwrap_or_default();
-            Ok(Json(json!({"@odata.context": context(&state, "Users"), "value": users})))
+            Ok(Json(
+                json!({"@odata.context": context(&state, "Users"), "value": users}),
+            ))
         }
         "alerts" => {
             let alerts: Vec<&Alert> = t.alerts.iter().filter(|a| a.machine_id == m.id).collect();
-            Ok(Json(json!({"@odata.context": context(&state, "Alerts"), "value": alerts})))
+            Ok(Json(
+                json!({"@odata.context": context(&state, "Alerts"), "value": alerts}),
+            ))
         }
-        _ => Err(not_found(API, format!("Resource '{sub}' was not found for machine {id}"))),
+        _ => Err(not_found(
+            API,
+            format!("Resource '{sub}' was not found for machine {id}"),
+        )),
     }
 }
 
@@ -527,15 +597,21 @@ impl TenantData {
     /// completion order (status is computed lazily, so this runs before reads).
     pub fn settle_actions(&mut self, timings: &ActionTimings) {
         let mut done: Vec<usize> = (0..self.actions.len())
-            .filter(|i| !self.actions[*i].applied && self.actions[*i].status(timings).0 == "Succeeded")
+            .filter(|i| {
+                !self.actions[*i].applied && self.actions[*i].status(timings).0 == "Succeeded"
+            })
             .collect();
         done.sort_by_key(|i| self.actions[*i].status(timings).1);
         for i in done {
             let a = self.actions[i].clone();
             self.actions[i].applied = true;
-            let Some(m) = self.machines.iter_mut().find(|m| m.id == a.machine_id) else { continue };
+            let Some(m) = self.machines.iter_mut().find(|m| m.id == a.machine_id) else {
+                continue;
+            };
             match a.action_type.as_str() {
-                "Isolate" => m.state.isolation = Some(a.scope.clone().unwrap_or_else(|| "Full".into())),
+                "Isolate" => {
+                    m.state.isolation = Some(a.scope.clone().unwrap_or_else(|| "Full".into()))
+                }
                 "Unisolate" => m.state.isolation = None,
                 "RestrictCodeExecution" => m.state.code_execution_restricted = true,
                 "UnrestrictCodeExecution" => m.state.code_execution_restricted = false,
@@ -544,7 +620,11 @@ impl TenantData {
                     m.health_status = "Inactive".into();
                 }
                 "StopAndQuarantineFile" => {
-                    if let Some(sha1) = a.related_file_info.as_ref().and_then(|r| r["fileIdentifier"].as_str()) {
+                    if let Some(sha1) = a
+                        .related_file_info
+                        .as_ref()
+                        .and_then(|r| r["fileIdentifier"].as_str())
+                    {
                         m.state.quarantined_files.push(sha1.to_string());
                     }
                 }
@@ -576,7 +656,11 @@ async fn machine_action(
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let body: Value = if body.is_empty() { json!({}) } else { crate::errors::parse_json(API, &body)? };
+    let body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        crate::errors::parse_json(API, &body)?
+    };
     if !body.is_object() {
         return Err(bad_body(API, "The request body must be a JSON object."));
     }
@@ -590,7 +674,12 @@ async fn machine_action(
         "stopandquarantinefile" => "StopAndQuarantineFile",
         "offboard" => "Offboard",
         "runliveresponse" => "LiveResponse",
-        _ => return Err(not_found(API, format!("Action '{action}' is not supported on machines"))),
+        _ => {
+            return Err(not_found(
+                API,
+                format!("Action '{action}' is not supported on machines"),
+            ));
+        }
     };
     let Some(comment) = prop_str(&body, "Comment") else {
         return Err(bad_body(API, "The 'Comment' field is required."));
@@ -601,15 +690,29 @@ async fn machine_action(
     match kind {
         "Isolate" => {
             let it = prop_str(&body, "IsolationType").unwrap_or("Full");
-            let Some(it) = ["Full", "Selective", "UnManagedDevice"].into_iter().find(|x| x.eq_ignore_ascii_case(it)) else {
-                return Err(bad_body(API, format!("Invalid IsolationType '{it}': expected Full, Selective or UnManagedDevice.")));
+            let Some(it) = ["Full", "Selective", "UnManagedDevice"]
+                .into_iter()
+                .find(|x| x.eq_ignore_ascii_case(it))
+            else {
+                return Err(bad_body(
+                    API,
+                    format!(
+                        "Invalid IsolationType '{it}': expected Full, Selective or UnManagedDevice."
+                    ),
+                ));
             };
             scope = Some(it.to_string());
         }
         "RunAntiVirusScan" => {
             let st = prop_str(&body, "ScanType").unwrap_or("Quick");
-            let Some(st) = ["Quick", "Full"].into_iter().find(|x| x.eq_ignore_ascii_case(st)) else {
-                return Err(bad_body(API, format!("Invalid ScanType '{st}': expected Quick or Full.")));
+            let Some(st) = ["Quick", "Full"]
+                .into_iter()
+                .find(|x| x.eq_ignore_ascii_case(st))
+            else {
+                return Err(bad_body(
+                    API,
+                    format!("Invalid ScanType '{st}': expected Quick or Full."),
+                ));
             };
             scope = Some(st.to_string());
         }
@@ -618,45 +721,89 @@ async fn machine_action(
                 return Err(bad_body(API, "The 'Sha1' field is required."));
             };
             if !is_hex(sha1, 40) {
-                return Err(bad_body(API, format!("'{sha1}' is not a valid SHA-1 (40 hexadecimal characters).")));
+                return Err(bad_body(
+                    API,
+                    format!("'{sha1}' is not a valid SHA-1 (40 hexadecimal characters)."),
+                ));
             }
-            related_file_info = Some(json!({"fileIdentifier": sha1.to_lowercase(), "fileIdentifierType": "Sha1"}));
+            related_file_info =
+                Some(json!({"fileIdentifier": sha1.to_lowercase(), "fileIdentifierType": "Sha1"}));
         }
         "LiveResponse" => {
-            let Some(cmds) = prop(&body, "Commands").and_then(Value::as_array).filter(|c| !c.is_empty()) else {
-                return Err(bad_body(API, "The 'Commands' field is required and must be a non-empty array."));
+            let Some(cmds) = prop(&body, "Commands")
+                .and_then(Value::as_array)
+                .filter(|c| !c.is_empty())
+            else {
+                return Err(bad_body(
+                    API,
+                    "The 'Commands' field is required and must be a non-empty array.",
+                ));
             };
             for (i, c) in cmds.iter().enumerate() {
                 let Some(ty) = prop_str(c, "type") else {
                     return Err(bad_body(API, format!("Commands[{i}].type is required.")));
                 };
-                let Some(ty) = ["RunScript", "PutFile", "GetFile"].into_iter().find(|x| x.eq_ignore_ascii_case(ty)) else {
-                    return Err(bad_body(API, format!("Commands[{i}].type '{ty}' is not supported: expected RunScript, PutFile or GetFile.")));
+                let Some(ty) = ["RunScript", "PutFile", "GetFile"]
+                    .into_iter()
+                    .find(|x| x.eq_ignore_ascii_case(ty))
+                else {
+                    return Err(bad_body(
+                        API,
+                        format!(
+                            "Commands[{i}].type '{ty}' is not supported: expected RunScript, PutFile or GetFile."
+                        ),
+                    ));
                 };
                 let params: Vec<(String, String)> = prop(c, "params")
                     .and_then(Value::as_array)
                     .map(|ps| {
                         ps.iter()
-                            .filter_map(|p| Some((prop_str(p, "key")?.to_string(), prop(p, "value")?.as_str().unwrap_or_default().to_string())))
+                            .filter_map(|p| {
+                                Some((
+                                    prop_str(p, "key")?.to_string(),
+                                    prop(p, "value")?.as_str().unwrap_or_default().to_string(),
+                                ))
+                            })
                             .collect()
                     })
                     .unwrap_or_default();
-                let param = |k: &str| params.iter().find(|(pk, _)| pk.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+                let param = |k: &str| {
+                    params
+                        .iter()
+                        .find(|(pk, _)| pk.eq_ignore_ascii_case(k))
+                        .map(|(_, v)| v.clone())
+                        .filter(|v| !v.is_empty())
+                };
                 let required = match ty {
                     "RunScript" => "ScriptName",
                     "PutFile" => "FileName",
                     _ => "Path",
                 };
                 let Some(value) = param(required) else {
-                    return Err(bad_body(API, format!("Commands[{i}] ({ty}) requires the parameter '{required}'.")));
+                    return Err(bad_body(
+                        API,
+                        format!("Commands[{i}] ({ty}) requires the parameter '{required}'."),
+                    ));
                 };
                 if ty != "GetFile" {
                     let t = tenant(&state, &caller)?;
-                    if !t.library.iter().any(|f| f.file_name.eq_ignore_ascii_case(&value)) {
-                        return Err(bad_body(API, format!("Commands[{i}] ({ty}): the file '{value}' was not found in the live response library.")));
+                    if !t
+                        .library
+                        .iter()
+                        .any(|f| f.file_name.eq_ignore_ascii_case(&value))
+                    {
+                        return Err(bad_body(
+                            API,
+                            format!(
+                                "Commands[{i}] ({ty}): the file '{value}' was not found in the live response library."
+                            ),
+                        ));
                     }
                 }
-                commands.push(LiveCommand { kind: ty.to_string(), params });
+                commands.push(LiveCommand {
+                    kind: ty.to_string(),
+                    params,
+                });
             }
         }
         _ => {}
@@ -665,31 +812,56 @@ async fn machine_action(
     let mut t = tenant(&state, &caller)?;
     let timings = state.options.action_timings;
     t.settle_actions(&timings);
-    let m = t.machine(&id).ok_or_else(|| machine_not_found(&id))?.clone();
+    let m = t
+        .machine(&id)
+        .ok_or_else(|| machine_not_found(&id))?
+        .clone();
     let managed = m.onboarding_status == "Onboarded";
     if kind == "Isolate" && scope.as_deref() == Some("UnManagedDevice") {
         if managed {
-            return Err(bad_body(API, format!("Machine {} is onboarded: use IsolationType Full or Selective; UnManagedDevice (contain) applies to devices that are not onboarded.", m.id)));
+            return Err(bad_body(
+                API,
+                format!(
+                    "Machine {} is onboarded: use IsolationType Full or Selective; UnManagedDevice (contain) applies to devices that are not onboarded.",
+                    m.id
+                ),
+            ));
         }
     } else if !managed && kind != "Unisolate" {
         return Err(ApiError::new(
             API,
             StatusCode::BAD_REQUEST,
             "InvalidMachineState",
-            format!("Machine {} is not onboarded (onboardingStatus {}); only containment (isolate with IsolationType UnManagedDevice) is possible.", m.id, m.onboarding_status),
+            format!(
+                "Machine {} is not onboarded (onboardingStatus {}); only containment (isolate with IsolationType UnManagedDevice) is possible.",
+                m.id, m.onboarding_status
+            ),
         ));
     }
     if m.state.offboarded {
-        return Err(ApiError::new(API, StatusCode::BAD_REQUEST, "InvalidMachineState", format!("Machine {} has been offboarded.", m.id)));
+        return Err(ApiError::new(
+            API,
+            StatusCode::BAD_REQUEST,
+            "InvalidMachineState",
+            format!("Machine {} has been offboarded.", m.id),
+        ));
     }
     if let Some(active) = t.actions.iter().find(|a| {
-        a.machine_id == m.id && a.action_type == kind && matches!(a.status(&timings).0.as_str(), "Pending" | "InProgress")
+        a.machine_id == m.id
+            && a.action_type == kind
+            && matches!(a.status(&timings).0.as_str(), "Pending" | "InProgress")
     }) {
         return Err(ApiError::new(
             API,
             StatusCode::BAD_REQUEST,
             "ActiveRequestAlreadyExists",
-            format!("Action is already in progress: {} action {} on machine {} is {}.", kind, active.id, m.id, active.status(&timings).0),
+            format!(
+                "Action is already in progress: {} action {} on machine {} is {}.",
+                kind,
+                active.id,
+                m.id,
+                active.status(&timings).0
+            ),
         ));
     }
     let action = MachineAction {
@@ -713,12 +885,25 @@ async fn machine_action(
     let mut v = action.to_json(&timings);
     t.actions.push(action);
     if let Some(o) = v.as_object_mut() {
-        o.insert("@odata.context".into(), Value::String(context(&state, "MachineActions/$entity")));
+        o.insert(
+            "@odata.context".into(),
+            Value::String(context(&state, "MachineActions/$entity")),
+        );
     }
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-const ACTION_FILTER_FIELDS: &[&str] = &["id", "status", "machineId", "type", "requestor", "creationDateTimeUtc", "lastUpdateDateTimeUtc", "scope", "computerDnsName"];
+const ACTION_FILTER_FIELDS: &[&str] = &[
+    "id",
+    "status",
+    "machineId",
+    "type",
+    "requestor",
+    "creationDateTimeUtc",
+    "lastUpdateDateTimeUtc",
+    "scope",
+    "computerDnsName",
+];
 
 async fn list_actions(
     State(state): State<AppState>,
@@ -732,22 +917,42 @@ async fn list_actions(
         t.settle_actions(&timings);
         t.actions.iter().map(|a| a.to_json(&timings)).collect()
     };
-    odata_collection(API, &state.base_url, uri.path(), raw.as_deref(), items, Some(ACTION_FILTER_FIELDS), context(&state, "MachineActions"), state.options.page_size)
-        .map(Json)
+    odata_collection(
+        API,
+        &state.base_url,
+        uri.path(),
+        raw.as_deref(),
+        items,
+        Some(ACTION_FILTER_FIELDS),
+        context(&state, "MachineActions"),
+        state.options.page_size,
+    )
+    .map(Json)
 }
 
 fn action_not_found(id: &str) -> ApiError {
     not_found(API, format!("Machine action {id} was not found"))
 }
 
-async fn get_action(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_action(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let mut t = tenant(&state, &caller)?;
     let timings = state.options.action_timings;
     t.settle_actions(&timings);
-    let a = t.actions.iter().find(|a| a.id.eq_ignore_ascii_case(&id)).ok_or_else(|| action_not_found(&id))?;
+    let a = t
+        .actions
+        .iter()
+        .find(|a| a.id.eq_ignore_ascii_case(&id))
+        .ok_or_else(|| action_not_found(&id))?;
     let mut v = a.to_json(&timings);
     if let Some(o) = v.as_object_mut() {
-        o.insert("@odata.context".into(), Value::String(context(&state, "MachineActions/$entity")));
+        o.insert(
+            "@odata.context".into(),
+            Value::String(context(&state, "MachineActions/$entity")),
+        );
     }
     Ok(Json(v))
 }
@@ -759,29 +964,49 @@ async fn action_post_op(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     if !op.eq_ignore_ascii_case("cancel") {
-        return Err(not_found(API, format!("Operation '{op}' is not supported on machine actions")));
+        return Err(not_found(
+            API,
+            format!("Operation '{op}' is not supported on machine actions"),
+        ));
     }
-    let body: Value = if body.is_empty() { json!({}) } else { crate::errors::parse_json(API, &body)? };
+    let body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        crate::errors::parse_json(API, &body)?
+    };
     let Some(comment) = prop_str(&body, "Comment") else {
         return Err(bad_body(API, "The 'Comment' field is required."));
     };
     let mut t = tenant(&state, &caller)?;
     let timings = state.options.action_timings;
     t.settle_actions(&timings);
-    let a = t.actions.iter_mut().find(|a| a.id.eq_ignore_ascii_case(&id)).ok_or_else(|| action_not_found(&id))?;
+    let a = t
+        .actions
+        .iter_mut()
+        .find(|a| a.id.eq_ignore_ascii_case(&id))
+        .ok_or_else(|| action_not_found(&id))?;
     let status = a.status(&timings).0;
     if status != "Pending" {
         return Err(ApiError::new(
             API,
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            format!("Machine action {id} cannot be cancelled: its status is {status} (only Pending actions can be cancelled)."),
+            format!(
+                "Machine action {id} cannot be cancelled: its status is {status} (only Pending actions can be cancelled)."
+            ),
         ));
     }
-    a.cancellation = Some(Cancellation { requestor: caller.app_id.clone(), comment: comment.to_string(), at: OffsetDateTime::now_utc() });
+    a.cancellation = Some(Cancellation {
+        requestor: caller.app_id.clone(),
+        comment: comment.to_string(),
+        at: OffsetDateTime::now_utc(),
+    });
     let mut v = a.to_json(&timings);
     if let Some(o) = v.as_object_mut() {
-        o.insert("@odata.context".into(), Value::String(context(&state, "MachineActions/$entity")));
+        o.insert(
+            "@odata.context".into(),
+            Value::String(context(&state, "MachineActions/$entity")),
+        );
     }
     Ok(Json(v))
 }
@@ -795,7 +1020,12 @@ async fn action_get_op(
     let (action, computer) = {
         let mut t = tenant(&state, &caller)?;
         t.settle_actions(&timings);
-        let a = t.actions.iter().find(|a| a.id.eq_ignore_ascii_case(&id)).ok_or_else(|| action_not_found(&id))?.clone();
+        let a = t
+            .actions
+            .iter()
+            .find(|a| a.id.eq_ignore_ascii_case(&id))
+            .ok_or_else(|| action_not_found(&id))?
+            .clone();
         let computer = a.computer_dns_name.clone();
         let library: Vec<LibraryFile> = t.library.clone();
         ((a, library), computer)
@@ -805,17 +1035,34 @@ async fn action_get_op(
     let lower = op.to_ascii_lowercase();
     if lower == "getpackageuri" {
         if a.action_type != "CollectInvestigationPackage" {
-            return Err(bad_body(API, format!("Machine action {id} is a {} action; only CollectInvestigationPackage actions have a package.", a.action_type)));
+            return Err(bad_body(
+                API,
+                format!(
+                    "Machine action {id} is a {} action; only CollectInvestigationPackage actions have a package.",
+                    a.action_type
+                ),
+            ));
         }
         if status != "Succeeded" {
-            return Err(not_found(API, format!("The investigation package of action {id} is not available yet (status {status}).")));
+            return Err(not_found(
+                API,
+                format!(
+                    "The investigation package of action {id} is not available yet (status {status})."
+                ),
+            ));
         }
         let readme = format!(
             "Investigation package collected by the Defender sandbox.\r\nMachine: {computer}\r\nAction: {id}\r\nCollected: {}\r\n",
             fmt_time(a.status(&timings).1)
         );
-        let url = state.add_download("application/zip", crate::util::zip_single("README.txt", readme.as_bytes()), &format!("{id}.zip"));
-        return Ok(Json(json!({"@odata.context": context(&state, "Edm.String"), "value": url})));
+        let url = state.add_download(
+            "application/zip",
+            crate::util::zip_single("README.txt", readme.as_bytes()),
+            &format!("{id}.zip"),
+        );
+        return Ok(Json(
+            json!({"@odata.context": context(&state, "Edm.String"), "value": url}),
+        ));
     }
     if let Some(index) = lower
         .strip_prefix("getliveresponseresultdownloadlink(index=")
@@ -825,23 +1072,54 @@ async fn action_get_op(
             return Err(bad_body(API, format!("Invalid command index '{index}'.")));
         };
         if a.action_type != "LiveResponse" {
-            return Err(bad_body(API, format!("Machine action {id} is not a live response action.")));
+            return Err(bad_body(
+                API,
+                format!("Machine action {id} is not a live response action."),
+            ));
         }
         let Some(cmd) = a.commands.get(index) else {
-            return Err(bad_body(API, format!("Command index {index} is out of range: the action has {} command(s).", a.commands.len())));
+            return Err(bad_body(
+                API,
+                format!(
+                    "Command index {index} is out of range: the action has {} command(s).",
+                    a.commands.len()
+                ),
+            ));
         };
         if status != "Succeeded" {
-            return Err(bad_body(API, format!("The result of command {index} is not available: the action status is {status}.")));
+            return Err(bad_body(
+                API,
+                format!(
+                    "The result of command {index} is not available: the action status is {status}."
+                ),
+            ));
         }
-        let param = |k: &str| cmd.params.iter().find(|(pk, _)| pk.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone()).unwrap_or_default();
+        let param = |k: &str| {
+            cmd.params
+                .iter()
+                .find(|(pk, _)| pk.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
         let url = match cmd.kind.as_str() {
             "RunScript" => {
                 let script = param("ScriptName");
                 let args = param("Args");
-                let file = library.iter().find(|f| f.file_name.eq_ignore_ascii_case(&script));
+                let file = library
+                    .iter()
+                    .find(|f| f.file_name.eq_ignore_ascii_case(&script));
                 let known = file.is_some();
                 // The script's own header line stands in for what it would print.
-                let header = file.map(|f| String::from_utf8_lossy(&f.content).lines().nth(1).unwrap_or_default().trim_start_matches("# ").to_string()).unwrap_or_default();
+                let header = file
+                    .map(|f| {
+                        String::from_utf8_lossy(&f.content)
+                            .lines()
+                            .nth(1)
+                            .unwrap_or_default()
+                            .trim_start_matches("# ")
+                            .to_string()
+                    })
+                    .unwrap_or_default();
                 let result = json!({
                     "script_name": script,
                     "exit_code": if known { 0 } else { 1 },
@@ -850,27 +1128,68 @@ async fn action_get_op(
                     ),
                     "script_errors": if known { String::new() } else { format!("The script '{script}' is no longer in the library.") },
                 });
-                state.add_download("application/json", result.to_string().into_bytes(), &format!("{id}_{index}.json"))
+                state.add_download(
+                    "application/json",
+                    result.to_string().into_bytes(),
+                    &format!("{id}_{index}.json"),
+                )
             }
             "GetFile" => {
                 let path = param("Path");
                 let content = format!("Sandbox copy of {path} collected from {computer}\n");
-                let name = path.rsplit(['\\', '/']).next().unwrap_or("file").to_string();
-                state.add_download("application/gzip", crate::util::gzip_stored(content.as_bytes()), &format!("{name}.gz"))
+                let name = path
+                    .rsplit(['\\', '/'])
+                    .next()
+                    .unwrap_or("file")
+                    .to_string();
+                state.add_download(
+                    "application/gzip",
+                    crate::util::gzip_stored(content.as_bytes()),
+                    &format!("{name}.gz"),
+                )
             }
-            _ => return Err(bad_body(API, format!("Command {index} ({}) produces no downloadable result.", cmd.kind))),
+            _ => {
+                return Err(bad_body(
+                    API,
+                    format!(
+                        "Command {index} ({}) produces no downloadable result.",
+                        cmd.kind
+                    ),
+                ));
+            }
         };
-        return Ok(Json(json!({"@odata.context": context(&state, "Edm.String"), "value": url})));
+        return Ok(Json(
+            json!({"@odata.context": context(&state, "Edm.String"), "value": url}),
+        ));
     }
-    Err(not_found(API, format!("Operation '{op}' is not supported on machine actions")))
+    Err(not_found(
+        API,
+        format!("Operation '{op}' is not supported on machine actions"),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
 // Indicators
 // ---------------------------------------------------------------------------------------
 
-const INDICATOR_TYPES: &[&str] = &["FileSha1", "FileSha256", "FileMd5", "IpAddress", "Url", "DomainName", "CertificateThumbprint"];
-const INDICATOR_ACTIONS: &[&str] = &["Warn", "Block", "Audit", "Alert", "AlertAndBlock", "BlockAndRemediate", "Allowed"];
+const INDICATOR_TYPES: &[&str] = &[
+    "FileSha1",
+    "FileSha256",
+    "FileMd5",
+    "IpAddress",
+    "Url",
+    "DomainName",
+    "CertificateThumbprint",
+];
+const INDICATOR_ACTIONS: &[&str] = &[
+    "Warn",
+    "Block",
+    "Audit",
+    "Alert",
+    "AlertAndBlock",
+    "BlockAndRemediate",
+    "Allowed",
+];
 const SEVERITIES: &[&str] = &["Informational", "Low", "Medium", "High"];
 
 async fn list_indicators(
@@ -879,9 +1198,22 @@ async fn list_indicators(
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let items: Vec<Value> = tenant(&state, &caller)?.indicators.iter().map(|i| serde_json::to_value(i).unwrap_or(Value::Null)).collect();
-    odata_collection(API, &state.base_url, uri.path(), raw.as_deref(), items, None, context(&state, "Indicators"), state.options.page_size.max(100))
-        .map(Json)
+    let items: Vec<Value> = tenant(&state, &caller)?
+        .indicators
+        .iter()
+        .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
+        .collect();
+    odata_collection(
+        API,
+        &state.base_url,
+        uri.path(),
+        raw.as_deref(),
+        items,
+        None,
+        context(&state, "Indicators"),
+        state.options.page_size.max(100),
+    )
+    .map(Json)
 }
 
 /// Validates an indicator submission; `Err` carries the failure reason.
@@ -891,22 +1223,37 @@ fn validate_indicator(body: &Value) -> Result<(String, String, String, String, S
     let ty = INDICATOR_TYPES
         .iter()
         .find(|t| t.eq_ignore_ascii_case(ty_raw))
-        .ok_or_else(|| format!("indicatorType '{ty_raw}' is invalid: expected one of {}.", INDICATOR_TYPES.join(", ")))?;
+        .ok_or_else(|| {
+            format!(
+                "indicatorType '{ty_raw}' is invalid: expected one of {}.",
+                INDICATOR_TYPES.join(", ")
+            )
+        })?;
     let ok = match *ty {
         "FileSha1" | "CertificateThumbprint" => is_hex(value, 40),
         "FileSha256" => is_hex(value, 64),
         "FileMd5" => is_hex(value, 32),
         "IpAddress" => match value.parse::<std::net::IpAddr>() {
             // Only public addresses can be indicators.
-            Ok(std::net::IpAddr::V4(ip)) => !(ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()),
+            Ok(std::net::IpAddr::V4(ip)) => {
+                !(ip.is_private()
+                    || ip.is_loopback()
+                    || ip.is_link_local()
+                    || ip.is_unspecified()
+                    || ip.is_broadcast())
+            }
             Ok(std::net::IpAddr::V6(ip)) => !(ip.is_loopback() || ip.is_unspecified()),
             Err(_) => false,
         },
-        "Url" => url::Url::parse(value).map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()).unwrap_or(false),
+        "Url" => url::Url::parse(value)
+            .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .unwrap_or(false),
         "DomainName" => {
             value.contains('.')
                 && !value.contains("://")
-                && value.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+                && value.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
         }
         _ => false,
     };
@@ -917,43 +1264,84 @@ fn validate_indicator(body: &Value) -> Result<(String, String, String, String, S
     let action = INDICATOR_ACTIONS
         .iter()
         .find(|a| a.eq_ignore_ascii_case(action_raw))
-        .ok_or_else(|| format!("action '{action_raw}' is invalid: expected one of {}.", INDICATOR_ACTIONS.join(", ")))?;
+        .ok_or_else(|| {
+            format!(
+                "action '{action_raw}' is invalid: expected one of {}.",
+                INDICATOR_ACTIONS.join(", ")
+            )
+        })?;
     if *action == "BlockAndRemediate" && !ty.starts_with("File") && *ty != "CertificateThumbprint" {
-        return Err(format!("action BlockAndRemediate is only valid for file and certificate indicators, not {ty}."));
+        return Err(format!(
+            "action BlockAndRemediate is only valid for file and certificate indicators, not {ty}."
+        ));
     }
     let title = prop_str(body, "title").ok_or("title is required.")?;
     let severity = match prop_str(body, "severity") {
         Some(s) => SEVERITIES
             .iter()
             .find(|x| x.eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("severity '{s}' is invalid: expected one of {}.", SEVERITIES.join(", ")))?
+            .ok_or_else(|| {
+                format!(
+                    "severity '{s}' is invalid: expected one of {}.",
+                    SEVERITIES.join(", ")
+                )
+            })?
             .to_string(),
         None => "Informational".into(),
     };
     if prop_str(body, "description").is_none() {
         return Err("description is required.".into());
     }
-    let value = if ty.starts_with("File") || *ty == "CertificateThumbprint" { value.to_lowercase() } else { value.to_string() };
-    Ok((value, ty.to_string(), action.to_string(), title.to_string(), severity))
+    let value = if ty.starts_with("File") || *ty == "CertificateThumbprint" {
+        value.to_lowercase()
+    } else {
+        value.to_string()
+    };
+    Ok((
+        value,
+        ty.to_string(),
+        action.to_string(),
+        title.to_string(),
+        severity,
+    ))
 }
 
 /// Creates or updates (same value and type) an indicator.
-fn upsert_indicator(t: &mut TenantData, caller: &Caller, body: &Value) -> Result<Indicator, String> {
+fn upsert_indicator(
+    t: &mut TenantData,
+    caller: &Caller,
+    body: &Value,
+) -> Result<Indicator, String> {
     let (value, ty, action, title, severity) = validate_indicator(body)?;
     let now = OffsetDateTime::now_utc();
     let expiration = match prop_str(body, "expirationTime") {
-        Some(s) => Some(crate::util::parse_time(s).ok_or_else(|| format!("expirationTime '{s}' is not a valid date-time."))?),
+        Some(s) => Some(
+            crate::util::parse_time(s)
+                .ok_or_else(|| format!("expirationTime '{s}' is not a valid date-time."))?,
+        ),
         None => None,
     };
     let rbac_group_names: Vec<String> = prop(body, "rbacGroupNames")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let rbac_group_ids: Vec<i64> = rbac_group_names
         .iter()
-        .filter_map(|n| t.machines.iter().find(|m| m.rbac_group_name.eq_ignore_ascii_case(n)).map(|m| m.rbac_group_id))
+        .filter_map(|n| {
+            t.machines
+                .iter()
+                .find(|m| m.rbac_group_name.eq_ignore_ascii_case(n))
+                .map(|m| m.rbac_group_id)
+        })
         .collect();
-    let existing = t.indicators.iter().position(|i| i.indicator_value.eq_ignore_ascii_case(&value) && i.indicator_type == ty);
+    let existing = t
+        .indicators
+        .iter()
+        .position(|i| i.indicator_value.eq_ignore_ascii_case(&value) && i.indicator_type == ty);
     let id = match existing {
         Some(i) => t.indicators[i].id.clone(),
         None => {
@@ -961,7 +1349,9 @@ fn upsert_indicator(t: &mut TenantData, caller: &Caller, body: &Value) -> Result
             t.next_indicator_id.to_string()
         }
     };
-    let created = existing.map(|i| t.indicators[i].creation_time_date_time_utc).unwrap_or(now);
+    let created = existing
+        .map(|i| t.indicators[i].creation_time_date_time_utc)
+        .unwrap_or(now);
     let ind = Indicator {
         id,
         indicator_value: value,
@@ -977,11 +1367,15 @@ fn upsert_indicator(t: &mut TenantData, caller: &Caller, body: &Value) -> Result
         last_update_time: now,
         last_updated_by: caller.app_id.clone(),
         severity,
-        description: prop_str(body, "description").unwrap_or_default().to_string(),
+        description: prop_str(body, "description")
+            .unwrap_or_default()
+            .to_string(),
         recommended_actions: prop_str(body, "recommendedActions").map(str::to_string),
         rbac_group_names,
         rbac_group_ids,
-        generate_alert: prop(body, "generateAlert").and_then(Value::as_bool).unwrap_or(false),
+        generate_alert: prop(body, "generateAlert")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         created_by_source: "PublicApi".into(),
         external_id: prop_str(body, "externalId").map(str::to_string),
     };
@@ -992,24 +1386,44 @@ fn upsert_indicator(t: &mut TenantData, caller: &Caller, body: &Value) -> Result
     Ok(ind)
 }
 
-async fn submit_indicator(State(state): State<AppState>, Extension(caller): Extension<Caller>, body: Bytes) -> ApiResult<Json<Value>> {
+async fn submit_indicator(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let body: Value = crate::errors::parse_json(API, &body)?;
     let mut t = tenant(&state, &caller)?;
     let ind = upsert_indicator(&mut t, &caller, &body).map_err(|m| bad_body(API, m))?;
     let mut v = serde_json::to_value(ind).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
-        o.insert("@odata.context".into(), Value::String(context(&state, "Indicators/$entity")));
+        o.insert(
+            "@odata.context".into(),
+            Value::String(context(&state, "Indicators/$entity")),
+        );
     }
     Ok(Json(v))
 }
 
-async fn import_indicators(State(state): State<AppState>, Extension(caller): Extension<Caller>, body: Bytes) -> ApiResult<Json<Value>> {
+async fn import_indicators(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let body: Value = crate::errors::parse_json(API, &body)?;
     let Some(list) = prop(&body, "Indicators").and_then(Value::as_array) else {
-        return Err(bad_body(API, "The 'Indicators' field is required and must be an array."));
+        return Err(bad_body(
+            API,
+            "The 'Indicators' field is required and must be an array.",
+        ));
     };
     if list.len() > 500 {
-        return Err(bad_body(API, format!("At most 500 indicators can be imported per request; got {}.", list.len())));
+        return Err(bad_body(
+            API,
+            format!(
+                "At most 500 indicators can be imported per request; got {}.",
+                list.len()
+            ),
+        ));
     }
     let mut t = tenant(&state, &caller)?;
     let results: Vec<Value> = list
@@ -1022,10 +1436,16 @@ async fn import_indicators(State(state): State<AppState>, Extension(caller): Ext
             }
         })
         .collect();
-    Ok(Json(json!({"@odata.context": context(&state, "Collection(microsoft.windowsDefenderATP.api.ImportIndicatorResult)"), "value": results})))
+    Ok(Json(
+        json!({"@odata.context": context(&state, "Collection(microsoft.windowsDefenderATP.api.ImportIndicatorResult)"), "value": results}),
+    ))
 }
 
-async fn delete_indicator(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_indicator(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let mut t = tenant(&state, &caller)?;
     let before = t.indicators.len();
     t.indicators.retain(|i| i.id != id);
@@ -1039,12 +1459,21 @@ async fn delete_indicator(State(state): State<AppState>, Extension(caller): Exte
 // Live Response library
 // ---------------------------------------------------------------------------------------
 
-async fn list_library(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<Value>> {
+async fn list_library(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
     let t = tenant(&state, &caller)?;
-    Ok(Json(json!({"@odata.context": context(&state, "LibraryFiles"), "value": t.library})))
+    Ok(Json(
+        json!({"@odata.context": context(&state, "LibraryFiles"), "value": t.library}),
+    ))
 }
 
-async fn upload_library(State(state): State<AppState>, Extension(caller): Extension<Caller>, mut multipart: Multipart) -> ApiResult<Json<Value>> {
+async fn upload_library(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    mut multipart: Multipart,
+) -> ApiResult<Json<Value>> {
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut fields: Vec<(String, String)> = Vec::new();
     loop {
@@ -1056,10 +1485,16 @@ async fn upload_library(State(state): State<AppState>, Extension(caller): Extens
         let name = field.name().unwrap_or_default().to_string();
         if name.eq_ignore_ascii_case("file") {
             let file_name = field.file_name().unwrap_or_default().to_string();
-            let bytes = field.bytes().await.map_err(|e| bad_body(API, format!("Invalid multipart body: {e}")))?;
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| bad_body(API, format!("Invalid multipart body: {e}")))?;
             file = Some((file_name, bytes.to_vec()));
         } else {
-            let text = field.text().await.map_err(|e| bad_body(API, format!("Invalid multipart body: {e}")))?;
+            let text = field
+                .text()
+                .await
+                .map_err(|e| bad_body(API, format!("Invalid multipart body: {e}")))?;
             fields.push((name, text));
         }
     }
@@ -1069,16 +1504,26 @@ async fn upload_library(State(state): State<AppState>, Extension(caller): Extens
     if content.len() > 250 * 1024 * 1024 {
         return Err(bad_body(API, "The file exceeds the 250 MB library limit."));
     }
-    let field = |n: &str| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let field = |n: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
     let flag = |n: &str| field(n).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut t = tenant(&state, &caller)?;
-    let existing = t.library.iter().position(|f| f.file_name.eq_ignore_ascii_case(&file_name));
+    let existing = t
+        .library
+        .iter()
+        .position(|f| f.file_name.eq_ignore_ascii_case(&file_name));
     if existing.is_some() && !flag("OverrideIfExists") {
         return Err(ApiError::new(
             API,
             StatusCode::CONFLICT,
             "Conflict",
-            format!("A file named '{file_name}' already exists in the library. Set OverrideIfExists to true to replace it."),
+            format!(
+                "A file named '{file_name}' already exists in the library. Set OverrideIfExists to true to replace it."
+            ),
         ));
     }
     let now = OffsetDateTime::now_utc();
@@ -1099,7 +1544,10 @@ async fn upload_library(State(state): State<AppState>, Extension(caller): Extens
     }
     let mut v = serde_json::to_value(lf).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
-        o.insert("@odata.context".into(), Value::String(context(&state, "LibraryFiles/$entity")));
+        o.insert(
+            "@odata.context".into(),
+            Value::String(context(&state, "LibraryFiles/$entity")),
+        );
     }
     Ok(Json(v))
 }
@@ -1107,15 +1555,26 @@ async fn upload_library(State(state): State<AppState>, Extension(caller): Extens
 /// Hex SHA-256 of a library file, as the library listing reports it.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-async fn delete_library(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_library(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     let mut t = tenant(&state, &caller)?;
     let before = t.library.len();
-    t.library.retain(|f| !f.file_name.eq_ignore_ascii_case(&name));
+    t.library
+        .retain(|f| !f.file_name.eq_ignore_ascii_case(&name));
     if t.library.len() == before {
-        return Err(not_found(API, format!("Library file '{name}' was not found")));
+        return Err(not_found(
+            API,
+            format!("Library file '{name}' was not found"),
+        ));
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1124,31 +1583,54 @@ async fn delete_library(State(state): State<AppState>, Extension(caller): Extens
 // Entities and alerts
 // ---------------------------------------------------------------------------------------
 
-async fn get_file(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(hash): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_file(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<Value>> {
     let t = tenant(&state, &caller)?;
     let f = find_file(&t, &hash)?;
     let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
-        o.insert("@odata.context".into(), Value::String(context(&state, "Files/$entity")));
+        o.insert(
+            "@odata.context".into(),
+            Value::String(context(&state, "Files/$entity")),
+        );
     }
     Ok(Json(v))
 }
 
 fn find_file<'a>(t: &'a TenantData, hash: &str) -> ApiResult<&'a FileInfo> {
     if !(is_hex(hash, 40) || is_hex(hash, 64) || is_hex(hash, 32)) {
-        return Err(bad_body(API, format!("'{hash}' is not a valid SHA-1, SHA-256 or MD5 hash.")));
+        return Err(bad_body(
+            API,
+            format!("'{hash}' is not a valid SHA-1, SHA-256 or MD5 hash."),
+        ));
     }
     t.files
         .iter()
-        .find(|f| f.sha1.eq_ignore_ascii_case(hash) || f.sha256.eq_ignore_ascii_case(hash) || f.md5.eq_ignore_ascii_case(hash))
+        .find(|f| {
+            f.sha1.eq_ignore_ascii_case(hash)
+                || f.sha256.eq_ignore_ascii_case(hash)
+                || f.md5.eq_ignore_ascii_case(hash)
+        })
         .ok_or_else(|| not_found(API, format!("File {hash} was not found")))
 }
 
 /// First/last sighting and device count of rows matching `pred` in a hunting table.
-fn org_sightings(t: &TenantData, table: &str, pred: impl Fn(&crate::kql::Table, &[crate::kql::Value]) -> bool) -> (i64, Option<OffsetDateTime>, Option<OffsetDateTime>) {
+fn org_sightings(
+    t: &TenantData,
+    table: &str,
+    pred: impl Fn(&crate::kql::Table, &[crate::kql::Value]) -> bool,
+) -> (i64, Option<OffsetDateTime>, Option<OffsetDateTime>) {
     use crate::kql::Value as K;
-    let Some(tab) = t.hunting.get(table) else { return (0, None, None) };
-    let (Some(ts_i), Some(dev_i)) = (tab.column_index("Timestamp"), tab.column_index("DeviceId")) else { return (0, None, None) };
+    let Some(tab) = t.hunting.get(table) else {
+        return (0, None, None);
+    };
+    let (Some(ts_i), Some(dev_i)) = (tab.column_index("Timestamp"), tab.column_index("DeviceId"))
+    else {
+        return (0, None, None);
+    };
     let mut devices = std::collections::HashSet::new();
     let (mut first, mut last) = (None::<OffsetDateTime>, None::<OffsetDateTime>);
     for r in tab.rows.iter().filter(|r| pred(tab, r)) {
@@ -1181,7 +1663,8 @@ async fn file_sub(
     let f = find_file(&t, &hash)?.clone();
     match sub.to_ascii_lowercase().as_str() {
         "stats" => {
-            let pred = |tab: &crate::kql::Table, r: &[crate::kql::Value]| col_eq(tab, r, "SHA1", &f.sha1);
+            let pred =
+                |tab: &crate::kql::Table, r: &[crate::kql::Value]| col_eq(tab, r, "SHA1", &f.sha1);
             let (p1, f1, l1) = org_sightings(&t, "DeviceFileEvents", pred);
             let (p2, f2, l2) = org_sightings(&t, "DeviceProcessEvents", pred);
             let first = [f1, f2].into_iter().flatten().min();
@@ -1199,19 +1682,34 @@ async fn file_sub(
             })))
         }
         "alerts" => {
-            let alerts: Vec<&Alert> = t.alerts.iter().filter(|a| a.related_sha1.as_deref() == Some(f.sha1.as_str())).collect();
-            Ok(Json(json!({"@odata.context": context(&state, "Alerts"), "value": alerts})))
+            let alerts: Vec<&Alert> = t
+                .alerts
+                .iter()
+                .filter(|a| a.related_sha1.as_deref() == Some(f.sha1.as_str()))
+                .collect();
+            Ok(Json(
+                json!({"@odata.context": context(&state, "Alerts"), "value": alerts}),
+            ))
         }
-        _ => Err(not_found(API, format!("Resource '{sub}' was not found for file {hash}"))),
+        _ => Err(not_found(
+            API,
+            format!("Resource '{sub}' was not found for file {hash}"),
+        )),
     }
 }
 
-async fn ip_stats(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(ip): Path<String>) -> ApiResult<Json<Value>> {
+async fn ip_stats(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(ip): Path<String>,
+) -> ApiResult<Json<Value>> {
     if ip.parse::<std::net::IpAddr>().is_err() {
         return Err(bad_body(API, format!("'{ip}' is not a valid IP address.")));
     }
     let t = tenant(&state, &caller)?;
-    let (p, first, last) = org_sightings(&t, "DeviceNetworkEvents", |tab, r| col_eq(tab, r, "RemoteIP", &ip));
+    let (p, first, last) = org_sightings(&t, "DeviceNetworkEvents", |tab, r| {
+        col_eq(tab, r, "RemoteIP", &ip)
+    });
     Ok(Json(json!({
         "@odata.context": context(&state, "microsoft.windowsDefenderATP.api.InOrgIPStats"),
         "ipAddress": ip,
@@ -1221,9 +1719,15 @@ async fn ip_stats(State(state): State<AppState>, Extension(caller): Extension<Ca
     })))
 }
 
-async fn domain_stats(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(domain): Path<String>) -> ApiResult<Json<Value>> {
+async fn domain_stats(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(domain): Path<String>,
+) -> ApiResult<Json<Value>> {
     let t = tenant(&state, &caller)?;
-    let (p, first, last) = org_sightings(&t, "DeviceNetworkEvents", |tab, r| col_eq(tab, r, "RemoteUrl", &domain));
+    let (p, first, last) = org_sightings(&t, "DeviceNetworkEvents", |tab, r| {
+        col_eq(tab, r, "RemoteUrl", &domain)
+    });
     Ok(Json(json!({
         "@odata.context": context(&state, "microsoft.windowsDefenderATP.api.InOrgDomainStats"),
         "host": domain,
@@ -1258,17 +1762,41 @@ async fn list_alerts(
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let items: Vec<Value> = tenant(&state, &caller)?.alerts.iter().map(|a| serde_json::to_value(a).unwrap_or(Value::Null)).collect();
-    odata_collection(API, &state.base_url, uri.path(), raw.as_deref(), items, Some(ALERT_FILTER_FIELDS), context(&state, "Alerts"), state.options.page_size)
-        .map(Json)
+    let items: Vec<Value> = tenant(&state, &caller)?
+        .alerts
+        .iter()
+        .map(|a| serde_json::to_value(a).unwrap_or(Value::Null))
+        .collect();
+    odata_collection(
+        API,
+        &state.base_url,
+        uri.path(),
+        raw.as_deref(),
+        items,
+        Some(ALERT_FILTER_FIELDS),
+        context(&state, "Alerts"),
+        state.options.page_size,
+    )
+    .map(Json)
 }
 
-async fn get_alert(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_alert(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let t = tenant(&state, &caller)?;
-    let a = t.alerts.iter().find(|a| a.id.eq_ignore_ascii_case(&id)).ok_or_else(|| not_found(API, format!("Alert {id} was not found")))?;
+    let a = t
+        .alerts
+        .iter()
+        .find(|a| a.id.eq_ignore_ascii_case(&id))
+        .ok_or_else(|| not_found(API, format!("Alert {id} was not found")))?;
     let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
-        o.insert("@odata.context".into(), Value::String(context(&state, "Alerts/$entity")));
+        o.insert(
+            "@odata.context".into(),
+            Value::String(context(&state, "Alerts/$entity")),
+        );
     }
     Ok(Json(v))
 }
@@ -1277,6 +1805,9 @@ async fn get_alert(State(state): State<AppState>, Extension(caller): Extension<C
 mod tests {
     #[test]
     fn sha256_vectors() {
-        assert_eq!(super::sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            super::sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -52,7 +52,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(api: Api, status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        api: Api,
+        status: StatusCode,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             api,
             status,
@@ -75,7 +80,9 @@ impl ApiError {
 
     pub fn body(&self) -> Value {
         match self.api {
-            Api::Defender => json!({"error": {"code": self.code, "message": self.message, "target": new_guid()}}),
+            Api::Defender => {
+                json!({"error": {"code": self.code, "message": self.message, "target": new_guid()}})
+            }
             Api::Graph => json!({"error": {
                 "code": self.code,
                 "message": self.message,
@@ -120,7 +127,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(api: Api, body: &[u8]) -> ApiR
     if body.is_empty() {
         return Err(bad_body(api, "The request body is empty."));
     }
-    serde_json::from_slice(body).map_err(|e| bad_body(api, format!("The request body is not valid: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| bad_body(api, format!("The request body is not valid: {e}")))
 }
 
 /// The "bad request body" error as each API names it.

@@ -55,7 +55,15 @@ fn one() -> u32 {
 impl Fault {
     /// A fault of `kind` for the next `times` requests under `path_prefix`.
     pub fn new(path_prefix: impl Into<String>, kind: FaultKind, times: u32) -> Self {
-        Self { path_prefix: path_prefix.into(), method: None, kind, retry_after_secs: None, status: None, delay_ms: None, times }
+        Self {
+            path_prefix: path_prefix.into(),
+            method: None,
+            kind,
+            retry_after_secs: None,
+            status: None,
+            delay_ms: None,
+            times,
+        }
     }
 }
 
@@ -131,7 +139,10 @@ impl FaultBook {
     fn take(&self, method: &Method, path: &str) -> Option<Fault> {
         let mut book = self.lock();
         let idx = book.faults.iter().position(|f| {
-            path.starts_with(&f.path_prefix) && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
+            path.starts_with(&f.path_prefix)
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
         })?;
         let fault = book.faults[idx].clone();
         book.faults[idx].times -= 1;
@@ -146,13 +157,20 @@ impl FaultBook {
         if status == StatusCode::TOO_MANY_REQUESTS {
             book.throttled += 1;
         }
-        let entry = book.requests.entry((method.to_string(), template.to_string())).or_default();
+        let entry = book
+            .requests
+            .entry((method.to_string(), template.to_string()))
+            .or_default();
         entry.0 += 1;
         *entry.1.entry(status.as_u16().to_string()).or_default() += 1;
     }
 
     pub fn record_token(&self, tenant_id: &str, audience: &str) {
-        *self.lock().tokens.entry((tenant_id.to_string(), audience.to_string())).or_default() += 1;
+        *self
+            .lock()
+            .tokens
+            .entry((tenant_id.to_string(), audience.to_string()))
+            .or_default() += 1;
     }
 
     pub fn stats(&self) -> SandboxStats {
@@ -161,12 +179,21 @@ impl FaultBook {
             requests: book
                 .requests
                 .iter()
-                .map(|((m, p), (c, s))| RequestStats { method: m.clone(), path_template: p.clone(), count: *c, status_counts: s.clone() })
+                .map(|((m, p), (c, s))| RequestStats {
+                    method: m.clone(),
+                    path_template: p.clone(),
+                    count: *c,
+                    status_counts: s.clone(),
+                })
                 .collect(),
             tokens_issued: book
                 .tokens
                 .iter()
-                .map(|((t, a), c)| TokenStats { tenant_id: t.clone(), audience: a.clone(), count: *c })
+                .map(|((t, a), c)| TokenStats {
+                    tenant_id: t.clone(),
+                    audience: a.clone(),
+                    count: *c,
+                })
                 .collect(),
             throttled: book.throttled,
         }
@@ -180,14 +207,31 @@ pub struct ResetConnection;
 /// The throttling error of each API, with `Retry-After`.
 pub fn throttle_error(api: Api, retry_after_secs: u64, message: Option<String>) -> ApiError {
     let (code, default_message) = match api {
-        Api::Defender => ("TooManyRequests", "API calls quota exceeded! Maximum allowed calls per tenant reached. Retry after the period in the Retry-After header."),
-        Api::Graph => ("TooManyRequests", "Too many requests. Retry after the period in the Retry-After header."),
-        Api::Arm => ("TooManyRequests", "The request was throttled. Retry after the period in the Retry-After header."),
-        Api::LogAnalytics => ("ThrottledError", "Your request was throttled. Retry after the period in the Retry-After header."),
+        Api::Defender => (
+            "TooManyRequests",
+            "API calls quota exceeded! Maximum allowed calls per tenant reached. Retry after the period in the Retry-After header.",
+        ),
+        Api::Graph => (
+            "TooManyRequests",
+            "Too many requests. Retry after the period in the Retry-After header.",
+        ),
+        Api::Arm => (
+            "TooManyRequests",
+            "The request was throttled. Retry after the period in the Retry-After header.",
+        ),
+        Api::LogAnalytics => (
+            "ThrottledError",
+            "Your request was throttled. Retry after the period in the Retry-After header.",
+        ),
         Api::Sandbox => ("TooManyRequests", "Throttled."),
     };
-    ApiError::new(api, StatusCode::TOO_MANY_REQUESTS, code, message.unwrap_or_else(|| default_message.to_string()))
-        .with_header(header::RETRY_AFTER, retry_after_secs.to_string())
+    ApiError::new(
+        api,
+        StatusCode::TOO_MANY_REQUESTS,
+        code,
+        message.unwrap_or_else(|| default_message.to_string()),
+    )
+    .with_header(header::RETRY_AFTER, retry_after_secs.to_string())
 }
 
 fn server_error(api: Api, status: StatusCode) -> ApiError {
@@ -198,14 +242,26 @@ fn server_error(api: Api, status: StatusCode) -> ApiError {
         (_, 504) => "GatewayTimeout",
         _ => "InternalServerError",
     };
-    ApiError::new(api, status, code, format!("Injected fault: the service answered {status}."))
+    ApiError::new(
+        api,
+        status,
+        code,
+        format!("Injected fault: the service answered {status}."),
+    )
 }
 
 /// Outermost middleware: applies injected faults, then counts the request by route template.
-pub async fn front_door(State(state): State<AppState>, matched: Option<MatchedPath>, req: Request<Body>, next: Next) -> Response {
+pub async fn front_door(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let template = matched.map(|m| m.as_str().to_string()).unwrap_or_else(|| "(unmatched)".to_string());
+    let template = matched
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "(unmatched)".to_string());
     // The admin API is neither faulted nor counted: tests use it to set up and inspect.
     if path.starts_with("/_sandbox") {
         return next.run(req).await;
@@ -213,7 +269,9 @@ pub async fn front_door(State(state): State<AppState>, matched: Option<MatchedPa
     let api = Api::for_path(&path);
     let response = match state.faults.take(&method, &path) {
         Some(fault) => match fault.kind {
-            FaultKind::Throttle => throttle_error(api, fault.retry_after_secs.unwrap_or(1), None).into_response(),
+            FaultKind::Throttle => {
+                throttle_error(api, fault.retry_after_secs.unwrap_or(1), None).into_response()
+            }
             FaultKind::ServerError => {
                 let status = fault
                     .status
@@ -239,19 +297,26 @@ pub async fn front_door(State(state): State<AppState>, matched: Option<MatchedPa
         None => next.run(req).await,
     };
     state.faults.record(&method, &template, response.status());
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "sandbox request");
     response
 }
 
 pub fn admin_router() -> Router<AppState> {
     Router::new()
-        .route("/faults", post(add_fault).delete(clear_faults).get(list_faults))
+        .route(
+            "/faults",
+            post(add_fault).delete(clear_faults).get(list_faults),
+        )
         .route("/stats", get(get_stats))
         .route("/info", get(get_info))
         .route("/downloads/{token}", get(download))
         .route("/machines/{tenant}/{machine}", get(get_machine_state))
 }
 
-async fn add_fault(State(state): State<AppState>, body: axum::body::Bytes) -> Result<StatusCode, ApiError> {
+async fn add_fault(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
     let fault: Fault = parse_json(Api::Sandbox, &body)?;
     if fault.path_prefix.is_empty() || !fault.path_prefix.starts_with('/') {
         return Err(bad_body(Api::Sandbox, "path_prefix must start with '/'"));
@@ -290,10 +355,15 @@ async fn get_info(State(state): State<AppState>) -> Json<serde_json::Value> {
             })
         })
         .collect();
-    Json(serde_json::json!({"base_url": state.base_url, "client_id": state.client_id, "tenants": tenants}))
+    Json(
+        serde_json::json!({"base_url": state.base_url, "client_id": state.client_id, "tenants": tenants}),
+    )
 }
 
-async fn get_machine_state(State(state): State<AppState>, Path((tenant, machine)): Path<(String, String)>) -> Result<Json<crate::state::MachineState>, ApiError> {
+async fn get_machine_state(
+    State(state): State<AppState>,
+    Path((tenant, machine)): Path<(String, String)>,
+) -> Result<Json<crate::state::MachineState>, ApiError> {
     state
         .machine_state(&tenant, &machine)
         .map(Json)

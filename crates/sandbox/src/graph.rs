@@ -24,21 +24,41 @@ const API: Api = Api::Graph;
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/{version}/security/runHuntingQuery", post(run_hunting_query))
+        .route(
+            "/{version}/security/runHuntingQuery",
+            post(run_hunting_query),
+        )
         .route("/{version}/security/incidents", get(list_incidents))
-        .route("/{version}/security/incidents/{id}", get(get_incident).patch(patch_incident))
-        .route("/{version}/security/incidents/{id}/comments", post(add_incident_comment))
+        .route(
+            "/{version}/security/incidents/{id}",
+            get(get_incident).patch(patch_incident),
+        )
+        .route(
+            "/{version}/security/incidents/{id}/comments",
+            post(add_incident_comment),
+        )
         .route("/{version}/security/alerts_v2", get(list_alerts))
         .route("/{version}/security/alerts_v2/{id}", get(get_alert))
-        .route("/{version}/security/rules/detectionRules", get(list_rules).post(create_rule))
-        .route("/{version}/security/rules/detectionRules/{id}", get(get_rule).patch(patch_rule).delete(delete_rule))
+        .route(
+            "/{version}/security/rules/detectionRules",
+            get(list_rules).post(create_rule),
+        )
+        .route(
+            "/{version}/security/rules/detectionRules/{id}",
+            get(get_rule).patch(patch_rule).delete(delete_rule),
+        )
         .route_layer(from_fn_with_state(state, crate::token::require_graph))
 }
 
 fn check_version(version: &str) -> ApiResult<()> {
     match version {
         "v1.0" | "beta" => Ok(()),
-        other => Err(ApiError::new(API, StatusCode::BAD_REQUEST, "BadRequest", format!("Invalid version: {other}"))),
+        other => Err(ApiError::new(
+            API,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Invalid version: {other}"),
+        )),
     }
 }
 
@@ -58,14 +78,25 @@ fn context(version: &str, entity: &str) -> String {
     format!("https://graph.microsoft.com/{version}/$metadata#{entity}")
 }
 
-fn tenant<'a>(state: &'a AppState, caller: &Caller) -> ApiResult<std::sync::MutexGuard<'a, TenantData>> {
-    state
-        .tenant(&caller.tenant_id)
-        .ok_or_else(|| ApiError::new(API, StatusCode::FORBIDDEN, "Forbidden", "The tenant is not provisioned."))
+fn tenant<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+) -> ApiResult<std::sync::MutexGuard<'a, TenantData>> {
+    state.tenant(&caller.tenant_id).ok_or_else(|| {
+        ApiError::new(
+            API,
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "The tenant is not provisioned.",
+        )
+    })
 }
 
 fn prop<'v>(body: &'v Value, name: &str) -> Option<&'v Value> {
-    body.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    body.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 /// lowerCamelCase for Graph enum members (`TruePositive` → `truePositive`).
@@ -89,25 +120,51 @@ async fn run_hunting_query(
 ) -> ApiResult<Json<Value>> {
     check_version(&version)?;
     let body: Value = parse_json(API, &body)?;
-    let Some(query) = prop(&body, "Query").and_then(Value::as_str).filter(|q| !q.trim().is_empty()) else {
+    let Some(query) = prop(&body, "Query")
+        .and_then(Value::as_str)
+        .filter(|q| !q.trim().is_empty())
+    else {
         return Err(bad_body(API, "The 'Query' property is required."));
     };
     let now = OffsetDateTime::now_utc();
     let mut opts = ExecOptions::at(now);
     // Advanced hunting caps results at 100,000 rows.
     opts.max_rows = 100_000;
-    if let Some(ts) = prop(&body, "Timespan").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        let window = crate::util::parse_timespan_window(ts, now)
-            .ok_or_else(|| bad_body(API, format!("Invalid Timespan '{ts}': expected an ISO 8601 duration such as P1D or PT12H.")))?;
+    if let Some(ts) = prop(&body, "Timespan")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        let window = crate::util::parse_timespan_window(ts, now).ok_or_else(|| {
+            bad_body(
+                API,
+                format!(
+                    "Invalid Timespan '{ts}': expected an ISO 8601 duration such as P1D or PT12H."
+                ),
+            )
+        })?;
         opts.window = Some(window);
     }
     let t = tenant(&state, &caller)?;
-    let table = kql::execute(&t.hunting, query, &opts).map_err(|e| crate::loganalytics::query_error(API, &e))?;
-    let schema: Vec<Value> = table.columns.iter().map(|c| json!({"name": c.name, "type": c.ty.graph_name()})).collect();
+    let table = kql::execute(&t.hunting, query, &opts)
+        .map_err(|e| crate::loganalytics::query_error(API, &e))?;
+    let schema: Vec<Value> = table
+        .columns
+        .iter()
+        .map(|c| json!({"name": c.name, "type": c.ty.graph_name()}))
+        .collect();
     let results: Vec<Value> = table
         .rows
         .iter()
-        .map(|r| Value::Object(table.columns.iter().zip(r).map(|(c, v)| (c.name.clone(), v.to_graph_json())).collect()))
+        .map(|r| {
+            Value::Object(
+                table
+                    .columns
+                    .iter()
+                    .zip(r)
+                    .map(|(c, v)| (c.name.clone(), v.to_graph_json()))
+                    .collect(),
+            )
+        })
         .collect();
     Ok(Json(json!({
         "@odata.context": context(&version, "microsoft.graph.security.huntingQueryResults"),
@@ -282,17 +339,38 @@ async fn list_alerts(
     let items: Vec<Value> = {
         let t = tenant(&state, &caller)?;
         let mut items: Vec<Value> = t.alerts.iter().map(|a| alert_v2(a, &t)).collect();
-        items.sort_by(|a, b| b["createdDateTime"].as_str().cmp(&a["createdDateTime"].as_str()));
+        items.sort_by(|a, b| {
+            b["createdDateTime"]
+                .as_str()
+                .cmp(&a["createdDateTime"].as_str())
+        });
         items
     };
-    odata_collection(API, &state.base_url, uri.path(), raw.as_deref(), items, Some(ALERT_FILTER_FIELDS), context(&version, "security/alerts_v2"), state.options.page_size)
-        .map(Json)
+    odata_collection(
+        API,
+        &state.base_url,
+        uri.path(),
+        raw.as_deref(),
+        items,
+        Some(ALERT_FILTER_FIELDS),
+        context(&version, "security/alerts_v2"),
+        state.options.page_size,
+    )
+    .map(Json)
 }
 
-async fn get_alert(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((version, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn get_alert(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((version, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     check_version(&version)?;
     let t = tenant(&state, &caller)?;
-    let a = t.alerts.iter().find(|a| a.id.eq_ignore_ascii_case(&id)).ok_or_else(|| not_found(API, format!("Alert '{id}' was not found.")))?;
+    let a = t
+        .alerts
+        .iter()
+        .find(|a| a.id.eq_ignore_ascii_case(&id))
+        .ok_or_else(|| not_found(API, format!("Alert '{id}' was not found.")))?;
     let mut v = alert_v2(a, &t);
     v["@odata.context"] = json!(context(&version, "security/alerts_v2/$entity"));
     Ok(Json(v))
@@ -301,7 +379,12 @@ async fn get_alert(State(state): State<AppState>, Extension(caller): Extension<C
 fn with_alerts(incident: &Value, t: &TenantData) -> Value {
     let mut v = incident.clone();
     let id = incident["id"].as_str().unwrap_or_default();
-    let alerts: Vec<Value> = t.alerts.iter().filter(|a| a.incident_id.to_string() == id).map(|a| alert_v2(a, t)).collect();
+    let alerts: Vec<Value> = t
+        .alerts
+        .iter()
+        .filter(|a| a.incident_id.to_string() == id)
+        .map(|a| alert_v2(a, t))
+        .collect();
     v["alerts"] = Value::Array(alerts);
     v
 }
@@ -309,8 +392,20 @@ fn with_alerts(incident: &Value, t: &TenantData) -> Value {
 fn expands_alerts(q: &QueryParams) -> ApiResult<bool> {
     match q.get("$expand") {
         None => Ok(false),
-        Some(e) if e.split(',').all(|x| x.trim().eq_ignore_ascii_case("alerts")) => Ok(true),
-        Some(e) => Err(ApiError::new(API, StatusCode::BAD_REQUEST, "BadRequest", format!("Could not find a navigation property named '{e}' on incident: only 'alerts' can be expanded."))),
+        Some(e)
+            if e.split(',')
+                .all(|x| x.trim().eq_ignore_ascii_case("alerts")) =>
+        {
+            Ok(true)
+        }
+        Some(e) => Err(ApiError::new(
+            API,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!(
+                "Could not find a navigation property named '{e}' on incident: only 'alerts' can be expanded."
+            ),
+        )),
     }
 }
 
@@ -340,12 +435,35 @@ async fn list_incidents(
     let expand = expands_alerts(&q)?;
     let items: Vec<Value> = {
         let t = tenant(&state, &caller)?;
-        let mut items: Vec<Value> = t.graph_incidents.iter().map(|i| if expand { with_alerts(i, &t) } else { i.clone() }).collect();
-        items.sort_by(|a, b| b["createdDateTime"].as_str().cmp(&a["createdDateTime"].as_str()));
+        let mut items: Vec<Value> = t
+            .graph_incidents
+            .iter()
+            .map(|i| {
+                if expand {
+                    with_alerts(i, &t)
+                } else {
+                    i.clone()
+                }
+            })
+            .collect();
+        items.sort_by(|a, b| {
+            b["createdDateTime"]
+                .as_str()
+                .cmp(&a["createdDateTime"].as_str())
+        });
         items
     };
-    odata_collection(API, &state.base_url, uri.path(), raw.as_deref(), items, Some(INCIDENT_FILTER_FIELDS), context(&version, "security/incidents"), state.options.page_size)
-        .map(Json)
+    odata_collection(
+        API,
+        &state.base_url,
+        uri.path(),
+        raw.as_deref(),
+        items,
+        Some(INCIDENT_FILTER_FIELDS),
+        context(&version, "security/incidents"),
+        state.options.page_size,
+    )
+    .map(Json)
 }
 
 fn incident_not_found(id: &str) -> ApiError {
@@ -361,14 +479,35 @@ async fn get_incident(
     check_version(&version)?;
     let expand = expands_alerts(&QueryParams::parse(raw.as_deref()))?;
     let t = tenant(&state, &caller)?;
-    let inc = t.graph_incidents.iter().find(|i| i["id"] == id.as_str()).ok_or_else(|| incident_not_found(&id))?;
-    let mut v = if expand { with_alerts(inc, &t) } else { inc.clone() };
+    let inc = t
+        .graph_incidents
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .ok_or_else(|| incident_not_found(&id))?;
+    let mut v = if expand {
+        with_alerts(inc, &t)
+    } else {
+        inc.clone()
+    };
     v["@odata.context"] = json!(context(&version, "security/incidents/$entity"));
     Ok(Json(v))
 }
 
-const INCIDENT_STATUSES: &[&str] = &["active", "resolved", "inProgress", "redirected", "awaitingAction", "unknownFutureValue"];
-const CLASSIFICATIONS: &[&str] = &["unknown", "falsePositive", "truePositive", "informationalExpectedActivity", "unknownFutureValue"];
+const INCIDENT_STATUSES: &[&str] = &[
+    "active",
+    "resolved",
+    "inProgress",
+    "redirected",
+    "awaitingAction",
+    "unknownFutureValue",
+];
+const CLASSIFICATIONS: &[&str] = &[
+    "unknown",
+    "falsePositive",
+    "truePositive",
+    "informationalExpectedActivity",
+    "unknownFutureValue",
+];
 const DETERMINATIONS: &[&str] = &[
     "unknown",
     "apt",
@@ -387,12 +526,25 @@ const DETERMINATIONS: &[&str] = &[
     "lineOfBusinessApplication",
     "unknownFutureValue",
 ];
-const SEVERITIES: &[&str] = &["unknown", "informational", "low", "medium", "high", "unknownFutureValue"];
+const SEVERITIES: &[&str] = &[
+    "unknown",
+    "informational",
+    "low",
+    "medium",
+    "high",
+    "unknownFutureValue",
+];
 
 fn check_enum(field: &str, value: &Value, allowed: &[&str]) -> ApiResult<()> {
     match value.as_str() {
         Some(v) if allowed.contains(&v) => Ok(()),
-        _ => Err(bad_body(API, format!("Invalid value {value} for property '{field}': expected one of {}.", allowed.join(", ")))),
+        _ => Err(bad_body(
+            API,
+            format!(
+                "Invalid value {value} for property '{field}': expected one of {}.",
+                allowed.join(", ")
+            ),
+        )),
     }
 }
 
@@ -407,25 +559,47 @@ async fn patch_incident(
     let Some(patch) = body.as_object() else {
         return Err(bad_body(API, "The request body must be a JSON object."));
     };
-    const WRITABLE: &[&str] = &["status", "assignedTo", "classification", "determination", "customTags", "description", "displayName", "severity", "resolvingComment", "summary"];
+    const WRITABLE: &[&str] = &[
+        "status",
+        "assignedTo",
+        "classification",
+        "determination",
+        "customTags",
+        "description",
+        "displayName",
+        "severity",
+        "resolvingComment",
+        "summary",
+    ];
     for (k, v) in patch {
         if k.starts_with('@') {
             continue;
         }
         if !WRITABLE.contains(&k.as_str()) {
-            return Err(bad_body(API, format!("Property '{k}' does not exist on type 'microsoft.graph.security.incident' or is read-only.")));
+            return Err(bad_body(
+                API,
+                format!(
+                    "Property '{k}' does not exist on type 'microsoft.graph.security.incident' or is read-only."
+                ),
+            ));
         }
         match k.as_str() {
             "status" => check_enum(k, v, INCIDENT_STATUSES)?,
             "classification" => check_enum(k, v, CLASSIFICATIONS)?,
             "determination" => check_enum(k, v, DETERMINATIONS)?,
             "severity" => check_enum(k, v, SEVERITIES)?,
-            "customTags" if !v.is_array() => return Err(bad_body(API, "customTags must be an array of strings.")),
+            "customTags" if !v.is_array() => {
+                return Err(bad_body(API, "customTags must be an array of strings."));
+            }
             _ => {}
         }
     }
     let mut t = tenant(&state, &caller)?;
-    let inc = t.graph_incidents.iter_mut().find(|i| i["id"] == id.as_str()).ok_or_else(|| incident_not_found(&id))?;
+    let inc = t
+        .graph_incidents
+        .iter_mut()
+        .find(|i| i["id"] == id.as_str())
+        .ok_or_else(|| incident_not_found(&id))?;
     for (k, v) in patch {
         if !k.starts_with('@') {
             inc[k] = v.clone();
@@ -446,11 +620,18 @@ async fn add_incident_comment(
 ) -> ApiResult<Json<Value>> {
     check_version(&version)?;
     let body: Value = parse_json(API, &body)?;
-    let Some(comment) = prop(&body, "comment").and_then(Value::as_str).filter(|c| !c.trim().is_empty()) else {
+    let Some(comment) = prop(&body, "comment")
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty())
+    else {
         return Err(bad_body(API, "The 'comment' property is required."));
     };
     let mut t = tenant(&state, &caller)?;
-    let inc = t.graph_incidents.iter_mut().find(|i| i["id"] == id.as_str()).ok_or_else(|| incident_not_found(&id))?;
+    let inc = t
+        .graph_incidents
+        .iter_mut()
+        .find(|i| i["id"] == id.as_str())
+        .ok_or_else(|| incident_not_found(&id))?;
     let entry = json!({
         "@odata.type": "microsoft.graph.security.alertComment",
         "comment": comment,
@@ -477,25 +658,40 @@ const RULE_SEVERITIES: &[&str] = &["informational", "low", "medium", "high"];
 
 /// Validates a complete detection rule (after a PATCH has been merged in).
 fn validate_rule(rule: &Value) -> Result<(), String> {
-    if rule["displayName"].as_str().is_none_or(|s| s.trim().is_empty()) {
+    if rule["displayName"]
+        .as_str()
+        .is_none_or(|s| s.trim().is_empty())
+    {
         return Err("displayName is required.".into());
     }
     if !rule["isEnabled"].is_boolean() {
         return Err("isEnabled is required and must be a boolean.".into());
     }
-    let query = rule["queryCondition"]["queryText"].as_str().ok_or("queryCondition.queryText is required.")?;
-    kql::check_syntax(query).map_err(|e| format!("queryCondition.queryText is not a valid query: {e}"))?;
-    let period = rule["schedule"]["period"].as_str().ok_or("schedule.period is required.")?;
+    let query = rule["queryCondition"]["queryText"]
+        .as_str()
+        .ok_or("queryCondition.queryText is required.")?;
+    kql::check_syntax(query)
+        .map_err(|e| format!("queryCondition.queryText is not a valid query: {e}"))?;
+    let period = rule["schedule"]["period"]
+        .as_str()
+        .ok_or("schedule.period is required.")?;
     if !PERIODS.contains(&period) {
-        return Err(format!("schedule.period '{period}' is invalid: expected one of 0 (near real time), 1H, 3H, 12H, 24H."));
+        return Err(format!(
+            "schedule.period '{period}' is invalid: expected one of 0 (near real time), 1H, 3H, 12H, 24H."
+        ));
     }
     let tpl = &rule["detectionAction"]["alertTemplate"];
     if tpl["title"].as_str().is_none_or(|s| s.trim().is_empty()) {
         return Err("detectionAction.alertTemplate.title is required.".into());
     }
-    let sev = tpl["severity"].as_str().ok_or("detectionAction.alertTemplate.severity is required.")?;
+    let sev = tpl["severity"]
+        .as_str()
+        .ok_or("detectionAction.alertTemplate.severity is required.")?;
     if !RULE_SEVERITIES.contains(&sev) {
-        return Err(format!("detectionAction.alertTemplate.severity '{sev}' is invalid: expected one of {}.", RULE_SEVERITIES.join(", ")));
+        return Err(format!(
+            "detectionAction.alertTemplate.severity '{sev}' is invalid: expected one of {}.",
+            RULE_SEVERITIES.join(", ")
+        ));
     }
     if tpl["category"].as_str().is_none_or(str::is_empty) {
         return Err("detectionAction.alertTemplate.category is required.".into());
@@ -512,23 +708,46 @@ async fn list_rules(
 ) -> ApiResult<Json<Value>> {
     beta_only(&version)?;
     let items = tenant(&state, &caller)?.detection_rules.clone();
-    odata_collection(API, &state.base_url, uri.path(), raw.as_deref(), items, None, context(&version, "security/rules/detectionRules"), state.options.page_size)
-        .map(Json)
+    odata_collection(
+        API,
+        &state.base_url,
+        uri.path(),
+        raw.as_deref(),
+        items,
+        None,
+        context(&version, "security/rules/detectionRules"),
+        state.options.page_size,
+    )
+    .map(Json)
 }
 
 fn rule_not_found(id: &str) -> ApiError {
     not_found(API, format!("Detection rule '{id}' was not found."))
 }
 
-async fn get_rule(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((version, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn get_rule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((version, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     beta_only(&version)?;
     let t = tenant(&state, &caller)?;
-    let mut v = t.detection_rules.iter().find(|r| r["id"] == id.as_str()).cloned().ok_or_else(|| rule_not_found(&id))?;
+    let mut v = t
+        .detection_rules
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .cloned()
+        .ok_or_else(|| rule_not_found(&id))?;
     v["@odata.context"] = json!(context(&version, "security/rules/detectionRules/$entity"));
     Ok(Json(v))
 }
 
-async fn create_rule(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(version): Path<String>, body: Bytes) -> ApiResult<Response> {
+async fn create_rule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(version): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
     beta_only(&version)?;
     let body: Value = parse_json(API, &body)?;
     if !body.is_object() {
@@ -538,8 +757,17 @@ async fn create_rule(State(state): State<AppState>, Extension(caller): Extension
     let now = OffsetDateTime::now_utc();
     let mut t = tenant(&state, &caller)?;
     let name = body["displayName"].as_str().unwrap_or_default();
-    if t.detection_rules.iter().any(|r| r["displayName"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name))) {
-        return Err(ApiError::new(API, StatusCode::CONFLICT, "Conflict", format!("A detection rule named '{name}' already exists.")));
+    if t.detection_rules.iter().any(|r| {
+        r["displayName"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    }) {
+        return Err(ApiError::new(
+            API,
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!("A detection rule named '{name}' already exists."),
+        ));
     }
     t.next_rule_id += 1;
     let mut rule = body.clone();
@@ -594,15 +822,29 @@ async fn patch_rule(
     let Some(p) = patch.as_object() else {
         return Err(bad_body(API, "The request body must be a JSON object."));
     };
-    for k in ["id", "createdBy", "createdDateTime", "detectorId", "lastRunDetails"] {
+    for k in [
+        "id",
+        "createdBy",
+        "createdDateTime",
+        "detectorId",
+        "lastRunDetails",
+    ] {
         if p.contains_key(k) {
             return Err(bad_body(API, format!("Property '{k}' is read-only.")));
         }
     }
     let mut t = tenant(&state, &caller)?;
-    let idx = t.detection_rules.iter().position(|r| r["id"] == id.as_str()).ok_or_else(|| rule_not_found(&id))?;
+    let idx = t
+        .detection_rules
+        .iter()
+        .position(|r| r["id"] == id.as_str())
+        .ok_or_else(|| rule_not_found(&id))?;
     let mut updated = t.detection_rules[idx].clone();
-    let clean: Map<String, Value> = p.iter().filter(|(k, _)| !k.starts_with('@')).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let clean: Map<String, Value> = p
+        .iter()
+        .filter(|(k, _)| !k.starts_with('@'))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     merge(&mut updated, &Value::Object(clean));
     validate_rule(&updated).map_err(|m| bad_body(API, m))?;
     let now = fmt_time(OffsetDateTime::now_utc());
@@ -616,7 +858,11 @@ async fn patch_rule(
     Ok(Json(updated))
 }
 
-async fn delete_rule(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((version, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn delete_rule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((version, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     beta_only(&version)?;
     let mut t = tenant(&state, &caller)?;
     let before = t.detection_rules.len();

@@ -1,7 +1,8 @@
 //! A subset of the Kusto Query Language, shared by Graph `runHuntingQuery` and the Log
 //! Analytics query API.
 //!
-//! Supported: a pipeline `Source | op | op ...` where `Source` is a table name,
+//! Supported: optional scalar `let name = value;` statements, then a pipeline
+//! `Source | op | op ...` where `Source` is a table name,
 //! `union [withsource=Col] *`, `union T1, T2` or `union Prefix*`; the operators `where`
 //! (`filter`), `take`/`limit`, `project`, `project-away`, `project-rename`, `extend`,
 //! `summarize` (`count`, `countif`, `dcount`, `min`, `max`, `sum`, `avg`, `any`/`take_any`,
@@ -140,7 +141,9 @@ impl Value {
             Value::Null => Json::Null,
             Value::Bool(b) => Json::Bool(*b),
             Value::Long(n) => Json::from(*n),
-            Value::Real(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
+            Value::Real(f) => serde_json::Number::from_f64(*f)
+                .map(Json::Number)
+                .unwrap_or(Json::Null),
             Value::String(s) => Json::String(s.clone()),
             Value::DateTime(t) => Json::String(fmt_time(*t)),
             Value::TimeSpan(d) => Json::String(fmt_timespan(*d)),
@@ -193,7 +196,10 @@ pub struct Column {
 
 impl Column {
     pub fn new(name: impl Into<String>, ty: ColType) -> Self {
-        Self { name: name.into(), ty }
+        Self {
+            name: name.into(),
+            ty,
+        }
     }
 }
 
@@ -207,7 +213,11 @@ pub struct Table {
 
 impl Table {
     pub fn new(name: impl Into<String>, columns: Vec<Column>) -> Self {
-        Self { name: name.into(), columns, rows: Vec::new() }
+        Self {
+            name: name.into(),
+            columns,
+            rows: Vec::new(),
+        }
     }
 
     pub fn column_index(&self, name: &str) -> Option<usize> {
@@ -261,7 +271,11 @@ pub enum QueryErrorKind {
 
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (line {}, position {})", self.message, self.line, self.pos)
+        write!(
+            f,
+            "{} (line {}, position {})",
+            self.message, self.line, self.pos
+        )
     }
 }
 
@@ -281,7 +295,12 @@ pub struct ExecOptions {
 
 impl ExecOptions {
     pub fn at(now: OffsetDateTime) -> Self {
-        Self { now, window: None, time_columns: vec!["TimeGenerated".into(), "Timestamp".into()], max_rows: 30_000 }
+        Self {
+            now,
+            window: None,
+            time_columns: vec!["TimeGenerated".into(), "Timestamp".into()],
+            max_rows: 30_000,
+        }
     }
 }
 
@@ -353,7 +372,13 @@ fn line_pos(src: &str, offset: usize) -> (usize, usize) {
 
 fn syntax_at(src: &str, offset: usize, token: Option<&str>, message: String) -> QueryError {
     let (line, pos) = line_pos(src, offset);
-    QueryError { kind: QueryErrorKind::Syntax, message, line, pos, token: token.map(str::to_string) }
+    QueryError {
+        kind: QueryErrorKind::Syntax,
+        message,
+        line,
+        pos,
+        token: token.map(str::to_string),
+    }
 }
 
 fn span_unit(unit: &str) -> Option<f64> {
@@ -391,10 +416,17 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
             continue;
         }
         let push = |out: &mut Vec<Token>, tok: Tok, end: usize| {
-            out.push(Token { tok, start, text: src[start..end].to_string() });
+            out.push(Token {
+                tok,
+                start,
+                text: src[start..end].to_string(),
+            });
         };
         // Strings: '..', "..", and verbatim @'..' / @"..".
-        if c == b'\'' || c == b'"' || (c == b'@' && matches!(bytes.get(i + 1), Some(b'\'') | Some(b'"'))) {
+        if c == b'\''
+            || c == b'"'
+            || (c == b'@' && matches!(bytes.get(i + 1), Some(b'\'') | Some(b'"')))
+        {
             let verbatim = c == b'@';
             if verbatim {
                 i += 1;
@@ -404,7 +436,12 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
             let mut s = String::new();
             loop {
                 let Some(&b) = bytes.get(i) else {
-                    return Err(syntax_at(src, start, None, "Unterminated string literal.".into()));
+                    return Err(syntax_at(
+                        src,
+                        start,
+                        None,
+                        "Unterminated string literal.".into(),
+                    ));
                 };
                 if b == quote {
                     i += 1;
@@ -419,7 +456,14 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
                         Some(b'\\') => s.push('\\'),
                         Some(b'\'') => s.push('\''),
                         Some(b'"') => s.push('"'),
-                        _ => return Err(syntax_at(src, i, None, "Invalid escape sequence in string literal.".into())),
+                        _ => {
+                            return Err(syntax_at(
+                                src,
+                                i,
+                                None,
+                                "Invalid escape sequence in string literal.".into(),
+                            ));
+                        }
                     }
                     i += 2;
                     continue;
@@ -445,7 +489,12 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
                     j += 1;
                 }
             }
-            if j < bytes.len() && (bytes[j] == b'e' || bytes[j] == b'E') && bytes.get(j + 1).is_some_and(|b| b.is_ascii_digit() || *b == b'-' || *b == b'+') {
+            if j < bytes.len()
+                && (bytes[j] == b'e' || bytes[j] == b'E')
+                && bytes
+                    .get(j + 1)
+                    .is_some_and(|b| b.is_ascii_digit() || *b == b'-' || *b == b'+')
+            {
                 is_real = true;
                 j += 2;
                 while j < bytes.len() && bytes[j].is_ascii_digit() {
@@ -461,21 +510,41 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
             if k > j {
                 let unit = &src[j..k];
                 let Some(secs) = span_unit(unit) else {
-                    return Err(syntax_at(src, start, Some(&src[start..k]), format!("Invalid literal '{}': unknown timespan unit '{unit}'.", &src[start..k])));
+                    return Err(syntax_at(
+                        src,
+                        start,
+                        Some(&src[start..k]),
+                        format!(
+                            "Invalid literal '{}': unknown timespan unit '{unit}'.",
+                            &src[start..k]
+                        ),
+                    ));
                 };
-                let n: f64 = num_text.parse().map_err(|_| syntax_at(src, start, Some(num_text), "Invalid number.".into()))?;
+                let n: f64 = num_text
+                    .parse()
+                    .map_err(|_| syntax_at(src, start, Some(num_text), "Invalid number.".into()))?;
                 push(&mut out, Tok::Span(Duration::seconds_f64(n * secs)), k);
                 i = k;
                 continue;
             }
-            let tok = if is_real {
-                Tok::Real(num_text.parse().map_err(|_| syntax_at(src, start, Some(num_text), "Invalid number.".into()))?)
-            } else {
-                match num_text.parse::<i64>() {
-                    Ok(n) => Tok::Long(n),
-                    Err(_) => return Err(syntax_at(src, start, Some(num_text), "Integer literal out of range.".into())),
-                }
-            };
+            let tok =
+                if is_real {
+                    Tok::Real(num_text.parse().map_err(|_| {
+                        syntax_at(src, start, Some(num_text), "Invalid number.".into())
+                    })?)
+                } else {
+                    match num_text.parse::<i64>() {
+                        Ok(n) => Tok::Long(n),
+                        Err(_) => {
+                            return Err(syntax_at(
+                                src,
+                                start,
+                                Some(num_text),
+                                "Integer literal out of range.".into(),
+                            ));
+                        }
+                    }
+                };
             push(&mut out, tok, j);
             i = j;
             continue;
@@ -509,11 +578,23 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
                 }
                 if bytes.get(k) == Some(&b'(') {
                     let Some(close) = src[k..].find(')') else {
-                        return Err(syntax_at(src, start, Some(word), format!("Unterminated {word}(...) literal.")));
+                        return Err(syntax_at(
+                            src,
+                            start,
+                            Some(word),
+                            format!("Unterminated {word}(...) literal."),
+                        ));
                     };
-                    let raw = src[k + 1..k + close].trim().trim_matches(|c| c == '\'' || c == '"').to_string();
+                    let raw = src[k + 1..k + close]
+                        .trim()
+                        .trim_matches(|c| c == '\'' || c == '"')
+                        .to_string();
                     let end = k + close + 1;
-                    let tok = if word == "datetime" { Tok::DateTimeLit(raw) } else { Tok::TimeSpanLit(raw) };
+                    let tok = if word == "datetime" {
+                        Tok::DateTimeLit(raw)
+                    } else {
+                        Tok::TimeSpanLit(raw)
+                    };
                     push(&mut out, tok, end);
                     i = end;
                     continue;
@@ -536,7 +617,11 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
             i = j;
             continue;
         }
-        let two = if i + 1 < bytes.len() { &src[i..i + 2] } else { "" };
+        let two = if i + 1 < bytes.len() {
+            &src[i..i + 2]
+        } else {
+            ""
+        };
         let (tok, len) = match two {
             "==" => (Tok::EqEq, 2),
             "!=" | "<>" => (Tok::NotEq, 2),
@@ -561,14 +646,23 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
                 b';' => (Tok::Semi, 1),
                 _ => {
                     let ch = src[i..].chars().next().unwrap_or('?');
-                    return Err(syntax_at(src, start, Some(&ch.to_string()), format!("Unexpected character '{ch}'.")));
+                    return Err(syntax_at(
+                        src,
+                        start,
+                        Some(&ch.to_string()),
+                        format!("Unexpected character '{ch}'."),
+                    ));
                 }
             },
         };
         push(&mut out, tok, i + len);
         i += len;
     }
-    out.push(Token { tok: Tok::Eof, start: src.len(), text: "<end of query>".into() });
+    out.push(Token {
+        tok: Tok::Eof,
+        start: src.len(),
+        text: "<end of query>".into(),
+    });
     Ok(out)
 }
 
@@ -630,12 +724,29 @@ fn str_op(word: &str) -> Option<BinOp> {
 #[derive(Debug, Clone)]
 enum Expr {
     Lit(Value),
-    Col { name: String, at: usize },
+    Col {
+        name: String,
+        at: usize,
+    },
     Neg(Box<Expr>),
     Bin(BinOp, Box<Expr>, Box<Expr>),
-    In { expr: Box<Expr>, list: Vec<Expr>, negated: bool, ci: bool },
-    Between { expr: Box<Expr>, lo: Box<Expr>, hi: Box<Expr>, negated: bool },
-    Call { name: String, args: Vec<Expr>, at: usize },
+    In {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+        ci: bool,
+    },
+    Between {
+        expr: Box<Expr>,
+        lo: Box<Expr>,
+        hi: Box<Expr>,
+        negated: bool,
+    },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+        at: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -653,8 +764,14 @@ struct SortKey {
 
 #[derive(Debug, Clone)]
 enum Source {
-    Table { name: String, at: usize },
-    Union { with_source: Option<String>, tables: Vec<(String, usize)> },
+    Table {
+        name: String,
+        at: usize,
+    },
+    Union {
+        with_source: Option<String>,
+        tables: Vec<(String, usize)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -665,9 +782,15 @@ enum Op {
     ProjectAway(Vec<(String, usize)>),
     ProjectRename(Vec<(String, String, usize)>),
     Extend(Vec<NamedExpr>),
-    Summarize { aggs: Vec<NamedExpr>, by: Vec<NamedExpr> },
+    Summarize {
+        aggs: Vec<NamedExpr>,
+        by: Vec<NamedExpr>,
+    },
     Sort(Vec<SortKey>),
-    Top { n: Expr, key: SortKey },
+    Top {
+        n: Expr,
+        key: SortKey,
+    },
     Distinct(Option<Vec<NamedExpr>>),
     Count,
 }
@@ -682,13 +805,14 @@ struct Query {
 // Parser
 // ---------------------------------------------------------------------------------------
 
-const SUPPORTED_OPERATORS: &str =
-    "where, filter, take, limit, project, project-away, project-rename, extend, summarize, order by, sort by, top, distinct, count";
+const SUPPORTED_OPERATORS: &str = "where, filter, take, limit, project, project-away, project-rename, extend, summarize, order by, sort by, top, distinct, count";
 
 struct Parser<'a> {
     src: &'a str,
     toks: Vec<Token>,
     pos: usize,
+    /// Scalar `let` bindings, substituted where the name is used.
+    lets: HashMap<String, Expr>,
 }
 
 impl<'a> Parser<'a> {
@@ -745,10 +869,19 @@ impl<'a> Parser<'a> {
     }
 
     fn query(&mut self) -> Result<Query, QueryError> {
-        if let Tok::Ident(w) = self.peek().clone() {
-            if w == "let" {
-                return Err(self.err_here("'let' statements are not supported by the sandbox: inline the value instead."));
+        // `let name = scalar;` statements (tabular lets are not supported).
+        while self.is_word("let") {
+            self.bump();
+            let (name, _) = self.ident("a name after 'let'")?;
+            self.expect(Tok::Assign, "'=' in the let statement")?;
+            if let Tok::Ident(w) = self.peek().clone()
+                && *self.peek_at(1) == Tok::Pipe
+            {
+                return Err(self.err_here(format!("Tabular let statements ('let {name} = {w} | ...') are not supported by the sandbox; only scalar values.")));
             }
+            let value = self.expr()?;
+            self.expect(Tok::Semi, "';' ending the let statement")?;
+            self.lets.insert(name, value);
         }
         let source = self.source()?;
         let mut ops = Vec::new();
@@ -761,7 +894,9 @@ impl<'a> Parser<'a> {
         }
         if *self.peek() != Tok::Eof {
             let found = self.cur().text.clone();
-            return Err(self.err_here(format!("Query could not be parsed at '{found}': expected '|' or the end of the query.")));
+            return Err(self.err_here(format!(
+                "Query could not be parsed at '{found}': expected '|' or the end of the query."
+            )));
         }
         Ok(Query { source, ops })
     }
@@ -838,7 +973,9 @@ impl<'a> Parser<'a> {
         let t = self.cur().clone();
         let Tok::Ident(word) = &t.tok else {
             let found = t.text.clone();
-            return Err(self.err_here(format!("Expected a query operator after '|' but found '{found}'.")));
+            return Err(self.err_here(format!(
+                "Expected a query operator after '|' but found '{found}'."
+            )));
         };
         self.bump();
         let op = match word.as_str() {
@@ -870,7 +1007,11 @@ impl<'a> Parser<'a> {
                 (Op::ProjectRename(pairs), "project-rename")
             }
             "summarize" => {
-                let aggs = if self.is_word("by") { Vec::new() } else { self.named_list(true)? };
+                let aggs = if self.is_word("by") {
+                    Vec::new()
+                } else {
+                    self.named_list(true)?
+                };
                 let by = if self.is_word("by") {
                     self.bump();
                     self.named_list(false)?
@@ -878,7 +1019,9 @@ impl<'a> Parser<'a> {
                     Vec::new()
                 };
                 if aggs.is_empty() && by.is_empty() {
-                    return Err(self.err_here("summarize needs at least one aggregation or 'by' key."));
+                    return Err(
+                        self.err_here("summarize needs at least one aggregation or 'by' key.")
+                    );
                 }
                 (Op::Summarize { aggs, by }, "summarize")
             }
@@ -917,7 +1060,9 @@ impl<'a> Parser<'a> {
                     self.src,
                     t.start,
                     Some(other),
-                    format!("Unsupported query operator '{other}'. The sandbox supports: {SUPPORTED_OPERATORS}."),
+                    format!(
+                        "Unsupported query operator '{other}'. The sandbox supports: {SUPPORTED_OPERATORS}."
+                    ),
                 ));
             }
         };
@@ -945,7 +1090,11 @@ impl<'a> Parser<'a> {
             }
             self.bump();
         }
-        Ok(SortKey { expr, desc, nulls_first })
+        Ok(SortKey {
+            expr,
+            desc,
+            nulls_first,
+        })
     }
 
     /// `a, b = expr, expr`; in summarize the items are aggregations.
@@ -1006,7 +1155,9 @@ impl<'a> Parser<'a> {
             Tok::Ge => Some(BinOp::Ge),
             Tok::TildeEq => Some(BinOp::EqCi),
             Tok::BangTilde => Some(BinOp::NeCi),
-            Tok::Assign => return Err(self.err_here("Use '==' to compare values ('=' only names a column).")),
+            Tok::Assign => {
+                return Err(self.err_here("Use '==' to compare values ('=' only names a column)."));
+            }
             Tok::Ident(w) => {
                 if let Some(op) = str_op(&w) {
                     Some(op)
@@ -1025,7 +1176,12 @@ impl<'a> Parser<'a> {
                         }
                     }
                     self.expect(Tok::RParen, "')' closing the 'in' list")?;
-                    return Ok(Expr::In { expr: Box::new(left), list, negated: w.starts_with('!'), ci: w.ends_with('~') });
+                    return Ok(Expr::In {
+                        expr: Box::new(left),
+                        list,
+                        negated: w.starts_with('!'),
+                        ci: w.ends_with('~'),
+                    });
                 } else if w == "between" || w == "!between" {
                     self.bump();
                     self.expect(Tok::LParen, "'(' after 'between'")?;
@@ -1033,9 +1189,19 @@ impl<'a> Parser<'a> {
                     self.expect(Tok::DotDot, "'..' in 'between (a .. b)'")?;
                     let hi = self.add_expr()?;
                     self.expect(Tok::RParen, "')' closing 'between'")?;
-                    return Ok(Expr::Between { expr: Box::new(left), lo: Box::new(lo), hi: Box::new(hi), negated: w.starts_with('!') });
-                } else if ["matches", "has_any", "has_all", "contains_any", "!has_any"].contains(&w.as_str()) || w.starts_with('!') {
-                    return Err(self.err_here(format!("The operator '{w}' is not supported by the sandbox.")));
+                    return Ok(Expr::Between {
+                        expr: Box::new(left),
+                        lo: Box::new(lo),
+                        hi: Box::new(hi),
+                        negated: w.starts_with('!'),
+                    });
+                } else if ["matches", "has_any", "has_all", "contains_any", "!has_any"]
+                    .contains(&w.as_str())
+                    || w.starts_with('!')
+                {
+                    return Err(self.err_here(format!(
+                        "The operator '{w}' is not supported by the sandbox."
+                    )));
                 } else {
                     None
                 }
@@ -1114,14 +1280,24 @@ impl<'a> Parser<'a> {
                 self.bump();
                 match parse_time(raw) {
                     Some(dt) => Ok(Expr::Lit(Value::DateTime(dt))),
-                    None => Err(syntax_at(self.src, t.start, Some(&t.text), format!("Invalid datetime literal 'datetime({raw})'."))),
+                    None => Err(syntax_at(
+                        self.src,
+                        t.start,
+                        Some(&t.text),
+                        format!("Invalid datetime literal 'datetime({raw})'."),
+                    )),
                 }
             }
             Tok::TimeSpanLit(raw) => {
                 self.bump();
                 match parse_timespan_text(raw) {
                     Some(d) => Ok(Expr::Lit(Value::TimeSpan(d))),
-                    None => Err(syntax_at(self.src, t.start, Some(&t.text), format!("Invalid timespan literal 'timespan({raw})'."))),
+                    None => Err(syntax_at(
+                        self.src,
+                        t.start,
+                        Some(&t.text),
+                        format!("Invalid timespan literal 'timespan({raw})'."),
+                    )),
                 }
             }
             Tok::LParen => {
@@ -1156,17 +1332,26 @@ impl<'a> Parser<'a> {
                         }
                     }
                     self.expect(Tok::RParen, &format!("')' closing {name}("))?;
-                    return Ok(Expr::Call { name: name.clone(), args, at: t.start });
+                    return Ok(Expr::Call {
+                        name: name.clone(),
+                        args,
+                        at: t.start,
+                    });
                 }
-                if *self.peek() == Tok::DotDot {
-                    return Ok(Expr::Col { name: name.clone(), at: t.start });
+                if let Some(bound) = self.lets.get(name) {
+                    return Ok(bound.clone());
                 }
-                Ok(Expr::Col { name: name.clone(), at: t.start })
+                Ok(Expr::Col {
+                    name: name.clone(),
+                    at: t.start,
+                })
             }
             Tok::Eof => Err(self.err_here("Unexpected end of query: an expression was expected.")),
             _ => {
                 let found = t.text.clone();
-                Err(self.err_here(format!("Query could not be parsed at '{found}': an expression was expected.")))
+                Err(self.err_here(format!(
+                    "Query could not be parsed at '{found}': an expression was expected."
+                )))
             }
         }
     }
@@ -1175,10 +1360,15 @@ impl<'a> Parser<'a> {
 /// `1d`, `2h`, `01:00:00`, `1.02:00:00`.
 fn parse_timespan_text(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
-    if let Ok(toks) = lex(raw) {
-        if let [Token { tok: Tok::Span(d), .. }, Token { tok: Tok::Eof, .. }] = toks.as_slice() {
-            return Some(*d);
-        }
+    if let Ok(toks) = lex(raw)
+        && let [
+            Token {
+                tok: Tok::Span(d), ..
+            },
+            Token { tok: Tok::Eof, .. },
+        ] = toks.as_slice()
+    {
+        return Some(*d);
     }
     let (days, rest) = match raw.split_once('.') {
         Some((d, r)) if r.contains(':') && !d.contains(':') => (d.parse::<i64>().ok()?, r),
@@ -1191,7 +1381,9 @@ fn parse_timespan_text(raw: &str) -> Option<Duration> {
     let h: i64 = parts[0].parse().ok()?;
     let m: i64 = parts[1].parse().ok()?;
     let s: f64 = parts[2].parse().ok()?;
-    Some(Duration::days(days) + Duration::hours(h) + Duration::minutes(m) + Duration::seconds_f64(s))
+    Some(
+        Duration::days(days) + Duration::hours(h) + Duration::minutes(m) + Duration::seconds_f64(s),
+    )
 }
 
 /// Parses a query without running it (syntax errors only), e.g. to validate a detection
@@ -1209,14 +1401,21 @@ fn parse(query: &str) -> Result<Query, QueryError> {
             query,
             offset,
             Some("."),
-            format!("Query could not be parsed at '.': control commands such as '{word}' are not supported by this API."),
+            format!(
+                "Query could not be parsed at '.': control commands such as '{word}' are not supported by this API."
+            ),
         ));
     }
     if trimmed.is_empty() {
         return Err(syntax_at(query, 0, None, "The query is empty.".into()));
     }
     let toks = lex(query)?;
-    let mut p = Parser { src: query, toks, pos: 0 };
+    let mut p = Parser {
+        src: query,
+        toks,
+        pos: 0,
+        lets: HashMap::new(),
+    };
     p.query()
 }
 
@@ -1231,8 +1430,18 @@ enum Bound {
     Col(usize),
     Neg(Box<Bound>),
     Bin(BinOp, Box<Bound>, Box<Bound>),
-    In { expr: Box<Bound>, list: Vec<Bound>, negated: bool, ci: bool },
-    Between { expr: Box<Bound>, lo: Box<Bound>, hi: Box<Bound>, negated: bool },
+    In {
+        expr: Box<Bound>,
+        list: Vec<Bound>,
+        negated: bool,
+        ci: bool,
+    },
+    Between {
+        expr: Box<Bound>,
+        lo: Box<Bound>,
+        hi: Box<Bound>,
+        negated: bool,
+    },
     Call(Func, Vec<Bound>),
 }
 
@@ -1282,18 +1491,37 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn semantic(&self, at: usize, message: String) -> QueryError {
         let (line, pos) = line_pos(self.src, at);
-        QueryError { kind: QueryErrorKind::Semantic, message: format!("'{}' operator: {message}", self.op), line, pos, token: None }
+        QueryError {
+            kind: QueryErrorKind::Semantic,
+            message: format!("'{}' operator: {message}", self.op),
+            line,
+            pos,
+            token: None,
+        }
     }
 }
 
-fn resolve_col(ctx: &Ctx<'_>, schema: &[Column], name: &str, at: usize) -> Result<usize, QueryError> {
+fn resolve_col(
+    ctx: &Ctx<'_>,
+    schema: &[Column],
+    name: &str,
+    at: usize,
+) -> Result<usize, QueryError> {
     schema.iter().position(|c| c.name == name).ok_or_else(|| {
         let hint = schema
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(name))
-            .map(|c| format!(" Column names are case-sensitive: did you mean '{}'?", c.name))
+            .map(|c| {
+                format!(
+                    " Column names are case-sensitive: did you mean '{}'?",
+                    c.name
+                )
+            })
             .unwrap_or_default();
-        ctx.semantic(at, format!("Failed to resolve scalar expression named '{name}'.{hint}"))
+        ctx.semantic(
+            at,
+            format!("Failed to resolve scalar expression named '{name}'.{hint}"),
+        )
     })
 }
 
@@ -1331,20 +1559,52 @@ fn bind(ctx: &Ctx<'_>, e: &Expr, schema: &[Column]) -> Result<(Bound, ColType), 
             };
             (Bound::Bin(*op, Box::new(lb), Box::new(rb)), ty)
         }
-        Expr::In { expr, list, negated, ci } => {
+        Expr::In {
+            expr,
+            list,
+            negated,
+            ci,
+        } => {
             let (b, _) = bind(ctx, expr, schema)?;
-            let list = list.iter().map(|x| bind(ctx, x, schema).map(|(b, _)| b)).collect::<Result<_, _>>()?;
-            (Bound::In { expr: Box::new(b), list, negated: *negated, ci: *ci }, ColType::Bool)
+            let list = list
+                .iter()
+                .map(|x| bind(ctx, x, schema).map(|(b, _)| b))
+                .collect::<Result<_, _>>()?;
+            (
+                Bound::In {
+                    expr: Box::new(b),
+                    list,
+                    negated: *negated,
+                    ci: *ci,
+                },
+                ColType::Bool,
+            )
         }
-        Expr::Between { expr, lo, hi, negated } => {
+        Expr::Between {
+            expr,
+            lo,
+            hi,
+            negated,
+        } => {
             let (b, _) = bind(ctx, expr, schema)?;
             let (lo, _) = bind(ctx, lo, schema)?;
             let (hi, _) = bind(ctx, hi, schema)?;
-            (Bound::Between { expr: Box::new(b), lo: Box::new(lo), hi: Box::new(hi), negated: *negated }, ColType::Bool)
+            (
+                Bound::Between {
+                    expr: Box::new(b),
+                    lo: Box::new(lo),
+                    hi: Box::new(hi),
+                    negated: *negated,
+                },
+                ColType::Bool,
+            )
         }
         Expr::Call { name, args, at } => {
             if agg_func(name).is_some() {
-                return Err(ctx.semantic(*at, format!("the aggregation function '{name}()' can only be used in 'summarize'.")));
+                return Err(ctx.semantic(
+                    *at,
+                    format!("the aggregation function '{name}()' can only be used in 'summarize'."),
+                ));
             }
             let (func, arity, ret): (Func, (usize, usize), Option<ColType>) = match name.as_str() {
                 "ago" => (Func::Ago, (1, 1), Some(ColType::DateTime)),
@@ -1371,7 +1631,18 @@ fn bind(ctx: &Ctx<'_>, e: &Expr, schema: &[Column]) -> Result<(Bound, ColType), 
                 }
             };
             if args.len() < arity.0 || args.len() > arity.1 {
-                return Err(ctx.semantic(*at, format!("function '{name}' expects {} argument(s), got {}.", if arity.0 == arity.1 { arity.0.to_string() } else { format!("{}..{}", arity.0, arity.1) }, args.len())));
+                return Err(ctx.semantic(
+                    *at,
+                    format!(
+                        "function '{name}' expects {} argument(s), got {}.",
+                        if arity.0 == arity.1 {
+                            arity.0.to_string()
+                        } else {
+                            format!("{}..{}", arity.0, arity.1)
+                        },
+                        args.len()
+                    ),
+                ));
             }
             let mut bound = Vec::new();
             let mut types = Vec::new();
@@ -1423,7 +1694,9 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Null, _) | (_, Value::Null) => None,
         (Value::Long(x), Value::Long(y)) => Some(x.cmp(y)),
-        (x, y) if x.as_f64().is_some() && y.as_f64().is_some() => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (x, y) if x.as_f64().is_some() && y.as_f64().is_some() => {
+            x.as_f64()?.partial_cmp(&y.as_f64()?)
+        }
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
         (Value::DateTime(x), Value::DateTime(y)) => Some(x.cmp(y)),
         // A datetime compared with a string literal: parse the string (lenient, as Kusto
@@ -1440,26 +1713,39 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
 fn values_equal(a: &Value, b: &Value) -> Option<bool> {
     match (a, b) {
         (Value::Null, _) | (_, Value::Null) => None,
-        (Value::Bool(x), Value::String(y)) | (Value::String(y), Value::Bool(x)) => Some(x.to_string() == y.to_lowercase()),
+        (Value::Bool(x), Value::String(y)) | (Value::String(y), Value::Bool(x)) => {
+            Some(x.to_string() == y.to_lowercase())
+        }
         _ => compare(a, b).map(|o| o == Ordering::Equal),
     }
 }
 
 /// Kusto `has`: whole-term match, case-insensitive. Terms are runs of alphanumerics.
 fn has_term(hay: &str, needle: &str, cs: bool) -> bool {
-    let (hay, needle) = if cs { (hay.to_string(), needle.to_string()) } else { (hay.to_lowercase(), needle.to_lowercase()) };
+    let (hay, needle) = if cs {
+        (hay.to_string(), needle.to_string())
+    } else {
+        (hay.to_lowercase(), needle.to_lowercase())
+    };
     if needle.is_empty() {
         return true;
     }
     if !needle.chars().all(char::is_alphanumeric) {
         // A needle with punctuation matches as a substring bounded by term edges.
         return hay.match_indices(&needle).any(|(i, _)| {
-            let before = hay[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
-            let after = hay[i + needle.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+            let before = hay[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric());
+            let after = hay[i + needle.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric());
             before && after
         });
     }
-    hay.split(|c: char| !c.is_alphanumeric()).any(|t| t == needle)
+    hay.split(|c: char| !c.is_alphanumeric())
+        .any(|t| t == needle)
 }
 
 fn eval(b: &Bound, row: &[Value], opts: &ExecOptions) -> Value {
@@ -1475,16 +1761,27 @@ fn eval(b: &Bound, row: &[Value], opts: &ExecOptions) -> Value {
         Bound::Bin(op, l, r) => {
             // Short-circuit logic; null counts as false.
             if *op == BinOp::And {
-                return Value::Bool(eval(l, row, opts) == Value::Bool(true) && eval(r, row, opts) == Value::Bool(true));
+                return Value::Bool(
+                    eval(l, row, opts) == Value::Bool(true)
+                        && eval(r, row, opts) == Value::Bool(true),
+                );
             }
             if *op == BinOp::Or {
-                return Value::Bool(eval(l, row, opts) == Value::Bool(true) || eval(r, row, opts) == Value::Bool(true));
+                return Value::Bool(
+                    eval(l, row, opts) == Value::Bool(true)
+                        || eval(r, row, opts) == Value::Bool(true),
+                );
             }
             let a = eval(l, row, opts);
             let c = eval(r, row, opts);
             binary(*op, &a, &c)
         }
-        Bound::In { expr, list, negated, ci } => {
+        Bound::In {
+            expr,
+            list,
+            negated,
+            ci,
+        } => {
             let v = eval(expr, row, opts);
             if v == Value::Null {
                 return Value::Bool(*negated);
@@ -1499,12 +1796,19 @@ fn eval(b: &Bound, row: &[Value], opts: &ExecOptions) -> Value {
             });
             Value::Bool(found != *negated)
         }
-        Bound::Between { expr, lo, hi, negated } => {
+        Bound::Between {
+            expr,
+            lo,
+            hi,
+            negated,
+        } => {
             let v = eval(expr, row, opts);
             let lo = eval(lo, row, opts);
             let hi = eval(hi, row, opts);
             match (compare(&v, &lo), compare(&v, &hi)) {
-                (Some(a), Some(b)) => Value::Bool((a != Ordering::Less && b != Ordering::Greater) != *negated),
+                (Some(a), Some(b)) => {
+                    Value::Bool((a != Ordering::Less && b != Ordering::Greater) != *negated)
+                }
                 _ => Value::Null,
             }
         }
@@ -1518,7 +1822,9 @@ fn eval(b: &Bound, row: &[Value], opts: &ExecOptions) -> Value {
 fn binary(op: BinOp, a: &Value, b: &Value) -> Value {
     match op {
         BinOp::Eq => values_equal(a, b).map(Value::Bool).unwrap_or(Value::Null),
-        BinOp::Ne => values_equal(a, b).map(|e| Value::Bool(!e)).unwrap_or(Value::Null),
+        BinOp::Ne => values_equal(a, b)
+            .map(|e| Value::Bool(!e))
+            .unwrap_or(Value::Null),
         BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => match compare(a, b) {
             None => Value::Null,
             Some(o) => Value::Bool(match op {
@@ -1540,24 +1846,38 @@ fn binary(op: BinOp, a: &Value, b: &Value) -> Value {
                 return Value::Bool(neg);
             }
             let (hay, needle) = (a.to_text(), b.to_text());
-            let (h, n) = if cs { (hay.clone(), needle.clone()) } else { (hay.to_lowercase(), needle.to_lowercase()) };
+            let (h, n) = if cs {
+                (hay.clone(), needle.clone())
+            } else {
+                (hay.to_lowercase(), needle.to_lowercase())
+            };
             let hit = match sop {
                 StrOp::Contains => h.contains(&n),
                 StrOp::StartsWith => h.starts_with(&n),
                 StrOp::EndsWith => h.ends_with(&n),
                 StrOp::Has => has_term(&hay, &needle, cs),
-                StrOp::HasPrefix => h.split(|c: char| !c.is_alphanumeric()).any(|t| t.starts_with(&n)),
+                StrOp::HasPrefix => h
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|t| t.starts_with(&n)),
             };
             Value::Bool(hit != neg)
         }
         BinOp::Add | BinOp::Sub => {
             let sub = op == BinOp::Sub;
             match (a, b) {
-                (Value::DateTime(t), Value::TimeSpan(d)) => Value::DateTime(if sub { *t - *d } else { *t + *d }),
+                (Value::DateTime(t), Value::TimeSpan(d)) => {
+                    Value::DateTime(if sub { *t - *d } else { *t + *d })
+                }
                 (Value::TimeSpan(d), Value::DateTime(t)) if !sub => Value::DateTime(*t + *d),
                 (Value::DateTime(x), Value::DateTime(y)) if sub => Value::TimeSpan(*x - *y),
-                (Value::TimeSpan(x), Value::TimeSpan(y)) => Value::TimeSpan(if sub { *x - *y } else { *x + *y }),
-                (Value::Long(x), Value::Long(y)) => Value::Long(if sub { x.wrapping_sub(*y) } else { x.wrapping_add(*y) }),
+                (Value::TimeSpan(x), Value::TimeSpan(y)) => {
+                    Value::TimeSpan(if sub { *x - *y } else { *x + *y })
+                }
+                (Value::Long(x), Value::Long(y)) => Value::Long(if sub {
+                    x.wrapping_sub(*y)
+                } else {
+                    x.wrapping_add(*y)
+                }),
                 (x, y) => match (x.as_f64(), y.as_f64()) {
                     (Some(x), Some(y)) => Value::Real(if sub { x - y } else { x + y }),
                     _ => Value::Null,
@@ -1569,11 +1889,15 @@ fn binary(op: BinOp, a: &Value, b: &Value) -> Value {
                 let n = n.as_f64().unwrap_or(1.0);
                 match op {
                     BinOp::Mul => Value::TimeSpan(Duration::seconds_f64(d.as_seconds_f64() * n)),
-                    BinOp::Div if n != 0.0 => Value::TimeSpan(Duration::seconds_f64(d.as_seconds_f64() / n)),
+                    BinOp::Div if n != 0.0 => {
+                        Value::TimeSpan(Duration::seconds_f64(d.as_seconds_f64() / n))
+                    }
                     _ => Value::Null,
                 }
             }
-            (Value::TimeSpan(x), Value::TimeSpan(y)) if op == BinOp::Div && !y.is_zero() => Value::Real(x.as_seconds_f64() / y.as_seconds_f64()),
+            (Value::TimeSpan(x), Value::TimeSpan(y)) if op == BinOp::Div && !y.is_zero() => {
+                Value::Real(x.as_seconds_f64() / y.as_seconds_f64())
+            }
             (Value::Long(x), Value::Long(y)) => match op {
                 BinOp::Mul => Value::Long(x.wrapping_mul(*y)),
                 BinOp::Div if *y != 0 => Value::Long(x / y),
@@ -1610,7 +1934,9 @@ fn call(f: Func, v: &[Value], opts: &ExecOptions) -> Value {
                 let nanos = t.unix_timestamp_nanos();
                 let step = d.whole_nanoseconds();
                 let floored = nanos - nanos.rem_euclid(step);
-                OffsetDateTime::from_unix_timestamp_nanos(floored).map(Value::DateTime).unwrap_or(Value::Null)
+                OffsetDateTime::from_unix_timestamp_nanos(floored)
+                    .map(Value::DateTime)
+                    .unwrap_or(Value::Null)
             }
             (Value::TimeSpan(x), Value::TimeSpan(d)) if d.is_positive() => {
                 let step = d.whole_nanoseconds();
@@ -1657,13 +1983,22 @@ fn call(f: Func, v: &[Value], opts: &ExecOptions) -> Value {
             Value::Long(n) => Value::Long(n),
             Value::Real(f) => Value::Long(f as i64),
             Value::Bool(b) => Value::Long(i64::from(b)),
-            Value::String(s) => s.trim().parse::<i64>().map(Value::Long).or_else(|_| s.trim().parse::<f64>().map(|f| Value::Long(f as i64))).unwrap_or(Value::Null),
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::Long)
+                .or_else(|_| s.trim().parse::<f64>().map(|f| Value::Long(f as i64)))
+                .unwrap_or(Value::Null),
             _ => Value::Null,
         },
         Func::ToReal => match arg(0) {
             Value::Long(n) => Value::Real(n as f64),
             Value::Real(f) => Value::Real(f),
-            Value::String(s) => s.trim().parse::<f64>().map(Value::Real).unwrap_or(Value::Null),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .map(Value::Real)
+                .unwrap_or(Value::Null),
             _ => Value::Null,
         },
         Func::ToBool => match arg(0) {
@@ -1707,7 +2042,17 @@ fn call(f: Func, v: &[Value], opts: &ExecOptions) -> Value {
 fn default_name(e: &Expr, counter: &mut usize) -> String {
     match e {
         Expr::Col { name, .. } => name.clone(),
-        Expr::Call { name, args, .. } if ["bin", "floor", "tolower", "toupper", "tostring", "startofday"].contains(&name.as_str()) => {
+        Expr::Call { name, args, .. }
+            if [
+                "bin",
+                "floor",
+                "tolower",
+                "toupper",
+                "tostring",
+                "startofday",
+            ]
+            .contains(&name.as_str()) =>
+        {
             match args.first() {
                 Some(Expr::Col { name, .. }) => name.clone(),
                 _ => {
@@ -1737,9 +2082,16 @@ fn agg_default_name(func: &str, args: &[Expr]) -> String {
 fn run_where(ctx: &Ctx<'_>, t: Table, pred: &Expr, at: usize) -> Result<Table, QueryError> {
     let (b, ty) = bind(ctx, pred, &t.columns)?;
     if !matches!(ty, ColType::Bool | ColType::Dynamic) {
-        return Err(ctx.semantic(at, "the filter expression must be a boolean (did you mean '==' instead of '='?).".into()));
+        return Err(ctx.semantic(
+            at,
+            "the filter expression must be a boolean (did you mean '==' instead of '='?).".into(),
+        ));
     }
-    let rows = t.rows.into_iter().filter(|r| eval(&b, r, ctx.opts) == Value::Bool(true)).collect();
+    let rows = t
+        .rows
+        .into_iter()
+        .filter(|r| eval(&b, r, ctx.opts) == Value::Bool(true))
+        .collect();
     Ok(Table { rows, ..t })
 }
 
@@ -1751,15 +2103,27 @@ fn const_count(ctx: &Ctx<'_>, e: &Expr, at: usize) -> Result<usize, QueryError> 
     }
 }
 
-fn run_project(ctx: &Ctx<'_>, t: Table, items: &[NamedExpr], extend: bool) -> Result<Table, QueryError> {
+fn run_project(
+    ctx: &Ctx<'_>,
+    t: Table,
+    items: &[NamedExpr],
+    extend: bool,
+) -> Result<Table, QueryError> {
     let mut counter = 0;
     let mut bound = Vec::new();
     for item in items {
-        let name = item.name.clone().unwrap_or_else(|| default_name(&item.expr, &mut counter));
+        let name = item
+            .name
+            .clone()
+            .unwrap_or_else(|| default_name(&item.expr, &mut counter));
         let (b, ty) = bind(ctx, &item.expr, &t.columns)?;
         bound.push((name, b, ty));
     }
-    let mut columns = if extend { t.columns.clone() } else { Vec::new() };
+    let mut columns = if extend {
+        t.columns.clone()
+    } else {
+        Vec::new()
+    };
     let mut targets = Vec::new();
     for (name, _, ty) in &bound {
         match columns.iter().position(|c| &c.name == name) {
@@ -1778,7 +2142,10 @@ fn run_project(ctx: &Ctx<'_>, t: Table, items: &[NamedExpr], extend: bool) -> Re
         .rows
         .into_iter()
         .map(|row| {
-            let values: Vec<Value> = bound.iter().map(|(_, b, _)| eval(b, &row, ctx.opts)).collect();
+            let values: Vec<Value> = bound
+                .iter()
+                .map(|(_, b, _)| eval(b, &row, ctx.opts))
+                .collect();
             let mut out = if extend { row } else { Vec::new() };
             out.resize(columns.len(), Value::Null);
             for (target, v) in targets.iter().zip(values) {
@@ -1787,7 +2154,11 @@ fn run_project(ctx: &Ctx<'_>, t: Table, items: &[NamedExpr], extend: bool) -> Re
             out
         })
         .collect();
-    Ok(Table { name: t.name, columns, rows })
+    Ok(Table {
+        name: t.name,
+        columns,
+        rows,
+    })
 }
 
 struct AggSpec {
@@ -1807,11 +2178,19 @@ enum AggState {
     Set(Vec<Value>, HashSet<String>),
 }
 
-fn run_summarize(ctx: &Ctx<'_>, t: Table, aggs: &[NamedExpr], by: &[NamedExpr]) -> Result<Table, QueryError> {
+fn run_summarize(
+    ctx: &Ctx<'_>,
+    t: Table,
+    aggs: &[NamedExpr],
+    by: &[NamedExpr],
+) -> Result<Table, QueryError> {
     let mut counter = 0;
     let mut keys = Vec::new();
     for k in by {
-        let name = k.name.clone().unwrap_or_else(|| default_name(&k.expr, &mut counter));
+        let name = k
+            .name
+            .clone()
+            .unwrap_or_else(|| default_name(&k.expr, &mut counter));
         let (b, ty) = bind(ctx, &k.expr, &t.columns)?;
         keys.push((name, b, ty));
     }
@@ -1849,8 +2228,17 @@ fn run_summarize(ctx: &Ctx<'_>, t: Table, aggs: &[NamedExpr], by: &[NamedExpr]) 
             AggFunc::Min | AggFunc::Max | AggFunc::Any => arg_ty,
             AggFunc::MakeSet | AggFunc::MakeList => ColType::Dynamic,
         };
-        let default = if func == AggFunc::Count { "count_".to_string() } else { agg_default_name(name, args) };
-        specs.push(AggSpec { name: a.name.clone().unwrap_or(default), func, arg, ty });
+        let default = if func == AggFunc::Count {
+            "count_".to_string()
+        } else {
+            agg_default_name(name, args)
+        };
+        specs.push(AggSpec {
+            name: a.name.clone().unwrap_or(default),
+            func,
+            arg,
+            ty,
+        });
     }
     let init: Vec<AggState> = specs
         .iter()
@@ -1866,7 +2254,10 @@ fn run_summarize(ctx: &Ctx<'_>, t: Table, aggs: &[NamedExpr], by: &[NamedExpr]) 
     let mut order: Vec<Vec<Value>> = Vec::new();
     let mut groups: HashMap<Vec<String>, (usize, Vec<AggState>)> = HashMap::new();
     for row in &t.rows {
-        let key_vals: Vec<Value> = keys.iter().map(|(_, b, _)| eval(b, row, ctx.opts)).collect();
+        let key_vals: Vec<Value> = keys
+            .iter()
+            .map(|(_, b, _)| eval(b, row, ctx.opts))
+            .collect();
         let key: Vec<String> = key_vals.iter().map(Value::key).collect();
         let entry = groups.entry(key).or_insert_with(|| {
             order.push(key_vals.clone());
@@ -1876,10 +2267,8 @@ fn run_summarize(ctx: &Ctx<'_>, t: Table, aggs: &[NamedExpr], by: &[NamedExpr]) 
             let v = spec.arg.as_ref().map(|b| eval(b, row, ctx.opts));
             match (spec.func, st) {
                 (AggFunc::Count, AggState::Count(n)) => *n += 1,
-                (AggFunc::CountIf, AggState::Count(n)) => {
-                    if v == Some(Value::Bool(true)) {
-                        *n += 1;
-                    }
+                (AggFunc::CountIf, AggState::Count(n)) if v == Some(Value::Bool(true)) => {
+                    *n += 1;
                 }
                 (AggFunc::DCount, AggState::Distinct(set)) => {
                     if let Some(v) = v.filter(|v| *v != Value::Null) {
@@ -1916,10 +2305,10 @@ fn run_summarize(ctx: &Ctx<'_>, t: Table, aggs: &[NamedExpr], by: &[NamedExpr]) 
                     }
                 }
                 (f @ (AggFunc::MakeSet | AggFunc::MakeList), AggState::Set(items, seen)) => {
-                    if let Some(v) = v.filter(|v| *v != Value::Null) {
-                        if f == AggFunc::MakeList || seen.insert(v.key()) {
-                            items.push(v);
-                        }
+                    if let Some(v) = v.filter(|v| *v != Value::Null)
+                        && (f == AggFunc::MakeList || seen.insert(v.key()))
+                    {
+                        items.push(v);
                     }
                 }
                 _ => {}
@@ -1931,7 +2320,10 @@ fn run_summarize(ctx: &Ctx<'_>, t: Table, aggs: &[NamedExpr], by: &[NamedExpr]) 
         order.push(Vec::new());
         groups.insert(Vec::new(), (0, init.clone()));
     }
-    let mut columns: Vec<Column> = keys.iter().map(|(n, _, ty)| Column::new(n.clone(), *ty)).collect();
+    let mut columns: Vec<Column> = keys
+        .iter()
+        .map(|(n, _, ty)| Column::new(n.clone(), *ty))
+        .collect();
     columns.extend(specs.iter().map(|s| Column::new(s.name.clone(), s.ty)));
     let mut indexed: Vec<(usize, Vec<AggState>)> = groups.into_values().collect();
     indexed.sort_by_key(|(i, _)| *i);
@@ -1952,13 +2344,19 @@ fn run_summarize(ctx: &Ctx<'_>, t: Table, aggs: &[NamedExpr], by: &[NamedExpr]) 
                             Value::Real(sum / n as f64)
                         }
                     }
-                    AggState::Set(items, _) => Value::Dynamic(Json::Array(items.iter().map(Value::to_graph_json).collect())),
+                    AggState::Set(items, _) => Value::Dynamic(Json::Array(
+                        items.iter().map(Value::to_graph_json).collect(),
+                    )),
                 });
             }
             row
         })
         .collect();
-    Ok(Table { name: t.name, columns, rows })
+    Ok(Table {
+        name: t.name,
+        columns,
+        rows,
+    })
 }
 
 fn sort_rows(ctx: &Ctx<'_>, t: &mut Table, keys: &[SortKey]) -> Result<(), QueryError> {
@@ -2007,7 +2405,11 @@ fn sort_rows(ctx: &Ctx<'_>, t: &mut Table, keys: &[SortKey]) -> Result<(), Query
     Ok(())
 }
 
-fn run_distinct(ctx: &Ctx<'_>, t: Table, cols: &Option<Vec<NamedExpr>>) -> Result<Table, QueryError> {
+fn run_distinct(
+    ctx: &Ctx<'_>,
+    t: Table,
+    cols: &Option<Vec<NamedExpr>>,
+) -> Result<Table, QueryError> {
     let t = match cols {
         Some(items) => run_project(ctx, t, items, false)?,
         None => t,
@@ -2021,10 +2423,19 @@ fn run_distinct(ctx: &Ctx<'_>, t: Table, cols: &Option<Vec<NamedExpr>>) -> Resul
     Ok(Table { rows, ..t })
 }
 
-fn load_source(src: &str, db: &Database, source: &Source, opts: &ExecOptions) -> Result<Table, QueryError> {
+fn load_source(
+    src: &str,
+    db: &Database,
+    source: &Source,
+    opts: &ExecOptions,
+) -> Result<Table, QueryError> {
     let window = |t: &Table| -> Table {
-        let Some((start, end)) = opts.window else { return t.clone() };
-        let Some(ci) = opts.time_columns.iter().find_map(|c| t.column_index(c)) else { return t.clone() };
+        let Some((start, end)) = opts.window else {
+            return t.clone();
+        };
+        let Some(ci) = opts.time_columns.iter().find_map(|c| t.column_index(c)) else {
+            return t.clone();
+        };
         let rows = t
             .rows
             .iter()
@@ -2034,14 +2445,21 @@ fn load_source(src: &str, db: &Database, source: &Source, opts: &ExecOptions) ->
             })
             .cloned()
             .collect();
-        Table { name: t.name.clone(), columns: t.columns.clone(), rows }
+        Table {
+            name: t.name.clone(),
+            columns: t.columns.clone(),
+            rows,
+        }
     };
     let unknown = |name: &str, at: usize| {
         let (line, pos) = line_pos(src, at);
         let known: Vec<&str> = db.tables.keys().map(String::as_str).collect();
         QueryError {
             kind: QueryErrorKind::Semantic,
-            message: format!("Failed to resolve table or column expression named '{name}'. Tables available: {}.", known.join(", ")),
+            message: format!(
+                "Failed to resolve table or column expression named '{name}'. Tables available: {}.",
+                known.join(", ")
+            ),
             line,
             pos,
             token: Some(name.to_string()),
@@ -2049,13 +2467,19 @@ fn load_source(src: &str, db: &Database, source: &Source, opts: &ExecOptions) ->
     };
     match source {
         Source::Table { name, at } => db.get(name).map(window).ok_or_else(|| unknown(name, *at)),
-        Source::Union { with_source, tables } => {
+        Source::Union {
+            with_source,
+            tables,
+        } => {
             let mut picked: Vec<&Table> = Vec::new();
             for (pattern, at) in tables {
                 let matches: Vec<&Table> = if pattern == "*" {
                     db.tables.values().collect()
                 } else if let Some(prefix) = pattern.strip_suffix('*') {
-                    db.tables.values().filter(|t| t.name.starts_with(prefix)).collect()
+                    db.tables
+                        .values()
+                        .filter(|t| t.name.starts_with(prefix))
+                        .collect()
                 } else {
                     vec![db.get(pattern).ok_or_else(|| unknown(pattern, *at))?]
                 };
@@ -2080,7 +2504,11 @@ fn load_source(src: &str, db: &Database, source: &Source, opts: &ExecOptions) ->
             let mut out = Table::new("union", columns);
             for t in picked {
                 let t = window(t);
-                let map: Vec<Option<usize>> = t.columns.iter().map(|c| out.column_index(&c.name)).collect();
+                let map: Vec<Option<usize>> = t
+                    .columns
+                    .iter()
+                    .map(|c| out.column_index(&c.name))
+                    .collect();
                 for r in t.rows {
                     let mut row = vec![Value::Null; out.columns.len()];
                     if with_source.is_some() {
@@ -2104,7 +2532,11 @@ pub fn execute(db: &Database, query: &str, opts: &ExecOptions) -> Result<Table, 
     let q = parse(query)?;
     let mut t = load_source(query, db, &q.source, opts)?;
     for (op, at, name) in &q.ops {
-        let ctx = Ctx { src: query, op: name, opts };
+        let ctx = Ctx {
+            src: query,
+            op: name,
+            opts,
+        };
         t = match op {
             Op::Where(e) => run_where(&ctx, t, e, *at)?,
             Op::Take(e) => {
@@ -2124,7 +2556,11 @@ pub fn execute(db: &Database, query: &str, opts: &ExecOptions) -> Result<Table, 
                 Table {
                     name: t.name,
                     columns: keep.iter().map(|i| t.columns[*i].clone()).collect(),
-                    rows: t.rows.into_iter().map(|r| keep.iter().map(|i| r[*i].clone()).collect()).collect(),
+                    rows: t
+                        .rows
+                        .into_iter()
+                        .map(|r| keep.iter().map(|i| r[*i].clone()).collect())
+                        .collect(),
                 }
             }
             Op::ProjectRename(pairs) => {
@@ -2180,10 +2616,34 @@ mod tests {
             ],
         );
         let rows = [
-            ("2024-05-10T11:00:00Z", "ws-1.contoso.local", "powershell.exe", "powershell -enc SQBFAFgA", 10),
-            ("2024-05-10T10:30:00Z", "ws-1.contoso.local", "cmd.exe", "cmd /c whoami", 20),
-            ("2024-05-09T09:00:00Z", "ws-2.contoso.local", "powershell.exe", "powershell Get-Process", 30),
-            ("2024-05-01T09:00:00Z", "srv-1.contoso.local", "certutil.exe", "certutil -urlcache -f http://x", 40),
+            (
+                "2024-05-10T11:00:00Z",
+                "ws-1.contoso.local",
+                "powershell.exe",
+                "powershell -enc SQBFAFgA",
+                10,
+            ),
+            (
+                "2024-05-10T10:30:00Z",
+                "ws-1.contoso.local",
+                "cmd.exe",
+                "cmd /c whoami",
+                20,
+            ),
+            (
+                "2024-05-09T09:00:00Z",
+                "ws-2.contoso.local",
+                "powershell.exe",
+                "powershell Get-Process",
+                30,
+            ),
+            (
+                "2024-05-01T09:00:00Z",
+                "srv-1.contoso.local",
+                "certutil.exe",
+                "certutil -urlcache -f http://x",
+                40,
+            ),
         ];
         for (ts, d, f, c, s) in rows {
             t.push_named(vec![
@@ -2196,9 +2656,17 @@ mod tests {
         }
         let mut logon = Table::new(
             "DeviceLogonEvents",
-            vec![Column::new("Timestamp", ColType::DateTime), Column::new("DeviceName", ColType::String), Column::new("AccountName", ColType::String)],
+            vec![
+                Column::new("Timestamp", ColType::DateTime),
+                Column::new("DeviceName", ColType::String),
+                Column::new("AccountName", ColType::String),
+            ],
         );
-        logon.push_named(vec![("Timestamp", Value::DateTime(now())), ("DeviceName", Value::str("ws-1.contoso.local")), ("AccountName", Value::str("alice"))]);
+        logon.push_named(vec![
+            ("Timestamp", Value::DateTime(now())),
+            ("DeviceName", Value::str("ws-1.contoso.local")),
+            ("AccountName", Value::str("alice")),
+        ]);
         let mut db = Database::default();
         db.insert(t);
         db.insert(logon);
@@ -2212,25 +2680,103 @@ mod tests {
     #[test]
     fn where_take_project() {
         let t = run("DeviceProcessEvents | where FileName == 'powershell.exe' and Timestamp > ago(1d) | project DeviceName, Cmd = ProcessCommandLine | take 5").unwrap();
-        assert_eq!(t.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["DeviceName", "Cmd"]);
+        assert_eq!(
+            t.columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["DeviceName", "Cmd"]
+        );
         assert_eq!(t.rows.len(), 1);
         assert_eq!(t.rows[0][1], Value::str("powershell -enc SQBFAFgA"));
     }
 
     #[test]
     fn string_operators() {
-        assert_eq!(run("DeviceProcessEvents | where ProcessCommandLine contains 'ENC'").unwrap().rows.len(), 1);
-        assert_eq!(run("DeviceProcessEvents | where ProcessCommandLine contains_cs 'ENC'").unwrap().rows.len(), 0);
-        assert_eq!(run("DeviceProcessEvents | where ProcessCommandLine has 'whoami'").unwrap().rows.len(), 1);
-        assert_eq!(run("DeviceProcessEvents | where ProcessCommandLine has 'whoam'").unwrap().rows.len(), 0);
-        assert_eq!(run("DeviceProcessEvents | where FileName startswith 'power'").unwrap().rows.len(), 2);
-        assert_eq!(run("DeviceProcessEvents | where FileName !startswith 'power'").unwrap().rows.len(), 2);
-        assert_eq!(run("DeviceProcessEvents | where FileName =~ 'CMD.EXE'").unwrap().rows.len(), 1);
-        assert_eq!(run("DeviceProcessEvents | where FileName in ('cmd.exe', 'certutil.exe')").unwrap().rows.len(), 2);
-        assert_eq!(run("DeviceProcessEvents | where FileName !in ('cmd.exe', 'certutil.exe')").unwrap().rows.len(), 2);
-        assert_eq!(run("DeviceProcessEvents | where FileName in~ ('CMD.exe')").unwrap().rows.len(), 1);
-        assert_eq!(run("DeviceProcessEvents | where not(FileName == 'cmd.exe') or Size > 100").unwrap().rows.len(), 3);
-        assert_eq!(run("DeviceProcessEvents | where Size between (15 .. 30)").unwrap().rows.len(), 2);
+        assert_eq!(
+            run("DeviceProcessEvents | where ProcessCommandLine contains 'ENC'")
+                .unwrap()
+                .rows
+                .len(),
+            1
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where ProcessCommandLine contains_cs 'ENC'")
+                .unwrap()
+                .rows
+                .len(),
+            0
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where ProcessCommandLine has 'whoami'")
+                .unwrap()
+                .rows
+                .len(),
+            1
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where ProcessCommandLine has 'whoam'")
+                .unwrap()
+                .rows
+                .len(),
+            0
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where FileName startswith 'power'")
+                .unwrap()
+                .rows
+                .len(),
+            2
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where FileName !startswith 'power'")
+                .unwrap()
+                .rows
+                .len(),
+            2
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where FileName =~ 'CMD.EXE'")
+                .unwrap()
+                .rows
+                .len(),
+            1
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where FileName in ('cmd.exe', 'certutil.exe')")
+                .unwrap()
+                .rows
+                .len(),
+            2
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where FileName !in ('cmd.exe', 'certutil.exe')")
+                .unwrap()
+                .rows
+                .len(),
+            2
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where FileName in~ ('CMD.exe')")
+                .unwrap()
+                .rows
+                .len(),
+            1
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where not(FileName == 'cmd.exe') or Size > 100")
+                .unwrap()
+                .rows
+                .len(),
+            3
+        );
+        assert_eq!(
+            run("DeviceProcessEvents | where Size between (15 .. 30)")
+                .unwrap()
+                .rows
+                .len(),
+            2
+        );
     }
 
     #[test]
@@ -2239,27 +2785,43 @@ mod tests {
         assert_eq!(t.rows.len(), 2);
         let t = run("DeviceProcessEvents | where Timestamp > ago(30m)").unwrap();
         assert_eq!(t.rows.len(), 0);
-        let t = run("DeviceProcessEvents | extend Age = now() - Timestamp | where Age < 2h | project Age").unwrap();
+        let t = run(
+            "DeviceProcessEvents | extend Age = now() - Timestamp | where Age < 2h | project Age",
+        )
+        .unwrap();
         assert_eq!(t.columns[0].ty, ColType::TimeSpan);
         assert_eq!(t.rows.len(), 2);
     }
 
     #[test]
     fn summarize_variants() {
-        let t = run("DeviceProcessEvents | summarize count() by DeviceName | order by count_ desc").unwrap();
+        let t = run("DeviceProcessEvents | summarize count() by DeviceName | order by count_ desc")
+            .unwrap();
         assert_eq!(t.columns[0].name, "DeviceName");
         assert_eq!(t.columns[1].name, "count_");
-        assert_eq!(t.rows[0], vec![Value::str("ws-1.contoso.local"), Value::Long(2)]);
+        assert_eq!(
+            t.rows[0],
+            vec![Value::str("ws-1.contoso.local"), Value::Long(2)]
+        );
         let t = run("DeviceProcessEvents | summarize Devices = dcount(DeviceName), Total = sum(Size), Avg = avg(Size), Last = max(Timestamp), First = min(Timestamp)").unwrap();
         assert_eq!(t.rows.len(), 1);
         assert_eq!(t.rows[0][0], Value::Long(3));
         assert_eq!(t.rows[0][1], Value::Long(100));
         assert_eq!(t.rows[0][2], Value::Real(25.0));
-        assert_eq!(t.rows[0][3], Value::DateTime(parse_time("2024-05-10T11:00:00Z").unwrap()));
-        let t = run("DeviceProcessEvents | summarize count() by bin(Timestamp, 1d) | sort by Timestamp asc").unwrap();
+        assert_eq!(
+            t.rows[0][3],
+            Value::DateTime(parse_time("2024-05-10T11:00:00Z").unwrap())
+        );
+        let t = run(
+            "DeviceProcessEvents | summarize count() by bin(Timestamp, 1d) | sort by Timestamp asc",
+        )
+        .unwrap();
         assert_eq!(t.columns[0].name, "Timestamp");
         assert_eq!(t.rows.len(), 3);
-        assert_eq!(t.rows[0][0], Value::DateTime(parse_time("2024-05-01T00:00:00Z").unwrap()));
+        assert_eq!(
+            t.rows[0][0],
+            Value::DateTime(parse_time("2024-05-01T00:00:00Z").unwrap())
+        );
         let t = run("DeviceProcessEvents | where Size > 1000 | summarize count()").unwrap();
         assert_eq!(t.rows, vec![vec![Value::Long(0)]]);
         let t = run("DeviceProcessEvents | summarize make_set(FileName) by DeviceName | where DeviceName == 'ws-1.contoso.local'").unwrap();
@@ -2278,7 +2840,10 @@ mod tests {
         let t = run("DeviceProcessEvents | count").unwrap();
         assert_eq!(t.columns[0].name, "Count");
         assert_eq!(t.rows[0][0], Value::Long(4));
-        let t = run("union withsource=TableName * | summarize count() by TableName | sort by TableName asc").unwrap();
+        let t = run(
+            "union withsource=TableName * | summarize count() by TableName | sort by TableName asc",
+        )
+        .unwrap();
         assert_eq!(t.rows.len(), 2);
         assert_eq!(t.rows[0][0], Value::str("DeviceLogonEvents"));
         let t = run("union DeviceProcessEvents, DeviceLogonEvents | where DeviceName == 'ws-1.contoso.local' | count").unwrap();
@@ -2286,7 +2851,13 @@ mod tests {
         let t = run("union Device* | count").unwrap();
         assert_eq!(t.rows[0][0], Value::Long(5));
         let t = run("DeviceProcessEvents | project-away ProcessCommandLine, Size | project-rename Host = DeviceName").unwrap();
-        assert_eq!(t.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["Timestamp", "Host", "FileName"]);
+        assert_eq!(
+            t.columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Timestamp", "Host", "FileName"]
+        );
     }
 
     #[test]
@@ -2320,8 +2891,14 @@ mod tests {
         assert!(run("DeviceProcessEvents | where FileName == 'x").is_err());
         assert!(run("DeviceProcessEvents | summarize foo(Size)").is_err());
         assert!(run("DeviceProcessEvents | take 1 | ").is_err());
-        assert!(run("let x = 1; DeviceProcessEvents").is_err());
+        assert!(run("let T = DeviceProcessEvents | take 1; T").is_err());
         assert!(run("").is_err());
+    }
+
+    #[test]
+    fn scalar_let_statements() {
+        let t = run("let lookback = 1d;\nlet exe = 'powershell.exe';\nDeviceProcessEvents | where Timestamp > ago(lookback) and FileName == exe").unwrap();
+        assert_eq!(t.rows.len(), 1);
     }
 
     #[test]

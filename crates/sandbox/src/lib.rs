@@ -86,7 +86,10 @@ pub struct ActionTimings {
 
 impl Default for ActionTimings {
     fn default() -> Self {
-        Self { pending: Duration::from_secs(2), in_progress: Duration::from_secs(3) }
+        Self {
+            pending: Duration::from_secs(2),
+            in_progress: Duration::from_secs(3),
+        }
     }
 }
 
@@ -129,10 +132,16 @@ impl RunningSandbox {
         let tls = tls::generate()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await
-            .map_err(|source| SandboxError::Bind { port: options.port, source })?;
+            .map_err(|source| SandboxError::Bind {
+                port: options.port,
+                source,
+            })?;
         let port = listener
             .local_addr()
-            .map_err(|source| SandboxError::Bind { port: options.port, source })?
+            .map_err(|source| SandboxError::Bind {
+                port: options.port,
+                source,
+            })?
             .port();
         let base_url = format!("https://127.0.0.1:{port}");
         let state = Arc::new(state::Inner::new(options, base_url, tls.ca_pem));

@@ -21,8 +21,14 @@ const API: Api = Api::LogAnalytics;
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/v1/workspaces/{workspace}/query", post(query_post).get(query_get))
-        .route_layer(from_fn_with_state(state, crate::token::require_loganalytics))
+        .route(
+            "/v1/workspaces/{workspace}/query",
+            post(query_post).get(query_get),
+        )
+        .route_layer(from_fn_with_state(
+            state,
+            crate::token::require_loganalytics,
+        ))
 }
 
 #[derive(Deserialize)]
@@ -34,12 +40,22 @@ struct QueryBody {
 /// The error body the service returns for a query it cannot run.
 pub fn query_error(api: Api, e: &QueryError) -> ApiError {
     let (code, summary, inner_code) = match e.kind {
-        QueryErrorKind::Syntax => ("SyntaxError", "A recognition error occurred in the query.", "SYN0002"),
+        QueryErrorKind::Syntax => (
+            "SyntaxError",
+            "A recognition error occurred in the query.",
+            "SYN0002",
+        ),
         QueryErrorKind::Semantic => ("SemanticError", "A semantic error occurred.", "SEM0100"),
     };
     let message = format!("{} (line {}, position {})", e.message, e.line, e.pos);
     match api {
-        Api::LogAnalytics => ApiError::new(api, StatusCode::BAD_REQUEST, "BadArgumentError", "The request had some invalid properties").with_inner(json!({
+        Api::LogAnalytics => ApiError::new(
+            api,
+            StatusCode::BAD_REQUEST,
+            "BadArgumentError",
+            "The request had some invalid properties",
+        )
+        .with_inner(json!({
             "code": code,
             "message": format!("{summary} {message}"),
             "innererror": {
@@ -50,7 +66,12 @@ pub fn query_error(api: Api, e: &QueryError) -> ApiError {
                 "token": e.token,
             }
         })),
-        _ => ApiError::new(api, StatusCode::BAD_REQUEST, "BadRequest", format!("{summary} {message}")),
+        _ => ApiError::new(
+            api,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("{summary} {message}"),
+        ),
     }
 }
 
@@ -71,10 +92,22 @@ async fn query_get(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let q = QueryParams::parse(raw.as_deref());
-    run(&state, &caller, &workspace, q.get("query").map(str::to_string), q.get("timespan").map(str::to_string))
+    run(
+        &state,
+        &caller,
+        &workspace,
+        q.get("query").map(str::to_string),
+        q.get("timespan").map(str::to_string),
+    )
 }
 
-fn run(state: &AppState, caller: &Caller, workspace: &str, query: Option<String>, timespan: Option<String>) -> ApiResult<Json<Value>> {
+fn run(
+    state: &AppState,
+    caller: &Caller,
+    workspace: &str,
+    query: Option<String>,
+    timespan: Option<String>,
+) -> ApiResult<Json<Value>> {
     let not_found = || {
         ApiError::new(
             API,
@@ -84,10 +117,21 @@ fn run(state: &AppState, caller: &Caller, workspace: &str, query: Option<String>
         )
     };
     let t = state.tenant(&caller.tenant_id).ok_or_else(not_found)?;
-    let ws = t.workspaces.iter().find(|w| w.public.customer_id.eq_ignore_ascii_case(workspace)).ok_or_else(not_found)?;
+    let ws = t
+        .workspaces
+        .iter()
+        .find(|w| w.public.customer_id.eq_ignore_ascii_case(workspace))
+        .ok_or_else(not_found)?;
     let Some(query) = query.filter(|q| !q.trim().is_empty()) else {
-        return Err(ApiError::new(API, StatusCode::BAD_REQUEST, "BadArgumentError", "The request had some invalid properties")
-            .with_inner(json!({"code": "QueryValidationError", "message": "The 'query' property is required."})));
+        return Err(ApiError::new(
+            API,
+            StatusCode::BAD_REQUEST,
+            "BadArgumentError",
+            "The request had some invalid properties",
+        )
+        .with_inner(
+            json!({"code": "QueryValidationError", "message": "The 'query' property is required."}),
+        ));
     };
     let now = OffsetDateTime::now_utc();
     let mut opts = ExecOptions::at(now);

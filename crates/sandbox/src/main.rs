@@ -8,7 +8,10 @@ use clap::Parser;
 use sandbox::{ActionTimings, RunningSandbox, SandboxOptions};
 
 #[derive(Parser, Debug)]
-#[command(name = "sandbox", about = "A simulated Microsoft Defender / Sentinel tenant on loopback (HTTPS)")]
+#[command(
+    name = "sandbox",
+    about = "A simulated Microsoft Defender / Sentinel tenant on loopback (HTTPS)"
+)]
 struct Args {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
@@ -32,7 +35,10 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
     let options = SandboxOptions {
         port: args.port,
@@ -51,11 +57,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(path) = &args.ca_out {
-        if let Err(e) = std::fs::write(path, sandbox.ca_certificate_pem()) {
-            eprintln!("sandbox: cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &args.ca_out
+        && let Err(e) = std::fs::write(path, sandbox.ca_certificate_pem())
+    {
+        eprintln!("sandbox: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
     }
     println!("{}", sandbox.base_url());
     println!("client_id={}", sandbox.client_id());
@@ -63,7 +69,10 @@ async fn main() -> ExitCode {
     for t in sandbox.tenants() {
         println!("tenant {} {}", t.tenant_id, t.display_name);
         for w in &t.workspaces {
-            println!("  workspace subscription={} resource_group={} name={} customer_id={}", w.subscription_id, w.resource_group, w.name, w.customer_id);
+            println!(
+                "  workspace subscription={} resource_group={} name={} customer_id={}",
+                w.subscription_id, w.resource_group, w.name, w.customer_id
+            );
         }
     }
     let _ = tokio::signal::ctrl_c().await;

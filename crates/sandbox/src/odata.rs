@@ -41,8 +41,16 @@ pub enum Filter {
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
-    Cmp { path: Vec<String>, op: CmpOp, value: Literal },
-    Func { func: StrFunc, path: Vec<String>, value: String },
+    Cmp {
+        path: Vec<String>,
+        op: CmpOp,
+        value: Literal,
+    },
+    Func {
+        func: StrFunc,
+        path: Vec<String>,
+        value: String,
+    },
 }
 
 /// A `$filter` problem, phrased for the client.
@@ -93,7 +101,11 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => return Err(FilterError(format!("Unterminated string literal at position {start}."))),
+                        None => {
+                            return Err(FilterError(format!(
+                                "Unterminated string literal at position {start}."
+                            )));
+                        }
                         Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                             s.push('\'');
                             i += 2;
@@ -110,9 +122,14 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
                 }
                 out.push((Tok::Str(s), start));
             }
-            _ if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
+            _ if c.is_ascii_digit()
+                || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 let mut j = i + 1;
-                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || matches!(chars[j], '-' | ':' | '.' | '+')) {
+                while j < chars.len()
+                    && (chars[j].is_ascii_alphanumeric()
+                        || matches!(chars[j], '-' | ':' | '.' | '+'))
+                {
                     j += 1;
                 }
                 let text: String = chars[i..j].iter().collect();
@@ -124,20 +141,28 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
                     // Unquoted GUID literal.
                     out.push((Tok::Str(text), start));
                 } else {
-                    return Err(FilterError(format!("Syntax error: '{text}' at position {start} is not a valid literal.")));
+                    return Err(FilterError(format!(
+                        "Syntax error: '{text}' at position {start} is not a valid literal."
+                    )));
                 }
                 i = j;
             }
             _ if c.is_alphabetic() || c == '_' || c == '@' => {
                 let mut j = i + 1;
-                while j < chars.len() && (chars[j].is_alphanumeric() || matches!(chars[j], '_' | '/' | '.' | '@')) {
+                while j < chars.len()
+                    && (chars[j].is_alphanumeric() || matches!(chars[j], '_' | '/' | '.' | '@'))
+                {
                     j += 1;
                 }
                 let text: String = chars[i..j].iter().collect();
                 out.push((Tok::Word(text), start));
                 i = j;
             }
-            _ => return Err(FilterError(format!("Syntax error: character '{c}' is not valid at position {start}."))),
+            _ => {
+                return Err(FilterError(format!(
+                    "Syntax error: character '{c}' is not valid at position {start}."
+                )));
+            }
         }
     }
     Ok(out)
@@ -156,7 +181,10 @@ impl Parser<'_> {
     }
 
     fn offset(&self) -> usize {
-        self.toks.get(self.pos).map(|(_, o)| *o).unwrap_or(self.input_len)
+        self.toks
+            .get(self.pos)
+            .map(|(_, o)| *o)
+            .unwrap_or(self.input_len)
     }
 
     fn next(&mut self) -> Option<Tok> {
@@ -173,7 +201,9 @@ impl Parser<'_> {
         let at = self.offset();
         match self.next() {
             Some(t) if t == tok => Ok(()),
-            _ => Err(FilterError(format!("Syntax error at position {at}: expected {what}."))),
+            _ => Err(FilterError(format!(
+                "Syntax error at position {at}: expected {what}."
+            ))),
         }
     }
 
@@ -237,19 +267,25 @@ impl Parser<'_> {
                     self.pos += 1;
                     let fat = self.offset();
                     let Some(Tok::Word(field)) = self.next() else {
-                        return Err(FilterError(format!("Syntax error at position {fat}: {w}() expects a property name as its first argument.")));
+                        return Err(FilterError(format!(
+                            "Syntax error at position {fat}: {w}() expects a property name as its first argument."
+                        )));
                     };
                     let path = self.property(&field, fat)?;
                     self.expect(Tok::Comma, "','")?;
                     let sat = self.offset();
                     let Some(Tok::Str(value)) = self.next() else {
-                        return Err(FilterError(format!("Syntax error at position {sat}: {w}() expects a string literal as its second argument.")));
+                        return Err(FilterError(format!(
+                            "Syntax error at position {sat}: {w}() expects a string literal as its second argument."
+                        )));
                     };
                     self.expect(Tok::RParen, "')'")?;
                     return Ok(Filter::Func { func, path, value });
                 }
                 if matches!(self.peek(), Some(Tok::LParen)) {
-                    return Err(FilterError(format!("Unsupported function '{w}' at position {at}. Supported: contains, startswith, endswith.")));
+                    return Err(FilterError(format!(
+                        "Unsupported function '{w}' at position {at}. Supported: contains, startswith, endswith."
+                    )));
                 }
                 let path = self.property(&w, at)?;
                 let oat = self.offset();
@@ -281,12 +317,20 @@ impl Parser<'_> {
                     Some(Tok::Word(x)) if x.eq_ignore_ascii_case("true") => Literal::Bool(true),
                     Some(Tok::Word(x)) if x.eq_ignore_ascii_case("false") => Literal::Bool(false),
                     Some(Tok::Word(x)) if x.eq_ignore_ascii_case("null") => Literal::Null,
-                    _ => return Err(FilterError(format!("Syntax error at position {lat}: expected a literal value."))),
+                    _ => {
+                        return Err(FilterError(format!(
+                            "Syntax error at position {lat}: expected a literal value."
+                        )));
+                    }
                 };
                 Ok(Filter::Cmp { path, op, value })
             }
-            Some(_) => Err(FilterError(format!("Syntax error at position {at}: expected a property, function or '('."))),
-            None => Err(FilterError(format!("Syntax error at position {at}: unexpected end of $filter."))),
+            Some(_) => Err(FilterError(format!(
+                "Syntax error at position {at}: expected a property, function or '('."
+            ))),
+            None => Err(FilterError(format!(
+                "Syntax error at position {at}: unexpected end of $filter."
+            ))),
         }
     }
 }
@@ -298,11 +342,18 @@ pub fn parse_filter(input: &str, allowed: Option<&[&str]>) -> Result<Filter, Fil
     if toks.is_empty() {
         return Err(FilterError("The $filter expression is empty.".into()));
     }
-    let mut p = Parser { toks, pos: 0, allowed, input_len: input.len() };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        allowed,
+        input_len: input.len(),
+    };
     let f = p.or_expr()?;
     if p.pos < p.toks.len() {
         let at = p.offset();
-        return Err(FilterError(format!("Syntax error at position {at}: unexpected token after a complete expression.")));
+        return Err(FilterError(format!(
+            "Syntax error at position {at}: unexpected token after a complete expression."
+        )));
     }
     Ok(f)
 }
@@ -314,7 +365,10 @@ pub fn lookup<'v>(obj: &'v Value, path: &[String]) -> Option<&'v Value> {
         let map = cur.as_object()?;
         cur = match map.get(seg.as_str()) {
             Some(v) => v,
-            None => map.iter().find(|(k, _)| k.eq_ignore_ascii_case(seg)).map(|(_, v)| v)?,
+            None => map
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(seg))
+                .map(|(_, v)| v)?,
         };
     }
     Some(cur)
@@ -325,7 +379,10 @@ fn compare(field: &Value, lit: &Literal) -> Option<Ordering> {
         (Value::String(s), Literal::DateTime(t)) => parse_time(s).map(|f| f.cmp(t)),
         (Value::String(s), Literal::Str(l)) => {
             // Date-times quoted as strings still compare chronologically.
-            if let (Some(a), Some(b)) = (parse_time(s).filter(|_| s.len() >= 10), parse_time(l).filter(|_| l.len() >= 10)) {
+            if let (Some(a), Some(b)) = (
+                parse_time(s).filter(|_| s.len() >= 10),
+                parse_time(l).filter(|_| l.len() >= 10),
+            ) {
                 return Some(a.cmp(&b));
             }
             // The Microsoft services compare strings case-insensitively in $filter.
@@ -362,7 +419,9 @@ impl Filter {
                 // A collection property matches when any element does (lenient `machineTags eq 'x'`).
                 if let Value::Array(items) = field {
                     return match op {
-                        CmpOp::Ne => !items.iter().any(|i| compare(i, value) == Some(Ordering::Equal)),
+                        CmpOp::Ne => !items
+                            .iter()
+                            .any(|i| compare(i, value) == Some(Ordering::Equal)),
                         _ => items.iter().any(|i| cmp_holds(*op, compare(i, value))),
                     };
                 }
@@ -422,18 +481,30 @@ pub fn parse_orderby(input: &str, allowed: Option<&[&str]>) -> Result<Vec<OrderK
         if let Some(allowed) = allowed {
             let root = field.split('/').next().unwrap_or(field);
             if !allowed.iter().any(|a| a.eq_ignore_ascii_case(root)) {
-                return Err(FilterError(format!("Could not find a property named '{field}' to order by.")));
+                return Err(FilterError(format!(
+                    "Could not find a property named '{field}' to order by."
+                )));
             }
         }
         let descending = match words.next().map(str::to_ascii_lowercase).as_deref() {
             None | Some("asc") => false,
             Some("desc") => true,
-            Some(other) => return Err(FilterError(format!("Invalid $orderby direction '{other}' (expected asc or desc)."))),
+            Some(other) => {
+                return Err(FilterError(format!(
+                    "Invalid $orderby direction '{other}' (expected asc or desc)."
+                )));
+            }
         };
         if words.next().is_some() {
-            return Err(FilterError(format!("Invalid $orderby clause '{}'.", part.trim())));
+            return Err(FilterError(format!(
+                "Invalid $orderby clause '{}'.",
+                part.trim()
+            )));
         }
-        keys.push(OrderKey { path: field.split('/').map(str::to_string).collect(), descending });
+        keys.push(OrderKey {
+            path: field.split('/').map(str::to_string).collect(),
+            descending,
+        });
     }
     Ok(keys)
 }
@@ -443,8 +514,14 @@ fn order_values(a: &Value, b: &Value) -> Ordering {
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Less,
         (_, Value::Null) => Ordering::Greater,
-        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
-        (Value::String(x), Value::String(y)) => match (parse_time(x).filter(|_| x.len() >= 10), parse_time(y).filter(|_| y.len() >= 10)) {
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Value::String(x), Value::String(y)) => match (
+            parse_time(x).filter(|_| x.len() >= 10),
+            parse_time(y).filter(|_| y.len() >= 10),
+        ) {
             (Some(p), Some(q)) => p.cmp(&q),
             _ => x.to_lowercase().cmp(&y.to_lowercase()),
         },
@@ -474,11 +551,17 @@ pub fn sort_by_keys(items: &mut [Value], keys: &[OrderKey]) {
 /// Applies `$select` to a resource: keeps the named properties plus OData annotations.
 pub fn select(obj: Value, select: Option<&str>) -> Value {
     let Some(sel) = select else { return obj };
-    let fields: Vec<&str> = sel.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let fields: Vec<&str> = sel
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     match obj {
         Value::Object(map) => Value::Object(
             map.into_iter()
-                .filter(|(k, _)| k.starts_with('@') || fields.iter().any(|f| f.eq_ignore_ascii_case(k)))
+                .filter(|(k, _)| {
+                    k.starts_with('@') || fields.iter().any(|f| f.eq_ignore_ascii_case(k))
+                })
                 .collect(),
         ),
         other => other,
@@ -498,7 +581,10 @@ mod tests {
     fn comparisons_and_logic() {
         let v = json!({"healthStatus": "Active", "riskScore": "High", "n": 5, "lastSeen": "2024-05-01T10:00:00.0000000Z", "tags": ["a", "VIP"], "properties": {"status": "New"}});
         assert!(m("healthStatus eq 'active'", &v));
-        assert!(m("healthStatus eq 'Active' and (riskScore eq 'Low' or riskScore eq 'High')", &v));
+        assert!(m(
+            "healthStatus eq 'Active' and (riskScore eq 'Low' or riskScore eq 'High')",
+            &v
+        ));
         assert!(!m("not (healthStatus eq 'Active')", &v));
         assert!(m("n gt 4 and n le 5", &v));
         assert!(m("lastSeen ge 2024-04-30T00:00:00Z", &v));

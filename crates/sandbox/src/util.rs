@@ -50,7 +50,9 @@ pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
 /// A random version-4 GUID from the given RNG (seeded data) in lowercase hyphenated form.
 pub fn guid_from(rng: &mut impl Rng) -> String {
     let bytes: [u8; 16] = rng.random();
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// A fresh, non-deterministic GUID (request ids, objects created at run time).
@@ -115,8 +117,20 @@ pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'$' | b'\''
-            | b'(' | b')' | b',' | b':' | b'/' => out.push(b as char),
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'$'
+            | b'\''
+            | b'('
+            | b')'
+            | b','
+            | b':'
+            | b'/' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -158,7 +172,11 @@ pub fn paginate<T>(items: Vec<T>, skip: usize, top: Option<usize>, page_size: us
     } else {
         None
     };
-    let items = items.into_iter().skip(start).take(page_end - start).collect();
+    let items = items
+        .into_iter()
+        .skip(start)
+        .take(page_end - start)
+        .collect();
     Page { items, next }
 }
 
@@ -166,11 +184,11 @@ pub fn paginate<T>(items: Vec<T>, skip: usize, top: Option<usize>, page_size: us
 pub fn parse_usize_opt(q: &QueryParams, name: &str) -> Result<Option<usize>, String> {
     match q.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse::<usize>()
-            .map(Some)
-            .map_err(|_| format!("Invalid value '{v}' for query option '{name}': expected a non-negative integer")),
+        Some(v) => v.trim().parse::<usize>().map(Some).map_err(|_| {
+            format!(
+                "Invalid value '{v}' for query option '{name}': expected a non-negative integer"
+            )
+        }),
     }
 }
 
@@ -210,7 +228,10 @@ pub fn parse_iso_duration(s: &str) -> Option<Duration> {
 
 /// Resolves a Log Analytics / Graph `timespan` (`PT24H`, `start/end`, `start/duration`,
 /// `duration/end`) to a `[start, end]` window relative to `now`.
-pub fn parse_timespan_window(s: &str, now: OffsetDateTime) -> Option<(OffsetDateTime, OffsetDateTime)> {
+pub fn parse_timespan_window(
+    s: &str,
+    now: OffsetDateTime,
+) -> Option<(OffsetDateTime, OffsetDateTime)> {
     if let Some((a, b)) = s.split_once('/') {
         let a_t = parse_time(a);
         let b_t = parse_time(b);
@@ -369,7 +390,10 @@ pub mod ms_time {
         use serde::Serializer;
         use time::OffsetDateTime;
 
-        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(
+            t: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_str(&super::super::fmt_time(*t)),
                 None => s.serialize_none(),
