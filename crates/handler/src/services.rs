@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::clients::arm::ArmClient;
 use crate::clients::defender::DefenderClient;
+use crate::clients::graph::GraphClient;
 use crate::clients::log_analytics::LogAnalyticsClient;
 use crate::config::Config;
 use crate::outbound::{HttpCore, HttpCoreError};
@@ -13,6 +14,7 @@ use crate::tenants::TenantRegistry;
 pub struct Services {
     pub tenants: TenantRegistry,
     pub defender: DefenderClient,
+    pub graph: GraphClient,
     pub arm: ArmClient,
     pub log_analytics: LogAnalyticsClient,
     pub storage: Storage,
@@ -33,6 +35,7 @@ impl Services {
         Ok(Self {
             tenants: config.tenants.clone(),
             defender: DefenderClient::new(http.clone()),
+            graph: GraphClient::new(http.clone()),
             arm: ArmClient::new(http.clone()),
             log_analytics: LogAnalyticsClient::new(http),
             storage,

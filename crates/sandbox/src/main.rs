@@ -31,6 +31,12 @@ struct Args {
     /// Seconds a machine action stays InProgress.
     #[arg(long, default_value_t = 3)]
     in_progress_secs: u64,
+    /// Machine and machine-action calls allowed per tenant per rolling minute (Microsoft documents 100).
+    #[arg(long, default_value_t = 100)]
+    rate_limit_per_minute: u32,
+    /// The same per rolling hour (Microsoft documents 1,500).
+    #[arg(long, default_value_t = 1500)]
+    rate_limit_per_hour: u32,
 }
 
 #[tokio::main]
@@ -48,6 +54,8 @@ async fn main() -> ExitCode {
             pending: std::time::Duration::from_secs(args.pending_secs),
             in_progress: std::time::Duration::from_secs(args.in_progress_secs),
         },
+        rate_limit_per_minute: args.rate_limit_per_minute,
+        rate_limit_per_hour: args.rate_limit_per_hour,
         ..SandboxOptions::default()
     };
     let sandbox = match RunningSandbox::start(options).await {

@@ -2,4 +2,5 @@
 
 pub mod arm;
 pub mod defender;
+pub mod graph;
 pub mod log_analytics;
