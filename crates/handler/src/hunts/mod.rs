@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use serde::Deserialize;
-use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -278,7 +277,7 @@ impl FunctionHandler for HuntTimer {
             succeeded: report.errors.is_empty(),
             response: InvocationResponse {
                 logs,
-                return_value: serde_json::to_value(&report).unwrap_or_else(|_| json!(null)),
+                return_value: serde_json::to_value(&report).unwrap_or(serde_json::Value::Null),
                 ..Default::default()
             },
         }

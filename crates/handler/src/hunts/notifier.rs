@@ -26,8 +26,10 @@ pub struct SecretError(pub String);
 /// Secrets from app settings: secret `soc-teams-webhook` is the setting
 /// `HUNT_SECRET_SOC_TEAMS_WEBHOOK`. In Azure the setting can be a Key Vault reference.
 pub struct AppSettingSecrets {
-    lookup: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: Arc<SettingLookup>,
 }
+
+type SettingLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl AppSettingSecrets {
     pub fn new(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {

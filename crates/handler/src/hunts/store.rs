@@ -127,7 +127,7 @@ impl HuntStore {
         let definitions: Vec<Option<(HuntDefinition, ETag)>> =
             futures::stream::iter(entries).map(|entry| async move { blobs.get(&entry.name).await }).buffered(STORAGE_CONCURRENCY).try_collect().await?;
         let mut definitions: Vec<HuntDefinition> = definitions.into_iter().flatten().map(|(definition, _)| definition).collect();
-        definitions.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        definitions.sort_by_key(|definition| definition.name.to_lowercase());
         Ok(definitions)
     }
 
