@@ -218,7 +218,7 @@ fn parse_hunts(lookup: &impl Fn(&str) -> Option<String>) -> Result<HuntsConfig, 
             reason: format!("'{container}' is not a blob container name (3-63 lower-case letters, digits and single dashes)"),
         });
     }
-    let budget: u64 = ranged(lookup, settings::HUNT_TICK_BUDGET_SECONDS, 240, 10..=3600)?;
+    let budget: u64 = ranged(lookup, settings::HUNT_TICK_BUDGET_SECONDS, 240, 1..=3600)?;
     let interval: u64 = ranged(lookup, settings::HUNT_LOCAL_INTERVAL_SECONDS, 60, 0..=86_400)?;
     Ok(HuntsConfig {
         container,
@@ -375,7 +375,7 @@ mod tests {
             (&[("TENANTS", "{not json")], "TENANTS"),
             (&[("MCP_READ_ONLY", "maybe")], "MCP_READ_ONLY"),
             (&[("DEFAULT_TENANT_ID", "contoso")], "DEFAULT_TENANT_ID"),
-            (&[("HUNT_TICK_BUDGET_SECONDS", "5")], "HUNT_TICK_BUDGET_SECONDS"),
+            (&[("HUNT_TICK_BUDGET_SECONDS", "0")], "HUNT_TICK_BUDGET_SECONDS"),
             (&[("HUNT_STORAGE_CONTAINER", "Hunts_1")], "HUNT_STORAGE_CONTAINER"),
             (&[("HUNT_MAX_CATCH_UP", "0")], "HUNT_MAX_CATCH_UP"),
         ];
