@@ -38,13 +38,8 @@ pub enum StartError {
     Sandbox(String),
 }
 
-/// The whole application as an axum router, ready to serve.
-pub fn app(config: &Config) -> Result<axum::Router, StartError> {
-    app_with_services(config, Arc::new(Services::new(config)?))
-}
-
-/// The application on services built by the caller (tests inject secrets and a clock), which
-/// it shares with the router.
+/// The whole application as an axum router, on services built by the caller (`serve` uses the
+/// environment and the system clock; tests inject secrets and a clock).
 pub fn app_with_services(config: &Config, services: Arc<Services>) -> Result<axum::Router, StartError> {
     let catalogue = Arc::new(tools::catalogue(CatalogueFilter {
         read_only: config.mcp.read_only,

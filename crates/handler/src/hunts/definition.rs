@@ -139,8 +139,11 @@ pub struct HuntDefinition {
 }
 
 impl HuntDefinition {
-    /// Everything a stored hunt must satisfy; the first problem found is reported, with what is accepted.
-    pub fn validate(&self, tenants: &TenantRegistry) -> Result<(), String> {
+    /// Everything a stored hunt must satisfy; the first problem found is reported, with what is
+    /// accepted. `check_tenants`: whether the target tenants must be on the allow-list now; an
+    /// update that leaves them alone skips it, so a hunt whose tenant was removed can still be
+    /// paused or edited (its runs record that tenant as refused).
+    pub fn validate(&self, tenants: &TenantRegistry, check_tenants: bool) -> Result<(), String> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
             return Err(format!("name must be 1-{MAX_NAME_CHARS} characters on one line"));
@@ -167,7 +170,9 @@ impl HuntDefinition {
                 if !seen.insert(id) {
                     return Err(format!("tenant {id} is listed twice in tenant_ids"));
                 }
-                tenants.resolve(Some(id)).map_err(|refusal| refusal.to_string())?;
+                if check_tenants {
+                    tenants.resolve(Some(id)).map_err(|refusal| refusal.to_string())?;
+                }
             }
         }
         if let Some(alert) = &self.alert {

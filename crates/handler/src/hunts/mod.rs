@@ -120,7 +120,7 @@ impl Hunts {
     /// Stores a new hunt after checking it (query, schedule, tenants, alert) and that no other
     /// hunt has the same name, so a repeated call does not schedule the same hunt twice.
     pub async fn create(&self, definition: HuntDefinition) -> Result<HuntDefinition, HuntError> {
-        definition.validate(&self.tenants).map_err(HuntError::Invalid)?;
+        definition.validate(&self.tenants, true).map_err(HuntError::Invalid)?;
         let existing = self.store.list_definitions().await?;
         if let Some(same) = existing.iter().find(|h| h.name.trim().eq_ignore_ascii_case(definition.name.trim())) {
             return Err(HuntError::Conflict(format!(
@@ -143,7 +143,7 @@ impl Hunts {
         let (mut definition, etag) = self.store.get_definition(hunt).await?.ok_or_else(|| not_found(hunt))?;
         let before = definition.clone();
         change(&mut definition).map_err(HuntError::Invalid)?;
-        definition.validate(&self.tenants).map_err(HuntError::Invalid)?;
+        definition.validate(&self.tenants, definition.targets != before.targets).map_err(HuntError::Invalid)?;
         let now = self.clock.now();
         if definition.schedule != before.schedule || (definition.enabled && !before.enabled) {
             definition.schedule_anchor = now;

@@ -22,7 +22,8 @@ pub const SERVER_NAME: &str = "defender-sentinel-mcp";
 const INSTRUCTIONS: &str = "Operates Microsoft Defender for Endpoint / Defender XDR and Microsoft Sentinel \
 across the tenants this server is configured for. Call tenants_list first when you do not know the tenant id. \
 Read tools change nothing; tools annotated destructive (isolation, offboarding, deletions) act on real devices \
-and data: confirm the exact targets with the person before calling them.";
+and data: confirm the exact targets with the person before calling them. Scheduled hunts (hunt_*) run KQL unattended \
+across tenants; their runs are also resources at hunt://<hunt-id>/runs/<run-id>.";
 
 #[derive(Clone)]
 pub struct McpServer {
