@@ -360,3 +360,23 @@ async fn read_only_mode_keeps_the_read_tools_and_resources() {
     assert!(message.expect_err("hidden").to_string().contains("read-only"));
     assert!(client.list_all_resources().await.is_ok());
 }
+
+#[tokio::test]
+async fn a_tenant_removed_from_the_allow_list_is_refused_at_run_time_and_the_hunt_stays_editable() {
+    let container = unique_hunt_container();
+    let tenants = json!([{"tenant_id": CONTOSO, "display_name": "Contoso"}, {"tenant_id": UNKNOWN_TENANT, "display_name": "Former customer"}]).to_string();
+    let before = TestApp::start_with(fast_sandbox_options(), &[("TENANTS", &tenants), ("HUNT_STORAGE_CONTAINER", &container)]).await;
+    let hunt = create_hunt(&before.client().await, json!({"tenant_ids": [CONTOSO, UNKNOWN_TENANT], "all_tenants": null})).await;
+
+    // The same storage, served with the former customer taken off TENANTS.
+    let after = TestApp::start_with(fast_sandbox_options(), &[("HUNT_STORAGE_CONTAINER", &container)]).await;
+    let client = after.client().await;
+    ok(&call(&client, "hunt_update", json!({"hunt_id": hunt, "enabled": false})).await);
+    let output = ok(&call(&client, "hunt_run_now", json!({"hunt_id": hunt})).await);
+    assert_eq!(output["run"]["status"], "partially_failed", "{output}");
+    let refused = &output["run"]["tenants"][1];
+    assert_eq!(refused["tenant_id"], UNKNOWN_TENANT);
+    assert!(refused["error"].as_str().expect("error").contains("allow-list"), "{output}");
+    let stats = after.sandbox.stats();
+    assert!(stats.tokens_issued.iter().all(|t| t.tenant_id != UNKNOWN_TENANT), "never asked for a token: {:?}", stats.tokens_issued);
+}
