@@ -101,16 +101,8 @@ impl Hunts {
         }
     }
 
-    pub fn settings(&self) -> &HuntsConfig {
-        &self.settings
-    }
-
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
-    }
-
-    pub fn tenants(&self) -> &TenantRegistry {
-        &self.tenants
     }
 
     pub fn store(&self) -> &HuntStore {
