@@ -35,6 +35,15 @@ pub mod settings {
     pub const OUTBOUND_MAX_RETRIES: &str = "OUTBOUND_MAX_RETRIES";
     pub const OUTBOUND_TRUSTED_CA_FILE: &str = "OUTBOUND_TRUSTED_CA_FILE";
     pub const STORAGE: &str = "AzureWebJobsStorage";
+    pub const HUNT_STORAGE_CONTAINER: &str = "HUNT_STORAGE_CONTAINER";
+    pub const HUNT_TICK_BUDGET_SECONDS: &str = "HUNT_TICK_BUDGET_SECONDS";
+    pub const HUNT_MAX_CATCH_UP: &str = "HUNT_MAX_CATCH_UP";
+    pub const HUNT_TENANT_CONCURRENCY: &str = "HUNT_TENANT_CONCURRENCY";
+    pub const HUNT_MAX_ROWS_PER_TENANT: &str = "HUNT_MAX_ROWS_PER_TENANT";
+    pub const HUNT_LOCAL_INTERVAL_SECONDS: &str = "HUNT_LOCAL_INTERVAL_SECONDS";
+    /// Not one setting but a family: `HUNT_SECRET_<NAME>` holds the secret a hunt's alert names
+    /// (read when an alert is sent, so it can be a Key Vault reference in Azure).
+    pub const HUNT_SECRET_PREFIX: &str = "HUNT_SECRET_";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +128,23 @@ pub struct McpConfig {
     pub toolsets: Option<BTreeSet<String>>,
 }
 
+/// Scheduled hunts (`hunts/`).
+#[derive(Debug, Clone)]
+pub struct HuntsConfig {
+    /// Blob container holding definitions, state, runs and results.
+    pub container: String,
+    /// How long one timer invocation works before it stops and leaves the rest to the next tick.
+    pub tick_budget: Duration,
+    /// Most occurrences of one hunt run in one tick (the current one plus missed ones).
+    pub max_runs_per_tick: usize,
+    /// Tenants searched at once within a run.
+    pub tenant_concurrency: usize,
+    /// Rows stored per tenant and run; more are counted and the result marked truncated.
+    pub max_rows_per_tenant: usize,
+    /// `handler --sandbox` only: how often the in-process schedule ticks (`None`: never).
+    pub local_interval: Option<Duration>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub port: u16,
@@ -128,6 +154,7 @@ pub struct Config {
     pub endpoints: Endpoints,
     pub outbound: OutboundConfig,
     pub storage: StorageConnection,
+    pub hunts: HuntsConfig,
 }
 
 const DEFAULT_PORT: u16 = 7071;
@@ -172,7 +199,47 @@ impl Config {
             trusted_ca_pem,
         };
         let storage = StorageConnection::from_settings(settings::STORAGE, &lookup)?;
-        Ok(Self { port, mcp, tenants, auth, endpoints, outbound, storage })
+        let hunts = parse_hunts(&lookup)?;
+        Ok(Self { port, mcp, tenants, auth, endpoints, outbound, storage, hunts })
+    }
+}
+
+fn parse_hunts(lookup: &impl Fn(&str) -> Option<String>) -> Result<HuntsConfig, ConfigError> {
+    let container = lookup(settings::HUNT_STORAGE_CONTAINER).map(|c| c.trim().to_string()).unwrap_or_else(|| "hunts".into());
+    // Blob container naming rules: 3-63 lower-case letters, digits and single dashes, starting with a letter or digit.
+    let valid = (3..=63).contains(&container.len())
+        && container.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !container.starts_with('-')
+        && !container.ends_with('-')
+        && !container.contains("--");
+    if !valid {
+        return Err(ConfigError::Invalid {
+            name: settings::HUNT_STORAGE_CONTAINER,
+            reason: format!("'{container}' is not a blob container name (3-63 lower-case letters, digits and single dashes)"),
+        });
+    }
+    let budget: u64 = ranged(lookup, settings::HUNT_TICK_BUDGET_SECONDS, 240, 1..=3600)?;
+    let interval: u64 = ranged(lookup, settings::HUNT_LOCAL_INTERVAL_SECONDS, 60, 0..=86_400)?;
+    Ok(HuntsConfig {
+        container,
+        tick_budget: Duration::from_secs(budget),
+        max_runs_per_tick: ranged(lookup, settings::HUNT_MAX_CATCH_UP, 3, 1..=50)?,
+        tenant_concurrency: ranged(lookup, settings::HUNT_TENANT_CONCURRENCY, 4, 1..=32)?,
+        max_rows_per_tenant: ranged(lookup, settings::HUNT_MAX_ROWS_PER_TENANT, 10_000, 1..=100_000)?,
+        local_interval: (interval > 0).then(|| Duration::from_secs(interval)),
+    })
+}
+
+fn ranged<T>(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    T::Err: std::fmt::Display,
+{
+    let value = parse_or(lookup, name, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid { name, reason: format!("{value} is outside {}..={}", range.start(), range.end()) })
     }
 }
 
@@ -308,6 +375,9 @@ mod tests {
             (&[("TENANTS", "{not json")], "TENANTS"),
             (&[("MCP_READ_ONLY", "maybe")], "MCP_READ_ONLY"),
             (&[("DEFAULT_TENANT_ID", "contoso")], "DEFAULT_TENANT_ID"),
+            (&[("HUNT_TICK_BUDGET_SECONDS", "0")], "HUNT_TICK_BUDGET_SECONDS"),
+            (&[("HUNT_STORAGE_CONTAINER", "Hunts_1")], "HUNT_STORAGE_CONTAINER"),
+            (&[("HUNT_MAX_CATCH_UP", "0")], "HUNT_MAX_CATCH_UP"),
         ];
         for (extra, expected) in cases {
             let mut pairs = MINIMAL.to_vec();

@@ -38,23 +38,37 @@ pub enum StartError {
     Sandbox(String),
 }
 
-/// The whole application as an axum router, ready to serve.
-pub fn app(config: &Config) -> Result<axum::Router, StartError> {
-    let services = Arc::new(Services::new(config)?);
+/// The whole application as an axum router, on services built by the caller (`serve` uses the
+/// environment and the system clock; tests inject secrets and a clock).
+pub fn app_with_services(config: &Config, services: Arc<Services>) -> Result<axum::Router, StartError> {
     let catalogue = Arc::new(tools::catalogue(CatalogueFilter {
         read_only: config.mcp.read_only,
         toolsets: config.mcp.toolsets.clone(),
     })?);
     let health = Arc::new(health::Health::new(services.clone(), catalogue.visible_tools().len()));
     let mut functions: HashMap<&'static str, Arc<dyn FunctionHandler>> = HashMap::new();
-    functions.insert(hunts::FUNCTION_NAME, Arc::new(hunts::HuntTimer));
+    functions.insert(hunts::FUNCTION_NAME, Arc::new(hunts::HuntTimer::new(services.hunts.clone())));
     let server = McpServer::new(catalogue, services);
     Ok(host::router(move || server.clone(), &config.mcp, health, functions))
 }
 
 /// Binds 127.0.0.1 (the host always calls the handler on loopback) and serves until `shutdown`.
-pub async fn serve(config: &Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
-    let router = app(config)?;
+/// `local` (`handler --sandbox`): no Functions host drives the timer, so the hunt schedule runs
+/// in-process, and an example hunt is seeded when there is none.
+pub async fn serve(config: &Config, local: bool, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    let services = Arc::new(Services::new(config)?);
+    let router = app_with_services(config, services.clone())?;
+    if local {
+        match services.hunts.seed_example().await {
+            Ok(Some(hunt)) => tracing::info!(hunt = %hunt.id, name = %hunt.name, "seeded an example hunt (none existed)"),
+            Ok(None) => {}
+            Err(error) => tracing::warn!("the example hunt could not be seeded: {error}"),
+        }
+        if let Some(every) = config.hunts.local_interval {
+            tracing::info!(every_seconds = every.as_secs(), "running the hunt schedule in-process (no Functions host)");
+            hunts::spawn_local_schedule(services.hunts.clone(), every);
+        }
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
         .await
         .map_err(|source| StartError::Listen { port: config.port, source })?;

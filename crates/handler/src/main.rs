@@ -59,7 +59,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
     if let Some(sandbox) = &sandbox {
         config.outbound.trusted_ca_pem = Some(sandbox.ca_certificate_pem().to_string());
     }
-    let result = handler::serve(&config, shutdown_signal()).await;
+    let result = handler::serve(&config, sandbox.is_some(), shutdown_signal()).await;
     if let Some(sandbox) = sandbox {
         sandbox.shutdown().await;
     }

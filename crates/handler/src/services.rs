@@ -7,6 +7,7 @@ use crate::clients::defender::DefenderClient;
 use crate::clients::graph::GraphClient;
 use crate::clients::log_analytics::LogAnalyticsClient;
 use crate::config::Config;
+use crate::hunts::{AppSettingSecrets, Clock, Hunts, SecretResolver, SystemClock};
 use crate::outbound::{HttpCore, HttpCoreError};
 use crate::storage::{Storage, StorageError};
 use crate::tenants::TenantRegistry;
@@ -18,6 +19,7 @@ pub struct Services {
     pub arm: ArmClient,
     pub log_analytics: LogAnalyticsClient,
     pub storage: Storage,
+    pub hunts: Arc<Hunts>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,16 +31,34 @@ pub enum ServicesError {
 }
 
 impl Services {
+    /// Secrets from app settings and the system clock.
     pub fn new(config: &Config) -> Result<Self, ServicesError> {
+        Self::with(config, Arc::new(AppSettingSecrets::from_env()), Arc::new(SystemClock))
+    }
+
+    /// `secrets` resolves the webhook URLs hunt alerts name; `clock` is what the hunt scheduler
+    /// calls now (tests move it).
+    pub fn with(config: &Config, secrets: Arc<dyn SecretResolver>, clock: Arc<dyn Clock>) -> Result<Self, ServicesError> {
         let http = Arc::new(HttpCore::new(config)?);
         let storage = Storage::new(config.storage.clone(), Some(http.client().clone()))?;
+        let graph = GraphClient::new(http.clone());
+        let hunts = Arc::new(Hunts::new(
+            &storage,
+            graph.clone(),
+            config.tenants.clone(),
+            http.client().clone(),
+            secrets,
+            config.hunts.clone(),
+            clock,
+        ));
         Ok(Self {
             tenants: config.tenants.clone(),
             defender: DefenderClient::new(http.clone()),
-            graph: GraphClient::new(http.clone()),
+            graph,
             arm: ArmClient::new(http.clone()),
             log_analytics: LogAnalyticsClient::new(http),
             storage,
+            hunts,
         })
     }
 }

@@ -28,10 +28,17 @@ fn free_port() -> u16 {
 }
 
 /// Starts the binary as the host does: the port in FUNCTIONS_CUSTOMHANDLER_PORT, app settings in the environment.
+/// The host drives the timer, so the in-process hunt schedule is off.
 async fn start_handler() -> Handler {
+    start_handler_with(&[("HUNT_LOCAL_INTERVAL_SECONDS", "0")]).await
+}
+
+async fn start_handler_with(settings: &[(&str, &str)]) -> Handler {
     let port = free_port();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
         .arg("--sandbox")
+        .envs(settings.iter().copied())
+        .env("HUNT_STORAGE_CONTAINER", unique_hunt_container())
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
         .env("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "test-worker")
         .env("WEBSITE_HOSTNAME", APP_HOST)
@@ -160,21 +167,30 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
     assert!(body["result"]["tools"].is_array(), "still serving: {body}");
 }
 
+/// The seeded example hunt (anchored one period back) is due at the first tick.
+async fn seeded_hunt(handler: &Handler) -> (McpClient, String) {
+    let client = connect(&format!("{}/api/mcp", handler.base)).await;
+    let listed = ok(&call(&client, "hunt_list", json!({})).await);
+    let hunt = listed["hunts"][0]["hunt_id"].as_str().unwrap_or_else(|| panic!("an example hunt is seeded: {listed}")).to_string();
+    (client, hunt)
+}
+
 #[tokio::test]
-async fn the_timer_invocation_is_answered_in_the_host_format() {
+async fn the_timer_payload_runs_the_due_hunts_and_answers_in_the_host_format() {
     let handler = start_handler().await;
-    let client = reqwest::Client::new();
+    let (client, hunt) = seeded_hunt(&handler).await;
+    let client_http = reqwest::Client::new();
     // The host serializes TimerInfo as JSON text inside Data (the double-encoded string form).
     let timer = json!({
         "Schedule": {"AdjustForDST": true},
         "ScheduleStatus": {"Last": "2026-11-23T10:00:00+00:00", "Next": "2026-11-23T10:05:00+00:00", "LastUpdated": "2026-11-23T10:00:00+00:00"},
-        "IsPastDue": false
+        "IsPastDue": true
     });
     let payload = json!({
         "Data": {"timer": timer.to_string()},
         "Metadata": {"sys": {"MethodName": "function-hunts", "UtcNow": "2026-11-23T10:05:00.0123Z", "RandGuid": "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a"}}
     });
-    let response = client
+    let response = client_http
         .post(format!("{}/function-hunts", handler.base))
         .header("X-Azure-Functions-InvocationId", "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a")
         .json(&payload)
@@ -186,13 +202,35 @@ async fn the_timer_invocation_is_answered_in_the_host_format() {
     let body: Value = response.json().await.expect("json");
     assert!(body["Outputs"].is_object() && body["Logs"].is_array() && body.get("ReturnValue").is_some(), "{body}");
     let log = body["Logs"][0].as_str().expect("log line");
-    assert!(log.contains("function-hunts") && log.contains("no hunt ran"), "{log}");
-    assert_eq!(body["ReturnValue"]["hunts_run"], json!(0));
+    assert!(log.contains("function-hunts") && log.contains("1 runs started") && log.contains("past due: true"), "{log}");
+    assert_eq!(body["ReturnValue"]["runs_finished"], json!(1), "{body}");
+    assert_eq!(body["ReturnValue"]["errors"], json!([]));
 
-    // The object form is accepted too.
+    let runs = ok(&call(&client, "hunt_list_runs", json!({"hunt_id": hunt})).await);
+    let run = &runs["runs"][0];
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["tenants"].as_array().expect("tenants").len(), 2, "every enabled sandbox tenant: {run}");
+
+    // The object form is accepted too; the occurrence is already accounted for, so nothing runs twice.
     let payload = json!({"Data": {"timer": timer}, "Metadata": {}});
-    let response = client.post(format!("{}/function-hunts", handler.base)).json(&payload).send().await.expect("invocation");
+    let response = client_http.post(format!("{}/function-hunts", handler.base)).json(&payload).send().await.expect("invocation");
     assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["ReturnValue"]["runs_started"], json!([]), "{body}");
+}
+
+#[tokio::test]
+async fn without_a_host_the_sandbox_runs_the_hunt_schedule_in_process() {
+    let handler = start_handler_with(&[("HUNT_LOCAL_INTERVAL_SECONDS", "1")]).await;
+    let (client, hunt) = seeded_hunt(&handler).await;
+    for _ in 0..100 {
+        let runs = ok(&call(&client, "hunt_list_runs", json!({"hunt_id": hunt})).await);
+        if runs["runs"][0]["status"] == "succeeded" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the in-process schedule did not run the seeded hunt within 10 s");
 }
 
 #[tokio::test]

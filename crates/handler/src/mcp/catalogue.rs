@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ToolAnnotations};
 
 use super::prompts::PromptDef;
+use super::resources::ResourceProvider;
 use super::tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
 
 type Invoke = Box<dyn Fn(ToolContext, JsonObject) -> BoxFuture<'static, CallToolResult> + Send + Sync>;
@@ -42,6 +43,8 @@ pub enum CatalogueError {
 pub struct Catalogue {
     entries: BTreeMap<&'static str, Entry>,
     prompts: Vec<PromptDef>,
+    /// Only the providers of toolsets that are switched on.
+    resources: Vec<Arc<dyn ResourceProvider>>,
     filter: CatalogueFilter,
     /// Built once: `tools/list` answers from here without rebuilding schemas.
     visible: Vec<rmcp::model::Tool>,
@@ -55,7 +58,7 @@ pub enum Unavailable {
 
 impl Catalogue {
     pub fn builder() -> CatalogueBuilder {
-        CatalogueBuilder { entries: BTreeMap::new(), prompts: Vec::new(), duplicate: None }
+        CatalogueBuilder { entries: BTreeMap::new(), prompts: Vec::new(), resources: Vec::new(), duplicate: None }
     }
 
     pub fn visible_tools(&self) -> &[rmcp::model::Tool] {
@@ -64,6 +67,10 @@ impl Catalogue {
 
     pub fn prompts(&self) -> &[PromptDef] {
         &self.prompts
+    }
+
+    pub fn resource_providers(&self) -> &[Arc<dyn ResourceProvider>] {
+        &self.resources
     }
 
     pub fn prompt(&self, name: &str) -> Option<&PromptDef> {
@@ -96,6 +103,7 @@ fn hidden_reason(filter: &CatalogueFilter, spec: &ToolSpec) -> Option<String> {
 pub struct CatalogueBuilder {
     entries: BTreeMap<&'static str, Entry>,
     prompts: Vec<PromptDef>,
+    resources: Vec<(Toolset, Arc<dyn ResourceProvider>)>,
     duplicate: Option<&'static str>,
 }
 
@@ -122,6 +130,12 @@ impl CatalogueBuilder {
         self
     }
 
+    /// Resources offered while `toolset` is switched on.
+    pub fn resources(mut self, toolset: Toolset, provider: impl ResourceProvider + 'static) -> Self {
+        self.resources.push((toolset, Arc::new(provider)));
+        self
+    }
+
     pub fn build(self, filter: CatalogueFilter) -> Result<Catalogue, CatalogueError> {
         if let Some(name) = self.duplicate {
             return Err(CatalogueError::DuplicateTool(name));
@@ -140,7 +154,13 @@ impl CatalogueBuilder {
             .filter(|entry| hidden_reason(&filter, &entry.spec).is_none())
             .map(|entry| entry.definition.clone())
             .collect();
-        Ok(Catalogue { entries: self.entries, prompts: self.prompts, filter, visible })
+        let resources = self
+            .resources
+            .into_iter()
+            .filter(|(toolset, _)| filter.toolsets.as_ref().is_none_or(|enabled| enabled.contains(toolset.name())))
+            .map(|(_, provider)| provider)
+            .collect();
+        Ok(Catalogue { entries: self.entries, prompts: self.prompts, resources, filter, visible })
     }
 }
 

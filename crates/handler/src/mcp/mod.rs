@@ -3,10 +3,12 @@
 
 mod catalogue;
 mod prompts;
+mod resources;
 mod server;
 mod tool;
 
 pub use catalogue::{Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter};
 pub use prompts::{PromptDef, PromptError};
+pub use resources::{ResourceError, ResourceProvider};
 pub use server::McpServer;
 pub use tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};

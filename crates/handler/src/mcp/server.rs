@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
-    ListPromptsResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::catalogue::{Catalogue, Unavailable};
+use super::resources::ResourceError;
 use super::tool::ToolContext;
 use crate::services::Services;
 
@@ -20,7 +22,8 @@ pub const SERVER_NAME: &str = "defender-sentinel-mcp";
 const INSTRUCTIONS: &str = "Operates Microsoft Defender for Endpoint / Defender XDR and Microsoft Sentinel \
 across the tenants this server is configured for. Call tenants_list first when you do not know the tenant id. \
 Read tools change nothing; tools annotated destructive (isolation, offboarding, deletions) act on real devices \
-and data: confirm the exact targets with the person before calling them.";
+and data: confirm the exact targets with the person before calling them. Scheduled hunts (hunt_*) run KQL unattended \
+across tenants; their runs are also resources at hunt://<hunt-id>/runs/<run-id>.";
 
 #[derive(Clone)]
 pub struct McpServer {
@@ -38,7 +41,12 @@ impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         let mut implementation = Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"));
         implementation.title = Some("Defender XDR and Sentinel".into());
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_prompts().build())
+        let capabilities = if self.catalogue.resource_providers().is_empty() {
+            ServerCapabilities::builder().enable_tools().enable_prompts().build()
+        } else {
+            ServerCapabilities::builder().enable_tools().enable_prompts().enable_resources().build()
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(implementation)
             .with_instructions(INSTRUCTIONS)
     }
@@ -72,6 +80,46 @@ impl ServerHandler for McpServer {
         }
     }
 
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let context = ToolContext { services: self.services.clone() };
+        let mut resources = Vec::new();
+        for provider in self.catalogue.resource_providers() {
+            resources.extend(provider.list(&context).await.map_err(resource_error)?);
+        }
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let templates = self.catalogue.resource_providers().iter().flat_map(|provider| provider.templates()).collect();
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let providers = self.catalogue.resource_providers();
+        let scheme = request.uri.split_once("://").map(|(scheme, _)| scheme);
+        let provider = providers.iter().find(|provider| Some(provider.scheme()) == scheme).ok_or_else(|| {
+            let schemes: Vec<String> = providers.iter().map(|p| format!("{}://", p.scheme())).collect();
+            McpError::resource_not_found(
+                format!("no resource {}: this server serves resources under {}", request.uri, if schemes.is_empty() { "no scheme".into() } else { schemes.join(", ") }),
+                None,
+            )
+        })?;
+        let context = ToolContext { services: self.services.clone() };
+        Ok(provider.read(&context, &request.uri).await.map_err(resource_error)?.into())
+    }
+
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -103,5 +151,13 @@ impl ServerHandler for McpServer {
             .collect();
         let messages = prompt.render(&arguments).map_err(|error| McpError::invalid_params(error.0, None))?;
         Ok(GetPromptResult::new(messages).with_description(prompt.description).into())
+    }
+}
+
+fn resource_error(error: ResourceError) -> McpError {
+    match error {
+        ResourceError::NotFound(message) => McpError::resource_not_found(message, None),
+        ResourceError::Invalid(message) => McpError::invalid_params(message, None),
+        ResourceError::Unavailable(message) => McpError::internal_error(message, None),
     }
 }

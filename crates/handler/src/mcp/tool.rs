@@ -17,16 +17,18 @@ pub enum Toolset {
     Tenants,
     Defender,
     Sentinel,
+    Hunts,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 3] = [Self::Tenants, Self::Defender, Self::Sentinel];
+    pub const ALL: [Toolset; 4] = [Self::Tenants, Self::Defender, Self::Sentinel, Self::Hunts];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Tenants => "tenants",
             Self::Defender => "defender",
             Self::Sentinel => "sentinel",
+            Self::Hunts => "hunts",
         }
     }
 }
@@ -87,6 +89,12 @@ pub enum ToolError {
     Api(#[from] ApiError),
     #[error("not found: {0}")]
     NotFound(String),
+    /// Someone else changed the same thing first; reading it again and retrying is the fix.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The server's own storage could not be used; nothing was changed unless the message says so.
+    #[error("storage unavailable: {0}")]
+    Storage(String),
 }
 
 impl ToolError {

@@ -291,7 +291,7 @@ pub fn decode<T: DeserializeOwned>(api: Api, body: &[u8]) -> Result<T, ApiError>
 }
 
 /// reqwest errors print the URL, which can carry query text a user typed; keep only the kind.
-fn without_url(error: &reqwest::Error) -> String {
+pub(crate) fn without_url(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

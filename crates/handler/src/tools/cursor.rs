@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::mcp::ToolError;
@@ -16,14 +17,11 @@ struct Cursor {
 }
 
 pub fn encode(tenant: &TenantId, position: ListPosition) -> String {
-    let json = serde_json::to_vec(&Cursor { tenant: tenant.clone(), position }).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+    encode_opaque(&Cursor { tenant: tenant.clone(), position })
 }
 
 pub fn decode(tenant: &TenantId, cursor: &str) -> Result<ListPosition, ToolError> {
-    let invalid = || ToolError::invalid("cursor is not one this server returned; pass the next_cursor value of the previous call unchanged");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
-    let decoded: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let decoded: Cursor = decode_opaque(cursor)?;
     if &decoded.tenant != tenant {
         return Err(ToolError::invalid(format!(
             "cursor was made for tenant {}, not {tenant}; start the listing again without a cursor",
@@ -31,6 +29,17 @@ pub fn decode(tenant: &TenantId, cursor: &str) -> Result<ListPosition, ToolError
         )));
     }
     Ok(decoded.position)
+}
+
+/// Any position a tool needs to hand back, as an opaque string.
+pub fn encode_opaque<T: Serialize>(position: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
+}
+
+pub fn decode_opaque<T: DeserializeOwned>(cursor: &str) -> Result<T, ToolError> {
+    let invalid = || ToolError::invalid("cursor is not one this server returned; pass the next_cursor value of the previous call unchanged");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! file only assembles them into the catalogue.
 
 mod cursor;
+mod hunts;
 mod mde;
 mod sentinel;
 mod tenants;
@@ -15,5 +16,6 @@ pub fn catalogue(filter: CatalogueFilter) -> Result<Catalogue, crate::mcp::Catal
     let builder = tenants::register(builder);
     let builder = mde::register(builder);
     let builder = sentinel::register(builder);
+    let builder = hunts::register(builder);
     builder.build(filter)
 }

@@ -2,9 +2,12 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use handler::config::{Config, settings};
+use handler::hunts::{AppSettingSecrets, Clock, SystemClock};
+use handler::services::Services;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -32,7 +35,36 @@ pub fn fast_sandbox_options() -> SandboxOptions {
 pub struct TestApp {
     pub sandbox: RunningSandbox,
     pub base_url: String,
+    pub services: Arc<Services>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A clock tests move by hand, so schedules are exercised without sleeping.
+pub struct ManualClock(Mutex<time::OffsetDateTime>);
+
+impl ManualClock {
+    pub fn at(now: time::OffsetDateTime) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(now)))
+    }
+
+    pub fn set(&self, now: time::OffsetDateTime) {
+        *self.0.lock().expect("clock lock") = now;
+    }
+
+    pub fn advance(&self, by: time::Duration) {
+        *self.0.lock().expect("clock lock") += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> time::OffsetDateTime {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// A blob container of its own for each app, so parallel tests never see each other's hunts.
+pub fn unique_hunt_container() -> String {
+    format!("hunts-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 impl TestApp {
@@ -42,24 +74,33 @@ impl TestApp {
 
     /// `extra` settings override the sandbox defaults (e.g. read-only mode).
     pub async fn start_with(options: SandboxOptions, extra: &[(&str, &str)]) -> Self {
+        Self::start_with_clock(options, extra, Arc::new(SystemClock)).await
+    }
+
+    /// Also `HUNT_SECRET_*` settings in `extra` are what hunt alerts resolve their webhooks from.
+    pub async fn start_with_clock(options: SandboxOptions, extra: &[(&str, &str)], clock: Arc<dyn Clock>) -> Self {
         let sandbox = RunningSandbox::start(options).await.expect("sandbox starts");
         let mut values: HashMap<String, String> =
             handler::local::sandbox_settings(&sandbox).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         values.insert(settings::STORAGE.into(), storage_connection_string());
         values.insert(settings::OUTBOUND_MAX_RETRIES.into(), "3".into());
+        values.insert(settings::HUNT_STORAGE_CONTAINER.into(), unique_hunt_container());
         for (key, value) in extra {
             values.insert(key.to_string(), value.to_string());
         }
         let mut config = Config::from_lookup(|name| values.get(name).cloned()).expect("valid test configuration");
         config.outbound.trusted_ca_pem = Some(sandbox.ca_certificate_pem().to_string());
-        let router = handler::app(&config).expect("app builds");
+        let secrets = values.clone();
+        let secrets = AppSettingSecrets::new(move |name| secrets.get(name).cloned());
+        let services = Arc::new(Services::with(&config, Arc::new(secrets), clock).expect("services build"));
+        let router = handler::app_with_services(&config, services.clone()).expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).with_graceful_shutdown(async { let _ = signal.await; }).await;
         });
-        Self { sandbox, base_url: format!("http://{address}"), shutdown: Some(shutdown) }
+        Self { sandbox, base_url: format!("http://{address}"), services, shutdown: Some(shutdown) }
     }
 
     pub fn mcp_url(&self) -> String {

@@ -1,0 +1,323 @@
+//! `hunt_run_now`, `hunt_list_runs`, `hunt_get_results`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{RunView, tool_error};
+use crate::clients::graph::HuntingColumn;
+use crate::hunts::run::{RunStatus, TenantStatus};
+use crate::hunts::{HuntId, RunId, RunRecord};
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::tenants::TenantId;
+use crate::tools::cursor;
+
+pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
+    builder.tool(HuntRunNow).tool(HuntListRuns).tool(HuntGetResults)
+}
+
+const DEFAULT_RUNS: usize = 20;
+const MAX_RUNS: usize = 100;
+const DEFAULT_ROWS: usize = 100;
+const MAX_ROWS: usize = 1000;
+
+struct HuntRunNow;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HuntRunNowParams {
+    /// Hunt id from hunt_list or hunt_create. Disabled hunts can be run too.
+    hunt_id: HuntId,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct HuntRunNowOutput {
+    hunt_id: HuntId,
+    run: RunView,
+    /// What to do next.
+    note: String,
+}
+
+impl Summary for HuntRunNowOutput {
+    fn summary(&self) -> String {
+        self.run.summary()
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for HuntRunNow {
+    type Params = HuntRunNowParams;
+    type Output = HuntRunNowOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "hunt_run_now",
+            title: "Run a hunt now",
+            description: "Runs a hunt immediately, outside its schedule, over the lookback window ending now, and waits up to a minute. \
+                          Returns the run record (rows per tenant, failures, alert). If tenants are still pending after that, \
+                          the timer finishes the run; follow it with hunt_list_runs.",
+            toolset: Toolset::Hunts,
+            effect: Effect::Write { idempotent: false },
+            tier: Tier::Responder,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: HuntRunNowParams) -> Result<HuntRunNowOutput, ToolError> {
+        let record = context.services.hunts.run_now(&params.hunt_id).await.map_err(tool_error)?;
+        let note = if record.status == RunStatus::Running {
+            "some tenants are still pending; the timer continues this run: check hunt_list_runs in a few minutes".to_string()
+        } else {
+            format!("read the rows with hunt_get_results (hunt_id {}, run_id {})", record.hunt_id, record.run_id)
+        };
+        Ok(HuntRunNowOutput { hunt_id: params.hunt_id, run: RunView::of(record), note })
+    }
+}
+
+struct HuntListRuns;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HuntListRunsParams {
+    /// Hunt id from hunt_list or hunt_create.
+    hunt_id: HuntId,
+    /// Most runs to return, newest first (1-100, default 20).
+    limit: Option<usize>,
+    /// next_cursor from a previous call, to continue with older runs.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RunsCursor {
+    hunt: HuntId,
+    before: RunId,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct HuntListRunsOutput {
+    hunt_id: HuntId,
+    /// Newest first: scheduled, catch-up, manual and skipped-occurrence records.
+    runs: Vec<RunView>,
+    /// Present when older runs exist: pass it as `cursor`.
+    next_cursor: Option<String>,
+}
+
+impl Summary for HuntListRunsOutput {
+    fn summary(&self) -> String {
+        let more = if self.next_cursor.is_some() { "; older runs exist (use next_cursor)" } else { "" };
+        format!("{} runs of hunt {}{more}", self.runs.len(), self.hunt_id)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for HuntListRuns {
+    type Params = HuntListRunsParams;
+    type Output = HuntListRunsOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "hunt_list_runs",
+            title: "List a hunt's runs",
+            description: "Lists a hunt's runs, newest first: kind (scheduled, catch_up, manual, skipped), status, window searched, \
+                          rows and truncation per tenant, failures, and alert delivery. Paged with a cursor.",
+            toolset: Toolset::Hunts,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: HuntListRunsParams) -> Result<HuntListRunsOutput, ToolError> {
+        let hunts = &context.services.hunts;
+        let limit = params.limit.unwrap_or(DEFAULT_RUNS);
+        if !(1..=MAX_RUNS).contains(&limit) {
+            return Err(ToolError::invalid(format!("limit must be between 1 and {MAX_RUNS}, got {limit}")));
+        }
+        let before = match params.cursor.as_deref().map(cursor::decode_opaque::<RunsCursor>).transpose()? {
+            Some(position) if position.hunt != params.hunt_id => {
+                return Err(ToolError::invalid(format!("cursor was made for hunt {}, not {}; start again without a cursor", position.hunt, params.hunt_id)));
+            }
+            position => position.map(|p| p.before),
+        };
+        // The hunt must exist; its runs alone could belong to a hunt being deleted.
+        hunts.get(&params.hunt_id).await.map_err(tool_error)?;
+        let mut ids = hunts.store().list_run_ids(&params.hunt_id).await.map_err(|e| tool_error(e.into()))?;
+        ids.reverse();
+        let older: Vec<RunId> = ids.into_iter().filter(|id| before.as_ref().is_none_or(|before| id < before)).collect();
+        let page = &older[..older.len().min(limit)];
+        let records = futures::future::try_join_all(page.iter().map(|run| hunts.store().get_run(&params.hunt_id, run)))
+            .await
+            .map_err(|e| tool_error(e.into()))?;
+        let runs: Vec<RunView> = records.into_iter().flatten().map(|(record, _)| RunView::of(record)).collect();
+        let next_cursor = (older.len() > page.len())
+            .then(|| page.last().map(|last| cursor::encode_opaque(&RunsCursor { hunt: params.hunt_id.clone(), before: last.clone() })))
+            .flatten();
+        Ok(HuntListRunsOutput { hunt_id: params.hunt_id, runs, next_cursor })
+    }
+}
+
+struct HuntGetResults;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HuntGetResultsParams {
+    /// Hunt id from hunt_list.
+    hunt_id: HuntId,
+    /// Run id from hunt_list_runs or hunt_run_now.
+    run_id: RunId,
+    /// One tenant's rows; omitted: every tenant that succeeded, one tenant per page, in the run's order.
+    tenant_id: Option<TenantId>,
+    /// Most rows in this page (1-1000, default 100).
+    limit: Option<usize>,
+    /// next_cursor from a previous call, to continue (it keeps hunt, run and tenant).
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ResultsCursor {
+    hunt: HuntId,
+    run: RunId,
+    tenant: TenantId,
+    offset: usize,
+    /// Whether the listing covers every tenant (no tenant_id was given).
+    all: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct HuntGetResultsOutput {
+    hunt_id: HuntId,
+    run_id: RunId,
+    /// The tenant these rows come from.
+    tenant_id: TenantId,
+    /// Position of the first row in this tenant's stored rows.
+    offset: usize,
+    schema: Vec<HuntingColumn>,
+    rows: Vec<Map<String, Value>>,
+    /// Rows the hunt found in this tenant.
+    rows_found: u64,
+    /// Rows kept; fewer than rows_found when the per-tenant cap truncated the result.
+    stored_rows: u64,
+    truncated: bool,
+    /// Present when more rows (or another tenant's rows) follow: pass it as `cursor`.
+    next_cursor: Option<String>,
+}
+
+impl Summary for HuntGetResultsOutput {
+    fn summary(&self) -> String {
+        let truncated = if self.truncated { format!(" (truncated: {} found)", self.rows_found) } else { String::new() };
+        let more = if self.next_cursor.is_some() { "; more follow (use next_cursor)" } else { "" };
+        format!(
+            "rows {}-{} of {} stored for tenant {} in run {}{truncated}{more}",
+            self.offset + usize::from(!self.rows.is_empty()),
+            self.offset + self.rows.len(),
+            self.stored_rows,
+            self.tenant_id,
+            self.run_id
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for HuntGetResults {
+    type Params = HuntGetResultsParams;
+    type Output = HuntGetResultsOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "hunt_get_results",
+            title: "Get a hunt run's results",
+            description: "Returns the rows a hunt run found, with their columns, one tenant per page (paged with a cursor). \
+                          Says when a tenant's rows were truncated by the per-tenant row cap.",
+            toolset: Toolset::Hunts,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: HuntGetResultsParams) -> Result<HuntGetResultsOutput, ToolError> {
+        let hunts = &context.services.hunts;
+        let limit = params.limit.unwrap_or(DEFAULT_ROWS);
+        if !(1..=MAX_ROWS).contains(&limit) {
+            return Err(ToolError::invalid(format!("limit must be between 1 and {MAX_ROWS}, got {limit}")));
+        }
+        let (record, _) = hunts
+            .store()
+            .get_run(&params.hunt_id, &params.run_id)
+            .await
+            .map_err(|e| tool_error(e.into()))?
+            .ok_or_else(|| ToolError::NotFound(format!("hunt {} has no run {}; hunt_list_runs lists its runs", params.hunt_id, params.run_id)))?;
+        let (tenant, offset, all) = match params.cursor.as_deref().map(cursor::decode_opaque::<ResultsCursor>).transpose()? {
+            Some(position) => {
+                if position.hunt != params.hunt_id || position.run != params.run_id {
+                    return Err(ToolError::invalid(format!(
+                        "cursor was made for hunt {} run {}; start again without a cursor",
+                        position.hunt, position.run
+                    )));
+                }
+                (position.tenant, position.offset, position.all)
+            }
+            None => match params.tenant_id {
+                Some(tenant) => (tenant, 0, false),
+                None => (first_with_results(&record)?, 0, true),
+            },
+        };
+        let entry = record.tenants.iter().find(|t| t.tenant_id == tenant).ok_or_else(|| {
+            let searched: Vec<String> = record.tenants.iter().map(|t| t.tenant_id.to_string()).collect();
+            ToolError::NotFound(format!("run {} did not search tenant {tenant}; it searched: {}", record.run_id, searched.join(", ")))
+        })?;
+        match entry.status {
+            TenantStatus::Succeeded => {}
+            TenantStatus::Pending => {
+                return Err(ToolError::NotFound(format!("tenant {tenant} has no results yet in run {}: it is still pending", record.run_id)));
+            }
+            TenantStatus::Failed => {
+                return Err(ToolError::NotFound(format!(
+                    "tenant {tenant} failed in run {}: {}",
+                    record.run_id,
+                    entry.error.as_deref().unwrap_or("no reason recorded")
+                )));
+            }
+        }
+        let page = hunts
+            .store()
+            .read_results(&record.hunt_id, &record.run_id, &tenant, offset, limit)
+            .await
+            .map_err(|e| tool_error(e.into()))?
+            .ok_or_else(|| ToolError::NotFound(format!("the results of tenant {tenant} in run {} are gone (deleted by retention?)", record.run_id)))?;
+        let end = offset + page.rows.len();
+        let stored = usize::try_from(entry.stored_rows).unwrap_or(usize::MAX);
+        let next = if end < stored {
+            Some(ResultsCursor { hunt: record.hunt_id.clone(), run: record.run_id.clone(), tenant: tenant.clone(), offset: end, all })
+        } else if all {
+            next_with_results(&record, &tenant).map(|next| ResultsCursor { hunt: record.hunt_id.clone(), run: record.run_id.clone(), tenant: next, offset: 0, all })
+        } else {
+            None
+        };
+        Ok(HuntGetResultsOutput {
+            hunt_id: record.hunt_id.clone(),
+            run_id: record.run_id.clone(),
+            tenant_id: tenant,
+            offset,
+            schema: page.schema,
+            rows: page.rows,
+            rows_found: entry.rows.unwrap_or(0),
+            stored_rows: entry.stored_rows,
+            truncated: entry.truncated,
+            next_cursor: next.map(|position| cursor::encode_opaque(&position)),
+        })
+    }
+}
+
+fn first_with_results(record: &RunRecord) -> Result<TenantId, ToolError> {
+    record.tenants.iter().find(|t| t.status == TenantStatus::Succeeded).map(|t| t.tenant_id.clone()).ok_or_else(|| {
+        ToolError::NotFound(format!("run {} has no results: no tenant succeeded (status {:?}); hunt_list_runs shows why", record.run_id, record.status))
+    })
+}
+
+fn next_with_results(record: &RunRecord, after: &TenantId) -> Option<TenantId> {
+    record
+        .tenants
+        .iter()
+        .skip_while(|t| &t.tenant_id != after)
+        .skip(1)
+        .find(|t| t.status == TenantStatus::Succeeded)
+        .map(|t| t.tenant_id.clone())
+}
