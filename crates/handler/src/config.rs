@@ -35,6 +35,10 @@ pub mod settings {
     pub const OUTBOUND_MAX_RETRIES: &str = "OUTBOUND_MAX_RETRIES";
     pub const OUTBOUND_TRUSTED_CA_FILE: &str = "OUTBOUND_TRUSTED_CA_FILE";
     pub const STORAGE: &str = "AzureWebJobsStorage";
+    pub const JOBS_CONTAINER: &str = "JOBS_CONTAINER";
+    pub const PS_JOBS_QUEUE: &str = "PS_JOBS_QUEUE";
+    pub const PS_MANIFEST_REFRESH_SECONDS: &str = "PS_MANIFEST_REFRESH_SECONDS";
+    pub const PS_JOB_DEADLINE_MINUTES: &str = "PS_JOB_DEADLINE_MINUTES";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +123,21 @@ pub struct McpConfig {
     pub toolsets: Option<BTreeSet<String>>,
 }
 
+/// Where jobs live and how long they may wait; shared with the sibling PowerShell app, which
+/// reads the same setting names.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Blob container of job records, oversize parameters, results and the PowerShell manifest.
+    pub container: String,
+    /// Queue the PowerShell app's `run-job` function listens on; the host moves messages it
+    /// gives up on to `<queue>-poison`.
+    pub powershell_queue: String,
+    /// How long `tools/list` may show a manifest before it is read again.
+    pub manifest_refresh: Duration,
+    /// How long a job may wait in the queue; one not started by then fails as `deadline_passed`.
+    pub deadline: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub port: u16,
@@ -128,6 +147,7 @@ pub struct Config {
     pub endpoints: Endpoints,
     pub outbound: OutboundConfig,
     pub storage: StorageConnection,
+    pub jobs: JobsConfig,
 }
 
 const DEFAULT_PORT: u16 = 7071;
@@ -172,7 +192,14 @@ impl Config {
             trusted_ca_pem,
         };
         let storage = StorageConnection::from_settings(settings::STORAGE, &lookup)?;
-        Ok(Self { port, mcp, tenants, auth, endpoints, outbound, storage })
+        let jobs = JobsConfig {
+            container: storage_name(&lookup, settings::JOBS_CONTAINER, "jobs", 63)?,
+            // Room for the "-poison" suffix within the 63-character limit.
+            powershell_queue: storage_name(&lookup, settings::PS_JOBS_QUEUE, "ps-jobs", 63 - "-poison".len())?,
+            manifest_refresh: Duration::from_secs(parse_or(&lookup, settings::PS_MANIFEST_REFRESH_SECONDS, 30u64)?),
+            deadline: Duration::from_secs(60 * parse_in(&lookup, settings::PS_JOB_DEADLINE_MINUTES, 60u64, 1..=7 * 24 * 60)?),
+        };
+        Ok(Self { port, mcp, tenants, auth, endpoints, outbound, storage, jobs })
     }
 }
 
@@ -205,6 +232,47 @@ where
             name,
             reason: format!("'{value}' is not accepted ({error})"),
         }),
+    }
+}
+
+fn parse_in(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let value = parse_or(lookup, name, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid { name, reason: format!("{value} is outside {}..={}", range.start(), range.end()) })
+    }
+}
+
+/// Container and queue names share the storage naming rules: 3-63 lower-case letters, digits and
+/// single hyphens, starting and ending with a letter or digit.
+fn storage_name(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+    max_len: usize,
+) -> Result<String, ConfigError> {
+    let value = lookup(name).map(|v| v.trim().to_owned()).unwrap_or_else(|| default.to_owned());
+    let valid = (3..=max_len).contains(&value.len())
+        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+        && !value.contains("--");
+    if valid {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            reason: format!(
+                "'{value}' is not a storage name: use 3-{max_len} lower-case letters, digits and single hyphens, \
+                 starting and ending with a letter or digit"
+            ),
+        })
     }
 }
 
@@ -308,6 +376,10 @@ mod tests {
             (&[("TENANTS", "{not json")], "TENANTS"),
             (&[("MCP_READ_ONLY", "maybe")], "MCP_READ_ONLY"),
             (&[("DEFAULT_TENANT_ID", "contoso")], "DEFAULT_TENANT_ID"),
+            (&[("JOBS_CONTAINER", "Jobs_Container")], "JOBS_CONTAINER"),
+            (&[("PS_JOBS_QUEUE", &"q".repeat(60))], "PS_JOBS_QUEUE"),
+            (&[("PS_JOB_DEADLINE_MINUTES", "0")], "PS_JOB_DEADLINE_MINUTES"),
+            (&[("PS_MANIFEST_REFRESH_SECONDS", "soon")], "PS_MANIFEST_REFRESH_SECONDS"),
         ];
         for (extra, expected) in cases {
             let mut pairs = MINIMAL.to_vec();

@@ -6,6 +6,7 @@ pub mod config;
 pub mod health;
 pub mod host;
 pub mod hunts;
+pub mod jobs;
 pub mod local;
 pub mod mcp;
 pub mod outbound;
@@ -40,13 +41,12 @@ pub enum StartError {
 /// The whole application as an axum router, ready to serve.
 pub fn app(config: &Config) -> Result<axum::Router, StartError> {
     let services = Arc::new(Services::new(config)?);
-    let catalogue = Arc::new(tools::catalogue(CatalogueFilter {
-        read_only: config.mcp.read_only,
-        toolsets: config.mcp.toolsets.clone(),
-    })?);
+    let filter = CatalogueFilter { read_only: config.mcp.read_only, toolsets: config.mcp.toolsets.clone() };
+    let catalogue = Arc::new(tools::catalogue(filter, &services, &config.jobs)?);
     let health = Arc::new(health::Health::new(services.clone(), catalogue.visible_tools().len()));
     let mut functions: HashMap<&'static str, Arc<dyn FunctionHandler>> = HashMap::new();
     functions.insert(hunts::FUNCTION_NAME, Arc::new(hunts::HuntTimer));
+    functions.insert(jobs::poison::FUNCTION_NAME, Arc::new(jobs::poison::PoisonHandler::new(services.clone())));
     let server = McpServer::new(catalogue, services);
     Ok(host::router(move || server.clone(), &config.mcp, health, functions))
 }

@@ -6,6 +6,7 @@ use crate::clients::arm::ArmClient;
 use crate::clients::defender::DefenderClient;
 use crate::clients::log_analytics::LogAnalyticsClient;
 use crate::config::Config;
+use crate::jobs::Jobs;
 use crate::outbound::{HttpCore, HttpCoreError};
 use crate::storage::{Storage, StorageError};
 use crate::tenants::TenantRegistry;
@@ -16,6 +17,7 @@ pub struct Services {
     pub arm: ArmClient,
     pub log_analytics: LogAnalyticsClient,
     pub storage: Storage,
+    pub jobs: Jobs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +32,14 @@ impl Services {
     pub fn new(config: &Config) -> Result<Self, ServicesError> {
         let http = Arc::new(HttpCore::new(config)?);
         let storage = Storage::new(config.storage.clone(), Some(http.client().clone()))?;
+        let jobs = Jobs::new(&storage, &config.jobs);
         Ok(Self {
             tenants: config.tenants.clone(),
             defender: DefenderClient::new(http.clone()),
             arm: ArmClient::new(http.clone()),
             log_analytics: LogAnalyticsClient::new(http),
             storage,
+            jobs,
         })
     }
 }

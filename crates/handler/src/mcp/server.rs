@@ -12,7 +12,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::catalogue::{Catalogue, Unavailable};
-use super::tool::ToolContext;
+use super::tool::{Caller, ToolContext};
 use crate::services::Services;
 
 pub const SERVER_NAME: &str = "defender-sentinel-mcp";
@@ -48,22 +48,27 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.catalogue.visible_tools().to_vec()))
+        Ok(ListToolsResult::with_all_items(self.catalogue.list_tools().await))
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        self.catalogue.visible_tools().iter().find(|tool| tool.name == name).cloned()
+        self.catalogue.get_tool(name)
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let context = ToolContext { services: self.services.clone() };
+        let caller = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .map(|parts| Caller::from_headers(&parts.headers))
+            .unwrap_or_else(Caller::anonymous);
+        let context = ToolContext { services: self.services.clone(), caller };
         let arguments = request.arguments.unwrap_or_default();
-        match self.catalogue.call(&request.name, context, arguments) {
-            Ok(call) => Ok(call.await.into()),
+        match self.catalogue.call(&request.name, context, arguments).await {
+            Ok(result) => Ok(result.into()),
             Err(Unavailable::Unknown) => Err(McpError::invalid_params(
                 format!("unknown tool '{}'; call tools/list for the tools this server offers", request.name),
                 None,

@@ -17,16 +17,22 @@ pub enum Toolset {
     Tenants,
     Defender,
     Sentinel,
+    /// `job_get`, `job_list`, `job_cancel`: long work of every kind, observed one way.
+    Jobs,
+    /// `ps_<function>` tools generated from the sibling PowerShell app's manifest.
+    PowerShell,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 3] = [Self::Tenants, Self::Defender, Self::Sentinel];
+    pub const ALL: [Toolset; 5] = [Self::Tenants, Self::Defender, Self::Sentinel, Self::Jobs, Self::PowerShell];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Tenants => "tenants",
             Self::Defender => "defender",
             Self::Sentinel => "sentinel",
+            Self::Jobs => "jobs",
+            Self::PowerShell => "powershell",
         }
     }
 }
@@ -69,10 +75,48 @@ pub trait Summary {
     fn summary(&self) -> String;
 }
 
-/// What a tool call may use: the shared services. Tools never reach other tools.
+/// What a tool call may use: the shared services and who is calling. Tools never reach other tools.
 #[derive(Clone)]
 pub struct ToolContext {
     pub services: Arc<Services>,
+    pub caller: Caller,
+}
+
+/// Who made a call, as recorded on jobs and in the audit line.
+///
+/// Taken from the principal headers App Service Authentication adds (`X-MS-CLIENT-PRINCIPAL-NAME`,
+/// else `-ID`); the platform refuses those headers from outside only while App Service
+/// Authentication is on, so without it the name is only what the client claims. Calls without
+/// them are `anonymous`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(String);
+
+impl Caller {
+    pub const ANONYMOUS: &'static str = "anonymous";
+
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Self {
+        ["x-ms-client-principal-name", "x-ms-client-principal-id"]
+            .iter()
+            .filter_map(|name| headers.get(*name)?.to_str().ok())
+            .map(str::trim)
+            .find(|value| !value.is_empty())
+            .map(|value| Self(value.chars().take(256).collect()))
+            .unwrap_or_else(Self::anonymous)
+    }
+
+    pub fn anonymous() -> Self {
+        Self(Self::ANONYMOUS.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Errors a tool reports to the model as a readable tool error (`isError: true`), never as a
@@ -87,6 +131,12 @@ pub enum ToolError {
     Api(#[from] ApiError),
     #[error("not found: {0}")]
     NotFound(String),
+    /// The call was understood but cannot be done in the current state (a finished job cannot be cancelled).
+    #[error("{0}")]
+    Conflict(String),
+    /// The server's own storage failed; nothing the caller can correct, but it must know.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ToolError {
