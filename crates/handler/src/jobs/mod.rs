@@ -120,12 +120,14 @@ pub struct Jobs {
 }
 
 impl Jobs {
+    /// What the Functions queue trigger decodes by default; both apps' host.json say so
+    /// explicitly (`extensions.queues.messageEncoding`), and a test holds them to it.
+    pub const POWERSHELL_QUEUE_ENCODING: MessageEncoding = MessageEncoding::Base64;
+
     pub fn new(storage: &Storage, config: &JobsConfig) -> Self {
         Self {
             blobs: JsonBlobStore::new(storage, &config.container),
-            // Base64 is what the Functions queue trigger decodes by default; the PowerShell app's
-            // host.json says so explicitly.
-            powershell_queue: MessageQueue::new(storage, &config.powershell_queue, MessageEncoding::Base64),
+            powershell_queue: MessageQueue::new(storage, &config.powershell_queue, Self::POWERSHELL_QUEUE_ENCODING),
             deadline: config.deadline,
             container_ready: OnceCell::new(),
             queue_ready: OnceCell::new(),

@@ -195,7 +195,7 @@ impl StandInWorker {
         self.update(blob, |record| finish(record, JobState::Failed, code, &message)).await
     }
 
-    /// run-job/run.ps1, step for step.
+    /// Invoke-Job / Invoke-JobSteps of JobWorker.psm1 (called by run-job/run.ps1), step for step.
     async fn run_job(&self, delivered: &ReceivedMessage) -> Result<(), String> {
         self.seen.lock().expect("lock").push(delivered.text().map_err(|e| e.to_string())?);
         let value: Value = delivered.json().map_err(|e| e.to_string())?;
@@ -214,7 +214,9 @@ impl StandInWorker {
                 if record.state.is_final() {
                     return false;
                 }
-                if record.cancel_requested.is_some() {
+                if message.version != contract::CONTRACT_VERSION {
+                    decision = Some((ErrorCode::InvalidMessage, format!("the message has contract version {}", message.version), JobState::Failed));
+                } else if record.cancel_requested.is_some() {
                     decision = Some((ErrorCode::Cancelled, "cancelled while running; the interrupted attempt is not retried".into(), JobState::Cancelled));
                 } else if record.state == JobState::Queued && now > message.deadline {
                     decision = Some((ErrorCode::DeadlinePassed, "the job reached the worker after its deadline".into(), JobState::Failed));
@@ -287,7 +289,7 @@ impl StandInWorker {
         }
     }
 
-    /// A message without a record was not queued by the handler: record it as failed.
+    /// A message without a record was not queued by the handler: record it as failed, never run it.
     async fn record_orphan(&self, message: &JobMessage) -> Result<(), String> {
         let now = OffsetDateTime::now_utc();
         let mut record = JobRecord {
