@@ -212,6 +212,32 @@ pub struct JobRecord {
     pub result: Option<ResultRef>,
 }
 
+impl JobRecord {
+    /// The `queued` record of a job as its message describes it.
+    pub fn queued(message: &JobMessage, now: OffsetDateTime) -> Self {
+        Self {
+            version: CONTRACT_VERSION,
+            job_id: message.job_id.clone(),
+            kind: message.kind,
+            function: message.function.clone(),
+            tenant_id: message.tenant_id.clone(),
+            caller: message.caller.clone(),
+            state: JobState::Queued,
+            created: message.created,
+            deadline: message.deadline,
+            updated: now,
+            started: None,
+            finished: None,
+            attempts: 0,
+            cancel_requested: None,
+            error: None,
+            last_attempt_error: None,
+            parameters_blob: message.parameters_blob.clone(),
+            result: None,
+        }
+    }
+}
+
 /// The queue message (`PS_JOBS_QUEUE`), base64-encoded on the wire as the Functions queue
 /// trigger expects. Exactly one of `parameters` and `parameters_blob` is present.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

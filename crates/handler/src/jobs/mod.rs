@@ -181,26 +181,7 @@ impl Jobs {
             message.parameters_blob = Some(blob);
             text = to_json(&message)?;
         }
-        let record = JobRecord {
-            version: contract::CONTRACT_VERSION,
-            job_id: id.clone(),
-            kind: JobKind::Powershell,
-            function: job.function,
-            tenant_id: job.tenant_id,
-            caller: job.caller,
-            state: JobState::Queued,
-            created: now,
-            deadline,
-            updated: now,
-            started: None,
-            finished: None,
-            attempts: 0,
-            cancel_requested: None,
-            error: None,
-            last_attempt_error: None,
-            parameters_blob: message.parameters_blob.clone(),
-            result: None,
-        };
+        let record = JobRecord::queued(&message, now);
         self.blobs.create(&contract::record_blob(&id), &record).await?;
         let options = SendOptions { time_to_live: Some(self.deadline + MESSAGE_TTL_MARGIN), ..SendOptions::default() };
         if let Err(source) = self.powershell_queue.send_with(&text, options).await {
@@ -356,27 +337,8 @@ impl Jobs {
             !record.state.is_final() && finish(record, JobState::DeadLettered, ErrorCode::DeadLettered, &why)
         }).await {
             Err(JobsError::NotFound(_)) => {
-                let now = OffsetDateTime::now_utc();
-                let mut record = JobRecord {
-                    version: contract::CONTRACT_VERSION,
-                    job_id: message.job_id.clone(),
-                    kind: message.kind,
-                    function: message.function.clone(),
-                    tenant_id: message.tenant_id.clone(),
-                    caller: message.caller.clone(),
-                    state: JobState::Queued,
-                    created: message.created,
-                    deadline: message.deadline,
-                    updated: now,
-                    started: None,
-                    finished: None,
-                    attempts: 0,
-                    cancel_requested: None,
-                    error: None,
-                    last_attempt_error: Some("the job had no record when its message was dead-lettered".to_owned()),
-                    parameters_blob: message.parameters_blob.clone(),
-                    result: None,
-                };
+                let mut record = JobRecord::queued(message, OffsetDateTime::now_utc());
+                record.last_attempt_error = Some("the job had no record when its message was dead-lettered".to_owned());
                 let why = reason(&record);
                 finish(&mut record, JobState::DeadLettered, ErrorCode::DeadLettered, &why);
                 match self.blobs.create(&contract::record_blob(&message.job_id), &record).await {
@@ -453,5 +415,59 @@ fn apply_overdue(record: &mut JobRecord, queue: &str) -> bool {
             finish(record, JobState::Failed, code, &reason)
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(state: JobState, deadline_from_now: time::Duration) -> JobRecord {
+        let now = OffsetDateTime::now_utc();
+        let message = JobMessage {
+            version: contract::CONTRACT_VERSION,
+            job_id: JobId::new(),
+            kind: JobKind::Powershell,
+            function: "Get-Thing".into(),
+            parameters: Some(Map::new()),
+            parameters_blob: None,
+            tenant_id: "11111111-1111-4111-8111-111111111111".parse().expect("guid"),
+            caller: "anonymous".into(),
+            created: now,
+            deadline: now + deadline_from_now,
+            retry_interrupted: true,
+        };
+        JobRecord { state, attempts: u32::from(state == JobState::Running), ..JobRecord::queued(&message, now) }
+    }
+
+    #[test]
+    fn no_open_job_outlives_its_deadline() {
+        let mut late = record(JobState::Queued, time::Duration::minutes(-1));
+        assert!(apply_overdue(&mut late, "ps-jobs"));
+        assert_eq!(late.state, JobState::Failed);
+        let error = late.error.expect("reason");
+        assert_eq!(error.code, ErrorCode::DeadlinePassed);
+        assert!(error.message.contains("listens on queue ps-jobs"), "{}", error.message);
+
+        let mut on_time = record(JobState::Queued, time::Duration::minutes(1));
+        assert!(!apply_overdue(&mut on_time, "ps-jobs"));
+        // A running job gets the host's retries and timeouts first; only a day later is it given up.
+        let mut running = record(JobState::Running, time::Duration::hours(-2));
+        assert!(!apply_overdue(&mut running, "ps-jobs"));
+        let mut abandoned = record(JobState::Running, time::Duration::hours(-25));
+        assert!(apply_overdue(&mut abandoned, "ps-jobs"));
+        assert_eq!(abandoned.error.expect("reason").code, ErrorCode::Abandoned);
+        // Final states never change.
+        let mut done = record(JobState::Succeeded, time::Duration::hours(-48));
+        assert!(!apply_overdue(&mut done, "ps-jobs") && !finish(&mut done, JobState::Failed, ErrorCode::Cancelled, "x"));
+    }
+
+    #[test]
+    fn filters_compare_names_without_case() {
+        let job = record(JobState::Queued, time::Duration::minutes(5));
+        let filter = JobFilter { caller: Some("ANONYMOUS".into()), function: Some("get-thing".into()), ..JobFilter::default() };
+        assert!(filter.matches(&job));
+        assert!(!JobFilter { state: Some(JobState::Running), ..JobFilter::default() }.matches(&job));
+        assert!(!JobFilter { since: Some(job.created + time::Duration::seconds(1)), ..JobFilter::default() }.matches(&job));
     }
 }

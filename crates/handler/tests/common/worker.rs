@@ -291,27 +291,7 @@ impl StandInWorker {
 
     /// A message without a record was not queued by the handler: record it as failed, never run it.
     async fn record_orphan(&self, message: &JobMessage) -> Result<(), String> {
-        let now = OffsetDateTime::now_utc();
-        let mut record = JobRecord {
-            version: 1,
-            job_id: message.job_id.clone(),
-            kind: message.kind,
-            function: message.function.clone(),
-            tenant_id: message.tenant_id.clone(),
-            caller: message.caller.clone(),
-            state: JobState::Queued,
-            created: message.created,
-            deadline: message.deadline,
-            updated: now,
-            started: None,
-            finished: None,
-            attempts: 0,
-            cancel_requested: None,
-            error: None,
-            last_attempt_error: None,
-            parameters_blob: message.parameters_blob.clone(),
-            result: None,
-        };
+        let mut record = JobRecord::queued(message, OffsetDateTime::now_utc());
         finish(&mut record, JobState::Failed, ErrorCode::InvalidMessage, "the message has no job record; it was not queued by the handler");
         match self.blobs.create(&contract::record_blob(&message.job_id), &record).await {
             Ok(_) | Err(StorageError::AlreadyExists { .. }) => Ok(()),
