@@ -299,7 +299,7 @@ impl Jobs {
                 }
             }
         }
-        let next = (examined < ids.len()).then(|| ids[examined - 1].clone()).filter(|_| examined > 0);
+        let next = examined.checked_sub(1).filter(|_| examined < ids.len()).map(|last| ids[last].clone());
         Ok(JobPage { jobs, next })
     }
 

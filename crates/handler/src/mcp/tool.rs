@@ -154,3 +154,20 @@ pub trait Tool: Send + Sync + 'static {
 
     async fn call(&self, context: &ToolContext, params: Self::Params) -> Result<Self::Output, ToolError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_caller_is_the_app_service_principal_or_anonymous() {
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(Caller::from_headers(&headers).as_str(), Caller::ANONYMOUS);
+        headers.insert("x-ms-client-principal-id", "0c1f5595-fcd9-48f5-b95b-0a4c3b91b22e".parse().expect("header"));
+        assert_eq!(Caller::from_headers(&headers).as_str(), "0c1f5595-fcd9-48f5-b95b-0a4c3b91b22e");
+        headers.insert("x-ms-client-principal-name", "analyst@contoso.com".parse().expect("header"));
+        assert_eq!(Caller::from_headers(&headers).to_string(), "analyst@contoso.com", "the name wins over the id");
+        headers.insert("x-ms-client-principal-name", " ".parse().expect("header"));
+        assert_eq!(Caller::from_headers(&headers).as_str(), "0c1f5595-fcd9-48f5-b95b-0a4c3b91b22e", "a blank name is no name");
+    }
+}
