@@ -90,20 +90,32 @@ fn every_powershell_file_of_the_app_parses() {
     }
 }
 
-/// Names of the functions a PowerShell file defines.
-fn defined_functions(source: &str) -> BTreeSet<String> {
+/// The text of every node of one kind in a PowerShell file.
+fn nodes(source: &str, kind: &str) -> BTreeSet<String> {
     let tree = parse(source);
     let mut names = BTreeSet::new();
     let mut stack = vec![tree.root_node()];
     let mut cursor = tree.walk();
     while let Some(node) = stack.pop() {
-        if node.kind() == "function_name" {
+        if node.kind() == kind {
             names.insert(source[node.byte_range()].to_string());
         }
         stack.extend(node.children(&mut cursor).collect::<Vec<_>>());
     }
     names
 }
+
+fn defined_functions(source: &str) -> BTreeSet<String> {
+    nodes(source, "function_name")
+}
+
+/// Commands PowerShell 7.4 (and Az.Accounts, which profile.ps1 only uses when present) provides.
+const BUILT_IN: &[&str] = &[
+    "Connect-AzAccount", "ConvertFrom-Json", "ConvertTo-Json", "Disable-AzContextAutosave", "Export-ModuleMember", "ForEach-Object",
+    "Get-Command", "Get-Content", "Get-Help", "Get-Module", "Import-Module", "Invoke-RestMethod", "Invoke-WebRequest", "Join-Path",
+    "New-Module", "Out-Null", "Select-Object", "Set-StrictMode", "Sort-Object", "Split-Path", "Test-Path", "Where-Object",
+    "Write-Error", "Write-Information", "Write-Warning",
+];
 
 #[test]
 fn the_scripts_call_what_the_worker_module_defines_and_exports() {
@@ -118,9 +130,15 @@ fn the_scripts_call_what_the_worker_module_defines_and_exports() {
         assert!(read(&app().join(script)).contains(calls), "{script} calls {calls}");
         assert!(defined.contains(calls) && export_line.contains(calls), "JobWorker.psm1 defines and exports {calls}");
     }
-    // Every helper the module calls by name is one it defines (typos fail here, not in Azure).
-    for helper in ["Update-JobRecord", "Complete-JobRecord", "Get-JobBlob", "Set-JobBlob", "Invoke-BlobRequest", "Format-JobTime", "ConvertTo-JobJson", "New-JobManifest", "Invoke-JobSteps", "ConvertTo-JobMessage"] {
-        assert!(defined.contains(helper), "{helper} is not defined in JobWorker.psm1: {defined:?}");
+    // Every command the app calls is one the module defines or PowerShell provides: a typo
+    // fails here, not in Azure.
+    let called = nodes(&module, "command_name");
+    assert!(called.contains("Update-JobRecord") && called.contains("Invoke-WebRequest"), "commands are found: {called:?}");
+    for script in scripts() {
+        for command in nodes(&read(&script), "command_name") {
+            let known = defined.contains(&command) || BUILT_IN.contains(&command.as_str());
+            assert!(known, "{} calls {command}, which neither JobWorker.psm1 nor PowerShell defines", script.display());
+        }
     }
 }
 

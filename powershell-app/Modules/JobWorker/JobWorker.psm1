@@ -220,7 +220,7 @@ function Get-JobBlob {
     $config = Get-JobWorkerConfig
     $response = Invoke-BlobRequest -Method GET -Path "$($config.Container)/$Name"
     if ($response.Status -eq 404) { return $null }
-    @{ Value = ($response.Content | ConvertFrom-Json -AsHashtable -Depth 100); ETag = $response.ETag }
+    @{ Value = (ConvertFrom-JobJson $response.Content); ETag = $response.ETag }
 }
 
 function Set-JobBlob {
@@ -235,6 +235,15 @@ function Set-JobBlob {
     if ($response.Status -in 409, 412) { return $null }
     if ($response.Status -eq 404) { throw "container $($config.Container) does not exist" }
     $response.ETag
+}
+
+function ConvertFrom-JobJson {
+    # ConvertFrom-Json turns date-like strings into DateTime, which a [string] parameter would
+    # then receive reformatted; PowerShell 7.5+ can keep them as text (-DateKind String).
+    param([Parameter(Mandatory)][string] $Json)
+    $options = @{ AsHashtable = $true; Depth = 100 }
+    if ((Get-Command ConvertFrom-Json).Parameters.ContainsKey('DateKind')) { $options.DateKind = 'String' }
+    ConvertFrom-Json -InputObject $Json @options
 }
 
 function ConvertTo-JobJson {
@@ -277,9 +286,9 @@ function Complete-JobRecord {
 function ConvertTo-JobMessage {
     # The trigger hands over the message as text or, when it is JSON, already as a hashtable.
     param($Message)
-    if ($Message -is [string]) { return ($Message | ConvertFrom-Json -AsHashtable -Depth 100) }
+    if ($Message -is [string]) { return (ConvertFrom-JobJson $Message) }
     if ($Message -is [System.Collections.IDictionary]) { return $Message }
-    ConvertTo-Json -InputObject $Message -Depth 100 | ConvertFrom-Json -AsHashtable -Depth 100
+    ConvertFrom-JobJson (ConvertTo-Json -InputObject $Message -Depth 100)
 }
 
 function Invoke-Job {
@@ -367,8 +376,14 @@ function Invoke-JobSteps {
 
     # 2. Parameters: inline, or from the blob the message names; the tenant parameter is always
     #    the job's tenant, which the handler checked against its allow-list.
-    $parameters = if ($Job.Contains('parameters')) { $Job['parameters'] }
-    elseif ($Job['parameters_blob']) { $blob = Get-JobBlob -Name $Job['parameters_blob']; if ($blob) { $blob.Value } }
+    $parameters = $null
+    if ($Job.Contains('parameters')) {
+        $parameters = $Job['parameters']
+    }
+    elseif ($Job['parameters_blob']) {
+        $blob = Get-JobBlob -Name $Job['parameters_blob']
+        if ($blob) { $parameters = $blob.Value }
+    }
     if ($null -eq $parameters) {
         Update-JobRecord -JobId $JobId -Change { param($record) Complete-JobRecord $record 'failed' 'invalid_message' 'the message has no parameters, or its parameters blob is missing' } | Out-Null
         return
