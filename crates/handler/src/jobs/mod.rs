@@ -51,6 +51,8 @@ pub enum JobsError {
     Enqueue { id: JobId, source: StorageError },
     #[error("job {0} kept changing under this update; try again")]
     Contended(JobId),
+    #[error("the job cannot be written as JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 impl From<JobsError> for crate::mcp::ToolError {
@@ -172,14 +174,14 @@ impl Jobs {
             deadline,
             retry_interrupted: job.retry_interrupted,
         };
-        let mut text = to_json(&message)?;
+        let mut text = serde_json::to_string(&message)?;
         if self.powershell_queue.encoded_len(&text) > MAX_MESSAGE_BYTES {
             let blob = contract::parameters_blob(&id);
             if let Some(parameters) = message.parameters.take() {
                 self.blobs.create(&blob, &parameters).await?;
             }
             message.parameters_blob = Some(blob);
-            text = to_json(&message)?;
+            text = serde_json::to_string(&message)?;
         }
         let record = JobRecord::queued(&message, now);
         self.blobs.create(&contract::record_blob(&id), &record).await?;
@@ -370,12 +372,6 @@ impl Jobs {
         }
         Err(JobsError::Contended(id.clone()))
     }
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, JobsError> {
-    serde_json::to_string(value).map_err(|error| {
-        JobsError::Storage(StorageError::InvalidArgument { reason: format!("the job cannot be written as JSON: {error}") })
-    })
 }
 
 /// Moves a record to a final state with its reason; false (no change) if it already is final.

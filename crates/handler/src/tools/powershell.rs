@@ -36,6 +36,8 @@ const TENANT_ARGUMENT: &str = "tenant_id";
 const WAIT_ARGUMENT: &str = "wait_seconds";
 /// Most calls finish quickly; waiting a little saves the model a job_get round trip.
 const DEFAULT_WAIT_SECONDS: u32 = 10;
+/// The manifest is read on the tools/list path: a slow storage account must not stall it.
+const MANIFEST_READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct Snapshot {
     read_at: Option<Instant>,
@@ -79,7 +81,12 @@ impl ManifestTools {
 
     async fn refresh(&self) -> Arc<Vec<DynamicTool>> {
         let known = self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).etag.clone();
-        match self.services.jobs.blobs().get::<Value>(MANIFEST_BLOB).await {
+        let read = tokio::time::timeout(MANIFEST_READ_TIMEOUT, self.services.jobs.blobs().get::<Value>(MANIFEST_BLOB)).await;
+        let Ok(read) = read else {
+            tracing::warn!("the PowerShell manifest was not read within {} s; keeping the previous ps_ tools", MANIFEST_READ_TIMEOUT.as_secs());
+            return self.store(None, None);
+        };
+        match read {
             Ok(Some((_, etag))) if Some(&etag) == known.as_ref() => self.store(None, None),
             Ok(Some((value, etag))) => match serde_json::from_value::<Manifest>(value) {
                 Ok(manifest) if manifest.version == crate::jobs::contract::CONTRACT_VERSION => {
