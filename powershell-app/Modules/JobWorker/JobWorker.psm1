@@ -16,6 +16,9 @@ $script:ContractVersion = 1
 $script:StorageVersion = '2023-11-03'
 $script:Config = $null
 $script:ConfigError = $null
+# Kept apart from the rest of the settings so that a bad allow-list or module can still be
+# recorded on the job it breaks.
+$script:Storage = $null
 $script:Token = $null
 $script:MaxUpdateAttempts = 8
 
@@ -107,18 +110,17 @@ function Initialize-JobWorker {
     Reads the worker's settings and imports PS_MODULES; called once per worker from profile.ps1.
     #>
     try {
-        $container = if ($env:JOBS_CONTAINER) { $env:JOBS_CONTAINER } else { 'jobs' }
+        $storage = Get-StorageSettings
+        $storage.Container = if ($env:JOBS_CONTAINER) { $env:JOBS_CONTAINER } else { 'jobs' }
+        $script:Storage = $storage
         $allowList = ConvertFrom-AllowList $env:PS_ALLOWED_FUNCTIONS
         Import-JobModules $env:PS_MODULES
         $script:Config = @{
-            Container       = $container
-            Queue           = $env:PS_JOBS_QUEUE
             AllowList       = $allowList
             TenantParameter = if ($env:PS_TENANT_PARAMETER) { $env:PS_TENANT_PARAMETER } else { 'TenantId' }
-            Storage         = Get-StorageSettings
         }
         $script:ConfigError = $null
-        Write-Information "job worker ready: $($allowList.Count) allowed function(s), container $container, queue $($env:PS_JOBS_QUEUE)" -InformationAction Continue
+        Write-Information "job worker ready: $($allowList.Count) allowed function(s), container $($storage.Container), queue $($env:PS_JOBS_QUEUE)" -InformationAction Continue
     }
     catch {
         $script:ConfigError = "the PowerShell job worker is misconfigured: $($_.Exception.Message)"
@@ -130,6 +132,14 @@ function Get-JobWorkerConfig {
     if ($script:ConfigError) { throw $script:ConfigError }
     if (-not $script:Config) { throw 'the PowerShell job worker was not initialized: profile.ps1 must run Initialize-JobWorker' }
     $script:Config
+}
+
+function Get-JobStorage {
+    if (-not $script:Storage) {
+        if ($script:ConfigError) { throw $script:ConfigError }
+        throw 'the PowerShell job worker was not initialized: profile.ps1 must run Initialize-JobWorker'
+    }
+    $script:Storage
 }
 
 # --- storage ----------------------------------------------------------------------------------
@@ -164,7 +174,7 @@ function Invoke-BlobRequest {
         [byte[]] $Body = $null,
         [hashtable] $Headers = @{}
     )
-    $settings = (Get-JobWorkerConfig).Storage
+    $settings = Get-JobStorage
     $uri = "$($settings.BlobEndpoint)/$Path$Query"
     $headers = @{ 'x-ms-version' = $script:StorageVersion; 'x-ms-date' = [DateTime]::UtcNow.ToString('R') } + $Headers
     $contentType = ''
@@ -217,8 +227,8 @@ function Invoke-BlobRequest {
 function Get-JobBlob {
     # The blob as a hashtable and its ETag, or $null when there is none.
     param([Parameter(Mandatory)][string] $Name)
-    $config = Get-JobWorkerConfig
-    $response = Invoke-BlobRequest -Method GET -Path "$($config.Container)/$Name"
+    $container = (Get-JobStorage).Container
+    $response = Invoke-BlobRequest -Method GET -Path "$container/$Name"
     if ($response.Status -eq 404) { return $null }
     @{ Value = (ConvertFrom-JobJson $response.Content); ETag = $response.ETag }
 }
@@ -227,13 +237,13 @@ function Set-JobBlob {
     # Writes JSON text; -IfMatch writes only over that version, -Create only if there is none.
     # Returns the new ETag, or $null when the condition failed (someone else wrote first).
     param([Parameter(Mandatory)][string] $Name, [Parameter(Mandatory)][string] $Json, [string] $IfMatch, [switch] $Create)
-    $config = Get-JobWorkerConfig
+    $container = (Get-JobStorage).Container
     $headers = @{}
     if ($IfMatch) { $headers['If-Match'] = $IfMatch }
     if ($Create) { $headers['If-None-Match'] = '*' }
-    $response = Invoke-BlobRequest -Method PUT -Path "$($config.Container)/$Name" -Body ([Text.Encoding]::UTF8.GetBytes($Json)) -Headers $headers
+    $response = Invoke-BlobRequest -Method PUT -Path "$container/$Name" -Body ([Text.Encoding]::UTF8.GetBytes($Json)) -Headers $headers
     if ($response.Status -in 409, 412) { return $null }
-    if ($response.Status -eq 404) { throw "container $($config.Container) does not exist" }
+    if ($response.Status -eq 404) { throw "container $container does not exist" }
     $response.ETag
 }
 
@@ -498,9 +508,8 @@ function Publish-JobManifest {
     .SYNOPSIS
     Writes powershell/manifest.json when the functions it describes changed.
     #>
-    $config = Get-JobWorkerConfig
     # The container may not exist yet when no job was ever queued (409: it does).
-    Invoke-BlobRequest -Method PUT -Path $config.Container -Query '?restype=container' | Out-Null
+    Invoke-BlobRequest -Method PUT -Path (Get-JobStorage).Container -Query '?restype=container' | Out-Null
     $manifest = New-JobManifest
     $name = 'powershell/manifest.json'
     $current = Get-JobBlob -Name $name
