@@ -44,6 +44,10 @@ pub mod settings {
     /// Not one setting but a family: `HUNT_SECRET_<NAME>` holds the secret a hunt's alert names
     /// (read when an alert is sent, so it can be a Key Vault reference in Azure).
     pub const HUNT_SECRET_PREFIX: &str = "HUNT_SECRET_";
+    pub const JOBS_CONTAINER: &str = "JOBS_CONTAINER";
+    pub const PS_JOBS_QUEUE: &str = "PS_JOBS_QUEUE";
+    pub const PS_MANIFEST_REFRESH_SECONDS: &str = "PS_MANIFEST_REFRESH_SECONDS";
+    pub const PS_JOB_DEADLINE_MINUTES: &str = "PS_JOB_DEADLINE_MINUTES";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +149,21 @@ pub struct HuntsConfig {
     pub local_interval: Option<Duration>,
 }
 
+/// Where jobs live and how long they may wait; shared with the sibling PowerShell app, which
+/// reads the same setting names.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Blob container of job records, oversize parameters, results and the PowerShell manifest.
+    pub container: String,
+    /// Queue the PowerShell app's `run-job` function listens on; the host moves messages it
+    /// gives up on to `<queue>-poison`.
+    pub powershell_queue: String,
+    /// How long `tools/list` may show a manifest before it is read again.
+    pub manifest_refresh: Duration,
+    /// How long a job may wait in the queue; one not started by then fails as `deadline_passed`.
+    pub deadline: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub port: u16,
@@ -155,6 +174,7 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub storage: StorageConnection,
     pub hunts: HuntsConfig,
+    pub jobs: JobsConfig,
 }
 
 const DEFAULT_PORT: u16 = 7071;
@@ -200,24 +220,19 @@ impl Config {
         };
         let storage = StorageConnection::from_settings(settings::STORAGE, &lookup)?;
         let hunts = parse_hunts(&lookup)?;
-        Ok(Self { port, mcp, tenants, auth, endpoints, outbound, storage, hunts })
+        let jobs = JobsConfig {
+            container: storage_name(&lookup, settings::JOBS_CONTAINER, "jobs", 63)?,
+            // Room for the "-poison" suffix within the 63-character limit.
+            powershell_queue: storage_name(&lookup, settings::PS_JOBS_QUEUE, "ps-jobs", 63 - "-poison".len())?,
+            manifest_refresh: Duration::from_secs(parse_or(&lookup, settings::PS_MANIFEST_REFRESH_SECONDS, 30u64)?),
+            deadline: Duration::from_secs(60 * ranged(&lookup, settings::PS_JOB_DEADLINE_MINUTES, 60u64, 1..=7 * 24 * 60)?),
+        };
+        Ok(Self { port, mcp, tenants, auth, endpoints, outbound, storage, hunts, jobs })
     }
 }
 
 fn parse_hunts(lookup: &impl Fn(&str) -> Option<String>) -> Result<HuntsConfig, ConfigError> {
-    let container = lookup(settings::HUNT_STORAGE_CONTAINER).map(|c| c.trim().to_string()).unwrap_or_else(|| "hunts".into());
-    // Blob container naming rules: 3-63 lower-case letters, digits and single dashes, starting with a letter or digit.
-    let valid = (3..=63).contains(&container.len())
-        && container.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !container.starts_with('-')
-        && !container.ends_with('-')
-        && !container.contains("--");
-    if !valid {
-        return Err(ConfigError::Invalid {
-            name: settings::HUNT_STORAGE_CONTAINER,
-            reason: format!("'{container}' is not a blob container name (3-63 lower-case letters, digits and single dashes)"),
-        });
-    }
+    let container = storage_name(lookup, settings::HUNT_STORAGE_CONTAINER, "hunts", 63)?;
     let budget: u64 = ranged(lookup, settings::HUNT_TICK_BUDGET_SECONDS, 240, 1..=3600)?;
     let interval: u64 = ranged(lookup, settings::HUNT_LOCAL_INTERVAL_SECONDS, 60, 0..=86_400)?;
     Ok(HuntsConfig {
@@ -272,6 +287,33 @@ where
             name,
             reason: format!("'{value}' is not accepted ({error})"),
         }),
+    }
+}
+
+/// Container and queue names share the storage naming rules: 3-63 lower-case letters, digits and
+/// single hyphens, starting and ending with a letter or digit.
+fn storage_name(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+    max_len: usize,
+) -> Result<String, ConfigError> {
+    let value = lookup(name).map(|v| v.trim().to_owned()).unwrap_or_else(|| default.to_owned());
+    let valid = (3..=max_len).contains(&value.len())
+        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+        && !value.contains("--");
+    if valid {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            reason: format!(
+                "'{value}' is not a storage name: use 3-{max_len} lower-case letters, digits and single hyphens, \
+                 starting and ending with a letter or digit"
+            ),
+        })
     }
 }
 
@@ -378,6 +420,10 @@ mod tests {
             (&[("HUNT_TICK_BUDGET_SECONDS", "0")], "HUNT_TICK_BUDGET_SECONDS"),
             (&[("HUNT_STORAGE_CONTAINER", "Hunts_1")], "HUNT_STORAGE_CONTAINER"),
             (&[("HUNT_MAX_CATCH_UP", "0")], "HUNT_MAX_CATCH_UP"),
+            (&[("JOBS_CONTAINER", "Jobs_Container")], "JOBS_CONTAINER"),
+            (&[("PS_JOBS_QUEUE", &"q".repeat(60))], "PS_JOBS_QUEUE"),
+            (&[("PS_JOB_DEADLINE_MINUTES", "0")], "PS_JOB_DEADLINE_MINUTES"),
+            (&[("PS_MANIFEST_REFRESH_SECONDS", "soon")], "PS_MANIFEST_REFRESH_SECONDS"),
         ];
         for (extra, expected) in cases {
             let mut pairs = MINIMAL.to_vec();

@@ -7,6 +7,7 @@ pub mod health;
 pub mod host;
 pub mod hunts;
 pub mod kql_guard;
+pub mod jobs;
 pub mod local;
 pub mod mcp;
 pub mod outbound;
@@ -41,13 +42,12 @@ pub enum StartError {
 /// The whole application as an axum router, on services built by the caller (`serve` uses the
 /// environment and the system clock; tests inject secrets and a clock).
 pub fn app_with_services(config: &Config, services: Arc<Services>) -> Result<axum::Router, StartError> {
-    let catalogue = Arc::new(tools::catalogue(CatalogueFilter {
-        read_only: config.mcp.read_only,
-        toolsets: config.mcp.toolsets.clone(),
-    })?);
+    let filter = CatalogueFilter { read_only: config.mcp.read_only, toolsets: config.mcp.toolsets.clone() };
+    let catalogue = Arc::new(tools::catalogue(filter, &services, &config.jobs)?);
     let health = Arc::new(health::Health::new(services.clone(), catalogue.visible_tools().len()));
     let mut functions: HashMap<&'static str, Arc<dyn FunctionHandler>> = HashMap::new();
     functions.insert(hunts::FUNCTION_NAME, Arc::new(hunts::HuntTimer::new(services.hunts.clone())));
+    functions.insert(jobs::poison::FUNCTION_NAME, Arc::new(jobs::poison::PoisonHandler::new(services.clone())));
     let server = McpServer::new(catalogue, services);
     Ok(host::router(move || server.clone(), &config.mcp, health, functions))
 }

@@ -8,6 +8,7 @@ use crate::clients::graph::GraphClient;
 use crate::clients::log_analytics::LogAnalyticsClient;
 use crate::config::Config;
 use crate::hunts::{AppSettingSecrets, Clock, Hunts, SecretResolver, SystemClock};
+use crate::jobs::Jobs;
 use crate::outbound::{HttpCore, HttpCoreError};
 use crate::storage::{Storage, StorageError};
 use crate::tenants::TenantRegistry;
@@ -20,6 +21,7 @@ pub struct Services {
     pub log_analytics: LogAnalyticsClient,
     pub storage: Storage,
     pub hunts: Arc<Hunts>,
+    pub jobs: Jobs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,7 @@ impl Services {
             config.hunts.clone(),
             clock,
         ));
+        let jobs = Jobs::new(&storage, &config.jobs);
         Ok(Self {
             tenants: config.tenants.clone(),
             defender: DefenderClient::new(http.clone()),
@@ -59,6 +62,7 @@ impl Services {
             log_analytics: LogAnalyticsClient::new(http),
             storage,
             hunts,
+            jobs,
         })
     }
 }

@@ -243,6 +243,8 @@ async fn bad_invocations_fail_with_a_reason_in_the_log() {
         ("function-hunts", json!({"Data": {"timer": "[1,2]"}}).to_string(), 500, "not a timer payload"),
         ("function-nope", json!({"Data": {}}).to_string(), 404, "no function named 'function-nope'"),
         ("function-mcp", json!({"Data": {"req": {}}}).to_string(), 501, "enableProxyingHttpRequest"),
+        ("function-jobs-poison", json!({"Data": {}}).to_string(), 500, "no 'message' binding"),
+        ("function-jobs-poison", json!({"Data": {"message": "\"{\\\"job_id\\\": 7}\""}}).to_string(), 500, "not a version 1 job message"),
     ];
     for (function, body, status, expected) in cases {
         let response = client

@@ -1,5 +1,6 @@
-//! The catalogue: every tool and prompt, their definitions built once at start, and the rules
-//! (read-only mode, toolsets) that decide which a client sees and may call.
+//! The catalogue: every tool and prompt, their definitions built once at start (or, for tool
+//! sources such as the PowerShell manifest, once per refresh), and the rules (read-only mode,
+//! toolsets) that decide which a client sees and may call.
 //!
 //! rmcp's `#[tool_router]` macros are not used because tools here carry policy (toolset,
 //! effect) the macros do not, and tools from the PowerShell manifest are added at run time.
@@ -12,6 +13,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ToolAnnotations};
 
+use super::dynamic::{DynamicTool, ToolSource};
 use super::prompts::PromptDef;
 use super::resources::ResourceProvider;
 use super::tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
@@ -48,6 +50,8 @@ pub struct Catalogue {
     filter: CatalogueFilter,
     /// Built once: `tools/list` answers from here without rebuilding schemas.
     visible: Vec<rmcp::model::Tool>,
+    /// Tool sets that change at run time; none means compiled tools cost nothing extra.
+    sources: Vec<Arc<dyn ToolSource>>,
 }
 
 /// Why a named tool cannot be called.
@@ -58,11 +62,40 @@ pub enum Unavailable {
 
 impl Catalogue {
     pub fn builder() -> CatalogueBuilder {
-        CatalogueBuilder { entries: BTreeMap::new(), prompts: Vec::new(), resources: Vec::new(), duplicate: None }
+        CatalogueBuilder { entries: BTreeMap::new(), prompts: Vec::new(), resources: Vec::new(), sources: Vec::new(), duplicate: None }
     }
 
+    /// The compiled tools this server offers (dynamic tools excluded: see [`Catalogue::list_tools`]).
     pub fn visible_tools(&self) -> &[rmcp::model::Tool] {
         &self.visible
+    }
+
+    /// Every tool a client may see now: the compiled ones, then each source's current set.
+    pub async fn list_tools(&self) -> Vec<rmcp::model::Tool> {
+        let mut tools = self.visible.clone();
+        for source in &self.sources {
+            let set = source.tools().await;
+            tools.extend(self.visible_dynamic(&set).map(|tool| tool.definition.clone()));
+        }
+        tools
+    }
+
+    /// A visible tool's definition without waiting on a source's refresh.
+    pub fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        if let Some(tool) = self.visible.iter().find(|tool| tool.name == name) {
+            return Some(tool.clone());
+        }
+        self.sources.iter().find_map(|source| {
+            let set = source.cached();
+            self.visible_dynamic(&set).find(|tool| tool.name == name).map(|tool| tool.definition.clone())
+        })
+    }
+
+    fn visible_dynamic<'a>(&'a self, set: &'a [DynamicTool]) -> impl Iterator<Item = &'a DynamicTool> + 'a {
+        set.iter().filter(|tool| {
+            !self.entries.contains_key(tool.name.as_str())
+                && hidden_reason(&self.filter, &tool.name, tool.toolset, tool.effect).is_none()
+        })
     }
 
     pub fn prompts(&self) -> &[PromptDef] {
@@ -77,24 +110,41 @@ impl Catalogue {
         self.prompts.iter().find(|prompt| prompt.name == name)
     }
 
-    pub fn call(&self, name: &str, context: ToolContext, arguments: JsonObject) -> Result<BoxFuture<'static, CallToolResult>, Unavailable> {
-        let entry = self.entries.get(name).ok_or(Unavailable::Unknown)?;
-        if let Some(reason) = hidden_reason(&self.filter, &entry.spec) {
-            return Err(Unavailable::Hidden(reason));
+    pub async fn call(&self, name: &str, context: ToolContext, arguments: JsonObject) -> Result<CallToolResult, Unavailable> {
+        if let Some(entry) = self.entries.get(name) {
+            if let Some(reason) = hidden_reason(&self.filter, entry.spec.name, entry.spec.toolset, entry.spec.effect) {
+                return Err(Unavailable::Hidden(reason));
+            }
+            return Ok((entry.invoke)(context, arguments).await);
         }
-        Ok((entry.invoke)(context, arguments))
+        for source in &self.sources {
+            let set = source.tools().await;
+            let Some(tool) = set.iter().find(|tool| tool.name == name) else { continue };
+            if let Some(reason) = hidden_reason(&self.filter, &tool.name, tool.toolset, tool.effect) {
+                return Err(Unavailable::Hidden(reason));
+            }
+            let handler = tool.handler.clone();
+            let policy = Policy { name: &tool.name, effect: tool.effect, tier: tool.tier };
+            let tenant = tenant_of(&arguments);
+            let result = audited(&policy, &context, tenant.as_deref(), async {
+                let output = handler.call(&context, arguments).await?;
+                Ok(structured(output.summary, output.value))
+            })
+            .await;
+            return Ok(result);
+        }
+        Err(Unavailable::Unknown)
     }
 }
 
-fn hidden_reason(filter: &CatalogueFilter, spec: &ToolSpec) -> Option<String> {
-    if filter.read_only && spec.effect != Effect::Read {
-        return Some(format!("tool {} changes state and this server runs in read-only mode (MCP_READ_ONLY)", spec.name));
+fn hidden_reason(filter: &CatalogueFilter, name: &str, toolset: Toolset, effect: Effect) -> Option<String> {
+    if filter.read_only && effect != Effect::Read {
+        return Some(format!("tool {name} changes state and this server runs in read-only mode (MCP_READ_ONLY)"));
     }
     match &filter.toolsets {
-        Some(enabled) if !enabled.contains(spec.toolset.name()) => Some(format!(
-            "tool {} belongs to the {} toolset, which is switched off on this server (MCP_TOOLSETS)",
-            spec.name,
-            spec.toolset.name()
+        Some(enabled) if !enabled.contains(toolset.name()) => Some(format!(
+            "tool {name} belongs to the {} toolset, which is switched off on this server (MCP_TOOLSETS)",
+            toolset.name()
         )),
         _ => None,
     }
@@ -104,24 +154,43 @@ pub struct CatalogueBuilder {
     entries: BTreeMap<&'static str, Entry>,
     prompts: Vec<PromptDef>,
     resources: Vec<(Toolset, Arc<dyn ResourceProvider>)>,
+    sources: Vec<Arc<dyn ToolSource>>,
     duplicate: Option<&'static str>,
 }
 
 impl CatalogueBuilder {
     pub fn tool<T: Tool>(mut self, tool: T) -> Self {
         let spec = tool.spec();
-        let definition = definition::<T>(&spec);
+        let definition = rmcp::model::Tool::new(spec.name, spec.description, JsonObject::new())
+            .with_input_schema::<T::Params>()
+            .with_output_schema::<T::Output>();
+        let definition = annotate(definition, spec.title, spec.effect);
         let tool = Arc::new(tool);
         let name = spec.name;
-        let effect = spec.effect;
-        let tier = spec.tier;
+        let policy = (spec.effect, spec.tier);
         let invoke: Invoke = Box::new(move |context, arguments| {
             let tool = tool.clone();
-            Box::pin(async move { run(tool.as_ref(), name, effect, tier, &context, arguments).await })
+            Box::pin(async move {
+                let policy = Policy { name, effect: policy.0, tier: policy.1 };
+                let tenant = tenant_of(&arguments);
+                audited(&policy, &context, tenant.as_deref(), async {
+                    let params = serde_json::from_value::<T::Params>(serde_json::Value::Object(arguments))
+                        .map_err(|error| ToolError::InvalidArgument(format!("{error}; see the tool's input schema in tools/list")))?;
+                    let output = tool.call(&context, params).await?;
+                    Ok(success(&output))
+                })
+                .await
+            })
         });
         if self.entries.insert(name, Entry { spec, definition, invoke }).is_some() {
             self.duplicate = Some(name);
         }
+        self
+    }
+
+    /// Adds a set of tools that is read at run time (see [`ToolSource`]).
+    pub fn source(mut self, source: Arc<dyn ToolSource>) -> Self {
+        self.sources.push(source);
         self
     }
 
@@ -151,7 +220,7 @@ impl CatalogueBuilder {
         let visible = self
             .entries
             .values()
-            .filter(|entry| hidden_reason(&filter, &entry.spec).is_none())
+            .filter(|entry| hidden_reason(&filter, entry.spec.name, entry.spec.toolset, entry.spec.effect).is_none())
             .map(|entry| entry.definition.clone())
             .collect();
         let resources = self
@@ -160,45 +229,56 @@ impl CatalogueBuilder {
             .filter(|(toolset, _)| filter.toolsets.as_ref().is_none_or(|enabled| enabled.contains(toolset.name())))
             .map(|(_, provider)| provider)
             .collect();
-        Ok(Catalogue { entries: self.entries, prompts: self.prompts, resources, filter, visible })
+        Ok(Catalogue { entries: self.entries, prompts: self.prompts, resources, filter, visible, sources: self.sources })
     }
 }
 
-fn definition<T: Tool>(spec: &ToolSpec) -> rmcp::model::Tool {
-    let (read_only, destructive, idempotent) = match spec.effect {
+/// Title and behaviour hints a client shows and uses to decide on confirmation. Shared by
+/// compiled and dynamic tools so both are described the same way.
+pub fn annotate(definition: rmcp::model::Tool, title: &str, effect: Effect) -> rmcp::model::Tool {
+    let (read_only, destructive, idempotent) = match effect {
         Effect::Read => (true, false, true),
         Effect::Write { idempotent } => (false, false, idempotent),
         Effect::Destructive { idempotent } => (false, true, idempotent),
     };
-    let annotations = ToolAnnotations::with_title(spec.title)
+    let annotations = ToolAnnotations::with_title(title)
         .read_only(read_only)
         .destructive(destructive)
         .idempotent(idempotent)
         // Every tool talks to a Microsoft cloud service whose state others change too.
         .open_world(true);
-    rmcp::model::Tool::new(spec.name, spec.description, JsonObject::new())
-        .with_input_schema::<T::Params>()
-        .with_title(spec.title)
-        .with_output_schema::<T::Output>()
-        .with_annotations(annotations)
+    definition.with_title(title).with_annotations(annotations)
 }
 
-async fn run<T: Tool>(tool: &T, name: &'static str, effect: Effect, tier: Tier, context: &ToolContext, arguments: JsonObject) -> CallToolResult {
+struct Policy<'a> {
+    name: &'a str,
+    effect: Effect,
+    tier: Tier,
+}
+
+fn tenant_of(arguments: &JsonObject) -> Option<String> {
+    arguments.get("tenant_id").and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+/// Runs one call and writes its audit line: who, what, where, outcome, how long.
+async fn audited(
+    policy: &Policy<'_>,
+    context: &ToolContext,
+    tenant: Option<&str>,
+    call: impl Future<Output = Result<CallToolResult, ToolError>>,
+) -> CallToolResult {
     let started = Instant::now();
-    let tenant = arguments.get("tenant_id").and_then(|v| v.as_str()).map(str::to_owned);
-    let outcome = match serde_json::from_value::<T::Params>(serde_json::Value::Object(arguments)) {
-        Err(error) => Err(ToolError::InvalidArgument(format!("{error}; see the tool's input schema in tools/list"))),
-        Ok(params) => tool.call(context, params).await,
-    };
+    let outcome = call.await;
     let duration_ms = started.elapsed().as_millis() as u64;
-    let mutating = effect != Effect::Read;
+    let mutating = policy.effect != Effect::Read;
+    let (tool, tier, caller) = (policy.name, policy.tier, context.caller.as_str());
     match outcome {
-        Ok(output) => {
-            tracing::info!(target: "audit", tool = name, tier = ?tier, tenant = tenant.as_deref(), mutating, outcome = "ok", duration_ms, "tool call");
-            success(&output)
+        Ok(result) => {
+            tracing::info!(target: "audit", tool, tier = ?tier, caller, tenant, mutating, outcome = "ok", duration_ms, "tool call");
+            result
         }
         Err(error) => {
-            tracing::info!(target: "audit", tool = name, tier = ?tier, tenant = tenant.as_deref(), mutating, outcome = "error", error = %error, duration_ms, "tool call");
+            tracing::info!(target: "audit", tool, tier = ?tier, caller, tenant, mutating, outcome = "error", error = %error, duration_ms, "tool call");
             CallToolResult::error(vec![ContentBlock::text(error.to_string())])
         }
     }
@@ -208,11 +288,13 @@ async fn run<T: Tool>(tool: &T, name: &'static str, effect: Effect, tier: Tier, 
 /// text, since many clients show only text to the model).
 fn success<O: serde::Serialize + Summary>(output: &O) -> CallToolResult {
     match serde_json::to_value(output) {
-        Ok(value) => {
-            let mut result = CallToolResult::structured(value);
-            result.content.insert(0, ContentBlock::text(output.summary()));
-            result
-        }
+        Ok(value) => structured(output.summary(), value),
         Err(error) => CallToolResult::error(vec![ContentBlock::text(format!("the result could not be serialized: {error}"))]),
     }
+}
+
+fn structured(summary: String, value: serde_json::Value) -> CallToolResult {
+    let mut result = CallToolResult::structured(value);
+    result.content.insert(0, ContentBlock::text(summary));
+    result
 }

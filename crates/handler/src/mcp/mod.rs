@@ -2,13 +2,15 @@
 //! It knows tools only through the [`Tool`] trait; the transport knows it only as an rmcp service.
 
 mod catalogue;
+mod dynamic;
 mod prompts;
 mod resources;
 mod server;
 mod tool;
 
-pub use catalogue::{Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter};
+pub use catalogue::{Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter, annotate};
+pub use dynamic::{DynamicHandler, DynamicOutput, DynamicTool, ToolSource};
 pub use prompts::{PromptDef, PromptError};
 pub use resources::{ResourceError, ResourceProvider};
 pub use server::McpServer;
-pub use tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+pub use tool::{Caller, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};

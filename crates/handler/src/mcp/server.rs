@@ -14,7 +14,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::catalogue::{Catalogue, Unavailable};
 use super::resources::ResourceError;
-use super::tool::ToolContext;
+use super::tool::{Caller, ToolContext};
 use crate::services::Services;
 
 pub const SERVER_NAME: &str = "defender-sentinel-mcp";
@@ -34,6 +34,16 @@ pub struct McpServer {
 impl McpServer {
     pub fn new(catalogue: Arc<Catalogue>, services: Arc<Services>) -> Self {
         Self { catalogue, services }
+    }
+
+    /// What a tool or resource read may use, with the caller the HTTP request carried.
+    fn tool_context(&self, context: &RequestContext<RoleServer>) -> ToolContext {
+        let caller = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .map(|parts| Caller::from_headers(&parts.headers))
+            .unwrap_or_else(Caller::anonymous);
+        ToolContext { services: self.services.clone(), caller }
     }
 }
 
@@ -56,22 +66,22 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.catalogue.visible_tools().to_vec()))
+        Ok(ListToolsResult::with_all_items(self.catalogue.list_tools().await))
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        self.catalogue.visible_tools().iter().find(|tool| tool.name == name).cloned()
+        self.catalogue.get_tool(name)
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let context = ToolContext { services: self.services.clone() };
+        let context = self.tool_context(&context);
         let arguments = request.arguments.unwrap_or_default();
-        match self.catalogue.call(&request.name, context, arguments) {
-            Ok(call) => Ok(call.await.into()),
+        match self.catalogue.call(&request.name, context, arguments).await {
+            Ok(result) => Ok(result.into()),
             Err(Unavailable::Unknown) => Err(McpError::invalid_params(
                 format!("unknown tool '{}'; call tools/list for the tools this server offers", request.name),
                 None,
@@ -83,9 +93,9 @@ impl ServerHandler for McpServer {
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let context = ToolContext { services: self.services.clone() };
+        let context = self.tool_context(&context);
         let mut resources = Vec::new();
         for provider in self.catalogue.resource_providers() {
             resources.extend(provider.list(&context).await.map_err(resource_error)?);
@@ -105,8 +115,9 @@ impl ServerHandler for McpServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
+        let context = self.tool_context(&context);
         let providers = self.catalogue.resource_providers();
         let scheme = request.uri.split_once("://").map(|(scheme, _)| scheme);
         let provider = providers.iter().find(|provider| Some(provider.scheme()) == scheme).ok_or_else(|| {
@@ -116,7 +127,6 @@ impl ServerHandler for McpServer {
                 None,
             )
         })?;
-        let context = ToolContext { services: self.services.clone() };
         Ok(provider.read(&context, &request.uri).await.map_err(resource_error)?.into())
     }
 

@@ -18,10 +18,14 @@ pub enum Toolset {
     Defender,
     Sentinel,
     Hunts,
+    /// `job_get`, `job_list`, `job_cancel`: long work of every kind, observed one way.
+    Jobs,
+    /// `ps_<function>` tools generated from the sibling PowerShell app's manifest.
+    PowerShell,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 4] = [Self::Tenants, Self::Defender, Self::Sentinel, Self::Hunts];
+    pub const ALL: [Toolset; 6] = [Self::Tenants, Self::Defender, Self::Sentinel, Self::Hunts, Self::Jobs, Self::PowerShell];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -29,6 +33,8 @@ impl Toolset {
             Self::Defender => "defender",
             Self::Sentinel => "sentinel",
             Self::Hunts => "hunts",
+            Self::Jobs => "jobs",
+            Self::PowerShell => "powershell",
         }
     }
 }
@@ -71,10 +77,48 @@ pub trait Summary {
     fn summary(&self) -> String;
 }
 
-/// What a tool call may use: the shared services. Tools never reach other tools.
+/// What a tool call may use: the shared services and who is calling. Tools never reach other tools.
 #[derive(Clone)]
 pub struct ToolContext {
     pub services: Arc<Services>,
+    pub caller: Caller,
+}
+
+/// Who made a call, as recorded on jobs and in the audit line.
+///
+/// Taken from the principal headers App Service Authentication adds (`X-MS-CLIENT-PRINCIPAL-NAME`,
+/// else `-ID`); the platform refuses those headers from outside only while App Service
+/// Authentication is on, so without it the name is only what the client claims. Calls without
+/// them are `anonymous`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(String);
+
+impl Caller {
+    pub const ANONYMOUS: &'static str = "anonymous";
+
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Self {
+        ["x-ms-client-principal-name", "x-ms-client-principal-id"]
+            .iter()
+            .filter_map(|name| headers.get(*name)?.to_str().ok())
+            .map(str::trim)
+            .find(|value| !value.is_empty())
+            .map(|value| Self(value.chars().take(256).collect()))
+            .unwrap_or_else(Self::anonymous)
+    }
+
+    pub fn anonymous() -> Self {
+        Self(Self::ANONYMOUS.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Errors a tool reports to the model as a readable tool error (`isError: true`), never as a
@@ -111,4 +155,21 @@ pub trait Tool: Send + Sync + 'static {
     fn spec(&self) -> ToolSpec;
 
     async fn call(&self, context: &ToolContext, params: Self::Params) -> Result<Self::Output, ToolError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_caller_is_the_app_service_principal_or_anonymous() {
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(Caller::from_headers(&headers).as_str(), Caller::ANONYMOUS);
+        headers.insert("x-ms-client-principal-id", "0c1f5595-fcd9-48f5-b95b-0a4c3b91b22e".parse().expect("header"));
+        assert_eq!(Caller::from_headers(&headers).as_str(), "0c1f5595-fcd9-48f5-b95b-0a4c3b91b22e");
+        headers.insert("x-ms-client-principal-name", "analyst@contoso.com".parse().expect("header"));
+        assert_eq!(Caller::from_headers(&headers).to_string(), "analyst@contoso.com", "the name wins over the id");
+        headers.insert("x-ms-client-principal-name", " ".parse().expect("header"));
+        assert_eq!(Caller::from_headers(&headers).as_str(), "0c1f5595-fcd9-48f5-b95b-0a4c3b91b22e", "a blank name is no name");
+    }
 }

@@ -882,7 +882,7 @@ impl fmt::Debug for MessageQueue {
 }
 
 /// The service limit on a message, measured on the text as sent.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// The service returns at most 32 messages per receive.
 const MAX_RECEIVE_BATCH: u8 = 32;
 
@@ -905,6 +905,15 @@ impl MessageQueue {
 
     fn resource(&self) -> String {
         format!("queue {}", self.name)
+    }
+
+    /// The size `text` takes on the wire in this queue's encoding, to compare with
+    /// [`MAX_MESSAGE_BYTES`] before sending.
+    pub fn encoded_len(&self, text: &str) -> usize {
+        match self.encoding {
+            MessageEncoding::Base64 => text.len().div_ceil(3) * 4,
+            MessageEncoding::PlainText => text.len(),
+        }
     }
 
     /// Creates the queue if needed; returns whether it was created by this call.
@@ -930,6 +939,7 @@ impl MessageQueue {
             MessageEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(text),
             MessageEncoding::PlainText => text.to_owned(),
         };
+        debug_assert_eq!(encoded.len(), self.encoded_len(text));
         if encoded.len() > MAX_MESSAGE_BYTES {
             return Err(StorageError::MessageTooLarge {
                 queue: self.name.clone(),

@@ -3,19 +3,30 @@
 
 mod cursor;
 mod hunts;
+mod job_output;
+mod jobs;
 mod mde;
+mod powershell;
 mod sentinel;
 mod tenants;
 
-use crate::mcp::{Catalogue, CatalogueFilter};
+use std::sync::Arc;
+
+use crate::config::JobsConfig;
+use crate::mcp::{Catalogue, CatalogueFilter, Toolset};
+use crate::services::Services;
 
 pub use crate::mcp::ToolContext;
 
-pub fn catalogue(filter: CatalogueFilter) -> Result<Catalogue, crate::mcp::CatalogueError> {
+pub fn catalogue(filter: CatalogueFilter, services: &Arc<Services>, jobs: &JobsConfig) -> Result<Catalogue, crate::mcp::CatalogueError> {
     let builder = Catalogue::builder();
     let builder = tenants::register(builder);
     let builder = mde::register(builder);
     let builder = sentinel::register(builder);
     let builder = hunts::register(builder);
+    let builder = jobs::register(builder);
+    // Only a server that offers the family reads the manifest at all.
+    let powershell_on = filter.toolsets.as_ref().is_none_or(|enabled| enabled.contains(Toolset::PowerShell.name()));
+    let builder = if powershell_on { powershell::register(builder, services.clone(), jobs.manifest_refresh) } else { builder };
     builder.build(filter)
 }

@@ -1,6 +1,9 @@
 //! Test harness: a sandbox tenant, the handler served in-process on loopback, and an rmcp client.
 #![allow(dead_code)]
 
+pub mod contract;
+pub mod worker;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

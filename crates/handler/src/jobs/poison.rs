@@ -1,0 +1,84 @@
+//! `function-jobs-poison`: the queue trigger on `<PS_JOBS_QUEUE>-poison`, where the Functions
+//! host moves a job message after the PowerShell app failed it `maxDequeueCount` times.
+//!
+//! Why a queue trigger and not a sweep on the timer: the host delivers each poison message
+//! within its polling interval (seconds), retries this function by itself if storage hiccups,
+//! and scales it with the queue; a sweep would add up to a schedule's worth of delay, need its
+//! own receive/delete/lease logic, and duplicate what the host already does well.
+//!
+//! A message that is not a job message is refused (non-2xx): the host then keeps it, in the end
+//! in `<queue>-poison-poison`, so nothing is lost and the log says why.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::JobMessage;
+use crate::host::{FunctionHandler, InvocationOutcome, InvocationRequest, InvocationResponse};
+use crate::services::Services;
+
+pub const FUNCTION_NAME: &str = "function-jobs-poison";
+/// The queue trigger binding's `name` in function-jobs-poison/function.json.
+const MESSAGE_BINDING: &str = "message";
+
+pub struct PoisonHandler {
+    services: Arc<Services>,
+}
+
+impl PoisonHandler {
+    pub fn new(services: Arc<Services>) -> Self {
+        Self { services }
+    }
+}
+
+fn failed(log: String) -> InvocationOutcome {
+    tracing::error!("{log}");
+    InvocationOutcome { response: InvocationResponse { logs: vec![log], ..Default::default() }, succeeded: false }
+}
+
+/// The job message in a poison-queue invocation. The host JSON-encodes the message text once
+/// more than it was sent, so after the generic unwrapping it may still be JSON text.
+fn job_message(request: &InvocationRequest) -> Result<JobMessage, String> {
+    let value = match request.binding(MESSAGE_BINDING) {
+        None => return Err(format!("the invocation has no '{MESSAGE_BINDING}' binding in Data")),
+        Some(Value::String(text)) => serde_json::from_str::<Value>(&text).map_err(|error| format!("the message is not JSON ({error})"))?,
+        Some(value) => value,
+    };
+    serde_json::from_value(value).map_err(|error| format!("the message is not a version 1 job message ({error})"))
+}
+
+#[async_trait::async_trait]
+impl FunctionHandler for PoisonHandler {
+    async fn invoke(&self, request: InvocationRequest) -> InvocationOutcome {
+        let jobs = &self.services.jobs;
+        let message = match job_message(&request) {
+            Ok(message) => message,
+            Err(reason) => {
+                return failed(format!(
+                    "{FUNCTION_NAME}: a message in {} cannot be turned into a job outcome: {reason}; it is left to the host, \
+                     which keeps it (finally in {}-poison)",
+                    jobs.poison_queue(),
+                    jobs.poison_queue()
+                ));
+            }
+        };
+        let delivery = request.metadata.get("DequeueCount").cloned().unwrap_or(Value::Null);
+        match jobs.dead_letter(&message).await {
+            Ok(record) => {
+                let detail = record.error.as_ref().map(|e| e.message.as_str()).unwrap_or("already final before the message was dead-lettered");
+                let log = format!("{FUNCTION_NAME}: job {} ({}) is {}: {detail}", record.job_id, record.function, record.state.name());
+                tracing::warn!(job = %record.job_id, state = record.state.name(), poison_delivery = %delivery, "{log}");
+                InvocationOutcome {
+                    response: InvocationResponse {
+                        logs: vec![log],
+                        return_value: json!({ "job_id": record.job_id, "state": record.state }),
+                        ..Default::default()
+                    },
+                    succeeded: true,
+                }
+            }
+            // Failing the invocation makes the host deliver the poison message again.
+            Err(error) => failed(format!("{FUNCTION_NAME}: job {} could not be marked dead-lettered: {error}", message.job_id)),
+        }
+    }
+}
