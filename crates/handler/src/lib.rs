@@ -8,6 +8,7 @@ pub mod host;
 pub mod hunts;
 pub mod local;
 pub mod mcp;
+pub mod secrets;
 pub mod outbound;
 pub mod services;
 pub mod storage;
@@ -35,6 +36,12 @@ pub enum StartError {
     Listen { port: u16, source: std::io::Error },
     #[error("local sandbox: {0}")]
     Sandbox(String),
+    #[error(transparent)]
+    Secrets(#[from] secrets::SecretError),
+    #[error(transparent)]
+    Telemetry(#[from] telemetry::TelemetryError),
+    #[error("outbound HTTP client: {0}")]
+    Http(#[from] outbound::HttpCoreError),
 }
 
 /// The whole application as an axum router, ready to serve.

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
+use tracing::Instrument;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ToolAnnotations};
 
 use super::prompts::PromptDef;
 use super::tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::telemetry;
 
 type Invoke = Box<dyn Fn(ToolContext, JsonObject) -> BoxFuture<'static, CallToolResult> + Send + Sync>;
 
@@ -166,11 +168,14 @@ fn definition<T: Tool>(spec: &ToolSpec) -> rmcp::model::Tool {
 async fn run<T: Tool>(tool: &T, name: &'static str, effect: Effect, tier: Tier, context: &ToolContext, arguments: JsonObject) -> CallToolResult {
     let started = Instant::now();
     let tenant = arguments.get("tenant_id").and_then(|v| v.as_str()).map(str::to_owned);
+    let span = tracing::info_span!(target: telemetry::TOOL_TARGET, "tool call", otel.name = %format_args!("tool {name}"), mcp.tool = name);
     let outcome = match serde_json::from_value::<T::Params>(serde_json::Value::Object(arguments)) {
         Err(error) => Err(ToolError::InvalidArgument(format!("{error}; see the tool's input schema in tools/list"))),
-        Ok(params) => tool.call(context, params).await,
+        Ok(params) => tool.call(context, params).instrument(span.clone()).await,
     };
-    let duration_ms = started.elapsed().as_millis() as u64;
+    let elapsed = started.elapsed();
+    let duration_ms = elapsed.as_millis() as u64;
+    record_tool_telemetry(&span, name, elapsed, outcome.as_ref().err());
     let mutating = effect != Effect::Read;
     match outcome {
         Ok(output) => {
@@ -181,6 +186,21 @@ async fn run<T: Tool>(tool: &T, name: &'static str, effect: Effect, tier: Tier, 
             tracing::info!(target: "audit", tool = name, tier = ?tier, tenant = tenant.as_deref(), mutating, outcome = "error", error = %error, duration_ms, "tool call");
             CallToolResult::error(vec![ContentBlock::text(error.to_string())])
         }
+    }
+}
+
+fn record_tool_telemetry(span: &tracing::Span, name: &'static str, elapsed: std::time::Duration, error: Option<&ToolError>) {
+    if let Some(error) = error {
+        // Faults (the server or a Microsoft API misbehaving) are exceptions worth an alert; a
+        // refused argument or tenant is the caller's to fix.
+        if error.is_fault() {
+            telemetry::record_exception(span, error.kind(), &error.to_string());
+        } else {
+            telemetry::record_failure(span, error.kind());
+        }
+    }
+    if let Some(metrics) = telemetry::metrics() {
+        metrics.tool_call(name, elapsed.as_secs_f64() * 1000.0, error.map(ToolError::kind));
     }
 }
 
