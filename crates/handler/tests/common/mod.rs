@@ -1,6 +1,8 @@
 //! Test harness: a sandbox tenant, the handler served in-process on loopback, and an rmcp client.
 #![allow(dead_code)]
 
+pub mod https;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
