@@ -77,7 +77,7 @@ where
 
 /// A request (server span) for each HTTP request and invocation the host sends. With telemetry
 /// off the span is disabled at its call site and the request passes straight through.
-async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn traced(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let span = tracing::info_span!(
@@ -97,6 +97,7 @@ async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -
     if let Some(id) = request.headers().get(INVOCATION_ID_HEADER).and_then(|value| value.to_str().ok()) {
         span.record("faas.invocation_id", id);
     }
+    request.extensions_mut().insert(telemetry::RequestSpan(span.clone()));
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());

@@ -14,6 +14,8 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use super::catalogue::{Catalogue, Unavailable};
 use super::tool::ToolContext;
 use crate::services::Services;
+use crate::telemetry;
+use tracing::Instrument;
 
 pub const SERVER_NAME: &str = "defender-sentinel-mcp";
 
@@ -58,12 +60,18 @@ impl ServerHandler for McpServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        // rmcp runs this on its own task: re-enter the HTTP request's span, if it is recorded.
+        let request_span = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<telemetry::RequestSpan>())
+            .map_or_else(tracing::Span::none, |span| span.0.clone());
         let context = ToolContext { services: self.services.clone() };
         let arguments = request.arguments.unwrap_or_default();
         match self.catalogue.call(&request.name, context, arguments) {
-            Ok(call) => Ok(call.await.into()),
+            Ok(call) => Ok(call.instrument(request_span).await.into()),
             Err(Unavailable::Unknown) => Err(McpError::invalid_params(
                 format!("unknown tool '{}'; call tools/list for the tools this server offers", request.name),
                 None,

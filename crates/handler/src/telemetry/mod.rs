@@ -48,6 +48,11 @@ const METRICS_INTERVAL: Duration = Duration::from_secs(60);
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
 
+/// The request span, carried in the HTTP request's extensions to where rmcp runs the tool call
+/// on another task, so the call is recorded inside its request.
+#[derive(Clone)]
+pub struct RequestSpan(pub tracing::Span);
+
 /// The metric instruments, when telemetry is exported.
 pub fn metrics() -> Option<&'static Metrics> {
     METRICS.get()
@@ -119,6 +124,9 @@ impl Telemetry {
         // Only the telemetry spans: events (log lines) reach App Insights through the host.
         let spans = tracing_opentelemetry::layer()
             .with_tracer(tracer_provider.tracer(SERVICE_NAME))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
             .with_filter(filter_fn(|metadata| metadata.is_span() && TELEMETRY_TARGETS.contains(&metadata.target())));
         let _ = Registry::default().with(stdout).with(spans).try_init();
         tracing::info!("telemetry is exported to Application Insights");
