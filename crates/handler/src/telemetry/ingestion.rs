@@ -130,3 +130,75 @@ async fn send(
     }
     Ok(answer.body(response.bytes().await?)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use azure_core::credentials::{AccessToken, TokenRequestOptions};
+    use axum::extract::State;
+    use axum::http::{HeaderMap, Uri};
+
+    use super::*;
+
+    #[test]
+    fn authentication_strings() {
+        assert_eq!(IngestionAuth::parse(None), Ok(IngestionAuth::InstrumentationKey));
+        assert_eq!(IngestionAuth::parse(Some("  ")), Ok(IngestionAuth::InstrumentationKey));
+        assert_eq!(
+            IngestionAuth::parse(Some("ClientId=abc;Authorization=AAD")),
+            Ok(IngestionAuth::Entra { client_id: Some("abc".into()) })
+        );
+        assert_eq!(IngestionAuth::parse(Some("Authorization=aad")), Ok(IngestionAuth::Entra { client_id: None }));
+        for bad in ["Authorization=ikey", "ClientId=abc", "Authorization", "Authorization=AAD;Secret=x"] {
+            let error = IngestionAuth::parse(Some(bad)).expect_err(bad);
+            assert!(error.contains("Authorization=AAD"), "{bad}: {error}");
+        }
+    }
+
+    #[derive(Debug, Default)]
+    struct FixedToken {
+        scopes: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenCredential for FixedToken {
+        async fn get_token(&self, scopes: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+            self.scopes.lock().unwrap().extend(scopes.iter().map(|s| s.to_string()));
+            Ok(AccessToken::new("entra-token", time::OffsetDateTime::now_utc() + time::Duration::hours(1)))
+        }
+    }
+
+    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+    async fn record(State(seen): State<Seen>, uri: Uri, headers: HeaderMap) -> &'static str {
+        let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(String::from);
+        seen.lock().unwrap().push((uri.path().to_string(), authorization));
+        "{}"
+    }
+
+    async fn post(client: &IngestionClient, url: &str) -> u16 {
+        let request = Request::post(url).body(Bytes::from_static(b"[]")).unwrap();
+        client.send_bytes(request).await.expect("sent").status().as_u16()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn entra_ingestion_sends_a_monitor_token_to_the_v2_1_api() {
+        let seen = Seen::default();
+        let router = axum::Router::new().fallback(record).with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v2/track", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+
+        let credential = Arc::new(FixedToken::default());
+        let entra = IngestionClient::from_parts(reqwest::Client::new(), Some(credential.clone())).unwrap();
+        assert_eq!(post(&entra, &url).await, 200);
+        let key = IngestionClient::from_parts(reqwest::Client::new(), None).unwrap();
+        assert_eq!(post(&key, &url).await, 200);
+
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[0], ("/v2.1/track".to_string(), Some("Bearer entra-token".to_string())));
+        assert_eq!(seen[1], ("/v2/track".to_string(), None));
+        assert_eq!(*credential.scopes.lock().unwrap(), vec![MONITOR_SCOPE.to_string()]);
+    }
+}

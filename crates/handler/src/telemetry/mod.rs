@@ -189,3 +189,20 @@ pub fn record_failure(span: &tracing::Span, message: &str) {
         span.set_status(Status::error(message.to_string()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_is_off_without_a_connection_string() {
+        assert!(TelemetrySettings::from_lookup(&|_: &str| None).expect("valid").is_none());
+        let error = TelemetrySettings::from_lookup(&|name: &str| match name {
+            "APPLICATIONINSIGHTS_CONNECTION_STRING" => Some("InstrumentationKey=x".into()),
+            "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" => Some("Authorization=ikey".into()),
+            _ => None,
+        })
+        .expect_err("a bad authentication string is refused");
+        assert!(error.to_string().contains("APPLICATIONINSIGHTS_AUTHENTICATION_STRING"), "{error}");
+    }
+}
