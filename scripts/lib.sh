@@ -1,5 +1,6 @@
 # Shared by scripts/test and scripts/run-local: the Node tools this project installs for itself
-# (Azurite, Node 22, the MCP conformance suite) and an Azurite started on free loopback ports.
+# (Azurite, Node 22, the MCP conformance suite, the Bicep parser) and an Azurite started on free
+# loopback ports.
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -7,8 +8,9 @@ TOOLS="$ROOT/test-tools"
 export PATH="$TOOLS/node_modules/.bin:$PATH"
 
 ensure_node_tools() {
-  if [ ! -x "$TOOLS/node_modules/.bin/azurite" ] || [ ! -x "$TOOLS/node_modules/.bin/conformance" ] || ! "$TOOLS/node_modules/.bin/node" --version >/dev/null 2>&1; then
-    echo "== installing test tools (Azurite, Node 22, MCP conformance) from npm"
+  if [ ! -x "$TOOLS/node_modules/.bin/azurite" ] || [ ! -x "$TOOLS/node_modules/.bin/conformance" ] \
+    || [ ! -d "$TOOLS/node_modules/tree-sitter-bicep" ] || ! "$TOOLS/node_modules/.bin/node" --version >/dev/null 2>&1; then
+    echo "== installing test tools (Azurite, Node 22, MCP conformance, tree-sitter-bicep) from npm"
     (cd "$TOOLS" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
