@@ -1,5 +1,5 @@
 // The Bicep templates parse and hang together, and the checker really catches what it claims to.
-// Run by ./scripts/test (`node --test infra/test/`).
+// Run by ./scripts/test (`node --test infra/test/*.test.mjs`).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
