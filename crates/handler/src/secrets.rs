@@ -123,7 +123,6 @@ fn vault_client(vault_url: &str, identity_client_id: Option<String>, transport: 
     let credential = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
         user_assigned_id: identity_client_id.map(UserAssignedId::ClientId),
         client_options: client_options.clone(),
-        ..Default::default()
     }))
     .map_err(|error| SecretError::VaultUrl { reason: format!("the managed identity credential cannot be built: {error}") })?;
     SecretClient::new(url.as_str(), credential, Some(SecretClientOptions { client_options, ..Default::default() }))

@@ -343,10 +343,10 @@ fn dependency_span(request: &ApiRequest<'_>) -> tracing::Span {
 
 fn record_answer(span: &tracing::Span, api: Api, status: StatusCode) {
     span.record("http.response.status_code", status.as_u16());
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        if let Some(metrics) = telemetry::metrics() {
-            metrics.throttled(api.name());
-        }
+    if status == StatusCode::TOO_MANY_REQUESTS
+        && let Some(metrics) = telemetry::metrics()
+    {
+        metrics.throttled(api.name());
     }
     if status.is_client_error() || status.is_server_error() {
         telemetry::record_failure(span, status.as_str());

@@ -77,7 +77,6 @@ impl IngestionClient {
                 ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                     user_assigned_id: client_id.map(UserAssignedId::ClientId),
                     client_options: ClientOptions { transport: Some(Transport::new(Arc::new(http.clone()))), ..Default::default() },
-                    ..Default::default()
                 }))
                 .map_err(|error| TelemetryError::Client(error.to_string()))?,
             ),
