@@ -78,16 +78,15 @@ where
 /// A request (server span) for each HTTP request and invocation the host sends. With telemetry
 /// off the span is disabled at its call site and the request passes straight through.
 async fn traced(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    // Field values are only evaluated when the span is enabled.
     let span = tracing::info_span!(
         target: telemetry::REQUEST_TARGET,
         "request",
-        otel.name = %format_args!("{method} {path}"),
+        otel.name = %format_args!("{} {}", request.method(), request.uri().path()),
         otel.kind = "server",
-        http.request.method = %method,
-        http.route = %path,
-        url.path = %path,
+        http.request.method = %request.method(),
+        http.route = %request.uri().path(),
+        url.path = %request.uri().path(),
         http.response.status_code = tracing::field::Empty,
         faas.invocation_id = tracing::field::Empty,
     );
