@@ -1,15 +1,21 @@
 # Shared by scripts/test and scripts/run-local: the Node tools this project installs for itself
-# (Azurite, Node 22, the MCP conformance suite) and an Azurite started on free loopback ports.
+# (Azurite, Node 22, the MCP conformance suite, the Bicep parser) and an Azurite started on free
+# loopback ports.
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS="$ROOT/test-tools"
 export PATH="$TOOLS/node_modules/.bin:$PATH"
 
+# Installs (again) whenever package-lock.json changed since the last install, so a pull that adds a
+# tool needs no manual step.
 ensure_node_tools() {
-  if [ ! -x "$TOOLS/node_modules/.bin/azurite" ] || [ ! -x "$TOOLS/node_modules/.bin/conformance" ] || ! "$TOOLS/node_modules/.bin/node" --version >/dev/null 2>&1; then
-    echo "== installing test tools (Azurite, Node 22, MCP conformance) from npm"
+  local stamp="$TOOLS/node_modules/.installed-from" wanted
+  wanted=$(sha256sum "$TOOLS/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] || ! "$TOOLS/node_modules/.bin/node" --version >/dev/null 2>&1; then
+    echo "== installing test tools (Azurite, Node 22, MCP conformance, tree-sitter-bicep) from npm"
     (cd "$TOOLS" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$wanted" >"$stamp"
   fi
 }
 

@@ -11,43 +11,60 @@ use url::Url;
 use crate::storage::{StorageConnection, StorageError};
 use crate::tenants::{TenantConfig, TenantId, TenantRegistry, TenantRegistryError};
 
-/// The names of every app setting the handler reads.
+/// The names of every app setting the handler reads; [`settings::ALL`] lists them all, so the
+/// README, `local.settings.json.template` and the Bicep can be checked against one list
+/// (`tests/deployment.rs`). A setting added here without those fails that test.
 pub mod settings {
-    pub const CUSTOM_HANDLER_PORT: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
-    pub const WEBSITE_HOSTNAME: &str = "WEBSITE_HOSTNAME";
-    pub const MCP_ALLOWED_HOSTS: &str = "MCP_ALLOWED_HOSTS";
-    pub const MCP_ALLOWED_ORIGINS: &str = "MCP_ALLOWED_ORIGINS";
-    pub const MCP_MAX_REQUEST_BYTES: &str = "MCP_MAX_REQUEST_BYTES";
-    pub const MCP_READ_ONLY: &str = "MCP_READ_ONLY";
-    pub const MCP_TOOLSETS: &str = "MCP_TOOLSETS";
-    pub const TENANTS: &str = "TENANTS";
-    pub const DEFAULT_TENANT_ID: &str = "DEFAULT_TENANT_ID";
-    pub const AUTH_MODE: &str = "AUTH_MODE";
-    pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
-    pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
-    pub const MANAGED_IDENTITY_CLIENT_ID: &str = "MANAGED_IDENTITY_CLIENT_ID";
-    pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
-    pub const DEFENDER_API_BASE_URL: &str = "DEFENDER_API_BASE_URL";
-    pub const GRAPH_BASE_URL: &str = "GRAPH_BASE_URL";
-    pub const ARM_BASE_URL: &str = "ARM_BASE_URL";
-    pub const LOG_ANALYTICS_BASE_URL: &str = "LOG_ANALYTICS_BASE_URL";
-    pub const OUTBOUND_TIMEOUT_SECONDS: &str = "OUTBOUND_TIMEOUT_SECONDS";
-    pub const OUTBOUND_MAX_RETRIES: &str = "OUTBOUND_MAX_RETRIES";
-    pub const OUTBOUND_TRUSTED_CA_FILE: &str = "OUTBOUND_TRUSTED_CA_FILE";
-    pub const STORAGE: &str = "AzureWebJobsStorage";
-    pub const HUNT_STORAGE_CONTAINER: &str = "HUNT_STORAGE_CONTAINER";
-    pub const HUNT_TICK_BUDGET_SECONDS: &str = "HUNT_TICK_BUDGET_SECONDS";
-    pub const HUNT_MAX_CATCH_UP: &str = "HUNT_MAX_CATCH_UP";
-    pub const HUNT_TENANT_CONCURRENCY: &str = "HUNT_TENANT_CONCURRENCY";
-    pub const HUNT_MAX_ROWS_PER_TENANT: &str = "HUNT_MAX_ROWS_PER_TENANT";
-    pub const HUNT_LOCAL_INTERVAL_SECONDS: &str = "HUNT_LOCAL_INTERVAL_SECONDS";
+    macro_rules! settings {
+        ($($constant:ident = $name:literal;)*) => {
+            $(pub const $constant: &str = $name;)*
+            /// Every setting above.
+            pub const ALL: &[&str] = &[$($constant),*];
+        };
+    }
+
+    settings! {
+        CUSTOM_HANDLER_PORT = "FUNCTIONS_CUSTOMHANDLER_PORT";
+        WEBSITE_HOSTNAME = "WEBSITE_HOSTNAME";
+        MCP_ALLOWED_HOSTS = "MCP_ALLOWED_HOSTS";
+        MCP_ALLOWED_ORIGINS = "MCP_ALLOWED_ORIGINS";
+        MCP_MAX_REQUEST_BYTES = "MCP_MAX_REQUEST_BYTES";
+        MCP_READ_ONLY = "MCP_READ_ONLY";
+        MCP_TOOLSETS = "MCP_TOOLSETS";
+        TENANTS = "TENANTS";
+        DEFAULT_TENANT_ID = "DEFAULT_TENANT_ID";
+        AUTH_MODE = "AUTH_MODE";
+        AZURE_CLIENT_ID = "AZURE_CLIENT_ID";
+        AZURE_CLIENT_SECRET = "AZURE_CLIENT_SECRET";
+        MANAGED_IDENTITY_CLIENT_ID = "MANAGED_IDENTITY_CLIENT_ID";
+        AZURE_AUTHORITY_HOST = "AZURE_AUTHORITY_HOST";
+        DEFENDER_API_BASE_URL = "DEFENDER_API_BASE_URL";
+        GRAPH_BASE_URL = "GRAPH_BASE_URL";
+        ARM_BASE_URL = "ARM_BASE_URL";
+        LOG_ANALYTICS_BASE_URL = "LOG_ANALYTICS_BASE_URL";
+        OUTBOUND_TIMEOUT_SECONDS = "OUTBOUND_TIMEOUT_SECONDS";
+        OUTBOUND_MAX_RETRIES = "OUTBOUND_MAX_RETRIES";
+        OUTBOUND_TRUSTED_CA_FILE = "OUTBOUND_TRUSTED_CA_FILE";
+        STORAGE = "AzureWebJobsStorage";
+        KEY_VAULT_URL = "KEY_VAULT_URL";
+        APPLICATIONINSIGHTS_CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING";
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
+        RUST_LOG = "RUST_LOG";
+        HUNT_STORAGE_CONTAINER = "HUNT_STORAGE_CONTAINER";
+        HUNT_TICK_BUDGET_SECONDS = "HUNT_TICK_BUDGET_SECONDS";
+        HUNT_MAX_CATCH_UP = "HUNT_MAX_CATCH_UP";
+        HUNT_TENANT_CONCURRENCY = "HUNT_TENANT_CONCURRENCY";
+        HUNT_MAX_ROWS_PER_TENANT = "HUNT_MAX_ROWS_PER_TENANT";
+        HUNT_LOCAL_INTERVAL_SECONDS = "HUNT_LOCAL_INTERVAL_SECONDS";
+        JOBS_CONTAINER = "JOBS_CONTAINER";
+        PS_JOBS_QUEUE = "PS_JOBS_QUEUE";
+        PS_MANIFEST_REFRESH_SECONDS = "PS_MANIFEST_REFRESH_SECONDS";
+        PS_JOB_DEADLINE_MINUTES = "PS_JOB_DEADLINE_MINUTES";
+    }
+
     /// Not one setting but a family: `HUNT_SECRET_<NAME>` holds the secret a hunt's alert names
     /// (read when an alert is sent, so it can be a Key Vault reference in Azure).
     pub const HUNT_SECRET_PREFIX: &str = "HUNT_SECRET_";
-    pub const JOBS_CONTAINER: &str = "JOBS_CONTAINER";
-    pub const PS_JOBS_QUEUE: &str = "PS_JOBS_QUEUE";
-    pub const PS_MANIFEST_REFRESH_SECONDS: &str = "PS_MANIFEST_REFRESH_SECONDS";
-    pub const PS_JOB_DEADLINE_MINUTES: &str = "PS_JOB_DEADLINE_MINUTES";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +137,25 @@ pub struct OutboundConfig {
     pub max_retries: u32,
     /// Extra PEM certificates to trust (the sandbox's self-signed certificate); never needed in Azure.
     pub trusted_ca_pem: Option<String>,
+}
+
+impl OutboundConfig {
+    /// Read on its own too: Key Vault references and telemetry need an HTTP client before the
+    /// rest of the configuration can be read.
+    pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let trusted_ca_pem = match lookup(settings::OUTBOUND_TRUSTED_CA_FILE) {
+            None => None,
+            Some(path) => Some(std::fs::read_to_string(&path).map_err(|error| ConfigError::Invalid {
+                name: settings::OUTBOUND_TRUSTED_CA_FILE,
+                reason: format!("cannot read {path}: {error}"),
+            })?),
+        };
+        Ok(Self {
+            timeout: Duration::from_secs(parse_or(lookup, settings::OUTBOUND_TIMEOUT_SECONDS, 30u64)?),
+            max_retries: parse_or(lookup, settings::OUTBOUND_MAX_RETRIES, 3u32)?,
+            trusted_ca_pem,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -206,18 +242,7 @@ impl Config {
             arm: https_url(&lookup, settings::ARM_BASE_URL, public.arm)?,
             log_analytics: https_url(&lookup, settings::LOG_ANALYTICS_BASE_URL, public.log_analytics)?,
         };
-        let trusted_ca_pem = match lookup(settings::OUTBOUND_TRUSTED_CA_FILE) {
-            None => None,
-            Some(path) => Some(std::fs::read_to_string(&path).map_err(|error| ConfigError::Invalid {
-                name: settings::OUTBOUND_TRUSTED_CA_FILE,
-                reason: format!("cannot read {path}: {error}"),
-            })?),
-        };
-        let outbound = OutboundConfig {
-            timeout: Duration::from_secs(parse_or(&lookup, settings::OUTBOUND_TIMEOUT_SECONDS, 30u64)?),
-            max_retries: parse_or(&lookup, settings::OUTBOUND_MAX_RETRIES, 3u32)?,
-            trusted_ca_pem,
-        };
+        let outbound = OutboundConfig::from_lookup(&lookup)?;
         let storage = StorageConnection::from_settings(settings::STORAGE, &lookup)?;
         let hunts = parse_hunts(&lookup)?;
         let jobs = JobsConfig {

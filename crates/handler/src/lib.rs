@@ -10,6 +10,7 @@ pub mod kql_guard;
 pub mod jobs;
 pub mod local;
 pub mod mcp;
+pub mod secrets;
 pub mod outbound;
 pub mod services;
 pub mod storage;
@@ -37,6 +38,12 @@ pub enum StartError {
     Listen { port: u16, source: std::io::Error },
     #[error("local sandbox: {0}")]
     Sandbox(String),
+    #[error(transparent)]
+    Secrets(#[from] secrets::SecretError),
+    #[error(transparent)]
+    Telemetry(#[from] telemetry::TelemetryError),
+    #[error("outbound HTTP client: {0}")]
+    Http(#[from] outbound::HttpCoreError),
 }
 
 /// The whole application as an axum router, on services built by the caller (`serve` uses the

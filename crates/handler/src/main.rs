@@ -1,7 +1,8 @@
 use clap::Parser;
 
-use handler::config::{Config, settings};
-use handler::{StartError, local, telemetry};
+use handler::config::{Config, OutboundConfig, settings};
+use handler::telemetry::{Telemetry, TelemetrySettings};
+use handler::{StartError, local, outbound, secrets};
 
 /// MCP server for Microsoft Defender XDR and Sentinel, run by the Azure Functions host as a
 /// custom handler. Settings come from the environment (app settings); see the README.
@@ -18,44 +19,69 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    telemetry::init();
     let cli = Cli::parse();
-    match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let telemetry = match start_telemetry() {
+        Ok(telemetry) => telemetry,
         Err(error) => {
-            tracing::error!("handler cannot start: {error}");
-            eprintln!("handler cannot start: {error}");
-            std::process::ExitCode::FAILURE
+            // Logging to stdout still works without the exporter; say why there is none.
+            let _ = Telemetry::start(env(settings::RUST_LOG).as_deref(), None);
+            return failed(&error);
         }
+    };
+    let result = run(cli).await;
+    // Export what is buffered (blocking, and the export itself runs on this runtime).
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => failed(&error),
     }
 }
 
+fn failed(error: &StartError) -> std::process::ExitCode {
+    tracing::error!("handler cannot start: {error}");
+    eprintln!("handler cannot start: {error}");
+    std::process::ExitCode::FAILURE
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+}
+
+fn start_telemetry() -> Result<Telemetry, StartError> {
+    let export = match TelemetrySettings::from_lookup(&env)? {
+        Some(settings) => Some((settings, OutboundConfig::from_lookup(&env)?)),
+        None => None,
+    };
+    Ok(Telemetry::start(env(settings::RUST_LOG).as_deref(), export)?)
+}
+
 async fn run(cli: Cli) -> Result<(), StartError> {
-    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
     let port_override = cli.port.map(|port| port.to_string());
-    let (mut config, sandbox) = if cli.sandbox {
+    let sandbox = if cli.sandbox {
         let sandbox = sandbox::RunningSandbox::start(sandbox::SandboxOptions::default())
             .await
             .map_err(|error| StartError::Sandbox(error.to_string()))?;
         tracing::info!(url = sandbox.base_url(), "embedded sandbox tenant started");
-        let overrides = local::sandbox_settings(&sandbox);
-        let config = Config::from_lookup(|name| {
-            if name == settings::CUSTOM_HANDLER_PORT && port_override.is_some() {
-                return port_override.clone();
-            }
-            if name == settings::STORAGE {
-                return env(name).or_else(|| Some("UseDevelopmentStorage=true".into()));
-            }
-            overrides.get(name).cloned().or_else(|| env(name))
-        })?;
-        (config, Some(sandbox))
+        Some(sandbox)
     } else {
-        let config = Config::from_lookup(|name| match (name, &port_override) {
-            (settings::CUSTOM_HANDLER_PORT, Some(port)) => Some(port.clone()),
-            _ => env(name),
-        })?;
-        (config, None)
+        None
     };
+    let overrides = sandbox.as_ref().map(local::sandbox_settings).unwrap_or_default();
+    let settings = |name: &str| -> Option<String> {
+        if name == settings::CUSTOM_HANDLER_PORT && port_override.is_some() {
+            return port_override.clone();
+        }
+        if let Some(value) = overrides.get(name) {
+            return Some(value.clone());
+        }
+        if name == settings::STORAGE && cli.sandbox {
+            return env(name).or_else(|| Some("UseDevelopmentStorage=true".into()));
+        }
+        env(name)
+    };
+    let outbound = OutboundConfig::from_lookup(&settings)?;
+    let secrets = secrets::resolve(&settings, outbound::http_client(&outbound)?).await?;
+    let mut config = Config::from_lookup(|name| secrets.get(name).or_else(|| settings(name)))?;
     if let Some(sandbox) = &sandbox {
         config.outbound.trusted_ca_pem = Some(sandbox.ca_certificate_pem().to_string());
     }

@@ -19,11 +19,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use tracing::Instrument;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 pub use invocation::{FunctionHandler, InvocationOutcome, InvocationRequest, InvocationResponse};
 
 use crate::config::McpConfig;
+use crate::telemetry;
+
+/// The Functions host names each invocation in this header (forwarded and proxied HTTP too).
+const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
 
 /// What `/api/health` reports.
 #[async_trait::async_trait]
@@ -67,6 +72,38 @@ where
         .nest_service("/api/mcp", service)
         .route("/{function}", post(invoke))
         .with_state(state)
+        .layer(axum::middleware::from_fn(traced))
+}
+
+/// A request (server span) for each HTTP request and invocation the host sends. With telemetry
+/// off the span is disabled at its call site and the request passes straight through.
+async fn traced(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    // Field values are only evaluated when the span is enabled.
+    let span = tracing::info_span!(
+        target: telemetry::REQUEST_TARGET,
+        "request",
+        otel.name = %format_args!("{} {}", request.method(), request.uri().path()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = %request.uri().path(),
+        url.path = %request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        faas.invocation_id = tracing::field::Empty,
+    );
+    if span.is_disabled() {
+        return next.run(request).await;
+    }
+    if let Some(id) = request.headers().get(INVOCATION_ID_HEADER).and_then(|value| value.to_str().ok()) {
+        span.record("faas.invocation_id", id);
+    }
+    request.extensions_mut().insert(telemetry::RequestSpan(span.clone()));
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        telemetry::record_failure(&span, status.as_str());
+    }
+    response
 }
 
 fn allowed_origins(mcp: &McpConfig) -> Vec<String> {
@@ -88,6 +125,7 @@ async fn health_check(State(state): State<HostState>) -> Response {
 async fn invoke(State(state): State<HostState>, Path(function): Path<String>, body: axum::body::Bytes) -> Response {
     let failed = |status: StatusCode, log: String| {
         tracing::error!(function = %function, "{log}");
+        telemetry::record_exception(&tracing::Span::current(), "InvocationRejected", &log);
         let response = InvocationResponse { logs: vec![log], ..InvocationResponse::default() };
         (status, Json(response)).into_response()
     };
@@ -113,7 +151,15 @@ async fn invoke(State(state): State<HostState>, Path(function): Path<String>, bo
             );
         }
     };
+    let started = std::time::Instant::now();
     let outcome = handler.invoke(request).await;
+    if let Some(metrics) = telemetry::metrics() {
+        metrics.invocation(&function, started.elapsed().as_secs_f64() * 1000.0, outcome.succeeded);
+    }
+    if !outcome.succeeded {
+        let message = outcome.response.logs.join("; ");
+        telemetry::record_exception(&tracing::Span::current(), "InvocationFailed", &message);
+    }
     let status = if outcome.succeeded { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
     (status, Json(outcome.response)).into_response()
 }

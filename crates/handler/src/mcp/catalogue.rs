@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
+use tracing::Instrument;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ToolAnnotations};
 
 use super::dynamic::{DynamicTool, ToolSource};
 use super::prompts::PromptDef;
 use super::resources::ResourceProvider;
 use super::tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::telemetry;
 
 type Invoke = Box<dyn Fn(ToolContext, JsonObject) -> BoxFuture<'static, CallToolResult> + Send + Sync>;
 
@@ -268,8 +270,11 @@ async fn audited(
     call: impl Future<Output = Result<CallToolResult, ToolError>>,
 ) -> CallToolResult {
     let started = Instant::now();
-    let outcome = call.await;
-    let duration_ms = started.elapsed().as_millis() as u64;
+    let span = tracing::info_span!(target: telemetry::TOOL_TARGET, "tool call", otel.name = %format_args!("tool {}", policy.name), mcp.tool = policy.name);
+    let outcome = call.instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let duration_ms = elapsed.as_millis() as u64;
+    record_tool_telemetry(&span, policy.name, elapsed, outcome.as_ref().err());
     let mutating = policy.effect != Effect::Read;
     let (tool, tier, caller) = (policy.name, policy.tier, context.caller.as_str());
     match outcome {
@@ -281,6 +286,21 @@ async fn audited(
             tracing::info!(target: "audit", tool, tier = ?tier, caller, tenant, mutating, outcome = "error", error = %error, duration_ms, "tool call");
             CallToolResult::error(vec![ContentBlock::text(error.to_string())])
         }
+    }
+}
+
+fn record_tool_telemetry(span: &tracing::Span, name: &str, elapsed: std::time::Duration, error: Option<&ToolError>) {
+    if let Some(error) = error {
+        // Faults (the server or a Microsoft API misbehaving) are exceptions worth an alert; a
+        // refused argument or tenant is the caller's to fix.
+        if error.is_fault() {
+            telemetry::record_exception(span, error.kind(), &error.to_string());
+        } else {
+            telemetry::record_failure(span, error.kind());
+        }
+    }
+    if let Some(metrics) = telemetry::metrics() {
+        metrics.tool_call(name, elapsed.as_secs_f64() * 1000.0, error.map(ToolError::kind));
     }
 }
 

@@ -16,6 +16,8 @@ use super::catalogue::{Catalogue, Unavailable};
 use super::resources::ResourceError;
 use super::tool::{Caller, ToolContext};
 use crate::services::Services;
+use crate::telemetry;
+use tracing::Instrument;
 
 pub const SERVER_NAME: &str = "defender-sentinel-mcp";
 
@@ -78,9 +80,15 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        // rmcp runs this on its own task: re-enter the HTTP request's span, if it is recorded.
+        let request_span = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<telemetry::RequestSpan>())
+            .map_or_else(tracing::Span::none, |span| span.0.clone());
         let context = self.tool_context(&context);
         let arguments = request.arguments.unwrap_or_default();
-        match self.catalogue.call(&request.name, context, arguments).await {
+        match self.catalogue.call(&request.name, context, arguments).instrument(request_span).await {
             Ok(result) => Ok(result.into()),
             Err(Unavailable::Unknown) => Err(McpError::invalid_params(
                 format!("unknown tool '{}'; call tools/list for the tools this server offers", request.name),

@@ -145,6 +145,30 @@ impl ToolError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::InvalidArgument(message.into())
     }
+
+    /// A stable name for telemetry.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument(_) => "invalid_argument",
+            Self::Tenant(_) => "tenant_refused",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Storage(_) => "storage_unavailable",
+            Self::Api(ApiError::Throttled { .. }) => "throttled",
+            Self::Api(_) => "api_error",
+        }
+    }
+
+    /// Whether the failure is the service's (a Microsoft API erring, unreachable or refusing
+    /// our token) rather than the caller's input.
+    pub fn is_fault(&self) -> bool {
+        match self {
+            Self::Api(ApiError::Throttled { .. }) => false,
+            Self::Api(error) => error.status().is_none_or(|status| status.is_server_error() || status.as_u16() == 401 || status.as_u16() == 403),
+            Self::Storage(_) => true,
+            _ => false,
+        }
+    }
 }
 
 #[async_trait::async_trait]

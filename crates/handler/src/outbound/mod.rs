@@ -8,6 +8,8 @@ mod retry;
 use std::fmt;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -19,7 +21,8 @@ pub use error::ApiError;
 pub use retry::{Replay, RetryPolicy};
 use retry::{Decision, Outcome};
 
-use crate::config::{Config, Endpoints};
+use crate::config::{Config, Endpoints, OutboundConfig};
+use crate::telemetry;
 use crate::tenants::TenantId;
 
 /// The Microsoft APIs this server calls. Each has its own base URL and token audience.
@@ -48,6 +51,18 @@ impl Api {
             Self::Graph => &endpoints.graph,
             Self::Arm => &endpoints.arm,
             Self::LogAnalytics => &endpoints.log_analytics,
+        }
+    }
+}
+
+impl Api {
+    /// A short stable name for telemetry.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Defender => "defender",
+            Self::Graph => "graph",
+            Self::Arm => "arm",
+            Self::LogAnalytics => "log_analytics",
         }
     }
 }
@@ -145,7 +160,7 @@ pub enum HttpCoreError {
 
 impl HttpCore {
     pub fn new(config: &Config) -> Result<Self, HttpCoreError> {
-        let client = build_client(config.outbound.timeout, config.outbound.trusted_ca_pem.as_deref())?;
+        let client = http_client(&config.outbound)?;
         let credentials = Credentials::new(config.auth.clone(), &config.endpoints.authority_host, client.clone());
         Ok(Self {
             client,
@@ -197,17 +212,20 @@ impl HttpCore {
             if let Some(body) = &request.body {
                 builder = builder.json(body);
             }
-            let started = std::time::Instant::now();
-            let result = builder.send().await;
-            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let span = dependency_span(request);
+            let result = builder.send().instrument(span.clone()).await;
             let decision = match &result {
                 Ok(response) => {
-                    tracing::debug!(target: "dependency", api = ?api, method = %request.method, path = request.url.path(), status = response.status().as_u16(), elapsed_ms, "microsoft api call");
+                    record_answer(&span, api, response.status());
                     self.retry.decide(request.replay, &Outcome::Answered { status: response.status(), headers: response.headers() }, retries_done)
                 }
-                Err(error) if error.is_connect() => self.retry.decide(request.replay, &Outcome::ConnectFailed, retries_done),
-                Err(_) => self.retry.decide(request.replay, &Outcome::LostInFlight, retries_done),
+                Err(error) => {
+                    telemetry::record_exception(&span, "TransportError", &without_url(error));
+                    let outcome = if error.is_connect() { Outcome::ConnectFailed } else { Outcome::LostInFlight };
+                    self.retry.decide(request.replay, &outcome, retries_done)
+                }
             };
+            drop(span);
             match (decision, result) {
                 (Decision::RetryAfter(wait), _) => {
                     tracing::info!(api = ?api, path = request.url.path(), wait_ms = wait.as_millis() as u64, retry = retries_done + 1, "retrying microsoft api call");
@@ -305,13 +323,45 @@ pub(crate) fn without_url(error: &reqwest::Error) -> String {
     format!("{kind}{source}")
 }
 
-fn build_client(timeout: Duration, trusted_ca_pem: Option<&str>) -> Result<reqwest::Client, HttpCoreError> {
+/// A dependency (client span) per attempt, so retries and their 429s show up one by one. The
+/// URL is recorded without its query, which can hold text a person typed (filters, KQL).
+fn dependency_span(request: &ApiRequest<'_>) -> tracing::Span {
+    let url = &request.url;
+    tracing::info_span!(
+        target: telemetry::DEPENDENCY_TARGET,
+        "microsoft api call",
+        otel.name = %format_args!("{} {}", request.method, url.path()),
+        otel.kind = "client",
+        http.request.method = %request.method,
+        server.address = url.host_str().unwrap_or_default(),
+        url.full = %format_args!("{}://{}{}", url.scheme(), url.host_str().unwrap_or_default(), url.path()),
+        http.response.status_code = tracing::field::Empty,
+        api = request.api.name(),
+        tenant.id = %request.tenant,
+    )
+}
+
+fn record_answer(span: &tracing::Span, api: Api, status: StatusCode) {
+    span.record("http.response.status_code", status.as_u16());
+    if status == StatusCode::TOO_MANY_REQUESTS
+        && let Some(metrics) = telemetry::metrics()
+    {
+        metrics.throttled(api.name());
+    }
+    if status.is_client_error() || status.is_server_error() {
+        telemetry::record_failure(span, status.as_str());
+    }
+}
+
+/// The one way outbound HTTP clients are built (Microsoft APIs, Key Vault, telemetry), so an
+/// extra trusted CA or a timeout applies everywhere.
+pub fn http_client(config: &OutboundConfig) -> Result<reqwest::Client, HttpCoreError> {
     let mut builder = reqwest::Client::builder()
-        .timeout(timeout)
+        .timeout(config.timeout)
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(90))
         .user_agent(concat!("defender-sentinel-mcp/", env!("CARGO_PKG_VERSION")));
-    if let Some(pem) = trusted_ca_pem {
+    if let Some(pem) = config.trusted_ca_pem.as_deref() {
         let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(HttpCoreError::Certificate)?;
         builder = builder.tls_certs_merge(certificates);
     }

@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod worker;
+pub mod https;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
