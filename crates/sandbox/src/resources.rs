@@ -1,0 +1,201 @@
+//! Generic ARM resource collections: the list, get, delete and create-or-update behaviour that
+//! every simple resource type shares (watchlists, automation rules, saved searches, workbooks,
+//! data collection rules and endpoints, templates), so each type only states where its items
+//! live and how a PUT body becomes a resource.
+//!
+//! Two scopes: workspace resources (`…/workspaces/{ws}/…`) and resource-group resources
+//! (`…/resourceGroups/{rg}/providers/Microsoft.Insights/…`). The sandbox keeps a resource
+//! group's resources with the workspace in that group (each seeded group holds one workspace).
+
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::Value;
+
+use crate::arm::{API, arm_list, check_etag, check_subscription, find_by_name, resolve_workspace, tenant};
+use crate::errors::{ApiError, ApiResult};
+use crate::seed::{TenantData, WorkspaceData};
+use crate::state::AppState;
+use crate::token::Caller;
+use crate::util::QueryParams;
+
+/// One resource type kept as a list of ARM JSON resources.
+pub trait Collection: Send + Sync + 'static {
+    /// Name used in error messages ("watchlist").
+    const NOUN: &'static str;
+    fn items(w: &mut WorkspaceData) -> &mut Vec<Value>;
+    /// The resource as a list or get shows it (query options such as `canFetchContent`, or
+    /// computed properties). `None` leaves it out of a list.
+    fn shown(_w: &WorkspaceData, item: Value, _query: &QueryParams, _listing: bool) -> ApiResult<Option<Value>> {
+        Ok(Some(item))
+    }
+}
+
+fn not_found<C: Collection>(name: &str) -> ApiError {
+    ApiError::new(API, StatusCode::NOT_FOUND, "ResourceNotFound", format!("The {} '{name}' was not found.", C::NOUN))
+}
+
+/// The workspace whose resource group is `rg`.
+pub fn resolve_group<'t>(state: &AppState, caller: &Caller, t: &'t mut TenantData, sub: &str, rg: &str) -> ApiResult<&'t mut WorkspaceData> {
+    check_subscription(state, caller, sub)?;
+    t.workspaces
+        .iter_mut()
+        .find(|w| w.public.subscription_id.eq_ignore_ascii_case(sub) && w.public.resource_group.eq_ignore_ascii_case(rg))
+        .ok_or_else(|| ApiError::new(API, StatusCode::NOT_FOUND, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found.")))
+}
+
+fn shown_list<C: Collection>(w: &mut WorkspaceData, query: &QueryParams) -> ApiResult<Vec<Value>> {
+    let items = C::items(w).clone();
+    let mut out = Vec::new();
+    for item in items {
+        out.extend(C::shown(w, item, query, true)?);
+    }
+    Ok(out)
+}
+
+fn shown_one<C: Collection>(w: &mut WorkspaceData, name: &str, query: &QueryParams) -> ApiResult<Value> {
+    let item = find_by_name(C::items(w), name).map(|v| v.clone()).ok_or_else(|| not_found::<C>(name))?;
+    C::shown(w, item, query, false)?.ok_or_else(|| not_found::<C>(name))
+}
+
+/// 200 when something was deleted, 204 when there was nothing to delete (ARM's convention).
+fn delete_from<C: Collection>(w: &mut WorkspaceData, name: &str) -> StatusCode {
+    let items = C::items(w);
+    let before = items.len();
+    items.retain(|r| !r["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)));
+    if items.len() < before { StatusCode::OK } else { StatusCode::NO_CONTENT }
+}
+
+/// Create or replace `name` with the resource `build` makes from the current one (if any),
+/// after the etag checks; 201 for a new resource, 200 for a replaced one.
+pub fn upsert<C: Collection>(
+    w: &mut WorkspaceData,
+    name: &str,
+    headers: &HeaderMap,
+    body: &Value,
+    build: impl FnOnce(&WorkspaceData, Option<&Value>) -> ApiResult<Value>,
+) -> ApiResult<Response> {
+    let existing = find_by_name(C::items(w), name).map(|v| v.clone());
+    match &existing {
+        Some(current) => check_etag(headers, body, current, &format!("{} '{name}'", C::NOUN))?,
+        None if headers.get("if-match").is_some() => {
+            return Err(ApiError::new(
+                API,
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                format!("The {} '{name}' does not exist, so If-Match cannot match.", C::NOUN),
+            ));
+        }
+        None => {}
+    }
+    let resource = build(w, existing.as_ref())?;
+    let items = C::items(w);
+    let status = match find_by_name(items, name) {
+        Some(slot) => {
+            *slot = resource.clone();
+            StatusCode::OK
+        }
+        None => {
+            items.push(resource.clone());
+            StatusCode::CREATED
+        }
+    };
+    Ok((status, Json(resource)).into_response())
+}
+
+type WsPath = Path<(String, String, String)>;
+type WsItemPath = Path<(String, String, String, String)>;
+type GroupPath = Path<(String, String)>;
+type GroupItemPath = Path<(String, String, String)>;
+
+pub async fn list_in_workspace<C: Collection>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
+    Path((sub, rg, ws)): WsPath,
+) -> ApiResult<Json<Value>> {
+    let query = QueryParams::parse(raw.as_deref());
+    let items = {
+        let mut t = tenant(&state, &caller)?;
+        shown_list::<C>(resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?, &query)?
+    };
+    arm_list(&state, uri.path(), raw.as_deref(), items)
+}
+
+pub async fn get_in_workspace<C: Collection>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
+    Path((sub, rg, ws, name)): WsItemPath,
+) -> ApiResult<Json<Value>> {
+    let mut t = tenant(&state, &caller)?;
+    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
+    shown_one::<C>(w, &name, &QueryParams::parse(raw.as_deref())).map(Json)
+}
+
+pub async fn delete_in_workspace<C: Collection>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws, name)): WsItemPath,
+) -> ApiResult<StatusCode> {
+    let mut t = tenant(&state, &caller)?;
+    Ok(delete_from::<C>(resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?, &name))
+}
+
+pub async fn list_in_group<C: Collection>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
+    Path((sub, rg)): GroupPath,
+) -> ApiResult<Json<Value>> {
+    let query = QueryParams::parse(raw.as_deref());
+    let items = {
+        let mut t = tenant(&state, &caller)?;
+        shown_list::<C>(resolve_group(&state, &caller, &mut t, &sub, &rg)?, &query)?
+    };
+    arm_list(&state, uri.path(), raw.as_deref(), items)
+}
+
+/// A subscription-wide list: the resources of every resource group in the subscription.
+pub async fn list_in_subscription<C: Collection>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
+    Path(sub): Path<String>,
+) -> ApiResult<Json<Value>> {
+    check_subscription(&state, &caller, &sub)?;
+    let query = QueryParams::parse(raw.as_deref());
+    let items = {
+        let mut t = tenant(&state, &caller)?;
+        let mut items = Vec::new();
+        for w in t.workspaces.iter_mut().filter(|w| w.public.subscription_id.eq_ignore_ascii_case(&sub)) {
+            items.extend(shown_list::<C>(w, &query)?);
+        }
+        items
+    };
+    arm_list(&state, uri.path(), raw.as_deref(), items)
+}
+
+pub async fn get_in_group<C: Collection>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
+    Path((sub, rg, name)): GroupItemPath,
+) -> ApiResult<Json<Value>> {
+    let mut t = tenant(&state, &caller)?;
+    let w = resolve_group(&state, &caller, &mut t, &sub, &rg)?;
+    shown_one::<C>(w, &name, &QueryParams::parse(raw.as_deref())).map(Json)
+}
+
+pub async fn delete_in_group<C: Collection>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, name)): GroupItemPath,
+) -> ApiResult<StatusCode> {
+    let mut t = tenant(&state, &caller)?;
+    Ok(delete_from::<C>(resolve_group(&state, &caller, &mut t, &sub, &rg)?, &name))
+}
