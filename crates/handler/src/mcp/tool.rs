@@ -87,6 +87,12 @@ pub enum ToolError {
     Api(#[from] ApiError),
     #[error("not found: {0}")]
     NotFound(String),
+    /// The target changed since it was read, or is in a state that refuses the change.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The service accepted the request and then reported that it failed.
+    #[error("failed: {0}")]
+    Failed(String),
 }
 
 impl ToolError {
