@@ -141,6 +141,14 @@ pub type IncidentComment = Resource<CommentProperties>;
 /// properties are kept as they come.
 pub type Entity = Resource<serde_json::Map<String, Value>>;
 
+/// The answer of `POST …/incidents/{id}/alerts`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertList {
+    #[serde(default)]
+    pub value: Vec<Entity>,
+}
+
+/// The answer of `POST …/incidents/{id}/entities`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EntityList {
     #[serde(default)]

@@ -2,16 +2,16 @@
 //! This file holds what they share: which workspace a call is about, list paging, limits, and
 //! how client errors read as tool errors.
 
-// mod backup;
-// mod dcr;
+mod backup;
+mod dcr;
 mod health;
-// mod incidents;
+mod incidents;
 mod prompts;
 mod query;
-// mod rules;
+mod rules;
 mod tables;
-// mod watchlists;
-// mod workbooks;
+mod watchlists;
+mod workbooks;
 mod workspaces;
 
 use std::time::Duration;
@@ -27,7 +27,9 @@ use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     let builder = workspaces::register(health::register(query::register(builder)));
-    let builder = tables::register(builder);
+    let builder = rules::register(tables::register(builder));
+    let builder = incidents::register(workbooks::register(builder));
+    let builder = dcr::register(watchlists::register(backup::register(builder)));
     prompts::register(builder)
 }
 
@@ -86,7 +88,7 @@ pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<usize, ToolEr
 }
 
 /// One page of an ARM list for a tool: from the start URL, or from a cursor a previous call
-/// returned. The next cursor is bound to the tenant.
+/// returned for the same list. The next cursor is bound to the tenant.
 pub async fn page<T: DeserializeOwned>(
     context: &ToolContext,
     tenant: &TenantId,
@@ -95,13 +97,17 @@ pub async fn page<T: DeserializeOwned>(
     limit: usize,
 ) -> Result<(Vec<T>, Option<String>), ToolError> {
     let arm = &context.services.arm;
+    let start = start()?;
     let position = match cursor_text {
         Some(text) => {
             let position = cursor::decode(tenant, text)?;
             arm.check_position(&position)?;
+            if !position.page.path().eq_ignore_ascii_case(start.path()) {
+                return Err(ToolError::invalid("the cursor continues a different list (another workspace or incident); start again without a cursor"));
+            }
             position
         }
-        None => ListPosition::start(start()?),
+        None => ListPosition::start(start),
     };
     let collected = arm.list(tenant, position, limit).await?;
     Ok((collected.items, collected.next.map(|next| cursor::encode(tenant, next))))
