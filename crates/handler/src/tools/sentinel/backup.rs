@@ -222,14 +222,17 @@ impl Tool for Export {
         let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
         let kinds = Kind::chosen(params.include);
         let now = OffsetDateTime::now_utc();
+        // Sortable UTC time, plus a random tag so two exports in the same millisecond never collide.
         let stamp = format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{:04x}",
             now.year(),
             u8::from(now.month()),
             now.day(),
             now.hour(),
             now.minute(),
-            now.second()
+            now.second(),
+            now.millisecond(),
+            rand::random::<u16>()
         );
         let backup_id = format!("{}/{}/{stamp}", target.tenant_id(), target.workspace.workspace_name);
         let saved_searches = if kinds.iter().any(|k| matches!(k, Kind::Functions | Kind::SavedQueries)) {
