@@ -26,7 +26,7 @@ use crate::util::{QueryParams, build_url, fmt_time, new_guid, paginate, parse_us
 
 /// Optimistic concurrency on an update of `existing`, as resource providers check it: an
 /// `If-Match` header that no longer matches is `412 PreconditionFailed`; Sentinel resources
-/// also carry the etag in the body, and a stale one there is `409 Conflict`.
+/// also carry the etag in the body, and a stale one there is `409 Conflict` (`*` matches any).
 pub(crate) fn check_etag(headers: &HeaderMap, body: &Value, existing: &Value, what: &str) -> ApiResult<()> {
     let current = existing["etag"].as_str().unwrap_or_default();
     if let Some(wanted) = headers.get("if-match").and_then(|v| v.to_str().ok())
@@ -41,6 +41,7 @@ pub(crate) fn check_etag(headers: &HeaderMap, body: &Value, existing: &Value, wh
         ));
     }
     if let Some(etag) = body["etag"].as_str()
+        && etag != "*"
         && etag != current
     {
         return Err(ApiError::new(

@@ -602,6 +602,9 @@ pub fn registration_assignments(subscription_id: &str, tenant_name: &str) -> Vec
     let assignment = guid_from(&mut rng);
     let definition = guid_from(&mut rng);
     let principal = guid_from(&mut rng);
+    // Microsoft Sentinel Contributor and Log Analytics Reader.
+    let authorizations = ["ab8e14d6-4a74-4a29-9ba8-549422addade", "73c42c96-874c-492b-b04d-ab87d138a893"]
+        .map(|role| json!({"principalId": principal, "principalIdDisplayName": "SOC analysts", "roleDefinitionId": role}));
     vec![json!({
         "id": format!("/subscriptions/{subscription_id}/providers/Microsoft.ManagedServices/registrationAssignments/{assignment}"),
         "name": assignment,
@@ -620,10 +623,8 @@ pub fn registration_assignments(subscription_id: &str, tenant_name: &str) -> Vec
                     "managedByTenantName": MSSP_TENANT_NAME,
                     "manageeTenantName": tenant_name,
                     "provisioningState": "Succeeded",
-                    "authorizations": [
-                        {"principalId": principal, "principalIdDisplayName": "SOC analysts", "roleDefinitionId": "ab8e14d6-4a74-4a29-9ba8-549422addade"},
-                        {"principalId": principal, "principalIdDisplayName": "SOC analysts", "roleDefinitionId": "73c42c96-874c-492b-b04d-ab87d138a893"},
-                    ],
+                    // Microsoft Sentinel Contributor and Log Analytics Reader.
+                    "authorizations": authorizations,
                 },
             },
         },

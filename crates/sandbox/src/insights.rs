@@ -2,10 +2,8 @@
 //! `category` and `sourceId`, content only with `canFetchContent=true`), data collection rules,
 //! data collection endpoints and data collection rule associations (2024-03-11).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
@@ -13,8 +11,8 @@ use time::OffsetDateTime;
 
 use crate::arm::{API, check_subscription, tenant, workspace_id};
 use crate::content::{dce_json, dcr_json, workbook_json};
-use crate::errors::{ApiError, ApiResult, bad_body, parse_json};
-use crate::resources::{Collection, delete_in_group, get_in_group, list_in_group, list_in_subscription, resolve_group, upsert};
+use crate::errors::{ApiError, ApiResult, bad_body};
+use crate::resources::{Collection, Put, Writable, delete_in_group, get_in_group, list_in_group, list_in_subscription, put_in_group, resolve_group};
 use crate::seed::{TenantData, WorkspaceData};
 use crate::state::AppState;
 use crate::token::Caller;
@@ -25,14 +23,14 @@ const RG: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.I
 pub fn routes(router: Router<AppState>) -> Router<AppState> {
     router
         .route(&format!("{RG}/workbooks"), get(list_in_group::<Workbooks>))
-        .route(&format!("{RG}/workbooks/{{name}}"), get(get_in_group::<Workbooks>).put(put_workbook).delete(delete_in_group::<Workbooks>))
+        .route(&format!("{RG}/workbooks/{{name}}"), get(get_in_group::<Workbooks>).put(put_in_group::<Workbooks>).delete(delete_in_group::<Workbooks>))
         .route("/subscriptions/{sub}/providers/Microsoft.Insights/dataCollectionRules", get(list_in_subscription::<Dcrs>))
         .route(&format!("{RG}/dataCollectionRules"), get(list_in_group::<Dcrs>))
-        .route(&format!("{RG}/dataCollectionRules/{{name}}"), get(get_in_group::<Dcrs>).put(put_dcr).delete(delete_in_group::<Dcrs>))
+        .route(&format!("{RG}/dataCollectionRules/{{name}}"), get(get_in_group::<Dcrs>).put(put_in_group::<Dcrs>).delete(delete_in_group::<Dcrs>))
         .route(&format!("{RG}/dataCollectionRules/{{name}}/associations"), get(dcr_associations))
         .route("/subscriptions/{sub}/providers/Microsoft.Insights/dataCollectionEndpoints", get(list_in_subscription::<Dces>))
         .route(&format!("{RG}/dataCollectionEndpoints"), get(list_in_group::<Dces>))
-        .route(&format!("{RG}/dataCollectionEndpoints/{{name}}"), get(get_in_group::<Dces>).put(put_dce).delete(delete_in_group::<Dces>))
+        .route(&format!("{RG}/dataCollectionEndpoints/{{name}}"), get(get_in_group::<Dces>).put(put_in_group::<Dces>).delete(delete_in_group::<Dces>))
         .route(
             "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{vm}/providers/Microsoft.Insights/dataCollectionRuleAssociations",
             get(vm_associations),
@@ -41,16 +39,8 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
 
 type GroupItemPath = Path<(String, String, String)>;
 
-fn properties(body: &Value) -> ApiResult<Map<String, Value>> {
-    body["properties"].as_object().cloned().ok_or_else(|| bad_body(API, "The 'properties' object is required."))
-}
-
 fn location(body: &Value) -> ApiResult<String> {
     body["location"].as_str().filter(|l| !l.trim().is_empty()).map(str::to_string).ok_or_else(|| bad_body(API, "The 'location' property is required."))
-}
-
-fn group_path(sub: &str, rg: &str) -> String {
-    format!("/subscriptions/{sub}/resourceGroups/{rg}")
 }
 
 pub struct Workbooks;
@@ -81,45 +71,35 @@ impl Collection for Workbooks {
     }
 }
 
-async fn put_workbook(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((sub, rg, name)): GroupItemPath,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let body: Value = parse_json(API, &body)?;
-    if uuid::Uuid::try_parse(&name).is_err() {
-        return Err(bad_body(API, format!("The workbook resource name '{name}' is invalid: it must be a GUID.")));
-    }
-    let location = location(&body)?;
-    let kind = body["kind"].as_str().unwrap_or("shared");
-    if kind != "shared" {
-        return Err(bad_body(API, format!("Workbook kind '{kind}' is not supported: use 'shared'.")));
-    }
-    let mut p = properties(&body)?;
-    for key in ["displayName", "category", "serializedData"] {
-        if p.get(key).and_then(Value::as_str).is_none_or(|v| v.trim().is_empty()) {
-            return Err(bad_body(API, format!("properties.{key} is required.")));
+impl Writable for Workbooks {
+    fn build(put: &Put<'_>) -> ApiResult<Value> {
+        if uuid::Uuid::try_parse(put.name).is_err() {
+            return Err(bad_body(API, format!("The workbook resource name '{}' is invalid: it must be a GUID.", put.name)));
         }
-    }
-    let data = p["serializedData"].as_str().unwrap_or_default();
-    if !serde_json::from_str::<Value>(data).is_ok_and(|v| v.is_object()) {
-        return Err(bad_body(API, "properties.serializedData must be a JSON object serialized as a string."));
-    }
-    let mut t = tenant(&state, &caller)?;
-    let w = resolve_group(&state, &caller, &mut t, &sub, &rg)?;
-    let rg_path = group_path(&sub, &rg);
-    let etag = format!("W/\"{}\"", &new_guid().replace('-', "")[..16]);
-    upsert::<Workbooks>(w, &name, &headers, &body, |_, existing| {
+        let location = location(put.body)?;
+        let kind = put.body["kind"].as_str().unwrap_or("shared");
+        if kind != "shared" {
+            return Err(bad_body(API, format!("Workbook kind '{kind}' is not supported: use 'shared'.")));
+        }
+        let mut p = put.properties()?;
+        for key in ["displayName", "category", "serializedData"] {
+            if p.get(key).and_then(Value::as_str).is_none_or(|v| v.trim().is_empty()) {
+                return Err(bad_body(API, format!("properties.{key} is required.")));
+            }
+        }
+        let data = p["serializedData"].as_str().unwrap_or_default();
+        if !serde_json::from_str::<Value>(data).is_ok_and(|v| v.is_object()) {
+            return Err(bad_body(API, "properties.serializedData must be a JSON object serialized as a string."));
+        }
         p.insert("timeModified".into(), json!(fmt_time(OffsetDateTime::now_utc())));
         p.insert("version".into(), json!("1.0"));
-        p.insert("userId".into(), existing.map(|e| e["properties"]["userId"].clone()).unwrap_or(json!(caller.app_id)));
+        p.insert("userId".into(), put.kept("userId", json!(put.caller.app_id)));
         p.insert("revision".into(), json!(new_guid().replace('-', "")));
         p.entry("tags").or_insert(json!([]));
         p.entry("storageUri").or_insert(Value::Null);
-        Ok(workbook_json(&rg_path, &name, &location, &etag, Value::Object(p)))
-    })
+        let etag = format!("W/\"{}\"", &new_guid().replace('-', "")[..16]);
+        Ok(workbook_json(put.parent, put.name, &location, &etag, Value::Object(p)))
+    }
 }
 
 pub struct Dcrs;
@@ -223,65 +203,48 @@ fn validate_dcr(t: &TenantData, p: &Map<String, Value>) -> ApiResult<()> {
     Ok(())
 }
 
-async fn put_dcr(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((sub, rg, name)): GroupItemPath,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let body: Value = parse_json(API, &body)?;
-    let location = location(&body)?;
-    let mut p = properties(&body)?;
-    let kind = body["kind"].as_str().map(str::to_string);
-    if let Some(k) = &kind
-        && !["Linux", "Windows", "Direct", "AgentDirectToStore", "WorkspaceTransforms"].contains(&k.as_str())
-    {
-        return Err(bad_body(API, format!("Data collection rule kind '{k}' is invalid.")));
+impl Writable for Dcrs {
+    fn check(t: &TenantData, body: &Value) -> ApiResult<()> {
+        validate_dcr(t, &body["properties"].as_object().cloned().unwrap_or_default())
     }
-    check_subscription(&state, &caller, &sub)?;
-    let mut guard = tenant(&state, &caller)?;
-    validate_dcr(&guard, &p)?;
-    let w = resolve_group(&state, &caller, &mut guard, &sub, &rg)?;
-    let id = format!("{}/providers/Microsoft.Insights/dataCollectionRules/{name}", group_path(&sub, &rg));
-    let region = location.replace(' ', "").to_lowercase();
-    let etag = format!("\"{}\"", new_guid());
-    upsert::<Dcrs>(w, &name, &headers, &body, |_, existing| {
-        let immutable = existing.and_then(|e| e["properties"]["immutableId"].as_str().map(str::to_string)).unwrap_or_else(|| format!("dcr-{}", new_guid().replace('-', "")));
-        if kind.as_deref() == Some("Direct") {
-            let host = format!("{name}-{}", &immutable[4..10]);
+
+    fn build(put: &Put<'_>) -> ApiResult<Value> {
+        let location = location(put.body)?;
+        let mut p = put.properties()?;
+        let kind = put.body["kind"].as_str();
+        if let Some(k) = kind
+            && !["Linux", "Windows", "Direct", "AgentDirectToStore", "WorkspaceTransforms"].contains(&k)
+        {
+            return Err(bad_body(API, format!("Data collection rule kind '{k}' is invalid.")));
+        }
+        // The immutable id survives updates; it is how clients address the rule for ingestion.
+        let immutable = put.kept("immutableId", json!(format!("dcr-{}", new_guid().replace('-', ""))));
+        let immutable = immutable.as_str().unwrap_or_default().to_string();
+        if kind == Some("Direct") {
+            let host = format!("{}-{}", put.name, immutable.get(4..10).unwrap_or_default());
+            let region = location.replace(' ', "").to_lowercase();
             p.insert("endpoints".into(), json!({"logsIngestion": format!("https://{host}.{region}-1.ingest.monitor.azure.com"), "metricsIngestion": format!("https://{host}.{region}-1.metrics.ingest.monitor.azure.com")}));
         }
         p.insert("immutableId".into(), json!(immutable));
         p.insert("provisioningState".into(), json!("Succeeded"));
-        Ok(dcr_json(&id, &name, &location, kind.as_deref(), &etag, Value::Object(p)))
-    })
+        let id = format!("{}/providers/Microsoft.Insights/dataCollectionRules/{}", put.parent, put.name);
+        Ok(dcr_json(&id, put.name, &location, kind, &format!("\"{}\"", new_guid()), Value::Object(p)))
+    }
 }
 
-async fn put_dce(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((sub, rg, name)): GroupItemPath,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let body: Value = parse_json(API, &body)?;
-    let location = location(&body)?;
-    let access = body["properties"]["networkAcls"]["publicNetworkAccess"].as_str().unwrap_or("Enabled").to_string();
-    if !["Enabled", "Disabled", "SecuredByPerimeter"].contains(&access.as_str()) {
-        return Err(bad_body(API, format!("publicNetworkAccess '{access}' is invalid: expected Enabled, Disabled or SecuredByPerimeter.")));
+impl Writable for Dces {
+    fn build(put: &Put<'_>) -> ApiResult<Value> {
+        let location = location(put.body)?;
+        let access = put.body["properties"]["networkAcls"]["publicNetworkAccess"].as_str().unwrap_or("Enabled");
+        if !["Enabled", "Disabled", "SecuredByPerimeter"].contains(&access) {
+            return Err(bad_body(API, format!("publicNetworkAccess '{access}' is invalid: expected Enabled, Disabled or SecuredByPerimeter.")));
+        }
+        let immutable = put.kept("immutableId", Value::Null).as_str().and_then(|i| i.strip_prefix("dce-")).map(str::to_string).unwrap_or_else(|| new_guid().replace('-', ""));
+        let suffix = immutable.get(..6).unwrap_or_default().to_string();
+        let id = format!("{}/providers/Microsoft.Insights/dataCollectionEndpoints/{}", put.parent, put.name);
+        let description = put.body["properties"]["description"].as_str();
+        Ok(dce_json(&id, put.name, &location, &format!("\"{}\"", new_guid()), &immutable, &suffix, access, description))
     }
-    let description = body["properties"]["description"].as_str().map(str::to_string);
-    let mut t = tenant(&state, &caller)?;
-    let w = resolve_group(&state, &caller, &mut t, &sub, &rg)?;
-    let id = format!("{}/providers/Microsoft.Insights/dataCollectionEndpoints/{name}", group_path(&sub, &rg));
-    upsert::<Dces>(w, &name, &headers, &body, |_, existing| {
-        let immutable = existing
-            .and_then(|e| e["properties"]["immutableId"].as_str().and_then(|i| i.strip_prefix("dce-")).map(str::to_string))
-            .unwrap_or_else(|| new_guid().replace('-', ""));
-        let suffix = immutable[..6].to_string();
-        Ok(dce_json(&id, &name, &location, &format!("\"{}\"", new_guid()), &immutable, &suffix, &access, description.as_deref()))
-    })
 }
 
 /// `GET {dcr}/associations`: every association that points at the rule.

@@ -7,14 +7,17 @@
 //! (`…/resourceGroups/{rg}/providers/Microsoft.Insights/…`). The sandbox keeps a resource
 //! group's resources with the workspace in that group (each seeded group holds one workspace).
 
+use std::sync::MutexGuard;
+
+use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::arm::{API, arm_list, check_etag, check_subscription, find_by_name, resolve_workspace, tenant};
-use crate::errors::{ApiError, ApiResult};
+use crate::arm::{API, arm_list, check_etag, check_subscription, find_by_name, resolve_workspace, tenant, workspace_id};
+use crate::errors::{ApiError, ApiResult, bad_body, parse_json};
 use crate::seed::{TenantData, WorkspaceData};
 use crate::state::AppState;
 use crate::token::Caller;
@@ -67,15 +70,41 @@ fn delete_from<C: Collection>(w: &mut WorkspaceData, name: &str) -> StatusCode {
     if items.len() < before { StatusCode::OK } else { StatusCode::NO_CONTENT }
 }
 
-/// Create or replace `name` with the resource `build` makes from the current one (if any),
-/// after the etag checks; 201 for a new resource, 200 for a replaced one.
-pub fn upsert<C: Collection>(
-    w: &mut WorkspaceData,
-    name: &str,
-    headers: &HeaderMap,
-    body: &Value,
-    build: impl FnOnce(&WorkspaceData, Option<&Value>) -> ApiResult<Value>,
-) -> ApiResult<Response> {
+/// A PUT as a [`Writable`] collection turns it into the stored resource.
+pub struct Put<'a> {
+    pub name: &'a str,
+    /// The ARM path of the scope (the workspace, or the resource group).
+    pub parent: &'a str,
+    pub body: &'a Value,
+    pub caller: &'a Caller,
+    /// The resource being replaced, if any.
+    pub existing: Option<&'a Value>,
+}
+
+impl Put<'_> {
+    /// The PUT body's `properties`, required by every resource type.
+    pub fn properties(&self) -> ApiResult<Map<String, Value>> {
+        self.body["properties"].as_object().cloned().ok_or_else(|| bad_body(API, "The 'properties' object is required."))
+    }
+
+    /// A property of the resource being replaced, or `default` for a new one.
+    pub fn kept(&self, key: &str, default: Value) -> Value {
+        self.existing.map(|e| e["properties"][key].clone()).filter(|v| !v.is_null()).unwrap_or(default)
+    }
+}
+
+/// A collection that can be written with PUT.
+pub trait Writable: Collection {
+    /// Checks what a body refers to elsewhere in the tenant (destination workspaces, endpoints).
+    fn check(_t: &TenantData, _body: &Value) -> ApiResult<()> {
+        Ok(())
+    }
+    /// The resource to store, from the request (validated here) and the resource it replaces.
+    fn build(put: &Put<'_>) -> ApiResult<Value>;
+}
+
+/// Create or replace `name` after the etag checks; 201 for a new resource, 200 for a replaced one.
+fn upsert<C: Writable>(w: &mut WorkspaceData, parent: &str, name: &str, headers: &HeaderMap, body: &Value, caller: &Caller) -> ApiResult<Response> {
     let existing = find_by_name(C::items(w), name).map(|v| v.clone());
     match &existing {
         Some(current) => check_etag(headers, body, current, &format!("{} '{name}'", C::NOUN))?,
@@ -89,7 +118,7 @@ pub fn upsert<C: Collection>(
         }
         None => {}
     }
-    let resource = build(w, existing.as_ref())?;
+    let resource = C::build(&Put { name, parent, body, caller, existing: existing.as_ref() })?;
     let items = C::items(w);
     let status = match find_by_name(items, name) {
         Some(slot) => {
@@ -198,4 +227,40 @@ pub async fn delete_in_group<C: Collection>(
 ) -> ApiResult<StatusCode> {
     let mut t = tenant(&state, &caller)?;
     Ok(delete_from::<C>(resolve_group(&state, &caller, &mut t, &sub, &rg)?, &name))
+}
+
+/// Checks the subscription, parses the body and checks it against the tenant; returns the
+/// locked tenant to write in.
+fn prepare<'s, C: Writable>(state: &'s AppState, caller: &Caller, sub: &str, body: &[u8]) -> ApiResult<(MutexGuard<'s, TenantData>, Value)> {
+    check_subscription(state, caller, sub)?;
+    let body: Value = parse_json(API, body)?;
+    let t = tenant(state, caller)?;
+    C::check(&t, &body)?;
+    Ok((t, body))
+}
+
+pub async fn put_in_workspace<C: Writable>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws, name)): WsItemPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (mut t, body) = prepare::<C>(&state, &caller, &sub, &body)?;
+    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
+    let parent = workspace_id(w);
+    upsert::<C>(w, &parent, &name, &headers, &body, &caller)
+}
+
+pub async fn put_in_group<C: Writable>(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, name)): GroupItemPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (mut t, body) = prepare::<C>(&state, &caller, &sub, &body)?;
+    let w = resolve_group(&state, &caller, &mut t, &sub, &rg)?;
+    let parent = format!("/subscriptions/{}/resourceGroups/{}", w.public.subscription_id, w.public.resource_group);
+    upsert::<C>(w, &parent, &name, &headers, &body, &caller)
 }

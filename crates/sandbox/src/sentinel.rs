@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::arm::{API, SI, WS, arm_list, find_by_name, incident_name, new_etag, resolve_workspace, tenant, workspace_id};
 use crate::content::{saved_search_etag, watchlist_item_json};
 use crate::errors::{ApiError, ApiResult, bad_body, parse_json};
-use crate::resources::{Collection, delete_in_workspace, get_in_workspace, list_in_workspace, upsert};
+use crate::resources::{Collection, Put, Writable, delete_in_workspace, get_in_workspace, list_in_workspace, put_in_workspace};
 use crate::seed::WorkspaceData;
 use crate::state::AppState;
 use crate::token::Caller;
@@ -26,23 +26,18 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route(&format!("{SI}/alertRuleTemplates"), get(list_in_workspace::<Templates>))
         .route(&format!("{SI}/alertRuleTemplates/{{id}}"), get(get_in_workspace::<Templates>))
         .route(&format!("{SI}/watchlists"), get(list_in_workspace::<Watchlists>))
-        .route(&format!("{SI}/watchlists/{{alias}}"), get(get_in_workspace::<Watchlists>).put(put_watchlist).delete(delete_watchlist))
+        .route(&format!("{SI}/watchlists/{{alias}}"), get(get_in_workspace::<Watchlists>).put(put_in_workspace::<Watchlists>).delete(delete_watchlist))
         .route(&format!("{SI}/watchlists/{{alias}}/watchlistItems"), get(list_watchlist_items))
         .route(&format!("{SI}/watchlists/{{alias}}/watchlistItems/{{item}}"), get(get_watchlist_item).put(put_watchlist_item).delete(delete_watchlist_item))
         .route(&format!("{SI}/automationRules"), get(list_in_workspace::<AutomationRules>))
-        .route(&format!("{SI}/automationRules/{{id}}"), get(get_in_workspace::<AutomationRules>).put(put_automation_rule).delete(delete_in_workspace::<AutomationRules>))
+        .route(&format!("{SI}/automationRules/{{id}}"), get(get_in_workspace::<AutomationRules>).put(put_in_workspace::<AutomationRules>).delete(delete_in_workspace::<AutomationRules>))
         .route(&format!("{SI}/incidents/{{id}}/alerts"), post(incident_alerts))
         .route(&format!("{SI}/incidents/{{id}}/entities"), post(incident_entities))
         .route(&format!("{WS}/savedSearches"), get(list_in_workspace::<SavedSearches>))
-        .route(&format!("{WS}/savedSearches/{{id}}"), get(get_in_workspace::<SavedSearches>).put(put_saved_search).delete(delete_in_workspace::<SavedSearches>))
+        .route(&format!("{WS}/savedSearches/{{id}}"), get(get_in_workspace::<SavedSearches>).put(put_in_workspace::<SavedSearches>).delete(delete_in_workspace::<SavedSearches>))
 }
 
 type ItemPath = Path<(String, String, String, String)>;
-
-/// The properties object of a PUT body, or the RP's error.
-fn properties(body: &Value) -> ApiResult<Map<String, Value>> {
-    body["properties"].as_object().cloned().ok_or_else(|| bad_body(API, "The 'properties' object is required."))
-}
 
 fn required_text<'a>(p: &'a Map<String, Value>, key: &str) -> ApiResult<&'a str> {
     p.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty()).ok_or_else(|| bad_body(API, format!("properties.{key} is required.")))
@@ -73,39 +68,25 @@ impl Collection for Watchlists {
     }
 }
 
-async fn put_watchlist(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((sub, rg, ws, alias)): ItemPath,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let body: Value = parse_json(API, &body)?;
-    let p = properties(&body)?;
-    for key in ["displayName", "provider", "itemsSearchKey"] {
-        required_text(&p, key)?;
-    }
-    if p.contains_key("rawContent") {
-        return Err(bad_body(API, "rawContent uploads are not simulated by the sandbox: create the watchlist, then PUT its items."));
-    }
-    let now = fmt_time(OffsetDateTime::now_utc());
-    let who = json!({"objectId": caller.app_id, "email": Value::Null, "name": Value::Null});
-    let mut t = tenant(&state, &caller)?;
-    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    let path = format!("{}/providers/Microsoft.SecurityInsights/watchlists/{alias}", workspace_id(w));
-    let tenant_id = caller.tenant_id.clone();
-    let response = upsert::<Watchlists>(w, &alias, &headers, &body, |_, existing| {
-        let mut props = p.clone();
-        let created = existing.map(|e| e["properties"]["created"].clone()).unwrap_or(json!(now));
-        let watchlist_id = existing.map(|e| e["properties"]["watchlistId"].clone()).unwrap_or(json!(new_guid()));
+impl Writable for Watchlists {
+    fn build(put: &Put<'_>) -> ApiResult<Value> {
+        let mut props = put.properties()?;
+        for key in ["displayName", "provider", "itemsSearchKey"] {
+            required_text(&props, key)?;
+        }
+        if props.contains_key("rawContent") {
+            return Err(bad_body(API, "rawContent uploads are not simulated by the sandbox: create the watchlist, then PUT its items."));
+        }
+        let now = fmt_time(OffsetDateTime::now_utc());
+        let who = json!({"objectId": put.caller.app_id, "email": Value::Null, "name": Value::Null});
         for (k, v) in [
-            ("watchlistAlias", json!(alias)),
-            ("watchlistId", watchlist_id),
-            ("created", created),
+            ("watchlistAlias", json!(put.name)),
+            ("watchlistId", put.kept("watchlistId", json!(new_guid()))),
+            ("created", put.kept("created", json!(now))),
             ("updated", json!(now)),
-            ("createdBy", who.clone()),
-            ("updatedBy", who.clone()),
-            ("tenantId", json!(tenant_id)),
+            ("createdBy", put.kept("createdBy", who.clone())),
+            ("updatedBy", who),
+            ("tenantId", json!(put.caller.tenant_id)),
             ("isDeleted", json!(false)),
             ("uploadStatus", json!("Complete")),
         ] {
@@ -113,10 +94,9 @@ async fn put_watchlist(
         }
         props.entry("labels").or_insert(json!([]));
         props.entry("defaultDuration").or_insert(json!("P1000Y"));
-        Ok(json!({"id": path, "name": alias, "type": "Microsoft.SecurityInsights/Watchlists", "etag": new_etag(), "properties": props}))
-    })?;
-    w.content.watchlist_items.entry(alias).or_default();
-    Ok(response)
+        let path = format!("{}/providers/Microsoft.SecurityInsights/watchlists/{}", put.parent, put.name);
+        Ok(json!({"id": path, "name": put.name, "type": "Microsoft.SecurityInsights/Watchlists", "etag": new_etag(), "properties": props}))
+    }
 }
 
 async fn delete_watchlist(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((sub, rg, ws, alias)): ItemPath) -> ApiResult<StatusCode> {
@@ -243,31 +223,19 @@ fn validate_automation_rule(p: &Map<String, Value>) -> ApiResult<()> {
     Ok(())
 }
 
-async fn put_automation_rule(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((sub, rg, ws, id)): ItemPath,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let body: Value = parse_json(API, &body)?;
-    let p = properties(&body)?;
-    validate_automation_rule(&p)?;
-    let now = fmt_time(OffsetDateTime::now_utc());
-    let who = json!({"objectId": caller.app_id, "email": Value::Null, "name": Value::Null, "userPrincipalName": Value::Null, "userType": "Application"});
-    let mut t = tenant(&state, &caller)?;
-    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    let path = format!("{}/providers/Microsoft.SecurityInsights/automationRules/{id}", workspace_id(w));
-    upsert::<AutomationRules>(w, &id, &headers, &body, |_, existing| {
-        let mut props = p.clone();
-        let created = existing.map(|e| e["properties"]["createdTimeUtc"].clone()).unwrap_or(json!(now));
-        let created_by = existing.map(|e| e["properties"]["createdBy"].clone()).unwrap_or(who.clone());
-        props.insert("createdTimeUtc".into(), created);
-        props.insert("createdBy".into(), created_by);
-        props.insert("lastModifiedTimeUtc".into(), json!(now));
-        props.insert("lastModifiedBy".into(), who.clone());
-        Ok(json!({"id": path, "name": id, "type": "Microsoft.SecurityInsights/AutomationRules", "etag": new_etag(), "properties": props}))
-    })
+impl Writable for AutomationRules {
+    fn build(put: &Put<'_>) -> ApiResult<Value> {
+        let mut props = put.properties()?;
+        validate_automation_rule(&props)?;
+        let now = json!(fmt_time(OffsetDateTime::now_utc()));
+        let who = json!({"objectId": put.caller.app_id, "email": Value::Null, "name": Value::Null, "userPrincipalName": Value::Null, "userType": "Application"});
+        props.insert("createdTimeUtc".into(), put.kept("createdTimeUtc", now.clone()));
+        props.insert("createdBy".into(), put.kept("createdBy", who.clone()));
+        props.insert("lastModifiedTimeUtc".into(), now);
+        props.insert("lastModifiedBy".into(), who);
+        let path = format!("{}/providers/Microsoft.SecurityInsights/automationRules/{}", put.parent, put.name);
+        Ok(json!({"id": path, "name": put.name, "type": "Microsoft.SecurityInsights/AutomationRules", "etag": new_etag(), "properties": props}))
+    }
 }
 
 pub struct SavedSearches;
@@ -279,36 +247,22 @@ impl Collection for SavedSearches {
     }
 }
 
-async fn put_saved_search(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((sub, rg, ws, id)): ItemPath,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let mut body: Value = parse_json(API, &body)?;
-    let p = properties(&body)?;
-    for key in ["category", "displayName", "query"] {
-        required_text(&p, key)?;
-    }
-    if let Some(alias) = p.get("functionAlias").and_then(Value::as_str)
-        && !alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return Err(bad_body(API, format!("properties.functionAlias '{alias}' is invalid: use letters, digits and underscores.")));
-    }
-    // "*" in the body etag means "overwrite whatever is there".
-    if body["etag"] == "*" {
-        body["etag"] = Value::Null;
-    }
-    let mut t = tenant(&state, &caller)?;
-    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    let path = format!("{}/savedSearches/{id}", workspace_id(w));
-    upsert::<SavedSearches>(w, &id, &headers, &body, |_, _| {
-        let mut props = p.clone();
+impl Writable for SavedSearches {
+    fn build(put: &Put<'_>) -> ApiResult<Value> {
+        let mut props = put.properties()?;
+        for key in ["category", "displayName", "query"] {
+            required_text(&props, key)?;
+        }
+        if let Some(alias) = props.get("functionAlias").and_then(Value::as_str)
+            && !alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(bad_body(API, format!("properties.functionAlias '{alias}' is invalid: use letters, digits and underscores.")));
+        }
         props.entry("version").or_insert(json!(2));
         props.entry("tags").or_insert(json!([]));
-        Ok(json!({"id": path, "etag": saved_search_etag(OffsetDateTime::now_utc()), "name": id, "type": "Microsoft.OperationalInsights/savedSearches", "properties": props}))
-    })
+        let path = format!("{}/savedSearches/{}", put.parent, put.name);
+        Ok(json!({"id": path, "etag": saved_search_etag(OffsetDateTime::now_utc()), "name": put.name, "type": "Microsoft.OperationalInsights/savedSearches", "properties": props}))
+    }
 }
 
 /// `POST …/incidents/{id}/alerts`: the incident's alerts.
