@@ -89,11 +89,6 @@ impl ArmClient {
         self.http.url(Api::Arm, &path, &all)
     }
 
-    /// A full ARM resource id (as other resources refer to it) with an api-version.
-    pub fn resource_url(&self, resource_id: &str, suffix: &str, api_version: &str) -> Url {
-        self.http.url(Api::Arm, &format!("{resource_id}{suffix}"), &[("api-version", api_version)])
-    }
-
     /// Adds OData options (`$filter`, `$orderby`) to a list URL.
     pub fn with_query(mut url: Url, query: &[(&str, &str)]) -> Url {
         url.query_pairs_mut().extend_pairs(query);

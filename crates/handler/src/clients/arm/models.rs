@@ -60,7 +60,6 @@ pub struct AlertRuleTemplateProperties {
     pub severity: Option<String>,
     #[serde(default)]
     pub tactics: Vec<String>,
-    pub status: Option<String>,
     pub version: Option<String>,
     pub alert_rules_created_by_template_count: Option<i64>,
     #[serde(default)]
@@ -218,7 +217,6 @@ pub struct WatchlistProperties {
     pub watchlist_alias: Option<String>,
     pub created: Option<String>,
     pub updated: Option<String>,
-    pub default_duration: Option<String>,
 }
 pub type Watchlist = Resource<WatchlistProperties>;
 
