@@ -9,7 +9,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,32 +19,62 @@ use time::OffsetDateTime;
 
 use crate::errors::{Api, ApiError, ApiResult, bad_body, parse_json};
 use crate::odata;
-use crate::seed::{ArmOperation, TableSettings, TenantData, WorkspaceData};
+use crate::seed::{TenantData, WorkspaceData};
 use crate::state::AppState;
 use crate::token::Caller;
 use crate::util::{QueryParams, build_url, fmt_time, new_guid, paginate, parse_usize_opt};
 
-const API: Api = Api::Arm;
+/// Optimistic concurrency on an update of `existing`, as resource providers check it: an
+/// `If-Match` header that no longer matches is `412 PreconditionFailed`; Sentinel resources
+/// also carry the etag in the body, and a stale one there is `409 Conflict` (`*` matches any).
+pub(crate) fn check_etag(headers: &HeaderMap, body: &Value, existing: &Value, what: &str) -> ApiResult<()> {
+    let current = existing["etag"].as_str().unwrap_or_default();
+    if let Some(wanted) = headers.get("if-match").and_then(|v| v.to_str().ok())
+        && wanted != "*"
+        && wanted != current
+    {
+        return Err(ApiError::new(
+            API,
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            format!("The {what} was changed by someone else: If-Match {wanted} does not match the current etag {current}. Re-read it and retry."),
+        ));
+    }
+    if let Some(etag) = body["etag"].as_str()
+        && etag != "*"
+        && etag != current
+    {
+        return Err(ApiError::new(
+            API,
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!("Newer version of the {what} exists: the etag {etag} does not match the current etag {current}. Re-read it and retry."),
+        ));
+    }
+    Ok(())
+}
 
-const WS: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{ws}";
-const SI: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{ws}/providers/Microsoft.SecurityInsights";
+pub(crate) const API: Api = Api::Arm;
+
+pub(crate) const WS: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{ws}";
+pub(crate) const SI: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{ws}/providers/Microsoft.SecurityInsights";
 
 pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/subscriptions", get(list_subscriptions))
         .route("/subscriptions/{sub}", get(get_subscription))
         .route("/subscriptions/{sub}/providers/Microsoft.OperationalInsights/workspaces", get(list_workspaces_sub))
         .route("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces", get(list_workspaces_rg))
         .route(WS, get(get_workspace))
-        .route(&format!("{WS}/tables"), get(list_tables))
-        .route(&format!("{WS}/tables/{{table}}"), get(get_table).patch(update_table).put(update_table))
-        .route("/subscriptions/{sub}/providers/Microsoft.OperationalInsights/locations/{location}/operationStatuses/{op}", get(get_operation))
+        .route("/subscriptions/{sub}/providers/Microsoft.ManagedServices/registrationAssignments", get(list_registration_assignments))
         .route(&format!("{SI}/alertRules"), get(list_alert_rules))
         .route(&format!("{SI}/alertRules/{{id}}"), get(get_alert_rule).put(put_alert_rule).delete(delete_alert_rule))
         .route(&format!("{SI}/incidents"), get(list_incidents))
         .route(&format!("{SI}/incidents/{{id}}"), get(get_incident).put(put_incident).delete(delete_incident))
         .route(&format!("{SI}/incidents/{{id}}/comments"), get(list_comments))
-        .route(&format!("{SI}/incidents/{{id}}/comments/{{cid}}"), get(get_comment).put(put_comment).delete(delete_comment))
+        .route(&format!("{SI}/incidents/{{id}}/comments/{{cid}}"), get(get_comment).put(put_comment).delete(delete_comment));
+    let router = crate::insights::routes(crate::sentinel::routes(crate::tables::routes(router)));
+    router
         // Runs after authentication (route layers wrap inside-out): ARM validates the token
         // first, then the api-version.
         .route_layer(from_fn(require_api_version))
@@ -70,6 +100,23 @@ pub fn canonical_path(path: &str) -> Option<String> {
         "tables",
         "locations",
         "operationStatuses",
+        "alertRuleTemplates",
+        "watchlists",
+        "watchlistItems",
+        "automationRules",
+        "savedSearches",
+        "alerts",
+        "entities",
+        "Microsoft.Insights",
+        "workbooks",
+        "dataCollectionRules",
+        "dataCollectionEndpoints",
+        "dataCollectionRuleAssociations",
+        "associations",
+        "Microsoft.Compute",
+        "virtualMachines",
+        "Microsoft.ManagedServices",
+        "registrationAssignments",
     ];
     let mut changed = false;
     let out: Vec<String> = path
@@ -123,7 +170,7 @@ fn valid_api_version(v: &str) -> bool {
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
-fn tenant<'a>(
+pub(crate) fn tenant<'a>(
     state: &'a AppState,
     caller: &Caller,
 ) -> ApiResult<std::sync::MutexGuard<'a, TenantData>> {
@@ -139,7 +186,7 @@ fn tenant<'a>(
 
 /// Subscription check with ARM's errors: a subscription of another tenant is a token/tenant
 /// mismatch (401), an unknown one is 404.
-fn check_subscription(state: &AppState, caller: &Caller, sub: &str) -> ApiResult<()> {
+pub(crate) fn check_subscription(state: &AppState, caller: &Caller, sub: &str) -> ApiResult<()> {
     let owner = state.tenants_public.iter().find(|t| {
         t.workspaces
             .iter()
@@ -166,7 +213,7 @@ fn check_subscription(state: &AppState, caller: &Caller, sub: &str) -> ApiResult
 }
 
 /// Resolves subscription → resource group → workspace inside the caller's tenant.
-fn resolve_workspace<'t>(
+pub(crate) fn resolve_workspace<'t>(
     state: &AppState,
     caller: &Caller,
     t: &'t mut TenantData,
@@ -210,14 +257,14 @@ fn resolve_workspace<'t>(
     Ok(&mut t.workspaces[idx])
 }
 
-fn workspace_id(w: &WorkspaceData) -> String {
+pub(crate) fn workspace_id(w: &WorkspaceData) -> String {
     format!(
         "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}",
         w.public.subscription_id, w.public.resource_group, w.public.name
     )
 }
 
-fn workspace_json(w: &WorkspaceData) -> Value {
+pub(crate) fn workspace_json(w: &WorkspaceData) -> Value {
     json!({
         "properties": {
             "customerId": w.public.customer_id,
@@ -241,7 +288,7 @@ fn workspace_json(w: &WorkspaceData) -> Value {
 
 /// An ARM list: `{"value": [...], "nextLink": ...}` with `$filter`, `$orderby`, `$top` and a
 /// `$skipToken` continuation.
-fn arm_list(
+pub(crate) fn arm_list(
     state: &AppState,
     original_path: &str,
     raw: Option<&str>,
@@ -298,6 +345,8 @@ fn subscription_json(caller: &Caller, sub: &str, name: &str) -> Value {
         "id": format!("/subscriptions/{sub}"),
         "subscriptionId": sub,
         "tenantId": caller.tenant_id,
+        "homeTenantId": caller.tenant_id,
+        "managedByTenants": [{"tenantId": crate::content::MSSP_TENANT_ID}],
         "displayName": name,
         "state": "Enabled",
         "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "EnterpriseAgreement_2014-09-01", "spendingLimit": "Off"},
@@ -356,6 +405,28 @@ async fn get_subscription(
     Ok(Json(subscription_json(&caller, s, n)))
 }
 
+/// Azure Lighthouse: the delegations of a subscription (`$expandRegistrationDefinition=true`
+/// embeds each definition, as the portal asks for it).
+async fn list_registration_assignments(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
+    Path(sub): Path<String>,
+) -> ApiResult<Json<Value>> {
+    check_subscription(&state, &caller, &sub)?;
+    let tenant_name = state.tenants_public.iter().find(|t| t.tenant_id == caller.tenant_id).map(|t| t.display_name.clone()).unwrap_or_default();
+    let expand = QueryParams::parse(raw.as_deref()).get("$expandRegistrationDefinition").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let mut value = crate::content::registration_assignments(&sub, &tenant_name);
+    if !expand {
+        for v in &mut value {
+            if let Some(p) = v["properties"].as_object_mut() {
+                p.remove("registrationDefinition");
+            }
+        }
+    }
+    Ok(Json(json!({"value": value})))
+}
+
 async fn list_workspaces_sub(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -410,262 +481,14 @@ async fn get_workspace(
 }
 
 // ---------------------------------------------------------------------------------------
-// Tables (retention and plan) and long-running operations
-// ---------------------------------------------------------------------------------------
-
-/// The schema type names of the `tables` resource.
-fn table_column_type(ty: crate::kql::ColType) -> &'static str {
-    use crate::kql::ColType;
-    match ty {
-        ColType::Bool => "boolean",
-        ColType::DateTime => "dateTime",
-        other => other.la_name(),
-    }
-}
-
-fn table_json(w: &WorkspaceData, table: &crate::kql::Table) -> Value {
-    let settings = w.table_settings.get(&table.name);
-    let retention = settings.map(|s| s.retention_in_days).filter(|r| *r >= 0);
-    let total = settings
-        .map(|s| s.total_retention_in_days)
-        .filter(|r| *r >= 0);
-    let effective_retention = retention.unwrap_or(w.retention_in_days);
-    let effective_total = total
-        .unwrap_or(effective_retention)
-        .max(effective_retention);
-    json!({
-        "properties": {
-            "retentionInDays": effective_retention,
-            "totalRetentionInDays": effective_total,
-            "archiveRetentionInDays": effective_total - effective_retention,
-            "retentionInDaysAsDefault": retention.is_none(),
-            "totalRetentionInDaysAsDefault": total.is_none(),
-            "plan": settings.map(|s| s.plan.clone()).unwrap_or_else(|| "Analytics".into()),
-            "lastPlanModifiedDate": fmt_time(settings.map(|s| s.last_plan_modified).unwrap_or(w.created)),
-            "schema": {
-                "name": table.name,
-                "tableType": "Microsoft",
-                "columns": [],
-                "standardColumns": table.columns.iter().map(|c| json!({"name": c.name, "type": table_column_type(c.ty)})).collect::<Vec<_>>(),
-                "solutions": ["LogManagement"],
-                "isTroubleshootingAllowed": false,
-            },
-            "provisioningState": "Succeeded",
-        },
-        "id": format!("{}/tables/{}", workspace_id(w), table.name),
-        "name": table.name,
-    })
-}
-
-async fn list_tables(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((sub, rg, ws)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    let mut t = tenant(&state, &caller)?;
-    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    let value: Vec<Value> = w
-        .logs
-        .tables
-        .values()
-        .map(|tab| table_json(w, tab))
-        .collect();
-    Ok(Json(json!({"value": value})))
-}
-
-fn table_not_found(ws: &str, table: &str) -> ApiError {
-    ApiError::new(
-        API,
-        StatusCode::NOT_FOUND,
-        "ResourceNotFound",
-        format!("The table '{table}' was not found in workspace '{ws}'."),
-    )
-}
-
-async fn get_table(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((sub, rg, ws, table)): Path<(String, String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    let mut t = tenant(&state, &caller)?;
-    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    let tab = w
-        .logs
-        .get(&table)
-        .ok_or_else(|| table_not_found(&ws, &table))?;
-    Ok(Json(table_json(w, tab)))
-}
-
-/// `PATCH`/`PUT` a table's retention or plan. Like the real RP this is a long-running
-/// operation: 202 with `Azure-AsyncOperation` and `Location`, polled until it succeeds
-/// (after the configured pending time).
-async fn update_table(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    OriginalUri(uri): OriginalUri,
-    Path((sub, rg, ws, table)): Path<(String, String, String, String)>,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let body: Value = parse_json(API, &body)?;
-    let p = body["properties"].as_object().cloned().unwrap_or_default();
-    let int = |k: &str| -> ApiResult<Option<i64>> {
-        match p.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| bad_body(API, format!("properties.{k} must be an integer."))),
-        }
-    };
-    let retention = int("retentionInDays")?;
-    let total = int("totalRetentionInDays")?;
-    if let Some(r) = retention
-        && r != -1
-        && !(4..=730).contains(&r)
-    {
-        return Err(bad_body(
-            API,
-            format!(
-                "properties.retentionInDays {r} is out of range: 4-730, or -1 for the workspace default."
-            ),
-        ));
-    }
-    if let Some(r) = total
-        && r != -1
-        && !(4..=4383).contains(&r)
-    {
-        return Err(bad_body(
-            API,
-            format!(
-                "properties.totalRetentionInDays {r} is out of range: 4-4383, or -1 for the default."
-            ),
-        ));
-    }
-    let plan = match p.get("plan").and_then(Value::as_str) {
-        None => None,
-        Some(pl) => Some(
-            ["Analytics", "Basic", "Auxiliary"]
-                .into_iter()
-                .find(|x| x.eq_ignore_ascii_case(pl))
-                .ok_or_else(|| bad_body(API, format!("properties.plan '{pl}' is invalid: expected Analytics, Basic or Auxiliary.")))?
-                .to_string(),
-        ),
-    };
-    let now = OffsetDateTime::now_utc();
-    let mut t = tenant(&state, &caller)?;
-    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    if w.logs.get(&table).is_none() {
-        return Err(table_not_found(&ws, &table));
-    }
-    let default_retention = w.retention_in_days;
-    let location = w.location.clone();
-    let entry = w
-        .table_settings
-        .entry(table.clone())
-        .or_insert(TableSettings {
-            retention_in_days: -1,
-            total_retention_in_days: -1,
-            plan: "Analytics".into(),
-            last_plan_modified: now,
-        });
-    if let Some(r) = retention {
-        entry.retention_in_days = r;
-    }
-    if let Some(r) = total {
-        entry.total_retention_in_days = r;
-    }
-    if let Some(pl) = plan {
-        if pl != entry.plan {
-            entry.last_plan_modified = now;
-        }
-        entry.plan = pl;
-    }
-    let effective = if entry.retention_in_days >= 0 {
-        entry.retention_in_days
-    } else {
-        default_retention
-    };
-    if entry.total_retention_in_days >= 0 && entry.total_retention_in_days < effective {
-        return Err(bad_body(
-            API,
-            "properties.totalRetentionInDays must be at least retentionInDays.",
-        ));
-    }
-    let op = ArmOperation {
-        id: new_guid(),
-        subscription_id: sub.clone(),
-        location: location.clone(),
-        started: now,
-        started_at: std::time::Instant::now(),
-    };
-    let api_version = QueryParams::parse(uri.query())
-        .get("api-version")
-        .unwrap_or_default()
-        .to_string();
-    let op_url = format!(
-        "{}/arm/subscriptions/{sub}/providers/Microsoft.OperationalInsights/locations/{}/operationStatuses/{}?api-version={api_version}",
-        state.base_url,
-        location.replace(' ', "").to_lowercase(),
-        op.id
-    );
-    t.arm_operations.push(op);
-    let mut resp = StatusCode::ACCEPTED.into_response();
-    for name in ["azure-asyncoperation", "location"] {
-        if let Ok(v) = op_url.parse() {
-            resp.headers_mut().insert(name, v);
-        }
-    }
-    if let Ok(v) = "5".parse() {
-        resp.headers_mut().insert("retry-after", v);
-    }
-    Ok(resp)
-}
-
-async fn get_operation(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((sub, location, op)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    check_subscription(&state, &caller, &sub)?;
-    let t = tenant(&state, &caller)?;
-    let o = t
-        .arm_operations
-        .iter()
-        .find(|o| o.id.eq_ignore_ascii_case(&op) && o.subscription_id.eq_ignore_ascii_case(&sub))
-        .ok_or_else(|| {
-            ApiError::new(
-                API,
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                format!("Operation '{op}' was not found."),
-            )
-        })?;
-    let done = o.started_at.elapsed() >= state.options.action_timings.pending;
-    let _ = location;
-    let id = format!(
-        "/subscriptions/{sub}/providers/Microsoft.OperationalInsights/locations/{}/operationStatuses/{}",
-        o.location.replace(' ', "").to_lowercase(),
-        o.id
-    );
-    let mut v = json!({"id": id, "name": o.id, "status": if done { "Succeeded" } else { "InProgress" }, "startTime": fmt_time(o.started)});
-    if done {
-        let end = o.started
-            + time::Duration::try_from(state.options.action_timings.pending)
-                .unwrap_or(time::Duration::ZERO);
-        v["endTime"] = json!(fmt_time(end));
-    }
-    Ok(Json(v))
-}
-
-// ---------------------------------------------------------------------------------------
 // Analytics rules
 // ---------------------------------------------------------------------------------------
 
-fn new_etag() -> String {
+pub(crate) fn new_etag() -> String {
     format!("\"{}\"", new_guid())
 }
 
-fn find_by_name<'a>(items: &'a mut [Value], name: &str) -> Option<&'a mut Value> {
+pub(crate) fn find_by_name<'a>(items: &'a mut [Value], name: &str) -> Option<&'a mut Value> {
     items.iter_mut().find(|v| {
         v["name"]
             .as_str()
@@ -782,6 +605,7 @@ async fn put_alert_rule(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((sub, rg, ws, id)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let body: Value = parse_json(API, &body)?;
@@ -819,19 +643,7 @@ async fn put_alert_rule(
     );
     match find_by_name(&mut w.alert_rules, &id) {
         Some(existing) => {
-            if let Some(etag) = body["etag"].as_str()
-                && existing["etag"].as_str() != Some(etag)
-            {
-                return Err(ApiError::new(
-                    API,
-                    StatusCode::CONFLICT,
-                    "Conflict",
-                    format!(
-                        "Newer version of the alert rule '{id}' exists: the etag {etag} does not match the current etag {}. Re-read the rule and retry.",
-                        existing["etag"].as_str().unwrap_or_default()
-                    ),
-                ));
-            }
+            check_etag(&headers, &body, existing, &format!("alert rule '{id}'"))?;
             if existing["kind"].as_str() != Some(kind.as_str()) {
                 return Err(bad_body(
                     API,
@@ -999,6 +811,7 @@ async fn put_incident(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((sub, rg, ws, id)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let body: Value = parse_json(API, &body)?;
@@ -1019,19 +832,7 @@ async fn put_incident(
         + 1;
     match find_by_name(&mut w.incidents, &id) {
         Some(existing) => {
-            if let Some(etag) = body["etag"].as_str()
-                && existing["etag"].as_str() != Some(etag)
-            {
-                return Err(ApiError::new(
-                    API,
-                    StatusCode::CONFLICT,
-                    "Conflict",
-                    format!(
-                        "The incident '{id}' was modified by someone else: the etag {etag} does not match the current etag {}. Re-read the incident and retry.",
-                        existing["etag"].as_str().unwrap_or_default()
-                    ),
-                ));
-            }
+            check_etag(&headers, &body, existing, &format!("incident '{id}'"))?;
             if let Some(target) = existing["properties"].as_object_mut() {
                 for (k, v) in props {
                     if !INCIDENT_READ_ONLY.contains(&k.as_str()) {
@@ -1102,7 +903,7 @@ async fn delete_incident(
 }
 
 /// The incident's canonical name, or 404.
-fn incident_name(w: &mut WorkspaceData, id: &str) -> ApiResult<String> {
+pub(crate) fn incident_name(w: &mut WorkspaceData, id: &str) -> ApiResult<String> {
     find_by_name(&mut w.incidents, id)
         .and_then(|i| i["name"].as_str().map(str::to_string))
         .ok_or_else(|| incident_not_found(id))

@@ -23,16 +23,21 @@
 //!   three days old (freshness checks should flag it).
 
 mod arm;
+mod content;
 mod defender;
 mod errors;
 mod faults;
 mod graph;
+mod insights;
 pub mod kql;
 mod loganalytics;
 mod odata;
+mod resources;
 mod seed;
+mod sentinel;
 mod server;
 mod state;
+mod tables;
 mod tls;
 mod token;
 mod util;

@@ -33,6 +33,9 @@ pub struct WorkspaceData {
     pub logs: Database,
     /// Per-table retention and plan (ARM `tables` resource); absent = workspace defaults.
     pub table_settings: HashMap<String, TableSettings>,
+    /// Templates, watchlists, automation rules, saved searches, workbooks, data collection
+    /// and incident evidence.
+    pub content: crate::content::WorkspaceContent,
 }
 
 /// Table-level settings changed through ARM (`-1` = the workspace default).
@@ -42,6 +45,8 @@ pub struct TableSettings {
     pub total_retention_in_days: i64,
     pub plan: String,
     pub last_plan_modified: OffsetDateTime,
+    /// Description of a custom (`_CL`) table, given when it was created.
+    pub description: Option<String>,
 }
 
 /// An ARM long-running operation (polled through `Azure-AsyncOperation`).
@@ -52,6 +57,8 @@ pub struct ArmOperation {
     pub location: String,
     pub started: OffsetDateTime,
     pub started_at: std::time::Instant,
+    /// `(code, message)` when the operation ends `Failed` instead of `Succeeded`.
+    pub error: Option<(String, String)>,
 }
 
 /// Everything one tenant holds.
@@ -1977,7 +1984,28 @@ fn workspace(
         }));
     }
 
-    let logs = log_tables(rng, now, spec, &public, machines, users, stale);
+    let mut logs = log_tables(rng, now, spec, &public, machines, users, stale);
+    logs.insert(crate::content::sentinel_health(now, &public.customer_id, &alert_rules));
+    let people: Vec<crate::content::Person> = users
+        .iter()
+        .map(|u| crate::content::Person { upn: u.upn.clone(), display: u.display.clone(), object_id: u.object_id.clone() })
+        .collect();
+    let hosts: Vec<crate::content::Host> = machines
+        .iter()
+        .filter(|m| m.onboarding_status == "Onboarded")
+        .map(|m| crate::content::Host {
+            dns_name: m.computer_dns_name.clone(),
+            ip: m.last_ip_address.clone(),
+            server: m.os_platform.starts_with("WindowsServer"),
+        })
+        .collect();
+    let scope = crate::content::WorkspaceScope {
+        workspace_id: &ws_id,
+        customer_id: &public.customer_id,
+        subscription_id: &public.subscription_id,
+        location,
+    };
+    let content = crate::content::generate(&scope, now, &people, &hosts, &alert_rules, &incidents);
     WorkspaceData {
         public,
         location: location.into(),
@@ -1988,6 +2016,7 @@ fn workspace(
         incident_comments,
         logs,
         table_settings: HashMap::new(),
+        content,
     }
 }
 

@@ -3,100 +3,12 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
-use sandbox::{ActionTimings, Fault, FaultKind, RunningSandbox, SandboxOptions};
+use sandbox::{Fault, FaultKind, RunningSandbox, SandboxOptions};
 use serde_json::{Value, json};
 
-const CONTOSO: &str = "11111111-1111-4111-8111-111111111111";
-const FABRIKAM: &str = "22222222-2222-4222-8222-222222222222";
-const MDE: &str = "https://api.securitycenter.microsoft.com/.default";
-const GRAPH: &str = "https://graph.microsoft.com/.default";
-const ARM: &str = "https://management.azure.com/.default";
-const LA: &str = "https://api.loganalytics.io/.default";
+mod common;
 
-fn fast() -> SandboxOptions {
-    SandboxOptions {
-        action_timings: ActionTimings {
-            pending: Duration::from_millis(300),
-            in_progress: Duration::from_millis(300),
-        },
-        ..SandboxOptions::default()
-    }
-}
-
-async fn start(options: SandboxOptions) -> (RunningSandbox, Client) {
-    let sb = RunningSandbox::start(options)
-        .await
-        .expect("sandbox starts");
-    let cert =
-        reqwest::Certificate::from_pem(sb.ca_certificate_pem().as_bytes()).expect("CA PEM parses");
-    let client = Client::builder()
-        .add_root_certificate(cert)
-        .build()
-        .expect("client");
-    (sb, client)
-}
-
-async fn token_response(
-    sb: &RunningSandbox,
-    c: &Client,
-    tenant: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    c.post(format!("{}/{tenant}/oauth2/v2.0/token", sb.base_url()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("token request")
-}
-
-async fn token(sb: &RunningSandbox, c: &Client, tenant: &str, scope: &str) -> String {
-    let r = token_response(
-        sb,
-        c,
-        tenant,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", sb.client_id()),
-            ("client_secret", sb.client_secret()),
-            ("scope", scope),
-        ],
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let v: Value = r.json().await.expect("token json");
-    v["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
-}
-
-async fn get(c: &Client, url: &str, tok: &str) -> (StatusCode, Value) {
-    let r = c.get(url).bearer_auth(tok).send().await.expect("GET");
-    let s = r.status();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn send(
-    c: &Client,
-    method: reqwest::Method,
-    url: &str,
-    tok: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let r = c
-        .request(method, url)
-        .bearer_auth(tok)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let s = r.status();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
+use common::*;
 
 #[tokio::test]
 async fn token_issuance_and_audience_checks() {
@@ -747,7 +659,8 @@ async fn log_analytics_query_and_hunting_shapes() {
     // Freshness: the stale table's newest row is ~3 days old, the others are recent.
     let (_, v) = send(&c, reqwest::Method::POST, &url, &la, json!({"query": "union withsource=TableName * | summarize LastRow = max(TimeGenerated) by TableName | order by TableName asc"})).await;
     let rows = v["tables"][0]["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 6);
+    // Six connector tables and SentinelHealth (health monitoring).
+    assert_eq!(rows.len(), 7);
     let now = time::OffsetDateTime::now_utc();
     for r in rows {
         let last = time::OffsetDateTime::parse(
@@ -926,7 +839,7 @@ async fn arm_workspace_rules_and_incidents() {
     // Tables: retention/plan through a long-running operation.
     let (s, tables) = get(&c, &format!("{ws_url}/tables?{v}"), &arm).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(tables["value"].as_array().unwrap().len(), 6);
+    assert_eq!(tables["value"].as_array().unwrap().len(), 7);
     let table_url = format!("{ws_url}/tables/SigninLogs?{v}");
     let r = c
         .patch(&table_url)

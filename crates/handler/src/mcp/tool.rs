@@ -139,6 +139,9 @@ pub enum ToolError {
     /// The server's own storage could not be used; nothing was changed unless the message says so.
     #[error("storage unavailable: {0}")]
     Storage(String),
+    /// The service accepted the request and then reported that it failed.
+    #[error("failed: {0}")]
+    Failed(String),
 }
 
 impl ToolError {
@@ -154,6 +157,7 @@ impl ToolError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Storage(_) => "storage_unavailable",
+            Self::Failed(_) => "operation_failed",
             Self::Api(ApiError::Throttled { .. }) => "throttled",
             Self::Api(_) => "api_error",
         }
@@ -165,7 +169,7 @@ impl ToolError {
         match self {
             Self::Api(ApiError::Throttled { .. }) => false,
             Self::Api(error) => error.status().is_none_or(|status| status.is_server_error() || status.as_u16() == 401 || status.as_u16() == 403),
-            Self::Storage(_) => true,
+            Self::Storage(_) | Self::Failed(_) => true,
             _ => false,
         }
     }

@@ -18,7 +18,7 @@ use url::Url;
 
 pub use credentials::Credentials;
 pub use error::ApiError;
-pub use retry::{Replay, RetryPolicy};
+pub use retry::{Replay, RetryPolicy, retry_after};
 use retry::{Decision, Outcome};
 
 use crate::config::{Config, Endpoints, OutboundConfig};

@@ -1,0 +1,550 @@
+//! Backups of a workspace's Sentinel configuration to this server's blob storage:
+//! `sentinel_export` writes analytics rules, automation rules, watchlists with their items,
+//! saved functions, saved queries and workbooks as one JSON file each under
+//! `sentinel-backups/<tenant>/<workspace>/<timestamp>/`, then a `manifest.json` listing every
+//! file with its count and SHA-256; `sentinel_list_backups` lists them and
+//! `sentinel_restore_backup` re-creates what a backup holds, checking the hashes first and
+//! never overwriting what exists.
+//!
+//! Export is Write (it creates blobs) at Responder tier: it changes nothing in the customer's
+//! tenant and writes only to this server's own storage, which operators already control; it
+//! copies configuration a Reader can already read, so it needs no Admin rights, but it leaves
+//! durable artifacts, which read-only mode must not create.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::workbooks::create_workbook;
+use super::{Target, target};
+use crate::clients::arm::{ArmName, GroupResource, WorkspaceResource};
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::outbound::{Collected, ListPosition};
+use crate::storage::{JsonBlobStore, StorageError};
+use crate::tenants::TenantId;
+
+pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
+    builder.tool(Export).tool(ListBackups).tool(RestoreBackup)
+}
+
+pub const CONTAINER: &str = "sentinel-backups";
+const MANIFEST: &str = "manifest.json";
+const FORMAT: &str = "sentinel-backup/1";
+/// Per resource type; a workspace with more is refused rather than exported in part.
+const MAX_ITEMS: usize = 10_000;
+/// Per watchlist.
+const MAX_WATCHLIST_ITEMS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    AnalyticsRules,
+    AutomationRules,
+    /// Watchlists with their items.
+    Watchlists,
+    /// Saved searches with a function alias.
+    Functions,
+    /// Saved searches without one (hunting and other saved queries).
+    SavedQueries,
+    Workbooks,
+}
+
+impl Kind {
+    const ALL: [Kind; 6] = [Self::AnalyticsRules, Self::AutomationRules, Self::Watchlists, Self::Functions, Self::SavedQueries, Self::Workbooks];
+
+    fn file(self) -> &'static str {
+        match self {
+            Self::AnalyticsRules => "analytics_rules.json",
+            Self::AutomationRules => "automation_rules.json",
+            Self::Watchlists => "watchlists.json",
+            Self::Functions => "functions.json",
+            Self::SavedQueries => "saved_queries.json",
+            Self::Workbooks => "workbooks.json",
+        }
+    }
+
+    fn chosen(include: Option<Vec<Kind>>) -> Vec<Kind> {
+        let mut kinds = include.filter(|k| !k.is_empty()).unwrap_or_else(|| Self::ALL.to_vec());
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+struct ManifestFile {
+    name: String,
+    kind: Kind,
+    /// Resources in the file.
+    count: usize,
+    /// Watchlist items across all watchlists (watchlists only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    items: Option<usize>,
+    /// SHA-256 (hex) of the file's bytes.
+    sha256: String,
+    bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+struct Manifest {
+    format: String,
+    backup_id: String,
+    tenant_id: TenantId,
+    workspace: String,
+    workspace_resource_id: String,
+    created_at: String,
+    files: Vec<ManifestFile>,
+}
+
+fn storage_error(error: StorageError) -> ToolError {
+    ToolError::Failed(format!("backup storage: {error}"))
+}
+
+/// The bytes stored for a JSON document (`JsonBlobStore` writes exactly these) and their hash.
+fn digest(value: &Value) -> (String, usize) {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let hash = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    (hash, bytes.len())
+}
+
+/// Everything of one list, or an error when there is more than `max` (a partial backup would look complete).
+fn complete(collected: Collected<Value>, what: &str, max: usize) -> Result<Vec<Value>, ToolError> {
+    if collected.next.is_some() {
+        return Err(ToolError::Failed(format!("{what}: more than {max}; nothing was exported rather than an incomplete backup")));
+    }
+    Ok(collected.items)
+}
+
+async fn read_all(context: &ToolContext, target: &Target<'_>, resource: WorkspaceResource<'_>, what: &str, max: usize) -> Result<Vec<Value>, ToolError> {
+    let arm = &context.services.arm;
+    let collected = arm.list::<Value>(target.tenant_id(), ListPosition::start(arm.workspace_url(target.workspace, resource)), max).await?;
+    complete(collected, what, max)
+}
+
+fn name_of(item: &Value) -> Result<ArmName, ToolError> {
+    let name = item["name"].as_str().unwrap_or_default();
+    name.parse().map_err(|_| ToolError::Failed(format!("a backed-up resource has an unusable name '{name}'")))
+}
+
+/// The resources of one kind, as stored in its file.
+async fn collect_kind(context: &ToolContext, target: &Target<'_>, kind: Kind, saved_searches: &[Value]) -> Result<(Vec<Value>, Option<usize>), ToolError> {
+    let is_function = |s: &&Value| s["properties"]["functionAlias"].as_str().is_some_and(|a| !a.is_empty());
+    Ok(match kind {
+        Kind::AnalyticsRules => (read_all(context, target, WorkspaceResource::AlertRules, "analytics rules", MAX_ITEMS).await?, None),
+        Kind::AutomationRules => (read_all(context, target, WorkspaceResource::AutomationRules, "automation rules", MAX_ITEMS).await?, None),
+        Kind::Functions => (saved_searches.iter().filter(is_function).cloned().collect(), None),
+        Kind::SavedQueries => (saved_searches.iter().filter(|s| !is_function(s)).cloned().collect(), None),
+        Kind::Watchlists => {
+            let mut out = Vec::new();
+            let mut items_total = 0;
+            for watchlist in read_all(context, target, WorkspaceResource::Watchlists, "watchlists", MAX_ITEMS).await? {
+                let alias = name_of(&watchlist)?;
+                let items = read_all(context, target, WorkspaceResource::WatchlistItems(&alias), &format!("items of watchlist {alias}"), MAX_WATCHLIST_ITEMS).await?;
+                items_total += items.len();
+                out.push(json!({"watchlist": watchlist, "items": items}));
+            }
+            (out, Some(items_total))
+        }
+        Kind::Workbooks => {
+            let arm = &context.services.arm;
+            let ws = target.workspace;
+            let source = ws.resource_path();
+            let url = arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::Workbooks { source_id: &source });
+            let listed = complete(arm.list::<Value>(target.tenant_id(), ListPosition::start(url), MAX_ITEMS).await?, "workbooks", MAX_ITEMS)?;
+            let mut out = Vec::new();
+            for workbook in listed {
+                let id = name_of(&workbook)?;
+                out.push(arm.get::<Value>(target.tenant_id(), arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::Workbook { name: &id, content: true })).await?);
+            }
+            (out, None)
+        }
+    })
+}
+
+struct Export;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// What to export (default all): analytics_rules, automation_rules, watchlists, functions, saved_queries, workbooks.
+    include: Option<Vec<Kind>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ExportOutput {
+    /// Pass to sentinel_restore_backup; also the blob prefix in the sentinel-backups container.
+    backup_id: String,
+    container: String,
+    manifest: Manifest,
+}
+
+impl Summary for ExportOutput {
+    fn summary(&self) -> String {
+        let parts: Vec<String> = self.manifest.files.iter().map(|f| format!("{} {}", f.count, f.kind_name())).collect();
+        format!("backup {} of {}: {}", self.backup_id, self.manifest.workspace, parts.join(", "))
+    }
+}
+
+impl ManifestFile {
+    fn kind_name(&self) -> String {
+        serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(|s| s.replace('_', " "))).unwrap_or_default()
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for Export {
+    type Params = ExportParams;
+    type Output = ExportOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_export",
+            title: "Back up a Sentinel workspace's configuration",
+            description: "Exports a Sentinel workspace's analytics rules, automation rules, watchlists with items, saved functions, saved \
+                          queries and workbooks to this server's blob storage (container sentinel-backups), with a manifest of counts and \
+                          SHA-256 hashes. Changes nothing in the workspace; restore with sentinel_restore_backup.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Write { idempotent: false },
+            tier: Tier::Responder,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: ExportParams) -> Result<ExportOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let kinds = Kind::chosen(params.include);
+        let now = OffsetDateTime::now_utc();
+        // Sortable UTC time, plus a random tag so two exports in the same millisecond never collide.
+        let stamp = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{:04x}",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second(),
+            now.millisecond(),
+            rand::random::<u16>()
+        );
+        let backup_id = format!("{}/{}/{stamp}", target.tenant_id(), target.workspace.workspace_name);
+        let saved_searches = if kinds.iter().any(|k| matches!(k, Kind::Functions | Kind::SavedQueries)) {
+            read_all(context, &target, WorkspaceResource::SavedSearches, "saved searches", MAX_ITEMS).await?
+        } else {
+            Vec::new()
+        };
+        // Everything is read before anything is written, so a failed read leaves no partial backup.
+        let mut contents = Vec::new();
+        for kind in &kinds {
+            contents.push((*kind, collect_kind(context, &target, *kind, &saved_searches).await?));
+        }
+        let store = JsonBlobStore::new(&context.services.storage, CONTAINER);
+        store.ensure_container().await.map_err(storage_error)?;
+        let mut files = Vec::new();
+        for (kind, (resources, items)) in contents {
+            let document = Value::Array(resources);
+            let (sha256, bytes) = digest(&document);
+            store.create(&format!("{backup_id}/{}", kind.file()), &document).await.map_err(storage_error)?;
+            files.push(ManifestFile { name: kind.file().into(), kind, count: document.as_array().map_or(0, Vec::len), items, sha256, bytes });
+        }
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            backup_id: backup_id.clone(),
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            workspace_resource_id: target.workspace.resource_path(),
+            created_at: now.format(&Rfc3339).unwrap_or_default(),
+            files,
+        };
+        // Written last: a backup without a manifest is one that did not finish.
+        store.create(&format!("{backup_id}/{MANIFEST}"), &manifest).await.map_err(storage_error)?;
+        tracing::info!(tenant = %target.tenant_id(), workspace = %target.workspace.workspace_name, backup_id, "sentinel configuration exported");
+        Ok(ExportOutput { backup_id, container: CONTAINER.into(), manifest })
+    }
+}
+
+struct ListBackups;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ListBackupsParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Only backups of this workspace.
+    workspace: Option<String>,
+    /// Most backups to return, newest first (1-200, default 50).
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct BackupInfo {
+    backup_id: String,
+    workspace: String,
+    created_at: String,
+    /// Resources per kind.
+    counts: BTreeMap<String, usize>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListBackupsOutput {
+    tenant_id: TenantId,
+    backups: Vec<BackupInfo>,
+    /// Backups that never got their manifest (an export that failed part-way); they cannot be restored.
+    incomplete: Vec<String>,
+}
+
+impl Summary for ListBackupsOutput {
+    fn summary(&self) -> String {
+        let newest = self.backups.first().map(|b| format!("; newest {}", b.backup_id)).unwrap_or_default();
+        let incomplete = if self.incomplete.is_empty() { String::new() } else { format!(", {} incomplete", self.incomplete.len()) };
+        format!("{} backups{incomplete}{newest}", self.backups.len())
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for ListBackups {
+    type Params = ListBackupsParams;
+    type Output = ListBackupsOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_list_backups",
+            title: "List Sentinel configuration backups",
+            description: "Lists the backups sentinel_export made for a tenant (optionally one workspace), newest first, with what each holds.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: ListBackupsParams) -> Result<ListBackupsOutput, ToolError> {
+        let tenant = context.services.tenants.resolve(params.tenant_id.as_ref())?;
+        let limit = super::limit(params.limit, 50, 200)?;
+        let prefix = match &params.workspace {
+            Some(name) => format!("{}/{}/", tenant.tenant_id, super::find_workspace(tenant, Some(name))?.workspace_name),
+            None => format!("{}/", tenant.tenant_id),
+        };
+        let store = JsonBlobStore::new(&context.services.storage, CONTAINER);
+        let blobs = match store.list(&prefix).await {
+            Ok(blobs) => blobs,
+            Err(error) if error.status() == Some(404) => Vec::new(),
+            Err(error) => return Err(storage_error(error)),
+        };
+        let mut folders: BTreeMap<String, bool> = BTreeMap::new();
+        for blob in &blobs {
+            if let Some((folder, file)) = blob.name.rsplit_once('/') {
+                *folders.entry(folder.to_string()).or_default() |= file == MANIFEST;
+            }
+        }
+        let (mut complete, incomplete): (Vec<String>, Vec<String>) = {
+            let (done, partial): (Vec<_>, Vec<_>) = folders.into_iter().partition(|(_, has_manifest)| *has_manifest);
+            (done.into_iter().map(|(f, _)| f).collect(), partial.into_iter().map(|(f, _)| f).collect())
+        };
+        // Newest first across workspaces: the last path segment is the UTC timestamp.
+        complete.sort_by(|a, b| b.rsplit('/').next().cmp(&a.rsplit('/').next()));
+        let mut backups = Vec::new();
+        for folder in complete.into_iter().take(limit) {
+            if let Some((manifest, _)) = store.get::<Manifest>(&format!("{folder}/{MANIFEST}")).await.map_err(storage_error)? {
+                let counts = manifest.files.iter().map(|f| (f.kind_name(), f.count)).collect();
+                backups.push(BackupInfo { backup_id: manifest.backup_id, workspace: manifest.workspace, created_at: manifest.created_at, counts });
+            }
+        }
+        Ok(ListBackupsOutput { tenant_id: tenant.tenant_id.clone(), backups, incomplete })
+    }
+}
+
+struct RestoreBackup;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RestoreParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// The backup to restore (backup_id from sentinel_export or sentinel_list_backups).
+    backup_id: String,
+    /// Workspace to restore into; the backup's own workspace when omitted.
+    workspace: Option<String>,
+    /// What to restore (default everything in the backup).
+    include: Option<Vec<Kind>>,
+}
+
+#[derive(Serialize, JsonSchema, Default)]
+struct KindReport {
+    restored: Vec<String>,
+    /// Already present in the workspace: left as they are.
+    skipped_existing: Vec<String>,
+    /// Could not be restored, with the reason.
+    failed: Vec<String>,
+    /// Watchlist items written (watchlists only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items_restored: Option<usize>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct RestoreOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    backup_id: String,
+    results: BTreeMap<String, KindReport>,
+}
+
+impl Summary for RestoreOutput {
+    fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .results
+            .iter()
+            .map(|(kind, r)| format!("{kind}: {} restored, {} already there, {} failed", r.restored.len(), r.skipped_existing.len(), r.failed.len()))
+            .collect();
+        format!("restore of {} into {}: {}", self.backup_id, self.workspace, parts.join("; "))
+    }
+}
+
+/// A resource's definition without what the service sets itself (ids, etags, timestamps, authors).
+fn definition(item: &Value, keep_kind: bool, read_only: &[&str]) -> Value {
+    let mut properties: Map<String, Value> = item["properties"].as_object().cloned().unwrap_or_default();
+    for key in read_only {
+        properties.remove(*key);
+    }
+    let mut body = json!({"properties": properties});
+    if keep_kind && let Some(kind) = item.get("kind") {
+        body["kind"] = kind.clone();
+    }
+    body
+}
+
+const RULE_READ_ONLY: &[&str] = &["lastModifiedUtc"];
+const AUTOMATION_READ_ONLY: &[&str] = &["createdTimeUtc", "lastModifiedTimeUtc", "createdBy", "lastModifiedBy"];
+const WATCHLIST_READ_ONLY: &[&str] = &["watchlistId", "created", "updated", "createdBy", "updatedBy", "tenantId", "isDeleted", "uploadStatus", "rawContent"];
+
+#[async_trait::async_trait]
+impl Tool for RestoreBackup {
+    type Params = RestoreParams;
+    type Output = RestoreOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_restore_backup",
+            title: "Restore a Sentinel configuration backup",
+            description: "Re-creates what a sentinel_export backup holds (analytics rules, automation rules, watchlists with items, saved \
+                          functions and queries, workbooks) in its workspace or another one of the tenant. File hashes are checked first; \
+                          anything that already exists is left untouched and reported.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Write { idempotent: true },
+            tier: Tier::Admin,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: RestoreParams) -> Result<RestoreOutput, ToolError> {
+        let tenant = context.services.tenants.resolve(params.tenant_id.as_ref())?;
+        let backup_id = params.backup_id.trim().trim_end_matches('/').to_string();
+        if !backup_id.starts_with(&format!("{}/", tenant.tenant_id)) || backup_id.contains("..") || backup_id.split('/').count() != 3 {
+            return Err(ToolError::invalid(format!("backup_id '{backup_id}' is not a backup of tenant {}; sentinel_list_backups lists them", tenant.tenant_id)));
+        }
+        let store = JsonBlobStore::new(&context.services.storage, CONTAINER);
+        let (manifest, _) = store
+            .get::<Manifest>(&format!("{backup_id}/{MANIFEST}"))
+            .await
+            .map_err(storage_error)?
+            .ok_or_else(|| ToolError::NotFound(format!("no complete backup '{backup_id}'; sentinel_list_backups lists them")))?;
+        if manifest.format != FORMAT || manifest.tenant_id != tenant.tenant_id {
+            return Err(ToolError::Failed(format!("backup {backup_id} has format {} for tenant {}; this server restores {FORMAT} backups of the same tenant", manifest.format, manifest.tenant_id)));
+        }
+        let target = target(context, Some(&tenant.tenant_id), Some(params.workspace.as_deref().unwrap_or(&manifest.workspace)))?;
+        let kinds = Kind::chosen(params.include);
+        // Every file is read and checked before anything is written.
+        let mut files = Vec::new();
+        for file in manifest.files.iter().filter(|f| kinds.contains(&f.kind)) {
+            let (document, _) = store
+                .get::<Value>(&format!("{backup_id}/{}", file.name))
+                .await
+                .map_err(storage_error)?
+                .ok_or_else(|| ToolError::Failed(format!("backup {backup_id} lacks {} although its manifest lists it", file.name)))?;
+            if digest(&document).0 != file.sha256 {
+                return Err(ToolError::Failed(format!("{} of backup {backup_id} does not match its SHA-256 in the manifest; nothing was restored", file.name)));
+            }
+            files.push((file.kind, document.as_array().cloned().unwrap_or_default()));
+        }
+        let mut results = BTreeMap::new();
+        for (kind, resources) in files {
+            let mut report = KindReport::default();
+            for resource in &resources {
+                restore_one(context, &target, kind, resource, &mut report).await;
+            }
+            results.insert(kind_key(kind), report);
+        }
+        Ok(RestoreOutput { tenant_id: tenant.tenant_id.clone(), workspace: target.workspace.workspace_name.clone(), backup_id, results })
+    }
+}
+
+fn kind_key(kind: Kind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// Restores one resource into the report; a failure is recorded and the rest go on.
+async fn restore_one(context: &ToolContext, target: &Target<'_>, kind: Kind, resource: &Value, report: &mut KindReport) {
+    let item = if kind == Kind::Watchlists { &resource["watchlist"] } else { resource };
+    let label = item["properties"]["displayName"].as_str().or(item["name"].as_str()).unwrap_or("?").to_string();
+    match restore(context, target, kind, resource).await {
+        Ok(Restored::Created(items)) => {
+            report.restored.push(label);
+            if let Some(items) = items {
+                *report.items_restored.get_or_insert(0) += items;
+            }
+        }
+        Ok(Restored::Exists) => report.skipped_existing.push(label),
+        Err(error) => report.failed.push(format!("{label}: {error}")),
+    }
+}
+
+enum Restored {
+    /// Created; with the number of watchlist items written.
+    Created(Option<usize>),
+    Exists,
+}
+
+async fn restore(context: &ToolContext, target: &Target<'_>, kind: Kind, resource: &Value) -> Result<Restored, ToolError> {
+    let arm = &context.services.arm;
+    let tenant = target.tenant_id();
+    let ws = target.workspace;
+    let item = if kind == Kind::Watchlists { &resource["watchlist"] } else { resource };
+    let name = name_of(item)?;
+    let (url, body) = match kind {
+        Kind::Workbooks => return restore_workbook(context, target, &name, resource).await,
+        Kind::AnalyticsRules => (arm.workspace_url(ws, WorkspaceResource::AlertRule(&name)), definition(item, true, RULE_READ_ONLY)),
+        Kind::AutomationRules => (arm.workspace_url(ws, WorkspaceResource::AutomationRule(&name)), definition(item, false, AUTOMATION_READ_ONLY)),
+        Kind::Watchlists => (arm.workspace_url(ws, WorkspaceResource::Watchlist(&name)), definition(item, false, WATCHLIST_READ_ONLY)),
+        Kind::Functions | Kind::SavedQueries => (arm.workspace_url(ws, WorkspaceResource::SavedSearch(&name)), definition(item, false, &[])),
+    };
+    if arm.find::<Value>(tenant, url.clone()).await?.is_some() {
+        return Ok(Restored::Exists);
+    }
+    arm.put::<Value>(tenant, url, &body).await?;
+    if kind != Kind::Watchlists {
+        return Ok(Restored::Created(None));
+    }
+    let items = resource["items"].as_array().cloned().unwrap_or_default();
+    for entry in &items {
+        let item_id = name_of(entry)?;
+        let body = json!({"properties": {"itemsKeyValue": entry["properties"]["itemsKeyValue"]}});
+        arm.put::<Value>(tenant, arm.workspace_url(ws, WorkspaceResource::WatchlistItem(&name, &item_id)), &body).await?;
+    }
+    Ok(Restored::Created(Some(items.len())))
+}
+
+/// Workbooks are re-linked to the target workspace (their `sourceId`) as they are created.
+async fn restore_workbook(context: &ToolContext, target: &Target<'_>, id: &ArmName, resource: &Value) -> Result<Restored, ToolError> {
+    let p = &resource["properties"];
+    let properties = json!({"displayName": p["displayName"], "description": p["description"], "serializedData": p["serializedData"], "tags": p["tags"]});
+    match create_workbook(context, target, id, properties).await {
+        Ok(_) => Ok(Restored::Created(None)),
+        Err(ToolError::Conflict(_)) => Ok(Restored::Exists),
+        Err(error) => Err(error),
+    }
+}

@@ -1,0 +1,726 @@
+//! Sentinel incidents: list (filters, order, paging), get (with alerts and entities), update
+//! (status, classification, owner, severity, labels; etag-checked), comments.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{Target, one_line, page, target};
+use crate::clients::arm::{AlertList, ArmClient, ArmName, EntityList, Incident, IncidentComment, WorkspaceResource};
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::outbound::ListPosition;
+use crate::tenants::TenantId;
+
+pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
+    builder.tool(ListIncidents).tool(GetIncident).tool(UpdateIncident).tool(AddComment).tool(ListComments)
+}
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+const MAX_COMMENT_CHARS: usize = 30_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+enum Status {
+    New,
+    Active,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+enum Severity {
+    High,
+    Medium,
+    Low,
+    Informational,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+enum Classification {
+    TruePositive,
+    BenignPositive,
+    FalsePositive,
+    Undetermined,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+enum ClassificationReason {
+    /// With TruePositive.
+    SuspiciousActivity,
+    /// With BenignPositive.
+    SuspiciousButExpected,
+    /// With FalsePositive.
+    IncorrectAlertLogic,
+    /// With FalsePositive.
+    InaccurateData,
+}
+
+impl Classification {
+    /// The reasons Sentinel accepts for a classification; the first is the default.
+    fn reasons(self) -> &'static [ClassificationReason] {
+        use ClassificationReason::*;
+        match self {
+            Self::TruePositive => &[SuspiciousActivity],
+            Self::BenignPositive => &[SuspiciousButExpected],
+            Self::FalsePositive => &[IncorrectAlertLogic, InaccurateData],
+            Self::Undetermined => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Order {
+    /// Newest first (default).
+    #[default]
+    Newest,
+    Oldest,
+    /// Most recently changed first.
+    LastModified,
+    /// Highest incident number first.
+    Number,
+}
+
+impl Order {
+    fn odata(self) -> &'static str {
+        match self {
+            Self::Newest => "properties/createdTimeUtc desc",
+            Self::Oldest => "properties/createdTimeUtc asc",
+            Self::LastModified => "properties/lastModifiedTimeUtc desc",
+            Self::Number => "properties/incidentNumber desc",
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+struct IncidentInfo {
+    /// The incident's id (a GUID); tools also accept its number.
+    incident_id: String,
+    number: Option<i64>,
+    title: Option<String>,
+    severity: Option<String>,
+    status: Option<String>,
+    /// Who it is assigned to (name or UPN), when assigned.
+    owner: Option<String>,
+    created: Option<String>,
+    last_modified: Option<String>,
+    alerts: Option<i64>,
+    classification: Option<String>,
+    classification_reason: Option<String>,
+    labels: Vec<String>,
+}
+
+impl From<&Incident> for IncidentInfo {
+    fn from(incident: &Incident) -> Self {
+        let p = &incident.properties;
+        Self {
+            incident_id: incident.name.clone(),
+            number: p.incident_number,
+            title: p.title.clone(),
+            severity: p.severity.clone(),
+            status: p.status.clone(),
+            owner: p.owner.user_principal_name.clone().or_else(|| p.owner.assigned_to.clone()).or_else(|| p.owner.email.clone()),
+            created: p.created_time_utc.clone(),
+            last_modified: p.last_modified_time_utc.clone(),
+            alerts: p.additional_data.alerts_count,
+            classification: p.classification.clone(),
+            classification_reason: p.classification_reason.clone(),
+            labels: p.labels.iter().map(|l| l.label_name.clone()).collect(),
+        }
+    }
+}
+
+fn describe(i: &IncidentInfo) -> String {
+    format!(
+        "incident {} '{}': {}, {}, {}",
+        i.number.map(|n| n.to_string()).unwrap_or_else(|| i.incident_id.clone()),
+        i.title.as_deref().unwrap_or(""),
+        i.severity.as_deref().unwrap_or("?"),
+        i.status.as_deref().unwrap_or("?"),
+        i.owner.as_deref().map(|o| format!("owner {o}")).unwrap_or_else(|| "unassigned".into())
+    )
+}
+
+/// An incident as a person names it: its id (GUID) or its number.
+async fn resolve_incident(context: &ToolContext, target: &Target<'_>, incident: &str) -> Result<ArmName, ToolError> {
+    let text = incident.trim().trim_start_matches('#');
+    let arm = &context.services.arm;
+    if let Ok(number) = text.parse::<u64>() {
+        let filter = format!("properties/incidentNumber eq {number}");
+        let url = ArmClient::with_query(arm.workspace_url(target.workspace, WorkspaceResource::Incidents), &[("$filter", &filter)]);
+        let found = arm.list::<Incident>(target.tenant_id(), ListPosition::start(url), 1).await?;
+        let incident = found.items.into_iter().next().ok_or_else(|| no_incident(target, text))?;
+        return incident.name.parse().map_err(|_| ToolError::Failed(format!("incident {number} has an id this server cannot use: {}", incident.name)));
+    }
+    text.parse().map_err(|_| ToolError::invalid(format!("incident '{text}' is neither an incident number nor an incident id (GUID)")))
+}
+
+fn no_incident(target: &Target<'_>, incident: &str) -> ToolError {
+    ToolError::NotFound(format!("no incident {incident} in workspace {}; sentinel_list_incidents lists them", target.workspace.workspace_name))
+}
+
+async fn read_incident(context: &ToolContext, target: &Target<'_>, id: &ArmName) -> Result<Incident, ToolError> {
+    let arm = &context.services.arm;
+    arm.find::<Incident>(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::Incident(id)))
+        .await?
+        .ok_or_else(|| no_incident(target, id.as_str()))
+}
+
+struct ListIncidents;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ListIncidentsParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// Only these statuses (New, Active, Closed).
+    status: Option<Vec<Status>>,
+    /// Only these severities (High, Medium, Low, Informational).
+    severity: Option<Vec<Severity>>,
+    /// Only incidents created at or after this time (RFC 3339, e.g. 2025-05-01T00:00:00Z).
+    created_after: Option<String>,
+    /// An extra OData $filter ANDed with the above, e.g. `properties/owner/userPrincipalName eq 'ana@contoso.com'`.
+    filter: Option<String>,
+    /// newest (default), oldest, last_modified or number.
+    order_by: Option<Order>,
+    /// Most incidents to return (1-200, default 50). More are reached with `cursor`.
+    limit: Option<u32>,
+    /// `next_cursor` from a previous call, to continue that listing (its filters and order are kept).
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListIncidentsOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    incidents: Vec<IncidentInfo>,
+    /// Present when more incidents match: pass it as `cursor` to get the next ones.
+    next_cursor: Option<String>,
+}
+
+impl Summary for ListIncidentsOutput {
+    fn summary(&self) -> String {
+        let more = if self.next_cursor.is_some() { "; more match (use next_cursor)" } else { "" };
+        format!("{} incidents in {}{more}", self.incidents.len(), self.workspace)
+    }
+}
+
+fn incident_filter(params: &ListIncidentsParams) -> Result<Option<String>, ToolError> {
+    let mut clauses = Vec::new();
+    let any_of = |field: &str, values: Vec<String>| format!("({})", values.iter().map(|v| format!("{field} eq '{v}'")).collect::<Vec<_>>().join(" or "));
+    if let Some(statuses) = params.status.as_ref().filter(|s| !s.is_empty()) {
+        clauses.push(any_of("properties/status", statuses.iter().map(|s| format!("{s:?}")).collect()));
+    }
+    if let Some(severities) = params.severity.as_ref().filter(|s| !s.is_empty()) {
+        clauses.push(any_of("properties/severity", severities.iter().map(|s| format!("{s:?}")).collect()));
+    }
+    if let Some(after) = &params.created_after {
+        let when = time::OffsetDateTime::parse(after.trim(), &time::format_description::well_known::Rfc3339)
+            .map_err(|_| ToolError::invalid(format!("created_after '{after}' is not an RFC 3339 time such as 2025-05-01T00:00:00Z")))?;
+        clauses.push(format!("properties/createdTimeUtc ge {}", when.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()));
+    }
+    if let Some(filter) = &params.filter {
+        clauses.push(format!("({})", one_line("filter", filter, 2000)?));
+    }
+    Ok((!clauses.is_empty()).then(|| clauses.join(" and ")))
+}
+
+#[async_trait::async_trait]
+impl Tool for ListIncidents {
+    type Params = ListIncidentsParams;
+    type Output = ListIncidentsOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_list_incidents",
+            title: "List Sentinel incidents",
+            description: "Lists Sentinel incidents of a workspace, filtered by status, severity, creation time or an OData filter, ordered \
+                          newest/oldest/last modified/number, paged with a cursor.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: ListIncidentsParams) -> Result<ListIncidentsOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let filtered = params.status.is_some() || params.severity.is_some() || params.created_after.is_some() || params.filter.is_some() || params.order_by.is_some();
+        if params.cursor.is_some() && filtered {
+            return Err(ToolError::invalid("pass either filters/order_by or cursor, not both: the cursor already carries them"));
+        }
+        let filter = incident_filter(&params)?;
+        let order = params.order_by.unwrap_or_default();
+        let arm = &context.services.arm;
+        let start = || {
+            let mut query = vec![("$orderby", order.odata())];
+            if let Some(filter) = filter.as_deref() {
+                query.push(("$filter", filter));
+            }
+            Ok(ArmClient::with_query(arm.workspace_url(target.workspace, WorkspaceResource::Incidents), &query))
+        };
+        let (incidents, next_cursor) = page::<Incident>(context, target.tenant_id(), start, params.cursor.as_deref(), limit).await?;
+        Ok(ListIncidentsOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            incidents: incidents.iter().map(IncidentInfo::from).collect(),
+            next_cursor,
+        })
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct IncidentParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// The incident's number (e.g. 4711) or id (GUID).
+    incident: String,
+}
+
+struct GetIncident;
+
+#[derive(Serialize, JsonSchema)]
+struct AlertInfo {
+    alert_id: String,
+    name: Option<String>,
+    severity: Option<String>,
+    status: Option<String>,
+    product: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    tactics: Option<Value>,
+    compromised_entity: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct EntityInfo {
+    /// Account, Host, Ip, File, Url, Process, MailMessage ...
+    kind: Option<String>,
+    friendly_name: Option<String>,
+    /// The entity's properties (host name, UPN, address, hashes ...).
+    properties: Map<String, Value>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct GetIncidentOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    incident: IncidentInfo,
+    description: Option<String>,
+    first_activity: Option<String>,
+    last_activity: Option<String>,
+    tactics: Vec<String>,
+    products: Vec<String>,
+    classification_comment: Option<String>,
+    comments: Option<i64>,
+    /// Link to the incident in the portal.
+    url: Option<String>,
+    alerts: Vec<AlertInfo>,
+    entities: Vec<EntityInfo>,
+}
+
+impl Summary for GetIncidentOutput {
+    fn summary(&self) -> String {
+        format!("{}; {} alerts, {} entities", describe(&self.incident), self.alerts.len(), self.entities.len())
+    }
+}
+
+fn text(properties: &Map<String, Value>, key: &str) -> Option<String> {
+    properties.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+#[async_trait::async_trait]
+impl Tool for GetIncident {
+    type Params = IncidentParams;
+    type Output = GetIncidentOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_get_incident",
+            title: "Get a Sentinel incident",
+            description: "Gets one Sentinel incident by number or id, with its alerts (name, severity, product, times) and entities \
+                          (accounts, hosts, IPs, files ...), tactics and classification.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: IncidentParams) -> Result<GetIncidentOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let id = resolve_incident(context, &target, &params.incident).await?;
+        let incident = read_incident(context, &target, &id).await?;
+        let arm = &context.services.arm;
+        let (alerts, entities) = tokio::join!(
+            arm.post_read::<AlertList>(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::IncidentAlerts(&id))),
+            arm.post_read::<EntityList>(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::IncidentEntities(&id))),
+        );
+        let alerts = alerts?
+            .value
+            .into_iter()
+            .map(|a| AlertInfo {
+                alert_id: a.name,
+                name: text(&a.properties, "alertDisplayName"),
+                severity: text(&a.properties, "severity"),
+                status: text(&a.properties, "status"),
+                product: text(&a.properties, "productName"),
+                start_time: text(&a.properties, "startTimeUtc"),
+                end_time: text(&a.properties, "endTimeUtc"),
+                tactics: a.properties.get("tactics").cloned(),
+                compromised_entity: text(&a.properties, "compromisedEntity"),
+            })
+            .collect();
+        let entities = entities?.entities.into_iter().map(|e| EntityInfo { kind: e.kind, friendly_name: text(&e.properties, "friendlyName"), properties: e.properties }).collect();
+        let p = &incident.properties;
+        Ok(GetIncidentOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            incident: IncidentInfo::from(&incident),
+            description: p.description.clone().filter(|d| !d.is_empty()),
+            first_activity: p.first_activity_time_utc.clone(),
+            last_activity: p.last_activity_time_utc.clone(),
+            tactics: p.additional_data.tactics.clone(),
+            products: p.additional_data.alert_product_names.clone(),
+            classification_comment: p.classification_comment.clone(),
+            comments: p.additional_data.comments_count,
+            url: p.incident_url.clone(),
+            alerts,
+            entities,
+        })
+    }
+}
+
+struct UpdateIncident;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateIncidentParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// The incident's number (e.g. 4711) or id (GUID).
+    incident: String,
+    /// New status. Closed needs a classification.
+    status: Option<Status>,
+    severity: Option<Severity>,
+    /// Why it is closed: TruePositive, BenignPositive, FalsePositive or Undetermined.
+    classification: Option<Classification>,
+    /// TruePositive: SuspiciousActivity; BenignPositive: SuspiciousButExpected; FalsePositive: IncorrectAlertLogic or InaccurateData.
+    /// Defaults to the only reason where there is one.
+    classification_reason: Option<ClassificationReason>,
+    /// Free text recorded with the classification.
+    classification_comment: Option<String>,
+    /// Assign to this user (UPN, e.g. ana@contoso.com).
+    owner_upn: Option<String>,
+    /// The owner's Entra object id, when known (makes the assignment exact).
+    owner_object_id: Option<String>,
+    /// true removes the owner.
+    unassign: Option<bool>,
+    /// Labels to add (existing labels are kept).
+    add_labels: Option<Vec<String>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct UpdateIncidentOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    incident: IncidentInfo,
+    /// What changed, as "field: before → after".
+    changes: Vec<String>,
+}
+
+impl Summary for UpdateIncidentOutput {
+    fn summary(&self) -> String {
+        if self.changes.is_empty() {
+            format!("{}: already as requested, nothing changed", describe(&self.incident))
+        } else {
+            format!("{}; changed {}", describe(&self.incident), self.changes.join(", "))
+        }
+    }
+}
+
+/// The property changes an update asks for, checked before anything is read.
+fn requested_changes(params: &UpdateIncidentParams) -> Result<Vec<(&'static str, Value)>, ToolError> {
+    let mut set: Vec<(&'static str, Value)> = Vec::new();
+    if let Some(status) = params.status {
+        set.push(("status", json!(status)));
+    }
+    if let Some(severity) = params.severity {
+        set.push(("severity", json!(severity)));
+    }
+    match (params.classification, params.classification_reason) {
+        (None, Some(_)) => return Err(ToolError::invalid("classification_reason needs a classification")),
+        (Some(classification), reason) => {
+            if params.status != Some(Status::Closed) {
+                return Err(ToolError::invalid("a classification is given when closing: add status Closed"));
+            }
+            let allowed = classification.reasons();
+            let reason = match reason {
+                Some(r) if allowed.contains(&r) => Some(r),
+                Some(r) => {
+                    return Err(ToolError::invalid(format!("classification_reason {r:?} does not go with {classification:?}; accepted: {allowed:?}")));
+                }
+                None if allowed.len() == 1 => Some(allowed[0]),
+                None if allowed.is_empty() => None,
+                None => return Err(ToolError::invalid(format!("{classification:?} needs a classification_reason: one of {allowed:?}"))),
+            };
+            set.push(("classification", json!(classification)));
+            set.push(("classificationReason", reason.map(|r| json!(r)).unwrap_or(Value::Null)));
+        }
+        (None, None) if params.status == Some(Status::Closed) => {
+            return Err(ToolError::invalid("closing an incident needs a classification (TruePositive, BenignPositive, FalsePositive or Undetermined)"));
+        }
+        (None, None) => {}
+    }
+    if let Some(comment) = &params.classification_comment {
+        if params.classification.is_none() {
+            return Err(ToolError::invalid("classification_comment goes with a classification"));
+        }
+        set.push(("classificationComment", json!(one_line("classification_comment", comment, 4000)?)));
+    }
+    match (&params.owner_upn, params.unassign.unwrap_or(false)) {
+        (Some(_), true) => return Err(ToolError::invalid("give owner_upn or unassign, not both")),
+        (Some(upn), false) => {
+            let upn = one_line("owner_upn", upn, 256)?;
+            if !upn.contains('@') {
+                return Err(ToolError::invalid(format!("owner_upn '{upn}' is not a user principal name such as ana@contoso.com")));
+            }
+            let object_id = match &params.owner_object_id {
+                Some(id) => Some(uuid::Uuid::try_parse(id.trim()).map_err(|_| ToolError::invalid(format!("owner_object_id '{id}' is not a GUID")))?.to_string()),
+                None => None,
+            };
+            set.push(("owner", json!({"objectId": object_id, "userPrincipalName": upn, "email": upn, "assignedTo": upn})));
+        }
+        (None, true) => set.push(("owner", json!({"objectId": null, "userPrincipalName": null, "email": null, "assignedTo": null}))),
+        (None, false) if params.owner_object_id.is_some() => return Err(ToolError::invalid("owner_object_id goes with owner_upn")),
+        (None, false) => {}
+    }
+    Ok(set)
+}
+
+fn labels(params: &UpdateIncidentParams) -> Result<Vec<String>, ToolError> {
+    params.add_labels.iter().flatten().map(|l| one_line("label", l, 256)).collect()
+}
+
+/// Short text of a property value for the change list.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Null => "none".into(),
+        Value::String(s) => s.clone(),
+        Value::Object(o) => o.get("userPrincipalName").or_else(|| o.get("assignedTo")).map(shown).unwrap_or_else(|| "none".into()),
+        other => other.to_string(),
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for UpdateIncident {
+    type Params = UpdateIncidentParams;
+    type Output = UpdateIncidentOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_update_incident",
+            title: "Update a Sentinel incident",
+            description: "Changes a Sentinel incident: status (closing needs a classification and reason), severity, owner (assign by UPN \
+                          or unassign), labels. The incident is re-read and written back only if nobody changed it in between (etag); a \
+                          concurrent change is reported, never overwritten.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Write { idempotent: true },
+            tier: Tier::Responder,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: UpdateIncidentParams) -> Result<UpdateIncidentOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let set = requested_changes(&params)?;
+        let add_labels = labels(&params)?;
+        if set.is_empty() && add_labels.is_empty() {
+            return Err(ToolError::invalid("nothing to change: give status, severity, classification, owner_upn, unassign or add_labels"));
+        }
+        let id = resolve_incident(context, &target, &params.incident).await?;
+        read_incident(context, &target, &id).await?;
+        let arm = &context.services.arm;
+        let url = arm.workspace_url(target.workspace, WorkspaceResource::Incident(&id));
+        let mut changes = Vec::new();
+        let updated = arm
+            .update(target.tenant_id(), url, &format!("incident {}", params.incident.trim()), |incident| {
+                let properties = &mut incident["properties"];
+                for (key, value) in set {
+                    let before = properties.get(key).cloned().unwrap_or(Value::Null);
+                    if shown(&before) != shown(&value) {
+                        changes.push(format!("{key}: {} → {}", shown(&before), shown(&value)));
+                    }
+                    properties[key] = value;
+                }
+                let mut current: Vec<Value> = properties["labels"].as_array().cloned().unwrap_or_default();
+                for label in add_labels {
+                    if !current.iter().any(|l| l["labelName"] == json!(label)) {
+                        changes.push(format!("label added: {label}"));
+                        current.push(json!({"labelName": label, "labelType": "User"}));
+                    }
+                }
+                properties["labels"] = Value::Array(current);
+                !changes.is_empty()
+            })
+            .await?;
+        let incident: Incident = serde_json::from_value(updated.after).map_err(|e| ToolError::Failed(format!("the updated incident could not be read: {e}")))?;
+        Ok(UpdateIncidentOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), incident: IncidentInfo::from(&incident), changes })
+    }
+}
+
+struct AddComment;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AddCommentParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// The incident's number (e.g. 4711) or id (GUID).
+    incident: String,
+    /// The comment (up to 30,000 characters; line breaks are kept).
+    message: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct CommentInfo {
+    comment_id: String,
+    message: String,
+    author: Option<String>,
+    created: Option<String>,
+}
+
+impl From<IncidentComment> for CommentInfo {
+    fn from(comment: IncidentComment) -> Self {
+        let p = comment.properties;
+        Self {
+            comment_id: comment.name,
+            message: p.message,
+            author: p.author.user_principal_name.or(p.author.name).or(p.author.email),
+            created: p.created_time_utc,
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+struct AddCommentOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    incident_id: String,
+    comment: CommentInfo,
+}
+
+impl Summary for AddCommentOutput {
+    fn summary(&self) -> String {
+        format!("comment {} added to incident {}", self.comment.comment_id, self.incident_id)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for AddComment {
+    type Params = AddCommentParams;
+    type Output = AddCommentOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_add_incident_comment",
+            title: "Comment on a Sentinel incident",
+            description: "Adds a comment to a Sentinel incident (by number or id), e.g. triage findings or the reason for a decision.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Write { idempotent: false },
+            tier: Tier::Responder,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: AddCommentParams) -> Result<AddCommentOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let message = params.message.trim();
+        if message.is_empty() {
+            return Err(ToolError::invalid("message is empty"));
+        }
+        if message.chars().count() > MAX_COMMENT_CHARS {
+            return Err(ToolError::invalid(format!("message is {} characters; at most {MAX_COMMENT_CHARS} are accepted", message.chars().count())));
+        }
+        let id = resolve_incident(context, &target, &params.incident).await?;
+        read_incident(context, &target, &id).await?;
+        let arm = &context.services.arm;
+        // The comment id is chosen here, so a resent PUT after a lost answer writes the same comment once.
+        let comment_id = ArmName::new_guid();
+        let url = arm.workspace_url(target.workspace, WorkspaceResource::IncidentComment(&id, &comment_id));
+        let comment: IncidentComment = arm.put(target.tenant_id(), url, &json!({"properties": {"message": message}})).await?;
+        Ok(AddCommentOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), incident_id: id.to_string(), comment: comment.into() })
+    }
+}
+
+struct ListComments;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ListCommentsParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// The incident's number (e.g. 4711) or id (GUID).
+    incident: String,
+    /// Most comments to return (1-200, default 50). More are reached with `cursor`.
+    limit: Option<u32>,
+    /// `next_cursor` from a previous call for the same incident.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListCommentsOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    incident_id: String,
+    comments: Vec<CommentInfo>,
+    next_cursor: Option<String>,
+}
+
+impl Summary for ListCommentsOutput {
+    fn summary(&self) -> String {
+        let more = if self.next_cursor.is_some() { "; more (use next_cursor)" } else { "" };
+        format!("{} comments on incident {}{more}", self.comments.len(), self.incident_id)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for ListComments {
+    type Params = ListCommentsParams;
+    type Output = ListCommentsOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_list_incident_comments",
+            title: "List a Sentinel incident's comments",
+            description: "Lists the comments on a Sentinel incident (by number or id): text, author, time; paged with a cursor.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: ListCommentsParams) -> Result<ListCommentsOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let id = resolve_incident(context, &target, &params.incident).await?;
+        read_incident(context, &target, &id).await?;
+        let arm = &context.services.arm;
+        let start = || Ok(arm.workspace_url(target.workspace, WorkspaceResource::IncidentComments(&id)));
+        let (comments, next_cursor) = page::<IncidentComment>(context, target.tenant_id(), start, params.cursor.as_deref(), limit).await?;
+        Ok(ListCommentsOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            incident_id: id.to_string(),
+            comments: comments.into_iter().map(CommentInfo::from).collect(),
+            next_cursor,
+        })
+    }
+}

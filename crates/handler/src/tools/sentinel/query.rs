@@ -1,0 +1,109 @@
+//! `sentinel_run_query`: a KQL query on a workspace through the Log Analytics query API.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{one_line, target};
+use crate::clients::log_analytics::Column;
+use crate::kql_guard;
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::tenants::TenantId;
+
+pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
+    builder.tool(RunQuery)
+}
+
+const DEFAULT_ROWS: u32 = 100;
+const MAX_ROWS: u32 = 1000;
+
+struct RunQuery;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RunQueryParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// The KQL query, e.g. `SigninLogs | where ResultType != '0' | summarize count() by UserPrincipalName`.
+    /// Control commands (.drop, .alter, .set, .ingest ...) are refused.
+    query: String,
+    /// Time range as ISO 8601: a duration such as PT1H, P1D (default), P7D, or an interval start/end.
+    timespan: Option<String>,
+    /// Most rows to return (1-1000, default 100); the output says when more matched.
+    max_rows: Option<u32>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct RunQueryOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    timespan: String,
+    columns: Vec<ColumnInfo>,
+    /// One object per row, keyed by column name.
+    rows: Vec<Map<String, Value>>,
+    /// True when the query returned more rows than max_rows: narrow it or summarize.
+    truncated: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ColumnInfo {
+    name: String,
+    #[serde(rename = "type")]
+    column_type: String,
+}
+
+impl Summary for RunQueryOutput {
+    fn summary(&self) -> String {
+        let more = if self.truncated { " (truncated: more rows matched)" } else { "" };
+        format!("{} rows, {} columns from {} over {}{more}", self.rows.len(), self.columns.len(), self.workspace, self.timespan)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for RunQuery {
+    type Params = RunQueryParams;
+    type Output = RunQueryOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_run_query",
+            title: "Run a KQL query on a Sentinel workspace",
+            description: "Runs a read-only KQL query on a Sentinel (Log Analytics) workspace over a time range (ISO 8601, default P1D) and \
+                          returns up to max_rows rows as objects, saying when more matched. KQL control commands are refused.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: RunQueryParams) -> Result<RunQueryOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let query = kql_guard::check_query(&params.query).map_err(|refusal| ToolError::invalid(refusal.to_string()))?;
+        let timespan = match params.timespan {
+            None => "P1D".to_string(),
+            Some(text) => {
+                let text = one_line("timespan", &text, 100)?;
+                if !(text.starts_with('P') || text.contains('/')) {
+                    return Err(ToolError::invalid(format!("timespan '{text}' is not ISO 8601: use a duration such as PT1H, P1D or P7D, or start/end")));
+                }
+                text
+            }
+        };
+        let max_rows = super::limit(params.max_rows, DEFAULT_ROWS, MAX_ROWS)?;
+        // One row past the cap tells whether more matched without fetching everything.
+        let capped = format!("{}\n| take {}", query.trim_end().trim_end_matches(';'), max_rows + 1);
+        let response = context.services.log_analytics.query(target.tenant_id(), &target.workspace.workspace_id, &capped, Some(&timespan)).await?;
+        let table = response.tables.into_iter().next().ok_or_else(|| ToolError::Failed("the query API returned no result table".into()))?;
+        let truncated = table.rows.len() > max_rows;
+        let rows = table
+            .rows
+            .into_iter()
+            .take(max_rows)
+            .map(|row| table.columns.iter().map(|c: &Column| c.name.clone()).zip(row).collect())
+            .collect();
+        let columns = table.columns.into_iter().map(|c| ColumnInfo { name: c.name, column_type: c.column_type }).collect();
+        Ok(RunQueryOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), timespan, columns, rows, truncated })
+    }
+}

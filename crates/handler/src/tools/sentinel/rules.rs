@@ -1,0 +1,622 @@
+//! Analytics rules: list, get, create (Scheduled or NRT, from a template or a definition),
+//! enable/disable (etag-checked), delete; and the rule templates to create them from.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{Target, target};
+use crate::clients::arm::{AlertRule, AlertRuleTemplate, ArmName, WorkspaceResource};
+use crate::kql_guard;
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::outbound::ListPosition;
+use crate::tenants::TenantId;
+
+pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
+    builder.tool(ListRules).tool(GetRule).tool(CreateRule).tool(SetRuleEnabled).tool(DeleteRule).tool(ListTemplates)
+}
+
+/// Workspaces hold hundreds of rules and Content Hub a few thousand templates; all are read, then filtered.
+const MAX_READ: usize = 5000;
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 500;
+/// Template properties a rule created from the template takes over.
+const FROM_TEMPLATE: &[&str] = &[
+    "displayName",
+    "description",
+    "severity",
+    "query",
+    "queryFrequency",
+    "queryPeriod",
+    "triggerOperator",
+    "triggerThreshold",
+    "tactics",
+    "techniques",
+    "subTechniques",
+    "entityMappings",
+    "customDetails",
+    "alertDetailsOverride",
+    "eventGroupingSettings",
+];
+/// Properties the service sets; a definition copied from an existing rule drops them.
+const READ_ONLY: &[&str] = &["lastModifiedUtc"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+enum RuleKind {
+    /// Runs a query on a schedule (queryFrequency over queryPeriod) and alerts on a threshold.
+    Scheduled,
+    /// Near-real-time: runs about every minute over the newest data.
+    #[serde(rename = "NRT")]
+    Nrt,
+}
+
+impl RuleKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Scheduled => "Scheduled",
+            Self::Nrt => "NRT",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Scheduled, Self::Nrt].into_iter().find(|k| k.name().eq_ignore_ascii_case(text))
+    }
+
+    fn required(self) -> &'static [&'static str] {
+        match self {
+            Self::Scheduled => &["displayName", "severity", "query", "queryFrequency", "queryPeriod", "triggerOperator", "triggerThreshold"],
+            Self::Nrt => &["displayName", "severity", "query"],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+enum Severity {
+    High,
+    Medium,
+    Low,
+    Informational,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct RuleInfo {
+    rule_id: String,
+    kind: Option<String>,
+    display_name: Option<String>,
+    enabled: Option<bool>,
+    severity: Option<String>,
+    tactics: Vec<String>,
+    /// The template the rule was created from, if any.
+    template_id: Option<String>,
+    last_modified: Option<String>,
+}
+
+impl From<AlertRule> for RuleInfo {
+    fn from(rule: AlertRule) -> Self {
+        let p = rule.properties;
+        Self {
+            rule_id: rule.name,
+            kind: rule.kind,
+            display_name: p.display_name,
+            enabled: p.enabled,
+            severity: p.severity,
+            tactics: p.tactics,
+            template_id: p.alert_rule_template_name,
+            last_modified: p.last_modified_utc,
+        }
+    }
+}
+
+fn describe(rule: &RuleInfo) -> String {
+    format!(
+        "{} rule '{}' ({}), {}",
+        rule.kind.as_deref().unwrap_or("?"),
+        rule.display_name.as_deref().unwrap_or(&rule.rule_id),
+        rule.rule_id,
+        match rule.enabled {
+            Some(true) => "enabled",
+            Some(false) => "disabled",
+            None => "always on",
+        }
+    )
+}
+
+struct ListRules;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ListRulesParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// Only rules of this kind: Scheduled, NRT, Fusion, MicrosoftSecurityIncidentCreation, MLBehaviorAnalytics, ThreatIntelligence.
+    kind: Option<String>,
+    /// Only enabled (true) or disabled (false) rules.
+    enabled: Option<bool>,
+    /// Only rules whose display name contains this text (case-insensitive).
+    name_contains: Option<String>,
+    /// Most rules to return (1-500, default 100); the output gives the total that matched.
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListRulesOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    rules: Vec<RuleInfo>,
+    total_matching: usize,
+    enabled: usize,
+    disabled: usize,
+}
+
+impl Summary for ListRulesOutput {
+    fn summary(&self) -> String {
+        let cut = if self.total_matching > self.rules.len() { format!(" (first {})", self.rules.len()) } else { String::new() };
+        format!("{} analytics rules in {} ({} enabled, {} disabled){cut}", self.total_matching, self.workspace, self.enabled, self.disabled)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for ListRules {
+    type Params = ListRulesParams;
+    type Output = ListRulesOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_list_analytics_rules",
+            title: "List Sentinel analytics rules",
+            description: "Lists the analytics rules of a Sentinel workspace (id, kind, name, enabled, severity, tactics, template), \
+                          filtered by kind, enabled state or name.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: ListRulesParams) -> Result<ListRulesOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let arm = &context.services.arm;
+        let all = arm.list::<AlertRule>(target.tenant_id(), ListPosition::start(arm.workspace_url(target.workspace, WorkspaceResource::AlertRules)), MAX_READ).await?;
+        let needle = params.name_contains.map(|n| n.trim().to_lowercase());
+        let matching: Vec<RuleInfo> = all
+            .items
+            .into_iter()
+            .filter(|r| params.kind.as_deref().is_none_or(|k| r.kind.as_deref().is_some_and(|kind| kind.eq_ignore_ascii_case(k.trim()))))
+            .filter(|r| params.enabled.is_none_or(|e| r.properties.enabled == Some(e)))
+            .filter(|r| needle.as_deref().is_none_or(|n| r.properties.display_name.as_deref().is_some_and(|d| d.to_lowercase().contains(n))))
+            .map(RuleInfo::from)
+            .collect();
+        let enabled = matching.iter().filter(|r| r.enabled == Some(true)).count();
+        let disabled = matching.iter().filter(|r| r.enabled == Some(false)).count();
+        let total_matching = matching.len();
+        Ok(ListRulesOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            rules: matching.into_iter().take(limit).collect(),
+            total_matching,
+            enabled,
+            disabled,
+        })
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RuleParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// The rule id (a GUID, as sentinel_list_analytics_rules returns it).
+    rule_id: ArmName,
+}
+
+/// The rule as JSON, or a not-found error naming the workspace.
+async fn read_rule(context: &ToolContext, target: &Target<'_>, id: &ArmName) -> Result<Value, ToolError> {
+    let arm = &context.services.arm;
+    arm.find::<Value>(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::AlertRule(id)))
+        .await?
+        .ok_or_else(|| ToolError::NotFound(format!("no analytics rule '{id}' in workspace {}; sentinel_list_analytics_rules lists them", target.workspace.workspace_name)))
+}
+
+fn rule_info(rule: &Value) -> Result<RuleInfo, ToolError> {
+    serde_json::from_value::<AlertRule>(rule.clone()).map(RuleInfo::from).map_err(|e| ToolError::Failed(format!("the rule could not be read: {e}")))
+}
+
+struct GetRule;
+
+#[derive(Serialize, JsonSchema)]
+struct GetRuleOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    rule: RuleInfo,
+    etag: Option<String>,
+    /// Every property of the rule (query, schedule, thresholds, entity mappings, incident settings ...),
+    /// usable as sentinel_create_analytics_rule's definition.
+    properties: Map<String, Value>,
+}
+
+impl Summary for GetRuleOutput {
+    fn summary(&self) -> String {
+        describe(&self.rule)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for GetRule {
+    type Params = RuleParams;
+    type Output = GetRuleOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_get_analytics_rule",
+            title: "Get a Sentinel analytics rule",
+            description: "Gets one analytics rule with all its properties: query, schedule, threshold, tactics, entity mappings, incident settings.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: RuleParams) -> Result<GetRuleOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let rule = read_rule(context, &target, &params.rule_id).await?;
+        Ok(GetRuleOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            rule: rule_info(&rule)?,
+            etag: rule["etag"].as_str().map(str::to_string),
+            properties: rule["properties"].as_object().cloned().unwrap_or_default(),
+        })
+    }
+}
+
+struct CreateRule;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateRuleParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// Create from this template (an id from sentinel_list_rule_templates). Give this or definition.
+    template_id: Option<ArmName>,
+    /// The rule's properties, e.g. {"displayName", "severity", "query", "queryFrequency": "PT1H", "queryPeriod": "PT1H",
+    /// "triggerOperator": "GreaterThan", "triggerThreshold": 0, "tactics": [...]} (sentinel_get_analytics_rule's properties work).
+    definition: Option<Map<String, Value>>,
+    /// Scheduled or NRT; required with definition, taken from the template otherwise.
+    kind: Option<RuleKind>,
+    /// Overrides the display name.
+    display_name: Option<String>,
+    /// Overrides the severity.
+    severity: Option<Severity>,
+    /// Whether the rule starts enabled (default true).
+    enabled: Option<bool>,
+    /// Id for the new rule (a GUID is generated when omitted); refused if a rule has it already.
+    rule_id: Option<ArmName>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct CreateRuleOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    rule: RuleInfo,
+}
+
+impl Summary for CreateRuleOutput {
+    fn summary(&self) -> String {
+        format!("created {} in {}", describe(&self.rule), self.workspace)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for CreateRule {
+    type Params = CreateRuleParams;
+    type Output = CreateRuleOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_create_analytics_rule",
+            title: "Create a Sentinel analytics rule",
+            description: "Creates a Scheduled or NRT analytics rule in a Sentinel workspace, from a rule template id or from a full \
+                          definition, optionally overriding name, severity and enabled state. The query is checked before it is sent.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Write { idempotent: false },
+            tier: Tier::Admin,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: CreateRuleParams) -> Result<CreateRuleOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let arm = &context.services.arm;
+        let (kind, mut properties) = match (params.template_id, params.definition) {
+            (Some(_), Some(_)) => return Err(ToolError::invalid("give either template_id or definition, not both")),
+            (None, None) => return Err(ToolError::invalid("give template_id (from sentinel_list_rule_templates) or definition")),
+            (Some(template_id), None) => {
+                let url = arm.workspace_url(target.workspace, WorkspaceResource::AlertRuleTemplate(&template_id));
+                let template: Value = arm.find(target.tenant_id(), url).await?.ok_or_else(|| {
+                    ToolError::NotFound(format!("no rule template '{template_id}' in workspace {}; sentinel_list_rule_templates lists them", target.workspace.workspace_name))
+                })?;
+                from_template(&template, params.kind)?
+            }
+            (None, Some(definition)) => {
+                let kind = params.kind.ok_or_else(|| ToolError::invalid("kind (Scheduled or NRT) is required with a definition"))?;
+                (kind, definition)
+            }
+        };
+        if let Some(name) = params.display_name {
+            properties.insert("displayName".into(), json!(super::one_line("display_name", &name, 256)?));
+        }
+        if let Some(severity) = params.severity {
+            properties.insert("severity".into(), json!(severity));
+        }
+        properties.insert("enabled".into(), json!(params.enabled.unwrap_or(true)));
+        for key in READ_ONLY {
+            properties.remove(*key);
+        }
+        properties.entry("suppressionDuration").or_insert(json!("PT5H"));
+        properties.entry("suppressionEnabled").or_insert(json!(false));
+        check_definition(kind, &properties)?;
+        let rule_id = params.rule_id.unwrap_or_else(ArmName::new_guid);
+        let url = arm.workspace_url(target.workspace, WorkspaceResource::AlertRule(&rule_id));
+        if arm.find::<Value>(target.tenant_id(), url.clone()).await?.is_some() {
+            return Err(ToolError::Conflict(format!("a rule with id {rule_id} already exists in workspace {}", target.workspace.workspace_name)));
+        }
+        let created: AlertRule = arm.put(target.tenant_id(), url, &json!({"kind": kind.name(), "properties": properties})).await?;
+        Ok(CreateRuleOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), rule: RuleInfo::from(created) })
+    }
+}
+
+fn from_template(template: &Value, kind: Option<RuleKind>) -> Result<(RuleKind, Map<String, Value>), ToolError> {
+    let template_kind = template["kind"].as_str().unwrap_or_default();
+    let kind = match (RuleKind::parse(template_kind), kind) {
+        (Some(from), Some(asked)) if from != asked => {
+            return Err(ToolError::invalid(format!("the template is a {template_kind} template; kind {} does not match", asked.name())));
+        }
+        (Some(kind), _) => kind,
+        (None, _) => {
+            return Err(ToolError::invalid(format!(
+                "the template is of kind {template_kind}; only Scheduled and NRT rules can be created here"
+            )));
+        }
+    };
+    let p = &template["properties"];
+    let mut properties: Map<String, Value> = FROM_TEMPLATE.iter().filter_map(|k| p.get(*k).filter(|v| !v.is_null()).map(|v| ((*k).to_string(), v.clone()))).collect();
+    properties.insert("alertRuleTemplateName".into(), template["name"].clone());
+    if let Some(version) = p.get("version").filter(|v| !v.is_null()) {
+        properties.insert("templateVersion".into(), version.clone());
+    }
+    Ok((kind, properties))
+}
+
+fn check_definition(kind: RuleKind, properties: &Map<String, Value>) -> Result<(), ToolError> {
+    let missing: Vec<&str> = kind.required().iter().copied().filter(|k| properties.get(*k).is_none_or(Value::is_null)).collect();
+    if !missing.is_empty() {
+        return Err(ToolError::invalid(format!("a {} rule needs {}", kind.name(), missing.join(", "))));
+    }
+    let query = properties.get("query").and_then(Value::as_str).ok_or_else(|| ToolError::invalid("query must be a string"))?;
+    kql_guard::check_query(query).map_err(|refusal| ToolError::invalid(format!("query: {refusal}")))?;
+    Ok(())
+}
+
+struct SetRuleEnabled;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SetRuleEnabledParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// The rule id (a GUID, as sentinel_list_analytics_rules returns it).
+    rule_id: ArmName,
+    /// true to enable the rule, false to disable it.
+    enabled: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct SetRuleEnabledOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    rule: RuleInfo,
+    was_enabled: Option<bool>,
+    /// False when the rule was already in the requested state (nothing was sent).
+    changed: bool,
+}
+
+impl Summary for SetRuleEnabledOutput {
+    fn summary(&self) -> String {
+        let change = if self.changed { "now" } else { "already" };
+        format!("{} {change}", describe(&self.rule))
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for SetRuleEnabled {
+    type Params = SetRuleEnabledParams;
+    type Output = SetRuleEnabledOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_set_analytics_rule_enabled",
+            title: "Enable or disable a Sentinel analytics rule",
+            description: "Enables or disables one analytics rule. The rule is re-read and written back only if nobody changed it in \
+                          between (etag); a concurrent change is reported, never overwritten.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Write { idempotent: true },
+            tier: Tier::Admin,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: SetRuleEnabledParams) -> Result<SetRuleEnabledOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        read_rule(context, &target, &params.rule_id).await?;
+        let arm = &context.services.arm;
+        let url = arm.workspace_url(target.workspace, WorkspaceResource::AlertRule(&params.rule_id));
+        let enabled = params.enabled;
+        let updated = arm
+            .update(target.tenant_id(), url, &format!("analytics rule {}", params.rule_id), |rule| {
+                if rule["properties"]["enabled"] == json!(enabled) {
+                    return false;
+                }
+                rule["properties"]["enabled"] = json!(enabled);
+                true
+            })
+            .await?;
+        Ok(SetRuleEnabledOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            was_enabled: updated.before["properties"]["enabled"].as_bool(),
+            rule: rule_info(&updated.after)?,
+            changed: updated.changed,
+        })
+    }
+}
+
+struct DeleteRule;
+
+#[derive(Serialize, JsonSchema)]
+struct DeleteRuleOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    /// The rule as it was before it was deleted.
+    deleted: RuleInfo,
+}
+
+impl Summary for DeleteRuleOutput {
+    fn summary(&self) -> String {
+        format!("deleted {} from {}", describe(&self.deleted), self.workspace)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for DeleteRule {
+    type Params = RuleParams;
+    type Output = DeleteRuleOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_delete_analytics_rule",
+            title: "Delete a Sentinel analytics rule",
+            description: "Deletes one analytics rule from a Sentinel workspace and reports what it was. Confirm the rule with the person \
+                          first; disabling it (sentinel_set_analytics_rule_enabled) is the reversible alternative.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Destructive { idempotent: true },
+            tier: Tier::Admin,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: RuleParams) -> Result<DeleteRuleOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let rule = rule_info(&read_rule(context, &target, &params.rule_id).await?)?;
+        let arm = &context.services.arm;
+        arm.delete(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::AlertRule(&params.rule_id))).await?;
+        Ok(DeleteRuleOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), deleted: rule })
+    }
+}
+
+struct ListTemplates;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ListTemplatesParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// Only templates of this kind (Scheduled, NRT, Fusion, ...).
+    kind: Option<String>,
+    /// Only templates whose name or description contains this text (case-insensitive).
+    search: Option<String>,
+    /// Only templates with this tactic, e.g. CredentialAccess.
+    tactic: Option<String>,
+    /// Most templates to return (1-500, default 100); the output gives the total that matched.
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct TemplateInfo {
+    template_id: String,
+    kind: Option<String>,
+    display_name: Option<String>,
+    severity: Option<String>,
+    tactics: Vec<String>,
+    /// Data connectors the template's query needs.
+    required_connectors: Vec<String>,
+    version: Option<String>,
+    /// How many rules in the workspace were created from it.
+    rules_created: Option<i64>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListTemplatesOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    templates: Vec<TemplateInfo>,
+    total_matching: usize,
+}
+
+impl Summary for ListTemplatesOutput {
+    fn summary(&self) -> String {
+        let cut = if self.total_matching > self.templates.len() { format!(" (first {}; narrow with search, kind or tactic)", self.templates.len()) } else { String::new() };
+        format!("{} rule templates{cut}", self.total_matching)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for ListTemplates {
+    type Params = ListTemplatesParams;
+    type Output = ListTemplatesOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_list_rule_templates",
+            title: "List Sentinel analytics rule templates",
+            description: "Lists the analytics rule templates installed in a Sentinel workspace (id, kind, name, severity, tactics, required \
+                          data connectors, rules already created from each), searchable; create a rule from one with sentinel_create_analytics_rule.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: ListTemplatesParams) -> Result<ListTemplatesOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let arm = &context.services.arm;
+        let all = arm
+            .list::<AlertRuleTemplate>(target.tenant_id(), ListPosition::start(arm.workspace_url(target.workspace, WorkspaceResource::AlertRuleTemplates)), MAX_READ)
+            .await?;
+        let search = params.search.map(|s| s.trim().to_lowercase());
+        let matches_text = |t: &AlertRuleTemplate, needle: &str| {
+            [&t.properties.display_name, &t.properties.description].iter().any(|field| field.as_deref().is_some_and(|text| text.to_lowercase().contains(needle)))
+        };
+        let matching: Vec<TemplateInfo> = all
+            .items
+            .into_iter()
+            .filter(|t| params.kind.as_deref().is_none_or(|k| t.kind.as_deref().is_some_and(|kind| kind.eq_ignore_ascii_case(k.trim()))))
+            .filter(|t| search.as_deref().is_none_or(|s| matches_text(t, s)))
+            .filter(|t| params.tactic.as_deref().is_none_or(|tactic| t.properties.tactics.iter().any(|x| x.eq_ignore_ascii_case(tactic.trim()))))
+            .map(|t| TemplateInfo {
+                template_id: t.name,
+                kind: t.kind,
+                display_name: t.properties.display_name,
+                severity: t.properties.severity,
+                tactics: t.properties.tactics,
+                required_connectors: t.properties.required_data_connectors.into_iter().filter_map(|c| c.connector_id).collect(),
+                version: t.properties.version,
+                rules_created: t.properties.alert_rules_created_by_template_count,
+            })
+            .collect();
+        let total_matching = matching.len();
+        Ok(ListTemplatesOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            templates: matching.into_iter().take(limit).collect(),
+            total_matching,
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! Sentinel watchlists: list them, and page through one watchlist's items.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{page, target};
+use crate::clients::arm::{ArmName, Watchlist, WatchlistItem, WorkspaceResource};
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::outbound::ListPosition;
+use crate::tenants::TenantId;
+
+pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
+    builder.tool(ListWatchlists).tool(GetWatchlistItems)
+}
+
+const MAX_WATCHLISTS: usize = 1000;
+const DEFAULT_ITEMS: u32 = 100;
+const MAX_ITEMS: u32 = 1000;
+
+struct ListWatchlists;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ListWatchlistsParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct WatchlistInfo {
+    /// The alias KQL uses: `_GetWatchlist('alias')`.
+    alias: String,
+    display_name: Option<String>,
+    description: Option<String>,
+    /// The column that identifies an item.
+    search_key: Option<String>,
+    provider: Option<String>,
+    source: Option<String>,
+    created: Option<String>,
+    updated: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListWatchlistsOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    watchlists: Vec<WatchlistInfo>,
+}
+
+impl Summary for ListWatchlistsOutput {
+    fn summary(&self) -> String {
+        let aliases: Vec<&str> = self.watchlists.iter().map(|w| w.alias.as_str()).collect();
+        format!("{} watchlists in {}: {}", aliases.len(), self.workspace, aliases.join(", "))
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for ListWatchlists {
+    type Params = ListWatchlistsParams;
+    type Output = ListWatchlistsOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_list_watchlists",
+            title: "List Sentinel watchlists",
+            description: "Lists the watchlists of a Sentinel workspace: alias (as _GetWatchlist uses it), name, description, search key, source.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: ListWatchlistsParams) -> Result<ListWatchlistsOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let arm = &context.services.arm;
+        let all = arm.list::<Watchlist>(target.tenant_id(), ListPosition::start(arm.workspace_url(target.workspace, WorkspaceResource::Watchlists)), MAX_WATCHLISTS).await?;
+        let watchlists = all
+            .items
+            .into_iter()
+            .map(|w| {
+                let p = w.properties;
+                WatchlistInfo {
+                    alias: p.watchlist_alias.unwrap_or(w.name),
+                    display_name: p.display_name,
+                    description: p.description,
+                    search_key: p.items_search_key,
+                    provider: p.provider,
+                    source: p.source,
+                    created: p.created,
+                    updated: p.updated,
+                }
+            })
+            .collect();
+        Ok(ListWatchlistsOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), watchlists })
+    }
+}
+
+struct GetWatchlistItems;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GetWatchlistItemsParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
+    workspace: Option<String>,
+    /// The watchlist alias (from sentinel_list_watchlists).
+    alias: ArmName,
+    /// Most items to return (1-1000, default 100). More are reached with `cursor`.
+    limit: Option<u32>,
+    /// `next_cursor` from a previous call for the same watchlist.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ItemInfo {
+    item_id: String,
+    /// The item's columns and values.
+    values: Map<String, Value>,
+    updated: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct GetWatchlistItemsOutput {
+    tenant_id: TenantId,
+    workspace: String,
+    alias: String,
+    items: Vec<ItemInfo>,
+    /// Present when more items exist: pass it as `cursor` to get the next ones.
+    next_cursor: Option<String>,
+}
+
+impl Summary for GetWatchlistItemsOutput {
+    fn summary(&self) -> String {
+        let more = if self.next_cursor.is_some() { "; more (use next_cursor)" } else { "" };
+        format!("{} items of watchlist {}{more}", self.items.len(), self.alias)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for GetWatchlistItems {
+    type Params = GetWatchlistItemsParams;
+    type Output = GetWatchlistItemsOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "sentinel_get_watchlist_items",
+            title: "Get a Sentinel watchlist's items",
+            description: "Returns the items of one watchlist (each item's columns and values), paged with a cursor.",
+            toolset: Toolset::Sentinel,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: GetWatchlistItemsParams) -> Result<GetWatchlistItemsOutput, ToolError> {
+        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+        let limit = super::limit(params.limit, DEFAULT_ITEMS, MAX_ITEMS)?;
+        let arm = &context.services.arm;
+        if params.cursor.is_none() {
+            let url = arm.workspace_url(target.workspace, WorkspaceResource::Watchlist(&params.alias));
+            if arm.find::<Value>(target.tenant_id(), url).await?.is_none() {
+                return Err(ToolError::NotFound(format!(
+                    "no watchlist '{}' in workspace {}; sentinel_list_watchlists lists them",
+                    params.alias, target.workspace.workspace_name
+                )));
+            }
+        }
+        let start = || Ok(arm.workspace_url(target.workspace, WorkspaceResource::WatchlistItems(&params.alias)));
+        let (items, next_cursor) = page::<WatchlistItem>(context, target.tenant_id(), start, params.cursor.as_deref(), limit).await?;
+        Ok(GetWatchlistItemsOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            alias: params.alias.to_string(),
+            items: items.into_iter().map(|i| ItemInfo { item_id: i.name, values: i.properties.items_key_value, updated: i.properties.updated }).collect(),
+            next_cursor,
+        })
+    }
+}
