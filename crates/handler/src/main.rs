@@ -39,6 +39,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
             .map_err(|error| StartError::Sandbox(error.to_string()))?;
         tracing::info!(url = sandbox.base_url(), "embedded sandbox tenant started");
         let overrides = local::sandbox_settings(&sandbox);
+        let defaults = local::sandbox_defaults();
         let config = Config::from_lookup(|name| {
             if name == settings::CUSTOM_HANDLER_PORT && port_override.is_some() {
                 return port_override.clone();
@@ -46,7 +47,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
             if name == settings::STORAGE {
                 return env(name).or_else(|| Some("UseDevelopmentStorage=true".into()));
             }
-            overrides.get(name).cloned().or_else(|| env(name))
+            overrides.get(name).cloned().or_else(|| env(name)).or_else(|| defaults.get(name).cloned())
         })?;
         (config, Some(sandbox))
     } else {

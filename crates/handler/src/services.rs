@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::AuditLog;
 use crate::clients::arm::ArmClient;
 use crate::clients::defender::DefenderClient;
 use crate::clients::log_analytics::LogAnalyticsClient;
@@ -16,6 +17,9 @@ pub struct Services {
     pub arm: ArmClient,
     pub log_analytics: LogAnalyticsClient,
     pub storage: Storage,
+    pub audit: AuditLog,
+    /// The shared HTTP core (pooled client); the inbound auth layer fetches signing keys with it.
+    pub http: Arc<HttpCore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +38,10 @@ impl Services {
             tenants: config.tenants.clone(),
             defender: DefenderClient::new(http.clone()),
             arm: ArmClient::new(http.clone()),
-            log_analytics: LogAnalyticsClient::new(http),
+            log_analytics: LogAnalyticsClient::new(http.clone()),
+            audit: AuditLog::new(&storage),
             storage,
+            http,
         })
     }
 }

@@ -1,12 +1,14 @@
 //! The MCP surface: the tool and prompt catalogue, and the rmcp server handler that serves it.
 //! It knows tools only through the [`Tool`] trait; the transport knows it only as an rmcp service.
 
+mod approval;
 mod catalogue;
 mod prompts;
 mod server;
 mod tool;
 
-pub use catalogue::{Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter};
+pub use approval::{ApprovalDecision, ApprovalKeyError, Approvals, CONFIRMATION_ARGUMENT};
+pub use catalogue::{CallPolicy, Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter, Invocation};
 pub use prompts::{PromptDef, PromptError};
 pub use server::McpServer;
 pub use tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
 
+use crate::auth::Caller;
 use crate::outbound::ApiError;
 use crate::services::Services;
 use crate::tenants::TenantRefusal;
@@ -17,16 +18,19 @@ pub enum Toolset {
     Tenants,
     Defender,
     Sentinel,
+    /// The audit trail (`audit_search`).
+    Audit,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 3] = [Self::Tenants, Self::Defender, Self::Sentinel];
+    pub const ALL: [Toolset; 4] = [Self::Tenants, Self::Defender, Self::Sentinel, Self::Audit];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Tenants => "tenants",
             Self::Defender => "defender",
             Self::Sentinel => "sentinel",
+            Self::Audit => "audit",
         }
     }
 }
@@ -43,8 +47,10 @@ pub enum Effect {
     Destructive { idempotent: bool },
 }
 
-/// The least role a caller needs to use a tool (app roles of the inbound identity).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// The least role a caller needs to use a tool (app roles of the inbound identity). Each tier
+/// includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Reads.
     Reader,
@@ -52,6 +58,23 @@ pub enum Tier {
     Responder,
     /// Rules, tables, data collection, offboarding, deletions.
     Admin,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 3] = [Self::Reader, Self::Responder, Self::Admin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reader => "Reader",
+            Self::Responder => "Responder",
+            Self::Admin => "Admin",
+        }
+    }
+
+    /// Case-insensitive `reader`, `responder` or `admin`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|tier| tier.name().eq_ignore_ascii_case(text.trim()))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -69,10 +92,11 @@ pub trait Summary {
     fn summary(&self) -> String;
 }
 
-/// What a tool call may use: the shared services. Tools never reach other tools.
+/// What a tool call may use: the shared services, and who is calling. Tools never reach other tools.
 #[derive(Clone)]
 pub struct ToolContext {
     pub services: Arc<Services>,
+    pub caller: Arc<Caller>,
 }
 
 /// Errors a tool reports to the model as a readable tool error (`isError: true`), never as a
@@ -87,6 +111,9 @@ pub enum ToolError {
     Api(#[from] ApiError),
     #[error("not found: {0}")]
     NotFound(String),
+    /// A service this server depends on (its storage) failed; the call may be retried.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl ToolError {
@@ -101,6 +128,13 @@ pub trait Tool: Send + Sync + 'static {
     type Output: Serialize + JsonSchema + Summary + Send + 'static;
 
     fn spec(&self) -> ToolSpec;
+
+    /// For destructive tools: what a person approving the call should see, in a line or two:
+    /// which targets and what happens to them (the catalogue adds the tenant and the arguments).
+    /// `None` shows the tool's description instead.
+    fn blast_radius(&self, _params: &Self::Params) -> Option<String> {
+        None
+    }
 
     async fn call(&self, context: &ToolContext, params: Self::Params) -> Result<Self::Output, ToolError>;
 }

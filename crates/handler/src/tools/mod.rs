@@ -1,19 +1,20 @@
 //! The tool families. Each family is a module of its own and never reaches into another; this
 //! file only assembles them into the catalogue.
 
+mod audit;
 mod cursor;
 mod mde;
 mod sentinel;
 mod tenants;
 
-use crate::mcp::{Catalogue, CatalogueFilter};
+use crate::mcp::CatalogueBuilder;
 
 pub use crate::mcp::ToolContext;
 
-pub fn catalogue(filter: CatalogueFilter) -> Result<Catalogue, crate::mcp::CatalogueError> {
-    let builder = Catalogue::builder();
+/// Every tool family of the product.
+pub fn register_all(builder: CatalogueBuilder) -> CatalogueBuilder {
     let builder = tenants::register(builder);
     let builder = mde::register(builder);
     let builder = sentinel::register(builder);
-    builder.build(filter)
+    audit::register(builder)
 }

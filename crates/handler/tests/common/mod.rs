@@ -45,6 +45,9 @@ impl TestApp {
         let sandbox = RunningSandbox::start(options).await.expect("sandbox starts");
         let mut values: HashMap<String, String> =
             handler::local::sandbox_settings(&sandbox).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        for (key, value) in handler::local::sandbox_defaults() {
+            values.insert(key.to_string(), value);
+        }
         values.insert(settings::STORAGE.into(), storage_connection_string());
         values.insert(settings::OUTBOUND_MAX_RETRIES.into(), "3".into());
         for (key, value) in extra {
