@@ -1,14 +1,24 @@
 //! Test harness: a sandbox tenant, the handler served in-process on loopback, and an rmcp client.
 #![allow(dead_code)]
 
+pub mod destructive;
+pub mod entra;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use handler::config::{Config, settings};
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
-use rmcp::service::RunningService;
+use handler::mcp::CatalogueBuilder;
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
+    ElicitationCapability, FormElicitationCapability,
+};
+use rmcp::service::{RequestContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use sandbox::{ActionTimings, RunningSandbox, SandboxOptions};
 use serde_json::{Value, json};
 
@@ -42,6 +52,16 @@ impl TestApp {
 
     /// `extra` settings override the sandbox defaults (e.g. read-only mode).
     pub async fn start_with(options: SandboxOptions, extra: &[(&str, &str)]) -> Self {
+        Self::start_custom(options, extra, |_| {}, |builder| builder).await
+    }
+
+    /// [`Self::start_with`], plus changes to the parsed configuration and extra (test-only) tools.
+    pub async fn start_custom(
+        options: SandboxOptions,
+        extra: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Config),
+        tools: impl FnOnce(CatalogueBuilder) -> CatalogueBuilder,
+    ) -> Self {
         let sandbox = RunningSandbox::start(options).await.expect("sandbox starts");
         let mut values: HashMap<String, String> =
             handler::local::sandbox_settings(&sandbox).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
@@ -55,7 +75,8 @@ impl TestApp {
         }
         let mut config = Config::from_lookup(|name| values.get(name).cloned()).expect("valid test configuration");
         config.outbound.trusted_ca_pem = Some(sandbox.ca_certificate_pem().to_string());
-        let router = handler::app(&config).expect("app builds");
+        adjust(&mut config);
+        let router = handler::app_with_tools(&config, tools).expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
@@ -89,7 +110,54 @@ pub async fn connect(url: &str) -> McpClient {
     ClientConfig::default().serve(transport).await.expect("MCP client connects and initializes")
 }
 
-pub async fn call(client: &McpClient, tool: &str, arguments: Value) -> CallToolResult {
+/// A client that sends `Authorization: Bearer <token>`.
+pub async fn connect_with_token(url: &str, token: &str) -> McpClient {
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(token.to_string());
+    ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)).await.expect("MCP client connects")
+}
+
+/// A client whose person answers every approval prompt (MCP elicitation) with `approve`.
+#[derive(Clone)]
+pub struct Approver {
+    pub approve: bool,
+    pub prompts: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for Approver {
+    fn get_info(&self) -> ClientConfig {
+        let mut capabilities = ClientCapabilities::default();
+        capabilities.elicitation = Some(ElicitationCapability::new().with_form(FormElicitationCapability::default()));
+        let mut info = ClientConfig::default();
+        info.capabilities = capabilities;
+        info
+    }
+
+    async fn create_elicitation(&self, request: ElicitRequestParams, _context: RequestContext<RoleClient>) -> Result<ElicitResult, ErrorData> {
+        if let ElicitRequestParams::FormElicitationParams { message, .. } = &request {
+            self.prompts.lock().expect("prompts").push(message.clone());
+        }
+        Ok(if self.approve {
+            ElicitResult::new(ElicitationAction::Accept).with_content(json!({"approve": true}))
+        } else {
+            ElicitResult::new(ElicitationAction::Decline)
+        })
+    }
+}
+
+pub type ApproverClient = RunningService<RoleClient, Approver>;
+
+pub async fn connect_approver(url: &str, token: Option<&str>, approve: bool) -> (ApproverClient, Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(token) = token {
+        config = config.auth_header(token.to_string());
+    }
+    let prompts = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let approver = Approver { approve, prompts: prompts.clone() };
+    let client = approver.serve(StreamableHttpClientTransport::from_config(config)).await.expect("MCP client connects");
+    (client, prompts)
+}
+
+pub async fn call<H: ClientHandler>(client: &RunningService<RoleClient, H>, tool: &str, arguments: Value) -> CallToolResult {
     let arguments = match arguments {
         Value::Object(map) => map,
         other => panic!("arguments must be an object, got {other}"),
