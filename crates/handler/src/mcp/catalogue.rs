@@ -355,10 +355,13 @@ impl Call<'_> {
                         approval: Some(ApprovalDecision::Requested),
                     };
                 }
-                Gate::Stop { message, decision } => {
-                    let outcome = if decision == ApprovalDecision::ConfirmationIssued { Outcome::PendingApproval } else { Outcome::Refused };
-                    return Executed::failed(outcome, message, Some(decision));
+                Gate::Stop { message, decision } if decision == ApprovalDecision::ConfirmationIssued => {
+                    let mut executed = Executed::failed(Outcome::PendingApproval, message, Some(decision));
+                    // The answer carries the confirmation token; the trail must not.
+                    executed.error = Some("a preview and a confirmation token were returned; waiting for the person".into());
+                    return executed;
                 }
+                Gate::Stop { message, decision } => return Executed::failed(Outcome::Refused, message, Some(decision)),
             }
         }
         let context = ToolContext { caller, ..self.context.clone() };

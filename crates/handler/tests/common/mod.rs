@@ -15,7 +15,8 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
     ElicitationCapability, FormElicitationCapability,
 };
-use rmcp::service::{RequestContext, RunningService};
+use rmcp::model::ProtocolVersion;
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
@@ -153,7 +154,12 @@ pub async fn connect_approver(url: &str, token: Option<&str>, approve: bool) -> 
     }
     let prompts = Arc::new(std::sync::Mutex::new(Vec::new()));
     let approver = Approver { approve, prompts: prompts.clone() };
-    let client = approver.serve(StreamableHttpClientTransport::from_config(config)).await.expect("MCP client connects");
+    // Approval prompts on a stateless server need MRTR, which is protocol 2026-07-28 (no initialize).
+    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let client = approver
+        .serve_with_lifecycle(StreamableHttpClientTransport::from_config(config), lifecycle)
+        .await
+        .expect("MCP client connects");
     (client, prompts)
 }
 
