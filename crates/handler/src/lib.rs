@@ -8,6 +8,7 @@ pub mod config;
 pub mod health;
 pub mod host;
 pub mod hunts;
+pub mod kql_guard;
 pub mod local;
 pub mod mcp;
 pub mod outbound;
