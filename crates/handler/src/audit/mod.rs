@@ -203,10 +203,10 @@ impl AuditLog {
                         return Ok(AuditPage { records, resume_after: Some(previous_name(&entry.name)), scanned });
                     }
                     scanned += 1;
-                    if let Some((record, _)) = self.store.get::<AuditRecord>(&entry.name).await? {
-                        if filter.matches(&record) {
-                            records.push(record);
-                        }
+                    if let Some((record, _)) = self.store.get::<AuditRecord>(&entry.name).await?
+                        && filter.matches(&record)
+                    {
+                        records.push(record);
                     }
                 }
                 match page.next_marker {

@@ -50,12 +50,13 @@ pub fn caller(headers: &HeaderMap, config: &InboundAuthConfig) -> Result<Caller,
     if !config.allowed_tenants.contains(&tenant) {
         return Err(Refusal::TenantNotAllowed(tenant));
     }
-    if !config.audiences.is_empty() {
-        if let Some(audience) = principal.first(&AUDIENCE) {
-            if !config.audiences.iter().any(|accepted| accepted == audience) {
-                return Err(Refusal::WrongAudience(config.audiences.join(", ")));
-            }
-        }
+    // App Service already checked the audience against its own allowed audiences; this is the
+    // handler's own check when it is told which audiences to expect.
+    if let Some(audience) = principal.first(&AUDIENCE)
+        && !config.audiences.is_empty()
+        && !config.audiences.iter().any(|accepted| accepted == audience)
+    {
+        return Err(Refusal::WrongAudience(config.audiences.join(", ")));
     }
     let subject = principal.first(&OBJECT_ID).ok_or_else(|| bad("no object id claim"))?.to_string();
     let role_types: Vec<&str> = ROLE.iter().copied().chain(principal.role_typ.as_deref()).collect();

@@ -232,10 +232,10 @@ pub async fn authenticate(State(auth): State<Arc<InboundAuth>>, mut request: Req
         Ok(caller) => caller,
         Err(refusal) => return auth.refused(&refusal, request.headers()),
     };
-    if let Some(limiter) = &auth.limiter {
-        if let Err(wait) = limiter.take(&caller.subject) {
-            return too_many_requests(&caller, wait);
-        }
+    if let Some(limiter) = &auth.limiter
+        && let Err(wait) = limiter.take(&caller.subject)
+    {
+        return too_many_requests(&caller, wait);
     }
     request.extensions_mut().insert(caller);
     next.run(request).await

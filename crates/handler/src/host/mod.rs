@@ -37,7 +37,7 @@ pub trait HealthProbe: Send + Sync {
 }
 
 /// HTTP functions the host may send in payload form when neither forwarding nor proxying is on.
-const HTTP_FUNCTIONS: [&str; 2] = ["function-mcp", "function-health"];
+const HTTP_FUNCTIONS: [&str; 3] = ["function-mcp", "function-health", "function-oauth-metadata"];
 
 #[derive(Clone)]
 struct HostState {

@@ -366,10 +366,11 @@ impl Call<'_> {
         }
         let context = ToolContext { caller, ..self.context.clone() };
         match tool.call(&context, params).await {
-            Ok(output) => {
-                let (response, action_ids) = success(&output);
-                Executed { response: response.into(), outcome: Outcome::Ok, error: None, action_ids, approval }
-            }
+            Ok(output) => match success(&output) {
+                Ok((response, action_ids)) => Executed { response: response.into(), outcome: Outcome::Ok, error: None, action_ids, approval },
+                // The tool acted; only its report could not be written.
+                Err(message) => Executed::failed(Outcome::Error, message, approval),
+            },
             Err(error) => Executed::failed(Outcome::Error, error.to_string(), approval),
         }
     }
@@ -393,16 +394,10 @@ impl Call<'_> {
 
 /// A short summary first, for a person reading along, then the structured result (also as JSON
 /// text, since many clients show only text to the model), and the action ids the output reports.
-fn success<O: serde::Serialize + Summary>(output: &O) -> (CallToolResult, Vec<String>) {
-    match serde_json::to_value(output) {
-        Ok(value) => {
-            let ids = action_ids(&value);
-            let mut result = CallToolResult::structured(value);
-            result.content.insert(0, ContentBlock::text(output.summary()));
-            (result, ids)
-        }
-        Err(error) => {
-            (CallToolResult::error(vec![ContentBlock::text(format!("the result could not be serialized: {error}"))]), Vec::new())
-        }
-    }
+fn success<O: serde::Serialize + Summary>(output: &O) -> Result<(CallToolResult, Vec<String>), String> {
+    let value = serde_json::to_value(output).map_err(|error| format!("the call succeeded but its result could not be serialized: {error}"))?;
+    let ids = action_ids(&value);
+    let mut result = CallToolResult::structured(value);
+    result.content.insert(0, ContentBlock::text(output.summary()));
+    Ok((result, ids))
 }
