@@ -34,8 +34,10 @@ pub struct EntraValidator {
     allowed: Vec<TenantId>,
     roles: RoleNames,
     cooldown: Duration,
-    /// One lock for fetches too: concurrent first requests make one fetch, not many.
-    keys: tokio::sync::Mutex<HashMap<TenantId, TenantKeys>>,
+    keys: tokio::sync::RwLock<HashMap<TenantId, TenantKeys>>,
+    /// Held while fetching, so concurrent first requests make one fetch, not many, while tokens
+    /// with cached keys keep being checked.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 /// Only what is read before the signature is checked: which tenant's keys to use.
@@ -65,7 +67,8 @@ impl EntraValidator {
             allowed: config.allowed_tenants.clone(),
             roles: config.roles.clone(),
             cooldown: config.key_refresh_cooldown,
-            keys: tokio::sync::Mutex::new(HashMap::new()),
+            keys: tokio::sync::RwLock::new(HashMap::new()),
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -133,24 +136,36 @@ impl EntraValidator {
     /// The tenant's key named `kid`, fetching the key set when it is not cached, too old, or
     /// lacks that kid (once per cooldown).
     async fn key(&self, tenant: &TenantId, kid: &str) -> Result<DecodingKey, Refusal> {
-        let mut cache = self.keys.lock().await;
-        let stale = match cache.get(tenant) {
-            None => true,
-            Some(keys) if keys.fetched.elapsed() > KEYS_MAX_AGE => true,
-            Some(keys) => keys.set.find(kid).is_none() && keys.fetched.elapsed() >= self.cooldown,
-        };
-        if stale {
+        if !self.stale(tenant, kid).await {
+            return self.cached(tenant, kid).await;
+        }
+        let _fetching = self.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        if self.stale(tenant, kid).await {
             match self.fetch(tenant).await {
                 Ok(set) => {
-                    cache.insert(tenant.clone(), TenantKeys { set, fetched: Instant::now() });
+                    self.keys.write().await.insert(tenant.clone(), TenantKeys { set, fetched: Instant::now() });
                 }
                 // Keys already cached keep working while the endpoint is down.
-                Err(error) if cache.contains_key(tenant) => {
+                Err(error) if self.keys.read().await.contains_key(tenant) => {
                     tracing::warn!(tenant = %tenant, error = %error, "signing keys could not be refreshed; using the cached ones");
                 }
                 Err(error) => return Err(error),
             }
         }
+        self.cached(tenant, kid).await
+    }
+
+    async fn stale(&self, tenant: &TenantId, kid: &str) -> bool {
+        match self.keys.read().await.get(tenant) {
+            None => true,
+            Some(keys) if keys.fetched.elapsed() > KEYS_MAX_AGE => true,
+            Some(keys) => keys.set.find(kid).is_none() && keys.fetched.elapsed() >= self.cooldown,
+        }
+    }
+
+    async fn cached(&self, tenant: &TenantId, kid: &str) -> Result<DecodingKey, Refusal> {
+        let cache = self.keys.read().await;
         let jwk = cache.get(tenant).and_then(|keys| keys.set.find(kid)).ok_or(Refusal::BadSignature)?;
         DecodingKey::from_jwk(jwk).map_err(|_| Refusal::BadSignature)
     }

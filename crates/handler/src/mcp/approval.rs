@@ -280,3 +280,34 @@ fn binding(request: &ApprovalRequest<'_>) -> Vec<u8> {
     let tenant = request.caller.tenant.as_ref().map(|t| t.as_str()).unwrap_or("");
     format!("{}\n{}\n{}\n{:x}", request.tool, request.caller.subject, tenant, digest).into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn bound(arguments: serde_json::Value, subject: &str) -> Vec<u8> {
+        let caller = Caller { subject: subject.into(), name: None, tenant: None, roles: vec![], tier: None };
+        let arguments = arguments.as_object().cloned().unwrap_or_default();
+        binding(&ApprovalRequest {
+            tool: "t",
+            title: "T",
+            caller: &caller,
+            arguments: &arguments,
+            confirmation_token: None,
+            request_state: None,
+            input_responses: None,
+            client_can_elicit: false,
+            preview: "",
+        })
+    }
+
+    #[test]
+    fn the_binding_ignores_key_order_and_sees_every_value_and_the_caller() {
+        let a = bound(json!({"tenant_id": "x", "machine_ids": ["1", "2"]}), "alice");
+        let reordered: serde_json::Value = serde_json::from_str(r#"{"machine_ids": ["1", "2"], "tenant_id": "x"}"#).expect("json");
+        assert_eq!(a, bound(reordered, "alice"), "a client may resend the same arguments in another key order");
+        assert_ne!(a, bound(json!({"tenant_id": "x", "machine_ids": ["2", "1"]}), "alice"));
+        assert_ne!(a, bound(json!({"tenant_id": "x", "machine_ids": ["1", "2"]}), "bob"));
+    }
+}
