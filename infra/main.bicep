@@ -80,6 +80,31 @@ param mcpAllowedOrigins string = ''
 @description('MCP_MAX_REQUEST_BYTES: largest MCP request body accepted; larger gets 413.')
 param mcpMaxRequestBytes int = 1048576
 
+@description('AUTH_INBOUND_MODE: who may call /api/mcp on top of the function key. entra: Entra ID bearer tokens validated by the handler (set authAudience and, optionally, authAllowedTenants); easyauth: App Service authentication fronts the app; none: the function key alone, every caller gets the reader role.')
+@allowed([
+  'entra'
+  'easyauth'
+  'none'
+])
+param authInboundMode string = 'none'
+
+@description('AUTH_AUDIENCE: accepted token audiences (comma-separated): the server app registration\'s client id and/or application id URI. Required when authInboundMode is entra.')
+param authAudience string = ''
+
+@description('AUTH_ALLOWED_TENANTS: tenant ids whose users and apps may call (comma-separated); empty: the tenant of this deployment.')
+param authAllowedTenants string = ''
+
+@description('APPROVAL_FALLBACK: for destructive tools when the client cannot ask the person: refuse, or confirm (a preview and a single-use confirmation token bound to the exact arguments and caller).')
+@allowed([
+  'refuse'
+  'confirm'
+])
+param approvalFallback string = 'confirm'
+
+@description('APPROVAL_SIGNING_KEY: key that seals approval state and confirmation tokens, shared by all instances; a new one is generated on each deployment (outstanding confirmations then expire).')
+@secure()
+param approvalSigningKey string = newGuid()
+
 @description('HUNT_TICK_BUDGET_SECONDS: how long one timer invocation runs hunts before leaving the rest to the next tick; keep it well under the function timeout (10 minutes in host.json).')
 @minValue(1)
 @maxValue(540)
@@ -395,6 +420,22 @@ var handlerAppSettings = union(sharedAppSettings, {
   HUNT_LOCAL_INTERVAL_SECONDS: '0'
   PS_MANIFEST_REFRESH_SECONDS: '30'
   PS_JOB_DEADLINE_MINUTES: '60'
+  MCP_MAX_ARGUMENT_BYTES: '524288'
+  MCP_RATE_LIMIT_PER_MINUTE: '120'
+  MCP_RATE_LIMIT_BURST: '30'
+  AUTH_INBOUND_MODE: authInboundMode
+  AUTH_AUDIENCE: authAudience
+  AUTH_ALLOWED_TENANTS: empty(authAllowedTenants) ? tenant().tenantId : authAllowedTenants
+  AUTH_AUTHORITY_HOST: authorityHost
+  AUTH_SCOPE: ''
+  AUTH_ROLE_READER: 'MCP.Reader'
+  AUTH_ROLE_RESPONDER: 'MCP.Responder'
+  AUTH_ROLE_ADMIN: 'MCP.Admin'
+  AUTH_LOCAL_ROLE: 'reader'
+  APPROVAL_FALLBACK: approvalFallback
+  // Two GUIDs: 72 characters, above the handler's minimum key length.
+  APPROVAL_SIGNING_KEY: '${approvalSigningKey}${guid(approvalSigningKey)}'
+  APPROVAL_TTL_SECONDS: '300'
 }, enableInboundEntraAuth ? {
   // Makes App Service authentication serve /.well-known/oauth-protected-resource for MCP clients.
   WEBSITE_AUTH_PRM_DEFAULT_WITH_SCOPES: '${inboundApp!.outputs.identifierUri}/user_impersonation'

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::mcp::Tier;
 use crate::storage::{StorageConnection, StorageError};
 use crate::tenants::{TenantConfig, TenantId, TenantRegistry, TenantRegistryError};
 
@@ -60,6 +61,21 @@ pub mod settings {
         PS_JOBS_QUEUE = "PS_JOBS_QUEUE";
         PS_MANIFEST_REFRESH_SECONDS = "PS_MANIFEST_REFRESH_SECONDS";
         PS_JOB_DEADLINE_MINUTES = "PS_JOB_DEADLINE_MINUTES";
+        MCP_MAX_ARGUMENT_BYTES = "MCP_MAX_ARGUMENT_BYTES";
+        MCP_RATE_LIMIT_PER_MINUTE = "MCP_RATE_LIMIT_PER_MINUTE";
+        MCP_RATE_LIMIT_BURST = "MCP_RATE_LIMIT_BURST";
+        AUTH_INBOUND_MODE = "AUTH_INBOUND_MODE";
+        AUTH_AUDIENCE = "AUTH_AUDIENCE";
+        AUTH_ALLOWED_TENANTS = "AUTH_ALLOWED_TENANTS";
+        AUTH_AUTHORITY_HOST = "AUTH_AUTHORITY_HOST";
+        AUTH_SCOPE = "AUTH_SCOPE";
+        AUTH_ROLE_READER = "AUTH_ROLE_READER";
+        AUTH_ROLE_RESPONDER = "AUTH_ROLE_RESPONDER";
+        AUTH_ROLE_ADMIN = "AUTH_ROLE_ADMIN";
+        AUTH_LOCAL_ROLE = "AUTH_LOCAL_ROLE";
+        APPROVAL_FALLBACK = "APPROVAL_FALLBACK";
+        APPROVAL_SIGNING_KEY = "APPROVAL_SIGNING_KEY";
+        APPROVAL_TTL_SECONDS = "APPROVAL_TTL_SECONDS";
     }
 
     /// Not one setting but a family: `HUNT_SECRET_<NAME>` holds the secret a hunt's alert names
@@ -161,11 +177,82 @@ impl OutboundConfig {
 #[derive(Debug, Clone)]
 pub struct McpConfig {
     pub allowed_hosts: Vec<String>,
+    /// The app's public host name (`WEBSITE_HOSTNAME`), for URLs the server advertises.
+    pub public_host: Option<String>,
     pub allowed_origins: Vec<String>,
     pub max_request_bytes: usize,
     pub read_only: bool,
     /// `None` means every toolset.
     pub toolsets: Option<BTreeSet<String>>,
+    /// Largest `arguments` object of one tool call, in bytes of JSON.
+    pub max_argument_bytes: usize,
+    /// Requests per minute one caller may send to `/api/mcp`; `None` turns the limit off.
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    /// How many requests may arrive at once before the per-minute pace applies.
+    pub burst: u32,
+}
+
+/// Who may call `/api/mcp`, on top of the Functions host's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundMode {
+    /// No identity: every caller is treated as `local_role`. For local runs, or when the function
+    /// key alone is trusted to gate the app (anyone with the key then has that role).
+    None { local_role: Tier },
+    /// Entra ID bearer tokens validated here (issuer, audience, expiry, signature).
+    Entra,
+    /// App Service authentication (Easy Auth) validated the token in front of the app and passes
+    /// the principal in `X-MS-CLIENT-PRINCIPAL`. Only safe when Easy Auth really fronts the app,
+    /// since anyone reaching the app directly could send that header.
+    EasyAuth,
+}
+
+/// The app role names (in the token's `roles` claim) that grant each tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleNames {
+    pub reader: String,
+    pub responder: String,
+    pub admin: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboundAuthConfig {
+    pub mode: InboundMode,
+    /// Accepted `aud` values (the app's client id and/or its application id URI).
+    pub audiences: Vec<String>,
+    /// Tenants whose users and apps may call this server (not the customer tenants it acts in).
+    pub allowed_tenants: Vec<TenantId>,
+    /// Issuer `{authority}/{tenant}/v2.0` and signing keys `{authority}/{tenant}/discovery/v2.0/keys`.
+    pub authority: Url,
+    /// The scope clients request, published in the protected resource metadata.
+    pub scope: Option<String>,
+    pub roles: RoleNames,
+    /// Least time between two key fetches for one tenant when a token names an unknown key id
+    /// (a forged `kid` must not make the server hammer the key endpoint). Not a setting.
+    pub key_refresh_cooldown: Duration,
+}
+
+/// What happens when a destructive tool is called by a client that cannot ask the person (no
+/// elicitation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalFallback {
+    Refuse,
+    /// A first call returns a preview and a single-use token bound to the exact arguments, the
+    /// caller and an expiry; a second call with that token acts.
+    Confirm,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApprovalConfig {
+    pub fallback: ApprovalFallback,
+    /// HMAC key sealing approval state; `None` makes a random key per process, so an approval
+    /// asked on one instance cannot be completed on another (fails closed when scaled out).
+    pub signing_key: Option<azure_core::credentials::Secret>,
+    pub ttl: Duration,
 }
 
 /// Scheduled hunts (`hunts/`).
@@ -211,10 +298,16 @@ pub struct Config {
     pub storage: StorageConnection,
     pub hunts: HuntsConfig,
     pub jobs: JobsConfig,
+    pub inbound: InboundAuthConfig,
+    pub approval: ApprovalConfig,
 }
 
 const DEFAULT_PORT: u16 = 7071;
 const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
+// Room for the large parameters PowerShell jobs take (they travel in a blob), under the request limit.
+const DEFAULT_MAX_ARGUMENT_BYTES: usize = 512 * 1024;
+/// Approval signing keys shorter than this are refused (HMAC-SHA256 wants a full-strength key).
+pub const MIN_APPROVAL_KEY_BYTES: usize = 32;
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -226,11 +319,14 @@ impl Config {
         let port = parse_or(&lookup, settings::CUSTOM_HANDLER_PORT, DEFAULT_PORT)?;
         let mcp = McpConfig {
             allowed_hosts: allowed_hosts(&lookup),
+            public_host: lookup(settings::WEBSITE_HOSTNAME),
             allowed_origins: list(&lookup, settings::MCP_ALLOWED_ORIGINS),
             max_request_bytes: parse_or(&lookup, settings::MCP_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_BYTES)?,
             read_only: parse_bool(&lookup, settings::MCP_READ_ONLY, false)?,
             toolsets: lookup(settings::MCP_TOOLSETS)
                 .map(|value| value.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect()),
+            max_argument_bytes: parse_or(&lookup, settings::MCP_MAX_ARGUMENT_BYTES, DEFAULT_MAX_ARGUMENT_BYTES)?,
+            rate_limit: parse_rate_limit(&lookup)?,
         };
         let tenants = parse_tenants(&lookup)?;
         let auth = parse_auth(&lookup)?;
@@ -252,7 +348,9 @@ impl Config {
             manifest_refresh: Duration::from_secs(parse_or(&lookup, settings::PS_MANIFEST_REFRESH_SECONDS, 30u64)?),
             deadline: Duration::from_secs(60 * ranged(&lookup, settings::PS_JOB_DEADLINE_MINUTES, 60u64, 1..=7 * 24 * 60)?),
         };
-        Ok(Self { port, mcp, tenants, auth, endpoints, outbound, storage, hunts, jobs })
+        let inbound = parse_inbound(&lookup)?;
+        let approval = parse_approval(&lookup)?;
+        Ok(Self { port, mcp, tenants, auth, endpoints, outbound, storage, hunts, jobs, inbound, approval })
     }
 }
 
@@ -361,6 +459,127 @@ fn https_url(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, defau
     Ok(url)
 }
 
+/// Like [`https_url`], but plain http is accepted on loopback (a local key endpoint for tests).
+fn https_or_loopback_url(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: Url) -> Result<Url, ConfigError> {
+    let Some(value) = lookup(name) else { return Ok(default) };
+    let url = Url::parse(value.trim_end_matches('/'))
+        .map_err(|error| ConfigError::Invalid { name, reason: format!("'{value}' is not a URL ({error})") })?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(ConfigError::Invalid { name, reason: format!("'{value}' must use https") });
+    }
+    Ok(url)
+}
+
+fn parse_rate_limit(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<RateLimit>, ConfigError> {
+    let per_minute: u32 = parse_or(lookup, settings::MCP_RATE_LIMIT_PER_MINUTE, 120)?;
+    let burst: u32 = parse_or(lookup, settings::MCP_RATE_LIMIT_BURST, 30)?;
+    if per_minute == 0 {
+        return Ok(None);
+    }
+    if burst == 0 {
+        return Err(ConfigError::Invalid {
+            name: settings::MCP_RATE_LIMIT_BURST,
+            reason: "must be at least 1 (set MCP_RATE_LIMIT_PER_MINUTE to 0 to turn the limit off)".into(),
+        });
+    }
+    Ok(Some(RateLimit { per_minute, burst }))
+}
+
+fn parse_tier(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: Tier) -> Result<Tier, ConfigError> {
+    match lookup(name) {
+        None => Ok(default),
+        Some(value) => Tier::parse(&value).ok_or_else(|| ConfigError::Invalid {
+            name,
+            reason: format!("'{value}' is not one of reader, responder, admin"),
+        }),
+    }
+}
+
+fn parse_inbound(lookup: &impl Fn(&str) -> Option<String>) -> Result<InboundAuthConfig, ConfigError> {
+    let mode = match lookup(settings::AUTH_INBOUND_MODE).map(|m| m.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("entra") => InboundMode::Entra,
+        Some("easyauth") => InboundMode::EasyAuth,
+        Some("none") => InboundMode::None { local_role: parse_tier(lookup, settings::AUTH_LOCAL_ROLE, Tier::Reader)? },
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: settings::AUTH_INBOUND_MODE,
+                reason: format!("'{other}' is not one of entra, easyauth, none"),
+            });
+        }
+    };
+    let audiences = list(lookup, settings::AUTH_AUDIENCE);
+    let allowed_tenants = list(lookup, settings::AUTH_ALLOWED_TENANTS)
+        .iter()
+        .map(|id| {
+            id.parse::<TenantId>().map_err(|error| ConfigError::Invalid { name: settings::AUTH_ALLOWED_TENANTS, reason: error.to_string() })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let needs_identity = !matches!(mode, InboundMode::None { .. });
+    if mode == InboundMode::Entra && audiences.is_empty() {
+        return Err(ConfigError::Missing {
+            name: settings::AUTH_AUDIENCE,
+            hint: format!(
+                " when {} is entra (the default): the app's client id and/or application id URI; set {}=none to rely on the function key alone",
+                settings::AUTH_INBOUND_MODE,
+                settings::AUTH_INBOUND_MODE
+            ),
+        });
+    }
+    if needs_identity && allowed_tenants.is_empty() {
+        return Err(ConfigError::Missing {
+            name: settings::AUTH_ALLOWED_TENANTS,
+            hint: " (comma-separated tenant ids whose users may call this server, usually your own tenant)".into(),
+        });
+    }
+    let role = |name: &'static str, default: &str| lookup(name).unwrap_or_else(|| default.to_string());
+    Ok(InboundAuthConfig {
+        mode,
+        audiences,
+        allowed_tenants,
+        authority: https_or_loopback_url(lookup, settings::AUTH_AUTHORITY_HOST, fixed_url("https://login.microsoftonline.com"))?,
+        scope: lookup(settings::AUTH_SCOPE),
+        roles: RoleNames {
+            reader: role(settings::AUTH_ROLE_READER, "MCP.Reader"),
+            responder: role(settings::AUTH_ROLE_RESPONDER, "MCP.Responder"),
+            admin: role(settings::AUTH_ROLE_ADMIN, "MCP.Admin"),
+        },
+        key_refresh_cooldown: Duration::from_secs(30),
+    })
+}
+
+fn parse_approval(lookup: &impl Fn(&str) -> Option<String>) -> Result<ApprovalConfig, ConfigError> {
+    let fallback = match lookup(settings::APPROVAL_FALLBACK).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("refuse") => ApprovalFallback::Refuse,
+        Some("confirm") => ApprovalFallback::Confirm,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: settings::APPROVAL_FALLBACK,
+                reason: format!("'{other}' is not one of refuse, confirm"),
+            });
+        }
+    };
+    let signing_key = match lookup(settings::APPROVAL_SIGNING_KEY) {
+        None => None,
+        Some(key) if key.len() < MIN_APPROVAL_KEY_BYTES => {
+            // The value itself is never echoed: it is a secret.
+            return Err(ConfigError::Invalid {
+                name: settings::APPROVAL_SIGNING_KEY,
+                reason: format!("the key has {} bytes; at least {MIN_APPROVAL_KEY_BYTES} are required", key.len()),
+            });
+        }
+        Some(key) => Some(key.into()),
+    };
+    let ttl_seconds: u64 = parse_or(lookup, settings::APPROVAL_TTL_SECONDS, 300)?;
+    if !(30..=3600).contains(&ttl_seconds) {
+        return Err(ConfigError::Invalid {
+            name: settings::APPROVAL_TTL_SECONDS,
+            reason: format!("{ttl_seconds} is outside 30..=3600 seconds"),
+        });
+    }
+    Ok(ApprovalConfig { fallback, signing_key, ttl: Duration::from_secs(ttl_seconds) })
+}
+
 fn parse_tenants(lookup: &impl Fn(&str) -> Option<String>) -> Result<TenantRegistry, ConfigError> {
     let tenants: Vec<TenantConfig> = match lookup(settings::TENANTS) {
         None => Vec::new(),
@@ -421,7 +640,12 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    const MINIMAL: &[(&str, &str)] = &[("AZURE_CLIENT_ID", "app"), ("AzureWebJobsStorage", "UseDevelopmentStorage=true")];
+    const MINIMAL: &[(&str, &str)] = &[
+        ("AZURE_CLIENT_ID", "app"),
+        ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+        ("AUTH_AUDIENCE", "api://defender-mcp"),
+        ("AUTH_ALLOWED_TENANTS", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+    ];
 
     #[test]
     fn minimal_settings_give_public_cloud_defaults() {
@@ -449,6 +673,14 @@ mod tests {
             (&[("PS_JOBS_QUEUE", &"q".repeat(60))], "PS_JOBS_QUEUE"),
             (&[("PS_JOB_DEADLINE_MINUTES", "0")], "PS_JOB_DEADLINE_MINUTES"),
             (&[("PS_MANIFEST_REFRESH_SECONDS", "soon")], "PS_MANIFEST_REFRESH_SECONDS"),
+            (&[("AUTH_INBOUND_MODE", "basic")], "AUTH_INBOUND_MODE"),
+            (&[("AUTH_ALLOWED_TENANTS", "contoso.com")], "AUTH_ALLOWED_TENANTS"),
+            (&[("AUTH_AUTHORITY_HOST", "http://login.example.com")], "AUTH_AUTHORITY_HOST"),
+            (&[("AUTH_INBOUND_MODE", "none"), ("AUTH_LOCAL_ROLE", "root")], "AUTH_LOCAL_ROLE"),
+            (&[("APPROVAL_FALLBACK", "ask")], "APPROVAL_FALLBACK"),
+            (&[("APPROVAL_SIGNING_KEY", "short")], "APPROVAL_SIGNING_KEY"),
+            (&[("APPROVAL_TTL_SECONDS", "5")], "APPROVAL_TTL_SECONDS"),
+            (&[("MCP_RATE_LIMIT_BURST", "0")], "MCP_RATE_LIMIT_BURST"),
         ];
         for (extra, expected) in cases {
             let mut pairs = MINIMAL.to_vec();
@@ -464,6 +696,29 @@ mod tests {
             .expect_err("client id is required")
             .to_string();
         assert!(error.contains("AZURE_CLIENT_ID") && error.contains("multi-tenant app registration"), "{error}");
+    }
+
+    #[test]
+    fn inbound_auth_is_entra_by_default_and_needs_an_audience_and_tenants() {
+        let config = Config::from_lookup(lookup_from(MINIMAL)).expect("valid");
+        assert_eq!(config.inbound.mode, InboundMode::Entra);
+        assert_eq!(config.inbound.roles.admin, "MCP.Admin");
+        let without_audience: Vec<_> = MINIMAL.iter().copied().filter(|(k, _)| *k != "AUTH_AUDIENCE").collect();
+        let error = Config::from_lookup(lookup_from(&without_audience)).expect_err("audience required").to_string();
+        assert!(error.contains("AUTH_AUDIENCE") && error.contains("AUTH_INBOUND_MODE=none"), "{error}");
+        let mut none = without_audience.clone();
+        none.retain(|(k, _)| *k != "AUTH_ALLOWED_TENANTS");
+        none.push(("AUTH_INBOUND_MODE", "none"));
+        let config = Config::from_lookup(lookup_from(&none)).expect("none needs no identity settings");
+        assert_eq!(config.inbound.mode, InboundMode::None { local_role: Tier::Reader });
+    }
+
+    #[test]
+    fn a_short_approval_key_is_refused_without_echoing_it() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("APPROVAL_SIGNING_KEY", "hunter2-hunter2"));
+        let error = Config::from_lookup(lookup_from(&pairs)).expect_err("too short").to_string();
+        assert!(error.contains("APPROVAL_SIGNING_KEY") && !error.contains("hunter2"), "{error}");
     }
 
     #[test]

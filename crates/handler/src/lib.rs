@@ -1,6 +1,8 @@
 //! MCP server for Microsoft Defender for Endpoint / Defender XDR and Microsoft Sentinel, run as
 //! an Azure Functions custom handler.
 
+pub mod audit;
+pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod health;
@@ -21,9 +23,10 @@ pub mod tools;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::auth::InboundAuth;
 use crate::config::Config;
 use crate::host::FunctionHandler;
-use crate::mcp::{CatalogueFilter, McpServer};
+use crate::mcp::{Approvals, CallPolicy, CatalogueBuilder, CatalogueFilter, McpServer};
 use crate::services::Services;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,8 @@ pub enum StartError {
     Services(#[from] services::ServicesError),
     #[error("tool catalogue: {0}")]
     Catalogue(#[from] mcp::CatalogueError),
+    #[error(transparent)]
+    ApprovalKey(#[from] mcp::ApprovalKeyError),
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Listen { port: u16, source: std::io::Error },
     #[error("local sandbox: {0}")]
@@ -49,14 +54,35 @@ pub enum StartError {
 /// The whole application as an axum router, on services built by the caller (`serve` uses the
 /// environment and the system clock; tests inject secrets and a clock).
 pub fn app_with_services(config: &Config, services: Arc<Services>) -> Result<axum::Router, StartError> {
+    app_with_tools(config, services, |builder| builder)
+}
+
+/// [`app_with_services`] with extra tools registered after the product's own: integration tests
+/// add tools (a destructive one, say) that are never shipped.
+pub fn app_with_tools(
+    config: &Config,
+    services: Arc<Services>,
+    extra: impl FnOnce(CatalogueBuilder) -> CatalogueBuilder,
+) -> Result<axum::Router, StartError> {
     let filter = CatalogueFilter { read_only: config.mcp.read_only, toolsets: config.mcp.toolsets.clone() };
-    let catalogue = Arc::new(tools::catalogue(filter, &services, &config.jobs)?);
+    let catalogue = Arc::new(tools::catalogue(filter, &services, &config.jobs, extra)?);
     let health = Arc::new(health::Health::new(services.clone(), catalogue.visible_tools().len()));
     let mut functions: HashMap<&'static str, Arc<dyn FunctionHandler>> = HashMap::new();
     functions.insert(hunts::FUNCTION_NAME, Arc::new(hunts::HuntTimer::new(services.hunts.clone())));
     functions.insert(jobs::poison::FUNCTION_NAME, Arc::new(jobs::poison::PoisonHandler::new(services.clone())));
-    let server = McpServer::new(catalogue, services);
-    Ok(host::router(move || server.clone(), &config.mcp, health, functions))
+    let policy = Arc::new(CallPolicy {
+        approvals: Approvals::new(&config.approval, &services.storage)?,
+        max_argument_bytes: config.mcp.max_argument_bytes,
+    });
+    let auth = Arc::new(InboundAuth::new(&config.inbound, &config.mcp, services.http.client().clone()));
+    if let config::InboundMode::None { local_role } = &config.inbound.mode {
+        tracing::warn!(
+            role = local_role.name(),
+            "inbound authentication is off (AUTH_INBOUND_MODE=none): every caller that passes the function key acts with this role"
+        );
+    }
+    let server = McpServer::new(catalogue, services, policy, config.inbound.roles.clone());
+    Ok(host::router(move || server.clone(), &config.mcp, auth, health, functions))
 }
 
 /// Binds 127.0.0.1 (the host always calls the handler on loopback) and serves until `shutdown`.

@@ -43,3 +43,14 @@ pub fn sandbox_settings(sandbox: &RunningSandbox) -> HashMap<&'static str, Strin
         (settings::TENANTS, serde_json::to_string(&tenants).unwrap_or_default()),
     ])
 }
+
+/// Settings `--sandbox` assumes unless the environment sets them: no inbound identity, every
+/// local caller an Admin (a demo on a simulated tenant), and destructive tools confirmed in two
+/// steps for clients that cannot show an approval prompt.
+pub fn sandbox_defaults() -> HashMap<&'static str, String> {
+    HashMap::from([
+        (settings::AUTH_INBOUND_MODE, "none".to_string()),
+        (settings::AUTH_LOCAL_ROLE, "admin".to_string()),
+        (settings::APPROVAL_FALLBACK, "confirm".to_string()),
+    ])
+}

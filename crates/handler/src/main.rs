@@ -67,6 +67,8 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         None
     };
     let overrides = sandbox.as_ref().map(local::sandbox_settings).unwrap_or_default();
+    // Settings a local run gets unless the environment says otherwise (inbound auth off, ...).
+    let defaults = if cli.sandbox { local::sandbox_defaults() } else { Default::default() };
     let settings = |name: &str| -> Option<String> {
         if name == settings::CUSTOM_HANDLER_PORT && port_override.is_some() {
             return port_override.clone();
@@ -77,7 +79,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         if name == settings::STORAGE && cli.sandbox {
             return env(name).or_else(|| Some("UseDevelopmentStorage=true".into()));
         }
-        env(name)
+        env(name).or_else(|| defaults.get(name).cloned())
     };
     let outbound = OutboundConfig::from_lookup(&settings)?;
     let secrets = secrets::resolve(&settings, outbound::http_client(&outbound)?).await?;

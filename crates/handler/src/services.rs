@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::AuditLog;
 use crate::clients::arm::ArmClient;
 use crate::clients::defender::DefenderClient;
 use crate::clients::graph::GraphClient;
@@ -22,6 +23,9 @@ pub struct Services {
     pub storage: Storage,
     pub hunts: Arc<Hunts>,
     pub jobs: Jobs,
+    pub audit: AuditLog,
+    /// The shared HTTP core (pooled client); the inbound auth layer fetches signing keys with it.
+    pub http: Arc<HttpCore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,10 +63,12 @@ impl Services {
             defender: DefenderClient::new(http.clone()),
             graph,
             arm: ArmClient::new(http.clone()),
-            log_analytics: LogAnalyticsClient::new(http),
+            log_analytics: LogAnalyticsClient::new(http.clone()),
+            audit: AuditLog::new(&storage),
             storage,
             hunts,
             jobs,
+            http,
         })
     }
 }

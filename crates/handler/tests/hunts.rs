@@ -338,9 +338,9 @@ async fn hunt_tools_manage_hunts_and_refuse_bad_input() {
     assert!(missing.expect_err("no such run").to_string().contains("has no run"));
     assert!(client.read_resource(ReadResourceRequestParams::new("file:///etc/passwd")).await.is_err());
 
-    let deleted = ok(&call(&client, "hunt_delete", json!({"hunt_id": hunt})).await);
+    let deleted = ok(&call_confirmed(&client, "hunt_delete", json!({"hunt_id": hunt})).await);
     assert_eq!(deleted["runs_deleted"], json!(1));
-    assert!(err(&call(&client, "hunt_delete", json!({"hunt_id": hunt})).await).contains("no hunt with id"));
+    assert!(err(&call_confirmed(&client, "hunt_delete", json!({"hunt_id": hunt})).await).contains("no hunt with id"));
     assert!(err(&call(&client, "hunt_run_now", json!({"hunt_id": hunt})).await).contains("no hunt with id"));
     assert_eq!(ok(&call(&client, "hunt_list", json!({})).await)["hunts"], json!([]));
 }

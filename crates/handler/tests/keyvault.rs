@@ -112,6 +112,7 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
     let base = || {
         vec![
             (settings::KEY_VAULT_URL, vault_url.clone()),
+            (settings::AUTH_INBOUND_MODE, "none".to_string()),
             (settings::MANAGED_IDENTITY_CLIENT_ID, IDENTITY_CLIENT_ID.to_string()),
             (settings::AZURE_CLIENT_ID, "00000000-0000-4000-8000-0000000000aa".to_string()),
             (settings::STORAGE, "UseDevelopmentStorage=true".to_string()),

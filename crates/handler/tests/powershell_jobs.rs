@@ -84,7 +84,7 @@ async fn job(client: &McpClient, id: &str) -> Value {
 }
 
 async fn queued(client: &McpClient, tool: &str, arguments: Value) -> String {
-    let output = ok(&call(client, tool, arguments).await);
+    let output = ok(&call_confirmed(client, tool, arguments).await);
     assert_eq!(output["state"], "queued", "{output}");
     output["job_id"].as_str().expect("job id").to_string()
 }
@@ -105,11 +105,11 @@ async fn a_ps_tool_call_runs_through_the_queue_and_returns_the_result() {
     assert_eq!(output["state"], "succeeded", "{output}");
     assert_eq!(output["result"], json!({"greeting": "Hello Ada", "tenant": CONTOSO}), "the tenant parameter is the job's tenant");
     assert_eq!(output["attempts"], 1);
-    assert_eq!(output["caller"], "anonymous");
+    assert_eq!(output["caller"], "local", "the caller the auth layer identified (inbound auth off: local)");
     let id = output["job_id"].as_str().expect("id");
     assert_eq!(job(client, id).await["result"], output["result"]);
 
-    let listed = ok(&call(client, "job_list", json!({"state": "succeeded", "caller": "ANONYMOUS", "since": "1h", "tenant_id": CONTOSO})).await);
+    let listed = ok(&call(client, "job_list", json!({"state": "succeeded", "caller": "LOCAL", "since": "1h", "tenant_id": CONTOSO})).await);
     let ids: Vec<&str> = listed["jobs"].as_array().expect("jobs").iter().map(|j| j["job_id"].as_str().expect("id")).collect();
     assert_eq!(ids, vec![id]);
     let none = ok(&call(client, "job_list", json!({"state": "failed"})).await);

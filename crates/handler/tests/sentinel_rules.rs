@@ -102,9 +102,9 @@ async fn rules_are_enabled_disabled_and_deleted() {
     let puts_after = app.sandbox.stats().count("PUT", "/arm/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{ws}/providers/Microsoft.SecurityInsights/alertRules/{id}");
     assert_eq!(puts, puts_after, "nothing is written when the rule is already enabled");
 
-    let deleted = ok(&call(&client, "sentinel_delete_analytics_rule", json!({"tenant_id": FABRIKAM, "rule_id": rule_id})).await);
+    let deleted = ok(&call_confirmed(&client, "sentinel_delete_analytics_rule", json!({"tenant_id": FABRIKAM, "rule_id": rule_id})).await);
     assert_eq!(deleted["deleted"]["rule_id"], rule_id);
-    let message = err(&call(&client, "sentinel_delete_analytics_rule", json!({"tenant_id": FABRIKAM, "rule_id": rule_id})).await);
+    let message = err(&call_confirmed(&client, "sentinel_delete_analytics_rule", json!({"tenant_id": FABRIKAM, "rule_id": rule_id})).await);
     assert!(message.contains("no analytics rule"), "{message}");
     let message = err(&call(&client, "sentinel_set_analytics_rule_enabled", json!({"tenant_id": FABRIKAM, "rule_id": rule_id, "enabled": false})).await);
     assert!(message.contains("no analytics rule"), "{message}");

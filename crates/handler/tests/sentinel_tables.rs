@@ -70,7 +70,7 @@ async fn custom_tables_are_created_changed_and_deleted() {
     let message = err(&call(&client, "sentinel_update_table", with(json!({"plan": "Analytics"}))).await);
     assert!(message.contains("once a week"), "{message}");
 
-    let deleted = ok(&call(&client, "sentinel_delete_table", base.clone()).await);
+    let deleted = ok(&call_confirmed(&client, "sentinel_delete_table", base.clone()).await);
     assert_eq!(deleted["operation"]["status"], "Succeeded");
     assert_eq!(deleted["before"]["name"], "AppAudit_CL");
     let message = err(&call(&client, "sentinel_get_table", base.clone()).await);
@@ -86,7 +86,7 @@ async fn custom_tables_are_created_changed_and_deleted() {
         ("sentinel_delete_table", json!({"tenant_id": FABRIKAM, "table": "SigninLogs"}), "only custom tables"),
         ("sentinel_delete_table", json!({"tenant_id": FABRIKAM, "table": "Gone_CL"}), "no table 'Gone_CL'"),
     ] {
-        let message = err(&call(&client, tool, arguments.clone()).await);
+        let message = err(&call_confirmed(&client, tool, arguments.clone()).await);
         assert!(message.contains(expected), "{tool} {arguments}: {message}");
     }
 }

@@ -41,11 +41,11 @@ async fn workbooks_are_exported_imported_elsewhere_and_deleted() {
     let message = err(&call(&client, "sentinel_get_workbook", json!({"tenant_id": CONTOSO, "workspace": prod, "workbook_id": new_id})).await);
     assert!(message.contains("no Sentinel workbook"), "{message}");
 
-    let deleted = ok(&call(&client, "sentinel_delete_workbook", json!({"tenant_id": CONTOSO, "workspace": prod, "workbook_id": id})).await);
+    let deleted = ok(&call_confirmed(&client, "sentinel_delete_workbook", json!({"tenant_id": CONTOSO, "workspace": prod, "workbook_id": id})).await);
     assert_eq!(deleted["deleted"]["display_name"], "Firewall overview");
     let after = ok(&call(&client, "sentinel_list_workbooks", json!({"tenant_id": CONTOSO, "workspace": prod})).await);
     assert_eq!(after["total_matching"], 1);
-    let message = err(&call(&client, "sentinel_delete_workbook", json!({"tenant_id": CONTOSO, "workspace": prod, "workbook_id": id})).await);
+    let message = err(&call_confirmed(&client, "sentinel_delete_workbook", json!({"tenant_id": CONTOSO, "workspace": prod, "workbook_id": id})).await);
     assert!(message.contains("no Sentinel workbook"), "{message}");
 }
 

@@ -5,7 +5,10 @@
 //!   proxied (`enableProxyingHttpRequest`) with their original path.
 //! - `POST /<functionName>`: every other trigger, in the `{"Data","Metadata"}` payload form.
 //!
-//! It knows the MCP server only as an rmcp service and functions only as [`FunctionHandler`]s.
+//! - `/.well-known/oauth-protected-resource` (and under `/api`): the protected resource metadata.
+//!
+//! It knows the MCP server only as an rmcp service and functions only as [`FunctionHandler`]s;
+//! the inbound identity check ([`crate::auth`]) wraps `/api/mcp` and nothing else.
 
 pub mod invocation;
 
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::middleware::from_fn_with_state;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +28,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 pub use invocation::{FunctionHandler, InvocationOutcome, InvocationRequest, InvocationResponse};
 
+use crate::auth::{self, InboundAuth};
 use crate::config::McpConfig;
 use crate::telemetry;
 
@@ -37,7 +42,7 @@ pub trait HealthProbe: Send + Sync {
 }
 
 /// HTTP functions the host may send in payload form when neither forwarding nor proxying is on.
-const HTTP_FUNCTIONS: [&str; 2] = ["function-mcp", "function-health"];
+const HTTP_FUNCTIONS: [&str; 3] = ["function-mcp", "function-health", "function-oauth-metadata"];
 
 #[derive(Clone)]
 struct HostState {
@@ -48,6 +53,7 @@ struct HostState {
 pub fn router<S>(
     mcp_server: impl Fn() -> S + Send + Sync + 'static,
     mcp: &McpConfig,
+    auth: Arc<InboundAuth>,
     health: Arc<dyn HealthProbe>,
     functions: HashMap<&'static str, Arc<dyn FunctionHandler>>,
 ) -> Router
@@ -65,13 +71,18 @@ where
     config = config.with_allowed_origins(allowed_origins(mcp)).enforce_origin_validation();
     let service = StreamableHttpService::new(move || Ok(mcp_server()), Arc::new(NeverSessionManager::default()), config);
 
+    let mcp_routes = Router::new().nest_service("/api/mcp", service).layer(from_fn_with_state(auth.clone(), auth::authenticate));
+    let metadata = get(auth::protected_resource_metadata).with_state(auth);
     let state = HostState { health, functions: Arc::new(functions) };
     Router::new()
         .route("/", get(ready))
         .route("/api/health", get(health_check))
-        .nest_service("/api/mcp", service)
         .route("/{function}", post(invoke))
         .with_state(state)
+        .merge(mcp_routes)
+        .route_service(auth::METADATA_PATH, metadata.clone())
+        .route_service(auth::WELL_KNOWN_METADATA_PATH, metadata.clone())
+        .route_service(&format!("{}/api/mcp", auth::WELL_KNOWN_METADATA_PATH), metadata)
         .layer(axum::middleware::from_fn(traced))
 }
 

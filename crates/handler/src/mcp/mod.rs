@@ -1,6 +1,7 @@
 //! The MCP surface: the tool and prompt catalogue, and the rmcp server handler that serves it.
 //! It knows tools only through the [`Tool`] trait; the transport knows it only as an rmcp service.
 
+mod approval;
 mod catalogue;
 mod dynamic;
 mod prompts;
@@ -8,9 +9,10 @@ mod resources;
 mod server;
 mod tool;
 
-pub use catalogue::{Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter, annotate};
+pub use approval::{ApprovalDecision, ApprovalKeyError, Approvals, CONFIRMATION_ARGUMENT};
+pub use catalogue::{CallPolicy, Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter, Invocation, annotate};
 pub use dynamic::{DynamicHandler, DynamicOutput, DynamicTool, ToolSource};
 pub use prompts::{PromptDef, PromptError};
 pub use resources::{ResourceError, ResourceProvider};
 pub use server::McpServer;
-pub use tool::{Caller, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+pub use tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};

@@ -1,5 +1,8 @@
-//! The rmcp server handler. Stateless: a fresh value per request (cheap: two `Arc`s), nothing
+//! The rmcp server handler. Stateless: a fresh value per request (cheap: a few `Arc`s), nothing
 //! kept between requests, so any instance of a scaled-out app can answer any request.
+//!
+//! The caller comes from the request extensions, where the inbound auth layer put it; a request
+//! without one (the layer is missing) sees no tools and may call none.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,46 +10,74 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
-use super::catalogue::{Catalogue, Unavailable};
+use tracing::Instrument;
+
+use super::catalogue::{CallPolicy, Catalogue, Invocation, Unavailable};
 use super::resources::ResourceError;
-use super::tool::{Caller, ToolContext};
+use super::tool::{Tier, ToolContext};
+use crate::auth::Caller;
+use crate::config::RoleNames;
 use crate::services::Services;
 use crate::telemetry;
-use tracing::Instrument;
 
 pub const SERVER_NAME: &str = "defender-sentinel-mcp";
 
 const INSTRUCTIONS: &str = "Operates Microsoft Defender for Endpoint / Defender XDR and Microsoft Sentinel \
 across the tenants this server is configured for. Call tenants_list first when you do not know the tenant id. \
 Read tools change nothing; tools annotated destructive (isolation, offboarding, deletions) act on real devices \
-and data: confirm the exact targets with the person before calling them. Scheduled hunts (hunt_*) run KQL unattended \
-across tenants; their runs are also resources at hunt://<hunt-id>/runs/<run-id>.";
+and data: confirm the exact targets with the person before calling them.";
 
 #[derive(Clone)]
 pub struct McpServer {
     catalogue: Arc<Catalogue>,
     services: Arc<Services>,
+    policy: Arc<CallPolicy>,
+    roles: Arc<RoleNames>,
 }
 
 impl McpServer {
-    pub fn new(catalogue: Arc<Catalogue>, services: Arc<Services>) -> Self {
-        Self { catalogue, services }
+    pub fn new(catalogue: Arc<Catalogue>, services: Arc<Services>, policy: Arc<CallPolicy>, roles: RoleNames) -> Self {
+        Self { catalogue, services, policy, roles: Arc::new(roles) }
     }
 
-    /// What a tool or resource read may use, with the caller the HTTP request carried.
-    fn tool_context(&self, context: &RequestContext<RoleServer>) -> ToolContext {
-        let caller = context
-            .extensions
-            .get::<axum::http::request::Parts>()
-            .map(|parts| Caller::from_headers(&parts.headers))
-            .unwrap_or_else(Caller::anonymous);
-        ToolContext { services: self.services.clone(), caller }
+    fn needs_tier(&self, tool: &str, needed: Tier, caller: &Caller) -> String {
+        let have = caller.tier.map_or_else(|| "no tier (none of this server's app roles)".to_string(), |tier| format!("the {} tier", tier.name()));
+        format!(
+            "tool {tool} needs the {} tier: the app role '{}' (or a higher one); your roles grant {have}. Ask an administrator              to assign the role in the server's Entra ID app registration",
+            needed.name(),
+            self.roles.role_for(needed)
+        )
     }
+
+    /// What a resource read may use: resources show results of reads, so a Reader may see them.
+    fn resource_context(&self, context: &RequestContext<RoleServer>) -> Result<ToolContext, McpError> {
+        match caller_of(context) {
+            Some(caller) if caller.may_use(Tier::Reader) => Ok(ToolContext { services: self.services.clone(), caller: Arc::new(caller) }),
+            Some(caller) => Err(McpError::invalid_request(self.needs_tier("resources", Tier::Reader, &caller), None)),
+            None => Err(McpError::invalid_request("no caller identity reached the MCP server; every request is refused", None)),
+        }
+    }
+}
+
+/// The caller the auth layer attached to the HTTP request, or nobody.
+fn caller_of(context: &RequestContext<RoleServer>) -> Option<Caller> {
+    context.extensions.get::<axum::http::request::Parts>().and_then(|parts| parts.extensions.get::<Caller>()).cloned()
+}
+
+/// The MCP spec's fallback: a client that declares `elicitation` with no sub-capability supports forms.
+/// MRTR needs protocol 2026-07-28; older clients can only be asked over a session this server does not keep.
+fn client_can_elicit(context: &RequestContext<RoleServer>) -> bool {
+    let mrtr = context.protocol_version().is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+    let form = context
+        .client_capabilities()
+        .and_then(|caps| caps.elicitation)
+        .is_some_and(|elicitation| elicitation.form.is_some() || elicitation.url.is_none());
+    mrtr && form
 }
 
 impl ServerHandler for McpServer {
@@ -66,9 +97,13 @@ impl ServerHandler for McpServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.catalogue.list_tools().await))
+        let tools = match caller_of(&context) {
+            Some(caller) => self.catalogue.tools_for(&caller).await,
+            None => Vec::new(),
+        };
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
@@ -80,22 +115,38 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let client_can_elicit = client_can_elicit(&context);
         // rmcp runs this on its own task: re-enter the HTTP request's span, if it is recorded.
         let request_span = context
             .extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<telemetry::RequestSpan>())
             .map_or_else(tracing::Span::none, |span| span.0.clone());
-        let context = self.tool_context(&context);
-        let arguments = request.arguments.unwrap_or_default();
-        match self.catalogue.call(&request.name, context, arguments).instrument(request_span).await {
-            Ok(result) => Ok(result.into()),
-            Err(Unavailable::Unknown) => Err(McpError::invalid_params(
-                format!("unknown tool '{}'; call tools/list for the tools this server offers", request.name),
-                None,
-            )),
-            Err(Unavailable::Hidden(reason)) => Err(McpError::invalid_params(reason, None)),
-        }
+        let Some(caller) = caller_of(&context) else {
+            return Err(McpError::invalid_request("no caller identity reached the MCP server; every call is refused", None));
+        };
+        let caller = Arc::new(caller);
+        let invocation = Invocation {
+            caller: caller.clone(),
+            arguments: request.arguments.unwrap_or_default(),
+            request_state: request.request_state,
+            input_responses: request.input_responses,
+            client_can_elicit,
+        };
+        let tool_context = ToolContext { services: self.services.clone(), caller: caller.clone() };
+        let call = self.catalogue.call(&request.name, tool_context, self.policy.clone(), invocation);
+        let (unavailable, invocation) = match call.instrument(request_span).await {
+            Ok(response) => return Ok(response),
+            Err(refused) => refused,
+        };
+        let refusal = match unavailable {
+            Unavailable::Unknown => format!("unknown tool '{}'; call tools/list for the tools this server offers", request.name),
+            Unavailable::Hidden(reason) => reason,
+            Unavailable::NeedsTier(needed) => self.needs_tier(&request.name, needed, &caller),
+        };
+        let record = self.catalogue.refusal_record(&request.name, &invocation, &refusal);
+        self.services.audit.append(&record).await;
+        Err(McpError::invalid_params(refusal, None))
     }
 
     async fn list_resources(
@@ -103,7 +154,7 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let context = self.tool_context(&context);
+        let context = self.resource_context(&context)?;
         let mut resources = Vec::new();
         for provider in self.catalogue.resource_providers() {
             resources.extend(provider.list(&context).await.map_err(resource_error)?);
@@ -125,7 +176,7 @@ impl ServerHandler for McpServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let context = self.tool_context(&context);
+        let context = self.resource_context(&context)?;
         let providers = self.catalogue.resource_providers();
         let scheme = request.uri.split_once("://").map(|(scheme, _)| scheme);
         let provider = providers.iter().find(|provider| Some(provider.scheme()) == scheme).ok_or_else(|| {

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
 
+use crate::auth::Caller;
 use crate::outbound::ApiError;
 use crate::services::Services;
 use crate::tenants::TenantRefusal;
@@ -22,10 +23,13 @@ pub enum Toolset {
     Jobs,
     /// `ps_<function>` tools generated from the sibling PowerShell app's manifest.
     PowerShell,
+    /// The audit trail (`audit_search`).
+    Audit,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 6] = [Self::Tenants, Self::Defender, Self::Sentinel, Self::Hunts, Self::Jobs, Self::PowerShell];
+    pub const ALL: [Toolset; 7] =
+        [Self::Tenants, Self::Defender, Self::Sentinel, Self::Hunts, Self::Jobs, Self::PowerShell, Self::Audit];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -35,6 +39,7 @@ impl Toolset {
             Self::Hunts => "hunts",
             Self::Jobs => "jobs",
             Self::PowerShell => "powershell",
+            Self::Audit => "audit",
         }
     }
 }
@@ -51,8 +56,10 @@ pub enum Effect {
     Destructive { idempotent: bool },
 }
 
-/// The least role a caller needs to use a tool (app roles of the inbound identity).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// The least role a caller needs to use a tool (app roles of the inbound identity). Each tier
+/// includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Reads.
     Reader,
@@ -60,6 +67,23 @@ pub enum Tier {
     Responder,
     /// Rules, tables, data collection, offboarding, deletions.
     Admin,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 3] = [Self::Reader, Self::Responder, Self::Admin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reader => "Reader",
+            Self::Responder => "Responder",
+            Self::Admin => "Admin",
+        }
+    }
+
+    /// Case-insensitive `reader`, `responder` or `admin`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|tier| tier.name().eq_ignore_ascii_case(text.trim()))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -77,48 +101,11 @@ pub trait Summary {
     fn summary(&self) -> String;
 }
 
-/// What a tool call may use: the shared services and who is calling. Tools never reach other tools.
+/// What a tool call may use: the shared services, and who is calling. Tools never reach other tools.
 #[derive(Clone)]
 pub struct ToolContext {
     pub services: Arc<Services>,
-    pub caller: Caller,
-}
-
-/// Who made a call, as recorded on jobs and in the audit line.
-///
-/// Taken from the principal headers App Service Authentication adds (`X-MS-CLIENT-PRINCIPAL-NAME`,
-/// else `-ID`); the platform refuses those headers from outside only while App Service
-/// Authentication is on, so without it the name is only what the client claims. Calls without
-/// them are `anonymous`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller(String);
-
-impl Caller {
-    pub const ANONYMOUS: &'static str = "anonymous";
-
-    pub fn from_headers(headers: &axum::http::HeaderMap) -> Self {
-        ["x-ms-client-principal-name", "x-ms-client-principal-id"]
-            .iter()
-            .filter_map(|name| headers.get(*name)?.to_str().ok())
-            .map(str::trim)
-            .find(|value| !value.is_empty())
-            .map(|value| Self(value.chars().take(256).collect()))
-            .unwrap_or_else(Self::anonymous)
-    }
-
-    pub fn anonymous() -> Self {
-        Self(Self::ANONYMOUS.to_owned())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for Caller {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+    pub caller: Arc<Caller>,
 }
 
 /// Errors a tool reports to the model as a readable tool error (`isError: true`), never as a
@@ -182,22 +169,12 @@ pub trait Tool: Send + Sync + 'static {
 
     fn spec(&self) -> ToolSpec;
 
-    async fn call(&self, context: &ToolContext, params: Self::Params) -> Result<Self::Output, ToolError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_caller_is_the_app_service_principal_or_anonymous() {
-        let mut headers = axum::http::HeaderMap::new();
-        assert_eq!(Caller::from_headers(&headers).as_str(), Caller::ANONYMOUS);
-        headers.insert("x-ms-client-principal-id", "0c1f5595-fcd9-48f5-b95b-0a4c3b91b22e".parse().expect("header"));
-        assert_eq!(Caller::from_headers(&headers).as_str(), "0c1f5595-fcd9-48f5-b95b-0a4c3b91b22e");
-        headers.insert("x-ms-client-principal-name", "analyst@contoso.com".parse().expect("header"));
-        assert_eq!(Caller::from_headers(&headers).to_string(), "analyst@contoso.com", "the name wins over the id");
-        headers.insert("x-ms-client-principal-name", " ".parse().expect("header"));
-        assert_eq!(Caller::from_headers(&headers).as_str(), "0c1f5595-fcd9-48f5-b95b-0a4c3b91b22e", "a blank name is no name");
+    /// For destructive tools: what a person approving the call should see, in a line or two:
+    /// which targets and what happens to them (the catalogue adds the tenant and the arguments).
+    /// `None` shows the tool's description instead.
+    fn blast_radius(&self, _params: &Self::Params) -> Option<String> {
+        None
     }
+
+    async fn call(&self, context: &ToolContext, params: Self::Params) -> Result<Self::Output, ToolError>;
 }

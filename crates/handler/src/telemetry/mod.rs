@@ -96,11 +96,7 @@ impl Telemetry {
     /// Installs stdout logging, and the Application Insights export when `settings` is given.
     /// Must run inside a tokio runtime: exports are sent on it.
     pub fn start(log_filter: Option<&str>, export: Option<(TelemetrySettings, OutboundConfig)>) -> Result<Self, TelemetryError> {
-        let stdout = tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stdout)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .with_target(true)
-            .with_filter(stdout_filter(log_filter).and(filter_fn(|metadata| !TELEMETRY_TARGETS.contains(&metadata.target()))));
+        let stdout = stdout_layer(log_filter, std::io::stdout, std::io::IsTerminal::is_terminal(&std::io::stdout()));
         let Some((settings, outbound)) = export else {
             let _ = Registry::default().with(stdout).try_init();
             return Ok(Self { providers: None });
@@ -157,6 +153,33 @@ impl Telemetry {
             let _ = meter_provider.shutdown();
         }
     }
+}
+
+/// Log lines on stdout, filtered by `RUST_LOG`. Whatever that asks, rmcp never logs below info:
+/// at debug it writes every JSON-RPC message whole, and those carry tool arguments such as
+/// confirmation tokens.
+fn stdout_layer<S, W>(log_filter: Option<&str>, writer: W, ansi: bool) -> impl tracing_subscriber::Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    let not_ours = filter_fn(|metadata| {
+        !TELEMETRY_TARGETS.contains(&metadata.target())
+            && !(metadata.target().starts_with("rmcp") && *metadata.level() > tracing::Level::INFO)
+    });
+    tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(ansi)
+        .with_target(true)
+        .with_filter(stdout_filter(log_filter).and(not_ours))
+}
+
+/// The stdout logging alone, for a caller that installs it itself (the log-hygiene test).
+pub fn subscriber<W>(log_filter: Option<&str>, writer: W, ansi: bool) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    Registry::default().with(stdout_layer(log_filter, writer, ansi))
 }
 
 fn stdout_filter(log_filter: Option<&str>) -> EnvFilter {

@@ -4,6 +4,8 @@
 pub mod contract;
 pub mod worker;
 pub mod https;
+pub mod destructive;
+pub mod entra;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,11 +13,17 @@ use std::time::Duration;
 
 use handler::config::{Config, settings};
 use handler::hunts::{AppSettingSecrets, Clock, SystemClock};
+use handler::mcp::CatalogueBuilder;
 use handler::services::Services;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
-use rmcp::service::RunningService;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
+    ElicitationCapability, FormElicitationCapability,
+};
+use rmcp::model::ProtocolVersion;
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use sandbox::{ActionTimings, RunningSandbox, SandboxOptions};
 use serde_json::{Value, json};
 
@@ -78,26 +86,52 @@ impl TestApp {
 
     /// `extra` settings override the sandbox defaults (e.g. read-only mode).
     pub async fn start_with(options: SandboxOptions, extra: &[(&str, &str)]) -> Self {
-        Self::start_with_clock(options, extra, Arc::new(SystemClock)).await
+        Self::start_custom(options, extra, |_| {}, |builder| builder).await
     }
 
     /// Also `HUNT_SECRET_*` settings in `extra` are what hunt alerts resolve their webhooks from.
     pub async fn start_with_clock(options: SandboxOptions, extra: &[(&str, &str)], clock: Arc<dyn Clock>) -> Self {
+        Self::start_full(options, extra, clock, |_| {}, |builder| builder).await
+    }
+
+    /// [`Self::start_with`], plus changes to the parsed configuration and extra (test-only) tools.
+    pub async fn start_custom(
+        options: SandboxOptions,
+        extra: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Config),
+        tools: impl FnOnce(CatalogueBuilder) -> CatalogueBuilder,
+    ) -> Self {
+        Self::start_full(options, extra, Arc::new(SystemClock), adjust, tools).await
+    }
+
+    async fn start_full(
+        options: SandboxOptions,
+        extra: &[(&str, &str)],
+        clock: Arc<dyn Clock>,
+        adjust: impl FnOnce(&mut Config),
+        tools: impl FnOnce(CatalogueBuilder) -> CatalogueBuilder,
+    ) -> Self {
         let sandbox = RunningSandbox::start(options).await.expect("sandbox starts");
         let mut values: HashMap<String, String> =
             handler::local::sandbox_settings(&sandbox).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        for (key, value) in handler::local::sandbox_defaults() {
+            values.insert(key.to_string(), value);
+        }
         values.insert(settings::STORAGE.into(), storage_connection_string());
         values.insert(settings::OUTBOUND_MAX_RETRIES.into(), "3".into());
         values.insert(settings::HUNT_STORAGE_CONTAINER.into(), unique_hunt_container());
+        // Tests call far faster than a person; the rate limit has tests of its own that set it.
+        values.insert(settings::MCP_RATE_LIMIT_PER_MINUTE.into(), "0".into());
         for (key, value) in extra {
             values.insert(key.to_string(), value.to_string());
         }
         let mut config = Config::from_lookup(|name| values.get(name).cloned()).expect("valid test configuration");
         config.outbound.trusted_ca_pem = Some(sandbox.ca_certificate_pem().to_string());
+        adjust(&mut config);
         let secrets = values.clone();
         let secrets = AppSettingSecrets::new(move |name| secrets.get(name).cloned());
         let services = Arc::new(Services::with(&config, Arc::new(secrets), clock).expect("services build"));
-        let router = handler::app_with_services(&config, services.clone()).expect("app builds");
+        let router = handler::app_with_tools(&config, services.clone(), tools).expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
@@ -131,7 +165,59 @@ pub async fn connect(url: &str) -> McpClient {
     ClientConfig::default().serve(transport).await.expect("MCP client connects and initializes")
 }
 
-pub async fn call(client: &McpClient, tool: &str, arguments: Value) -> CallToolResult {
+/// A client that sends `Authorization: Bearer <token>`.
+pub async fn connect_with_token(url: &str, token: &str) -> McpClient {
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(token.to_string());
+    ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)).await.expect("MCP client connects")
+}
+
+/// A client whose person answers every approval prompt (MCP elicitation) with `approve`.
+#[derive(Clone)]
+pub struct Approver {
+    pub approve: bool,
+    pub prompts: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for Approver {
+    fn get_info(&self) -> ClientConfig {
+        let mut capabilities = ClientCapabilities::default();
+        capabilities.elicitation = Some(ElicitationCapability::new().with_form(FormElicitationCapability::default()));
+        let mut info = ClientConfig::default();
+        info.capabilities = capabilities;
+        info
+    }
+
+    async fn create_elicitation(&self, request: ElicitRequestParams, _context: RequestContext<RoleClient>) -> Result<ElicitResult, ErrorData> {
+        if let ElicitRequestParams::FormElicitationParams { message, .. } = &request {
+            self.prompts.lock().expect("prompts").push(message.clone());
+        }
+        Ok(if self.approve {
+            ElicitResult::new(ElicitationAction::Accept).with_content(json!({"approve": true}))
+        } else {
+            ElicitResult::new(ElicitationAction::Decline)
+        })
+    }
+}
+
+pub type ApproverClient = RunningService<RoleClient, Approver>;
+
+pub async fn connect_approver(url: &str, token: Option<&str>, approve: bool) -> (ApproverClient, Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(token) = token {
+        config = config.auth_header(token.to_string());
+    }
+    let prompts = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let approver = Approver { approve, prompts: prompts.clone() };
+    // Approval prompts on a stateless server need MRTR, which is protocol 2026-07-28 (no initialize).
+    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let client = approver
+        .serve_with_lifecycle(StreamableHttpClientTransport::from_config(config), lifecycle)
+        .await
+        .expect("MCP client connects");
+    (client, prompts)
+}
+
+pub async fn call<H: ClientHandler>(client: &RunningService<RoleClient, H>, tool: &str, arguments: Value) -> CallToolResult {
     let arguments = match arguments {
         Value::Object(map) => map,
         other => panic!("arguments must be an object, got {other}"),
@@ -160,4 +246,20 @@ pub fn text(result: &CallToolResult) -> String {
 
 pub fn contoso() -> Value {
     json!(CONTOSO)
+}
+
+/// Calls a tool; when the server answers that a person must confirm (a destructive tool under
+/// `APPROVAL_FALLBACK=confirm`), confirms with the token it gave, as a person's client would.
+pub async fn call_confirmed(client: &McpClient, tool: &str, arguments: Value) -> CallToolResult {
+    let first = call(client, tool, arguments.clone()).await;
+    if first.is_error != Some(true) {
+        return first;
+    }
+    let message = text(&first);
+    let Some(token) = message.split("\"confirmation_token\": \"").nth(1).and_then(|rest| rest.split('"').next()) else {
+        return first;
+    };
+    let mut confirmed = arguments;
+    confirmed["confirmation_token"] = json!(token);
+    call(client, tool, confirmed).await
 }

@@ -1,0 +1,281 @@
+//! The durable audit trail: one JSON record per tool call (who, with which roles, in which tenant,
+//! which tool with which arguments, the outcome, how long, the action ids it started, and how a
+//! destructive call was approved), written as its own blob `yyyy/mm/dd/<time>-<id>.json` in the
+//! `audit` container and emitted as a structured `audit` event. Blob names sort by time, so a
+//! search lists one day's prefix in order and reads only the records it needs.
+
+mod redact;
+
+use std::num::NonZeroU32;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::macros::format_description;
+use tokio::sync::OnceCell;
+
+pub use redact::{action_ids, redact_arguments, sensitive_fields};
+
+use crate::mcp::{ApprovalDecision, Tier};
+use crate::storage::{JsonBlobStore, Storage, StorageError};
+
+pub const CONTAINER: &str = "audit";
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The tool ran and succeeded.
+    Ok,
+    /// The tool ran (or tried to) and reported an error.
+    Error,
+    /// The call was refused before the tool ran (role, read-only mode, toolset, approval, input size).
+    Refused,
+    /// A destructive call is waiting for a person's approval; nothing was done yet.
+    PendingApproval,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Refused => "refused",
+            Self::PendingApproval => "pending_approval",
+        }
+    }
+}
+
+/// One audited tool call.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditRecord {
+    pub id: String,
+    /// When the call arrived (UTC, RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub time: OffsetDateTime,
+    /// The caller's object id (or `local` without inbound auth).
+    pub caller: String,
+    pub caller_name: Option<String>,
+    /// The caller's home tenant.
+    pub caller_tenant: Option<String>,
+    pub roles: Vec<String>,
+    pub tool: String,
+    /// The tier the tool needs.
+    pub tier: Option<Tier>,
+    /// The tenant the call named (`tenant_id` argument), if any.
+    pub tenant: Option<String>,
+    /// The arguments, with secret values replaced by `[redacted]`.
+    pub arguments: serde_json::Value,
+    pub outcome: Outcome,
+    /// The error or refusal message.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    /// Ids of actions the call started (machine actions, jobs), as its output reports them.
+    pub action_ids: Vec<String>,
+    /// For destructive tools: how the call was approved, or why not.
+    pub approval: Option<ApprovalDecision>,
+}
+
+impl AuditRecord {
+    /// The blob name: the day as a folder, then a sortable time and the record id.
+    fn blob_name(&self) -> String {
+        let day = self.time.format(DAY_FORMAT).unwrap_or_default();
+        let time = self.time.format(TIME_FORMAT).unwrap_or_default();
+        format!("{day}/{time}-{}.json", self.id)
+    }
+}
+
+const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = format_description!("[year]/[month]/[day]");
+const TIME_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[hour][minute][second][subsecond digits:6]");
+
+/// Which records a search wants.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Case-insensitive part of the caller's object id or name.
+    pub caller: Option<String>,
+    pub tenant: Option<String>,
+    pub tool: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+impl AuditFilter {
+    fn matches(&self, record: &AuditRecord) -> bool {
+        let contains = |haystack: &str, needle: &str| haystack.to_lowercase().contains(&needle.to_lowercase());
+        self.caller.as_deref().is_none_or(|wanted| {
+            contains(&record.caller, wanted) || record.caller_name.as_deref().is_some_and(|name| contains(name, wanted))
+        }) && self.tenant.as_deref().is_none_or(|wanted| record.tenant.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(wanted)))
+            && self.tool.as_deref().is_none_or(|wanted| record.tool == wanted)
+            && self.outcome.is_none_or(|wanted| record.outcome == wanted)
+    }
+}
+
+/// One page of a search, in time order.
+pub struct AuditPage {
+    pub records: Vec<AuditRecord>,
+    /// The last blob looked at, when the range holds more: resume after it.
+    pub resume_after: Option<String>,
+    pub scanned: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("audit storage: {0}")]
+pub struct AuditError(#[from] StorageError);
+
+pub struct AuditLog {
+    store: JsonBlobStore,
+    container_ready: OnceCell<()>,
+}
+
+/// Blobs listed per storage request during a search.
+const LIST_PAGE: NonZeroU32 = NonZeroU32::new(250).expect("non-zero");
+
+impl AuditLog {
+    pub fn new(storage: &Storage) -> Self {
+        Self { store: JsonBlobStore::new(storage, CONTAINER), container_ready: OnceCell::new() }
+    }
+
+    async fn ready(&self) -> Result<(), StorageError> {
+        self.container_ready.get_or_try_init(|| async { self.store.ensure_container().await.map(|_| ()) }).await.copied()
+    }
+
+    /// Emits the `audit` event and stores the record. A storage failure is logged with the whole
+    /// record, so the trail survives in the log stream; the call's result is not changed by it.
+    pub async fn append(&self, record: &AuditRecord) {
+        tracing::info!(
+            target: "audit",
+            id = %record.id,
+            caller = %record.caller,
+            caller_tenant = record.caller_tenant.as_deref(),
+            roles = ?record.roles,
+            tool = %record.tool,
+            tenant = record.tenant.as_deref(),
+            outcome = record.outcome.name(),
+            duration_ms = record.duration_ms,
+            action_ids = ?record.action_ids,
+            approval = ?record.approval,
+            "tool call"
+        );
+        let stored = match self.ready().await {
+            Ok(()) => self.store.create(&record.blob_name(), record).await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = stored {
+            let json = serde_json::to_string(record).unwrap_or_default();
+            tracing::error!(target: "audit", error = %error, record = %json, "the audit record could not be stored");
+        }
+    }
+
+    /// Records with `from <= time < to` matching `filter`, in time order, at most `limit`, looking
+    /// at no more than `max_scan` records; resume with `resume_after` from the previous page.
+    pub async fn search(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        filter: &AuditFilter,
+        resume_after: Option<&str>,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<AuditPage, AuditError> {
+        self.ready().await?;
+        let first_name = resume_after.map(str::to_owned);
+        let mut records = Vec::new();
+        let mut scanned = 0;
+        let mut day = from.date();
+        let last_day = to.date();
+        let lower = from_bound(from);
+        let upper = from_bound(to);
+        while day <= last_day {
+            let prefix = OffsetDateTime::new_utc(day, time::Time::MIDNIGHT).format(DAY_FORMAT).unwrap_or_default() + "/";
+            let mut marker: Option<String> = None;
+            loop {
+                let page = self.store.list_page(&prefix, marker.as_deref(), LIST_PAGE).await?;
+                for entry in page.entries {
+                    // Blob names sort like their times: skip what lies before the range or the cursor.
+                    if entry.name.as_str() < lower.as_str() || first_name.as_deref().is_some_and(|after| entry.name.as_str() <= after) {
+                        continue;
+                    }
+                    if entry.name.as_str() >= upper.as_str() {
+                        return Ok(AuditPage { records, resume_after: None, scanned });
+                    }
+                    if records.len() >= limit || scanned >= max_scan {
+                        return Ok(AuditPage { records, resume_after: Some(previous_name(&entry.name)), scanned });
+                    }
+                    scanned += 1;
+                    if let Some((record, _)) = self.store.get::<AuditRecord>(&entry.name).await?
+                        && filter.matches(&record)
+                    {
+                        records.push(record);
+                    }
+                }
+                match page.next_marker {
+                    Some(next) => marker = Some(next),
+                    None => break,
+                }
+            }
+            day = match day.next_day() {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        Ok(AuditPage { records, resume_after: None, scanned })
+    }
+}
+
+/// The smallest blob name at or after `time`.
+fn from_bound(time: OffsetDateTime) -> String {
+    format!("{}/{}", time.format(DAY_FORMAT).unwrap_or_default(), time.format(TIME_FORMAT).unwrap_or_default())
+}
+
+/// A name sorting just before `name`, so that resuming after it starts at `name` itself.
+fn previous_name(name: &str) -> String {
+    let mut previous = name.to_string();
+    previous.pop();
+    previous
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn record(time: OffsetDateTime) -> AuditRecord {
+        AuditRecord {
+            id: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+            time,
+            caller: "alice-oid".into(),
+            caller_name: Some("alice@contoso.com".into()),
+            caller_tenant: None,
+            roles: vec![],
+            tool: "mde_list_machines".into(),
+            tier: Some(Tier::Reader),
+            tenant: Some("11111111-1111-4111-8111-111111111111".into()),
+            arguments: serde_json::json!({}),
+            outcome: Outcome::Ok,
+            error: None,
+            duration_ms: 3,
+            action_ids: vec![],
+            approval: None,
+        }
+    }
+
+    #[test]
+    fn blob_names_sort_by_time_within_and_across_days() {
+        let a = record(datetime!(2026-03-09 23:59:59.999 UTC)).blob_name();
+        let b = record(datetime!(2026-03-10 00:00:00.001 UTC)).blob_name();
+        let c = record(datetime!(2026-03-10 09:15:00 UTC)).blob_name();
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert!(b.starts_with("2026/03/10/"), "{b}");
+        assert!(from_bound(datetime!(2026-03-10 00:00:00 UTC)) <= b);
+    }
+
+    #[test]
+    fn filters_match_caller_by_id_or_name_and_exact_tool() {
+        let r = record(datetime!(2026-03-10 09:15:00 UTC));
+        assert!(AuditFilter { caller: Some("ALICE@".into()), ..Default::default() }.matches(&r));
+        assert!(AuditFilter { tool: Some("mde_list_machines".into()), outcome: Some(Outcome::Ok), ..Default::default() }.matches(&r));
+        assert!(!AuditFilter { tool: Some("mde_list".into()), ..Default::default() }.matches(&r));
+        assert!(!AuditFilter { tenant: Some("22222222-2222-4222-8222-222222222222".into()), ..Default::default() }.matches(&r));
+    }
+}
