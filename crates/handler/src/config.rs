@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::outbound::RateLimits;
 use crate::storage::{StorageConnection, StorageError};
 use crate::tenants::{TenantConfig, TenantId, TenantRegistry, TenantRegistryError};
 
@@ -34,6 +35,9 @@ pub mod settings {
     pub const OUTBOUND_TIMEOUT_SECONDS: &str = "OUTBOUND_TIMEOUT_SECONDS";
     pub const OUTBOUND_MAX_RETRIES: &str = "OUTBOUND_MAX_RETRIES";
     pub const OUTBOUND_TRUSTED_CA_FILE: &str = "OUTBOUND_TRUSTED_CA_FILE";
+    pub const OUTBOUND_MAX_PACING_SECONDS: &str = "OUTBOUND_MAX_PACING_SECONDS";
+    pub const DEFENDER_MACHINE_CALLS_PER_MINUTE: &str = "DEFENDER_MACHINE_CALLS_PER_MINUTE";
+    pub const DEFENDER_MACHINE_CALLS_PER_HOUR: &str = "DEFENDER_MACHINE_CALLS_PER_HOUR";
     pub const STORAGE: &str = "AzureWebJobsStorage";
 }
 
@@ -107,6 +111,10 @@ pub struct OutboundConfig {
     pub max_retries: u32,
     /// Extra PEM certificates to trust (the sandbox's self-signed certificate); never needed in Azure.
     pub trusted_ca_pem: Option<String>,
+    /// Per-tenant call budgets the outbound limiter keeps to.
+    pub rate_limits: RateLimits,
+    /// The longest one tool call waits, in total, for rate-limit slots.
+    pub max_pacing: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +178,11 @@ impl Config {
             timeout: Duration::from_secs(parse_or(&lookup, settings::OUTBOUND_TIMEOUT_SECONDS, 30u64)?),
             max_retries: parse_or(&lookup, settings::OUTBOUND_MAX_RETRIES, 3u32)?,
             trusted_ca_pem,
+            rate_limits: RateLimits::documented(
+                positive(&lookup, settings::DEFENDER_MACHINE_CALLS_PER_MINUTE, 100)?,
+                positive(&lookup, settings::DEFENDER_MACHINE_CALLS_PER_HOUR, 1500)?,
+            ),
+            max_pacing: Duration::from_secs(parse_or(&lookup, settings::OUTBOUND_MAX_PACING_SECONDS, 45u64)?),
         };
         let storage = StorageConnection::from_settings(settings::STORAGE, &lookup)?;
         Ok(Self { port, mcp, tenants, auth, endpoints, outbound, storage })
@@ -205,6 +218,14 @@ where
             name,
             reason: format!("'{value}' is not accepted ({error})"),
         }),
+    }
+}
+
+/// A count that must be at least 1 (a limit of zero would stop every call).
+fn positive(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match parse_or(lookup, name, default)? {
+        0 => Err(ConfigError::Invalid { name, reason: "0 would stop every call; use a positive number".into() }),
+        value => Ok(value),
     }
 }
 
@@ -296,6 +317,8 @@ mod tests {
         assert_eq!(config.endpoints.defender.as_str(), "https://api.securitycenter.microsoft.com/");
         assert!(matches!(config.auth, OutboundAuth::ManagedIdentityFederated { .. }));
         assert!(config.mcp.allowed_hosts.contains(&"127.0.0.1".to_string()));
+        assert_eq!(config.outbound.rate_limits, RateLimits::documented(100, 1500));
+        assert_eq!(config.outbound.max_pacing, Duration::from_secs(45));
     }
 
     #[test]
@@ -308,6 +331,9 @@ mod tests {
             (&[("TENANTS", "{not json")], "TENANTS"),
             (&[("MCP_READ_ONLY", "maybe")], "MCP_READ_ONLY"),
             (&[("DEFAULT_TENANT_ID", "contoso")], "DEFAULT_TENANT_ID"),
+            (&[("DEFENDER_MACHINE_CALLS_PER_MINUTE", "0")], "DEFENDER_MACHINE_CALLS_PER_MINUTE"),
+            (&[("DEFENDER_MACHINE_CALLS_PER_HOUR", "lots")], "DEFENDER_MACHINE_CALLS_PER_HOUR"),
+            (&[("OUTBOUND_MAX_PACING_SECONDS", "-1")], "OUTBOUND_MAX_PACING_SECONDS"),
         ];
         for (extra, expected) in cases {
             let mut pairs = MINIMAL.to_vec();

@@ -18,6 +18,8 @@ pub struct Services {
     pub arm: ArmClient,
     pub log_analytics: LogAnalyticsClient,
     pub storage: Storage,
+    /// The longest one tool call waits, in total, for rate-limit slots (`OUTBOUND_MAX_PACING_SECONDS`).
+    pub pacing_budget: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,7 @@ impl Services {
             arm: ArmClient::new(http.clone()),
             log_analytics: LogAnalyticsClient::new(http),
             storage,
+            pacing_budget: config.outbound.max_pacing,
         })
     }
 }

@@ -82,7 +82,7 @@ impl ArmClient {
 
     pub async fn list_alert_rules(&self, tenant: &TenantId, workspace: &WorkspaceConfig, max: usize) -> Result<Collected<AlertRule>, ApiError> {
         let url = self.security_insights(workspace, "alertRules", &[]);
-        self.http.collect(Api::Arm, tenant, ListPosition::start(url), max).await
+        self.http.collect(Api::Arm, ListPosition::start(url), max, |page| ApiRequest::get(Api::Arm, tenant, page)).await
     }
 
     pub async fn list_incidents(
@@ -94,7 +94,7 @@ impl ArmClient {
     ) -> Result<Collected<Incident>, ApiError> {
         let query: Vec<(&str, &str)> = filter.map(|f| ("$filter", f)).into_iter().collect();
         let url = self.security_insights(workspace, "incidents", &query);
-        self.http.collect(Api::Arm, tenant, ListPosition::start(url), max).await
+        self.http.collect(Api::Arm, ListPosition::start(url), max, |page| ApiRequest::get(Api::Arm, tenant, page)).await
     }
 
     fn security_insights(&self, workspace: &WorkspaceConfig, resource: &str, query: &[(&str, &str)]) -> url::Url {

@@ -168,7 +168,9 @@ async fn run<T: Tool>(tool: &T, name: &'static str, effect: Effect, tier: Tier, 
     let tenant = arguments.get("tenant_id").and_then(|v| v.as_str()).map(str::to_owned);
     let outcome = match serde_json::from_value::<T::Params>(serde_json::Value::Object(arguments)) {
         Err(error) => Err(ToolError::InvalidArgument(format!("{error}; see the tool's input schema in tools/list"))),
-        Ok(params) => tool.call(context, params).await,
+        // Every call gets one pacing deadline: waits for rate-limit slots, summed over all the
+        // Microsoft calls it makes, never hold the MCP request past it.
+        Ok(params) => crate::outbound::with_deadline(started + context.services.pacing_budget, tool.call(context, params)).await,
     };
     let duration_ms = started.elapsed().as_millis() as u64;
     let mutating = effect != Effect::Read;
