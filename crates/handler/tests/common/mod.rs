@@ -42,6 +42,12 @@ impl TestApp {
 
     /// `extra` settings override the sandbox defaults (e.g. read-only mode).
     pub async fn start_with(options: SandboxOptions, extra: &[(&str, &str)]) -> Self {
+        Self::start_tuned(options, extra, |_| {}).await
+    }
+
+    /// As `start_with`, then `tune` changes the parsed configuration (what no setting reaches,
+    /// such as rate-limit windows shortened to match a sandbox with a fast clock).
+    pub async fn start_tuned(options: SandboxOptions, extra: &[(&str, &str)], tune: impl FnOnce(&mut Config)) -> Self {
         let sandbox = RunningSandbox::start(options).await.expect("sandbox starts");
         let mut values: HashMap<String, String> =
             handler::local::sandbox_settings(&sandbox).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
@@ -52,6 +58,7 @@ impl TestApp {
         }
         let mut config = Config::from_lookup(|name| values.get(name).cloned()).expect("valid test configuration");
         config.outbound.trusted_ca_pem = Some(sandbox.ca_certificate_pem().to_string());
+        tune(&mut config);
         let router = handler::app(&config).expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
@@ -116,3 +123,16 @@ pub fn text(result: &CallToolResult) -> String {
 pub fn contoso() -> Value {
     json!(CONTOSO)
 }
+
+/// Ids of the first `count` devices matching an OData filter (the sandbox seeds onboarded, active,
+/// inactive and unmanaged devices).
+pub async fn machine_ids(client: &McpClient, tenant: &str, filter: &str, count: usize) -> Vec<String> {
+    let output = ok(&call(client, "mde_list_machines", json!({"tenant_id": tenant, "filter": filter, "limit": count})).await);
+    let ids: Vec<String> =
+        output["machines"].as_array().expect("machines").iter().map(|m| m["id"].as_str().expect("id").to_string()).collect();
+    assert_eq!(ids.len(), count, "the sandbox has {count} devices matching {filter}");
+    ids
+}
+
+pub const ACTIVE: &str = "onboardingStatus eq 'Onboarded' and healthStatus eq 'Active'";
+pub const UNMANAGED: &str = "onboardingStatus eq 'CanBeOnboarded'";

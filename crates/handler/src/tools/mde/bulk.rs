@@ -60,6 +60,7 @@ const TARGETING_FIELDS: [&str; 7] = ["tenant_id", "machine_ids", "filter", "max_
 
 /// A device action's parameters: the shared targeting fields plus the action's own options,
 /// flat in one object (serde's `flatten` cannot be combined with refusing unknown fields).
+#[derive(Debug)]
 pub struct ActionParams<O> {
     pub targeting: Targeting,
     pub options: O,

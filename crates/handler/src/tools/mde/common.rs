@@ -36,7 +36,7 @@ pub fn list_position(
     fresh: impl FnOnce() -> Result<ListPosition, ToolError>,
 ) -> Result<ListPosition, ToolError> {
     match cursor {
-        Some(_) if filtered => Err(ToolError::invalid("pass either filters or cursor, not both: the cursor already carries its filters")),
+        Some(_) if filtered => Err(ToolError::invalid("pass either filter or cursor, not both: the cursor already carries its filters")),
         Some(text) => {
             let position = cursor::decode(tenant, text)?;
             check(&position)?;
