@@ -35,7 +35,12 @@ async fn isolation_targets_explicit_devices_and_takes_effect() {
         assert_eq!(state.isolation.as_deref(), Some("Selective"));
     }
     // Released again.
-    let released = ok(&call(&client, "mde_unisolate_machines", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "INC-1001 clean", "wait_seconds": 10})).await);
+    let released = ok(&call(
+        &client,
+        "mde_unisolate_machines",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "INC-1001 clean", "wait_seconds": 10}),
+    )
+    .await);
     assert_eq!(released["counts"]["done"], 2, "{released}");
     assert!(ids.iter().all(|id| app.sandbox.machine_state(CONTOSO, id).expect("machine").isolation.is_none()));
 }
@@ -62,18 +67,30 @@ async fn a_filter_needs_a_cap_a_preview_changes_nothing_and_too_many_matches_do_
     let message = err(&call(&client, "mde_isolate_machines", json!({"tenant_id": CONTOSO, "filter": filter, "comment": "x"})).await);
     assert!(message.contains("max_devices is required"), "{message}");
 
-    let preview = ok(&call(&client, "mde_isolate_machines", json!({"tenant_id": CONTOSO, "filter": filter, "max_devices": 20, "preview": true})).await);
+    let preview =
+        ok(&call(&client, "mde_isolate_machines", json!({"tenant_id": CONTOSO, "filter": filter, "max_devices": 20, "preview": true}))
+            .await);
     let devices = preview["resolved_devices"].as_array().expect("devices");
     assert_eq!(devices.len(), 8, "{preview}");
     assert!(devices.iter().all(|d| d["computer_dns_name"].as_str().is_some_and(|n| n.starts_with("srv-")) && d["found"] == true));
     assert!(results(&preview).is_empty());
     assert_eq!(app.sandbox.stats().count("POST", "/defender/api/machines/{id}/{sub}"), 0, "a preview acts on nothing");
 
-    let message = err(&call(&client, "mde_isolate_machines", json!({"tenant_id": CONTOSO, "filter": filter, "max_devices": 5, "comment": "x"})).await);
+    let message = err(&call(
+        &client,
+        "mde_isolate_machines",
+        json!({"tenant_id": CONTOSO, "filter": filter, "max_devices": 5, "comment": "x"}),
+    )
+    .await);
     assert!(message.contains("more than max_devices (5)") && message.contains("nothing was done"), "{message}");
     assert_eq!(app.sandbox.stats().count("POST", "/defender/api/machines/{id}/{sub}"), 0);
 
-    let scanned = ok(&call(&client, "mde_run_antivirus_scan", json!({"tenant_id": CONTOSO, "filter": filter, "max_devices": 8, "scan_type": "Full", "comment": "sweep"})).await);
+    let scanned = ok(&call(
+        &client,
+        "mde_run_antivirus_scan",
+        json!({"tenant_id": CONTOSO, "filter": filter, "max_devices": 8, "scan_type": "Full", "comment": "sweep"}),
+    )
+    .await);
     assert_eq!(scanned["counts"]["done"], 8, "{scanned}");
 }
 
@@ -83,7 +100,10 @@ async fn targeting_mistakes_are_refused_before_anything_is_sent() {
     let client = app.client().await;
     let id = "a".repeat(40);
     let cases = [
-        (json!({"tenant_id": CONTOSO, "machine_ids": [id], "filter": "x eq 'y'", "max_devices": 1, "comment": "x"}), "either machine_ids or filter"),
+        (
+            json!({"tenant_id": CONTOSO, "machine_ids": [id], "filter": "x eq 'y'", "max_devices": 1, "comment": "x"}),
+            "either machine_ids or filter",
+        ),
         (json!({"tenant_id": CONTOSO, "comment": "x"}), "no devices given"),
         (json!({"tenant_id": CONTOSO, "machine_ids": [id]}), "comment is required"),
         (json!({"tenant_id": CONTOSO, "machine_ids": [id], "comment": "  "}), "comment is required"),
@@ -107,12 +127,22 @@ async fn unknown_devices_fail_alone_and_the_others_are_done() {
     let client = app.client().await;
     let mut ids = machine_ids(&client, CONTOSO, ACTIVE, 1).await;
     ids.push("0".repeat(40));
-    let output = ok(&call(&client, "mde_restrict_app_execution", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "INC-7", "wait_seconds": 5})).await);
+    let output = ok(&call(
+        &client,
+        "mde_restrict_app_execution",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "INC-7", "wait_seconds": 5}),
+    )
+    .await);
     assert_eq!((output["counts"]["done"].as_u64(), output["counts"]["failed"].as_u64()), (Some(1), Some(1)), "{output}");
     let failed = results(&output).iter().find(|d| d["outcome"] == "failed").expect("failed device");
     assert!(failed["detail"].as_str().is_some_and(|d| d.contains("no device with this machine id")), "{failed}");
     assert!(app.sandbox.machine_state(CONTOSO, &ids[0]).expect("machine").code_execution_restricted);
-    let undone = ok(&call(&client, "mde_unrestrict_app_execution", json!({"tenant_id": CONTOSO, "machine_ids": [ids[0]], "comment": "INC-7 closed", "wait_seconds": 5})).await);
+    let undone = ok(&call(
+        &client,
+        "mde_unrestrict_app_execution",
+        json!({"tenant_id": CONTOSO, "machine_ids": [ids[0]], "comment": "INC-7 closed", "wait_seconds": 5}),
+    )
+    .await);
     assert_eq!(undone["counts"]["done"], 1);
     assert!(!app.sandbox.machine_state(CONTOSO, &ids[0]).expect("machine").code_execution_restricted);
 }
@@ -136,10 +166,20 @@ async fn unmanaged_devices_are_contained_and_released() {
     let app = TestApp::start().await;
     let client = app.client().await;
     let unmanaged = machine_ids(&client, CONTOSO, UNMANAGED, 1).await;
-    let contained = ok(&call(&client, "mde_contain_devices", json!({"tenant_id": CONTOSO, "machine_ids": unmanaged, "comment": "rogue device", "wait_seconds": 5})).await);
+    let contained = ok(&call(
+        &client,
+        "mde_contain_devices",
+        json!({"tenant_id": CONTOSO, "machine_ids": unmanaged, "comment": "rogue device", "wait_seconds": 5}),
+    )
+    .await);
     assert_eq!(results(&contained)[0]["outcome"], "done", "{contained}");
     assert_eq!(app.sandbox.machine_state(CONTOSO, &unmanaged[0]).expect("machine").isolation.as_deref(), Some("UnManagedDevice"));
-    let released = ok(&call(&client, "mde_uncontain_devices", json!({"tenant_id": CONTOSO, "machine_ids": unmanaged, "comment": "owner found", "wait_seconds": 5})).await);
+    let released = ok(&call(
+        &client,
+        "mde_uncontain_devices",
+        json!({"tenant_id": CONTOSO, "machine_ids": unmanaged, "comment": "owner found", "wait_seconds": 5}),
+    )
+    .await);
     assert_eq!(released["counts"]["done"], 1);
     assert!(app.sandbox.machine_state(CONTOSO, &unmanaged[0]).expect("machine").isolation.is_none());
     // Containment is for devices that are not onboarded; Defender's reason comes back per device.
@@ -155,12 +195,23 @@ async fn a_file_is_stopped_and_quarantined_by_sha1_only() {
     let client = app.client().await;
     let ids = machine_ids(&client, CONTOSO, ACTIVE, 1).await;
     let sha1 = "3395856ce81f2b7382dee72602f798b642f14140";
-    let output = ok(&call(&client, "mde_stop_and_quarantine_file", json!({"tenant_id": CONTOSO, "machine_ids": ids, "sha1": sha1.to_uppercase(), "comment": "INC-3", "wait_seconds": 5})).await);
+    let output = ok(&call(
+        &client,
+        "mde_stop_and_quarantine_file",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "sha1": sha1.to_uppercase(), "comment": "INC-3", "wait_seconds": 5}),
+    )
+    .await);
     assert_eq!(results(&output)[0]["action_status"], "Succeeded", "{output}");
     assert_eq!(app.sandbox.machine_state(CONTOSO, &ids[0]).expect("machine").quarantined_files, vec![sha1.to_string()]);
-    let message = err(&call(&client, "mde_stop_and_quarantine_file", json!({"tenant_id": CONTOSO, "machine_ids": ids, "sha1": "ab".repeat(32), "comment": "x"})).await);
+    let message = err(&call(
+        &client,
+        "mde_stop_and_quarantine_file",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "sha1": "ab".repeat(32), "comment": "x"}),
+    )
+    .await);
     assert!(message.contains("not a SHA-1") && message.contains("no SHA-256"), "{message}");
-    let message = err(&call(&client, "mde_stop_and_quarantine_file", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x"})).await);
+    let message =
+        err(&call(&client, "mde_stop_and_quarantine_file", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x"})).await);
     assert!(message.contains("missing field `sha1`"), "{message}");
 }
 
@@ -169,9 +220,19 @@ async fn packages_are_collected_and_devices_offboarded() {
     let app = TestApp::start().await;
     let client = app.client().await;
     let ids = machine_ids(&client, FABRIKAM, ACTIVE, 2).await;
-    let collected = ok(&call(&client, "mde_collect_investigation_package", json!({"tenant_id": FABRIKAM, "machine_ids": [ids[0]], "comment": "forensics", "wait_seconds": 5})).await);
+    let collected = ok(&call(
+        &client,
+        "mde_collect_investigation_package",
+        json!({"tenant_id": FABRIKAM, "machine_ids": [ids[0]], "comment": "forensics", "wait_seconds": 5}),
+    )
+    .await);
     assert_eq!(results(&collected)[0]["action_status"], "Succeeded", "{collected}");
-    let offboarded = ok(&call(&client, "mde_offboard_machines", json!({"tenant_id": FABRIKAM, "machine_ids": [ids[1]], "comment": "decommissioned", "wait_seconds": 5})).await);
+    let offboarded = ok(&call(
+        &client,
+        "mde_offboard_machines",
+        json!({"tenant_id": FABRIKAM, "machine_ids": [ids[1]], "comment": "decommissioned", "wait_seconds": 5}),
+    )
+    .await);
     assert_eq!(results(&offboarded)[0]["outcome"], "done", "{offboarded}");
     assert!(app.sandbox.machine_state(FABRIKAM, &ids[1]).expect("machine").offboarded);
     // An offboarded device takes no further action; the reason is Defender's.
@@ -192,10 +253,22 @@ async fn device_actions_are_listed_with_their_effects() {
         assert!(tool.description.as_deref().is_some_and(|d| d.contains("Targets: machine_ids")), "{name}");
         annotations.destructive_hint == Some(true)
     };
-    for name in ["mde_isolate_machines", "mde_contain_devices", "mde_restrict_app_execution", "mde_stop_and_quarantine_file", "mde_offboard_machines"] {
+    for name in [
+        "mde_isolate_machines",
+        "mde_contain_devices",
+        "mde_restrict_app_execution",
+        "mde_stop_and_quarantine_file",
+        "mde_offboard_machines",
+    ] {
         assert!(destructive(name), "{name} is destructive");
     }
-    for name in ["mde_unisolate_machines", "mde_uncontain_devices", "mde_unrestrict_app_execution", "mde_run_antivirus_scan", "mde_collect_investigation_package"] {
+    for name in [
+        "mde_unisolate_machines",
+        "mde_uncontain_devices",
+        "mde_unrestrict_app_execution",
+        "mde_run_antivirus_scan",
+        "mde_collect_investigation_package",
+    ] {
         assert!(!destructive(name), "{name} is not destructive");
     }
     let isolate = tools.iter().find(|t| t.name == "mde_isolate_machines").expect("listed");

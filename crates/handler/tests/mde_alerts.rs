@@ -26,7 +26,8 @@ async fn alerts_are_listed_filtered_and_paged() {
     }
     assert_eq!(seen.len(), 30, "the sandbox seeds 30 alerts per tenant");
 
-    let high = ok(&call(&client, "mde_list_alerts", json!({"tenant_id": CONTOSO, "severity": "High", "status": "New", "limit": 500})).await);
+    let high =
+        ok(&call(&client, "mde_list_alerts", json!({"tenant_id": CONTOSO, "severity": "High", "status": "New", "limit": 500})).await);
     assert!(alerts(&high).iter().all(|a| a["severity"] == "High" && a["status"] == "New"), "{high}");
     let machine = alerts(&high).first().or(alerts(&page).first()).expect("an alert")["machine_id"].as_str().expect("machine").to_string();
     let on_device = ok(&call(&client, "mde_list_alerts", json!({"tenant_id": CONTOSO, "machine_id": machine})).await);

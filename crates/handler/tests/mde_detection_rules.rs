@@ -36,7 +36,13 @@ async fn rules_are_listed_and_read_without_changing_anything() {
     let paged = ok(&call(&client, "mde_list_detection_rules", json!({"tenant_id": CONTOSO, "limit": 3})).await);
     assert!(paged["next_cursor"].is_string());
     let stats = app.sandbox.stats();
-    let writes: u64 = ["POST", "PATCH", "DELETE"].iter().map(|m| stats.count(m, "/graph/{version}/security/rules/detectionRules/{id}") + stats.count(m, "/graph/{version}/security/rules/detectionRules")).sum();
+    let writes: u64 = ["POST", "PATCH", "DELETE"]
+        .iter()
+        .map(|m| {
+            stats.count(m, "/graph/{version}/security/rules/detectionRules/{id}")
+                + stats.count(m, "/graph/{version}/security/rules/detectionRules")
+        })
+        .sum();
     assert_eq!(writes, 0, "a read never writes");
 
     let message = err(&call(&client, "mde_get_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": "1"})).await);
@@ -60,7 +66,12 @@ async fn a_rule_is_created_updated_and_deleted() {
     let conflict = err(&call(&client, "mde_create_detection_rule", new_rule("Rundll32 script execution")).await);
     assert!(conflict.contains("already exists"), "{conflict}");
 
-    let paused = ok(&call(&client, "mde_update_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": id, "enabled": false, "severity": "medium", "period": "0"})).await);
+    let paused = ok(&call(
+        &client,
+        "mde_update_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": id, "enabled": false, "severity": "medium", "period": "0"}),
+    )
+    .await);
     assert_eq!(paused["rule"]["isEnabled"], false);
     assert_eq!(paused["rule"]["schedule"]["period"], "0");
     assert_eq!(paused["rule"]["detectionAction"]["alertTemplate"]["severity"], "medium");
@@ -68,7 +79,12 @@ async fn a_rule_is_created_updated_and_deleted() {
 
     let message = err(&call(&client, "mde_update_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": id})).await);
     assert!(message.contains("nothing to change"), "{message}");
-    let message = err(&call(&client, "mde_update_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": id, "query": ".set-or-append T <| DeviceInfo"})).await);
+    let message = err(&call(
+        &client,
+        "mde_update_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": id, "query": ".set-or-append T <| DeviceInfo"}),
+    )
+    .await);
     assert!(message.contains("control (management) command"), "{message}");
 
     let deleted = ok(&call(&client, "mde_delete_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": id})).await);

@@ -51,6 +51,7 @@ async fn ips_and_domains_report_how_widely_they_were_contacted() {
 
     let message = err(&call(&client, "mde_get_ip_info", json!({"tenant_id": CONTOSO, "ip": "203.0.113"})).await);
     assert!(message.contains("not an IPv4 or IPv6 address"), "{message}");
-    let message = err(&call(&client, "mde_get_domain_info", json!({"tenant_id": CONTOSO, "domain": "https://c2.badactor.example/x"})).await);
+    let message =
+        err(&call(&client, "mde_get_domain_info", json!({"tenant_id": CONTOSO, "domain": "https://c2.badactor.example/x"})).await);
     assert!(message.contains("no scheme or path"), "{message}");
 }

@@ -51,7 +51,9 @@ async fn a_query_fans_out_to_several_tenants_and_cuts_rows_saying_so() {
         assert!(result["total_rows"].as_u64().is_some_and(|n| n > 3));
         assert!(result["truncation"].as_str().is_some_and(|t| t.contains("max_rows (3)")), "{result}");
     }
-    let names = |result: &Value| result["rows"].as_array().expect("rows").iter().map(|r| r["DeviceName"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>();
+    let names = |result: &Value| {
+        result["rows"].as_array().expect("rows").iter().map(|r| r["DeviceName"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>()
+    };
     assert!(names(&per_tenant[0]).iter().all(|n| n.ends_with("contoso.local")), "each tenant answers with its own data");
     assert!(names(&per_tenant[1]).iter().all(|n| n.ends_with("fabrikam.local")));
 }
@@ -60,8 +62,10 @@ async fn a_query_fans_out_to_several_tenants_and_cuts_rows_saying_so() {
 async fn a_failure_in_one_tenant_leaves_the_others_answered() {
     let app = TestApp::start().await;
     let client = app.client().await;
-    app.sandbox.inject_fault(Fault { retry_after_secs: Some(600), ..Fault::new("/graph/v1.0/security/runHuntingQuery", FaultKind::Throttle, 1) });
-    let output = ok(&call(&client, "mde_run_hunting_query", json!({"tenant_ids": [CONTOSO, FABRIKAM], "query": "DeviceInfo | take 1"})).await);
+    app.sandbox
+        .inject_fault(Fault { retry_after_secs: Some(600), ..Fault::new("/graph/v1.0/security/runHuntingQuery", FaultKind::Throttle, 1) });
+    let output =
+        ok(&call(&client, "mde_run_hunting_query", json!({"tenant_ids": [CONTOSO, FABRIKAM], "query": "DeviceInfo | take 1"})).await);
     let failed: Vec<&Value> = results(&output).iter().filter(|r| r["ok"] == false).collect();
     assert_eq!(failed.len(), 1, "{output}");
     assert!(failed[0]["error"].as_str().is_some_and(|e| e.contains("throttled")), "{output}");

@@ -34,7 +34,8 @@ async fn incidents_are_listed_filtered_and_paged() {
     }
     assert_eq!(seen.len(), total);
 
-    let active = ok(&call(&client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "status": "active", "severity": "high", "limit": 200})).await);
+    let active =
+        ok(&call(&client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "status": "active", "severity": "high", "limit": 200})).await);
     assert!(incidents(&active).iter().all(|i| i["status"] == "active" && i["severity"] == "high"), "{active}");
     let recent = ok(&call(&client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "since": "PT1M"})).await);
     assert!(incidents(&recent).is_empty());
@@ -54,7 +55,8 @@ async fn an_incident_comes_with_its_alerts_and_evidence() {
     assert_eq!(output["incident"]["id"], id.as_str());
     let alerts = output["alerts"].as_array().expect("alerts");
     assert!(!alerts.is_empty(), "{output}");
-    let kinds: HashSet<&str> = alerts.iter().flat_map(|a| a["evidence"].as_array().expect("evidence")).filter_map(|e| e["kind"].as_str()).collect();
+    let kinds: HashSet<&str> =
+        alerts.iter().flat_map(|a| a["evidence"].as_array().expect("evidence")).filter_map(|e| e["kind"].as_str()).collect();
     assert!(kinds.contains("device") && kinds.contains("user"), "{kinds:?}");
     let device = alerts[0]["evidence"].as_array().expect("evidence").iter().find(|e| e["kind"] == "device").expect("device evidence");
     assert!(device["detail"].as_str().is_some_and(|d| d.contains("contoso.local")), "{device}");
@@ -114,8 +116,15 @@ async fn comments_are_added_once() {
     let app = TestApp::start().await;
     let client = app.client().await;
     let id = first_active_incident(&client).await;
-    let first = ok(&call(&client, "mde_add_incident_comment", json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Isolated the device at 03:12"})).await);
-    let second = ok(&call(&client, "mde_add_incident_comment", json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Package collected"})).await);
+    let first = ok(&call(
+        &client,
+        "mde_add_incident_comment",
+        json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Isolated the device at 03:12"}),
+    )
+    .await);
+    let second =
+        ok(&call(&client, "mde_add_incident_comment", json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Package collected"}))
+            .await);
     assert_eq!(first["comments"].as_array().expect("comments").len(), 1);
     let comments = second["comments"].as_array().expect("comments");
     assert_eq!(comments.len(), 2);
@@ -124,8 +133,12 @@ async fn comments_are_added_once() {
     assert_eq!(read["comments"].as_array().expect("comments").len(), 2);
 
     // A comment whose answer is lost is not posted again (it would appear twice).
-    app.sandbox.inject_fault(sandbox::Fault { method: Some("POST".into()), ..sandbox::Fault::new("/graph/v1.0/security/incidents/", sandbox::FaultKind::Reset, 1) });
-    let message = err(&call(&client, "mde_add_incident_comment", json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Lost"})).await);
+    app.sandbox.inject_fault(sandbox::Fault {
+        method: Some("POST".into()),
+        ..sandbox::Fault::new("/graph/v1.0/security/incidents/", sandbox::FaultKind::Reset, 1)
+    });
+    let message =
+        err(&call(&client, "mde_add_incident_comment", json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Lost"})).await);
     assert!(message.contains("may have been carried out"), "{message}");
     assert_eq!(app.sandbox.stats().count("POST", "/graph/{version}/security/incidents/{id}/comments"), 3);
 

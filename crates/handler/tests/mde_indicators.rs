@@ -19,9 +19,15 @@ async fn indicators_are_listed_and_filtered() {
     let ips = ok(&call(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "indicator_type": "IpAddress"})).await);
     assert_eq!(indicators(&ips).len(), 1);
     assert_eq!(indicators(&ips)[0]["indicatorValue"], "203.0.113.50");
-    let by_value = ok(&call(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "value": "cdn-update.fabrikam-cdn.example"})).await);
+    let by_value =
+        ok(&call(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "value": "cdn-update.fabrikam-cdn.example"})).await);
     assert_eq!(indicators(&by_value)[0]["indicatorType"], "DomainName");
-    let by_title = ok(&call(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "title_contains": "Mimikatz", "action": "BlockAndRemediate"})).await);
+    let by_title = ok(&call(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO, "title_contains": "Mimikatz", "action": "BlockAndRemediate"}),
+    )
+    .await);
     assert_eq!(indicators(&by_title).len(), 1);
     let paged = ok(&call(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "limit": 3})).await);
     let rest = ok(&call(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "cursor": paged["next_cursor"]})).await);
@@ -50,15 +56,15 @@ async fn one_indicator_is_submitted_and_many_are_imported() {
         &client,
         "mde_add_indicators",
         json!({"tenant_id": CONTOSO, "action": "Block", "title": "Campaign 2024-05", "device_groups": ["Finance"],
-               "indicators": [
-                   {"indicator_type": "IpAddress", "value": "198.51.100.23"},
-                   {"indicator_type": "IpAddress", "value": "2001:4860:4860::8888"},
-                   {"indicator_type": "DomainName", "value": "Evil.Example.com"},
-                   {"indicator_type": "Url", "value": "https://evil.example.com/payload.exe"},
-                   {"indicator_type": "CertificateThumbprint", "value": "c".repeat(40)},
-                   {"indicator_type": "FileMd5", "value": "d".repeat(32)},
-                   {"indicator_type": "DomainName", "value": "evil.example.com"}
-               ]}),
+        "indicators": [
+            {"indicator_type": "IpAddress", "value": "198.51.100.23"},
+            {"indicator_type": "IpAddress", "value": "2001:4860:4860::8888"},
+            {"indicator_type": "DomainName", "value": "Evil.Example.com"},
+            {"indicator_type": "Url", "value": "https://evil.example.com/payload.exe"},
+            {"indicator_type": "CertificateThumbprint", "value": "c".repeat(40)},
+            {"indicator_type": "FileMd5", "value": "d".repeat(32)},
+            {"indicator_type": "DomainName", "value": "evil.example.com"}
+        ]}),
     )
     .await);
     assert_eq!(many["succeeded"], 6, "{many}");
@@ -78,17 +84,18 @@ async fn one_bad_value_refuses_the_whole_call_naming_every_problem() {
         &client,
         "mde_add_indicators",
         json!({"tenant_id": CONTOSO, "action": "Block", "title": "bad batch",
-               "indicators": [
-                   {"indicator_type": "IpAddress", "value": "203.0.113.9"},
-                   {"indicator_type": "IpAddress", "value": "10.20.30.40"},
-                   {"indicator_type": "IpAddress", "value": "fe80::1"},
-                   {"indicator_type": "FileSha1", "value": "abc"},
-                   {"indicator_type": "Url", "value": "evil.example.com/x"},
-                   {"indicator_type": "DomainName", "value": "https://evil.example.com"}
-               ]}),
+        "indicators": [
+            {"indicator_type": "IpAddress", "value": "203.0.113.9"},
+            {"indicator_type": "IpAddress", "value": "10.20.30.40"},
+            {"indicator_type": "IpAddress", "value": "fe80::1"},
+            {"indicator_type": "FileSha1", "value": "abc"},
+            {"indicator_type": "Url", "value": "evil.example.com/x"},
+            {"indicator_type": "DomainName", "value": "https://evil.example.com"}
+        ]}),
     )
     .await);
-    for expected in ["5 of 6 indicators are invalid", "indicators[1]", "RFC 1918", "link-local", "40 hexadecimal", "not a URL", "no scheme"] {
+    for expected in ["5 of 6 indicators are invalid", "indicators[1]", "RFC 1918", "link-local", "40 hexadecimal", "not a URL", "no scheme"]
+    {
         assert!(message.contains(expected), "'{message}' should contain '{expected}'");
     }
     assert!(!message.contains("indicators[0]"), "the valid one is not blamed: {message}");
@@ -106,10 +113,15 @@ async fn one_bad_value_refuses_the_whole_call_naming_every_problem() {
     )
     .await);
     assert!(message.contains("in the past"), "{message}");
-    let message = err(&call(&client, "mde_add_indicators", json!({"tenant_id": CONTOSO, "action": "Block", "title": "x", "indicators": []})).await);
+    let message =
+        err(&call(&client, "mde_add_indicators", json!({"tenant_id": CONTOSO, "action": "Block", "title": "x", "indicators": []})).await);
     assert!(message.contains("1 to 1000"), "{message}");
     let stats = app.sandbox.stats();
-    assert_eq!(stats.count("POST", "/defender/api/indicators") + stats.count("POST", "/defender/api/indicators/import"), 0, "nothing was sent");
+    assert_eq!(
+        stats.count("POST", "/defender/api/indicators") + stats.count("POST", "/defender/api/indicators/import"),
+        0,
+        "nothing was sent"
+    );
 }
 
 #[tokio::test]
@@ -124,7 +136,8 @@ async fn indicators_are_removed_by_id_or_by_value() {
     assert_eq!(results[1]["outcome"], "not_found");
     assert_eq!(by_id["removed"], 1);
 
-    let by_value = ok(&call(&client, "mde_remove_indicators", json!({"tenant_id": CONTOSO, "values": ["203.0.113.50", "192.0.2.200"]})).await);
+    let by_value =
+        ok(&call(&client, "mde_remove_indicators", json!({"tenant_id": CONTOSO, "values": ["203.0.113.50", "192.0.2.200"]})).await);
     let results = by_value["results"].as_array().expect("results");
     assert_eq!((results[0]["outcome"].as_str(), results[1]["outcome"].as_str()), (Some("removed"), Some("not_found")), "{by_value}");
     let left = ok(&call(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO})).await);

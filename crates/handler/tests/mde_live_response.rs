@@ -40,7 +40,10 @@ async fn the_library_is_listed_uploaded_to_and_deleted_from() {
     assert_eq!(uploaded["file"]["parametersDescription"], "-Depth <n>");
     let listed = ok(&call(&client, "mde_list_library_files", json!({"tenant_id": CONTOSO})).await);
     assert!(library_names(&listed).contains(&"Find-Persistence.ps1".to_string()));
-    assert!(!library_names(&ok(&call(&client, "mde_list_library_files", json!({"tenant_id": FABRIKAM})).await)).contains(&"Find-Persistence.ps1".to_string()));
+    assert!(
+        !library_names(&ok(&call(&client, "mde_list_library_files", json!({"tenant_id": FABRIKAM})).await))
+            .contains(&"Find-Persistence.ps1".to_string())
+    );
 
     let conflict = err(&call(&client, "mde_upload_library_file", upload.clone()).await);
     assert!(conflict.contains("already exists"), "{conflict}");
@@ -69,7 +72,13 @@ async fn a_script_runs_with_arguments_and_its_output_is_read() {
     let app = TestApp::start().await;
     let client = app.client().await;
     let ids = machine_ids(&client, CONTOSO, ACTIVE, 1).await;
-    let device = session(&client, "mde_live_response_run_script", &ids[0], json!({"script_name": "Collect-Triage.ps1", "args": "-OutputPath C:\\temp"})).await;
+    let device = session(
+        &client,
+        "mde_live_response_run_script",
+        &ids[0],
+        json!({"script_name": "Collect-Triage.ps1", "args": "-OutputPath C:\\temp"}),
+    )
+    .await;
     assert_eq!(device["outcome"], "done", "{device}");
     assert_eq!(device["action_status"], "Succeeded");
     let action_id = device["action_id"].as_str().expect("action id");
@@ -84,14 +93,24 @@ async fn a_script_runs_with_arguments_and_its_output_is_read() {
     assert!(output.contains("Collects running processes"), "{output}");
     assert_eq!(script["output_truncated"], false);
 
-    let message = err(&call(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": action_id, "command_index": 3})).await);
+    let message = err(&call(
+        &client,
+        "mde_get_live_response_result",
+        json!({"tenant_id": CONTOSO, "action_id": action_id, "command_index": 3}),
+    )
+    .await);
     assert!(message.contains("out of range") && message.contains("1 command"), "{message}");
 
     // A script that is not in the library is refused by Defender for that device.
     let missing = session(&client, "mde_live_response_run_script", &ids[0], json!({"script_name": "Nope.ps1"})).await;
     assert_eq!(missing["outcome"], "failed");
     assert!(missing["detail"].as_str().is_some_and(|d| d.contains("not found in the live response library")), "{missing}");
-    let message = err(&call(&client, "mde_live_response_run_script", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "script_name": "a.ps1", "args": "one\ntwo"})).await);
+    let message = err(&call(
+        &client,
+        "mde_live_response_run_script",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "script_name": "a.ps1", "args": "one\ntwo"}),
+    )
+    .await);
     assert!(message.contains("control characters"), "{message}");
 }
 
@@ -105,7 +124,8 @@ async fn files_are_copied_to_and_collected_from_devices() {
     let put_result = ok(&call(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": put["action_id"]})).await);
     assert!(put_result["note"].as_str().is_some_and(|n| n.contains("no downloadable result")), "{put_result}");
 
-    let get = session(&client, "mde_live_response_get_file", &ids[0], json!({"path": "C:\\Users\\alice\\Downloads\\invoice_2024.docm"})).await;
+    let get =
+        session(&client, "mde_live_response_get_file", &ids[0], json!({"path": "C:\\Users\\alice\\Downloads\\invoice_2024.docm"})).await;
     assert_eq!(get["action_status"], "Succeeded", "{get}");
     let result = ok(&call(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": get["action_id"]})).await);
     let url = result["download_url"].as_str().expect("download link");
@@ -116,7 +136,9 @@ async fn files_are_copied_to_and_collected_from_devices() {
     let bytes = response.bytes().await.expect("body");
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "a gzip file");
 
-    let message = err(&call(&client, "mde_live_response_get_file", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "path": " "})).await);
+    let message =
+        err(&call(&client, "mde_live_response_get_file", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "path": " "}))
+            .await);
     assert!(message.contains("full file path"), "{message}");
 }
 
@@ -127,17 +149,29 @@ async fn results_say_when_they_are_not_ready_or_not_live_response() {
     let app = TestApp::start_with(options, &[]).await;
     let client = app.client().await;
     let ids = machine_ids(&client, CONTOSO, ACTIVE, 1).await;
-    let started = ok(&call(&client, "mde_live_response_run_script", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "script_name": "Get-RunningProcesses.ps1"})).await);
+    let started = ok(&call(
+        &client,
+        "mde_live_response_run_script",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "script_name": "Get-RunningProcesses.ps1"}),
+    )
+    .await);
     let action_id = started["results"][0]["action_id"].as_str().expect("id").to_string();
     let pending = ok(&call(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": action_id})).await);
     assert!(pending["note"].as_str().is_some_and(|n| n.contains("Pending") && n.contains("mde_get_machine_action")), "{pending}");
     assert!(pending["script"].is_null());
 
     // One session per device at a time.
-    let second = ok(&call(&client, "mde_live_response_put_file", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "file_name": "Collect-Triage.ps1"})).await);
+    let second = ok(&call(
+        &client,
+        "mde_live_response_put_file",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "file_name": "Collect-Triage.ps1"}),
+    )
+    .await);
     assert_eq!(second["results"][0]["outcome"], "already_pending", "{second}");
 
     let scan = ok(&call(&client, "mde_run_antivirus_scan", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x"})).await);
-    let message = err(&call(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": scan["results"][0]["action_id"]})).await);
+    let message =
+        err(&call(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": scan["results"][0]["action_id"]}))
+            .await);
     assert!(message.contains("not a live response session"), "{message}");
 }

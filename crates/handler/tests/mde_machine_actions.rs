@@ -26,7 +26,8 @@ async fn actions_are_listed_by_device_type_status_and_time_and_paged() {
     assert!(actions.iter().any(|a| a["id"] == scan.as_str()), "{by_device}");
     assert!(actions.iter().all(|a| a["machineId"] == ids[0].as_str()));
 
-    let isolations = ok(&call(&client, "mde_list_machine_actions", json!({"tenant_id": CONTOSO, "type": "Isolate", "since": "PT1H"})).await);
+    let isolations =
+        ok(&call(&client, "mde_list_machine_actions", json!({"tenant_id": CONTOSO, "type": "Isolate", "since": "PT1H"})).await);
     let isolations = isolations["actions"].as_array().expect("actions");
     assert_eq!(isolations.len(), 1, "the seeded isolation is older than an hour: {isolations:?}");
     assert_eq!(isolations[0]["machineId"], ids[1].as_str());
@@ -71,11 +72,14 @@ async fn an_action_is_read_and_waited_for() {
     assert_eq!(waited["action"]["status"], "Succeeded", "{waited}");
     assert_eq!(waited["settled"], true);
 
-    let message = err(&call(&client, "mde_get_machine_action", json!({"tenant_id": CONTOSO, "action_id": "00000000-0000-4000-8000-000000000000"})).await);
+    let message =
+        err(&call(&client, "mde_get_machine_action", json!({"tenant_id": CONTOSO, "action_id": "00000000-0000-4000-8000-000000000000"}))
+            .await);
     assert!(message.contains("no machine action"), "{message}");
     let message = err(&call(&client, "mde_get_machine_action", json!({"tenant_id": CONTOSO, "action_id": "isolate-1"})).await);
     assert!(message.contains("not a machine action id"), "{message}");
-    let message = err(&call(&client, "mde_get_machine_action", json!({"tenant_id": CONTOSO, "action_id": action, "wait_seconds": 90})).await);
+    let message =
+        err(&call(&client, "mde_get_machine_action", json!({"tenant_id": CONTOSO, "action_id": action, "wait_seconds": 90})).await);
     assert!(message.contains("wait_seconds"), "{message}");
     // Actions belong to their tenant.
     let message = err(&call(&client, "mde_get_machine_action", json!({"tenant_id": FABRIKAM, "action_id": action})).await);
@@ -91,12 +95,18 @@ async fn a_pending_action_is_cancelled_and_a_finished_one_is_not() {
     let client = app.client().await;
     let ids = machine_ids(&client, CONTOSO, ACTIVE, 1).await;
     let action = start_action(&client, "mde_isolate_machines", CONTOSO, &ids[0]).await;
-    let cancelled = ok(&call(&client, "mde_cancel_machine_action", json!({"tenant_id": CONTOSO, "action_id": action, "comment": "isolated the wrong device"})).await);
+    let cancelled = ok(&call(
+        &client,
+        "mde_cancel_machine_action",
+        json!({"tenant_id": CONTOSO, "action_id": action, "comment": "isolated the wrong device"}),
+    )
+    .await);
     assert_eq!(cancelled["action"]["status"], "Cancelled", "{cancelled}");
     assert_eq!(cancelled["action"]["cancellationComment"], "isolated the wrong device");
     assert!(app.sandbox.machine_state(CONTOSO, &ids[0]).expect("machine").isolation.is_none());
 
-    let message = err(&call(&client, "mde_cancel_machine_action", json!({"tenant_id": CONTOSO, "action_id": action, "comment": "again"})).await);
+    let message =
+        err(&call(&client, "mde_cancel_machine_action", json!({"tenant_id": CONTOSO, "action_id": action, "comment": "again"})).await);
     assert!(message.contains("cannot be cancelled"), "{message}");
     let message = err(&call(&client, "mde_cancel_machine_action", json!({"tenant_id": CONTOSO, "action_id": action, "comment": ""})).await);
     assert!(message.contains("comment is required"), "{message}");
@@ -125,9 +135,16 @@ async fn listing_shows_outcomes_of_the_bulk_tools() {
     let app = TestApp::start().await;
     let client = app.client().await;
     let ids = machine_ids(&client, FABRIKAM, ACTIVE, 3).await;
-    let output = ok(&call(&client, "mde_collect_investigation_package", json!({"tenant_id": FABRIKAM, "machine_ids": ids, "comment": "triage"})).await);
+    let output =
+        ok(&call(&client, "mde_collect_investigation_package", json!({"tenant_id": FABRIKAM, "machine_ids": ids, "comment": "triage"}))
+            .await);
     let started: HashSet<&str> = output["results"].as_array().expect("results").iter().filter_map(|d| d["action_id"].as_str()).collect();
-    let listed = ok(&call(&client, "mde_list_machine_actions", json!({"tenant_id": FABRIKAM, "type": "CollectInvestigationPackage", "since": "PT10M"})).await);
+    let listed = ok(&call(
+        &client,
+        "mde_list_machine_actions",
+        json!({"tenant_id": FABRIKAM, "type": "CollectInvestigationPackage", "since": "PT10M"}),
+    )
+    .await);
     let listed: HashSet<&str> = listed["actions"].as_array().expect("actions").iter().filter_map(|a: &Value| a["id"].as_str()).collect();
     assert_eq!(started, listed);
 }

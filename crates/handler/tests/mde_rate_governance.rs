@@ -108,7 +108,8 @@ async fn devices_beyond_the_pacing_budget_are_returned_to_continue_with() {
 
     // Once the window has moved on, the rest goes through.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let second = ok(&call(&client, "mde_run_antivirus_scan", json!({"tenant_id": CONTOSO, "machine_ids": remaining, "comment": "sweep"})).await);
+    let second =
+        ok(&call(&client, "mde_run_antivirus_scan", json!({"tenant_id": CONTOSO, "machine_ids": remaining, "comment": "sweep"})).await);
     assert_eq!(second["counts"]["done"].as_u64(), Some(not_started), "{second}");
     assert_eq!(app.sandbox.stats().throttled, 0);
 }

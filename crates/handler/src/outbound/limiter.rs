@@ -210,8 +210,7 @@ impl RateLimiter {
         let mut ready = log.blocked_until.filter(|until| *until > now).unwrap_or(now);
         for window in windows {
             let limit = window.limit as usize;
-            let in_window: Vec<&Instant> =
-                log.calls.iter().filter(|call| now.saturating_duration_since(**call) < window.span()).collect();
+            let in_window: Vec<&Instant> = log.calls.iter().filter(|call| now.saturating_duration_since(**call) < window.span()).collect();
             if in_window.len() >= limit {
                 // The call that must leave the window before another fits; a limit of zero never frees.
                 let frees = match in_window.len().checked_sub(limit).and_then(|index| in_window.get(index)) {
@@ -250,10 +249,12 @@ mod tests {
         let start = Instant::now();
         let mut now = start;
         (0..calls)
-            .map(|_| loop {
-                match limiter.try_admit(&tenant(), buckets, now) {
-                    Ok(()) => break (now - start).as_secs(),
-                    Err((_, ready_at)) => now = ready_at,
+            .map(|_| {
+                loop {
+                    match limiter.try_admit(&tenant(), buckets, now) {
+                        Ok(()) => break (now - start).as_secs(),
+                        Err((_, ready_at)) => now = ready_at,
+                    }
                 }
             })
             .collect()
@@ -319,9 +320,9 @@ mod tests {
     #[test]
     fn scaling_shortens_every_period() {
         let scaled = RateLimits::documented(100, 1500).with_periods_divided_by(60);
-        assert_eq!(scaled.defender_machines, vec![
-            Window { limit: 100, period: Duration::from_secs(1) },
-            Window { limit: 1500, period: Duration::from_secs(60) }
-        ]);
+        assert_eq!(
+            scaled.defender_machines,
+            vec![Window { limit: 100, period: Duration::from_secs(1) }, Window { limit: 1500, period: Duration::from_secs(60) }]
+        );
     }
 }

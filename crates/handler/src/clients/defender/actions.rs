@@ -153,7 +153,9 @@ pub enum ActionRequest {
     RunAntiVirusScan(ScanType),
     CollectInvestigationPackage,
     /// A SHA-1 (40 hex characters, validated by the caller).
-    StopAndQuarantineFile { sha1: String },
+    StopAndQuarantineFile {
+        sha1: String,
+    },
     Offboard,
     LiveResponse(Vec<LiveResponseCommand>),
 }
@@ -310,8 +312,8 @@ impl DefenderClient {
         comment: &str,
     ) -> Result<MachineAction, ApiError> {
         let url = self.http.url(Api::Defender, &format!("/api/machines/{}/{}", machine.as_str(), action.path_segment()), &[]);
-        let request = ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &action.body(comment), Replay::Unsafe)
-            .paced(action.buckets());
+        let request =
+            ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &action.body(comment), Replay::Unsafe).paced(action.buckets());
         self.http.json(&request).await
     }
 
@@ -333,8 +335,8 @@ impl DefenderClient {
     /// Cancels a pending action (Defender refuses once it is in progress).
     pub async fn cancel_action(&self, tenant: &TenantId, id: &ActionId, comment: &str) -> Result<MachineAction, ApiError> {
         let url = self.http.url(Api::Defender, &format!("/api/machineactions/{}/cancel", id.as_str()), &[]);
-        let request = ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &json!({"Comment": comment}), Replay::Unsafe)
-            .paced(MACHINES);
+        let request =
+            ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &json!({"Comment": comment}), Replay::Unsafe).paced(MACHINES);
         self.http.json(&request).await
     }
 
@@ -390,7 +392,13 @@ mod tests {
         };
         assert_eq!(
             filter.odata().as_deref(),
-            Some(format!("machineId eq '{}' and type eq 'Isolate' and status eq 'Pending' and creationDateTimeUtc ge 2024-05-01T00:00:00Z", "a".repeat(40)).as_str())
+            Some(
+                format!(
+                    "machineId eq '{}' and type eq 'Isolate' and status eq 'Pending' and creationDateTimeUtc ge 2024-05-01T00:00:00Z",
+                    "a".repeat(40)
+                )
+                .as_str()
+            )
         );
         assert_eq!(ActionFilter::default().odata(), None);
     }

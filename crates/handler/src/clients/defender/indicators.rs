@@ -132,7 +132,8 @@ fn private_v6(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 fn url(value: &str) -> Result<String, String> {
-    let parsed = url::Url::parse(value).map_err(|error| format!("not a URL ({error}); give a full URL such as https://evil.example.com/path"))?;
+    let parsed =
+        url::Url::parse(value).map_err(|error| format!("not a URL ({error}); give a full URL such as https://evil.example.com/path"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("the scheme is {}; only http and https URLs can be indicators", parsed.scheme()));
     }
@@ -211,9 +212,8 @@ impl IndicatorAction {
 
     /// Why this action cannot apply to this type, if it cannot.
     pub fn refuses(self, indicator_type: IndicatorType) -> Option<String> {
-        (self == Self::BlockAndRemediate && !indicator_type.is_file_or_certificate()).then(|| {
-            format!("action BlockAndRemediate applies to file hashes and certificates, not {}", indicator_type.as_str())
-        })
+        (self == Self::BlockAndRemediate && !indicator_type.is_file_or_certificate())
+            .then(|| format!("action BlockAndRemediate applies to file hashes and certificates, not {}", indicator_type.as_str()))
     }
 }
 
@@ -332,8 +332,8 @@ impl DefenderClient {
     pub async fn import_indicators(&self, tenant: &TenantId, batch: &[NewIndicator]) -> Result<Vec<ImportResult>, ApiError> {
         let url = self.http.url(Api::Defender, "/api/indicators/import", &[]);
         let body = serde_json::json!({ "Indicators": batch });
-        let request = ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &body, Replay::Safe)
-            .paced(&[Bucket::DefenderIndicatorImport]);
+        let request =
+            ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &body, Replay::Safe).paced(&[Bucket::DefenderIndicatorImport]);
         Ok(self.http.json::<ValueList<ImportResult>>(&request).await?.value)
     }
 

@@ -20,7 +20,9 @@ pub const MAX_LIBRARY_FILE_BYTES: usize = 20 * 1024 * 1024;
 pub struct LibraryFileName(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error("'{0}' is not a library file name: use a plain file name such as Collect-Triage.ps1 (1-255 characters, no path separators, no ? # % or control characters)")]
+#[error(
+    "'{0}' is not a library file name: use a plain file name such as Collect-Triage.ps1 (1-255 characters, no path separators, no ? # % or control characters)"
+)]
 pub struct InvalidLibraryFileName(String);
 
 impl TryFrom<String> for LibraryFileName {
@@ -143,7 +145,9 @@ mod tests {
             override_if_exists: true,
         };
         let form = String::from_utf8(upload.form("B")).expect("text");
-        assert!(form.contains("name=\"file\"; filename=\"x.ps1\"\r\nContent-Type: application/octet-stream\r\n\r\nWrite-Output 1\r\n--B--"));
+        assert!(
+            form.contains("name=\"file\"; filename=\"x.ps1\"\r\nContent-Type: application/octet-stream\r\n\r\nWrite-Output 1\r\n--B--")
+        );
         assert!(form.contains("name=\"HasParameters\"\r\n\r\ntrue\r\n"));
         assert!(form.contains("name=\"OverrideIfExists\"\r\n\r\ntrue\r\n"));
     }

@@ -170,7 +170,12 @@ impl GraphClient {
         ListPosition::start(self.http.url(Api::Graph, RULES, &[]))
     }
 
-    pub async fn list_detection_rules(&self, tenant: &TenantId, from: ListPosition, max: usize) -> Result<Collected<DetectionRule>, ApiError> {
+    pub async fn list_detection_rules(
+        &self,
+        tenant: &TenantId,
+        from: ListPosition,
+        max: usize,
+    ) -> Result<Collected<DetectionRule>, ApiError> {
         self.http.collect(Api::Graph, from, max, |page| ApiRequest::get(Api::Graph, tenant, page)).await
     }
 
@@ -185,7 +190,12 @@ impl GraphClient {
         self.http.json(&ApiRequest::send_json(Api::Graph, tenant, Method::POST, url, &rule.to_json(), Replay::Unsafe)).await
     }
 
-    pub async fn update_detection_rule(&self, tenant: &TenantId, id: &RuleId, change: &DetectionRuleChange) -> Result<DetectionRule, ApiError> {
+    pub async fn update_detection_rule(
+        &self,
+        tenant: &TenantId,
+        id: &RuleId,
+        change: &DetectionRuleChange,
+    ) -> Result<DetectionRule, ApiError> {
         let url = self.http.url(Api::Graph, &format!("{RULES}/{id}"), &[]);
         self.http.json(&ApiRequest::send_json(Api::Graph, tenant, Method::PATCH, url, &change.to_json(), Replay::Safe)).await
     }

@@ -24,7 +24,6 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
         .tool(Bulk(Simple::OFFBOARD))
 }
 
-
 /// An action whose only input is the targets.
 struct Simple {
     spec: ToolSpec,
@@ -36,8 +35,10 @@ impl Simple {
         spec: ToolSpec {
             name: "mde_unisolate_machines",
             title: "Release devices from isolation",
-            description: targets!("Releases devices from network isolation through Defender for Endpoint: their full network \
-                          connectivity comes back once the device receives the action (usually within minutes)."),
+            description: targets!(
+                "Releases devices from network isolation through Defender for Endpoint: their full network \
+                          connectivity comes back once the device receives the action (usually within minutes)."
+            ),
             toolset: Toolset::Defender,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
@@ -49,10 +50,12 @@ impl Simple {
         spec: ToolSpec {
             name: "mde_contain_devices",
             title: "Contain unmanaged devices",
-            description: targets!("Contains devices that are NOT onboarded to Defender for Endpoint (unmanaged devices Defender \
+            description: targets!(
+                "Contains devices that are NOT onboarded to Defender for Endpoint (unmanaged devices Defender \
                           discovered on the network): every onboarded device stops communicating with them until \
                           mde_uncontain_devices. Defender refuses it for onboarded devices; isolate those with \
-                          mde_isolate_machines."),
+                          mde_isolate_machines."
+            ),
             toolset: Toolset::Defender,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,
@@ -64,8 +67,10 @@ impl Simple {
         spec: ToolSpec {
             name: "mde_uncontain_devices",
             title: "Release contained devices",
-            description: targets!("Lifts the containment of unmanaged devices (set by mde_contain_devices): onboarded devices may \
-                          communicate with them again."),
+            description: targets!(
+                "Lifts the containment of unmanaged devices (set by mde_contain_devices): onboarded devices may \
+                          communicate with them again."
+            ),
             toolset: Toolset::Defender,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
@@ -77,9 +82,11 @@ impl Simple {
         spec: ToolSpec {
             name: "mde_restrict_app_execution",
             title: "Restrict app execution",
-            description: targets!("Restricts devices to running only files signed by Microsoft (a Defender code-integrity policy): \
+            description: targets!(
+                "Restricts devices to running only files signed by Microsoft (a Defender code-integrity policy): \
                           any other application, including line-of-business software, is blocked from starting until \
-                          mde_unrestrict_app_execution. The user sees a notification."),
+                          mde_unrestrict_app_execution. The user sees a notification."
+            ),
             toolset: Toolset::Defender,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,
@@ -91,8 +98,10 @@ impl Simple {
         spec: ToolSpec {
             name: "mde_unrestrict_app_execution",
             title: "Remove app execution restriction",
-            description: targets!("Removes the app execution restriction set by mde_restrict_app_execution: devices may run \
-                          applications not signed by Microsoft again."),
+            description: targets!(
+                "Removes the app execution restriction set by mde_restrict_app_execution: devices may run \
+                          applications not signed by Microsoft again."
+            ),
             toolset: Toolset::Defender,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
@@ -104,10 +113,12 @@ impl Simple {
         spec: ToolSpec {
             name: "mde_collect_investigation_package",
             title: "Collect investigation packages",
-            description: targets!("Collects a forensic investigation package from each device (running processes, services, \
+            description: targets!(
+                "Collects a forensic investigation package from each device (running processes, services, \
                           autoruns, scheduled tasks, network connections, event logs, installed software, ...); the \
                           device is not changed. When an action has succeeded, mde_get_investigation_package_uri gives \
-                          a download link."),
+                          a download link."
+            ),
             toolset: Toolset::Defender,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
@@ -119,9 +130,11 @@ impl Simple {
         spec: ToolSpec {
             name: "mde_offboard_machines",
             title: "Offboard devices",
-            description: targets!("Offboards devices from Defender for Endpoint: their sensor stops reporting, and from then on \
+            description: targets!(
+                "Offboards devices from Defender for Endpoint: their sensor stops reporting, and from then on \
                           they have no EDR detection, no response actions and no hunting data. It cannot be undone \
-                          through the API: bringing a device back needs the onboarding package run on it."),
+                          through the API: bringing a device back needs the onboarding package run on it."
+            ),
             toolset: Toolset::Defender,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Admin,
@@ -168,11 +181,13 @@ impl DeviceAction for Isolate {
         ToolSpec {
             name: "mde_isolate_machines",
             title: "Isolate devices",
-            description: targets!("Isolates onboarded devices from the network through Defender for Endpoint. Full isolation \
+            description: targets!(
+                "Isolates onboarded devices from the network through Defender for Endpoint. Full isolation \
                           blocks all traffic except the Defender connection: the user loses network access, including \
                           remote sessions and file shares. Selective keeps Outlook, Teams and Skype for Business \
                           working. Devices stay isolated until mde_unisolate_machines. For devices not onboarded use \
-                          mde_contain_devices."),
+                          mde_contain_devices."
+            ),
             toolset: Toolset::Defender,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,
@@ -213,9 +228,11 @@ impl DeviceAction for Scan {
         ToolSpec {
             name: "mde_run_antivirus_scan",
             title: "Run antivirus scans",
-            description: targets!("Starts a Microsoft Defender Antivirus scan on each device, Quick (default) or Full. What it \
+            description: targets!(
+                "Starts a Microsoft Defender Antivirus scan on each device, Quick (default) or Full. What it \
                           finds is handled by the device's antivirus policy (threats are usually quarantined) and \
-                          reported as alerts."),
+                          reported as alerts."
+            ),
             toolset: Toolset::Defender,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
@@ -246,9 +263,11 @@ impl DeviceAction for StopAndQuarantine {
         ToolSpec {
             name: "mde_stop_and_quarantine_file",
             title: "Stop and quarantine a file",
-            description: targets!("On each device, kills every running process of the file with this SHA-1 and moves the file to \
+            description: targets!(
+                "On each device, kills every running process of the file with this SHA-1 and moves the file to \
                           quarantine wherever Defender finds it, so it cannot run again (it can be restored from \
-                          quarantine). Does not work for files signed by Microsoft or protected system files."),
+                          quarantine). Does not work for files signed by Microsoft or protected system files."
+            ),
             toolset: Toolset::Defender,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,

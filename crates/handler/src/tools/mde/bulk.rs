@@ -362,9 +362,9 @@ async fn resolve(context: &ToolContext, tenant: &TenantId, targeting: &Targeting
     };
     match (&targeting.machine_ids, &targeting.filter) {
         (Some(_), Some(_)) => Err(ToolError::invalid("give either machine_ids or filter, not both")),
-        (None, None) => Err(ToolError::invalid(
-            "no devices given: pass machine_ids (from mde_list_machines), or a filter with max_devices",
-        )),
+        (None, None) => {
+            Err(ToolError::invalid("no devices given: pass machine_ids (from mde_list_machines), or a filter with max_devices"))
+        }
         (Some(ids), None) => {
             let mut seen = HashSet::new();
             let unique: Vec<Target> =
@@ -403,8 +403,9 @@ async fn resolve(context: &ToolContext, tenant: &TenantId, targeting: &Targeting
                 .items
                 .into_iter()
                 .map(|machine| {
-                    let id = MachineId::try_from(machine.id.clone())
-                        .map_err(|error| ToolError::Api(ApiError::Decode { api: crate::outbound::Api::Defender, detail: error.to_string() }))?;
+                    let id = MachineId::try_from(machine.id.clone()).map_err(|error| {
+                        ToolError::Api(ApiError::Decode { api: crate::outbound::Api::Defender, detail: error.to_string() })
+                    })?;
                     Ok(Target { id, name: machine.computer_dns_name })
                 })
                 .collect()
@@ -518,7 +519,8 @@ mod tests {
         let error = serde_json::from_value::<ActionParams<ScanOptions>>(serde_json::json!({"scan_type": "Full", "machine_idz": []}))
             .expect_err("unknown field");
         assert!(error.to_string().contains("machine_idz"), "{error}");
-        let missing = serde_json::from_value::<ActionParams<ScanOptions>>(serde_json::json!({"comment": "x"})).expect_err("required option");
+        let missing =
+            serde_json::from_value::<ActionParams<ScanOptions>>(serde_json::json!({"comment": "x"})).expect_err("required option");
         assert!(missing.to_string().contains("scan_type"), "{missing}");
     }
 

@@ -66,14 +66,6 @@ impl RuleSeverity {
     }
 }
 
-fn text(field: &str, value: &str) -> Result<String, ToolError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > MAX_TEXT_CHARS {
-        return Err(ToolError::invalid(format!("{field} must be 1-{MAX_TEXT_CHARS} characters")));
-    }
-    Ok(value.to_string())
-}
-
 fn query(text: &str) -> Result<String, ToolError> {
     kql_guard::check_query(text).map(str::to_string).map_err(|refusal| ToolError::invalid(refusal.to_string()))
 }
@@ -84,9 +76,15 @@ fn techniques(list: &[String]) -> Result<Vec<String>, ToolError> {
             let t = t.trim().to_ascii_uppercase();
             let valid = t.strip_prefix('T').is_some_and(|rest| {
                 let (main, sub) = rest.split_once('.').map_or((rest, None), |(m, s)| (m, Some(s)));
-                main.len() == 4 && main.bytes().all(|b| b.is_ascii_digit()) && sub.is_none_or(|s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))
+                main.len() == 4
+                    && main.bytes().all(|b| b.is_ascii_digit())
+                    && sub.is_none_or(|s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))
             });
-            if valid { Ok(t) } else { Err(ToolError::invalid(format!("'{t}' is not a MITRE ATT&CK technique id such as T1059 or T1059.001"))) }
+            if valid {
+                Ok(t)
+            } else {
+                Err(ToolError::invalid(format!("'{t}' is not a MITRE ATT&CK technique id such as T1059 or T1059.001")))
+            }
         })
         .collect()
 }
@@ -295,17 +293,26 @@ impl Tool for CreateRule {
     }
 
     async fn call(&self, context: &ToolContext, params: CreateParams) -> Result<RuleOutput, ToolError> {
-        let display_name = text("display_name", &params.display_name)?;
+        let display_name = common::text("display_name", &params.display_name, MAX_TEXT_CHARS)?;
         let rule = NewDetectionRule {
-            alert_title: params.alert_title.as_deref().map(|t| text("alert_title", t)).transpose()?.unwrap_or_else(|| display_name.clone()),
+            alert_title: params
+                .alert_title
+                .as_deref()
+                .map(|t| common::text("alert_title", t, MAX_TEXT_CHARS))
+                .transpose()?
+                .unwrap_or_else(|| display_name.clone()),
             display_name,
             enabled: params.enabled.unwrap_or(true),
             query_text: query(&params.query)?,
             period: params.period.as_str().to_string(),
-            alert_description: text("alert_description", &params.alert_description)?,
+            alert_description: common::text("alert_description", &params.alert_description, MAX_TEXT_CHARS)?,
             severity: params.severity.as_str().to_string(),
-            category: text("category", &params.category)?,
-            recommended_actions: params.recommended_actions.as_deref().map(|r| text("recommended_actions", r)).transpose()?,
+            category: common::text("category", &params.category, MAX_TEXT_CHARS)?,
+            recommended_actions: params
+                .recommended_actions
+                .as_deref()
+                .map(|r| common::text("recommended_actions", r, MAX_TEXT_CHARS))
+                .transpose()?,
             mitre_techniques: techniques(params.mitre_techniques.as_deref().unwrap_or_default())?,
         };
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
@@ -356,7 +363,7 @@ impl Tool for UpdateRule {
     }
 
     async fn call(&self, context: &ToolContext, params: UpdateParams) -> Result<RuleOutput, ToolError> {
-        let optional = |field: &str, value: Option<&str>| value.map(|v| text(field, v)).transpose();
+        let optional = |field: &str, value: Option<&str>| value.map(|v| common::text(field, v, MAX_TEXT_CHARS)).transpose();
         let change = DetectionRuleChange {
             display_name: optional("display_name", params.display_name.as_deref())?,
             enabled: params.enabled,

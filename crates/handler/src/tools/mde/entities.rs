@@ -49,7 +49,11 @@ impl Summary for FileOutput {
             _ => "no verdict".to_string(),
         };
         let seen = self.organization.as_ref().and_then(|o| o.org_prevalence).unwrap_or(0);
-        format!("file {}: {verdict}, seen on {seen} devices in the organisation, {} alerts", f.sha1.as_deref().unwrap_or("?"), self.alert_count)
+        format!(
+            "file {}: {verdict}, seen on {seen} devices in the organisation, {} alerts",
+            f.sha1.as_deref().unwrap_or("?"),
+            self.alert_count
+        )
     }
 }
 
@@ -150,11 +154,9 @@ impl Tool for IpInfo {
     }
 
     async fn call(&self, context: &ToolContext, params: IpParams) -> Result<SightingOutput, ToolError> {
-        let ip: std::net::IpAddr = params
-            .ip
-            .trim()
-            .parse()
-            .map_err(|_| ToolError::invalid(format!("'{}' is not an IPv4 or IPv6 address", params.ip.trim().chars().take(64).collect::<String>())))?;
+        let ip: std::net::IpAddr = params.ip.trim().parse().map_err(|_| {
+            ToolError::invalid(format!("'{}' is not an IPv4 or IPv6 address", params.ip.trim().chars().take(64).collect::<String>()))
+        })?;
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let organization = context.services.defender.ip_stats(&tenant, ip).await?;
         Ok(SightingOutput { tenant_id: tenant, entity: ip.to_string(), organization })
@@ -189,9 +191,9 @@ impl Tool for DomainInfo {
     }
 
     async fn call(&self, context: &ToolContext, params: DomainParams) -> Result<SightingOutput, ToolError> {
-        let domain = IndicatorType::DomainName
-            .check(&params.domain)
-            .map_err(|reason| ToolError::invalid(format!("domain '{}': {reason}", params.domain.trim().chars().take(120).collect::<String>())))?;
+        let domain = IndicatorType::DomainName.check(&params.domain).map_err(|reason| {
+            ToolError::invalid(format!("domain '{}': {reason}", params.domain.trim().chars().take(120).collect::<String>()))
+        })?;
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let organization: DomainStats = context.services.defender.domain_stats(&tenant, &domain).await?;
         Ok(SightingOutput { tenant_id: tenant, entity: domain, organization })

@@ -181,7 +181,7 @@ impl Tool for ListIncidents {
                 let filter = IncidentFilter {
                     status: params.status.map(graph_name),
                     severity: params.severity.map(graph_name),
-                    assigned_to: params.assigned_to.as_deref().map(|a| text("assigned_to", a)).transpose()?,
+                    assigned_to: params.assigned_to.as_deref().map(|a| common::text("assigned_to", a, MAX_TEXT_CHARS)).transpose()?,
                     since: params.since.as_deref().map(common::since).transpose()?,
                 };
                 Ok(graph.incidents_start(&filter, PAGE))
@@ -191,14 +191,6 @@ impl Tool for ListIncidents {
         let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
         Ok(ListOutput { tenant_id: tenant, incidents: collected.items.iter().map(IncidentSummary::from).collect(), next_cursor })
     }
-}
-
-fn text(field: &str, value: &str) -> Result<String, ToolError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > MAX_TEXT_CHARS {
-        return Err(ToolError::invalid(format!("{field} must be 1-{MAX_TEXT_CHARS} characters")));
-    }
-    Ok(value.to_string())
 }
 
 /// Evidence reduced to what identifies it.
@@ -425,7 +417,7 @@ impl Tool for UpdateIncident {
             return Err(ToolError::invalid("status redirected cannot be set: Defender sets it when it merges incidents"));
         }
         let custom_tags = match params.custom_tags {
-            Some(tags) => Some(tags.iter().map(|t| text("custom_tags entry", t)).collect::<Result<Vec<_>, _>>()?),
+            Some(tags) => Some(tags.iter().map(|t| common::text("custom_tags entry", t, MAX_TEXT_CHARS)).collect::<Result<Vec<_>, _>>()?),
             None => None,
         };
         let update = IncidentUpdate {
@@ -434,7 +426,11 @@ impl Tool for UpdateIncident {
             determination: params.determination.map(graph_name),
             assigned_to: params.assigned_to.map(|a| a.trim().to_string()),
             custom_tags,
-            resolving_comment: params.resolving_comment.as_deref().map(|c| text("resolving_comment", c)).transpose()?,
+            resolving_comment: params
+                .resolving_comment
+                .as_deref()
+                .map(|c| common::text("resolving_comment", c, MAX_TEXT_CHARS))
+                .transpose()?,
             severity: params.severity.map(graph_name),
         };
         if serde_json::to_value(&update).ok().and_then(|v| v.as_object().map(Map::len)) == Some(0) {
@@ -498,7 +494,7 @@ impl Tool for AddComment {
     }
 
     async fn call(&self, context: &ToolContext, params: CommentParams) -> Result<CommentOutput, ToolError> {
-        let comment = text("comment", &params.comment)?;
+        let comment = common::text("comment", &params.comment, MAX_TEXT_CHARS)?;
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let comments = context
             .services

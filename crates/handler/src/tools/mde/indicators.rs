@@ -85,7 +85,8 @@ impl Tool for ListIndicators {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let defender = &context.services.defender;
-        let filtered = params.indicator_type.is_some() || params.action.is_some() || params.value.is_some() || params.title_contains.is_some();
+        let filtered =
+            params.indicator_type.is_some() || params.action.is_some() || params.value.is_some() || params.title_contains.is_some();
         let position = common::list_position(
             &tenant,
             params.cursor.as_deref(),
@@ -95,8 +96,12 @@ impl Tool for ListIndicators {
                 let filter = IndicatorFilter {
                     indicator_type: params.indicator_type,
                     action: params.action,
-                    value: params.value.as_deref().map(|v| one_line("value", v)).transpose()?,
-                    title_contains: params.title_contains.as_deref().map(|t| one_line("title_contains", t)).transpose()?,
+                    value: params.value.as_deref().map(|v| common::one_line("value", v, MAX_TEXT_CHARS)).transpose()?,
+                    title_contains: params
+                        .title_contains
+                        .as_deref()
+                        .map(|t| common::one_line("title_contains", t, MAX_TEXT_CHARS))
+                        .transpose()?,
                 };
                 Ok(defender.indicators_start(&filter))
             },
@@ -105,14 +110,6 @@ impl Tool for ListIndicators {
         let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
         Ok(ListOutput { tenant_id: tenant, indicators: collected.items, next_cursor })
     }
-}
-
-fn one_line(field: &str, text: &str) -> Result<String, ToolError> {
-    let text = text.trim();
-    if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS || text.chars().any(char::is_control) {
-        return Err(ToolError::invalid(format!("{field} must be 1-{MAX_TEXT_CHARS} characters on one line")));
-    }
-    Ok(text.to_string())
 }
 
 struct AddIndicators;
@@ -239,7 +236,14 @@ impl Tool for AddIndicators {
             }
         }
         let succeeded = submitted.iter().filter(|s| s.ok).count();
-        Ok(AddOutput { tenant_id: tenant, action: params.action, failed: submitted.len() - succeeded, succeeded, submitted, duplicates_dropped })
+        Ok(AddOutput {
+            tenant_id: tenant,
+            action: params.action,
+            failed: submitted.len() - succeeded,
+            succeeded,
+            submitted,
+            duplicates_dropped,
+        })
     }
 }
 
@@ -262,7 +266,7 @@ fn checked_indicators(params: &AddParams) -> Result<(Vec<NewIndicator>, usize), 
     if params.indicators.is_empty() || params.indicators.len() > MAX_PER_CALL {
         return Err(ToolError::invalid(format!("indicators must hold 1 to {MAX_PER_CALL} entries, got {}", params.indicators.len())));
     }
-    let title = one_line("title", &params.title)?;
+    let title = common::one_line("title", &params.title, MAX_TEXT_CHARS)?;
     let description = match &params.description {
         Some(text) if text.trim().chars().count() > MAX_TEXT_CHARS => {
             return Err(ToolError::invalid(format!("description is longer than {MAX_TEXT_CHARS} characters")));
@@ -272,7 +276,7 @@ fn checked_indicators(params: &AddParams) -> Result<(Vec<NewIndicator>, usize), 
     };
     let expiration_time = params.expiration_time.as_deref().map(future_instant).transpose()?;
     let device_groups: Vec<String> = match &params.device_groups {
-        Some(groups) => groups.iter().map(|g| one_line("device_groups entry", g)).collect::<Result<_, _>>()?,
+        Some(groups) => groups.iter().map(|g| common::one_line("device_groups entry", g, MAX_TEXT_CHARS)).collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
     let mut problems = Vec::new();
@@ -397,7 +401,10 @@ impl Tool for RemoveIndicators {
             (Some(_), Some(_)) => return Err(ToolError::invalid("give either ids or values, not both")),
             (None, None) => return Err(ToolError::invalid("nothing to remove: give ids (from mde_list_indicators) or values")),
             (Some(ids), None) => ids.into_iter().map(Requested::Id).collect(),
-            (None, Some(values)) => values.iter().map(|v| one_line("values entry", v).map(Requested::Value)).collect::<Result<_, _>>()?,
+            (None, Some(values)) => values
+                .iter()
+                .map(|v| common::one_line("values entry", v, MAX_TEXT_CHARS).map(Requested::Value))
+                .collect::<Result<_, _>>()?,
         };
         if requests.is_empty() || requests.len() > MAX_PER_CALL {
             return Err(ToolError::invalid(format!("give 1 to {MAX_PER_CALL} ids or values, got {}", requests.len())));
@@ -427,7 +434,14 @@ async fn remove(context: &ToolContext, tenant: &TenantId, request: Requested) ->
             let filter = IndicatorFilter { value: Some(value.clone()), ..IndicatorFilter::default() };
             match defender.list_indicators(tenant, defender.indicators_start(&filter), MAX_PER_CALL).await {
                 Ok(found) => (value, found.items.iter().filter_map(|i| IndicatorId::parse(&i.id).ok()).collect()),
-                Err(error) => return Removal { requested: value, outcome: RemoveOutcome::Failed, removed_ids: Vec::new(), detail: Some(error.to_string()) },
+                Err(error) => {
+                    return Removal {
+                        requested: value,
+                        outcome: RemoveOutcome::Failed,
+                        removed_ids: Vec::new(),
+                        detail: Some(error.to_string()),
+                    };
+                }
             }
         }
     };

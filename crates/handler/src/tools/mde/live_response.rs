@@ -133,9 +133,9 @@ impl Tool for UploadLibrary {
     }
 
     async fn call(&self, context: &ToolContext, params: UploadParams) -> Result<UploadOutput, ToolError> {
-        let content = base64::engine::general_purpose::STANDARD
-            .decode(params.content_base64.trim())
-            .map_err(|error| ToolError::invalid(format!("content_base64 is not valid base64 (standard alphabet, with padding): {error}")))?;
+        let content = base64::engine::general_purpose::STANDARD.decode(params.content_base64.trim()).map_err(|error| {
+            ToolError::invalid(format!("content_base64 is not valid base64 (standard alphabet, with padding): {error}"))
+        })?;
         if content.is_empty() {
             return Err(ToolError::invalid("content_base64 decodes to an empty file"));
         }
@@ -411,9 +411,10 @@ impl Tool for GetResult {
     async fn call(&self, context: &ToolContext, params: ResultParams) -> Result<ResultOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let defender = &context.services.defender;
-        let action = defender.get_action(&tenant, &params.action_id).await.map_err(|error| {
-            common::not_found(error, || format!("no machine action {} in tenant {tenant}", params.action_id.as_str()))
-        })?;
+        let action = defender
+            .get_action(&tenant, &params.action_id)
+            .await
+            .map_err(|error| common::not_found(error, || format!("no machine action {} in tenant {tenant}", params.action_id.as_str())))?;
         if action.action_type != ActionType::LiveResponse.as_str() {
             return Err(ToolError::invalid(format!(
                 "action {} is a {} action, not a live response session",
@@ -442,10 +443,7 @@ impl Tool for GetResult {
             note: None,
         };
         if !is_settled(&action.status) {
-            output.note = Some(format!(
-                "the session is {}; wait with mde_get_machine_action (wait_seconds) and ask again",
-                action.status
-            ));
+            output.note = Some(format!("the session is {}; wait with mde_get_machine_action (wait_seconds) and ask again", action.status));
             return Ok(output);
         }
         if action.status != "Succeeded" {
@@ -461,8 +459,12 @@ impl Tool for GetResult {
                         "the script's result is larger than {MAX_RESULT_BYTES} bytes; read it in the Defender portal (action center)"
                     )));
                 }
-                let transcript: ScriptTranscript = serde_json::from_slice(&bytes)
-                    .map_err(|error| ToolError::Api(crate::outbound::ApiError::Decode { api: crate::outbound::Api::Defender, detail: format!("script result: {error}") }))?;
+                let transcript: ScriptTranscript = serde_json::from_slice(&bytes).map_err(|error| {
+                    ToolError::Api(crate::outbound::ApiError::Decode {
+                        api: crate::outbound::Api::Defender,
+                        detail: format!("script result: {error}"),
+                    })
+                })?;
                 let output_truncated = transcript.script_output.chars().count() > MAX_OUTPUT_CHARS;
                 output.script = Some(ScriptResult {
                     script_name: transcript.script_name,

@@ -177,7 +177,10 @@ impl Tool for GetAction {
         let until = Instant::now() + Duration::from_secs(u64::from(wait));
         let defender = &context.services.defender;
         let fetch = || async {
-            defender.get_action(&tenant, &params.action_id).await.map_err(|error| common::not_found(error, || no_action(&params.action_id, &tenant)))
+            defender
+                .get_action(&tenant, &params.action_id)
+                .await
+                .map_err(|error| common::not_found(error, || no_action(&params.action_id, &tenant)))
         };
         let mut action = fetch().await?;
         while !is_settled(&action.status) {
