@@ -410,6 +410,10 @@ var handlerAppSettings = union(sharedAppSettings, {
   LOG_ANALYTICS_BASE_URL: logAnalyticsBaseUrl
   OUTBOUND_TIMEOUT_SECONDS: string(outboundTimeoutSeconds)
   OUTBOUND_MAX_RETRIES: string(outboundMaxRetries)
+  OUTBOUND_MAX_PACING_SECONDS: '45'
+  // Microsoft's documented per-tenant limits for machine and machine-action calls.
+  DEFENDER_MACHINE_CALLS_PER_MINUTE: '100'
+  DEFENDER_MACHINE_CALLS_PER_HOUR: '1500'
   RUST_LOG: rustLog
   HUNT_STORAGE_CONTAINER: 'hunts'
   HUNT_TICK_BUDGET_SECONDS: string(huntTickBudgetSeconds)

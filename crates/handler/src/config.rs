@@ -9,6 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::mcp::Tier;
+use crate::outbound::RateLimits;
 use crate::storage::{StorageConnection, StorageError};
 use crate::tenants::{TenantConfig, TenantId, TenantRegistry, TenantRegistryError};
 
@@ -47,6 +48,9 @@ pub mod settings {
         OUTBOUND_MAX_RETRIES = "OUTBOUND_MAX_RETRIES";
         OUTBOUND_TRUSTED_CA_FILE = "OUTBOUND_TRUSTED_CA_FILE";
         STORAGE = "AzureWebJobsStorage";
+        OUTBOUND_MAX_PACING_SECONDS = "OUTBOUND_MAX_PACING_SECONDS";
+        DEFENDER_MACHINE_CALLS_PER_MINUTE = "DEFENDER_MACHINE_CALLS_PER_MINUTE";
+        DEFENDER_MACHINE_CALLS_PER_HOUR = "DEFENDER_MACHINE_CALLS_PER_HOUR";
         KEY_VAULT_URL = "KEY_VAULT_URL";
         APPLICATIONINSIGHTS_CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING";
         APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
@@ -153,6 +157,10 @@ pub struct OutboundConfig {
     pub max_retries: u32,
     /// Extra PEM certificates to trust (the sandbox's self-signed certificate); never needed in Azure.
     pub trusted_ca_pem: Option<String>,
+    /// Per-tenant call budgets the outbound limiter keeps to.
+    pub rate_limits: RateLimits,
+    /// The longest one tool call waits, in total, for rate-limit slots.
+    pub max_pacing: Duration,
 }
 
 impl OutboundConfig {
@@ -170,6 +178,11 @@ impl OutboundConfig {
             timeout: Duration::from_secs(parse_or(lookup, settings::OUTBOUND_TIMEOUT_SECONDS, 30u64)?),
             max_retries: parse_or(lookup, settings::OUTBOUND_MAX_RETRIES, 3u32)?,
             trusted_ca_pem,
+            rate_limits: RateLimits::documented(
+                positive(lookup, settings::DEFENDER_MACHINE_CALLS_PER_MINUTE, 100)?,
+                positive(lookup, settings::DEFENDER_MACHINE_CALLS_PER_HOUR, 1500)?,
+            ),
+            max_pacing: Duration::from_secs(parse_or(lookup, settings::OUTBOUND_MAX_PACING_SECONDS, 45u64)?),
         })
     }
 }
@@ -440,6 +453,14 @@ fn storage_name(
     }
 }
 
+/// A count that must be at least 1 (a limit of zero would stop every call).
+fn positive(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match parse_or(lookup, name, default)? {
+        0 => Err(ConfigError::Invalid { name, reason: "0 would stop every call; use a positive number".into() }),
+        value => Ok(value),
+    }
+}
+
 fn parse_bool(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
     match lookup(name).map(|value| value.trim().to_ascii_lowercase()) {
         None => Ok(default),
@@ -654,6 +675,8 @@ mod tests {
         assert_eq!(config.endpoints.defender.as_str(), "https://api.securitycenter.microsoft.com/");
         assert!(matches!(config.auth, OutboundAuth::ManagedIdentityFederated { .. }));
         assert!(config.mcp.allowed_hosts.contains(&"127.0.0.1".to_string()));
+        assert_eq!(config.outbound.rate_limits, RateLimits::documented(100, 1500));
+        assert_eq!(config.outbound.max_pacing, Duration::from_secs(45));
     }
 
     #[test]
@@ -681,6 +704,9 @@ mod tests {
             (&[("APPROVAL_SIGNING_KEY", "short")], "APPROVAL_SIGNING_KEY"),
             (&[("APPROVAL_TTL_SECONDS", "5")], "APPROVAL_TTL_SECONDS"),
             (&[("MCP_RATE_LIMIT_BURST", "0")], "MCP_RATE_LIMIT_BURST"),
+            (&[("DEFENDER_MACHINE_CALLS_PER_MINUTE", "0")], "DEFENDER_MACHINE_CALLS_PER_MINUTE"),
+            (&[("DEFENDER_MACHINE_CALLS_PER_HOUR", "lots")], "DEFENDER_MACHINE_CALLS_PER_HOUR"),
+            (&[("OUTBOUND_MAX_PACING_SECONDS", "-1")], "OUTBOUND_MAX_PACING_SECONDS"),
         ];
         for (extra, expected) in cases {
             let mut pairs = MINIMAL.to_vec();

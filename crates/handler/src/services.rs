@@ -26,6 +26,8 @@ pub struct Services {
     pub audit: AuditLog,
     /// The shared HTTP core (pooled client); the inbound auth layer fetches signing keys with it.
     pub http: Arc<HttpCore>,
+    /// The longest one tool call waits, in total, for rate-limit slots (`OUTBOUND_MAX_PACING_SECONDS`).
+    pub pacing_budget: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,7 @@ impl Services {
             hunts,
             jobs,
             http,
+            pacing_budget: config.outbound.max_pacing,
         })
     }
 }

@@ -522,7 +522,7 @@ const DETERMINATIONS: &[&str] = &[
     "maliciousUserActivity",
     "notMalicious",
     "notEnoughDataToValidate",
-    "confirmedActivity",
+    "confirmedUserActivity",
     "lineOfBusinessApplication",
     "unknownFutureValue",
 ];

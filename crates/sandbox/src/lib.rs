@@ -64,6 +64,14 @@ pub struct SandboxOptions {
     pub rate_limit_per_minute: u32,
     /// The same per rolling hour (Microsoft documents 1,500).
     pub rate_limit_per_hour: u32,
+    /// Length of the rolling "minute" window (60 s); tests shorten it, with the client's
+    /// limiter, to run minutes of pacing in seconds.
+    pub rate_limit_minute: Duration,
+    /// Length of the rolling "hour" window (3,600 s).
+    pub rate_limit_hour: Duration,
+    /// Onboarded, active workstations added to each tenant after the 50 seeded devices
+    /// (`ws-fleet-0000` ...), for bulk actions on a large fleet.
+    pub extra_workstations: usize,
     /// Lifetime of issued access tokens (`expires_in`); Entra's usual is 3599 s.
     pub token_lifetime: Duration,
 }
@@ -77,6 +85,9 @@ impl Default for SandboxOptions {
             seed: 42,
             rate_limit_per_minute: 100,
             rate_limit_per_hour: 1500,
+            rate_limit_minute: Duration::from_secs(60),
+            rate_limit_hour: Duration::from_secs(3600),
+            extra_workstations: 0,
             token_lifetime: Duration::from_secs(3599),
         }
     }

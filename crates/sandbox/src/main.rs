@@ -37,6 +37,9 @@ struct Args {
     /// The same per rolling hour (Microsoft documents 1,500).
     #[arg(long, default_value_t = 1500)]
     rate_limit_per_hour: u32,
+    /// Active workstations added to each tenant besides the 50 seeded devices (for bulk actions).
+    #[arg(long, default_value_t = 0)]
+    extra_workstations: usize,
 }
 
 #[tokio::main]
@@ -56,6 +59,7 @@ async fn main() -> ExitCode {
         },
         rate_limit_per_minute: args.rate_limit_per_minute,
         rate_limit_per_hour: args.rate_limit_per_hour,
+        extra_workstations: args.extra_workstations,
         ..SandboxOptions::default()
     };
     let sandbox = match RunningSandbox::start(options).await {

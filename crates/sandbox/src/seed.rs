@@ -118,20 +118,55 @@ const TENANTS: &[TenantSpec] = &[
     },
 ];
 
-pub fn generate(seed: u64, base_url: &str) -> Vec<TenantData> {
+/// `extra_workstations`: onboarded, active workstations added to each tenant after the seeded
+/// 50 (for bulk-action tests that need a large fleet); the seeded data stays the same.
+pub fn generate(seed: u64, base_url: &str, extra_workstations: usize) -> Vec<TenantData> {
     let now = OffsetDateTime::now_utc();
     TENANTS
         .iter()
         .enumerate()
         .map(|(i, spec)| {
             // Per-tenant streams: different data per tenant, stable per seed.
-            let mut rng = StdRng::seed_from_u64(
-                seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    .wrapping_add(i as u64 + 1),
-            );
-            tenant(&mut rng, spec, now, base_url, i == 0)
+            let tenant_seed = seed
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(i as u64 + 1);
+            let mut rng = StdRng::seed_from_u64(tenant_seed);
+            let mut data = tenant(&mut rng, spec, now, base_url, i == 0);
+            add_fleet(&mut data, extra_workstations, tenant_seed ^ 0xF1EE7);
+            data
         })
         .collect()
+}
+
+/// Copies of a seeded active Windows workstation with their own ids, names and addresses.
+fn add_fleet(data: &mut TenantData, count: usize, seed: u64) {
+    let Some(template) = data
+        .machines
+        .iter()
+        .find(|m| {
+            m.onboarding_status == "Onboarded"
+                && m.health_status == "Active"
+                && m.os_platform.starts_with("Windows1")
+        })
+        .cloned()
+    else {
+        return;
+    };
+    let domain = template
+        .computer_dns_name
+        .split_once('.')
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default();
+    let mut rng = StdRng::seed_from_u64(seed);
+    for n in 0..count {
+        let mut machine = template.clone();
+        machine.id = hex_from(&mut rng, 20);
+        machine.computer_dns_name = format!("ws-fleet-{n:04}.{domain}");
+        machine.last_ip_address = format!("10.200.{}.{}", n / 250, n % 250 + 1);
+        machine.aad_device_id = Some(guid_from(&mut rng));
+        machine.machine_tags = vec!["Fleet".to_string()];
+        data.machines.push(machine);
+    }
 }
 
 fn ago(rng: &mut StdRng, now: OffsetDateTime, min: Duration, max: Duration) -> OffsetDateTime {
@@ -2461,8 +2496,8 @@ mod tests {
 
     #[test]
     fn deterministic_and_distinct_per_tenant() {
-        let a = generate(7, "https://x");
-        let b = generate(7, "https://x");
+        let a = generate(7, "https://x", 0);
+        let b = generate(7, "https://x", 0);
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].machines.len(), 50);
         assert_eq!(a[1].machines.len(), 50);
@@ -2487,7 +2522,7 @@ mod tests {
                 .computer_dns_name
                 .ends_with(".fabrikam.local")
         );
-        let c = generate(8, "https://x");
+        let c = generate(8, "https://x", 0);
         assert_ne!(ids(&a[0]), ids(&c[0]));
         for t in &a {
             for w in &t.workspaces {
@@ -2499,5 +2534,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_fleet_adds_distinct_active_workstations_and_keeps_the_seed() {
+        let plain = generate(7, "https://x", 0);
+        let fleet = generate(7, "https://x", 500);
+        assert_eq!(fleet[0].machines.len(), 550);
+        let ids = |t: &TenantData| t.machines.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&fleet[0])[..50], ids(&plain[0])[..]);
+        let unique: std::collections::HashSet<_> = ids(&fleet[0]).into_iter().collect();
+        assert_eq!(unique.len(), 550);
+        assert!(fleet[0].machines[50..].iter().all(|m| {
+            m.onboarding_status == "Onboarded"
+                && m.health_status == "Active"
+                && m.computer_dns_name.starts_with("ws-fleet-")
+        }));
     }
 }

@@ -74,7 +74,7 @@ impl Inner {
                 secret_bytes
             )
         );
-        let world = crate::seed::generate(options.seed, &base_url);
+        let world = crate::seed::generate(options.seed, &base_url, options.extra_workstations);
         let tenants_public = world.iter().map(|t| t.public.clone()).collect();
         let tenants = world
             .into_iter()
@@ -155,8 +155,8 @@ impl Inner {
         let now = Instant::now();
         let mut windows = lock(&self.rate_windows);
         let w = windows.entry(tenant_id.to_string()).or_default();
-        let hour = Duration::from_secs(3600);
-        let minute = Duration::from_secs(60);
+        let hour = self.options.rate_limit_hour;
+        let minute = self.options.rate_limit_minute;
         while w.front().is_some_and(|t| now.duration_since(*t) >= hour) {
             w.pop_front();
         }

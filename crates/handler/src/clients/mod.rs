@@ -3,4 +3,5 @@
 pub mod arm;
 pub mod defender;
 pub mod graph;
+pub mod ids;
 pub mod log_analytics;

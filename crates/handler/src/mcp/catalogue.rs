@@ -435,7 +435,10 @@ impl Call<'_> {
             }
         }
         let context = ToolContext { caller, ..self.context.clone() };
-        match tool.call(&context, params).await {
+        // Every call gets one pacing deadline: waits for rate-limit slots, summed over all the
+        // Microsoft calls it makes, never hold the MCP request past it.
+        let deadline = Instant::now() + context.services.pacing_budget;
+        match crate::outbound::with_deadline(deadline, tool.call(&context, params)).await {
             Ok(output) => match serde_json::to_value(&output) {
                 Ok(value) => {
                     let action_ids = action_ids(&value);

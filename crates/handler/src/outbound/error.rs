@@ -21,6 +21,8 @@ pub enum ApiError {
     Decode { api: Api, detail: String },
     #[error("refused to follow a link outside {api}: {link}")]
     ForeignLink { api: Api, link: String },
+    #[error("held back to stay under Microsoft's rate limit for {what} in this tenant: the next call fits in {} seconds, longer than this call may wait; try again then", retry_after.as_secs().max(1))]
+    RateLimited { api: Api, what: &'static str, retry_after: Duration },
     #[error("{api} request was sent and may have been carried out, but no answer came back ({detail}); it was not repeated because repeating it could act twice: check the current state before trying again")]
     Unconfirmed { api: Api, detail: String },
 }

@@ -3,6 +3,7 @@
 
 mod credentials;
 mod error;
+mod limiter;
 mod retry;
 
 use std::fmt;
@@ -18,7 +19,9 @@ use url::Url;
 
 pub use credentials::Credentials;
 pub use error::ApiError;
+pub use limiter::{Bucket, RateLimits, Window, current_deadline, with_deadline};
 pub use retry::{Replay, RetryPolicy, retry_after};
+use limiter::RateLimiter;
 use retry::{Decision, Outcome};
 
 use crate::config::{Config, Endpoints, OutboundConfig};
@@ -42,6 +45,14 @@ impl Api {
             Self::Graph => "https://graph.microsoft.com/.default",
             Self::Arm => "https://management.azure.com/.default",
             Self::LogAnalytics => "https://api.loganalytics.io/.default",
+        }
+    }
+
+    /// The rate bucket a call to this API counts against unless its client says otherwise.
+    fn default_buckets(self) -> &'static [Bucket] {
+        match self {
+            Self::Defender => &[Bucket::DefenderGeneral],
+            Self::Graph | Self::Arm | Self::LogAnalytics => &[],
         }
     }
 
@@ -84,26 +95,59 @@ pub struct ApiRequest<'a> {
     pub tenant: &'a TenantId,
     pub method: Method,
     pub url: Url,
-    pub body: Option<serde_json::Value>,
+    pub body: Option<RequestBody>,
     pub replay: Replay,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The rate buckets this call counts against (see [`Bucket`]).
+    pub buckets: &'static [Bucket],
+}
+
+pub enum RequestBody {
+    Json(serde_json::Value),
+    /// A body already encoded, such as a multipart form.
+    Encoded { content_type: HeaderValue, bytes: bytes::Bytes },
 }
 
 impl<'a> ApiRequest<'a> {
     pub fn get(api: Api, tenant: &'a TenantId, url: Url) -> Self {
-        Self { api, tenant, method: Method::GET, url, body: None, replay: Replay::Safe, headers: Vec::new() }
+        Self::new(api, tenant, Method::GET, url, None, Replay::Safe)
+    }
+
+    /// A request without a body other than GET (DELETE, or a POST the API wants empty).
+    pub fn bodiless(api: Api, tenant: &'a TenantId, method: Method, url: Url, replay: Replay) -> Self {
+        Self::new(api, tenant, method, url, None, replay)
     }
 
     pub fn send_json(api: Api, tenant: &'a TenantId, method: Method, url: Url, body: &impl Serialize, replay: Replay) -> Self {
-        Self {
-            api,
-            tenant,
-            method,
-            url,
-            body: Some(serde_json::to_value(body).unwrap_or(serde_json::Value::Null)),
-            replay,
-            headers: Vec::new(),
-        }
+        let body = RequestBody::Json(serde_json::to_value(body).unwrap_or(serde_json::Value::Null));
+        Self::new(api, tenant, method, url, Some(body), replay)
+    }
+
+    pub fn send_encoded(
+        api: Api,
+        tenant: &'a TenantId,
+        method: Method,
+        url: Url,
+        content_type: HeaderValue,
+        bytes: bytes::Bytes,
+        replay: Replay,
+    ) -> Self {
+        Self::new(api, tenant, method, url, Some(RequestBody::Encoded { content_type, bytes }), replay)
+    }
+
+    fn new(api: Api, tenant: &'a TenantId, method: Method, url: Url, body: Option<RequestBody>, replay: Replay) -> Self {
+        Self { api, tenant, method, url, body, replay, headers: Vec::new(), buckets: api.default_buckets() }
+    }
+
+    /// Counts the call against these buckets instead of the API's default.
+    pub fn paced(mut self, buckets: &'static [Bucket]) -> Self {
+        self.buckets = buckets;
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 }
 
@@ -148,6 +192,9 @@ pub struct HttpCore {
     credentials: Credentials,
     retry: RetryPolicy,
     endpoints: Endpoints,
+    limiter: RateLimiter,
+    /// How long a call outside any tool call's pacing deadline may wait for a rate-limit slot.
+    max_pacing: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +214,8 @@ impl HttpCore {
             credentials,
             retry: RetryPolicy::new(config.outbound.max_retries),
             endpoints: config.endpoints.clone(),
+            limiter: RateLimiter::new(config.outbound.rate_limits.clone()),
+            max_pacing: config.outbound.max_pacing,
         })
     }
 
@@ -203,14 +252,24 @@ impl HttpCore {
             .map_err(|_| ApiError::Token { api, tenant: request.tenant.clone(), message: "the token is not a valid header value".into() })?;
         authorization.set_sensitive(true);
 
+        let deadline = current_deadline().unwrap_or_else(|| std::time::Instant::now() + self.max_pacing);
         let mut retries_done = 0;
         loop {
+            self.limiter.acquire(request.tenant, request.buckets, deadline).await.map_err(|over| ApiError::RateLimited {
+                api,
+                what: over.bucket.describe(),
+                retry_after: over.wait,
+            })?;
             let mut builder = self.client.request(request.method.clone(), request.url.clone()).header(AUTHORIZATION, authorization.clone());
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
             }
-            if let Some(body) = &request.body {
-                builder = builder.json(body);
+            match &request.body {
+                Some(RequestBody::Json(body)) => builder = builder.json(body),
+                Some(RequestBody::Encoded { content_type, bytes }) => {
+                    builder = builder.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes.clone());
+                }
+                None => {}
             }
             let span = dependency_span(request);
             let result = builder.send().instrument(span.clone()).await;
@@ -225,6 +284,11 @@ impl HttpCore {
                     self.retry.decide(request.replay, &outcome, retries_done)
                 }
             };
+            if let (Ok(response), Decision::RetryAfter(wait) | Decision::GiveUpThrottled(wait)) = (&result, &decision)
+                && response.status() == StatusCode::TOO_MANY_REQUESTS
+            {
+                self.limiter.hold(request.tenant, request.buckets, *wait);
+            }
             drop(span);
             match (decision, result) {
                 (Decision::RetryAfter(wait), _) => {
@@ -251,21 +315,22 @@ impl HttpCore {
         decode(request.api, &response.body)
     }
 
-    /// Follows `@odata.nextLink` / `nextLink` until `max_items` are gathered or the list ends.
+    /// Follows `@odata.nextLink` / `nextLink` until `max_items` are gathered or the list ends;
+    /// `page` makes the request for one page URL (its tenant, rate buckets and headers).
     /// Links are only followed within the API's own origin, so a forged cursor cannot send a
     /// token elsewhere.
-    pub async fn collect<T: DeserializeOwned>(
+    pub async fn collect<'a, T: DeserializeOwned>(
         &self,
         api: Api,
-        tenant: &TenantId,
         from: ListPosition,
         max_items: usize,
+        page: impl Fn(Url) -> ApiRequest<'a>,
     ) -> Result<Collected<T>, ApiError> {
         let mut items = Vec::new();
         let mut position = Some(from);
         while let Some(ListPosition { page: url, skip }) = position.take() {
             self.ensure_own_origin(api, &url)?;
-            let page: Page<T> = self.json(&ApiRequest::get(api, tenant, url.clone())).await?;
+            let page: Page<T> = self.json(&page(url.clone())).await?;
             let page_len = page.value.len();
             let wanted = max_items - items.len();
             let available = page_len.saturating_sub(skip);
@@ -283,6 +348,40 @@ impl HttpCore {
             }
         }
         Ok(Collected { items, next: None })
+    }
+
+    /// Downloads a pre-signed link Microsoft handed out (a live response result, an investigation
+    /// package): no token is sent, since the link carries its own signature and points at storage,
+    /// not at the API. At most `max_bytes` are read; `Ok((bytes, true))` when the rest was cut.
+    pub async fn download_signed(&self, api: Api, link: &Url, max_bytes: usize) -> Result<(Vec<u8>, bool), ApiError> {
+        if link.scheme() != "https" {
+            return Err(ApiError::ForeignLink { api, link: format!("{} (not https)", without_query(link)) });
+        }
+        let mut response = self
+            .client
+            .get(link.clone())
+            .send()
+            .await
+            .map_err(|error| ApiError::Transport { api, detail: without_url(&error) })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ApiError::Status {
+                api,
+                status,
+                code: None,
+                message: format!("the download link {} could not be read (it may have expired)", without_query(link)),
+            });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|error| ApiError::Transport { api, detail: without_url(&error) })? {
+            let room = max_bytes.saturating_sub(bytes.len());
+            if chunk.len() > room {
+                bytes.extend_from_slice(&chunk[..room]);
+                return Ok((bytes, true));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((bytes, false))
     }
 
     pub fn ensure_own_origin(&self, api: Api, url: &Url) -> Result<(), ApiError> {
@@ -306,6 +405,13 @@ async fn read_response(api: Api, response: reqwest::Response) -> Result<ApiRespo
 
 pub fn decode<T: DeserializeOwned>(api: Api, body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|error| ApiError::Decode { api, detail: error.to_string() })
+}
+
+/// A link without its query string, which holds the signature of a pre-signed link.
+fn without_query(link: &Url) -> String {
+    let mut shown = link.clone();
+    shown.set_query(None);
+    shown.to_string()
 }
 
 /// reqwest errors print the URL, which can carry query text a user typed; keep only the kind.

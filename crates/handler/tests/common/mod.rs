@@ -104,6 +104,12 @@ impl TestApp {
         Self::start_full(options, extra, Arc::new(SystemClock), adjust, tools).await
     }
 
+    /// As `start_with`, then `tune` changes the parsed configuration (what no setting reaches,
+    /// such as rate-limit windows shortened to match a sandbox with a fast clock).
+    pub async fn start_tuned(options: SandboxOptions, extra: &[(&str, &str)], tune: impl FnOnce(&mut Config)) -> Self {
+        Self::start_custom(options, extra, tune, |builder| builder).await
+    }
+
     async fn start_full(
         options: SandboxOptions,
         extra: &[(&str, &str)],
@@ -263,3 +269,15 @@ pub async fn call_confirmed(client: &McpClient, tool: &str, arguments: Value) ->
     confirmed["confirmation_token"] = json!(token);
     call(client, tool, confirmed).await
 }
+/// Ids of the first `count` devices matching an OData filter (the sandbox seeds onboarded, active,
+/// inactive and unmanaged devices).
+pub async fn machine_ids(client: &McpClient, tenant: &str, filter: &str, count: usize) -> Vec<String> {
+    let output = ok(&call(client, "mde_list_machines", json!({"tenant_id": tenant, "filter": filter, "limit": count})).await);
+    let ids: Vec<String> =
+        output["machines"].as_array().expect("machines").iter().map(|m| m["id"].as_str().expect("id").to_string()).collect();
+    assert_eq!(ids.len(), count, "the sandbox has {count} devices matching {filter}");
+    ids
+}
+
+pub const ACTIVE: &str = "onboardingStatus eq 'Onboarded' and healthStatus eq 'Active'";
+pub const UNMANAGED: &str = "onboardingStatus eq 'CanBeOnboarded'";

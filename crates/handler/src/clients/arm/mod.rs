@@ -109,7 +109,7 @@ impl ArmClient {
     }
 
     pub async fn list<T: DeserializeOwned>(&self, tenant: &TenantId, from: ListPosition, max: usize) -> Result<Collected<T>, ArmError> {
-        Ok(self.http.collect(Api::Arm, tenant, from, max).await?)
+        Ok(self.http.collect(Api::Arm, from, max, |page| ApiRequest::get(Api::Arm, tenant, page)).await?)
     }
 
     /// Checks that a list position belongs to ARM before a tool resumes from it.
@@ -179,7 +179,7 @@ impl ArmClient {
     ) -> Result<OperationOutcome, ArmError> {
         let started = Instant::now();
         let mut request = ApiRequest { method, ..ApiRequest::get(Api::Arm, tenant, url) };
-        request.body = body.cloned();
+        request.body = body.cloned().map(crate::outbound::RequestBody::Json);
         let response = self.http.send(&request).await?;
         let Some((poll, via_location)) = operation_url(&response) else {
             return Ok(OperationOutcome::Succeeded { waited: started.elapsed() });

@@ -1,20 +1,20 @@
-//! Device inventory: `mde_list_machines`, `mde_get_machine`.
+//! Device inventory: `mde_list_machines`, `mde_get_machine`, `mde_get_logged_on_users`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::clients::defender::{Machine, MachineId};
+use super::common;
+use crate::clients::defender::{LogonUser, Machine, MachineId};
 use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
 use crate::tenants::TenantId;
 use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListMachines).tool(GetMachine)
+    builder.tool(ListMachines).tool(GetMachine).tool(GetLoggedOnUsers)
 }
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
-const MAX_FILTER_CHARS: usize = 2000;
 
 struct ListMachines;
 
@@ -66,44 +66,20 @@ impl Tool for ListMachines {
     }
 
     async fn call(&self, context: &ToolContext, params: ListMachinesParams) -> Result<ListMachinesOutput, ToolError> {
-        let tenant = context.services.tenants.resolve(params.tenant_id.as_ref())?.tenant_id.clone();
-        let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ToolError::invalid(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
-        }
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let defender = &context.services.defender;
-        let position = match (params.cursor, params.filter) {
-            (Some(_), Some(_)) => {
-                return Err(ToolError::invalid("pass either filter or cursor, not both: the cursor already carries its filter"));
-            }
-            (Some(text), None) => {
-                let position = cursor::decode(&tenant, &text)?;
-                defender.check_position(&position)?;
-                position
-            }
-            (None, Some(filter)) => defender.machines_start(Some(checked_filter(&filter)?)),
-            (None, None) => defender.machines_start(None),
-        };
-        let collected = defender.list_machines(&tenant, position, limit as usize).await?;
+        let position = common::list_position(
+            &tenant,
+            params.cursor.as_deref(),
+            params.filter.is_some(),
+            |position| defender.check_position(position),
+            || Ok(defender.machines_start(params.filter.as_deref().map(common::checked_filter).transpose()?)),
+        )?;
+        let collected = defender.list_machines(&tenant, position, limit).await?;
         let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
         Ok(ListMachinesOutput { tenant_id: tenant, machines: collected.items, next_cursor })
     }
-}
-
-/// Defender validates the OData itself and its message is passed on; this only refuses what
-/// could never be a filter.
-fn checked_filter(filter: &str) -> Result<&str, ToolError> {
-    let filter = filter.trim();
-    if filter.is_empty() {
-        return Err(ToolError::invalid("filter is empty; omit it to list every device"));
-    }
-    if filter.len() > MAX_FILTER_CHARS {
-        return Err(ToolError::invalid(format!("filter is {} characters; at most {MAX_FILTER_CHARS} are accepted", filter.len())));
-    }
-    if filter.chars().any(char::is_control) {
-        return Err(ToolError::invalid("filter contains control characters (such as line breaks); write it on one line"));
-    }
-    Ok(filter)
 }
 
 struct GetMachine;
@@ -154,14 +130,66 @@ impl Tool for GetMachine {
     }
 
     async fn call(&self, context: &ToolContext, params: GetMachineParams) -> Result<GetMachineOutput, ToolError> {
-        let tenant = context.services.tenants.resolve(params.tenant_id.as_ref())?.tenant_id.clone();
-        match context.services.defender.get_machine(&tenant, &params.machine_id).await {
-            Ok(machine) => Ok(GetMachineOutput { tenant_id: tenant, machine }),
-            Err(error) if error.is_not_found() => Err(ToolError::NotFound(format!(
-                "no device with machine id {} in tenant {tenant}",
-                params.machine_id.as_str()
-            ))),
-            Err(error) => Err(error.into()),
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let machine = context
+            .services
+            .defender
+            .get_machine(&tenant, &params.machine_id)
+            .await
+            .map_err(|error| common::not_found(error, || no_device(&params.machine_id, &tenant)))?;
+        Ok(GetMachineOutput { tenant_id: tenant, machine })
+    }
+}
+
+fn no_device(id: &MachineId, tenant: &TenantId) -> String {
+    format!("no device with machine id {} in tenant {tenant}", id.as_str())
+}
+
+struct GetLoggedOnUsers;
+
+#[derive(Serialize, JsonSchema)]
+struct LoggedOnUsersOutput {
+    tenant_id: TenantId,
+    machine_id: String,
+    users: Vec<LogonUser>,
+}
+
+impl Summary for LoggedOnUsersOutput {
+    fn summary(&self) -> String {
+        let names: Vec<String> = self
+            .users
+            .iter()
+            .map(|u| format!("{}\\{}", u.account_domain.as_deref().unwrap_or("?"), u.account_name.as_deref().unwrap_or(&u.id)))
+            .collect();
+        format!("{} users seen on device {}: {}", self.users.len(), self.machine_id, names.join(", "))
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for GetLoggedOnUsers {
+    type Params = GetMachineParams;
+    type Output = LoggedOnUsersOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_get_logged_on_users",
+            title: "Users who logged on to a device",
+            description: "Lists the users Defender saw logging on to a device (account, domain, SID, first and last seen, \
+                          logon types, domain admin): who to contact, and whose credentials may be exposed on it.",
+            toolset: Toolset::Defender,
+            effect: Effect::Read,
+            tier: Tier::Reader,
         }
+    }
+
+    async fn call(&self, context: &ToolContext, params: GetMachineParams) -> Result<LoggedOnUsersOutput, ToolError> {
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let users = context
+            .services
+            .defender
+            .logon_users(&tenant, &params.machine_id)
+            .await
+            .map_err(|error| common::not_found(error, || no_device(&params.machine_id, &tenant)))?;
+        Ok(LoggedOnUsersOutput { tenant_id: tenant, machine_id: params.machine_id.as_str().to_string(), users })
     }
 }

@@ -1,12 +1,19 @@
-//! Microsoft Graph security (`https://graph.microsoft.com/{v1.0|beta}/security/...`).
+//! Microsoft Graph security (`https://graph.microsoft.com/{v1.0|beta}/security/...`): advanced
+//! hunting, incidents with their alerts (v1.0) and custom detection rules (beta).
+
+mod detection_rules;
+mod incidents;
 
 use std::sync::Arc;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::outbound::{Api, ApiError, ApiRequest, HttpCore, Replay};
+use crate::outbound::{Api, ApiError, ApiRequest, Bucket, HttpCore, ListPosition, Replay};
 use crate::tenants::TenantId;
+
+pub use detection_rules::{DetectionRule, DetectionRuleChange, NewDetectionRule, RuleId};
+pub use incidents::{GraphAlert, Incident, IncidentComment, IncidentFilter, IncidentId, IncidentUpdate};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -60,7 +67,13 @@ impl GraphClient {
             url,
             &HuntingQueryBody { query, timespan },
             Replay::Safe,
-        );
+        )
+        .paced(&[Bucket::GraphHunting]);
         self.http.json(&request).await
+    }
+
+    /// Checks that a list position belongs to this API before a tool resumes from it.
+    pub fn check_position(&self, position: &ListPosition) -> Result<(), ApiError> {
+        self.http.ensure_own_origin(Api::Graph, &position.page)
     }
 }

@@ -1,0 +1,411 @@
+//! Response actions on devices (`POST /api/machines/{id}/{action}`) and the machine actions they
+//! create (`/api/machineactions`), including live response sessions and their results.
+
+use reqwest::Method;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{DefenderClient, MACHINES, MachineId, ValueString, odata_string};
+use crate::outbound::{Api, ApiError, ApiRequest, Bucket, Collected, ListPosition, Replay};
+use crate::tenants::TenantId;
+
+const LIVE_RESPONSE: &[Bucket] = &[Bucket::DefenderMachines, Bucket::DefenderLiveResponse];
+
+/// A machine action id (a GUID), as returned by every response action.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(with = "String")]
+pub struct ActionId(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not a machine action id: expected a GUID as returned by a response action or mde_list_machine_actions")]
+pub struct InvalidActionId(String);
+
+impl TryFrom<String> for ActionId {
+    type Error = InvalidActionId;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let trimmed = text.trim();
+        uuid::Uuid::try_parse(trimmed)
+            .map(|guid| Self(guid.hyphenated().to_string()))
+            .map_err(|_| InvalidActionId(trimmed.chars().take(64).collect()))
+    }
+}
+
+impl From<ActionId> for String {
+    fn from(id: ActionId) -> Self {
+        id.0
+    }
+}
+
+impl ActionId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The machine action types Defender reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ActionType {
+    Isolate,
+    Unisolate,
+    RestrictCodeExecution,
+    UnrestrictCodeExecution,
+    RunAntiVirusScan,
+    CollectInvestigationPackage,
+    StopAndQuarantineFile,
+    Offboard,
+    LiveResponse,
+}
+
+impl ActionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Isolate => "Isolate",
+            Self::Unisolate => "Unisolate",
+            Self::RestrictCodeExecution => "RestrictCodeExecution",
+            Self::UnrestrictCodeExecution => "UnrestrictCodeExecution",
+            Self::RunAntiVirusScan => "RunAntiVirusScan",
+            Self::CollectInvestigationPackage => "CollectInvestigationPackage",
+            Self::StopAndQuarantineFile => "StopAndQuarantineFile",
+            Self::Offboard => "Offboard",
+            Self::LiveResponse => "LiveResponse",
+        }
+    }
+}
+
+/// Machine action statuses. Pending and InProgress are the only ones that still change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ActionStatus {
+    Pending,
+    InProgress,
+    Succeeded,
+    Failed,
+    TimeOut,
+    Cancelled,
+}
+
+impl ActionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::InProgress => "InProgress",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+            Self::TimeOut => "TimeOut",
+            Self::Cancelled => "Cancelled",
+        }
+    }
+}
+
+/// Whether a reported status (a string, since Defender adds values over time) can still change.
+pub fn is_settled(status: &str) -> bool {
+    !(status.eq_ignore_ascii_case("Pending") || status.eq_ignore_ascii_case("InProgress"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum IsolationType {
+    Full,
+    Selective,
+    /// Containment of a device that is not onboarded.
+    UnManagedDevice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ScanType {
+    Quick,
+    Full,
+}
+
+/// One live response command. Defender runs them in order and stops at the first failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveResponseCommand {
+    /// Runs a PowerShell script from the live response library.
+    RunScript { script_name: String, args: Option<String> },
+    /// Copies a library file to the device.
+    PutFile { file_name: String },
+    /// Collects a file from the device.
+    GetFile { path: String },
+}
+
+impl LiveResponseCommand {
+    fn to_json(&self) -> Value {
+        let (kind, params) = match self {
+            Self::RunScript { script_name, args } => {
+                let mut params = vec![json!({"key": "ScriptName", "value": script_name})];
+                params.extend(args.iter().map(|args| json!({"key": "Args", "value": args})));
+                ("RunScript", params)
+            }
+            Self::PutFile { file_name } => ("PutFile", vec![json!({"key": "FileName", "value": file_name})]),
+            Self::GetFile { path } => ("GetFile", vec![json!({"key": "Path", "value": path})]),
+        };
+        json!({"type": kind, "params": params})
+    }
+}
+
+/// A response action to start on one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionRequest {
+    Isolate(IsolationType),
+    Unisolate,
+    RestrictCodeExecution,
+    UnrestrictCodeExecution,
+    RunAntiVirusScan(ScanType),
+    CollectInvestigationPackage,
+    /// A SHA-1 (40 hex characters, validated by the caller).
+    StopAndQuarantineFile {
+        sha1: String,
+    },
+    Offboard,
+    LiveResponse(Vec<LiveResponseCommand>),
+}
+
+impl ActionRequest {
+    /// The machine action type this request creates.
+    pub fn action_type(&self) -> ActionType {
+        match self {
+            Self::Isolate(_) => ActionType::Isolate,
+            Self::Unisolate => ActionType::Unisolate,
+            Self::RestrictCodeExecution => ActionType::RestrictCodeExecution,
+            Self::UnrestrictCodeExecution => ActionType::UnrestrictCodeExecution,
+            Self::RunAntiVirusScan(_) => ActionType::RunAntiVirusScan,
+            Self::CollectInvestigationPackage => ActionType::CollectInvestigationPackage,
+            Self::StopAndQuarantineFile { .. } => ActionType::StopAndQuarantineFile,
+            Self::Offboard => ActionType::Offboard,
+            Self::LiveResponse(_) => ActionType::LiveResponse,
+        }
+    }
+
+    fn path_segment(&self) -> &'static str {
+        match self {
+            Self::Isolate(_) => "isolate",
+            Self::Unisolate => "unisolate",
+            Self::RestrictCodeExecution => "restrictCodeExecution",
+            Self::UnrestrictCodeExecution => "unrestrictCodeExecution",
+            Self::RunAntiVirusScan(_) => "runAntiVirusScan",
+            Self::CollectInvestigationPackage => "collectInvestigationPackage",
+            Self::StopAndQuarantineFile { .. } => "StopAndQuarantineFile",
+            Self::Offboard => "offboard",
+            Self::LiveResponse(_) => "runliveresponse",
+        }
+    }
+
+    fn body(&self, comment: &str) -> Value {
+        let mut body = json!({"Comment": comment});
+        match self {
+            Self::Isolate(isolation) => body["IsolationType"] = json!(isolation),
+            Self::RunAntiVirusScan(scan) => body["ScanType"] = json!(scan),
+            Self::StopAndQuarantineFile { sha1 } => body["Sha1"] = json!(sha1),
+            Self::LiveResponse(commands) => body["Commands"] = commands.iter().map(LiveResponseCommand::to_json).collect(),
+            Self::Unisolate
+            | Self::RestrictCodeExecution
+            | Self::UnrestrictCodeExecution
+            | Self::CollectInvestigationPackage
+            | Self::Offboard => {}
+        }
+        body
+    }
+
+    fn buckets(&self) -> &'static [Bucket] {
+        match self {
+            Self::LiveResponse(_) => LIVE_RESPONSE,
+            _ => MACHINES,
+        }
+    }
+}
+
+/// A machine action as Defender reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineAction {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub action_type: String,
+    /// Pending, InProgress, Succeeded, Failed, TimeOut or Cancelled.
+    pub status: String,
+    pub scope: Option<String>,
+    pub machine_id: Option<String>,
+    pub computer_dns_name: Option<String>,
+    pub requestor: Option<String>,
+    pub requestor_comment: Option<String>,
+    pub creation_date_time_utc: Option<String>,
+    pub last_update_date_time_utc: Option<String>,
+    pub cancellation_requestor: Option<String>,
+    pub cancellation_comment: Option<String>,
+    pub cancellation_date_time_utc: Option<String>,
+    pub related_file_info: Option<RelatedFileInfo>,
+    /// Live response commands with their own status, by index.
+    #[serde(default)]
+    pub commands: Vec<CommandStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RelatedFileInfo {
+    pub file_identifier: Option<String>,
+    pub file_identifier_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandStatus {
+    pub index: u32,
+    pub command_status: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<String>,
+    pub command: Option<CommandSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CommandSpec {
+    #[serde(rename = "type")]
+    pub command_type: String,
+    #[serde(default)]
+    pub params: Vec<CommandParam>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CommandParam {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// What to list machine actions by (Defender filters on these server-side).
+#[derive(Debug, Clone, Default)]
+pub struct ActionFilter {
+    pub machine_id: Option<MachineId>,
+    pub action_type: Option<ActionType>,
+    pub status: Option<ActionStatus>,
+    /// RFC 3339 instant: actions created at or after it.
+    pub since: Option<String>,
+}
+
+impl ActionFilter {
+    fn odata(&self) -> Option<String> {
+        let mut clauses = Vec::new();
+        if let Some(machine) = &self.machine_id {
+            clauses.push(format!("machineId eq {}", odata_string(machine.as_str())));
+        }
+        if let Some(kind) = self.action_type {
+            clauses.push(format!("type eq {}", odata_string(kind.as_str())));
+        }
+        if let Some(status) = self.status {
+            clauses.push(format!("status eq {}", odata_string(status.as_str())));
+        }
+        if let Some(since) = &self.since {
+            clauses.push(format!("creationDateTimeUtc ge {since}"));
+        }
+        (!clauses.is_empty()).then(|| clauses.join(" and "))
+    }
+}
+
+impl DefenderClient {
+    /// Starts a response action on one device. Never repeated after a lost answer: the action
+    /// may have been created, and a second one would act twice.
+    pub async fn start_action(
+        &self,
+        tenant: &TenantId,
+        machine: &MachineId,
+        action: &ActionRequest,
+        comment: &str,
+    ) -> Result<MachineAction, ApiError> {
+        let url = self.http.url(Api::Defender, &format!("/api/machines/{}/{}", machine.as_str(), action.path_segment()), &[]);
+        let request =
+            ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &action.body(comment), Replay::Unsafe).paced(action.buckets());
+        self.http.json(&request).await
+    }
+
+    pub async fn get_action(&self, tenant: &TenantId, id: &ActionId) -> Result<MachineAction, ApiError> {
+        let url = self.http.url(Api::Defender, &format!("/api/machineactions/{}", id.as_str()), &[]);
+        self.http.json(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES)).await
+    }
+
+    pub fn actions_start(&self, filter: &ActionFilter) -> ListPosition {
+        let filter = filter.odata();
+        let query: Vec<(&str, &str)> = filter.as_deref().map(|f| ("$filter", f)).into_iter().collect();
+        ListPosition::start(self.http.url(Api::Defender, "/api/machineactions", &query))
+    }
+
+    pub async fn list_actions(&self, tenant: &TenantId, from: ListPosition, max: usize) -> Result<Collected<MachineAction>, ApiError> {
+        self.collect(tenant, from, max, MACHINES).await
+    }
+
+    /// Cancels a pending action (Defender refuses once it is in progress).
+    pub async fn cancel_action(&self, tenant: &TenantId, id: &ActionId, comment: &str) -> Result<MachineAction, ApiError> {
+        let url = self.http.url(Api::Defender, &format!("/api/machineactions/{}/cancel", id.as_str()), &[]);
+        let request =
+            ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &json!({"Comment": comment}), Replay::Unsafe).paced(MACHINES);
+        self.http.json(&request).await
+    }
+
+    /// A short-lived download link to the investigation package a collection action produced.
+    pub async fn package_uri(&self, tenant: &TenantId, id: &ActionId) -> Result<String, ApiError> {
+        let url = self.http.url(Api::Defender, &format!("/api/machineactions/{}/getPackageUri", id.as_str()), &[]);
+        Ok(self.http.json::<ValueString>(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES)).await?.value)
+    }
+
+    /// A short-lived download link to the result of one live response command.
+    pub async fn live_response_result_link(&self, tenant: &TenantId, id: &ActionId, index: u32) -> Result<String, ApiError> {
+        let path = format!("/api/machineactions/{}/GetLiveResponseResultDownloadLink(index={index})", id.as_str());
+        let url = self.http.url(Api::Defender, &path, &[]);
+        Ok(self.http.json::<ValueString>(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES)).await?.value)
+    }
+
+    /// Reads a result link (no token: the link is pre-signed). `Ok((bytes, cut))`.
+    pub async fn download(&self, link: &str, max_bytes: usize) -> Result<(Vec<u8>, bool), ApiError> {
+        let link = url::Url::parse(link)
+            .map_err(|_| ApiError::Decode { api: Api::Defender, detail: "the download link Defender returned is not a URL".into() })?;
+        self.http.download_signed(Api::Defender, &link, max_bytes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_carry_the_comment_and_the_action_options() {
+        let body = ActionRequest::Isolate(IsolationType::Selective).body("ticket 42");
+        assert_eq!(body, json!({"Comment": "ticket 42", "IsolationType": "Selective"}));
+        let script = ActionRequest::LiveResponse(vec![LiveResponseCommand::RunScript {
+            script_name: "Collect-Triage.ps1".into(),
+            args: Some("-OutputPath C:\\temp".into()),
+        }]);
+        assert_eq!(
+            script.body("triage")["Commands"],
+            json!([{"type": "RunScript", "params": [
+                {"key": "ScriptName", "value": "Collect-Triage.ps1"},
+                {"key": "Args", "value": "-OutputPath C:\\temp"}
+            ]}])
+        );
+    }
+
+    #[test]
+    fn filters_become_odata() {
+        let filter = ActionFilter {
+            machine_id: Some(MachineId::try_from("a".repeat(40)).expect("id")),
+            action_type: Some(ActionType::Isolate),
+            status: Some(ActionStatus::Pending),
+            since: Some("2024-05-01T00:00:00Z".into()),
+        };
+        assert_eq!(
+            filter.odata().as_deref(),
+            Some(
+                format!(
+                    "machineId eq '{}' and type eq 'Isolate' and status eq 'Pending' and creationDateTimeUtc ge 2024-05-01T00:00:00Z",
+                    "a".repeat(40)
+                )
+                .as_str()
+            )
+        );
+        assert_eq!(ActionFilter::default().odata(), None);
+    }
+
+    #[test]
+    fn action_ids_are_guids() {
+        assert!(ActionId::try_from("7f1b2c3d-0000-4000-8000-000000000001".to_string()).is_ok());
+        assert!(ActionId::try_from("isolate-1".to_string()).is_err());
+    }
+}

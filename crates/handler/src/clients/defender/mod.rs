@@ -1,0 +1,201 @@
+//! The Defender for Endpoint API (`https://api.securitycenter.microsoft.com/api`): devices,
+//! response actions and machine actions, live response and its library, indicators, file/IP/
+//! domain entities and alerts.
+//!
+//! Calls are counted against Microsoft's per-tenant rate buckets (see `outbound::Bucket`):
+//! everything under `/api/machines` and `/api/machineactions` in the machine bucket (live
+//! response sessions in their own as well), indicator imports in theirs, the rest in the general one.
+
+mod actions;
+mod entities;
+mod indicators;
+mod library;
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::outbound::{Api, ApiError, ApiRequest, Bucket, Collected, HttpCore, ListPosition};
+use crate::tenants::TenantId;
+
+pub use actions::{
+    ActionFilter, ActionId, ActionRequest, ActionStatus, ActionType, IsolationType, LiveResponseCommand, MachineAction,
+    ScanType, is_settled,
+};
+pub use entities::{Alert, AlertFilter, DomainStats, FileHash, FileInfo, FileStats, IpStats};
+pub use indicators::{
+    IMPORT_BATCH, ImportResult, Indicator, IndicatorAction, IndicatorFilter, IndicatorId, IndicatorType, NewIndicator, Severity,
+};
+pub use library::{LibraryFile, LibraryFileName, LibraryUpload, MAX_LIBRARY_FILE_BYTES};
+
+const MACHINES: &[Bucket] = &[Bucket::DefenderMachines];
+
+/// A machine id: the 40-character hexadecimal id Defender assigns to a device.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(with = "String")]
+pub struct MachineId(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not a Defender machine id: expected 40 hexadecimal characters, as returned by mde_list_machines")]
+pub struct InvalidMachineId(String);
+
+impl TryFrom<String> for MachineId {
+    type Error = InvalidMachineId;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let trimmed = text.trim();
+        if trimmed.len() == 40 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(trimmed.to_ascii_lowercase()))
+        } else {
+            Err(InvalidMachineId(trimmed.chars().take(64).collect()))
+        }
+    }
+}
+
+impl From<MachineId> for String {
+    fn from(id: MachineId) -> Self {
+        id.0
+    }
+}
+
+impl MachineId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A device as the Defender API describes it (the fields a responder needs; others are dropped).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    pub id: String,
+    pub computer_dns_name: Option<String>,
+    pub os_platform: Option<String>,
+    pub os_version: Option<String>,
+    pub health_status: Option<String>,
+    pub onboarding_status: Option<String>,
+    pub risk_score: Option<String>,
+    pub exposure_level: Option<String>,
+    pub last_seen: Option<String>,
+    pub last_ip_address: Option<String>,
+    pub last_external_ip_address: Option<String>,
+    pub rbac_group_name: Option<String>,
+    #[serde(default)]
+    pub machine_tags: Vec<String>,
+    pub is_aad_joined: Option<bool>,
+    pub aad_device_id: Option<String>,
+    pub agent_version: Option<String>,
+}
+
+/// A user seen logging on to a device.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogonUser {
+    pub id: String,
+    pub account_name: Option<String>,
+    pub account_domain: Option<String>,
+    pub account_sid: Option<String>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub logon_types: Option<String>,
+    pub is_domain_admin: Option<bool>,
+    pub is_only_network_user: Option<bool>,
+}
+
+#[derive(Clone)]
+pub struct DefenderClient {
+    http: Arc<HttpCore>,
+}
+
+impl DefenderClient {
+    pub fn new(http: Arc<HttpCore>) -> Self {
+        Self { http }
+    }
+
+    /// The first page of the machine list, with an optional OData `$filter`.
+    pub fn machines_start(&self, filter: Option<&str>) -> ListPosition {
+        let query: Vec<(&str, &str)> = filter.map(|f| ("$filter", f)).into_iter().collect();
+        ListPosition::start(self.http.url(Api::Defender, "/api/machines", &query))
+    }
+
+    pub async fn list_machines(&self, tenant: &TenantId, from: ListPosition, max: usize) -> Result<Collected<Machine>, ApiError> {
+        self.collect(tenant, from, max, MACHINES).await
+    }
+
+    pub async fn get_machine(&self, tenant: &TenantId, id: &MachineId) -> Result<Machine, ApiError> {
+        let url = self.http.url(Api::Defender, &format!("/api/machines/{}", id.as_str()), &[]);
+        self.http.json(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES)).await
+    }
+
+    pub async fn logon_users(&self, tenant: &TenantId, id: &MachineId) -> Result<Vec<LogonUser>, ApiError> {
+        let url = self.http.url(Api::Defender, &format!("/api/machines/{}/logonusers", id.as_str()), &[]);
+        Ok(self.http.json::<ValueList<LogonUser>>(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES)).await?.value)
+    }
+
+    async fn collect<T: serde::de::DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        from: ListPosition,
+        max: usize,
+        buckets: &'static [Bucket],
+    ) -> Result<Collected<T>, ApiError> {
+        self.http.collect(Api::Defender, from, max, |page| ApiRequest::get(Api::Defender, tenant, page).paced(buckets)).await
+    }
+
+    /// Checks that a list position belongs to this API before a tool resumes from it.
+    pub fn check_position(&self, position: &ListPosition) -> Result<(), ApiError> {
+        self.http.ensure_own_origin(Api::Defender, &position.page)
+    }
+}
+
+/// `{"value": [...]}` of endpoints that answer in one page.
+#[derive(Deserialize)]
+struct ValueList<T> {
+    #[serde(default = "Vec::new")]
+    value: Vec<T>,
+}
+
+/// `{"value": "..."}` of endpoints that answer with one string (download links).
+#[derive(Deserialize)]
+struct ValueString {
+    value: String,
+}
+
+/// Quotes a value for an OData string literal (a quote inside is doubled).
+fn odata_string(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// Defender reports some counts as numbers and others as strings of digits.
+fn number_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(i64),
+        Text(String),
+    }
+    Ok(match Option::<Either>::deserialize(deserializer)? {
+        Some(Either::Number(n)) => Some(n),
+        Some(Either::Text(text)) => text.trim().parse().ok(),
+        None => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_ids_are_forty_hex_characters() {
+        let id = MachineId::try_from("1E5BC9D7E413DDD7902C2932E418702B84D0CC07".to_string()).expect("valid");
+        assert_eq!(id.as_str(), "1e5bc9d7e413ddd7902c2932e418702b84d0cc07");
+        let error = MachineId::try_from("ws-fin-014".to_string()).expect_err("a host name is not an id");
+        assert!(error.to_string().contains("40 hexadecimal"));
+    }
+
+    #[test]
+    fn odata_strings_double_their_quotes() {
+        assert_eq!(odata_string("O'Brien"), "'O''Brien'");
+    }
+}

@@ -1,0 +1,328 @@
+//! Rate governance: Microsoft throttles each tenant per API family (Defender machine and
+//! machine-action endpoints: 100 calls a minute and 1,500 an hour). Bulk work that ignores this
+//! storms into 429s and then waits blindly; this limiter instead keeps a sliding log of calls per
+//! (tenant, bucket) and holds each call until it fits every window, so a 500-device isolation
+//! paces itself and the service never has to refuse it.
+//!
+//! Waiting is bounded: one tool call waits at most until its pacing deadline (set for the whole
+//! call with [`with_deadline`]); a call that would have to wait longer fails at once with the
+//! time it would have needed, so bulk tools can report the devices they did not reach.
+//!
+//! The log lives in this process. Several instances of a scaled-out app each keep their own, so
+//! together they can still exceed the limits; 429s are therefore still honoured (and teach the
+//! limiter to hold the bucket for the `Retry-After` time).
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use std::time::Instant;
+
+use crate::tenants::TenantId;
+
+/// A family of endpoints that Microsoft throttles together, per tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// `/api/machines/...` and `/api/machineactions/...`.
+    DefenderMachines,
+    /// `POST /api/machines/{id}/runliveresponse` (also counted as a machine call).
+    DefenderLiveResponse,
+    /// `POST /api/indicators/import`.
+    DefenderIndicatorImport,
+    /// Every other Defender endpoint (indicators, alerts, files, IPs, domains, library).
+    DefenderGeneral,
+    /// Graph `runHuntingQuery`.
+    GraphHunting,
+}
+
+impl Bucket {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::DefenderMachines => "Defender machine and machine-action calls",
+            Self::DefenderLiveResponse => "Defender live response sessions",
+            Self::DefenderIndicatorImport => "Defender indicator imports",
+            Self::DefenderGeneral => "Defender API calls",
+            Self::GraphHunting => "advanced hunting queries",
+        }
+    }
+}
+
+/// At most `limit` calls in any `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub limit: u32,
+    pub period: Duration,
+}
+
+impl Window {
+    pub const fn per_minute(limit: u32) -> Self {
+        Self { limit, period: Duration::from_secs(60) }
+    }
+
+    pub const fn per_hour(limit: u32) -> Self {
+        Self { limit, period: Duration::from_secs(3600) }
+    }
+
+    /// A call admitted now reaches the service a little later than the one it replaces in the
+    /// window did, or a little sooner; a tenth of the period absorbs that skew.
+    fn span(&self) -> Duration {
+        self.period + self.period / 10
+    }
+}
+
+/// The windows of every bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    pub defender_machines: Vec<Window>,
+    pub defender_live_response: Vec<Window>,
+    pub defender_indicator_import: Vec<Window>,
+    pub defender_general: Vec<Window>,
+    pub graph_hunting: Vec<Window>,
+}
+
+impl RateLimits {
+    /// Microsoft's documented per-tenant limits, with the machine limits as configured.
+    pub fn documented(machine_calls_per_minute: u32, machine_calls_per_hour: u32) -> Self {
+        Self {
+            defender_machines: vec![Window::per_minute(machine_calls_per_minute), Window::per_hour(machine_calls_per_hour)],
+            defender_live_response: vec![Window::per_minute(10)],
+            defender_indicator_import: vec![Window::per_minute(30)],
+            defender_general: vec![Window::per_minute(100), Window::per_hour(1500)],
+            graph_hunting: vec![Window::per_minute(45), Window::per_hour(1500)],
+        }
+    }
+
+    /// The same limits over periods `divisor` times shorter (tests run an hour's pacing in a minute).
+    pub fn with_periods_divided_by(mut self, divisor: u32) -> Self {
+        for windows in [
+            &mut self.defender_machines,
+            &mut self.defender_live_response,
+            &mut self.defender_indicator_import,
+            &mut self.defender_general,
+            &mut self.graph_hunting,
+        ] {
+            for window in windows.iter_mut() {
+                window.period /= divisor.max(1);
+            }
+        }
+        self
+    }
+
+    fn windows(&self, bucket: Bucket) -> &[Window] {
+        match bucket {
+            Bucket::DefenderMachines => &self.defender_machines,
+            Bucket::DefenderLiveResponse => &self.defender_live_response,
+            Bucket::DefenderIndicatorImport => &self.defender_indicator_import,
+            Bucket::DefenderGeneral => &self.defender_general,
+            Bucket::GraphHunting => &self.graph_hunting,
+        }
+    }
+}
+
+tokio::task_local! {
+    static DEADLINE: Instant;
+}
+
+/// Runs `work` with a pacing deadline: no call inside it waits for a rate-limit slot past `deadline`.
+pub async fn with_deadline<F: Future>(deadline: Instant, work: F) -> F::Output {
+    DEADLINE.scope(deadline, work).await
+}
+
+/// The pacing deadline of the running tool call, if one was set.
+pub fn current_deadline() -> Option<Instant> {
+    DEADLINE.try_with(|deadline| *deadline).ok()
+}
+
+/// The limiter refused to wait: the next slot is `wait` away, past the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverBudget {
+    pub bucket: Bucket,
+    pub wait: Duration,
+}
+
+#[derive(Default)]
+struct Log {
+    calls: VecDeque<Instant>,
+    blocked_until: Option<Instant>,
+}
+
+pub struct RateLimiter {
+    limits: RateLimits,
+    logs: Mutex<HashMap<(TenantId, Bucket), Log>>,
+}
+
+impl RateLimiter {
+    pub fn new(limits: RateLimits) -> Self {
+        Self { limits, logs: Mutex::new(HashMap::new()) }
+    }
+
+    /// Waits until one call fits every window of every bucket, then records it in all of them.
+    pub async fn acquire(&self, tenant: &TenantId, buckets: &[Bucket], deadline: Instant) -> Result<(), OverBudget> {
+        loop {
+            let now = Instant::now();
+            let Err((bucket, ready_at)) = self.try_admit(tenant, buckets, now) else {
+                return Ok(());
+            };
+            if ready_at > deadline {
+                return Err(OverBudget { bucket, wait: ready_at - now });
+            }
+            tracing::debug!(tenant = %tenant, bucket = ?bucket, wait_ms = (ready_at - now).as_millis() as u64, "pacing a Microsoft API call");
+            tokio::time::sleep_until(ready_at.into()).await;
+        }
+    }
+
+    /// Records a call at `now` if it fits; otherwise the fullest bucket and when it frees up.
+    fn try_admit(&self, tenant: &TenantId, buckets: &[Bucket], now: Instant) -> Result<(), (Bucket, Instant)> {
+        let mut logs = self.lock();
+        let fullest = buckets
+            .iter()
+            .map(|bucket| (*bucket, self.ready_at(*bucket, logs.entry((tenant.clone(), *bucket)).or_default(), now)))
+            .max_by_key(|(_, ready_at)| *ready_at);
+        match fullest {
+            Some((bucket, ready_at)) if ready_at > now => Err((bucket, ready_at)),
+            _ => {
+                for bucket in buckets {
+                    logs.entry((tenant.clone(), *bucket)).or_default().calls.push_back(now);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The service throttled a call anyway (another instance, another app): hold the buckets.
+    pub fn hold(&self, tenant: &TenantId, buckets: &[Bucket], retry_after: Duration) {
+        let until = Instant::now() + retry_after;
+        let mut logs = self.lock();
+        for bucket in buckets {
+            let log = logs.entry((tenant.clone(), *bucket)).or_default();
+            log.blocked_until = Some(log.blocked_until.map_or(until, |current| current.max(until)));
+        }
+    }
+
+    /// When the next call fits this bucket; forgets calls older than its longest window.
+    fn ready_at(&self, bucket: Bucket, log: &mut Log, now: Instant) -> Instant {
+        let windows = self.limits.windows(bucket);
+        let longest = windows.iter().map(Window::span).max().unwrap_or_default();
+        while log.calls.front().is_some_and(|call| now.saturating_duration_since(*call) >= longest) {
+            log.calls.pop_front();
+        }
+        let mut ready = log.blocked_until.filter(|until| *until > now).unwrap_or(now);
+        for window in windows {
+            let limit = window.limit as usize;
+            let in_window: Vec<&Instant> = log.calls.iter().filter(|call| now.saturating_duration_since(**call) < window.span()).collect();
+            if in_window.len() >= limit {
+                // The call that must leave the window before another fits; a limit of zero never frees.
+                let frees = match in_window.len().checked_sub(limit).and_then(|index| in_window.get(index)) {
+                    Some(oldest) if limit > 0 => **oldest + window.span(),
+                    _ => now + window.span(),
+                };
+                ready = ready.max(frees);
+            }
+        }
+        ready
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, Bucket), Log>> {
+        // The log is only ever appended to or trimmed; a panic elsewhere cannot leave it inconsistent.
+        self.logs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> TenantId {
+        "11111111-1111-4111-8111-111111111111".parse().expect("guid")
+    }
+
+    fn limiter(windows: Vec<Window>) -> RateLimiter {
+        let mut limits = RateLimits::documented(100, 1500);
+        limits.defender_machines = windows;
+        RateLimiter::new(limits)
+    }
+
+    /// Admits calls one after another on a simulated clock, each as soon as it fits; returns
+    /// the offsets (seconds from the start) at which they were admitted.
+    fn admission_times(limiter: &RateLimiter, buckets: &[Bucket], calls: usize) -> Vec<u64> {
+        let start = Instant::now();
+        let mut now = start;
+        (0..calls)
+            .map(|_| {
+                loop {
+                    match limiter.try_admit(&tenant(), buckets, now) {
+                        Ok(()) => break (now - start).as_secs(),
+                        Err((_, ready_at)) => now = ready_at,
+                    }
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn calls_beyond_the_minute_limit_wait_for_the_window() {
+        let limiter = limiter(vec![Window::per_minute(3)]);
+        // Calls 4-6 wait one window (66 s with the skew margin), call 7 a second one.
+        assert_eq!(admission_times(&limiter, &[Bucket::DefenderMachines], 7), vec![0, 0, 0, 66, 66, 66, 132]);
+    }
+
+    #[test]
+    fn the_hour_limit_paces_even_when_minutes_have_room() {
+        let limiter = limiter(vec![Window::per_minute(100), Window::per_hour(5)]);
+        assert_eq!(admission_times(&limiter, &[Bucket::DefenderMachines], 6), vec![0, 0, 0, 0, 0, 3960]);
+    }
+
+    #[test]
+    fn a_call_in_two_buckets_waits_for_the_fuller_one() {
+        let mut limits = RateLimits::documented(100, 1500);
+        limits.defender_live_response = vec![Window::per_minute(1)];
+        let limiter = RateLimiter::new(limits);
+        let both = [Bucket::DefenderMachines, Bucket::DefenderLiveResponse];
+        assert_eq!(admission_times(&limiter, &both, 2), vec![0, 66]);
+    }
+
+    #[test]
+    fn tenants_and_buckets_are_counted_apart() {
+        let limiter = limiter(vec![Window::per_minute(1)]);
+        let other: TenantId = "22222222-2222-4222-8222-222222222222".parse().expect("guid");
+        let now = Instant::now();
+        assert!(limiter.try_admit(&tenant(), &[Bucket::DefenderMachines], now).is_ok());
+        assert!(limiter.try_admit(&other, &[Bucket::DefenderMachines], now).is_ok(), "another tenant fits");
+        assert!(limiter.try_admit(&tenant(), &[Bucket::DefenderGeneral], now).is_ok(), "another bucket fits");
+        assert!(limiter.try_admit(&tenant(), &[Bucket::DefenderMachines], now).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_wait_past_the_deadline_is_refused_at_once() {
+        let limiter = limiter(vec![Window::per_minute(1)]);
+        let start = Instant::now();
+        limiter.acquire(&tenant(), &[Bucket::DefenderMachines], start).await.expect("the first call fits");
+        let refused = limiter
+            .acquire(&tenant(), &[Bucket::DefenderMachines], start + Duration::from_secs(10))
+            .await
+            .expect_err("the next slot is a minute away");
+        assert_eq!(refused.bucket, Bucket::DefenderMachines);
+        assert!(refused.wait > Duration::from_secs(60), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_throttle_from_the_service_holds_the_bucket() {
+        let limiter = limiter(vec![Window::per_minute(100)]);
+        limiter.hold(&tenant(), &[Bucket::DefenderMachines], Duration::from_secs(30));
+        let refused = limiter
+            .acquire(&tenant(), &[Bucket::DefenderMachines], Instant::now() + Duration::from_secs(5))
+            .await
+            .expect_err("held for 30 s");
+        assert!(refused.wait > Duration::from_secs(25), "{refused:?}");
+    }
+
+    #[test]
+    fn scaling_shortens_every_period() {
+        let scaled = RateLimits::documented(100, 1500).with_periods_divided_by(60);
+        assert_eq!(
+            scaled.defender_machines,
+            vec![Window { limit: 100, period: Duration::from_secs(1) }, Window { limit: 1500, period: Duration::from_secs(60) }]
+        );
+    }
+}

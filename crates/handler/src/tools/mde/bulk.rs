@@ -1,0 +1,535 @@
+//! Response actions on many devices at once: one targeting model (explicit machine ids, or an
+//! OData filter with a required cap and a preview), one runner, one per-device outcome.
+//!
+//! Each action is sent once per device and never again: a lost answer is reported as
+//! unconfirmed, never re-sent (a second isolation request could act twice). The outbound
+//! limiter paces the calls under Defender's per-tenant limits; devices the call's pacing budget
+//! could not reach are returned as not started, with their ids, to pass to the next call.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use super::common;
+use crate::clients::defender::{ActionFilter, ActionRequest, MachineAction, MachineId, is_settled};
+use crate::mcp::{Summary, Tool, ToolContext, ToolError, ToolSpec};
+use crate::outbound::ApiError;
+use crate::tenants::TenantId;
+
+/// The most devices one call acts on.
+pub const MAX_DEVICES: u32 = 1000;
+/// The longest `wait_seconds`.
+pub const MAX_WAIT_SECONDS: u32 = 60;
+/// How often a wait looks at the actions again.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Action requests in flight at once; the limiter decides how fast they go out.
+const CONCURRENCY: usize = 8;
+
+/// Which devices an action targets, and how the call behaves. Shared by every device action.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Targeting {
+    /// Tenant of the devices (a GUID from tenants_list). Optional only when the server has one default tenant.
+    pub tenant_id: Option<TenantId>,
+    /// The devices to act on, by Defender machine id (40 hexadecimal characters, from mde_list_machines).
+    /// Give either machine_ids or filter.
+    pub machine_ids: Option<Vec<MachineId>>,
+    /// An OData filter selecting the devices instead, e.g. `rbacGroupName eq 'Finance' and healthStatus eq 'Active'`
+    /// (same fields as mde_list_machines). Requires max_devices; use preview first to see what it matches.
+    pub filter: Option<String>,
+    /// The most devices this call may act on (1-1000). Required with filter: if the filter matches more, nothing
+    /// is done. With machine_ids it is optional and checked against their count.
+    pub max_devices: Option<u32>,
+    /// true: only resolve the devices and return them; nothing is done to any device.
+    #[serde(default)]
+    pub preview: bool,
+    /// Why this is done (incident, ticket, analyst). Required unless preview; Defender records it with every action.
+    pub comment: Option<String>,
+    /// Seconds (0-60) to wait for the actions to finish, looking every 2 seconds; 0 or absent returns as soon as
+    /// the actions are accepted. Follow up later with mde_get_machine_action.
+    pub wait_seconds: Option<u32>,
+}
+
+const TARGETING_FIELDS: [&str; 7] = ["tenant_id", "machine_ids", "filter", "max_devices", "preview", "comment", "wait_seconds"];
+
+/// A device action's parameters: the shared targeting fields plus the action's own options,
+/// flat in one object (serde's `flatten` cannot be combined with refusing unknown fields).
+#[derive(Debug)]
+pub struct ActionParams<O> {
+    pub targeting: Targeting,
+    pub options: O,
+}
+
+impl<'de, O: DeserializeOwned> Deserialize<'de> for ActionParams<O> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let all = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+        let (shared, own): (serde_json::Map<String, Value>, serde_json::Map<String, Value>) =
+            all.into_iter().partition(|(key, _)| TARGETING_FIELDS.contains(&key.as_str()));
+        let targeting = serde_json::from_value(Value::Object(shared)).map_err(D::Error::custom)?;
+        let options = serde_json::from_value(Value::Object(own))
+            .map_err(|error| D::Error::custom(format!("{error} (besides the targeting fields {})", TARGETING_FIELDS.join(", "))))?;
+        Ok(Self { targeting, options })
+    }
+}
+
+impl<O: JsonSchema> JsonSchema for ActionParams<O> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("{}WithTargets", O::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = Targeting::json_schema(generator);
+        let options = O::json_schema(generator);
+        if let (Some(target), Some(extra)) = (schema.as_object_mut(), options.as_object()) {
+            for key in ["properties", "required"] {
+                match (target.get_mut(key), extra.get(key)) {
+                    (Some(Value::Object(into)), Some(Value::Object(from))) => into.extend(from.clone()),
+                    (Some(Value::Array(into)), Some(Value::Array(from))) => into.extend(from.iter().cloned()),
+                    (None, Some(from)) => {
+                        target.insert(key.to_string(), from.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        schema
+    }
+}
+
+/// Options of an action that has none.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoOptions {}
+
+/// One kind of device action: its spec and how its options become a Defender request.
+pub trait DeviceAction: Send + Sync + 'static {
+    type Options: DeserializeOwned + JsonSchema + Send + 'static;
+
+    fn spec(&self) -> ToolSpec;
+
+    fn request(&self, options: Self::Options) -> Result<ActionRequest, ToolError>;
+}
+
+/// The tool for a [`DeviceAction`].
+pub struct Bulk<A>(pub A);
+
+#[async_trait::async_trait]
+impl<A: DeviceAction> Tool for Bulk<A> {
+    type Params = ActionParams<A::Options>;
+    type Output = BulkOutput;
+
+    fn spec(&self) -> ToolSpec {
+        self.0.spec()
+    }
+
+    async fn call(&self, context: &ToolContext, params: Self::Params) -> Result<BulkOutput, ToolError> {
+        let request = self.0.request(params.options)?;
+        run(context, self.0.spec().name, &request, params.targeting).await
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Defender accepted the action; see action_id and action_status.
+    Done,
+    /// The same kind of action is already pending or running on this device; nothing new was started.
+    AlreadyPending,
+    /// Defender refused the action for this device (detail says why).
+    Failed,
+    /// The request was sent but its answer was lost; it may have been carried out and was not repeated.
+    Unconfirmed,
+    /// Not attempted: the call's rate-limit budget ran out first. Pass remaining_machine_ids to a new call.
+    NotStarted,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DeviceOutcome {
+    pub machine_id: String,
+    pub computer_dns_name: Option<String>,
+    pub outcome: Outcome,
+    pub action_id: Option<String>,
+    /// Pending, InProgress, Succeeded, Failed, TimeOut or Cancelled, as last seen.
+    pub action_status: Option<String>,
+    pub detail: Option<String>,
+    /// Defender's creation time of the action, to bound the listing a wait polls.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub created: Option<String>,
+}
+
+/// A device as resolved for a preview.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ResolvedDevice {
+    pub machine_id: String,
+    pub computer_dns_name: Option<String>,
+    pub os_platform: Option<String>,
+    pub health_status: Option<String>,
+    pub onboarding_status: Option<String>,
+    /// false when an explicit machine id does not exist in the tenant.
+    pub found: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct OutcomeCounts {
+    pub done: usize,
+    pub already_pending: usize,
+    pub failed: usize,
+    pub unconfirmed: usize,
+    pub not_started: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BulkOutput {
+    pub tenant_id: TenantId,
+    pub tool: String,
+    pub preview: bool,
+    /// Preview only: the devices the action would target.
+    pub resolved_devices: Vec<ResolvedDevice>,
+    /// One entry per targeted device (empty in a preview).
+    pub results: Vec<DeviceOutcome>,
+    pub counts: OutcomeCounts,
+    /// Devices not started (rate-limit budget): pass them as machine_ids to continue.
+    pub remaining_machine_ids: Vec<String>,
+    /// What to do next, when something needs attention.
+    pub notes: Vec<String>,
+}
+
+impl Summary for BulkOutput {
+    fn summary(&self) -> String {
+        if self.preview {
+            return format!(
+                "preview of {}: {} devices would be targeted in tenant {}; nothing was done",
+                self.tool,
+                self.resolved_devices.len(),
+                self.tenant_id
+            );
+        }
+        let c = &self.counts;
+        let mut text = format!(
+            "{} on {} devices in tenant {}: {} done, {} already pending, {} failed, {} unconfirmed, {} not started",
+            self.tool,
+            self.results.len(),
+            self.tenant_id,
+            c.done,
+            c.already_pending,
+            c.failed,
+            c.unconfirmed,
+            c.not_started
+        );
+        for note in &self.notes {
+            text.push_str("; ");
+            text.push_str(note);
+        }
+        text
+    }
+}
+
+struct Target {
+    id: MachineId,
+    name: Option<String>,
+}
+
+async fn run(context: &ToolContext, tool: &'static str, request: &ActionRequest, targeting: Targeting) -> Result<BulkOutput, ToolError> {
+    let wait = targeting.wait_seconds.unwrap_or(0);
+    if wait > MAX_WAIT_SECONDS {
+        return Err(ToolError::invalid(format!("wait_seconds must be between 0 and {MAX_WAIT_SECONDS}, got {wait}")));
+    }
+    let comment = if targeting.preview { None } else { Some(common::comment(targeting.comment.as_deref())?) };
+    let tenant = common::tenant(context, targeting.tenant_id.as_ref())?;
+    let mut output = BulkOutput {
+        tenant_id: tenant.clone(),
+        tool: tool.to_string(),
+        preview: targeting.preview,
+        resolved_devices: Vec::new(),
+        results: Vec::new(),
+        counts: OutcomeCounts::default(),
+        remaining_machine_ids: Vec::new(),
+        notes: Vec::new(),
+    };
+    let targets = resolve(context, &tenant, &targeting).await?;
+    let Some(comment) = comment else {
+        output.resolved_devices = preview(context, &tenant, targets).await?;
+        return Ok(output);
+    };
+    let started = Instant::now();
+    let defender = &context.services.defender;
+    let outcomes: Vec<DeviceOutcome> = futures::stream::iter(targets)
+        .map(|target| {
+            let (tenant, comment) = (&tenant, &comment);
+            async move {
+                let result = defender.start_action(tenant, &target.id, request, comment).await;
+                outcome(target, result)
+            }
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    output.results = outcomes;
+    if wait > 0 {
+        let until = started + Duration::from_secs(u64::from(wait));
+        if let Err(error) = await_actions(context, &tenant, request, &mut output.results, until).await {
+            output.notes.push(format!("stopped waiting for the actions: {error}"));
+        }
+    }
+    finish(&mut output);
+    Ok(output)
+}
+
+fn outcome(target: Target, result: Result<MachineAction, ApiError>) -> DeviceOutcome {
+    let mut device = DeviceOutcome {
+        machine_id: target.id.as_str().to_string(),
+        computer_dns_name: target.name,
+        outcome: Outcome::Failed,
+        action_id: None,
+        action_status: None,
+        detail: None,
+        created: None,
+    };
+    match result {
+        Ok(action) => {
+            device.outcome = Outcome::Done;
+            device.computer_dns_name = action.computer_dns_name.or(device.computer_dns_name);
+            device.action_id = Some(action.id);
+            device.action_status = Some(action.status);
+            device.created = action.creation_date_time_utc;
+        }
+        Err(error) if error.code() == Some("ActiveRequestAlreadyExists") => {
+            device.outcome = Outcome::AlreadyPending;
+            device.detail = Some(error.to_string());
+        }
+        Err(error @ ApiError::Unconfirmed { .. }) => {
+            device.outcome = Outcome::Unconfirmed;
+            device.detail = Some(format!(
+                "{error}. Look for this device's action with mde_list_machine_actions (machine_id {}) before sending it again",
+                device.machine_id
+            ));
+        }
+        Err(error @ (ApiError::RateLimited { .. } | ApiError::Throttled { .. })) => {
+            device.outcome = Outcome::NotStarted;
+            device.detail = Some(error.to_string());
+        }
+        Err(error) if error.is_not_found() => {
+            device.detail = Some(format!("no device with this machine id in the tenant ({error})"));
+        }
+        Err(error) => device.detail = Some(error.to_string()),
+    }
+    device
+}
+
+fn finish(output: &mut BulkOutput) {
+    let counts = &mut output.counts;
+    for device in &output.results {
+        match device.outcome {
+            Outcome::Done => counts.done += 1,
+            Outcome::AlreadyPending => counts.already_pending += 1,
+            Outcome::Failed => counts.failed += 1,
+            Outcome::Unconfirmed => counts.unconfirmed += 1,
+            Outcome::NotStarted => {
+                counts.not_started += 1;
+                output.remaining_machine_ids.push(device.machine_id.clone());
+            }
+        }
+    }
+    if counts.not_started > 0 {
+        output.notes.push(format!(
+            "{} devices were not started because Defender's rate limit for this tenant would have held this call too long; \
+             call the tool again with machine_ids = remaining_machine_ids",
+            counts.not_started
+        ));
+    }
+    if counts.unconfirmed > 0 {
+        output.notes.push(format!(
+            "{} requests got no answer and were not repeated; check mde_list_machine_actions for those devices before retrying",
+            counts.unconfirmed
+        ));
+    }
+}
+
+/// The devices a call targets, refusing anything ambiguous before any device is touched.
+async fn resolve(context: &ToolContext, tenant: &TenantId, targeting: &Targeting) -> Result<Vec<Target>, ToolError> {
+    let cap = match targeting.max_devices {
+        Some(cap) if !(1..=MAX_DEVICES).contains(&cap) => {
+            return Err(ToolError::invalid(format!("max_devices must be between 1 and {MAX_DEVICES}, got {cap}")));
+        }
+        cap => cap,
+    };
+    match (&targeting.machine_ids, &targeting.filter) {
+        (Some(_), Some(_)) => Err(ToolError::invalid("give either machine_ids or filter, not both")),
+        (None, None) => {
+            Err(ToolError::invalid("no devices given: pass machine_ids (from mde_list_machines), or a filter with max_devices"))
+        }
+        (Some(ids), None) => {
+            let mut seen = HashSet::new();
+            let unique: Vec<Target> =
+                ids.iter().filter(|id| seen.insert(id.as_str())).map(|id| Target { id: id.clone(), name: None }).collect();
+            let limit = cap.unwrap_or(MAX_DEVICES) as usize;
+            if unique.is_empty() {
+                return Err(ToolError::invalid("machine_ids is empty"));
+            }
+            if unique.len() > limit {
+                return Err(ToolError::invalid(format!(
+                    "{} machine ids given, more than max_devices ({limit}); nothing was done",
+                    unique.len()
+                )));
+            }
+            Ok(unique)
+        }
+        (None, Some(filter)) => {
+            let Some(cap) = cap else {
+                return Err(ToolError::invalid(
+                    "max_devices is required with filter: the most devices you expect it to match (run with preview: true to see them)",
+                ));
+            };
+            let filter = common::checked_filter(filter)?;
+            let defender = &context.services.defender;
+            let found = defender.list_machines(tenant, defender.machines_start(Some(filter)), cap as usize + 1).await?;
+            if found.items.len() > cap as usize {
+                return Err(ToolError::invalid(format!(
+                    "the filter matches more than max_devices ({cap}) devices; nothing was done. Narrow the filter, or raise \
+                     max_devices (at most {MAX_DEVICES}) after checking the devices with preview: true"
+                )));
+            }
+            if found.items.is_empty() {
+                return Err(ToolError::NotFound(format!("the filter matches no device in tenant {tenant}; nothing was done")));
+            }
+            found
+                .items
+                .into_iter()
+                .map(|machine| {
+                    let id = MachineId::try_from(machine.id.clone()).map_err(|error| {
+                        ToolError::Api(ApiError::Decode { api: crate::outbound::Api::Defender, detail: error.to_string() })
+                    })?;
+                    Ok(Target { id, name: machine.computer_dns_name })
+                })
+                .collect()
+        }
+    }
+}
+
+async fn preview(context: &ToolContext, tenant: &TenantId, targets: Vec<Target>) -> Result<Vec<ResolvedDevice>, ToolError> {
+    let defender = &context.services.defender;
+    let resolved = futures::stream::iter(targets)
+        .map(|target| async move {
+            match defender.get_machine(tenant, &target.id).await {
+                Ok(machine) => Ok(ResolvedDevice {
+                    machine_id: machine.id,
+                    computer_dns_name: machine.computer_dns_name,
+                    os_platform: machine.os_platform,
+                    health_status: machine.health_status,
+                    onboarding_status: machine.onboarding_status,
+                    found: true,
+                }),
+                Err(error) if error.is_not_found() => Ok(ResolvedDevice {
+                    machine_id: target.id.as_str().to_string(),
+                    computer_dns_name: target.name,
+                    os_platform: None,
+                    health_status: None,
+                    onboarding_status: None,
+                    found: false,
+                }),
+                Err(error) => Err(ToolError::from(error)),
+            }
+        })
+        .buffered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    resolved.into_iter().collect()
+}
+
+/// Polls the started actions until all have settled or `until`, through one listing per round.
+async fn await_actions(
+    context: &ToolContext,
+    tenant: &TenantId,
+    request: &ActionRequest,
+    results: &mut [DeviceOutcome],
+    until: Instant,
+) -> Result<(), ToolError> {
+    let unsettled = |results: &[DeviceOutcome]| -> HashSet<String> {
+        results
+            .iter()
+            .filter(|d| d.outcome == Outcome::Done && d.action_status.as_deref().is_some_and(|s| !is_settled(s)))
+            .filter_map(|d| d.action_id.clone())
+            .collect()
+    };
+    // Defender's own creation times bound the listing; seconds are dropped so none is missed.
+    let since = earliest_creation(results);
+    let filter = ActionFilter { action_type: Some(request.action_type()), since, ..ActionFilter::default() };
+    let defender = &context.services.defender;
+    loop {
+        let waiting = unsettled(results);
+        let now = Instant::now();
+        if waiting.is_empty() || now >= until {
+            return Ok(());
+        }
+        tokio::time::sleep(POLL_INTERVAL.min(until - now)).await;
+        let listed = defender.list_actions(tenant, defender.actions_start(&filter), 10_000).await?;
+        let status: HashMap<String, String> = listed.items.into_iter().map(|action| (action.id, action.status)).collect();
+        for device in results.iter_mut() {
+            if let Some(current) = device.action_id.as_ref().and_then(|id| status.get(id)) {
+                device.action_status = Some(current.clone());
+            }
+        }
+    }
+}
+
+fn earliest_creation(results: &[DeviceOutcome]) -> Option<String> {
+    results
+        .iter()
+        .filter_map(|d| d.created.as_deref())
+        .min()
+        .map(|created| format!("{}Z", created.split('.').next().unwrap_or(created).trim_end_matches('Z')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_targeting_field_list_matches_the_struct() {
+        let schema = schemars::schema_for!(Targeting);
+        let mut properties: Vec<&str> =
+            schema.get("properties").and_then(Value::as_object).expect("properties").keys().map(String::as_str).collect();
+        let mut listed = TARGETING_FIELDS.to_vec();
+        properties.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(properties, listed);
+    }
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct ScanOptions {
+        /// Quick or Full.
+        scan_type: String,
+    }
+
+    #[test]
+    fn parameters_are_one_flat_object_refusing_unknown_fields() {
+        let params: ActionParams<ScanOptions> =
+            serde_json::from_value(serde_json::json!({"machine_ids": ["a".repeat(40)], "comment": "x", "scan_type": "Full"}))
+                .expect("valid");
+        assert_eq!(params.options.scan_type, "Full");
+        assert_eq!(params.targeting.comment.as_deref(), Some("x"));
+        let error = serde_json::from_value::<ActionParams<ScanOptions>>(serde_json::json!({"scan_type": "Full", "machine_idz": []}))
+            .expect_err("unknown field");
+        assert!(error.to_string().contains("machine_idz"), "{error}");
+        let missing =
+            serde_json::from_value::<ActionParams<ScanOptions>>(serde_json::json!({"comment": "x"})).expect_err("required option");
+        assert!(missing.to_string().contains("scan_type"), "{missing}");
+    }
+
+    #[test]
+    fn the_schema_merges_targeting_and_options() {
+        let schema = schemars::schema_for!(ActionParams<ScanOptions>);
+        let properties = schema.get("properties").and_then(Value::as_object).expect("properties");
+        assert!(properties.contains_key("machine_ids") && properties.contains_key("scan_type"));
+        assert_eq!(schema.get("required"), Some(&serde_json::json!(["scan_type"])));
+        assert_eq!(schema.get("additionalProperties"), Some(&Value::Bool(false)));
+    }
+}

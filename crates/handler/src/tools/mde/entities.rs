@@ -1,0 +1,201 @@
+//! What Defender knows about a file, an IP address or a domain, and how widely it was seen in
+//! the organisation.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::alerts::AlertSummary;
+use super::common;
+use crate::clients::defender::{DomainStats, FileHash, FileInfo, FileStats, IndicatorType, IpStats};
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::tenants::TenantId;
+
+pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
+    builder.tool(FileInfoTool).tool(IpInfo).tool(DomainInfo)
+}
+
+/// Related alerts returned inline; the count says how many there are.
+const MAX_ALERTS: usize = 20;
+
+struct FileInfoTool;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct FileParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// The file's SHA-1, SHA-256 or MD5 (hexadecimal).
+    hash: FileHash,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct FileOutput {
+    tenant_id: TenantId,
+    file: FileInfo,
+    /// Sightings in this organisation (absent when Defender has none).
+    organization: Option<FileStats>,
+    /// How many alerts involve the file.
+    alert_count: usize,
+    /// The first 20 of them.
+    alerts: Vec<AlertSummary>,
+}
+
+impl Summary for FileOutput {
+    fn summary(&self) -> String {
+        let f = &self.file;
+        let verdict = match (f.determination_type.as_deref(), f.determination_value.as_deref()) {
+            (Some(kind), Some(name)) if !name.is_empty() => format!("{kind} ({name})"),
+            (Some(kind), _) => kind.to_string(),
+            _ => "no verdict".to_string(),
+        };
+        let seen = self.organization.as_ref().and_then(|o| o.org_prevalence).unwrap_or(0);
+        format!(
+            "file {}: {verdict}, seen on {seen} devices in the organisation, {} alerts",
+            f.sha1.as_deref().unwrap_or("?"),
+            self.alert_count
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for FileInfoTool {
+    type Params = FileParams;
+    type Output = FileOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_get_file_info",
+            title: "Get file information",
+            description: "Looks a file up by SHA-1, SHA-256 or MD5: Microsoft's verdict (clean, malware and the threat name), \
+                          signer and publisher, size and type, global prevalence, how many devices in this organisation \
+                          saw it and when, and the alerts that involve it.",
+            toolset: Toolset::Defender,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: FileParams) -> Result<FileOutput, ToolError> {
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let defender = &context.services.defender;
+        let hash = &params.hash;
+        let (file, stats, alerts) =
+            tokio::join!(defender.get_file(&tenant, hash), defender.file_stats(&tenant, hash), defender.file_alerts(&tenant, hash));
+        let file = file.map_err(|error| common::not_found(error, || format!("Defender has no record of file {}", hash.as_str())))?;
+        let organization = match stats {
+            Ok(stats) => Some(stats),
+            Err(error) if error.is_not_found() => None,
+            Err(error) => return Err(error.into()),
+        };
+        let alerts = match alerts {
+            Ok(alerts) => alerts,
+            Err(error) if error.is_not_found() => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        let alert_count = alerts.len();
+        Ok(FileOutput {
+            tenant_id: tenant,
+            file,
+            organization,
+            alert_count,
+            alerts: alerts.into_iter().take(MAX_ALERTS).map(AlertSummary::from).collect(),
+        })
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+struct SightingOutput {
+    tenant_id: TenantId,
+    /// The IP address or domain looked up.
+    entity: String,
+    organization: IpStats,
+}
+
+impl Summary for SightingOutput {
+    fn summary(&self) -> String {
+        let o = &self.organization;
+        match o.org_prevalence {
+            Some(count) if count > 0 => format!(
+                "{}: contacted by {count} devices in the organisation, first {} last {}",
+                self.entity,
+                o.org_first_seen.as_deref().unwrap_or("?"),
+                o.org_last_seen.as_deref().unwrap_or("?")
+            ),
+            _ => format!("{}: no device in the organisation contacted it", self.entity),
+        }
+    }
+}
+
+struct IpInfo;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct IpParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// An IPv4 or IPv6 address.
+    ip: String,
+}
+
+#[async_trait::async_trait]
+impl Tool for IpInfo {
+    type Params = IpParams;
+    type Output = SightingOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_get_ip_info",
+            title: "Get IP address information",
+            description: "How many devices in the organisation communicated with an IP address, and when first and last.",
+            toolset: Toolset::Defender,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: IpParams) -> Result<SightingOutput, ToolError> {
+        let ip: std::net::IpAddr = params.ip.trim().parse().map_err(|_| {
+            ToolError::invalid(format!("'{}' is not an IPv4 or IPv6 address", params.ip.trim().chars().take(64).collect::<String>()))
+        })?;
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let organization = context.services.defender.ip_stats(&tenant, ip).await?;
+        Ok(SightingOutput { tenant_id: tenant, entity: ip.to_string(), organization })
+    }
+}
+
+struct DomainInfo;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DomainParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// A domain name such as evil.example.com (no scheme, no path).
+    domain: String,
+}
+
+#[async_trait::async_trait]
+impl Tool for DomainInfo {
+    type Params = DomainParams;
+    type Output = SightingOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_get_domain_info",
+            title: "Get domain information",
+            description: "How many devices in the organisation communicated with a domain, and when first and last.",
+            toolset: Toolset::Defender,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: DomainParams) -> Result<SightingOutput, ToolError> {
+        let domain = IndicatorType::DomainName.check(&params.domain).map_err(|reason| {
+            ToolError::invalid(format!("domain '{}': {reason}", params.domain.trim().chars().take(120).collect::<String>()))
+        })?;
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let organization: DomainStats = context.services.defender.domain_stats(&tenant, &domain).await?;
+        Ok(SightingOutput { tenant_id: tenant, entity: domain, organization })
+    }
+}

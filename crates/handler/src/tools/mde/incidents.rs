@@ -1,0 +1,532 @@
+//! Defender XDR incidents through Graph v1.0: list, read with alerts and evidence, update,
+//! comment.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::common;
+use crate::clients::graph::{GraphAlert, Incident, IncidentComment, IncidentFilter, IncidentId, IncidentUpdate};
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::tenants::TenantId;
+use crate::tools::cursor;
+
+pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
+    builder.tool(ListIncidents).tool(GetIncident).tool(UpdateIncident).tool(AddComment)
+}
+
+const DEFAULT_LIMIT: u32 = 25;
+const MAX_LIMIT: u32 = 200;
+/// Graph's page size limit for incidents.
+const PAGE: usize = 50;
+const MAX_TEXT_CHARS: usize = 4000;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+enum IncidentStatus {
+    Active,
+    InProgress,
+    Resolved,
+    /// Only Microsoft Defender Experts set this; it can be read and filtered on.
+    AwaitingAction,
+    /// Merged into another incident (redirectIncidentId); set by the service.
+    Redirected,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+enum IncidentSeverity {
+    Informational,
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+enum Classification {
+    Unknown,
+    FalsePositive,
+    TruePositive,
+    InformationalExpectedActivity,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+enum Determination {
+    Unknown,
+    Apt,
+    Malware,
+    SecurityPersonnel,
+    SecurityTesting,
+    UnwantedSoftware,
+    Other,
+    MultiStagedAttack,
+    CompromisedAccount,
+    Phishing,
+    MaliciousUserActivity,
+    NotMalicious,
+    NotEnoughDataToValidate,
+    ConfirmedUserActivity,
+    LineOfBusinessApplication,
+}
+
+/// Graph's spelling of an enum member (the serde name).
+fn graph_name(value: impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// An incident in a list.
+#[derive(Serialize, JsonSchema)]
+struct IncidentSummary {
+    id: String,
+    display_name: Option<String>,
+    status: Option<String>,
+    severity: Option<String>,
+    classification: Option<String>,
+    determination: Option<String>,
+    assigned_to: Option<String>,
+    created: Option<String>,
+    last_update: Option<String>,
+    custom_tags: Vec<String>,
+    web_url: Option<String>,
+}
+
+impl From<&Incident> for IncidentSummary {
+    fn from(incident: &Incident) -> Self {
+        Self {
+            id: incident.id.clone(),
+            display_name: incident.display_name.clone(),
+            status: incident.status.clone(),
+            severity: incident.severity.clone(),
+            classification: incident.classification.clone(),
+            determination: incident.determination.clone(),
+            assigned_to: incident.assigned_to.clone(),
+            created: incident.created_date_time.clone(),
+            last_update: incident.last_update_date_time.clone(),
+            custom_tags: incident.custom_tags.clone(),
+            web_url: incident.incident_web_url.clone(),
+        }
+    }
+}
+
+struct ListIncidents;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Only incidents in this status.
+    status: Option<IncidentStatus>,
+    /// Only incidents of this severity.
+    severity: Option<IncidentSeverity>,
+    /// Only incidents assigned to this user (UPN) or group.
+    assigned_to: Option<String>,
+    /// Only incidents created since then: RFC 3339 (2024-05-01T08:00:00Z) or an ISO 8601 duration back from now (P7D).
+    since: Option<String>,
+    /// Most incidents to return in this call (1-200, default 25). More are reached with `cursor`.
+    limit: Option<u32>,
+    /// `next_cursor` from a previous call, to continue that listing (its filters are kept).
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListOutput {
+    tenant_id: TenantId,
+    incidents: Vec<IncidentSummary>,
+    /// Present when more incidents match: pass it as `cursor` to get the next ones.
+    next_cursor: Option<String>,
+}
+
+impl Summary for ListOutput {
+    fn summary(&self) -> String {
+        let more = if self.next_cursor.is_some() { "; more match (use next_cursor)" } else { "" };
+        format!("{} incidents in tenant {}{more}", self.incidents.len(), self.tenant_id)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for ListIncidents {
+    type Params = ListParams;
+    type Output = ListOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_list_incidents",
+            title: "List Defender XDR incidents",
+            description: "Lists Defender XDR incidents (correlated alerts across devices, identities, mail and cloud apps): \
+                          name, status, severity, classification, owner, tags and portal link, filtered by status, \
+                          severity, owner and creation time. Paged with next_cursor.",
+            toolset: Toolset::Defender,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: ListParams) -> Result<ListOutput, ToolError> {
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let graph = &context.services.graph;
+        let filtered = params.status.is_some() || params.severity.is_some() || params.assigned_to.is_some() || params.since.is_some();
+        let position = common::list_position(
+            &tenant,
+            params.cursor.as_deref(),
+            filtered,
+            |position| graph.check_position(position),
+            || {
+                let filter = IncidentFilter {
+                    status: params.status.map(graph_name),
+                    severity: params.severity.map(graph_name),
+                    assigned_to: params.assigned_to.as_deref().map(|a| common::text("assigned_to", a, MAX_TEXT_CHARS)).transpose()?,
+                    since: params.since.as_deref().map(common::since).transpose()?,
+                };
+                Ok(graph.incidents_start(&filter, PAGE))
+            },
+        )?;
+        let collected = graph.list_incidents(&tenant, position, limit).await?;
+        let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
+        Ok(ListOutput { tenant_id: tenant, incidents: collected.items.iter().map(IncidentSummary::from).collect(), next_cursor })
+    }
+}
+
+/// Evidence reduced to what identifies it.
+#[derive(Serialize, JsonSchema)]
+struct Evidence {
+    /// device, user, file, process, ip, url, mailbox, ... (Graph's evidence type).
+    kind: String,
+    verdict: Option<String>,
+    remediation_status: Option<String>,
+    /// The identifying values: device name and id, user principal name, file name and hashes, IP, URL, command line.
+    detail: String,
+}
+
+/// Where each kind of evidence keeps what identifies it.
+const EVIDENCE_KEYS: &[&[&str]] = &[
+    &["deviceDnsName"],
+    &["mdeDeviceId"],
+    &["userAccount", "userPrincipalName"],
+    &["userAccount", "accountName"],
+    &["fileDetails", "fileName"],
+    &["fileDetails", "filePath"],
+    &["fileDetails", "sha256"],
+    &["fileDetails", "sha1"],
+    &["imageFile", "fileName"],
+    &["processCommandLine"],
+    &["ipAddress"],
+    &["url"],
+    &["primaryAddress"],
+    &["senderIp"],
+    &["subject"],
+];
+
+impl From<&Map<String, Value>> for Evidence {
+    fn from(raw: &Map<String, Value>) -> Self {
+        let kind = raw
+            .get("@odata.type")
+            .and_then(Value::as_str)
+            .map(|t| t.trim_start_matches("#microsoft.graph.security.").trim_end_matches("Evidence").to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let string = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_string);
+        let detail: Vec<String> = EVIDENCE_KEYS
+            .iter()
+            .filter_map(|path| {
+                let mut value = raw.get(path[0])?;
+                for key in &path[1..] {
+                    value = value.get(key)?;
+                }
+                value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+            })
+            .collect();
+        Self { kind, verdict: string("verdict"), remediation_status: string("remediationStatus"), detail: detail.join(", ") }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+struct AlertDetail {
+    id: String,
+    title: Option<String>,
+    severity: Option<String>,
+    status: Option<String>,
+    category: Option<String>,
+    service_source: Option<String>,
+    threat: Option<String>,
+    mitre_techniques: Vec<String>,
+    created: Option<String>,
+    first_activity: Option<String>,
+    last_activity: Option<String>,
+    evidence: Vec<Evidence>,
+}
+
+impl From<&GraphAlert> for AlertDetail {
+    fn from(alert: &GraphAlert) -> Self {
+        Self {
+            id: alert.id.clone(),
+            title: alert.title.clone(),
+            severity: alert.severity.clone(),
+            status: alert.status.clone(),
+            category: alert.category.clone(),
+            service_source: alert.service_source.clone(),
+            threat: alert.threat_display_name.clone(),
+            mitre_techniques: alert.mitre_techniques.clone(),
+            created: alert.created_date_time.clone(),
+            first_activity: alert.first_activity_date_time.clone(),
+            last_activity: alert.last_activity_date_time.clone(),
+            evidence: alert.evidence.iter().map(Evidence::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+struct IncidentOutput {
+    tenant_id: TenantId,
+    incident: IncidentSummary,
+    description: Option<String>,
+    resolving_comment: Option<String>,
+    system_tags: Vec<String>,
+    redirect_incident_id: Option<String>,
+    comments: Vec<IncidentComment>,
+    /// The incident's alerts with their evidence (when read with alerts).
+    alerts: Vec<AlertDetail>,
+}
+
+impl IncidentOutput {
+    fn new(tenant: TenantId, incident: &Incident) -> Self {
+        Self {
+            tenant_id: tenant,
+            incident: IncidentSummary::from(incident),
+            description: incident.description.clone(),
+            resolving_comment: incident.resolving_comment.clone(),
+            system_tags: incident.system_tags.clone(),
+            redirect_incident_id: incident.redirect_incident_id.clone(),
+            comments: incident.comments.clone(),
+            alerts: incident.alerts.iter().map(AlertDetail::from).collect(),
+        }
+    }
+}
+
+impl Summary for IncidentOutput {
+    fn summary(&self) -> String {
+        let i = &self.incident;
+        format!(
+            "incident {} '{}': {}, {} severity, assigned to {}, {} alerts",
+            i.id,
+            i.display_name.as_deref().unwrap_or(""),
+            i.status.as_deref().unwrap_or("unknown status"),
+            i.severity.as_deref().unwrap_or("unknown"),
+            i.assigned_to.as_deref().unwrap_or("nobody"),
+            self.alerts.len()
+        )
+    }
+}
+
+fn no_incident(id: &IncidentId, tenant: &TenantId) -> String {
+    format!("no incident {id} in tenant {tenant}")
+}
+
+struct GetIncident;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GetParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// The incident id (a number, from mde_list_incidents).
+    incident_id: IncidentId,
+    /// Include the incident's alerts and their evidence (default true).
+    include_alerts: Option<bool>,
+}
+
+#[async_trait::async_trait]
+impl Tool for GetIncident {
+    type Params = GetParams;
+    type Output = IncidentOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_get_incident",
+            title: "Get a Defender XDR incident",
+            description: "Gets one Defender XDR incident with its comments and, by default, its alerts and their evidence \
+                          (devices, users, files, processes, IPs, URLs, mailboxes, each with verdict and remediation status).",
+            toolset: Toolset::Defender,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: GetParams) -> Result<IncidentOutput, ToolError> {
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let incident = context
+            .services
+            .graph
+            .get_incident(&tenant, &params.incident_id, params.include_alerts.unwrap_or(true))
+            .await
+            .map_err(|error| common::not_found(error, || no_incident(&params.incident_id, &tenant)))?;
+        Ok(IncidentOutput::new(tenant, &incident))
+    }
+}
+
+struct UpdateIncident;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// The incident id (a number, from mde_list_incidents).
+    incident_id: IncidentId,
+    /// New status: active, inProgress, resolved (awaitingAction is Defender Experts' own; redirected is set by merging).
+    status: Option<IncidentStatus>,
+    /// Whether the incident is a true positive, a false positive or expected activity.
+    classification: Option<Classification>,
+    /// What the incident turned out to be.
+    determination: Option<Determination>,
+    /// Owner: a user principal name or a group name; an empty string unassigns.
+    assigned_to: Option<String>,
+    /// The incident's custom tags: this list replaces the current tags (read them with mde_get_incident first).
+    custom_tags: Option<Vec<String>>,
+    /// Why it was resolved or classified so; recorded on the incident.
+    resolving_comment: Option<String>,
+    /// New severity.
+    severity: Option<IncidentSeverity>,
+}
+
+#[async_trait::async_trait]
+impl Tool for UpdateIncident {
+    type Params = UpdateParams;
+    type Output = IncidentOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_update_incident",
+            title: "Update a Defender XDR incident",
+            description: "Updates a Defender XDR incident: status (active, inProgress, resolved), classification, \
+                          determination, owner, custom tags (replacing them), severity and a resolving comment. Only the \
+                          fields given change; the change is visible at once to everyone working the incident.",
+            toolset: Toolset::Defender,
+            effect: Effect::Write { idempotent: true },
+            tier: Tier::Responder,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: UpdateParams) -> Result<IncidentOutput, ToolError> {
+        if matches!(params.status, Some(IncidentStatus::Redirected)) {
+            return Err(ToolError::invalid("status redirected cannot be set: Defender sets it when it merges incidents"));
+        }
+        let custom_tags = match params.custom_tags {
+            Some(tags) => Some(tags.iter().map(|t| common::text("custom_tags entry", t, MAX_TEXT_CHARS)).collect::<Result<Vec<_>, _>>()?),
+            None => None,
+        };
+        let update = IncidentUpdate {
+            status: params.status.map(graph_name),
+            classification: params.classification.map(graph_name),
+            determination: params.determination.map(graph_name),
+            assigned_to: params.assigned_to.map(|a| a.trim().to_string()),
+            custom_tags,
+            resolving_comment: params
+                .resolving_comment
+                .as_deref()
+                .map(|c| common::text("resolving_comment", c, MAX_TEXT_CHARS))
+                .transpose()?,
+            severity: params.severity.map(graph_name),
+        };
+        if serde_json::to_value(&update).ok().and_then(|v| v.as_object().map(Map::len)) == Some(0) {
+            return Err(ToolError::invalid(
+                "nothing to update: give at least one of status, classification, determination, assigned_to, custom_tags, resolving_comment, severity",
+            ));
+        }
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let incident = context
+            .services
+            .graph
+            .update_incident(&tenant, &params.incident_id, &update)
+            .await
+            .map_err(|error| common::not_found(error, || no_incident(&params.incident_id, &tenant)))?;
+        Ok(IncidentOutput::new(tenant, &incident))
+    }
+}
+
+struct AddComment;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CommentParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// The incident id (a number, from mde_list_incidents).
+    incident_id: IncidentId,
+    /// The comment text (up to 4000 characters).
+    comment: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct CommentOutput {
+    tenant_id: TenantId,
+    incident_id: String,
+    /// All the incident's comments, the new one last.
+    comments: Vec<IncidentComment>,
+}
+
+impl Summary for CommentOutput {
+    fn summary(&self) -> String {
+        format!("comment added to incident {}; it now has {} comments", self.incident_id, self.comments.len())
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for AddComment {
+    type Params = CommentParams;
+    type Output = CommentOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_add_incident_comment",
+            title: "Comment on a Defender XDR incident",
+            description: "Adds a comment to a Defender XDR incident, visible to everyone working it in the Defender portal. \
+                          The API offers no way to edit or delete it afterwards.",
+            toolset: Toolset::Defender,
+            effect: Effect::Write { idempotent: false },
+            tier: Tier::Responder,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: CommentParams) -> Result<CommentOutput, ToolError> {
+        let comment = common::text("comment", &params.comment, MAX_TEXT_CHARS)?;
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let comments = context
+            .services
+            .graph
+            .add_incident_comment(&tenant, &params.incident_id, &comment)
+            .await
+            .map_err(|error| common::not_found(error, || no_incident(&params.incident_id, &tenant)))?;
+        Ok(CommentOutput { tenant_id: tenant, incident_id: params.incident_id.as_str().to_string(), comments })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_members_use_graph_spelling() {
+        assert_eq!(graph_name(IncidentStatus::InProgress), "inProgress");
+        assert_eq!(graph_name(Determination::ConfirmedUserActivity), "confirmedUserActivity");
+        assert_eq!(graph_name(Classification::InformationalExpectedActivity), "informationalExpectedActivity");
+    }
+
+    #[test]
+    fn evidence_keeps_what_identifies_it() {
+        let raw = serde_json::json!({
+            "@odata.type": "#microsoft.graph.security.fileEvidence",
+            "verdict": "malicious",
+            "fileDetails": {"fileName": "mimikatz.exe", "sha1": "abc"}
+        });
+        let evidence = Evidence::from(raw.as_object().expect("object"));
+        assert_eq!(evidence.kind, "file");
+        assert_eq!(evidence.detail, "mimikatz.exe, abc");
+        assert_eq!(evidence.verdict.as_deref(), Some("malicious"));
+    }
+}

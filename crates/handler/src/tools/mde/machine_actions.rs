@@ -1,0 +1,290 @@
+//! Machine actions: what response actions are pending, running or done, their cancellation,
+//! and the investigation packages they produce.
+
+use std::time::{Duration, Instant};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::bulk::{MAX_WAIT_SECONDS, POLL_INTERVAL};
+use super::common;
+use crate::clients::defender::{ActionFilter, ActionId, ActionStatus, ActionType, MachineAction, MachineId, is_settled};
+use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::tenants::TenantId;
+use crate::tools::cursor;
+
+pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
+    builder.tool(ListActions).tool(GetAction).tool(CancelAction).tool(PackageUri)
+}
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+struct ListActions;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ListActionsParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// Only actions on this device (Defender machine id).
+    machine_id: Option<MachineId>,
+    /// Only actions of this type.
+    #[serde(rename = "type")]
+    action_type: Option<ActionType>,
+    /// Only actions in this status.
+    status: Option<ActionStatus>,
+    /// Only actions created since then: an RFC 3339 date-time (2024-05-01T08:00:00Z) or an ISO 8601 duration back
+    /// from now (PT24H, P7D).
+    since: Option<String>,
+    /// Most actions to return in this call (1-500, default 50). More are reached with `cursor`.
+    limit: Option<u32>,
+    /// `next_cursor` from a previous call, to continue that listing (its filters are kept).
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListActionsOutput {
+    tenant_id: TenantId,
+    actions: Vec<MachineAction>,
+    /// Present when more actions match: pass it as `cursor` to get the next ones.
+    next_cursor: Option<String>,
+}
+
+impl Summary for ListActionsOutput {
+    fn summary(&self) -> String {
+        let pending = self.actions.iter().filter(|a| !is_settled(&a.status)).count();
+        let more = if self.next_cursor.is_some() { "; more match (use next_cursor)" } else { "" };
+        format!("{} machine actions in tenant {} ({pending} pending or in progress){more}", self.actions.len(), self.tenant_id)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for ListActions {
+    type Params = ListActionsParams;
+    type Output = ListActionsOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_list_machine_actions",
+            title: "List machine actions",
+            description: "Lists Defender response actions (isolation, scans, live response, ...) with their status, who \
+                          asked and why, filtered by device, type, status and creation time. Use it to check what is \
+                          pending before acting again. Paged with next_cursor.",
+            toolset: Toolset::Defender,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: ListActionsParams) -> Result<ListActionsOutput, ToolError> {
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let defender = &context.services.defender;
+        let filtered = params.machine_id.is_some() || params.action_type.is_some() || params.status.is_some() || params.since.is_some();
+        let position = common::list_position(
+            &tenant,
+            params.cursor.as_deref(),
+            filtered,
+            |position| defender.check_position(position),
+            || {
+                let filter = ActionFilter {
+                    machine_id: params.machine_id.clone(),
+                    action_type: params.action_type,
+                    status: params.status,
+                    since: params.since.as_deref().map(common::since).transpose()?,
+                };
+                Ok(defender.actions_start(&filter))
+            },
+        )?;
+        let collected = defender.list_actions(&tenant, position, limit).await?;
+        let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
+        Ok(ListActionsOutput { tenant_id: tenant, actions: collected.items, next_cursor })
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ActionParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// The machine action id (a GUID) a response action returned.
+    action_id: ActionId,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ActionOutput {
+    tenant_id: TenantId,
+    action: MachineAction,
+    /// Whether the status can still change (Pending or InProgress).
+    settled: bool,
+}
+
+impl Summary for ActionOutput {
+    fn summary(&self) -> String {
+        let a = &self.action;
+        format!(
+            "{} action {} on {}: {}",
+            a.action_type,
+            a.id,
+            a.computer_dns_name.as_deref().or(a.machine_id.as_deref()).unwrap_or("unknown device"),
+            a.status
+        )
+    }
+}
+
+fn no_action(id: &ActionId, tenant: &TenantId) -> String {
+    format!("no machine action {} in tenant {tenant}", id.as_str())
+}
+
+struct GetAction;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GetActionParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// The machine action id (a GUID) a response action returned.
+    action_id: ActionId,
+    /// Seconds (0-60) to wait for the action to finish, looking every 2 seconds; 0 or absent answers at once.
+    wait_seconds: Option<u32>,
+}
+
+#[async_trait::async_trait]
+impl Tool for GetAction {
+    type Params = GetActionParams;
+    type Output = ActionOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_get_machine_action",
+            title: "Get a machine action",
+            description: "Gets one Defender response action by id: type, device, status (Pending, InProgress, Succeeded, \
+                          Failed, TimeOut, Cancelled), requestor, comment, and per-command status for live response. \
+                          wait_seconds (up to 60) waits for it to finish, looking every 2 seconds.",
+            toolset: Toolset::Defender,
+            effect: Effect::Read,
+            tier: Tier::Reader,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: GetActionParams) -> Result<ActionOutput, ToolError> {
+        let wait = params.wait_seconds.unwrap_or(0);
+        if wait > MAX_WAIT_SECONDS {
+            return Err(ToolError::invalid(format!("wait_seconds must be between 0 and {MAX_WAIT_SECONDS}, got {wait}")));
+        }
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let until = Instant::now() + Duration::from_secs(u64::from(wait));
+        let defender = &context.services.defender;
+        let fetch = || async {
+            defender
+                .get_action(&tenant, &params.action_id)
+                .await
+                .map_err(|error| common::not_found(error, || no_action(&params.action_id, &tenant)))
+        };
+        let mut action = fetch().await?;
+        while !is_settled(&action.status) {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            tokio::time::sleep(POLL_INTERVAL.min(until - now)).await;
+            action = fetch().await?;
+        }
+        let settled = is_settled(&action.status);
+        Ok(ActionOutput { tenant_id: tenant, action, settled })
+    }
+}
+
+struct CancelAction;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CancelParams {
+    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
+    tenant_id: Option<TenantId>,
+    /// The machine action id (a GUID) to cancel.
+    action_id: ActionId,
+    /// Why it is cancelled; Defender records it with the action.
+    comment: String,
+}
+
+#[async_trait::async_trait]
+impl Tool for CancelAction {
+    type Params = CancelParams;
+    type Output = ActionOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_cancel_machine_action",
+            title: "Cancel a machine action",
+            description: "Cancels a Defender response action that is still Pending (not yet picked up by the device), so it \
+                          never runs. Defender refuses once the action is in progress or finished; undo a finished action \
+                          with its opposite (e.g. mde_unisolate_machines).",
+            toolset: Toolset::Defender,
+            effect: Effect::Write { idempotent: false },
+            tier: Tier::Responder,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: CancelParams) -> Result<ActionOutput, ToolError> {
+        let comment = common::comment(Some(&params.comment))?;
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let action = context
+            .services
+            .defender
+            .cancel_action(&tenant, &params.action_id, &comment)
+            .await
+            .map_err(|error| common::not_found(error, || no_action(&params.action_id, &tenant)))?;
+        let settled = is_settled(&action.status);
+        Ok(ActionOutput { tenant_id: tenant, action, settled })
+    }
+}
+
+struct PackageUri;
+
+#[derive(Serialize, JsonSchema)]
+struct PackageUriOutput {
+    tenant_id: TenantId,
+    action_id: String,
+    /// A pre-signed download link to the package (a zip). It expires after a few minutes; do not store it.
+    download_url: String,
+}
+
+impl Summary for PackageUriOutput {
+    fn summary(&self) -> String {
+        format!("investigation package of action {} is ready to download (the link expires in minutes)", self.action_id)
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for PackageUri {
+    type Params = ActionParams;
+    type Output = PackageUriOutput;
+
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "mde_get_investigation_package_uri",
+            title: "Get an investigation package link",
+            description: "Gives a short-lived download link to the investigation package a succeeded \
+                          mde_collect_investigation_package action produced. The link grants access to forensic data \
+                          from the device: hand it only to the analyst who needs it.",
+            toolset: Toolset::Defender,
+            effect: Effect::Read,
+            tier: Tier::Responder,
+        }
+    }
+
+    async fn call(&self, context: &ToolContext, params: ActionParams) -> Result<PackageUriOutput, ToolError> {
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let download_url = context.services.defender.package_uri(&tenant, &params.action_id).await.map_err(|error| {
+            common::not_found(error, || {
+                format!(
+                    "no package for action {}: the action does not exist in tenant {tenant}, or has not succeeded yet (check it with mde_get_machine_action)",
+                    params.action_id.as_str()
+                )
+            })
+        })?;
+        Ok(PackageUriOutput { tenant_id: tenant, action_id: params.action_id.as_str().to_string(), download_url })
+    }
+}
