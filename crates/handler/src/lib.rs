@@ -91,22 +91,27 @@ pub fn app_with_tools(
 pub async fn serve(config: &Config, local: bool, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
     let services = Arc::new(Services::new(config)?);
     let router = app_with_services(config, services.clone())?;
-    if local {
-        match services.hunts.seed_example().await {
-            Ok(Some(hunt)) => tracing::info!(hunt = %hunt.id, name = %hunt.name, "seeded an example hunt (none existed)"),
-            Ok(None) => {}
-            Err(error) => tracing::warn!("the example hunt could not be seeded: {error}"),
-        }
-        if let Some(every) = config.hunts.local_interval {
-            tracing::info!(every_seconds = every.as_secs(), "running the hunt schedule in-process (no Functions host)");
-            hunts::spawn_local_schedule(services.hunts.clone(), every);
-        }
-    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
         .await
         .map_err(|source| StartError::Listen { port: config.port, source })?;
     let address = listener.local_addr().map_err(|source| StartError::Listen { port: config.port, source })?;
     tracing::info!(%address, mcp = %format!("http://{address}/api/mcp"), "handler listening");
+    if local {
+        // Seeding talks to storage: it runs beside the server so readiness never waits on it.
+        let hunts = services.hunts.clone();
+        let local_interval = config.hunts.local_interval;
+        tokio::spawn(async move {
+            match hunts.seed_example().await {
+                Ok(Some(hunt)) => tracing::info!(hunt = %hunt.id, name = %hunt.name, "seeded an example hunt (none existed)"),
+                Ok(None) => {}
+                Err(error) => tracing::warn!("the example hunt could not be seeded: {error}"),
+            }
+            if let Some(every) = local_interval {
+                tracing::info!(every_seconds = every.as_secs(), "running the hunt schedule in-process (no Functions host)");
+                crate::hunts::spawn_local_schedule(hunts, every);
+            }
+        });
+    }
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
