@@ -388,13 +388,8 @@ impl Call<'_> {
 
     async fn execute<T: Tool>(&self, tool: &T, invocation: Invocation) -> Executed {
         let Invocation { caller, mut arguments, request_state, input_responses, client_can_elicit } = invocation;
-        let size = serde_json::to_vec(&arguments).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
-        if size > self.policy.max_argument_bytes {
-            let message = format!(
-                "the arguments are {size} bytes of JSON; this server accepts at most {} per call (MCP_MAX_ARGUMENT_BYTES)",
-                self.policy.max_argument_bytes
-            );
-            return Executed::failed(Outcome::Refused, message, None);
+        if let Err(refused) = within_size(self.policy, &arguments) {
+            return refused;
         }
         let destructive = matches!(self.spec.effect, Effect::Destructive { .. });
         let confirmation_token = if destructive {
@@ -496,6 +491,19 @@ async fn gate(policy: &CallPolicy, request: ApprovalRequest<'_>) -> Result<Appro
     }
 }
 
+/// Refuses an `arguments` object larger than `MCP_MAX_ARGUMENT_BYTES`.
+fn within_size(policy: &CallPolicy, arguments: &JsonObject) -> Result<(), Executed> {
+    let size = serde_json::to_vec(arguments).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
+    if size <= policy.max_argument_bytes {
+        return Ok(());
+    }
+    let message = format!(
+        "the arguments are {size} bytes of JSON; this server accepts at most {} per call (MCP_MAX_ARGUMENT_BYTES)",
+        policy.max_argument_bytes
+    );
+    Err(Executed::failed(Outcome::Refused, message, None))
+}
+
 /// The confirmation token a destructive call may carry, taken out of its arguments.
 fn take_confirmation(arguments: &mut JsonObject) -> Result<Option<String>, Executed> {
     match arguments.remove(CONFIRMATION_ARGUMENT) {
@@ -555,13 +563,8 @@ async fn run_dynamic(tool: &DynamicTool, context: &ToolContext, policy: &CallPol
     let mut record = new_record(&tool.name, Some(tool.tier), &invocation.caller, &invocation.arguments, &[]);
     let span = tool_span(&tool.name);
     let executed = async {
-        let size = serde_json::to_vec(&invocation.arguments).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
-        if size > policy.max_argument_bytes {
-            let message = format!(
-                "the arguments are {size} bytes of JSON; this server accepts at most {} per call (MCP_MAX_ARGUMENT_BYTES)",
-                policy.max_argument_bytes
-            );
-            return Executed::failed(Outcome::Refused, message, None);
+        if let Err(refused) = within_size(policy, &invocation.arguments) {
+            return refused;
         }
         let Invocation { caller, mut arguments, request_state, input_responses, client_can_elicit } = invocation;
         let mut approval = None;

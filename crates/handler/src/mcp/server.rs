@@ -48,7 +48,7 @@ impl McpServer {
     fn needs_tier(&self, tool: &str, needed: Tier, caller: &Caller) -> String {
         let have = caller.tier.map_or_else(|| "no tier (none of this server's app roles)".to_string(), |tier| format!("the {} tier", tier.name()));
         format!(
-            "tool {tool} needs the {} tier: the app role '{}' (or a higher one); your roles grant {have}. Ask an administrator              to assign the role in the server's Entra ID app registration",
+            "tool {tool} needs the {} tier: the app role '{}' (or a higher one); your roles grant {have}. Ask an administrator to assign the role in the server's Entra ID app registration",
             needed.name(),
             self.roles.role_for(needed)
         )
