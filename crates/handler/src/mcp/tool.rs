@@ -131,6 +131,13 @@ pub enum ToolError {
     Failed(String),
 }
 
+/// A refused query is the caller's to rewrite: an invalid argument, worded by the guard.
+impl From<crate::kql_guard::KqlRefusal> for ToolError {
+    fn from(refusal: crate::kql_guard::KqlRefusal) -> Self {
+        Self::InvalidArgument(refusal.to_string())
+    }
+}
+
 impl ToolError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::InvalidArgument(message.into())

@@ -67,7 +67,7 @@ impl RuleSeverity {
 }
 
 fn query(text: &str) -> Result<String, ToolError> {
-    kql_guard::check_query(text).map(str::to_string).map_err(|refusal| ToolError::invalid(refusal.to_string()))
+    Ok(kql_guard::check_query(text)?.to_string())
 }
 
 fn techniques(list: &[String]) -> Result<Vec<String>, ToolError> {

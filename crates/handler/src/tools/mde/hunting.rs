@@ -99,7 +99,7 @@ impl Tool for RunHuntingQuery {
     }
 
     async fn call(&self, context: &ToolContext, params: HuntingParams) -> Result<HuntingOutput, ToolError> {
-        let query = kql_guard::check_query(&params.query).map_err(|refusal| ToolError::invalid(refusal.to_string()))?;
+        let query = kql_guard::check_query(&params.query)?;
         let max_rows = params.max_rows.unwrap_or(DEFAULT_ROWS);
         if !(1..=MAX_ROWS).contains(&max_rows) {
             return Err(ToolError::invalid(format!("max_rows must be between 1 and {MAX_ROWS}, got {max_rows}")));

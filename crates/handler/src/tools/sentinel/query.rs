@@ -80,7 +80,7 @@ impl Tool for RunQuery {
 
     async fn call(&self, context: &ToolContext, params: RunQueryParams) -> Result<RunQueryOutput, ToolError> {
         let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
-        let query = kql_guard::check_query(&params.query).map_err(|refusal| ToolError::invalid(refusal.to_string()))?;
+        let query = kql_guard::check_query(&params.query)?;
         let timespan = match params.timespan {
             None => "P1D".to_string(),
             Some(text) => {
