@@ -48,13 +48,8 @@ fn with_token(arguments: &Value, token: &str) -> Value {
     arguments
 }
 
-fn confirmation_token(message: &str) -> String {
-    message
-        .split("\"confirmation_token\": \"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no confirmation token in {message}"))
-        .to_string()
+fn token_in(message: &str) -> String {
+    confirmation_token(message).unwrap_or_else(|| panic!("no confirmation token in {message}"))
 }
 
 #[tokio::test]
@@ -79,7 +74,7 @@ async fn two_step_confirmation_is_bound_to_arguments_and_caller_and_works_once()
     assert!(preview.contains("Wipes 2 devices: ws-fin-014, ws-fin-015"), "the tool's blast radius: {preview}");
     assert!(preview.contains(&format!("Tenant: Contoso ({CONTOSO})")), "the tenant by name: {preview}");
     assert_eq!(f.wipe.runs(), 0);
-    let token = confirmation_token(&preview);
+    let token = token_in(&preview);
 
     // Other arguments (one more device) do not match the token.
     let mut widened = wipe_args();
@@ -109,7 +104,7 @@ async fn a_confirmation_issued_by_one_instance_is_honoured_by_another_with_the_s
     let other_key = start_on(&entra, &wipe, &[("APPROVAL_FALLBACK", "confirm"), ("APPROVAL_SIGNING_KEY", "another-key-of-at-least-32-bytes-long!")]).await;
     let token = entra.token(&unique("alice"), &["MCP.Responder"]);
     let on_first = connect_with_token(&first.mcp_url(), &token).await;
-    let confirmation = confirmation_token(&err(&call(&on_first, destructive::NAME, wipe_args()).await));
+    let confirmation = token_in(&err(&call(&on_first, destructive::NAME, wipe_args()).await));
     let on_other_key = connect_with_token(&other_key.mcp_url(), &token).await;
     let message = err(&call(&on_other_key, destructive::NAME, with_token(&wipe_args(), &confirmation)).await);
     assert!(message.contains("does not match this call"), "{message}");
@@ -209,7 +204,7 @@ async fn every_call_is_in_the_audit_trail_and_admins_can_search_it() {
     let responder = connect_with_token(&f.app.mcp_url(), &f.entra.token(&alice, &["MCP.Responder"])).await;
     let started = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
     ok(&call(&responder, "mde_list_machines", json!({"tenant_id": CONTOSO, "limit": 1})).await);
-    let token = confirmation_token(&err(&call(&responder, destructive::NAME, wipe_args()).await));
+    let token = token_in(&err(&call(&responder, destructive::NAME, wipe_args()).await));
     let done = ok(&call(&responder, destructive::NAME, with_token(&wipe_args(), &token)).await);
     err(&call(&responder, destructive::NAME, with_token(&wipe_args(), &token)).await);
     responder.call_tool(CallToolRequestParams::new("audit_search")).await.expect_err("responders cannot search the audit trail");

@@ -81,7 +81,7 @@ async fn no_secret_reaches_a_log_line() {
     ok(&call(&client, "sentinel_health_check", json!({"tenant_id": FABRIKAM})).await);
     let arguments = json!({"tenant_id": CONTOSO, "machine_ids": ["ws-1"], "comment": "log hygiene"});
     let preview = err(&call(&client, destructive::NAME, arguments.clone()).await);
-    let confirmation = preview.split("\"confirmation_token\": \"").nth(1).and_then(|r| r.split('"').next()).expect("token").to_string();
+    let confirmation = confirmation_token(&preview).expect("token");
     let mut confirmed = arguments.clone();
     confirmed["confirmation_token"] = json!(confirmation);
     ok(&call(&client, destructive::NAME, confirmed.clone()).await);

@@ -254,6 +254,11 @@ pub fn contoso() -> Value {
     json!(CONTOSO)
 }
 
+/// The token a `CONFIRMATION REQUIRED` answer gives back, if the answer has one.
+pub fn confirmation_token(message: &str) -> Option<String> {
+    message.split("\"confirmation_token\": \"").nth(1).and_then(|rest| rest.split('"').next()).map(str::to_owned)
+}
+
 /// Calls a tool; when the server answers that a person must confirm (a destructive tool under
 /// `APPROVAL_FALLBACK=confirm`), confirms with the token it gave, as a person's client would.
 pub async fn call_confirmed(client: &McpClient, tool: &str, arguments: Value) -> CallToolResult {
@@ -261,8 +266,7 @@ pub async fn call_confirmed(client: &McpClient, tool: &str, arguments: Value) ->
     if first.is_error != Some(true) {
         return first;
     }
-    let message = text(&first);
-    let Some(token) = message.split("\"confirmation_token\": \"").nth(1).and_then(|rest| rest.split('"').next()) else {
+    let Some(token) = confirmation_token(&text(&first)) else {
         return first;
     };
     let mut confirmed = arguments;
