@@ -49,7 +49,9 @@ async fn main() {
 
 async fn run() -> BenchResult<()> {
     let root = workspace_root()?;
-    let release = root.join("target/release");
+    // The binaries built with this one (a profiling build in another target dir measures its own).
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench executable: {e}"))?;
+    let release = exe.parent().ok_or("the bench executable has no folder")?.to_path_buf();
     let handler_bin = release.join("handler");
     let sandbox_bin = release.join("sandbox");
     for binary in [&handler_bin, &sandbox_bin] {
@@ -57,7 +59,8 @@ async fn run() -> BenchResult<()> {
             return Err(format!("{} is missing: run scripts/bench, which builds the release binaries", binary.display()));
         }
     }
-    let storage = std::env::var("AzureWebJobsStorage").unwrap_or_else(|_| "UseDevelopmentStorage=true".into());
+    let storage = std::env::var("STORAGE_CONNECTION_STRING")
+        .map_err(|_| "STORAGE_CONNECTION_STRING is not set: run scripts/bench, which starts Azurite".to_string())?;
     let scratch = std::env::temp_dir().join(format!("handler-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
     let ca_file = scratch.join("sandbox-ca.pem");
@@ -66,6 +69,18 @@ async fn run() -> BenchResult<()> {
     let port = free_port()?;
     let mcp_url = format!("http://127.0.0.1:{port}/api/mcp");
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().map_err(|e| e.to_string())?;
+
+    // The benchmark's own token (to time the sandbox alone) is fetched before the handler starts,
+    // so the counts read at the end are the handler's alone.
+    let direct_client = reqwest::Client::builder()
+        .tls_certs_merge(
+            reqwest::Certificate::from_pem_bundle(&std::fs::read(&ca_file).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?,
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    let token = sandbox_token(&direct_client, &info).await?;
+    let tokens_before = tokens_issued(&direct_client, &info.base_url).await?;
 
     let spawned = Instant::now();
     let handler = Command::new(&handler_bin)
@@ -83,6 +98,13 @@ async fn run() -> BenchResult<()> {
         .env("OUTBOUND_TRUSTED_CA_FILE", &ca_file)
         .env("TENANTS", &info.tenants_json)
         .env("AzureWebJobsStorage", &storage)
+        // The benchmark is the only caller: no inbound identity, and no per-caller limit, which
+        // would otherwise refuse the load after 120 calls a minute.
+        .env("AUTH_INBOUND_MODE", "none")
+        .env("MCP_RATE_LIMIT_PER_MINUTE", "0")
+        // Microsoft's quota (100 machine calls a minute) would pace the load, not measure it.
+        .env("DEFENDER_MACHINE_CALLS_PER_MINUTE", "100000000")
+        .env("DEFENDER_MACHINE_CALLS_PER_HOUR", "100000000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -99,14 +121,6 @@ async fn run() -> BenchResult<()> {
         jsonrpc("tools/call", json!({"name": "mde_list_machines", "arguments": {"tenant_id": info.tenant_id, "limit": 25}}))
             .to_string(),
     );
-    let direct_client = reqwest::Client::builder()
-        .tls_certs_merge(
-            reqwest::Certificate::from_pem_bundle(&std::fs::read(&ca_file).map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?,
-        )
-        .build()
-        .map_err(|e| e.to_string())?;
-    let token = sandbox_token(&direct_client, &info).await?;
     let sandbox_url = Arc::new(format!("{}/defender/api/machines", info.base_url));
 
     let mut rows = Vec::new();
@@ -117,6 +131,7 @@ async fn run() -> BenchResult<()> {
             let mcp = Arc::new(mcp_url.clone());
             let body = body.clone();
             let sampler = RssSampler::start(pid);
+            let cpu_before = cpu_ticks(pid)?;
             let measured = load(clients, {
                 let client = client.clone();
                 move || {
@@ -125,6 +140,7 @@ async fn run() -> BenchResult<()> {
                 }
             })
             .await?;
+            let cpu_per_request = ticks_to_duration(cpu_ticks(pid)? - cpu_before) / measured.latencies.len() as u32;
             peak_rss_kb = peak_rss_kb.max(sampler.stop().await);
             let direct = if label.starts_with("tools/call") {
                 let (client, url, token) = (direct_client.clone(), sandbox_url.clone(), token.clone());
@@ -138,12 +154,12 @@ async fn run() -> BenchResult<()> {
             } else {
                 None
             };
-            rows.push(Row { label, clients, measured, direct });
+            rows.push(Row { label, clients, measured, direct, cpu_per_request });
         }
     }
 
     let binary_bytes = std::fs::metadata(&handler_bin).map_err(|e| e.to_string())?.len();
-    let tokens = tokens_issued(&direct_client, &info.base_url).await?;
+    let tokens = handler_tokens(&tokens_before, tokens_issued(&direct_client, &info.base_url).await?);
     drop(sandbox);
     let _ = std::fs::remove_dir_all(&scratch);
 
@@ -222,8 +238,10 @@ async fn post_mcp(client: &reqwest::Client, url: &str, body: &Arc<String>) -> Be
         .map_err(|e| format!("request failed: {e}"))?;
     let status = response.status();
     let text = response.text().await.map_err(|e| e.to_string())?;
-    if !status.is_success() || text.contains("\"isError\":true") || text.contains("\"error\"") {
-        return Err(format!("the handler answered {status}: {}", &text[..text.len().min(300)]));
+    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let failed = answer.get("error").is_some() || answer["result"]["isError"] == Value::Bool(true) || answer.get("result").is_none();
+    if !status.is_success() || failed {
+        return Err(format!("the handler answered {status}: {}", text.chars().take(300).collect::<String>()));
     }
     Ok(())
 }
@@ -296,6 +314,34 @@ async fn tokens_issued(client: &reqwest::Client, base: &str) -> BenchResult<Vec<
             )
         })
         .collect())
+}
+
+/// What the handler fetched: the counts at the end minus those before it started.
+fn handler_tokens(before: &[(String, String, u64)], after: Vec<(String, String, u64)>) -> Vec<(String, String, u64)> {
+    after
+        .into_iter()
+        .map(|(tenant, audience, count)| {
+            let earlier = before.iter().find(|(t, a, _)| *t == tenant && *a == audience).map_or(0, |(_, _, c)| *c);
+            (tenant, audience, count - earlier)
+        })
+        .filter(|(_, _, count)| *count > 0)
+        .collect()
+}
+
+/// User plus system CPU time of every thread of the process, in clock ticks (`/proc/<pid>/stat`).
+fn cpu_ticks(pid: u32) -> BenchResult<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("cannot read the handler's CPU time: {e}"))?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3;
+    // utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or("unreadable /proc stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).ok_or("unreadable /proc stat");
+    Ok(field(14)? + field(15)?)
+}
+
+/// Linux reports CPU time in USER_HZ ticks, 100 a second on every mainstream kernel.
+fn ticks_to_duration(ticks: u64) -> Duration {
+    Duration::from_millis(ticks * 10)
 }
 
 struct Measured {
@@ -385,6 +431,7 @@ struct Row {
     clients: usize,
     measured: Measured,
     direct: Option<Measured>,
+    cpu_per_request: Duration,
 }
 
 fn ms(duration: Duration) -> String {
@@ -417,8 +464,8 @@ fn render(
     let fetched: Vec<String> = tokens.iter().map(|(tenant, audience, count)| format!("{count} for {tenant} / {audience}")).collect();
     out.push_str(&format!("| tokens fetched during the whole run | {} | once per tenant and API |\n\n", fetched.join("; ")));
     out.push_str(
-        "| request | clients | throughput (req/s) | p50 (ms) | p99 (ms) | sandbox alone p50 / p99 (ms) | handler overhead p50 / p99 (ms) |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| request | clients | throughput (req/s) | p50 (ms) | p99 (ms) | handler CPU per request (ms) | sandbox alone p50 / p99 (ms) | handler overhead p50 / p99 (ms) |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for row in rows {
         let (direct, overhead) = match &row.direct {
@@ -433,12 +480,13 @@ fn render(
             None => ("—".into(), "—".into()),
         };
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {} | {} | {direct} | {overhead} |\n",
+            "| {} | {} | {:.0} | {} | {} | {:.3} | {direct} | {overhead} |\n",
             row.label,
             row.clients,
             row.measured.throughput(),
             ms(row.measured.percentile(0.5)),
             ms(row.measured.percentile(0.99)),
+            row.cpu_per_request.as_secs_f64() * 1000.0,
         ));
     }
     out.push_str(

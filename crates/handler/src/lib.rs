@@ -112,6 +112,10 @@ pub async fn serve(config: &Config, local: bool, shutdown: impl std::future::Fut
             }
         });
     }
+    // Small answers go out at once rather than waiting on the host's delayed ACK (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

@@ -99,6 +99,9 @@ pub fn serve(
                 }
                 accepted = listener.accept() => {
                     let Ok((stream, _peer)) = accepted else { continue };
+                    // A TLS response is several small writes; with Nagle on, each answer waits
+                    // for the client's delayed ACK (40 ms on Linux), as Microsoft's servers do not.
+                    let _ = stream.set_nodelay(true);
                     let acceptor = acceptor.clone();
                     let router = router.clone();
                     connections.spawn(async move {

@@ -183,7 +183,12 @@ impl RateLimiter {
             Some((bucket, ready_at)) if ready_at > now => Err((bucket, ready_at)),
             _ => {
                 for bucket in buckets {
-                    logs.entry((tenant.clone(), *bucket)).or_default().calls.push_back(now);
+                    let calls = &mut logs.entry((tenant.clone(), *bucket)).or_default().calls;
+                    // Callers read the clock before taking the lock, so `now` can trail the newest
+                    // entry by a moment; recording the later of the two keeps the log sorted,
+                    // which `ready_at` searches rely on.
+                    let at = calls.back().map_or(now, |newest| now.max(*newest));
+                    calls.push_back(at);
                 }
                 Ok(())
             }
@@ -210,11 +215,14 @@ impl RateLimiter {
         let mut ready = log.blocked_until.filter(|until| *until > now).unwrap_or(now);
         for window in windows {
             let limit = window.limit as usize;
-            let in_window: Vec<&Instant> = log.calls.iter().filter(|call| now.saturating_duration_since(**call) < window.span()).collect();
-            if in_window.len() >= limit {
+            // The log is sorted: a binary search finds the first call still inside the window,
+            // so a busy tenant's hour of calls costs a few comparisons, not a scan.
+            let first_inside = log.calls.partition_point(|call| now.saturating_duration_since(*call) >= window.span());
+            let inside = log.calls.len() - first_inside;
+            if inside >= limit {
                 // The call that must leave the window before another fits; a limit of zero never frees.
-                let frees = match in_window.len().checked_sub(limit).and_then(|index| in_window.get(index)) {
-                    Some(oldest) if limit > 0 => **oldest + window.span(),
+                let frees = match log.calls.get(first_inside + (inside - limit)) {
+                    Some(oldest) if limit > 0 => *oldest + window.span(),
                     _ => now + window.span(),
                 };
                 ready = ready.max(frees);

@@ -680,6 +680,9 @@ impl JsonBlobStore {
             source,
         })?;
         options.blob_content_type = Some("application/json".to_owned());
+        // Documents fit one request. Left unset, the SDK sizes a parallel upload from the
+        // machine's CPU count, which it reads from the cgroup files on every call.
+        options.parallel = Some(std::num::NonZero::<usize>::MIN);
         let result = self
             .container
             .blob_client(name)
