@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{DefenderClient, MachineId, ValueList, number_or_string, odata_string};
+use super::{DefenderClient, MachineId, ValueList, lowercase_hex, number_or_string, odata_string};
 use crate::outbound::{Api, ApiError, ApiRequest, Collected, ListPosition};
 use crate::tenants::TenantId;
 
@@ -20,12 +20,7 @@ pub struct InvalidFileHash(String);
 impl TryFrom<String> for FileHash {
     type Error = InvalidFileHash;
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        let trimmed = text.trim();
-        if matches!(trimmed.len(), 32 | 40 | 64) && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Ok(Self(trimmed.to_ascii_lowercase()))
-        } else {
-            Err(InvalidFileHash(trimmed.chars().take(80).collect()))
-        }
+        lowercase_hex(&text, &[32, 40, 64]).map(Self).ok_or_else(|| InvalidFileHash(text.trim().chars().take(80).collect()))
     }
 }
 

@@ -41,15 +41,17 @@ pub struct MachineId(String);
 #[error("'{0}' is not a Defender machine id: expected 40 hexadecimal characters, as returned by mde_list_machines")]
 pub struct InvalidMachineId(String);
 
+/// `text` trimmed and lower-cased, if it is hexadecimal of one of `lengths` (machine ids and file
+/// hashes are; Defender compares them case-insensitively but the lower-case form is canonical).
+pub fn lowercase_hex(text: &str, lengths: &[usize]) -> Option<String> {
+    let trimmed = text.trim();
+    (lengths.contains(&trimmed.len()) && trimmed.bytes().all(|b| b.is_ascii_hexdigit())).then(|| trimmed.to_ascii_lowercase())
+}
+
 impl TryFrom<String> for MachineId {
     type Error = InvalidMachineId;
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        let trimmed = text.trim();
-        if trimmed.len() == 40 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Ok(Self(trimmed.to_ascii_lowercase()))
-        } else {
-            Err(InvalidMachineId(trimmed.chars().take(64).collect()))
-        }
+        lowercase_hex(&text, &[40]).map(Self).ok_or_else(|| InvalidMachineId(text.trim().chars().take(64).collect()))
     }
 }
 

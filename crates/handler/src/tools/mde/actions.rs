@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::bulk::{Bulk, DeviceAction, NoOptions};
-use crate::clients::defender::{ActionRequest, IsolationType, ScanType};
+use crate::clients::defender::{ActionRequest, IsolationType, ScanType, lowercase_hex};
 use crate::mcp::{CatalogueBuilder, Effect, Tier, ToolError, ToolSpec, Toolset};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -275,13 +275,12 @@ impl DeviceAction for StopAndQuarantine {
     }
 
     fn request(&self, options: StopAndQuarantineOptions) -> Result<ActionRequest, ToolError> {
-        let sha1 = options.sha1.trim();
-        if sha1.len() != 40 || !sha1.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ToolError::invalid(format!(
+        let sha1 = lowercase_hex(&options.sha1, &[40]).ok_or_else(|| {
+            ToolError::invalid(format!(
                 "sha1 '{}' is not a SHA-1: expected 40 hexadecimal characters (Defender accepts no SHA-256 or MD5 here)",
-                sha1.chars().take(80).collect::<String>()
-            )));
-        }
-        Ok(ActionRequest::StopAndQuarantineFile { sha1: sha1.to_ascii_lowercase() })
+                options.sha1.trim().chars().take(80).collect::<String>()
+            ))
+        })?;
+        Ok(ActionRequest::StopAndQuarantineFile { sha1 })
     }
 }
