@@ -16,6 +16,11 @@ struct Cursor {
     position: ListPosition,
 }
 
+/// The end of a list tool's summary: tells the reader that a cursor leads to more items.
+pub fn more_note(next_cursor: Option<&String>) -> &'static str {
+    if next_cursor.is_some() { "; more match (use next_cursor)" } else { "" }
+}
+
 pub fn encode(tenant: &TenantId, position: ListPosition) -> String {
     encode_opaque(&Cursor { tenant: tenant.clone(), position })
 }

@@ -97,7 +97,7 @@ struct ListOutput {
 impl Summary for ListOutput {
     fn summary(&self) -> String {
         let high = self.alerts.iter().filter(|a| a.severity.as_deref() == Some("High")).count();
-        let more = if self.next_cursor.is_some() { "; more match (use next_cursor)" } else { "" };
+        let more = cursor::more_note(self.next_cursor.as_ref());
         format!("{} alerts in tenant {} ({high} high severity){more}", self.alerts.len(), self.tenant_id)
     }
 }

@@ -144,7 +144,7 @@ struct ListOutput {
 
 impl Summary for ListOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() { "; more match (use next_cursor)" } else { "" };
+        let more = cursor::more_note(self.next_cursor.as_ref());
         format!("{} incidents in tenant {}{more}", self.incidents.len(), self.tenant_id)
     }
 }

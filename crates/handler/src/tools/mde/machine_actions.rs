@@ -54,7 +54,7 @@ struct ListActionsOutput {
 impl Summary for ListActionsOutput {
     fn summary(&self) -> String {
         let pending = self.actions.iter().filter(|a| !is_settled(&a.status)).count();
-        let more = if self.next_cursor.is_some() { "; more match (use next_cursor)" } else { "" };
+        let more = cursor::more_note(self.next_cursor.as_ref());
         format!("{} machine actions in tenant {} ({pending} pending or in progress){more}", self.actions.len(), self.tenant_id)
     }
 }

@@ -43,7 +43,7 @@ struct ListMachinesOutput {
 
 impl Summary for ListMachinesOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() { "; more match (use next_cursor)" } else { "" };
+        let more = cursor::more_note(self.next_cursor.as_ref());
         format!("{} devices in tenant {}{more}", self.machines.len(), self.tenant_id)
     }
 }

@@ -10,6 +10,7 @@ use crate::clients::arm::{AlertList, ArmClient, ArmName, EntityList, Incident, I
 use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
+use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder.tool(ListIncidents).tool(GetIncident).tool(UpdateIncident).tool(AddComment).tool(ListComments)
@@ -201,7 +202,7 @@ struct ListIncidentsOutput {
 
 impl Summary for ListIncidentsOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() { "; more match (use next_cursor)" } else { "" };
+        let more = cursor::more_note(self.next_cursor.as_ref());
         format!("{} incidents in {}{more}", self.incidents.len(), self.workspace)
     }
 }
