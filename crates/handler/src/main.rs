@@ -82,7 +82,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         env(name).or_else(|| defaults.get(name).cloned())
     };
     let outbound = OutboundConfig::from_lookup(&settings)?;
-    let secrets = secrets::resolve(&settings, outbound::http_client(&outbound)?).await?;
+    let secrets = secrets::resolve(&settings, || outbound::http_client(&outbound)).await?;
     let mut config = Config::from_lookup(|name| secrets.get(name).or_else(|| settings(name)))?;
     if let Some(sandbox) = &sandbox {
         config.outbound.trusted_ca_pem = Some(sandbox.ca_certificate_pem().to_string());

@@ -19,6 +19,7 @@ use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 
 use crate::config::settings;
+use crate::outbound::HttpCoreError;
 
 /// A setting value of this form names a secret in the `KEY_VAULT_URL` vault.
 pub const REFERENCE_PREFIX: &str = "keyvault:";
@@ -44,6 +45,8 @@ pub enum SecretError {
     VaultUrl { reason: String },
     #[error("app setting {setting}: Key Vault secret '{secret}' could not be read: {reason}")]
     Read { setting: &'static str, secret: String, reason: String },
+    #[error("the HTTP client for Key Vault: {0}")]
+    Transport(#[from] HttpCoreError),
 }
 
 /// Setting values read from Key Vault, by setting name.
@@ -67,7 +70,12 @@ impl ResolvedSecrets {
 
 /// Resolves every setting in [`settings::ALL`] whose value is a `keyvault:` reference. Nothing is
 /// built or fetched when none is, so a deployment without references pays nothing at start.
-pub async fn resolve(lookup: impl Fn(&str) -> Option<String>, transport: reqwest::Client) -> Result<ResolvedSecrets, SecretError> {
+/// `transport` is called only when some setting names a secret: building an HTTP client loads the
+/// trusted roots (milliseconds a start without references does not need to spend).
+pub async fn resolve(
+    lookup: impl Fn(&str) -> Option<String>,
+    transport: impl FnOnce() -> Result<reqwest::Client, HttpCoreError>,
+) -> Result<ResolvedSecrets, SecretError> {
     let mut references = Vec::new();
     for &setting in settings::ALL {
         let Some(value) = lookup(setting) else { continue };
@@ -89,7 +97,7 @@ pub async fn resolve(lookup: impl Fn(&str) -> Option<String>, transport: reqwest
     let Some(vault_url) = lookup(settings::KEY_VAULT_URL) else {
         return Err(SecretError::NoVault { setting: first_setting, secret: first_secret.clone() });
     };
-    let client = vault_client(&vault_url, lookup(settings::MANAGED_IDENTITY_CLIENT_ID), transport)?;
+    let client = vault_client(&vault_url, lookup(settings::MANAGED_IDENTITY_CLIENT_ID), transport()?)?;
 
     // One read per distinct secret, however many settings name it.
     let mut fetched: HashMap<String, Secret> = HashMap::new();

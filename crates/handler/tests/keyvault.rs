@@ -126,7 +126,7 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
     pairs.push((settings::AZURE_CLIENT_SECRET, "keyvault:outbound-client-secret".into()));
     pairs.push((settings::DEFAULT_TENANT_ID, " keyvault:outbound-client-secret ".into()));
     let lookup = lookup_from(pairs);
-    let resolved = secrets::resolve(&lookup, client.clone()).await.expect("references resolve");
+    let resolved = secrets::resolve(&lookup, || Ok(client.clone())).await.expect("references resolve");
     assert_eq!(resolved.get(settings::AZURE_CLIENT_SECRET).as_deref(), Some(SECRET_VALUE));
     assert_eq!(resolved.get(settings::DEFAULT_TENANT_ID).as_deref(), Some(SECRET_VALUE));
     assert_eq!(resolved.get(settings::TENANTS), None, "settings without a reference are left alone");
@@ -153,7 +153,7 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
     // No reference: nothing is fetched, not even a token.
     let token_requests = vault.identity_requests.lock().unwrap().len();
     let plain = lookup_from(vec![(settings::AZURE_CLIENT_SECRET, "plain".into())]);
-    assert_eq!(format!("{:?}", secrets::resolve(&plain, client.clone()).await.unwrap()), "{}");
+    assert_eq!(format!("{:?}", secrets::resolve(&plain, || Ok(client.clone())).await.unwrap()), "{}");
     assert_eq!(vault.identity_requests.lock().unwrap().len(), token_requests);
 
     // Failures name the setting and the secret, say what to do, and never hold a value.
@@ -162,7 +162,7 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
         pairs.push((settings::AZURE_CLIENT_SECRET, reference.to_string()));
         let lookup = lookup_from(pairs);
         let client = client.clone();
-        async move { secrets::resolve(&lookup, client).await.expect_err("must fail").to_string() }
+        async move { secrets::resolve(&lookup, || Ok(client)).await.expect_err("must fail").to_string() }
     };
     let missing = failure("keyvault:no-such-secret", true).await;
     assert!(missing.contains("AZURE_CLIENT_SECRET") && missing.contains("no-such-secret") && missing.contains("no such secret"), "{missing}");
@@ -183,6 +183,6 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
         (settings::KEY_VAULT_URL, format!("http://{VAULT_HOST}:{}/", server.port)),
         (settings::AZURE_CLIENT_SECRET, "keyvault:outbound-client-secret".into()),
     ]);
-    let error = secrets::resolve(&http_vault, client.clone()).await.expect_err("http is refused");
+    let error = secrets::resolve(&http_vault, || Ok(client.clone())).await.expect_err("http is refused");
     assert!(matches!(error, SecretError::VaultUrl { .. }) && error.to_string().contains("https"), "{error}");
 }
