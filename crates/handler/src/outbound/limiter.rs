@@ -149,7 +149,9 @@ struct Log {
 
 pub struct RateLimiter {
     limits: RateLimits,
-    logs: Mutex<HashMap<(TenantId, Bucket), Log>>,
+    /// Per tenant, then per bucket: a call looks its tenant up by reference, so admitting one
+    /// allocates nothing once the tenant has been seen.
+    logs: Mutex<HashMap<TenantId, HashMap<Bucket, Log>>>,
 }
 
 impl RateLimiter {
@@ -175,15 +177,16 @@ impl RateLimiter {
     /// Records a call at `now` if it fits; otherwise the fullest bucket and when it frees up.
     fn try_admit(&self, tenant: &TenantId, buckets: &[Bucket], now: Instant) -> Result<(), (Bucket, Instant)> {
         let mut logs = self.lock();
+        let logs = tenant_logs(&mut logs, tenant);
         let fullest = buckets
             .iter()
-            .map(|bucket| (*bucket, self.ready_at(*bucket, logs.entry((tenant.clone(), *bucket)).or_default(), now)))
+            .map(|bucket| (*bucket, self.ready_at(*bucket, logs.entry(*bucket).or_default(), now)))
             .max_by_key(|(_, ready_at)| *ready_at);
         match fullest {
             Some((bucket, ready_at)) if ready_at > now => Err((bucket, ready_at)),
             _ => {
                 for bucket in buckets {
-                    let calls = &mut logs.entry((tenant.clone(), *bucket)).or_default().calls;
+                    let calls = &mut logs.entry(*bucket).or_default().calls;
                     // Callers read the clock before taking the lock, so `now` can trail the newest
                     // entry by a moment; recording the later of the two keeps the log sorted,
                     // which `ready_at` searches rely on.
@@ -199,8 +202,9 @@ impl RateLimiter {
     pub fn hold(&self, tenant: &TenantId, buckets: &[Bucket], retry_after: Duration) {
         let until = Instant::now() + retry_after;
         let mut logs = self.lock();
+        let logs = tenant_logs(&mut logs, tenant);
         for bucket in buckets {
-            let log = logs.entry((tenant.clone(), *bucket)).or_default();
+            let log = logs.entry(*bucket).or_default();
             log.blocked_until = Some(log.blocked_until.map_or(until, |current| current.max(until)));
         }
     }
@@ -231,10 +235,19 @@ impl RateLimiter {
         ready
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, Bucket), Log>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, HashMap<Bucket, Log>>> {
         // The log is only ever appended to or trimmed; a panic elsewhere cannot leave it inconsistent.
         self.logs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The tenant's logs, created the first time the tenant is seen (the only time its id is cloned).
+fn tenant_logs<'a>(logs: &'a mut HashMap<TenantId, HashMap<Bucket, Log>>, tenant: &TenantId) -> &'a mut HashMap<Bucket, Log> {
+    if !logs.contains_key(tenant) {
+        logs.insert(tenant.clone(), HashMap::new());
+    }
+    // `entry` would take an owned id on every call; this lookup borrows it.
+    logs.get_mut(tenant).expect("the tenant's logs exist: inserted just above")
 }
 
 #[cfg(test)]
