@@ -200,9 +200,12 @@ fn start_sandbox(binary: &Path, ca_file: &Path) -> BenchResult<(Killed, SandboxI
     let client_id = next()?.trim_start_matches("client_id=").to_string();
     let client_secret = next()?.trim_start_matches("client_secret=").to_string();
     let mut tenants: Vec<Value> = Vec::new();
-    // The sandbox prints every tenant and its workspaces, then nothing more until it stops.
-    for _ in 0..5 {
+    // The sandbox prints every tenant and its workspaces, then `ready`.
+    loop {
         let line = next()?;
+        if line == "ready" {
+            break;
+        }
         if let Some(rest) = line.strip_prefix("tenant ") {
             let (id, name) = rest.split_once(' ').unwrap_or((rest, rest));
             tenants.push(json!({"tenant_id": id, "display_name": name, "workspaces": []}));

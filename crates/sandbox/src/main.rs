@@ -1,5 +1,6 @@
 //! `sandbox --port 0 --ca-out ca.pem`: runs the simulated tenant until Ctrl-C, printing the
-//! base URL (first line of stdout) and the app registration it accepts.
+//! base URL (first line of stdout), the app registration it accepts, its tenants and workspaces,
+//! then `ready`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,8 @@ async fn main() -> ExitCode {
             );
         }
     }
+    // The end of the listing, so a reader knows when it has every tenant.
+    println!("ready");
     let _ = tokio::signal::ctrl_c().await;
     sandbox.shutdown().await;
     ExitCode::SUCCESS
