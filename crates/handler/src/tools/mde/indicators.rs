@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::common;
 use crate::clients::defender::{
-    IMPORT_BATCH, Indicator, IndicatorAction, IndicatorFilter, IndicatorId, IndicatorType, NewIndicator, Severity,
+    IMPORT_BATCH, ImportResult, Indicator, IndicatorAction, IndicatorFilter, IndicatorId, IndicatorType, NewIndicator, Severity,
 };
 use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
 use crate::tenants::TenantId;
@@ -218,19 +218,7 @@ impl Tool for AddIndicators {
         } else {
             for batch in indicators.chunks(IMPORT_BATCH) {
                 match defender.import_indicators(&tenant, batch).await {
-                    Ok(results) => {
-                        for (index, indicator) in batch.iter().enumerate() {
-                            let result = results
-                                .get(index)
-                                .filter(|r| r.indicator.as_deref().is_none_or(|v| v.eq_ignore_ascii_case(&indicator.indicator_value)))
-                                .or_else(|| results.iter().find(|r| r.indicator.as_deref() == Some(indicator.indicator_value.as_str())));
-                            submitted.push(match result {
-                                Some(r) if !r.is_failed => accepted(indicator, r.id.clone()),
-                                Some(r) => refused(indicator, r.failure_reason.clone().unwrap_or_else(|| "Defender gave no reason".into())),
-                                None => refused(indicator, "Defender's answer did not mention this value".into()),
-                            });
-                        }
-                    }
+                    Ok(results) => submitted.extend(batch.iter().enumerate().map(|(index, indicator)| imported(indicator, index, &results))),
                     Err(error) => submitted.extend(batch.iter().map(|i| refused(i, format!("the import call failed: {error}")))),
                 }
             }
@@ -244,6 +232,20 @@ impl Tool for AddIndicators {
             submitted,
             duplicates_dropped,
         })
+    }
+}
+
+/// What the import said of the `index`-th indicator of its batch: the result at the same position
+/// when it names this value (or no value), else the result that names it.
+fn imported(indicator: &NewIndicator, index: usize, results: &[ImportResult]) -> Submitted {
+    let result = results
+        .get(index)
+        .filter(|r| r.indicator.as_deref().is_none_or(|v| v.eq_ignore_ascii_case(&indicator.indicator_value)))
+        .or_else(|| results.iter().find(|r| r.indicator.as_deref() == Some(indicator.indicator_value.as_str())));
+    match result {
+        Some(r) if !r.is_failed => accepted(indicator, r.id.clone()),
+        Some(r) => refused(indicator, r.failure_reason.clone().unwrap_or_else(|| "Defender gave no reason".into())),
+        None => refused(indicator, "Defender's answer did not mention this value".into()),
     }
 }
 
