@@ -116,8 +116,8 @@ pub async fn serve(config: &Config, local: bool, shutdown: impl std::future::Fut
     let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
         let _ = stream.set_nodelay(true);
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| StartError::Listen { port: config.port, source })
+    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+    // Read calls answered just before shutdown may still be storing their audit records.
+    services.audit.flush().await;
+    served.map_err(|source| StartError::Listen { port: config.port, source })
 }

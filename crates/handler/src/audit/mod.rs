@@ -3,20 +3,27 @@
 //! destructive call was approved), written as its own blob `yyyy/mm/dd/<time>-<id>.json` in the
 //! `audit` container and emitted as a structured `audit` event. Blob names sort by time, so a
 //! search lists one day's prefix in order and reads only the records it needs.
+//!
+//! A call that can change something is stored before its answer goes out, so no change is ever
+//! answered without its record. A read-only call's record is stored just after its answer: a
+//! storage write (5–15 ms in Azure) would otherwise be most of a read's latency. Nothing is lost
+//! for it: a search first waits for those writes, shutdown waits for them, a burst beyond
+//! [`WRITES_BEHIND`] in flight falls back to writing first, and a failed write logs the record.
 
 mod redact;
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 pub use redact::{action_ids, redact_arguments, sensitive_fields};
 
-use crate::mcp::{ApprovalDecision, Tier};
+use crate::mcp::{ApprovalDecision, Effect, Tier};
 use crate::storage::{JsonBlobStore, Storage, StorageError};
 
 pub const CONTAINER: &str = "audit";
@@ -124,6 +131,12 @@ pub struct AuditPage {
 pub struct AuditError(#[from] StorageError);
 
 pub struct AuditLog {
+    trail: Arc<Trail>,
+    /// One permit per record that may be in flight behind its answer.
+    writes_behind: Arc<Semaphore>,
+}
+
+struct Trail {
     store: JsonBlobStore,
     container_ready: OnceCell<()>,
 }
@@ -131,40 +144,57 @@ pub struct AuditLog {
 /// Blobs listed per storage request during a search.
 const LIST_PAGE: NonZeroU32 = NonZeroU32::new(250).expect("non-zero");
 
+/// Read-only calls whose records may be in flight at once; past that a read waits for its own
+/// write, so a burst never holds an unbounded number of records in memory.
+pub const WRITES_BEHIND: u32 = 256;
+
+/// When a call's record is stored relative to its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storing {
+    BeforeAnswer,
+    AfterAnswer,
+}
+
+impl Storing {
+    /// Only a read-only tool's record may wait; unknown tools and refusals have no effect to go by.
+    pub fn for_effect(effect: Option<Effect>) -> Self {
+        match effect {
+            Some(Effect::Read) => Self::AfterAnswer,
+            _ => Self::BeforeAnswer,
+        }
+    }
+}
+
 impl AuditLog {
     pub fn new(storage: &Storage) -> Self {
-        Self { store: JsonBlobStore::new(storage, CONTAINER), container_ready: OnceCell::new() }
-    }
-
-    async fn ready(&self) -> Result<(), StorageError> {
-        self.container_ready.get_or_try_init(|| async { self.store.ensure_container().await.map(|_| ()) }).await.copied()
-    }
-
-    /// Emits the `audit` event and stores the record. A storage failure is logged with the whole
-    /// record, so the trail survives in the log stream; the call's result is not changed by it.
-    pub async fn append(&self, record: &AuditRecord) {
-        tracing::info!(
-            target: "audit",
-            id = %record.id,
-            caller = %record.caller,
-            caller_tenant = record.caller_tenant.as_deref(),
-            roles = ?record.roles,
-            tool = %record.tool,
-            tenant = record.tenant.as_deref(),
-            outcome = record.outcome.name(),
-            duration_ms = record.duration_ms,
-            action_ids = ?record.action_ids,
-            approval = ?record.approval,
-            "tool call"
-        );
-        let stored = match self.ready().await {
-            Ok(()) => self.store.create(&record.blob_name(), record).await.map(|_| ()),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = stored {
-            let json = serde_json::to_string(record).unwrap_or_default();
-            tracing::error!(target: "audit", error = %error, record = %json, "the audit record could not be stored");
+        Self {
+            trail: Arc::new(Trail { store: JsonBlobStore::new(storage, CONTAINER), container_ready: OnceCell::new() }),
+            writes_behind: Arc::new(Semaphore::new(WRITES_BEHIND as usize)),
         }
+    }
+
+    /// Emits the `audit` event at once and stores the record, before returning or (for
+    /// [`Storing::AfterAnswer`]) on a task of its own. A storage failure is logged with the whole
+    /// record, so the trail survives in the log stream; the call's result is not changed by it.
+    pub async fn append(&self, record: AuditRecord, storing: Storing) {
+        emit(&record);
+        if storing == Storing::AfterAnswer
+            && let Ok(permit) = self.writes_behind.clone().try_acquire_owned()
+        {
+            let trail = self.trail.clone();
+            tokio::spawn(async move {
+                trail.store(&record).await;
+                drop(permit);
+            });
+            return;
+        }
+        self.trail.store(&record).await;
+    }
+
+    /// Waits until every record written after its answer is stored (or logged as failed).
+    pub async fn flush(&self) {
+        // All permits free means no write is in flight; they are handed straight back.
+        let _ = self.writes_behind.acquire_many(WRITES_BEHIND).await;
     }
 
     /// Records with `from <= time < to` matching `filter`, in time order, at most `limit`, looking
@@ -178,7 +208,9 @@ impl AuditLog {
         limit: usize,
         max_scan: usize,
     ) -> Result<AuditPage, AuditError> {
-        self.ready().await?;
+        // A search sees every call answered before it, including reads still being stored.
+        self.flush().await;
+        self.trail.ready().await?;
         let first_name = resume_after.map(str::to_owned);
         let mut records = Vec::new();
         let mut scanned = 0;
@@ -190,7 +222,7 @@ impl AuditLog {
             let prefix = OffsetDateTime::new_utc(day, time::Time::MIDNIGHT).format(DAY_FORMAT).unwrap_or_default() + "/";
             let mut marker: Option<String> = None;
             loop {
-                let page = self.store.list_page(&prefix, marker.as_deref(), LIST_PAGE).await?;
+                let page = self.trail.store.list_page(&prefix, marker.as_deref(), LIST_PAGE).await?;
                 for entry in page.entries {
                     // Blob names sort like their times: skip what lies before the range or the cursor.
                     if entry.name.as_str() < lower.as_str() || first_name.as_deref().is_some_and(|after| entry.name.as_str() <= after) {
@@ -203,7 +235,7 @@ impl AuditLog {
                         return Ok(AuditPage { records, resume_after: Some(previous_name(&entry.name)), scanned });
                     }
                     scanned += 1;
-                    if let Some((record, _)) = self.store.get::<AuditRecord>(&entry.name).await?
+                    if let Some((record, _)) = self.trail.store.get::<AuditRecord>(&entry.name).await?
                         && filter.matches(&record)
                     {
                         records.push(record);
@@ -220,6 +252,41 @@ impl AuditLog {
             };
         }
         Ok(AuditPage { records, resume_after: None, scanned })
+    }
+}
+
+/// The structured `audit` event of a call, emitted whether or not storage is reachable.
+fn emit(record: &AuditRecord) {
+    tracing::info!(
+        target: "audit",
+        id = %record.id,
+        caller = %record.caller,
+        caller_tenant = record.caller_tenant.as_deref(),
+        roles = ?record.roles,
+        tool = %record.tool,
+        tenant = record.tenant.as_deref(),
+        outcome = record.outcome.name(),
+        duration_ms = record.duration_ms,
+        action_ids = ?record.action_ids,
+        approval = ?record.approval,
+        "tool call"
+    );
+}
+
+impl Trail {
+    async fn ready(&self) -> Result<(), StorageError> {
+        self.container_ready.get_or_try_init(|| async { self.store.ensure_container().await.map(|_| ()) }).await.copied()
+    }
+
+    async fn store(&self, record: &AuditRecord) {
+        let stored = match self.ready().await {
+            Ok(()) => self.store.create(&record.blob_name(), record).await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = stored {
+            let json = serde_json::to_string(record).unwrap_or_default();
+            tracing::error!(target: "audit", error = %error, record = %json, "the audit record could not be stored");
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use super::dynamic::{DynamicTool, ToolSource};
 use super::prompts::PromptDef;
 use super::resources::ResourceProvider;
 use super::tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
-use crate::audit::{AuditRecord, Outcome, action_ids, redact_arguments, sensitive_fields};
+use crate::audit::{AuditRecord, Outcome, Storing, action_ids, redact_arguments, sensitive_fields};
 use crate::auth::Caller;
 use crate::telemetry;
 use crate::tenants::TenantId;
@@ -380,10 +380,10 @@ struct Call<'a> {
 impl Call<'_> {
     async fn run<T: Tool>(&self, tool: &T, invocation: Invocation) -> CallToolResponse {
         let started = Instant::now();
-        let mut record = new_record(self.spec.name, Some(self.spec.tier), &invocation.caller, &invocation.arguments, self.sensitive);
+        let record = new_record(self.spec.name, Some(self.spec.tier), &invocation.caller, &invocation.arguments, self.sensitive);
         let span = tool_span(self.spec.name);
         let executed = self.execute(tool, invocation).instrument(span.clone()).await;
-        finish(&self.context.services.audit, &mut record, &span, self.spec.name, started, executed).await
+        finish(&self.context.services.audit, record, self.spec.effect, &span, started, executed).await
     }
 
     async fn execute<T: Tool>(&self, tool: &T, invocation: Invocation) -> Executed {
@@ -528,9 +528,9 @@ fn tool_span(name: &str) -> tracing::Span {
 /// Completes the audit record and the telemetry of one call, and hands back the client's answer.
 async fn finish(
     audit: &crate::audit::AuditLog,
-    record: &mut AuditRecord,
+    mut record: AuditRecord,
+    effect: Effect,
     span: &tracing::Span,
-    name: &str,
     started: Instant,
     executed: Executed,
 ) -> CallToolResponse {
@@ -545,14 +545,14 @@ async fn finish(
         }
     }
     if let Some(metrics) = telemetry::metrics() {
-        metrics.tool_call(name, elapsed.as_secs_f64() * 1000.0, executed.failure.map(|(kind, _)| kind));
+        metrics.tool_call(&record.tool, elapsed.as_secs_f64() * 1000.0, executed.failure.map(|(kind, _)| kind));
     }
     record.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     record.outcome = executed.outcome;
     record.error = executed.error;
     record.action_ids = executed.action_ids;
     record.approval = executed.approval;
-    audit.append(record).await;
+    audit.append(record, Storing::for_effect(Some(effect))).await;
     executed.response
 }
 
@@ -560,7 +560,7 @@ async fn finish(
 /// compiled tool.
 async fn run_dynamic(tool: &DynamicTool, context: &ToolContext, policy: &CallPolicy, invocation: Invocation) -> CallToolResponse {
     let started = Instant::now();
-    let mut record = new_record(&tool.name, Some(tool.tier), &invocation.caller, &invocation.arguments, &[]);
+    let record = new_record(&tool.name, Some(tool.tier), &invocation.caller, &invocation.arguments, &[]);
     let span = tool_span(&tool.name);
     let executed = async {
         if let Err(refused) = within_size(policy, &invocation.arguments) {
@@ -599,5 +599,5 @@ async fn run_dynamic(tool: &DynamicTool, context: &ToolContext, policy: &CallPol
     }
     .instrument(span.clone())
     .await;
-    finish(&context.services.audit, &mut record, &span, &tool.name, started, executed).await
+    finish(&context.services.audit, record, tool.effect, &span, started, executed).await
 }

@@ -20,6 +20,7 @@ use tracing::Instrument;
 use super::catalogue::{CallPolicy, Catalogue, Invocation, Unavailable};
 use super::resources::ResourceError;
 use super::tool::{Tier, ToolContext};
+use crate::audit::Storing;
 use crate::auth::Caller;
 use crate::config::RoleNames;
 use crate::services::Services;
@@ -145,7 +146,7 @@ impl ServerHandler for McpServer {
             Unavailable::NeedsTier(needed) => self.needs_tier(&request.name, needed, &caller),
         };
         let record = self.catalogue.refusal_record(&request.name, &invocation, &refusal);
-        self.services.audit.append(&record).await;
+        self.services.audit.append(record, Storing::BeforeAnswer).await;
         Err(McpError::invalid_params(refusal, None))
     }
 
