@@ -1,6 +1,6 @@
-# Shared by scripts/test and scripts/run-local: the Node tools this project installs for itself
-# (Azurite, Node 22, the MCP conformance suite, the Bicep parser) and an Azurite started on free
-# loopback ports.
+# Shared by the scripts: the Node tools this project installs for itself (Azurite, Node 22, the MCP
+# conformance suite, the Bicep parser), an Azurite started on free loopback ports, and the build of
+# the handler binary that is shipped.
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,4 +51,36 @@ start_azurite() {
 stop_azurite() {
   if [ -n "${AZURITE_PID:-}" ]; then kill "$AZURITE_PID" 2>/dev/null || true; wait "$AZURITE_PID" 2>/dev/null || true; fi
   if [ -n "${AZURITE_DATA:-}" ]; then rm -rf "$AZURITE_DATA"; fi
+}
+
+# The Functions host on Linux runs ./handler from the package; a static musl binary has no
+# dependency on the image's glibc. aws-lc (TLS) compiles C, so the musl C compiler is needed too.
+SHIPPED_TARGET=x86_64-unknown-linux-musl
+SHIPPED_HANDLER="${CARGO_TARGET_DIR:-$ROOT/target}/$SHIPPED_TARGET/release/handler"
+
+ensure_musl_toolchain() {
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$SHIPPED_TARGET"; then
+    echo "== installing the Rust target $SHIPPED_TARGET (rustup)"
+    if ! rustup target add "$SHIPPED_TARGET"; then
+      echo "could not install the Rust target $SHIPPED_TARGET; install it with 'rustup target add $SHIPPED_TARGET' and run again" >&2
+      return 1
+    fi
+  fi
+  if ! command -v musl-gcc >/dev/null 2>&1; then
+    echo "== installing musl-tools (Debian) for the musl C compiler"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if ! command -v apt-get >/dev/null 2>&1 || ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq musl-tools; }; then
+      echo "could not install musl-tools (the musl C compiler, musl-gcc); install it with your package manager and run again" >&2
+      return 1
+    fi
+  fi
+}
+
+# Builds $SHIPPED_HANDLER, the binary scripts/package puts in the app and scripts/bench measures:
+# without the embedded sandbox (Azure never runs it).
+build_shipped_handler() {
+  ensure_musl_toolchain || return 1
+  echo "== building the static handler binary ($SHIPPED_TARGET, release)"
+  (cd "$ROOT" && CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --target "$SHIPPED_TARGET" -p handler --no-default-features)
 }

@@ -52,7 +52,10 @@ async fn run() -> BenchResult<()> {
     // The binaries built with this one (a profiling build in another target dir measures its own).
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench executable: {e}"))?;
     let release = exe.parent().ok_or("the bench executable has no folder")?.to_path_buf();
-    let handler_bin = release.join("handler");
+    let handler_bin = match handler_argument()? {
+        Some(path) => path,
+        None => release.join("handler"),
+    };
     let sandbox_bin = release.join("sandbox");
     for binary in [&handler_bin, &sandbox_bin] {
         if !binary.exists() {
@@ -163,12 +166,23 @@ async fn run() -> BenchResult<()> {
     drop(sandbox);
     let _ = std::fs::remove_dir_all(&scratch);
 
-    let report = render(first_initialize, idle_rss_kb, peak_rss_kb, binary_bytes, &tokens, &rows);
+    let shown = handler_bin.strip_prefix(&root).unwrap_or(&handler_bin).display().to_string();
+    let report = render(&shown, first_initialize, idle_rss_kb, peak_rss_kb, binary_bytes, &tokens, &rows);
     println!("{report}");
     let docs = root.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| e.to_string())?;
     std::fs::write(docs.join("benchmarks.md"), report).map_err(|e| format!("cannot write docs/benchmarks.md: {e}"))?;
     Ok(())
+}
+
+/// `--handler PATH` measures that binary (scripts/bench passes the static musl build that is shipped).
+fn handler_argument() -> BenchResult<Option<PathBuf>> {
+    let mut arguments = std::env::args().skip(1);
+    match (arguments.next().as_deref(), arguments.next(), arguments.next()) {
+        (None, _, _) => Ok(None),
+        (Some("--handler"), Some(path), None) => Ok(Some(PathBuf::from(path))),
+        _ => Err("usage: bench [--handler PATH]".into()),
+    }
 }
 
 fn workspace_root() -> BenchResult<PathBuf> {
@@ -442,6 +456,7 @@ fn ms(duration: Duration) -> String {
 }
 
 fn render(
+    handler_binary: &str,
     first_initialize: Duration,
     idle_rss_kb: u64,
     peak_rss_kb: u64,
@@ -452,13 +467,14 @@ fn render(
     let date = time::OffsetDateTime::now_utc().date();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mut out = format!(
-        "# Benchmark\n\nMeasured by `scripts/bench` on {date}, {cores} cores. The handler and the sandbox tenant run as separate \
-         release processes on loopback; each client sends {REQUESTS_PER_CLIENT} requests in a row after {WARMUP_REQUESTS} warm-up requests.\n\n\
+        "# Benchmark\n\nMeasured by `scripts/bench` on {date}, {cores} cores. The handler (`{handler_binary}`) and the sandbox \
+         tenant run as separate release processes on loopback; each client sends {REQUESTS_PER_CLIENT} requests in a row after \
+         {WARMUP_REQUESTS} warm-up requests.\n\n\
          | measure | value | target |\n|---|---|---|\n\
          | process start to first answered `initialize` | {} ms | < 30 ms |\n\
-         | RSS idle | {:.1} MB | < 20 MB |\n\
-         | RSS peak under load | {:.1} MB | |\n\
-         | release binary size | {:.1} MB | < 25 MB |\n",
+         | RSS idle | {:.1} MiB | < 20 MB |\n\
+         | RSS peak under load | {:.1} MiB | |\n\
+         | release binary size | {:.1} MiB | < 25 MB |\n",
         ms(first_initialize),
         idle_rss_kb as f64 / 1024.0,
         peak_rss_kb as f64 / 1024.0,

@@ -1,15 +1,71 @@
 //! Local runs on the embedded sandbox: the settings that point the handler at a simulated
 //! tenant instead of Microsoft's cloud, so `handler --sandbox` is a working product with no Azure.
+//!
+//! The sandbox is compiled in by the default feature `embedded-sandbox`. The shipped build
+//! (scripts/package) leaves it out: Azure never runs it, and it is about a fifth of the binary
+//! (size and resident pages are what a consumption plan pays for at start).
 
 use std::collections::HashMap;
 
+#[cfg(feature = "embedded-sandbox")]
 use sandbox::RunningSandbox;
 
+use crate::StartError;
 use crate::config::settings;
+#[cfg(feature = "embedded-sandbox")]
 use crate::tenants::{TenantConfig, WorkspaceConfig};
+
+/// The simulated tenant of a `--sandbox` run, when this build has one.
+pub struct LocalSandbox(Embedded);
+
+#[cfg(feature = "embedded-sandbox")]
+type Embedded = RunningSandbox;
+/// A build without the sandbox can never hold one.
+#[cfg(not(feature = "embedded-sandbox"))]
+enum Embedded {}
+
+impl LocalSandbox {
+    #[cfg(feature = "embedded-sandbox")]
+    pub async fn start() -> Result<Self, StartError> {
+        let sandbox = RunningSandbox::start(sandbox::SandboxOptions::default()).await.map_err(|error| StartError::Sandbox(error.to_string()))?;
+        tracing::info!(url = sandbox.base_url(), "embedded sandbox tenant started");
+        Ok(Self(sandbox))
+    }
+
+    #[cfg(not(feature = "embedded-sandbox"))]
+    pub async fn start() -> Result<Self, StartError> {
+        Err(StartError::Sandbox(
+            "this build has no embedded sandbox (the shipped build leaves it out); run scripts/run-local from the repository, which builds it in".into(),
+        ))
+    }
+
+    /// The settings that point every Microsoft API at the sandbox.
+    pub fn settings(&self) -> HashMap<&'static str, String> {
+        #[cfg(feature = "embedded-sandbox")]
+        return sandbox_settings(&self.0);
+        #[cfg(not(feature = "embedded-sandbox"))]
+        match self.0 {}
+    }
+
+    /// The sandbox's own CA, which the outbound client must trust.
+    pub fn ca_certificate_pem(&self) -> String {
+        #[cfg(feature = "embedded-sandbox")]
+        return self.0.ca_certificate_pem().to_string();
+        #[cfg(not(feature = "embedded-sandbox"))]
+        match self.0 {}
+    }
+
+    pub async fn shutdown(self) {
+        #[cfg(feature = "embedded-sandbox")]
+        self.0.shutdown().await;
+        #[cfg(not(feature = "embedded-sandbox"))]
+        match self.0 {}
+    }
+}
 
 /// App settings that route every Microsoft API and the token authority to the sandbox.
 /// Anything the operator set explicitly in the environment still wins for the rest.
+#[cfg(feature = "embedded-sandbox")]
 pub fn sandbox_settings(sandbox: &RunningSandbox) -> HashMap<&'static str, String> {
     let base = sandbox.base_url().trim_end_matches('/');
     let tenants: Vec<TenantConfig> = sandbox

@@ -57,16 +57,8 @@ fn start_telemetry() -> Result<Telemetry, StartError> {
 
 async fn run(cli: Cli) -> Result<(), StartError> {
     let port_override = cli.port.map(|port| port.to_string());
-    let sandbox = if cli.sandbox {
-        let sandbox = sandbox::RunningSandbox::start(sandbox::SandboxOptions::default())
-            .await
-            .map_err(|error| StartError::Sandbox(error.to_string()))?;
-        tracing::info!(url = sandbox.base_url(), "embedded sandbox tenant started");
-        Some(sandbox)
-    } else {
-        None
-    };
-    let overrides = sandbox.as_ref().map(local::sandbox_settings).unwrap_or_default();
+    let sandbox = if cli.sandbox { Some(local::LocalSandbox::start().await?) } else { None };
+    let overrides = sandbox.as_ref().map(local::LocalSandbox::settings).unwrap_or_default();
     // Settings a local run gets unless the environment says otherwise (inbound auth off, ...).
     let defaults = if cli.sandbox { local::sandbox_defaults() } else { Default::default() };
     let settings = |name: &str| -> Option<String> {
@@ -85,7 +77,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
     let secrets = secrets::resolve(&settings, || outbound::http_client(&outbound)).await?;
     let mut config = Config::from_lookup(|name| secrets.get(name).or_else(|| settings(name)))?;
     if let Some(sandbox) = &sandbox {
-        config.outbound.trusted_ca_pem = Some(sandbox.ca_certificate_pem().to_string());
+        config.outbound.trusted_ca_pem = Some(sandbox.ca_certificate_pem());
     }
     let result = handler::serve(&config, sandbox.is_some(), shutdown_signal()).await;
     if let Some(sandbox) = sandbox {
