@@ -46,8 +46,8 @@ async fn a_burst_of_read_records_beyond_the_in_flight_bound_is_all_searchable() 
     let log = AuditLog::new(&storage);
     let caller = format!("burst-{}", uuid::Uuid::new_v4());
     let since = OffsetDateTime::now_utc() - Duration::seconds(1);
-    // More at once than may be in flight: the rest are stored before append returns.
-    let count = WRITES_BEHIND as usize + 44;
+    // More at once than may be in flight: the rest wait for a write to land before theirs starts.
+    let count = WRITES_BEHIND as usize * 4;
     futures::future::join_all((0..count).map(|_| log.append(record(&caller, "mde_list_machines", Tier::Reader), Storing::AfterAnswer))).await;
 
     let found = found_for(&log, &caller, since).await;

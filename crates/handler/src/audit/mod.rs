@@ -7,8 +7,9 @@
 //! A call that can change something is stored before its answer goes out, so no change is ever
 //! answered without its record. A read-only call's record is stored just after its answer: a
 //! storage write (5–15 ms in Azure) would otherwise be most of a read's latency. Nothing is lost
-//! for it: a search first waits for those writes, shutdown waits for them, a burst beyond
-//! [`WRITES_BEHIND`] in flight falls back to writing first, and a failed write logs the record.
+//! for it: a search first waits for those writes, shutdown waits for them, a read finding
+//! [`WRITES_BEHIND`] already in flight waits for one of them to land (so a storage slower than the
+//! calls slows the calls instead of piling up records), and a failed write logs the record.
 
 mod redact;
 
@@ -144,9 +145,9 @@ struct Trail {
 /// Blobs listed per storage request during a search.
 const LIST_PAGE: NonZeroU32 = NonZeroU32::new(250).expect("non-zero");
 
-/// Read-only calls whose records may be in flight at once; past that a read waits for its own
-/// write, so a burst never holds an unbounded number of records in memory.
-pub const WRITES_BEHIND: u32 = 256;
+/// Read-only calls whose records may be in flight at once. Small: these are concurrent requests
+/// to storage, and past the bound a read waits for one of them, which a crowd makes slower.
+pub const WRITES_BEHIND: u32 = 32;
 
 /// When a call's record is stored relative to its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,8 +179,9 @@ impl AuditLog {
     /// record, so the trail survives in the log stream; the call's result is not changed by it.
     pub async fn append(&self, record: AuditRecord, storing: Storing) {
         emit(&record);
+        // The semaphore is never closed, so a permit always comes; without one, store first.
         if storing == Storing::AfterAnswer
-            && let Ok(permit) = self.writes_behind.clone().try_acquire_owned()
+            && let Ok(permit) = self.writes_behind.clone().acquire_owned().await
         {
             let trail = self.trail.clone();
             tokio::spawn(async move {
