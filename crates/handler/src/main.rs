@@ -9,7 +9,8 @@ use handler::{StartError, local, outbound, secrets};
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// Start an embedded simulated tenant and point every Microsoft API at it (local runs, demos).
+    /// Start an embedded simulated tenant and point every Microsoft API at it (local runs, demos;
+    /// builds with the default feature `embedded-sandbox`, not the shipped package).
     #[arg(long)]
     sandbox: bool,
     /// Port to listen on (default: FUNCTIONS_CUSTOMHANDLER_PORT, else 7071).
