@@ -6,10 +6,12 @@
 //!
 //! A call that can change something is stored before its answer goes out, so no change is ever
 //! answered without its record. A read-only call's record is stored just after its answer: a
-//! storage write (5–15 ms in Azure) would otherwise be most of a read's latency. Nothing is lost
-//! for it: a search first waits for those writes, shutdown waits for them, a read finding
+//! storage write (5–15 ms in Azure) would otherwise be most of a read's latency. A search on the
+//! same instance first waits for those writes and shutdown waits for them; a read finding
 //! [`WRITES_BEHIND`] already in flight waits for one of them to land (so a storage slower than the
-//! calls slows the calls instead of piling up records), and a failed write logs the record.
+//! calls slows the calls instead of piling up records); a failed write logs the whole record. Only
+//! a crash between a read's answer and its write loses that read's stored record (its `audit`
+//! event has already gone out).
 
 mod redact;
 
@@ -20,7 +22,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, Semaphore, watch};
 
 pub use redact::{action_ids, redact_arguments, sensitive_fields};
 
@@ -135,6 +137,32 @@ pub struct AuditLog {
     trail: Arc<Trail>,
     /// One permit per record that may be in flight behind its answer.
     writes_behind: Arc<Semaphore>,
+    in_flight: InFlight,
+}
+
+/// How many records are being stored after their answers. Kept apart from the permits so that a
+/// flush waits for the writes without queueing for permits ahead of the reads.
+struct InFlight(Arc<watch::Sender<usize>>);
+
+impl InFlight {
+    fn start(&self) -> InFlightWrite {
+        self.0.send_modify(|count| *count += 1);
+        InFlightWrite(self.0.clone())
+    }
+
+    async fn none(&self) {
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = self.0.subscribe().wait_for(|count| *count == 0).await;
+    }
+}
+
+/// One write in flight; done when dropped, however its task ends.
+struct InFlightWrite(Arc<watch::Sender<usize>>);
+
+impl Drop for InFlightWrite {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count -= 1);
+    }
 }
 
 struct Trail {
@@ -157,11 +185,11 @@ pub enum Storing {
 }
 
 impl Storing {
-    /// Only a read-only tool's record may wait; unknown tools and refusals have no effect to go by.
-    pub fn for_effect(effect: Option<Effect>) -> Self {
+    /// Only a read-only tool's record may wait for its answer to go out first.
+    pub fn for_effect(effect: Effect) -> Self {
         match effect {
-            Some(Effect::Read) => Self::AfterAnswer,
-            _ => Self::BeforeAnswer,
+            Effect::Read => Self::AfterAnswer,
+            Effect::Write { .. } | Effect::Destructive { .. } => Self::BeforeAnswer,
         }
     }
 }
@@ -171,6 +199,7 @@ impl AuditLog {
         Self {
             trail: Arc::new(Trail { store: JsonBlobStore::new(storage, CONTAINER), container_ready: OnceCell::new() }),
             writes_behind: Arc::new(Semaphore::new(WRITES_BEHIND as usize)),
+            in_flight: InFlight(Arc::new(watch::Sender::new(0))),
         }
     }
 
@@ -184,19 +213,20 @@ impl AuditLog {
             && let Ok(permit) = self.writes_behind.clone().acquire_owned().await
         {
             let trail = self.trail.clone();
+            let write = self.in_flight.start();
             tokio::spawn(async move {
                 trail.store(&record).await;
-                drop(permit);
+                drop((permit, write));
             });
             return;
         }
         self.trail.store(&record).await;
     }
 
-    /// Waits until every record written after its answer is stored (or logged as failed).
+    /// Waits until every record this instance is writing after its answer is stored (or logged
+    /// as failed).
     pub async fn flush(&self) {
-        // All permits free means no write is in flight; they are handed straight back.
-        let _ = self.writes_behind.acquire_many(WRITES_BEHIND).await;
+        self.in_flight.none().await;
     }
 
     /// Records with `from <= time < to` matching `filter`, in time order, at most `limit`, looking
@@ -210,7 +240,7 @@ impl AuditLog {
         limit: usize,
         max_scan: usize,
     ) -> Result<AuditPage, AuditError> {
-        // A search sees every call answered before it, including reads still being stored.
+        // A search sees every call this instance answered before it, reads still being stored too.
         self.flush().await;
         self.trail.ready().await?;
         let first_name = resume_after.map(str::to_owned);
@@ -337,6 +367,14 @@ mod tests {
         assert!(a < b && b < c, "{a} {b} {c}");
         assert!(b.starts_with("2026/03/10/"), "{b}");
         assert!(from_bound(datetime!(2026-03-10 00:00:00 UTC)) <= b);
+    }
+
+    #[test]
+    fn only_read_only_calls_are_stored_after_their_answer() {
+        assert_eq!(Storing::for_effect(Effect::Read), Storing::AfterAnswer);
+        for effect in [Effect::Write { idempotent: true }, Effect::Write { idempotent: false }, Effect::Destructive { idempotent: true }] {
+            assert_eq!(Storing::for_effect(effect), Storing::BeforeAnswer, "{effect:?}");
+        }
     }
 
     #[test]

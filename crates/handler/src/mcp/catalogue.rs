@@ -552,7 +552,7 @@ async fn finish(
     record.error = executed.error;
     record.action_ids = executed.action_ids;
     record.approval = executed.approval;
-    audit.append(record, Storing::for_effect(Some(effect))).await;
+    audit.append(record, Storing::for_effect(effect)).await;
     executed.response
 }
 
