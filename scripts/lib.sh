@@ -19,6 +19,18 @@ ensure_node_tools() {
   fi
 }
 
+# rustfmt and clippy come with the toolchain's default profile; say so plainly where they are missing.
+ensure_rust_components() {
+  local component
+  for component in fmt clippy; do
+    if ! cargo "$component" --version >/dev/null 2>&1; then
+      echo "== installing the Rust component for cargo $component (rustup)"
+      rustup component add "$([ "$component" = fmt ] && echo rustfmt || echo clippy)" || {
+        echo "cargo $component is missing and rustup could not install it" >&2; return 1; }
+    fi
+  done
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

@@ -53,8 +53,12 @@ async fn main() {
 async fn run() -> BenchResult<()> {
     let root = workspace_root()?;
     // The binaries built with this one (a profiling build in another target dir measures its own).
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench executable: {e}"))?;
-    let release = exe.parent().ok_or("the bench executable has no folder")?.to_path_buf();
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the bench executable: {e}"))?;
+    let release = exe
+        .parent()
+        .ok_or("the bench executable has no folder")?
+        .to_path_buf();
     let handler_bin = match handler_argument()? {
         Some(path) => path,
         None => release.join("handler"),
@@ -62,26 +66,36 @@ async fn run() -> BenchResult<()> {
     let sandbox_bin = release.join("sandbox");
     for binary in [&handler_bin, &sandbox_bin] {
         if !binary.exists() {
-            return Err(format!("{} is missing: run scripts/bench, which builds the release binaries", binary.display()));
+            return Err(format!(
+                "{} is missing: run scripts/bench, which builds the release binaries",
+                binary.display()
+            ));
         }
     }
-    let storage = std::env::var("STORAGE_CONNECTION_STRING")
-        .map_err(|_| "STORAGE_CONNECTION_STRING is not set: run scripts/bench, which starts Azurite".to_string())?;
+    let storage = std::env::var("STORAGE_CONNECTION_STRING").map_err(|_| {
+        "STORAGE_CONNECTION_STRING is not set: run scripts/bench, which starts Azurite".to_string()
+    })?;
     let scratch = std::env::temp_dir().join(format!("handler-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
     let ca_file = scratch.join("sandbox-ca.pem");
 
     let (sandbox, info) = start_sandbox(&sandbox_bin, &ca_file)?;
     let port = free_port()?;
     let mcp_url = format!("http://127.0.0.1:{port}/api/mcp");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(|e| e.to_string())?;
 
     // The benchmark's own token (to time the sandbox alone) is fetched before the handler starts,
     // so the counts read at the end are the handler's alone.
     let direct_client = reqwest::Client::builder()
         .tls_certs_merge(
-            reqwest::Certificate::from_pem_bundle(&std::fs::read(&ca_file).map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?,
+            reqwest::Certificate::from_pem_bundle(
+                &std::fs::read(&ca_file).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?,
         )
         .build()
         .map_err(|e| e.to_string())?;
@@ -90,7 +104,13 @@ async fn run() -> BenchResult<()> {
 
     // Start-up varies with what else the machine does: the median of several starts is the
     // figure, the slowest is shown beside it. The last start is the one measured under load.
-    let launch = HandlerLaunch { binary: &handler_bin, port, info: &info, ca_file: &ca_file, storage: &storage };
+    let launch = HandlerLaunch {
+        binary: &handler_bin,
+        port,
+        info: &info,
+        ca_file: &ca_file,
+        storage: &storage,
+    };
     let mut starts = Vec::new();
     let mut handler = None;
     for _ in 0..STARTS {
@@ -100,7 +120,10 @@ async fn run() -> BenchResult<()> {
         handler = Some(Killed(launch.spawn()?));
         starts.push(wait_for_initialize(&client, &mcp_url, spawned).await?);
     }
-    let pid = handler.as_ref().map(|running| running.0.id()).ok_or("no handler was started")?;
+    let pid = handler
+        .as_ref()
+        .map(|running| running.0.id())
+        .ok_or("no handler was started")?;
     starts.sort();
     let first_initialize = (starts[starts.len() / 2], starts[starts.len() - 1]);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -115,7 +138,10 @@ async fn run() -> BenchResult<()> {
 
     let mut rows = Vec::new();
     let mut peak_rss_kb = idle_rss_kb;
-    for (label, body) in [("tools/list", list_body.clone()), ("tools/call mde_list_machines", call_body.clone())] {
+    for (label, body) in [
+        ("tools/list", list_body.clone()),
+        ("tools/call mde_list_machines", call_body.clone()),
+    ] {
         warm_up(&client, &mcp_url, &body).await?;
         for clients in CONCURRENCY {
             let mcp = Arc::new(mcp_url.clone());
@@ -130,10 +156,12 @@ async fn run() -> BenchResult<()> {
                 }
             })
             .await?;
-            let cpu_per_request = ticks_to_duration(cpu_ticks(pid)? - cpu_before) / measured.latencies.len() as u32;
+            let cpu_per_request =
+                ticks_to_duration(cpu_ticks(pid)? - cpu_before) / measured.latencies.len() as u32;
             peak_rss_kb = peak_rss_kb.max(sampler.stop().await);
             let direct = if label.starts_with("tools/call") {
-                let (client, url, token) = (direct_client.clone(), sandbox_url.clone(), token.clone());
+                let (client, url, token) =
+                    (direct_client.clone(), sandbox_url.clone(), token.clone());
                 Some(
                     load(clients, move || {
                         let (client, url, token) = (client.clone(), url.clone(), token.clone());
@@ -144,28 +172,56 @@ async fn run() -> BenchResult<()> {
             } else {
                 None
             };
-            rows.push(Row { label, clients, measured, direct, cpu_per_request });
+            rows.push(Row {
+                label,
+                clients,
+                measured,
+                direct,
+                cpu_per_request,
+            });
         }
     }
 
-    let binary_bytes = std::fs::metadata(&handler_bin).map_err(|e| e.to_string())?.len();
-    let tokens = handler_tokens(&tokens_before, tokens_issued(&direct_client, &info.base_url).await?);
+    let binary_bytes = std::fs::metadata(&handler_bin)
+        .map_err(|e| e.to_string())?
+        .len();
+    let tokens = handler_tokens(
+        &tokens_before,
+        tokens_issued(&direct_client, &info.base_url).await?,
+    );
     drop(sandbox);
     let _ = std::fs::remove_dir_all(&scratch);
 
-    let shown = handler_bin.strip_prefix(&root).unwrap_or(&handler_bin).display().to_string();
-    let report = render(&shown, first_initialize, idle_rss_kb, peak_rss_kb, binary_bytes, &tokens, &rows);
+    let shown = handler_bin
+        .strip_prefix(&root)
+        .unwrap_or(&handler_bin)
+        .display()
+        .to_string();
+    let report = render(
+        &shown,
+        first_initialize,
+        idle_rss_kb,
+        peak_rss_kb,
+        binary_bytes,
+        &tokens,
+        &rows,
+    );
     println!("{report}");
     let docs = root.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| e.to_string())?;
-    std::fs::write(docs.join("benchmarks.md"), report).map_err(|e| format!("cannot write docs/benchmarks.md: {e}"))?;
+    std::fs::write(docs.join("benchmarks.md"), report)
+        .map_err(|e| format!("cannot write docs/benchmarks.md: {e}"))?;
     Ok(())
 }
 
 /// `--handler PATH` measures that binary (scripts/bench passes the static musl build that is shipped).
 fn handler_argument() -> BenchResult<Option<PathBuf>> {
     let mut arguments = std::env::args().skip(1);
-    match (arguments.next().as_deref(), arguments.next(), arguments.next()) {
+    match (
+        arguments.next().as_deref(),
+        arguments.next(),
+        arguments.next(),
+    ) {
         (None, _, _) => Ok(None),
         (Some("--handler"), Some(path), None) => Ok(Some(PathBuf::from(path))),
         _ => Err("usage: bench [--handler PATH]".into()),
@@ -217,7 +273,11 @@ impl HandlerLaunch<'_> {
 
 fn workspace_root() -> BenchResult<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.ancestors().nth(2).map(Path::to_path_buf).ok_or_else(|| "cannot find the workspace root".into())
+    manifest
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .ok_or_else(|| "cannot find the workspace root".into())
 }
 
 fn free_port() -> BenchResult<u16> {
@@ -231,7 +291,12 @@ fn start_sandbox(binary: &Path, ca_file: &Path) -> BenchResult<(Killed, SandboxI
     let mut child = Command::new(binary)
         .args(["--port", "0", "--ca-out"])
         .arg(ca_file)
-        .args(["--rate-limit-per-minute", "100000000", "--rate-limit-per-hour", "100000000"])
+        .args([
+            "--rate-limit-per-minute",
+            "100000000",
+            "--rate-limit-per-hour",
+            "100000000",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -239,7 +304,12 @@ fn start_sandbox(binary: &Path, ca_file: &Path) -> BenchResult<(Killed, SandboxI
     let stdout = child.stdout.take().ok_or("the sandbox has no stdout")?;
     let child = Killed(child);
     let mut lines = BufReader::new(stdout).lines();
-    let mut next = || lines.next().and_then(Result::ok).ok_or("the sandbox stopped before printing its settings");
+    let mut next = || {
+        lines
+            .next()
+            .and_then(Result::ok)
+            .ok_or("the sandbox stopped before printing its settings")
+    };
     let base_url = next()?.trim().to_string();
     let client_id = next()?.trim_start_matches("client_id=").to_string();
     let client_secret = next()?.trim_start_matches("client_secret=").to_string();
@@ -254,8 +324,13 @@ fn start_sandbox(binary: &Path, ca_file: &Path) -> BenchResult<(Killed, SandboxI
             let (id, name) = rest.split_once(' ').unwrap_or((rest, rest));
             tenants.push(json!({"tenant_id": id, "display_name": name, "workspaces": []}));
         } else if let Some(rest) = line.trim().strip_prefix("workspace ") {
-            let fields: HashMap<&str, &str> = rest.split(' ').filter_map(|pair| pair.split_once('=')).collect();
-            if let Some(Value::Array(workspaces)) = tenants.last_mut().and_then(|t| t.get_mut("workspaces")) {
+            let fields: HashMap<&str, &str> = rest
+                .split(' ')
+                .filter_map(|pair| pair.split_once('='))
+                .collect();
+            if let Some(Value::Array(workspaces)) =
+                tenants.last_mut().and_then(|t| t.get_mut("workspaces"))
+            {
                 workspaces.push(json!({
                     "subscription_id": fields.get("subscription"),
                     "resource_group": fields.get("resource_group"),
@@ -265,9 +340,22 @@ fn start_sandbox(binary: &Path, ca_file: &Path) -> BenchResult<(Killed, SandboxI
             }
         }
     }
-    let tenant_id = tenants.first().and_then(|t| t["tenant_id"].as_str()).ok_or("the sandbox printed no tenant")?.to_string();
+    let tenant_id = tenants
+        .first()
+        .and_then(|t| t["tenant_id"].as_str())
+        .ok_or("the sandbox printed no tenant")?
+        .to_string();
     let tenants_json = serde_json::to_string(&tenants).map_err(|e| e.to_string())?;
-    Ok((child, SandboxInfo { base_url, client_id, client_secret, tenant_id, tenants_json }))
+    Ok((
+        child,
+        SandboxInfo {
+            base_url,
+            client_id,
+            client_secret,
+            tenant_id,
+            tenants_json,
+        },
+    ))
 }
 
 fn jsonrpc(method: &str, params: Value) -> Value {
@@ -314,7 +402,11 @@ impl Answer {
     }
 }
 
-async fn wait_for_initialize(client: &reqwest::Client, url: &str, spawned: Instant) -> BenchResult<Duration> {
+async fn wait_for_initialize(
+    client: &reqwest::Client,
+    url: &str,
+    spawned: Instant,
+) -> BenchResult<Duration> {
     let body = Arc::new(
         jsonrpc(
             "initialize",
@@ -347,8 +439,18 @@ async fn sandbox_token(client: &reqwest::Client, info: &SandboxInfo) -> BenchRes
         ("client_secret", info.client_secret.as_str()),
         ("scope", "https://api.securitycenter.microsoft.com/.default"),
     ];
-    let response: Value = client.post(url).form(&form).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
-    let token = response["access_token"].as_str().ok_or_else(|| format!("no token from the sandbox: {response}"))?;
+    let response: Value = client
+        .post(url)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = response["access_token"]
+        .as_str()
+        .ok_or_else(|| format!("no token from the sandbox: {response}"))?;
     Ok(Arc::new(token.to_string()))
 }
 
@@ -368,8 +470,18 @@ async fn sandbox_get(client: &reqwest::Client, url: &str, token: &str) -> BenchR
     Ok(())
 }
 
-async fn tokens_issued(client: &reqwest::Client, base: &str) -> BenchResult<Vec<(String, String, u64)>> {
-    let stats: Value = client.get(format!("{base}/_sandbox/stats")).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+async fn tokens_issued(
+    client: &reqwest::Client,
+    base: &str,
+) -> BenchResult<Vec<(String, String, u64)>> {
+    let stats: Value = client
+        .get(format!("{base}/_sandbox/stats"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(stats["tokens_issued"]
         .as_array()
         .into_iter()
@@ -385,11 +497,17 @@ async fn tokens_issued(client: &reqwest::Client, base: &str) -> BenchResult<Vec<
 }
 
 /// What the handler fetched: the counts at the end minus those before it started.
-fn handler_tokens(before: &[(String, String, u64)], after: Vec<(String, String, u64)>) -> Vec<(String, String, u64)> {
+fn handler_tokens(
+    before: &[(String, String, u64)],
+    after: Vec<(String, String, u64)>,
+) -> Vec<(String, String, u64)> {
     after
         .into_iter()
         .map(|(tenant, audience, count)| {
-            let earlier = before.iter().find(|(t, a, _)| *t == tenant && *a == audience).map_or(0, |(_, _, c)| *c);
+            let earlier = before
+                .iter()
+                .find(|(t, a, _)| *t == tenant && *a == audience)
+                .map_or(0, |(_, _, c)| *c);
             (tenant, audience, count - earlier)
         })
         .filter(|(_, _, count)| *count > 0)
@@ -398,12 +516,21 @@ fn handler_tokens(before: &[(String, String, u64)], after: Vec<(String, String, 
 
 /// User plus system CPU time of every thread of the process, in clock ticks (`/proc/<pid>/stat`).
 fn cpu_ticks(pid: u32) -> BenchResult<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("cannot read the handler's CPU time: {e}"))?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("cannot read the handler's CPU time: {e}"))?;
     // Fields after the command name (which may hold spaces) start at the state, field 3;
     // utime and stime are fields 14 and 15.
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or("unreadable /proc stat")?;
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or("unreadable /proc stat")?;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).ok_or("unreadable /proc stat");
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or("unreadable /proc stat")
+    };
     Ok(field(14)? + field(15)?)
 }
 
@@ -458,7 +585,8 @@ where
 }
 
 fn rss_kb(pid: u32) -> BenchResult<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("cannot read the handler's memory: {e}"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read the handler's memory: {e}"))?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
@@ -526,7 +654,9 @@ fn render(
     rows: &[Row],
 ) -> String {
     let date = time::OffsetDateTime::now_utc().date();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mut out = format!(
         "# Benchmark\n\nMeasured by `scripts/bench` on {date}, {cores} cores. The handler (`{handler_binary}`) and the sandbox \
          tenant run as separate release processes on loopback; each client sends {REQUESTS_PER_CLIENT} requests in a row after \
@@ -544,8 +674,14 @@ fn render(
         mib(binary_bytes),
         below_megabytes(25),
     );
-    let fetched: Vec<String> = tokens.iter().map(|(tenant, audience, count)| format!("{count} for {tenant} / {audience}")).collect();
-    out.push_str(&format!("| tokens fetched during the whole run | {} | once per tenant and API |\n\n", fetched.join("; ")));
+    let fetched: Vec<String> = tokens
+        .iter()
+        .map(|(tenant, audience, count)| format!("{count} for {tenant} / {audience}"))
+        .collect();
+    out.push_str(&format!(
+        "| tokens fetched during the whole run | {} | once per tenant and API |\n\n",
+        fetched.join("; ")
+    ));
     out.push_str(
         "| request | clients | throughput (req/s) | p50 (ms) | p99 (ms) | handler CPU per request (ms) | sandbox alone p50 / p99 (ms) | handler overhead p50 / p99 (ms) |\n\
          |---|---|---|---|---|---|---|---|\n",
@@ -553,11 +689,21 @@ fn render(
     for row in rows {
         let (direct, overhead) = match &row.direct {
             Some(direct) => (
-                format!("{} / {}", ms(direct.percentile(0.5)), ms(direct.percentile(0.99))),
                 format!(
                     "{} / {}",
-                    ms(row.measured.percentile(0.5).saturating_sub(direct.percentile(0.5))),
-                    ms(row.measured.percentile(0.99).saturating_sub(direct.percentile(0.99)))
+                    ms(direct.percentile(0.5)),
+                    ms(direct.percentile(0.99))
+                ),
+                format!(
+                    "{} / {}",
+                    ms(row
+                        .measured
+                        .percentile(0.5)
+                        .saturating_sub(direct.percentile(0.5))),
+                    ms(row
+                        .measured
+                        .percentile(0.99)
+                        .saturating_sub(direct.percentile(0.99)))
                 ),
             ),
             None => ("—".into(), "—".into()),

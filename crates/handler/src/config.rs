@@ -103,19 +103,29 @@ pub enum ConfigError {
 #[derive(Clone)]
 pub enum OutboundAuth {
     /// A multi-tenant app registration with a client secret (from Key Vault in Azure).
-    ClientSecret { client_id: String, secret: azure_core::credentials::Secret },
+    ClientSecret {
+        client_id: String,
+        secret: azure_core::credentials::Secret,
+    },
     /// A managed identity's token used as the client assertion of a multi-tenant app
     /// registration (federated credential): no secret exists anywhere.
-    ManagedIdentityFederated { client_id: String, managed_identity_client_id: Option<String> },
+    ManagedIdentityFederated {
+        client_id: String,
+        managed_identity_client_id: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for OutboundAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::ClientSecret { client_id, .. } => {
-                f.debug_struct("ClientSecret").field("client_id", client_id).finish_non_exhaustive()
-            }
-            Self::ManagedIdentityFederated { client_id, managed_identity_client_id } => f
+            Self::ClientSecret { client_id, .. } => f
+                .debug_struct("ClientSecret")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            Self::ManagedIdentityFederated {
+                client_id,
+                managed_identity_client_id,
+            } => f
                 .debug_struct("ManagedIdentityFederated")
                 .field("client_id", client_id)
                 .field("managed_identity_client_id", managed_identity_client_id)
@@ -169,20 +179,32 @@ impl OutboundConfig {
     pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let trusted_ca_pem = match lookup(settings::OUTBOUND_TRUSTED_CA_FILE) {
             None => None,
-            Some(path) => Some(std::fs::read_to_string(&path).map_err(|error| ConfigError::Invalid {
-                name: settings::OUTBOUND_TRUSTED_CA_FILE,
-                reason: format!("cannot read {path}: {error}"),
-            })?),
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(&path).map_err(|error| ConfigError::Invalid {
+                        name: settings::OUTBOUND_TRUSTED_CA_FILE,
+                        reason: format!("cannot read {path}: {error}"),
+                    })?,
+                )
+            }
         };
         Ok(Self {
-            timeout: Duration::from_secs(parse_or(lookup, settings::OUTBOUND_TIMEOUT_SECONDS, 30u64)?),
+            timeout: Duration::from_secs(parse_or(
+                lookup,
+                settings::OUTBOUND_TIMEOUT_SECONDS,
+                30u64,
+            )?),
             max_retries: parse_or(lookup, settings::OUTBOUND_MAX_RETRIES, 3u32)?,
             trusted_ca_pem,
             rate_limits: RateLimits::documented(
                 positive(lookup, settings::DEFENDER_MACHINE_CALLS_PER_MINUTE, 100)?,
                 positive(lookup, settings::DEFENDER_MACHINE_CALLS_PER_HOUR, 1500)?,
             ),
-            max_pacing: Duration::from_secs(parse_or(lookup, settings::OUTBOUND_MAX_PACING_SECONDS, 45u64)?),
+            max_pacing: Duration::from_secs(parse_or(
+                lookup,
+                settings::OUTBOUND_MAX_PACING_SECONDS,
+                45u64,
+            )?),
         })
     }
 }
@@ -324,7 +346,11 @@ pub const MIN_APPROVAL_KEY_BYTES: usize = 32;
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|value| !value.trim().is_empty()))
+        Self::from_lookup(|name| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        })
     }
 
     /// Reads every setting through `lookup`, so tests need not touch the process environment.
@@ -334,22 +360,43 @@ impl Config {
             allowed_hosts: allowed_hosts(&lookup),
             public_host: lookup(settings::WEBSITE_HOSTNAME),
             allowed_origins: list(&lookup, settings::MCP_ALLOWED_ORIGINS),
-            max_request_bytes: parse_or(&lookup, settings::MCP_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_BYTES)?,
+            max_request_bytes: parse_or(
+                &lookup,
+                settings::MCP_MAX_REQUEST_BYTES,
+                DEFAULT_MAX_REQUEST_BYTES,
+            )?,
             read_only: parse_bool(&lookup, settings::MCP_READ_ONLY, false)?,
-            toolsets: lookup(settings::MCP_TOOLSETS)
-                .map(|value| value.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect()),
-            max_argument_bytes: parse_or(&lookup, settings::MCP_MAX_ARGUMENT_BYTES, DEFAULT_MAX_ARGUMENT_BYTES)?,
+            toolsets: lookup(settings::MCP_TOOLSETS).map(|value| {
+                value
+                    .split(',')
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }),
+            max_argument_bytes: parse_or(
+                &lookup,
+                settings::MCP_MAX_ARGUMENT_BYTES,
+                DEFAULT_MAX_ARGUMENT_BYTES,
+            )?,
             rate_limit: parse_rate_limit(&lookup)?,
         };
         let tenants = parse_tenants(&lookup)?;
         let auth = parse_auth(&lookup)?;
         let public = Endpoints::public_cloud();
         let endpoints = Endpoints {
-            authority_host: https_url(&lookup, settings::AZURE_AUTHORITY_HOST, public.authority_host)?,
+            authority_host: https_url(
+                &lookup,
+                settings::AZURE_AUTHORITY_HOST,
+                public.authority_host,
+            )?,
             defender: https_url(&lookup, settings::DEFENDER_API_BASE_URL, public.defender)?,
             graph: https_url(&lookup, settings::GRAPH_BASE_URL, public.graph)?,
             arm: https_url(&lookup, settings::ARM_BASE_URL, public.arm)?,
-            log_analytics: https_url(&lookup, settings::LOG_ANALYTICS_BASE_URL, public.log_analytics)?,
+            log_analytics: https_url(
+                &lookup,
+                settings::LOG_ANALYTICS_BASE_URL,
+                public.log_analytics,
+            )?,
         };
         let outbound = OutboundConfig::from_lookup(&lookup)?;
         let storage = StorageConnection::from_settings(settings::STORAGE, &lookup)?;
@@ -357,31 +404,74 @@ impl Config {
         let jobs = JobsConfig {
             container: storage_name(&lookup, settings::JOBS_CONTAINER, "jobs", 63)?,
             // Room for the "-poison" suffix within the 63-character limit.
-            powershell_queue: storage_name(&lookup, settings::PS_JOBS_QUEUE, "ps-jobs", 63 - "-poison".len())?,
-            manifest_refresh: Duration::from_secs(parse_or(&lookup, settings::PS_MANIFEST_REFRESH_SECONDS, 30u64)?),
-            deadline: Duration::from_secs(60 * ranged(&lookup, settings::PS_JOB_DEADLINE_MINUTES, 60u64, 1..=7 * 24 * 60)?),
+            powershell_queue: storage_name(
+                &lookup,
+                settings::PS_JOBS_QUEUE,
+                "ps-jobs",
+                63 - "-poison".len(),
+            )?,
+            manifest_refresh: Duration::from_secs(parse_or(
+                &lookup,
+                settings::PS_MANIFEST_REFRESH_SECONDS,
+                30u64,
+            )?),
+            deadline: Duration::from_secs(
+                60 * ranged(
+                    &lookup,
+                    settings::PS_JOB_DEADLINE_MINUTES,
+                    60u64,
+                    1..=7 * 24 * 60,
+                )?,
+            ),
         };
         let inbound = parse_inbound(&lookup)?;
         let approval = parse_approval(&lookup)?;
-        Ok(Self { port, mcp, tenants, auth, endpoints, outbound, storage, hunts, jobs, inbound, approval })
+        Ok(Self {
+            port,
+            mcp,
+            tenants,
+            auth,
+            endpoints,
+            outbound,
+            storage,
+            hunts,
+            jobs,
+            inbound,
+            approval,
+        })
     }
 }
 
 fn parse_hunts(lookup: &impl Fn(&str) -> Option<String>) -> Result<HuntsConfig, ConfigError> {
     let container = storage_name(lookup, settings::HUNT_STORAGE_CONTAINER, "hunts", 63)?;
     let budget: u64 = ranged(lookup, settings::HUNT_TICK_BUDGET_SECONDS, 240, 1..=3600)?;
-    let interval: u64 = ranged(lookup, settings::HUNT_LOCAL_INTERVAL_SECONDS, 60, 0..=86_400)?;
+    let interval: u64 = ranged(
+        lookup,
+        settings::HUNT_LOCAL_INTERVAL_SECONDS,
+        60,
+        0..=86_400,
+    )?;
     Ok(HuntsConfig {
         container,
         tick_budget: Duration::from_secs(budget),
         max_runs_per_tick: ranged(lookup, settings::HUNT_MAX_CATCH_UP, 3, 1..=50)?,
         tenant_concurrency: ranged(lookup, settings::HUNT_TENANT_CONCURRENCY, 4, 1..=32)?,
-        max_rows_per_tenant: ranged(lookup, settings::HUNT_MAX_ROWS_PER_TENANT, 10_000, 1..=100_000)?,
+        max_rows_per_tenant: ranged(
+            lookup,
+            settings::HUNT_MAX_ROWS_PER_TENANT,
+            10_000,
+            1..=100_000,
+        )?,
         local_interval: (interval > 0).then(|| Duration::from_secs(interval)),
     })
 }
 
-fn ranged<T>(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+fn ranged<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
     T::Err: std::fmt::Display,
@@ -390,13 +480,23 @@ where
     if range.contains(&value) {
         Ok(value)
     } else {
-        Err(ConfigError::Invalid { name, reason: format!("{value} is outside {}..={}", range.start(), range.end()) })
+        Err(ConfigError::Invalid {
+            name,
+            reason: format!("{value} is outside {}..={}", range.start(), range.end()),
+        })
     }
 }
 
 fn list(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Vec<String> {
     lookup(name)
-        .map(|value| value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        .map(|value| {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -434,9 +534,13 @@ fn storage_name(
     default: &str,
     max_len: usize,
 ) -> Result<String, ConfigError> {
-    let value = lookup(name).map(|v| v.trim().to_owned()).unwrap_or_else(|| default.to_owned());
+    let value = lookup(name)
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| default.to_owned());
     let valid = (3..=max_len).contains(&value.len())
-        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !value.starts_with('-')
         && !value.ends_with('-')
         && !value.contains("--");
@@ -454,45 +558,83 @@ fn storage_name(
 }
 
 /// A count that must be at least 1 (a limit of zero would stop every call).
-fn positive(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+fn positive(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u32,
+) -> Result<u32, ConfigError> {
     match parse_or(lookup, name, default)? {
-        0 => Err(ConfigError::Invalid { name, reason: "0 would stop every call; use a positive number".into() }),
+        0 => Err(ConfigError::Invalid {
+            name,
+            reason: "0 would stop every call; use a positive number".into(),
+        }),
         value => Ok(value),
     }
 }
 
-fn parse_bool(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+fn parse_bool(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
     match lookup(name).map(|value| value.trim().to_ascii_lowercase()) {
         None => Ok(default),
         Some(value) if matches!(value.as_str(), "true" | "1" | "yes") => Ok(true),
         Some(value) if matches!(value.as_str(), "false" | "0" | "no") => Ok(false),
-        Some(value) => Err(ConfigError::Invalid { name, reason: format!("'{value}' is not one of true, false") }),
+        Some(value) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("'{value}' is not one of true, false"),
+        }),
     }
 }
 
-fn https_url(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: Url) -> Result<Url, ConfigError> {
-    let Some(value) = lookup(name) else { return Ok(default) };
-    let url = Url::parse(value.trim_end_matches('/'))
-        .map_err(|error| ConfigError::Invalid { name, reason: format!("'{value}' is not a URL ({error})") })?;
+fn https_url(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Url,
+) -> Result<Url, ConfigError> {
+    let Some(value) = lookup(name) else {
+        return Ok(default);
+    };
+    let url = Url::parse(value.trim_end_matches('/')).map_err(|error| ConfigError::Invalid {
+        name,
+        reason: format!("'{value}' is not a URL ({error})"),
+    })?;
     if url.scheme() != "https" {
-        return Err(ConfigError::Invalid { name, reason: format!("'{value}' must use https") });
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("'{value}' must use https"),
+        });
     }
     Ok(url)
 }
 
 /// Like [`https_url`], but plain http is accepted on loopback (a local key endpoint for tests).
-fn https_or_loopback_url(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: Url) -> Result<Url, ConfigError> {
-    let Some(value) = lookup(name) else { return Ok(default) };
-    let url = Url::parse(value.trim_end_matches('/'))
-        .map_err(|error| ConfigError::Invalid { name, reason: format!("'{value}' is not a URL ({error})") })?;
+fn https_or_loopback_url(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Url,
+) -> Result<Url, ConfigError> {
+    let Some(value) = lookup(name) else {
+        return Ok(default);
+    };
+    let url = Url::parse(value.trim_end_matches('/')).map_err(|error| ConfigError::Invalid {
+        name,
+        reason: format!("'{value}' is not a URL ({error})"),
+    })?;
     let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-        return Err(ConfigError::Invalid { name, reason: format!("'{value}' must use https") });
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("'{value}' must use https"),
+        });
     }
     Ok(url)
 }
 
-fn parse_rate_limit(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<RateLimit>, ConfigError> {
+fn parse_rate_limit(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<RateLimit>, ConfigError> {
     let per_minute: u32 = parse_or(lookup, settings::MCP_RATE_LIMIT_PER_MINUTE, 120)?;
     let burst: u32 = parse_or(lookup, settings::MCP_RATE_LIMIT_BURST, 30)?;
     if per_minute == 0 {
@@ -501,13 +643,18 @@ fn parse_rate_limit(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<R
     if burst == 0 {
         return Err(ConfigError::Invalid {
             name: settings::MCP_RATE_LIMIT_BURST,
-            reason: "must be at least 1 (set MCP_RATE_LIMIT_PER_MINUTE to 0 to turn the limit off)".into(),
+            reason: "must be at least 1 (set MCP_RATE_LIMIT_PER_MINUTE to 0 to turn the limit off)"
+                .into(),
         });
     }
     Ok(Some(RateLimit { per_minute, burst }))
 }
 
-fn parse_tier(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: Tier) -> Result<Tier, ConfigError> {
+fn parse_tier(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Tier,
+) -> Result<Tier, ConfigError> {
     match lookup(name) {
         None => Ok(default),
         Some(value) => Tier::parse(&value).ok_or_else(|| ConfigError::Invalid {
@@ -517,11 +664,18 @@ fn parse_tier(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, defa
     }
 }
 
-fn parse_inbound(lookup: &impl Fn(&str) -> Option<String>) -> Result<InboundAuthConfig, ConfigError> {
-    let mode = match lookup(settings::AUTH_INBOUND_MODE).map(|m| m.trim().to_ascii_lowercase()).as_deref() {
+fn parse_inbound(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<InboundAuthConfig, ConfigError> {
+    let mode = match lookup(settings::AUTH_INBOUND_MODE)
+        .map(|m| m.trim().to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("entra") => InboundMode::Entra,
         Some("easyauth") => InboundMode::EasyAuth,
-        Some("none") => InboundMode::None { local_role: parse_tier(lookup, settings::AUTH_LOCAL_ROLE, Tier::Reader)? },
+        Some("none") => InboundMode::None {
+            local_role: parse_tier(lookup, settings::AUTH_LOCAL_ROLE, Tier::Reader)?,
+        },
         Some(other) => {
             return Err(ConfigError::Invalid {
                 name: settings::AUTH_INBOUND_MODE,
@@ -533,7 +687,11 @@ fn parse_inbound(lookup: &impl Fn(&str) -> Option<String>) -> Result<InboundAuth
     let allowed_tenants = list(lookup, settings::AUTH_ALLOWED_TENANTS)
         .iter()
         .map(|id| {
-            id.parse::<TenantId>().map_err(|error| ConfigError::Invalid { name: settings::AUTH_ALLOWED_TENANTS, reason: error.to_string() })
+            id.parse::<TenantId>()
+                .map_err(|error| ConfigError::Invalid {
+                    name: settings::AUTH_ALLOWED_TENANTS,
+                    reason: error.to_string(),
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let needs_identity = !matches!(mode, InboundMode::None { .. });
@@ -553,12 +711,17 @@ fn parse_inbound(lookup: &impl Fn(&str) -> Option<String>) -> Result<InboundAuth
             hint: " (comma-separated tenant ids whose users may call this server, usually your own tenant)".into(),
         });
     }
-    let role = |name: &'static str, default: &str| lookup(name).unwrap_or_else(|| default.to_string());
+    let role =
+        |name: &'static str, default: &str| lookup(name).unwrap_or_else(|| default.to_string());
     Ok(InboundAuthConfig {
         mode,
         audiences,
         allowed_tenants,
-        authority: https_or_loopback_url(lookup, settings::AUTH_AUTHORITY_HOST, fixed_url("https://login.microsoftonline.com"))?,
+        authority: https_or_loopback_url(
+            lookup,
+            settings::AUTH_AUTHORITY_HOST,
+            fixed_url("https://login.microsoftonline.com"),
+        )?,
         scope: lookup(settings::AUTH_SCOPE),
         roles: RoleNames {
             reader: role(settings::AUTH_ROLE_READER, "MCP.Reader"),
@@ -570,7 +733,10 @@ fn parse_inbound(lookup: &impl Fn(&str) -> Option<String>) -> Result<InboundAuth
 }
 
 fn parse_approval(lookup: &impl Fn(&str) -> Option<String>) -> Result<ApprovalConfig, ConfigError> {
-    let fallback = match lookup(settings::APPROVAL_FALLBACK).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+    let fallback = match lookup(settings::APPROVAL_FALLBACK)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("refuse") => ApprovalFallback::Refuse,
         Some("confirm") => ApprovalFallback::Confirm,
         Some(other) => {
@@ -586,7 +752,10 @@ fn parse_approval(lookup: &impl Fn(&str) -> Option<String>) -> Result<ApprovalCo
             // The value itself is never echoed: it is a secret.
             return Err(ConfigError::Invalid {
                 name: settings::APPROVAL_SIGNING_KEY,
-                reason: format!("the key has {} bytes; at least {MIN_APPROVAL_KEY_BYTES} are required", key.len()),
+                reason: format!(
+                    "the key has {} bytes; at least {MIN_APPROVAL_KEY_BYTES} are required",
+                    key.len()
+                ),
             });
         }
         Some(key) => Some(key.into()),
@@ -598,7 +767,11 @@ fn parse_approval(lookup: &impl Fn(&str) -> Option<String>) -> Result<ApprovalCo
             reason: format!("{ttl_seconds} is outside 30..=3600 seconds"),
         });
     }
-    Ok(ApprovalConfig { fallback, signing_key, ttl: Duration::from_secs(ttl_seconds) })
+    Ok(ApprovalConfig {
+        fallback,
+        signing_key,
+        ttl: Duration::from_secs(ttl_seconds),
+    })
 }
 
 fn parse_tenants(lookup: &impl Fn(&str) -> Option<String>) -> Result<TenantRegistry, ConfigError> {
@@ -613,10 +786,12 @@ fn parse_tenants(lookup: &impl Fn(&str) -> Option<String>) -> Result<TenantRegis
     };
     let default = lookup(settings::DEFAULT_TENANT_ID)
         .map(|value| {
-            value.parse::<TenantId>().map_err(|error| ConfigError::Invalid {
-                name: settings::DEFAULT_TENANT_ID,
-                reason: error.to_string(),
-            })
+            value
+                .parse::<TenantId>()
+                .map_err(|error| ConfigError::Invalid {
+                    name: settings::DEFAULT_TENANT_ID,
+                    reason: error.to_string(),
+                })
         })
         .transpose()?;
     Ok(TenantRegistry::new(tenants, default)?)
@@ -657,7 +832,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |name| map.get(name).cloned()
     }
 
@@ -665,63 +843,119 @@ mod tests {
         ("AZURE_CLIENT_ID", "app"),
         ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
         ("AUTH_AUDIENCE", "api://defender-mcp"),
-        ("AUTH_ALLOWED_TENANTS", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+        (
+            "AUTH_ALLOWED_TENANTS",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        ),
     ];
 
     #[test]
     fn minimal_settings_give_public_cloud_defaults() {
         let config = Config::from_lookup(lookup_from(MINIMAL)).expect("valid");
         assert_eq!(config.port, 7071);
-        assert_eq!(config.endpoints.defender.as_str(), "https://api.securitycenter.microsoft.com/");
-        assert!(matches!(config.auth, OutboundAuth::ManagedIdentityFederated { .. }));
+        assert_eq!(
+            config.endpoints.defender.as_str(),
+            "https://api.securitycenter.microsoft.com/"
+        );
+        assert!(matches!(
+            config.auth,
+            OutboundAuth::ManagedIdentityFederated { .. }
+        ));
         assert!(config.mcp.allowed_hosts.contains(&"127.0.0.1".to_string()));
-        assert_eq!(config.outbound.rate_limits, RateLimits::documented(100, 1500));
+        assert_eq!(
+            config.outbound.rate_limits,
+            RateLimits::documented(100, 1500)
+        );
         assert_eq!(config.outbound.max_pacing, Duration::from_secs(45));
     }
 
     #[test]
     fn errors_name_the_bad_setting() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("FUNCTIONS_CUSTOMHANDLER_PORT", "eighty")], "FUNCTIONS_CUSTOMHANDLER_PORT"),
+            (
+                &[("FUNCTIONS_CUSTOMHANDLER_PORT", "eighty")],
+                "FUNCTIONS_CUSTOMHANDLER_PORT",
+            ),
             (&[("AUTH_MODE", "password")], "AUTH_MODE"),
             (&[("AUTH_MODE", "client_secret")], "AZURE_CLIENT_SECRET"),
-            (&[("DEFENDER_API_BASE_URL", "http://example.com")], "DEFENDER_API_BASE_URL"),
+            (
+                &[("DEFENDER_API_BASE_URL", "http://example.com")],
+                "DEFENDER_API_BASE_URL",
+            ),
             (&[("TENANTS", "{not json")], "TENANTS"),
             (&[("MCP_READ_ONLY", "maybe")], "MCP_READ_ONLY"),
             (&[("DEFAULT_TENANT_ID", "contoso")], "DEFAULT_TENANT_ID"),
-            (&[("HUNT_TICK_BUDGET_SECONDS", "0")], "HUNT_TICK_BUDGET_SECONDS"),
-            (&[("HUNT_STORAGE_CONTAINER", "Hunts_1")], "HUNT_STORAGE_CONTAINER"),
+            (
+                &[("HUNT_TICK_BUDGET_SECONDS", "0")],
+                "HUNT_TICK_BUDGET_SECONDS",
+            ),
+            (
+                &[("HUNT_STORAGE_CONTAINER", "Hunts_1")],
+                "HUNT_STORAGE_CONTAINER",
+            ),
             (&[("HUNT_MAX_CATCH_UP", "0")], "HUNT_MAX_CATCH_UP"),
             (&[("JOBS_CONTAINER", "Jobs_Container")], "JOBS_CONTAINER"),
             (&[("PS_JOBS_QUEUE", &"q".repeat(60))], "PS_JOBS_QUEUE"),
-            (&[("PS_JOB_DEADLINE_MINUTES", "0")], "PS_JOB_DEADLINE_MINUTES"),
-            (&[("PS_MANIFEST_REFRESH_SECONDS", "soon")], "PS_MANIFEST_REFRESH_SECONDS"),
+            (
+                &[("PS_JOB_DEADLINE_MINUTES", "0")],
+                "PS_JOB_DEADLINE_MINUTES",
+            ),
+            (
+                &[("PS_MANIFEST_REFRESH_SECONDS", "soon")],
+                "PS_MANIFEST_REFRESH_SECONDS",
+            ),
             (&[("AUTH_INBOUND_MODE", "basic")], "AUTH_INBOUND_MODE"),
-            (&[("AUTH_ALLOWED_TENANTS", "contoso.com")], "AUTH_ALLOWED_TENANTS"),
-            (&[("AUTH_AUTHORITY_HOST", "http://login.example.com")], "AUTH_AUTHORITY_HOST"),
-            (&[("AUTH_INBOUND_MODE", "none"), ("AUTH_LOCAL_ROLE", "root")], "AUTH_LOCAL_ROLE"),
+            (
+                &[("AUTH_ALLOWED_TENANTS", "contoso.com")],
+                "AUTH_ALLOWED_TENANTS",
+            ),
+            (
+                &[("AUTH_AUTHORITY_HOST", "http://login.example.com")],
+                "AUTH_AUTHORITY_HOST",
+            ),
+            (
+                &[("AUTH_INBOUND_MODE", "none"), ("AUTH_LOCAL_ROLE", "root")],
+                "AUTH_LOCAL_ROLE",
+            ),
             (&[("APPROVAL_FALLBACK", "ask")], "APPROVAL_FALLBACK"),
             (&[("APPROVAL_SIGNING_KEY", "short")], "APPROVAL_SIGNING_KEY"),
             (&[("APPROVAL_TTL_SECONDS", "5")], "APPROVAL_TTL_SECONDS"),
             (&[("MCP_RATE_LIMIT_BURST", "0")], "MCP_RATE_LIMIT_BURST"),
-            (&[("DEFENDER_MACHINE_CALLS_PER_MINUTE", "0")], "DEFENDER_MACHINE_CALLS_PER_MINUTE"),
-            (&[("DEFENDER_MACHINE_CALLS_PER_HOUR", "lots")], "DEFENDER_MACHINE_CALLS_PER_HOUR"),
-            (&[("OUTBOUND_MAX_PACING_SECONDS", "-1")], "OUTBOUND_MAX_PACING_SECONDS"),
+            (
+                &[("DEFENDER_MACHINE_CALLS_PER_MINUTE", "0")],
+                "DEFENDER_MACHINE_CALLS_PER_MINUTE",
+            ),
+            (
+                &[("DEFENDER_MACHINE_CALLS_PER_HOUR", "lots")],
+                "DEFENDER_MACHINE_CALLS_PER_HOUR",
+            ),
+            (
+                &[("OUTBOUND_MAX_PACING_SECONDS", "-1")],
+                "OUTBOUND_MAX_PACING_SECONDS",
+            ),
         ];
         for (extra, expected) in cases {
             let mut pairs = MINIMAL.to_vec();
             pairs.extend_from_slice(extra);
-            let error = Config::from_lookup(lookup_from(&pairs)).expect_err("must be refused").to_string();
+            let error = Config::from_lookup(lookup_from(&pairs))
+                .expect_err("must be refused")
+                .to_string();
             assert!(error.contains(expected), "{error} should name {expected}");
         }
     }
 
     #[test]
     fn missing_client_id_is_reported_with_what_it_is() {
-        let error = Config::from_lookup(lookup_from(&[("AzureWebJobsStorage", "UseDevelopmentStorage=true")]))
-            .expect_err("client id is required")
-            .to_string();
-        assert!(error.contains("AZURE_CLIENT_ID") && error.contains("multi-tenant app registration"), "{error}");
+        let error = Config::from_lookup(lookup_from(&[(
+            "AzureWebJobsStorage",
+            "UseDevelopmentStorage=true",
+        )]))
+        .expect_err("client id is required")
+        .to_string();
+        assert!(
+            error.contains("AZURE_CLIENT_ID") && error.contains("multi-tenant app registration"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -729,22 +963,42 @@ mod tests {
         let config = Config::from_lookup(lookup_from(MINIMAL)).expect("valid");
         assert_eq!(config.inbound.mode, InboundMode::Entra);
         assert_eq!(config.inbound.roles.admin, "MCP.Admin");
-        let without_audience: Vec<_> = MINIMAL.iter().copied().filter(|(k, _)| *k != "AUTH_AUDIENCE").collect();
-        let error = Config::from_lookup(lookup_from(&without_audience)).expect_err("audience required").to_string();
-        assert!(error.contains("AUTH_AUDIENCE") && error.contains("AUTH_INBOUND_MODE=none"), "{error}");
+        let without_audience: Vec<_> = MINIMAL
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "AUTH_AUDIENCE")
+            .collect();
+        let error = Config::from_lookup(lookup_from(&without_audience))
+            .expect_err("audience required")
+            .to_string();
+        assert!(
+            error.contains("AUTH_AUDIENCE") && error.contains("AUTH_INBOUND_MODE=none"),
+            "{error}"
+        );
         let mut none = without_audience.clone();
         none.retain(|(k, _)| *k != "AUTH_ALLOWED_TENANTS");
         none.push(("AUTH_INBOUND_MODE", "none"));
-        let config = Config::from_lookup(lookup_from(&none)).expect("none needs no identity settings");
-        assert_eq!(config.inbound.mode, InboundMode::None { local_role: Tier::Reader });
+        let config =
+            Config::from_lookup(lookup_from(&none)).expect("none needs no identity settings");
+        assert_eq!(
+            config.inbound.mode,
+            InboundMode::None {
+                local_role: Tier::Reader
+            }
+        );
     }
 
     #[test]
     fn a_short_approval_key_is_refused_without_echoing_it() {
         let mut pairs = MINIMAL.to_vec();
         pairs.push(("APPROVAL_SIGNING_KEY", "hunter2-hunter2"));
-        let error = Config::from_lookup(lookup_from(&pairs)).expect_err("too short").to_string();
-        assert!(error.contains("APPROVAL_SIGNING_KEY") && !error.contains("hunter2"), "{error}");
+        let error = Config::from_lookup(lookup_from(&pairs))
+            .expect_err("too short")
+            .to_string();
+        assert!(
+            error.contains("APPROVAL_SIGNING_KEY") && !error.contains("hunter2"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -753,7 +1007,17 @@ mod tests {
         pairs.push(("WEBSITE_HOSTNAME", "mcp-contoso.azurewebsites.net"));
         pairs.push(("MCP_ALLOWED_HOSTS", "mcp.contoso.com, "));
         let config = Config::from_lookup(lookup_from(&pairs)).expect("valid");
-        assert!(config.mcp.allowed_hosts.contains(&"mcp-contoso.azurewebsites.net".to_string()));
-        assert!(config.mcp.allowed_hosts.contains(&"mcp.contoso.com".to_string()));
+        assert!(
+            config
+                .mcp
+                .allowed_hosts
+                .contains(&"mcp-contoso.azurewebsites.net".to_string())
+        );
+        assert!(
+            config
+                .mcp
+                .allowed_hosts
+                .contains(&"mcp.contoso.com".to_string())
+        );
     }
 }

@@ -25,10 +25,17 @@ impl Health {
 #[async_trait::async_trait]
 impl HealthProbe for Health {
     async fn probe(&self) -> (bool, serde_json::Value) {
-        let storage = match tokio::time::timeout(STORAGE_PROBE_TIMEOUT, self.services.storage.ping()).await {
+        let storage = match tokio::time::timeout(
+            STORAGE_PROBE_TIMEOUT,
+            self.services.storage.ping(),
+        )
+        .await
+        {
             Ok(Ok(())) => json!({ "status": "ok" }),
             Ok(Err(error)) => json!({ "status": "failed", "detail": error.to_string() }),
-            Err(_) => json!({ "status": "failed", "detail": format!("no answer within {} s", STORAGE_PROBE_TIMEOUT.as_secs()) }),
+            Err(_) => {
+                json!({ "status": "failed", "detail": format!("no answer within {} s", STORAGE_PROBE_TIMEOUT.as_secs()) })
+            }
         };
         let healthy = storage["status"] == "ok";
         let tenants = self.services.tenants.all();

@@ -33,7 +33,10 @@ pub fn check_query(query: &str) -> Result<&str, KqlRefusal> {
     for statement in statements(trimmed) {
         let statement = statement.trim_start();
         if let Some(command) = statement.strip_prefix('.') {
-            let verb: String = command.chars().take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_').collect();
+            let verb: String = command
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
             return Err(KqlRefusal::ControlCommand(format!(".{verb}")));
         }
     }
@@ -112,13 +115,20 @@ mod tests {
             ("// comment\n.purge table T", ".purge"),
             (".alter-merge table T policy retention", ".alter-merge"),
         ] {
-            assert_eq!(check_query(query), Err(KqlRefusal::ControlCommand(verb.into())), "{query}");
+            assert_eq!(
+                check_query(query),
+                Err(KqlRefusal::ControlCommand(verb.into())),
+                "{query}"
+            );
         }
     }
 
     #[test]
     fn empty_and_oversize_queries_are_refused() {
         assert_eq!(check_query("  \n"), Err(KqlRefusal::Empty));
-        assert!(matches!(check_query(&"x".repeat(MAX_QUERY_CHARS + 1)), Err(KqlRefusal::TooLong(_))));
+        assert!(matches!(
+            check_query(&"x".repeat(MAX_QUERY_CHARS + 1)),
+            Err(KqlRefusal::TooLong(_))
+        ));
     }
 }

@@ -8,12 +8,12 @@ pub mod config;
 pub mod health;
 pub mod host;
 pub mod hunts;
-pub mod kql_guard;
 pub mod jobs;
+pub mod kql_guard;
 pub mod local;
 pub mod mcp;
-pub mod secrets;
 pub mod outbound;
+pub mod secrets;
 pub mod services;
 pub mod storage;
 pub mod telemetry;
@@ -31,10 +31,11 @@ use crate::services::Services;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    // Boxed: storage errors are large, and a start error is built once.
     #[error("configuration: {0}")]
-    Config(#[from] config::ConfigError),
+    Config(Box<config::ConfigError>),
     #[error(transparent)]
-    Services(#[from] services::ServicesError),
+    Services(Box<services::ServicesError>),
     #[error("tool catalogue: {0}")]
     Catalogue(#[from] mcp::CatalogueError),
     #[error(transparent)]
@@ -51,9 +52,24 @@ pub enum StartError {
     Http(#[from] outbound::HttpCoreError),
 }
 
+impl From<config::ConfigError> for StartError {
+    fn from(error: config::ConfigError) -> Self {
+        Self::Config(Box::new(error))
+    }
+}
+
+impl From<services::ServicesError> for StartError {
+    fn from(error: services::ServicesError) -> Self {
+        Self::Services(Box::new(error))
+    }
+}
+
 /// The whole application as an axum router, on services built by the caller (`serve` uses the
 /// environment and the system clock; tests inject secrets and a clock).
-pub fn app_with_services(config: &Config, services: Arc<Services>) -> Result<axum::Router, StartError> {
+pub fn app_with_services(
+    config: &Config,
+    services: Arc<Services>,
+) -> Result<axum::Router, StartError> {
     app_with_tools(config, services, |builder| builder)
 }
 
@@ -64,17 +80,33 @@ pub fn app_with_tools(
     services: Arc<Services>,
     extra: impl FnOnce(CatalogueBuilder) -> CatalogueBuilder,
 ) -> Result<axum::Router, StartError> {
-    let filter = CatalogueFilter { read_only: config.mcp.read_only, toolsets: config.mcp.toolsets.clone() };
+    let filter = CatalogueFilter {
+        read_only: config.mcp.read_only,
+        toolsets: config.mcp.toolsets.clone(),
+    };
     let catalogue = Arc::new(tools::catalogue(filter, &services, &config.jobs, extra)?);
-    let health = Arc::new(health::Health::new(services.clone(), catalogue.visible_tools().len()));
+    let health = Arc::new(health::Health::new(
+        services.clone(),
+        catalogue.visible_tools().len(),
+    ));
     let mut functions: HashMap<&'static str, Arc<dyn FunctionHandler>> = HashMap::new();
-    functions.insert(hunts::FUNCTION_NAME, Arc::new(hunts::HuntTimer::new(services.hunts.clone())));
-    functions.insert(jobs::poison::FUNCTION_NAME, Arc::new(jobs::poison::PoisonHandler::new(services.clone())));
+    functions.insert(
+        hunts::FUNCTION_NAME,
+        Arc::new(hunts::HuntTimer::new(services.hunts.clone())),
+    );
+    functions.insert(
+        jobs::poison::FUNCTION_NAME,
+        Arc::new(jobs::poison::PoisonHandler::new(services.clone())),
+    );
     let policy = Arc::new(CallPolicy {
         approvals: Approvals::new(&config.approval, &services.storage)?,
         max_argument_bytes: config.mcp.max_argument_bytes,
     });
-    let auth = Arc::new(InboundAuth::new(&config.inbound, &config.mcp, services.http.client().clone()));
+    let auth = Arc::new(InboundAuth::new(
+        &config.inbound,
+        &config.mcp,
+        services.http.client().clone(),
+    ));
     if let config::InboundMode::None { local_role } = &config.inbound.mode {
         tracing::warn!(
             role = local_role.name(),
@@ -82,19 +114,35 @@ pub fn app_with_tools(
         );
     }
     let server = McpServer::new(catalogue, services, policy, config.inbound.roles.clone());
-    Ok(host::router(move || server.clone(), &config.mcp, auth, health, functions))
+    Ok(host::router(
+        move || server.clone(),
+        &config.mcp,
+        auth,
+        health,
+        functions,
+    ))
 }
 
 /// Binds 127.0.0.1 (the host always calls the handler on loopback) and serves until `shutdown`.
 /// `local` (`handler --sandbox`): no Functions host drives the timer, so the hunt schedule runs
 /// in-process, and an example hunt is seeded when there is none.
-pub async fn serve(config: &Config, local: bool, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+pub async fn serve(
+    config: &Config,
+    local: bool,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     let services = Arc::new(Services::new(config)?);
     let router = app_with_services(config, services.clone())?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
         .await
-        .map_err(|source| StartError::Listen { port: config.port, source })?;
-    let address = listener.local_addr().map_err(|source| StartError::Listen { port: config.port, source })?;
+        .map_err(|source| StartError::Listen {
+            port: config.port,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| StartError::Listen {
+        port: config.port,
+        source,
+    })?;
     tracing::info!(%address, mcp = %format!("http://{address}/api/mcp"), "handler listening");
     if local {
         // Seeding talks to storage: it runs beside the server so readiness never waits on it.
@@ -102,12 +150,17 @@ pub async fn serve(config: &Config, local: bool, shutdown: impl std::future::Fut
         let local_interval = config.hunts.local_interval;
         tokio::spawn(async move {
             match hunts.seed_example().await {
-                Ok(Some(hunt)) => tracing::info!(hunt = %hunt.id, name = %hunt.name, "seeded an example hunt (none existed)"),
+                Ok(Some(hunt)) => {
+                    tracing::info!(hunt = %hunt.id, name = %hunt.name, "seeded an example hunt (none existed)")
+                }
                 Ok(None) => {}
                 Err(error) => tracing::warn!("the example hunt could not be seeded: {error}"),
             }
             if let Some(every) = local_interval {
-                tracing::info!(every_seconds = every.as_secs(), "running the hunt schedule in-process (no Functions host)");
+                tracing::info!(
+                    every_seconds = every.as_secs(),
+                    "running the hunt schedule in-process (no Functions host)"
+                );
                 crate::hunts::spawn_local_schedule(hunts, every);
             }
         });
@@ -116,8 +169,13 @@ pub async fn serve(config: &Config, local: bool, shutdown: impl std::future::Fut
     let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
         let _ = stream.set_nodelay(true);
     });
-    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
     // Read calls answered just before shutdown may still be storing their audit records.
     services.audit.flush().await;
-    served.map_err(|source| StartError::Listen { port: config.port, source })
+    served.map_err(|source| StartError::Listen {
+        port: config.port,
+        source,
+    })
 }

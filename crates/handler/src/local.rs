@@ -27,7 +27,9 @@ enum Embedded {}
 impl LocalSandbox {
     #[cfg(feature = "embedded-sandbox")]
     pub async fn start() -> Result<Self, StartError> {
-        let sandbox = RunningSandbox::start(sandbox::SandboxOptions::default()).await.map_err(|error| StartError::Sandbox(error.to_string()))?;
+        let sandbox = RunningSandbox::start(sandbox::SandboxOptions::default())
+            .await
+            .map_err(|error| StartError::Sandbox(error.to_string()))?;
         tracing::info!(url = sandbox.base_url(), "embedded sandbox tenant started");
         Ok(Self(sandbox))
     }
@@ -72,7 +74,10 @@ pub fn sandbox_settings(sandbox: &RunningSandbox) -> HashMap<&'static str, Strin
         .tenants()
         .iter()
         .map(|tenant| TenantConfig {
-            tenant_id: tenant.tenant_id.parse().expect("the sandbox's tenant ids are GUIDs"),
+            tenant_id: tenant
+                .tenant_id
+                .parse()
+                .expect("the sandbox's tenant ids are GUIDs"),
             display_name: tenant.display_name.clone(),
             enabled: true,
             workspaces: tenant
@@ -90,13 +95,22 @@ pub fn sandbox_settings(sandbox: &RunningSandbox) -> HashMap<&'static str, Strin
     HashMap::from([
         (settings::AUTH_MODE, "client_secret".to_string()),
         (settings::AZURE_CLIENT_ID, sandbox.client_id().to_string()),
-        (settings::AZURE_CLIENT_SECRET, sandbox.client_secret().to_string()),
+        (
+            settings::AZURE_CLIENT_SECRET,
+            sandbox.client_secret().to_string(),
+        ),
         (settings::AZURE_AUTHORITY_HOST, base.to_string()),
         (settings::DEFENDER_API_BASE_URL, format!("{base}/defender")),
         (settings::GRAPH_BASE_URL, format!("{base}/graph")),
         (settings::ARM_BASE_URL, format!("{base}/arm")),
-        (settings::LOG_ANALYTICS_BASE_URL, format!("{base}/loganalytics")),
-        (settings::TENANTS, serde_json::to_string(&tenants).unwrap_or_default()),
+        (
+            settings::LOG_ANALYTICS_BASE_URL,
+            format!("{base}/loganalytics"),
+        ),
+        (
+            settings::TENANTS,
+            serde_json::to_string(&tenants).unwrap_or_default(),
+        ),
     ])
 }
 

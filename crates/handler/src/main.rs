@@ -51,7 +51,9 @@ fn failed(error: &StartError) -> std::process::ExitCode {
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
 }
 
 fn start_telemetry() -> Result<Telemetry, StartError> {
@@ -59,15 +61,29 @@ fn start_telemetry() -> Result<Telemetry, StartError> {
         Some(settings) => Some((settings, OutboundConfig::from_lookup(&env)?)),
         None => None,
     };
-    Ok(Telemetry::start(env(settings::RUST_LOG).as_deref(), export)?)
+    Ok(Telemetry::start(
+        env(settings::RUST_LOG).as_deref(),
+        export,
+    )?)
 }
 
 async fn run(cli: Cli) -> Result<(), StartError> {
     let port_override = cli.port.map(|port| port.to_string());
-    let sandbox = if cli.sandbox { Some(local::LocalSandbox::start().await?) } else { None };
-    let overrides = sandbox.as_ref().map(local::LocalSandbox::settings).unwrap_or_default();
+    let sandbox = if cli.sandbox {
+        Some(local::LocalSandbox::start().await?)
+    } else {
+        None
+    };
+    let overrides = sandbox
+        .as_ref()
+        .map(local::LocalSandbox::settings)
+        .unwrap_or_default();
     // Settings a local run gets unless the environment says otherwise (inbound auth off, ...).
-    let defaults = if cli.sandbox { local::sandbox_defaults() } else { Default::default() };
+    let defaults = if cli.sandbox {
+        local::sandbox_defaults()
+    } else {
+        Default::default()
+    };
     let settings = |name: &str| -> Option<String> {
         if name == settings::CUSTOM_HANDLER_PORT && port_override.is_some() {
             return port_override.clone();

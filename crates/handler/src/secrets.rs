@@ -38,13 +38,25 @@ pub enum SecretError {
          (https://<vault>.vault.azure.net/)",
         vault_setting = settings::KEY_VAULT_URL
     )]
-    NoVault { setting: &'static str, secret: String },
-    #[error("app setting {setting}: '{secret}' is not a Key Vault secret name (1-127 letters, digits and dashes)")]
-    BadName { setting: &'static str, secret: String },
+    NoVault {
+        setting: &'static str,
+        secret: String,
+    },
+    #[error(
+        "app setting {setting}: '{secret}' is not a Key Vault secret name (1-127 letters, digits and dashes)"
+    )]
+    BadName {
+        setting: &'static str,
+        secret: String,
+    },
     #[error("app setting {vault_setting} has an invalid value: {reason}", vault_setting = settings::KEY_VAULT_URL)]
     VaultUrl { reason: String },
     #[error("app setting {setting}: Key Vault secret '{secret}' could not be read: {reason}")]
-    Read { setting: &'static str, secret: String, reason: String },
+    Read {
+        setting: &'static str,
+        secret: String,
+        reason: String,
+    },
     #[error("the HTTP client for Key Vault: {0}")]
     Transport(#[from] HttpCoreError),
 }
@@ -64,7 +76,9 @@ impl std::fmt::Debug for ResolvedSecrets {
 impl ResolvedSecrets {
     /// The resolved value of `setting`, if it was a `keyvault:` reference.
     pub fn get(&self, setting: &str) -> Option<String> {
-        self.values.get(setting).map(|secret| secret.secret().to_string())
+        self.values
+            .get(setting)
+            .map(|secret| secret.secret().to_string())
     }
 }
 
@@ -78,7 +92,9 @@ pub async fn resolve(
 ) -> Result<ResolvedSecrets, SecretError> {
     let mut references = Vec::new();
     for &setting in settings::ALL {
-        let Some(value) = lookup(setting) else { continue };
+        let Some(value) = lookup(setting) else {
+            continue;
+        };
         let value = value.trim();
         if value.starts_with(PLATFORM_REFERENCE_PREFIX) {
             return Err(SecretError::UnresolvedPlatformReference { setting });
@@ -95,9 +111,16 @@ pub async fn resolve(
         return Ok(ResolvedSecrets::default());
     };
     let Some(vault_url) = lookup(settings::KEY_VAULT_URL) else {
-        return Err(SecretError::NoVault { setting: first_setting, secret: first_secret.clone() });
+        return Err(SecretError::NoVault {
+            setting: first_setting,
+            secret: first_secret.clone(),
+        });
     };
-    let client = vault_client(&vault_url, lookup(settings::MANAGED_IDENTITY_CLIENT_ID), transport()?)?;
+    let client = vault_client(
+        &vault_url,
+        lookup(settings::MANAGED_IDENTITY_CLIENT_ID),
+        transport()?,
+    )?;
 
     // One read per distinct secret, however many settings name it.
     let mut fetched: HashMap<String, Secret> = HashMap::new();
@@ -121,24 +144,53 @@ fn is_secret_name(name: &str) -> bool {
     (1..=127).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-fn vault_client(vault_url: &str, identity_client_id: Option<String>, transport: reqwest::Client) -> Result<SecretClient, SecretError> {
-    let url = url::Url::parse(vault_url.trim())
-        .map_err(|error| SecretError::VaultUrl { reason: format!("'{vault_url}' is not a URL ({error})") })?;
+fn vault_client(
+    vault_url: &str,
+    identity_client_id: Option<String>,
+    transport: reqwest::Client,
+) -> Result<SecretClient, SecretError> {
+    let url = url::Url::parse(vault_url.trim()).map_err(|error| SecretError::VaultUrl {
+        reason: format!("'{vault_url}' is not a URL ({error})"),
+    })?;
     if url.scheme() != "https" {
-        return Err(SecretError::VaultUrl { reason: format!("'{vault_url}' must use https") });
+        return Err(SecretError::VaultUrl {
+            reason: format!("'{vault_url}' must use https"),
+        });
     }
-    let client_options = ClientOptions { transport: Some(Transport::new(Arc::new(transport))), ..ClientOptions::default() };
+    let client_options = ClientOptions {
+        transport: Some(Transport::new(Arc::new(transport))),
+        ..ClientOptions::default()
+    };
     let credential = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
         user_assigned_id: identity_client_id.map(UserAssignedId::ClientId),
         client_options: client_options.clone(),
     }))
-    .map_err(|error| SecretError::VaultUrl { reason: format!("the managed identity credential cannot be built: {error}") })?;
-    SecretClient::new(url.as_str(), credential, Some(SecretClientOptions { client_options, ..Default::default() }))
-        .map_err(|error| SecretError::VaultUrl { reason: error.to_string() })
+    .map_err(|error| SecretError::VaultUrl {
+        reason: format!("the managed identity credential cannot be built: {error}"),
+    })?;
+    SecretClient::new(
+        url.as_str(),
+        credential,
+        Some(SecretClientOptions {
+            client_options,
+            ..Default::default()
+        }),
+    )
+    .map_err(|error| SecretError::VaultUrl {
+        reason: error.to_string(),
+    })
 }
 
-async fn read(client: &SecretClient, setting: &'static str, secret: &str) -> Result<Secret, SecretError> {
-    let failed = |reason: String| SecretError::Read { setting, secret: secret.to_string(), reason };
+async fn read(
+    client: &SecretClient,
+    setting: &'static str,
+    secret: &str,
+) -> Result<Secret, SecretError> {
+    let failed = |reason: String| SecretError::Read {
+        setting,
+        secret: secret.to_string(),
+        reason,
+    };
     let response = client.get_secret(secret, None).await.map_err(|error| {
         failed(match error.http_status() {
             Some(StatusCode::NotFound) => "the vault has no such secret (or it is disabled)".to_string(),
@@ -150,6 +202,11 @@ async fn read(client: &SecretClient, setting: &'static str, secret: &str) -> Res
             _ => error.to_string(),
         })
     })?;
-    let model = response.into_model().map_err(|error| failed(format!("the vault's answer could not be read: {error}")))?;
-    model.value.map(Secret::new).ok_or_else(|| failed("the secret has no value".to_string()))
+    let model = response
+        .into_model()
+        .map_err(|error| failed(format!("the vault's answer could not be read: {error}")))?;
+    model
+        .value
+        .map(Secret::new)
+        .ok_or_else(|| failed("the secret has no value".to_string()))
 }

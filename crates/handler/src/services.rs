@@ -41,12 +41,20 @@ pub enum ServicesError {
 impl Services {
     /// Secrets from app settings and the system clock.
     pub fn new(config: &Config) -> Result<Self, ServicesError> {
-        Self::with(config, Arc::new(AppSettingSecrets::from_env()), Arc::new(SystemClock))
+        Self::with(
+            config,
+            Arc::new(AppSettingSecrets::from_env()),
+            Arc::new(SystemClock),
+        )
     }
 
     /// `secrets` resolves the webhook URLs hunt alerts name; `clock` is what the hunt scheduler
     /// calls now (tests move it).
-    pub fn with(config: &Config, secrets: Arc<dyn SecretResolver>, clock: Arc<dyn Clock>) -> Result<Self, ServicesError> {
+    pub fn with(
+        config: &Config,
+        secrets: Arc<dyn SecretResolver>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ServicesError> {
         let http = Arc::new(HttpCore::new(config)?);
         let storage = Storage::new(config.storage.clone(), Some(http.client().clone()))?;
         let graph = GraphClient::new(http.clone());

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 /// An Entra tenant id, always a GUID in lower case: tenant names and domains are refused so
 /// that the allow-list compares like with like.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 #[schemars(with = "String")]
 pub struct TenantId(String);
@@ -103,7 +105,9 @@ pub enum TenantRefusal {
         "tenant_id is required: this server manages {count} tenants and has no default; call tenants_list to see them"
     )]
     NoTenantGiven { count: usize },
-    #[error("tenant {0} is not on this server's tenant allow-list; call tenants_list to see the tenants you can use")]
+    #[error(
+        "tenant {0} is not on this server's tenant allow-list; call tenants_list to see the tenants you can use"
+    )]
     NotAllowed(TenantId),
     #[error("tenant {0} is configured but disabled on this server")]
     Disabled(TenantId),
@@ -116,7 +120,10 @@ pub struct TenantRegistry {
 }
 
 impl TenantRegistry {
-    pub fn new(tenants: Vec<TenantConfig>, default: Option<TenantId>) -> Result<Self, TenantRegistryError> {
+    pub fn new(
+        tenants: Vec<TenantConfig>,
+        default: Option<TenantId>,
+    ) -> Result<Self, TenantRegistryError> {
         let mut seen = std::collections::HashSet::new();
         for tenant in &tenants {
             if !seen.insert(&tenant.tenant_id) {
@@ -145,7 +152,9 @@ impl TenantRegistry {
                 let mut candidates = enabled();
                 return match (candidates.next(), candidates.next()) {
                     (Some(only), None) => Ok(only),
-                    _ => Err(TenantRefusal::NoTenantGiven { count: enabled().count() }),
+                    _ => Err(TenantRefusal::NoTenantGiven {
+                        count: enabled().count(),
+                    }),
                 };
             }
         };
@@ -154,7 +163,11 @@ impl TenantRegistry {
             .iter()
             .find(|t| &t.tenant_id == wanted)
             .ok_or_else(|| TenantRefusal::NotAllowed(wanted.clone()))?;
-        if tenant.enabled { Ok(tenant) } else { Err(TenantRefusal::Disabled(wanted.clone())) }
+        if tenant.enabled {
+            Ok(tenant)
+        } else {
+            Err(TenantRefusal::Disabled(wanted.clone()))
+        }
     }
 }
 
@@ -163,7 +176,12 @@ mod tests {
     use super::*;
 
     fn tenant(id: &str, enabled: bool) -> TenantConfig {
-        TenantConfig { tenant_id: id.parse().expect("guid"), display_name: id.into(), enabled, workspaces: vec![] }
+        TenantConfig {
+            tenant_id: id.parse().expect("guid"),
+            display_name: id.into(),
+            enabled,
+            workspaces: vec![],
+        }
     }
 
     const A: &str = "11111111-1111-4111-8111-111111111111";
@@ -171,35 +189,58 @@ mod tests {
 
     #[test]
     fn tenant_ids_are_guids_in_lower_case() {
-        let id: TenantId = "AAAAAAAA-1111-4111-8111-111111111111".parse().expect("guid");
+        let id: TenantId = "AAAAAAAA-1111-4111-8111-111111111111"
+            .parse()
+            .expect("guid");
         assert_eq!(id.as_str(), "aaaaaaaa-1111-4111-8111-111111111111");
-        let error = "contoso.onmicrosoft.com".parse::<TenantId>().expect_err("domain refused");
+        let error = "contoso.onmicrosoft.com"
+            .parse::<TenantId>()
+            .expect_err("domain refused");
         assert!(error.to_string().contains("expected a GUID"));
     }
 
     #[test]
     fn a_single_enabled_tenant_is_the_implicit_default() {
-        let registry = TenantRegistry::new(vec![tenant(A, true), tenant(B, false)], None).expect("valid");
-        assert_eq!(registry.resolve(None).expect("implicit").tenant_id.as_str(), A);
+        let registry =
+            TenantRegistry::new(vec![tenant(A, true), tenant(B, false)], None).expect("valid");
+        assert_eq!(
+            registry.resolve(None).expect("implicit").tenant_id.as_str(),
+            A
+        );
     }
 
     #[test]
     fn several_tenants_without_default_require_a_tenant() {
-        let registry = TenantRegistry::new(vec![tenant(A, true), tenant(B, true)], None).expect("valid");
-        assert_eq!(registry.resolve(None), Err(TenantRefusal::NoTenantGiven { count: 2 }));
+        let registry =
+            TenantRegistry::new(vec![tenant(A, true), tenant(B, true)], None).expect("valid");
+        assert_eq!(
+            registry.resolve(None),
+            Err(TenantRefusal::NoTenantGiven { count: 2 })
+        );
     }
 
     #[test]
     fn unknown_and_disabled_tenants_are_refused() {
-        let registry = TenantRegistry::new(vec![tenant(A, true), tenant(B, false)], None).expect("valid");
-        let unknown: TenantId = "33333333-3333-4333-8333-333333333333".parse().expect("guid");
-        assert!(matches!(registry.resolve(Some(&unknown)), Err(TenantRefusal::NotAllowed(_))));
-        assert!(matches!(registry.resolve(Some(&B.parse().expect("guid"))), Err(TenantRefusal::Disabled(_))));
+        let registry =
+            TenantRegistry::new(vec![tenant(A, true), tenant(B, false)], None).expect("valid");
+        let unknown: TenantId = "33333333-3333-4333-8333-333333333333"
+            .parse()
+            .expect("guid");
+        assert!(matches!(
+            registry.resolve(Some(&unknown)),
+            Err(TenantRefusal::NotAllowed(_))
+        ));
+        assert!(matches!(
+            registry.resolve(Some(&B.parse().expect("guid"))),
+            Err(TenantRefusal::Disabled(_))
+        ));
     }
 
     #[test]
     fn duplicates_and_unknown_default_are_configuration_errors() {
         assert!(TenantRegistry::new(vec![tenant(A, true), tenant(A, true)], None).is_err());
-        assert!(TenantRegistry::new(vec![tenant(A, true)], Some(B.parse().expect("guid"))).is_err());
+        assert!(
+            TenantRegistry::new(vec![tenant(A, true)], Some(B.parse().expect("guid"))).is_err()
+        );
     }
 }

@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 fn examples(contract: Contract) -> Vec<Value> {
-    contract.schema()["examples"].as_array().cloned().unwrap_or_else(|| panic!("{contract:?} has examples"))
+    contract.schema()["examples"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{contract:?} has examples"))
 }
 
 fn message(parameters: Option<Value>, parameters_blob: Option<String>) -> JobMessage {
@@ -50,21 +53,35 @@ fn record(state: JobState) -> JobRecord {
         finished,
         attempts: u32::from(state != JobState::Queued),
         cancel_requested: None,
-        error: matches!(state, JobState::Failed | JobState::Cancelled | JobState::DeadLettered)
-            .then(|| JobError { code: ErrorCode::FunctionFailed, message: "Workspace soc-prod was not found".into() }),
+        error: matches!(
+            state,
+            JobState::Failed | JobState::Cancelled | JobState::DeadLettered
+        )
+        .then(|| JobError {
+            code: ErrorCode::FunctionFailed,
+            message: "Workspace soc-prod was not found".into(),
+        }),
         last_attempt_error: None,
         parameters_blob: None,
-        result: (state == JobState::Succeeded)
-            .then(|| handler::jobs::contract::ResultRef { blob: format!("results/{id}.json"), bytes: 12 }),
+        result: (state == JobState::Succeeded).then(|| handler::jobs::contract::ResultRef {
+            blob: format!("results/{id}.json"),
+            bytes: 12,
+        }),
     }
 }
 
 #[test]
 fn what_rust_writes_validates_against_the_schemas() {
     let messages = validator(Contract::JobMessage);
-    for message in [message(Some(json!({"WorkspaceName": "soc-prod"})), None), message(None, Some(format!("parameters/{}.json", JobId::new())))] {
+    for message in [
+        message(Some(json!({"WorkspaceName": "soc-prod"})), None),
+        message(None, Some(format!("parameters/{}.json", JobId::new()))),
+    ] {
         let value = serde_json::to_value(&message).expect("json");
-        let errors: Vec<String> = messages.iter_errors(&value).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = messages
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{value}: {errors:?}");
     }
     let records = validator(Contract::JobRecord);
@@ -77,19 +94,36 @@ fn what_rust_writes_validates_against_the_schemas() {
 
 #[test]
 fn every_schema_example_is_valid_and_reads_as_the_rust_type() {
-    for contract in [Contract::JobMessage, Contract::JobRecord, Contract::Manifest] {
+    for contract in [
+        Contract::JobMessage,
+        Contract::JobRecord,
+        Contract::Manifest,
+    ] {
         let validator = validator(contract);
         let examples = examples(contract);
         assert!(!examples.is_empty());
         for example in examples {
-            let errors: Vec<String> = validator.iter_errors(&example).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "{contract:?} example {example}: {errors:?}");
+            let errors: Vec<String> = validator
+                .iter_errors(&example)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{contract:?} example {example}: {errors:?}"
+            );
             let read = match contract {
-                Contract::JobMessage => serde_json::from_value::<JobMessage>(example.clone()).map(drop),
-                Contract::JobRecord => serde_json::from_value::<JobRecord>(example.clone()).map(drop),
+                Contract::JobMessage => {
+                    serde_json::from_value::<JobMessage>(example.clone()).map(drop)
+                }
+                Contract::JobRecord => {
+                    serde_json::from_value::<JobRecord>(example.clone()).map(drop)
+                }
                 Contract::Manifest => serde_json::from_value::<Manifest>(example.clone()).map(drop),
             };
-            assert!(read.is_ok(), "{contract:?} example does not read as the Rust type: {read:?}\n{example}");
+            assert!(
+                read.is_ok(),
+                "{contract:?} example does not read as the Rust type: {read:?}\n{example}"
+            );
         }
     }
 }
@@ -112,14 +146,29 @@ fn both_sides_refuse_the_same_mistakes() {
     bad_type["functions"][0]["parameters"][0]["type"] = json!("hashtable");
 
     let cases = [
-        (Contract::JobMessage, both.clone(), "both parameters and parameters_blob"),
-        (Contract::JobMessage, bad_tenant.clone(), "tenant that is not a GUID"),
+        (
+            Contract::JobMessage,
+            both.clone(),
+            "both parameters and parameters_blob",
+        ),
+        (
+            Contract::JobMessage,
+            bad_tenant.clone(),
+            "tenant that is not a GUID",
+        ),
         (Contract::JobRecord, bad_state.clone(), "unknown state"),
         (Contract::JobRecord, bad_code.clone(), "unknown error code"),
-        (Contract::Manifest, bad_type.clone(), "unknown parameter type"),
+        (
+            Contract::Manifest,
+            bad_type.clone(),
+            "unknown parameter type",
+        ),
     ];
     for (contract, value, what) in cases {
-        assert!(!validator(contract).is_valid(&value), "the {contract:?} schema accepts a {what}");
+        assert!(
+            !validator(contract).is_valid(&value),
+            "the {contract:?} schema accepts a {what}"
+        );
     }
     // Rust refuses what the schema refuses where it can tell (shape and values; the one-of rule
     // on parameters is the handler's own invariant, see Jobs::submit_powershell).

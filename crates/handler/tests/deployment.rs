@@ -14,7 +14,10 @@ use std::process::Command;
 use handler::config::settings;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 /// The identity-based form of AzureWebJobsStorage the Bicep uses (the handler and the Functions
@@ -39,7 +42,11 @@ const HOST_SETTINGS: [&str; 2] = ["HUNT_SCHEDULE", "WEBSITE_AUTH_PRM_DEFAULT_WIT
 
 fn node() -> PathBuf {
     let bundled = repo_root().join("test-tools/node_modules/.bin/node");
-    if bundled.exists() { bundled } else { PathBuf::from("node") }
+    if bundled.exists() {
+        bundled
+    } else {
+        PathBuf::from("node")
+    }
 }
 
 /// The handler app's settings in infra/main.bicep, read by the Bicep parser (infra/test/bicep.mjs).
@@ -50,33 +57,58 @@ fn bicep_handler_settings() -> BTreeMap<String, bool> {
         .args(["app-settings", "infra/main.bicep", "handlerAppSettings"])
         .current_dir(&root)
         .output()
-        .unwrap_or_else(|error| panic!("node could not run ({error}); ./scripts/test installs it into test-tools/"));
-    assert!(output.status.success(), "bicep.mjs app-settings failed: {}", String::from_utf8_lossy(&output.stderr));
-    let settings: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).expect("JSON from bicep.mjs");
+        .unwrap_or_else(|error| {
+            panic!("node could not run ({error}); ./scripts/test installs it into test-tools/")
+        });
+    assert!(
+        output.status.success(),
+        "bicep.mjs app-settings failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let settings: Vec<serde_json::Value> =
+        serde_json::from_slice(&output.stdout).expect("JSON from bicep.mjs");
     settings
         .iter()
-        .map(|s| (s["name"].as_str().expect("name").to_string(), s["conditional"].as_bool().expect("conditional")))
+        .map(|s| {
+            (
+                s["name"].as_str().expect("name").to_string(),
+                s["conditional"].as_bool().expect("conditional"),
+            )
+        })
         .collect()
 }
 
 #[test]
 fn every_setting_the_handler_reads_is_deployed_and_documented() {
     let root = repo_root();
-    let template: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("local.settings.json.template")).expect("template")).expect("template JSON");
+    let template: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("local.settings.json.template")).expect("template"),
+    )
+    .expect("template JSON");
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
     let bicep = bicep_handler_settings();
 
-    let read: Vec<&str> = settings::ALL.iter().copied().chain(STORAGE_IDENTITY_SETTINGS).collect();
+    let read: Vec<&str> = settings::ALL
+        .iter()
+        .copied()
+        .chain(STORAGE_IDENTITY_SETTINGS)
+        .collect();
     let mut problems = Vec::new();
     for name in &read {
-        if !PLATFORM_SETTINGS.contains(name) && !NOT_DEPLOYED.contains(name) && bicep.get(*name) != Some(&false) {
-            problems.push(format!("{name} is not set (unconditionally) by handlerAppSettings in infra/main.bicep"));
+        if !PLATFORM_SETTINGS.contains(name)
+            && !NOT_DEPLOYED.contains(name)
+            && bicep.get(*name) != Some(&false)
+        {
+            problems.push(format!(
+                "{name} is not set (unconditionally) by handlerAppSettings in infra/main.bicep"
+            ));
         }
         if !PLATFORM_SETTINGS.contains(name) {
             for section in ["Values", "_help"] {
                 if template[section].get(*name).is_none() {
-                    problems.push(format!("{name} is missing from \"{section}\" in local.settings.json.template"));
+                    problems.push(format!(
+                        "{name} is missing from \"{section}\" in local.settings.json.template"
+                    ));
                 }
             }
         }
@@ -86,18 +118,24 @@ fn every_setting_the_handler_reads_is_deployed_and_documented() {
     }
     for name in bicep.keys() {
         if !read.contains(&name.as_str()) && !HOST_SETTINGS.contains(&name.as_str()) {
-            problems.push(format!("infra/main.bicep sets {name}, which neither the handler nor the host reads"));
+            problems.push(format!(
+                "infra/main.bicep sets {name}, which neither the handler nor the host reads"
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 fn package(args: &[&str]) -> std::process::Output {
-    Command::new(repo_root().join("scripts/package")).args(args).output().expect("scripts/package runs")
+    Command::new(repo_root().join("scripts/package"))
+        .args(args)
+        .output()
+        .expect("scripts/package runs")
 }
 
 fn entries(zip_path: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip_path).expect("zip exists")).expect("a zip");
+    let mut archive =
+        zip::ZipArchive::new(std::fs::File::open(zip_path).expect("zip exists")).expect("a zip");
     (0..archive.len())
         .map(|i| {
             let mut entry = archive.by_index(i).expect("entry");
@@ -132,7 +170,10 @@ fn packages_hold_an_executable_handler_and_nothing_local() {
         ("requirements.psd1", "@{}"),
         ("function-jobs/function.json", "{}"),
         ("function-jobs/run.ps1", "param($job)"),
-        ("local.settings.json", "{\"Values\": {\"AZURE_CLIENT_SECRET\": \"do-not-ship\"}}"),
+        (
+            "local.settings.json",
+            "{\"Values\": {\"AZURE_CLIENT_SECRET\": \"do-not-ship\"}}",
+        ),
         ("tests/run.Tests.ps1", "Describe 'x' {}"),
         (".funcignore", "tests\n"),
     ] {
@@ -148,25 +189,52 @@ fn packages_hold_an_executable_handler_and_nothing_local() {
         "--powershell-dir",
         ps.to_str().unwrap(),
     ]);
-    assert!(result.status.success(), "scripts/package failed: {}", String::from_utf8_lossy(&result.stderr));
+    assert!(
+        result.status.success(),
+        "scripts/package failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
 
     let handler_zip = entries(&out.join("handler-app.zip"));
     let mut expected: BTreeSet<String> = ["host.json", "handler"].map(String::from).into();
     for entry in std::fs::read_dir(&root).expect("repo") {
-        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         if name.starts_with("function-") {
             expected.insert(format!("{name}/"));
             expected.insert(format!("{name}/function.json"));
         }
     }
-    assert!(expected.len() >= 8, "host.json, handler and at least three function folders: {expected:?}");
-    assert_eq!(handler_zip.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    assert!(
+        expected.len() >= 8,
+        "host.json, handler and at least three function folders: {expected:?}"
+    );
+    assert_eq!(
+        handler_zip.keys().cloned().collect::<BTreeSet<_>>(),
+        expected
+    );
     let (mode, bytes) = &handler_zip["handler"];
-    assert_eq!(mode & 0o170777, 0o100755, "handler must be a regular file with mode 0755");
+    assert_eq!(
+        mode & 0o170777,
+        0o100755,
+        "handler must be a regular file with mode 0755"
+    );
     assert_eq!(bytes, &std::fs::read(&binary).unwrap());
-    assert_eq!(handler_zip["host.json"].1, std::fs::read(root.join("host.json")).unwrap());
+    assert_eq!(
+        handler_zip["host.json"].1,
+        std::fs::read(root.join("host.json")).unwrap()
+    );
     for (name, (mode, _)) in &handler_zip {
-        let wanted = if name.ends_with('/') { 0o040755 } else if name == "handler" { 0o100755 } else { 0o100644 };
+        let wanted = if name.ends_with('/') {
+            0o040755
+        } else if name == "handler" {
+            0o100755
+        } else {
+            0o100644
+        };
         assert_eq!(mode & 0o170777, wanted, "{name} has mode {mode:o}");
     }
 
@@ -174,13 +242,30 @@ fn packages_hold_an_executable_handler_and_nothing_local() {
     let names: BTreeSet<&str> = ps_zip.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["function-jobs/", "function-jobs/function.json", "function-jobs/run.ps1", "host.json", "profile.ps1", "requirements.psd1"].into()
+        [
+            "function-jobs/",
+            "function-jobs/function.json",
+            "function-jobs/run.ps1",
+            "host.json",
+            "profile.ps1",
+            "requirements.psd1"
+        ]
+        .into()
     );
-    assert!(ps_zip.values().all(|(_, bytes)| !String::from_utf8_lossy(bytes).contains("do-not-ship")));
+    assert!(
+        ps_zip
+            .values()
+            .all(|(_, bytes)| !String::from_utf8_lossy(bytes).contains("do-not-ship"))
+    );
 
     // Refusals say what is wrong.
     std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let not_executable = package(&["--binary", binary.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let not_executable = package(&[
+        "--binary",
+        binary.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!not_executable.status.success());
     assert!(String::from_utf8_lossy(&not_executable.stderr).contains("is not an executable file"));
     std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -193,7 +278,11 @@ fn packages_hold_an_executable_handler_and_nothing_local() {
         work.join("missing").to_str().unwrap(),
     ]);
     assert!(!no_ps.status.success());
-    assert!(String::from_utf8_lossy(&no_ps.stderr).contains("does not exist"), "{}", String::from_utf8_lossy(&no_ps.stderr));
+    assert!(
+        String::from_utf8_lossy(&no_ps.stderr).contains("does not exist"),
+        "{}",
+        String::from_utf8_lossy(&no_ps.stderr)
+    );
 
     let _ = std::fs::remove_dir_all(&work);
 }

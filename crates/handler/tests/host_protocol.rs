@@ -24,7 +24,11 @@ impl Drop for Handler {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
 }
 
 /// Starts the binary as the host does: the port in FUNCTIONS_CUSTOMHANDLER_PORT, app settings in the environment.
@@ -64,10 +68,16 @@ async fn start_handler_with(settings: &[(&str, &str)]) -> Handler {
 fn host_forwarded(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     request
         .header("Host", APP_HOST)
-        .header("X-Azure-Functions-InvocationId", "5f7a3b56-9c0e-4f5e-9a8b-0e1d2c3b4a59")
+        .header(
+            "X-Azure-Functions-InvocationId",
+            "5f7a3b56-9c0e-4f5e-9a8b-0e1d2c3b4a59",
+        )
         .header("X-Azure-Functions-HostVersion", "4.1040.300.0")
         .header("User-Agent", "Azure-Functions-Host/4.1040.300.0")
-        .header("x-functions-key", "not-seen-by-the-handler-in-azure-but-harmless")
+        .header(
+            "x-functions-key",
+            "not-seen-by-the-handler-in-azure-but-harmless",
+        )
 }
 
 fn jsonrpc(method: &str, params: Value) -> Value {
@@ -87,7 +97,9 @@ async fn post_mcp(handler: &Handler, body: String) -> reqwest::Response {
 #[tokio::test]
 async fn readiness_probe_answers() {
     let handler = start_handler().await;
-    let response = reqwest::get(format!("{}/", handler.base)).await.expect("GET /");
+    let response = reqwest::get(format!("{}/", handler.base))
+        .await
+        .expect("GET /");
     assert_eq!(response.status(), 200);
 }
 
@@ -100,11 +112,25 @@ async fn forwarded_mcp_requests_are_served_statelessly_as_json() {
     );
     let response = post_mcp(&handler, initialize.to_string()).await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers().get("mcp-session-id").is_none(), "stateless: no session id");
-    assert!(response.headers()["content-type"].to_str().expect("type").starts_with("application/json"));
+    assert!(
+        response.headers().get("mcp-session-id").is_none(),
+        "stateless: no session id"
+    );
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("application/json")
+    );
     let body: Value = response.json().await.expect("json");
-    assert_eq!(body["result"]["serverInfo"]["name"], "defender-sentinel-mcp");
-    assert!(body["result"]["capabilities"]["tools"].is_object() && body["result"]["capabilities"]["prompts"].is_object());
+    assert_eq!(
+        body["result"]["serverInfo"]["name"],
+        "defender-sentinel-mcp"
+    );
+    assert!(
+        body["result"]["capabilities"]["tools"].is_object()
+            && body["result"]["capabilities"]["prompts"].is_object()
+    );
 
     // Any instance may get the next request: tools/list needs no session.
     let response = post_mcp(&handler, jsonrpc("tools/list", json!({})).to_string()).await;
@@ -118,7 +144,12 @@ async fn an_rmcp_client_lists_tools_and_calls_mde_list_machines_through_the_bina
     let client = connect(&format!("{}/api/mcp", handler.base)).await;
     let tools = client.list_all_tools().await.expect("tools/list");
     assert!(tools.iter().any(|t| t.name == "mde_list_machines"));
-    let output = ok(&call(&client, "mde_list_machines", json!({"tenant_id": CONTOSO, "limit": 10})).await);
+    let output = ok(&call(
+        &client,
+        "mde_list_machines",
+        json!({"tenant_id": CONTOSO, "limit": 10}),
+    )
+    .await);
     assert_eq!(output["machines"].as_array().expect("machines").len(), 10);
 }
 
@@ -127,8 +158,16 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
     let handler = start_handler().await;
     let client = reqwest::Client::new();
 
-    let response = post_mcp(&handler, "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ".into()).await;
-    assert!(response.status().is_client_error(), "malformed JSON: {}", response.status());
+    let response = post_mcp(
+        &handler,
+        "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ".into(),
+    )
+    .await;
+    assert!(
+        response.status().is_client_error(),
+        "malformed JSON: {}",
+        response.status()
+    );
     let text = response.text().await.expect("body");
     assert!(!text.is_empty(), "a malformed request gets an explanation");
 
@@ -146,7 +185,11 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
         .send()
         .await
         .expect("request");
-    assert_eq!(response.status(), 403, "DNS rebinding: an unexpected Host is refused");
+    assert_eq!(
+        response.status(),
+        403,
+        "DNS rebinding: an unexpected Host is refused"
+    );
 
     let response = host_forwarded(client.post(format!("{}/api/mcp", handler.base)))
         .header("Origin", "https://attacker.example")
@@ -156,14 +199,34 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
         .send()
         .await
         .expect("request");
-    assert_eq!(response.status(), 403, "a page on another origin is refused");
+    assert_eq!(
+        response.status(),
+        403,
+        "a page on another origin is refused"
+    );
 
-    let call = jsonrpc("tools/call", json!({"name": "mde_list_machines", "arguments": {"tenant_id": "33333333-3333-4333-8333-333333333333"}}));
-    let body: Value = post_mcp(&handler, call.to_string()).await.json().await.expect("json");
+    let call = jsonrpc(
+        "tools/call",
+        json!({"name": "mde_list_machines", "arguments": {"tenant_id": "33333333-3333-4333-8333-333333333333"}}),
+    );
+    let body: Value = post_mcp(&handler, call.to_string())
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(body["result"]["isError"], json!(true));
-    assert!(body["result"]["content"][0]["text"].as_str().expect("text").contains("allow-list"));
+    assert!(
+        body["result"]["content"][0]["text"]
+            .as_str()
+            .expect("text")
+            .contains("allow-list")
+    );
 
-    let body: Value = post_mcp(&handler, jsonrpc("tools/list", json!({})).to_string()).await.json().await.expect("json");
+    let body: Value = post_mcp(&handler, jsonrpc("tools/list", json!({})).to_string())
+        .await
+        .json()
+        .await
+        .expect("json");
     assert!(body["result"]["tools"].is_array(), "still serving: {body}");
 }
 
@@ -171,7 +234,10 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
 async fn seeded_hunt(handler: &Handler) -> (McpClient, String) {
     let client = connect(&format!("{}/api/mcp", handler.base)).await;
     let listed = ok(&call(&client, "hunt_list", json!({})).await);
-    let hunt = listed["hunts"][0]["hunt_id"].as_str().unwrap_or_else(|| panic!("an example hunt is seeded: {listed}")).to_string();
+    let hunt = listed["hunts"][0]["hunt_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an example hunt is seeded: {listed}"))
+        .to_string();
     (client, hunt)
 }
 
@@ -192,28 +258,53 @@ async fn the_timer_payload_runs_the_due_hunts_and_answers_in_the_host_format() {
     });
     let response = client_http
         .post(format!("{}/function-hunts", handler.base))
-        .header("X-Azure-Functions-InvocationId", "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a")
+        .header(
+            "X-Azure-Functions-InvocationId",
+            "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a",
+        )
         .json(&payload)
         .send()
         .await
         .expect("invocation");
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().expect("type").starts_with("application/json"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("application/json")
+    );
     let body: Value = response.json().await.expect("json");
-    assert!(body["Outputs"].is_object() && body["Logs"].is_array() && body.get("ReturnValue").is_some(), "{body}");
+    assert!(
+        body["Outputs"].is_object() && body["Logs"].is_array() && body.get("ReturnValue").is_some(),
+        "{body}"
+    );
     let log = body["Logs"][0].as_str().expect("log line");
-    assert!(log.contains("function-hunts") && log.contains("1 runs started") && log.contains("past due: true"), "{log}");
+    assert!(
+        log.contains("function-hunts")
+            && log.contains("1 runs started")
+            && log.contains("past due: true"),
+        "{log}"
+    );
     assert_eq!(body["ReturnValue"]["runs_finished"], json!(1), "{body}");
     assert_eq!(body["ReturnValue"]["errors"], json!([]));
 
     let runs = ok(&call(&client, "hunt_list_runs", json!({"hunt_id": hunt})).await);
     let run = &runs["runs"][0];
     assert_eq!(run["status"], "succeeded", "{run}");
-    assert_eq!(run["tenants"].as_array().expect("tenants").len(), 2, "every enabled sandbox tenant: {run}");
+    assert_eq!(
+        run["tenants"].as_array().expect("tenants").len(),
+        2,
+        "every enabled sandbox tenant: {run}"
+    );
 
     // The object form is accepted too; the occurrence is already accounted for, so nothing runs twice.
     let payload = json!({"Data": {"timer": timer}, "Metadata": {}});
-    let response = client_http.post(format!("{}/function-hunts", handler.base)).json(&payload).send().await.expect("invocation");
+    let response = client_http
+        .post(format!("{}/function-hunts", handler.base))
+        .json(&payload)
+        .send()
+        .await
+        .expect("invocation");
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["ReturnValue"]["runs_started"], json!([]), "{body}");
@@ -239,12 +330,42 @@ async fn bad_invocations_fail_with_a_reason_in_the_log() {
     let client = reqwest::Client::new();
     let cases = [
         ("function-hunts", "not json".to_string(), 400, "Data"),
-        ("function-hunts", json!({"Data": {}, "Metadata": {}}).to_string(), 500, "no 'timer' binding"),
-        ("function-hunts", json!({"Data": {"timer": "[1,2]"}}).to_string(), 500, "not a timer payload"),
-        ("function-nope", json!({"Data": {}}).to_string(), 404, "no function named 'function-nope'"),
-        ("function-mcp", json!({"Data": {"req": {}}}).to_string(), 501, "enableProxyingHttpRequest"),
-        ("function-jobs-poison", json!({"Data": {}}).to_string(), 500, "no 'message' binding"),
-        ("function-jobs-poison", json!({"Data": {"message": "\"{\\\"job_id\\\": 7}\""}}).to_string(), 500, "not a version 1 job message"),
+        (
+            "function-hunts",
+            json!({"Data": {}, "Metadata": {}}).to_string(),
+            500,
+            "no 'timer' binding",
+        ),
+        (
+            "function-hunts",
+            json!({"Data": {"timer": "[1,2]"}}).to_string(),
+            500,
+            "not a timer payload",
+        ),
+        (
+            "function-nope",
+            json!({"Data": {}}).to_string(),
+            404,
+            "no function named 'function-nope'",
+        ),
+        (
+            "function-mcp",
+            json!({"Data": {"req": {}}}).to_string(),
+            501,
+            "enableProxyingHttpRequest",
+        ),
+        (
+            "function-jobs-poison",
+            json!({"Data": {}}).to_string(),
+            500,
+            "no 'message' binding",
+        ),
+        (
+            "function-jobs-poison",
+            json!({"Data": {"message": "\"{\\\"job_id\\\": 7}\""}}).to_string(),
+            500,
+            "not a version 1 job message",
+        ),
     ];
     for (function, body, status, expected) in cases {
         let response = client
@@ -257,14 +378,21 @@ async fn bad_invocations_fail_with_a_reason_in_the_log() {
         assert_eq!(response.status().as_u16(), status, "{function}");
         let body: Value = response.json().await.expect("always JSON");
         let logs = body["Logs"].to_string();
-        assert!(logs.contains(expected), "{function}: {logs} should contain {expected}");
+        assert!(
+            logs.contains(expected),
+            "{function}: {logs} should contain {expected}"
+        );
     }
 }
 
 #[tokio::test]
 async fn health_reports_storage_and_tenants() {
     let handler = start_handler().await;
-    let response = host_forwarded(reqwest::Client::new().get(format!("{}/api/health", handler.base))).send().await.expect("health");
+    let response =
+        host_forwarded(reqwest::Client::new().get(format!("{}/api/health", handler.base)))
+            .send()
+            .await
+            .expect("health");
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["status"], "ok", "{body}");
@@ -284,5 +412,9 @@ async fn a_bad_setting_stops_startup_with_its_name() {
         .expect("runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("AUTH_MODE") && stderr.contains("managed_identity_federated, client_secret"), "{stderr}");
+    assert!(
+        stderr.contains("AUTH_MODE")
+            && stderr.contains("managed_identity_federated, client_secret"),
+        "{stderr}"
+    );
 }

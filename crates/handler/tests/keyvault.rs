@@ -33,13 +33,26 @@ struct Vault {
     identity_requests: Arc<Mutex<Vec<HashMap<String, String>>>>,
 }
 
-async fn identity_token(State(vault): State<Vault>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn identity_token(
+    State(vault): State<Vault>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     vault.identity_requests.lock().unwrap().push(query.clone());
-    if headers.get("x-identity-header").and_then(|v| v.to_str().ok()) != Some(IDENTITY_HEADER) {
+    if headers
+        .get("x-identity-header")
+        .and_then(|v| v.to_str().ok())
+        != Some(IDENTITY_HEADER)
+    {
         return (StatusCode::UNAUTHORIZED, "missing identity header").into_response();
     }
     let resource = query.get("resource").cloned().unwrap_or_default();
-    let expires_on = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600).to_string();
+    let expires_on = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600)
+        .to_string();
     axum::Json(json!({
         "access_token": format!("mi-token-for-{resource}"),
         "expires_on": expires_on,
@@ -49,8 +62,15 @@ async fn identity_token(State(vault): State<Vault>, headers: HeaderMap, Query(qu
     .into_response()
 }
 
-async fn get_secret(State(vault): State<Vault>, headers: HeaderMap, Path(name): Path<String>) -> Response {
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+async fn get_secret(
+    State(vault): State<Vault>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if authorization.is_empty() {
         // Key Vault's challenge: the client learns the token audience from it.
         return (
@@ -99,8 +119,12 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
         .with_state(vault.clone());
     let server = common::https::serve(router, &[VAULT_HOST]).await;
     // SAFETY: this binary's only test; nothing else reads the environment while it is changed.
+    #[allow(unsafe_code)] // edition 2024 makes changing the environment unsafe
     unsafe {
-        std::env::set_var("IDENTITY_ENDPOINT", format!("{}/msi/token", server.base_url));
+        std::env::set_var(
+            "IDENTITY_ENDPOINT",
+            format!("{}/msi/token", server.base_url),
+        );
         std::env::set_var("IDENTITY_HEADER", IDENTITY_HEADER);
     }
     let client = reqwest::Client::builder()
@@ -113,8 +137,14 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
         vec![
             (settings::KEY_VAULT_URL, vault_url.clone()),
             (settings::AUTH_INBOUND_MODE, "none".to_string()),
-            (settings::MANAGED_IDENTITY_CLIENT_ID, IDENTITY_CLIENT_ID.to_string()),
-            (settings::AZURE_CLIENT_ID, "00000000-0000-4000-8000-0000000000aa".to_string()),
+            (
+                settings::MANAGED_IDENTITY_CLIENT_ID,
+                IDENTITY_CLIENT_ID.to_string(),
+            ),
+            (
+                settings::AZURE_CLIENT_ID,
+                "00000000-0000-4000-8000-0000000000aa".to_string(),
+            ),
             (settings::STORAGE, "UseDevelopmentStorage=true".to_string()),
         ]
     };
@@ -123,19 +153,55 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
     // user-assigned identity's token for the vault's audience.
     let mut pairs = base();
     pairs.push((settings::AUTH_MODE, "client_secret".into()));
-    pairs.push((settings::AZURE_CLIENT_SECRET, "keyvault:outbound-client-secret".into()));
-    pairs.push((settings::DEFAULT_TENANT_ID, " keyvault:outbound-client-secret ".into()));
+    pairs.push((
+        settings::AZURE_CLIENT_SECRET,
+        "keyvault:outbound-client-secret".into(),
+    ));
+    pairs.push((
+        settings::DEFAULT_TENANT_ID,
+        " keyvault:outbound-client-secret ".into(),
+    ));
     let lookup = lookup_from(pairs);
-    let resolved = secrets::resolve(&lookup, || Ok(client.clone())).await.expect("references resolve");
-    assert_eq!(resolved.get(settings::AZURE_CLIENT_SECRET).as_deref(), Some(SECRET_VALUE));
-    assert_eq!(resolved.get(settings::DEFAULT_TENANT_ID).as_deref(), Some(SECRET_VALUE));
-    assert_eq!(resolved.get(settings::TENANTS), None, "settings without a reference are left alone");
-    assert_eq!(vault.reads.lock().unwrap().get("outbound-client-secret"), Some(&1));
-    let identity_request = vault.identity_requests.lock().unwrap().last().cloned().expect("a managed identity token was requested");
-    assert_eq!(identity_request.get("resource").map(String::as_str), Some(RESOURCE));
-    assert_eq!(identity_request.get("client_id").map(String::as_str), Some(IDENTITY_CLIENT_ID));
+    let resolved = secrets::resolve(&lookup, || Ok(client.clone()))
+        .await
+        .expect("references resolve");
+    assert_eq!(
+        resolved.get(settings::AZURE_CLIENT_SECRET).as_deref(),
+        Some(SECRET_VALUE)
+    );
+    assert_eq!(
+        resolved.get(settings::DEFAULT_TENANT_ID).as_deref(),
+        Some(SECRET_VALUE)
+    );
+    assert_eq!(
+        resolved.get(settings::TENANTS),
+        None,
+        "settings without a reference are left alone"
+    );
+    assert_eq!(
+        vault.reads.lock().unwrap().get("outbound-client-secret"),
+        Some(&1)
+    );
+    let identity_request = vault
+        .identity_requests
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a managed identity token was requested");
+    assert_eq!(
+        identity_request.get("resource").map(String::as_str),
+        Some(RESOURCE)
+    );
+    assert_eq!(
+        identity_request.get("client_id").map(String::as_str),
+        Some(IDENTITY_CLIENT_ID)
+    );
     let shown = format!("{resolved:?}");
-    assert!(!shown.contains(SECRET_VALUE) && shown.contains(settings::AZURE_CLIENT_SECRET), "{shown}");
+    assert!(
+        !shown.contains(SECRET_VALUE) && shown.contains(settings::AZURE_CLIENT_SECRET),
+        "{shown}"
+    );
 
     // The resolved value is what the configuration gets.
     let config = Config::from_lookup(|name| {
@@ -153,8 +219,19 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
     // No reference: nothing is fetched, not even a token.
     let token_requests = vault.identity_requests.lock().unwrap().len();
     let plain = lookup_from(vec![(settings::AZURE_CLIENT_SECRET, "plain".into())]);
-    assert_eq!(format!("{:?}", secrets::resolve(&plain, || Ok(client.clone())).await.unwrap()), "{}");
-    assert_eq!(vault.identity_requests.lock().unwrap().len(), token_requests);
+    assert_eq!(
+        format!(
+            "{:?}",
+            secrets::resolve(&plain, || Ok(client.clone()))
+                .await
+                .unwrap()
+        ),
+        "{}"
+    );
+    assert_eq!(
+        vault.identity_requests.lock().unwrap().len(),
+        token_requests
+    );
 
     // Failures name the setting and the secret, say what to do, and never hold a value.
     let failure = |reference: &str, with_vault: bool| {
@@ -162,27 +239,61 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
         pairs.push((settings::AZURE_CLIENT_SECRET, reference.to_string()));
         let lookup = lookup_from(pairs);
         let client = client.clone();
-        async move { secrets::resolve(&lookup, || Ok(client)).await.expect_err("must fail").to_string() }
+        async move {
+            secrets::resolve(&lookup, || Ok(client))
+                .await
+                .expect_err("must fail")
+                .to_string()
+        }
     };
     let missing = failure("keyvault:no-such-secret", true).await;
-    assert!(missing.contains("AZURE_CLIENT_SECRET") && missing.contains("no-such-secret") && missing.contains("no such secret"), "{missing}");
+    assert!(
+        missing.contains("AZURE_CLIENT_SECRET")
+            && missing.contains("no-such-secret")
+            && missing.contains("no such secret"),
+        "{missing}"
+    );
     let forbidden = failure("keyvault:forbidden-secret", true).await;
     assert!(forbidden.contains("Key Vault Secrets User"), "{forbidden}");
     let no_vault = failure("keyvault:outbound-client-secret", false).await;
-    assert!(no_vault.contains("KEY_VAULT_URL") && no_vault.contains("outbound-client-secret"), "{no_vault}");
-    let platform = failure("@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/x/)", true).await;
-    assert!(platform.contains("could not resolve") && platform.contains("AZURE_CLIENT_SECRET"), "{platform}");
+    assert!(
+        no_vault.contains("KEY_VAULT_URL") && no_vault.contains("outbound-client-secret"),
+        "{no_vault}"
+    );
+    let platform = failure(
+        "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/x/)",
+        true,
+    )
+    .await;
+    assert!(
+        platform.contains("could not resolve") && platform.contains("AZURE_CLIENT_SECRET"),
+        "{platform}"
+    );
     let bad_name = failure("keyvault:not a name!", true).await;
-    assert!(bad_name.contains("is not a Key Vault secret name"), "{bad_name}");
+    assert!(
+        bad_name.contains("is not a Key Vault secret name"),
+        "{bad_name}"
+    );
     for message in [&missing, &forbidden, &no_vault, &platform, &bad_name] {
         assert!(!message.contains(SECRET_VALUE));
     }
 
     // An http vault URL is refused before any request.
     let http_vault = lookup_from(vec![
-        (settings::KEY_VAULT_URL, format!("http://{VAULT_HOST}:{}/", server.port)),
-        (settings::AZURE_CLIENT_SECRET, "keyvault:outbound-client-secret".into()),
+        (
+            settings::KEY_VAULT_URL,
+            format!("http://{VAULT_HOST}:{}/", server.port),
+        ),
+        (
+            settings::AZURE_CLIENT_SECRET,
+            "keyvault:outbound-client-secret".into(),
+        ),
     ]);
-    let error = secrets::resolve(&http_vault, || Ok(client.clone())).await.expect_err("http is refused");
-    assert!(matches!(error, SecretError::VaultUrl { .. }) && error.to_string().contains("https"), "{error}");
+    let error = secrets::resolve(&http_vault, || Ok(client.clone()))
+        .await
+        .expect_err("http is refused");
+    assert!(
+        matches!(error, SecretError::VaultUrl { .. }) && error.to_string().contains("https"),
+        "{error}"
+    );
 }

@@ -26,8 +26,15 @@ async fn isolation_targets_explicit_devices_and_takes_effect() {
     assert_eq!(output["counts"]["done"], 2, "{output}");
     for device in results(&output) {
         assert_eq!(device["outcome"], "done");
-        assert_eq!(device["action_status"], "Succeeded", "waited for the action: {device}");
-        assert!(device["action_id"].as_str().is_some_and(|id| id.len() == 36));
+        assert_eq!(
+            device["action_status"], "Succeeded",
+            "waited for the action: {device}"
+        );
+        assert!(
+            device["action_id"]
+                .as_str()
+                .is_some_and(|id| id.len() == 36)
+        );
         assert!(device["computer_dns_name"].as_str().is_some());
     }
     for id in &ids {
@@ -42,7 +49,13 @@ async fn isolation_targets_explicit_devices_and_takes_effect() {
     )
     .await);
     assert_eq!(released["counts"]["done"], 2, "{released}");
-    assert!(ids.iter().all(|id| app.sandbox.machine_state(CONTOSO, id).expect("machine").isolation.is_none()));
+    assert!(ids.iter().all(|id| {
+        app.sandbox
+            .machine_state(CONTOSO, id)
+            .expect("machine")
+            .isolation
+            .is_none()
+    }));
 }
 
 #[tokio::test]
@@ -54,9 +67,22 @@ async fn an_action_already_running_is_reported_as_pending_not_repeated() {
     let first = ok(&call_confirmed(&client, "mde_isolate_machines", arguments.clone()).await);
     assert_eq!(results(&first)[0]["outcome"], "done");
     let second = ok(&call_confirmed(&client, "mde_isolate_machines", arguments).await);
-    assert_eq!(results(&second)[0]["outcome"], "already_pending", "{second}");
-    assert!(results(&second)[0]["detail"].as_str().is_some_and(|d| d.contains("ActiveRequestAlreadyExists")));
-    assert_eq!(app.sandbox.stats().count("POST", "/defender/api/machines/{id}/{sub}"), 2);
+    assert_eq!(
+        results(&second)[0]["outcome"],
+        "already_pending",
+        "{second}"
+    );
+    assert!(
+        results(&second)[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("ActiveRequestAlreadyExists"))
+    );
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("POST", "/defender/api/machines/{id}/{sub}"),
+        2
+    );
 }
 
 #[tokio::test]
@@ -64,17 +90,36 @@ async fn a_filter_needs_a_cap_a_preview_changes_nothing_and_too_many_matches_do_
     let app = TestApp::start().await;
     let client = app.client().await;
     let filter = "startswith(computerDnsName,'srv-')";
-    let message = err(&call_confirmed(&client, "mde_isolate_machines", json!({"tenant_id": CONTOSO, "filter": filter, "comment": "x"})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_isolate_machines",
+        json!({"tenant_id": CONTOSO, "filter": filter, "comment": "x"}),
+    )
+    .await);
     assert!(message.contains("max_devices is required"), "{message}");
 
-    let preview =
-        ok(&call_confirmed(&client, "mde_isolate_machines", json!({"tenant_id": CONTOSO, "filter": filter, "max_devices": 20, "preview": true}))
-            .await);
+    let preview = ok(&call_confirmed(
+        &client,
+        "mde_isolate_machines",
+        json!({"tenant_id": CONTOSO, "filter": filter, "max_devices": 20, "preview": true}),
+    )
+    .await);
     let devices = preview["resolved_devices"].as_array().expect("devices");
     assert_eq!(devices.len(), 8, "{preview}");
-    assert!(devices.iter().all(|d| d["computer_dns_name"].as_str().is_some_and(|n| n.starts_with("srv-")) && d["found"] == true));
+    assert!(devices.iter().all(|d| {
+        d["computer_dns_name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("srv-"))
+            && d["found"] == true
+    }));
     assert!(results(&preview).is_empty());
-    assert_eq!(app.sandbox.stats().count("POST", "/defender/api/machines/{id}/{sub}"), 0, "a preview acts on nothing");
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("POST", "/defender/api/machines/{id}/{sub}"),
+        0,
+        "a preview acts on nothing"
+    );
 
     let message = err(&call_confirmed(
         &client,
@@ -82,8 +127,16 @@ async fn a_filter_needs_a_cap_a_preview_changes_nothing_and_too_many_matches_do_
         json!({"tenant_id": CONTOSO, "filter": filter, "max_devices": 5, "comment": "x"}),
     )
     .await);
-    assert!(message.contains("more than max_devices (5)") && message.contains("nothing was done"), "{message}");
-    assert_eq!(app.sandbox.stats().count("POST", "/defender/api/machines/{id}/{sub}"), 0);
+    assert!(
+        message.contains("more than max_devices (5)") && message.contains("nothing was done"),
+        "{message}"
+    );
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("POST", "/defender/api/machines/{id}/{sub}"),
+        0
+    );
 
     let scanned = ok(&call_confirmed(
         &client,
@@ -104,21 +157,57 @@ async fn targeting_mistakes_are_refused_before_anything_is_sent() {
             json!({"tenant_id": CONTOSO, "machine_ids": [id], "filter": "x eq 'y'", "max_devices": 1, "comment": "x"}),
             "either machine_ids or filter",
         ),
-        (json!({"tenant_id": CONTOSO, "comment": "x"}), "no devices given"),
-        (json!({"tenant_id": CONTOSO, "machine_ids": [id]}), "comment is required"),
-        (json!({"tenant_id": CONTOSO, "machine_ids": [id], "comment": "  "}), "comment is required"),
-        (json!({"tenant_id": CONTOSO, "machine_ids": ["ws-fin-014"], "comment": "x"}), "40 hexadecimal"),
-        (json!({"tenant_id": CONTOSO, "machine_ids": [id, "b".repeat(40)], "max_devices": 1, "comment": "x"}), "more than max_devices"),
-        (json!({"tenant_id": CONTOSO, "machine_ids": [id], "comment": "x", "wait_seconds": 61}), "wait_seconds must be between 0 and 60"),
-        (json!({"tenant_id": CONTOSO, "machine_ids": [id], "comment": "x", "isolation_type": "Partial"}), "unknown variant `Partial`"),
-        (json!({"tenant_id": CONTOSO, "machine_ids": [id], "comment": "x", "isolaton_type": "Full"}), "unknown field `isolaton_type`"),
-        (json!({"tenant_id": "33333333-3333-4333-8333-333333333333", "machine_ids": [id], "comment": "x"}), "allow-list"),
+        (
+            json!({"tenant_id": CONTOSO, "comment": "x"}),
+            "no devices given",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "machine_ids": [id]}),
+            "comment is required",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "machine_ids": [id], "comment": "  "}),
+            "comment is required",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "machine_ids": ["ws-fin-014"], "comment": "x"}),
+            "40 hexadecimal",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "machine_ids": [id, "b".repeat(40)], "max_devices": 1, "comment": "x"}),
+            "more than max_devices",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "machine_ids": [id], "comment": "x", "wait_seconds": 61}),
+            "wait_seconds must be between 0 and 60",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "machine_ids": [id], "comment": "x", "isolation_type": "Partial"}),
+            "unknown variant `Partial`",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "machine_ids": [id], "comment": "x", "isolaton_type": "Full"}),
+            "unknown field `isolaton_type`",
+        ),
+        (
+            json!({"tenant_id": "33333333-3333-4333-8333-333333333333", "machine_ids": [id], "comment": "x"}),
+            "allow-list",
+        ),
     ];
     for (arguments, expected) in cases {
-        let message = err(&call_confirmed(&client, "mde_isolate_machines", arguments.clone()).await);
-        assert!(message.contains(expected), "{arguments}: '{message}' should contain '{expected}'");
+        let message =
+            err(&call_confirmed(&client, "mde_isolate_machines", arguments.clone()).await);
+        assert!(
+            message.contains(expected),
+            "{arguments}: '{message}' should contain '{expected}'"
+        );
     }
-    assert_eq!(app.sandbox.stats().count("POST", "/defender/api/machines/{id}/{sub}"), 0);
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("POST", "/defender/api/machines/{id}/{sub}"),
+        0
+    );
 }
 
 #[tokio::test]
@@ -133,10 +222,30 @@ async fn unknown_devices_fail_alone_and_the_others_are_done() {
         json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "INC-7", "wait_seconds": 5}),
     )
     .await);
-    assert_eq!((output["counts"]["done"].as_u64(), output["counts"]["failed"].as_u64()), (Some(1), Some(1)), "{output}");
-    let failed = results(&output).iter().find(|d| d["outcome"] == "failed").expect("failed device");
-    assert!(failed["detail"].as_str().is_some_and(|d| d.contains("no device with this machine id")), "{failed}");
-    assert!(app.sandbox.machine_state(CONTOSO, &ids[0]).expect("machine").code_execution_restricted);
+    assert_eq!(
+        (
+            output["counts"]["done"].as_u64(),
+            output["counts"]["failed"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{output}"
+    );
+    let failed = results(&output)
+        .iter()
+        .find(|d| d["outcome"] == "failed")
+        .expect("failed device");
+    assert!(
+        failed["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no device with this machine id")),
+        "{failed}"
+    );
+    assert!(
+        app.sandbox
+            .machine_state(CONTOSO, &ids[0])
+            .expect("machine")
+            .code_execution_restricted
+    );
     let undone = ok(&call_confirmed(
         &client,
         "mde_unrestrict_app_execution",
@@ -144,7 +253,12 @@ async fn unknown_devices_fail_alone_and_the_others_are_done() {
     )
     .await);
     assert_eq!(undone["counts"]["done"], 1);
-    assert!(!app.sandbox.machine_state(CONTOSO, &ids[0]).expect("machine").code_execution_restricted);
+    assert!(
+        !app.sandbox
+            .machine_state(CONTOSO, &ids[0])
+            .expect("machine")
+            .code_execution_restricted
+    );
 }
 
 #[tokio::test]
@@ -152,13 +266,32 @@ async fn a_lost_answer_is_reported_unconfirmed_and_never_resent() {
     let app = TestApp::start().await;
     let client = app.client().await;
     let ids = machine_ids(&client, CONTOSO, ACTIVE, 1).await;
-    app.sandbox.inject_fault(Fault { method: Some("POST".into()), ..Fault::new("/defender/api/machines/", FaultKind::Reset, 1) });
-    let output = ok(&call_confirmed(&client, "mde_isolate_machines", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "INC-9"})).await);
+    app.sandbox.inject_fault(Fault {
+        method: Some("POST".into()),
+        ..Fault::new("/defender/api/machines/", FaultKind::Reset, 1)
+    });
+    let output = ok(&call_confirmed(
+        &client,
+        "mde_isolate_machines",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "INC-9"}),
+    )
+    .await);
     let device = &results(&output)[0];
     assert_eq!(device["outcome"], "unconfirmed", "{output}");
-    assert!(device["detail"].as_str().is_some_and(|d| d.contains("mde_list_machine_actions")), "{device}");
+    assert!(
+        device["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("mde_list_machine_actions")),
+        "{device}"
+    );
     assert_eq!(output["counts"]["unconfirmed"], 1);
-    assert_eq!(app.sandbox.stats().count("POST", "/defender/api/machines/{id}/{sub}"), 1, "sent once, never again");
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("POST", "/defender/api/machines/{id}/{sub}"),
+        1,
+        "sent once, never again"
+    );
 }
 
 #[tokio::test]
@@ -173,7 +306,14 @@ async fn unmanaged_devices_are_contained_and_released() {
     )
     .await);
     assert_eq!(results(&contained)[0]["outcome"], "done", "{contained}");
-    assert_eq!(app.sandbox.machine_state(CONTOSO, &unmanaged[0]).expect("machine").isolation.as_deref(), Some("UnManagedDevice"));
+    assert_eq!(
+        app.sandbox
+            .machine_state(CONTOSO, &unmanaged[0])
+            .expect("machine")
+            .isolation
+            .as_deref(),
+        Some("UnManagedDevice")
+    );
     let released = ok(&call_confirmed(
         &client,
         "mde_uncontain_devices",
@@ -181,12 +321,28 @@ async fn unmanaged_devices_are_contained_and_released() {
     )
     .await);
     assert_eq!(released["counts"]["done"], 1);
-    assert!(app.sandbox.machine_state(CONTOSO, &unmanaged[0]).expect("machine").isolation.is_none());
+    assert!(
+        app.sandbox
+            .machine_state(CONTOSO, &unmanaged[0])
+            .expect("machine")
+            .isolation
+            .is_none()
+    );
     // Containment is for devices that are not onboarded; Defender's reason comes back per device.
     let onboarded = machine_ids(&client, CONTOSO, ACTIVE, 1).await;
-    let refused = ok(&call_confirmed(&client, "mde_contain_devices", json!({"tenant_id": CONTOSO, "machine_ids": onboarded, "comment": "x"})).await);
+    let refused = ok(&call_confirmed(
+        &client,
+        "mde_contain_devices",
+        json!({"tenant_id": CONTOSO, "machine_ids": onboarded, "comment": "x"}),
+    )
+    .await);
     assert_eq!(results(&refused)[0]["outcome"], "failed");
-    assert!(results(&refused)[0]["detail"].as_str().is_some_and(|d| d.contains("is onboarded")), "{refused}");
+    assert!(
+        results(&refused)[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("is onboarded")),
+        "{refused}"
+    );
 }
 
 #[tokio::test]
@@ -201,17 +357,34 @@ async fn a_file_is_stopped_and_quarantined_by_sha1_only() {
         json!({"tenant_id": CONTOSO, "machine_ids": ids, "sha1": sha1.to_uppercase(), "comment": "INC-3", "wait_seconds": 5}),
     )
     .await);
-    assert_eq!(results(&output)[0]["action_status"], "Succeeded", "{output}");
-    assert_eq!(app.sandbox.machine_state(CONTOSO, &ids[0]).expect("machine").quarantined_files, vec![sha1.to_string()]);
+    assert_eq!(
+        results(&output)[0]["action_status"],
+        "Succeeded",
+        "{output}"
+    );
+    assert_eq!(
+        app.sandbox
+            .machine_state(CONTOSO, &ids[0])
+            .expect("machine")
+            .quarantined_files,
+        vec![sha1.to_string()]
+    );
     let message = err(&call_confirmed(
         &client,
         "mde_stop_and_quarantine_file",
         json!({"tenant_id": CONTOSO, "machine_ids": ids, "sha1": "ab".repeat(32), "comment": "x"}),
     )
     .await);
-    assert!(message.contains("not a SHA-1") && message.contains("no SHA-256"), "{message}");
-    let message =
-        err(&call_confirmed(&client, "mde_stop_and_quarantine_file", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x"})).await);
+    assert!(
+        message.contains("not a SHA-1") && message.contains("no SHA-256"),
+        "{message}"
+    );
+    let message = err(&call_confirmed(
+        &client,
+        "mde_stop_and_quarantine_file",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x"}),
+    )
+    .await);
     assert!(message.contains("missing field `sha1`"), "{message}");
 }
 
@@ -226,7 +399,11 @@ async fn packages_are_collected_and_devices_offboarded() {
         json!({"tenant_id": FABRIKAM, "machine_ids": [ids[0]], "comment": "forensics", "wait_seconds": 5}),
     )
     .await);
-    assert_eq!(results(&collected)[0]["action_status"], "Succeeded", "{collected}");
+    assert_eq!(
+        results(&collected)[0]["action_status"],
+        "Succeeded",
+        "{collected}"
+    );
     let offboarded = ok(&call_confirmed(
         &client,
         "mde_offboard_machines",
@@ -234,11 +411,26 @@ async fn packages_are_collected_and_devices_offboarded() {
     )
     .await);
     assert_eq!(results(&offboarded)[0]["outcome"], "done", "{offboarded}");
-    assert!(app.sandbox.machine_state(FABRIKAM, &ids[1]).expect("machine").offboarded);
+    assert!(
+        app.sandbox
+            .machine_state(FABRIKAM, &ids[1])
+            .expect("machine")
+            .offboarded
+    );
     // An offboarded device takes no further action; the reason is Defender's.
-    let after = ok(&call_confirmed(&client, "mde_run_antivirus_scan", json!({"tenant_id": FABRIKAM, "machine_ids": [ids[1]], "comment": "x"})).await);
+    let after = ok(&call_confirmed(
+        &client,
+        "mde_run_antivirus_scan",
+        json!({"tenant_id": FABRIKAM, "machine_ids": [ids[1]], "comment": "x"}),
+    )
+    .await);
     assert_eq!(results(&after)[0]["outcome"], "failed");
-    assert!(results(&after)[0]["detail"].as_str().is_some_and(|d| d.contains("offboarded")), "{after}");
+    assert!(
+        results(&after)[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("offboarded")),
+        "{after}"
+    );
 }
 
 #[tokio::test]
@@ -247,10 +439,18 @@ async fn device_actions_are_listed_with_their_effects() {
     let client = app.client().await;
     let tools = client.list_all_tools().await.expect("tools/list");
     let destructive = |name: &str| {
-        let tool = tools.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} is listed"));
+        let tool = tools
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} is listed"));
         let annotations = tool.annotations.as_ref().expect("annotations");
         assert_eq!(annotations.read_only_hint, Some(false), "{name}");
-        assert!(tool.description.as_deref().is_some_and(|d| d.contains("Targets: machine_ids")), "{name}");
+        assert!(
+            tool.description
+                .as_deref()
+                .is_some_and(|d| d.contains("Targets: machine_ids")),
+            "{name}"
+        );
         annotations.destructive_hint == Some(true)
     };
     for name in [
@@ -271,9 +471,25 @@ async fn device_actions_are_listed_with_their_effects() {
     ] {
         assert!(!destructive(name), "{name} is not destructive");
     }
-    let isolate = tools.iter().find(|t| t.name == "mde_isolate_machines").expect("listed");
-    let properties = isolate.input_schema.get("properties").and_then(Value::as_object).expect("properties");
-    for field in ["tenant_id", "machine_ids", "filter", "max_devices", "preview", "comment", "wait_seconds", "isolation_type"] {
+    let isolate = tools
+        .iter()
+        .find(|t| t.name == "mde_isolate_machines")
+        .expect("listed");
+    let properties = isolate
+        .input_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .expect("properties");
+    for field in [
+        "tenant_id",
+        "machine_ids",
+        "filter",
+        "max_devices",
+        "preview",
+        "comment",
+        "wait_seconds",
+        "isolation_type",
+    ] {
         assert!(properties.contains_key(field), "{field} in the schema");
     }
 }

@@ -26,14 +26,36 @@ fn new_rule(name: &str) -> Value {
 async fn rules_are_listed_and_read_without_changing_anything() {
     let app = TestApp::start().await;
     let client = app.client().await;
-    let listed = ok(&call_confirmed(&client, "mde_list_detection_rules", json!({"tenant_id": CONTOSO})).await);
+    let listed = ok(&call_confirmed(
+        &client,
+        "mde_list_detection_rules",
+        json!({"tenant_id": CONTOSO}),
+    )
+    .await);
     assert_eq!(rules(&listed).len(), 4, "{listed}");
-    let disabled = rules(&listed).iter().find(|r| r["enabled"] == false).expect("a disabled rule");
+    let disabled = rules(&listed)
+        .iter()
+        .find(|r| r["enabled"] == false)
+        .expect("a disabled rule");
     assert_eq!(disabled["period"], "24H");
     let id = rules(&listed)[0]["id"].as_str().expect("id").to_string();
-    let rule = ok(&call_confirmed(&client, "mde_get_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": id})).await);
-    assert!(rule["rule"]["queryCondition"]["queryText"].as_str().is_some_and(|q| q.contains("DeviceProcessEvents")));
-    let paged = ok(&call_confirmed(&client, "mde_list_detection_rules", json!({"tenant_id": CONTOSO, "limit": 3})).await);
+    let rule = ok(&call_confirmed(
+        &client,
+        "mde_get_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": id}),
+    )
+    .await);
+    assert!(
+        rule["rule"]["queryCondition"]["queryText"]
+            .as_str()
+            .is_some_and(|q| q.contains("DeviceProcessEvents"))
+    );
+    let paged = ok(&call_confirmed(
+        &client,
+        "mde_list_detection_rules",
+        json!({"tenant_id": CONTOSO, "limit": 3}),
+    )
+    .await);
     assert!(paged["next_cursor"].is_string());
     let stats = app.sandbox.stats();
     let writes: u64 = ["POST", "PATCH", "DELETE"]
@@ -45,9 +67,19 @@ async fn rules_are_listed_and_read_without_changing_anything() {
         .sum();
     assert_eq!(writes, 0, "a read never writes");
 
-    let message = err(&call_confirmed(&client, "mde_get_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": "1"})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_get_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": "1"}),
+    )
+    .await);
     assert!(message.contains("no detection rule 1"), "{message}");
-    let message = err(&call_confirmed(&client, "mde_get_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": "abc"})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_get_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": "abc"}),
+    )
+    .await);
     assert!(message.contains("not a detection rule id"), "{message}");
 }
 
@@ -55,15 +87,31 @@ async fn rules_are_listed_and_read_without_changing_anything() {
 async fn a_rule_is_created_updated_and_deleted() {
     let app = TestApp::start().await;
     let client = app.client().await;
-    let created = ok(&call_confirmed(&client, "mde_create_detection_rule", new_rule("Rundll32 script execution")).await);
+    let created = ok(&call_confirmed(
+        &client,
+        "mde_create_detection_rule",
+        new_rule("Rundll32 script execution"),
+    )
+    .await);
     let rule = &created["rule"];
     let id = rule["id"].as_str().expect("id").to_string();
     assert_eq!(rule["isEnabled"], true);
     assert_eq!(rule["schedule"]["period"], "1H");
-    assert_eq!(rule["detectionAction"]["alertTemplate"]["title"], "Rundll32 script execution", "the title defaults to the name");
-    assert_eq!(rule["detectionAction"]["alertTemplate"]["mitreTechniques"], json!(["T1218.011"]));
+    assert_eq!(
+        rule["detectionAction"]["alertTemplate"]["title"], "Rundll32 script execution",
+        "the title defaults to the name"
+    );
+    assert_eq!(
+        rule["detectionAction"]["alertTemplate"]["mitreTechniques"],
+        json!(["T1218.011"])
+    );
 
-    let conflict = err(&call_confirmed(&client, "mde_create_detection_rule", new_rule("Rundll32 script execution")).await);
+    let conflict = err(&call_confirmed(
+        &client,
+        "mde_create_detection_rule",
+        new_rule("Rundll32 script execution"),
+    )
+    .await);
     assert!(conflict.contains("already exists"), "{conflict}");
 
     let paused = ok(&call_confirmed(
@@ -74,10 +122,21 @@ async fn a_rule_is_created_updated_and_deleted() {
     .await);
     assert_eq!(paused["rule"]["isEnabled"], false);
     assert_eq!(paused["rule"]["schedule"]["period"], "0");
-    assert_eq!(paused["rule"]["detectionAction"]["alertTemplate"]["severity"], "medium");
-    assert_eq!(paused["rule"]["detectionAction"]["alertTemplate"]["category"], "Execution", "untouched fields stay");
+    assert_eq!(
+        paused["rule"]["detectionAction"]["alertTemplate"]["severity"],
+        "medium"
+    );
+    assert_eq!(
+        paused["rule"]["detectionAction"]["alertTemplate"]["category"], "Execution",
+        "untouched fields stay"
+    );
 
-    let message = err(&call_confirmed(&client, "mde_update_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": id})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_update_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": id}),
+    )
+    .await);
     assert!(message.contains("nothing to change"), "{message}");
     let message = err(&call_confirmed(
         &client,
@@ -85,13 +144,31 @@ async fn a_rule_is_created_updated_and_deleted() {
         json!({"tenant_id": CONTOSO, "rule_id": id, "query": ".set-or-append T <| DeviceInfo"}),
     )
     .await);
-    assert!(message.contains("control (management) command"), "{message}");
+    assert!(
+        message.contains("control (management) command"),
+        "{message}"
+    );
 
-    let deleted = ok(&call_confirmed(&client, "mde_delete_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": id})).await);
+    let deleted = ok(&call_confirmed(
+        &client,
+        "mde_delete_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": id}),
+    )
+    .await);
     assert_eq!(deleted["deleted_rule_id"], id.as_str());
-    let again = err(&call_confirmed(&client, "mde_delete_detection_rule", json!({"tenant_id": CONTOSO, "rule_id": id})).await);
+    let again = err(&call_confirmed(
+        &client,
+        "mde_delete_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": id}),
+    )
+    .await);
     assert!(again.contains("no detection rule"), "{again}");
-    let listed = ok(&call_confirmed(&client, "mde_list_detection_rules", json!({"tenant_id": CONTOSO})).await);
+    let listed = ok(&call_confirmed(
+        &client,
+        "mde_list_detection_rules",
+        json!({"tenant_id": CONTOSO}),
+    )
+    .await);
     assert_eq!(rules(&listed).len(), 4);
 }
 
@@ -107,10 +184,17 @@ async fn bad_rule_definitions_are_refused() {
     period["period"] = json!("2H");
     let mut syntax = new_rule("w");
     syntax["query"] = json!("DeviceProcessEvents | where");
-    for (arguments, expected) in [(control, ".drop"), (technique, "MITRE ATT&CK"), (period, "unknown variant `2H`")] {
+    for (arguments, expected) in [
+        (control, ".drop"),
+        (technique, "MITRE ATT&CK"),
+        (period, "unknown variant `2H`"),
+    ] {
         let message = err(&call_confirmed(&client, "mde_create_detection_rule", arguments).await);
         assert!(message.contains(expected), "{message}");
     }
     let message = err(&call_confirmed(&client, "mde_create_detection_rule", syntax).await);
-    assert!(message.contains("not a valid query"), "the service's own check comes back: {message}");
+    assert!(
+        message.contains("not a valid query"),
+        "the service's own check comes back: {message}"
+    );
 }

@@ -12,37 +12,86 @@ fn incidents(output: &Value) -> &Vec<Value> {
 }
 
 async fn first_active_incident(client: &McpClient) -> String {
-    let output = ok(&call_confirmed(client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "status": "active", "limit": 1})).await);
-    incidents(&output)[0]["id"].as_str().expect("an active incident").to_string()
+    let output = ok(&call_confirmed(
+        client,
+        "mde_list_incidents",
+        json!({"tenant_id": CONTOSO, "status": "active", "limit": 1}),
+    )
+    .await);
+    incidents(&output)[0]["id"]
+        .as_str()
+        .expect("an active incident")
+        .to_string()
 }
 
 #[tokio::test]
 async fn incidents_are_listed_filtered_and_paged() {
     let app = TestApp::start().await;
     let client = app.client().await;
-    let all = ok(&call_confirmed(&client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "limit": 200})).await);
+    let all = ok(&call_confirmed(
+        &client,
+        "mde_list_incidents",
+        json!({"tenant_id": CONTOSO, "limit": 200}),
+    )
+    .await);
     let total = incidents(&all).len();
     assert!(total >= 10, "{all}");
     let mut seen = HashSet::new();
-    let mut page = ok(&call_confirmed(&client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "limit": 4})).await);
+    let mut page = ok(&call_confirmed(
+        &client,
+        "mde_list_incidents",
+        json!({"tenant_id": CONTOSO, "limit": 4}),
+    )
+    .await);
     loop {
         for incident in incidents(&page) {
             assert!(seen.insert(incident["id"].as_str().expect("id").to_string()));
         }
-        let Some(cursor) = page["next_cursor"].as_str().map(str::to_string) else { break };
-        page = ok(&call_confirmed(&client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "cursor": cursor, "limit": 4})).await);
+        let Some(cursor) = page["next_cursor"].as_str().map(str::to_string) else {
+            break;
+        };
+        page = ok(&call_confirmed(
+            &client,
+            "mde_list_incidents",
+            json!({"tenant_id": CONTOSO, "cursor": cursor, "limit": 4}),
+        )
+        .await);
     }
     assert_eq!(seen.len(), total);
 
-    let active =
-        ok(&call_confirmed(&client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "status": "active", "severity": "high", "limit": 200})).await);
-    assert!(incidents(&active).iter().all(|i| i["status"] == "active" && i["severity"] == "high"), "{active}");
-    let recent = ok(&call_confirmed(&client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "since": "PT1M"})).await);
+    let active = ok(&call_confirmed(
+        &client,
+        "mde_list_incidents",
+        json!({"tenant_id": CONTOSO, "status": "active", "severity": "high", "limit": 200}),
+    )
+    .await);
+    assert!(
+        incidents(&active)
+            .iter()
+            .all(|i| i["status"] == "active" && i["severity"] == "high"),
+        "{active}"
+    );
+    let recent = ok(&call_confirmed(
+        &client,
+        "mde_list_incidents",
+        json!({"tenant_id": CONTOSO, "since": "PT1M"}),
+    )
+    .await);
     assert!(incidents(&recent).is_empty());
 
-    let message = err(&call_confirmed(&client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "status": "open"})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_list_incidents",
+        json!({"tenant_id": CONTOSO, "status": "open"}),
+    )
+    .await);
     assert!(message.contains("unknown variant `open`"), "{message}");
-    let message = err(&call_confirmed(&client, "mde_list_incidents", json!({"tenant_id": CONTOSO, "limit": 500})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_list_incidents",
+        json!({"tenant_id": CONTOSO, "limit": 500}),
+    )
+    .await);
     assert!(message.contains("between 1 and 200"), "{message}");
 }
 
@@ -51,21 +100,57 @@ async fn an_incident_comes_with_its_alerts_and_evidence() {
     let app = TestApp::start().await;
     let client = app.client().await;
     let id = first_active_incident(&client).await;
-    let output = ok(&call_confirmed(&client, "mde_get_incident", json!({"tenant_id": CONTOSO, "incident_id": id})).await);
+    let output = ok(&call_confirmed(
+        &client,
+        "mde_get_incident",
+        json!({"tenant_id": CONTOSO, "incident_id": id}),
+    )
+    .await);
     assert_eq!(output["incident"]["id"], id.as_str());
     let alerts = output["alerts"].as_array().expect("alerts");
     assert!(!alerts.is_empty(), "{output}");
-    let kinds: HashSet<&str> =
-        alerts.iter().flat_map(|a| a["evidence"].as_array().expect("evidence")).filter_map(|e| e["kind"].as_str()).collect();
-    assert!(kinds.contains("device") && kinds.contains("user"), "{kinds:?}");
-    let device = alerts[0]["evidence"].as_array().expect("evidence").iter().find(|e| e["kind"] == "device").expect("device evidence");
-    assert!(device["detail"].as_str().is_some_and(|d| d.contains("contoso.local")), "{device}");
+    let kinds: HashSet<&str> = alerts
+        .iter()
+        .flat_map(|a| a["evidence"].as_array().expect("evidence"))
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains("device") && kinds.contains("user"),
+        "{kinds:?}"
+    );
+    let device = alerts[0]["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .find(|e| e["kind"] == "device")
+        .expect("device evidence");
+    assert!(
+        device["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("contoso.local")),
+        "{device}"
+    );
 
-    let without = ok(&call_confirmed(&client, "mde_get_incident", json!({"tenant_id": CONTOSO, "incident_id": id, "include_alerts": false})).await);
+    let without = ok(&call_confirmed(
+        &client,
+        "mde_get_incident",
+        json!({"tenant_id": CONTOSO, "incident_id": id, "include_alerts": false}),
+    )
+    .await);
     assert!(without["alerts"].as_array().expect("alerts").is_empty());
-    let message = err(&call_confirmed(&client, "mde_get_incident", json!({"tenant_id": CONTOSO, "incident_id": "1"})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_get_incident",
+        json!({"tenant_id": CONTOSO, "incident_id": "1"}),
+    )
+    .await);
     assert!(message.contains("no incident 1"), "{message}");
-    let message = err(&call_confirmed(&client, "mde_get_incident", json!({"tenant_id": CONTOSO, "incident_id": "INC-1"})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_get_incident",
+        json!({"tenant_id": CONTOSO, "incident_id": "INC-1"}),
+    )
+    .await);
     assert!(message.contains("not an incident id"), "{message}");
 }
 
@@ -82,7 +167,10 @@ async fn an_incident_is_worked_and_resolved() {
     .await);
     assert_eq!(working["incident"]["status"], "inProgress", "{working}");
     assert_eq!(working["incident"]["assigned_to"], "analyst@contoso.com");
-    assert_eq!(working["incident"]["custom_tags"], json!(["ransomware", "P1"]));
+    assert_eq!(
+        working["incident"]["custom_tags"],
+        json!(["ransomware", "P1"])
+    );
 
     let resolved = ok(&call_confirmed(
         &client,
@@ -93,17 +181,46 @@ async fn an_incident_is_worked_and_resolved() {
     .await);
     assert_eq!(resolved["incident"]["status"], "resolved");
     assert_eq!(resolved["incident"]["classification"], "truePositive");
-    assert_eq!(resolved["incident"]["determination"], "confirmedUserActivity");
-    assert_eq!(resolved["resolving_comment"], "User confirmed the download was intended");
-    let read = ok(&call_confirmed(&client, "mde_get_incident", json!({"tenant_id": CONTOSO, "incident_id": id, "include_alerts": false})).await);
-    assert_eq!(read["incident"]["assigned_to"], "analyst@contoso.com", "earlier changes stay");
+    assert_eq!(
+        resolved["incident"]["determination"],
+        "confirmedUserActivity"
+    );
+    assert_eq!(
+        resolved["resolving_comment"],
+        "User confirmed the download was intended"
+    );
+    let read = ok(&call_confirmed(
+        &client,
+        "mde_get_incident",
+        json!({"tenant_id": CONTOSO, "incident_id": id, "include_alerts": false}),
+    )
+    .await);
+    assert_eq!(
+        read["incident"]["assigned_to"], "analyst@contoso.com",
+        "earlier changes stay"
+    );
 
     let cases = [
-        (json!({"tenant_id": CONTOSO, "incident_id": id}), "nothing to update"),
-        (json!({"tenant_id": CONTOSO, "incident_id": id, "status": "redirected"}), "cannot be set"),
-        (json!({"tenant_id": CONTOSO, "incident_id": id, "determination": "clean"}), "unknown variant `clean`"),
-        (json!({"tenant_id": CONTOSO, "incident_id": id, "custom_tags": [""]}), "custom_tags entry"),
-        (json!({"tenant_id": CONTOSO, "incident_id": "1", "status": "active"}), "no incident 1"),
+        (
+            json!({"tenant_id": CONTOSO, "incident_id": id}),
+            "nothing to update",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "incident_id": id, "status": "redirected"}),
+            "cannot be set",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "incident_id": id, "determination": "clean"}),
+            "unknown variant `clean`",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "incident_id": id, "custom_tags": [""]}),
+            "custom_tags entry",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "incident_id": "1", "status": "active"}),
+            "no incident 1",
+        ),
     ];
     for (arguments, expected) in cases {
         let message = err(&call_confirmed(&client, "mde_update_incident", arguments.clone()).await);
@@ -122,28 +239,59 @@ async fn comments_are_added_once() {
         json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Isolated the device at 03:12"}),
     )
     .await);
-    let second =
-        ok(&call_confirmed(&client, "mde_add_incident_comment", json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Package collected"}))
-            .await);
+    let second = ok(&call_confirmed(
+        &client,
+        "mde_add_incident_comment",
+        json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Package collected"}),
+    )
+    .await);
     assert_eq!(first["comments"].as_array().expect("comments").len(), 1);
     let comments = second["comments"].as_array().expect("comments");
     assert_eq!(comments.len(), 2);
     assert_eq!(comments[1]["comment"], "Package collected");
-    let read = ok(&call_confirmed(&client, "mde_get_incident", json!({"tenant_id": CONTOSO, "incident_id": id, "include_alerts": false})).await);
+    let read = ok(&call_confirmed(
+        &client,
+        "mde_get_incident",
+        json!({"tenant_id": CONTOSO, "incident_id": id, "include_alerts": false}),
+    )
+    .await);
     assert_eq!(read["comments"].as_array().expect("comments").len(), 2);
 
     // A comment whose answer is lost is not posted again (it would appear twice).
     app.sandbox.inject_fault(sandbox::Fault {
         method: Some("POST".into()),
-        ..sandbox::Fault::new("/graph/v1.0/security/incidents/", sandbox::FaultKind::Reset, 1)
+        ..sandbox::Fault::new(
+            "/graph/v1.0/security/incidents/",
+            sandbox::FaultKind::Reset,
+            1,
+        )
     });
-    let message =
-        err(&call_confirmed(&client, "mde_add_incident_comment", json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Lost"})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_add_incident_comment",
+        json!({"tenant_id": CONTOSO, "incident_id": id, "comment": "Lost"}),
+    )
+    .await);
     assert!(message.contains("may have been carried out"), "{message}");
-    assert_eq!(app.sandbox.stats().count("POST", "/graph/{version}/security/incidents/{id}/comments"), 3);
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("POST", "/graph/{version}/security/incidents/{id}/comments"),
+        3
+    );
 
-    let message = err(&call_confirmed(&client, "mde_add_incident_comment", json!({"tenant_id": CONTOSO, "incident_id": id, "comment": " "})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_add_incident_comment",
+        json!({"tenant_id": CONTOSO, "incident_id": id, "comment": " "}),
+    )
+    .await);
     assert!(message.contains("comment must be"), "{message}");
-    let message = err(&call_confirmed(&client, "mde_add_incident_comment", json!({"tenant_id": CONTOSO, "incident_id": "1", "comment": "x"})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_add_incident_comment",
+        json!({"tenant_id": CONTOSO, "incident_id": "1", "comment": "x"}),
+    )
+    .await);
     assert!(message.contains("no incident 1"), "{message}");
 }

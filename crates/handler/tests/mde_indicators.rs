@@ -14,13 +14,27 @@ fn indicators(output: &Value) -> &Vec<Value> {
 async fn indicators_are_listed_and_filtered() {
     let app = TestApp::start().await;
     let client = app.client().await;
-    let all = ok(&call_confirmed(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO})).await);
+    let all = ok(&call_confirmed(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO}),
+    )
+    .await);
     assert_eq!(indicators(&all).len(), 4, "{all}");
-    let ips = ok(&call_confirmed(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "indicator_type": "IpAddress"})).await);
+    let ips = ok(&call_confirmed(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO, "indicator_type": "IpAddress"}),
+    )
+    .await);
     assert_eq!(indicators(&ips).len(), 1);
     assert_eq!(indicators(&ips)[0]["indicatorValue"], "203.0.113.50");
-    let by_value =
-        ok(&call_confirmed(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "value": "cdn-update.fabrikam-cdn.example"})).await);
+    let by_value = ok(&call_confirmed(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO, "value": "cdn-update.fabrikam-cdn.example"}),
+    )
+    .await);
     assert_eq!(indicators(&by_value)[0]["indicatorType"], "DomainName");
     let by_title = ok(&call_confirmed(
         &client,
@@ -29,11 +43,26 @@ async fn indicators_are_listed_and_filtered() {
     )
     .await);
     assert_eq!(indicators(&by_title).len(), 1);
-    let paged = ok(&call_confirmed(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "limit": 3})).await);
-    let rest = ok(&call_confirmed(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "cursor": paged["next_cursor"]})).await);
+    let paged = ok(&call_confirmed(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO, "limit": 3}),
+    )
+    .await);
+    let rest = ok(&call_confirmed(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO, "cursor": paged["next_cursor"]}),
+    )
+    .await);
     assert_eq!(indicators(&paged).len() + indicators(&rest).len(), 4);
 
-    let message = err(&call_confirmed(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "indicator_type": "Sha1"})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO, "indicator_type": "Sha1"}),
+    )
+    .await);
     assert!(message.contains("unknown variant `Sha1`"), "{message}");
 }
 
@@ -49,8 +78,17 @@ async fn one_indicator_is_submitted_and_many_are_imported() {
     )
     .await);
     assert_eq!(single["succeeded"], 1, "{single}");
-    assert_eq!(single["submitted"][0]["value"], "ab".repeat(32), "hashes are stored in lower case");
-    assert_eq!(app.sandbox.stats().count("POST", "/defender/api/indicators"), 1);
+    assert_eq!(
+        single["submitted"][0]["value"],
+        "ab".repeat(32),
+        "hashes are stored in lower case"
+    );
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("POST", "/defender/api/indicators"),
+        1
+    );
 
     let many = ok(&call_confirmed(
         &client,
@@ -69,9 +107,26 @@ async fn one_indicator_is_submitted_and_many_are_imported() {
     .await);
     assert_eq!(many["succeeded"], 6, "{many}");
     assert_eq!(many["duplicates_dropped"], 1);
-    assert!(many["submitted"].as_array().expect("submitted").iter().all(|s| s["id"].as_str().is_some()));
-    assert_eq!(app.sandbox.stats().count("POST", "/defender/api/indicators/import"), 1, "many values go through one import");
-    let listed = ok(&call_confirmed(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "value": "evil.example.com"})).await);
+    assert!(
+        many["submitted"]
+            .as_array()
+            .expect("submitted")
+            .iter()
+            .all(|s| s["id"].as_str().is_some())
+    );
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("POST", "/defender/api/indicators/import"),
+        1,
+        "many values go through one import"
+    );
+    let listed = ok(&call_confirmed(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO, "value": "evil.example.com"}),
+    )
+    .await);
     assert_eq!(indicators(&listed)[0]["rbacGroupNames"], json!(["Finance"]));
     assert_eq!(indicators(&listed)[0]["title"], "Campaign 2024-05");
 }
@@ -94,18 +149,34 @@ async fn one_bad_value_refuses_the_whole_call_naming_every_problem() {
         ]}),
     )
     .await);
-    for expected in ["5 of 6 indicators are invalid", "indicators[1]", "RFC 1918", "link-local", "40 hexadecimal", "not a URL", "no scheme"]
-    {
-        assert!(message.contains(expected), "'{message}' should contain '{expected}'");
+    for expected in [
+        "5 of 6 indicators are invalid",
+        "indicators[1]",
+        "RFC 1918",
+        "link-local",
+        "40 hexadecimal",
+        "not a URL",
+        "no scheme",
+    ] {
+        assert!(
+            message.contains(expected),
+            "'{message}' should contain '{expected}'"
+        );
     }
-    assert!(!message.contains("indicators[0]"), "the valid one is not blamed: {message}");
+    assert!(
+        !message.contains("indicators[0]"),
+        "the valid one is not blamed: {message}"
+    );
     let message = err(&call_confirmed(
         &client,
         "mde_add_indicators",
         json!({"tenant_id": CONTOSO, "action": "BlockAndRemediate", "title": "x", "indicators": [{"indicator_type": "DomainName", "value": "evil.example.com"}]}),
     )
     .await);
-    assert!(message.contains("BlockAndRemediate applies to file hashes and certificates"), "{message}");
+    assert!(
+        message.contains("BlockAndRemediate applies to file hashes and certificates"),
+        "{message}"
+    );
     let message = err(&call_confirmed(
         &client,
         "mde_add_indicators",
@@ -113,12 +184,17 @@ async fn one_bad_value_refuses_the_whole_call_naming_every_problem() {
     )
     .await);
     assert!(message.contains("in the past"), "{message}");
-    let message =
-        err(&call_confirmed(&client, "mde_add_indicators", json!({"tenant_id": CONTOSO, "action": "Block", "title": "x", "indicators": []})).await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_add_indicators",
+        json!({"tenant_id": CONTOSO, "action": "Block", "title": "x", "indicators": []}),
+    )
+    .await);
     assert!(message.contains("1 to 1000"), "{message}");
     let stats = app.sandbox.stats();
     assert_eq!(
-        stats.count("POST", "/defender/api/indicators") + stats.count("POST", "/defender/api/indicators/import"),
+        stats.count("POST", "/defender/api/indicators")
+            + stats.count("POST", "/defender/api/indicators/import"),
         0,
         "nothing was sent"
     );
@@ -128,28 +204,64 @@ async fn one_bad_value_refuses_the_whole_call_naming_every_problem() {
 async fn indicators_are_removed_by_id_or_by_value() {
     let app = TestApp::start().await;
     let client = app.client().await;
-    let seeded = ok(&call_confirmed(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO, "indicator_type": "Url"})).await);
-    let url_id = indicators(&seeded)[0]["id"].as_str().expect("id").to_string();
-    let by_id = ok(&call_confirmed(&client, "mde_remove_indicators", json!({"tenant_id": CONTOSO, "ids": [url_id, "999999"]})).await);
+    let seeded = ok(&call_confirmed(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO, "indicator_type": "Url"}),
+    )
+    .await);
+    let url_id = indicators(&seeded)[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let by_id = ok(&call_confirmed(
+        &client,
+        "mde_remove_indicators",
+        json!({"tenant_id": CONTOSO, "ids": [url_id, "999999"]}),
+    )
+    .await);
     let results = by_id["results"].as_array().expect("results");
     assert_eq!(results[0]["outcome"], "removed");
     assert_eq!(results[1]["outcome"], "not_found");
     assert_eq!(by_id["removed"], 1);
 
-    let by_value =
-        ok(&call_confirmed(&client, "mde_remove_indicators", json!({"tenant_id": CONTOSO, "values": ["203.0.113.50", "192.0.2.200"]})).await);
+    let by_value = ok(&call_confirmed(
+        &client,
+        "mde_remove_indicators",
+        json!({"tenant_id": CONTOSO, "values": ["203.0.113.50", "192.0.2.200"]}),
+    )
+    .await);
     let results = by_value["results"].as_array().expect("results");
-    assert_eq!((results[0]["outcome"].as_str(), results[1]["outcome"].as_str()), (Some("removed"), Some("not_found")), "{by_value}");
-    let left = ok(&call_confirmed(&client, "mde_list_indicators", json!({"tenant_id": CONTOSO})).await);
+    assert_eq!(
+        (
+            results[0]["outcome"].as_str(),
+            results[1]["outcome"].as_str()
+        ),
+        (Some("removed"), Some("not_found")),
+        "{by_value}"
+    );
+    let left = ok(&call_confirmed(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO}),
+    )
+    .await);
     assert_eq!(indicators(&left).len(), 2);
 
     let cases = [
         (json!({"tenant_id": CONTOSO}), "nothing to remove"),
-        (json!({"tenant_id": CONTOSO, "ids": ["1"], "values": ["x"]}), "either ids or values"),
-        (json!({"tenant_id": CONTOSO, "ids": ["../1"]}), "not an indicator id"),
+        (
+            json!({"tenant_id": CONTOSO, "ids": ["1"], "values": ["x"]}),
+            "either ids or values",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "ids": ["../1"]}),
+            "not an indicator id",
+        ),
     ];
     for (arguments, expected) in cases {
-        let message = err(&call_confirmed(&client, "mde_remove_indicators", arguments.clone()).await);
+        let message =
+            err(&call_confirmed(&client, "mde_remove_indicators", arguments.clone()).await);
         assert!(message.contains(expected), "{arguments}: {message}");
     }
 }

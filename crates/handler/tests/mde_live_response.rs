@@ -8,7 +8,12 @@ use common::*;
 use serde_json::{Value, json};
 
 fn library_names(output: &Value) -> Vec<String> {
-    output["files"].as_array().expect("files").iter().map(|f| f["fileName"].as_str().expect("name").to_string()).collect()
+    output["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["fileName"].as_str().expect("name").to_string())
+        .collect()
 }
 
 fn b64(text: &str) -> String {
@@ -28,8 +33,20 @@ async fn session(client: &McpClient, tool: &str, machine: &str, options: Value) 
 async fn the_library_is_listed_uploaded_to_and_deleted_from() {
     let app = TestApp::start().await;
     let client = app.client().await;
-    let listed = ok(&call_confirmed(&client, "mde_list_library_files", json!({"tenant_id": CONTOSO})).await);
-    assert_eq!(library_names(&listed), vec!["Collect-Triage.ps1", "Get-RunningProcesses.ps1", "Remove-Persistence.ps1"]);
+    let listed = ok(&call_confirmed(
+        &client,
+        "mde_list_library_files",
+        json!({"tenant_id": CONTOSO}),
+    )
+    .await);
+    assert_eq!(
+        library_names(&listed),
+        vec![
+            "Collect-Triage.ps1",
+            "Get-RunningProcesses.ps1",
+            "Remove-Persistence.ps1"
+        ]
+    );
 
     let script = "# Find-Persistence.ps1\n# Lists Run keys and scheduled tasks\nparam($Depth)\nWrite-Output 'ok'\n";
     let upload = json!({"tenant_id": CONTOSO, "file_name": "Find-Persistence.ps1", "content_base64": b64(script),
@@ -38,11 +55,21 @@ async fn the_library_is_listed_uploaded_to_and_deleted_from() {
     assert_eq!(uploaded["bytes"], script.len());
     assert_eq!(uploaded["file"]["hasParameters"], true);
     assert_eq!(uploaded["file"]["parametersDescription"], "-Depth <n>");
-    let listed = ok(&call_confirmed(&client, "mde_list_library_files", json!({"tenant_id": CONTOSO})).await);
+    let listed = ok(&call_confirmed(
+        &client,
+        "mde_list_library_files",
+        json!({"tenant_id": CONTOSO}),
+    )
+    .await);
     assert!(library_names(&listed).contains(&"Find-Persistence.ps1".to_string()));
     assert!(
-        !library_names(&ok(&call_confirmed(&client, "mde_list_library_files", json!({"tenant_id": FABRIKAM})).await))
-            .contains(&"Find-Persistence.ps1".to_string())
+        !library_names(&ok(&call_confirmed(
+            &client,
+            "mde_list_library_files",
+            json!({"tenant_id": FABRIKAM})
+        )
+        .await))
+        .contains(&"Find-Persistence.ps1".to_string())
     );
 
     let conflict = err(&call_confirmed(&client, "mde_upload_library_file", upload.clone()).await);
@@ -52,19 +79,42 @@ async fn the_library_is_listed_uploaded_to_and_deleted_from() {
     ok(&call_confirmed(&client, "mde_upload_library_file", replace).await);
 
     let cases = [
-        (json!({"tenant_id": CONTOSO, "file_name": "x.ps1", "content_base64": "not base64!"}), "not valid base64"),
-        (json!({"tenant_id": CONTOSO, "file_name": "x.ps1", "content_base64": ""}), "empty file"),
-        (json!({"tenant_id": CONTOSO, "file_name": "../x.ps1", "content_base64": b64("x")}), "not a library file name"),
+        (
+            json!({"tenant_id": CONTOSO, "file_name": "x.ps1", "content_base64": "not base64!"}),
+            "not valid base64",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "file_name": "x.ps1", "content_base64": ""}),
+            "empty file",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "file_name": "../x.ps1", "content_base64": b64("x")}),
+            "not a library file name",
+        ),
     ];
     for (arguments, expected) in cases {
-        let message = err(&call_confirmed(&client, "mde_upload_library_file", arguments.clone()).await);
+        let message =
+            err(&call_confirmed(&client, "mde_upload_library_file", arguments.clone()).await);
         assert!(message.contains(expected), "{arguments}: {message}");
     }
 
-    let deleted = ok(&call_confirmed(&client, "mde_delete_library_file", json!({"tenant_id": CONTOSO, "file_name": "Find-Persistence.ps1"})).await);
+    let deleted = ok(&call_confirmed(
+        &client,
+        "mde_delete_library_file",
+        json!({"tenant_id": CONTOSO, "file_name": "Find-Persistence.ps1"}),
+    )
+    .await);
     assert_eq!(deleted["deleted"], "Find-Persistence.ps1");
-    let again = err(&call_confirmed(&client, "mde_delete_library_file", json!({"tenant_id": CONTOSO, "file_name": "Find-Persistence.ps1"})).await);
-    assert!(again.contains("no library file named Find-Persistence.ps1"), "{again}");
+    let again = err(&call_confirmed(
+        &client,
+        "mde_delete_library_file",
+        json!({"tenant_id": CONTOSO, "file_name": "Find-Persistence.ps1"}),
+    )
+    .await);
+    assert!(
+        again.contains("no library file named Find-Persistence.ps1"),
+        "{again}"
+    );
 }
 
 #[tokio::test]
@@ -83,13 +133,21 @@ async fn a_script_runs_with_arguments_and_its_output_is_read() {
     assert_eq!(device["action_status"], "Succeeded");
     let action_id = device["action_id"].as_str().expect("action id");
 
-    let result = ok(&call_confirmed(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": action_id})).await);
+    let result = ok(&call_confirmed(
+        &client,
+        "mde_get_live_response_result",
+        json!({"tenant_id": CONTOSO, "action_id": action_id}),
+    )
+    .await);
     assert_eq!(result["command_type"], "RunScript");
     let script = &result["script"];
     assert_eq!(script["exit_code"], 0, "{result}");
     assert_eq!(script["script_name"], "Collect-Triage.ps1");
     let output = script["output"].as_str().expect("output");
-    assert!(output.contains("-OutputPath C:\\temp"), "the arguments reached the script: {output}");
+    assert!(
+        output.contains("-OutputPath C:\\temp"),
+        "the arguments reached the script: {output}"
+    );
     assert!(output.contains("Collects running processes"), "{output}");
     assert_eq!(script["output_truncated"], false);
 
@@ -99,12 +157,26 @@ async fn a_script_runs_with_arguments_and_its_output_is_read() {
         json!({"tenant_id": CONTOSO, "action_id": action_id, "command_index": 3}),
     )
     .await);
-    assert!(message.contains("out of range") && message.contains("1 command"), "{message}");
+    assert!(
+        message.contains("out of range") && message.contains("1 command"),
+        "{message}"
+    );
 
     // A script that is not in the library is refused by Defender for that device.
-    let missing = session(&client, "mde_live_response_run_script", &ids[0], json!({"script_name": "Nope.ps1"})).await;
+    let missing = session(
+        &client,
+        "mde_live_response_run_script",
+        &ids[0],
+        json!({"script_name": "Nope.ps1"}),
+    )
+    .await;
     assert_eq!(missing["outcome"], "failed");
-    assert!(missing["detail"].as_str().is_some_and(|d| d.contains("not found in the live response library")), "{missing}");
+    assert!(
+        missing["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not found in the live response library")),
+        "{missing}"
+    );
     let message = err(&call_confirmed(
         &client,
         "mde_live_response_run_script",
@@ -119,26 +191,60 @@ async fn files_are_copied_to_and_collected_from_devices() {
     let app = TestApp::start().await;
     let client = app.client().await;
     let ids = machine_ids(&client, CONTOSO, ACTIVE, 1).await;
-    let put = session(&client, "mde_live_response_put_file", &ids[0], json!({"file_name": "Get-RunningProcesses.ps1"})).await;
+    let put = session(
+        &client,
+        "mde_live_response_put_file",
+        &ids[0],
+        json!({"file_name": "Get-RunningProcesses.ps1"}),
+    )
+    .await;
     assert_eq!(put["action_status"], "Succeeded", "{put}");
-    let put_result = ok(&call_confirmed(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": put["action_id"]})).await);
-    assert!(put_result["note"].as_str().is_some_and(|n| n.contains("no downloadable result")), "{put_result}");
+    let put_result = ok(&call_confirmed(
+        &client,
+        "mde_get_live_response_result",
+        json!({"tenant_id": CONTOSO, "action_id": put["action_id"]}),
+    )
+    .await);
+    assert!(
+        put_result["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("no downloadable result")),
+        "{put_result}"
+    );
 
-    let get =
-        session(&client, "mde_live_response_get_file", &ids[0], json!({"path": "C:\\Users\\alice\\Downloads\\invoice_2024.docm"})).await;
+    let get = session(
+        &client,
+        "mde_live_response_get_file",
+        &ids[0],
+        json!({"path": "C:\\Users\\alice\\Downloads\\invoice_2024.docm"}),
+    )
+    .await;
     assert_eq!(get["action_status"], "Succeeded", "{get}");
-    let result = ok(&call_confirmed(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": get["action_id"]})).await);
+    let result = ok(&call_confirmed(
+        &client,
+        "mde_get_live_response_result",
+        json!({"tenant_id": CONTOSO, "action_id": get["action_id"]}),
+    )
+    .await);
     let url = result["download_url"].as_str().expect("download link");
-    let certificate = reqwest::Certificate::from_pem_bundle(app.sandbox.ca_certificate_pem().as_bytes()).expect("ca");
-    let http = reqwest::Client::builder().tls_certs_merge(certificate).build().expect("client");
+    let certificate =
+        reqwest::Certificate::from_pem_bundle(app.sandbox.ca_certificate_pem().as_bytes())
+            .expect("ca");
+    let http = reqwest::Client::builder()
+        .tls_certs_merge(certificate)
+        .build()
+        .expect("client");
     let response = http.get(url).send().await.expect("download");
     assert!(response.status().is_success());
     let bytes = response.bytes().await.expect("body");
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "a gzip file");
 
-    let message =
-        err(&call_confirmed(&client, "mde_live_response_get_file", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "path": " "}))
-            .await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_live_response_get_file",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "path": " "}),
+    )
+    .await);
     assert!(message.contains("full file path"), "{message}");
 }
 
@@ -155,9 +261,22 @@ async fn results_say_when_they_are_not_ready_or_not_live_response() {
         json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "script_name": "Get-RunningProcesses.ps1"}),
     )
     .await);
-    let action_id = started["results"][0]["action_id"].as_str().expect("id").to_string();
-    let pending = ok(&call_confirmed(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": action_id})).await);
-    assert!(pending["note"].as_str().is_some_and(|n| n.contains("Pending") && n.contains("mde_get_machine_action")), "{pending}");
+    let action_id = started["results"][0]["action_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let pending = ok(&call_confirmed(
+        &client,
+        "mde_get_live_response_result",
+        json!({"tenant_id": CONTOSO, "action_id": action_id}),
+    )
+    .await);
+    assert!(
+        pending["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("Pending") && n.contains("mde_get_machine_action")),
+        "{pending}"
+    );
     assert!(pending["script"].is_null());
 
     // One session per device at a time.
@@ -167,11 +286,22 @@ async fn results_say_when_they_are_not_ready_or_not_live_response() {
         json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x", "file_name": "Collect-Triage.ps1"}),
     )
     .await);
-    assert_eq!(second["results"][0]["outcome"], "already_pending", "{second}");
+    assert_eq!(
+        second["results"][0]["outcome"], "already_pending",
+        "{second}"
+    );
 
-    let scan = ok(&call_confirmed(&client, "mde_run_antivirus_scan", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x"})).await);
-    let message =
-        err(&call_confirmed(&client, "mde_get_live_response_result", json!({"tenant_id": CONTOSO, "action_id": scan["results"][0]["action_id"]}))
-            .await);
+    let scan = ok(&call_confirmed(
+        &client,
+        "mde_run_antivirus_scan",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "x"}),
+    )
+    .await);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_get_live_response_result",
+        json!({"tenant_id": CONTOSO, "action_id": scan["results"][0]["action_id"]}),
+    )
+    .await);
     assert!(message.contains("not a live response session"), "{message}");
 }

@@ -13,14 +13,37 @@ async fn logged_on_users_are_listed_for_a_device() {
     let app = TestApp::start().await;
     let client = app.client().await;
     let servers = machine_ids(&client, CONTOSO, "startswith(computerDnsName,'srv-')", 1).await;
-    let output = ok(&call_confirmed(&client, "mde_get_logged_on_users", json!({"tenant_id": CONTOSO, "machine_id": servers[0]})).await);
+    let output = ok(&call_confirmed(
+        &client,
+        "mde_get_logged_on_users",
+        json!({"tenant_id": CONTOSO, "machine_id": servers[0]}),
+    )
+    .await);
     let users = output["users"].as_array().expect("users");
     assert!(!users.is_empty(), "{output}");
-    assert!(users.iter().all(|u| u["accountDomain"] == "contoso" && u["logonTypes"] == "RemoteInteractive"), "{output}");
-    let message = err(&call_confirmed(&client, "mde_get_logged_on_users", json!({"tenant_id": CONTOSO, "machine_id": "0".repeat(40)})).await);
+    assert!(
+        users
+            .iter()
+            .all(|u| u["accountDomain"] == "contoso" && u["logonTypes"] == "RemoteInteractive"),
+        "{output}"
+    );
+    let message = err(&call_confirmed(
+        &client,
+        "mde_get_logged_on_users",
+        json!({"tenant_id": CONTOSO, "machine_id": "0".repeat(40)}),
+    )
+    .await);
     assert!(message.contains("no device with machine id"), "{message}");
-    let message = err(&call_confirmed(&client, "mde_get_logged_on_users", json!({"tenant_id": FABRIKAM, "machine_id": servers[0]})).await);
-    assert!(message.contains("no device with machine id"), "devices belong to their tenant: {message}");
+    let message = err(&call_confirmed(
+        &client,
+        "mde_get_logged_on_users",
+        json!({"tenant_id": FABRIKAM, "machine_id": servers[0]}),
+    )
+    .await);
+    assert!(
+        message.contains("no device with machine id"),
+        "devices belong to their tenant: {message}"
+    );
 }
 
 #[tokio::test]
@@ -74,8 +97,15 @@ async fn every_defender_tool_of_the_issue_is_offered() {
         "mde_delete_detection_rule",
         "tenants_list",
     ];
-    let missing: Vec<&str> = expected.iter().copied().filter(|name| !names.contains(name)).collect();
+    let missing: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|name| !names.contains(name))
+        .collect();
     assert!(missing.is_empty(), "missing tools: {missing:?}");
-    let extra: Vec<&&str> = names.iter().filter(|name| name.starts_with("mde_") && !expected.contains(name)).collect();
+    let extra: Vec<&&str> = names
+        .iter()
+        .filter(|name| name.starts_with("mde_") && !expected.contains(name))
+        .collect();
     assert!(extra.is_empty(), "tools the issue does not name: {extra:?}");
 }

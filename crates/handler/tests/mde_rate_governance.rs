@@ -50,16 +50,30 @@ async fn isolating_500_devices_paces_itself_and_draws_no_429() {
     let results = output["results"].as_array().expect("results");
     assert_eq!(results.len(), 500);
     assert_eq!(output["counts"]["done"], 500, "{}", output["notes"]);
-    assert!(output["remaining_machine_ids"].as_array().is_some_and(Vec::is_empty));
+    assert!(
+        output["remaining_machine_ids"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
     let stats = app.sandbox.stats();
-    assert_eq!(stats.throttled, 0, "the sandbox never had to throttle: {stats:?}");
+    assert_eq!(
+        stats.throttled, 0,
+        "the sandbox never had to throttle: {stats:?}"
+    );
     // Well over the per-minute limit went out: the pacing, not luck, kept it under.
-    assert_eq!(stats.count("POST", "/defender/api/machines/{id}/{sub}"), 500);
+    assert_eq!(
+        stats.count("POST", "/defender/api/machines/{id}/{sub}"),
+        500
+    );
     let isolated = results
         .iter()
         .filter(|d| {
             let id = d["machine_id"].as_str().expect("id");
-            app.sandbox.machine_state(CONTOSO, id).and_then(|s| s.isolation).as_deref() == Some("Full")
+            app.sandbox
+                .machine_state(CONTOSO, id)
+                .and_then(|s| s.isolation)
+                .as_deref()
+                == Some("Full")
         })
         .count();
     assert_eq!(isolated, 500, "every device is isolated");
@@ -80,36 +94,87 @@ async fn without_pacing_the_same_burst_is_throttled() {
         json!({"tenant_id": CONTOSO, "filter": "startswith(computerDnsName,'ws-fleet-')", "max_devices": 150, "comment": "sweep"}),
     )
     .await);
-    assert!(app.sandbox.stats().throttled > 0, "an unpaced burst of 150 calls exceeds 100 a minute");
+    assert!(
+        app.sandbox.stats().throttled > 0,
+        "an unpaced burst of 150 calls exceeds 100 a minute"
+    );
 }
 
 #[tokio::test]
 async fn devices_beyond_the_pacing_budget_are_returned_to_continue_with() {
     // 20 calls a (five-second) minute, and a call may wait at most one second for a slot.
-    let app = TestApp::start_tuned(paced_sandbox(20, 12, 0), &[("OUTBOUND_MAX_PACING_SECONDS", "1")], |config| {
-        config.outbound.rate_limits = RateLimits::documented(20, 1500).with_periods_divided_by(12);
-    })
+    let app = TestApp::start_tuned(
+        paced_sandbox(20, 12, 0),
+        &[("OUTBOUND_MAX_PACING_SECONDS", "1")],
+        |config| {
+            config.outbound.rate_limits =
+                RateLimits::documented(20, 1500).with_periods_divided_by(12);
+        },
+    )
     .await;
     let client = app.client().await;
     let ids = machine_ids(&client, CONTOSO, "onboardingStatus eq 'Onboarded'", 30).await;
-    let first = ok(&call_confirmed(&client, "mde_run_antivirus_scan", json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "sweep"})).await);
+    let first = ok(&call_confirmed(
+        &client,
+        "mde_run_antivirus_scan",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "sweep"}),
+    )
+    .await);
     let not_started = first["counts"]["not_started"].as_u64().expect("count");
-    assert!(not_started > 0, "20 calls a minute cannot cover 30 devices in one second: {first}");
-    assert_eq!(first["counts"]["done"].as_u64().expect("count") + not_started, 30);
-    let remaining: Vec<Value> = first["remaining_machine_ids"].as_array().expect("remaining").clone();
+    assert!(
+        not_started > 0,
+        "20 calls a minute cannot cover 30 devices in one second: {first}"
+    );
+    assert_eq!(
+        first["counts"]["done"].as_u64().expect("count") + not_started,
+        30
+    );
+    let remaining: Vec<Value> = first["remaining_machine_ids"]
+        .as_array()
+        .expect("remaining")
+        .clone();
     assert_eq!(remaining.len() as u64, not_started);
-    let skipped = first["results"].as_array().expect("results").iter().find(|d| d["outcome"] == "not_started").expect("one");
-    assert!(skipped["detail"].as_str().is_some_and(|d| d.contains("rate limit")), "{skipped}");
-    assert!(first["notes"].to_string().contains("remaining_machine_ids"), "{first}");
+    let skipped = first["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|d| d["outcome"] == "not_started")
+        .expect("one");
+    assert!(
+        skipped["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("rate limit")),
+        "{skipped}"
+    );
+    assert!(
+        first["notes"].to_string().contains("remaining_machine_ids"),
+        "{first}"
+    );
 
     // While the window is full, a single read says why it is held back instead of drawing a 429.
-    let message = err(&call_confirmed(&client, "mde_get_machine", json!({"tenant_id": CONTOSO, "machine_id": ids[0]})).await);
-    assert!(message.contains("held back to stay under Microsoft's rate limit"), "{message}");
+    let message = err(&call_confirmed(
+        &client,
+        "mde_get_machine",
+        json!({"tenant_id": CONTOSO, "machine_id": ids[0]}),
+    )
+    .await);
+    assert!(
+        message.contains("held back to stay under Microsoft's rate limit"),
+        "{message}"
+    );
 
     // Once the window has moved on, the rest goes through.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let second =
-        ok(&call_confirmed(&client, "mde_run_antivirus_scan", json!({"tenant_id": CONTOSO, "machine_ids": remaining, "comment": "sweep"})).await);
-    assert_eq!(second["counts"]["done"].as_u64(), Some(not_started), "{second}");
+    let second = ok(&call_confirmed(
+        &client,
+        "mde_run_antivirus_scan",
+        json!({"tenant_id": CONTOSO, "machine_ids": remaining, "comment": "sweep"}),
+    )
+    .await);
+    assert_eq!(
+        second["counts"]["done"].as_u64(),
+        Some(not_started),
+        "{second}"
+    );
     assert_eq!(app.sandbox.stats().throttled, 0);
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::worker::{Act, Delivery, FunctionDef, StandInWorker, function, parameter, test_storage};
+use common::worker::{
+    Act, Delivery, FunctionDef, StandInWorker, function, parameter, test_storage,
+};
 use common::*;
 use handler::jobs::contract::{ManifestEffect, ParameterType};
 use rmcp::model::CallToolRequestParams;
@@ -25,13 +27,26 @@ async fn setup(functions: Vec<FunctionDef>, extra: &[(&str, &str)]) -> Setup {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let container = format!("jobs-{}", &suffix[..12]);
     let queue = format!("ps-{}", &suffix[..12]);
-    let mut settings = vec![("JOBS_CONTAINER", container.as_str()), ("PS_JOBS_QUEUE", queue.as_str()), ("PS_MANIFEST_REFRESH_SECONDS", "0")];
+    let mut settings = vec![
+        ("JOBS_CONTAINER", container.as_str()),
+        ("PS_JOBS_QUEUE", queue.as_str()),
+        ("PS_MANIFEST_REFRESH_SECONDS", "0"),
+    ];
     settings.extend_from_slice(extra);
     let app = TestApp::start_with(fast_sandbox_options(), &settings).await;
     let client = app.client().await;
-    let worker = Arc::new(StandInWorker::new(&test_storage(), &container, &queue, functions));
+    let worker = Arc::new(StandInWorker::new(
+        &test_storage(),
+        &container,
+        &queue,
+        functions,
+    ));
     worker.publish_manifest().await;
-    Setup { app, client, worker }
+    Setup {
+        app,
+        client,
+        worker,
+    }
 }
 
 /// The worker polling in the background, as the Functions host would, until dropped.
@@ -60,9 +75,14 @@ fn greeting() -> FunctionDef {
     function(
         "Get-Greeting",
         ManifestEffect::Read,
-        vec![parameter("Name", ParameterType::String, true), parameter("TenantId", ParameterType::String, true)],
+        vec![
+            parameter("Name", ParameterType::String, true),
+            parameter("TenantId", ParameterType::String, true),
+        ],
         Arc::new(|parameters, _| {
-            Act::Return(json!({"greeting": format!("Hello {}", parameters["Name"].as_str().unwrap_or("?")), "tenant": parameters["TenantId"]}))
+            Act::Return(
+                json!({"greeting": format!("Hello {}", parameters["Name"].as_str().unwrap_or("?")), "tenant": parameters["TenantId"]}),
+            )
         }),
     )
 }
@@ -74,7 +94,11 @@ fn flaky(name: &str, effect: ManifestEffect, succeed_on: u32) -> FunctionDef {
         effect,
         vec![parameter("Target", ParameterType::String, true)],
         Arc::new(move |parameters, attempt| {
-            if attempt < succeed_on { Act::Crash } else { Act::Return(json!({"done": parameters["Target"], "attempt": attempt})) }
+            if attempt < succeed_on {
+                Act::Crash
+            } else {
+                Act::Return(json!({"done": parameters["Target"], "attempt": attempt}))
+            }
         }),
     )
 }
@@ -96,51 +120,127 @@ async fn a_ps_tool_call_runs_through_the_queue_and_returns_the_result() {
     let _worker = run_in_background(&setup.worker);
 
     let tools = client.list_all_tools().await.expect("tools/list");
-    let tool = tools.iter().find(|t| t.name == "ps_Get-Greeting").expect("generated from the manifest");
-    let properties = tool.input_schema.get("properties").and_then(Value::as_object).expect("properties");
-    assert!(properties.contains_key("Name") && properties.contains_key("tenant_id") && !properties.contains_key("TenantId"));
-    assert_eq!(tool.annotations.as_ref().and_then(|a| a.read_only_hint), Some(true));
+    let tool = tools
+        .iter()
+        .find(|t| t.name == "ps_Get-Greeting")
+        .expect("generated from the manifest");
+    let properties = tool
+        .input_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .expect("properties");
+    assert!(
+        properties.contains_key("Name")
+            && properties.contains_key("tenant_id")
+            && !properties.contains_key("TenantId")
+    );
+    assert_eq!(
+        tool.annotations.as_ref().and_then(|a| a.read_only_hint),
+        Some(true)
+    );
 
-    let output = ok(&call(client, "ps_Get-Greeting", json!({"tenant_id": CONTOSO, "Name": "Ada", "wait_seconds": 30})).await);
+    let output = ok(&call(
+        client,
+        "ps_Get-Greeting",
+        json!({"tenant_id": CONTOSO, "Name": "Ada", "wait_seconds": 30}),
+    )
+    .await);
     assert_eq!(output["state"], "succeeded", "{output}");
-    assert_eq!(output["result"], json!({"greeting": "Hello Ada", "tenant": CONTOSO}), "the tenant parameter is the job's tenant");
+    assert_eq!(
+        output["result"],
+        json!({"greeting": "Hello Ada", "tenant": CONTOSO}),
+        "the tenant parameter is the job's tenant"
+    );
     assert_eq!(output["attempts"], 1);
-    assert_eq!(output["caller"], "local", "the caller the auth layer identified (inbound auth off: local)");
+    assert_eq!(
+        output["caller"], "local",
+        "the caller the auth layer identified (inbound auth off: local)"
+    );
     let id = output["job_id"].as_str().expect("id");
     assert_eq!(job(client, id).await["result"], output["result"]);
 
-    let listed = ok(&call(client, "job_list", json!({"state": "succeeded", "caller": "LOCAL", "since": "1h", "tenant_id": CONTOSO})).await);
-    let ids: Vec<&str> = listed["jobs"].as_array().expect("jobs").iter().map(|j| j["job_id"].as_str().expect("id")).collect();
+    let listed = ok(&call(
+        client,
+        "job_list",
+        json!({"state": "succeeded", "caller": "LOCAL", "since": "1h", "tenant_id": CONTOSO}),
+    )
+    .await);
+    let ids: Vec<&str> = listed["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| j["job_id"].as_str().expect("id"))
+        .collect();
     assert_eq!(ids, vec![id]);
     let none = ok(&call(client, "job_list", json!({"state": "failed"})).await);
     assert_eq!(none["jobs"], json!([]));
 
     // Refused before anything is queued.
     let message = err(&call(client, "ps_Get-Greeting", json!({"tenant_id": CONTOSO})).await);
-    assert!(message.contains("parameter `Name` is required"), "{message}");
-    let message = err(&call(client, "ps_Get-Greeting", json!({"tenant_id": "33333333-3333-4333-8333-333333333333", "Name": "x"})).await);
+    assert!(
+        message.contains("parameter `Name` is required"),
+        "{message}"
+    );
+    let message = err(&call(
+        client,
+        "ps_Get-Greeting",
+        json!({"tenant_id": "33333333-3333-4333-8333-333333333333", "Name": "x"}),
+    )
+    .await);
     assert!(message.contains("allow-list"), "{message}");
-    let message = err(&call(client, "ps_Get-Greeting", json!({"tenant_id": CONTOSO, "Name": "x", "TenantId": FABRIKAM})).await);
-    assert!(message.contains("TenantId is filled from tenant_id"), "{message}");
-    let message = err(&call(client, "ps_Get-Greeting", json!({"tenant_id": CONTOSO, "Name": "x", "wait_seconds": 61})).await);
-    assert!(message.contains("wait_seconds must be between 0 and 60"), "{message}");
+    let message = err(&call(
+        client,
+        "ps_Get-Greeting",
+        json!({"tenant_id": CONTOSO, "Name": "x", "TenantId": FABRIKAM}),
+    )
+    .await);
+    assert!(
+        message.contains("TenantId is filled from tenant_id"),
+        "{message}"
+    );
+    let message = err(&call(
+        client,
+        "ps_Get-Greeting",
+        json!({"tenant_id": CONTOSO, "Name": "x", "wait_seconds": 61}),
+    )
+    .await);
+    assert!(
+        message.contains("wait_seconds must be between 0 and 60"),
+        "{message}"
+    );
     let all = ok(&call(client, "job_list", json!({})).await);
-    assert_eq!(all["jobs"].as_array().expect("jobs").len(), 1, "refused calls queue nothing: {all}");
+    assert_eq!(
+        all["jobs"].as_array().expect("jobs").len(),
+        1,
+        "refused calls queue nothing: {all}"
+    );
 }
 
 #[tokio::test]
 async fn a_redelivered_message_of_a_finished_job_does_not_run_again() {
     let setup = setup(vec![greeting()], &[]).await;
     let (client, worker) = (&setup.client, &setup.worker);
-    let id = queued(client, "ps_Get-Greeting", json!({"tenant_id": CONTOSO, "Name": "Bo", "wait_seconds": 0})).await;
-    assert_eq!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Completed));
+    let id = queued(
+        client,
+        "ps_Get-Greeting",
+        json!({"tenant_id": CONTOSO, "Name": "Bo", "wait_seconds": 0}),
+    )
+    .await;
+    assert_eq!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Completed)
+    );
     let finished = job(client, &id).await;
     assert_eq!(finished["state"], "succeeded");
 
     // At-least-once: the same message arrives again (a lost delete, a second host instance).
     let text = worker.seen.lock().expect("lock")[0].clone();
     worker.queue.send(&text).await.expect("redeliver");
-    assert_eq!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Completed), "completed without running");
+    assert_eq!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Completed),
+        "completed without running"
+    );
     assert_eq!(worker.runs_of(&id), 1, "the function ran once");
     assert_eq!(job(client, &id).await, finished, "the record is untouched");
 }
@@ -148,32 +248,70 @@ async fn a_redelivered_message_of_a_finished_job_does_not_run_again() {
 #[tokio::test]
 async fn a_crash_mid_job_is_retried_but_a_destructive_function_is_not_run_twice() {
     let setup = setup(
-        vec![flaky("Set-Thing", ManifestEffect::Write, 2), flaky("Remove-Thing", ManifestEffect::Destructive, 2)],
+        vec![
+            flaky("Set-Thing", ManifestEffect::Write, 2),
+            flaky("Remove-Thing", ManifestEffect::Destructive, 2),
+        ],
         &[],
     )
     .await;
     let (client, worker) = (&setup.client, &setup.worker);
 
-    let retried = queued(client, "ps_Set-Thing", json!({"tenant_id": CONTOSO, "Target": "a", "wait_seconds": 0})).await;
-    assert!(matches!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Failed(_))));
+    let retried = queued(
+        client,
+        "ps_Set-Thing",
+        json!({"tenant_id": CONTOSO, "Target": "a", "wait_seconds": 0}),
+    )
+    .await;
+    assert!(matches!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Failed(_))
+    ));
     let running = job(client, &retried).await;
-    assert_eq!((running["state"].as_str(), running["attempts"].as_u64()), (Some("running"), Some(1)));
-    assert_eq!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Completed));
+    assert_eq!(
+        (running["state"].as_str(), running["attempts"].as_u64()),
+        (Some("running"), Some(1))
+    );
+    assert_eq!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Completed)
+    );
     let done = job(client, &retried).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(done["attempts"], 2);
     assert_eq!(done["result"], json!({"done": "a", "attempt": 2}));
 
     let tools = client.list_all_tools().await.expect("tools/list");
-    let remove = tools.iter().find(|t| t.name == "ps_Remove-Thing").expect("listed");
-    assert_eq!(remove.annotations.as_ref().and_then(|a| a.destructive_hint), Some(true));
-    let once = queued(client, "ps_Remove-Thing", json!({"tenant_id": CONTOSO, "Target": "b", "wait_seconds": 0})).await;
-    assert!(matches!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Failed(_))));
-    assert_eq!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Completed));
+    let remove = tools
+        .iter()
+        .find(|t| t.name == "ps_Remove-Thing")
+        .expect("listed");
+    assert_eq!(
+        remove.annotations.as_ref().and_then(|a| a.destructive_hint),
+        Some(true)
+    );
+    let once = queued(
+        client,
+        "ps_Remove-Thing",
+        json!({"tenant_id": CONTOSO, "Target": "b", "wait_seconds": 0}),
+    )
+    .await;
+    assert!(matches!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Failed(_))
+    ));
+    assert_eq!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Completed)
+    );
     let failed = job(client, &once).await;
     assert_eq!(failed["state"], "failed", "{failed}");
     assert_eq!(failed["error"]["code"], "interrupted");
-    assert_eq!(worker.runs_of(&once), 1, "a destructive function never runs twice");
+    assert_eq!(
+        worker.runs_of(&once),
+        1,
+        "a destructive function never runs twice"
+    );
 }
 
 /// The host's invocation of function-jobs-poison: the message text JSON-encoded once more
@@ -190,7 +328,10 @@ async fn deliver_poison(app: &TestApp, data_message: Value) -> (u16, Value) {
     });
     let response = reqwest::Client::new()
         .post(format!("{}/function-jobs-poison", app.base_url))
-        .header("X-Azure-Functions-InvocationId", "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a")
+        .header(
+            "X-Azure-Functions-InvocationId",
+            "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a",
+        )
         .json(&payload)
         .send()
         .await
@@ -205,11 +346,18 @@ async fn a_poison_message_becomes_a_dead_lettered_job_with_the_reason() {
         "Export-Everything",
         ManifestEffect::Write,
         vec![],
-        Arc::new(|_, _| Act::InfraError("results/… could not be written: HTTP 503 ServerBusy".into())),
+        Arc::new(|_, _| {
+            Act::InfraError("results/… could not be written: HTTP 503 ServerBusy".into())
+        }),
     );
     let setup = setup(vec![failing], &[]).await;
     let (app, client, worker) = (&setup.app, &setup.client, &setup.worker);
-    let id = queued(client, "ps_Export-Everything", json!({"tenant_id": FABRIKAM, "wait_seconds": 0})).await;
+    let id = queued(
+        client,
+        "ps_Export-Everything",
+        json!({"tenant_id": FABRIKAM, "wait_seconds": 0}),
+    )
+    .await;
     let mut deliveries = Vec::new();
     while let Some(delivery) = worker.next_delivery(Duration::from_secs(10)).await {
         let poisoned = delivery == Delivery::Poisoned;
@@ -219,11 +367,22 @@ async fn a_poison_message_becomes_a_dead_lettered_job_with_the_reason() {
         }
     }
     assert_eq!(deliveries.len(), 5, "{deliveries:?}");
-    assert_eq!(job(client, &id).await["state"], "running", "until the poison message is handled");
+    assert_eq!(
+        job(client, &id).await["state"],
+        "running",
+        "until the poison message is handled"
+    );
 
-    let poison = worker.poison.receive(1, Duration::from_secs(30)).await.expect("receive").pop().expect("in the poison queue");
+    let poison = worker
+        .poison
+        .receive(1, Duration::from_secs(30))
+        .await
+        .expect("receive")
+        .pop()
+        .expect("in the poison queue");
     let text = poison.text().expect("base64 text");
-    let (status, body) = deliver_poison(app, json!(serde_json::to_string(&text).expect("encode"))).await;
+    let (status, body) =
+        deliver_poison(app, json!(serde_json::to_string(&text).expect("encode"))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["ReturnValue"]["state"], "dead_lettered");
     worker.poison.delete(&poison).await.expect("completed");
@@ -232,7 +391,12 @@ async fn a_poison_message_becomes_a_dead_lettered_job_with_the_reason() {
     assert_eq!(dead["state"], "dead_lettered", "{dead}");
     assert_eq!(dead["attempts"], 5);
     let reason = dead["error"]["message"].as_str().expect("reason");
-    assert!(reason.contains(&worker.poison.name().to_string()) && reason.contains("5 attempt(s)") && reason.contains("503"), "{reason}");
+    assert!(
+        reason.contains(&worker.poison.name().to_string())
+            && reason.contains("5 attempt(s)")
+            && reason.contains("503"),
+        "{reason}"
+    );
     let listed = ok(&call(client, "job_list", json!({"state": "dead_lettered"})).await);
     assert_eq!(listed["jobs"][0]["job_id"], json!(id));
 
@@ -242,9 +406,20 @@ async fn a_poison_message_becomes_a_dead_lettered_job_with_the_reason() {
     assert_eq!(job(client, &id).await["error"], dead["error"]);
 
     // Not a job message: refused, so the host keeps it.
-    let (status, body) = deliver_poison(app, json!(serde_json::to_string("just text").expect("encode"))).await;
+    let (status, body) = deliver_poison(
+        app,
+        json!(serde_json::to_string("just text").expect("encode")),
+    )
+    .await;
     assert_eq!(status, 500);
-    assert!(body["Logs"][0].as_str().expect("log").contains("not JSON") || body["Logs"][0].as_str().expect("log").contains("not a version 1 job message"), "{body}");
+    assert!(
+        body["Logs"][0].as_str().expect("log").contains("not JSON")
+            || body["Logs"][0]
+                .as_str()
+                .expect("log")
+                .contains("not a version 1 job message"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -260,37 +435,82 @@ async fn a_poison_message_without_a_record_still_leaves_a_visible_job() {
     assert_eq!(status, 200, "{body}");
     let record = job(&setup.client, id.as_str()).await;
     assert_eq!(record["state"], "dead_lettered");
-    assert!(record["error"]["message"].as_str().expect("reason").contains("had no record"), "{record}");
+    assert!(
+        record["error"]["message"]
+            .as_str()
+            .expect("reason")
+            .contains("had no record"),
+        "{record}"
+    );
 }
 
 #[tokio::test]
 async fn cancel_stops_a_queued_job_and_keeps_a_running_one_from_retrying() {
-    let setup = setup(vec![greeting(), flaky("Set-Thing", ManifestEffect::Write, 2)], &[]).await;
+    let setup = setup(
+        vec![greeting(), flaky("Set-Thing", ManifestEffect::Write, 2)],
+        &[],
+    )
+    .await;
     let (client, worker) = (&setup.client, &setup.worker);
 
-    let id = queued(client, "ps_Get-Greeting", json!({"tenant_id": CONTOSO, "Name": "Cy", "wait_seconds": 0})).await;
+    let id = queued(
+        client,
+        "ps_Get-Greeting",
+        json!({"tenant_id": CONTOSO, "Name": "Cy", "wait_seconds": 0}),
+    )
+    .await;
     let cancelled = ok(&call(client, "job_cancel", json!({"job_id": id})).await);
     assert_eq!(cancelled["outcome"], "cancelled");
     assert_eq!(cancelled["job"]["state"], "cancelled");
-    assert_eq!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Completed));
+    assert_eq!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Completed)
+    );
     assert_eq!(worker.runs_of(&id), 0, "a cancelled job never runs");
-    assert_eq!(ok(&call(client, "job_cancel", json!({"job_id": id})).await)["outcome"], "already_cancelled");
+    assert_eq!(
+        ok(&call(client, "job_cancel", json!({"job_id": id})).await)["outcome"],
+        "already_cancelled"
+    );
 
-    let running = queued(client, "ps_Set-Thing", json!({"tenant_id": CONTOSO, "Target": "x", "wait_seconds": 0})).await;
-    assert!(matches!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Failed(_))));
+    let running = queued(
+        client,
+        "ps_Set-Thing",
+        json!({"tenant_id": CONTOSO, "Target": "x", "wait_seconds": 0}),
+    )
+    .await;
+    assert!(matches!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Failed(_))
+    ));
     let requested = ok(&call(client, "job_cancel", json!({"job_id": running})).await);
     assert_eq!(requested["outcome"], "cancel_requested");
     assert!(requested["job"]["cancel_requested"].is_string());
-    assert_eq!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Completed));
+    assert_eq!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Completed)
+    );
     let after = job(client, &running).await;
     assert_eq!(after["state"], "cancelled", "{after}");
     assert_eq!(worker.runs_of(&running), 1, "not retried after the cancel");
 
     let _worker = run_in_background(worker);
-    let done = ok(&call(client, "ps_Get-Greeting", json!({"tenant_id": CONTOSO, "Name": "Di", "wait_seconds": 30})).await);
+    let done = ok(&call(
+        client,
+        "ps_Get-Greeting",
+        json!({"tenant_id": CONTOSO, "Name": "Di", "wait_seconds": 30}),
+    )
+    .await);
     let message = err(&call(client, "job_cancel", json!({"job_id": done["job_id"]})).await);
-    assert!(message.contains("already succeeded") && message.contains("only queued or running jobs"), "{message}");
-    let message = err(&call(client, "job_cancel", json!({"job_id": handler::jobs::JobId::new()})).await);
+    assert!(
+        message.contains("already succeeded") && message.contains("only queued or running jobs"),
+        "{message}"
+    );
+    let message = err(&call(
+        client,
+        "job_cancel",
+        json!({"job_id": handler::jobs::JobId::new()}),
+    )
+    .await);
     assert!(message.contains("no job with id"), "{message}");
 }
 
@@ -300,69 +520,149 @@ async fn oversize_parameters_travel_in_a_blob() {
         "Import-Workbook",
         ManifestEffect::Write,
         vec![parameter("Content", ParameterType::String, true)],
-        Arc::new(|parameters, _| Act::Return(json!({"received_chars": parameters["Content"].as_str().map(str::len)}))),
+        Arc::new(|parameters, _| {
+            Act::Return(json!({"received_chars": parameters["Content"].as_str().map(str::len)}))
+        }),
     );
     let setup = setup(vec![echo], &[]).await;
     let (client, worker) = (&setup.client, &setup.worker);
     let content = "x".repeat(100_000);
-    let id = queued(client, "ps_Import-Workbook", json!({"tenant_id": CONTOSO, "Content": content, "wait_seconds": 0})).await;
-    assert_eq!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Completed));
+    let id = queued(
+        client,
+        "ps_Import-Workbook",
+        json!({"tenant_id": CONTOSO, "Content": content, "wait_seconds": 0}),
+    )
+    .await;
+    assert_eq!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Completed)
+    );
     let sent: Value = serde_json::from_str(&worker.seen.lock().expect("lock")[0]).expect("json");
-    assert!(sent.get("parameters").is_none() && sent["parameters_blob"] == json!(format!("parameters/{id}.json")), "{sent}");
-    assert!(worker.seen.lock().expect("lock")[0].len() < 2_000, "the message itself stays small");
+    assert!(
+        sent.get("parameters").is_none()
+            && sent["parameters_blob"] == json!(format!("parameters/{id}.json")),
+        "{sent}"
+    );
+    assert!(
+        worker.seen.lock().expect("lock")[0].len() < 2_000,
+        "the message itself stays small"
+    );
     let done = job(client, &id).await;
     assert_eq!(done["result"], json!({"received_chars": 100_000}), "{done}");
 
     // Small parameters stay inline.
-    let small = queued(client, "ps_Import-Workbook", json!({"tenant_id": CONTOSO, "Content": "tiny", "wait_seconds": 0})).await;
-    assert_eq!(worker.next_delivery(Duration::from_secs(10)).await, Some(Delivery::Completed));
+    let small = queued(
+        client,
+        "ps_Import-Workbook",
+        json!({"tenant_id": CONTOSO, "Content": "tiny", "wait_seconds": 0}),
+    )
+    .await;
+    assert_eq!(
+        worker.next_delivery(Duration::from_secs(10)).await,
+        Some(Delivery::Completed)
+    );
     let sent: Value = serde_json::from_str(&worker.seen.lock().expect("lock")[1]).expect("json");
     assert_eq!(sent["parameters"], json!({"Content": "tiny"}));
-    assert_eq!(job(client, &small).await["result"], json!({"received_chars": 4}));
+    assert_eq!(
+        job(client, &small).await["result"],
+        json!({"received_chars": 4})
+    );
 }
 
 fn names(tools: &[rmcp::model::Tool]) -> Vec<String> {
-    let mut names: Vec<String> = tools.iter().filter(|t| t.name.starts_with("ps_")).map(|t| t.name.to_string()).collect();
+    let mut names: Vec<String> = tools
+        .iter()
+        .filter(|t| t.name.starts_with("ps_"))
+        .map(|t| t.name.to_string())
+        .collect();
     names.sort();
     names
 }
 
 #[tokio::test]
 async fn a_manifest_change_adds_and_removes_tools_without_a_restart() {
-    let setup = setup(vec![greeting(), flaky("Set-Thing", ManifestEffect::Write, 1)], &[]).await;
+    let setup = setup(
+        vec![greeting(), flaky("Set-Thing", ManifestEffect::Write, 1)],
+        &[],
+    )
+    .await;
     let (client, worker) = (&setup.client, &setup.worker);
-    assert_eq!(names(&client.list_all_tools().await.expect("list")), vec!["ps_Get-Greeting", "ps_Set-Thing"]);
+    assert_eq!(
+        names(&client.list_all_tools().await.expect("list")),
+        vec!["ps_Get-Greeting", "ps_Set-Thing"]
+    );
 
-    let mut manifest: Vec<_> = [flaky("Set-Thing", ManifestEffect::Write, 1), flaky("Remove-Thing", ManifestEffect::Destructive, 1)]
-        .into_iter()
-        .map(|f| f.manifest)
-        .collect();
+    let mut manifest: Vec<_> = [
+        flaky("Set-Thing", ManifestEffect::Write, 1),
+        flaky("Remove-Thing", ManifestEffect::Destructive, 1),
+    ]
+    .into_iter()
+    .map(|f| f.manifest)
+    .collect();
     worker.publish(manifest.clone()).await;
-    assert_eq!(names(&client.list_all_tools().await.expect("list")), vec!["ps_Remove-Thing", "ps_Set-Thing"]);
+    assert_eq!(
+        names(&client.list_all_tools().await.expect("list")),
+        vec!["ps_Remove-Thing", "ps_Set-Thing"]
+    );
     let error = client
-        .call_tool(CallToolRequestParams::new("ps_Get-Greeting").with_arguments(json!({"Name": "x"}).as_object().cloned().unwrap_or_default()))
+        .call_tool(
+            CallToolRequestParams::new("ps_Get-Greeting").with_arguments(
+                json!({"Name": "x"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
         .await
         .expect_err("removed from the manifest");
     assert!(error.to_string().contains("unknown tool"), "{error}");
 
     // A function the handler cannot offer is left out; the rest still are.
-    manifest[0].parameters.push(parameter("wait_seconds", ParameterType::Integer, false));
+    manifest[0]
+        .parameters
+        .push(parameter("wait_seconds", ParameterType::Integer, false));
     worker.publish(manifest).await;
-    assert_eq!(names(&client.list_all_tools().await.expect("list")), vec!["ps_Remove-Thing"]);
+    assert_eq!(
+        names(&client.list_all_tools().await.expect("list")),
+        vec!["ps_Remove-Thing"]
+    );
 
-    worker.blobs.delete(handler::jobs::contract::MANIFEST_BLOB).await.expect("delete");
-    assert!(names(&client.list_all_tools().await.expect("list")).is_empty(), "no manifest, no ps_ tools");
+    worker
+        .blobs
+        .delete(handler::jobs::contract::MANIFEST_BLOB)
+        .await
+        .expect("delete");
+    assert!(
+        names(&client.list_all_tools().await.expect("list")).is_empty(),
+        "no manifest, no ps_ tools"
+    );
     let jobs_tools = client.list_all_tools().await.expect("list");
-    assert!(["job_get", "job_list", "job_cancel"].iter().all(|name| jobs_tools.iter().any(|t| t.name == *name)));
+    assert!(
+        ["job_get", "job_list", "job_cancel"]
+            .iter()
+            .all(|name| jobs_tools.iter().any(|t| t.name == *name))
+    );
 }
 
 #[tokio::test]
 async fn read_only_mode_and_toolsets_apply_to_generated_tools() {
-    let read_only = setup(vec![greeting(), flaky("Set-Thing", ManifestEffect::Write, 1)], &[("MCP_READ_ONLY", "true")]).await;
+    let read_only = setup(
+        vec![greeting(), flaky("Set-Thing", ManifestEffect::Write, 1)],
+        &[("MCP_READ_ONLY", "true")],
+    )
+    .await;
     let tools = read_only.client.list_all_tools().await.expect("list");
-    assert_eq!(names(&tools), vec!["ps_Get-Greeting"], "only the read function stays in read-only mode");
+    assert_eq!(
+        names(&tools),
+        vec!["ps_Get-Greeting"],
+        "only the read function stays in read-only mode"
+    );
     assert!(!tools.iter().any(|t| t.name == "job_cancel"));
-    let error = read_only.client.call_tool(CallToolRequestParams::new("ps_Set-Thing")).await.expect_err("hidden");
+    let error = read_only
+        .client
+        .call_tool(CallToolRequestParams::new("ps_Set-Thing"))
+        .await
+        .expect_err("hidden");
     assert!(error.to_string().contains("MCP_READ_ONLY"), "{error}");
 
     let off = setup(vec![greeting()], &[("MCP_TOOLSETS", "tenants,jobs")]).await;
@@ -376,18 +676,57 @@ async fn job_tools_refuse_bad_input_specifically() {
     let client = &setup.client;
     let cases = [
         ("job_get", json!({"job_id": "abc"}), "is not a job id"),
-        ("job_get", json!({"job_id": handler::jobs::JobId::new()}), "no job with id"),
-        ("job_get", json!({"job_id": handler::jobs::JobId::new(), "wait_seconds": 120}), "wait_seconds must be between 0 and 60"),
-        ("job_list", json!({"limit": 0}), "limit must be between 1 and 200"),
-        ("job_list", json!({"since": "last week"}), "neither an RFC 3339 time"),
-        ("job_list", json!({"state": "done"}), "unknown variant `done`"),
-        ("job_list", json!({"tenant_id": "33333333-3333-4333-8333-333333333333"}), "allow-list"),
-        ("job_list", json!({"cursor": "garbage"}), "cursor is not one job_list returned"),
-        ("job_list", json!({"cursor": "x", "state": "queued"}), "either filters or cursor"),
-        ("job_cancel", json!({"job_id": "abc", "force": true}), "unknown field `force`"),
+        (
+            "job_get",
+            json!({"job_id": handler::jobs::JobId::new()}),
+            "no job with id",
+        ),
+        (
+            "job_get",
+            json!({"job_id": handler::jobs::JobId::new(), "wait_seconds": 120}),
+            "wait_seconds must be between 0 and 60",
+        ),
+        (
+            "job_list",
+            json!({"limit": 0}),
+            "limit must be between 1 and 200",
+        ),
+        (
+            "job_list",
+            json!({"since": "last week"}),
+            "neither an RFC 3339 time",
+        ),
+        (
+            "job_list",
+            json!({"state": "done"}),
+            "unknown variant `done`",
+        ),
+        (
+            "job_list",
+            json!({"tenant_id": "33333333-3333-4333-8333-333333333333"}),
+            "allow-list",
+        ),
+        (
+            "job_list",
+            json!({"cursor": "garbage"}),
+            "cursor is not one job_list returned",
+        ),
+        (
+            "job_list",
+            json!({"cursor": "x", "state": "queued"}),
+            "either filters or cursor",
+        ),
+        (
+            "job_cancel",
+            json!({"job_id": "abc", "force": true}),
+            "unknown field `force`",
+        ),
     ];
     for (tool, arguments, expected) in cases {
         let message = err(&call(client, tool, arguments.clone()).await);
-        assert!(message.contains(expected), "{tool} {arguments}: '{message}' should contain '{expected}'");
+        assert!(
+            message.contains(expected),
+            "{tool} {arguments}: '{message}' should contain '{expected}'"
+        );
     }
 }

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 fn store() -> JsonBlobStore {
-    let connection = StorageConnection::from_connection_string(&storage_connection_string()).expect("connection string");
+    let connection = StorageConnection::from_connection_string(&storage_connection_string())
+        .expect("connection string");
     let storage = Storage::new(connection, Some(reqwest::Client::new())).expect("storage");
     JsonBlobStore::new(&storage, "sentinel-backups")
 }
@@ -57,11 +58,22 @@ fn normalized(resources: &Value) -> BTreeMap<String, Value> {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(|i| (i["name"].as_str().unwrap_or_default().to_string(), i["properties"]["itemsKeyValue"].clone()))
+                    .map(|i| {
+                        (
+                            i["name"].as_str().unwrap_or_default().to_string(),
+                            i["properties"]["itemsKeyValue"].clone(),
+                        )
+                    })
                     .collect();
-                (watchlist["name"].as_str().unwrap_or_default().to_string(), json!({"watchlist": strip(watchlist), "items": items}))
+                (
+                    watchlist["name"].as_str().unwrap_or_default().to_string(),
+                    json!({"watchlist": strip(watchlist), "items": items}),
+                )
             }
-            None => (resource["name"].as_str().unwrap_or_default().to_string(), strip(resource)),
+            None => (
+                resource["name"].as_str().unwrap_or_default().to_string(),
+                strip(resource),
+            ),
         })
         .collect()
 }
@@ -70,7 +82,14 @@ async fn files(store: &JsonBlobStore, export: &Value) -> BTreeMap<String, Value>
     let mut out = BTreeMap::new();
     for file in export["manifest"]["files"].as_array().expect("files") {
         let name = file["name"].as_str().expect("name");
-        let (document, _) = store.get::<Value>(&format!("{}/{name}", export["backup_id"].as_str().expect("id"))).await.expect("read").expect("file exists");
+        let (document, _) = store
+            .get::<Value>(&format!(
+                "{}/{name}",
+                export["backup_id"].as_str().expect("id")
+            ))
+            .await
+            .expect("read")
+            .expect("file exists");
         out.insert(name.to_string(), document);
     }
     out
@@ -83,67 +102,181 @@ async fn an_export_restores_to_the_same_configuration() {
     let store = store();
     let export = ok(&call(&client, "sentinel_export", json!({"tenant_id": FABRIKAM})).await);
     let backup_id = export["backup_id"].as_str().expect("id").to_string();
-    assert!(backup_id.starts_with(&format!("{FABRIKAM}/law-fabrikam-soc/")), "{backup_id}");
+    assert!(
+        backup_id.starts_with(&format!("{FABRIKAM}/law-fabrikam-soc/")),
+        "{backup_id}"
+    );
     let manifest = &export["manifest"];
-    let counts: BTreeMap<&str, u64> = manifest["files"].as_array().expect("files").iter().map(|f| (f["kind"].as_str().expect("kind"), f["count"].as_u64().expect("count"))).collect();
+    let counts: BTreeMap<&str, u64> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().expect("kind"),
+                f["count"].as_u64().expect("count"),
+            )
+        })
+        .collect();
     assert_eq!(
         counts,
-        BTreeMap::from([("analytics_rules", 20), ("automation_rules", 2), ("functions", 2), ("saved_queries", 3), ("watchlists", 3), ("workbooks", 2)])
+        BTreeMap::from([
+            ("analytics_rules", 20),
+            ("automation_rules", 2),
+            ("functions", 2),
+            ("saved_queries", 3),
+            ("watchlists", 3),
+            ("workbooks", 2)
+        ])
     );
-    let watchlists = manifest["files"].as_array().expect("files").iter().find(|f| f["kind"] == "watchlists").expect("watchlists");
-    assert!(watchlists["items"].as_u64().expect("items") >= 45, "{watchlists}");
+    let watchlists = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["kind"] == "watchlists")
+        .expect("watchlists");
+    assert!(
+        watchlists["items"].as_u64().expect("items") >= 45,
+        "{watchlists}"
+    );
 
     // The manifest's hashes are those of the stored files; the manifest itself is stored too.
     let original = files(&store, &export).await;
     for file in manifest["files"].as_array().expect("files") {
-        let bytes = serde_json::to_vec(&original[file["name"].as_str().expect("name")]).expect("bytes");
-        let hash: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let bytes =
+            serde_json::to_vec(&original[file["name"].as_str().expect("name")]).expect("bytes");
+        let hash: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(file["sha256"].as_str(), Some(hash.as_str()), "{file}");
         assert_eq!(file["bytes"].as_u64(), Some(bytes.len() as u64));
     }
-    let (stored_manifest, _) = store.get::<Value>(&format!("{backup_id}/manifest.json")).await.expect("read").expect("manifest stored");
+    let (stored_manifest, _) = store
+        .get::<Value>(&format!("{backup_id}/manifest.json"))
+        .await
+        .expect("read")
+        .expect("manifest stored");
     assert_eq!(&stored_manifest, manifest);
     let workbooks = &original["workbooks.json"];
-    assert!(workbooks[0]["properties"]["serializedData"].as_str().is_some_and(|d| d.contains("Notebook/1.0")), "workbooks are exported with their content");
+    assert!(
+        workbooks[0]["properties"]["serializedData"]
+            .as_str()
+            .is_some_and(|d| d.contains("Notebook/1.0")),
+        "workbooks are exported with their content"
+    );
 
     // Delete everything the backup holds, straight in the sandbox.
     let arm = DirectArm::fabrikam(&app).await;
     let w = workspace(&app, 1, 0);
     let ws = DirectArm::workspace_path(&w);
     let si = format!("{ws}/providers/Microsoft.SecurityInsights");
-    for (collection, version) in [(format!("{si}/alertRules"), SI_VERSION), (format!("{si}/automationRules"), SI_VERSION), (format!("{si}/watchlists"), SI_VERSION), (format!("{ws}/savedSearches"), OI_VERSION)] {
+    for (collection, version) in [
+        (format!("{si}/alertRules"), SI_VERSION),
+        (format!("{si}/automationRules"), SI_VERSION),
+        (format!("{si}/watchlists"), SI_VERSION),
+        (format!("{ws}/savedSearches"), OI_VERSION),
+    ] {
         for item in arm.list(&collection, version).await {
-            assert_eq!(arm.delete(&format!("{collection}/{}", item["name"].as_str().expect("name")), version).await, 200);
+            assert_eq!(
+                arm.delete(
+                    &format!("{collection}/{}", item["name"].as_str().expect("name")),
+                    version
+                )
+                .await,
+                200
+            );
         }
     }
-    let books = format!("{}/providers/Microsoft.Insights/workbooks", DirectArm::group_path(&w));
-    for item in arm.list(&format!("{books}?category=sentinel"), WORKBOOKS_VERSION).await {
-        assert_eq!(arm.delete(&format!("{books}/{}", item["name"].as_str().expect("name")), WORKBOOKS_VERSION).await, 200);
+    let books = format!(
+        "{}/providers/Microsoft.Insights/workbooks",
+        DirectArm::group_path(&w)
+    );
+    for item in arm
+        .list(&format!("{books}?category=sentinel"), WORKBOOKS_VERSION)
+        .await
+    {
+        assert_eq!(
+            arm.delete(
+                &format!("{books}/{}", item["name"].as_str().expect("name")),
+                WORKBOOKS_VERSION
+            )
+            .await,
+            200
+        );
     }
-    let empty = ok(&call(&client, "sentinel_list_analytics_rules", json!({"tenant_id": FABRIKAM})).await);
+    let empty = ok(&call(
+        &client,
+        "sentinel_list_analytics_rules",
+        json!({"tenant_id": FABRIKAM}),
+    )
+    .await);
     assert_eq!(empty["total_matching"], 0);
 
-    let restored = ok(&call(&client, "sentinel_restore_backup", json!({"tenant_id": FABRIKAM, "backup_id": backup_id})).await);
+    let restored = ok(&call(
+        &client,
+        "sentinel_restore_backup",
+        json!({"tenant_id": FABRIKAM, "backup_id": backup_id}),
+    )
+    .await);
     for (kind, report) in restored["results"].as_object().expect("results") {
-        assert!(report["failed"].as_array().expect("failed").is_empty(), "{kind}: {report}");
-        assert!(report["skipped_existing"].as_array().expect("skipped").is_empty(), "{kind}: {report}");
-        assert_eq!(report["restored"].as_array().expect("restored").len() as u64, counts[kind.as_str()], "{kind}");
+        assert!(
+            report["failed"].as_array().expect("failed").is_empty(),
+            "{kind}: {report}"
+        );
+        assert!(
+            report["skipped_existing"]
+                .as_array()
+                .expect("skipped")
+                .is_empty(),
+            "{kind}: {report}"
+        );
+        assert_eq!(
+            report["restored"].as_array().expect("restored").len() as u64,
+            counts[kind.as_str()],
+            "{kind}"
+        );
     }
-    assert_eq!(restored["results"]["watchlists"]["items_restored"], watchlists["items"]);
+    assert_eq!(
+        restored["results"]["watchlists"]["items_restored"],
+        watchlists["items"]
+    );
 
     let again = ok(&call(&client, "sentinel_export", json!({"tenant_id": FABRIKAM})).await);
     let after = files(&store, &again).await;
-    assert_eq!(original.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
+    assert_eq!(
+        original.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
     for (name, document) in &original {
-        assert_eq!(normalized(document), normalized(&after[name]), "{name} differs after the round trip");
+        assert_eq!(
+            normalized(document),
+            normalized(&after[name]),
+            "{name} differs after the round trip"
+        );
     }
 
     // A second restore finds everything in place and changes nothing.
-    let repeat = ok(&call(&client, "sentinel_restore_backup", json!({"tenant_id": FABRIKAM, "backup_id": backup_id, "include": ["analytics_rules"]})).await);
+    let repeat = ok(&call(
+        &client,
+        "sentinel_restore_backup",
+        json!({"tenant_id": FABRIKAM, "backup_id": backup_id, "include": ["analytics_rules"]}),
+    )
+    .await);
     let report = &repeat["results"]["analytics_rules"];
-    assert_eq!(report["skipped_existing"].as_array().expect("skipped").len(), 20);
+    assert_eq!(
+        report["skipped_existing"]
+            .as_array()
+            .expect("skipped")
+            .len(),
+        20
+    );
     assert!(report["restored"].as_array().expect("restored").is_empty());
-    assert_eq!(repeat["results"].as_object().expect("results").len(), 1, "only what was asked for");
+    assert_eq!(
+        repeat["results"].as_object().expect("results").len(),
+        1,
+        "only what was asked for"
+    );
 }
 
 #[tokio::test]
@@ -151,36 +284,99 @@ async fn backups_are_listed_and_restores_are_refused_when_they_cannot_be_trusted
     let app = TestApp::start().await;
     let client = app.client().await;
     let dev = workspace(&app, 0, 1).name;
-    let export = ok(&call(&client, "sentinel_export", json!({"tenant_id": CONTOSO, "workspace": dev, "include": ["workbooks", "functions"]})).await);
+    let export = ok(&call(
+        &client,
+        "sentinel_export",
+        json!({"tenant_id": CONTOSO, "workspace": dev, "include": ["workbooks", "functions"]}),
+    )
+    .await);
     let backup_id = export["backup_id"].as_str().expect("id").to_string();
-    let kinds: Vec<&str> = export["manifest"]["files"].as_array().expect("files").iter().map(|f| f["kind"].as_str().expect("kind")).collect();
+    let kinds: Vec<&str> = export["manifest"]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["kind"].as_str().expect("kind"))
+        .collect();
     assert_eq!(kinds, vec!["functions", "workbooks"]);
 
-    let listed = ok(&call(&client, "sentinel_list_backups", json!({"tenant_id": CONTOSO, "workspace": dev, "limit": 200})).await);
-    let entry = listed["backups"].as_array().expect("backups").iter().find(|b| b["backup_id"] == backup_id.as_str()).expect("the new backup is listed").clone();
+    let listed = ok(&call(
+        &client,
+        "sentinel_list_backups",
+        json!({"tenant_id": CONTOSO, "workspace": dev, "limit": 200}),
+    )
+    .await);
+    let entry = listed["backups"]
+        .as_array()
+        .expect("backups")
+        .iter()
+        .find(|b| b["backup_id"] == backup_id.as_str())
+        .expect("the new backup is listed")
+        .clone();
     assert_eq!(entry["counts"], json!({"functions": 2, "workbooks": 2}));
     assert_eq!(entry["workspace"], dev);
 
     // A file changed after the export no longer matches the manifest: nothing is restored.
     let store = store();
     let name = format!("{backup_id}/functions.json");
-    let (mut functions, _) = store.get::<Value>(&name).await.expect("read").expect("file");
+    let (mut functions, _) = store
+        .get::<Value>(&name)
+        .await
+        .expect("read")
+        .expect("file");
     functions[0]["properties"]["query"] = json!("SecurityEvent | take 1000000");
     store.upsert(&name, &functions).await.expect("tamper");
-    let writes = app.sandbox.stats().requests.iter().filter(|r| r.method == "PUT").map(|r| r.count).sum::<u64>();
-    let message = err(&call(&client, "sentinel_restore_backup", json!({"tenant_id": CONTOSO, "backup_id": backup_id})).await);
+    let writes = app
+        .sandbox
+        .stats()
+        .requests
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.count)
+        .sum::<u64>();
+    let message = err(&call(
+        &client,
+        "sentinel_restore_backup",
+        json!({"tenant_id": CONTOSO, "backup_id": backup_id}),
+    )
+    .await);
     assert!(message.contains("does not match its SHA-256"), "{message}");
-    assert_eq!(app.sandbox.stats().requests.iter().filter(|r| r.method == "PUT").map(|r| r.count).sum::<u64>(), writes);
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .requests
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .map(|r| r.count)
+            .sum::<u64>(),
+        writes
+    );
 
     for (arguments, expected) in [
-        (json!({"tenant_id": FABRIKAM, "backup_id": backup_id}), "is not a backup of tenant"),
-        (json!({"tenant_id": CONTOSO, "backup_id": format!("{CONTOSO}/{dev}/20000101T000000.000Z-0000")}), "no complete backup"),
-        (json!({"tenant_id": CONTOSO, "backup_id": format!("{CONTOSO}/../x")}), "is not a backup of tenant"),
-        (json!({"tenant_id": CONTOSO, "backup_id": backup_id, "workspace": "nope"}), "is not configured"),
+        (
+            json!({"tenant_id": FABRIKAM, "backup_id": backup_id}),
+            "is not a backup of tenant",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "backup_id": format!("{CONTOSO}/{dev}/20000101T000000.000Z-0000")}),
+            "no complete backup",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "backup_id": format!("{CONTOSO}/../x")}),
+            "is not a backup of tenant",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "backup_id": backup_id, "workspace": "nope"}),
+            "is not configured",
+        ),
     ] {
         let message = err(&call(&client, "sentinel_restore_backup", arguments.clone()).await);
         assert!(message.contains(expected), "{arguments}: {message}");
     }
-    let message = err(&call(&client, "sentinel_export", json!({"tenant_id": CONTOSO, "workspace": dev, "include": ["incidents"]})).await);
+    let message = err(&call(
+        &client,
+        "sentinel_export",
+        json!({"tenant_id": CONTOSO, "workspace": dev, "include": ["incidents"]}),
+    )
+    .await);
     assert!(message.contains("unknown variant `incidents`"), "{message}");
 }

@@ -14,23 +14,66 @@ use serde_json::json;
 async fn tables_are_listed_and_read() {
     let app = TestApp::start().await;
     let client = app.client().await;
-    let output = ok(&call(&client, "sentinel_list_tables", json!({"tenant_id": FABRIKAM})).await);
+    let output = ok(&call(
+        &client,
+        "sentinel_list_tables",
+        json!({"tenant_id": FABRIKAM}),
+    )
+    .await);
     assert_eq!(output["total_matching"], 7);
-    let signin = output["tables"].as_array().expect("tables").iter().find(|t| t["name"] == "SigninLogs").expect("SigninLogs").clone();
+    let signin = output["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["name"] == "SigninLogs")
+        .expect("SigninLogs")
+        .clone();
     assert_eq!(signin["plan"], "Analytics");
     assert_eq!(signin["table_type"], "Microsoft");
     assert_eq!(signin["retention_is_default"], true);
-    let filtered = ok(&call(&client, "sentinel_list_tables", json!({"tenant_id": FABRIKAM, "name_contains": "security", "limit": 1})).await);
-    assert_eq!(filtered["total_matching"], 3, "CommonSecurityLog, SecurityAlert and SecurityEvent");
+    let filtered = ok(&call(
+        &client,
+        "sentinel_list_tables",
+        json!({"tenant_id": FABRIKAM, "name_contains": "security", "limit": 1}),
+    )
+    .await);
+    assert_eq!(
+        filtered["total_matching"], 3,
+        "CommonSecurityLog, SecurityAlert and SecurityEvent"
+    );
     assert_eq!(filtered["tables"].as_array().expect("tables").len(), 1);
 
-    let table = ok(&call(&client, "sentinel_get_table", json!({"tenant_id": FABRIKAM, "table": "SigninLogs"})).await);
-    assert_eq!(table["table"]["total_retention_in_days"], table["table"]["retention_in_days"]);
-    assert!(table["standard_columns"].as_array().expect("columns").iter().any(|c| c == &json!({"name": "TimeGenerated", "type": "dateTime"})));
+    let table = ok(&call(
+        &client,
+        "sentinel_get_table",
+        json!({"tenant_id": FABRIKAM, "table": "SigninLogs"}),
+    )
+    .await);
+    assert_eq!(
+        table["table"]["total_retention_in_days"],
+        table["table"]["retention_in_days"]
+    );
+    assert!(
+        table["standard_columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .any(|c| c == &json!({"name": "TimeGenerated", "type": "dateTime"}))
+    );
 
-    let message = err(&call(&client, "sentinel_get_table", json!({"tenant_id": FABRIKAM, "table": "Nope_CL"})).await);
+    let message = err(&call(
+        &client,
+        "sentinel_get_table",
+        json!({"tenant_id": FABRIKAM, "table": "Nope_CL"}),
+    )
+    .await);
     assert!(message.contains("no table 'Nope_CL'"), "{message}");
-    let message = err(&call(&client, "sentinel_get_table", json!({"tenant_id": FABRIKAM, "table": "../alertRules"})).await);
+    let message = err(&call(
+        &client,
+        "sentinel_get_table",
+        json!({"tenant_id": FABRIKAM, "table": "../alertRules"}),
+    )
+    .await);
     assert!(message.contains("is not a resource name"), "{message}");
 }
 
@@ -41,7 +84,10 @@ async fn custom_tables_are_created_changed_and_deleted() {
     let base = json!({"tenant_id": FABRIKAM, "table": "AppAudit_CL"});
     let with = |extra: serde_json::Value| {
         let mut arguments = base.clone();
-        arguments.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        arguments
+            .as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
         arguments
     };
     let created = ok(&call(
@@ -54,20 +100,44 @@ async fn custom_tables_are_created_changed_and_deleted() {
     assert_eq!(created["after"]["table_type"], "CustomLog");
     assert_eq!(created["after"]["retention_in_days"], 60);
     let table = ok(&call(&client, "sentinel_get_table", base.clone()).await);
-    let columns: Vec<&str> = table["columns"].as_array().expect("columns").iter().map(|c| c["name"].as_str().expect("name")).collect();
-    assert_eq!(columns, vec!["TimeGenerated", "UserName", "Details"], "TimeGenerated is added first");
+    let columns: Vec<&str> = table["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        columns,
+        vec!["TimeGenerated", "UserName", "Details"],
+        "TimeGenerated is added first"
+    );
     assert_eq!(table["description"], "LOB app audit");
 
-    let message = err(&call(&client, "sentinel_create_table", with(json!({"columns": [{"name": "X", "type": "string"}]}))).await);
+    let message = err(&call(
+        &client,
+        "sentinel_create_table",
+        with(json!({"columns": [{"name": "X", "type": "string"}]})),
+    )
+    .await);
     assert!(message.contains("already exists"), "{message}");
 
-    let updated = ok(&call(&client, "sentinel_update_table", with(json!({"plan": "Basic", "total_retention_in_days": 365}))).await);
+    let updated = ok(&call(
+        &client,
+        "sentinel_update_table",
+        with(json!({"plan": "Basic", "total_retention_in_days": 365})),
+    )
+    .await);
     assert_eq!(updated["before"]["plan"], "Analytics");
     assert_eq!(updated["after"]["plan"], "Basic");
     assert_eq!(updated["after"]["total_retention_in_days"], 365);
     assert_eq!(updated["after"]["archive_retention_in_days"], 305);
     // Azure allows one plan switch a week; its refusal comes through.
-    let message = err(&call(&client, "sentinel_update_table", with(json!({"plan": "Analytics"}))).await);
+    let message = err(&call(
+        &client,
+        "sentinel_update_table",
+        with(json!({"plan": "Analytics"})),
+    )
+    .await);
     assert!(message.contains("once a week"), "{message}");
 
     let deleted = ok(&call_confirmed(&client, "sentinel_delete_table", base.clone()).await);
@@ -77,14 +147,46 @@ async fn custom_tables_are_created_changed_and_deleted() {
     assert!(message.contains("no table"), "{message}");
 
     for (tool, arguments, expected) in [
-        ("sentinel_create_table", json!({"tenant_id": FABRIKAM, "table": "AppAudit", "columns": [{"name": "A", "type": "string"}]}), "end with _CL"),
-        ("sentinel_create_table", json!({"tenant_id": FABRIKAM, "table": "T_CL", "columns": [{"name": "A", "type": "varchar"}]}), "accepted: string, int"),
-        ("sentinel_create_table", json!({"tenant_id": FABRIKAM, "table": "T_CL", "columns": [{"name": "TimeGenerated", "type": "string"}]}), "must be of type dateTime"),
-        ("sentinel_create_table", json!({"tenant_id": FABRIKAM, "table": "T_CL", "columns": [{"name": "A", "type": "string"}], "retention_in_days": 1000}), "4-730"),
-        ("sentinel_update_table", json!({"tenant_id": FABRIKAM, "table": "SigninLogs"}), "nothing to change"),
-        ("sentinel_update_table", json!({"tenant_id": FABRIKAM, "table": "SigninLogs", "plan": "Cheap"}), "unknown variant `Cheap`"),
-        ("sentinel_delete_table", json!({"tenant_id": FABRIKAM, "table": "SigninLogs"}), "only custom tables"),
-        ("sentinel_delete_table", json!({"tenant_id": FABRIKAM, "table": "Gone_CL"}), "no table 'Gone_CL'"),
+        (
+            "sentinel_create_table",
+            json!({"tenant_id": FABRIKAM, "table": "AppAudit", "columns": [{"name": "A", "type": "string"}]}),
+            "end with _CL",
+        ),
+        (
+            "sentinel_create_table",
+            json!({"tenant_id": FABRIKAM, "table": "T_CL", "columns": [{"name": "A", "type": "varchar"}]}),
+            "accepted: string, int",
+        ),
+        (
+            "sentinel_create_table",
+            json!({"tenant_id": FABRIKAM, "table": "T_CL", "columns": [{"name": "TimeGenerated", "type": "string"}]}),
+            "must be of type dateTime",
+        ),
+        (
+            "sentinel_create_table",
+            json!({"tenant_id": FABRIKAM, "table": "T_CL", "columns": [{"name": "A", "type": "string"}], "retention_in_days": 1000}),
+            "4-730",
+        ),
+        (
+            "sentinel_update_table",
+            json!({"tenant_id": FABRIKAM, "table": "SigninLogs"}),
+            "nothing to change",
+        ),
+        (
+            "sentinel_update_table",
+            json!({"tenant_id": FABRIKAM, "table": "SigninLogs", "plan": "Cheap"}),
+            "unknown variant `Cheap`",
+        ),
+        (
+            "sentinel_delete_table",
+            json!({"tenant_id": FABRIKAM, "table": "SigninLogs"}),
+            "only custom tables",
+        ),
+        (
+            "sentinel_delete_table",
+            json!({"tenant_id": FABRIKAM, "table": "Gone_CL"}),
+            "no table 'Gone_CL'",
+        ),
     ] {
         let message = err(&call_confirmed(&client, tool, arguments.clone()).await);
         assert!(message.contains(expected), "{tool} {arguments}: {message}");
@@ -93,7 +195,13 @@ async fn custom_tables_are_created_changed_and_deleted() {
 
 #[tokio::test]
 async fn a_failed_operation_is_an_error_and_a_slow_one_is_reported_running() {
-    let slow = SandboxOptions { action_timings: ActionTimings { pending: Duration::from_secs(30), in_progress: Duration::from_millis(300) }, ..SandboxOptions::default() };
+    let slow = SandboxOptions {
+        action_timings: ActionTimings {
+            pending: Duration::from_secs(30),
+            in_progress: Duration::from_millis(300),
+        },
+        ..SandboxOptions::default()
+    };
     let app = TestApp::start_with(slow, &[]).await;
     let client = app.client().await;
     // Azure accepts the request, then the operation fails: Auxiliary tables cannot hold dynamic columns.
@@ -106,9 +214,16 @@ async fn a_failed_operation_is_an_error_and_a_slow_one_is_reported_running() {
     .await);
     assert_eq!(running["operation"]["status"], "InProgress");
     assert!(running["after"].is_null());
-    assert!(started.elapsed() < Duration::from_secs(10), "the wait bound was not honoured");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the wait bound was not honoured"
+    );
     let text_result = call(&client, "sentinel_update_table", json!({"tenant_id": FABRIKAM, "table": "Slow_CL", "retention_in_days": 40, "wait_seconds": 1})).await;
-    assert!(text(&text_result).contains("still running"), "{}", text(&text_result));
+    assert!(
+        text(&text_result).contains("still running"),
+        "{}",
+        text(&text_result)
+    );
 
     let fast = TestApp::start().await;
     let client = fast.client().await;
@@ -118,7 +233,10 @@ async fn a_failed_operation_is_an_error_and_a_slow_one_is_reported_running() {
         json!({"tenant_id": FABRIKAM, "table": "Aux_CL", "plan": "Auxiliary", "columns": [{"name": "Payload", "type": "dynamic"}]}),
     )
     .await);
-    assert!(message.contains("ended Failed") && message.contains("dynamic"), "{message}");
+    assert!(
+        message.contains("ended Failed") && message.contains("dynamic"),
+        "{message}"
+    );
     let stats = fast.sandbox.stats();
     assert!(stats.count("GET", "/arm/subscriptions/{sub}/providers/Microsoft.OperationalInsights/locations/{location}/operationStatuses/{op}") >= 1, "{:?}", stats.requests);
 }

@@ -27,7 +27,12 @@ use crate::util::{QueryParams, build_url, fmt_time, new_guid, paginate, parse_us
 /// Optimistic concurrency on an update of `existing`, as resource providers check it: an
 /// `If-Match` header that no longer matches is `412 PreconditionFailed`; Sentinel resources
 /// also carry the etag in the body, and a stale one there is `409 Conflict` (`*` matches any).
-pub(crate) fn check_etag(headers: &HeaderMap, body: &Value, existing: &Value, what: &str) -> ApiResult<()> {
+pub(crate) fn check_etag(
+    headers: &HeaderMap,
+    body: &Value,
+    existing: &Value,
+    what: &str,
+) -> ApiResult<()> {
     let current = existing["etag"].as_str().unwrap_or_default();
     if let Some(wanted) = headers.get("if-match").and_then(|v| v.to_str().ok())
         && wanted != "*"
@@ -37,7 +42,9 @@ pub(crate) fn check_etag(headers: &HeaderMap, body: &Value, existing: &Value, wh
             API,
             StatusCode::PRECONDITION_FAILED,
             "PreconditionFailed",
-            format!("The {what} was changed by someone else: If-Match {wanted} does not match the current etag {current}. Re-read it and retry."),
+            format!(
+                "The {what} was changed by someone else: If-Match {wanted} does not match the current etag {current}. Re-read it and retry."
+            ),
         ));
     }
     if let Some(etag) = body["etag"].as_str()
@@ -48,7 +55,9 @@ pub(crate) fn check_etag(headers: &HeaderMap, body: &Value, existing: &Value, wh
             API,
             StatusCode::CONFLICT,
             "Conflict",
-            format!("Newer version of the {what} exists: the etag {etag} does not match the current etag {current}. Re-read it and retry."),
+            format!(
+                "Newer version of the {what} exists: the etag {etag} does not match the current etag {current}. Re-read it and retry."
+            ),
         ));
     }
     Ok(())
@@ -414,8 +423,15 @@ async fn list_registration_assignments(
     Path(sub): Path<String>,
 ) -> ApiResult<Json<Value>> {
     check_subscription(&state, &caller, &sub)?;
-    let tenant_name = state.tenants_public.iter().find(|t| t.tenant_id == caller.tenant_id).map(|t| t.display_name.clone()).unwrap_or_default();
-    let expand = QueryParams::parse(raw.as_deref()).get("$expandRegistrationDefinition").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let tenant_name = state
+        .tenants_public
+        .iter()
+        .find(|t| t.tenant_id == caller.tenant_id)
+        .map(|t| t.display_name.clone())
+        .unwrap_or_default();
+    let expand = QueryParams::parse(raw.as_deref())
+        .get("$expandRegistrationDefinition")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut value = crate::content::registration_assignments(&sub, &tenant_name);
     if !expand {
         for v in &mut value {

@@ -62,7 +62,9 @@ pub struct WorkspaceScope<'a> {
 
 fn rng_for(key: &str) -> StdRng {
     // FNV-1a: a stable seed from a string, independent of std's randomized hasher.
-    let seed = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let seed = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     StdRng::seed_from_u64(seed)
 }
 
@@ -85,8 +87,14 @@ pub fn generate(
 ) -> WorkspaceContent {
     let mut rng = rng_for(scope.customer_id);
     let rng = &mut rng;
-    let si = format!("{}/providers/Microsoft.SecurityInsights", scope.workspace_id);
-    let mut content = WorkspaceContent { alert_rule_templates: templates(rng, &si, now), ..Default::default() };
+    let si = format!(
+        "{}/providers/Microsoft.SecurityInsights",
+        scope.workspace_id
+    );
+    let mut content = WorkspaceContent {
+        alert_rule_templates: templates(rng, &si, now),
+        ..Default::default()
+    };
     watchlists(rng, &si, now, people, hosts, &mut content);
     content.automation_rules = automation_rules(rng, &si, now, people, alert_rules);
     content.saved_searches = saved_searches(rng, scope.workspace_id);
@@ -102,21 +110,106 @@ pub fn generate(
 }
 
 /// kind, display name, severity, query, tactics, data connector.
-type TemplateDef = (&'static str, &'static str, &'static str, &'static str, &'static [&'static str], &'static str);
+type TemplateDef = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+);
 
 /// Analytics rule templates as Content Hub installs them.
 fn templates(rng: &mut StdRng, si: &str, now: OffsetDateTime) -> Vec<Value> {
     let defs: &[TemplateDef] = &[
-        ("Scheduled", "Multiple failed logons followed by a success", "Medium", "SecurityEvent | where EventID in (4625, 4624) | summarize Failures = countif(EventID == 4625), Successes = countif(EventID == 4624) by Account, Computer | where Failures > 5 and Successes > 0", &["CredentialAccess"], "SecurityEvents"),
-        ("Scheduled", "Sign-in from a TOR exit node", "High", "SigninLogs | where IPAddress startswith '185.220.' | project TimeGenerated, UserPrincipalName, IPAddress, AppDisplayName", &["InitialAccess"], "AzureActiveDirectory"),
-        ("Scheduled", "Rare administrative operation in Azure", "Low", "AzureActivity | where OperationNameValue endswith '/WRITE' and ActivityStatusValue == 'Success' | summarize count() by Caller, OperationNameValue | where count_ < 3", &["Persistence", "PrivilegeEscalation"], "AzureActivity"),
-        ("Scheduled", "Firewall allows traffic to a known C2 address", "High", "CommonSecurityLog | where DeviceAction == 'allow' and DestinationIP in ('203.0.113.50', '198.51.100.23') | summarize count() by SourceIP, DestinationIP", &["CommandAndControl"], "CEF"),
-        ("Scheduled", "Security event log cleared", "Medium", "SecurityEvent | where EventID == 1102 | project TimeGenerated, Computer, Account", &["DefenseEvasion"], "SecurityEvents"),
-        ("Scheduled", "User added to a privileged local group", "Medium", "SecurityEvent | where EventID == 4732 | project TimeGenerated, Computer, Account, TargetAccount", &["Persistence"], "SecurityEvents"),
-        ("Scheduled", "High volume of failed sign-ins for one user", "Low", "SigninLogs | where ResultType != '0' | summarize Failures = count() by UserPrincipalName | where Failures > 20", &["CredentialAccess"], "AzureActiveDirectory"),
-        ("NRT", "NRT Process creation with an encoded command", "High", "SecurityEvent | where EventID == 4688 and CommandLine has '-enc'", &["Execution"], "SecurityEvents"),
-        ("NRT", "NRT Sign-in from a blocked country", "Medium", "SigninLogs | where Location in ('KP', 'IR')", &["InitialAccess"], "AzureActiveDirectory"),
-        ("Fusion", "Advanced Multistage Attack Detection", "High", "", &["Collection", "CommandAndControl", "Execution", "Impact", "InitialAccess", "LateralMovement", "Persistence"], "Fusion"),
+        (
+            "Scheduled",
+            "Multiple failed logons followed by a success",
+            "Medium",
+            "SecurityEvent | where EventID in (4625, 4624) | summarize Failures = countif(EventID == 4625), Successes = countif(EventID == 4624) by Account, Computer | where Failures > 5 and Successes > 0",
+            &["CredentialAccess"],
+            "SecurityEvents",
+        ),
+        (
+            "Scheduled",
+            "Sign-in from a TOR exit node",
+            "High",
+            "SigninLogs | where IPAddress startswith '185.220.' | project TimeGenerated, UserPrincipalName, IPAddress, AppDisplayName",
+            &["InitialAccess"],
+            "AzureActiveDirectory",
+        ),
+        (
+            "Scheduled",
+            "Rare administrative operation in Azure",
+            "Low",
+            "AzureActivity | where OperationNameValue endswith '/WRITE' and ActivityStatusValue == 'Success' | summarize count() by Caller, OperationNameValue | where count_ < 3",
+            &["Persistence", "PrivilegeEscalation"],
+            "AzureActivity",
+        ),
+        (
+            "Scheduled",
+            "Firewall allows traffic to a known C2 address",
+            "High",
+            "CommonSecurityLog | where DeviceAction == 'allow' and DestinationIP in ('203.0.113.50', '198.51.100.23') | summarize count() by SourceIP, DestinationIP",
+            &["CommandAndControl"],
+            "CEF",
+        ),
+        (
+            "Scheduled",
+            "Security event log cleared",
+            "Medium",
+            "SecurityEvent | where EventID == 1102 | project TimeGenerated, Computer, Account",
+            &["DefenseEvasion"],
+            "SecurityEvents",
+        ),
+        (
+            "Scheduled",
+            "User added to a privileged local group",
+            "Medium",
+            "SecurityEvent | where EventID == 4732 | project TimeGenerated, Computer, Account, TargetAccount",
+            &["Persistence"],
+            "SecurityEvents",
+        ),
+        (
+            "Scheduled",
+            "High volume of failed sign-ins for one user",
+            "Low",
+            "SigninLogs | where ResultType != '0' | summarize Failures = count() by UserPrincipalName | where Failures > 20",
+            &["CredentialAccess"],
+            "AzureActiveDirectory",
+        ),
+        (
+            "NRT",
+            "NRT Process creation with an encoded command",
+            "High",
+            "SecurityEvent | where EventID == 4688 and CommandLine has '-enc'",
+            &["Execution"],
+            "SecurityEvents",
+        ),
+        (
+            "NRT",
+            "NRT Sign-in from a blocked country",
+            "Medium",
+            "SigninLogs | where Location in ('KP', 'IR')",
+            &["InitialAccess"],
+            "AzureActiveDirectory",
+        ),
+        (
+            "Fusion",
+            "Advanced Multistage Attack Detection",
+            "High",
+            "",
+            &[
+                "Collection",
+                "CommandAndControl",
+                "Execution",
+                "Impact",
+                "InitialAccess",
+                "LateralMovement",
+                "Persistence",
+            ],
+            "Fusion",
+        ),
     ];
     defs.iter()
         .map(|(kind, name, severity, query, tactics, connector)| {
@@ -192,7 +285,10 @@ fn watchlists(
     hosts: &[Host],
     content: &mut WorkspaceContent,
 ) {
-    let author = people.first().map(|p| p.object_id.clone()).unwrap_or_default();
+    let author = people
+        .first()
+        .map(|p| p.object_id.clone())
+        .unwrap_or_default();
     let servers: Vec<Value> = hosts
         .iter()
         .filter(|h| h.server)
@@ -202,9 +298,27 @@ fn watchlists(
     // More items than one server page, so listing them exercises paging.
     let tor: Vec<Value> = (0..40).map(|i| json!({"IPAddress": format!("185.220.101.{}", 10 + i), "FirstSeen": fmt_time(now - Duration::days(i))})).collect();
     let lists: [(&str, &str, &str, &str, Vec<Value>); 3] = [
-        ("HighValueAssets", "High value assets", "Hostname", "Tier-0 servers: escalate any incident touching them.", servers),
-        ("VIPUsers", "VIP users", "UserPrincipalName", "Executives and their assistants.", vips),
-        ("TorExitNodes", "TOR exit nodes", "IPAddress", "Known TOR exit nodes, refreshed weekly.", tor),
+        (
+            "HighValueAssets",
+            "High value assets",
+            "Hostname",
+            "Tier-0 servers: escalate any incident touching them.",
+            servers,
+        ),
+        (
+            "VIPUsers",
+            "VIP users",
+            "UserPrincipalName",
+            "Executives and their assistants.",
+            vips,
+        ),
+        (
+            "TorExitNodes",
+            "TOR exit nodes",
+            "IPAddress",
+            "Known TOR exit nodes, refreshed weekly.",
+            tor,
+        ),
     ];
     for (alias, display, key, description, items) in lists {
         let created = fmt_time(now - Duration::days(rng.random_range(30..300)));
@@ -248,7 +362,13 @@ fn watchlists(
     }
 }
 
-fn automation_rules(rng: &mut StdRng, si: &str, now: OffsetDateTime, people: &[Person], alert_rules: &[Value]) -> Vec<Value> {
+fn automation_rules(
+    rng: &mut StdRng,
+    si: &str,
+    now: OffsetDateTime,
+    people: &[Person],
+    alert_rules: &[Value],
+) -> Vec<Value> {
     let lead = &people[0];
     let noisy_rule = alert_rules
         .iter()
@@ -308,15 +428,57 @@ pub fn saved_search_etag(at: OffsetDateTime) -> String {
 }
 
 /// category, display name, query, function alias, tags.
-type SavedSearchDef = (&'static str, &'static str, &'static str, Option<&'static str>, &'static [(&'static str, &'static str)]);
+type SavedSearchDef = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [(&'static str, &'static str)],
+);
 
 fn saved_searches(rng: &mut StdRng, workspace_id: &str) -> Vec<Value> {
     let defs: &[SavedSearchDef] = &[
-        ("Security", "Firewall events, parsed", "CommonSecurityLog | where DeviceVendor == 'Palo Alto Networks' | project TimeGenerated, SourceIP, DestinationIP, DestinationPort, DeviceAction", Some("FirewallEvents"), &[]),
-        ("Security", "Failed Windows logons", "SecurityEvent | where EventID == 4625 | project TimeGenerated, Computer, Account, IpAddress", Some("FailedLogons"), &[]),
-        ("Hunting Queries", "PowerShell download cradles", "SecurityEvent | where EventID == 4688 and CommandLine has 'DownloadString' | project TimeGenerated, Computer, Account, CommandLine", None, &[("tactics", "Execution"), ("description", "PowerShell fetching and running remote code.")]),
-        ("Hunting Queries", "Sign-ins from many countries", "SigninLogs | summarize Countries = dcount(Location) by UserPrincipalName | where Countries > 3", None, &[("tactics", "InitialAccess")]),
-        ("Log Management", "Heartbeats per computer", "Heartbeat | summarize LastSeen = max(TimeGenerated) by Computer", None, &[]),
+        (
+            "Security",
+            "Firewall events, parsed",
+            "CommonSecurityLog | where DeviceVendor == 'Palo Alto Networks' | project TimeGenerated, SourceIP, DestinationIP, DestinationPort, DeviceAction",
+            Some("FirewallEvents"),
+            &[],
+        ),
+        (
+            "Security",
+            "Failed Windows logons",
+            "SecurityEvent | where EventID == 4625 | project TimeGenerated, Computer, Account, IpAddress",
+            Some("FailedLogons"),
+            &[],
+        ),
+        (
+            "Hunting Queries",
+            "PowerShell download cradles",
+            "SecurityEvent | where EventID == 4688 and CommandLine has 'DownloadString' | project TimeGenerated, Computer, Account, CommandLine",
+            None,
+            &[
+                ("tactics", "Execution"),
+                (
+                    "description",
+                    "PowerShell fetching and running remote code.",
+                ),
+            ],
+        ),
+        (
+            "Hunting Queries",
+            "Sign-ins from many countries",
+            "SigninLogs | summarize Countries = dcount(Location) by UserPrincipalName | where Countries > 3",
+            None,
+            &[("tactics", "InitialAccess")],
+        ),
+        (
+            "Log Management",
+            "Heartbeats per computer",
+            "Heartbeat | summarize LastSeen = max(TimeGenerated) by Computer",
+            None,
+            &[],
+        ),
     ];
     defs.iter()
         .map(|(category, display, query, alias, tags)| {
@@ -345,7 +507,8 @@ fn saved_searches(rng: &mut StdRng, workspace_id: &str) -> Vec<Value> {
 
 /// Workbook content in the Notebook/1.0 format the workbook editor writes.
 pub fn notebook(title: &str, queries: &[&str], workspace_id: &str) -> String {
-    let mut items = vec![json!({"type": 1, "content": {"json": format!("## {title}")}, "name": "title"})];
+    let mut items =
+        vec![json!({"type": 1, "content": {"json": format!("## {title}")}, "name": "title"})];
     for (i, q) in queries.iter().enumerate() {
         items.push(json!({
             "type": 3,
@@ -383,10 +546,26 @@ pub fn workbook_json(
 }
 
 fn workbooks(rng: &mut StdRng, scope: &WorkspaceScope<'_>, now: OffsetDateTime) -> Vec<Value> {
-    let rg_path = scope.workspace_id.split("/providers/").next().unwrap_or_default();
+    let rg_path = scope
+        .workspace_id
+        .split("/providers/")
+        .next()
+        .unwrap_or_default();
     let defs: [(&str, &[&str]); 2] = [
-        ("Identity & Access", &["SigninLogs | summarize count() by ResultType", "SigninLogs | summarize count() by Location"]),
-        ("Firewall overview", &["CommonSecurityLog | summarize count() by DeviceAction", "CommonSecurityLog | top 10 by DestinationPort"]),
+        (
+            "Identity & Access",
+            &[
+                "SigninLogs | summarize count() by ResultType",
+                "SigninLogs | summarize count() by Location",
+            ],
+        ),
+        (
+            "Firewall overview",
+            &[
+                "CommonSecurityLog | summarize count() by DeviceAction",
+                "CommonSecurityLog | top 10 by DestinationPort",
+            ],
+        ),
     ];
     defs.iter()
         .map(|(title, queries)| {
@@ -411,12 +590,31 @@ fn workbooks(rng: &mut StdRng, scope: &WorkspaceScope<'_>, now: OffsetDateTime) 
         .collect()
 }
 
-fn data_collection(rng: &mut StdRng, scope: &WorkspaceScope<'_>, hosts: &[Host], content: &mut WorkspaceContent) {
-    let rg_path = scope.workspace_id.split("/providers/").next().unwrap_or_default();
+fn data_collection(
+    rng: &mut StdRng,
+    scope: &WorkspaceScope<'_>,
+    hosts: &[Host],
+    content: &mut WorkspaceContent,
+) {
+    let rg_path = scope
+        .workspace_id
+        .split("/providers/")
+        .next()
+        .unwrap_or_default();
     let ws_name = scope.workspace_id.rsplit('/').next().unwrap_or_default();
     let dce_name = format!("dce-{ws_name}");
-    let dce_id = format!("{rg_path}/providers/Microsoft.Insights/dataCollectionEndpoints/{dce_name}");
-    content.dces.push(dce_json(&dce_id, &dce_name, scope.location, &etag(rng), &hex_from(rng, 16), &hex_from(rng, 3), "Enabled", None));
+    let dce_id =
+        format!("{rg_path}/providers/Microsoft.Insights/dataCollectionEndpoints/{dce_name}");
+    content.dces.push(dce_json(
+        &dce_id,
+        &dce_name,
+        scope.location,
+        &etag(rng),
+        &hex_from(rng, 16),
+        &hex_from(rng, 3),
+        "Enabled",
+        None,
+    ));
     let dcr_name = "dcr-windows-security-events";
     let dcr_id = format!("{rg_path}/providers/Microsoft.Insights/dataCollectionRules/{dcr_name}");
     let properties = json!({
@@ -430,11 +628,26 @@ fn data_collection(rng: &mut StdRng, scope: &WorkspaceScope<'_>, hosts: &[Host],
         "dataFlows": [{"streams": ["Microsoft-SecurityEvent"], "destinations": ["sentinel"], "transformKql": "source", "outputStream": "Microsoft-SecurityEvent"}],
         "provisioningState": "Succeeded",
     });
-    content.dcrs.push(dcr_json(&dcr_id, dcr_name, scope.location, Some("Windows"), &etag(rng), properties));
+    content.dcrs.push(dcr_json(
+        &dcr_id,
+        dcr_name,
+        scope.location,
+        Some("Windows"),
+        &etag(rng),
+        properties,
+    ));
     for host in hosts.iter().filter(|h| h.server) {
         let vm = host.dns_name.split('.').next().unwrap_or_default();
-        let resource = format!("/subscriptions/{}/resourceGroups/rg-servers/providers/Microsoft.Compute/virtualMachines/{vm}", scope.subscription_id);
-        content.dcr_associations.push(association_json(&resource, &format!("{dcr_name}-association"), &dcr_id, None));
+        let resource = format!(
+            "/subscriptions/{}/resourceGroups/rg-servers/providers/Microsoft.Compute/virtualMachines/{vm}",
+            scope.subscription_id
+        );
+        content.dcr_associations.push(association_json(
+            &resource,
+            &format!("{dcr_name}-association"),
+            &dcr_id,
+            None,
+        ));
     }
 }
 
@@ -469,7 +682,14 @@ pub fn dce_json(
     })
 }
 
-pub fn dcr_json(id: &str, name: &str, location: &str, kind: Option<&str>, etag: &str, properties: Value) -> Value {
+pub fn dcr_json(
+    id: &str,
+    name: &str,
+    location: &str,
+    kind: Option<&str>,
+    etag: &str,
+    properties: Value,
+) -> Value {
     let mut dcr = json!({
         "id": id,
         "name": name,
@@ -485,7 +705,12 @@ pub fn dcr_json(id: &str, name: &str, location: &str, kind: Option<&str>, etag: 
     dcr
 }
 
-pub fn association_json(resource: &str, name: &str, dcr_id: &str, description: Option<&str>) -> Value {
+pub fn association_json(
+    resource: &str,
+    name: &str,
+    dcr_id: &str,
+    description: Option<&str>,
+) -> Value {
     json!({
         "id": format!("{resource}/providers/Microsoft.Insights/dataCollectionRuleAssociations/{name}"),
         "name": name,
@@ -495,7 +720,13 @@ pub fn association_json(resource: &str, name: &str, dcr_id: &str, description: O
 }
 
 /// The alerts and entities of one incident, consistent with its alert count and times.
-fn incident_evidence(rng: &mut StdRng, si: &str, incident: &Value, people: &[Person], hosts: &[Host]) -> (Vec<Value>, Vec<Value>) {
+fn incident_evidence(
+    rng: &mut StdRng,
+    si: &str,
+    incident: &Value,
+    people: &[Person],
+    hosts: &[Host],
+) -> (Vec<Value>, Vec<Value>) {
     let p = &incident["properties"];
     let count = p["additionalData"]["alertsCount"].as_u64().unwrap_or(0);
     let host = pick(rng, hosts);
@@ -508,10 +739,18 @@ fn incident_evidence(rng: &mut StdRng, si: &str, incident: &Value, people: &[Per
     };
     let mut entities = Vec::new();
     let (id, name, kind) = entity_id("Host", rng);
-    let short = host.dns_name.split('.').next().unwrap_or_default().to_string();
+    let short = host
+        .dns_name
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     entities.push(json!({"id": id, "name": name, "type": "Microsoft.SecurityInsights/Entities", "kind": kind, "properties": {"hostName": short, "dnsDomain": host.dns_name.split_once('.').map(|(_, d)| d).unwrap_or_default(), "osFamily": "Windows", "friendlyName": short}}));
     let (id, name, kind) = entity_id("Account", rng);
-    let (account, domain) = person.upn.split_once('@').unwrap_or((person.upn.as_str(), ""));
+    let (account, domain) = person
+        .upn
+        .split_once('@')
+        .unwrap_or((person.upn.as_str(), ""));
     entities.push(json!({"id": id, "name": name, "type": "Microsoft.SecurityInsights/Entities", "kind": kind, "properties": {"accountName": account, "upnSuffix": domain, "aadUserId": person.object_id, "displayName": person.display, "friendlyName": person.display}}));
     let (id, name, kind) = entity_id("Ip", rng);
     entities.push(json!({"id": id, "name": name, "type": "Microsoft.SecurityInsights/Entities", "kind": kind, "properties": {"address": host.ip, "friendlyName": host.ip}}));
@@ -552,7 +791,11 @@ fn incident_evidence(rng: &mut StdRng, si: &str, incident: &Value, people: &[Per
 /// `SentinelHealth` rows for scheduled analytics rule runs over the last day (health
 /// monitoring enabled): every enabled scheduled rule ran hourly; one rule's recent runs
 /// failed, as a rule whose table went away would.
-pub fn sentinel_health(now: OffsetDateTime, workspace_customer_id: &str, alert_rules: &[Value]) -> Table {
+pub fn sentinel_health(
+    now: OffsetDateTime,
+    workspace_customer_id: &str,
+    alert_rules: &[Value],
+) -> Table {
     let mut table = Table::new(
         "SentinelHealth",
         vec![
@@ -569,22 +812,54 @@ pub fn sentinel_health(now: OffsetDateTime, workspace_customer_id: &str, alert_r
             Column::new("Type", ColType::String),
         ],
     );
-    let scheduled: Vec<&Value> = alert_rules.iter().filter(|r| r["kind"] == "Scheduled" && r["properties"]["enabled"] == true).collect();
-    let failing = scheduled.iter().position(|r| r["properties"]["displayName"] == "Firewall denies to known C2");
+    let scheduled: Vec<&Value> = alert_rules
+        .iter()
+        .filter(|r| r["kind"] == "Scheduled" && r["properties"]["enabled"] == true)
+        .collect();
+    let failing = scheduled
+        .iter()
+        .position(|r| r["properties"]["displayName"] == "Firewall denies to known C2");
     for (i, rule) in scheduled.iter().enumerate() {
         for hour in 0..24 {
             let failed = Some(i) == failing && hour < 4;
             table.push_named(vec![
                 ("TenantId", K::str(workspace_customer_id)),
-                ("TimeGenerated", K::DateTime(now - Duration::hours(hour) - Duration::minutes(3))),
+                (
+                    "TimeGenerated",
+                    K::DateTime(now - Duration::hours(hour) - Duration::minutes(3)),
+                ),
                 ("OperationName", K::str("Scheduled analytics rule run")),
-                ("SentinelResourceId", K::str(rule["id"].as_str().unwrap_or_default())),
-                ("SentinelResourceName", K::str(rule["properties"]["displayName"].as_str().unwrap_or_default())),
+                (
+                    "SentinelResourceId",
+                    K::str(rule["id"].as_str().unwrap_or_default()),
+                ),
+                (
+                    "SentinelResourceName",
+                    K::str(
+                        rule["properties"]["displayName"]
+                            .as_str()
+                            .unwrap_or_default(),
+                    ),
+                ),
                 ("SentinelResourceType", K::str("Analytics Rule")),
                 ("SentinelResourceKind", K::str("Scheduled")),
                 ("Status", K::str(if failed { "Failure" } else { "Success" })),
-                ("Description", K::str(if failed { "The rule's query failed to run." } else { "Rule ran successfully." })),
-                ("Reason", if failed { K::str("Query timed out after 10 minutes.") } else { K::Null }),
+                (
+                    "Description",
+                    K::str(if failed {
+                        "The rule's query failed to run."
+                    } else {
+                        "Rule ran successfully."
+                    }),
+                ),
+                (
+                    "Reason",
+                    if failed {
+                        K::str("Query timed out after 10 minutes.")
+                    } else {
+                        K::Null
+                    },
+                ),
                 ("Type", K::str("SentinelHealth")),
             ]);
         }

@@ -16,7 +16,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
-use crate::arm::{API, arm_list, check_etag, check_subscription, find_by_name, resolve_workspace, tenant, workspace_id};
+use crate::arm::{
+    API, arm_list, check_etag, check_subscription, find_by_name, resolve_workspace, tenant,
+    workspace_id,
+};
 use crate::errors::{ApiError, ApiResult, bad_body, parse_json};
 use crate::seed::{TenantData, WorkspaceData};
 use crate::state::AppState;
@@ -30,22 +33,48 @@ pub trait Collection: Send + Sync + 'static {
     fn items(w: &mut WorkspaceData) -> &mut Vec<Value>;
     /// The resource as a list or get shows it (query options such as `canFetchContent`, or
     /// computed properties). `None` leaves it out of a list.
-    fn shown(_w: &WorkspaceData, item: Value, _query: &QueryParams, _listing: bool) -> ApiResult<Option<Value>> {
+    fn shown(
+        _w: &WorkspaceData,
+        item: Value,
+        _query: &QueryParams,
+        _listing: bool,
+    ) -> ApiResult<Option<Value>> {
         Ok(Some(item))
     }
 }
 
 fn not_found<C: Collection>(name: &str) -> ApiError {
-    ApiError::new(API, StatusCode::NOT_FOUND, "ResourceNotFound", format!("The {} '{name}' was not found.", C::NOUN))
+    ApiError::new(
+        API,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        format!("The {} '{name}' was not found.", C::NOUN),
+    )
 }
 
 /// The workspace whose resource group is `rg`.
-pub fn resolve_group<'t>(state: &AppState, caller: &Caller, t: &'t mut TenantData, sub: &str, rg: &str) -> ApiResult<&'t mut WorkspaceData> {
+pub fn resolve_group<'t>(
+    state: &AppState,
+    caller: &Caller,
+    t: &'t mut TenantData,
+    sub: &str,
+    rg: &str,
+) -> ApiResult<&'t mut WorkspaceData> {
     check_subscription(state, caller, sub)?;
     t.workspaces
         .iter_mut()
-        .find(|w| w.public.subscription_id.eq_ignore_ascii_case(sub) && w.public.resource_group.eq_ignore_ascii_case(rg))
-        .ok_or_else(|| ApiError::new(API, StatusCode::NOT_FOUND, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found.")))
+        .find(|w| {
+            w.public.subscription_id.eq_ignore_ascii_case(sub)
+                && w.public.resource_group.eq_ignore_ascii_case(rg)
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                API,
+                StatusCode::NOT_FOUND,
+                "ResourceGroupNotFound",
+                format!("Resource group '{rg}' could not be found."),
+            )
+        })
 }
 
 fn shown_list<C: Collection>(w: &mut WorkspaceData, query: &QueryParams) -> ApiResult<Vec<Value>> {
@@ -57,8 +86,14 @@ fn shown_list<C: Collection>(w: &mut WorkspaceData, query: &QueryParams) -> ApiR
     Ok(out)
 }
 
-fn shown_one<C: Collection>(w: &mut WorkspaceData, name: &str, query: &QueryParams) -> ApiResult<Value> {
-    let item = find_by_name(C::items(w), name).map(|v| v.clone()).ok_or_else(|| not_found::<C>(name))?;
+fn shown_one<C: Collection>(
+    w: &mut WorkspaceData,
+    name: &str,
+    query: &QueryParams,
+) -> ApiResult<Value> {
+    let item = find_by_name(C::items(w), name)
+        .map(|v| v.clone())
+        .ok_or_else(|| not_found::<C>(name))?;
     C::shown(w, item, query, false)?.ok_or_else(|| not_found::<C>(name))
 }
 
@@ -66,8 +101,16 @@ fn shown_one<C: Collection>(w: &mut WorkspaceData, name: &str, query: &QueryPara
 fn delete_from<C: Collection>(w: &mut WorkspaceData, name: &str) -> StatusCode {
     let items = C::items(w);
     let before = items.len();
-    items.retain(|r| !r["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)));
-    if items.len() < before { StatusCode::OK } else { StatusCode::NO_CONTENT }
+    items.retain(|r| {
+        !r["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    });
+    if items.len() < before {
+        StatusCode::OK
+    } else {
+        StatusCode::NO_CONTENT
+    }
 }
 
 /// A PUT as a [`Writable`] collection turns it into the stored resource.
@@ -84,12 +127,18 @@ pub struct Put<'a> {
 impl Put<'_> {
     /// The PUT body's `properties`, required by every resource type.
     pub fn properties(&self) -> ApiResult<Map<String, Value>> {
-        self.body["properties"].as_object().cloned().ok_or_else(|| bad_body(API, "The 'properties' object is required."))
+        self.body["properties"]
+            .as_object()
+            .cloned()
+            .ok_or_else(|| bad_body(API, "The 'properties' object is required."))
     }
 
     /// A property of the resource being replaced, or `default` for a new one.
     pub fn kept(&self, key: &str, default: Value) -> Value {
-        self.existing.map(|e| e["properties"][key].clone()).filter(|v| !v.is_null()).unwrap_or(default)
+        self.existing
+            .map(|e| e["properties"][key].clone())
+            .filter(|v| !v.is_null())
+            .unwrap_or(default)
     }
 }
 
@@ -104,7 +153,14 @@ pub trait Writable: Collection {
 }
 
 /// Create or replace `name` after the etag checks; 201 for a new resource, 200 for a replaced one.
-fn upsert<C: Writable>(w: &mut WorkspaceData, parent: &str, name: &str, headers: &HeaderMap, body: &Value, caller: &Caller) -> ApiResult<Response> {
+fn upsert<C: Writable>(
+    w: &mut WorkspaceData,
+    parent: &str,
+    name: &str,
+    headers: &HeaderMap,
+    body: &Value,
+    caller: &Caller,
+) -> ApiResult<Response> {
     let existing = find_by_name(C::items(w), name).map(|v| v.clone());
     match &existing {
         Some(current) => check_etag(headers, body, current, &format!("{} '{name}'", C::NOUN))?,
@@ -113,12 +169,21 @@ fn upsert<C: Writable>(w: &mut WorkspaceData, parent: &str, name: &str, headers:
                 API,
                 StatusCode::PRECONDITION_FAILED,
                 "PreconditionFailed",
-                format!("The {} '{name}' does not exist, so If-Match cannot match.", C::NOUN),
+                format!(
+                    "The {} '{name}' does not exist, so If-Match cannot match.",
+                    C::NOUN
+                ),
             ));
         }
         None => {}
     }
-    let resource = C::build(&Put { name, parent, body, caller, existing: existing.as_ref() })?;
+    let resource = C::build(&Put {
+        name,
+        parent,
+        body,
+        caller,
+        existing: existing.as_ref(),
+    })?;
     let items = C::items(w);
     let status = match find_by_name(items, name) {
         Some(slot) => {
@@ -148,7 +213,10 @@ pub async fn list_in_workspace<C: Collection>(
     let query = QueryParams::parse(raw.as_deref());
     let items = {
         let mut t = tenant(&state, &caller)?;
-        shown_list::<C>(resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?, &query)?
+        shown_list::<C>(
+            resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?,
+            &query,
+        )?
     };
     arm_list(&state, uri.path(), raw.as_deref(), items)
 }
@@ -170,7 +238,10 @@ pub async fn delete_in_workspace<C: Collection>(
     Path((sub, rg, ws, name)): WsItemPath,
 ) -> ApiResult<StatusCode> {
     let mut t = tenant(&state, &caller)?;
-    Ok(delete_from::<C>(resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?, &name))
+    Ok(delete_from::<C>(
+        resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?,
+        &name,
+    ))
 }
 
 pub async fn list_in_group<C: Collection>(
@@ -201,7 +272,11 @@ pub async fn list_in_subscription<C: Collection>(
     let items = {
         let mut t = tenant(&state, &caller)?;
         let mut items = Vec::new();
-        for w in t.workspaces.iter_mut().filter(|w| w.public.subscription_id.eq_ignore_ascii_case(&sub)) {
+        for w in t
+            .workspaces
+            .iter_mut()
+            .filter(|w| w.public.subscription_id.eq_ignore_ascii_case(&sub))
+        {
             items.extend(shown_list::<C>(w, &query)?);
         }
         items
@@ -226,12 +301,20 @@ pub async fn delete_in_group<C: Collection>(
     Path((sub, rg, name)): GroupItemPath,
 ) -> ApiResult<StatusCode> {
     let mut t = tenant(&state, &caller)?;
-    Ok(delete_from::<C>(resolve_group(&state, &caller, &mut t, &sub, &rg)?, &name))
+    Ok(delete_from::<C>(
+        resolve_group(&state, &caller, &mut t, &sub, &rg)?,
+        &name,
+    ))
 }
 
 /// Checks the subscription, parses the body and checks it against the tenant; returns the
 /// locked tenant to write in.
-fn prepare<'s, C: Writable>(state: &'s AppState, caller: &Caller, sub: &str, body: &[u8]) -> ApiResult<(MutexGuard<'s, TenantData>, Value)> {
+fn prepare<'s, C: Writable>(
+    state: &'s AppState,
+    caller: &Caller,
+    sub: &str,
+    body: &[u8],
+) -> ApiResult<(MutexGuard<'s, TenantData>, Value)> {
     check_subscription(state, caller, sub)?;
     let body: Value = parse_json(API, body)?;
     let t = tenant(state, caller)?;
@@ -261,6 +344,9 @@ pub async fn put_in_group<C: Writable>(
 ) -> ApiResult<Response> {
     let (mut t, body) = prepare::<C>(&state, &caller, &sub, &body)?;
     let w = resolve_group(&state, &caller, &mut t, &sub, &rg)?;
-    let parent = format!("/subscriptions/{}/resourceGroups/{}", w.public.subscription_id, w.public.resource_group);
+    let parent = format!(
+        "/subscriptions/{}/resourceGroups/{}",
+        w.public.subscription_id, w.public.resource_group
+    );
     upsert::<C>(w, &parent, &name, &headers, &body, &caller)
 }

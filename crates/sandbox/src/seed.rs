@@ -2020,10 +2020,18 @@ fn workspace(
     }
 
     let mut logs = log_tables(rng, now, spec, &public, machines, users, stale);
-    logs.insert(crate::content::sentinel_health(now, &public.customer_id, &alert_rules));
+    logs.insert(crate::content::sentinel_health(
+        now,
+        &public.customer_id,
+        &alert_rules,
+    ));
     let people: Vec<crate::content::Person> = users
         .iter()
-        .map(|u| crate::content::Person { upn: u.upn.clone(), display: u.display.clone(), object_id: u.object_id.clone() })
+        .map(|u| crate::content::Person {
+            upn: u.upn.clone(),
+            display: u.display.clone(),
+            object_id: u.object_id.clone(),
+        })
         .collect();
     let hosts: Vec<crate::content::Host> = machines
         .iter()

@@ -56,7 +56,16 @@ fn column_type_from(name: &str) -> Option<ColType> {
 }
 
 /// Columns Log Analytics adds to every custom table itself.
-const SYSTEM_COLUMNS: &[&str] = &["TenantId", "Type", "_ResourceId", "_SubscriptionId", "_ItemId", "_BilledSize", "_IsBillable", "SourceSystem"];
+const SYSTEM_COLUMNS: &[&str] = &[
+    "TenantId",
+    "Type",
+    "_ResourceId",
+    "_SubscriptionId",
+    "_ItemId",
+    "_BilledSize",
+    "_IsBillable",
+    "SourceSystem",
+];
 
 fn is_custom(name: &str) -> bool {
     name.len() > 3 && name[name.len() - 3..].eq_ignore_ascii_case("_CL")
@@ -65,9 +74,13 @@ fn is_custom(name: &str) -> bool {
 fn table_json(w: &WorkspaceData, table: &Table) -> Value {
     let settings = w.table_settings.get(&table.name);
     let retention = settings.map(|s| s.retention_in_days).filter(|r| *r >= 0);
-    let total = settings.map(|s| s.total_retention_in_days).filter(|r| *r >= 0);
+    let total = settings
+        .map(|s| s.total_retention_in_days)
+        .filter(|r| *r >= 0);
     let effective_retention = retention.unwrap_or(w.retention_in_days);
-    let effective_total = total.unwrap_or(effective_retention).max(effective_retention);
+    let effective_total = total
+        .unwrap_or(effective_retention)
+        .max(effective_retention);
     let columns = |system: bool| -> Vec<Value> {
         table
             .columns
@@ -80,7 +93,14 @@ fn table_json(w: &WorkspaceData, table: &Table) -> Value {
     let (user_columns, standard_columns) = if custom {
         (columns(false), columns(true))
     } else {
-        (Vec::new(), table.columns.iter().map(|c| json!({"name": c.name, "type": table_column_type(c.ty)})).collect())
+        (
+            Vec::new(),
+            table
+                .columns
+                .iter()
+                .map(|c| json!({"name": c.name, "type": table_column_type(c.ty)}))
+                .collect(),
+        )
     };
     json!({
         "properties": {
@@ -114,24 +134,45 @@ async fn list_tables(
 ) -> ApiResult<Json<Value>> {
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    let value: Vec<Value> = w.logs.tables.values().map(|tab| table_json(w, tab)).collect();
+    let value: Vec<Value> = w
+        .logs
+        .tables
+        .values()
+        .map(|tab| table_json(w, tab))
+        .collect();
     Ok(Json(json!({"value": value})))
 }
 
 fn table_not_found(ws: &str, table: &str) -> ApiError {
-    ApiError::new(API, StatusCode::NOT_FOUND, "ResourceNotFound", format!("The table '{table}' was not found in workspace '{ws}'."))
+    ApiError::new(
+        API,
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        format!("The table '{table}' was not found in workspace '{ws}'."),
+    )
 }
 
 /// The stored name of a table (ARM names are case-insensitive).
 fn stored_name(w: &WorkspaceData, table: &str) -> Option<String> {
-    w.logs.tables.keys().find(|k| k.eq_ignore_ascii_case(table)).cloned()
+    w.logs
+        .tables
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(table))
+        .cloned()
 }
 
-async fn get_table(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((sub, rg, ws, table)): TablePath) -> ApiResult<Json<Value>> {
+async fn get_table(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws, table)): TablePath,
+) -> ApiResult<Json<Value>> {
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
     let name = stored_name(w, &table).ok_or_else(|| table_not_found(&ws, &table))?;
-    let tab = w.logs.get(&name).ok_or_else(|| table_not_found(&ws, &table))?;
+    let tab = w
+        .logs
+        .get(&name)
+        .ok_or_else(|| table_not_found(&ws, &table))?;
     Ok(Json(table_json(w, tab)))
 }
 
@@ -147,7 +188,10 @@ fn parse_change(p: &Map<String, Value>) -> ApiResult<TableChange> {
     let int = |k: &str| -> ApiResult<Option<i64>> {
         match p.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_i64().map(Some).ok_or_else(|| bad_body(API, format!("properties.{k} must be an integer."))),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| bad_body(API, format!("properties.{k} must be an integer."))),
         }
     };
     let retention = int("retentionInDays")?;
@@ -156,13 +200,23 @@ fn parse_change(p: &Map<String, Value>) -> ApiResult<TableChange> {
         && r != -1
         && !(4..=730).contains(&r)
     {
-        return Err(bad_body(API, format!("properties.retentionInDays {r} is out of range: 4-730, or -1 for the workspace default.")));
+        return Err(bad_body(
+            API,
+            format!(
+                "properties.retentionInDays {r} is out of range: 4-730, or -1 for the workspace default."
+            ),
+        ));
     }
     if let Some(r) = total
         && r != -1
         && !(4..=4383).contains(&r)
     {
-        return Err(bad_body(API, format!("properties.totalRetentionInDays {r} is out of range: 4-4383, or -1 for the default.")));
+        return Err(bad_body(
+            API,
+            format!(
+                "properties.totalRetentionInDays {r} is out of range: 4-4383, or -1 for the default."
+            ),
+        ));
     }
     let plan = match p.get("plan").and_then(Value::as_str) {
         None => None,
@@ -174,22 +228,40 @@ fn parse_change(p: &Map<String, Value>) -> ApiResult<TableChange> {
                 .to_string(),
         ),
     };
-    let description = p.get("schema").and_then(|s| s.get("description")).and_then(Value::as_str).map(str::to_string);
-    Ok(TableChange { retention, total, plan, description })
+    let description = p
+        .get("schema")
+        .and_then(|s| s.get("description"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(TableChange {
+        retention,
+        total,
+        plan,
+        description,
+    })
 }
 
 /// The table's settings after a change, checked; nothing is stored. A plan can be switched
 /// once a week.
-fn settings_after(w: &WorkspaceData, table: &str, change: TableChange, now: OffsetDateTime) -> ApiResult<TableSettings> {
+fn settings_after(
+    w: &WorkspaceData,
+    table: &str,
+    change: TableChange,
+    now: OffsetDateTime,
+) -> ApiResult<TableSettings> {
     let default_retention = w.retention_in_days;
     let created = w.created;
-    let mut entry = w.table_settings.get(table).cloned().unwrap_or(TableSettings {
-        retention_in_days: -1,
-        total_retention_in_days: -1,
-        plan: "Analytics".into(),
-        last_plan_modified: created,
-        description: None,
-    });
+    let mut entry = w
+        .table_settings
+        .get(table)
+        .cloned()
+        .unwrap_or(TableSettings {
+            retention_in_days: -1,
+            total_retention_in_days: -1,
+            plan: "Analytics".into(),
+            last_plan_modified: created,
+            description: None,
+        });
     if let Some(r) = change.retention {
         entry.retention_in_days = r;
     }
@@ -214,28 +286,63 @@ fn settings_after(w: &WorkspaceData, table: &str, change: TableChange, now: Offs
     if change.description.is_some() {
         entry.description = change.description;
     }
-    let effective = if entry.retention_in_days >= 0 { entry.retention_in_days } else { default_retention };
+    let effective = if entry.retention_in_days >= 0 {
+        entry.retention_in_days
+    } else {
+        default_retention
+    };
     if entry.total_retention_in_days >= 0 && entry.total_retention_in_days < effective {
-        return Err(bad_body(API, "properties.totalRetentionInDays must be at least retentionInDays."));
+        return Err(bad_body(
+            API,
+            "properties.totalRetentionInDays must be at least retentionInDays.",
+        ));
     }
     Ok(entry)
 }
 
 /// The columns of a custom table's schema, validated.
 fn parse_columns(table: &str, p: &Map<String, Value>) -> ApiResult<Vec<Column>> {
-    let schema = p.get("schema").and_then(Value::as_object).ok_or_else(|| bad_body(API, "properties.schema is required to create a custom table."))?;
+    let schema = p.get("schema").and_then(Value::as_object).ok_or_else(|| {
+        bad_body(
+            API,
+            "properties.schema is required to create a custom table.",
+        )
+    })?;
     if let Some(name) = schema.get("name").and_then(Value::as_str)
         && !name.eq_ignore_ascii_case(table)
     {
-        return Err(bad_body(API, format!("properties.schema.name '{name}' does not match the table name '{table}'.")));
+        return Err(bad_body(
+            API,
+            format!("properties.schema.name '{name}' does not match the table name '{table}'."),
+        ));
     }
-    let columns = schema.get("columns").and_then(Value::as_array).filter(|c| !c.is_empty()).ok_or_else(|| bad_body(API, "properties.schema.columns must list at least one column."))?;
+    let columns = schema
+        .get("columns")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            bad_body(
+                API,
+                "properties.schema.columns must list at least one column.",
+            )
+        })?;
     let mut out: Vec<Column> = Vec::new();
     for c in columns {
         let name = c["name"].as_str().unwrap_or_default();
-        let valid_name = name.chars().next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        let valid_name = name
+            .chars()
+            .next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
         if !valid_name {
-            return Err(bad_body(API, format!("Column name '{name}' is invalid: use letters, digits and underscores, starting with a letter.")));
+            return Err(bad_body(
+                API,
+                format!(
+                    "Column name '{name}' is invalid: use letters, digits and underscores, starting with a letter."
+                ),
+            ));
         }
         if SYSTEM_COLUMNS.iter().any(|s| s.eq_ignore_ascii_case(name)) {
             return Err(bad_body(API, format!("Column name '{name}' is reserved.")));
@@ -249,8 +356,14 @@ fn parse_columns(table: &str, p: &Map<String, Value>) -> ApiResult<Vec<Column>> 
         })?;
         out.push(Column::new(name, ty));
     }
-    if !out.iter().any(|c| c.name == "TimeGenerated" && c.ty == ColType::DateTime) {
-        return Err(bad_body(API, "A custom table needs a TimeGenerated column of type dateTime."));
+    if !out
+        .iter()
+        .any(|c| c.name == "TimeGenerated" && c.ty == ColType::DateTime)
+    {
+        return Err(bad_body(
+            API,
+            "A custom table needs a TimeGenerated column of type dateTime.",
+        ));
     }
     out.insert(0, Column::new("TenantId", ColType::String));
     out.push(Column::new("Type", ColType::String));
@@ -275,7 +388,10 @@ fn start_operation(
         started_at: std::time::Instant::now(),
         error,
     };
-    let api_version = QueryParams::parse(uri.query()).get("api-version").unwrap_or_default().to_string();
+    let api_version = QueryParams::parse(uri.query())
+        .get("api-version")
+        .unwrap_or_default()
+        .to_string();
     let op_url = format!(
         "{}/arm/subscriptions/{sub}/providers/Microsoft.OperationalInsights/locations/{}/operationStatuses/{}?api-version={api_version}",
         state.base_url,
@@ -288,8 +404,15 @@ fn start_operation(
         resp.headers_mut().insert("azure-asyncoperation", v.clone());
         resp.headers_mut().insert("location", v);
     }
-    let wait = state.options.action_timings.pending.as_secs_f64().ceil().max(1.0) as u64;
-    resp.headers_mut().insert("retry-after", HeaderValue::from(wait));
+    let wait = state
+        .options
+        .action_timings
+        .pending
+        .as_secs_f64()
+        .ceil()
+        .max(1.0) as u64;
+    resp.headers_mut()
+        .insert("retry-after", HeaderValue::from(wait));
     resp
 }
 
@@ -311,7 +434,14 @@ async fn patch_table(
     let settings = settings_after(w, &name, change, now)?;
     w.table_settings.insert(name, settings);
     let location = w.location.clone();
-    Ok(start_operation(&state, &mut t.arm_operations, &sub, &location, &uri, None))
+    Ok(start_operation(
+        &state,
+        &mut t.arm_operations,
+        &sub,
+        &location,
+        &uri,
+        None,
+    ))
 }
 
 /// `PUT`: creates a custom `_CL` table from its schema, or changes an existing table (a
@@ -333,25 +463,66 @@ async fn put_table(
     let location = w.location.clone();
     let existing = stored_name(w, &table);
     if existing.is_none() && !is_custom(&table) {
-        return Err(bad_body(API, format!("Table '{table}' does not exist, and only custom tables, whose names end with _CL, can be created.")));
+        return Err(bad_body(
+            API,
+            format!(
+                "Table '{table}' does not exist, and only custom tables, whose names end with _CL, can be created."
+            ),
+        ));
     }
     let columns = match (&existing, props.contains_key("schema")) {
         (Some(_), false) => None,
-        (Some(name), true) if !is_custom(name) => return Err(bad_body(API, format!("The schema of table '{name}' is managed by Microsoft and cannot be changed."))),
+        (Some(name), true) if !is_custom(name) => {
+            return Err(bad_body(
+                API,
+                format!(
+                    "The schema of table '{name}' is managed by Microsoft and cannot be changed."
+                ),
+            ));
+        }
         _ => Some(parse_columns(&table, &props)?),
     };
     if let (Some(name), Some(columns)) = (&existing, &columns) {
-        let current = w.logs.get(name).map(|tab| tab.columns.clone()).unwrap_or_default();
-        if let Some(missing) = current.iter().find(|c| !columns.iter().any(|n| n.name == c.name && n.ty == c.ty)) {
-            return Err(bad_body(API, format!("Column '{}' cannot be removed or retyped; a schema change may only add columns.", missing.name)));
+        let current = w
+            .logs
+            .get(name)
+            .map(|tab| tab.columns.clone())
+            .unwrap_or_default();
+        if let Some(missing) = current
+            .iter()
+            .find(|c| !columns.iter().any(|n| n.name == c.name && n.ty == c.ty))
+        {
+            return Err(bad_body(
+                API,
+                format!(
+                    "Column '{}' cannot be removed or retyped; a schema change may only add columns.",
+                    missing.name
+                ),
+            ));
         }
     }
     // Auxiliary tables cannot hold dynamic columns; the service finds out after accepting
     // the request, so the operation fails instead of the request.
     let plan = change.plan.clone();
-    if plan.as_deref() == Some("Auxiliary") && columns.as_ref().is_some_and(|c| c.iter().any(|c| c.ty == ColType::Dynamic)) {
-        let error = ("InvalidParameter".to_string(), format!("Table '{table}': tables on the Auxiliary plan do not support columns of type dynamic."));
-        return Ok(start_operation(&state, &mut t.arm_operations, &sub, &location, &uri, Some(error)));
+    if plan.as_deref() == Some("Auxiliary")
+        && columns
+            .as_ref()
+            .is_some_and(|c| c.iter().any(|c| c.ty == ColType::Dynamic))
+    {
+        let error = (
+            "InvalidParameter".to_string(),
+            format!(
+                "Table '{table}': tables on the Auxiliary plan do not support columns of type dynamic."
+            ),
+        );
+        return Ok(start_operation(
+            &state,
+            &mut t.arm_operations,
+            &sub,
+            &location,
+            &uri,
+            Some(error),
+        ));
     }
     let name = existing.unwrap_or_else(|| table.clone());
     let settings = settings_after(w, &name, change, now)?;
@@ -360,14 +531,26 @@ async fn put_table(
         if let Some(old) = w.logs.get(&name) {
             // Existing rows keep their values; new columns are empty for them.
             for row in &old.rows {
-                let cells = old.columns.iter().zip(row.iter()).map(|(c, v)| (c.name.as_str(), v.clone())).collect();
+                let cells = old
+                    .columns
+                    .iter()
+                    .zip(row.iter())
+                    .map(|(c, v)| (c.name.as_str(), v.clone()))
+                    .collect();
                 new_table.push_named(cells);
             }
         }
         w.logs.insert(new_table);
     }
     w.table_settings.insert(name, settings);
-    Ok(start_operation(&state, &mut t.arm_operations, &sub, &location, &uri, None))
+    Ok(start_operation(
+        &state,
+        &mut t.arm_operations,
+        &sub,
+        &location,
+        &uri,
+        None,
+    ))
 }
 
 async fn delete_table(
@@ -383,12 +566,24 @@ async fn delete_table(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     if !is_custom(&name) {
-        return Err(bad_body(API, format!("Table '{name}' is a Microsoft table and cannot be deleted; only custom (_CL) tables can.")));
+        return Err(bad_body(
+            API,
+            format!(
+                "Table '{name}' is a Microsoft table and cannot be deleted; only custom (_CL) tables can."
+            ),
+        ));
     }
     w.logs.tables.remove(&name);
     w.table_settings.remove(&name);
     let location = w.location.clone();
-    Ok(start_operation(&state, &mut t.arm_operations, &sub, &location, &uri, None))
+    Ok(start_operation(
+        &state,
+        &mut t.arm_operations,
+        &sub,
+        &location,
+        &uri,
+        None,
+    ))
 }
 
 async fn get_operation(
@@ -402,7 +597,14 @@ async fn get_operation(
         .arm_operations
         .iter()
         .find(|o| o.id.eq_ignore_ascii_case(&op) && o.subscription_id.eq_ignore_ascii_case(&sub))
-        .ok_or_else(|| ApiError::new(API, StatusCode::NOT_FOUND, "NotFound", format!("Operation '{op}' was not found.")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                API,
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("Operation '{op}' was not found."),
+            )
+        })?;
     let done = o.started_at.elapsed() >= state.options.action_timings.pending;
     let id = format!(
         "/subscriptions/{sub}/providers/Microsoft.OperationalInsights/locations/{}/operationStatuses/{}",
@@ -416,7 +618,9 @@ async fn get_operation(
     };
     let mut v = json!({"id": id, "name": o.id, "status": status, "startTime": fmt_time(o.started)});
     if done {
-        let end = o.started + time::Duration::try_from(state.options.action_timings.pending).unwrap_or(time::Duration::ZERO);
+        let end = o.started
+            + time::Duration::try_from(state.options.action_timings.pending)
+                .unwrap_or(time::Duration::ZERO);
         v["endTime"] = json!(fmt_time(end));
     }
     if let (true, Some((code, message))) = (done, &o.error) {

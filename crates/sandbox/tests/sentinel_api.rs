@@ -29,8 +29,18 @@ impl Arm {
         let w = sb.tenants()[0].workspaces[0].clone();
         let sub = format!("{}/arm/subscriptions/{}", sb.base_url(), w.subscription_id);
         let rg = format!("{sub}/resourceGroups/{}", w.resource_group);
-        let ws = format!("{rg}/providers/Microsoft.OperationalInsights/workspaces/{}", w.name);
-        Self { sb, c, tok, ws, rg, sub }
+        let ws = format!(
+            "{rg}/providers/Microsoft.OperationalInsights/workspaces/{}",
+            w.name
+        );
+        Self {
+            sb,
+            c,
+            tok,
+            ws,
+            rg,
+            sub,
+        }
     }
 
     async fn get(&self, url: &str) -> (StatusCode, Value) {
@@ -42,8 +52,17 @@ impl Arm {
     }
 
     /// Sends and returns the raw response (headers matter for long-running operations).
-    async fn raw(&self, method: Method, url: &str, body: Option<Value>, if_match: Option<&str>) -> reqwest::Response {
-        let mut request = self.c.request(method, with_version(url)).bearer_auth(&self.tok);
+    async fn raw(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .c
+            .request(method, with_version(url))
+            .bearer_auth(&self.tok);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -57,7 +76,10 @@ impl Arm {
     async fn settle(&self, response: reqwest::Response) -> Value {
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         assert_eq!(response.headers()["retry-after"], "1");
-        let op = response.headers()["azure-asyncoperation"].to_str().expect("header").to_string();
+        let op = response.headers()["azure-asyncoperation"]
+            .to_str()
+            .expect("header")
+            .to_string();
         assert_eq!(op, response.headers()["location"].to_str().expect("header"));
         for _ in 0..50 {
             let (_, status) = get(&self.c, &op, &self.tok).await;
@@ -85,42 +107,115 @@ async fn custom_tables_are_created_changed_and_deleted_through_operations() {
     let arm = Arm::start().await;
     let url = format!("{}/tables/AppAudit_CL", arm.ws);
     let schema = json!({"properties": {"plan": "Analytics", "retentionInDays": 60, "schema": {"name": "AppAudit_CL", "description": "Audit events of the line-of-business app", "columns": [{"name": "TimeGenerated", "type": "dateTime"}, {"name": "UserName", "type": "string"}, {"name": "Action", "type": "string"}]}}});
-    let done = arm.settle(arm.raw(Method::PUT, &url, Some(schema.clone()), None).await).await;
+    let done = arm
+        .settle(arm.raw(Method::PUT, &url, Some(schema.clone()), None).await)
+        .await;
     assert_eq!(done["status"], "Succeeded");
     let (s, table) = arm.get(&url).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(table["properties"]["schema"]["tableType"], "CustomLog");
     assert_eq!(table["properties"]["retentionInDays"], 60);
-    let columns: Vec<&str> = table["properties"]["schema"]["columns"].as_array().expect("columns").iter().map(|c| c["name"].as_str().expect("name")).collect();
+    let columns: Vec<&str> = table["properties"]["schema"]["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
     assert_eq!(columns, vec!["TimeGenerated", "UserName", "Action"]);
 
     // Validation answers at once; a plan the service only rejects later fails the operation.
     let mut bad = schema.clone();
     bad["properties"]["schema"]["name"] = json!("Other_CL");
     bad["properties"]["schema"]["columns"] = json!([{"name": "UserName", "type": "string"}]);
-    let (s, e) = arm.send(Method::PUT, &format!("{}/tables/Other_CL", arm.ws), bad).await;
+    let (s, e) = arm
+        .send(Method::PUT, &format!("{}/tables/Other_CL", arm.ws), bad)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(e["error"]["message"].as_str().expect("message").contains("TimeGenerated"), "{e}");
-    let (s, _) = arm.send(Method::PUT, &format!("{}/tables/NotCustom", arm.ws), schema.clone()).await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("TimeGenerated"),
+        "{e}"
+    );
+    let (s, _) = arm
+        .send(
+            Method::PUT,
+            &format!("{}/tables/NotCustom", arm.ws),
+            schema.clone(),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let aux = json!({"properties": {"plan": "Auxiliary", "schema": {"name": "Aux_CL", "columns": [{"name": "TimeGenerated", "type": "dateTime"}, {"name": "Payload", "type": "dynamic"}]}}});
-    let failed = arm.settle(arm.raw(Method::PUT, &format!("{}/tables/Aux_CL", arm.ws), Some(aux), None).await).await;
+    let failed = arm
+        .settle(
+            arm.raw(
+                Method::PUT,
+                &format!("{}/tables/Aux_CL", arm.ws),
+                Some(aux),
+                None,
+            )
+            .await,
+        )
+        .await;
     assert_eq!(failed["status"], "Failed");
-    assert!(failed["error"]["message"].as_str().expect("message").contains("dynamic"), "{failed}");
-    assert_eq!(arm.get(&format!("{}/tables/Aux_CL", arm.ws)).await.0, StatusCode::NOT_FOUND);
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("dynamic"),
+        "{failed}"
+    );
+    assert_eq!(
+        arm.get(&format!("{}/tables/Aux_CL", arm.ws)).await.0,
+        StatusCode::NOT_FOUND
+    );
 
     // The plan can be switched once a week.
     let basic = json!({"properties": {"plan": "Basic"}});
-    assert_eq!(arm.settle(arm.raw(Method::PATCH, &url, Some(basic), None).await).await["status"], "Succeeded");
-    let (s, e) = arm.send(Method::PATCH, &url, json!({"properties": {"plan": "Analytics"}})).await;
+    assert_eq!(
+        arm.settle(arm.raw(Method::PATCH, &url, Some(basic), None).await)
+            .await["status"],
+        "Succeeded"
+    );
+    let (s, e) = arm
+        .send(
+            Method::PATCH,
+            &url,
+            json!({"properties": {"plan": "Analytics"}}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(e["error"]["message"].as_str().expect("message").contains("once a week"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("once a week"),
+        "{e}"
+    );
 
     // Microsoft tables cannot be deleted; custom ones can, and a second delete has nothing to do.
-    assert_eq!(arm.raw(Method::DELETE, &format!("{}/tables/SigninLogs", arm.ws), None, None).await.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(arm.settle(arm.raw(Method::DELETE, &url, None, None).await).await["status"], "Succeeded");
+    assert_eq!(
+        arm.raw(
+            Method::DELETE,
+            &format!("{}/tables/SigninLogs", arm.ws),
+            None,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        arm.settle(arm.raw(Method::DELETE, &url, None, None).await)
+            .await["status"],
+        "Succeeded"
+    );
     assert_eq!(arm.get(&url).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(arm.raw(Method::DELETE, &url, None, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        arm.raw(Method::DELETE, &url, None, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[tokio::test]
@@ -130,52 +225,143 @@ async fn templates_watchlists_automation_and_saved_searches() {
     let (s, templates) = arm.get(&format!("{si}/alertRuleTemplates")).await;
     assert_eq!(s, StatusCode::OK);
     let templates = templates["value"].as_array().expect("value").clone();
-    let kinds: Vec<&str> = templates.iter().map(|t| t["kind"].as_str().expect("kind")).collect();
-    assert!(kinds.contains(&"Scheduled") && kinds.contains(&"NRT"), "{kinds:?}");
-    let template = templates.iter().find(|t| t["kind"] == "Scheduled").expect("scheduled").clone();
-    assert_eq!(template["properties"]["alertRulesCreatedByTemplateCount"], 0);
+    let kinds: Vec<&str> = templates
+        .iter()
+        .map(|t| t["kind"].as_str().expect("kind"))
+        .collect();
+    assert!(
+        kinds.contains(&"Scheduled") && kinds.contains(&"NRT"),
+        "{kinds:?}"
+    );
+    let template = templates
+        .iter()
+        .find(|t| t["kind"] == "Scheduled")
+        .expect("scheduled")
+        .clone();
+    assert_eq!(
+        template["properties"]["alertRulesCreatedByTemplateCount"],
+        0
+    );
     let mut rule = json!({"kind": "Scheduled", "properties": template["properties"].clone()});
     rule["properties"]["enabled"] = json!(true);
     rule["properties"]["alertRuleTemplateName"] = template["name"].clone();
-    assert_eq!(arm.send(Method::PUT, &format!("{si}/alertRules/cccccccc-0000-4000-8000-000000000003"), rule).await.0, StatusCode::CREATED);
-    let (_, again) = arm.get(&format!("{si}/alertRuleTemplates/{}", template["name"].as_str().expect("name"))).await;
+    assert_eq!(
+        arm.send(
+            Method::PUT,
+            &format!("{si}/alertRules/cccccccc-0000-4000-8000-000000000003"),
+            rule
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    let (_, again) = arm
+        .get(&format!(
+            "{si}/alertRuleTemplates/{}",
+            template["name"].as_str().expect("name")
+        ))
+        .await;
     assert_eq!(again["properties"]["alertRulesCreatedByTemplateCount"], 1);
 
     // Watchlists: items are paged (40 TOR nodes over pages of 25).
     let (_, lists) = arm.get(&format!("{si}/watchlists")).await;
-    let aliases: Vec<&str> = lists["value"].as_array().expect("value").iter().map(|w| w["name"].as_str().expect("alias")).collect();
+    let aliases: Vec<&str> = lists["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|w| w["name"].as_str().expect("alias"))
+        .collect();
     assert_eq!(aliases, vec!["HighValueAssets", "VIPUsers", "TorExitNodes"]);
-    let (_, page) = arm.get(&format!("{si}/watchlists/TorExitNodes/watchlistItems")).await;
+    let (_, page) = arm
+        .get(&format!("{si}/watchlists/TorExitNodes/watchlistItems"))
+        .await;
     assert_eq!(page["value"].as_array().expect("value").len(), 25);
-    let (_, rest) = get(&arm.c, page["nextLink"].as_str().expect("next page"), &arm.tok).await;
+    let (_, rest) = get(
+        &arm.c,
+        page["nextLink"].as_str().expect("next page"),
+        &arm.tok,
+    )
+    .await;
     assert_eq!(rest["value"].as_array().expect("value").len(), 15);
     assert!(rest["value"][0]["properties"]["itemsKeyValue"]["IPAddress"].is_string());
     let (s, created) = arm.send(Method::PUT, &format!("{si}/watchlists/Blocked"), json!({"properties": {"displayName": "Blocked", "provider": "SOC", "itemsSearchKey": "Domain"}})).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
-    let item = format!("{si}/watchlists/Blocked/watchlistItems/dddddddd-0000-4000-8000-000000000004");
-    assert_eq!(arm.send(Method::PUT, &item, json!({"properties": {"itemsKeyValue": {"Name": "x"}}})).await.0, StatusCode::BAD_REQUEST);
-    assert_eq!(arm.send(Method::PUT, &item, json!({"properties": {"itemsKeyValue": {"Domain": "evil.example"}}})).await.0, StatusCode::CREATED);
-    assert_eq!(arm.raw(Method::DELETE, &format!("{si}/watchlists/Blocked"), None, None).await.status(), StatusCode::OK);
+    let item =
+        format!("{si}/watchlists/Blocked/watchlistItems/dddddddd-0000-4000-8000-000000000004");
+    assert_eq!(
+        arm.send(
+            Method::PUT,
+            &item,
+            json!({"properties": {"itemsKeyValue": {"Name": "x"}}})
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        arm.send(
+            Method::PUT,
+            &item,
+            json!({"properties": {"itemsKeyValue": {"Domain": "evil.example"}}})
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        arm.raw(
+            Method::DELETE,
+            &format!("{si}/watchlists/Blocked"),
+            None,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
     assert_eq!(arm.get(&item).await.0, StatusCode::NOT_FOUND);
 
     // Automation rules: validated, etag-checked.
     let (_, rules) = arm.get(&format!("{si}/automationRules")).await;
     let existing = rules["value"][0].clone();
-    let url = format!("{si}/automationRules/{}", existing["name"].as_str().expect("name"));
+    let url = format!(
+        "{si}/automationRules/{}",
+        existing["name"].as_str().expect("name")
+    );
     let (s, updated) = arm.send(Method::PUT, &url, existing.clone()).await;
     assert_eq!(s, StatusCode::OK, "{updated}");
-    assert_eq!(arm.send(Method::PUT, &url, existing.clone()).await.0, StatusCode::CONFLICT, "the old etag is stale");
+    assert_eq!(
+        arm.send(Method::PUT, &url, existing.clone()).await.0,
+        StatusCode::CONFLICT,
+        "the old etag is stale"
+    );
     let mut bad = existing.clone();
     bad["etag"] = Value::Null;
     bad["properties"]["actions"] = json!([]);
-    assert_eq!(arm.send(Method::PUT, &url, bad).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        arm.send(Method::PUT, &url, bad).await.0,
+        StatusCode::BAD_REQUEST
+    );
 
     // Saved searches: functions carry an alias, hunting queries a category.
     let (_, searches) = arm.get(&format!("{}/savedSearches", arm.ws)).await;
     let searches = searches["value"].as_array().expect("value");
-    assert!(searches.iter().any(|s| s["properties"]["functionAlias"] == "FirewallEvents"));
-    assert!(searches.iter().any(|s| s["properties"]["category"] == "Hunting Queries"));
-    assert!(searches[0]["etag"].as_str().expect("etag").starts_with("W/\"datetime'"));
+    assert!(
+        searches
+            .iter()
+            .any(|s| s["properties"]["functionAlias"] == "FirewallEvents")
+    );
+    assert!(
+        searches
+            .iter()
+            .any(|s| s["properties"]["category"] == "Hunting Queries")
+    );
+    assert!(
+        searches[0]["etag"]
+            .as_str()
+            .expect("etag")
+            .starts_with("W/\"datetime'")
+    );
     let (s, _) = arm.send(Method::PUT, &format!("{}/savedSearches/mysearch", arm.ws), json!({"properties": {"category": "SOC", "displayName": "Mine", "query": "Heartbeat | take 1"}})).await;
     assert_eq!(s, StatusCode::CREATED);
 }
@@ -186,18 +372,50 @@ async fn incident_alerts_and_entities() {
     let si = format!("{}/providers/Microsoft.SecurityInsights", arm.ws);
     let (_, incidents) = arm.get(&format!("{si}/incidents")).await;
     let incident = &incidents["value"][0];
-    let url = format!("{si}/incidents/{}", incident["name"].as_str().expect("name"));
-    let (s, alerts) = arm.send(Method::POST, &format!("{url}/alerts"), json!({})).await;
+    let url = format!(
+        "{si}/incidents/{}",
+        incident["name"].as_str().expect("name")
+    );
+    let (s, alerts) = arm
+        .send(Method::POST, &format!("{url}/alerts"), json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let alerts = alerts["value"].as_array().expect("value");
-    assert_eq!(alerts.len() as u64, incident["properties"]["additionalData"]["alertsCount"].as_u64().expect("count"));
+    assert_eq!(
+        alerts.len() as u64,
+        incident["properties"]["additionalData"]["alertsCount"]
+            .as_u64()
+            .expect("count")
+    );
     assert_eq!(alerts[0]["kind"], "SecurityAlert");
-    assert_eq!(alerts[0]["properties"]["alertDisplayName"], incident["properties"]["title"]);
-    let (_, entities) = arm.send(Method::POST, &format!("{url}/entities"), json!({})).await;
-    let kinds: Vec<&str> = entities["entities"].as_array().expect("entities").iter().map(|e| e["kind"].as_str().expect("kind")).collect();
+    assert_eq!(
+        alerts[0]["properties"]["alertDisplayName"],
+        incident["properties"]["title"]
+    );
+    let (_, entities) = arm
+        .send(Method::POST, &format!("{url}/entities"), json!({}))
+        .await;
+    let kinds: Vec<&str> = entities["entities"]
+        .as_array()
+        .expect("entities")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
     assert_eq!(kinds, vec!["Host", "Account", "Ip"]);
-    assert_eq!(entities["metaData"][0], json!({"count": 1, "entityKind": "Host", "entityFriendlyName": "Host"}));
-    assert_eq!(arm.send(Method::POST, &format!("{si}/incidents/nope/alerts"), json!({})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        entities["metaData"][0],
+        json!({"count": 1, "entityKind": "Host", "entityFriendlyName": "Host"})
+    );
+    assert_eq!(
+        arm.send(
+            Method::POST,
+            &format!("{si}/incidents/nope/alerts"),
+            json!({})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -208,27 +426,64 @@ async fn workbooks_need_a_category_and_content_is_fetched_on_request() {
     let (s, e) = arm.get(&format!("{books}?{wb}")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     let ws_id = arm.ws.split("/arm").nth(1).expect("path").to_string();
-    let (s, list) = arm.get(&format!("{books}?{wb}&category=sentinel&sourceId={ws_id}")).await;
+    let (s, list) = arm
+        .get(&format!("{books}?{wb}&category=sentinel&sourceId={ws_id}"))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let list = list["value"].as_array().expect("value");
     assert_eq!(list.len(), 2);
-    assert!(list.iter().all(|w| w["properties"]["serializedData"].is_null()));
-    let one = format!("{books}/{}?{wb}&canFetchContent=true", list[0]["name"].as_str().expect("name"));
+    assert!(
+        list.iter()
+            .all(|w| w["properties"]["serializedData"].is_null())
+    );
+    let one = format!(
+        "{books}/{}?{wb}&canFetchContent=true",
+        list[0]["name"].as_str().expect("name")
+    );
     let (_, full) = arm.get(&one).await;
-    let content: Value = serde_json::from_str(full["properties"]["serializedData"].as_str().expect("content")).expect("json");
+    let content: Value = serde_json::from_str(
+        full["properties"]["serializedData"]
+            .as_str()
+            .expect("content"),
+    )
+    .expect("json");
     assert_eq!(content["version"], "Notebook/1.0");
 
     let new = format!("{books}/eeeeeeee-0000-4000-8000-000000000005?{wb}");
     let body = json!({"location": "westeurope", "kind": "shared", "properties": {"displayName": "Copy", "category": "sentinel", "sourceId": ws_id, "serializedData": full["properties"]["serializedData"]}});
-    assert_eq!(arm.send(Method::PUT, &format!("{books}/not-a-guid?{wb}"), body.clone()).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        arm.send(
+            Method::PUT,
+            &format!("{books}/not-a-guid?{wb}"),
+            body.clone()
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
     let (s, created) = arm.send(Method::PUT, &new, body.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
-    let stale = arm.raw(Method::PUT, &new, Some(body.clone()), Some("W/\"stale\"")).await;
+    let stale = arm
+        .raw(Method::PUT, &new, Some(body.clone()), Some("W/\"stale\""))
+        .await;
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
-    let fresh = arm.raw(Method::PUT, &new, Some(body), Some(created["etag"].as_str().expect("etag"))).await;
+    let fresh = arm
+        .raw(
+            Method::PUT,
+            &new,
+            Some(body),
+            Some(created["etag"].as_str().expect("etag")),
+        )
+        .await;
     assert_eq!(fresh.status(), StatusCode::OK);
-    assert_eq!(arm.raw(Method::DELETE, &new, None, None).await.status(), StatusCode::OK);
-    assert_eq!(arm.raw(Method::DELETE, &new, None, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        arm.raw(Method::DELETE, &new, None, None).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        arm.raw(Method::DELETE, &new, None, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[tokio::test]
@@ -236,15 +491,40 @@ async fn data_collection_rules_endpoints_associations_and_lighthouse() {
     let arm = Arm::start().await;
     let v = "api-version=2024-03-11";
     let ws_id = arm.ws.split("/arm").nth(1).expect("path").to_string();
-    let (_, dcrs) = arm.get(&format!("{}/providers/Microsoft.Insights/dataCollectionRules?{v}", arm.sub)).await;
+    let (_, dcrs) = arm
+        .get(&format!(
+            "{}/providers/Microsoft.Insights/dataCollectionRules?{v}",
+            arm.sub
+        ))
+        .await;
     let dcr = dcrs["value"][0].clone();
-    assert!(dcr["properties"]["immutableId"].as_str().expect("immutable id").starts_with("dcr-"));
-    let dcr_url = format!("{}/providers/Microsoft.Insights/dataCollectionRules/{}", arm.rg, dcr["name"].as_str().expect("name"));
+    assert!(
+        dcr["properties"]["immutableId"]
+            .as_str()
+            .expect("immutable id")
+            .starts_with("dcr-")
+    );
+    let dcr_url = format!(
+        "{}/providers/Microsoft.Insights/dataCollectionRules/{}",
+        arm.rg,
+        dcr["name"].as_str().expect("name")
+    );
     let (_, assoc) = arm.get(&format!("{dcr_url}/associations?{v}")).await;
     let assoc = assoc["value"].as_array().expect("value");
     assert!(!assoc.is_empty());
-    let vm = assoc[0]["id"].as_str().expect("id").split("/providers/Microsoft.Insights").next().expect("vm").to_string();
-    let (_, on_vm) = arm.get(&format!("{}/arm{vm}/providers/Microsoft.Insights/dataCollectionRuleAssociations?{v}", arm.sb.base_url())).await;
+    let vm = assoc[0]["id"]
+        .as_str()
+        .expect("id")
+        .split("/providers/Microsoft.Insights")
+        .next()
+        .expect("vm")
+        .to_string();
+    let (_, on_vm) = arm
+        .get(&format!(
+            "{}/arm{vm}/providers/Microsoft.Insights/dataCollectionRuleAssociations?{v}",
+            arm.sb.base_url()
+        ))
+        .await;
     assert_eq!(on_vm["value"].as_array().expect("value").len(), 1);
 
     // A DCR for a table that does not exist is refused; once it exists the rule is accepted.
@@ -253,41 +533,106 @@ async fn data_collection_rules_endpoints_associations_and_lighthouse() {
         "destinations": {"logAnalytics": [{"workspaceResourceId": ws_id, "name": "la"}]},
         "dataFlows": [{"streams": ["Custom-AppAudit"], "destinations": ["la"], "transformKql": "source | extend Extra = 1", "outputStream": "Custom-AppAudit_CL"}],
     }});
-    let url = format!("{}/providers/Microsoft.Insights/dataCollectionRules/dcr-app?{v}", arm.rg);
+    let url = format!(
+        "{}/providers/Microsoft.Insights/dataCollectionRules/dcr-app?{v}",
+        arm.rg
+    );
     let (s, e) = arm.send(Method::PUT, &url, rule.clone()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e["error"]["code"], "InvalidOutputTable");
     let table = json!({"properties": {"schema": {"name": "AppAudit_CL", "columns": [{"name": "TimeGenerated", "type": "dateTime"}, {"name": "UserName", "type": "string"}]}}});
-    arm.settle(arm.raw(Method::PUT, &format!("{}/tables/AppAudit_CL", arm.ws), Some(table), None).await).await;
+    arm.settle(
+        arm.raw(
+            Method::PUT,
+            &format!("{}/tables/AppAudit_CL", arm.ws),
+            Some(table),
+            None,
+        )
+        .await,
+    )
+    .await;
     let mut broken = rule.clone();
     broken["properties"]["dataFlows"][0]["transformKql"] = json!("source | joinx");
-    assert_eq!(arm.send(Method::PUT, &url, broken).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        arm.send(Method::PUT, &url, broken).await.0,
+        StatusCode::BAD_REQUEST
+    );
     let (s, created) = arm.send(Method::PUT, &url, rule.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
-    assert!(created["properties"]["endpoints"]["logsIngestion"].as_str().expect("endpoint").contains(".ingest.monitor.azure.com"));
+    assert!(
+        created["properties"]["endpoints"]["logsIngestion"]
+            .as_str()
+            .expect("endpoint")
+            .contains(".ingest.monitor.azure.com")
+    );
     let mut changed = created.clone();
     changed["properties"]["dataFlows"][0]["transformKql"] = json!("source");
-    let stale = arm.raw(Method::PUT, &url, Some(changed.clone()), Some("\"stale\"")).await;
+    let stale = arm
+        .raw(Method::PUT, &url, Some(changed.clone()), Some("\"stale\""))
+        .await;
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
-    let ok = arm.raw(Method::PUT, &url, Some(changed), Some(created["etag"].as_str().expect("etag"))).await;
+    let ok = arm
+        .raw(
+            Method::PUT,
+            &url,
+            Some(changed),
+            Some(created["etag"].as_str().expect("etag")),
+        )
+        .await;
     assert_eq!(ok.status(), StatusCode::OK);
     let (_, after) = arm.get(&url).await;
-    assert_eq!(after["properties"]["immutableId"], created["properties"]["immutableId"], "an update keeps the immutable id");
+    assert_eq!(
+        after["properties"]["immutableId"], created["properties"]["immutableId"],
+        "an update keeps the immutable id"
+    );
 
-    let dce_url = format!("{}/providers/Microsoft.Insights/dataCollectionEndpoints/dce-new?{v}", arm.rg);
+    let dce_url = format!(
+        "{}/providers/Microsoft.Insights/dataCollectionEndpoints/dce-new?{v}",
+        arm.rg
+    );
     let (s, dce) = arm.send(Method::PUT, &dce_url, json!({"location": "westeurope", "properties": {"networkAcls": {"publicNetworkAccess": "Disabled"}}})).await;
     assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(dce["properties"]["networkAcls"]["publicNetworkAccess"], "Disabled");
-    assert_eq!(arm.send(Method::PUT, &dce_url, json!({"properties": {}})).await.0, StatusCode::BAD_REQUEST, "location is required");
-    let (_, dces) = arm.get(&format!("{}/providers/Microsoft.Insights/dataCollectionEndpoints?{v}", arm.sub)).await;
+    assert_eq!(
+        dce["properties"]["networkAcls"]["publicNetworkAccess"],
+        "Disabled"
+    );
+    assert_eq!(
+        arm.send(Method::PUT, &dce_url, json!({"properties": {}}))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST,
+        "location is required"
+    );
+    let (_, dces) = arm
+        .get(&format!(
+            "{}/providers/Microsoft.Insights/dataCollectionEndpoints?{v}",
+            arm.sub
+        ))
+        .await;
     assert_eq!(dces["value"].as_array().expect("value").len(), 2);
 
     // Lighthouse: the subscription is delegated to the MSSP.
-    let (_, subs) = arm.get(&format!("{}/arm/subscriptions?api-version=2022-12-01", arm.sb.base_url())).await;
-    assert!(subs["value"].as_array().expect("value").iter().all(|s| s["managedByTenants"][0]["tenantId"].is_string()));
+    let (_, subs) = arm
+        .get(&format!(
+            "{}/arm/subscriptions?api-version=2022-12-01",
+            arm.sb.base_url()
+        ))
+        .await;
+    assert!(
+        subs["value"]
+            .as_array()
+            .expect("value")
+            .iter()
+            .all(|s| s["managedByTenants"][0]["tenantId"].is_string())
+    );
     let (s, delegations) = arm.get(&format!("{}/providers/Microsoft.ManagedServices/registrationAssignments?api-version=2022-10-01&$expandRegistrationDefinition=true", arm.sub)).await;
     assert_eq!(s, StatusCode::OK);
     let definition = &delegations["value"][0]["properties"]["registrationDefinition"]["properties"];
     assert_eq!(definition["manageeTenantName"], "Contoso");
-    assert!(definition["managedByTenantName"].as_str().expect("name").contains("MSSP"));
+    assert!(
+        definition["managedByTenantName"]
+            .as_str()
+            .expect("name")
+            .contains("MSSP")
+    );
 }

@@ -96,7 +96,8 @@ impl AuditRecord {
     }
 }
 
-const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = format_description!("[year]/[month]/[day]");
+const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[year]/[month]/[day]");
 const TIME_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     format_description!("[hour][minute][second][subsecond digits:6]");
 
@@ -112,11 +113,23 @@ pub struct AuditFilter {
 
 impl AuditFilter {
     fn matches(&self, record: &AuditRecord) -> bool {
-        let contains = |haystack: &str, needle: &str| haystack.to_lowercase().contains(&needle.to_lowercase());
+        let contains =
+            |haystack: &str, needle: &str| haystack.to_lowercase().contains(&needle.to_lowercase());
         self.caller.as_deref().is_none_or(|wanted| {
-            contains(&record.caller, wanted) || record.caller_name.as_deref().is_some_and(|name| contains(name, wanted))
-        }) && self.tenant.as_deref().is_none_or(|wanted| record.tenant.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(wanted)))
-            && self.tool.as_deref().is_none_or(|wanted| record.tool == wanted)
+            contains(&record.caller, wanted)
+                || record
+                    .caller_name
+                    .as_deref()
+                    .is_some_and(|name| contains(name, wanted))
+        }) && self.tenant.as_deref().is_none_or(|wanted| {
+            record
+                .tenant
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(wanted))
+        }) && self
+            .tool
+            .as_deref()
+            .is_none_or(|wanted| record.tool == wanted)
             && self.outcome.is_none_or(|wanted| record.outcome == wanted)
     }
 }
@@ -197,7 +210,10 @@ impl Storing {
 impl AuditLog {
     pub fn new(storage: &Storage) -> Self {
         Self {
-            trail: Arc::new(Trail { store: JsonBlobStore::new(storage, CONTAINER), container_ready: OnceCell::new() }),
+            trail: Arc::new(Trail {
+                store: JsonBlobStore::new(storage, CONTAINER),
+                container_ready: OnceCell::new(),
+            }),
             writes_behind: Arc::new(Semaphore::new(WRITES_BEHIND as usize)),
             in_flight: InFlight(Arc::new(watch::Sender::new(0))),
         }
@@ -251,23 +267,43 @@ impl AuditLog {
         let lower = from_bound(from);
         let upper = from_bound(to);
         while day <= last_day {
-            let prefix = OffsetDateTime::new_utc(day, time::Time::MIDNIGHT).format(DAY_FORMAT).unwrap_or_default() + "/";
+            let prefix = OffsetDateTime::new_utc(day, time::Time::MIDNIGHT)
+                .format(DAY_FORMAT)
+                .unwrap_or_default()
+                + "/";
             let mut marker: Option<String> = None;
             loop {
-                let page = self.trail.store.list_page(&prefix, marker.as_deref(), LIST_PAGE).await?;
+                let page = self
+                    .trail
+                    .store
+                    .list_page(&prefix, marker.as_deref(), LIST_PAGE)
+                    .await?;
                 for entry in page.entries {
                     // Blob names sort like their times: skip what lies before the range or the cursor.
-                    if entry.name.as_str() < lower.as_str() || first_name.as_deref().is_some_and(|after| entry.name.as_str() <= after) {
+                    if entry.name.as_str() < lower.as_str()
+                        || first_name
+                            .as_deref()
+                            .is_some_and(|after| entry.name.as_str() <= after)
+                    {
                         continue;
                     }
                     if entry.name.as_str() >= upper.as_str() {
-                        return Ok(AuditPage { records, resume_after: None, scanned });
+                        return Ok(AuditPage {
+                            records,
+                            resume_after: None,
+                            scanned,
+                        });
                     }
                     if records.len() >= limit || scanned >= max_scan {
-                        return Ok(AuditPage { records, resume_after: Some(previous_name(&entry.name)), scanned });
+                        return Ok(AuditPage {
+                            records,
+                            resume_after: Some(previous_name(&entry.name)),
+                            scanned,
+                        });
                     }
                     scanned += 1;
-                    if let Some((record, _)) = self.trail.store.get::<AuditRecord>(&entry.name).await?
+                    if let Some((record, _)) =
+                        self.trail.store.get::<AuditRecord>(&entry.name).await?
                         && filter.matches(&record)
                     {
                         records.push(record);
@@ -283,7 +319,11 @@ impl AuditLog {
                 None => break,
             };
         }
-        Ok(AuditPage { records, resume_after: None, scanned })
+        Ok(AuditPage {
+            records,
+            resume_after: None,
+            scanned,
+        })
     }
 }
 
@@ -307,12 +347,19 @@ fn emit(record: &AuditRecord) {
 
 impl Trail {
     async fn ready(&self) -> Result<(), StorageError> {
-        self.container_ready.get_or_try_init(|| async { self.store.ensure_container().await.map(|_| ()) }).await.copied()
+        self.container_ready
+            .get_or_try_init(|| async { self.store.ensure_container().await.map(|_| ()) })
+            .await
+            .copied()
     }
 
     async fn store(&self, record: &AuditRecord) {
         let stored = match self.ready().await {
-            Ok(()) => self.store.create(&record.blob_name(), record).await.map(|_| ()),
+            Ok(()) => self
+                .store
+                .create(&record.blob_name(), record)
+                .await
+                .map(|_| ()),
             Err(error) => Err(error),
         };
         if let Err(error) = stored {
@@ -324,7 +371,11 @@ impl Trail {
 
 /// The smallest blob name at or after `time`.
 fn from_bound(time: OffsetDateTime) -> String {
-    format!("{}/{}", time.format(DAY_FORMAT).unwrap_or_default(), time.format(TIME_FORMAT).unwrap_or_default())
+    format!(
+        "{}/{}",
+        time.format(DAY_FORMAT).unwrap_or_default(),
+        time.format(TIME_FORMAT).unwrap_or_default()
+    )
 }
 
 /// A name sorting just before `name`, so that resuming after it starts at `name` itself.
@@ -372,17 +423,50 @@ mod tests {
     #[test]
     fn only_read_only_calls_are_stored_after_their_answer() {
         assert_eq!(Storing::for_effect(Effect::Read), Storing::AfterAnswer);
-        for effect in [Effect::Write { idempotent: true }, Effect::Write { idempotent: false }, Effect::Destructive { idempotent: true }] {
-            assert_eq!(Storing::for_effect(effect), Storing::BeforeAnswer, "{effect:?}");
+        for effect in [
+            Effect::Write { idempotent: true },
+            Effect::Write { idempotent: false },
+            Effect::Destructive { idempotent: true },
+        ] {
+            assert_eq!(
+                Storing::for_effect(effect),
+                Storing::BeforeAnswer,
+                "{effect:?}"
+            );
         }
     }
 
     #[test]
     fn filters_match_caller_by_id_or_name_and_exact_tool() {
         let r = record(datetime!(2026-03-10 09:15:00 UTC));
-        assert!(AuditFilter { caller: Some("ALICE@".into()), ..Default::default() }.matches(&r));
-        assert!(AuditFilter { tool: Some("mde_list_machines".into()), outcome: Some(Outcome::Ok), ..Default::default() }.matches(&r));
-        assert!(!AuditFilter { tool: Some("mde_list".into()), ..Default::default() }.matches(&r));
-        assert!(!AuditFilter { tenant: Some("22222222-2222-4222-8222-222222222222".into()), ..Default::default() }.matches(&r));
+        assert!(
+            AuditFilter {
+                caller: Some("ALICE@".into()),
+                ..Default::default()
+            }
+            .matches(&r)
+        );
+        assert!(
+            AuditFilter {
+                tool: Some("mde_list_machines".into()),
+                outcome: Some(Outcome::Ok),
+                ..Default::default()
+            }
+            .matches(&r)
+        );
+        assert!(
+            !AuditFilter {
+                tool: Some("mde_list".into()),
+                ..Default::default()
+            }
+            .matches(&r)
+        );
+        assert!(
+            !AuditFilter {
+                tenant: Some("22222222-2222-4222-8222-222222222222".into()),
+                ..Default::default()
+            }
+            .matches(&r)
+        );
     }
 }

@@ -5,7 +5,16 @@ use serde_json::{Map, Value};
 pub const REDACTED: &str = "[redacted]";
 
 /// Parts of argument names that mark a secret value wherever they appear.
-const SECRET_NAME_PARTS: [&str; 8] = ["secret", "password", "passwd", "token", "credential", "apikey", "api_key", "connection_string"];
+const SECRET_NAME_PARTS: [&str; 8] = [
+    "secret",
+    "password",
+    "passwd",
+    "token",
+    "credential",
+    "apikey",
+    "api_key",
+    "connection_string",
+];
 /// Argument names that are secrets on their own (`key`, `sas`) without matching every `*_key`.
 const SECRET_NAMES: [&str; 4] = ["key", "sas", "signature", "private_key"];
 
@@ -41,7 +50,9 @@ fn collect_sensitive(schema: &Value, names: &mut Vec<String>) {
 
 fn is_secret_name(name: &str, sensitive: &[String]) -> bool {
     let lower = name.to_ascii_lowercase();
-    sensitive.iter().any(|s| s == name) || SECRET_NAMES.contains(&lower.as_str()) || SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
+    sensitive.iter().any(|s| s == name)
+        || SECRET_NAMES.contains(&lower.as_str())
+        || SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
 }
 
 /// The arguments with every secret-named value (at any depth) replaced by `[redacted]`.
@@ -55,12 +66,18 @@ fn redact(value: &Value, sensitive: &[String]) -> Value {
             object
                 .iter()
                 .map(|(name, value)| {
-                    let kept = if is_secret_name(name, sensitive) { Value::String(REDACTED.into()) } else { redact(value, sensitive) };
+                    let kept = if is_secret_name(name, sensitive) {
+                        Value::String(REDACTED.into())
+                    } else {
+                        redact(value, sensitive)
+                    };
                     (name.clone(), kept)
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(|item| redact(item, sensitive)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|item| redact(item, sensitive)).collect())
+        }
         other => other.clone(),
     }
 }
@@ -77,10 +94,13 @@ fn collect_action_ids(value: &Value, ids: &mut Vec<String>) {
     match value {
         Value::Object(object) => {
             for (name, value) in object {
-                let is_id_field = name == "action_id" || name.ends_with("_action_id") || name == "job_id";
+                let is_id_field =
+                    name == "action_id" || name.ends_with("_action_id") || name == "job_id";
                 match value {
                     Value::String(id) if is_id_field => ids.push(id.clone()),
-                    Value::Array(items) if name == "action_ids" => ids.extend(items.iter().filter_map(Value::as_str).map(str::to_owned)),
+                    Value::Array(items) if name == "action_ids" => {
+                        ids.extend(items.iter().filter_map(Value::as_str).map(str::to_owned))
+                    }
                     other => collect_action_ids(other, ids),
                 }
             }
@@ -115,7 +135,10 @@ mod tests {
         }
         assert_eq!(redacted["comment"], "isolate after phishing");
         assert_eq!(redacted["machine_ids"], json!(["a", "b"]));
-        assert_eq!(redacted["tenant_id"], "11111111-1111-4111-8111-111111111111");
+        assert_eq!(
+            redacted["tenant_id"],
+            "11111111-1111-4111-8111-111111111111"
+        );
     }
 
     #[test]

@@ -79,17 +79,27 @@ impl EntraValidator {
     /// v2.0 tokens name `{authority}/{tenant}/v2.0`; v1.0 tokens (an API whose manifest does not
     /// ask for v2) name `https://sts.windows.net/{tenant}/`.
     fn issuers(&self, tenant: &TenantId) -> [String; 2] {
-        [format!("{}/{tenant}/v2.0", self.authority()), format!("https://sts.windows.net/{tenant}/")]
+        [
+            format!("{}/{tenant}/v2.0", self.authority()),
+            format!("https://sts.windows.net/{tenant}/"),
+        ]
     }
 
     pub async fn validate(&self, token: &str) -> Result<Caller, Refusal> {
-        let header = jsonwebtoken::decode_header(token).map_err(|error| Refusal::Malformed(describe(error.kind())))?;
-        if header.alg != Algorithm::RS256 {
-            return Err(Refusal::Malformed(format!("algorithm {:?} is not accepted; Entra ID signs with RS256", header.alg)));
-        }
-        let kid = header.kid.ok_or_else(|| Refusal::Malformed("the header names no signing key (kid)".into()))?;
-        let unverified: UnverifiedTenant = jsonwebtoken::dangerous::insecure_decode_claims(token)
+        let header = jsonwebtoken::decode_header(token)
             .map_err(|error| Refusal::Malformed(describe(error.kind())))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(Refusal::Malformed(format!(
+                "algorithm {:?} is not accepted; Entra ID signs with RS256",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| Refusal::Malformed("the header names no signing key (kid)".into()))?;
+        let unverified: UnverifiedTenant =
+            jsonwebtoken::dangerous::insecure_decode_claims(token)
+                .map_err(|error| Refusal::Malformed(describe(error.kind())))?;
         let tenant: TenantId = unverified
             .tid
             .as_deref()
@@ -111,7 +121,10 @@ impl EntraValidator {
         if claims.tid.parse::<TenantId>().ok().as_ref() != Some(&tenant) {
             return Err(Refusal::WrongIssuer);
         }
-        let subject = claims.oid.or(claims.sub).ok_or_else(|| Refusal::Malformed("the token names no subject (oid or sub)".into()))?;
+        let subject = claims
+            .oid
+            .or(claims.sub)
+            .ok_or_else(|| Refusal::Malformed("the token names no subject (oid or sub)".into()))?;
         let tier = self.roles.tier_of(&claims.roles);
         Ok(Caller {
             subject,
@@ -128,7 +141,9 @@ impl EntraValidator {
             ErrorKind::ImmatureSignature => Refusal::NotYetValid,
             ErrorKind::InvalidAudience => Refusal::WrongAudience(self.audiences.join(", ")),
             ErrorKind::InvalidIssuer => Refusal::WrongIssuer,
-            ErrorKind::InvalidSignature | ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => Refusal::BadSignature,
+            ErrorKind::InvalidSignature
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidKeyFormat => Refusal::BadSignature,
             other => Refusal::Malformed(describe(other)),
         }
     }
@@ -144,7 +159,13 @@ impl EntraValidator {
         if self.stale(tenant, kid).await {
             match self.fetch(tenant).await {
                 Ok(set) => {
-                    self.keys.write().await.insert(tenant.clone(), TenantKeys { set, fetched: Instant::now() });
+                    self.keys.write().await.insert(
+                        tenant.clone(),
+                        TenantKeys {
+                            set,
+                            fetched: Instant::now(),
+                        },
+                    );
                 }
                 // Keys already cached keep working while the endpoint is down.
                 Err(error) if self.keys.read().await.contains_key(tenant) => {
@@ -166,18 +187,30 @@ impl EntraValidator {
 
     async fn cached(&self, tenant: &TenantId, kid: &str) -> Result<DecodingKey, Refusal> {
         let cache = self.keys.read().await;
-        let jwk = cache.get(tenant).and_then(|keys| keys.set.find(kid)).ok_or(Refusal::BadSignature)?;
+        let jwk = cache
+            .get(tenant)
+            .and_then(|keys| keys.set.find(kid))
+            .ok_or(Refusal::BadSignature)?;
         DecodingKey::from_jwk(jwk).map_err(|_| Refusal::BadSignature)
     }
 
     async fn fetch(&self, tenant: &TenantId) -> Result<JwkSet, Refusal> {
         let url = format!("{}/{tenant}/discovery/v2.0/keys", self.authority());
         let unavailable = |reason: String| Refusal::KeysUnavailable(reason);
-        let response = self.http.get(&url).send().await.map_err(|error| unavailable(format!("no answer from the key endpoint ({error})")))?;
+        let response =
+            self.http.get(&url).send().await.map_err(|error| {
+                unavailable(format!("no answer from the key endpoint ({error})"))
+            })?;
         if !response.status().is_success() {
-            return Err(unavailable(format!("the key endpoint answered HTTP {}", response.status().as_u16())));
+            return Err(unavailable(format!(
+                "the key endpoint answered HTTP {}",
+                response.status().as_u16()
+            )));
         }
-        let set: JwkSet = response.json().await.map_err(|error| unavailable(format!("the key set is not JWKS JSON ({error})")))?;
+        let set: JwkSet = response
+            .json()
+            .await
+            .map_err(|error| unavailable(format!("the key set is not JWKS JSON ({error})")))?;
         tracing::info!(tenant = %tenant, keys = set.keys.len(), "fetched the tenant's token signing keys");
         Ok(set)
     }

@@ -53,7 +53,13 @@ pub struct Caller {
 
 impl Caller {
     pub fn local(tier: Tier) -> Self {
-        Self { subject: "local".into(), name: None, tenant: None, roles: vec![tier.name().into()], tier: Some(tier) }
+        Self {
+            subject: "local".into(),
+            name: None,
+            tenant: None,
+            roles: vec![tier.name().into()],
+            tier: Some(tier),
+        }
     }
 
     pub fn may_use(&self, needed: Tier) -> bool {
@@ -85,7 +91,10 @@ impl RoleNames {
 
     /// The highest tier any of `roles` grants.
     pub fn tier_of(&self, roles: &[String]) -> Option<Tier> {
-        Tier::ALL.into_iter().rev().find(|tier| roles.iter().any(|role| role == self.role_for(*tier)))
+        Tier::ALL
+            .into_iter()
+            .rev()
+            .find(|tier| roles.iter().any(|role| role == self.role_for(*tier)))
     }
 }
 
@@ -105,11 +114,15 @@ pub enum Refusal {
     WrongAudience(String),
     #[error("the bearer token's issuer is not the Entra ID issuer of its tenant")]
     WrongIssuer,
-    #[error("the bearer token's signature does not verify against its tenant's published signing keys")]
+    #[error(
+        "the bearer token's signature does not verify against its tenant's published signing keys"
+    )]
     BadSignature,
     #[error("tokens from tenant {0} are not accepted by this server (AUTH_ALLOWED_TENANTS)")]
     TenantNotAllowed(TenantId),
-    #[error("the tenant's signing keys could not be fetched to check the token: {0}; try again shortly")]
+    #[error(
+        "the tenant's signing keys could not be fetched to check the token: {0}; try again shortly"
+    )]
     KeysUnavailable(String),
     #[error(
         "App Service authentication did not pass a principal (X-MS-CLIENT-PRINCIPAL); check that authentication is \
@@ -184,9 +197,18 @@ impl InboundAuth {
         if let Some(host) = &self.public_host {
             return format!("https://{host}");
         }
-        let requested = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        let name = requested.rsplit_once(':').map_or(requested, |(name, _)| name);
-        if self.allowed_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(name)) {
+        let requested = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let name = requested
+            .rsplit_once(':')
+            .map_or(requested, |(name, _)| name);
+        if self
+            .allowed_hosts
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name))
+        {
             format!("http://{requested}")
         } else {
             "http://localhost".into()
@@ -197,8 +219,19 @@ impl InboundAuth {
     fn metadata(&self, headers: &HeaderMap) -> serde_json::Value {
         let base = self.base_url(headers);
         let authority = self.config.authority.as_str().trim_end_matches('/');
-        let servers: Vec<String> = self.config.allowed_tenants.iter().map(|tenant| format!("{authority}/{tenant}/v2.0")).collect();
-        let scopes: Vec<String> = self.config.scope.clone().or_else(|| self.default_scope()).into_iter().collect();
+        let servers: Vec<String> = self
+            .config
+            .allowed_tenants
+            .iter()
+            .map(|tenant| format!("{authority}/{tenant}/v2.0"))
+            .collect();
+        let scopes: Vec<String> = self
+            .config
+            .scope
+            .clone()
+            .or_else(|| self.default_scope())
+            .into_iter()
+            .collect();
         json!({
             "resource": format!("{base}/api/mcp"),
             "authorization_servers": servers,
@@ -211,7 +244,11 @@ impl InboundAuth {
     /// `<application id URI>/.default` when the audience is a URI, `api://<client id>/.default` otherwise.
     fn default_scope(&self) -> Option<String> {
         let audience = self.config.audiences.first()?;
-        Some(if audience.contains("://") { format!("{audience}/.default") } else { format!("api://{audience}/.default") })
+        Some(if audience.contains("://") {
+            format!("{audience}/.default")
+        } else {
+            format!("api://{audience}/.default")
+        })
     }
 
     fn refused(&self, refusal: &Refusal, headers: &HeaderMap) -> Response {
@@ -219,13 +256,18 @@ impl InboundAuth {
         let mut challenge = format!("Bearer resource_metadata=\"{metadata}\"");
         if let Some(code) = refusal.error_code() {
             // The description is ours (no token text); quotes are swapped so the header stays well-formed.
-            challenge.push_str(&format!(", error=\"{code}\", error_description=\"{}\"", refusal.to_string().replace('"', "'")));
+            challenge.push_str(&format!(
+                ", error=\"{code}\", error_description=\"{}\"",
+                refusal.to_string().replace('"', "'")
+            ));
         }
         tracing::info!(target: "audit", outcome = "unauthenticated", reason = %refusal, "request refused before MCP");
         let body = json!({ "error": refusal.error_code().unwrap_or("unauthorized"), "error_description": refusal.to_string() });
         let mut response = (refusal.status(), Json(body)).into_response();
         if let Ok(value) = HeaderValue::from_str(&challenge) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }
@@ -239,7 +281,11 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// The axum middleware in front of `/api/mcp`: identify, rate-limit, then hand on with the
 /// [`Caller`] in the request extensions.
-pub async fn authenticate(State(auth): State<Arc<InboundAuth>>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(auth): State<Arc<InboundAuth>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let caller = match auth.identify(request.headers()).await {
         Ok(caller) => caller,
         Err(refusal) => return auth.refused(&refusal, request.headers()),
@@ -265,13 +311,18 @@ fn too_many_requests(caller: &Caller, wait: Duration) -> Response {
         ),
     });
     let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 
 /// `GET /.well-known/oauth-protected-resource` (RFC 9728). Without inbound auth there is
 /// nothing to advertise, and a 404 says so.
-pub async fn protected_resource_metadata(State(auth): State<Arc<InboundAuth>>, headers: HeaderMap) -> Response {
+pub async fn protected_resource_metadata(
+    State(auth): State<Arc<InboundAuth>>,
+    headers: HeaderMap,
+) -> Response {
     match auth.mode() {
         InboundMode::None { .. } => (
             StatusCode::NOT_FOUND,

@@ -32,10 +32,18 @@ pub struct InvalidNumericId {
 impl<K: NumericIdKind> NumericId<K> {
     pub fn parse(text: &str) -> Result<Self, InvalidNumericId> {
         let trimmed = text.trim();
-        if !trimmed.is_empty() && trimmed.len() <= 20 && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Self { value: trimmed.to_string(), kind: PhantomData })
+        if !trimmed.is_empty() && trimmed.len() <= 20 && trimmed.bytes().all(|b| b.is_ascii_digit())
+        {
+            Ok(Self {
+                value: trimmed.to_string(),
+                kind: PhantomData,
+            })
         } else {
-            Err(InvalidNumericId { text: trimmed.chars().take(64).collect(), what: K::WHAT, shown_by: K::SHOWN_BY })
+            Err(InvalidNumericId {
+                text: trimmed.chars().take(64).collect(),
+                what: K::WHAT,
+                shown_by: K::SHOWN_BY,
+            })
         }
     }
 }
@@ -48,7 +56,10 @@ impl<K> NumericId<K> {
 
 impl<K> Clone for NumericId<K> {
     fn clone(&self) -> Self {
-        Self { value: self.value.clone(), kind: PhantomData }
+        Self {
+            value: self.value.clone(),
+            kind: PhantomData,
+        }
     }
 }
 
@@ -111,9 +122,19 @@ mod tests {
 
     #[test]
     fn numeric_ids_are_digits_and_say_where_they_come_from() {
-        assert_eq!(NumericId::<Thing>::parse(" 4005 ").expect("digits").as_str(), "4005");
-        let error = NumericId::<Thing>::parse("../4005").expect_err("not digits").to_string();
-        assert!(error.contains("a thing id") && error.contains("things_list"), "{error}");
+        assert_eq!(
+            NumericId::<Thing>::parse(" 4005 ")
+                .expect("digits")
+                .as_str(),
+            "4005"
+        );
+        let error = NumericId::<Thing>::parse("../4005")
+            .expect_err("not digits")
+            .to_string();
+        assert!(
+            error.contains("a thing id") && error.contains("things_list"),
+            "{error}"
+        );
         assert!(serde_json::from_str::<NumericId<Thing>>("\"x\"").is_err());
     }
 }

@@ -51,10 +51,27 @@ impl LogAnalyticsClient {
     }
 
     /// Runs a KQL query. `timespan` is an ISO 8601 duration such as `P1D`.
-    pub async fn query(&self, tenant: &TenantId, workspace_id: &str, query: &str, timespan: Option<&str>) -> Result<QueryResponse, ApiError> {
-        let url = self.http.url(Api::LogAnalytics, &format!("/v1/workspaces/{workspace_id}/query"), &[]);
+    pub async fn query(
+        &self,
+        tenant: &TenantId,
+        workspace_id: &str,
+        query: &str,
+        timespan: Option<&str>,
+    ) -> Result<QueryResponse, ApiError> {
+        let url = self.http.url(
+            Api::LogAnalytics,
+            &format!("/v1/workspaces/{workspace_id}/query"),
+            &[],
+        );
         // A query changes nothing, so it may be sent again after a lost answer.
-        let request = ApiRequest::send_json(Api::LogAnalytics, tenant, Method::POST, url, &QueryBody { query, timespan }, Replay::Safe);
+        let request = ApiRequest::send_json(
+            Api::LogAnalytics,
+            tenant,
+            Method::POST,
+            url,
+            &QueryBody { query, timespan },
+            Replay::Safe,
+        );
         self.http.json(&request).await
     }
 }

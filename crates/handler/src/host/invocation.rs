@@ -17,7 +17,9 @@ impl InvocationRequest {
     /// (a queue message `"x"` arrives as `"\"x\""`, an object may arrive as its JSON text), so
     /// strings that hold JSON are decoded once more.
     pub fn binding(&self, name: &str) -> Option<Value> {
-        self.data.get(name).map(|value| decode_host_value(value.clone()))
+        self.data
+            .get(name)
+            .map(|value| decode_host_value(value.clone()))
     }
 }
 
@@ -62,9 +64,18 @@ mod tests {
 
     #[test]
     fn double_encoded_strings_are_unwrapped_once() {
-        assert_eq!(decode_host_value(json!("\"stringTest\"")), json!("stringTest"));
-        assert_eq!(decode_host_value(json!("{\"IsPastDue\":true}")), json!({"IsPastDue": true}));
-        assert_eq!(decode_host_value(json!({"IsPastDue": false})), json!({"IsPastDue": false}));
+        assert_eq!(
+            decode_host_value(json!("\"stringTest\"")),
+            json!("stringTest")
+        );
+        assert_eq!(
+            decode_host_value(json!("{\"IsPastDue\":true}")),
+            json!({"IsPastDue": true})
+        );
+        assert_eq!(
+            decode_host_value(json!({"IsPastDue": false})),
+            json!({"IsPastDue": false})
+        );
         // Plain text that is not JSON, and JSON scalars other than strings, stay as they came.
         assert_eq!(decode_host_value(json!("hello")), json!("hello"));
         assert_eq!(decode_host_value(json!("42")), json!("42"));
@@ -78,7 +89,8 @@ mod tests {
 
     #[test]
     fn requests_tolerate_missing_sections() {
-        let request: InvocationRequest = serde_json::from_str(r#"{"Data":{"timer":"{\"IsPastDue\":false}"}}"#).expect("parse");
+        let request: InvocationRequest =
+            serde_json::from_str(r#"{"Data":{"timer":"{\"IsPastDue\":false}"}}"#).expect("parse");
         assert_eq!(request.binding("timer"), Some(json!({"IsPastDue": false})));
         assert!(request.metadata.is_empty());
     }

@@ -18,13 +18,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::middleware::from_fn_with_state;
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use tracing::Instrument;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tracing::Instrument;
 
 pub use invocation::{FunctionHandler, InvocationOutcome, InvocationRequest, InvocationResponse};
 
@@ -68,12 +68,23 @@ where
         .with_max_request_body_bytes(mcp.max_request_bytes);
     // Browsers send Origin; MCP clients that are not browsers do not. A page on another origin
     // must never reach the tools through a user's browser, so Origin is always checked.
-    config = config.with_allowed_origins(allowed_origins(mcp)).enforce_origin_validation();
-    let service = StreamableHttpService::new(move || Ok(mcp_server()), Arc::new(NeverSessionManager::default()), config);
+    config = config
+        .with_allowed_origins(allowed_origins(mcp))
+        .enforce_origin_validation();
+    let service = StreamableHttpService::new(
+        move || Ok(mcp_server()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
 
-    let mcp_routes = Router::new().nest_service("/api/mcp", service).layer(from_fn_with_state(auth.clone(), auth::authenticate));
+    let mcp_routes = Router::new()
+        .nest_service("/api/mcp", service)
+        .layer(from_fn_with_state(auth.clone(), auth::authenticate));
     let metadata = get(auth::protected_resource_metadata).with_state(auth);
-    let state = HostState { health, functions: Arc::new(functions) };
+    let state = HostState {
+        health,
+        functions: Arc::new(functions),
+    };
     Router::new()
         .route("/", get(ready))
         .route("/api/health", get(health_check))
@@ -82,7 +93,10 @@ where
         .merge(mcp_routes)
         .route_service(auth::METADATA_PATH, metadata.clone())
         .route_service(auth::WELL_KNOWN_METADATA_PATH, metadata.clone())
-        .route_service(&format!("{}/api/mcp", auth::WELL_KNOWN_METADATA_PATH), metadata)
+        .route_service(
+            &format!("{}/api/mcp", auth::WELL_KNOWN_METADATA_PATH),
+            metadata,
+        )
         .layer(axum::middleware::from_fn(traced))
 }
 
@@ -104,10 +118,16 @@ async fn traced(mut request: axum::extract::Request, next: axum::middleware::Nex
     if span.is_disabled() {
         return next.run(request).await;
     }
-    if let Some(id) = request.headers().get(INVOCATION_ID_HEADER).and_then(|value| value.to_str().ok()) {
+    if let Some(id) = request
+        .headers()
+        .get(INVOCATION_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+    {
         span.record("faas.invocation_id", id);
     }
-    request.extensions_mut().insert(telemetry::RequestSpan(span.clone()));
+    request
+        .extensions_mut()
+        .insert(telemetry::RequestSpan(span.clone()));
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
@@ -118,7 +138,10 @@ async fn traced(mut request: axum::extract::Request, next: axum::middleware::Nex
 }
 
 fn allowed_origins(mcp: &McpConfig) -> Vec<String> {
-    let mut origins = vec!["http://localhost:*".to_string(), "http://127.0.0.1:*".to_string()];
+    let mut origins = vec![
+        "http://localhost:*".to_string(),
+        "http://127.0.0.1:*".to_string(),
+    ];
     origins.extend(mcp.allowed_origins.iter().cloned());
     origins
 }
@@ -129,15 +152,26 @@ async fn ready() -> &'static str {
 
 async fn health_check(State(state): State<HostState>) -> Response {
     let (healthy, body) = state.health.probe().await;
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
-async fn invoke(State(state): State<HostState>, Path(function): Path<String>, body: axum::body::Bytes) -> Response {
+async fn invoke(
+    State(state): State<HostState>,
+    Path(function): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     let failed = |status: StatusCode, log: String| {
         tracing::error!(function = %function, "{log}");
         telemetry::record_exception(&tracing::Span::current(), "InvocationRejected", &log);
-        let response = InvocationResponse { logs: vec![log], ..InvocationResponse::default() };
+        let response = InvocationResponse {
+            logs: vec![log],
+            ..InvocationResponse::default()
+        };
         (status, Json(response)).into_response()
     };
     let Some(handler) = state.functions.get(function.as_str()).cloned() else {
@@ -151,26 +185,42 @@ async fn invoke(State(state): State<HostState>, Path(function): Path<String>, bo
             );
         }
         let known: Vec<&str> = state.functions.keys().copied().collect();
-        return failed(StatusCode::NOT_FOUND, format!("this handler has no function named '{function}'; it serves: {}", known.join(", ")));
+        return failed(
+            StatusCode::NOT_FOUND,
+            format!(
+                "this handler has no function named '{function}'; it serves: {}",
+                known.join(", ")
+            ),
+        );
     };
     let request: InvocationRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
             return failed(
                 StatusCode::BAD_REQUEST,
-                format!("{function}: the invocation body is not the host's {{\"Data\",\"Metadata\"}} JSON: {error}"),
+                format!(
+                    "{function}: the invocation body is not the host's {{\"Data\",\"Metadata\"}} JSON: {error}"
+                ),
             );
         }
     };
     let started = std::time::Instant::now();
     let outcome = handler.invoke(request).await;
     if let Some(metrics) = telemetry::metrics() {
-        metrics.invocation(&function, started.elapsed().as_secs_f64() * 1000.0, outcome.succeeded);
+        metrics.invocation(
+            &function,
+            started.elapsed().as_secs_f64() * 1000.0,
+            outcome.succeeded,
+        );
     }
     if !outcome.succeeded {
         let message = outcome.response.logs.join("; ");
         telemetry::record_exception(&tracing::Span::current(), "InvocationFailed", &message);
     }
-    let status = if outcome.succeeded { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
+    let status = if outcome.succeeded {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
     (status, Json(outcome.response)).into_response()
 }

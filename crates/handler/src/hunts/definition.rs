@@ -22,13 +22,17 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 const MAX_TARGET_TENANTS: usize = 500;
 
 /// `h` and 12 hexadecimal characters, short enough for a resource URI a person can read.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 #[schemars(with = "String")]
 pub struct HuntId(String);
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("'{0}' is not a hunt id: expected 'h' followed by 12 hexadecimal characters, as returned by hunt_create or hunt_list")]
+#[error(
+    "'{0}' is not a hunt id: expected 'h' followed by 12 hexadecimal characters, as returned by hunt_create or hunt_list"
+)]
 pub struct InvalidHuntId(String);
 
 impl HuntId {
@@ -49,7 +53,11 @@ impl FromStr for HuntId {
         let valid = text.len() == 13
             && text.starts_with('h')
             && text[1..].chars().all(|c| c.is_ascii_hexdigit());
-        if valid { Ok(Self(text)) } else { Err(InvalidHuntId(text.chars().take(64).collect())) }
+        if valid {
+            Ok(Self(text))
+        } else {
+            Err(InvalidHuntId(text.chars().take(64).collect()))
+        }
     }
 }
 
@@ -145,25 +153,46 @@ impl HuntDefinition {
     /// paused or edited (its runs record that tenant as refused).
     pub fn validate(&self, tenants: &TenantRegistry, check_tenants: bool) -> Result<(), String> {
         let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-            return Err(format!("name must be 1-{MAX_NAME_CHARS} characters on one line"));
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "name must be 1-{MAX_NAME_CHARS} characters on one line"
+            ));
         }
-        if self.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
-            return Err(format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"));
+        if self
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
+        {
+            return Err(format!(
+                "description must be at most {MAX_DESCRIPTION_CHARS} characters"
+            ));
         }
-        kql_guard::check_query(&self.query).map_err(|refusal| format!("query refused: {refusal}"))?;
-        self.schedule.compile().map_err(|error| format!("schedule: {error}"))?;
+        kql_guard::check_query(&self.query)
+            .map_err(|refusal| format!("query refused: {refusal}"))?;
+        self.schedule
+            .compile()
+            .map_err(|error| format!("schedule: {error}"))?;
         if let Some(minutes) = self.lookback_minutes
             && !(1..=MAX_LOOKBACK_MINUTES).contains(&minutes)
         {
-            return Err(format!("lookback_minutes must be between 1 and {MAX_LOOKBACK_MINUTES} (30 days), got {minutes}"));
+            return Err(format!(
+                "lookback_minutes must be between 1 and {MAX_LOOKBACK_MINUTES} (30 days), got {minutes}"
+            ));
         }
         if !(1..=MAX_RETENTION_DAYS).contains(&self.retention_days) {
-            return Err(format!("retention_days must be between 1 and {MAX_RETENTION_DAYS}, got {}", self.retention_days));
+            return Err(format!(
+                "retention_days must be between 1 and {MAX_RETENTION_DAYS}, got {}",
+                self.retention_days
+            ));
         }
         if let Targets::Tenants(ids) = &self.targets {
             if ids.is_empty() || ids.len() > MAX_TARGET_TENANTS {
-                return Err(format!("tenant_ids must list 1-{MAX_TARGET_TENANTS} tenants, or set all_tenants: true"));
+                return Err(format!(
+                    "tenant_ids must list 1-{MAX_TARGET_TENANTS} tenants, or set all_tenants: true"
+                ));
             }
             let mut seen = BTreeSet::new();
             for id in ids {
@@ -171,7 +200,9 @@ impl HuntDefinition {
                     return Err(format!("tenant {id} is listed twice in tenant_ids"));
                 }
                 if check_tenants {
-                    tenants.resolve(Some(id)).map_err(|refusal| refusal.to_string())?;
+                    tenants
+                        .resolve(Some(id))
+                        .map_err(|refusal| refusal.to_string())?;
                 }
             }
         }
@@ -184,13 +215,18 @@ impl HuntDefinition {
 
 /// Key Vault's rule for secret names, which also keeps them safe as app setting names.
 pub fn check_secret_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty() && name.len() <= 127 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let valid = !name.is_empty()
+        && name.len() <= 127
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if valid {
         Ok(())
     } else if name.contains("://") {
         Err("webhook_secret must be the NAME of a secret holding the webhook URL, not the URL itself; store the URL in Key Vault (or the app setting HUNT_SECRET_<NAME>) and pass its name".into())
     } else {
-        Err(format!("webhook_secret '{}' is not a secret name: use 1-127 letters, digits and dashes", name.chars().take(64).collect::<String>()))
+        Err(format!(
+            "webhook_secret '{}' is not a secret name: use 1-127 letters, digits and dashes",
+            name.chars().take(64).collect::<String>()
+        ))
     }
 }
 
@@ -203,7 +239,13 @@ mod tests {
         let id = HuntId::generate();
         assert_eq!(id.as_str().len(), 13);
         assert_eq!(id.as_str().parse::<HuntId>().expect("round trip"), id);
-        assert_eq!("H0123456789AB".parse::<HuntId>().expect("case-insensitive").as_str(), "h0123456789ab");
+        assert_eq!(
+            "H0123456789AB"
+                .parse::<HuntId>()
+                .expect("case-insensitive")
+                .as_str(),
+            "h0123456789ab"
+        );
         assert!("hunt-1".parse::<HuntId>().is_err());
         assert!("h0123456789ag".parse::<HuntId>().is_err());
     }

@@ -59,11 +59,16 @@ pub enum HuntError {
 }
 
 fn not_found(hunt: &HuntId) -> HuntError {
-    HuntError::NotFound(format!("no hunt with id {hunt}; hunt_list shows the hunts that exist"))
+    HuntError::NotFound(format!(
+        "no hunt with id {hunt}; hunt_list shows the hunts that exist"
+    ))
 }
 
 pub fn format_time(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0).unwrap_or(t).format(&Rfc3339).unwrap_or_default()
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 /// The MCP resource URI of a run.
@@ -112,9 +117,14 @@ impl Hunts {
     /// Stores a new hunt after checking it (query, schedule, tenants, alert) and that no other
     /// hunt has the same name, so a repeated call does not schedule the same hunt twice.
     pub async fn create(&self, definition: HuntDefinition) -> Result<HuntDefinition, HuntError> {
-        definition.validate(&self.tenants, true).map_err(HuntError::Invalid)?;
+        definition
+            .validate(&self.tenants, true)
+            .map_err(HuntError::Invalid)?;
         let existing = self.store.list_definitions().await?;
-        if let Some(same) = existing.iter().find(|h| h.name.trim().eq_ignore_ascii_case(definition.name.trim())) {
+        if let Some(same) = existing
+            .iter()
+            .find(|h| h.name.trim().eq_ignore_ascii_case(definition.name.trim()))
+        {
             return Err(HuntError::Conflict(format!(
                 "a hunt named '{}' already exists (id {}); use hunt_update to change it or choose another name",
                 same.name, same.id
@@ -126,16 +136,31 @@ impl Hunts {
     }
 
     pub async fn get(&self, hunt: &HuntId) -> Result<HuntDefinition, HuntError> {
-        Ok(self.store.get_definition(hunt).await?.ok_or_else(|| not_found(hunt))?.0)
+        Ok(self
+            .store
+            .get_definition(hunt)
+            .await?
+            .ok_or_else(|| not_found(hunt))?
+            .0)
     }
 
     /// Applies `change` to the stored definition, guarded by its ETag. A new schedule or
     /// re-enabling moves the schedule anchor to now: no catch-up of time the hunt was off.
-    pub async fn update(&self, hunt: &HuntId, change: impl FnOnce(&mut HuntDefinition) -> Result<(), String>) -> Result<HuntDefinition, HuntError> {
-        let (mut definition, etag) = self.store.get_definition(hunt).await?.ok_or_else(|| not_found(hunt))?;
+    pub async fn update(
+        &self,
+        hunt: &HuntId,
+        change: impl FnOnce(&mut HuntDefinition) -> Result<(), String>,
+    ) -> Result<HuntDefinition, HuntError> {
+        let (mut definition, etag) = self
+            .store
+            .get_definition(hunt)
+            .await?
+            .ok_or_else(|| not_found(hunt))?;
         let before = definition.clone();
         change(&mut definition).map_err(HuntError::Invalid)?;
-        definition.validate(&self.tenants, definition.targets != before.targets).map_err(HuntError::Invalid)?;
+        definition
+            .validate(&self.tenants, definition.targets != before.targets)
+            .map_err(HuntError::Invalid)?;
         let now = self.clock.now();
         if definition.schedule != before.schedule || (definition.enabled && !before.enabled) {
             definition.schedule_anchor = now;
@@ -146,9 +171,11 @@ impl Hunts {
                 tracing::info!(hunt = %hunt, enabled = definition.enabled, "hunt updated");
                 Ok(definition)
             }
-            Err(StorageError::Conflict { .. } | StorageError::NotFound { .. }) => Err(HuntError::Conflict(format!(
-                "hunt {hunt} was changed or deleted by another call while this update was made; read it again with hunt_get and retry"
-            ))),
+            Err(StorageError::Conflict { .. } | StorageError::NotFound { .. }) => {
+                Err(HuntError::Conflict(format!(
+                    "hunt {hunt} was changed or deleted by another call while this update was made; read it again with hunt_get and retry"
+                )))
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -236,28 +263,56 @@ impl HuntTimer {
 
 fn failed_invocation(log: String) -> InvocationOutcome {
     tracing::error!("{log}");
-    InvocationOutcome { response: InvocationResponse { logs: vec![log], ..Default::default() }, succeeded: false }
+    InvocationOutcome {
+        response: InvocationResponse {
+            logs: vec![log],
+            ..Default::default()
+        },
+        succeeded: false,
+    }
 }
 
 #[async_trait::async_trait]
 impl FunctionHandler for HuntTimer {
     async fn invoke(&self, request: InvocationRequest) -> InvocationOutcome {
-        let timer = match request.binding(TIMER_BINDING).map(serde_json::from_value::<TimerInfo>) {
+        let timer = match request
+            .binding(TIMER_BINDING)
+            .map(serde_json::from_value::<TimerInfo>)
+        {
             Some(Ok(timer)) => timer,
             Some(Err(error)) => {
-                return failed_invocation(format!("{FUNCTION_NAME}: the '{TIMER_BINDING}' binding is not a timer payload: {error}"));
+                return failed_invocation(format!(
+                    "{FUNCTION_NAME}: the '{TIMER_BINDING}' binding is not a timer payload: {error}"
+                ));
             }
-            None => return failed_invocation(format!("{FUNCTION_NAME}: the invocation has no '{TIMER_BINDING}' binding in Data")),
+            None => {
+                return failed_invocation(format!(
+                    "{FUNCTION_NAME}: the invocation has no '{TIMER_BINDING}' binding in Data"
+                ));
+            }
         };
-        let next = timer.schedule_status.as_ref().and_then(|s| s.next.as_deref()).unwrap_or("unknown");
+        let next = timer
+            .schedule_status
+            .as_ref()
+            .and_then(|s| s.next.as_deref())
+            .unwrap_or("unknown");
         if timer.is_past_due {
             // The host fires a missed tick once, late. Hunts do not depend on it: each hunt's own
             // record of its last occurrence decides what is caught up, within HUNT_MAX_CATCH_UP.
             tracing::warn!(target: "hunts", next, "{FUNCTION_NAME}: the timer is past due (ticks were missed); missed hunt occurrences are caught up or recorded as skipped");
         }
         let report = self.hunts.tick().await;
-        let mut logs = vec![format!("{FUNCTION_NAME}: {} (past due: {}, next tick: {next})", report.summary(), timer.is_past_due)];
-        logs.extend(report.errors.iter().map(|error| format!("{FUNCTION_NAME}: {error}")));
+        let mut logs = vec![format!(
+            "{FUNCTION_NAME}: {} (past due: {}, next tick: {next})",
+            report.summary(),
+            timer.is_past_due
+        )];
+        logs.extend(
+            report
+                .errors
+                .iter()
+                .map(|error| format!("{FUNCTION_NAME}: {error}")),
+        );
         for line in &logs {
             if report.errors.is_empty() {
                 tracing::info!(target: "hunts", "{line}");

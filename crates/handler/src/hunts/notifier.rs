@@ -33,15 +33,25 @@ type SettingLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl AppSettingSecrets {
     pub fn new(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
-        Self { lookup: Arc::new(lookup) }
+        Self {
+            lookup: Arc::new(lookup),
+        }
     }
 
     pub fn from_env() -> Self {
-        Self::new(|name| std::env::var(name).ok().filter(|value| !value.trim().is_empty()))
+        Self::new(|name| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        })
     }
 
     pub fn setting_name(secret: &str) -> String {
-        format!("{}{}", crate::config::settings::HUNT_SECRET_PREFIX, secret.to_ascii_uppercase().replace('-', "_"))
+        format!(
+            "{}{}",
+            crate::config::settings::HUNT_SECRET_PREFIX,
+            secret.to_ascii_uppercase().replace('-', "_")
+        )
     }
 }
 
@@ -49,9 +59,11 @@ impl AppSettingSecrets {
 impl SecretResolver for AppSettingSecrets {
     async fn resolve(&self, name: &str) -> Result<Secret, SecretError> {
         let setting = Self::setting_name(name);
-        (self.lookup)(&setting)
-            .map(Secret::from)
-            .ok_or_else(|| SecretError(format!("secret '{name}' is not configured (app setting {setting} is empty or missing)")))
+        (self.lookup)(&setting).map(Secret::from).ok_or_else(|| {
+            SecretError(format!(
+                "secret '{name}' is not configured (app setting {setting} is empty or missing)"
+            ))
+        })
     }
 }
 
@@ -71,23 +83,40 @@ impl Notifier {
     /// Posts once. It is repeated only when the connection was refused (the webhook certainly got
     /// nothing), since a second post after a lost answer would be a duplicate alert in a channel.
     pub async fn post(&self, secret_name: &str, payload: &Value) -> Result<(), String> {
-        let secret = self.secrets.resolve(secret_name).await.map_err(|error| error.to_string())?;
-        let url = webhook_url(secret.secret()).map_err(|reason| format!("secret '{secret_name}' does not hold a usable webhook URL: {reason}"))?;
+        let secret = self
+            .secrets
+            .resolve(secret_name)
+            .await
+            .map_err(|error| error.to_string())?;
+        let url = webhook_url(secret.secret()).map_err(|reason| {
+            format!("secret '{secret_name}' does not hold a usable webhook URL: {reason}")
+        })?;
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let sent = self.client.post(url.clone()).timeout(POST_TIMEOUT).json(payload).send().await;
+            let sent = self
+                .client
+                .post(url.clone())
+                .timeout(POST_TIMEOUT)
+                .json(payload)
+                .send()
+                .await;
             match sent {
                 Ok(response) if response.status().is_success() => return Ok(()),
                 Ok(response) => {
                     let status = response.status();
-                    return Err(format!("the webhook (secret '{secret_name}') answered HTTP {status}"));
+                    return Err(format!(
+                        "the webhook (secret '{secret_name}') answered HTTP {status}"
+                    ));
                 }
                 Err(error) if error.is_connect() && attempts < 2 => {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(error) => {
-                    return Err(format!("the webhook (secret '{secret_name}') could not be reached: {}", crate::outbound::without_url(&error)));
+                    return Err(format!(
+                        "the webhook (secret '{secret_name}') could not be reached: {}",
+                        crate::outbound::without_url(&error)
+                    ));
                 }
             }
         }
@@ -121,13 +150,19 @@ pub fn alert_payload(record: &RunRecord, reason: &str) -> Value {
     ];
     facts.extend(record.tenants.iter().map(|tenant| {
         let value = match (tenant.rows, &tenant.error) {
-            (Some(rows), _) => format!("{rows} rows{}", if tenant.truncated { " (truncated)" } else { "" }),
+            (Some(rows), _) => format!(
+                "{rows} rows{}",
+                if tenant.truncated { " (truncated)" } else { "" }
+            ),
             (None, Some(error)) => format!("failed: {error}"),
             (None, None) => "not searched".into(),
         };
         json!({"title": tenant.tenant_id.to_string(), "value": value})
     }));
-    let title = format!("Hunt '{}' found {} rows", record.hunt_name, record.rows_total);
+    let title = format!(
+        "Hunt '{}' found {} rows",
+        record.hunt_name, record.rows_total
+    );
     json!({
         "type": "message",
         "summary": title,
@@ -170,9 +205,22 @@ mod tests {
 
     #[tokio::test]
     async fn secrets_come_from_their_app_setting_and_missing_ones_are_named() {
-        let secrets = AppSettingSecrets::new(|name| (name == "HUNT_SECRET_SOC_TEAMS").then(|| "https://example.test/hook".to_string()));
-        assert_eq!(secrets.resolve("soc-teams").await.expect("configured").secret(), "https://example.test/hook");
-        let missing = secrets.resolve("other").await.expect_err("missing").to_string();
+        let secrets = AppSettingSecrets::new(|name| {
+            (name == "HUNT_SECRET_SOC_TEAMS").then(|| "https://example.test/hook".to_string())
+        });
+        assert_eq!(
+            secrets
+                .resolve("soc-teams")
+                .await
+                .expect("configured")
+                .secret(),
+            "https://example.test/hook"
+        );
+        let missing = secrets
+            .resolve("other")
+            .await
+            .expect_err("missing")
+            .to_string();
         assert!(missing.contains("HUNT_SECRET_OTHER"), "{missing}");
     }
 

@@ -14,13 +14,17 @@ use crate::tenants::TenantId;
 
 /// `20260302T101500Z` for a scheduled occurrence, with a suffix for manual (`-m1a2b3c`) and
 /// skipped (`-skipped`) records. Sorting ids sorts runs by time.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 #[schemars(with = "String")]
 pub struct RunId(String);
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("'{0}' is not a run id: expected a time such as 20260302T101500Z, optionally with a suffix such as -m1a2b3c, as returned by hunt_list_runs")]
+#[error(
+    "'{0}' is not a run id: expected a time such as 20260302T101500Z, optionally with a suffix such as -m1a2b3c, as returned by hunt_list_runs"
+)]
 pub struct InvalidRunId(String);
 
 const STAMP_LEN: usize = 16;
@@ -47,7 +51,9 @@ impl RunId {
 
     /// The time the id was made for.
     pub fn time(&self) -> Option<OffsetDateTime> {
-        time::PrimitiveDateTime::parse(&self.0[..STAMP_LEN], STAMP).ok().map(|t| t.assume_utc())
+        time::PrimitiveDateTime::parse(&self.0[..STAMP_LEN], STAMP)
+            .ok()
+            .map(|t| t.assume_utc())
     }
 }
 
@@ -68,10 +74,19 @@ impl FromStr for RunId {
         }
         let suffix_ok = match &text[STAMP_LEN..] {
             "" => true,
-            rest => rest.strip_prefix('-').is_some_and(|s| !s.is_empty() && s.len() <= 16 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())),
+            rest => rest.strip_prefix('-').is_some_and(|s| {
+                !s.is_empty()
+                    && s.len() <= 16
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            }),
         };
         let id = Self(text.to_string());
-        if suffix_ok && id.time().is_some() { Ok(id) } else { Err(invalid()) }
+        if suffix_ok && id.time().is_some() {
+            Ok(id)
+        } else {
+            Err(invalid())
+        }
     }
 }
 
@@ -149,7 +164,16 @@ pub struct TenantRun {
 
 impl TenantRun {
     pub fn pending(tenant_id: TenantId) -> Self {
-        Self { tenant_id, status: TenantStatus::Pending, rows: None, stored_rows: 0, truncated: false, error: None, finished_at: None, interrupted: 0 }
+        Self {
+            tenant_id,
+            status: TenantStatus::Pending,
+            rows: None,
+            stored_rows: 0,
+            truncated: false,
+            error: None,
+            finished_at: None,
+            interrupted: 0,
+        }
     }
 
     pub fn fail(&mut self, error: String, at: OffsetDateTime) {
@@ -247,8 +271,16 @@ impl RunRecord {
 
     /// Settles the status once no tenant is pending.
     pub fn finish(&mut self, at: OffsetDateTime) {
-        let succeeded = self.tenants.iter().filter(|t| t.status == TenantStatus::Succeeded).count();
-        let failed = self.tenants.iter().filter(|t| t.status == TenantStatus::Failed).count();
+        let succeeded = self
+            .tenants
+            .iter()
+            .filter(|t| t.status == TenantStatus::Succeeded)
+            .count();
+        let failed = self
+            .tenants
+            .iter()
+            .filter(|t| t.status == TenantStatus::Failed)
+            .count();
         self.rows_total = self.tenants.iter().filter_map(|t| t.rows).sum();
         self.status = match (succeeded, failed) {
             (_, 0) if self.error.is_none() && succeeded > 0 => RunStatus::Succeeded,
@@ -262,22 +294,40 @@ impl RunRecord {
     pub fn alert_reason(&self) -> Option<String> {
         let rule = self.alert_rule.as_ref()?;
         match rule.scope {
-            AlertScope::Total => (self.rows_total > rule.threshold)
-                .then(|| format!("{} rows in total, threshold {}", self.rows_total, rule.threshold)),
+            AlertScope::Total => (self.rows_total > rule.threshold).then(|| {
+                format!(
+                    "{} rows in total, threshold {}",
+                    self.rows_total, rule.threshold
+                )
+            }),
             AlertScope::PerTenant => {
                 let over: Vec<String> = self
                     .tenants
                     .iter()
-                    .filter_map(|t| t.rows.filter(|rows| *rows > rule.threshold).map(|rows| format!("{}: {rows} rows", t.tenant_id)))
+                    .filter_map(|t| {
+                        t.rows
+                            .filter(|rows| *rows > rule.threshold)
+                            .map(|rows| format!("{}: {rows} rows", t.tenant_id))
+                    })
                     .collect();
-                (!over.is_empty()).then(|| format!("{} (threshold {} per tenant)", over.join(", "), rule.threshold))
+                (!over.is_empty()).then(|| {
+                    format!(
+                        "{} (threshold {} per tenant)",
+                        over.join(", "),
+                        rule.threshold
+                    )
+                })
             }
         }
     }
 
     /// `start/end` in the form Graph's runHuntingQuery accepts as its Timespan.
     pub fn timespan(&self) -> Option<String> {
-        Some(format!("{}/{}", super::format_time(self.window_start?), super::format_time(self.window_end?)))
+        Some(format!(
+            "{}/{}",
+            super::format_time(self.window_start?),
+            super::format_time(self.window_end?)
+        ))
     }
 }
 
@@ -294,8 +344,18 @@ mod tests {
         let manual = RunId::manual(datetime!(2026-03-02 10:16:07 UTC));
         assert!(manual > scheduled);
         assert_eq!(manual.as_str().parse::<RunId>().expect("parses"), manual);
-        assert_eq!(RunId::skipped(datetime!(2026-03-02 09:00:00 UTC)).as_str(), "20260302T090000Z-skipped");
-        for bad in ["", "yesterday", "20261302T101500Z", "20260302T101500Z-", "20260302T101500Z-UPPER", "20260302T101500Z/../x"] {
+        assert_eq!(
+            RunId::skipped(datetime!(2026-03-02 09:00:00 UTC)).as_str(),
+            "20260302T090000Z-skipped"
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "20261302T101500Z",
+            "20260302T101500Z-",
+            "20260302T101500Z-UPPER",
+            "20260302T101500Z/../x",
+        ] {
             assert!(bad.parse::<RunId>().is_err(), "{bad}");
         }
     }

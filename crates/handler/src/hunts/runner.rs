@@ -18,7 +18,10 @@ use tokio::time::Instant;
 
 use super::definition::{HuntDefinition, HuntId, Targets};
 use super::notifier::alert_payload;
-use super::run::{AlertOutcome, AlertState, Lease, RunId, RunKind, RunRecord, RunStatus, SkippedOccurrences, TenantRun, TenantStatus};
+use super::run::{
+    AlertOutcome, AlertState, Lease, RunId, RunKind, RunRecord, RunStatus, SkippedOccurrences,
+    TenantRun, TenantStatus,
+};
 use super::schedule::{self, CompiledSchedule, SkippedRange};
 use super::store::{HuntState, RunSummary};
 use super::{HuntError, Hunts, not_found};
@@ -76,7 +79,11 @@ enum Progress {
 }
 
 enum TenantOutcome {
-    Done { rows: u64, stored: u64, truncated: bool },
+    Done {
+        rows: u64,
+        stored: u64,
+        truncated: bool,
+    },
     Failed(String),
     Interrupted,
     NotStarted,
@@ -92,7 +99,9 @@ impl Hunts {
         let definitions = match self.store.list_definitions().await {
             Ok(definitions) => definitions,
             Err(error) => {
-                report.errors.push(format!("hunt definitions could not be read: {error}"));
+                report
+                    .errors
+                    .push(format!("hunt definitions could not be read: {error}"));
                 return report;
             }
         };
@@ -102,18 +111,38 @@ impl Hunts {
                 report.hunts_deferred += 1;
                 continue;
             }
-            if let Err(error) = self.tick_hunt(definition, now, deadline, &owner, &mut report).await {
-                report.errors.push(format!("hunt {} ('{}'): {error}", definition.id, definition.name));
+            if let Err(error) = self
+                .tick_hunt(definition, now, deadline, &owner, &mut report)
+                .await
+            {
+                report.errors.push(format!(
+                    "hunt {} ('{}'): {error}",
+                    definition.id, definition.name
+                ));
             }
         }
         report
     }
 
-    async fn tick_hunt(&self, definition: &HuntDefinition, now: OffsetDateTime, deadline: Instant, owner: &str, report: &mut TickReport) -> Result<(), HuntError> {
+    async fn tick_hunt(
+        &self,
+        definition: &HuntDefinition,
+        now: OffsetDateTime,
+        deadline: Instant,
+        owner: &str,
+        report: &mut TickReport,
+    ) -> Result<(), HuntError> {
         let mut state = self.store.state(&definition.id).await?;
         if definition.enabled {
-            let schedule = definition.schedule.compile().map_err(|error| HuntError::Invalid(format!("stored schedule: {error}")))?;
-            let after = state.last_occurrence.map_or(definition.schedule_anchor, |last| last.max(definition.schedule_anchor));
+            let schedule = definition
+                .schedule
+                .compile()
+                .map_err(|error| HuntError::Invalid(format!("stored schedule: {error}")))?;
+            let after = state
+                .last_occurrence
+                .map_or(definition.schedule_anchor, |last| {
+                    last.max(definition.schedule_anchor)
+                });
             let due = schedule::due(&schedule, after, now, self.settings.max_runs_per_tick);
             if let Some(latest) = due.latest() {
                 let mut noted = Vec::new();
@@ -133,12 +162,26 @@ impl Hunts {
                 // invocation created a record and stopped before noting it, this finds it again.
                 let mut open = Vec::new();
                 for (index, occurrence) in due.run.iter().enumerate() {
-                    let kind = if index + 1 == due.run.len() { RunKind::Scheduled } else { RunKind::CatchUp };
-                    let record = self.new_run(definition, &schedule, RunId::scheduled(*occurrence), kind, Some(*occurrence), owner, now);
+                    let kind = if index + 1 == due.run.len() {
+                        RunKind::Scheduled
+                    } else {
+                        RunKind::CatchUp
+                    };
+                    let record = self.new_run(
+                        definition,
+                        &schedule,
+                        RunId::scheduled(*occurrence),
+                        kind,
+                        Some(*occurrence),
+                        owner,
+                        now,
+                    );
                     match self.store.create_run(&record).await {
                         Ok(_) => {
                             tracing::info!(target: "hunts", hunt = %definition.id, run = %record.run_id, kind = ?kind, tenants = record.tenants.len(), "run claimed");
-                            report.runs_started.push(format!("{}/{}", definition.id, record.run_id));
+                            report
+                                .runs_started
+                                .push(format!("{}/{}", definition.id, record.run_id));
                             noted.push(RunSummary::of(&record));
                         }
                         Err(StorageError::AlreadyExists { .. }) => {
@@ -151,7 +194,11 @@ impl Hunts {
                 state = self
                     .store
                     .update_state(&definition.id, |state| {
-                        state.last_occurrence = Some(state.last_occurrence.map_or(latest, |last| last.max(latest)));
+                        state.last_occurrence = Some(
+                            state
+                                .last_occurrence
+                                .map_or(latest, |last| last.max(latest)),
+                        );
                         state.open_runs.extend(open.iter().cloned());
                         for summary in &noted {
                             state.note_run(summary.clone());
@@ -165,14 +212,18 @@ impl Hunts {
                 report.runs_continuing += 1;
                 continue;
             }
-            match self.work_on_run(&definition.id, &run, deadline, owner).await? {
+            match self
+                .work_on_run(&definition.id, &run, deadline, owner)
+                .await?
+            {
                 Progress::Finished => report.runs_finished += 1,
                 Progress::Continuing => report.runs_continuing += 1,
                 Progress::Busy => report.runs_busy_elsewhere += 1,
             }
         }
         if Instant::now() < deadline {
-            report.runs_deleted_by_retention += self.sweep(definition, &state, now, deadline).await?;
+            report.runs_deleted_by_retention +=
+                self.sweep(definition, &state, now, deadline).await?;
         }
         Ok(())
     }
@@ -180,11 +231,26 @@ impl Hunts {
     /// Starts a run now, outside the schedule, and waits up to a minute for it; what is not
     /// finished by then continues on the timer.
     pub async fn run_now(&self, hunt: &HuntId) -> Result<RunRecord, HuntError> {
-        let (definition, _) = self.store.get_definition(hunt).await?.ok_or_else(|| not_found(hunt))?;
-        let schedule = definition.schedule.compile().map_err(|error| HuntError::Invalid(format!("stored schedule: {error}")))?;
+        let (definition, _) = self
+            .store
+            .get_definition(hunt)
+            .await?
+            .ok_or_else(|| not_found(hunt))?;
+        let schedule = definition
+            .schedule
+            .compile()
+            .map_err(|error| HuntError::Invalid(format!("stored schedule: {error}")))?;
         let now = self.clock.now();
         let owner = format!("run-now-{}", uuid::Uuid::new_v4().simple());
-        let record = self.new_run(&definition, &schedule, RunId::manual(now), RunKind::Manual, None, &owner, now);
+        let record = self.new_run(
+            &definition,
+            &schedule,
+            RunId::manual(now),
+            RunKind::Manual,
+            None,
+            &owner,
+            now,
+        );
         self.store.create_run(&record).await?;
         let summary = RunSummary::of(&record);
         self.store
@@ -197,8 +263,13 @@ impl Hunts {
             .await?;
         tracing::info!(target: "hunts", hunt = %hunt, run = %record.run_id, "manual run started");
         let deadline = Instant::now() + self.settings.tick_budget.min(RUN_NOW_BUDGET);
-        self.work_on_run(hunt, &record.run_id, deadline, &owner).await?;
-        Ok(self.store.get_run(hunt, &record.run_id).await?.map_or(record, |(record, _)| record))
+        self.work_on_run(hunt, &record.run_id, deadline, &owner)
+            .await?;
+        Ok(self
+            .store
+            .get_run(hunt, &record.run_id)
+            .await?
+            .map_or(record, |(record, _)| record))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -213,7 +284,10 @@ impl Hunts {
         now: OffsetDateTime,
     ) -> RunRecord {
         let window_end = occurrence.unwrap_or(now);
-        let lookback = definition.lookback_minutes.map_or_else(|| schedule.period_ending_at(window_end), |minutes| Duration::minutes(i64::from(minutes)));
+        let lookback = definition.lookback_minutes.map_or_else(
+            || schedule.period_ending_at(window_end),
+            |minutes| Duration::minutes(i64::from(minutes)),
+        );
         let mut record = RunRecord {
             hunt_id: definition.id.clone(),
             hunt_name: definition.name.clone(),
@@ -243,7 +317,12 @@ impl Hunts {
         record
     }
 
-    fn skipped_record(&self, definition: &HuntDefinition, skipped: &SkippedRange, now: OffsetDateTime) -> RunRecord {
+    fn skipped_record(
+        &self,
+        definition: &HuntDefinition,
+        skipped: &SkippedRange,
+        now: OffsetDateTime,
+    ) -> RunRecord {
         RunRecord {
             hunt_id: definition.id.clone(),
             hunt_name: definition.name.clone(),
@@ -277,7 +356,13 @@ impl Hunts {
 
     fn targets(&self, definition: &HuntDefinition, now: OffsetDateTime) -> Vec<TenantRun> {
         match &definition.targets {
-            Targets::AllEnabled => self.tenants.all().iter().filter(|t| t.enabled).map(|t| TenantRun::pending(t.tenant_id.clone())).collect(),
+            Targets::AllEnabled => self
+                .tenants
+                .all()
+                .iter()
+                .filter(|t| t.enabled)
+                .map(|t| TenantRun::pending(t.tenant_id.clone()))
+                .collect(),
             Targets::Tenants(ids) => ids
                 .iter()
                 .map(|id| {
@@ -293,21 +378,42 @@ impl Hunts {
 
     fn lease(&self, owner: &str, now: OffsetDateTime) -> Lease {
         let budget = Duration::try_from(self.settings.tick_budget).unwrap_or(Duration::minutes(10));
-        Lease { owner: owner.to_string(), until: now + budget + LEASE_GRACE }
+        Lease {
+            owner: owner.to_string(),
+            until: now + budget + LEASE_GRACE,
+        }
     }
 
-    async fn work_on_run(&self, hunt: &HuntId, run: &RunId, deadline: Instant, owner: &str) -> Result<Progress, HuntError> {
+    async fn work_on_run(
+        &self,
+        hunt: &HuntId,
+        run: &RunId,
+        deadline: Instant,
+        owner: &str,
+    ) -> Result<Progress, HuntError> {
         let Some((mut record, mut etag)) = self.store.get_run(hunt, run).await? else {
             // Deleted by retention or with its hunt: nothing left to continue.
-            self.store.update_state(hunt, |state| { state.open_runs.remove(run); }).await?;
+            self.store
+                .update_state(hunt, |state| {
+                    state.open_runs.remove(run);
+                })
+                .await?;
             return Ok(Progress::Finished);
         };
         let now = self.clock.now();
-        if record.lease.as_ref().is_some_and(|lease| lease.owner != owner && lease.until > now) {
+        if record
+            .lease
+            .as_ref()
+            .is_some_and(|lease| lease.owner != owner && lease.until > now)
+        {
             return Ok(Progress::Busy);
         }
         if record.is_finished() {
-            if record.alert.as_ref().is_some_and(|alert| alert.state == AlertState::Sending) {
+            if record
+                .alert
+                .as_ref()
+                .is_some_and(|alert| alert.state == AlertState::Sending)
+            {
                 // The invocation posting this alert stopped before it recorded the answer.
                 if let Some(alert) = record.alert.as_mut() {
                     alert.state = AlertState::Unconfirmed;
@@ -323,7 +429,11 @@ impl Hunts {
             self.close(&record).await?;
             return Ok(Progress::Finished);
         }
-        if record.lease.as_ref().is_none_or(|lease| lease.owner != owner) {
+        if record
+            .lease
+            .as_ref()
+            .is_none_or(|lease| lease.owner != owner)
+        {
             record.lease = Some(self.lease(owner, now));
             etag = match self.store.replace_run(&record, &etag).await {
                 Ok(etag) => etag,
@@ -335,7 +445,10 @@ impl Hunts {
         self.search_tenants(&mut record, deadline).await;
 
         let now = self.clock.now();
-        let finished = record.tenants.iter().all(|t| t.status != TenantStatus::Pending);
+        let finished = record
+            .tenants
+            .iter()
+            .all(|t| t.status != TenantStatus::Pending);
         let alert_reason = if finished {
             record.finish(now);
             record.alert_reason()
@@ -344,7 +457,13 @@ impl Hunts {
         };
         match &alert_reason {
             // The lease is kept while the alert is posted, so no one else marks it unconfirmed.
-            Some(reason) => record.alert = Some(AlertOutcome { state: AlertState::Sending, reason: reason.clone(), error: None }),
+            Some(reason) => {
+                record.alert = Some(AlertOutcome {
+                    state: AlertState::Sending,
+                    reason: reason.clone(),
+                    error: None,
+                })
+            }
             None => record.lease = None,
         }
         etag = match self.store.replace_run(&record, &etag).await {
@@ -356,7 +475,11 @@ impl Hunts {
             Err(error) => return Err(error.into()),
         };
         if !finished {
-            let pending = record.tenants.iter().filter(|t| t.status == TenantStatus::Pending).count();
+            let pending = record
+                .tenants
+                .iter()
+                .filter(|t| t.status == TenantStatus::Pending)
+                .count();
             tracing::info!(target: "hunts", hunt = %hunt, run = %run, pending, "deadline reached; the run continues on the next tick");
             return Ok(Progress::Continuing);
         }
@@ -384,7 +507,9 @@ impl Hunts {
 
     async fn search_tenants(&self, record: &mut RunRecord, deadline: Instant) {
         let now = self.clock.now();
-        let pending: Vec<usize> = (0..record.tenants.len()).filter(|&i| record.tenants[i].status == TenantStatus::Pending).collect();
+        let pending: Vec<usize> = (0..record.tenants.len())
+            .filter(|&i| record.tenants[i].status == TenantStatus::Pending)
+            .collect();
         // Checked before every run, not only when the hunt was saved: the guard may have learnt
         // of commands since, and a stored definition is not trusted blindly.
         if let Err(refusal) = kql_guard::check_query(&record.query) {
@@ -395,9 +520,17 @@ impl Hunts {
             record.error = Some(reason);
             return;
         }
-        let (hunt, run, query, timespan, cap) =
-            (record.hunt_id.clone(), record.run_id.clone(), record.query.clone(), record.timespan(), record.row_cap_per_tenant as usize);
-        let work: Vec<(usize, TenantId)> = pending.into_iter().map(|i| (i, record.tenants[i].tenant_id.clone())).collect();
+        let (hunt, run, query, timespan, cap) = (
+            record.hunt_id.clone(),
+            record.run_id.clone(),
+            record.query.clone(),
+            record.timespan(),
+            record.row_cap_per_tenant as usize,
+        );
+        let work: Vec<(usize, TenantId)> = pending
+            .into_iter()
+            .map(|i| (i, record.tenants[i].tenant_id.clone()))
+            .collect();
         let outcomes: Vec<(usize, TenantOutcome)> = futures::stream::iter(work)
             .map(|(i, tenant)| {
                 let (hunt, run, query, timespan) = (&hunt, &run, &query, timespan.as_deref());
@@ -405,7 +538,12 @@ impl Hunts {
                     if Instant::now() >= deadline {
                         return (i, TenantOutcome::NotStarted);
                     }
-                    match tokio::time::timeout_at(deadline, self.search_tenant(hunt, run, &tenant, query, timespan, cap)).await {
+                    match tokio::time::timeout_at(
+                        deadline,
+                        self.search_tenant(hunt, run, &tenant, query, timespan, cap),
+                    )
+                    .await
+                    {
                         Ok(outcome) => (i, outcome),
                         Err(_) => (i, TenantOutcome::Interrupted),
                     }
@@ -418,7 +556,11 @@ impl Hunts {
         for (i, outcome) in outcomes {
             let tenant = &mut record.tenants[i];
             match outcome {
-                TenantOutcome::Done { rows, stored, truncated } => {
+                TenantOutcome::Done {
+                    rows,
+                    stored,
+                    truncated,
+                } => {
                     tenant.status = TenantStatus::Succeeded;
                     tenant.rows = Some(rows);
                     tenant.stored_rows = stored;
@@ -447,7 +589,15 @@ impl Hunts {
         }
     }
 
-    async fn search_tenant(&self, hunt: &HuntId, run: &RunId, tenant: &TenantId, query: &str, timespan: Option<&str>, cap: usize) -> TenantOutcome {
+    async fn search_tenant(
+        &self,
+        hunt: &HuntId,
+        run: &RunId,
+        tenant: &TenantId,
+        query: &str,
+        timespan: Option<&str>,
+        cap: usize,
+    ) -> TenantOutcome {
         // The allow-list may have changed since the run started; a removed tenant is never called.
         if let Err(refusal) = self.tenants.resolve(Some(tenant)) {
             return TenantOutcome::Failed(refusal.to_string());
@@ -460,30 +610,59 @@ impl Hunts {
         let mut kept = result.results;
         kept.truncate(cap);
         let stored = kept.len();
-        match self.store.write_results(hunt, run, tenant, &result.schema, kept).await {
-            Ok(()) => TenantOutcome::Done { rows: rows as u64, stored: stored as u64, truncated: rows > cap },
-            Err(error) => TenantOutcome::Failed(format!("{rows} rows were found but could not be stored: {error}")),
+        match self
+            .store
+            .write_results(hunt, run, tenant, &result.schema, kept)
+            .await
+        {
+            Ok(()) => TenantOutcome::Done {
+                rows: rows as u64,
+                stored: stored as u64,
+                truncated: rows > cap,
+            },
+            Err(error) => TenantOutcome::Failed(format!(
+                "{rows} rows were found but could not be stored: {error}"
+            )),
         }
     }
 
     async fn deliver_alert(&self, record: &mut RunRecord, reason: String) {
-        let Some(rule) = record.alert_rule.clone() else { return };
+        let Some(rule) = record.alert_rule.clone() else {
+            return;
+        };
         let payload = alert_payload(record, &reason);
         let outcome = self.notifier.post(&rule.webhook_secret, &payload).await;
         match &outcome {
-            Ok(()) => tracing::info!(target: "hunts", hunt = %record.hunt_id, run = %record.run_id, secret = %rule.webhook_secret, "alert delivered"),
-            Err(error) => tracing::warn!(target: "hunts", hunt = %record.hunt_id, run = %record.run_id, secret = %rule.webhook_secret, error = %error, "alert not delivered"),
+            Ok(()) => {
+                tracing::info!(target: "hunts", hunt = %record.hunt_id, run = %record.run_id, secret = %rule.webhook_secret, "alert delivered")
+            }
+            Err(error) => {
+                tracing::warn!(target: "hunts", hunt = %record.hunt_id, run = %record.run_id, secret = %rule.webhook_secret, error = %error, "alert not delivered")
+            }
         }
         record.alert = Some(AlertOutcome {
-            state: if outcome.is_ok() { AlertState::Delivered } else { AlertState::Failed },
+            state: if outcome.is_ok() {
+                AlertState::Delivered
+            } else {
+                AlertState::Failed
+            },
             reason,
             error: outcome.err(),
         });
     }
 
     /// Deletes runs (and their results) older than the hunt's retention, at most hourly per hunt.
-    async fn sweep(&self, definition: &HuntDefinition, state: &HuntState, now: OffsetDateTime, deadline: Instant) -> Result<usize, HuntError> {
-        if state.last_retention_sweep.is_some_and(|at| now - at < RETENTION_SWEEP_EVERY) {
+    async fn sweep(
+        &self,
+        definition: &HuntDefinition,
+        state: &HuntState,
+        now: OffsetDateTime,
+        deadline: Instant,
+    ) -> Result<usize, HuntError> {
+        if state
+            .last_retention_sweep
+            .is_some_and(|at| now - at < RETENTION_SWEEP_EVERY)
+        {
             return Ok(0);
         }
         let cutoff = now - Duration::days(i64::from(definition.retention_days));
@@ -508,7 +687,9 @@ impl Hunts {
                 if complete {
                     state.last_retention_sweep = Some(now);
                 }
-                state.recent_runs.retain(|r| r.run_id.time().is_none_or(|t| t >= cutoff));
+                state
+                    .recent_runs
+                    .retain(|r| r.run_id.time().is_none_or(|t| t >= cutoff));
             })
             .await?;
         if deleted > 0 {

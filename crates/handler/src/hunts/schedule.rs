@@ -43,38 +43,55 @@ pub enum Schedule {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
-    #[error("cron expression '{expression}' is not valid: {reason}; expected five fields (minute hour day-of-month month day-of-week) in UTC, e.g. '0 */6 * * *'")]
+    #[error(
+        "cron expression '{expression}' is not valid: {reason}; expected five fields (minute hour day-of-month month day-of-week) in UTC, e.g. '0 */6 * * *'"
+    )]
     InvalidCron { expression: String, reason: String },
     #[error("cron expression '{0}' never occurs")]
     NeverOccurs(String),
     #[error("{0}")]
     OutOfRange(String),
     #[error("the schedule runs more often than every {} minutes (occurrences {first} and {second} are {gap_seconds} s apart); hunts may run at most every 5 minutes", MIN_INTERVAL.whole_minutes())]
-    TooFrequent { first: String, second: String, gap_seconds: i64 },
+    TooFrequent {
+        first: String,
+        second: String,
+        gap_seconds: i64,
+    },
 }
 
 impl Schedule {
     pub fn compile(&self) -> Result<CompiledSchedule, ScheduleError> {
         let kind = match self {
             Self::Cron(expression) => {
-                let parser = CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).build();
-                let cron = parser.parse(expression.trim()).map_err(|error| ScheduleError::InvalidCron {
-                    expression: expression.clone(),
-                    reason: error.to_string(),
+                let parser = CronParser::builder()
+                    .seconds(Seconds::Optional)
+                    .year(Year::Disallowed)
+                    .build();
+                let cron = parser.parse(expression.trim()).map_err(|error| {
+                    ScheduleError::InvalidCron {
+                        expression: expression.clone(),
+                        reason: error.to_string(),
+                    }
                 })?;
-                let compiled = CompiledSchedule { kind: Kind::Cron(Box::new(cron)) };
+                let compiled = CompiledSchedule {
+                    kind: Kind::Cron(Box::new(cron)),
+                };
                 compiled.check_cron_interval(expression)?;
                 return Ok(compiled);
             }
             Self::EveryMinutes(minutes) => {
                 if !(5..=1440).contains(minutes) {
-                    return Err(ScheduleError::OutOfRange(format!("every_minutes must be between 5 and 1440, got {minutes}")));
+                    return Err(ScheduleError::OutOfRange(format!(
+                        "every_minutes must be between 5 and 1440, got {minutes}"
+                    )));
                 }
                 Kind::Every(Duration::minutes(i64::from(*minutes)))
             }
             Self::EveryHours(hours) => {
                 if !(1..=168).contains(hours) {
-                    return Err(ScheduleError::OutOfRange(format!("every_hours must be between 1 and 168, got {hours}")));
+                    return Err(ScheduleError::OutOfRange(format!(
+                        "every_hours must be between 1 and 168, got {hours}"
+                    )));
                 }
                 Kind::Every(Duration::hours(i64::from(*hours)))
             }
@@ -124,14 +141,22 @@ pub struct Due {
 impl Due {
     /// The newest occurrence this tick accounts for, run or skipped.
     pub fn latest(&self) -> Option<OffsetDateTime> {
-        self.run.last().copied().or(self.skipped.as_ref().map(|s| s.last))
+        self.run
+            .last()
+            .copied()
+            .or(self.skipped.as_ref().map(|s| s.last))
     }
 }
 
 /// The occurrences in `(after, now]`: the newest `max_runs` are run, older ones are skipped.
 /// `after` is the later of the hunt's schedule anchor (created, re-enabled or rescheduled) and
 /// the last occurrence already accounted for, so nothing is run twice or before it was wanted.
-pub fn due(schedule: &CompiledSchedule, after: OffsetDateTime, now: OffsetDateTime, max_runs: usize) -> Due {
+pub fn due(
+    schedule: &CompiledSchedule,
+    after: OffsetDateTime,
+    now: OffsetDateTime,
+    max_runs: usize,
+) -> Due {
     let mut newest_first = Vec::new();
     let mut cursor = schedule.latest_at_or_before(now);
     while let Some(occurrence) = cursor {
@@ -141,19 +166,31 @@ pub fn due(schedule: &CompiledSchedule, after: OffsetDateTime, now: OffsetDateTi
         newest_first.push(occurrence);
         cursor = schedule.latest_at_or_before(occurrence - Duration::SECOND);
     }
-    let skipped = cursor.filter(|last| *last > after && newest_first.len() == max_runs.max(1)).and_then(|last| {
-        let first = schedule.next_after(after)?;
-        Some(SkippedRange { first, last, count: schedule.count_between(first, last) })
-    });
+    let skipped = cursor
+        .filter(|last| *last > after && newest_first.len() == max_runs.max(1))
+        .and_then(|last| {
+            let first = schedule.next_after(after)?;
+            Some(SkippedRange {
+                first,
+                last,
+                count: schedule.count_between(first, last),
+            })
+        });
     newest_first.reverse();
-    Due { run: newest_first, skipped }
+    Due {
+        run: newest_first,
+        skipped,
+    }
 }
 
 impl CompiledSchedule {
     /// The first occurrence strictly after `t`.
     pub fn next_after(&self, t: OffsetDateTime) -> Option<OffsetDateTime> {
         match &self.kind {
-            Kind::Cron(cron) => cron.find_next_occurrence(&to_chrono(t)?, false).ok().and_then(from_chrono),
+            Kind::Cron(cron) => cron
+                .find_next_occurrence(&to_chrono(t)?, false)
+                .ok()
+                .and_then(from_chrono),
             Kind::Every(period) => {
                 let step = period.whole_seconds();
                 let next = (t.unix_timestamp().div_euclid(step) + 1) * step;
@@ -165,7 +202,10 @@ impl CompiledSchedule {
     /// The latest occurrence at or before `t`.
     pub fn latest_at_or_before(&self, t: OffsetDateTime) -> Option<OffsetDateTime> {
         match &self.kind {
-            Kind::Cron(cron) => cron.find_previous_occurrence(&to_chrono(t)?, true).ok().and_then(from_chrono),
+            Kind::Cron(cron) => cron
+                .find_previous_occurrence(&to_chrono(t)?, true)
+                .ok()
+                .and_then(from_chrono),
             Kind::Every(period) => {
                 let step = period.whole_seconds();
                 OffsetDateTime::from_unix_timestamp(t.unix_timestamp().div_euclid(step) * step).ok()
@@ -181,7 +221,8 @@ impl CompiledSchedule {
             Kind::Every(period) => *period,
             Kind::Cron(_) => {
                 let latest = self.latest_at_or_before(t);
-                let before = latest.and_then(|latest| self.latest_at_or_before(latest - Duration::SECOND));
+                let before =
+                    latest.and_then(|latest| self.latest_at_or_before(latest - Duration::SECOND));
                 match (latest, before) {
                     (Some(latest), Some(before)) => latest - before,
                     _ => MIN_INTERVAL,
@@ -192,12 +233,17 @@ impl CompiledSchedule {
 
     /// The next `n` occurrences after `t`, for people planning around a hunt.
     pub fn upcoming(&self, t: OffsetDateTime, n: usize) -> Vec<OffsetDateTime> {
-        std::iter::successors(self.next_after(t), |previous| self.next_after(*previous)).take(n).collect()
+        std::iter::successors(self.next_after(t), |previous| self.next_after(*previous))
+            .take(n)
+            .collect()
     }
 
     fn count_between(&self, first: OffsetDateTime, last: OffsetDateTime) -> u64 {
         match &self.kind {
-            Kind::Every(period) => u64::try_from((last - first).whole_seconds() / period.whole_seconds() + 1).unwrap_or(0),
+            Kind::Every(period) => {
+                u64::try_from((last - first).whole_seconds() / period.whole_seconds() + 1)
+                    .unwrap_or(0)
+            }
             Kind::Cron(_) => {
                 let mut count = 0;
                 let mut cursor = Some(first);
@@ -216,7 +262,8 @@ impl CompiledSchedule {
     fn check_cron_interval(&self, expression: &str) -> Result<(), ScheduleError> {
         // A fixed reference keeps validation deterministic; the probes span every weekday and,
         // for frequent schedules, the hour boundaries where cron gaps are shortest.
-        let reference = OffsetDateTime::from_unix_timestamp(1_735_689_600).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let reference = OffsetDateTime::from_unix_timestamp(1_735_689_600)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let occurrences = self.upcoming(reference, INTERVAL_PROBES);
         if occurrences.is_empty() {
             return Err(ScheduleError::NeverOccurs(expression.to_string()));
@@ -250,7 +297,11 @@ mod tests {
 
     /// `every 15m`, `every 6h`, anything else is cron.
     fn parse(text: &str) -> Schedule {
-        let every = |suffix: char| text.strip_prefix("every ").and_then(|rest| rest.strip_suffix(suffix)).and_then(|n| n.parse::<u32>().ok());
+        let every = |suffix: char| {
+            text.strip_prefix("every ")
+                .and_then(|rest| rest.strip_suffix(suffix))
+                .and_then(|n| n.parse::<u32>().ok())
+        };
         match (every('m'), every('h')) {
             (Some(minutes), _) => Schedule::EveryMinutes(minutes),
             (_, Some(hours)) => Schedule::EveryHours(hours),
@@ -266,7 +317,10 @@ mod tests {
     fn not_due_before_the_first_occurrence_after_the_anchor() {
         let every_15 = compiled("every 15m");
         let created = datetime!(2026-03-02 10:07:00 UTC);
-        assert_eq!(due(&every_15, created, datetime!(2026-03-02 10:14:59 UTC), 3), Due::default());
+        assert_eq!(
+            due(&every_15, created, datetime!(2026-03-02 10:14:59 UTC), 3),
+            Due::default()
+        );
         let at = due(&every_15, created, datetime!(2026-03-02 10:15:00 UTC), 3);
         assert_eq!(at.run, vec![datetime!(2026-03-02 10:15:00 UTC)]);
         assert_eq!(at.skipped, None);
@@ -276,8 +330,15 @@ mod tests {
     fn an_occurrence_already_accounted_for_is_not_due_again() {
         let every_15 = compiled("every 15m");
         let last = datetime!(2026-03-02 10:15:00 UTC);
-        assert!(due(&every_15, last, datetime!(2026-03-02 10:29:00 UTC), 3).run.is_empty());
-        assert_eq!(due(&every_15, last, datetime!(2026-03-02 10:31:00 UTC), 3).run, vec![datetime!(2026-03-02 10:30:00 UTC)]);
+        assert!(
+            due(&every_15, last, datetime!(2026-03-02 10:29:00 UTC), 3)
+                .run
+                .is_empty()
+        );
+        assert_eq!(
+            due(&every_15, last, datetime!(2026-03-02 10:31:00 UTC), 3).run,
+            vec![datetime!(2026-03-02 10:30:00 UTC)]
+        );
     }
 
     #[test]
@@ -288,11 +349,19 @@ mod tests {
         let due = due(&hourly, last, datetime!(2026-03-02 09:20:00 UTC), 3);
         assert_eq!(
             due.run,
-            vec![datetime!(2026-03-02 07:00:00 UTC), datetime!(2026-03-02 08:00:00 UTC), datetime!(2026-03-02 09:00:00 UTC)]
+            vec![
+                datetime!(2026-03-02 07:00:00 UTC),
+                datetime!(2026-03-02 08:00:00 UTC),
+                datetime!(2026-03-02 09:00:00 UTC)
+            ]
         );
         assert_eq!(
             due.skipped,
-            Some(SkippedRange { first: datetime!(2026-03-02 04:00:00 UTC), last: datetime!(2026-03-02 06:00:00 UTC), count: 3 })
+            Some(SkippedRange {
+                first: datetime!(2026-03-02 04:00:00 UTC),
+                last: datetime!(2026-03-02 06:00:00 UTC),
+                count: 3
+            })
         );
         assert_eq!(due.latest(), Some(datetime!(2026-03-02 09:00:00 UTC)));
     }
@@ -300,8 +369,19 @@ mod tests {
     #[test]
     fn catch_up_within_the_bound_skips_nothing() {
         let every_5 = compiled("every 5m");
-        let due = due(&every_5, datetime!(2026-03-02 10:00:00 UTC), datetime!(2026-03-02 10:12:00 UTC), 3);
-        assert_eq!(due.run, vec![datetime!(2026-03-02 10:05:00 UTC), datetime!(2026-03-02 10:10:00 UTC)]);
+        let due = due(
+            &every_5,
+            datetime!(2026-03-02 10:00:00 UTC),
+            datetime!(2026-03-02 10:12:00 UTC),
+            3,
+        );
+        assert_eq!(
+            due.run,
+            vec![
+                datetime!(2026-03-02 10:05:00 UTC),
+                datetime!(2026-03-02 10:10:00 UTC)
+            ]
+        );
         assert_eq!(due.skipped, None);
     }
 
@@ -310,22 +390,53 @@ mod tests {
         // Weekdays at 07:30 UTC; 2026-03-06 is a Friday.
         let weekdays = compiled("30 7 * * 1-5");
         let friday_evening = datetime!(2026-03-06 18:00:00 UTC);
-        assert!(due(&weekdays, friday_evening, datetime!(2026-03-09 07:29:00 UTC), 3).run.is_empty(), "nothing at the weekend");
-        assert_eq!(due(&weekdays, friday_evening, datetime!(2026-03-09 07:31:00 UTC), 3).run, vec![datetime!(2026-03-09 07:30:00 UTC)]);
-        assert_eq!(weekdays.period_ending_at(datetime!(2026-03-09 07:30:00 UTC)), Duration::days(3));
+        assert!(
+            due(
+                &weekdays,
+                friday_evening,
+                datetime!(2026-03-09 07:29:00 UTC),
+                3
+            )
+            .run
+            .is_empty(),
+            "nothing at the weekend"
+        );
+        assert_eq!(
+            due(
+                &weekdays,
+                friday_evening,
+                datetime!(2026-03-09 07:31:00 UTC),
+                3
+            )
+            .run,
+            vec![datetime!(2026-03-09 07:30:00 UTC)]
+        );
+        assert_eq!(
+            weekdays.period_ending_at(datetime!(2026-03-09 07:30:00 UTC)),
+            Duration::days(3)
+        );
     }
 
     #[test]
     fn six_field_ncrontab_is_accepted() {
         let every_5 = compiled("0 */5 * * * *");
-        assert_eq!(every_5.next_after(datetime!(2026-03-02 10:01:00 UTC)), Some(datetime!(2026-03-02 10:05:00 UTC)));
+        assert_eq!(
+            every_5.next_after(datetime!(2026-03-02 10:01:00 UTC)),
+            Some(datetime!(2026-03-02 10:05:00 UTC))
+        );
     }
 
     #[test]
     fn periods_align_to_utc() {
         let every_6h = compiled("every 6h");
-        assert_eq!(every_6h.next_after(datetime!(2026-03-02 13:00:00 UTC)), Some(datetime!(2026-03-02 18:00:00 UTC)));
-        assert_eq!(every_6h.period_ending_at(datetime!(2026-03-02 13:00:00 UTC)), Duration::hours(6));
+        assert_eq!(
+            every_6h.next_after(datetime!(2026-03-02 13:00:00 UTC)),
+            Some(datetime!(2026-03-02 18:00:00 UTC))
+        );
+        assert_eq!(
+            every_6h.period_ending_at(datetime!(2026-03-02 13:00:00 UTC)),
+            Duration::hours(6)
+        );
     }
 
     #[test]
@@ -339,7 +450,11 @@ mod tests {
             ("hourly please", "not valid"),
         ];
         for (text, expected) in cases {
-            let error = parse(text).compile().err().map(|e| e.to_string()).unwrap_or_else(|| panic!("{text} must be refused"));
+            let error = parse(text)
+                .compile()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| panic!("{text} must be refused"));
             assert!(error.contains(expected), "{text}: {error}");
         }
     }

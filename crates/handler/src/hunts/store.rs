@@ -112,35 +112,63 @@ fn chunk_blob(hunt: &HuntId, run: &RunId, tenant: &TenantId, chunk: usize) -> St
 
 impl HuntStore {
     pub fn new(storage: &Storage, container: &str) -> Self {
-        Self { blobs: JsonBlobStore::new(storage, container), ready: Default::default() }
+        Self {
+            blobs: JsonBlobStore::new(storage, container),
+            ready: Default::default(),
+        }
     }
 
     /// Creates the container on first use, so a storage outage at start does not stop the handler.
     async fn ready(&self) -> Result<&JsonBlobStore, StorageError> {
-        self.ready.get_or_try_init(|| async { self.blobs.ensure_container().await.map(|_| ()) }).await?;
+        self.ready
+            .get_or_try_init(|| async { self.blobs.ensure_container().await.map(|_| ()) })
+            .await?;
         Ok(&self.blobs)
     }
 
     pub async fn list_definitions(&self) -> Result<Vec<HuntDefinition>, StorageError> {
         let blobs = self.ready().await?;
         let entries = blobs.list("definitions/").await?;
-        let definitions: Vec<Option<(HuntDefinition, ETag)>> =
-            futures::stream::iter(entries).map(|entry| async move { blobs.get(&entry.name).await }).buffered(STORAGE_CONCURRENCY).try_collect().await?;
-        let mut definitions: Vec<HuntDefinition> = definitions.into_iter().flatten().map(|(definition, _)| definition).collect();
+        let definitions: Vec<Option<(HuntDefinition, ETag)>> = futures::stream::iter(entries)
+            .map(|entry| async move { blobs.get(&entry.name).await })
+            .buffered(STORAGE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut definitions: Vec<HuntDefinition> = definitions
+            .into_iter()
+            .flatten()
+            .map(|(definition, _)| definition)
+            .collect();
         definitions.sort_by_key(|definition| definition.name.to_lowercase());
         Ok(definitions)
     }
 
-    pub async fn get_definition(&self, hunt: &HuntId) -> Result<Option<(HuntDefinition, ETag)>, StorageError> {
+    pub async fn get_definition(
+        &self,
+        hunt: &HuntId,
+    ) -> Result<Option<(HuntDefinition, ETag)>, StorageError> {
         self.ready().await?.get(&definition_blob(hunt)).await
     }
 
-    pub async fn create_definition(&self, definition: &HuntDefinition) -> Result<ETag, StorageError> {
-        self.ready().await?.create(&definition_blob(&definition.id), definition).await
+    pub async fn create_definition(
+        &self,
+        definition: &HuntDefinition,
+    ) -> Result<ETag, StorageError> {
+        self.ready()
+            .await?
+            .create(&definition_blob(&definition.id), definition)
+            .await
     }
 
-    pub async fn replace_definition(&self, definition: &HuntDefinition, etag: &ETag) -> Result<ETag, StorageError> {
-        self.ready().await?.replace(&definition_blob(&definition.id), definition, etag).await
+    pub async fn replace_definition(
+        &self,
+        definition: &HuntDefinition,
+        etag: &ETag,
+    ) -> Result<ETag, StorageError> {
+        self.ready()
+            .await?
+            .replace(&definition_blob(&definition.id), definition, etag)
+            .await
     }
 
     /// Deletes the definition first (so no tick starts another run), then runs, results and state.
@@ -156,12 +184,22 @@ impl HuntStore {
     }
 
     pub async fn state(&self, hunt: &HuntId) -> Result<HuntState, StorageError> {
-        Ok(self.ready().await?.get(&state_blob(hunt)).await?.map(|(state, _)| state).unwrap_or_default())
+        Ok(self
+            .ready()
+            .await?
+            .get(&state_blob(hunt))
+            .await?
+            .map(|(state, _)| state)
+            .unwrap_or_default())
     }
 
     /// Applies `change` to the hunt's state with optimistic concurrency: on a lost race the state
     /// is read again and `change` applied again, so changes must be expressed as merges.
-    pub async fn update_state(&self, hunt: &HuntId, mut change: impl FnMut(&mut HuntState)) -> Result<HuntState, StorageError> {
+    pub async fn update_state(
+        &self,
+        hunt: &HuntId,
+        mut change: impl FnMut(&mut HuntState),
+    ) -> Result<HuntState, StorageError> {
         let blobs = self.ready().await?;
         let name = state_blob(hunt);
         let mut last_error = None;
@@ -178,27 +216,44 @@ impl HuntStore {
             };
             match written {
                 Ok(_) => return Ok(state),
-                Err(error @ (StorageError::Conflict { .. } | StorageError::AlreadyExists { .. } | StorageError::NotFound { .. })) => {
+                Err(
+                    error @ (StorageError::Conflict { .. }
+                    | StorageError::AlreadyExists { .. }
+                    | StorageError::NotFound { .. }),
+                ) => {
                     last_error = Some(error);
                 }
                 Err(error) => return Err(error),
             }
         }
-        Err(last_error.unwrap_or(StorageError::Conflict { container: self.blobs.container_name().into(), name }))
+        Err(last_error.unwrap_or(StorageError::Conflict {
+            container: self.blobs.container_name().into(),
+            name,
+        }))
     }
 
     /// Creates the record only if no record of that run exists: [`StorageError::AlreadyExists`]
     /// means another invocation claimed the occurrence first.
     pub async fn create_run(&self, record: &RunRecord) -> Result<ETag, StorageError> {
-        self.ready().await?.create(&run_blob(&record.hunt_id, &record.run_id), record).await
+        self.ready()
+            .await?
+            .create(&run_blob(&record.hunt_id, &record.run_id), record)
+            .await
     }
 
-    pub async fn get_run(&self, hunt: &HuntId, run: &RunId) -> Result<Option<(RunRecord, ETag)>, StorageError> {
+    pub async fn get_run(
+        &self,
+        hunt: &HuntId,
+        run: &RunId,
+    ) -> Result<Option<(RunRecord, ETag)>, StorageError> {
         self.ready().await?.get(&run_blob(hunt, run)).await
     }
 
     pub async fn replace_run(&self, record: &RunRecord, etag: &ETag) -> Result<ETag, StorageError> {
-        self.ready().await?.replace(&run_blob(&record.hunt_id, &record.run_id), record, etag).await
+        self.ready()
+            .await?
+            .replace(&run_blob(&record.hunt_id, &record.run_id), record, etag)
+            .await
     }
 
     /// Every run id of a hunt, oldest first.
@@ -207,7 +262,14 @@ impl HuntStore {
         let entries = self.ready().await?.list(&prefix).await?;
         let mut ids: Vec<RunId> = entries
             .iter()
-            .filter_map(|entry| entry.name.strip_prefix(&prefix)?.strip_suffix(".json")?.parse().ok())
+            .filter_map(|entry| {
+                entry
+                    .name
+                    .strip_prefix(&prefix)?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()
+            })
             .collect();
         ids.sort();
         Ok(ids)
@@ -220,7 +282,14 @@ impl HuntStore {
     }
 
     /// Stores rows in chunks; a run continued after an interruption overwrites what it wrote before.
-    pub async fn write_results(&self, hunt: &HuntId, run: &RunId, tenant: &TenantId, schema: &[HuntingColumn], rows: Vec<Map<String, Value>>) -> Result<(), StorageError> {
+    pub async fn write_results(
+        &self,
+        hunt: &HuntId,
+        run: &RunId,
+        tenant: &TenantId,
+        schema: &[HuntingColumn],
+        rows: Vec<Map<String, Value>>,
+    ) -> Result<(), StorageError> {
         let blobs = self.ready().await?;
         let mut chunks: Vec<Vec<Map<String, Value>>> = Vec::new();
         let mut rows = rows.into_iter().peekable();
@@ -233,8 +302,16 @@ impl HuntStore {
         }
         futures::stream::iter(chunks.into_iter().enumerate())
             .map(|(index, rows)| {
-                let chunk = ResultChunk { schema: schema.to_vec(), rows };
-                async move { blobs.upsert(&chunk_blob(hunt, run, tenant, index), &chunk).await.map(|_| ()) }
+                let chunk = ResultChunk {
+                    schema: schema.to_vec(),
+                    rows,
+                };
+                async move {
+                    blobs
+                        .upsert(&chunk_blob(hunt, run, tenant, index), &chunk)
+                        .await
+                        .map(|_| ())
+                }
             })
             .buffer_unordered(STORAGE_CONCURRENCY)
             .try_collect::<Vec<()>>()
@@ -243,14 +320,27 @@ impl HuntStore {
     }
 
     /// Rows `offset..offset+limit` of a tenant's stored results, with the schema.
-    pub async fn read_results(&self, hunt: &HuntId, run: &RunId, tenant: &TenantId, offset: usize, limit: usize) -> Result<Option<ResultChunk>, StorageError> {
+    pub async fn read_results(
+        &self,
+        hunt: &HuntId,
+        run: &RunId,
+        tenant: &TenantId,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<ResultChunk>, StorageError> {
         let blobs = self.ready().await?;
-        let mut page = ResultChunk { schema: Vec::new(), rows: Vec::new() };
+        let mut page = ResultChunk {
+            schema: Vec::new(),
+            rows: Vec::new(),
+        };
         let first_chunk = offset / RESULT_CHUNK_ROWS;
         let mut skip = offset % RESULT_CHUNK_ROWS;
         let mut chunk_index = first_chunk;
         while page.rows.len() < limit {
-            let Some((chunk, _)) = blobs.get::<ResultChunk>(&chunk_blob(hunt, run, tenant, chunk_index)).await? else {
+            let Some((chunk, _)) = blobs
+                .get::<ResultChunk>(&chunk_blob(hunt, run, tenant, chunk_index))
+                .await?
+            else {
                 if chunk_index == 0 {
                     return Ok(None);
                 }
@@ -258,7 +348,13 @@ impl HuntStore {
             };
             let available = chunk.rows.len();
             page.schema = chunk.schema;
-            page.rows.extend(chunk.rows.into_iter().skip(skip).take(limit - page.rows.len()));
+            page.rows.extend(
+                chunk
+                    .rows
+                    .into_iter()
+                    .skip(skip)
+                    .take(limit - page.rows.len()),
+            );
             if available < RESULT_CHUNK_ROWS {
                 break;
             }
@@ -267,7 +363,10 @@ impl HuntStore {
         }
         if page.schema.is_empty() && first_chunk > 0 {
             // Past the end of the stored rows: still answer with the schema of the first chunk.
-            if let Some((chunk, _)) = blobs.get::<ResultChunk>(&chunk_blob(hunt, run, tenant, 0)).await? {
+            if let Some((chunk, _)) = blobs
+                .get::<ResultChunk>(&chunk_blob(hunt, run, tenant, 0))
+                .await?
+            {
                 page.schema = chunk.schema;
             }
         }

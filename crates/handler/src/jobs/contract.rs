@@ -39,13 +39,17 @@ pub fn result_blob(id: &JobId) -> String {
 
 /// A job id: a UUID in lower-case hyphenated form. New ids are version 7 (time-ordered), so
 /// record names sort by creation time and listings can stop early.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 #[schemars(with = "String")]
 pub struct JobId(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error("'{0}' is not a job id: expected the UUID a job tool returned, such as 0192f4c2-7b1e-7c3a-9d2e-5f6a7b8c9d0e")]
+#[error(
+    "'{0}' is not a job id: expected the UUID a job tool returned, such as 0192f4c2-7b1e-7c3a-9d2e-5f6a7b8c9d0e"
+)]
 pub struct InvalidJobId(String);
 
 impl JobId {
@@ -61,7 +65,9 @@ impl JobId {
     pub fn created(&self) -> Option<OffsetDateTime> {
         let uuid = uuid::Uuid::parse_str(&self.0).ok()?;
         let (seconds, nanos) = uuid.get_timestamp()?.to_unix();
-        OffsetDateTime::from_unix_timestamp(i64::try_from(seconds).ok()?).ok().map(|t| t + time::Duration::nanoseconds(nanos.into()))
+        OffsetDateTime::from_unix_timestamp(i64::try_from(seconds).ok()?)
+            .ok()
+            .map(|t| t + time::Duration::nanoseconds(nanos.into()))
     }
 }
 
@@ -114,7 +120,14 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 6] = [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::Cancelled, Self::DeadLettered];
+    pub const ALL: [JobState; 6] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+        Self::DeadLettered,
+    ];
 
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Queued | Self::Running)
@@ -359,7 +372,13 @@ mod tests {
         assert!(first < second, "{first} < {second}");
         let created = second.created().expect("v7 timestamp");
         assert!((OffsetDateTime::now_utc() - created).whole_seconds().abs() < 5);
-        assert!("not-a-job".parse::<JobId>().expect_err("refused").to_string().contains("expected the UUID"));
+        assert!(
+            "not-a-job"
+                .parse::<JobId>()
+                .expect_err("refused")
+                .to_string()
+                .contains("expected the UUID")
+        );
         assert_eq!(first.as_str().parse::<JobId>().expect("round trip"), first);
     }
 }

@@ -23,11 +23,16 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
-pub use contract::{ErrorCode, JobError, JobId, JobKind, JobMessage, JobRecord, JobState, Manifest};
+pub use contract::{
+    ErrorCode, JobError, JobId, JobKind, JobMessage, JobRecord, JobState, Manifest,
+};
 pub use view::{JobView, ResultView, timestamp};
 
 use crate::config::JobsConfig;
-use crate::storage::{JsonBlobStore, MAX_MESSAGE_BYTES, MessageEncoding, MessageQueue, SendOptions, Storage, StorageError};
+use crate::storage::{
+    JsonBlobStore, MAX_MESSAGE_BYTES, MessageEncoding, MessageQueue, SendOptions, Storage,
+    StorageError,
+};
 use crate::tenants::TenantId;
 
 /// How long after its deadline a `running` job with no word from its worker is given up.
@@ -58,7 +63,9 @@ pub enum JobsError {
 impl From<JobsError> for crate::mcp::ToolError {
     fn from(error: JobsError) -> Self {
         match error {
-            JobsError::NotFound(id) => Self::NotFound(format!("no job with id {id}; job_list shows the recent jobs")),
+            JobsError::NotFound(id) => Self::NotFound(format!(
+                "no job with id {id}; job_list shows the recent jobs"
+            )),
             other => Self::Storage(other.to_string()),
         }
     }
@@ -99,10 +106,19 @@ pub struct JobFilter {
 impl JobFilter {
     fn matches(&self, record: &JobRecord) -> bool {
         self.state.is_none_or(|state| record.state == state)
-            && self.caller.as_deref().is_none_or(|caller| record.caller.eq_ignore_ascii_case(caller))
+            && self
+                .caller
+                .as_deref()
+                .is_none_or(|caller| record.caller.eq_ignore_ascii_case(caller))
             && self.since.is_none_or(|since| record.created >= since)
-            && self.tenant.as_ref().is_none_or(|tenant| &record.tenant_id == tenant)
-            && self.function.as_deref().is_none_or(|function| record.function.eq_ignore_ascii_case(function))
+            && self
+                .tenant
+                .as_ref()
+                .is_none_or(|tenant| &record.tenant_id == tenant)
+            && self
+                .function
+                .as_deref()
+                .is_none_or(|function| record.function.eq_ignore_ascii_case(function))
     }
 }
 
@@ -129,7 +145,11 @@ impl Jobs {
     pub fn new(storage: &Storage, config: &JobsConfig) -> Self {
         Self {
             blobs: JsonBlobStore::new(storage, &config.container),
-            powershell_queue: MessageQueue::new(storage, &config.powershell_queue, Self::POWERSHELL_QUEUE_ENCODING),
+            powershell_queue: MessageQueue::new(
+                storage,
+                &config.powershell_queue,
+                Self::POWERSHELL_QUEUE_ENCODING,
+            ),
             deadline: config.deadline,
             container_ready: OnceCell::new(),
             queue_ready: OnceCell::new(),
@@ -150,14 +170,19 @@ impl Jobs {
     }
 
     async fn ensure_container(&self) -> Result<(), StorageError> {
-        self.container_ready.get_or_try_init(|| async { self.blobs.ensure_container().await.map(drop) }).await.map(drop)
+        self.container_ready
+            .get_or_try_init(|| async { self.blobs.ensure_container().await.map(drop) })
+            .await
+            .map(drop)
     }
 
     /// Records the job, then queues it. The record comes first so that a caller never holds an
     /// id that leads nowhere; if the message cannot be sent the record says so.
     pub async fn submit_powershell(&self, job: NewJob) -> Result<JobRecord, JobsError> {
         self.ensure_container().await?;
-        self.queue_ready.get_or_try_init(|| async { self.powershell_queue.ensure_exists().await.map(drop) }).await?;
+        self.queue_ready
+            .get_or_try_init(|| async { self.powershell_queue.ensure_exists().await.map(drop) })
+            .await?;
         let id = JobId::new();
         let now = OffsetDateTime::now_utc();
         let deadline = now + self.deadline;
@@ -184,11 +209,22 @@ impl Jobs {
             text = serde_json::to_string(&message)?;
         }
         let record = JobRecord::queued(&message, now);
-        self.blobs.create(&contract::record_blob(&id), &record).await?;
-        let options = SendOptions { time_to_live: Some(self.deadline + MESSAGE_TTL_MARGIN), ..SendOptions::default() };
+        self.blobs
+            .create(&contract::record_blob(&id), &record)
+            .await?;
+        let options = SendOptions {
+            time_to_live: Some(self.deadline + MESSAGE_TTL_MARGIN),
+            ..SendOptions::default()
+        };
         if let Err(source) = self.powershell_queue.send_with(&text, options).await {
-            let reason = format!("the job could not be put on queue {}: {source}", self.powershell_queue.name());
-            self.update(&id, |record| finish(record, JobState::Failed, ErrorCode::EnqueueFailed, &reason)).await?;
+            let reason = format!(
+                "the job could not be put on queue {}: {source}",
+                self.powershell_queue.name()
+            );
+            self.update(&id, |record| {
+                finish(record, JobState::Failed, ErrorCode::EnqueueFailed, &reason)
+            })
+            .await?;
             return Err(JobsError::Enqueue { id, source });
         }
         tracing::info!(job = %id, function = %record.function, tenant = %record.tenant_id, caller = %record.caller, "job queued");
@@ -197,7 +233,11 @@ impl Jobs {
 
     /// The record, with an overdue job first moved to its final state.
     pub async fn get(&self, id: &JobId) -> Result<JobRecord, JobsError> {
-        let (record, _) = self.blobs.get::<JobRecord>(&contract::record_blob(id)).await?.ok_or_else(|| JobsError::NotFound(id.clone()))?;
+        let (record, _) = self
+            .blobs
+            .get::<JobRecord>(&contract::record_blob(id))
+            .await?
+            .ok_or_else(|| JobsError::NotFound(id.clone()))?;
         self.settle_overdue(record).await
     }
 
@@ -205,7 +245,10 @@ impl Jobs {
         if overdue(&record, OffsetDateTime::now_utc()).is_none() {
             return Ok(record);
         }
-        self.update(&record.job_id, |record| apply_overdue(record, self.powershell_queue.name())).await
+        self.update(&record.job_id, |record| {
+            apply_overdue(record, self.powershell_queue.name())
+        })
+        .await
     }
 
     /// Waits up to `timeout` for the job to reach a final state, then returns it as it is.
@@ -223,7 +266,11 @@ impl Jobs {
         }
     }
 
-    pub async fn cancel(&self, id: &JobId, caller: &str) -> Result<(JobRecord, CancelOutcome), JobsError> {
+    pub async fn cancel(
+        &self,
+        id: &JobId,
+        caller: &str,
+    ) -> Result<(JobRecord, CancelOutcome), JobsError> {
         let mut outcome = CancelOutcome::AlreadyFinal;
         let record = self
             .update(id, |record| {
@@ -231,7 +278,12 @@ impl Jobs {
                 match record.state {
                     JobState::Queued => {
                         outcome = CancelOutcome::Cancelled;
-                        finish(record, JobState::Cancelled, ErrorCode::Cancelled, &format!("cancelled by {caller} before it started"))
+                        finish(
+                            record,
+                            JobState::Cancelled,
+                            ErrorCode::Cancelled,
+                            &format!("cancelled by {caller} before it started"),
+                        )
                     }
                     JobState::Running if record.cancel_requested.is_none() => {
                         outcome = CancelOutcome::Requested;
@@ -256,14 +308,26 @@ impl Jobs {
     }
 
     /// Jobs newest first, read until `limit` match or the scan limit is reached.
-    pub async fn list(&self, filter: &JobFilter, limit: usize, after: Option<&JobId>) -> Result<JobPage, JobsError> {
+    pub async fn list(
+        &self,
+        filter: &JobFilter,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> Result<JobPage, JobsError> {
         self.ensure_container().await?;
         let mut ids: Vec<JobId> = self
             .blobs
             .list(contract::RECORDS_PREFIX)
             .await?
             .into_iter()
-            .filter_map(|entry| entry.name.strip_prefix(contract::RECORDS_PREFIX)?.strip_suffix(".json")?.parse().ok())
+            .filter_map(|entry| {
+                entry
+                    .name
+                    .strip_prefix(contract::RECORDS_PREFIX)?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()
+            })
             .filter(|id| after.is_none_or(|after| id < after))
             .collect();
         ids.sort_unstable_by(|a, b| b.cmp(a));
@@ -271,7 +335,10 @@ impl Jobs {
             // Ids are time-ordered: everything after the first older one is older too. A small
             // margin covers clock differences between the id and the record's `created`.
             let margin = time::Duration::minutes(1);
-            if let Some(cut) = ids.iter().position(|id| id.created().is_some_and(|created| created + margin < since)) {
+            if let Some(cut) = ids
+                .iter()
+                .position(|id| id.created().is_some_and(|created| created + margin < since))
+            {
                 ids.truncate(cut);
             }
         }
@@ -282,7 +349,11 @@ impl Jobs {
                 break;
             }
             let reads = batch.iter().map(|id| async move {
-                match self.blobs.get::<JobRecord>(&contract::record_blob(id)).await {
+                match self
+                    .blobs
+                    .get::<JobRecord>(&contract::record_blob(id))
+                    .await
+                {
                     Ok(Some((record, _))) => self.settle_overdue(record).await.map(Some),
                     Ok(None) => Ok(None),
                     Err(error) => Err(JobsError::from(error)),
@@ -297,23 +368,39 @@ impl Jobs {
                     Ok(Some(record)) if filter.matches(&record) => jobs.push(record),
                     Ok(_) => {}
                     // One unreadable record must not hide every other job: skip it, loudly.
-                    Err(error) => tracing::warn!(job = %id, error = %error, "job record skipped in listing"),
+                    Err(error) => {
+                        tracing::warn!(job = %id, error = %error, "job record skipped in listing")
+                    }
                 }
             }
         }
-        let next = examined.checked_sub(1).filter(|_| examined < ids.len()).map(|last| ids[last].clone());
+        let next = examined
+            .checked_sub(1)
+            .filter(|_| examined < ids.len())
+            .map(|last| ids[last].clone());
         Ok(JobPage { jobs, next })
     }
 
     /// The job's result, if it has one small enough to hand back.
-    pub async fn result(&self, record: &JobRecord, max_bytes: u64) -> Result<ResultView, JobsError> {
-        let Some(result) = &record.result else { return Ok(ResultView::None) };
+    pub async fn result(
+        &self,
+        record: &JobRecord,
+        max_bytes: u64,
+    ) -> Result<ResultView, JobsError> {
+        let Some(result) = &record.result else {
+            return Ok(ResultView::None);
+        };
         if result.bytes > max_bytes {
-            return Ok(ResultView::TooLarge { bytes: result.bytes, blob: result.blob.clone() });
+            return Ok(ResultView::TooLarge {
+                bytes: result.bytes,
+                blob: result.blob.clone(),
+            });
         }
         match self.blobs.get::<Value>(&result.blob).await? {
             Some((value, _)) => Ok(ResultView::Inline(value)),
-            None => Ok(ResultView::Missing { blob: result.blob.clone() }),
+            None => Ok(ResultView::Missing {
+                blob: result.blob.clone(),
+            }),
         }
     }
 
@@ -334,19 +421,40 @@ impl Jobs {
                 record.attempts
             )
         };
-        match self.update(&message.job_id, |record| {
-            let why = reason(record);
-            !record.state.is_final() && finish(record, JobState::DeadLettered, ErrorCode::DeadLettered, &why)
-        }).await {
+        match self
+            .update(&message.job_id, |record| {
+                let why = reason(record);
+                !record.state.is_final()
+                    && finish(
+                        record,
+                        JobState::DeadLettered,
+                        ErrorCode::DeadLettered,
+                        &why,
+                    )
+            })
+            .await
+        {
             Err(JobsError::NotFound(_)) => {
                 let mut record = JobRecord::queued(message, OffsetDateTime::now_utc());
-                record.last_attempt_error = Some("the job had no record when its message was dead-lettered".to_owned());
+                record.last_attempt_error =
+                    Some("the job had no record when its message was dead-lettered".to_owned());
                 let why = reason(&record);
-                finish(&mut record, JobState::DeadLettered, ErrorCode::DeadLettered, &why);
-                match self.blobs.create(&contract::record_blob(&message.job_id), &record).await {
+                finish(
+                    &mut record,
+                    JobState::DeadLettered,
+                    ErrorCode::DeadLettered,
+                    &why,
+                );
+                match self
+                    .blobs
+                    .create(&contract::record_blob(&message.job_id), &record)
+                    .await
+                {
                     Ok(_) => Ok(record),
                     // Written meanwhile: apply the rule to what is there now.
-                    Err(StorageError::AlreadyExists { .. }) => Box::pin(self.dead_letter(message)).await,
+                    Err(StorageError::AlreadyExists { .. }) => {
+                        Box::pin(self.dead_letter(message)).await
+                    }
                     Err(error) => Err(error.into()),
                 }
             }
@@ -356,10 +464,18 @@ impl Jobs {
 
     /// Reads, changes and writes a record with its ETag, reading again when another writer got
     /// there first. `change` returns false to leave the record as it is.
-    async fn update(&self, id: &JobId, mut change: impl FnMut(&mut JobRecord) -> bool) -> Result<JobRecord, JobsError> {
+    async fn update(
+        &self,
+        id: &JobId,
+        mut change: impl FnMut(&mut JobRecord) -> bool,
+    ) -> Result<JobRecord, JobsError> {
         let blob = contract::record_blob(id);
         for _ in 0..MAX_UPDATE_ATTEMPTS {
-            let (mut record, etag) = self.blobs.get::<JobRecord>(&blob).await?.ok_or_else(|| JobsError::NotFound(id.clone()))?;
+            let (mut record, etag) = self
+                .blobs
+                .get::<JobRecord>(&blob)
+                .await?
+                .ok_or_else(|| JobsError::NotFound(id.clone()))?;
             if !change(&mut record) {
                 return Ok(record);
             }
@@ -381,14 +497,19 @@ fn finish(record: &mut JobRecord, state: JobState, code: ErrorCode, message: &st
     }
     record.state = state;
     record.finished = Some(OffsetDateTime::now_utc());
-    record.error = Some(JobError { code, message: message.to_owned() });
+    record.error = Some(JobError {
+        code,
+        message: message.to_owned(),
+    });
     true
 }
 
 fn overdue(record: &JobRecord, now: OffsetDateTime) -> Option<ErrorCode> {
     match record.state {
         JobState::Queued if now > record.deadline => Some(ErrorCode::DeadlinePassed),
-        JobState::Running if now > record.deadline + ABANDONED_AFTER_DEADLINE => Some(ErrorCode::Abandoned),
+        JobState::Running if now > record.deadline + ABANDONED_AFTER_DEADLINE => {
+            Some(ErrorCode::Abandoned)
+        }
         _ => None,
     }
 }
@@ -427,13 +548,19 @@ mod tests {
             function: "Get-Thing".into(),
             parameters: Some(Map::new()),
             parameters_blob: None,
-            tenant_id: "11111111-1111-4111-8111-111111111111".parse().expect("guid"),
+            tenant_id: "11111111-1111-4111-8111-111111111111"
+                .parse()
+                .expect("guid"),
             caller: "anonymous".into(),
             created: now,
             deadline: now + deadline_from_now,
             retry_interrupted: true,
         };
-        JobRecord { state, attempts: u32::from(state == JobState::Running), ..JobRecord::queued(&message, now) }
+        JobRecord {
+            state,
+            attempts: u32::from(state == JobState::Running),
+            ..JobRecord::queued(&message, now)
+        }
     }
 
     #[test]
@@ -443,7 +570,11 @@ mod tests {
         assert_eq!(late.state, JobState::Failed);
         let error = late.error.expect("reason");
         assert_eq!(error.code, ErrorCode::DeadlinePassed);
-        assert!(error.message.contains("listens on queue ps-jobs"), "{}", error.message);
+        assert!(
+            error.message.contains("listens on queue ps-jobs"),
+            "{}",
+            error.message
+        );
 
         let mut on_time = record(JobState::Queued, time::Duration::minutes(1));
         assert!(!apply_overdue(&mut on_time, "ps-jobs"));
@@ -455,15 +586,34 @@ mod tests {
         assert_eq!(abandoned.error.expect("reason").code, ErrorCode::Abandoned);
         // Final states never change.
         let mut done = record(JobState::Succeeded, time::Duration::hours(-48));
-        assert!(!apply_overdue(&mut done, "ps-jobs") && !finish(&mut done, JobState::Failed, ErrorCode::Cancelled, "x"));
+        assert!(
+            !apply_overdue(&mut done, "ps-jobs")
+                && !finish(&mut done, JobState::Failed, ErrorCode::Cancelled, "x")
+        );
     }
 
     #[test]
     fn filters_compare_names_without_case() {
         let job = record(JobState::Queued, time::Duration::minutes(5));
-        let filter = JobFilter { caller: Some("ANONYMOUS".into()), function: Some("get-thing".into()), ..JobFilter::default() };
+        let filter = JobFilter {
+            caller: Some("ANONYMOUS".into()),
+            function: Some("get-thing".into()),
+            ..JobFilter::default()
+        };
         assert!(filter.matches(&job));
-        assert!(!JobFilter { state: Some(JobState::Running), ..JobFilter::default() }.matches(&job));
-        assert!(!JobFilter { since: Some(job.created + time::Duration::seconds(1)), ..JobFilter::default() }.matches(&job));
+        assert!(
+            !JobFilter {
+                state: Some(JobState::Running),
+                ..JobFilter::default()
+            }
+            .matches(&job)
+        );
+        assert!(
+            !JobFilter {
+                since: Some(job.created + time::Duration::seconds(1)),
+                ..JobFilter::default()
+            }
+            .matches(&job)
+        );
     }
 }

@@ -33,18 +33,30 @@ impl PoisonHandler {
 
 fn failed(log: String) -> InvocationOutcome {
     tracing::error!("{log}");
-    InvocationOutcome { response: InvocationResponse { logs: vec![log], ..Default::default() }, succeeded: false }
+    InvocationOutcome {
+        response: InvocationResponse {
+            logs: vec![log],
+            ..Default::default()
+        },
+        succeeded: false,
+    }
 }
 
 /// The job message in a poison-queue invocation. The host JSON-encodes the message text once
 /// more than it was sent, so after the generic unwrapping it may still be JSON text.
 fn job_message(request: &InvocationRequest) -> Result<JobMessage, String> {
     let value = match request.binding(MESSAGE_BINDING) {
-        None => return Err(format!("the invocation has no '{MESSAGE_BINDING}' binding in Data")),
-        Some(Value::String(text)) => serde_json::from_str::<Value>(&text).map_err(|error| format!("the message is not JSON ({error})"))?,
+        None => {
+            return Err(format!(
+                "the invocation has no '{MESSAGE_BINDING}' binding in Data"
+            ));
+        }
+        Some(Value::String(text)) => serde_json::from_str::<Value>(&text)
+            .map_err(|error| format!("the message is not JSON ({error})"))?,
         Some(value) => value,
     };
-    serde_json::from_value(value).map_err(|error| format!("the message is not a version 1 job message ({error})"))
+    serde_json::from_value(value)
+        .map_err(|error| format!("the message is not a version 1 job message ({error})"))
 }
 
 #[async_trait::async_trait]
@@ -62,11 +74,24 @@ impl FunctionHandler for PoisonHandler {
                 ));
             }
         };
-        let delivery = request.metadata.get("DequeueCount").cloned().unwrap_or(Value::Null);
+        let delivery = request
+            .metadata
+            .get("DequeueCount")
+            .cloned()
+            .unwrap_or(Value::Null);
         match jobs.dead_letter(&message).await {
             Ok(record) => {
-                let detail = record.error.as_ref().map(|e| e.message.as_str()).unwrap_or("already final before the message was dead-lettered");
-                let log = format!("{FUNCTION_NAME}: job {} ({}) is {}: {detail}", record.job_id, record.function, record.state.name());
+                let detail = record
+                    .error
+                    .as_ref()
+                    .map(|e| e.message.as_str())
+                    .unwrap_or("already final before the message was dead-lettered");
+                let log = format!(
+                    "{FUNCTION_NAME}: job {} ({}) is {}: {detail}",
+                    record.job_id,
+                    record.function,
+                    record.state.name()
+                );
                 tracing::warn!(job = %record.job_id, state = record.state.name(), poison_delivery = %delivery, "{log}");
                 InvocationOutcome {
                     response: InvocationResponse {
@@ -78,7 +103,10 @@ impl FunctionHandler for PoisonHandler {
                 }
             }
             // Failing the invocation makes the host deliver the poison message again.
-            Err(error) => failed(format!("{FUNCTION_NAME}: job {} could not be marked dead-lettered: {error}", message.job_id)),
+            Err(error) => failed(format!(
+                "{FUNCTION_NAME}: job {} could not be marked dead-lettered: {error}",
+                message.job_id
+            )),
         }
     }
 }

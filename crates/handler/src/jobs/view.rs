@@ -21,9 +21,14 @@ pub enum ResultView {
     /// No result (not finished, failed, or not asked for).
     None,
     Inline(Value),
-    TooLarge { bytes: u64, blob: String },
+    TooLarge {
+        bytes: u64,
+        blob: String,
+    },
     /// The record names a result blob that is not there (deleted by retention?).
-    Missing { blob: String },
+    Missing {
+        blob: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -61,9 +66,16 @@ impl JobView {
             ResultView::Inline(value) => (Some(value), None),
             ResultView::TooLarge { bytes, blob } => (
                 None,
-                Some(format!("the result is {bytes} bytes, too large to return here; it is stored in blob {blob} of the jobs container")),
+                Some(format!(
+                    "the result is {bytes} bytes, too large to return here; it is stored in blob {blob} of the jobs container"
+                )),
             ),
-            ResultView::Missing { blob } => (None, Some(format!("the result blob {blob} is no longer in the jobs container"))),
+            ResultView::Missing { blob } => (
+                None,
+                Some(format!(
+                    "the result blob {blob} is no longer in the jobs container"
+                )),
+            ),
         };
         Self {
             job_id: record.job_id.to_string(),
@@ -86,16 +98,31 @@ impl JobView {
 
 impl Summary for JobView {
     fn summary(&self) -> String {
-        let head = format!("job {} ({} in tenant {})", self.job_id, self.function, self.tenant_id);
+        let head = format!(
+            "job {} ({} in tenant {})",
+            self.job_id, self.function, self.tenant_id
+        );
         match self.state {
-            JobState::Queued => format!("{head} is queued; follow it with job_get (job_id, wait_seconds)"),
-            JobState::Running if self.cancel_requested.is_some() => {
-                format!("{head} is running (attempt {}); cancellation was requested, so it will not be retried", self.attempts)
+            JobState::Queued => {
+                format!("{head} is queued; follow it with job_get (job_id, wait_seconds)")
             }
-            JobState::Running => format!("{head} is running (attempt {}); follow it with job_get (job_id, wait_seconds)", self.attempts),
+            JobState::Running if self.cancel_requested.is_some() => {
+                format!(
+                    "{head} is running (attempt {}); cancellation was requested, so it will not be retried",
+                    self.attempts
+                )
+            }
+            JobState::Running => format!(
+                "{head} is running (attempt {}); follow it with job_get (job_id, wait_seconds)",
+                self.attempts
+            ),
             JobState::Succeeded => format!("{head} succeeded"),
             _ => {
-                let why = self.error.as_ref().map(|e| format!(": {}", e.message)).unwrap_or_default();
+                let why = self
+                    .error
+                    .as_ref()
+                    .map(|e| format!(": {}", e.message))
+                    .unwrap_or_default();
                 format!("{head} {}{why}", self.state.name())
             }
         }

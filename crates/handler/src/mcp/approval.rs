@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use rand::Rng as _;
 use rmcp::model::{
-    ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, InputRequest, InputRequiredResult,
-    InputResponses, RequestStateCodec, RequestStateError, SealOptions,
+    ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema,
+    InputRequest, InputRequiredResult, InputResponses, RequestStateCodec, RequestStateError,
+    SealOptions,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,10 @@ pub enum Gate {
     /// Ask the person first (MRTR).
     Ask(InputRequiredResult),
     /// Do not run; tell the model why (or what to show the person).
-    Stop { message: String, decision: ApprovalDecision },
+    Stop {
+        message: String,
+        decision: ApprovalDecision,
+    },
 }
 
 /// What a call brings that bears on approval.
@@ -166,10 +170,16 @@ impl Approvals {
     }
 
     fn seal(&self, purpose: Purpose, binding: &[u8]) -> (String, time::OffsetDateTime) {
-        let sealed = Sealed { nonce: uuid::Uuid::new_v4().to_string(), purpose };
+        let sealed = Sealed {
+            nonce: uuid::Uuid::new_v4().to_string(),
+            purpose,
+        };
         let options = SealOptions::new().associated_data(binding).ttl(self.ttl);
         // Serializing two plain strings cannot fail; an empty token would simply not open.
-        let token = self.codec.seal_json_with(&sealed, &options).unwrap_or_default();
+        let token = self
+            .codec
+            .seal_json_with(&sealed, &options)
+            .unwrap_or_default();
         let expires = time::OffsetDateTime::now_utc() + self.ttl;
         (token, expires)
     }
@@ -204,41 +214,81 @@ impl Approvals {
         );
         let schema = match schema {
             Ok(schema) => schema,
-            Err(error) => return stop(format!("the approval prompt could not be built ({error}); nothing was done")),
+            Err(error) => {
+                return stop(format!(
+                    "the approval prompt could not be built ({error}); nothing was done"
+                ));
+            }
         };
-        let message = format!("Approve {} ({})?\n\n{}", request.title, request.tool, request.preview);
-        let params = ElicitRequestParams::FormElicitationParams { meta: None, message, requested_schema: schema };
-        let inputs = [(INPUT_KEY.to_string(), InputRequest::Elicitation(ElicitRequest::new(params)))].into_iter().collect();
+        let message = format!(
+            "Approve {} ({})?\n\n{}",
+            request.title, request.tool, request.preview
+        );
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message,
+            requested_schema: schema,
+        };
+        let inputs = [(
+            INPUT_KEY.to_string(),
+            InputRequest::Elicitation(ElicitRequest::new(params)),
+        )]
+        .into_iter()
+        .collect();
         Gate::Ask(InputRequiredResult::new(Some(inputs), Some(state)))
     }
 
     async fn answered(&self, request: &ApprovalRequest<'_>, state: &str, binding: &[u8]) -> Gate {
         let nonce = match self.open(state, binding, "approval") {
-            Ok(Sealed { nonce, purpose: Purpose::Elicitation }) => nonce,
-            Ok(_) => return stop("the request state is not an approval prompt this server sent; nothing was done".into()),
+            Ok(Sealed {
+                nonce,
+                purpose: Purpose::Elicitation,
+            }) => nonce,
+            Ok(_) => return stop(
+                "the request state is not an approval prompt this server sent; nothing was done"
+                    .into(),
+            ),
             Err(message) => return stop(message),
         };
-        let Some(answer) = request.input_responses.and_then(|responses| responses.get(INPUT_KEY)) else {
+        let Some(answer) = request
+            .input_responses
+            .and_then(|responses| responses.get(INPUT_KEY))
+        else {
             return stop("the retried call carries no answer to the approval prompt (inputResponses.approval); nothing was done".into());
         };
         let answer: ElicitResult = match serde_json::from_value(answer.clone()) {
             Ok(answer) => answer,
-            Err(error) => return stop(format!("the answer to the approval prompt is not an elicitation result ({error}); nothing was done")),
+            Err(error) => {
+                return stop(format!(
+                    "the answer to the approval prompt is not an elicitation result ({error}); nothing was done"
+                ));
+            }
         };
         let approved = answer.action == ElicitationAction::Accept
-            && answer.content.as_ref().and_then(|content| content.get(APPROVE_FIELD)).and_then(|v| v.as_bool()) == Some(true);
+            && answer
+                .content
+                .as_ref()
+                .and_then(|content| content.get(APPROVE_FIELD))
+                .and_then(|v| v.as_bool())
+                == Some(true);
         if !approved {
             return Gate::Stop {
-                message: format!("the person did not approve {}; nothing was done", request.tool),
+                message: format!(
+                    "the person did not approve {}; nothing was done",
+                    request.tool
+                ),
                 decision: ApprovalDecision::Declined,
             };
         }
-        self.redeem(request, &nonce, ApprovalDecision::ApprovedByElicitation).await
+        self.redeem(request, &nonce, ApprovalDecision::ApprovedByElicitation)
+            .await
     }
 
     fn confirmation(&self, request: &ApprovalRequest<'_>, binding: &[u8]) -> Gate {
         let (token, expires) = self.seal(Purpose::Confirmation, binding);
-        let expires = expires.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let expires = expires
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
         Gate::Stop {
             message: format!(
                 "CONFIRMATION REQUIRED - nothing was done yet.\n\n{}\n\nShow this to the person. Only if they confirm, call \
@@ -251,11 +301,27 @@ impl Approvals {
     }
 
     /// Marks the approval used; only the first redemption proceeds.
-    async fn redeem(&self, request: &ApprovalRequest<'_>, nonce: &str, decision: ApprovalDecision) -> Gate {
-        let marker = UsedMarker { tool: request.tool, caller: &request.caller.subject, used_at: time::OffsetDateTime::now_utc() };
-        let ready = self.container_ready.get_or_try_init(|| async { self.used.ensure_container().await.map(|_| ()) }).await;
+    async fn redeem(
+        &self,
+        request: &ApprovalRequest<'_>,
+        nonce: &str,
+        decision: ApprovalDecision,
+    ) -> Gate {
+        let marker = UsedMarker {
+            tool: request.tool,
+            caller: &request.caller.subject,
+            used_at: time::OffsetDateTime::now_utc(),
+        };
+        let ready = self
+            .container_ready
+            .get_or_try_init(|| async { self.used.ensure_container().await.map(|_| ()) })
+            .await;
         let created = match ready {
-            Ok(()) => self.used.create(&format!("used/{nonce}.json"), &marker).await.map(|_| ()),
+            Ok(()) => self
+                .used
+                .create(&format!("used/{nonce}.json"), &marker)
+                .await
+                .map(|_| ()),
             Err(error) => Err(error),
         };
         match created {
@@ -269,7 +335,10 @@ impl Approvals {
 }
 
 fn stop(message: String) -> Gate {
-    Gate::Stop { message, decision: ApprovalDecision::Refused }
+    Gate::Stop {
+        message,
+        decision: ApprovalDecision::Refused,
+    }
 }
 
 /// What an approval is bound to: the tool, the caller and a digest of the exact arguments.
@@ -277,8 +346,17 @@ fn stop(message: String) -> Gate {
 fn binding(request: &ApprovalRequest<'_>) -> Vec<u8> {
     let arguments = serde_json::to_vec(request.arguments).unwrap_or_default();
     let digest = Sha256::digest(&arguments);
-    let tenant = request.caller.tenant.as_ref().map(|t| t.as_str()).unwrap_or("");
-    format!("{}\n{}\n{}\n{:x}", request.tool, request.caller.subject, tenant, digest).into_bytes()
+    let tenant = request
+        .caller
+        .tenant
+        .as_ref()
+        .map(|t| t.as_str())
+        .unwrap_or("");
+    format!(
+        "{}\n{}\n{}\n{:x}",
+        request.tool, request.caller.subject, tenant, digest
+    )
+    .into_bytes()
 }
 
 #[cfg(test)]
@@ -287,7 +365,13 @@ mod tests {
     use serde_json::json;
 
     fn bound(arguments: serde_json::Value, subject: &str) -> Vec<u8> {
-        let caller = Caller { subject: subject.into(), name: None, tenant: None, roles: vec![], tier: None };
+        let caller = Caller {
+            subject: subject.into(),
+            name: None,
+            tenant: None,
+            roles: vec![],
+            tier: None,
+        };
         let arguments = arguments.as_object().cloned().unwrap_or_default();
         binding(&ApprovalRequest {
             tool: "t",
@@ -304,10 +388,27 @@ mod tests {
 
     #[test]
     fn the_binding_ignores_key_order_and_sees_every_value_and_the_caller() {
-        let a = bound(json!({"tenant_id": "x", "machine_ids": ["1", "2"]}), "alice");
-        let reordered: serde_json::Value = serde_json::from_str(r#"{"machine_ids": ["1", "2"], "tenant_id": "x"}"#).expect("json");
-        assert_eq!(a, bound(reordered, "alice"), "a client may resend the same arguments in another key order");
-        assert_ne!(a, bound(json!({"tenant_id": "x", "machine_ids": ["2", "1"]}), "alice"));
-        assert_ne!(a, bound(json!({"tenant_id": "x", "machine_ids": ["1", "2"]}), "bob"));
+        let a = bound(
+            json!({"tenant_id": "x", "machine_ids": ["1", "2"]}),
+            "alice",
+        );
+        let reordered: serde_json::Value =
+            serde_json::from_str(r#"{"machine_ids": ["1", "2"], "tenant_id": "x"}"#).expect("json");
+        assert_eq!(
+            a,
+            bound(reordered, "alice"),
+            "a client may resend the same arguments in another key order"
+        );
+        assert_ne!(
+            a,
+            bound(
+                json!({"tenant_id": "x", "machine_ids": ["2", "1"]}),
+                "alice"
+            )
+        );
+        assert_ne!(
+            a,
+            bound(json!({"tenant_id": "x", "machine_ids": ["1", "2"]}), "bob")
+        );
     }
 }

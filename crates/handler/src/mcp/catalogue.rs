@@ -13,10 +13,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use tracing::Instrument;
-use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, InputResponses, JsonObject, ToolAnnotations};
+use rmcp::model::{
+    CallToolResponse, CallToolResult, ContentBlock, InputResponses, JsonObject, ToolAnnotations,
+};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use super::approval::{ApprovalDecision, ApprovalRequest, Approvals, CONFIRMATION_ARGUMENT, Gate};
 use super::dynamic::{DynamicTool, ToolSource};
@@ -46,7 +48,11 @@ pub struct CallPolicy {
     pub max_argument_bytes: usize,
 }
 
-type Invoke = Box<dyn Fn(ToolContext, Arc<CallPolicy>, Invocation) -> BoxFuture<'static, CallToolResponse> + Send + Sync>;
+type Invoke = Box<
+    dyn Fn(ToolContext, Arc<CallPolicy>, Invocation) -> BoxFuture<'static, CallToolResponse>
+        + Send
+        + Sync,
+>;
 
 struct Entry {
     spec: ToolSpec,
@@ -95,7 +101,13 @@ pub enum Unavailable {
 
 impl Catalogue {
     pub fn builder() -> CatalogueBuilder {
-        CatalogueBuilder { entries: BTreeMap::new(), prompts: Vec::new(), resources: Vec::new(), sources: Vec::new(), duplicate: None }
+        CatalogueBuilder {
+            entries: BTreeMap::new(),
+            prompts: Vec::new(),
+            resources: Vec::new(),
+            sources: Vec::new(),
+            duplicate: None,
+        }
     }
 
     /// Every compiled tool this server offers, whoever asks (dynamic tools come from their sources).
@@ -105,11 +117,19 @@ impl Catalogue {
 
     /// The tools `caller` may call now: the compiled ones, then each source's current set.
     pub async fn tools_for(&self, caller: &Caller) -> Vec<rmcp::model::Tool> {
-        let mut tools: Vec<rmcp::model::Tool> =
-            self.visible.iter().filter(|(tier, _)| caller.may_use(*tier)).map(|(_, tool)| tool.clone()).collect();
+        let mut tools: Vec<rmcp::model::Tool> = self
+            .visible
+            .iter()
+            .filter(|(tier, _)| caller.may_use(*tier))
+            .map(|(_, tool)| tool.clone())
+            .collect();
         for source in &self.sources {
             let set = source.tools().await;
-            tools.extend(self.visible_dynamic(&set).filter(|tool| caller.may_use(tool.tier)).map(|tool| tool.definition.clone()));
+            tools.extend(
+                self.visible_dynamic(&set)
+                    .filter(|tool| caller.may_use(tool.tier))
+                    .map(|tool| tool.definition.clone()),
+            );
         }
         tools
     }
@@ -121,11 +141,16 @@ impl Catalogue {
         }
         self.sources.iter().find_map(|source| {
             let set = source.cached();
-            self.visible_dynamic(&set).find(|tool| tool.name == name).map(|tool| tool.definition.clone())
+            self.visible_dynamic(&set)
+                .find(|tool| tool.name == name)
+                .map(|tool| tool.definition.clone())
         })
     }
 
-    fn visible_dynamic<'a>(&'a self, set: &'a [DynamicTool]) -> impl Iterator<Item = &'a DynamicTool> + 'a {
+    fn visible_dynamic<'a>(
+        &'a self,
+        set: &'a [DynamicTool],
+    ) -> impl Iterator<Item = &'a DynamicTool> + 'a {
         set.iter().filter(|tool| {
             !self.entries.contains_key(tool.name.as_str())
                 && hidden_reason(&self.filter, &tool.name, tool.toolset, tool.effect).is_none()
@@ -153,7 +178,12 @@ impl Catalogue {
         invocation: Invocation,
     ) -> Result<CallToolResponse, (Unavailable, Invocation)> {
         if let Some(entry) = self.entries.get(name) {
-            if let Some(reason) = hidden_reason(&self.filter, entry.spec.name, entry.spec.toolset, entry.spec.effect) {
+            if let Some(reason) = hidden_reason(
+                &self.filter,
+                entry.spec.name,
+                entry.spec.toolset,
+                entry.spec.effect,
+            ) {
                 return Err((Unavailable::Hidden(reason), invocation));
             }
             if !invocation.caller.may_use(entry.spec.tier) {
@@ -163,8 +193,11 @@ impl Catalogue {
         }
         for source in &self.sources {
             let set = source.tools().await;
-            let Some(tool) = set.iter().find(|tool| tool.name == name) else { continue };
-            if let Some(reason) = hidden_reason(&self.filter, &tool.name, tool.toolset, tool.effect) {
+            let Some(tool) = set.iter().find(|tool| tool.name == name) else {
+                continue;
+            };
+            if let Some(reason) = hidden_reason(&self.filter, &tool.name, tool.toolset, tool.effect)
+            {
                 return Err((Unavailable::Hidden(reason), invocation));
             }
             if !invocation.caller.may_use(tool.tier) {
@@ -179,16 +212,29 @@ impl Catalogue {
     pub fn refusal_record(&self, name: &str, invocation: &Invocation, reason: &str) -> AuditRecord {
         let entry = self.entries.get(name);
         let sensitive = entry.map(|e| e.sensitive.as_slice()).unwrap_or_default();
-        let mut record = new_record(name, entry.map(|e| e.spec.tier), &invocation.caller, &invocation.arguments, sensitive);
+        let mut record = new_record(
+            name,
+            entry.map(|e| e.spec.tier),
+            &invocation.caller,
+            &invocation.arguments,
+            sensitive,
+        );
         record.outcome = Outcome::Refused;
         record.error = Some(reason.to_string());
         record
     }
 }
 
-fn hidden_reason(filter: &CatalogueFilter, name: &str, toolset: Toolset, effect: Effect) -> Option<String> {
+fn hidden_reason(
+    filter: &CatalogueFilter,
+    name: &str,
+    toolset: Toolset,
+    effect: Effect,
+) -> Option<String> {
     if filter.read_only && effect != Effect::Read {
-        return Some(format!("tool {name} changes state and this server runs in read-only mode (MCP_READ_ONLY)"));
+        return Some(format!(
+            "tool {name} changes state and this server runs in read-only mode (MCP_READ_ONLY)"
+        ));
     }
     match &filter.toolsets {
         Some(enabled) if !enabled.contains(toolset.name()) => Some(format!(
@@ -212,7 +258,11 @@ impl CatalogueBuilder {
         let spec = tool.spec();
         let definition = definition::<T>(&spec);
         let sensitive = Arc::new(sensitive_fields(&definition.input_schema));
-        let takes_tenant = definition.input_schema.get("properties").and_then(|p| p.get("tenant_id")).is_some();
+        let takes_tenant = definition
+            .input_schema
+            .get("properties")
+            .and_then(|p| p.get("tenant_id"))
+            .is_some();
         let tool = Arc::new(tool);
         let name = spec.name;
         let run_spec = spec.clone();
@@ -222,11 +272,29 @@ impl CatalogueBuilder {
             let spec = run_spec.clone();
             let sensitive = run_sensitive.clone();
             Box::pin(async move {
-                let call = Call { spec: &spec, sensitive: &sensitive, takes_tenant, context: &context, policy: &policy };
+                let call = Call {
+                    spec: &spec,
+                    sensitive: &sensitive,
+                    takes_tenant,
+                    context: &context,
+                    policy: &policy,
+                };
                 call.run(tool.as_ref(), invocation).await
             })
         });
-        if self.entries.insert(name, Entry { spec, definition, sensitive, invoke }).is_some() {
+        if self
+            .entries
+            .insert(
+                name,
+                Entry {
+                    spec,
+                    definition,
+                    sensitive,
+                    invoke,
+                },
+            )
+            .is_some()
+        {
             self.duplicate = Some(name);
         }
         self
@@ -244,7 +312,11 @@ impl CatalogueBuilder {
     }
 
     /// Resources offered while `toolset` is switched on.
-    pub fn resources(mut self, toolset: Toolset, provider: impl ResourceProvider + 'static) -> Self {
+    pub fn resources(
+        mut self,
+        toolset: Toolset,
+        provider: impl ResourceProvider + 'static,
+    ) -> Self {
         self.resources.push((toolset, Arc::new(provider)));
         self
     }
@@ -254,8 +326,11 @@ impl CatalogueBuilder {
             return Err(CatalogueError::DuplicateTool(name));
         }
         if let Some(enabled) = &filter.toolsets {
-            let unknown: Vec<String> =
-                enabled.iter().filter(|name| !Toolset::ALL.iter().any(|t| t.name() == name.as_str())).cloned().collect();
+            let unknown: Vec<String> = enabled
+                .iter()
+                .filter(|name| !Toolset::ALL.iter().any(|t| t.name() == name.as_str()))
+                .cloned()
+                .collect();
             if !unknown.is_empty() {
                 let known = Toolset::ALL.map(Toolset::name).join(", ");
                 return Err(CatalogueError::UnknownToolset { unknown, known });
@@ -264,17 +339,38 @@ impl CatalogueBuilder {
         let visible: Vec<(Tier, rmcp::model::Tool)> = self
             .entries
             .values()
-            .filter(|entry| hidden_reason(&filter, entry.spec.name, entry.spec.toolset, entry.spec.effect).is_none())
+            .filter(|entry| {
+                hidden_reason(
+                    &filter,
+                    entry.spec.name,
+                    entry.spec.toolset,
+                    entry.spec.effect,
+                )
+                .is_none()
+            })
             .map(|entry| (entry.spec.tier, entry.definition.clone()))
             .collect();
         let all_visible = visible.iter().map(|(_, tool)| tool.clone()).collect();
         let resources = self
             .resources
             .into_iter()
-            .filter(|(toolset, _)| filter.toolsets.as_ref().is_none_or(|enabled| enabled.contains(toolset.name())))
+            .filter(|(toolset, _)| {
+                filter
+                    .toolsets
+                    .as_ref()
+                    .is_none_or(|enabled| enabled.contains(toolset.name()))
+            })
             .map(|(_, provider)| provider)
             .collect();
-        Ok(Catalogue { entries: self.entries, prompts: self.prompts, filter, visible, all_visible, resources, sources: self.sources })
+        Ok(Catalogue {
+            entries: self.entries,
+            prompts: self.prompts,
+            filter,
+            visible,
+            all_visible,
+            resources,
+            sources: self.sources,
+        })
     }
 }
 
@@ -319,7 +415,13 @@ fn definition<T: Tool>(spec: &ToolSpec) -> rmcp::model::Tool {
     annotate(definition, spec.title, spec.effect)
 }
 
-fn new_record(tool: &str, tier: Option<Tier>, caller: &Caller, arguments: &JsonObject, sensitive: &[String]) -> AuditRecord {
+fn new_record(
+    tool: &str,
+    tier: Option<Tier>,
+    caller: &Caller,
+    arguments: &JsonObject,
+    sensitive: &[String],
+) -> AuditRecord {
     AuditRecord {
         id: uuid::Uuid::new_v4().to_string(),
         time: OffsetDateTime::now_utc(),
@@ -329,7 +431,10 @@ fn new_record(tool: &str, tier: Option<Tier>, caller: &Caller, arguments: &JsonO
         roles: caller.roles.clone(),
         tool: tool.to_string(),
         tier,
-        tenant: arguments.get("tenant_id").and_then(Value::as_str).map(str::to_owned),
+        tenant: arguments
+            .get("tenant_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         arguments: redact_arguments(arguments, sensitive),
         outcome: Outcome::Ok,
         error: None,
@@ -353,8 +458,19 @@ struct Executed {
 impl Executed {
     fn failed(outcome: Outcome, message: String, approval: Option<ApprovalDecision>) -> Self {
         let response = CallToolResult::error(vec![ContentBlock::text(message.clone())]).into();
-        let kind = if outcome == Outcome::Refused { "refused" } else { "invalid_argument" };
-        Self { response, outcome, error: Some(message), failure: Some((kind, false)), action_ids: Vec::new(), approval }
+        let kind = if outcome == Outcome::Refused {
+            "refused"
+        } else {
+            "invalid_argument"
+        };
+        Self {
+            response,
+            outcome,
+            error: Some(message),
+            failure: Some((kind, false)),
+            action_ids: Vec::new(),
+            approval,
+        }
     }
 
     fn tool_error(error: &ToolError, approval: Option<ApprovalDecision>) -> Self {
@@ -363,8 +479,19 @@ impl Executed {
         executed
     }
 
-    fn succeeded(result: CallToolResult, action_ids: Vec<String>, approval: Option<ApprovalDecision>) -> Self {
-        Self { response: result.into(), outcome: Outcome::Ok, error: None, failure: None, action_ids, approval }
+    fn succeeded(
+        result: CallToolResult,
+        action_ids: Vec<String>,
+        approval: Option<ApprovalDecision>,
+    ) -> Self {
+        Self {
+            response: result.into(),
+            outcome: Outcome::Ok,
+            error: None,
+            failure: None,
+            action_ids,
+            approval,
+        }
     }
 }
 
@@ -380,22 +507,45 @@ struct Call<'a> {
 impl Call<'_> {
     async fn run<T: Tool>(&self, tool: &T, invocation: Invocation) -> CallToolResponse {
         let started = Instant::now();
-        let record = new_record(self.spec.name, Some(self.spec.tier), &invocation.caller, &invocation.arguments, self.sensitive);
+        let record = new_record(
+            self.spec.name,
+            Some(self.spec.tier),
+            &invocation.caller,
+            &invocation.arguments,
+            self.sensitive,
+        );
         let span = tool_span(self.spec.name);
-        let executed = self.execute(tool, invocation).instrument(span.clone()).await;
-        finish(&self.context.services.audit, record, self.spec.effect, &span, started, executed).await
+        let executed = self
+            .execute(tool, invocation)
+            .instrument(span.clone())
+            .await;
+        finish(
+            &self.context.services.audit,
+            record,
+            self.spec.effect,
+            &span,
+            started,
+            executed,
+        )
+        .await
     }
 
     async fn execute<T: Tool>(&self, tool: &T, invocation: Invocation) -> Executed {
-        let Invocation { caller, mut arguments, request_state, input_responses, client_can_elicit } = invocation;
+        let Invocation {
+            caller,
+            mut arguments,
+            request_state,
+            input_responses,
+            client_can_elicit,
+        } = invocation;
         if let Err(refused) = within_size(self.policy, &arguments) {
-            return refused;
+            return *refused;
         }
         let destructive = matches!(self.spec.effect, Effect::Destructive { .. });
         let confirmation_token = if destructive {
             match take_confirmation(&mut arguments) {
                 Ok(token) => token,
-                Err(refused) => return refused,
+                Err(refused) => return *refused,
             }
         } else {
             None
@@ -403,7 +553,9 @@ impl Call<'_> {
         let params = match serde_json::from_value::<T::Params>(Value::Object(arguments.clone())) {
             Ok(params) => params,
             Err(error) => {
-                let error = ToolError::InvalidArgument(format!("{error}; see the tool's input schema in tools/list"));
+                let error = ToolError::InvalidArgument(format!(
+                    "{error}; see the tool's input schema in tools/list"
+                ));
                 return Executed::failed(Outcome::Error, error.to_string(), None);
             }
         };
@@ -429,7 +581,10 @@ impl Call<'_> {
                 Err(stopped) => return stopped,
             }
         }
-        let context = ToolContext { caller, ..self.context.clone() };
+        let context = ToolContext {
+            caller,
+            ..self.context.clone()
+        };
         // Every call gets one pacing deadline: waits for rate-limit slots, summed over all the
         // Microsoft calls it makes, never hold the MCP request past it.
         let deadline = Instant::now() + context.services.pacing_budget;
@@ -451,25 +606,45 @@ impl Call<'_> {
     }
 
     /// What the person approving is shown: what the tool will do, in which tenant, with which arguments.
-    fn preview<T: Tool>(&self, tool: &T, params: &T::Params, arguments: &JsonObject) -> Result<String, ToolError> {
-        let mut lines = vec![tool.blast_radius(params).unwrap_or_else(|| self.spec.description.to_string())];
+    fn preview<T: Tool>(
+        &self,
+        tool: &T,
+        params: &T::Params,
+        arguments: &JsonObject,
+    ) -> Result<String, ToolError> {
+        let mut lines = vec![
+            tool.blast_radius(params)
+                .unwrap_or_else(|| self.spec.description.to_string()),
+        ];
         if self.takes_tenant {
             // A tenant the call may not use is refused now rather than after the person approved.
             let requested = match arguments.get("tenant_id").and_then(Value::as_str) {
-                Some(id) => Some(id.parse::<TenantId>().map_err(|error| ToolError::InvalidArgument(error.to_string()))?),
+                Some(id) => Some(
+                    id.parse::<TenantId>()
+                        .map_err(|error| ToolError::InvalidArgument(error.to_string()))?,
+                ),
                 None => None,
             };
             let tenant = self.context.services.tenants.resolve(requested.as_ref())?;
-            lines.push(format!("Tenant: {} ({})", tenant.display_name, tenant.tenant_id));
+            lines.push(format!(
+                "Tenant: {} ({})",
+                tenant.display_name, tenant.tenant_id
+            ));
         }
-        lines.push(format!("Arguments: {}", redact_arguments(arguments, self.sensitive)));
+        lines.push(format!(
+            "Arguments: {}",
+            redact_arguments(arguments, self.sensitive)
+        ));
         Ok(lines.join("\n"))
     }
 }
 
 /// The approval a destructive call needs: the decision to go ahead, or the answer that stops it
 /// (a question for the person, a confirmation to give back, or a refusal).
-async fn gate(policy: &CallPolicy, request: ApprovalRequest<'_>) -> Result<ApprovalDecision, Executed> {
+async fn gate(
+    policy: &CallPolicy,
+    request: ApprovalRequest<'_>,
+) -> Result<ApprovalDecision, Executed> {
     match policy.approvals.check(request).await {
         Gate::Proceed(decision) => Ok(decision),
         Gate::Ask(input) => Err(Executed {
@@ -483,17 +658,23 @@ async fn gate(policy: &CallPolicy, request: ApprovalRequest<'_>) -> Result<Appro
         Gate::Stop { message, decision } if decision == ApprovalDecision::ConfirmationIssued => {
             let mut executed = Executed::failed(Outcome::PendingApproval, message, Some(decision));
             // The answer carries the confirmation token; the trail must not.
-            executed.error = Some("a preview and a confirmation token were returned; waiting for the person".into());
+            executed.error = Some(
+                "a preview and a confirmation token were returned; waiting for the person".into(),
+            );
             executed.failure = None;
             Err(executed)
         }
-        Gate::Stop { message, decision } => Err(Executed::failed(Outcome::Refused, message, Some(decision))),
+        Gate::Stop { message, decision } => {
+            Err(Executed::failed(Outcome::Refused, message, Some(decision)))
+        }
     }
 }
 
 /// Refuses an `arguments` object larger than `MCP_MAX_ARGUMENT_BYTES`.
-fn within_size(policy: &CallPolicy, arguments: &JsonObject) -> Result<(), Executed> {
-    let size = serde_json::to_vec(arguments).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
+fn within_size(policy: &CallPolicy, arguments: &JsonObject) -> Result<(), Box<Executed>> {
+    let size = serde_json::to_vec(arguments)
+        .map(|bytes| bytes.len())
+        .unwrap_or(usize::MAX);
     if size <= policy.max_argument_bytes {
         return Ok(());
     }
@@ -501,15 +682,19 @@ fn within_size(policy: &CallPolicy, arguments: &JsonObject) -> Result<(), Execut
         "the arguments are {size} bytes of JSON; this server accepts at most {} per call (MCP_MAX_ARGUMENT_BYTES)",
         policy.max_argument_bytes
     );
-    Err(Executed::failed(Outcome::Refused, message, None))
+    Err(Box::new(Executed::failed(Outcome::Refused, message, None)))
 }
 
 /// The confirmation token a destructive call may carry, taken out of its arguments.
-fn take_confirmation(arguments: &mut JsonObject) -> Result<Option<String>, Executed> {
+fn take_confirmation(arguments: &mut JsonObject) -> Result<Option<String>, Box<Executed>> {
     match arguments.remove(CONFIRMATION_ARGUMENT) {
         None => Ok(None),
         Some(Value::String(token)) => Ok(Some(token)),
-        Some(_) => Err(Executed::failed(Outcome::Error, format!("invalid arguments: {CONFIRMATION_ARGUMENT} must be a string"), None)),
+        Some(_) => Err(Box::new(Executed::failed(
+            Outcome::Error,
+            format!("invalid arguments: {CONFIRMATION_ARGUMENT} must be a string"),
+            None,
+        ))),
     }
 }
 
@@ -545,7 +730,11 @@ async fn finish(
         }
     }
     if let Some(metrics) = telemetry::metrics() {
-        metrics.tool_call(&record.tool, elapsed.as_secs_f64() * 1000.0, executed.failure.map(|(kind, _)| kind));
+        metrics.tool_call(
+            &record.tool,
+            elapsed.as_secs_f64() * 1000.0,
+            executed.failure.map(|(kind, _)| kind),
+        );
     }
     record.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     record.outcome = executed.outcome;
@@ -558,23 +747,43 @@ async fn finish(
 
 /// A tool from a [`ToolSource`]: the same size limit, approval, audit record and telemetry as a
 /// compiled tool.
-async fn run_dynamic(tool: &DynamicTool, context: &ToolContext, policy: &CallPolicy, invocation: Invocation) -> CallToolResponse {
+async fn run_dynamic(
+    tool: &DynamicTool,
+    context: &ToolContext,
+    policy: &CallPolicy,
+    invocation: Invocation,
+) -> CallToolResponse {
     let started = Instant::now();
-    let record = new_record(&tool.name, Some(tool.tier), &invocation.caller, &invocation.arguments, &[]);
+    let record = new_record(
+        &tool.name,
+        Some(tool.tier),
+        &invocation.caller,
+        &invocation.arguments,
+        &[],
+    );
     let span = tool_span(&tool.name);
     let executed = async {
         if let Err(refused) = within_size(policy, &invocation.arguments) {
-            return refused;
+            return *refused;
         }
-        let Invocation { caller, mut arguments, request_state, input_responses, client_can_elicit } = invocation;
+        let Invocation {
+            caller,
+            mut arguments,
+            request_state,
+            input_responses,
+            client_can_elicit,
+        } = invocation;
         let mut approval = None;
         if matches!(tool.effect, Effect::Destructive { .. }) {
             let confirmation_token = match take_confirmation(&mut arguments) {
                 Ok(token) => token,
-                Err(refused) => return refused,
+                Err(refused) => return *refused,
             };
             let description = tool.definition.description.as_deref().unwrap_or(&tool.name);
-            let preview = format!("{description}\nArguments: {}", redact_arguments(&arguments, &[]));
+            let preview = format!(
+                "{description}\nArguments: {}",
+                redact_arguments(&arguments, &[])
+            );
             let request = ApprovalRequest {
                 tool: &tool.name,
                 title: &tool.name,
@@ -591,13 +800,28 @@ async fn run_dynamic(tool: &DynamicTool, context: &ToolContext, policy: &CallPol
                 Err(stopped) => return stopped,
             }
         }
-        let context = ToolContext { caller, ..context.clone() };
+        let context = ToolContext {
+            caller,
+            ..context.clone()
+        };
         match tool.handler.call(&context, arguments).await {
-            Ok(output) => Executed::succeeded(structured(output.summary, output.value), Vec::new(), approval),
+            Ok(output) => Executed::succeeded(
+                structured(output.summary, output.value),
+                Vec::new(),
+                approval,
+            ),
             Err(error) => Executed::tool_error(&error, approval),
         }
     }
     .instrument(span.clone())
     .await;
-    finish(&context.services.audit, record, tool.effect, &span, started, executed).await
+    finish(
+        &context.services.audit,
+        record,
+        tool.effect,
+        &span,
+        started,
+        executed,
+    )
+    .await
 }

@@ -17,7 +17,11 @@ pub struct DynamicOutput {
 
 #[async_trait::async_trait]
 pub trait DynamicHandler: Send + Sync {
-    async fn call(&self, context: &ToolContext, arguments: JsonObject) -> Result<DynamicOutput, ToolError>;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        arguments: JsonObject,
+    ) -> Result<DynamicOutput, ToolError>;
 }
 
 /// One tool of a dynamic set: its policy, its MCP definition (schemas built once per refresh)

@@ -10,7 +10,9 @@ mod server;
 mod tool;
 
 pub use approval::{ApprovalDecision, ApprovalKeyError, Approvals, CONFIRMATION_ARGUMENT};
-pub use catalogue::{CallPolicy, Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter, Invocation, annotate};
+pub use catalogue::{
+    CallPolicy, Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter, Invocation, annotate,
+};
 pub use dynamic::{DynamicHandler, DynamicOutput, DynamicTool, ToolSource};
 pub use prompts::{PromptDef, PromptError};
 pub use resources::{ResourceError, ResourceProvider};

@@ -26,27 +26,50 @@ impl PromptDef {
                 argument
             })
             .collect::<Vec<_>>();
-        Prompt::new(self.name, Some(self.description), (!arguments.is_empty()).then_some(arguments))
+        Prompt::new(
+            self.name,
+            Some(self.description),
+            (!arguments.is_empty()).then_some(arguments),
+        )
     }
 
-    pub fn render(&self, arguments: &BTreeMap<String, String>) -> Result<Vec<PromptMessage>, PromptError> {
+    pub fn render(
+        &self,
+        arguments: &BTreeMap<String, String>,
+    ) -> Result<Vec<PromptMessage>, PromptError> {
         let missing: Vec<&str> = self
             .arguments
             .iter()
-            .filter(|(name, _, required)| *required && arguments.get(*name).is_none_or(|v| v.trim().is_empty()))
+            .filter(|(name, _, required)| {
+                *required && arguments.get(*name).is_none_or(|v| v.trim().is_empty())
+            })
             .map(|(name, _, _)| *name)
             .collect();
         if !missing.is_empty() {
-            return Err(PromptError(format!("prompt {} needs the argument(s): {}", self.name, missing.join(", "))));
+            return Err(PromptError(format!(
+                "prompt {} needs the argument(s): {}",
+                self.name,
+                missing.join(", ")
+            )));
         }
-        if let Some(unknown) = arguments.keys().find(|key| !self.arguments.iter().any(|(name, _, _)| name == key)) {
+        if let Some(unknown) = arguments
+            .keys()
+            .find(|key| !self.arguments.iter().any(|(name, _, _)| name == key))
+        {
             let accepted: Vec<&str> = self.arguments.iter().map(|(name, _, _)| *name).collect();
             return Err(PromptError(format!(
                 "prompt {} has no argument '{unknown}'; it accepts: {}",
                 self.name,
-                if accepted.is_empty() { "none".to_string() } else { accepted.join(", ") }
+                if accepted.is_empty() {
+                    "none".to_string()
+                } else {
+                    accepted.join(", ")
+                }
             )));
         }
-        Ok(vec![PromptMessage::new_text(Role::User, (self.render)(arguments))])
+        Ok(vec![PromptMessage::new_text(
+            Role::User,
+            (self.render)(arguments),
+        )])
     }
 }

@@ -25,5 +25,9 @@ pub trait ResourceProvider: Send + Sync {
     fn scheme(&self) -> &'static str;
     fn templates(&self) -> Vec<ResourceTemplate>;
     async fn list(&self, context: &ToolContext) -> Result<Vec<Resource>, ResourceError>;
-    async fn read(&self, context: &ToolContext, uri: &str) -> Result<ReadResourceResult, ResourceError>;
+    async fn read(
+        &self,
+        context: &ToolContext,
+        uri: &str,
+    ) -> Result<ReadResourceResult, ResourceError>;
 }

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+    GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -42,12 +43,25 @@ pub struct McpServer {
 }
 
 impl McpServer {
-    pub fn new(catalogue: Arc<Catalogue>, services: Arc<Services>, policy: Arc<CallPolicy>, roles: RoleNames) -> Self {
-        Self { catalogue, services, policy, roles: Arc::new(roles) }
+    pub fn new(
+        catalogue: Arc<Catalogue>,
+        services: Arc<Services>,
+        policy: Arc<CallPolicy>,
+        roles: RoleNames,
+    ) -> Self {
+        Self {
+            catalogue,
+            services,
+            policy,
+            roles: Arc::new(roles),
+        }
     }
 
     fn needs_tier(&self, tool: &str, needed: Tier, caller: &Caller) -> String {
-        let have = caller.tier.map_or_else(|| "no tier (none of this server's app roles)".to_string(), |tier| format!("the {} tier", tier.name()));
+        let have = caller.tier.map_or_else(
+            || "no tier (none of this server's app roles)".to_string(),
+            |tier| format!("the {} tier", tier.name()),
+        );
         format!(
             "tool {tool} needs the {} tier: the app role '{}' (or a higher one); your roles grant {have}. Ask an administrator to assign the role in the server's Entra ID app registration",
             needed.name(),
@@ -56,24 +70,42 @@ impl McpServer {
     }
 
     /// What a resource read may use: resources show results of reads, so a Reader may see them.
-    fn resource_context(&self, context: &RequestContext<RoleServer>) -> Result<ToolContext, McpError> {
+    fn resource_context(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ToolContext, McpError> {
         match caller_of(context) {
-            Some(caller) if caller.may_use(Tier::Reader) => Ok(ToolContext { services: self.services.clone(), caller: Arc::new(caller) }),
-            Some(caller) => Err(McpError::invalid_request(self.needs_tier("resources", Tier::Reader, &caller), None)),
-            None => Err(McpError::invalid_request("no caller identity reached the MCP server; every request is refused", None)),
+            Some(caller) if caller.may_use(Tier::Reader) => Ok(ToolContext {
+                services: self.services.clone(),
+                caller: Arc::new(caller),
+            }),
+            Some(caller) => Err(McpError::invalid_request(
+                self.needs_tier("resources", Tier::Reader, &caller),
+                None,
+            )),
+            None => Err(McpError::invalid_request(
+                "no caller identity reached the MCP server; every request is refused",
+                None,
+            )),
         }
     }
 }
 
 /// The caller the auth layer attached to the HTTP request, or nobody.
 fn caller_of(context: &RequestContext<RoleServer>) -> Option<Caller> {
-    context.extensions.get::<axum::http::request::Parts>().and_then(|parts| parts.extensions.get::<Caller>()).cloned()
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .cloned()
 }
 
 /// The MCP spec's fallback: a client that declares `elicitation` with no sub-capability supports forms.
 /// MRTR needs protocol 2026-07-28; older clients can only be asked over a session this server does not keep.
 fn client_can_elicit(context: &RequestContext<RoleServer>) -> bool {
-    let mrtr = context.protocol_version().is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+    let mrtr = context
+        .protocol_version()
+        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
     let form = context
         .client_capabilities()
         .and_then(|caps| caps.elicitation)
@@ -86,9 +118,16 @@ impl ServerHandler for McpServer {
         let mut implementation = Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"));
         implementation.title = Some("Defender XDR and Sentinel".into());
         let capabilities = if self.catalogue.resource_providers().is_empty() {
-            ServerCapabilities::builder().enable_tools().enable_prompts().build()
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .build()
         } else {
-            ServerCapabilities::builder().enable_tools().enable_prompts().enable_resources().build()
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .build()
         };
         ServerConfig::new(capabilities)
             .with_server_info(implementation)
@@ -124,7 +163,10 @@ impl ServerHandler for McpServer {
             .and_then(|parts| parts.extensions.get::<telemetry::RequestSpan>())
             .map_or_else(tracing::Span::none, |span| span.0.clone());
         let Some(caller) = caller_of(&context) else {
-            return Err(McpError::invalid_request("no caller identity reached the MCP server; every call is refused", None));
+            return Err(McpError::invalid_request(
+                "no caller identity reached the MCP server; every call is refused",
+                None,
+            ));
         };
         let caller = Arc::new(caller);
         let invocation = Invocation {
@@ -134,19 +176,32 @@ impl ServerHandler for McpServer {
             input_responses: request.input_responses,
             client_can_elicit,
         };
-        let tool_context = ToolContext { services: self.services.clone(), caller: caller.clone() };
-        let call = self.catalogue.call(&request.name, tool_context, self.policy.clone(), invocation);
+        let tool_context = ToolContext {
+            services: self.services.clone(),
+            caller: caller.clone(),
+        };
+        let call =
+            self.catalogue
+                .call(&request.name, tool_context, self.policy.clone(), invocation);
         let (unavailable, invocation) = match call.instrument(request_span).await {
             Ok(response) => return Ok(response),
             Err(refused) => refused,
         };
         let refusal = match unavailable {
-            Unavailable::Unknown => format!("unknown tool '{}'; call tools/list for the tools this server offers", request.name),
+            Unavailable::Unknown => format!(
+                "unknown tool '{}'; call tools/list for the tools this server offers",
+                request.name
+            ),
             Unavailable::Hidden(reason) => reason,
             Unavailable::NeedsTier(needed) => self.needs_tier(&request.name, needed, &caller),
         };
-        let record = self.catalogue.refusal_record(&request.name, &invocation, &refusal);
-        self.services.audit.append(record, Storing::BeforeAnswer).await;
+        let record = self
+            .catalogue
+            .refusal_record(&request.name, &invocation, &refusal);
+        self.services
+            .audit
+            .append(record, Storing::BeforeAnswer)
+            .await;
         Err(McpError::invalid_params(refusal, None))
     }
 
@@ -168,7 +223,12 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        let templates = self.catalogue.resource_providers().iter().flat_map(|provider| provider.templates()).collect();
+        let templates = self
+            .catalogue
+            .resource_providers()
+            .iter()
+            .flat_map(|provider| provider.templates())
+            .collect();
         Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
@@ -180,14 +240,32 @@ impl ServerHandler for McpServer {
         let context = self.resource_context(&context)?;
         let providers = self.catalogue.resource_providers();
         let scheme = request.uri.split_once("://").map(|(scheme, _)| scheme);
-        let provider = providers.iter().find(|provider| Some(provider.scheme()) == scheme).ok_or_else(|| {
-            let schemes: Vec<String> = providers.iter().map(|p| format!("{}://", p.scheme())).collect();
-            McpError::resource_not_found(
-                format!("no resource {}: this server serves resources under {}", request.uri, if schemes.is_empty() { "no scheme".into() } else { schemes.join(", ") }),
-                None,
-            )
-        })?;
-        Ok(provider.read(&context, &request.uri).await.map_err(resource_error)?.into())
+        let provider = providers
+            .iter()
+            .find(|provider| Some(provider.scheme()) == scheme)
+            .ok_or_else(|| {
+                let schemes: Vec<String> = providers
+                    .iter()
+                    .map(|p| format!("{}://", p.scheme()))
+                    .collect();
+                McpError::resource_not_found(
+                    format!(
+                        "no resource {}: this server serves resources under {}",
+                        request.uri,
+                        if schemes.is_empty() {
+                            "no scheme".into()
+                        } else {
+                            schemes.join(", ")
+                        }
+                    ),
+                    None,
+                )
+            })?;
+        Ok(provider
+            .read(&context, &request.uri)
+            .await
+            .map_err(resource_error)?
+            .into())
     }
 
     async fn list_prompts(
@@ -195,7 +273,13 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        Ok(ListPromptsResult::with_all_items(self.catalogue.prompts().iter().map(|p| p.listing()).collect()))
+        Ok(ListPromptsResult::with_all_items(
+            self.catalogue
+                .prompts()
+                .iter()
+                .map(|p| p.listing())
+                .collect(),
+        ))
     }
 
     async fn get_prompt(
@@ -205,7 +289,14 @@ impl ServerHandler for McpServer {
     ) -> Result<GetPromptResponse, McpError> {
         let prompt = self.catalogue.prompt(&request.name).ok_or_else(|| {
             let known: Vec<&str> = self.catalogue.prompts().iter().map(|p| p.name).collect();
-            McpError::invalid_params(format!("unknown prompt '{}'; prompts: {}", request.name, known.join(", ")), None)
+            McpError::invalid_params(
+                format!(
+                    "unknown prompt '{}'; prompts: {}",
+                    request.name,
+                    known.join(", ")
+                ),
+                None,
+            )
         })?;
         let arguments: BTreeMap<String, String> = request
             .arguments
@@ -219,8 +310,12 @@ impl ServerHandler for McpServer {
                 (key, text)
             })
             .collect();
-        let messages = prompt.render(&arguments).map_err(|error| McpError::invalid_params(error.0, None))?;
-        Ok(GetPromptResult::new(messages).with_description(prompt.description).into())
+        let messages = prompt
+            .render(&arguments)
+            .map_err(|error| McpError::invalid_params(error.0, None))?;
+        Ok(GetPromptResult::new(messages)
+            .with_description(prompt.description)
+            .into())
     }
 }
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::outbound::ApiError;
@@ -28,8 +28,15 @@ pub enum Toolset {
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 7] =
-        [Self::Tenants, Self::Defender, Self::Sentinel, Self::Hunts, Self::Jobs, Self::PowerShell, Self::Audit];
+    pub const ALL: [Toolset; 7] = [
+        Self::Tenants,
+        Self::Defender,
+        Self::Sentinel,
+        Self::Hunts,
+        Self::Jobs,
+        Self::PowerShell,
+        Self::Audit,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -58,7 +65,9 @@ pub enum Effect {
 
 /// The least role a caller needs to use a tool (app roles of the inbound identity). Each tier
 /// includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Reads.
@@ -82,7 +91,9 @@ impl Tier {
 
     /// Case-insensitive `reader`, `responder` or `admin`.
     pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|tier| tier.name().eq_ignore_ascii_case(text.trim()))
+        Self::ALL
+            .into_iter()
+            .find(|tier| tier.name().eq_ignore_ascii_case(text.trim()))
     }
 }
 
@@ -162,7 +173,9 @@ impl ToolError {
     pub fn is_fault(&self) -> bool {
         match self {
             Self::Api(ApiError::Throttled { .. }) => false,
-            Self::Api(error) => error.status().is_none_or(|status| status.is_server_error() || status.as_u16() == 401 || status.as_u16() == 403),
+            Self::Api(error) => error.status().is_none_or(|status| {
+                status.is_server_error() || status.as_u16() == 401 || status.as_u16() == 403
+            }),
             Self::Storage(_) | Self::Failed(_) => true,
             _ => false,
         }
@@ -183,5 +196,9 @@ pub trait Tool: Send + Sync + 'static {
         None
     }
 
-    async fn call(&self, context: &ToolContext, params: Self::Params) -> Result<Self::Output, ToolError>;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: Self::Params,
+    ) -> Result<Self::Output, ToolError>;
 }

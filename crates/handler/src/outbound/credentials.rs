@@ -9,8 +9,9 @@ use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::{ClientMethodOptions, ClientOptions, Transport};
 use azure_identity::{
-    ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
-    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
+    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId,
 };
 
 use crate::config::OutboundAuth;
@@ -35,7 +36,12 @@ impl Credentials {
             cloud: Some(Arc::new(CloudConfiguration::Custom(cloud))),
             ..ClientOptions::default()
         };
-        Self { auth, client_options, managed_identity: Mutex::new(None), by_tenant: Mutex::new(HashMap::new()) }
+        Self {
+            auth,
+            client_options,
+            managed_identity: Mutex::new(None),
+            by_tenant: Mutex::new(HashMap::new()),
+        }
     }
 
     /// A bearer token for `scope` in `tenant`.
@@ -45,7 +51,10 @@ impl Credentials {
     }
 
     fn for_tenant(&self, tenant: &TenantId) -> azure_core::Result<Arc<dyn TokenCredential>> {
-        let mut cache = self.by_tenant.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self
+            .by_tenant
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(existing) = cache.get(tenant) {
             return Ok(existing.clone());
         }
@@ -54,9 +63,14 @@ impl Credentials {
                 tenant.as_str(),
                 client_id.clone(),
                 secret.clone(),
-                Some(ClientSecretCredentialOptions { client_options: self.client_options.clone() }),
+                Some(ClientSecretCredentialOptions {
+                    client_options: self.client_options.clone(),
+                }),
             )?,
-            OutboundAuth::ManagedIdentityFederated { client_id, managed_identity_client_id } => {
+            OutboundAuth::ManagedIdentityFederated {
+                client_id,
+                managed_identity_client_id,
+            } => {
                 let assertion = ManagedIdentityAssertion {
                     identity: self.managed_identity(managed_identity_client_id.as_deref())?,
                 };
@@ -64,7 +78,9 @@ impl Credentials {
                     tenant.as_str().to_string(),
                     client_id.clone(),
                     assertion,
-                    Some(ClientAssertionCredentialOptions { client_options: self.client_options.clone() }),
+                    Some(ClientAssertionCredentialOptions {
+                        client_options: self.client_options.clone(),
+                    }),
                 )?
             }
         };
@@ -72,8 +88,14 @@ impl Credentials {
         Ok(credential)
     }
 
-    fn managed_identity(&self, client_id: Option<&str>) -> azure_core::Result<Arc<ManagedIdentityCredential>> {
-        let mut slot = self.managed_identity.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    fn managed_identity(
+        &self,
+        client_id: Option<&str>,
+    ) -> azure_core::Result<Arc<ManagedIdentityCredential>> {
+        let mut slot = self
+            .managed_identity
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(existing) = slot.as_ref() {
             return Ok(existing.clone());
         }
@@ -96,8 +118,14 @@ struct ManagedIdentityAssertion {
 
 #[async_trait::async_trait]
 impl ClientAssertion for ManagedIdentityAssertion {
-    async fn secret(&self, _options: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
-        let token = self.identity.get_token(&[TOKEN_EXCHANGE_SCOPE], None).await?;
+    async fn secret(
+        &self,
+        _options: Option<ClientMethodOptions<'_>>,
+    ) -> azure_core::Result<String> {
+        let token = self
+            .identity
+            .get_token(&[TOKEN_EXCHANGE_SCOPE], None)
+            .await?;
         Ok(token.token.secret().to_string())
     }
 }

@@ -10,20 +10,35 @@ use crate::tenants::TenantId;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("could not get a token for {api} in tenant {tenant}: {message}")]
-    Token { api: Api, tenant: TenantId, message: String },
+    Token {
+        api: Api,
+        tenant: TenantId,
+        message: String,
+    },
     #[error("{api} could not be reached ({detail})")]
     Transport { api: Api, detail: String },
     #[error("{api} throttled the request; retry after {} seconds", retry_after.as_secs())]
     Throttled { api: Api, retry_after: Duration },
     #[error("{api} answered {status}{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
-    Status { api: Api, status: StatusCode, code: Option<String>, message: String },
+    Status {
+        api: Api,
+        status: StatusCode,
+        code: Option<String>,
+        message: String,
+    },
     #[error("{api} answered with a body this server could not read: {detail}")]
     Decode { api: Api, detail: String },
     #[error("refused to follow a link outside {api}: {link}")]
     ForeignLink { api: Api, link: String },
     #[error("held back to stay under Microsoft's rate limit for {what} in this tenant: the next call fits in {} seconds, longer than this call may wait; try again then", retry_after.as_secs().max(1))]
-    RateLimited { api: Api, what: &'static str, retry_after: Duration },
-    #[error("{api} request was sent and may have been carried out, but no answer came back ({detail}); it was not repeated because repeating it could act twice: check the current state before trying again")]
+    RateLimited {
+        api: Api,
+        what: &'static str,
+        retry_after: Duration,
+    },
+    #[error(
+        "{api} request was sent and may have been carried out, but no answer came back ({detail}); it was not repeated because repeating it could act twice: check the current state before trying again"
+    )]
     Unconfirmed { api: Api, detail: String },
 }
 
@@ -80,10 +95,22 @@ pub(super) fn status_error(api: Api, status: StatusCode, body: &[u8]) -> ApiErro
             };
             (envelope.error.code, message)
         }
-        Err(_) => (None, String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned()),
+        Err(_) => (
+            None,
+            String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
+        ),
     };
-    let message = if message.is_empty() { status.canonical_reason().unwrap_or("no detail").to_string() } else { message };
-    ApiError::Status { api, status, code, message }
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("no detail").to_string()
+    } else {
+        message
+    };
+    ApiError::Status {
+        api,
+        status,
+        code,
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -102,12 +129,21 @@ mod tests {
     fn inner_errors_are_kept() {
         let body = br#"{"error":{"code":"BadArgumentError","message":"The request had some invalid properties","innererror":{"code":"SyntaxError","message":"Query could not be parsed at 'foo'"}}}"#;
         let error = status_error(Api::LogAnalytics, StatusCode::BAD_REQUEST, body);
-        assert!(error.to_string().contains("Query could not be parsed at 'foo'"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("Query could not be parsed at 'foo'"),
+            "{error}"
+        );
     }
 
     #[test]
     fn non_json_bodies_are_truncated_text() {
-        let error = status_error(Api::Arm, StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
+        let error = status_error(
+            Api::Arm,
+            StatusCode::BAD_GATEWAY,
+            b"<html>bad gateway</html>",
+        );
         assert!(error.to_string().contains("bad gateway"));
     }
 }

@@ -57,11 +57,17 @@ pub struct Window {
 
 impl Window {
     pub const fn per_minute(limit: u32) -> Self {
-        Self { limit, period: Duration::from_secs(60) }
+        Self {
+            limit,
+            period: Duration::from_secs(60),
+        }
     }
 
     pub const fn per_hour(limit: u32) -> Self {
-        Self { limit, period: Duration::from_secs(3600) }
+        Self {
+            limit,
+            period: Duration::from_secs(3600),
+        }
     }
 
     /// A call admitted now reaches the service a little later than the one it replaces in the
@@ -85,7 +91,10 @@ impl RateLimits {
     /// Microsoft's documented per-tenant limits, with the machine limits as configured.
     pub fn documented(machine_calls_per_minute: u32, machine_calls_per_hour: u32) -> Self {
         Self {
-            defender_machines: vec![Window::per_minute(machine_calls_per_minute), Window::per_hour(machine_calls_per_hour)],
+            defender_machines: vec![
+                Window::per_minute(machine_calls_per_minute),
+                Window::per_hour(machine_calls_per_hour),
+            ],
             defender_live_response: vec![Window::per_minute(10)],
             defender_indicator_import: vec![Window::per_minute(30)],
             defender_general: vec![Window::per_minute(100), Window::per_hour(1500)],
@@ -156,18 +165,29 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
-        Self { limits, logs: Mutex::new(HashMap::new()) }
+        Self {
+            limits,
+            logs: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Waits until one call fits every window of every bucket, then records it in all of them.
-    pub async fn acquire(&self, tenant: &TenantId, buckets: &[Bucket], deadline: Instant) -> Result<(), OverBudget> {
+    pub async fn acquire(
+        &self,
+        tenant: &TenantId,
+        buckets: &[Bucket],
+        deadline: Instant,
+    ) -> Result<(), OverBudget> {
         loop {
             let now = Instant::now();
             let Err((bucket, ready_at)) = self.try_admit(tenant, buckets, now) else {
                 return Ok(());
             };
             if ready_at > deadline {
-                return Err(OverBudget { bucket, wait: ready_at - now });
+                return Err(OverBudget {
+                    bucket,
+                    wait: ready_at - now,
+                });
             }
             tracing::debug!(tenant = %tenant, bucket = ?bucket, wait_ms = (ready_at - now).as_millis() as u64, "pacing a Microsoft API call");
             tokio::time::sleep_until(ready_at.into()).await;
@@ -175,12 +195,22 @@ impl RateLimiter {
     }
 
     /// Records a call at `now` if it fits; otherwise the fullest bucket and when it frees up.
-    fn try_admit(&self, tenant: &TenantId, buckets: &[Bucket], now: Instant) -> Result<(), (Bucket, Instant)> {
+    fn try_admit(
+        &self,
+        tenant: &TenantId,
+        buckets: &[Bucket],
+        now: Instant,
+    ) -> Result<(), (Bucket, Instant)> {
         let mut logs = self.lock();
         let logs = tenant_logs(&mut logs, tenant);
         let fullest = buckets
             .iter()
-            .map(|bucket| (*bucket, self.ready_at(*bucket, logs.entry(*bucket).or_default(), now)))
+            .map(|bucket| {
+                (
+                    *bucket,
+                    self.ready_at(*bucket, logs.entry(*bucket).or_default(), now),
+                )
+            })
             .max_by_key(|(_, ready_at)| *ready_at);
         match fullest {
             Some((bucket, ready_at)) if ready_at > now => Err((bucket, ready_at)),
@@ -205,7 +235,10 @@ impl RateLimiter {
         let logs = tenant_logs(&mut logs, tenant);
         for bucket in buckets {
             let log = logs.entry(*bucket).or_default();
-            log.blocked_until = Some(log.blocked_until.map_or(until, |current| current.max(until)));
+            log.blocked_until = Some(
+                log.blocked_until
+                    .map_or(until, |current| current.max(until)),
+            );
         }
     }
 
@@ -213,15 +246,24 @@ impl RateLimiter {
     fn ready_at(&self, bucket: Bucket, log: &mut Log, now: Instant) -> Instant {
         let windows = self.limits.windows(bucket);
         let longest = windows.iter().map(Window::span).max().unwrap_or_default();
-        while log.calls.front().is_some_and(|call| now.saturating_duration_since(*call) >= longest) {
+        while log
+            .calls
+            .front()
+            .is_some_and(|call| now.saturating_duration_since(*call) >= longest)
+        {
             log.calls.pop_front();
         }
-        let mut ready = log.blocked_until.filter(|until| *until > now).unwrap_or(now);
+        let mut ready = log
+            .blocked_until
+            .filter(|until| *until > now)
+            .unwrap_or(now);
         for window in windows {
             let limit = window.limit as usize;
             // The log is sorted: a binary search finds the first call still inside the window,
             // so a busy tenant's hour of calls costs a few comparisons, not a scan.
-            let first_inside = log.calls.partition_point(|call| now.saturating_duration_since(*call) >= window.span());
+            let first_inside = log
+                .calls
+                .partition_point(|call| now.saturating_duration_since(*call) >= window.span());
             let inside = log.calls.len() - first_inside;
             if inside >= limit {
                 // The call that must leave the window before another fits; a limit of zero never frees.
@@ -237,17 +279,23 @@ impl RateLimiter {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, HashMap<Bucket, Log>>> {
         // The log is only ever appended to or trimmed; a panic elsewhere cannot leave it inconsistent.
-        self.logs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.logs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 /// The tenant's logs, created the first time the tenant is seen (the only time its id is cloned).
-fn tenant_logs<'a>(logs: &'a mut HashMap<TenantId, HashMap<Bucket, Log>>, tenant: &TenantId) -> &'a mut HashMap<Bucket, Log> {
+fn tenant_logs<'a>(
+    logs: &'a mut HashMap<TenantId, HashMap<Bucket, Log>>,
+    tenant: &TenantId,
+) -> &'a mut HashMap<Bucket, Log> {
     if !logs.contains_key(tenant) {
         logs.insert(tenant.clone(), HashMap::new());
     }
     // `entry` would take an owned id on every call; this lookup borrows it.
-    logs.get_mut(tenant).expect("the tenant's logs exist: inserted just above")
+    logs.get_mut(tenant)
+        .expect("the tenant's logs exist: inserted just above")
 }
 
 #[cfg(test)]
@@ -255,7 +303,9 @@ mod tests {
     use super::*;
 
     fn tenant() -> TenantId {
-        "11111111-1111-4111-8111-111111111111".parse().expect("guid")
+        "11111111-1111-4111-8111-111111111111"
+            .parse()
+            .expect("guid")
     }
 
     fn limiter(windows: Vec<Window>) -> RateLimiter {
@@ -285,13 +335,19 @@ mod tests {
     fn calls_beyond_the_minute_limit_wait_for_the_window() {
         let limiter = limiter(vec![Window::per_minute(3)]);
         // Calls 4-6 wait one window (66 s with the skew margin), call 7 a second one.
-        assert_eq!(admission_times(&limiter, &[Bucket::DefenderMachines], 7), vec![0, 0, 0, 66, 66, 66, 132]);
+        assert_eq!(
+            admission_times(&limiter, &[Bucket::DefenderMachines], 7),
+            vec![0, 0, 0, 66, 66, 66, 132]
+        );
     }
 
     #[test]
     fn the_hour_limit_paces_even_when_minutes_have_room() {
         let limiter = limiter(vec![Window::per_minute(100), Window::per_hour(5)]);
-        assert_eq!(admission_times(&limiter, &[Bucket::DefenderMachines], 6), vec![0, 0, 0, 0, 0, 3960]);
+        assert_eq!(
+            admission_times(&limiter, &[Bucket::DefenderMachines], 6),
+            vec![0, 0, 0, 0, 0, 3960]
+        );
     }
 
     #[test]
@@ -306,21 +362,48 @@ mod tests {
     #[test]
     fn tenants_and_buckets_are_counted_apart() {
         let limiter = limiter(vec![Window::per_minute(1)]);
-        let other: TenantId = "22222222-2222-4222-8222-222222222222".parse().expect("guid");
+        let other: TenantId = "22222222-2222-4222-8222-222222222222"
+            .parse()
+            .expect("guid");
         let now = Instant::now();
-        assert!(limiter.try_admit(&tenant(), &[Bucket::DefenderMachines], now).is_ok());
-        assert!(limiter.try_admit(&other, &[Bucket::DefenderMachines], now).is_ok(), "another tenant fits");
-        assert!(limiter.try_admit(&tenant(), &[Bucket::DefenderGeneral], now).is_ok(), "another bucket fits");
-        assert!(limiter.try_admit(&tenant(), &[Bucket::DefenderMachines], now).is_err());
+        assert!(
+            limiter
+                .try_admit(&tenant(), &[Bucket::DefenderMachines], now)
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .try_admit(&other, &[Bucket::DefenderMachines], now)
+                .is_ok(),
+            "another tenant fits"
+        );
+        assert!(
+            limiter
+                .try_admit(&tenant(), &[Bucket::DefenderGeneral], now)
+                .is_ok(),
+            "another bucket fits"
+        );
+        assert!(
+            limiter
+                .try_admit(&tenant(), &[Bucket::DefenderMachines], now)
+                .is_err()
+        );
     }
 
     #[tokio::test]
     async fn a_wait_past_the_deadline_is_refused_at_once() {
         let limiter = limiter(vec![Window::per_minute(1)]);
         let start = Instant::now();
-        limiter.acquire(&tenant(), &[Bucket::DefenderMachines], start).await.expect("the first call fits");
+        limiter
+            .acquire(&tenant(), &[Bucket::DefenderMachines], start)
+            .await
+            .expect("the first call fits");
         let refused = limiter
-            .acquire(&tenant(), &[Bucket::DefenderMachines], start + Duration::from_secs(10))
+            .acquire(
+                &tenant(),
+                &[Bucket::DefenderMachines],
+                start + Duration::from_secs(10),
+            )
             .await
             .expect_err("the next slot is a minute away");
         assert_eq!(refused.bucket, Bucket::DefenderMachines);
@@ -330,9 +413,17 @@ mod tests {
     #[tokio::test]
     async fn a_throttle_from_the_service_holds_the_bucket() {
         let limiter = limiter(vec![Window::per_minute(100)]);
-        limiter.hold(&tenant(), &[Bucket::DefenderMachines], Duration::from_secs(30));
+        limiter.hold(
+            &tenant(),
+            &[Bucket::DefenderMachines],
+            Duration::from_secs(30),
+        );
         let refused = limiter
-            .acquire(&tenant(), &[Bucket::DefenderMachines], Instant::now() + Duration::from_secs(5))
+            .acquire(
+                &tenant(),
+                &[Bucket::DefenderMachines],
+                Instant::now() + Duration::from_secs(5),
+            )
             .await
             .expect_err("held for 30 s");
         assert!(refused.wait > Duration::from_secs(25), "{refused:?}");
@@ -343,7 +434,16 @@ mod tests {
         let scaled = RateLimits::documented(100, 1500).with_periods_divided_by(60);
         assert_eq!(
             scaled.defender_machines,
-            vec![Window { limit: 100, period: Duration::from_secs(1) }, Window { limit: 1500, period: Duration::from_secs(60) }]
+            vec![
+                Window {
+                    limit: 100,
+                    period: Duration::from_secs(1)
+                },
+                Window {
+                    limit: 1500,
+                    period: Duration::from_secs(60)
+                }
+            ]
         );
     }
 }

@@ -19,10 +19,10 @@ use url::Url;
 
 pub use credentials::Credentials;
 pub use error::ApiError;
-pub use limiter::{Bucket, RateLimits, Window, current_deadline, with_deadline};
-pub use retry::{Replay, RetryPolicy, retry_after};
 use limiter::RateLimiter;
+pub use limiter::{Bucket, RateLimits, Window, current_deadline, with_deadline};
 use retry::{Decision, Outcome};
+pub use retry::{Replay, RetryPolicy, retry_after};
 
 use crate::config::{Config, Endpoints, OutboundConfig};
 use crate::telemetry;
@@ -105,7 +105,10 @@ pub struct ApiRequest<'a> {
 pub enum RequestBody {
     Json(serde_json::Value),
     /// A body already encoded, such as a multipart form.
-    Encoded { content_type: HeaderValue, bytes: bytes::Bytes },
+    Encoded {
+        content_type: HeaderValue,
+        bytes: bytes::Bytes,
+    },
 }
 
 impl<'a> ApiRequest<'a> {
@@ -114,11 +117,24 @@ impl<'a> ApiRequest<'a> {
     }
 
     /// A request without a body other than GET (DELETE, or a POST the API wants empty).
-    pub fn bodiless(api: Api, tenant: &'a TenantId, method: Method, url: Url, replay: Replay) -> Self {
+    pub fn bodiless(
+        api: Api,
+        tenant: &'a TenantId,
+        method: Method,
+        url: Url,
+        replay: Replay,
+    ) -> Self {
         Self::new(api, tenant, method, url, None, replay)
     }
 
-    pub fn send_json(api: Api, tenant: &'a TenantId, method: Method, url: Url, body: &impl Serialize, replay: Replay) -> Self {
+    pub fn send_json(
+        api: Api,
+        tenant: &'a TenantId,
+        method: Method,
+        url: Url,
+        body: &impl Serialize,
+        replay: Replay,
+    ) -> Self {
         let body = RequestBody::Json(serde_json::to_value(body).unwrap_or(serde_json::Value::Null));
         Self::new(api, tenant, method, url, Some(body), replay)
     }
@@ -132,11 +148,37 @@ impl<'a> ApiRequest<'a> {
         bytes: bytes::Bytes,
         replay: Replay,
     ) -> Self {
-        Self::new(api, tenant, method, url, Some(RequestBody::Encoded { content_type, bytes }), replay)
+        Self::new(
+            api,
+            tenant,
+            method,
+            url,
+            Some(RequestBody::Encoded {
+                content_type,
+                bytes,
+            }),
+            replay,
+        )
     }
 
-    fn new(api: Api, tenant: &'a TenantId, method: Method, url: Url, body: Option<RequestBody>, replay: Replay) -> Self {
-        Self { api, tenant, method, url, body, replay, headers: Vec::new(), buckets: api.default_buckets() }
+    fn new(
+        api: Api,
+        tenant: &'a TenantId,
+        method: Method,
+        url: Url,
+        body: Option<RequestBody>,
+        replay: Replay,
+    ) -> Self {
+        Self {
+            api,
+            tenant,
+            method,
+            url,
+            body,
+            replay,
+            headers: Vec::new(),
+            buckets: api.default_buckets(),
+        }
     }
 
     /// Counts the call against these buckets instead of the API's default.
@@ -208,7 +250,11 @@ pub enum HttpCoreError {
 impl HttpCore {
     pub fn new(config: &Config) -> Result<Self, HttpCoreError> {
         let client = http_client(&config.outbound)?;
-        let credentials = Credentials::new(config.auth.clone(), &config.endpoints.authority_host, client.clone());
+        let credentials = Credentials::new(
+            config.auth.clone(),
+            &config.endpoints.authority_host,
+            client.clone(),
+        );
         Ok(Self {
             client,
             credentials,
@@ -232,7 +278,11 @@ impl HttpCore {
     /// (the sandbox serves every API under its own prefix).
     pub fn url(&self, api: Api, path: &str, query: &[(&str, &str)]) -> Url {
         let mut url = api.base_url(&self.endpoints).clone();
-        let joined = format!("{}/{}", url.path().trim_end_matches('/'), path.trim_start_matches('/'));
+        let joined = format!(
+            "{}/{}",
+            url.path().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
         url.set_path(&joined);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -247,27 +297,47 @@ impl HttpCore {
             .credentials
             .token(request.tenant, api.scope())
             .await
-            .map_err(|error| ApiError::Token { api, tenant: request.tenant.clone(), message: error.to_string() })?;
+            .map_err(|error| ApiError::Token {
+                api,
+                tenant: request.tenant.clone(),
+                message: error.to_string(),
+            })?;
         let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.secret()))
-            .map_err(|_| ApiError::Token { api, tenant: request.tenant.clone(), message: "the token is not a valid header value".into() })?;
+            .map_err(|_| ApiError::Token {
+                api,
+                tenant: request.tenant.clone(),
+                message: "the token is not a valid header value".into(),
+            })?;
         authorization.set_sensitive(true);
 
-        let deadline = current_deadline().unwrap_or_else(|| std::time::Instant::now() + self.max_pacing);
+        let deadline =
+            current_deadline().unwrap_or_else(|| std::time::Instant::now() + self.max_pacing);
         let mut retries_done = 0;
         loop {
-            self.limiter.acquire(request.tenant, request.buckets, deadline).await.map_err(|over| ApiError::RateLimited {
-                api,
-                what: over.bucket.describe(),
-                retry_after: over.wait,
-            })?;
-            let mut builder = self.client.request(request.method.clone(), request.url.clone()).header(AUTHORIZATION, authorization.clone());
+            self.limiter
+                .acquire(request.tenant, request.buckets, deadline)
+                .await
+                .map_err(|over| ApiError::RateLimited {
+                    api,
+                    what: over.bucket.describe(),
+                    retry_after: over.wait,
+                })?;
+            let mut builder = self
+                .client
+                .request(request.method.clone(), request.url.clone())
+                .header(AUTHORIZATION, authorization.clone());
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
             }
             match &request.body {
                 Some(RequestBody::Json(body)) => builder = builder.json(body),
-                Some(RequestBody::Encoded { content_type, bytes }) => {
-                    builder = builder.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes.clone());
+                Some(RequestBody::Encoded {
+                    content_type,
+                    bytes,
+                }) => {
+                    builder = builder
+                        .header(reqwest::header::CONTENT_TYPE, content_type)
+                        .body(bytes.clone());
                 }
                 None => {}
             }
@@ -276,15 +346,27 @@ impl HttpCore {
             let decision = match &result {
                 Ok(response) => {
                     record_answer(&span, api, response.status());
-                    self.retry.decide(request.replay, &Outcome::Answered { status: response.status(), headers: response.headers() }, retries_done)
+                    self.retry.decide(
+                        request.replay,
+                        &Outcome::Answered {
+                            status: response.status(),
+                            headers: response.headers(),
+                        },
+                        retries_done,
+                    )
                 }
                 Err(error) => {
                     telemetry::record_exception(&span, "TransportError", &without_url(error));
-                    let outcome = if error.is_connect() { Outcome::ConnectFailed } else { Outcome::LostInFlight };
+                    let outcome = if error.is_connect() {
+                        Outcome::ConnectFailed
+                    } else {
+                        Outcome::LostInFlight
+                    };
                     self.retry.decide(request.replay, &outcome, retries_done)
                 }
             };
-            if let (Ok(response), Decision::RetryAfter(wait) | Decision::GiveUpThrottled(wait)) = (&result, &decision)
+            if let (Ok(response), Decision::RetryAfter(wait) | Decision::GiveUpThrottled(wait)) =
+                (&result, &decision)
                 && response.status() == StatusCode::TOO_MANY_REQUESTS
             {
                 self.limiter.hold(request.tenant, request.buckets, *wait);
@@ -296,7 +378,9 @@ impl HttpCore {
                     tokio::time::sleep(wait).await;
                     retries_done += 1;
                 }
-                (Decision::GiveUpThrottled(retry_after), _) => return Err(ApiError::Throttled { api, retry_after }),
+                (Decision::GiveUpThrottled(retry_after), _) => {
+                    return Err(ApiError::Throttled { api, retry_after });
+                }
                 (_, Ok(response)) => return read_response(api, response).await,
                 (_, Err(error)) => {
                     let detail = without_url(&error);
@@ -336,15 +420,29 @@ impl HttpCore {
             let available = page_len.saturating_sub(skip);
             items.extend(page.value.into_iter().skip(skip).take(wanted));
             if available > wanted {
-                return Ok(Collected { items, next: Some(ListPosition { page: url, skip: skip + wanted }) });
+                return Ok(Collected {
+                    items,
+                    next: Some(ListPosition {
+                        page: url,
+                        skip: skip + wanted,
+                    }),
+                });
             }
             let link = page
                 .next_link
-                .map(|link| Url::parse(&link).map_err(|_| ApiError::Decode { api, detail: format!("next link '{link}' is not a URL") }))
+                .map(|link| {
+                    Url::parse(&link).map_err(|_| ApiError::Decode {
+                        api,
+                        detail: format!("next link '{link}' is not a URL"),
+                    })
+                })
                 .transpose()?;
             position = link.map(ListPosition::start);
             if items.len() >= max_items {
-                return Ok(Collected { items, next: position });
+                return Ok(Collected {
+                    items,
+                    next: position,
+                });
             }
         }
         Ok(Collected { items, next: None })
@@ -353,27 +451,48 @@ impl HttpCore {
     /// Downloads a pre-signed link Microsoft handed out (a live response result, an investigation
     /// package): no token is sent, since the link carries its own signature and points at storage,
     /// not at the API. At most `max_bytes` are read; `Ok((bytes, true))` when the rest was cut.
-    pub async fn download_signed(&self, api: Api, link: &Url, max_bytes: usize) -> Result<(Vec<u8>, bool), ApiError> {
+    pub async fn download_signed(
+        &self,
+        api: Api,
+        link: &Url,
+        max_bytes: usize,
+    ) -> Result<(Vec<u8>, bool), ApiError> {
         if link.scheme() != "https" {
-            return Err(ApiError::ForeignLink { api, link: format!("{} (not https)", without_query(link)) });
+            return Err(ApiError::ForeignLink {
+                api,
+                link: format!("{} (not https)", without_query(link)),
+            });
         }
         let mut response = self
             .client
             .get(link.clone())
             .send()
             .await
-            .map_err(|error| ApiError::Transport { api, detail: without_url(&error) })?;
+            .map_err(|error| ApiError::Transport {
+                api,
+                detail: without_url(&error),
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(ApiError::Status {
                 api,
                 status,
                 code: None,
-                message: format!("the download link {} could not be read (it may have expired)", without_query(link)),
+                message: format!(
+                    "the download link {} could not be read (it may have expired)",
+                    without_query(link)
+                ),
             });
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|error| ApiError::Transport { api, detail: without_url(&error) })? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| ApiError::Transport {
+                api,
+                detail: without_url(&error),
+            })?
+        {
             let room = max_bytes.saturating_sub(bytes.len());
             if chunk.len() > room {
                 bytes.extend_from_slice(&chunk[..room]);
@@ -388,7 +507,10 @@ impl HttpCore {
         if url.origin() == api.base_url(&self.endpoints).origin() {
             Ok(())
         } else {
-            Err(ApiError::ForeignLink { api, link: url.to_string() })
+            Err(ApiError::ForeignLink {
+                api,
+                link: url.to_string(),
+            })
         }
     }
 }
@@ -396,15 +518,28 @@ impl HttpCore {
 async fn read_response(api: Api, response: reqwest::Response) -> Result<ApiResponse, ApiError> {
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(|error| ApiError::Transport { api, detail: without_url(&error) })?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|error| ApiError::Transport {
+            api,
+            detail: without_url(&error),
+        })?;
     if status.is_client_error() || status.is_server_error() {
         return Err(error::status_error(api, status, &body));
     }
-    Ok(ApiResponse { status, headers, body })
+    Ok(ApiResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 pub fn decode<T: DeserializeOwned>(api: Api, body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| ApiError::Decode { api, detail: error.to_string() })
+    serde_json::from_slice(body).map_err(|error| ApiError::Decode {
+        api,
+        detail: error.to_string(),
+    })
 }
 
 /// A link without its query string, which holds the signature of a pre-signed link.
@@ -425,7 +560,9 @@ pub(crate) fn without_url(error: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let source = std::error::Error::source(error).map(|source| format!(": {source}")).unwrap_or_default();
+    let source = std::error::Error::source(error)
+        .map(|source| format!(": {source}"))
+        .unwrap_or_default();
     format!("{kind}{source}")
 }
 
@@ -468,7 +605,8 @@ pub fn http_client(config: &OutboundConfig) -> Result<reqwest::Client, HttpCoreE
         .pool_idle_timeout(Duration::from_secs(90))
         .user_agent(concat!("defender-sentinel-mcp/", env!("CARGO_PKG_VERSION")));
     if let Some(pem) = config.trusted_ca_pem.as_deref() {
-        let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(HttpCoreError::Certificate)?;
+        let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(HttpCoreError::Certificate)?;
         builder = builder.tls_certs_merge(certificates);
     }
     builder.build().map_err(HttpCoreError::Client)

@@ -27,7 +27,10 @@ pub enum Outcome<'a> {
     ConnectFailed,
     /// The request may have reached the server (timeout, reset mid-flight).
     LostInFlight,
-    Answered { status: StatusCode, headers: &'a HeaderMap },
+    Answered {
+        status: StatusCode,
+        headers: &'a HeaderMap,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -63,7 +66,8 @@ impl RetryPolicy {
         let throttle = match outcome {
             Outcome::Answered { status, headers }
                 if *status == StatusCode::TOO_MANY_REQUESTS
-                    || (*status == StatusCode::SERVICE_UNAVAILABLE && headers.contains_key(RETRY_AFTER)) =>
+                    || (*status == StatusCode::SERVICE_UNAVAILABLE
+                        && headers.contains_key(RETRY_AFTER)) =>
             {
                 Some(retry_after(headers).unwrap_or(self.backoff(retries_done)))
             }
@@ -93,7 +97,10 @@ impl RetryPolicy {
 
     /// Exponential backoff with jitter, so that many callers throttled together do not return together.
     fn backoff(&self, retries_done: u32) -> Duration {
-        let exponential = self.base_delay.saturating_mul(1u32 << retries_done.min(16)).min(self.max_delay);
+        let exponential = self
+            .base_delay
+            .saturating_mul(1u32 << retries_done.min(16))
+            .min(self.max_delay);
         let jitter = rand::rng().random_range(0.5..=1.0);
         exponential.mul_f64(jitter)
     }
@@ -105,7 +112,8 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let when = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let when =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
     let delta = when - time::OffsetDateTime::now_utc();
     Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
 }
@@ -123,25 +131,49 @@ mod tests {
         (StatusCode::from_u16(status).expect("status"), headers)
     }
 
-    fn decide(replay: Replay, status: u16, retry_after: Option<&str>, retries_done: u32) -> Decision {
+    fn decide(
+        replay: Replay,
+        status: u16,
+        retry_after: Option<&str>,
+        retries_done: u32,
+    ) -> Decision {
         let (status, headers) = answered(status, retry_after);
-        RetryPolicy::new(3).decide(replay, &Outcome::Answered { status, headers: &headers }, retries_done)
+        RetryPolicy::new(3).decide(
+            replay,
+            &Outcome::Answered {
+                status,
+                headers: &headers,
+            },
+            retries_done,
+        )
     }
 
     #[test]
     fn throttling_honours_retry_after_for_every_request() {
-        assert_eq!(decide(Replay::Unsafe, 429, Some("2"), 0), Decision::RetryAfter(Duration::from_secs(2)));
-        assert_eq!(decide(Replay::Safe, 503, Some("1"), 0), Decision::RetryAfter(Duration::from_secs(1)));
+        assert_eq!(
+            decide(Replay::Unsafe, 429, Some("2"), 0),
+            Decision::RetryAfter(Duration::from_secs(2))
+        );
+        assert_eq!(
+            decide(Replay::Safe, 503, Some("1"), 0),
+            Decision::RetryAfter(Duration::from_secs(1))
+        );
     }
 
     #[test]
     fn long_throttles_are_reported_not_waited_out() {
-        assert_eq!(decide(Replay::Safe, 429, Some("600"), 0), Decision::GiveUpThrottled(Duration::from_secs(600)));
+        assert_eq!(
+            decide(Replay::Safe, 429, Some("600"), 0),
+            Decision::GiveUpThrottled(Duration::from_secs(600))
+        );
     }
 
     #[test]
     fn server_errors_are_retried_only_when_replay_is_safe() {
-        assert!(matches!(decide(Replay::Safe, 500, None, 0), Decision::RetryAfter(_)));
+        assert!(matches!(
+            decide(Replay::Safe, 500, None, 0),
+            Decision::RetryAfter(_)
+        ));
         assert_eq!(decide(Replay::Unsafe, 500, None, 0), Decision::Done);
         assert_eq!(decide(Replay::Unsafe, 502, None, 0), Decision::Done);
     }
@@ -149,15 +181,27 @@ mod tests {
     #[test]
     fn lost_requests_are_never_resent_when_unsafe() {
         let policy = RetryPolicy::new(3);
-        assert_eq!(policy.decide(Replay::Unsafe, &Outcome::LostInFlight, 0), Decision::GiveUp);
-        assert!(matches!(policy.decide(Replay::Safe, &Outcome::LostInFlight, 0), Decision::RetryAfter(_)));
-        assert!(matches!(policy.decide(Replay::Unsafe, &Outcome::ConnectFailed, 0), Decision::RetryAfter(_)));
+        assert_eq!(
+            policy.decide(Replay::Unsafe, &Outcome::LostInFlight, 0),
+            Decision::GiveUp
+        );
+        assert!(matches!(
+            policy.decide(Replay::Safe, &Outcome::LostInFlight, 0),
+            Decision::RetryAfter(_)
+        ));
+        assert!(matches!(
+            policy.decide(Replay::Unsafe, &Outcome::ConnectFailed, 0),
+            Decision::RetryAfter(_)
+        ));
     }
 
     #[test]
     fn retries_stop_at_the_limit() {
         assert_eq!(decide(Replay::Safe, 500, None, 3), Decision::Done);
-        assert_eq!(decide(Replay::Safe, 429, Some("1"), 3), Decision::GiveUpThrottled(Duration::from_secs(1)));
+        assert_eq!(
+            decide(Replay::Safe, 429, Some("1"), 3),
+            Decision::GiveUpThrottled(Duration::from_secs(1))
+        );
         assert_eq!(decide(Replay::Safe, 404, None, 0), Decision::Done);
     }
 
@@ -172,10 +216,15 @@ mod tests {
     #[test]
     fn retry_after_accepts_http_dates() {
         let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(30);
-        let text = later.format(&time::format_description::well_known::Rfc2822).expect("format");
+        let text = later
+            .format(&time::format_description::well_known::Rfc2822)
+            .expect("format");
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_str(&text).expect("header"));
         let wait = retry_after(&headers).expect("parsed");
-        assert!(wait <= Duration::from_secs(30) && wait >= Duration::from_secs(28), "{wait:?}");
+        assert!(
+            wait <= Duration::from_secs(30) && wait >= Duration::from_secs(28),
+            "{wait:?}"
+        );
     }
 }

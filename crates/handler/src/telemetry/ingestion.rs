@@ -38,14 +38,26 @@ impl IngestionAuth {
         };
         let mut authorization = None;
         let mut client_id = None;
-        for part in value.split(';').map(str::trim).filter(|part| !part.is_empty()) {
+        for part in value
+            .split(';')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+        {
             let Some((key, field)) = part.split_once('=') else {
-                return Err(format!("'{part}' is not key=value; expected Authorization=AAD;ClientId=<client id>"));
+                return Err(format!(
+                    "'{part}' is not key=value; expected Authorization=AAD;ClientId=<client id>"
+                ));
             };
             match key.trim().to_ascii_lowercase().as_str() {
                 "authorization" => authorization = Some(field.trim().to_string()),
-                "clientid" => client_id = Some(field.trim().to_string()).filter(|id| !id.is_empty()),
-                other => return Err(format!("unknown key '{other}'; expected Authorization=AAD;ClientId=<client id>")),
+                "clientid" => {
+                    client_id = Some(field.trim().to_string()).filter(|id| !id.is_empty())
+                }
+                other => {
+                    return Err(format!(
+                        "unknown key '{other}'; expected Authorization=AAD;ClientId=<client id>"
+                    ));
+                }
             }
         }
         match authorization.as_deref() {
@@ -64,19 +76,28 @@ pub(super) struct IngestionClient {
 
 impl std::fmt::Debug for IngestionClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IngestionClient").field("entra", &self.credential.is_some()).finish_non_exhaustive()
+        f.debug_struct("IngestionClient")
+            .field("entra", &self.credential.is_some())
+            .finish_non_exhaustive()
     }
 }
 
 impl IngestionClient {
-    pub(super) fn new(outbound: &OutboundConfig, auth: IngestionAuth) -> Result<Self, TelemetryError> {
-        let http = crate::outbound::http_client(outbound).map_err(|error| TelemetryError::Client(error.to_string()))?;
+    pub(super) fn new(
+        outbound: &OutboundConfig,
+        auth: IngestionAuth,
+    ) -> Result<Self, TelemetryError> {
+        let http = crate::outbound::http_client(outbound)
+            .map_err(|error| TelemetryError::Client(error.to_string()))?;
         let credential: Option<Arc<dyn TokenCredential>> = match auth {
             IngestionAuth::InstrumentationKey => None,
             IngestionAuth::Entra { client_id } => Some(
                 ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                     user_assigned_id: client_id.map(UserAssignedId::ClientId),
-                    client_options: ClientOptions { transport: Some(Transport::new(Arc::new(http.clone()))), ..Default::default() },
+                    client_options: ClientOptions {
+                        transport: Some(Transport::new(Arc::new(http.clone()))),
+                        ..Default::default()
+                    },
                 }))
                 .map_err(|error| TelemetryError::Client(error.to_string()))?,
             ),
@@ -84,10 +105,18 @@ impl IngestionClient {
         Self::from_parts(http, credential)
     }
 
-    fn from_parts(http: reqwest::Client, credential: Option<Arc<dyn TokenCredential>>) -> Result<Self, TelemetryError> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| TelemetryError::Client("telemetry must be started inside the tokio runtime".into()))?;
-        Ok(Self { http, runtime, credential })
+    fn from_parts(
+        http: reqwest::Client,
+        credential: Option<Arc<dyn TokenCredential>>,
+    ) -> Result<Self, TelemetryError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            TelemetryError::Client("telemetry must be started inside the tokio runtime".into())
+        })?;
+        Ok(Self {
+            http,
+            runtime,
+            credential,
+        })
     }
 }
 
@@ -118,7 +147,10 @@ async fn send(
             Some(credential.get_token(&[MONITOR_SCOPE], None).await?.token)
         }
     };
-    let mut builder = http.request(parts.method, url).headers(parts.headers).body(body);
+    let mut builder = http
+        .request(parts.method, url)
+        .headers(parts.headers)
+        .body(body);
     if let Some(token) = token {
         builder = builder.bearer_auth(token.secret());
     }
@@ -134,22 +166,38 @@ async fn send(
 mod tests {
     use std::sync::Mutex;
 
-    use azure_core::credentials::{AccessToken, TokenRequestOptions};
     use axum::extract::State;
     use axum::http::{HeaderMap, Uri};
+    use azure_core::credentials::{AccessToken, TokenRequestOptions};
 
     use super::*;
 
     #[test]
     fn authentication_strings() {
-        assert_eq!(IngestionAuth::parse(None), Ok(IngestionAuth::InstrumentationKey));
-        assert_eq!(IngestionAuth::parse(Some("  ")), Ok(IngestionAuth::InstrumentationKey));
+        assert_eq!(
+            IngestionAuth::parse(None),
+            Ok(IngestionAuth::InstrumentationKey)
+        );
+        assert_eq!(
+            IngestionAuth::parse(Some("  ")),
+            Ok(IngestionAuth::InstrumentationKey)
+        );
         assert_eq!(
             IngestionAuth::parse(Some("ClientId=abc;Authorization=AAD")),
-            Ok(IngestionAuth::Entra { client_id: Some("abc".into()) })
+            Ok(IngestionAuth::Entra {
+                client_id: Some("abc".into())
+            })
         );
-        assert_eq!(IngestionAuth::parse(Some("Authorization=aad")), Ok(IngestionAuth::Entra { client_id: None }));
-        for bad in ["Authorization=ikey", "ClientId=abc", "Authorization", "Authorization=AAD;Secret=x"] {
+        assert_eq!(
+            IngestionAuth::parse(Some("Authorization=aad")),
+            Ok(IngestionAuth::Entra { client_id: None })
+        );
+        for bad in [
+            "Authorization=ikey",
+            "ClientId=abc",
+            "Authorization",
+            "Authorization=AAD;Secret=x",
+        ] {
             let error = IngestionAuth::parse(Some(bad)).expect_err(bad);
             assert!(error.contains("Authorization=AAD"), "{bad}: {error}");
         }
@@ -162,42 +210,74 @@ mod tests {
 
     #[async_trait::async_trait]
     impl TokenCredential for FixedToken {
-        async fn get_token(&self, scopes: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
-            self.scopes.lock().unwrap().extend(scopes.iter().map(|s| s.to_string()));
-            Ok(AccessToken::new("entra-token", time::OffsetDateTime::now_utc() + time::Duration::hours(1)))
+        async fn get_token(
+            &self,
+            scopes: &[&str],
+            _: Option<TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<AccessToken> {
+            self.scopes
+                .lock()
+                .unwrap()
+                .extend(scopes.iter().map(|s| s.to_string()));
+            Ok(AccessToken::new(
+                "entra-token",
+                time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+            ))
         }
     }
 
     type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
     async fn record(State(seen): State<Seen>, uri: Uri, headers: HeaderMap) -> &'static str {
-        let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(String::from);
-        seen.lock().unwrap().push((uri.path().to_string(), authorization));
+        let authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        seen.lock()
+            .unwrap()
+            .push((uri.path().to_string(), authorization));
         "{}"
     }
 
     async fn post(client: &IngestionClient, url: &str) -> u16 {
         let request = Request::post(url).body(Bytes::from_static(b"[]")).unwrap();
-        client.send_bytes(request).await.expect("sent").status().as_u16()
+        client
+            .send_bytes(request)
+            .await
+            .expect("sent")
+            .status()
+            .as_u16()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn entra_ingestion_sends_a_monitor_token_to_the_v2_1_api() {
         let seen = Seen::default();
-        let router = axum::Router::new().fallback(record).with_state(seen.clone());
+        let router = axum::Router::new()
+            .fallback(record)
+            .with_state(seen.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v2/track", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await });
 
         let credential = Arc::new(FixedToken::default());
-        let entra = IngestionClient::from_parts(reqwest::Client::new(), Some(credential.clone())).unwrap();
+        let entra =
+            IngestionClient::from_parts(reqwest::Client::new(), Some(credential.clone())).unwrap();
         assert_eq!(post(&entra, &url).await, 200);
         let key = IngestionClient::from_parts(reqwest::Client::new(), None).unwrap();
         assert_eq!(post(&key, &url).await, 200);
 
         let seen = seen.lock().unwrap().clone();
-        assert_eq!(seen[0], ("/v2.1/track".to_string(), Some("Bearer entra-token".to_string())));
+        assert_eq!(
+            seen[0],
+            (
+                "/v2.1/track".to_string(),
+                Some("Bearer entra-token".to_string())
+            )
+        );
         assert_eq!(seen[1], ("/v2/track".to_string(), None));
-        assert_eq!(*credential.scopes.lock().unwrap(), vec![MONITOR_SCOPE.to_string()]);
+        assert_eq!(
+            *credential.scopes.lock().unwrap(),
+            vec![MONITOR_SCOPE.to_string()]
+        );
     }
 }

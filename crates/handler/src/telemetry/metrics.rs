@@ -38,10 +38,20 @@ impl Metrics {
     pub fn tool_call(&self, tool: &str, duration_ms: f64, error_kind: Option<&'static str>) {
         let tool = tool.to_owned();
         let outcome = if error_kind.is_some() { "error" } else { "ok" };
-        self.tool_calls.add(1, &[KeyValue::new("tool", tool.clone()), KeyValue::new("outcome", outcome)]);
-        self.tool_duration.record(duration_ms, &[KeyValue::new("tool", tool.clone())]);
+        self.tool_calls.add(
+            1,
+            &[
+                KeyValue::new("tool", tool.clone()),
+                KeyValue::new("outcome", outcome),
+            ],
+        );
+        self.tool_duration
+            .record(duration_ms, &[KeyValue::new("tool", tool.clone())]);
         if let Some(kind) = error_kind {
-            self.tool_errors.add(1, &[KeyValue::new("tool", tool), KeyValue::new("kind", kind)]);
+            self.tool_errors.add(
+                1,
+                &[KeyValue::new("tool", tool), KeyValue::new("kind", kind)],
+            );
         }
     }
 
@@ -51,7 +61,12 @@ impl Metrics {
 
     pub fn invocation(&self, function: &str, duration_ms: f64, succeeded: bool) {
         let outcome = if succeeded { "ok" } else { "error" };
-        self.invocation_duration
-            .record(duration_ms, &[KeyValue::new("function", function.to_string()), KeyValue::new("outcome", outcome)]);
+        self.invocation_duration.record(
+            duration_ms,
+            &[
+                KeyValue::new("function", function.to_string()),
+                KeyValue::new("outcome", outcome),
+            ],
+        );
     }
 }

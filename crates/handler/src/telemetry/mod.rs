@@ -77,13 +77,21 @@ pub struct TelemetrySettings {
 
 impl TelemetrySettings {
     /// `None` when `APPLICATIONINSIGHTS_CONNECTION_STRING` is not set: telemetry stays off.
-    pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, TelemetryError> {
-        let Some(connection_string) = lookup(settings::APPLICATIONINSIGHTS_CONNECTION_STRING) else {
+    pub fn from_lookup(
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, TelemetryError> {
+        let Some(connection_string) = lookup(settings::APPLICATIONINSIGHTS_CONNECTION_STRING)
+        else {
             return Ok(None);
         };
-        let auth = IngestionAuth::parse(lookup(settings::APPLICATIONINSIGHTS_AUTHENTICATION_STRING).as_deref())
-            .map_err(TelemetryError::AuthenticationString)?;
-        Ok(Some(Self { connection_string, auth }))
+        let auth = IngestionAuth::parse(
+            lookup(settings::APPLICATIONINSIGHTS_AUTHENTICATION_STRING).as_deref(),
+        )
+        .map_err(TelemetryError::AuthenticationString)?;
+        Ok(Some(Self {
+            connection_string,
+            auth,
+        }))
     }
 }
 
@@ -95,27 +103,46 @@ pub struct Telemetry {
 impl Telemetry {
     /// Installs stdout logging, and the Application Insights export when `settings` is given.
     /// Must run inside a tokio runtime: exports are sent on it.
-    pub fn start(log_filter: Option<&str>, export: Option<(TelemetrySettings, OutboundConfig)>) -> Result<Self, TelemetryError> {
-        let stdout = stdout_layer(log_filter, std::io::stdout, std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    pub fn start(
+        log_filter: Option<&str>,
+        export: Option<(TelemetrySettings, OutboundConfig)>,
+    ) -> Result<Self, TelemetryError> {
+        let stdout = stdout_layer(
+            log_filter,
+            std::io::stdout,
+            std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        );
         let Some((settings, outbound)) = export else {
             let _ = Registry::default().with(stdout).try_init();
             return Ok(Self { providers: None });
         };
 
         let client = ingestion::IngestionClient::new(&outbound, settings.auth)?;
-        let exporter = opentelemetry_application_insights::Exporter::new_from_connection_string(&settings.connection_string, client)
-            .map_err(|error| TelemetryError::ConnectionString(error.to_string()))?;
+        let exporter = opentelemetry_application_insights::Exporter::new_from_connection_string(
+            &settings.connection_string,
+            client,
+        )
+        .map_err(|error| TelemetryError::ConnectionString(error.to_string()))?;
         let resource = Resource::builder()
             .with_service_name(SERVICE_NAME)
             .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
             .build();
-        let tracer_provider =
-            SdkTracerProvider::builder().with_resource(resource.clone()).with_batch_exporter(exporter.clone()).build();
+        let tracer_provider = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_batch_exporter(exporter.clone())
+            .build();
         let meter_provider = SdkMeterProvider::builder()
             .with_resource(resource)
-            .with_reader(PeriodicReader::builder(exporter).with_interval(METRICS_INTERVAL).build())
+            .with_reader(
+                PeriodicReader::builder(exporter)
+                    .with_interval(METRICS_INTERVAL)
+                    .build(),
+            )
             .build();
-        let _ = METRICS.set(Metrics::new(&opentelemetry::metrics::MeterProvider::meter(&meter_provider, SERVICE_NAME)));
+        let _ = METRICS.set(Metrics::new(&opentelemetry::metrics::MeterProvider::meter(
+            &meter_provider,
+            SERVICE_NAME,
+        )));
 
         // Only the telemetry spans: events (log lines) reach App Insights through the host.
         let spans = tracing_opentelemetry::layer()
@@ -123,10 +150,14 @@ impl Telemetry {
             .with_location(false)
             .with_threads(false)
             .with_tracked_inactivity(false)
-            .with_filter(filter_fn(|metadata| metadata.is_span() && TELEMETRY_TARGETS.contains(&metadata.target())));
+            .with_filter(filter_fn(|metadata| {
+                metadata.is_span() && TELEMETRY_TARGETS.contains(&metadata.target())
+            }));
         let _ = Registry::default().with(stdout).with(spans).try_init();
         tracing::info!("telemetry is exported to Application Insights");
-        Ok(Self { providers: Some((tracer_provider, meter_provider)) })
+        Ok(Self {
+            providers: Some((tracer_provider, meter_provider)),
+        })
     }
 
     pub fn is_exporting(&self) -> bool {
@@ -158,14 +189,20 @@ impl Telemetry {
 /// Log lines on stdout, filtered by `RUST_LOG`. Whatever that asks, rmcp never logs below info:
 /// at debug it writes every JSON-RPC message whole, and those carry tool arguments such as
 /// confirmation tokens.
-fn stdout_layer<S, W>(log_filter: Option<&str>, writer: W, ansi: bool) -> impl tracing_subscriber::Layer<S> + Send + Sync
+fn stdout_layer<S, W>(
+    log_filter: Option<&str>,
+    writer: W,
+    ansi: bool,
+) -> impl tracing_subscriber::Layer<S> + Send + Sync
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
 {
     let not_ours = filter_fn(|metadata| {
-        !TELEMETRY_TARGETS.contains(&metadata.target())
-            && !(metadata.target().starts_with("rmcp") && *metadata.level() > tracing::Level::INFO)
+        let ours = TELEMETRY_TARGETS.contains(&metadata.target());
+        let rmcp_detail =
+            metadata.target().starts_with("rmcp") && *metadata.level() > tracing::Level::INFO;
+        !ours && !rmcp_detail
     });
     tracing_subscriber::fmt::layer()
         .with_writer(writer)
@@ -175,7 +212,11 @@ where
 }
 
 /// The stdout logging alone, for a caller that installs it itself (the log-hygiene test).
-pub fn subscriber<W>(log_filter: Option<&str>, writer: W, ansi: bool) -> impl tracing::Subscriber + Send + Sync
+pub fn subscriber<W>(
+    log_filter: Option<&str>,
+    writer: W,
+    ansi: bool,
+) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -186,7 +227,10 @@ fn stdout_filter(log_filter: Option<&str>) -> EnvFilter {
     match log_filter.map(EnvFilter::try_new) {
         Some(Ok(filter)) => filter,
         Some(Err(error)) => {
-            eprintln!("app setting {} is not a valid filter ({error}); using {DEFAULT_FILTER}", settings::RUST_LOG);
+            eprintln!(
+                "app setting {} is not a valid filter ({error}); using {DEFAULT_FILTER}",
+                settings::RUST_LOG
+            );
             EnvFilter::new(DEFAULT_FILTER)
         }
         None => EnvFilter::new(DEFAULT_FILTER),
@@ -201,7 +245,10 @@ pub fn record_exception(span: &tracing::Span, kind: &'static str, message: &str)
     }
     span.add_event(
         "exception",
-        vec![KeyValue::new("exception.type", kind), KeyValue::new("exception.message", message.to_string())],
+        vec![
+            KeyValue::new("exception.type", kind),
+            KeyValue::new("exception.message", message.to_string()),
+        ],
     );
     span.set_status(Status::error(message.to_string()));
 }
@@ -219,13 +266,22 @@ mod tests {
 
     #[test]
     fn export_is_off_without_a_connection_string() {
-        assert!(TelemetrySettings::from_lookup(&|_: &str| None).expect("valid").is_none());
+        assert!(
+            TelemetrySettings::from_lookup(&|_: &str| None)
+                .expect("valid")
+                .is_none()
+        );
         let error = TelemetrySettings::from_lookup(&|name: &str| match name {
             "APPLICATIONINSIGHTS_CONNECTION_STRING" => Some("InstrumentationKey=x".into()),
             "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" => Some("Authorization=ikey".into()),
             _ => None,
         })
         .expect_err("a bad authentication string is refused");
-        assert!(error.to_string().contains("APPLICATIONINSIGHTS_AUTHENTICATION_STRING"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("APPLICATIONINSIGHTS_AUTHENTICATION_STRING"),
+            "{error}"
+        );
     }
 }

@@ -8,7 +8,9 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::{AuditFilter, AuditRecord, Outcome};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -68,21 +70,36 @@ struct AuditSearchOutput {
 
 impl Summary for AuditSearchOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() { "; more may match (use next_cursor)" } else { "" };
-        format!("{} audit records between {} and {} ({} examined){more}", self.records.len(), self.from, self.to, self.scanned)
+        let more = if self.next_cursor.is_some() {
+            "; more may match (use next_cursor)"
+        } else {
+            ""
+        };
+        format!(
+            "{} audit records between {} and {} ({} examined){more}",
+            self.records.len(),
+            self.from,
+            self.to,
+            self.scanned
+        )
     }
 }
 
 fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime, ToolError> {
-    OffsetDateTime::parse(text.trim(), &Rfc3339)
-        .map_err(|_| ToolError::invalid(format!("{name} '{text}' is not an RFC 3339 time such as 2026-03-10T08:00:00Z")))
+    OffsetDateTime::parse(text.trim(), &Rfc3339).map_err(|_| {
+        ToolError::invalid(format!(
+            "{name} '{text}' is not an RFC 3339 time such as 2026-03-10T08:00:00Z"
+        ))
+    })
 }
 
 impl AuditSearchParams {
     fn search(self) -> Result<(Search, usize), ToolError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ToolError::invalid(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+            return Err(ToolError::invalid(format!(
+                "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+            )));
         }
         let limit = limit as usize;
         if let Some(cursor) = &self.cursor {
@@ -93,11 +110,22 @@ impl AuditSearchParams {
                 || self.tool.is_some()
                 || self.outcome.is_some();
             if filtered {
-                return Err(ToolError::invalid("give either a cursor (which keeps its search) or a range and filters, not both"));
+                return Err(ToolError::invalid(
+                    "give either a cursor (which keeps its search) or a range and filters, not both",
+                ));
             }
-            let invalid = || ToolError::invalid("cursor is not one this server returned; pass the next_cursor value of the previous call unchanged");
-            let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
-            return Ok((serde_json::from_slice(&bytes).map_err(|_| invalid())?, limit));
+            let invalid = || {
+                ToolError::invalid(
+                    "cursor is not one this server returned; pass the next_cursor value of the previous call unchanged",
+                )
+            };
+            let bytes = URL_SAFE_NO_PAD
+                .decode(cursor.trim())
+                .map_err(|_| invalid())?;
+            return Ok((
+                serde_json::from_slice(&bytes).map_err(|_| invalid())?,
+                limit,
+            ));
         }
         let to = match &self.to {
             Some(text) => parse_time("to", text)?,
@@ -111,7 +139,9 @@ impl AuditSearchParams {
             return Err(ToolError::invalid("from must be before to"));
         }
         if to - from > Duration::days(MAX_RANGE_DAYS) {
-            return Err(ToolError::invalid(format!("the range may span at most {MAX_RANGE_DAYS} days; narrow from/to")));
+            return Err(ToolError::invalid(format!(
+                "the range may span at most {MAX_RANGE_DAYS} days; narrow from/to"
+            )));
         }
         let filter = AuditFilter {
             caller: self.caller.filter(|c| !c.trim().is_empty()),
@@ -119,7 +149,15 @@ impl AuditSearchParams {
             tool: self.tool,
             outcome: self.outcome,
         };
-        Ok((Search { from: from.to_offset(time::UtcOffset::UTC), to: to.to_offset(time::UtcOffset::UTC), filter, after: None }, limit))
+        Ok((
+            Search {
+                from: from.to_offset(time::UtcOffset::UTC),
+                to: to.to_offset(time::UtcOffset::UTC),
+                filter,
+                after: None,
+            },
+            limit,
+        ))
     }
 }
 
@@ -142,19 +180,39 @@ impl Tool for AuditSearch {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: AuditSearchParams) -> Result<AuditSearchOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: AuditSearchParams,
+    ) -> Result<AuditSearchOutput, ToolError> {
         let (search, limit) = params.search()?;
         let page = context
             .services
             .audit
-            .search(search.from, search.to, &search.filter, search.after.as_deref(), limit, MAX_SCAN)
+            .search(
+                search.from,
+                search.to,
+                &search.filter,
+                search.after.as_deref(),
+                limit,
+                MAX_SCAN,
+            )
             .await
             .map_err(|error| ToolError::Storage(error.to_string()))?;
         let next_cursor = page.resume_after.map(|after| {
-            let next = Search { after: Some(after), ..search };
+            let next = Search {
+                after: Some(after),
+                ..search
+            };
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&next).unwrap_or_default())
         });
         let format = |time: OffsetDateTime| time.format(&Rfc3339).unwrap_or_default();
-        Ok(AuditSearchOutput { records: page.records, scanned: page.scanned, next_cursor, from: format(search.from), to: format(search.to) })
+        Ok(AuditSearchOutput {
+            records: page.records,
+            scanned: page.scanned,
+            next_cursor,
+            from: format(search.from),
+            to: format(search.to),
+        })
     }
 }

@@ -18,11 +18,18 @@ struct Cursor {
 
 /// The end of a list tool's summary: tells the reader that a cursor leads to more items.
 pub fn more_note(next_cursor: Option<&String>) -> &'static str {
-    if next_cursor.is_some() { "; more match (use next_cursor)" } else { "" }
+    if next_cursor.is_some() {
+        "; more match (use next_cursor)"
+    } else {
+        ""
+    }
 }
 
 pub fn encode(tenant: &TenantId, position: ListPosition) -> String {
-    encode_opaque(&Cursor { tenant: tenant.clone(), position })
+    encode_opaque(&Cursor {
+        tenant: tenant.clone(),
+        position,
+    })
 }
 
 pub fn decode(tenant: &TenantId, cursor: &str) -> Result<ListPosition, ToolError> {
@@ -42,8 +49,14 @@ pub fn encode_opaque<T: Serialize>(position: &T) -> String {
 }
 
 pub fn decode_opaque<T: DeserializeOwned>(cursor: &str) -> Result<T, ToolError> {
-    let invalid = || ToolError::invalid("cursor is not one this server returned; pass the next_cursor value of the previous call unchanged");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
+    let invalid = || {
+        ToolError::invalid(
+            "cursor is not one this server returned; pass the next_cursor value of the previous call unchanged",
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor.trim())
+        .map_err(|_| invalid())?;
     serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 
@@ -53,12 +66,26 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_are_bound_to_their_tenant() {
-        let a: TenantId = "11111111-1111-4111-8111-111111111111".parse().expect("guid");
-        let b: TenantId = "22222222-2222-4222-8222-222222222222".parse().expect("guid");
-        let position = ListPosition { page: "https://example.test/api/machines?$skip=25".parse().expect("url"), skip: 3 };
+        let a: TenantId = "11111111-1111-4111-8111-111111111111"
+            .parse()
+            .expect("guid");
+        let b: TenantId = "22222222-2222-4222-8222-222222222222"
+            .parse()
+            .expect("guid");
+        let position = ListPosition {
+            page: "https://example.test/api/machines?$skip=25"
+                .parse()
+                .expect("url"),
+            skip: 3,
+        };
         let cursor = encode(&a, position.clone());
         assert_eq!(decode(&a, &cursor).expect("same tenant"), position);
-        assert!(decode(&b, &cursor).expect_err("other tenant").to_string().contains("made for tenant"));
+        assert!(
+            decode(&b, &cursor)
+                .expect_err("other tenant")
+                .to_string()
+                .contains("made for tenant")
+        );
         assert!(decode(&a, "not-a-cursor").is_err());
     }
 }

@@ -21,9 +21,17 @@ pub fn wait(seconds: Option<u32>, default: u32) -> Result<Duration, ToolError> {
     Ok(Duration::from_secs(seconds.into()))
 }
 
-pub async fn view(context: &ToolContext, record: &JobRecord, include_result: bool) -> Result<JobView, ToolError> {
+pub async fn view(
+    context: &ToolContext,
+    record: &JobRecord,
+    include_result: bool,
+) -> Result<JobView, ToolError> {
     let result = if include_result && record.state == JobState::Succeeded {
-        context.services.jobs.result(record, MAX_INLINE_RESULT_BYTES).await?
+        context
+            .services
+            .jobs
+            .result(record, MAX_INLINE_RESULT_BYTES)
+            .await?
     } else {
         ResultView::None
     };

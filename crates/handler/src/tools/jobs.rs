@@ -10,7 +10,9 @@ use time::format_description::well_known::Rfc3339;
 
 use super::job_output;
 use crate::jobs::{CancelOutcome, JobFilter, JobId, JobState, JobView};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -50,7 +52,11 @@ impl Tool for JobGet {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: JobGetParams) -> Result<JobView, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: JobGetParams,
+    ) -> Result<JobView, ToolError> {
         let wait = job_output::wait(params.wait_seconds, 0)?;
         let record = context.services.jobs.wait(&params.job_id, wait).await?;
         job_output::view(context, &record, params.include_result.unwrap_or(true)).await
@@ -88,7 +94,11 @@ struct JobListOutput {
 
 impl Summary for JobListOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() { "; older jobs remain (use next_cursor)" } else { "" };
+        let more = if self.next_cursor.is_some() {
+            "; older jobs remain (use next_cursor)"
+        } else {
+            ""
+        };
         format!("{} jobs{more}", self.jobs.len())
     }
 }
@@ -119,10 +129,20 @@ impl ListCursor {
     }
 
     fn decode(text: &str) -> Result<(JobId, JobFilter), ToolError> {
-        let invalid = || ToolError::invalid("cursor is not one job_list returned; pass the next_cursor value of the previous call unchanged");
+        let invalid = || {
+            ToolError::invalid(
+                "cursor is not one job_list returned; pass the next_cursor value of the previous call unchanged",
+            )
+        };
         let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| invalid())?;
         let cursor: ListCursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-        let filter = JobFilter { state: cursor.state, caller: cursor.caller, since: cursor.since, tenant: cursor.tenant, function: cursor.function };
+        let filter = JobFilter {
+            state: cursor.state,
+            caller: cursor.caller,
+            since: cursor.since,
+            tenant: cursor.tenant,
+            function: cursor.function,
+        };
         Ok((cursor.after, filter))
     }
 }
@@ -139,7 +159,9 @@ fn parse_since(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, ToolEr
         ))
     };
     let unit = text.chars().last().ok_or_else(invalid)?;
-    let amount: i64 = text[..text.len() - unit.len_utf8()].parse().map_err(|_| invalid())?;
+    let amount: i64 = text[..text.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| invalid())?;
     let span = match unit {
         'm' => time::Duration::minutes(amount),
         'h' => time::Duration::hours(amount),
@@ -169,10 +191,16 @@ impl Tool for JobList {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: JobListParams) -> Result<JobListOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: JobListParams,
+    ) -> Result<JobListOutput, ToolError> {
         let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ToolError::invalid(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
+            return Err(ToolError::invalid(format!(
+                "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+            )));
         }
         let given_filters = params.state.is_some()
             || params.caller.is_some()
@@ -181,7 +209,9 @@ impl Tool for JobList {
             || params.function.is_some();
         let (after, filter) = match params.cursor {
             Some(_) if given_filters => {
-                return Err(ToolError::invalid("pass either filters or cursor, not both: the cursor already carries its filters"));
+                return Err(ToolError::invalid(
+                    "pass either filters or cursor, not both: the cursor already carries its filters",
+                ));
             }
             Some(cursor) => {
                 let (after, filter) = ListCursor::decode(&cursor)?;
@@ -189,16 +219,46 @@ impl Tool for JobList {
             }
             None => {
                 let tenant = match &params.tenant_id {
-                    Some(id) => Some(context.services.tenants.resolve(Some(id))?.tenant_id.clone()),
+                    Some(id) => Some(
+                        context
+                            .services
+                            .tenants
+                            .resolve(Some(id))?
+                            .tenant_id
+                            .clone(),
+                    ),
                     None => None,
                 };
-                let since = params.since.as_deref().map(|text| parse_since(text, OffsetDateTime::now_utc())).transpose()?;
-                let caller = params.caller.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
-                let function = params.function.map(|f| f.trim().to_owned()).filter(|f| !f.is_empty());
-                (None, JobFilter { state: params.state, caller, since, tenant, function })
+                let since = params
+                    .since
+                    .as_deref()
+                    .map(|text| parse_since(text, OffsetDateTime::now_utc()))
+                    .transpose()?;
+                let caller = params
+                    .caller
+                    .map(|c| c.trim().to_owned())
+                    .filter(|c| !c.is_empty());
+                let function = params
+                    .function
+                    .map(|f| f.trim().to_owned())
+                    .filter(|f| !f.is_empty());
+                (
+                    None,
+                    JobFilter {
+                        state: params.state,
+                        caller,
+                        since,
+                        tenant,
+                        function,
+                    },
+                )
             }
         };
-        let page = context.services.jobs.list(&filter, limit as usize, after.as_ref()).await?;
+        let page = context
+            .services
+            .jobs
+            .list(&filter, limit as usize, after.as_ref())
+            .await?;
         let mut jobs = Vec::with_capacity(page.jobs.len());
         for record in &page.jobs {
             jobs.push(job_output::view(context, record, false).await?);
@@ -227,7 +287,10 @@ struct JobCancelOutput {
 impl Summary for JobCancelOutput {
     fn summary(&self) -> String {
         match self.outcome.as_str() {
-            "cancelled" => format!("job {} cancelled before it started; it will not run", self.job.job_id),
+            "cancelled" => format!(
+                "job {} cancelled before it started; it will not run",
+                self.job.job_id
+            ),
             "cancel_requested" => format!(
                 "job {} is already running and cannot be interrupted safely; it will finish and will not be retried",
                 self.job.job_id
@@ -254,14 +317,27 @@ impl Tool for JobCancel {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: JobCancelParams) -> Result<JobCancelOutput, ToolError> {
-        let (record, outcome) = context.services.jobs.cancel(&params.job_id, context.caller.as_str()).await?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: JobCancelParams,
+    ) -> Result<JobCancelOutput, ToolError> {
+        let (record, outcome) = context
+            .services
+            .jobs
+            .cancel(&params.job_id, context.caller.as_str())
+            .await?;
         let outcome = match outcome {
             CancelOutcome::Cancelled => "cancelled",
             CancelOutcome::Requested => "cancel_requested",
-            CancelOutcome::AlreadyFinal if record.state == JobState::Cancelled => "already_cancelled",
+            CancelOutcome::AlreadyFinal if record.state == JobState::Cancelled => {
+                "already_cancelled"
+            }
             CancelOutcome::AlreadyFinal => {
-                let when = record.finished.map(crate::jobs::timestamp).unwrap_or_default();
+                let when = record
+                    .finished
+                    .map(crate::jobs::timestamp)
+                    .unwrap_or_default();
                 return Err(ToolError::Conflict(format!(
                     "job {} already {} at {when}; only queued or running jobs can be cancelled",
                     record.job_id,
@@ -269,7 +345,10 @@ impl Tool for JobCancel {
                 )));
             }
         };
-        Ok(JobCancelOutput { outcome: outcome.to_owned(), job: job_output::view(context, &record, false).await? })
+        Ok(JobCancelOutput {
+            outcome: outcome.to_owned(),
+            job: job_output::view(context, &record, false).await?,
+        })
     }
 }
 
@@ -280,12 +359,30 @@ mod tests {
     #[test]
     fn since_accepts_times_and_spans_back_from_now() {
         let now = OffsetDateTime::parse("2026-11-23T10:00:00Z", &Rfc3339).expect("time");
-        assert_eq!(parse_since("2026-11-22T10:00:00Z", now).expect("rfc3339"), now - time::Duration::days(1));
-        assert_eq!(parse_since("30m", now).expect("minutes"), now - time::Duration::minutes(30));
-        assert_eq!(parse_since(" 24h ", now).expect("hours"), now - time::Duration::hours(24));
-        assert_eq!(parse_since("7d", now).expect("days"), now - time::Duration::days(7));
+        assert_eq!(
+            parse_since("2026-11-22T10:00:00Z", now).expect("rfc3339"),
+            now - time::Duration::days(1)
+        );
+        assert_eq!(
+            parse_since("30m", now).expect("minutes"),
+            now - time::Duration::minutes(30)
+        );
+        assert_eq!(
+            parse_since(" 24h ", now).expect("hours"),
+            now - time::Duration::hours(24)
+        );
+        assert_eq!(
+            parse_since("7d", now).expect("days"),
+            now - time::Duration::days(7)
+        );
         for bad in ["yesterday", "5w", "-3h", "h", "0d", ""] {
-            assert!(parse_since(bad, now).expect_err(bad).to_string().contains("RFC 3339"), "{bad}");
+            assert!(
+                parse_since(bad, now)
+                    .expect_err(bad)
+                    .to_string()
+                    .contains("RFC 3339"),
+                "{bad}"
+            );
         }
     }
 }

@@ -34,7 +34,14 @@ pub fn catalogue(
     let builder = jobs::register(builder);
     let builder = audit::register(builder);
     // Only a server that offers the family reads the manifest at all.
-    let powershell_on = filter.toolsets.as_ref().is_none_or(|enabled| enabled.contains(Toolset::PowerShell.name()));
-    let builder = if powershell_on { powershell::register(builder, services.clone(), jobs.manifest_refresh) } else { builder };
+    let powershell_on = filter
+        .toolsets
+        .as_ref()
+        .is_none_or(|enabled| enabled.contains(Toolset::PowerShell.name()));
+    let builder = if powershell_on {
+        powershell::register(builder, services.clone(), jobs.manifest_refresh)
+    } else {
+        builder
+    };
     extra(builder).build(filter)
 }

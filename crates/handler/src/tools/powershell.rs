@@ -15,16 +15,23 @@ use rmcp::model::JsonObject;
 use serde_json::{Map, Value, json};
 
 use super::job_output;
-use crate::jobs::contract::{MANIFEST_BLOB, ManifestEffect, ManifestFunction, ManifestParameter, ManifestTier, ParameterType};
+use crate::jobs::contract::{
+    MANIFEST_BLOB, ManifestEffect, ManifestFunction, ManifestParameter, ManifestTier, ParameterType,
+};
 use crate::jobs::{JobView, Manifest, NewJob};
 use crate::mcp::{
-    CatalogueBuilder, DynamicHandler, DynamicOutput, DynamicTool, Effect, Summary, Tier, ToolContext, ToolError, ToolSource, Toolset, annotate,
+    CatalogueBuilder, DynamicHandler, DynamicOutput, DynamicTool, Effect, Summary, Tier,
+    ToolContext, ToolError, ToolSource, Toolset, annotate,
 };
 use crate::services::Services;
 use crate::storage::ETag;
 use crate::tenants::TenantId;
 
-pub fn register(builder: CatalogueBuilder, services: Arc<Services>, refresh: Duration) -> CatalogueBuilder {
+pub fn register(
+    builder: CatalogueBuilder,
+    services: Arc<Services>,
+    refresh: Duration,
+) -> CatalogueBuilder {
     builder.source(Arc::new(ManifestTools::new(services, refresh)))
 }
 
@@ -58,19 +65,31 @@ impl ManifestTools {
         Self {
             services,
             refresh,
-            current: RwLock::new(Snapshot { read_at: None, etag: None, tools: Arc::new(Vec::new()) }),
+            current: RwLock::new(Snapshot {
+                read_at: None,
+                etag: None,
+                tools: Arc::new(Vec::new()),
+            }),
             refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
     fn fresh(&self) -> Option<Arc<Vec<DynamicTool>>> {
-        let snapshot = self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let fresh = snapshot.read_at.is_some_and(|at| at.elapsed() < self.refresh);
+        let snapshot = self
+            .current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fresh = snapshot
+            .read_at
+            .is_some_and(|at| at.elapsed() < self.refresh);
         fresh.then(|| snapshot.tools.clone())
     }
 
     fn store(&self, etag: Option<ETag>, tools: Option<Vec<DynamicTool>>) -> Arc<Vec<DynamicTool>> {
-        let mut snapshot = self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut snapshot = self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         snapshot.read_at = Some(Instant::now());
         if let Some(tools) = tools {
             snapshot.etag = etag;
@@ -80,10 +99,22 @@ impl ManifestTools {
     }
 
     async fn refresh(&self) -> Arc<Vec<DynamicTool>> {
-        let known = self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).etag.clone();
-        let read = tokio::time::timeout(MANIFEST_READ_TIMEOUT, self.services.jobs.blobs().get::<Value>(MANIFEST_BLOB)).await;
+        let known = self
+            .current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .etag
+            .clone();
+        let read = tokio::time::timeout(
+            MANIFEST_READ_TIMEOUT,
+            self.services.jobs.blobs().get::<Value>(MANIFEST_BLOB),
+        )
+        .await;
         let Ok(read) = read else {
-            tracing::warn!("the PowerShell manifest was not read within {} s; keeping the previous ps_ tools", MANIFEST_READ_TIMEOUT.as_secs());
+            tracing::warn!(
+                "the PowerShell manifest was not read within {} s; keeping the previous ps_ tools",
+                MANIFEST_READ_TIMEOUT.as_secs()
+            );
             return self.store(None, None);
         };
         match read {
@@ -133,7 +164,11 @@ impl ToolSource for ManifestTools {
     }
 
     fn cached(&self) -> Arc<Vec<DynamicTool>> {
-        self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).tools.clone()
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .tools
+            .clone()
     }
 }
 
@@ -162,21 +197,37 @@ fn tool_for(function: ManifestFunction) -> Result<DynamicTool, String> {
     let name = format!("{PREFIX}{}", function.name);
     let valid_name = !function.name.is_empty()
         && name.len() <= MAX_TOOL_NAME
-        && function.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && function
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid_name {
-        return Err(format!("function '{}' cannot be a tool name (letters, digits, - and _ only, at most {} characters)", function.name, MAX_TOOL_NAME - PREFIX.len()));
+        return Err(format!(
+            "function '{}' cannot be a tool name (letters, digits, - and _ only, at most {} characters)",
+            function.name,
+            MAX_TOOL_NAME - PREFIX.len()
+        ));
     }
     let mut seen = BTreeSet::new();
     for parameter in &function.parameters {
         let lower = parameter.name.to_ascii_lowercase();
         if lower == TENANT_ARGUMENT || lower == WAIT_ARGUMENT {
-            return Err(format!("function {} has a parameter named {}, which the ps_ tools use themselves", function.name, parameter.name));
+            return Err(format!(
+                "function {} has a parameter named {}, which the ps_ tools use themselves",
+                function.name, parameter.name
+            ));
         }
         if !seen.insert(lower) {
-            return Err(format!("function {} lists parameter {} twice", function.name, parameter.name));
+            return Err(format!(
+                "function {} lists parameter {} twice",
+                function.name, parameter.name
+            ));
         }
         if parameter.kind == ParameterType::Array && parameter.items == Some(ParameterType::Array) {
-            return Err(format!("parameter {} of {} is an array of arrays, which is not supported", parameter.name, function.name));
+            return Err(format!(
+                "parameter {} of {} is an array of arrays, which is not supported",
+                parameter.name, function.name
+            ));
         }
     }
     let effect = match function.effect {
@@ -189,7 +240,12 @@ fn tool_for(function: ManifestFunction) -> Result<DynamicTool, String> {
         ManifestTier::Responder => Tier::Responder,
         ManifestTier::Admin => Tier::Admin,
     };
-    let definition = rmcp::model::Tool::new(name.clone(), description(&function), input_schema(&function)).with_output_schema::<JobView>();
+    let definition = rmcp::model::Tool::new(
+        name.clone(),
+        description(&function),
+        input_schema(&function),
+    )
+    .with_output_schema::<JobView>();
     let definition = annotate(definition, &format!("PowerShell {}", function.name), effect);
     Ok(DynamicTool {
         name,
@@ -198,13 +254,19 @@ fn tool_for(function: ManifestFunction) -> Result<DynamicTool, String> {
         tier,
         definition,
         // Running a destructive function twice because a worker died mid-way is never safe.
-        handler: Arc::new(PsFunction { retry_interrupted: function.effect != ManifestEffect::Destructive, function }),
+        handler: Arc::new(PsFunction {
+            retry_interrupted: function.effect != ManifestEffect::Destructive,
+            function,
+        }),
     })
 }
 
 fn description(function: &ManifestFunction) -> String {
     let mut text = String::new();
-    for part in [&function.synopsis, &function.description].into_iter().flatten() {
+    for part in [&function.synopsis, &function.description]
+        .into_iter()
+        .flatten()
+    {
         let part = part.trim();
         if !part.is_empty() && !text.contains(part) {
             text.push_str(part);
@@ -224,7 +286,11 @@ fn description(function: &ManifestFunction) -> String {
     text
 }
 
-fn type_schema(kind: ParameterType, items: Option<ParameterType>, validate_set: &[String]) -> Value {
+fn type_schema(
+    kind: ParameterType,
+    items: Option<ParameterType>,
+    validate_set: &[String],
+) -> Value {
     let mut schema = json!({ "type": kind.name() });
     let element_set = if kind == ParameterType::Array {
         let mut element = json!({ "type": items.unwrap_or(ParameterType::String).name() });
@@ -249,7 +315,11 @@ fn input_schema(function: &ManifestFunction) -> JsonObject {
         let mut schema = type_schema(parameter.kind, parameter.items, &parameter.validate_set);
         let mut help = parameter.help.clone().unwrap_or_default().trim().to_owned();
         if let Some(ps_type) = &parameter.ps_type {
-            help = if help.is_empty() { format!("PowerShell type {ps_type}.") } else { format!("{help} (PowerShell type {ps_type}.)") };
+            help = if help.is_empty() {
+                format!("PowerShell type {ps_type}.")
+            } else {
+                format!("{help} (PowerShell type {ps_type}.)")
+            };
         }
         if !help.is_empty() {
             schema["description"] = json!(help);
@@ -288,7 +358,10 @@ fn input_schema(function: &ManifestFunction) -> JsonObject {
 /// The parameters a caller may set: all but the one the worker fills with the tenant.
 fn offered(function: &ManifestFunction) -> impl Iterator<Item = &ManifestParameter> {
     function.parameters.iter().filter(|parameter| {
-        function.tenant_parameter.as_deref().is_none_or(|tenant| !parameter.name.eq_ignore_ascii_case(tenant))
+        function
+            .tenant_parameter
+            .as_deref()
+            .is_none_or(|tenant| !parameter.name.eq_ignore_ascii_case(tenant))
     })
 }
 
@@ -314,12 +387,21 @@ impl PsFunction {
                 continue;
             }
             let Some(parameter) = offered(function).find(|p| p.name == name) else {
-                let tenant_parameter = function.tenant_parameter.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(&name));
+                let tenant_parameter = function
+                    .tenant_parameter
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(&name));
                 let other_case = offered(function).find(|p| p.name.eq_ignore_ascii_case(&name));
                 problems.push(match (tenant_parameter, other_case) {
                     (true, _) => format!("{name} is filled from tenant_id; pass tenant_id instead"),
-                    (false, Some(p)) => format!("unknown parameter `{name}`: did you mean `{}`?", p.name),
-                    (false, None) => format!("unknown parameter `{name}`; {PREFIX}{} accepts: {}", function.name, accepted()),
+                    (false, Some(p)) => {
+                        format!("unknown parameter `{name}`: did you mean `{}`?", p.name)
+                    }
+                    (false, None) => format!(
+                        "unknown parameter `{name}`; {PREFIX}{} accepts: {}",
+                        function.name,
+                        accepted()
+                    ),
                 });
                 continue;
             };
@@ -330,10 +412,16 @@ impl PsFunction {
                 Err(problem) => problems.push(problem),
             }
         }
-        for parameter in offered(function).filter(|p| p.mandatory && !parameters.contains_key(&p.name)) {
+        for parameter in
+            offered(function).filter(|p| p.mandatory && !parameters.contains_key(&p.name))
+        {
             problems.push(format!("parameter `{}` is required", parameter.name));
         }
-        if problems.is_empty() { Ok(parameters) } else { Err(ToolError::invalid(problems.join("; "))) }
+        if problems.is_empty() {
+            Ok(parameters)
+        } else {
+            Err(ToolError::invalid(problems.join("; ")))
+        }
     }
 }
 
@@ -345,8 +433,18 @@ fn checked(parameter: &ManifestParameter, value: Value) -> Result<Value, String>
         if parameter.validate_set.is_empty() {
             return Ok(value);
         }
-        let found = value.as_str().and_then(|text| parameter.validate_set.iter().find(|allowed| allowed.eq_ignore_ascii_case(text)));
-        found.map(|allowed| json!(allowed)).ok_or_else(|| format!("`{name}` must be one of {}; got {value}", parameter.validate_set.join(", ")))
+        let found = value.as_str().and_then(|text| {
+            parameter
+                .validate_set
+                .iter()
+                .find(|allowed| allowed.eq_ignore_ascii_case(text))
+        });
+        found.map(|allowed| json!(allowed)).ok_or_else(|| {
+            format!(
+                "`{name}` must be one of {}; got {value}",
+                parameter.validate_set.join(", ")
+            )
+        })
     };
     let of_type = |kind: ParameterType, value: &Value| match kind {
         ParameterType::String => value.is_string(),
@@ -357,7 +455,10 @@ fn checked(parameter: &ManifestParameter, value: Value) -> Result<Value, String>
         ParameterType::Object => value.is_object(),
     };
     if !of_type(parameter.kind, &value) {
-        return Err(format!("`{name}` must be of type {}; got {value}", parameter.kind.name()));
+        return Err(format!(
+            "`{name}` must be of type {}; got {value}",
+            parameter.kind.name()
+        ));
     }
     match (parameter.kind, value) {
         (ParameterType::Array, Value::Array(elements)) => {
@@ -365,7 +466,10 @@ fn checked(parameter: &ManifestParameter, value: Value) -> Result<Value, String>
             let mut checked = Vec::with_capacity(elements.len());
             for element in elements {
                 if !of_type(kind, &element) {
-                    return Err(format!("every element of `{name}` must be of type {}; got {element}", kind.name()));
+                    return Err(format!(
+                        "every element of `{name}` must be of type {}; got {element}",
+                        kind.name()
+                    ));
                 }
                 checked.push(in_set(element)?);
             }
@@ -377,11 +481,16 @@ fn checked(parameter: &ManifestParameter, value: Value) -> Result<Value, String>
 
 #[async_trait::async_trait]
 impl DynamicHandler for PsFunction {
-    async fn call(&self, context: &ToolContext, mut arguments: JsonObject) -> Result<DynamicOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        mut arguments: JsonObject,
+    ) -> Result<DynamicOutput, ToolError> {
         let tenant = match arguments.remove(TENANT_ARGUMENT) {
             None | Some(Value::Null) => None,
             Some(value) => Some(
-                serde_json::from_value::<TenantId>(value).map_err(|error| ToolError::invalid(format!("tenant_id: {error}")))?,
+                serde_json::from_value::<TenantId>(value)
+                    .map_err(|error| ToolError::invalid(format!("tenant_id: {error}")))?,
             ),
         };
         let wait = match arguments.remove(WAIT_ARGUMENT) {
@@ -390,12 +499,21 @@ impl DynamicHandler for PsFunction {
                 value
                     .as_u64()
                     .and_then(|seconds| u32::try_from(seconds).ok())
-                    .ok_or_else(|| ToolError::invalid(format!("wait_seconds must be a whole number of seconds; got {value}")))?,
+                    .ok_or_else(|| {
+                        ToolError::invalid(format!(
+                            "wait_seconds must be a whole number of seconds; got {value}"
+                        ))
+                    })?,
             ),
         };
         let wait = job_output::wait(wait, DEFAULT_WAIT_SECONDS)?;
         let parameters = self.parameters(arguments)?;
-        let tenant = context.services.tenants.resolve(tenant.as_ref())?.tenant_id.clone();
+        let tenant = context
+            .services
+            .tenants
+            .resolve(tenant.as_ref())?
+            .tenant_id
+            .clone();
         let jobs = &context.services.jobs;
         let record = jobs
             .submit_powershell(NewJob {
@@ -406,10 +524,16 @@ impl DynamicHandler for PsFunction {
                 retry_interrupted: self.retry_interrupted,
             })
             .await?;
-        let record = if wait.is_zero() { record } else { jobs.wait(&record.job_id, wait).await? };
+        let record = if wait.is_zero() {
+            record
+        } else {
+            jobs.wait(&record.job_id, wait).await?
+        };
         let view = job_output::view(context, &record, true).await?;
         let summary = view.summary();
-        let value = serde_json::to_value(&view).map_err(|error| ToolError::Storage(format!("the job cannot be shown as JSON: {error}")))?;
+        let value = serde_json::to_value(&view).map_err(|error| {
+            ToolError::Storage(format!("the job cannot be shown as JSON: {error}"))
+        })?;
         Ok(DynamicOutput { summary, value })
     }
 }
@@ -418,7 +542,12 @@ impl DynamicHandler for PsFunction {
 mod tests {
     use super::*;
 
-    fn parameter(name: &str, kind: ParameterType, mandatory: bool, validate_set: &[&str]) -> ManifestParameter {
+    fn parameter(
+        name: &str,
+        kind: ParameterType,
+        mandatory: bool,
+        validate_set: &[&str],
+    ) -> ManifestParameter {
         ManifestParameter {
             name: name.into(),
             kind,
@@ -458,8 +587,16 @@ mod tests {
             ]),
             retry_interrupted: true,
         };
-        let ok = ps.parameters(arguments(json!({"TableName": "Syslog", "Plan": "basic", "RetentionDays": null}))).expect("valid");
-        assert_eq!(ok, arguments(json!({"TableName": "Syslog", "Plan": "Basic"})), "set spelling, nulls omitted");
+        let ok = ps
+            .parameters(arguments(
+                json!({"TableName": "Syslog", "Plan": "basic", "RetentionDays": null}),
+            ))
+            .expect("valid");
+        assert_eq!(
+            ok,
+            arguments(json!({"TableName": "Syslog", "Plan": "Basic"})),
+            "set spelling, nulls omitted"
+        );
 
         let error = ps.parameters(arguments(json!({"tablename": "x", "Plan": "Cheap", "RetentionDays": "ten", "TenantId": "t", "Extra": 1}))).expect_err("bad");
         let text = error.to_string();
@@ -480,24 +617,45 @@ mod tests {
         let tool = tool_for(function(vec![
             parameter("TableName", ParameterType::String, true, &[]),
             parameter("TenantId", ParameterType::String, true, &[]),
-            ManifestParameter { items: Some(ParameterType::String), ..parameter("Tables", ParameterType::Array, false, &["A", "B"]) },
+            ManifestParameter {
+                items: Some(ParameterType::String),
+                ..parameter("Tables", ParameterType::Array, false, &["A", "B"])
+            },
         ]))
         .expect("tool");
         assert_eq!(tool.name, "ps_Update-TablePlan");
         let schema = Value::Object((*tool.definition.input_schema).clone());
         assert_eq!(schema["required"], json!(["TableName"]));
         assert!(schema["properties"].get("TenantId").is_none());
-        assert_eq!(schema["properties"]["Tables"]["items"]["enum"], json!(["A", "B"]));
+        assert_eq!(
+            schema["properties"]["Tables"]["items"]["enum"],
+            json!(["A", "B"])
+        );
         assert_eq!(schema["additionalProperties"], json!(false));
         assert!(tool.definition.output_schema.is_some());
     }
 
     #[test]
     fn unusable_functions_are_left_out_with_a_reason() {
-        let mut bad = function(vec![parameter("wait_seconds", ParameterType::Integer, false, &[])]);
-        assert!(tool_for(bad.clone()).err().expect("refused").contains("wait_seconds"));
+        let mut bad = function(vec![parameter(
+            "wait_seconds",
+            ParameterType::Integer,
+            false,
+            &[],
+        )]);
+        assert!(
+            tool_for(bad.clone())
+                .err()
+                .expect("refused")
+                .contains("wait_seconds")
+        );
         bad.parameters.clear();
         bad.name = "Get-Thing; rm".into();
-        assert!(tool_for(bad).err().expect("refused").contains("cannot be a tool name"));
+        assert!(
+            tool_for(bad)
+                .err()
+                .expect("refused")
+                .contains("cannot be a tool name")
+        );
     }
 }

@@ -3,7 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -33,7 +35,10 @@ struct TenantEntry {
 impl Summary for TenantsListOutput {
     fn summary(&self) -> String {
         let enabled = self.tenants.iter().filter(|t| t.enabled).count();
-        format!("{} tenants configured, {enabled} enabled", self.tenants.len())
+        format!(
+            "{} tenants configured, {enabled} enabled",
+            self.tenants.len()
+        )
     }
 }
 
@@ -53,7 +58,11 @@ impl Tool for TenantsList {
         }
     }
 
-    async fn call(&self, context: &ToolContext, _params: NoParams) -> Result<TenantsListOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        _params: NoParams,
+    ) -> Result<TenantsListOutput, ToolError> {
         let tenants = context
             .services
             .tenants
@@ -63,7 +72,11 @@ impl Tool for TenantsList {
                 tenant_id: tenant.tenant_id.clone(),
                 display_name: tenant.display_name.clone(),
                 enabled: tenant.enabled,
-                workspaces: tenant.workspaces.iter().map(|w| w.workspace_name.clone()).collect(),
+                workspaces: tenant
+                    .workspaces
+                    .iter()
+                    .map(|w| w.workspace_name.clone())
+                    .collect(),
             })
             .collect();
         Ok(TenantsListOutput { tenants })

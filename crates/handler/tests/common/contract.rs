@@ -18,12 +18,15 @@ impl Contract {
             Self::JobRecord => "job-record.v1.schema.json",
             Self::Manifest => "manifest.v1.schema.json",
         };
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts").join(file)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts")
+            .join(file)
     }
 
     pub fn schema(self) -> Value {
         let path = self.path();
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
     }
 }
@@ -37,6 +40,12 @@ pub fn validator(contract: Contract) -> jsonschema::Validator {
 }
 
 pub fn assert_valid(contract: Contract, value: &Value) {
-    let errors: Vec<String> = validator(contract).iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "{contract:?} does not accept {value}: {errors:?}");
+    let errors: Vec<String> = validator(contract)
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{contract:?} does not accept {value}: {errors:?}"
+    );
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use handler::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use handler::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use handler::tenants::TenantId;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -46,7 +48,10 @@ pub struct WipeOutput {
 
 impl Summary for WipeOutput {
     fn summary(&self) -> String {
-        format!("wipe {} started on {} devices", self.action_id, self.machines)
+        format!(
+            "wipe {} started on {} devices",
+            self.action_id, self.machines
+        )
     }
 }
 
@@ -67,15 +72,29 @@ impl Tool for WipeMachines {
     }
 
     fn blast_radius(&self, params: &WipeParams) -> Option<String> {
-        Some(format!("Wipes {} devices: {}", params.machine_ids.len(), params.machine_ids.join(", ")))
+        Some(format!(
+            "Wipes {} devices: {}",
+            params.machine_ids.len(),
+            params.machine_ids.join(", ")
+        ))
     }
 
-    async fn call(&self, context: &ToolContext, params: WipeParams) -> Result<WipeOutput, ToolError> {
-        context.services.tenants.resolve(params.tenant_id.as_ref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: WipeParams,
+    ) -> Result<WipeOutput, ToolError> {
+        context
+            .services
+            .tenants
+            .resolve(params.tenant_id.as_ref())?;
         if params.comment.trim().is_empty() {
             return Err(ToolError::invalid("comment must say why"));
         }
         self.runs.fetch_add(1, Ordering::SeqCst);
-        Ok(WipeOutput { action_id: uuid::Uuid::new_v4().to_string(), machines: params.machine_ids.len() })
+        Ok(WipeOutput {
+            action_id: uuid::Uuid::new_v4().to_string(),
+            machines: params.machine_ids.len(),
+        })
     }
 }

@@ -38,7 +38,10 @@ pub struct LocalEntra {
 }
 
 fn generate(kid: &str) -> Key {
-    Key { kid: kid.to_string(), pair: KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation") }
+    Key {
+        kid: kid.to_string(),
+        pair: KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation"),
+    }
 }
 
 fn jwk(key: &Key) -> Value {
@@ -53,11 +56,19 @@ fn jwk(key: &Key) -> Value {
 }
 
 fn sign(key: &Key, kid: &str, claims: &Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "typ": "JWT", "kid": kid}).to_string());
+    let header =
+        URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "typ": "JWT", "kid": kid}).to_string());
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
     let message = format!("{header}.{payload}");
     let mut signature = vec![0; key.pair.public_modulus_len()];
-    key.pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message.as_bytes(), &mut signature).expect("sign");
+    key.pair
+        .sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            message.as_bytes(),
+            &mut signature,
+        )
+        .expect("sign");
     format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
@@ -68,20 +79,38 @@ async fn keys(State(published): State<Published>) -> Json<Value> {
 }
 
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
 }
 
 impl LocalEntra {
     pub async fn start() -> Self {
-        let published = Published { keys: Arc::new(Mutex::new(vec![generate("key-1")])), fetches: Arc::new(AtomicUsize::new(0)) };
-        let router = axum::Router::new().route("/{tenant}/discovery/v2.0/keys", get(keys)).with_state(published.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let published = Published {
+            keys: Arc::new(Mutex::new(vec![generate("key-1")])),
+            fetches: Arc::new(AtomicUsize::new(0)),
+        };
+        let router = axum::Router::new()
+            .route("/{tenant}/discovery/v2.0/keys", get(keys))
+            .with_state(published.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, router).with_graceful_shutdown(async { let _ = signal.await; }).await;
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = signal.await;
+                })
+                .await;
         });
-        Self { authority: format!("http://{address}"), published, shutdown: Some(shutdown) }
+        Self {
+            authority: format!("http://{address}"),
+            published,
+            shutdown: Some(shutdown),
+        }
     }
 
     /// The settings that make the handler trust this authority for `HOME_TENANT`.
@@ -125,7 +154,15 @@ impl LocalEntra {
 
     /// `claims` signed with a key nobody published, under the published key's id.
     pub fn forge(&self, claims: &Value) -> String {
-        let kid = self.published.keys.lock().expect("keys").last().expect("a key").kid.clone();
+        let kid = self
+            .published
+            .keys
+            .lock()
+            .expect("keys")
+            .last()
+            .expect("a key")
+            .kid
+            .clone();
         sign(&generate("forger"), &kid, claims)
     }
 

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tower::ServiceExt;
 
@@ -30,24 +33,35 @@ impl Drop for HttpsServer {
 pub async fn serve(router: Router, extra_names: &[&str]) -> HttpsServer {
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.distinguished_name.push(DnType::CommonName, "handler test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "handler test CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
     let issuer = Issuer::new(ca_params, ca_key);
 
     let leaf_key = KeyPair::generate().expect("leaf key");
     let mut leaf_params = CertificateParams::new(Vec::<String>::new()).expect("leaf params");
-    leaf_params.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
     leaf_params.subject_alt_names = vec![
         SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
         SanType::DnsName("localhost".try_into().expect("name")),
     ];
     for name in extra_names {
-        leaf_params.subject_alt_names.push(SanType::DnsName((*name).try_into().expect("name")));
+        leaf_params
+            .subject_alt_names
+            .push(SanType::DnsName((*name).try_into().expect("name")));
     }
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf certificate");
+    let leaf_cert = leaf_params
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf certificate");
 
     let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
@@ -61,23 +75,36 @@ pub async fn serve(router: Router, extra_names: &[&str]) -> HttpsServer {
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let port = listener.local_addr().expect("address").port();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let acceptor = acceptor.clone();
             let router = router.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(stream).await else { return };
-                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    router.clone().oneshot(request.map(Body::new))
-                });
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        router.clone().oneshot(request.map(Body::new))
+                    },
+                );
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
                     .await;
             });
         }
     });
-    HttpsServer { base_url: format!("https://127.0.0.1:{port}"), port, ca_pem: ca_cert.pem(), task }
+    HttpsServer {
+        base_url: format!("https://127.0.0.1:{port}"),
+        port,
+        ca_pem: ca_cert.pem(),
+        task,
+    }
 }

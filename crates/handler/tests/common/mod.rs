@@ -2,10 +2,10 @@
 #![allow(dead_code)]
 
 pub mod contract;
-pub mod worker;
-pub mod https;
 pub mod destructive;
 pub mod entra;
+pub mod https;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,11 +15,11 @@ use handler::config::{Config, settings};
 use handler::hunts::{AppSettingSecrets, Clock, SystemClock};
 use handler::mcp::CatalogueBuilder;
 use handler::services::Services;
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult, ElicitationAction,
-    ElicitationCapability, FormElicitationCapability,
-};
 use rmcp::model::ProtocolVersion;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
+    ElicitResult, ElicitationAction, ElicitationCapability, FormElicitationCapability,
+};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -39,7 +39,10 @@ pub fn storage_connection_string() -> String {
 
 pub fn fast_sandbox_options() -> SandboxOptions {
     SandboxOptions {
-        action_timings: ActionTimings { pending: Duration::from_millis(200), in_progress: Duration::from_millis(300) },
+        action_timings: ActionTimings {
+            pending: Duration::from_millis(200),
+            in_progress: Duration::from_millis(300),
+        },
         ..SandboxOptions::default()
     }
 }
@@ -76,7 +79,10 @@ impl Clock for ManualClock {
 
 /// A blob container of its own for each app, so parallel tests never see each other's hunts.
 pub fn unique_hunt_container() -> String {
-    format!("hunts-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "hunts-test-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 impl TestApp {
@@ -90,7 +96,11 @@ impl TestApp {
     }
 
     /// Also `HUNT_SECRET_*` settings in `extra` are what hunt alerts resolve their webhooks from.
-    pub async fn start_with_clock(options: SandboxOptions, extra: &[(&str, &str)], clock: Arc<dyn Clock>) -> Self {
+    pub async fn start_with_clock(
+        options: SandboxOptions,
+        extra: &[(&str, &str)],
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self::start_full(options, extra, clock, |_| {}, |builder| builder).await
     }
 
@@ -106,7 +116,11 @@ impl TestApp {
 
     /// As `start_with`, then `tune` changes the parsed configuration (what no setting reaches,
     /// such as rate-limit windows shortened to match a sandbox with a fast clock).
-    pub async fn start_tuned(options: SandboxOptions, extra: &[(&str, &str)], tune: impl FnOnce(&mut Config)) -> Self {
+    pub async fn start_tuned(
+        options: SandboxOptions,
+        extra: &[(&str, &str)],
+        tune: impl FnOnce(&mut Config),
+    ) -> Self {
         Self::start_custom(options, extra, tune, |builder| builder).await
     }
 
@@ -117,34 +131,54 @@ impl TestApp {
         adjust: impl FnOnce(&mut Config),
         tools: impl FnOnce(CatalogueBuilder) -> CatalogueBuilder,
     ) -> Self {
-        let sandbox = RunningSandbox::start(options).await.expect("sandbox starts");
-        let mut values: HashMap<String, String> =
-            handler::local::sandbox_settings(&sandbox).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let sandbox = RunningSandbox::start(options)
+            .await
+            .expect("sandbox starts");
+        let mut values: HashMap<String, String> = handler::local::sandbox_settings(&sandbox)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         for (key, value) in handler::local::sandbox_defaults() {
             values.insert(key.to_string(), value);
         }
         values.insert(settings::STORAGE.into(), storage_connection_string());
         values.insert(settings::OUTBOUND_MAX_RETRIES.into(), "3".into());
-        values.insert(settings::HUNT_STORAGE_CONTAINER.into(), unique_hunt_container());
+        values.insert(
+            settings::HUNT_STORAGE_CONTAINER.into(),
+            unique_hunt_container(),
+        );
         // Tests call far faster than a person; the rate limit has tests of its own that set it.
         values.insert(settings::MCP_RATE_LIMIT_PER_MINUTE.into(), "0".into());
         for (key, value) in extra {
             values.insert(key.to_string(), value.to_string());
         }
-        let mut config = Config::from_lookup(|name| values.get(name).cloned()).expect("valid test configuration");
+        let mut config = Config::from_lookup(|name| values.get(name).cloned())
+            .expect("valid test configuration");
         config.outbound.trusted_ca_pem = Some(sandbox.ca_certificate_pem().to_string());
         adjust(&mut config);
         let secrets = values.clone();
         let secrets = AppSettingSecrets::new(move |name| secrets.get(name).cloned());
-        let services = Arc::new(Services::with(&config, Arc::new(secrets), clock).expect("services build"));
+        let services =
+            Arc::new(Services::with(&config, Arc::new(secrets), clock).expect("services build"));
         let router = handler::app_with_tools(&config, services.clone(), tools).expect("app builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, router).with_graceful_shutdown(async { let _ = signal.await; }).await;
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = signal.await;
+                })
+                .await;
         });
-        Self { sandbox, base_url: format!("http://{address}"), services, shutdown: Some(shutdown) }
+        Self {
+            sandbox,
+            base_url: format!("http://{address}"),
+            services,
+            shutdown: Some(shutdown),
+        }
     }
 
     pub fn mcp_url(&self) -> String {
@@ -168,13 +202,20 @@ pub type McpClient = RunningService<RoleClient, ClientConfig>;
 
 pub async fn connect(url: &str) -> McpClient {
     let transport = StreamableHttpClientTransport::from_uri(url.to_string());
-    ClientConfig::default().serve(transport).await.expect("MCP client connects and initializes")
+    ClientConfig::default()
+        .serve(transport)
+        .await
+        .expect("MCP client connects and initializes")
 }
 
 /// A client that sends `Authorization: Bearer <token>`.
 pub async fn connect_with_token(url: &str, token: &str) -> McpClient {
-    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(token.to_string());
-    ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)).await.expect("MCP client connects")
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
+        .auth_header(token.to_string());
+    ClientConfig::default()
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("MCP client connects")
 }
 
 /// A client whose person answers every approval prompt (MCP elicitation) with `approve`.
@@ -187,13 +228,18 @@ pub struct Approver {
 impl ClientHandler for Approver {
     fn get_info(&self) -> ClientConfig {
         let mut capabilities = ClientCapabilities::default();
-        capabilities.elicitation = Some(ElicitationCapability::new().with_form(FormElicitationCapability::default()));
+        capabilities.elicitation =
+            Some(ElicitationCapability::new().with_form(FormElicitationCapability::default()));
         let mut info = ClientConfig::default();
         info.capabilities = capabilities;
         info
     }
 
-    async fn create_elicitation(&self, request: ElicitRequestParams, _context: RequestContext<RoleClient>) -> Result<ElicitResult, ErrorData> {
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
         if let ElicitRequestParams::FormElicitationParams { message, .. } = &request {
             self.prompts.lock().expect("prompts").push(message.clone());
         }
@@ -207,23 +253,39 @@ impl ClientHandler for Approver {
 
 pub type ApproverClient = RunningService<RoleClient, Approver>;
 
-pub async fn connect_approver(url: &str, token: Option<&str>, approve: bool) -> (ApproverClient, Arc<std::sync::Mutex<Vec<String>>>) {
+pub async fn connect_approver(
+    url: &str,
+    token: Option<&str>,
+    approve: bool,
+) -> (ApproverClient, Arc<std::sync::Mutex<Vec<String>>>) {
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
     if let Some(token) = token {
         config = config.auth_header(token.to_string());
     }
     let prompts = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let approver = Approver { approve, prompts: prompts.clone() };
+    let approver = Approver {
+        approve,
+        prompts: prompts.clone(),
+    };
     // Approval prompts on a stateless server need MRTR, which is protocol 2026-07-28 (no initialize).
-    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
     let client = approver
-        .serve_with_lifecycle(StreamableHttpClientTransport::from_config(config), lifecycle)
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(config),
+            lifecycle,
+        )
         .await
         .expect("MCP client connects");
     (client, prompts)
 }
 
-pub async fn call<H: ClientHandler>(client: &RunningService<RoleClient, H>, tool: &str, arguments: Value) -> CallToolResult {
+pub async fn call<H: ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    tool: &str,
+    arguments: Value,
+) -> CallToolResult {
     let arguments = match arguments {
         Value::Object(map) => map,
         other => panic!("arguments must be an object, got {other}"),
@@ -236,18 +298,36 @@ pub async fn call<H: ClientHandler>(client: &RunningService<RoleClient, H>, tool
 
 /// The structured result of a successful call.
 pub fn ok(result: &CallToolResult) -> Value {
-    assert_ne!(result.is_error, Some(true), "expected success, got error: {}", text(result));
-    result.structured_content.clone().unwrap_or_else(|| panic!("no structured content in {result:?}"))
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "expected success, got error: {}",
+        text(result)
+    );
+    result
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("no structured content in {result:?}"))
 }
 
 /// The text of a failed call.
 pub fn err(result: &CallToolResult) -> String {
-    assert_eq!(result.is_error, Some(true), "expected a tool error, got: {}", text(result));
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "expected a tool error, got: {}",
+        text(result)
+    );
     text(result)
 }
 
 pub fn text(result: &CallToolResult) -> String {
-    result.content.iter().filter_map(|block| block.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+    result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn contoso() -> Value {
@@ -256,7 +336,11 @@ pub fn contoso() -> Value {
 
 /// The token a `CONFIRMATION REQUIRED` answer gives back, if the answer has one.
 pub fn confirmation_token(message: &str) -> Option<String> {
-    message.split("\"confirmation_token\": \"").nth(1).and_then(|rest| rest.split('"').next()).map(str::to_owned)
+    message
+        .split("\"confirmation_token\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_owned)
 }
 
 /// Calls a tool; when the server answers that a person must confirm (a destructive tool under
@@ -275,11 +359,29 @@ pub async fn call_confirmed(client: &McpClient, tool: &str, arguments: Value) ->
 }
 /// Ids of the first `count` devices matching an OData filter (the sandbox seeds onboarded, active,
 /// inactive and unmanaged devices).
-pub async fn machine_ids(client: &McpClient, tenant: &str, filter: &str, count: usize) -> Vec<String> {
-    let output = ok(&call(client, "mde_list_machines", json!({"tenant_id": tenant, "filter": filter, "limit": count})).await);
-    let ids: Vec<String> =
-        output["machines"].as_array().expect("machines").iter().map(|m| m["id"].as_str().expect("id").to_string()).collect();
-    assert_eq!(ids.len(), count, "the sandbox has {count} devices matching {filter}");
+pub async fn machine_ids(
+    client: &McpClient,
+    tenant: &str,
+    filter: &str,
+    count: usize,
+) -> Vec<String> {
+    let output = ok(&call(
+        client,
+        "mde_list_machines",
+        json!({"tenant_id": tenant, "filter": filter, "limit": count}),
+    )
+    .await);
+    let ids: Vec<String> = output["machines"]
+        .as_array()
+        .expect("machines")
+        .iter()
+        .map(|m| m["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        count,
+        "the sandbox has {count} devices matching {filter}"
+    );
     ids
 }
 

@@ -10,10 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use handler::jobs::contract::{
-    self, JobMessage, JobRecord, Manifest, ManifestEffect, ManifestFunction, ManifestParameter, ManifestTier, ParameterType, ResultRef,
+    self, JobMessage, JobRecord, Manifest, ManifestEffect, ManifestFunction, ManifestParameter,
+    ManifestTier, ParameterType, ResultRef,
 };
 use handler::jobs::{ErrorCode, JobError, JobState};
-use handler::storage::{JsonBlobStore, MessageEncoding, MessageQueue, ReceivedMessage, Storage, StorageConnection, StorageError};
+use handler::storage::{
+    JsonBlobStore, MessageEncoding, MessageQueue, ReceivedMessage, Storage, StorageConnection,
+    StorageError,
+};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -43,11 +47,27 @@ pub struct FunctionDef {
 }
 
 pub fn parameter(name: &str, kind: ParameterType, mandatory: bool) -> ManifestParameter {
-    ManifestParameter { name: name.into(), kind, items: None, ps_type: None, mandatory, validate_set: Vec::new(), help: Some(format!("The {name}.")) }
+    ManifestParameter {
+        name: name.into(),
+        kind,
+        items: None,
+        ps_type: None,
+        mandatory,
+        validate_set: Vec::new(),
+        help: Some(format!("The {name}.")),
+    }
 }
 
-pub fn function(name: &str, effect: ManifestEffect, parameters: Vec<ManifestParameter>, run: Function) -> FunctionDef {
-    let tenant_parameter = parameters.iter().any(|p| p.name == "TenantId").then(|| "TenantId".to_string());
+pub fn function(
+    name: &str,
+    effect: ManifestEffect,
+    parameters: Vec<ManifestParameter>,
+    run: Function,
+) -> FunctionDef {
+    let tenant_parameter = parameters
+        .iter()
+        .any(|p| p.name == "TenantId")
+        .then(|| "TenantId".to_string());
     FunctionDef {
         manifest: ManifestFunction {
             name: name.into(),
@@ -88,17 +108,26 @@ pub struct StandInWorker {
 }
 
 pub fn test_storage() -> Storage {
-    let connection = StorageConnection::from_connection_string(&super::storage_connection_string()).expect("connection string");
+    let connection = StorageConnection::from_connection_string(&super::storage_connection_string())
+        .expect("connection string");
     Storage::new(connection, None).expect("storage")
 }
 
 impl StandInWorker {
-    pub fn new(storage: &Storage, container: &str, queue: &str, functions: Vec<FunctionDef>) -> Self {
+    pub fn new(
+        storage: &Storage,
+        container: &str,
+        queue: &str,
+        functions: Vec<FunctionDef>,
+    ) -> Self {
         Self {
             queue: MessageQueue::new(storage, queue, MessageEncoding::Base64),
             poison: MessageQueue::new(storage, &format!("{queue}-poison"), MessageEncoding::Base64),
             blobs: JsonBlobStore::new(storage, container),
-            functions: functions.into_iter().map(|f| (f.manifest.name.to_ascii_lowercase(), f)).collect(),
+            functions: functions
+                .into_iter()
+                .map(|f| (f.manifest.name.to_ascii_lowercase(), f))
+                .collect(),
             runs: Arc::new(Mutex::new(HashMap::new())),
             visibility: Duration::from_secs(1),
             seen: Mutex::new(Vec::new()),
@@ -106,28 +135,50 @@ impl StandInWorker {
     }
 
     pub fn runs_of(&self, job_id: &str) -> u32 {
-        self.runs.lock().expect("lock").get(job_id).copied().unwrap_or(0)
+        self.runs
+            .lock()
+            .expect("lock")
+            .get(job_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// publish-manifest: the allow-listed functions, as the handler reads them.
     pub async fn publish_manifest(&self) {
-        let mut functions: Vec<ManifestFunction> = self.functions.values().map(|f| f.manifest.clone()).collect();
+        let mut functions: Vec<ManifestFunction> = self
+            .functions
+            .values()
+            .map(|f| f.manifest.clone())
+            .collect();
         functions.sort_by(|a, b| a.name.cmp(&b.name));
         self.publish(functions).await;
     }
 
     pub async fn publish(&self, functions: Vec<ManifestFunction>) {
         self.blobs.ensure_container().await.expect("container");
-        let manifest = Manifest { version: 1, generated: OffsetDateTime::now_utc(), functions };
+        let manifest = Manifest {
+            version: 1,
+            generated: OffsetDateTime::now_utc(),
+            functions,
+        };
         let value = serde_json::to_value(&manifest).expect("json");
         assert_valid(Contract::Manifest, &value);
-        self.blobs.upsert(contract::MANIFEST_BLOB, &value).await.expect("manifest written");
+        self.blobs
+            .upsert(contract::MANIFEST_BLOB, &value)
+            .await
+            .expect("manifest written");
     }
 
     /// One poll of the queue trigger: takes at most one message and handles it as the host would.
     pub async fn poll(&self) -> Option<Delivery> {
         self.queue.ensure_exists().await.expect("queue");
-        let message = self.queue.receive(1, self.visibility).await.expect("receive").into_iter().next()?;
+        let message = self
+            .queue
+            .receive(1, self.visibility)
+            .await
+            .expect("receive")
+            .into_iter()
+            .next()?;
         if message.dequeue_count > MAX_DEQUEUE_COUNT {
             self.move_to_poison(&message).await;
             return Some(Delivery::Poisoned);
@@ -174,9 +225,15 @@ impl StandInWorker {
 
     /// Writes a record change with the ETag it was read with; re-reads and re-applies on 412,
     /// like Update-JobRecord in JobWorker.psm1. `change` returns false to leave it as it is.
-    async fn update(&self, blob: &str, mut change: impl FnMut(&mut JobRecord) -> bool) -> Result<(), String> {
+    async fn update(
+        &self,
+        blob: &str,
+        mut change: impl FnMut(&mut JobRecord) -> bool,
+    ) -> Result<(), String> {
         loop {
-            let Some((mut record, etag)) = self.read_record(blob).await else { return Err(format!("{blob} vanished")) };
+            let Some((mut record, etag)) = self.read_record(blob).await else {
+                return Err(format!("{blob} vanished"));
+            };
             if !change(&mut record) {
                 return Ok(());
             }
@@ -192,12 +249,18 @@ impl StandInWorker {
     }
 
     async fn fail(&self, blob: &str, code: ErrorCode, message: String) -> Result<(), String> {
-        self.update(blob, |record| finish(record, JobState::Failed, code, &message)).await
+        self.update(blob, |record| {
+            finish(record, JobState::Failed, code, &message)
+        })
+        .await
     }
 
     /// Invoke-Job / Invoke-JobSteps of JobWorker.psm1 (called by run-job/run.ps1), step for step.
     async fn run_job(&self, delivered: &ReceivedMessage) -> Result<(), String> {
-        self.seen.lock().expect("lock").push(delivered.text().map_err(|e| e.to_string())?);
+        self.seen
+            .lock()
+            .expect("lock")
+            .push(delivered.text().map_err(|e| e.to_string())?);
         let value: Value = delivered.json().map_err(|e| e.to_string())?;
         assert_valid(Contract::JobMessage, &value);
         let message: JobMessage = serde_json::from_value(value).map_err(|e| e.to_string())?;
@@ -246,31 +309,65 @@ impl StandInWorker {
         if decision.is_some() || attempt == 0 {
             return Ok(());
         }
-        let Some(function) = function else { return Ok(()) };
+        let Some(function) = function else {
+            return Ok(());
+        };
 
         // 2. Parameters: inline, or from the blob the message names; the tenant parameter is
         //    always the job's allow-listed tenant.
         let mut parameters = match (&message.parameters, &message.parameters_blob) {
             (Some(parameters), _) => parameters.clone(),
-            (None, Some(parameters_blob)) => match self.blobs.get::<Map<String, Value>>(parameters_blob).await.map_err(|e| e.to_string())? {
+            (None, Some(parameters_blob)) => match self
+                .blobs
+                .get::<Map<String, Value>>(parameters_blob)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 Some((parameters, _)) => parameters,
-                None => return self.fail(&blob, ErrorCode::InvalidMessage, format!("parameters blob {parameters_blob} is missing")).await,
+                None => {
+                    return self
+                        .fail(
+                            &blob,
+                            ErrorCode::InvalidMessage,
+                            format!("parameters blob {parameters_blob} is missing"),
+                        )
+                        .await;
+                }
             },
-            (None, None) => return self.fail(&blob, ErrorCode::InvalidMessage, "the message has no parameters".into()).await,
+            (None, None) => {
+                return self
+                    .fail(
+                        &blob,
+                        ErrorCode::InvalidMessage,
+                        "the message has no parameters".into(),
+                    )
+                    .await;
+            }
         };
         if let Some(tenant_parameter) = &function.manifest.tenant_parameter {
             parameters.insert(tenant_parameter.clone(), json!(message.tenant_id));
         }
 
         // 3. Run, then write the result before the record that points at it.
-        *self.runs.lock().expect("lock").entry(message.job_id.to_string()).or_default() += 1;
+        *self
+            .runs
+            .lock()
+            .expect("lock")
+            .entry(message.job_id.to_string())
+            .or_default() += 1;
         match (function.run)(&parameters, attempt) {
             Act::Return(output) => {
                 let result_blob = contract::result_blob(&message.job_id);
                 let bytes = serde_json::to_vec(&output).expect("json").len() as u64;
-                self.blobs.upsert(&result_blob, &output).await.map_err(|e| e.to_string())?;
+                self.blobs
+                    .upsert(&result_blob, &output)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 self.update(&blob, |record| {
-                    record.result = Some(ResultRef { blob: result_blob.clone(), bytes });
+                    record.result = Some(ResultRef {
+                        blob: result_blob.clone(),
+                        bytes,
+                    });
                     finish(record, JobState::Succeeded, ErrorCode::FunctionFailed, "")
                 })
                 .await
@@ -279,11 +376,12 @@ impl StandInWorker {
             Act::Crash => Err("the worker process died".into()),
             Act::InfraError(error) => {
                 let recorded = error.clone();
-                let _ = self.update(&blob, |record| {
-                    record.last_attempt_error = Some(recorded.clone());
-                    true
-                })
-                .await;
+                let _ = self
+                    .update(&blob, |record| {
+                        record.last_attempt_error = Some(recorded.clone());
+                        true
+                    })
+                    .await;
                 Err(error)
             }
         }
@@ -292,8 +390,17 @@ impl StandInWorker {
     /// A message without a record was not queued by the handler: record it as failed, never run it.
     async fn record_orphan(&self, message: &JobMessage) -> Result<(), String> {
         let mut record = JobRecord::queued(message, OffsetDateTime::now_utc());
-        finish(&mut record, JobState::Failed, ErrorCode::InvalidMessage, "the message has no job record; it was not queued by the handler");
-        match self.blobs.create(&contract::record_blob(&message.job_id), &record).await {
+        finish(
+            &mut record,
+            JobState::Failed,
+            ErrorCode::InvalidMessage,
+            "the message has no job record; it was not queued by the handler",
+        );
+        match self
+            .blobs
+            .create(&contract::record_blob(&message.job_id), &record)
+            .await
+        {
             Ok(_) | Err(StorageError::AlreadyExists { .. }) => Ok(()),
             Err(error) => Err(error.to_string()),
         }
@@ -307,6 +414,9 @@ fn finish(record: &mut JobRecord, state: JobState, code: ErrorCode, message: &st
     }
     record.state = state;
     record.finished = Some(OffsetDateTime::now_utc());
-    record.error = (state != JobState::Succeeded).then(|| JobError { code, message: message.to_owned() });
+    record.error = (state != JobState::Succeeded).then(|| JobError {
+        code,
+        message: message.to_owned(),
+    });
     true
 }

@@ -23,17 +23,27 @@ pub struct DirectArm {
 
 impl DirectArm {
     pub async fn new(app: &TestApp, tenant: &str) -> Self {
-        let certificates = reqwest::Certificate::from_pem_bundle(app.sandbox.ca_certificate_pem().as_bytes()).expect("CA");
-        let client = reqwest::Client::builder().tls_certs_merge(certificates).build().expect("client");
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(app.sandbox.ca_certificate_pem().as_bytes())
+                .expect("CA");
+        let client = reqwest::Client::builder()
+            .tls_certs_merge(certificates)
+            .build()
+            .expect("client");
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", app.sandbox.client_id()),
             ("client_secret", app.sandbox.client_secret()),
             ("scope", "https://management.azure.com/.default"),
         ];
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
         let response: Value = client
-            .post(format!("{}/{tenant}/oauth2/v2.0/token", app.sandbox.base_url()))
+            .post(format!(
+                "{}/{tenant}/oauth2/v2.0/token",
+                app.sandbox.base_url()
+            ))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
@@ -42,8 +52,15 @@ impl DirectArm {
             .json()
             .await
             .expect("token json");
-        let token = response["access_token"].as_str().expect("token").to_string();
-        Self { client, token, base: format!("{}/arm", app.sandbox.base_url()) }
+        let token = response["access_token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        Self {
+            client,
+            token,
+            base: format!("{}/arm", app.sandbox.base_url()),
+        }
     }
 
     pub async fn contoso(app: &TestApp) -> Self {
@@ -56,11 +73,17 @@ impl DirectArm {
 
     /// The workspace's ARM path (without host), e.g. for `{ws}/providers/Microsoft.SecurityInsights/...`.
     pub fn workspace_path(w: &SandboxWorkspace) -> String {
-        format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}", w.subscription_id, w.resource_group, w.name)
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}",
+            w.subscription_id, w.resource_group, w.name
+        )
     }
 
     pub fn group_path(w: &SandboxWorkspace) -> String {
-        format!("/subscriptions/{}/resourceGroups/{}", w.subscription_id, w.resource_group)
+        format!(
+            "/subscriptions/{}/resourceGroups/{}",
+            w.subscription_id, w.resource_group
+        )
     }
 
     fn url(&self, path: &str, api_version: &str) -> String {
@@ -69,17 +92,43 @@ impl DirectArm {
     }
 
     pub async fn get(&self, path: &str, api_version: &str) -> (u16, Value) {
-        let response = self.client.get(self.url(path, api_version)).bearer_auth(&self.token).send().await.expect("GET");
-        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+        let response = self
+            .client
+            .get(self.url(path, api_version))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET");
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
     }
 
     pub async fn put(&self, path: &str, api_version: &str, body: &Value) -> (u16, Value) {
-        let response = self.client.put(self.url(path, api_version)).bearer_auth(&self.token).json(body).send().await.expect("PUT");
-        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+        let response = self
+            .client
+            .put(self.url(path, api_version))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT");
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
     }
 
     pub async fn delete(&self, path: &str, api_version: &str) -> u16 {
-        self.client.delete(self.url(path, api_version)).bearer_auth(&self.token).send().await.expect("DELETE").status().as_u16()
+        self.client
+            .delete(self.url(path, api_version))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("DELETE")
+            .status()
+            .as_u16()
     }
 
     /// Every item of an ARM list, following nextLinks.
@@ -87,7 +136,16 @@ impl DirectArm {
         let mut items = Vec::new();
         let mut next = Some(self.url(path, api_version));
         while let Some(url) = next.take() {
-            let page: Value = self.client.get(url).bearer_auth(&self.token).send().await.expect("GET").json().await.expect("json");
+            let page: Value = self
+                .client
+                .get(url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("GET")
+                .json()
+                .await
+                .expect("json");
             items.extend(page["value"].as_array().cloned().unwrap_or_default());
             next = page["nextLink"].as_str().map(str::to_string);
         }
@@ -123,5 +181,10 @@ pub async fn touch(arm: &DirectArm, path: &str, api_version: &str, edit: impl Fn
 }
 
 pub fn strings(value: &Value, key: &str) -> Vec<String> {
-    value.as_array().into_iter().flatten().filter_map(|v| v[key].as_str().map(str::to_string)).collect()
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v[key].as_str().map(str::to_string))
+        .collect()
 }

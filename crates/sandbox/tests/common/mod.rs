@@ -98,4 +98,3 @@ pub async fn send(
     let s = r.status();
     (s, r.json().await.unwrap_or(Value::Null))
 }
-

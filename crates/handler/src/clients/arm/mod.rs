@@ -25,7 +25,10 @@ use url::Url;
 pub use models::*;
 pub use paths::{ArmName, GroupResource, SubscriptionResource, WorkspaceResource};
 
-use crate::outbound::{Api, ApiError, ApiRequest, ApiResponse, Collected, HttpCore, ListPosition, Replay, decode, retry_after};
+use crate::outbound::{
+    Api, ApiError, ApiRequest, ApiResponse, Collected, HttpCore, ListPosition, Replay, decode,
+    retry_after,
+};
 use crate::tenants::{TenantId, WorkspaceConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,15 +40,24 @@ pub enum ArmError {
     )]
     Conflict { resource: String, detail: String },
     #[error("the operation on {resource} ended {status}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
-    OperationFailed { resource: String, status: String, message: Option<String> },
+    OperationFailed {
+        resource: String,
+        status: String,
+        message: Option<String>,
+    },
 }
 
 /// Where a long-running operation stood when the call stopped waiting.
 #[derive(Debug, Clone)]
 pub enum OperationOutcome {
-    Succeeded { waited: Duration },
+    Succeeded {
+        waited: Duration,
+    },
     /// Still running when the wait bound was reached; Azure carries on with it.
-    Running { waited: Duration, status: String },
+    Running {
+        waited: Duration,
+        status: String,
+    },
 }
 
 /// The state of a resource before and after an etag-checked update.
@@ -70,19 +82,32 @@ impl ArmClient {
         Self { http }
     }
 
-    pub fn workspace_url(&self, workspace: &WorkspaceConfig, resource: WorkspaceResource<'_>) -> Url {
+    pub fn workspace_url(
+        &self,
+        workspace: &WorkspaceConfig,
+        resource: WorkspaceResource<'_>,
+    ) -> Url {
         let (path, version) = resource.path(workspace);
         self.http.url(Api::Arm, &path, &[("api-version", version)])
     }
 
-    pub fn group_url(&self, subscription: &str, resource_group: &str, resource: GroupResource<'_>) -> Url {
+    pub fn group_url(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        resource: GroupResource<'_>,
+    ) -> Url {
         let (path, version, query) = resource.path(subscription, resource_group);
         let mut all = vec![("api-version", version)];
         all.extend(query.iter().map(|(k, v)| (*k, v.as_str())));
         self.http.url(Api::Arm, &path, &all)
     }
 
-    pub fn subscription_url(&self, subscription: Option<&str>, resource: SubscriptionResource) -> Url {
+    pub fn subscription_url(
+        &self,
+        subscription: Option<&str>,
+        resource: SubscriptionResource,
+    ) -> Url {
         let (path, version, query) = resource.path(subscription);
         let mut all = vec![("api-version", version)];
         all.extend_from_slice(query);
@@ -95,12 +120,23 @@ impl ArmClient {
         url
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, tenant: &TenantId, url: Url) -> Result<T, ArmError> {
-        Ok(self.http.json(&ApiRequest::get(Api::Arm, tenant, url)).await?)
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        url: Url,
+    ) -> Result<T, ArmError> {
+        Ok(self
+            .http
+            .json(&ApiRequest::get(Api::Arm, tenant, url))
+            .await?)
     }
 
     /// `None` when the resource does not exist.
-    pub async fn find<T: DeserializeOwned>(&self, tenant: &TenantId, url: Url) -> Result<Option<T>, ArmError> {
+    pub async fn find<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        url: Url,
+    ) -> Result<Option<T>, ArmError> {
         match self.get(tenant, url).await {
             Ok(found) => Ok(Some(found)),
             Err(ArmError::Api(error)) if error.is_not_found() => Ok(None),
@@ -108,8 +144,18 @@ impl ArmClient {
         }
     }
 
-    pub async fn list<T: DeserializeOwned>(&self, tenant: &TenantId, from: ListPosition, max: usize) -> Result<Collected<T>, ArmError> {
-        Ok(self.http.collect(Api::Arm, from, max, |page| ApiRequest::get(Api::Arm, tenant, page)).await?)
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        from: ListPosition,
+        max: usize,
+    ) -> Result<Collected<T>, ArmError> {
+        Ok(self
+            .http
+            .collect(Api::Arm, from, max, |page| {
+                ApiRequest::get(Api::Arm, tenant, page)
+            })
+            .await?)
     }
 
     /// Checks that a list position belongs to ARM before a tool resumes from it.
@@ -119,20 +165,39 @@ impl ArmClient {
 
     /// A PUT that creates or replaces a resource at a name the caller chose. Repeating it
     /// writes the same resource again, so it may be retried after a lost answer.
-    pub async fn put<T: DeserializeOwned>(&self, tenant: &TenantId, url: Url, body: &Value) -> Result<T, ArmError> {
+    pub async fn put<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        url: Url,
+        body: &Value,
+    ) -> Result<T, ArmError> {
         let request = ApiRequest::send_json(Api::Arm, tenant, Method::PUT, url, body, Replay::Safe);
         Ok(self.http.json(&request).await?)
     }
 
     /// A POST that reads (Sentinel's incident alerts and entities are POSTs that change nothing).
-    pub async fn post_read<T: DeserializeOwned>(&self, tenant: &TenantId, url: Url) -> Result<T, ArmError> {
-        let request = ApiRequest::send_json(Api::Arm, tenant, Method::POST, url, &serde_json::json!({}), Replay::Safe);
+    pub async fn post_read<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        url: Url,
+    ) -> Result<T, ArmError> {
+        let request = ApiRequest::send_json(
+            Api::Arm,
+            tenant,
+            Method::POST,
+            url,
+            &serde_json::json!({}),
+            Replay::Safe,
+        );
         Ok(self.http.json(&request).await?)
     }
 
     /// Deletes a resource; false when there was nothing to delete (204 or 404).
     pub async fn delete(&self, tenant: &TenantId, url: Url) -> Result<bool, ArmError> {
-        let request = ApiRequest { method: Method::DELETE, ..ApiRequest::get(Api::Arm, tenant, url) };
+        let request = ApiRequest {
+            method: Method::DELETE,
+            ..ApiRequest::get(Api::Arm, tenant, url)
+        };
         match self.http.send(&request).await {
             Ok(response) => Ok(response.status != StatusCode::NO_CONTENT),
             Err(error) if error.is_not_found() => Ok(false),
@@ -142,25 +207,57 @@ impl ArmClient {
 
     /// GET the resource, let `edit` change it, and PUT it back only if it still has the etag
     /// that was read. `edit` returns false when the wanted state is already there.
-    pub async fn update(&self, tenant: &TenantId, url: Url, resource: &str, edit: impl FnOnce(&mut Value) -> bool) -> Result<Updated, ArmError> {
-        let read = self.http.send(&ApiRequest::get(Api::Arm, tenant, url.clone())).await?;
+    pub async fn update(
+        &self,
+        tenant: &TenantId,
+        url: Url,
+        resource: &str,
+        edit: impl FnOnce(&mut Value) -> bool,
+    ) -> Result<Updated, ArmError> {
+        let read = self
+            .http
+            .send(&ApiRequest::get(Api::Arm, tenant, url.clone()))
+            .await?;
         let before: Value = decode(Api::Arm, &read.body)?;
         let mut after = before.clone();
         if !edit(&mut after) {
-            return Ok(Updated { after: before.clone(), before, changed: false });
+            return Ok(Updated {
+                after: before.clone(),
+                before,
+                changed: false,
+            });
         }
-        let etag = before["etag"].as_str().map(str::to_string).or_else(|| header_text(&read.headers, &ETAG));
-        let mut request = ApiRequest::send_json(Api::Arm, tenant, Method::PUT, url, &after, Replay::Unsafe);
+        let etag = before["etag"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| header_text(&read.headers, &ETAG));
+        let mut request =
+            ApiRequest::send_json(Api::Arm, tenant, Method::PUT, url, &after, Replay::Unsafe);
         // Replay::Unsafe: had a lost PUT been applied, a resend would meet the new etag and
         // be misreported as someone else's change; an unconfirmed write is reported instead.
         match etag.as_deref().map(HeaderValue::from_str) {
             Some(Ok(value)) => request.headers.push((IF_MATCH, value)),
-            _ => tracing::warn!(resource, "resource has no etag; updating without a concurrency check"),
+            _ => tracing::warn!(
+                resource,
+                "resource has no etag; updating without a concurrency check"
+            ),
         }
         match self.http.json::<Value>(&request).await {
-            Ok(saved) => Ok(Updated { before, after: saved, changed: true }),
-            Err(error) if matches!(error.status(), Some(StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED)) => {
-                Err(ArmError::Conflict { resource: resource.to_string(), detail: error.to_string() })
+            Ok(saved) => Ok(Updated {
+                before,
+                after: saved,
+                changed: true,
+            }),
+            Err(error)
+                if matches!(
+                    error.status(),
+                    Some(StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED)
+                ) =>
+            {
+                Err(ArmError::Conflict {
+                    resource: resource.to_string(),
+                    detail: error.to_string(),
+                })
             }
             Err(error) => Err(error.into()),
         }
@@ -178,43 +275,69 @@ impl ArmClient {
         max_wait: Duration,
     ) -> Result<OperationOutcome, ArmError> {
         let started = Instant::now();
-        let mut request = ApiRequest { method, ..ApiRequest::get(Api::Arm, tenant, url) };
+        let mut request = ApiRequest {
+            method,
+            ..ApiRequest::get(Api::Arm, tenant, url)
+        };
         request.body = body.cloned().map(crate::outbound::RequestBody::Json);
         let response = self.http.send(&request).await?;
         let Some((poll, via_location)) = operation_url(&response) else {
-            return Ok(OperationOutcome::Succeeded { waited: started.elapsed() });
+            return Ok(OperationOutcome::Succeeded {
+                waited: started.elapsed(),
+            });
         };
-        let mut poll = Url::parse(&poll).map_err(|_| ApiError::Decode { api: Api::Arm, detail: format!("operation URL '{poll}' is not a URL") })?;
+        let mut poll = Url::parse(&poll).map_err(|_| ApiError::Decode {
+            api: Api::Arm,
+            detail: format!("operation URL '{poll}' is not a URL"),
+        })?;
         self.http.ensure_own_origin(Api::Arm, &poll)?;
         let mut wait = retry_after(&response.headers).unwrap_or(DEFAULT_POLL);
         loop {
             let waited = started.elapsed();
             if waited + wait > max_wait {
-                return Ok(OperationOutcome::Running { waited, status: "InProgress".into() });
+                return Ok(OperationOutcome::Running {
+                    waited,
+                    status: "InProgress".into(),
+                });
             }
             tokio::time::sleep(wait).await;
-            let answer = self.http.send(&ApiRequest::get(Api::Arm, tenant, poll.clone())).await?;
+            let answer = self
+                .http
+                .send(&ApiRequest::get(Api::Arm, tenant, poll.clone()))
+                .await?;
             wait = retry_after(&answer.headers).unwrap_or(DEFAULT_POLL);
             if via_location {
                 // Location polling: 202 while running, the final answer once done.
                 if answer.status == StatusCode::ACCEPTED {
-                    if let Some(next) = header_text(&answer.headers, &LOCATION).and_then(|l| Url::parse(&l).ok()) {
+                    if let Some(next) =
+                        header_text(&answer.headers, &LOCATION).and_then(|l| Url::parse(&l).ok())
+                    {
                         self.http.ensure_own_origin(Api::Arm, &next)?;
                         poll = next;
                     }
                     continue;
                 }
-                return Ok(OperationOutcome::Succeeded { waited: started.elapsed() });
+                return Ok(OperationOutcome::Succeeded {
+                    waited: started.elapsed(),
+                });
             }
             let status: OperationStatus = decode(Api::Arm, &answer.body)?;
             match status.status.as_str() {
-                "Succeeded" => return Ok(OperationOutcome::Succeeded { waited: started.elapsed() }),
+                "Succeeded" => {
+                    return Ok(OperationOutcome::Succeeded {
+                        waited: started.elapsed(),
+                    });
+                }
                 "Failed" | "Canceled" | "Cancelled" => {
                     let message = status.error.map(|e| match e.code {
                         Some(code) => format!("{} ({code})", e.message.unwrap_or_default()),
                         None => e.message.unwrap_or_default(),
                     });
-                    return Err(ArmError::OperationFailed { resource: resource.to_string(), status: status.status, message });
+                    return Err(ArmError::OperationFailed {
+                        resource: resource.to_string(),
+                        status: status.status,
+                        message,
+                    });
                 }
                 _ => {}
             }
@@ -223,7 +346,10 @@ impl ArmClient {
 }
 
 fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The URL to poll, preferring `Azure-AsyncOperation`; true when it is a `Location` URL.
@@ -234,5 +360,9 @@ fn operation_url(response: &ApiResponse) -> Option<(String, bool)> {
     let async_operation = HeaderName::from_static("azure-asyncoperation");
     header_text(&response.headers, &async_operation)
         .map(|url| (url, false))
-        .or_else(|| (response.status == StatusCode::ACCEPTED).then(|| header_text(&response.headers, &LOCATION).map(|url| (url, true))).flatten())
+        .or_else(|| {
+            (response.status == StatusCode::ACCEPTED)
+                .then(|| header_text(&response.headers, &LOCATION).map(|url| (url, true)))
+                .flatten()
+        })
 }

@@ -21,7 +21,9 @@ pub const MANAGED_SERVICES_API_VERSION: &str = "2022-10-01";
 pub struct ArmName(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error("'{0}' is not a resource name: use 1-260 letters, digits, '-', '_', '.' or '()', not starting with '.'")]
+#[error(
+    "'{0}' is not a resource name: use 1-260 letters, digits, '-', '_', '.' or '()', not starting with '.'"
+)]
 pub struct InvalidArmName(String);
 
 impl TryFrom<String> for ArmName {
@@ -30,8 +32,14 @@ impl TryFrom<String> for ArmName {
         let trimmed = text.trim();
         let valid = (1..=260).contains(&trimmed.len())
             && !trimmed.starts_with('.')
-            && trimmed.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'));
-        if valid { Ok(Self(trimmed.to_string())) } else { Err(InvalidArmName(trimmed.chars().take(80).collect())) }
+            && trimmed
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'));
+        if valid {
+            Ok(Self(trimmed.to_string()))
+        } else {
+            Err(InvalidArmName(trimmed.chars().take(80).collect()))
+        }
     }
 }
 
@@ -100,23 +108,59 @@ impl WorkspaceResource<'_> {
             Tables => ("/tables".into(), OPERATIONAL_INSIGHTS_API_VERSION),
             Table(name) => (format!("/tables/{name}"), OPERATIONAL_INSIGHTS_API_VERSION),
             SavedSearches => ("/savedSearches".into(), OPERATIONAL_INSIGHTS_API_VERSION),
-            SavedSearch(id) => (format!("/savedSearches/{id}"), OPERATIONAL_INSIGHTS_API_VERSION),
+            SavedSearch(id) => (
+                format!("/savedSearches/{id}"),
+                OPERATIONAL_INSIGHTS_API_VERSION,
+            ),
             AlertRules => (si("alertRules"), SECURITY_INSIGHTS_API_VERSION),
-            AlertRule(id) => (si(&format!("alertRules/{id}")), SECURITY_INSIGHTS_API_VERSION),
+            AlertRule(id) => (
+                si(&format!("alertRules/{id}")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
             AlertRuleTemplates => (si("alertRuleTemplates"), SECURITY_INSIGHTS_API_VERSION),
-            AlertRuleTemplate(id) => (si(&format!("alertRuleTemplates/{id}")), SECURITY_INSIGHTS_API_VERSION),
+            AlertRuleTemplate(id) => (
+                si(&format!("alertRuleTemplates/{id}")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
             Incidents => (si("incidents"), SECURITY_INSIGHTS_API_VERSION),
-            Incident(id) => (si(&format!("incidents/{id}")), SECURITY_INSIGHTS_API_VERSION),
-            IncidentAlerts(id) => (si(&format!("incidents/{id}/alerts")), SECURITY_INSIGHTS_API_VERSION),
-            IncidentEntities(id) => (si(&format!("incidents/{id}/entities")), SECURITY_INSIGHTS_API_VERSION),
-            IncidentComments(id) => (si(&format!("incidents/{id}/comments")), SECURITY_INSIGHTS_API_VERSION),
-            IncidentComment(id, comment) => (si(&format!("incidents/{id}/comments/{comment}")), SECURITY_INSIGHTS_API_VERSION),
+            Incident(id) => (
+                si(&format!("incidents/{id}")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
+            IncidentAlerts(id) => (
+                si(&format!("incidents/{id}/alerts")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
+            IncidentEntities(id) => (
+                si(&format!("incidents/{id}/entities")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
+            IncidentComments(id) => (
+                si(&format!("incidents/{id}/comments")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
+            IncidentComment(id, comment) => (
+                si(&format!("incidents/{id}/comments/{comment}")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
             Watchlists => (si("watchlists"), SECURITY_INSIGHTS_API_VERSION),
-            Watchlist(alias) => (si(&format!("watchlists/{alias}")), SECURITY_INSIGHTS_API_VERSION),
-            WatchlistItems(alias) => (si(&format!("watchlists/{alias}/watchlistItems")), SECURITY_INSIGHTS_API_VERSION),
-            WatchlistItem(alias, item) => (si(&format!("watchlists/{alias}/watchlistItems/{item}")), SECURITY_INSIGHTS_API_VERSION),
+            Watchlist(alias) => (
+                si(&format!("watchlists/{alias}")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
+            WatchlistItems(alias) => (
+                si(&format!("watchlists/{alias}/watchlistItems")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
+            WatchlistItem(alias, item) => (
+                si(&format!("watchlists/{alias}/watchlistItems/{item}")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
             AutomationRules => (si("automationRules"), SECURITY_INSIGHTS_API_VERSION),
-            AutomationRule(id) => (si(&format!("automationRules/{id}")), SECURITY_INSIGHTS_API_VERSION),
+            AutomationRule(id) => (
+                si(&format!("automationRules/{id}")),
+                SECURITY_INSIGHTS_API_VERSION,
+            ),
         };
         (format!("{base}{suffix}"), version)
     }
@@ -130,32 +174,59 @@ fn si(rest: &str) -> String {
 #[derive(Debug, Clone, Copy)]
 pub enum GroupResource<'a> {
     /// Sentinel workbooks of one workspace (`sourceId`), without their content.
-    Workbooks { source_id: &'a str },
+    Workbooks {
+        source_id: &'a str,
+    },
     /// One workbook; `content` asks for its `serializedData`.
-    Workbook { name: &'a ArmName, content: bool },
+    Workbook {
+        name: &'a ArmName,
+        content: bool,
+    },
     DataCollectionRule(&'a ArmName),
     DataCollectionRuleAssociations(&'a ArmName),
     DataCollectionEndpoint(&'a ArmName),
 }
 
 impl GroupResource<'_> {
-    pub fn path(self, subscription: &str, resource_group: &str) -> (String, &'static str, Vec<(&'static str, String)>) {
+    pub fn path(
+        self,
+        subscription: &str,
+        resource_group: &str,
+    ) -> (String, &'static str, Vec<(&'static str, String)>) {
         use GroupResource::*;
-        let base = format!("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Insights");
+        let base = format!(
+            "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Insights"
+        );
         match self {
             Workbooks { source_id } => (
                 format!("{base}/workbooks"),
                 WORKBOOKS_API_VERSION,
-                vec![("category", "sentinel".into()), ("sourceId", source_id.to_string()), ("canFetchContent", "false".into())],
+                vec![
+                    ("category", "sentinel".into()),
+                    ("sourceId", source_id.to_string()),
+                    ("canFetchContent", "false".into()),
+                ],
             ),
-            Workbook { name, content } => {
-                (format!("{base}/workbooks/{name}"), WORKBOOKS_API_VERSION, vec![("canFetchContent", content.to_string())])
-            }
-            DataCollectionRule(name) => (format!("{base}/dataCollectionRules/{name}"), DATA_COLLECTION_API_VERSION, vec![]),
-            DataCollectionRuleAssociations(name) => {
-                (format!("{base}/dataCollectionRules/{name}/associations"), DATA_COLLECTION_API_VERSION, vec![])
-            }
-            DataCollectionEndpoint(name) => (format!("{base}/dataCollectionEndpoints/{name}"), DATA_COLLECTION_API_VERSION, vec![]),
+            Workbook { name, content } => (
+                format!("{base}/workbooks/{name}"),
+                WORKBOOKS_API_VERSION,
+                vec![("canFetchContent", content.to_string())],
+            ),
+            DataCollectionRule(name) => (
+                format!("{base}/dataCollectionRules/{name}"),
+                DATA_COLLECTION_API_VERSION,
+                vec![],
+            ),
+            DataCollectionRuleAssociations(name) => (
+                format!("{base}/dataCollectionRules/{name}/associations"),
+                DATA_COLLECTION_API_VERSION,
+                vec![],
+            ),
+            DataCollectionEndpoint(name) => (
+                format!("{base}/dataCollectionEndpoints/{name}"),
+                DATA_COLLECTION_API_VERSION,
+                vec![],
+            ),
         }
     }
 }
@@ -172,7 +243,14 @@ pub enum SubscriptionResource {
 }
 
 impl SubscriptionResource {
-    pub fn path(self, subscription: Option<&str>) -> (String, &'static str, &'static [(&'static str, &'static str)]) {
+    pub fn path(
+        self,
+        subscription: Option<&str>,
+    ) -> (
+        String,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+    ) {
         use SubscriptionResource::*;
         let base = format!("/subscriptions/{}", subscription.unwrap_or_default());
         match self {
@@ -182,9 +260,21 @@ impl SubscriptionResource {
                 MANAGED_SERVICES_API_VERSION,
                 &[("$expandRegistrationDefinition", "true")],
             ),
-            Workspaces => (format!("{base}/providers/Microsoft.OperationalInsights/workspaces"), OPERATIONAL_INSIGHTS_API_VERSION, &[]),
-            DataCollectionRules => (format!("{base}/providers/Microsoft.Insights/dataCollectionRules"), DATA_COLLECTION_API_VERSION, &[]),
-            DataCollectionEndpoints => (format!("{base}/providers/Microsoft.Insights/dataCollectionEndpoints"), DATA_COLLECTION_API_VERSION, &[]),
+            Workspaces => (
+                format!("{base}/providers/Microsoft.OperationalInsights/workspaces"),
+                OPERATIONAL_INSIGHTS_API_VERSION,
+                &[],
+            ),
+            DataCollectionRules => (
+                format!("{base}/providers/Microsoft.Insights/dataCollectionRules"),
+                DATA_COLLECTION_API_VERSION,
+                &[],
+            ),
+            DataCollectionEndpoints => (
+                format!("{base}/providers/Microsoft.Insights/dataCollectionEndpoints"),
+                DATA_COLLECTION_API_VERSION,
+                &[],
+            ),
         }
     }
 }
@@ -195,10 +285,25 @@ mod tests {
 
     #[test]
     fn names_cannot_change_the_path() {
-        for good in ["0b6b5c11-1c2b-4b0f-9d0b-2f5f1c1a3e10", "AppAudit_CL", "dcr-windows.events", "BuiltInFusion", "VIP(Users)"] {
+        for good in [
+            "0b6b5c11-1c2b-4b0f-9d0b-2f5f1c1a3e10",
+            "AppAudit_CL",
+            "dcr-windows.events",
+            "BuiltInFusion",
+            "VIP(Users)",
+        ] {
             assert!(ArmName::try_from(good.to_string()).is_ok(), "{good}");
         }
-        for bad in ["", "../alertRules", "a/b", "x?api-version=1", "a%2Fb", ".hidden", "has space", &"x".repeat(261)] {
+        for bad in [
+            "",
+            "../alertRules",
+            "a/b",
+            "x?api-version=1",
+            "a%2Fb",
+            ".hidden",
+            "has space",
+            &"x".repeat(261),
+        ] {
             assert!(ArmName::try_from(bad.to_string()).is_err(), "{bad}");
         }
     }
@@ -213,10 +318,26 @@ mod tests {
         };
         let id: ArmName = "r1".parse().expect("name");
         let (path, version) = WorkspaceResource::AlertRule(&id).path(&ws);
-        assert_eq!(path, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law/providers/Microsoft.SecurityInsights/alertRules/r1");
+        assert_eq!(
+            path,
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law/providers/Microsoft.SecurityInsights/alertRules/r1"
+        );
         assert_eq!(version, SECURITY_INSIGHTS_API_VERSION);
-        let (path, version, query) = GroupResource::Workbook { name: &id, content: true }.path("s", "rg");
-        assert_eq!(path, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Insights/workbooks/r1");
-        assert_eq!((version, query), (WORKBOOKS_API_VERSION, vec![("canFetchContent", "true".to_string())]));
+        let (path, version, query) = GroupResource::Workbook {
+            name: &id,
+            content: true,
+        }
+        .path("s", "rg");
+        assert_eq!(
+            path,
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Insights/workbooks/r1"
+        );
+        assert_eq!(
+            (version, query),
+            (
+                WORKBOOKS_API_VERSION,
+                vec![("canFetchContent", "true".to_string())]
+            )
+        );
     }
 }

@@ -19,7 +19,9 @@ const LIVE_RESPONSE: &[Bucket] = &[Bucket::DefenderMachines, Bucket::DefenderLiv
 pub struct ActionId(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error("'{0}' is not a machine action id: expected a GUID as returned by a response action or mde_list_machine_actions")]
+#[error(
+    "'{0}' is not a machine action id: expected a GUID as returned by a response action or mde_list_machine_actions"
+)]
 pub struct InvalidActionId(String);
 
 impl TryFrom<String> for ActionId {
@@ -121,7 +123,10 @@ pub enum ScanType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LiveResponseCommand {
     /// Runs a PowerShell script from the live response library.
-    RunScript { script_name: String, args: Option<String> },
+    RunScript {
+        script_name: String,
+        args: Option<String>,
+    },
     /// Copies a library file to the device.
     PutFile { file_name: String },
     /// Collects a file from the device.
@@ -133,10 +138,16 @@ impl LiveResponseCommand {
         let (kind, params) = match self {
             Self::RunScript { script_name, args } => {
                 let mut params = vec![json!({"key": "ScriptName", "value": script_name})];
-                params.extend(args.iter().map(|args| json!({"key": "Args", "value": args})));
+                params.extend(
+                    args.iter()
+                        .map(|args| json!({"key": "Args", "value": args})),
+                );
                 ("RunScript", params)
             }
-            Self::PutFile { file_name } => ("PutFile", vec![json!({"key": "FileName", "value": file_name})]),
+            Self::PutFile { file_name } => (
+                "PutFile",
+                vec![json!({"key": "FileName", "value": file_name})],
+            ),
             Self::GetFile { path } => ("GetFile", vec![json!({"key": "Path", "value": path})]),
         };
         json!({"type": kind, "params": params})
@@ -196,7 +207,9 @@ impl ActionRequest {
             Self::Isolate(isolation) => body["IsolationType"] = json!(isolation),
             Self::RunAntiVirusScan(scan) => body["ScanType"] = json!(scan),
             Self::StopAndQuarantineFile { sha1 } => body["Sha1"] = json!(sha1),
-            Self::LiveResponse(commands) => body["Commands"] = commands.iter().map(LiveResponseCommand::to_json).collect(),
+            Self::LiveResponse(commands) => {
+                body["Commands"] = commands.iter().map(LiveResponseCommand::to_json).collect()
+            }
             Self::Unisolate
             | Self::RestrictCodeExecution
             | Self::UnrestrictCodeExecution
@@ -311,53 +324,131 @@ impl DefenderClient {
         action: &ActionRequest,
         comment: &str,
     ) -> Result<MachineAction, ApiError> {
-        let url = self.http.url(Api::Defender, &format!("/api/machines/{}/{}", machine.as_str(), action.path_segment()), &[]);
-        let request =
-            ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &action.body(comment), Replay::Unsafe).paced(action.buckets());
+        let url = self.http.url(
+            Api::Defender,
+            &format!(
+                "/api/machines/{}/{}",
+                machine.as_str(),
+                action.path_segment()
+            ),
+            &[],
+        );
+        let request = ApiRequest::send_json(
+            Api::Defender,
+            tenant,
+            Method::POST,
+            url,
+            &action.body(comment),
+            Replay::Unsafe,
+        )
+        .paced(action.buckets());
         self.http.json(&request).await
     }
 
-    pub async fn get_action(&self, tenant: &TenantId, id: &ActionId) -> Result<MachineAction, ApiError> {
-        let url = self.http.url(Api::Defender, &format!("/api/machineactions/{}", id.as_str()), &[]);
-        self.http.json(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES)).await
+    pub async fn get_action(
+        &self,
+        tenant: &TenantId,
+        id: &ActionId,
+    ) -> Result<MachineAction, ApiError> {
+        let url = self.http.url(
+            Api::Defender,
+            &format!("/api/machineactions/{}", id.as_str()),
+            &[],
+        );
+        self.http
+            .json(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES))
+            .await
     }
 
     pub fn actions_start(&self, filter: &ActionFilter) -> ListPosition {
         let filter = filter.odata();
-        let query: Vec<(&str, &str)> = filter.as_deref().map(|f| ("$filter", f)).into_iter().collect();
+        let query: Vec<(&str, &str)> = filter
+            .as_deref()
+            .map(|f| ("$filter", f))
+            .into_iter()
+            .collect();
         ListPosition::start(self.http.url(Api::Defender, "/api/machineactions", &query))
     }
 
-    pub async fn list_actions(&self, tenant: &TenantId, from: ListPosition, max: usize) -> Result<Collected<MachineAction>, ApiError> {
+    pub async fn list_actions(
+        &self,
+        tenant: &TenantId,
+        from: ListPosition,
+        max: usize,
+    ) -> Result<Collected<MachineAction>, ApiError> {
         self.collect(tenant, from, max, MACHINES).await
     }
 
     /// Cancels a pending action (Defender refuses once it is in progress).
-    pub async fn cancel_action(&self, tenant: &TenantId, id: &ActionId, comment: &str) -> Result<MachineAction, ApiError> {
-        let url = self.http.url(Api::Defender, &format!("/api/machineactions/{}/cancel", id.as_str()), &[]);
-        let request =
-            ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &json!({"Comment": comment}), Replay::Unsafe).paced(MACHINES);
+    pub async fn cancel_action(
+        &self,
+        tenant: &TenantId,
+        id: &ActionId,
+        comment: &str,
+    ) -> Result<MachineAction, ApiError> {
+        let url = self.http.url(
+            Api::Defender,
+            &format!("/api/machineactions/{}/cancel", id.as_str()),
+            &[],
+        );
+        let request = ApiRequest::send_json(
+            Api::Defender,
+            tenant,
+            Method::POST,
+            url,
+            &json!({"Comment": comment}),
+            Replay::Unsafe,
+        )
+        .paced(MACHINES);
         self.http.json(&request).await
     }
 
     /// A short-lived download link to the investigation package a collection action produced.
     pub async fn package_uri(&self, tenant: &TenantId, id: &ActionId) -> Result<String, ApiError> {
-        let url = self.http.url(Api::Defender, &format!("/api/machineactions/{}/getPackageUri", id.as_str()), &[]);
-        Ok(self.http.json::<ValueString>(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES)).await?.value)
+        let url = self.http.url(
+            Api::Defender,
+            &format!("/api/machineactions/{}/getPackageUri", id.as_str()),
+            &[],
+        );
+        Ok(self
+            .http
+            .json::<ValueString>(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES))
+            .await?
+            .value)
     }
 
     /// A short-lived download link to the result of one live response command.
-    pub async fn live_response_result_link(&self, tenant: &TenantId, id: &ActionId, index: u32) -> Result<String, ApiError> {
-        let path = format!("/api/machineactions/{}/GetLiveResponseResultDownloadLink(index={index})", id.as_str());
+    pub async fn live_response_result_link(
+        &self,
+        tenant: &TenantId,
+        id: &ActionId,
+        index: u32,
+    ) -> Result<String, ApiError> {
+        let path = format!(
+            "/api/machineactions/{}/GetLiveResponseResultDownloadLink(index={index})",
+            id.as_str()
+        );
         let url = self.http.url(Api::Defender, &path, &[]);
-        Ok(self.http.json::<ValueString>(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES)).await?.value)
+        Ok(self
+            .http
+            .json::<ValueString>(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES))
+            .await?
+            .value)
     }
 
     /// Reads a result link (no token: the link is pre-signed). `Ok((bytes, cut))`.
-    pub async fn download(&self, link: &str, max_bytes: usize) -> Result<(Vec<u8>, bool), ApiError> {
-        let link = url::Url::parse(link)
-            .map_err(|_| ApiError::Decode { api: Api::Defender, detail: "the download link Defender returned is not a URL".into() })?;
-        self.http.download_signed(Api::Defender, &link, max_bytes).await
+    pub async fn download(
+        &self,
+        link: &str,
+        max_bytes: usize,
+    ) -> Result<(Vec<u8>, bool), ApiError> {
+        let link = url::Url::parse(link).map_err(|_| ApiError::Decode {
+            api: Api::Defender,
+            detail: "the download link Defender returned is not a URL".into(),
+        })?;
+        self.http
+            .download_signed(Api::Defender, &link, max_bytes)
+            .await
     }
 }
 
@@ -368,7 +459,10 @@ mod tests {
     #[test]
     fn bodies_carry_the_comment_and_the_action_options() {
         let body = ActionRequest::Isolate(IsolationType::Selective).body("ticket 42");
-        assert_eq!(body, json!({"Comment": "ticket 42", "IsolationType": "Selective"}));
+        assert_eq!(
+            body,
+            json!({"Comment": "ticket 42", "IsolationType": "Selective"})
+        );
         let script = ActionRequest::LiveResponse(vec![LiveResponseCommand::RunScript {
             script_name: "Collect-Triage.ps1".into(),
             args: Some("-OutputPath C:\\temp".into()),

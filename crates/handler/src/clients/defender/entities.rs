@@ -14,13 +14,17 @@ use crate::tenants::TenantId;
 pub struct FileHash(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error("'{0}' is not a file hash: expected a SHA-1 (40), SHA-256 (64) or MD5 (32) in hexadecimal characters")]
+#[error(
+    "'{0}' is not a file hash: expected a SHA-1 (40), SHA-256 (64) or MD5 (32) in hexadecimal characters"
+)]
 pub struct InvalidFileHash(String);
 
 impl TryFrom<String> for FileHash {
     type Error = InvalidFileHash;
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        lowercase_hex(&text, &[32, 40, 64]).map(Self).ok_or_else(|| InvalidFileHash(text.trim().chars().take(80).collect()))
+        lowercase_hex(&text, &[32, 40, 64])
+            .map(Self)
+            .ok_or_else(|| InvalidFileHash(text.trim().chars().take(80).collect()))
     }
 }
 
@@ -150,35 +154,73 @@ impl AlertFilter {
 
 impl DefenderClient {
     pub async fn get_file(&self, tenant: &TenantId, hash: &FileHash) -> Result<FileInfo, ApiError> {
-        self.get_entity(tenant, &format!("/api/files/{}", hash.as_str())).await
+        self.get_entity(tenant, &format!("/api/files/{}", hash.as_str()))
+            .await
     }
 
-    pub async fn file_stats(&self, tenant: &TenantId, hash: &FileHash) -> Result<FileStats, ApiError> {
-        self.get_entity(tenant, &format!("/api/files/{}/stats", hash.as_str())).await
+    pub async fn file_stats(
+        &self,
+        tenant: &TenantId,
+        hash: &FileHash,
+    ) -> Result<FileStats, ApiError> {
+        self.get_entity(tenant, &format!("/api/files/{}/stats", hash.as_str()))
+            .await
     }
 
-    pub async fn file_alerts(&self, tenant: &TenantId, hash: &FileHash) -> Result<Vec<Alert>, ApiError> {
-        Ok(self.get_entity::<ValueList<Alert>>(tenant, &format!("/api/files/{}/alerts", hash.as_str())).await?.value)
+    pub async fn file_alerts(
+        &self,
+        tenant: &TenantId,
+        hash: &FileHash,
+    ) -> Result<Vec<Alert>, ApiError> {
+        Ok(self
+            .get_entity::<ValueList<Alert>>(tenant, &format!("/api/files/{}/alerts", hash.as_str()))
+            .await?
+            .value)
     }
 
     /// `ip` must be a parsed address (it becomes a path segment).
-    pub async fn ip_stats(&self, tenant: &TenantId, ip: std::net::IpAddr) -> Result<IpStats, ApiError> {
-        self.get_entity(tenant, &format!("/api/ips/{ip}/stats")).await
+    pub async fn ip_stats(
+        &self,
+        tenant: &TenantId,
+        ip: std::net::IpAddr,
+    ) -> Result<IpStats, ApiError> {
+        self.get_entity(tenant, &format!("/api/ips/{ip}/stats"))
+            .await
     }
 
     /// `domain` must be a checked domain name (it becomes a path segment).
-    pub async fn domain_stats(&self, tenant: &TenantId, domain: &str) -> Result<DomainStats, ApiError> {
-        self.get_entity(tenant, &format!("/api/domains/{domain}/stats")).await
+    pub async fn domain_stats(
+        &self,
+        tenant: &TenantId,
+        domain: &str,
+    ) -> Result<DomainStats, ApiError> {
+        self.get_entity(tenant, &format!("/api/domains/{domain}/stats"))
+            .await
     }
 
     pub fn alerts_start(&self, filter: &AlertFilter) -> ListPosition {
         let filter = filter.odata();
-        let query: Vec<(&str, &str)> = filter.as_deref().map(|f| ("$filter", f)).into_iter().collect();
+        let query: Vec<(&str, &str)> = filter
+            .as_deref()
+            .map(|f| ("$filter", f))
+            .into_iter()
+            .collect();
         ListPosition::start(self.http.url(Api::Defender, "/api/alerts", &query))
     }
 
-    pub async fn list_alerts(&self, tenant: &TenantId, from: ListPosition, max: usize) -> Result<Collected<Alert>, ApiError> {
-        self.collect(tenant, from, max, &[crate::outbound::Bucket::DefenderGeneral]).await
+    pub async fn list_alerts(
+        &self,
+        tenant: &TenantId,
+        from: ListPosition,
+        max: usize,
+    ) -> Result<Collected<Alert>, ApiError> {
+        self.collect(
+            tenant,
+            from,
+            max,
+            &[crate::outbound::Bucket::DefenderGeneral],
+        )
+        .await
     }
 
     /// `id` must be a checked alert id (it becomes a path segment).
@@ -186,9 +228,15 @@ impl DefenderClient {
         self.get_entity(tenant, &format!("/api/alerts/{id}")).await
     }
 
-    async fn get_entity<T: serde::de::DeserializeOwned>(&self, tenant: &TenantId, path: &str) -> Result<T, ApiError> {
+    async fn get_entity<T: serde::de::DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        path: &str,
+    ) -> Result<T, ApiError> {
         let url = self.http.url(Api::Defender, path, &[]);
-        self.http.json(&ApiRequest::get(Api::Defender, tenant, url)).await
+        self.http
+            .json(&ApiRequest::get(Api::Defender, tenant, url))
+            .await
     }
 }
 
@@ -207,7 +255,9 @@ mod tests {
 
     #[test]
     fn prevalence_arrives_as_a_number_or_a_string() {
-        let stats: FileStats = serde_json::from_str(r#"{"orgPrevalence":"14","topFileNames":["a.exe"]}"#).expect("string");
+        let stats: FileStats =
+            serde_json::from_str(r#"{"orgPrevalence":"14","topFileNames":["a.exe"]}"#)
+                .expect("string");
         assert_eq!(stats.org_prevalence, Some(14));
         let stats: OrgStats = serde_json::from_str(r#"{"orgPrevalence":3}"#).expect("number");
         assert_eq!(stats.org_prevalence, Some(3));

@@ -48,7 +48,10 @@ impl IndicatorType {
     }
 
     fn is_file_or_certificate(self) -> bool {
-        matches!(self, Self::FileSha1 | Self::FileSha256 | Self::FileMd5 | Self::CertificateThumbprint)
+        matches!(
+            self,
+            Self::FileSha1 | Self::FileSha256 | Self::FileMd5 | Self::CertificateThumbprint
+        )
     }
 
     /// The value as Defender stores it, or why Defender would refuse it (or why it must not be
@@ -71,19 +74,28 @@ impl IndicatorType {
 
 fn hex(value: &str, length: usize, name: &str) -> Result<String, String> {
     if value.len() != length {
-        return Err(format!("a {name} is {length} hexadecimal characters; this is {} characters long", value.chars().count()));
+        return Err(format!(
+            "a {name} is {length} hexadecimal characters; this is {} characters long",
+            value.chars().count()
+        ));
     }
     if let Some(bad) = value.chars().find(|c| !c.is_ascii_hexdigit()) {
-        return Err(format!("a {name} is hexadecimal; '{bad}' is not a hexadecimal digit"));
+        return Err(format!(
+            "a {name} is hexadecimal; '{bad}' is not a hexadecimal digit"
+        ));
     }
     Ok(value.to_ascii_lowercase())
 }
 
 fn public_ip(value: &str) -> Result<String, String> {
     if value.contains('/') {
-        return Err("CIDR ranges are not accepted by Defender indicators; give single addresses".into());
+        return Err(
+            "CIDR ranges are not accepted by Defender indicators; give single addresses".into(),
+        );
     }
-    let address: IpAddr = value.parse().map_err(|_| "not an IPv4 or IPv6 address".to_string())?;
+    let address: IpAddr = value
+        .parse()
+        .map_err(|_| "not an IPv4 or IPv6 address".to_string())?;
     let refused = match address {
         IpAddr::V4(v4) => private_v4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -132,10 +144,14 @@ fn private_v6(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 fn url(value: &str) -> Result<String, String> {
-    let parsed =
-        url::Url::parse(value).map_err(|error| format!("not a URL ({error}); give a full URL such as https://evil.example.com/path"))?;
+    let parsed = url::Url::parse(value).map_err(|error| {
+        format!("not a URL ({error}); give a full URL such as https://evil.example.com/path")
+    })?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("the scheme is {}; only http and https URLs can be indicators", parsed.scheme()));
+        return Err(format!(
+            "the scheme is {}; only http and https URLs can be indicators",
+            parsed.scheme()
+        ));
     }
     match parsed.host() {
         Some(url::Host::Domain(host)) => domain(host)?,
@@ -151,10 +167,16 @@ fn domain(value: &str) -> Result<(), String> {
         return Err("a domain name has no scheme or path; use the Url type for full URLs".into());
     }
     if value.starts_with("*.") {
-        return Err("wildcards are not accepted; give the domain itself (it also matches its subdomains)".into());
+        return Err(
+            "wildcards are not accepted; give the domain itself (it also matches its subdomains)"
+                .into(),
+        );
     }
     if value.len() > 253 {
-        return Err(format!("a domain name is at most 253 characters; this is {}", value.len()));
+        return Err(format!(
+            "a domain name is at most 253 characters; this is {}",
+            value.len()
+        ));
     }
     let labels: Vec<&str> = value.trim_end_matches('.').split('.').collect();
     if labels.len() < 2 {
@@ -163,7 +185,9 @@ fn domain(value: &str) -> Result<(), String> {
     for label in &labels {
         let valid = !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !valid {
@@ -172,7 +196,10 @@ fn domain(value: &str) -> Result<(), String> {
             ));
         }
     }
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err("this looks like an IP address; use the IpAddress type".into());
     }
     Ok(())
@@ -212,8 +239,12 @@ impl IndicatorAction {
 
     /// Why this action cannot apply to this type, if it cannot.
     pub fn refuses(self, indicator_type: IndicatorType) -> Option<String> {
-        (self == Self::BlockAndRemediate && !indicator_type.is_file_or_certificate())
-            .then(|| format!("action BlockAndRemediate applies to file hashes and certificates, not {}", indicator_type.as_str()))
+        (self == Self::BlockAndRemediate && !indicator_type.is_file_or_certificate()).then(|| {
+            format!(
+                "action BlockAndRemediate applies to file hashes and certificates, not {}",
+                indicator_type.as_str()
+            )
+        })
     }
 }
 
@@ -313,33 +344,88 @@ impl IndicatorFilter {
 impl DefenderClient {
     pub fn indicators_start(&self, filter: &IndicatorFilter) -> ListPosition {
         let filter = filter.odata();
-        let query: Vec<(&str, &str)> = filter.as_deref().map(|f| ("$filter", f)).into_iter().collect();
+        let query: Vec<(&str, &str)> = filter
+            .as_deref()
+            .map(|f| ("$filter", f))
+            .into_iter()
+            .collect();
         ListPosition::start(self.http.url(Api::Defender, "/api/indicators", &query))
     }
 
-    pub async fn list_indicators(&self, tenant: &TenantId, from: ListPosition, max: usize) -> Result<Collected<Indicator>, ApiError> {
-        self.collect(tenant, from, max, &[Bucket::DefenderGeneral]).await
+    pub async fn list_indicators(
+        &self,
+        tenant: &TenantId,
+        from: ListPosition,
+        max: usize,
+    ) -> Result<Collected<Indicator>, ApiError> {
+        self.collect(tenant, from, max, &[Bucket::DefenderGeneral])
+            .await
     }
 
     /// Submit-or-update: Defender keys indicators by value and type, so sending one twice
     /// updates it rather than making a second.
-    pub async fn submit_indicator(&self, tenant: &TenantId, indicator: &NewIndicator) -> Result<Indicator, ApiError> {
+    pub async fn submit_indicator(
+        &self,
+        tenant: &TenantId,
+        indicator: &NewIndicator,
+    ) -> Result<Indicator, ApiError> {
         let url = self.http.url(Api::Defender, "/api/indicators", &[]);
-        self.http.json(&ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, indicator, Replay::Safe)).await
+        self.http
+            .json(&ApiRequest::send_json(
+                Api::Defender,
+                tenant,
+                Method::POST,
+                url,
+                indicator,
+                Replay::Safe,
+            ))
+            .await
     }
 
     /// Imports up to [`IMPORT_BATCH`] indicators in one call (also submit-or-update per value).
-    pub async fn import_indicators(&self, tenant: &TenantId, batch: &[NewIndicator]) -> Result<Vec<ImportResult>, ApiError> {
+    pub async fn import_indicators(
+        &self,
+        tenant: &TenantId,
+        batch: &[NewIndicator],
+    ) -> Result<Vec<ImportResult>, ApiError> {
         let url = self.http.url(Api::Defender, "/api/indicators/import", &[]);
         let body = serde_json::json!({ "Indicators": batch });
-        let request =
-            ApiRequest::send_json(Api::Defender, tenant, Method::POST, url, &body, Replay::Safe).paced(&[Bucket::DefenderIndicatorImport]);
-        Ok(self.http.json::<ValueList<ImportResult>>(&request).await?.value)
+        let request = ApiRequest::send_json(
+            Api::Defender,
+            tenant,
+            Method::POST,
+            url,
+            &body,
+            Replay::Safe,
+        )
+        .paced(&[Bucket::DefenderIndicatorImport]);
+        Ok(self
+            .http
+            .json::<ValueList<ImportResult>>(&request)
+            .await?
+            .value)
     }
 
-    pub async fn delete_indicator(&self, tenant: &TenantId, id: &IndicatorId) -> Result<(), ApiError> {
-        let url = self.http.url(Api::Defender, &format!("/api/indicators/{}", id.as_str()), &[]);
-        self.http.send(&ApiRequest::bodiless(Api::Defender, tenant, Method::DELETE, url, Replay::Safe)).await.map(drop)
+    pub async fn delete_indicator(
+        &self,
+        tenant: &TenantId,
+        id: &IndicatorId,
+    ) -> Result<(), ApiError> {
+        let url = self.http.url(
+            Api::Defender,
+            &format!("/api/indicators/{}", id.as_str()),
+            &[],
+        );
+        self.http
+            .send(&ApiRequest::bodiless(
+                Api::Defender,
+                tenant,
+                Method::DELETE,
+                url,
+                Replay::Safe,
+            ))
+            .await
+            .map(drop)
     }
 }
 
@@ -349,10 +435,28 @@ mod tests {
 
     #[test]
     fn hashes_are_checked_for_length_and_hex() {
-        assert_eq!(IndicatorType::FileSha256.check(&"AB".repeat(32)), Ok("ab".repeat(32)));
-        assert!(IndicatorType::FileSha1.check("abc").unwrap_err().contains("40 hexadecimal characters"));
-        assert!(IndicatorType::FileMd5.check(&"g".repeat(32)).unwrap_err().contains("'g' is not a hexadecimal digit"));
-        assert!(IndicatorType::CertificateThumbprint.check(&"a".repeat(64)).unwrap_err().contains("SHA-1"));
+        assert_eq!(
+            IndicatorType::FileSha256.check(&"AB".repeat(32)),
+            Ok("ab".repeat(32))
+        );
+        assert!(
+            IndicatorType::FileSha1
+                .check("abc")
+                .unwrap_err()
+                .contains("40 hexadecimal characters")
+        );
+        assert!(
+            IndicatorType::FileMd5
+                .check(&"g".repeat(32))
+                .unwrap_err()
+                .contains("'g' is not a hexadecimal digit")
+        );
+        assert!(
+            IndicatorType::CertificateThumbprint
+                .check(&"a".repeat(64))
+                .unwrap_err()
+                .contains("SHA-1")
+        );
     }
 
     #[test]
@@ -373,28 +477,93 @@ mod tests {
             let reason = IndicatorType::IpAddress.check(address).expect_err(address);
             assert!(reason.contains(range), "{address}: {reason}");
         }
-        assert!(IndicatorType::IpAddress.check("10.0.0.0/8").unwrap_err().contains("CIDR"));
-        assert_eq!(IndicatorType::IpAddress.check("203.0.113.50"), Ok("203.0.113.50".into()));
-        assert_eq!(IndicatorType::IpAddress.check("2001:4860:4860::8888"), Ok("2001:4860:4860::8888".into()));
+        assert!(
+            IndicatorType::IpAddress
+                .check("10.0.0.0/8")
+                .unwrap_err()
+                .contains("CIDR")
+        );
+        assert_eq!(
+            IndicatorType::IpAddress.check("203.0.113.50"),
+            Ok("203.0.113.50".into())
+        );
+        assert_eq!(
+            IndicatorType::IpAddress.check("2001:4860:4860::8888"),
+            Ok("2001:4860:4860::8888".into())
+        );
     }
 
     #[test]
     fn urls_and_domains_are_checked_for_syntax() {
-        assert!(IndicatorType::Url.check("https://evil.example.com/payload").is_ok());
-        assert!(IndicatorType::Url.check("ftp://evil.example.com").unwrap_err().contains("scheme"));
-        assert!(IndicatorType::Url.check("evil.example.com").unwrap_err().contains("not a URL"));
-        assert!(IndicatorType::Url.check("http://10.0.0.5/x").unwrap_err().contains("RFC 1918"));
-        assert_eq!(IndicatorType::DomainName.check("Evil.Example.com"), Ok("evil.example.com".into()));
-        assert!(IndicatorType::DomainName.check("https://evil.example.com").unwrap_err().contains("no scheme"));
-        assert!(IndicatorType::DomainName.check("localhost").unwrap_err().contains("two labels"));
-        assert!(IndicatorType::DomainName.check("bad_label.example.com").unwrap_err().contains("bad_label"));
-        assert!(IndicatorType::DomainName.check("*.example.com").unwrap_err().contains("wildcards"));
+        assert!(
+            IndicatorType::Url
+                .check("https://evil.example.com/payload")
+                .is_ok()
+        );
+        assert!(
+            IndicatorType::Url
+                .check("ftp://evil.example.com")
+                .unwrap_err()
+                .contains("scheme")
+        );
+        assert!(
+            IndicatorType::Url
+                .check("evil.example.com")
+                .unwrap_err()
+                .contains("not a URL")
+        );
+        assert!(
+            IndicatorType::Url
+                .check("http://10.0.0.5/x")
+                .unwrap_err()
+                .contains("RFC 1918")
+        );
+        assert_eq!(
+            IndicatorType::DomainName.check("Evil.Example.com"),
+            Ok("evil.example.com".into())
+        );
+        assert!(
+            IndicatorType::DomainName
+                .check("https://evil.example.com")
+                .unwrap_err()
+                .contains("no scheme")
+        );
+        assert!(
+            IndicatorType::DomainName
+                .check("localhost")
+                .unwrap_err()
+                .contains("two labels")
+        );
+        assert!(
+            IndicatorType::DomainName
+                .check("bad_label.example.com")
+                .unwrap_err()
+                .contains("bad_label")
+        );
+        assert!(
+            IndicatorType::DomainName
+                .check("*.example.com")
+                .unwrap_err()
+                .contains("wildcards")
+        );
     }
 
     #[test]
     fn remediation_applies_only_to_files_and_certificates() {
-        assert!(IndicatorAction::BlockAndRemediate.refuses(IndicatorType::DomainName).is_some());
-        assert!(IndicatorAction::BlockAndRemediate.refuses(IndicatorType::FileSha256).is_none());
-        assert!(IndicatorAction::Block.refuses(IndicatorType::IpAddress).is_none());
+        assert!(
+            IndicatorAction::BlockAndRemediate
+                .refuses(IndicatorType::DomainName)
+                .is_some()
+        );
+        assert!(
+            IndicatorAction::BlockAndRemediate
+                .refuses(IndicatorType::FileSha256)
+                .is_none()
+        );
+        assert!(
+            IndicatorAction::Block
+                .refuses(IndicatorType::IpAddress)
+                .is_none()
+        );
     }
 }

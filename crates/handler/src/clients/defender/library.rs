@@ -33,8 +33,14 @@ impl TryFrom<String> for LibraryFileName {
             && trimmed.chars().count() <= 255
             && trimmed != "."
             && trimmed != ".."
-            && !trimmed.chars().any(|c| matches!(c, '/' | '\\' | '?' | '#' | '%' | '"') || c.is_control());
-        if valid { Ok(Self(trimmed.to_string())) } else { Err(InvalidLibraryFileName(trimmed.chars().take(64).collect())) }
+            && !trimmed
+                .chars()
+                .any(|c| matches!(c, '/' | '\\' | '?' | '#' | '%' | '"') || c.is_control());
+        if valid {
+            Ok(Self(trimmed.to_string()))
+        } else {
+            Err(InvalidLibraryFileName(trimmed.chars().take(64).collect()))
+        }
     }
 }
 
@@ -81,9 +87,26 @@ impl LibraryUpload<'_> {
             );
         };
         text("Description", self.description);
-        text("HasParameters", if self.parameters_description.is_some() { "true" } else { "false" });
-        text("ParametersDescription", self.parameters_description.unwrap_or_default());
-        text("OverrideIfExists", if self.override_if_exists { "true" } else { "false" });
+        text(
+            "HasParameters",
+            if self.parameters_description.is_some() {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        text(
+            "ParametersDescription",
+            self.parameters_description.unwrap_or_default(),
+        );
+        text(
+            "OverrideIfExists",
+            if self.override_if_exists {
+                "true"
+            } else {
+                "false"
+            },
+        );
         body.extend_from_slice(
             format!(
                 "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
@@ -100,25 +123,62 @@ impl LibraryUpload<'_> {
 impl DefenderClient {
     pub async fn list_library(&self, tenant: &TenantId) -> Result<Vec<LibraryFile>, ApiError> {
         let url = self.http.url(Api::Defender, "/api/libraryfiles", &[]);
-        Ok(self.http.json::<ValueList<LibraryFile>>(&ApiRequest::get(Api::Defender, tenant, url)).await?.value)
+        Ok(self
+            .http
+            .json::<ValueList<LibraryFile>>(&ApiRequest::get(Api::Defender, tenant, url))
+            .await?
+            .value)
     }
 
-    pub async fn upload_library(&self, tenant: &TenantId, upload: &LibraryUpload<'_>) -> Result<LibraryFile, ApiError> {
+    pub async fn upload_library(
+        &self,
+        tenant: &TenantId,
+        upload: &LibraryUpload<'_>,
+    ) -> Result<LibraryFile, ApiError> {
         let url = self.http.url(Api::Defender, "/api/libraryfiles", &[]);
         // A random boundary cannot occur in the content by accident.
         let boundary = format!("----mcp-{}", uuid::Uuid::new_v4().simple());
-        let content_type = HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
-            .map_err(|_| ApiError::Decode { api: Api::Defender, detail: "the multipart boundary is not a header value".into() })?;
+        let content_type = HeaderValue::from_str(&format!(
+            "multipart/form-data; boundary={boundary}"
+        ))
+        .map_err(|_| ApiError::Decode {
+            api: Api::Defender,
+            detail: "the multipart boundary is not a header value".into(),
+        })?;
         // Without OverrideIfExists a resend would be refused as a conflict; with it, it could
         // replace a file someone changed meanwhile. Either way it is not repeated blindly.
-        let request =
-            ApiRequest::send_encoded(Api::Defender, tenant, Method::POST, url, content_type, upload.form(&boundary).into(), Replay::Unsafe);
+        let request = ApiRequest::send_encoded(
+            Api::Defender,
+            tenant,
+            Method::POST,
+            url,
+            content_type,
+            upload.form(&boundary).into(),
+            Replay::Unsafe,
+        );
         self.http.json(&request).await
     }
 
-    pub async fn delete_library(&self, tenant: &TenantId, name: &LibraryFileName) -> Result<(), ApiError> {
-        let url = self.http.url(Api::Defender, &format!("/api/libraryfiles/{}", name.as_str()), &[]);
-        self.http.send(&ApiRequest::bodiless(Api::Defender, tenant, Method::DELETE, url, Replay::Safe)).await.map(drop)
+    pub async fn delete_library(
+        &self,
+        tenant: &TenantId,
+        name: &LibraryFileName,
+    ) -> Result<(), ApiError> {
+        let url = self.http.url(
+            Api::Defender,
+            &format!("/api/libraryfiles/{}", name.as_str()),
+            &[],
+        );
+        self.http
+            .send(&ApiRequest::bodiless(
+                Api::Defender,
+                tenant,
+                Method::DELETE,
+                url,
+                Replay::Safe,
+            ))
+            .await
+            .map(drop)
     }
 }
 
@@ -129,7 +189,9 @@ mod tests {
     #[test]
     fn file_names_cannot_escape_the_library_path() {
         assert!(LibraryFileName::try_from("Collect-Triage.ps1".to_string()).is_ok());
-        for bad in ["../x.ps1", "a/b.ps1", "a\\b.ps1", "", "x?.ps1", "..", "a%2f.ps1"] {
+        for bad in [
+            "../x.ps1", "a/b.ps1", "a\\b.ps1", "", "x?.ps1", "..", "a%2f.ps1",
+        ] {
             assert!(LibraryFileName::try_from(bad.to_string()).is_err(), "{bad}");
         }
     }

@@ -20,12 +20,13 @@ use crate::outbound::{Api, ApiError, ApiRequest, Bucket, Collected, HttpCore, Li
 use crate::tenants::TenantId;
 
 pub use actions::{
-    ActionFilter, ActionId, ActionRequest, ActionStatus, ActionType, IsolationType, LiveResponseCommand, MachineAction,
-    ScanType, is_settled,
+    ActionFilter, ActionId, ActionRequest, ActionStatus, ActionType, IsolationType,
+    LiveResponseCommand, MachineAction, ScanType, is_settled,
 };
 pub use entities::{Alert, AlertFilter, DomainStats, FileHash, FileInfo, FileStats, IpStats};
 pub use indicators::{
-    IMPORT_BATCH, ImportResult, Indicator, IndicatorAction, IndicatorFilter, IndicatorId, IndicatorType, NewIndicator, Severity,
+    IMPORT_BATCH, ImportResult, Indicator, IndicatorAction, IndicatorFilter, IndicatorId,
+    IndicatorType, NewIndicator, Severity,
 };
 pub use library::{LibraryFile, LibraryFileName, LibraryUpload, MAX_LIBRARY_FILE_BYTES};
 
@@ -38,20 +39,25 @@ const MACHINES: &[Bucket] = &[Bucket::DefenderMachines];
 pub struct MachineId(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error("'{0}' is not a Defender machine id: expected 40 hexadecimal characters, as returned by mde_list_machines")]
+#[error(
+    "'{0}' is not a Defender machine id: expected 40 hexadecimal characters, as returned by mde_list_machines"
+)]
 pub struct InvalidMachineId(String);
 
 /// `text` trimmed and lower-cased, if it is hexadecimal of one of `lengths` (machine ids and file
 /// hashes are; Defender compares them case-insensitively but the lower-case form is canonical).
 pub fn lowercase_hex(text: &str, lengths: &[usize]) -> Option<String> {
     let trimmed = text.trim();
-    (lengths.contains(&trimmed.len()) && trimmed.bytes().all(|b| b.is_ascii_hexdigit())).then(|| trimmed.to_ascii_lowercase())
+    (lengths.contains(&trimmed.len()) && trimmed.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| trimmed.to_ascii_lowercase())
 }
 
 impl TryFrom<String> for MachineId {
     type Error = InvalidMachineId;
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        lowercase_hex(&text, &[40]).map(Self).ok_or_else(|| InvalidMachineId(text.trim().chars().take(64).collect()))
+        lowercase_hex(&text, &[40])
+            .map(Self)
+            .ok_or_else(|| InvalidMachineId(text.trim().chars().take(64).collect()))
     }
 }
 
@@ -121,18 +127,47 @@ impl DefenderClient {
         ListPosition::start(self.http.url(Api::Defender, "/api/machines", &query))
     }
 
-    pub async fn list_machines(&self, tenant: &TenantId, from: ListPosition, max: usize) -> Result<Collected<Machine>, ApiError> {
+    pub async fn list_machines(
+        &self,
+        tenant: &TenantId,
+        from: ListPosition,
+        max: usize,
+    ) -> Result<Collected<Machine>, ApiError> {
         self.collect(tenant, from, max, MACHINES).await
     }
 
-    pub async fn get_machine(&self, tenant: &TenantId, id: &MachineId) -> Result<Machine, ApiError> {
-        let url = self.http.url(Api::Defender, &format!("/api/machines/{}", id.as_str()), &[]);
-        self.http.json(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES)).await
+    pub async fn get_machine(
+        &self,
+        tenant: &TenantId,
+        id: &MachineId,
+    ) -> Result<Machine, ApiError> {
+        let url = self.http.url(
+            Api::Defender,
+            &format!("/api/machines/{}", id.as_str()),
+            &[],
+        );
+        self.http
+            .json(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES))
+            .await
     }
 
-    pub async fn logon_users(&self, tenant: &TenantId, id: &MachineId) -> Result<Vec<LogonUser>, ApiError> {
-        let url = self.http.url(Api::Defender, &format!("/api/machines/{}/logonusers", id.as_str()), &[]);
-        Ok(self.http.json::<ValueList<LogonUser>>(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES)).await?.value)
+    pub async fn logon_users(
+        &self,
+        tenant: &TenantId,
+        id: &MachineId,
+    ) -> Result<Vec<LogonUser>, ApiError> {
+        let url = self.http.url(
+            Api::Defender,
+            &format!("/api/machines/{}/logonusers", id.as_str()),
+            &[],
+        );
+        Ok(self
+            .http
+            .json::<ValueList<LogonUser>>(
+                &ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES),
+            )
+            .await?
+            .value)
     }
 
     async fn collect<T: serde::de::DeserializeOwned>(
@@ -142,7 +177,11 @@ impl DefenderClient {
         max: usize,
         buckets: &'static [Bucket],
     ) -> Result<Collected<T>, ApiError> {
-        self.http.collect(Api::Defender, from, max, |page| ApiRequest::get(Api::Defender, tenant, page).paced(buckets)).await
+        self.http
+            .collect(Api::Defender, from, max, |page| {
+                ApiRequest::get(Api::Defender, tenant, page).paced(buckets)
+            })
+            .await
     }
 
     /// Checks that a list position belongs to this API before a tool resumes from it.
@@ -190,9 +229,11 @@ mod tests {
 
     #[test]
     fn machine_ids_are_forty_hex_characters() {
-        let id = MachineId::try_from("1E5BC9D7E413DDD7902C2932E418702B84D0CC07".to_string()).expect("valid");
+        let id = MachineId::try_from("1E5BC9D7E413DDD7902C2932E418702B84D0CC07".to_string())
+            .expect("valid");
         assert_eq!(id.as_str(), "1e5bc9d7e413ddd7902c2932e418702b84d0cc07");
-        let error = MachineId::try_from("ws-fin-014".to_string()).expect_err("a host name is not an id");
+        let error =
+            MachineId::try_from("ws-fin-014".to_string()).expect_err("a host name is not an id");
         assert!(error.to_string().contains("40 hexadecimal"));
     }
 

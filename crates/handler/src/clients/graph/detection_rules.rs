@@ -138,7 +138,9 @@ pub struct DetectionRuleChange {
 
 impl DetectionRuleChange {
     pub fn is_empty(&self) -> bool {
-        self.to_json().as_object().is_none_or(serde_json::Map::is_empty)
+        self.to_json()
+            .as_object()
+            .is_none_or(serde_json::Map::is_empty)
     }
 
     fn to_json(&self) -> Value {
@@ -148,18 +150,53 @@ impl DetectionRuleChange {
                 object.insert(key.to_string(), value);
             }
         };
-        set(&mut patch, "displayName", self.display_name.clone().map(Value::from));
+        set(
+            &mut patch,
+            "displayName",
+            self.display_name.clone().map(Value::from),
+        );
         set(&mut patch, "isEnabled", self.enabled.map(Value::from));
-        set(&mut patch, "queryCondition", self.query_text.clone().map(|q| json!({ "queryText": q })));
-        set(&mut patch, "schedule", self.period.clone().map(|p| json!({ "period": p })));
+        set(
+            &mut patch,
+            "queryCondition",
+            self.query_text.clone().map(|q| json!({ "queryText": q })),
+        );
+        set(
+            &mut patch,
+            "schedule",
+            self.period.clone().map(|p| json!({ "period": p })),
+        );
         let mut template = serde_json::Map::new();
-        set(&mut template, "title", self.alert_title.clone().map(Value::from));
-        set(&mut template, "description", self.alert_description.clone().map(Value::from));
-        set(&mut template, "severity", self.severity.clone().map(Value::from));
-        set(&mut template, "category", self.category.clone().map(Value::from));
-        set(&mut template, "recommendedActions", self.recommended_actions.clone().map(Value::from));
+        set(
+            &mut template,
+            "title",
+            self.alert_title.clone().map(Value::from),
+        );
+        set(
+            &mut template,
+            "description",
+            self.alert_description.clone().map(Value::from),
+        );
+        set(
+            &mut template,
+            "severity",
+            self.severity.clone().map(Value::from),
+        );
+        set(
+            &mut template,
+            "category",
+            self.category.clone().map(Value::from),
+        );
+        set(
+            &mut template,
+            "recommendedActions",
+            self.recommended_actions.clone().map(Value::from),
+        );
         if !template.is_empty() {
-            patch.insert("detectionAction".into(), json!({ "alertTemplate": template }));
+            patch.insert(
+                "detectionAction".into(),
+                json!({ "alertTemplate": template }),
+            );
         }
         Value::Object(patch)
     }
@@ -176,18 +213,41 @@ impl GraphClient {
         from: ListPosition,
         max: usize,
     ) -> Result<Collected<DetectionRule>, ApiError> {
-        self.http.collect(Api::Graph, from, max, |page| ApiRequest::get(Api::Graph, tenant, page)).await
+        self.http
+            .collect(Api::Graph, from, max, |page| {
+                ApiRequest::get(Api::Graph, tenant, page)
+            })
+            .await
     }
 
-    pub async fn get_detection_rule(&self, tenant: &TenantId, id: &RuleId) -> Result<DetectionRule, ApiError> {
+    pub async fn get_detection_rule(
+        &self,
+        tenant: &TenantId,
+        id: &RuleId,
+    ) -> Result<DetectionRule, ApiError> {
         let url = self.http.url(Api::Graph, &format!("{RULES}/{id}"), &[]);
-        self.http.json(&ApiRequest::get(Api::Graph, tenant, url)).await
+        self.http
+            .json(&ApiRequest::get(Api::Graph, tenant, url))
+            .await
     }
 
-    pub async fn create_detection_rule(&self, tenant: &TenantId, rule: &NewDetectionRule) -> Result<DetectionRule, ApiError> {
+    pub async fn create_detection_rule(
+        &self,
+        tenant: &TenantId,
+        rule: &NewDetectionRule,
+    ) -> Result<DetectionRule, ApiError> {
         let url = self.http.url(Api::Graph, RULES, &[]);
         // A resend could create the rule twice.
-        self.http.json(&ApiRequest::send_json(Api::Graph, tenant, Method::POST, url, &rule.to_json(), Replay::Unsafe)).await
+        self.http
+            .json(&ApiRequest::send_json(
+                Api::Graph,
+                tenant,
+                Method::POST,
+                url,
+                &rule.to_json(),
+                Replay::Unsafe,
+            ))
+            .await
     }
 
     pub async fn update_detection_rule(
@@ -197,12 +257,34 @@ impl GraphClient {
         change: &DetectionRuleChange,
     ) -> Result<DetectionRule, ApiError> {
         let url = self.http.url(Api::Graph, &format!("{RULES}/{id}"), &[]);
-        self.http.json(&ApiRequest::send_json(Api::Graph, tenant, Method::PATCH, url, &change.to_json(), Replay::Safe)).await
+        self.http
+            .json(&ApiRequest::send_json(
+                Api::Graph,
+                tenant,
+                Method::PATCH,
+                url,
+                &change.to_json(),
+                Replay::Safe,
+            ))
+            .await
     }
 
-    pub async fn delete_detection_rule(&self, tenant: &TenantId, id: &RuleId) -> Result<(), ApiError> {
+    pub async fn delete_detection_rule(
+        &self,
+        tenant: &TenantId,
+        id: &RuleId,
+    ) -> Result<(), ApiError> {
         let url = self.http.url(Api::Graph, &format!("{RULES}/{id}"), &[]);
-        self.http.send(&ApiRequest::bodiless(Api::Graph, tenant, Method::DELETE, url, Replay::Safe)).await.map(drop)
+        self.http
+            .send(&ApiRequest::bodiless(
+                Api::Graph,
+                tenant,
+                Method::DELETE,
+                url,
+                Replay::Safe,
+            ))
+            .await
+            .map(drop)
     }
 }
 
@@ -212,8 +294,15 @@ mod tests {
 
     #[test]
     fn changes_patch_only_what_is_given() {
-        let change = DetectionRuleChange { enabled: Some(false), severity: Some("high".into()), ..DetectionRuleChange::default() };
-        assert_eq!(change.to_json(), json!({"isEnabled": false, "detectionAction": {"alertTemplate": {"severity": "high"}}}));
+        let change = DetectionRuleChange {
+            enabled: Some(false),
+            severity: Some("high".into()),
+            ..DetectionRuleChange::default()
+        };
+        assert_eq!(
+            change.to_json(),
+            json!({"isEnabled": false, "detectionAction": {"alertTemplate": {"severity": "high"}}})
+        );
         assert!(DetectionRuleChange::default().is_empty());
     }
 }

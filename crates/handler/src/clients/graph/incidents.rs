@@ -13,7 +13,10 @@ use crate::tenants::TenantId;
 /// `awaitingAction` is an evolvable enum member: without this header Graph reports it as
 /// `unknownFutureValue`.
 fn prefer_unknown_members(request: ApiRequest<'_>) -> ApiRequest<'_> {
-    request.with_header(HeaderName::from_static("prefer"), HeaderValue::from_static("include-unknown-enum-members"))
+    request.with_header(
+        HeaderName::from_static("prefer"),
+        HeaderValue::from_static("include-unknown-enum-members"),
+    )
 }
 
 /// An incident id (Graph numbers incidents).
@@ -145,32 +148,83 @@ impl GraphClient {
         let top = top.to_string();
         let mut query: Vec<(&str, &str)> = vec![("$top", top.as_str())];
         query.extend(filter.as_deref().map(|f| ("$filter", f)));
-        ListPosition::start(self.http.url(Api::Graph, "/v1.0/security/incidents", &query))
+        ListPosition::start(
+            self.http
+                .url(Api::Graph, "/v1.0/security/incidents", &query),
+        )
     }
 
-    pub async fn list_incidents(&self, tenant: &TenantId, from: ListPosition, max: usize) -> Result<Collected<Incident>, ApiError> {
-        self.http.collect(Api::Graph, from, max, |page| prefer_unknown_members(ApiRequest::get(Api::Graph, tenant, page))).await
+    pub async fn list_incidents(
+        &self,
+        tenant: &TenantId,
+        from: ListPosition,
+        max: usize,
+    ) -> Result<Collected<Incident>, ApiError> {
+        self.http
+            .collect(Api::Graph, from, max, |page| {
+                prefer_unknown_members(ApiRequest::get(Api::Graph, tenant, page))
+            })
+            .await
     }
 
-    pub async fn get_incident(&self, tenant: &TenantId, id: &IncidentId, with_alerts: bool) -> Result<Incident, ApiError> {
-        let query: &[(&str, &str)] = if with_alerts { &[("$expand", "alerts")] } else { &[] };
-        let url = self.http.url(Api::Graph, &format!("/v1.0/security/incidents/{}", id.as_str()), query);
-        self.http.json(&prefer_unknown_members(ApiRequest::get(Api::Graph, tenant, url))).await
+    pub async fn get_incident(
+        &self,
+        tenant: &TenantId,
+        id: &IncidentId,
+        with_alerts: bool,
+    ) -> Result<Incident, ApiError> {
+        let query: &[(&str, &str)] = if with_alerts {
+            &[("$expand", "alerts")]
+        } else {
+            &[]
+        };
+        let url = self.http.url(
+            Api::Graph,
+            &format!("/v1.0/security/incidents/{}", id.as_str()),
+            query,
+        );
+        self.http
+            .json(&prefer_unknown_members(ApiRequest::get(
+                Api::Graph,
+                tenant,
+                url,
+            )))
+            .await
     }
 
     /// PATCH sets fields to given values, so a resend after a lost answer does no harm.
-    pub async fn update_incident(&self, tenant: &TenantId, id: &IncidentId, update: &IncidentUpdate) -> Result<Incident, ApiError> {
-        let url = self.http.url(Api::Graph, &format!("/v1.0/security/incidents/{}", id.as_str()), &[]);
-        let request = ApiRequest::send_json(Api::Graph, tenant, Method::PATCH, url, update, Replay::Safe);
+    pub async fn update_incident(
+        &self,
+        tenant: &TenantId,
+        id: &IncidentId,
+        update: &IncidentUpdate,
+    ) -> Result<Incident, ApiError> {
+        let url = self.http.url(
+            Api::Graph,
+            &format!("/v1.0/security/incidents/{}", id.as_str()),
+            &[],
+        );
+        let request =
+            ApiRequest::send_json(Api::Graph, tenant, Method::PATCH, url, update, Replay::Safe);
         self.http.json(&prefer_unknown_members(request)).await
     }
 
     /// Adds a comment; the answer is the incident's comments, the new one last.
-    pub async fn add_incident_comment(&self, tenant: &TenantId, id: &IncidentId, comment: &str) -> Result<Vec<IncidentComment>, ApiError> {
-        let url = self.http.url(Api::Graph, &format!("/v1.0/security/incidents/{}/comments", id.as_str()), &[]);
+    pub async fn add_incident_comment(
+        &self,
+        tenant: &TenantId,
+        id: &IncidentId,
+        comment: &str,
+    ) -> Result<Vec<IncidentComment>, ApiError> {
+        let url = self.http.url(
+            Api::Graph,
+            &format!("/v1.0/security/incidents/{}/comments", id.as_str()),
+            &[],
+        );
         let body = serde_json::json!({ "@odata.type": "microsoft.graph.security.alertComment", "comment": comment });
         // A resend would post the comment twice.
-        let request = ApiRequest::send_json(Api::Graph, tenant, Method::POST, url, &body, Replay::Unsafe);
+        let request =
+            ApiRequest::send_json(Api::Graph, tenant, Method::POST, url, &body, Replay::Unsafe);
         Ok(self.http.json::<Comments>(&request).await?.value)
     }
 }
@@ -181,7 +235,14 @@ mod tests {
 
     #[test]
     fn updates_carry_only_what_is_set() {
-        let update = IncidentUpdate { status: Some("resolved".into()), custom_tags: Some(vec![]), ..IncidentUpdate::default() };
-        assert_eq!(serde_json::to_value(update).expect("json"), serde_json::json!({"status": "resolved", "customTags": []}));
+        let update = IncidentUpdate {
+            status: Some("resolved".into()),
+            custom_tags: Some(vec![]),
+            ..IncidentUpdate::default()
+        };
+        assert_eq!(
+            serde_json::to_value(update).expect("json"),
+            serde_json::json!({"status": "resolved", "customTags": []})
+        );
     }
 }

@@ -13,7 +13,9 @@ use crate::outbound::{Api, ApiError, ApiRequest, Bucket, HttpCore, ListPosition,
 use crate::tenants::TenantId;
 
 pub use detection_rules::{DetectionRule, DetectionRuleChange, NewDetectionRule, RuleId};
-pub use incidents::{GraphAlert, Incident, IncidentComment, IncidentFilter, IncidentId, IncidentUpdate};
+pub use incidents::{
+    GraphAlert, Incident, IncidentComment, IncidentFilter, IncidentId, IncidentUpdate,
+};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -58,7 +60,9 @@ impl GraphClient {
         query: &str,
         timespan: Option<&str>,
     ) -> Result<HuntingQueryResult, ApiError> {
-        let url = self.http.url(Api::Graph, "/v1.0/security/runHuntingQuery", &[]);
+        let url = self
+            .http
+            .url(Api::Graph, "/v1.0/security/runHuntingQuery", &[]);
         // A query changes nothing, so it may be sent again after a lost answer.
         let request = ApiRequest::send_json(
             Api::Graph,

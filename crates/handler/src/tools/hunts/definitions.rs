@@ -6,12 +6,21 @@ use serde::{Deserialize, Serialize};
 use super::tool_error;
 use crate::hunts::definition::DEFAULT_RETENTION_DAYS;
 use crate::hunts::store::RunSummary;
-use crate::hunts::{AlertRule, HuntDefinition, HuntId, RunId, Schedule, Targets, format_time, resource_uri};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::hunts::{
+    AlertRule, HuntDefinition, HuntId, RunId, Schedule, Targets, format_time, resource_uri,
+};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(HuntCreate).tool(HuntList).tool(HuntGet).tool(HuntUpdate).tool(HuntDelete)
+    builder
+        .tool(HuntCreate)
+        .tool(HuntList)
+        .tool(HuntGet)
+        .tool(HuntUpdate)
+        .tool(HuntDelete)
 }
 
 const UPCOMING: usize = 3;
@@ -29,22 +38,46 @@ struct HuntView {
 impl HuntView {
     fn of(context: &ToolContext, hunt: HuntDefinition) -> Self {
         let next_runs = match (hunt.enabled, hunt.schedule.compile()) {
-            (true, Ok(schedule)) => schedule.upcoming(context.services.hunts.now(), UPCOMING).into_iter().map(format_time).collect(),
+            (true, Ok(schedule)) => schedule
+                .upcoming(context.services.hunts.now(), UPCOMING)
+                .into_iter()
+                .map(format_time)
+                .collect(),
             _ => Vec::new(),
         };
-        Self { schedule_description: hunt.schedule.describe(), next_runs, hunt }
+        Self {
+            schedule_description: hunt.schedule.describe(),
+            next_runs,
+            hunt,
+        }
     }
 
     fn line(&self) -> String {
-        let state = if self.hunt.enabled { format!("next run {}", self.next_runs.first().map_or("unknown", String::as_str)) } else { "disabled".into() };
-        format!("hunt {} '{}' ({}, {state})", self.hunt.id, self.hunt.name, self.schedule_description)
+        let state = if self.hunt.enabled {
+            format!(
+                "next run {}",
+                self.next_runs.first().map_or("unknown", String::as_str)
+            )
+        } else {
+            "disabled".into()
+        };
+        format!(
+            "hunt {} '{}' ({}, {state})",
+            self.hunt.id, self.hunt.name, self.schedule_description
+        )
     }
 }
 
 /// Exactly one of `tenant_ids` and `all_tenants`; `None` when neither is given and that is allowed.
-fn targets(tenant_ids: Option<Vec<TenantId>>, all_tenants: Option<bool>, required: bool) -> Result<Option<Targets>, ToolError> {
+fn targets(
+    tenant_ids: Option<Vec<TenantId>>,
+    all_tenants: Option<bool>,
+    required: bool,
+) -> Result<Option<Targets>, ToolError> {
     match (tenant_ids, all_tenants) {
-        (Some(_), Some(true)) => Err(ToolError::invalid("pass either tenant_ids or all_tenants: true, not both")),
+        (Some(_), Some(true)) => Err(ToolError::invalid(
+            "pass either tenant_ids or all_tenants: true, not both",
+        )),
         (Some(ids), _) => Ok(Some(Targets::Tenants(ids))),
         (None, Some(true)) => Ok(Some(Targets::AllEnabled)),
         (None, _) if required => Err(ToolError::invalid(
@@ -109,14 +142,22 @@ impl Tool for HuntCreate {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: HuntCreateParams) -> Result<HuntView, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: HuntCreateParams,
+    ) -> Result<HuntView, ToolError> {
         let hunts = &context.services.hunts;
-        let targets = targets(params.tenant_ids, params.all_tenants, true)?.ok_or_else(|| ToolError::invalid("no tenants given"))?;
+        let targets = targets(params.tenant_ids, params.all_tenants, true)?
+            .ok_or_else(|| ToolError::invalid("no tenants given"))?;
         let now = hunts.now();
         let definition = HuntDefinition {
             id: HuntId::generate(),
             name: params.name.trim().to_string(),
-            description: params.description.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()),
+            description: params
+                .description
+                .map(|d| d.trim().to_string())
+                .filter(|d| !d.is_empty()),
             query: params.query.trim().to_string(),
             targets,
             schedule: params.schedule,
@@ -186,11 +227,25 @@ impl Tool for HuntList {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: HuntListParams) -> Result<HuntListOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: HuntListParams,
+    ) -> Result<HuntListOutput, ToolError> {
         let hunts = &context.services.hunts;
-        let definitions = hunts.store().list_definitions().await.map_err(|e| tool_error(e.into()))?;
-        let wanted: Vec<HuntDefinition> = definitions.into_iter().filter(|h| params.enabled.is_none_or(|enabled| h.enabled == enabled)).collect();
-        let states = futures::future::try_join_all(wanted.iter().map(|h| hunts.store().state(&h.id))).await.map_err(|e| tool_error(e.into()))?;
+        let definitions = hunts
+            .store()
+            .list_definitions()
+            .await
+            .map_err(|e| tool_error(e.into()))?;
+        let wanted: Vec<HuntDefinition> = definitions
+            .into_iter()
+            .filter(|h| params.enabled.is_none_or(|enabled| h.enabled == enabled))
+            .collect();
+        let states =
+            futures::future::try_join_all(wanted.iter().map(|h| hunts.store().state(&h.id)))
+                .await
+                .map_err(|e| tool_error(e.into()))?;
         let entries = wanted
             .into_iter()
             .zip(states)
@@ -239,7 +294,16 @@ struct HuntGetOutput {
 
 impl Summary for HuntGetOutput {
     fn summary(&self) -> String {
-        let last = self.recent_runs.first().map(|r| format!("; last run {} {:?}, {} rows", r.run_id, r.status, r.rows_total)).unwrap_or_default();
+        let last = self
+            .recent_runs
+            .first()
+            .map(|r| {
+                format!(
+                    "; last run {} {:?}, {} rows",
+                    r.run_id, r.status, r.rows_total
+                )
+            })
+            .unwrap_or_default();
         format!("{}{last}", self.view.line())
     }
 }
@@ -260,12 +324,29 @@ impl Tool for HuntGet {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: HuntIdParams) -> Result<HuntGetOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: HuntIdParams,
+    ) -> Result<HuntGetOutput, ToolError> {
         let hunts = &context.services.hunts;
         let hunt = hunts.get(&params.hunt_id).await.map_err(tool_error)?;
-        let state = hunts.store().state(&hunt.id).await.map_err(|e| tool_error(e.into()))?;
-        let resources = state.recent_runs.iter().map(|r| resource_uri(&hunt.id, &r.run_id)).collect();
-        Ok(HuntGetOutput { view: HuntView::of(context, hunt), open_runs: state.open_runs.into_iter().collect(), recent_runs: state.recent_runs, resources })
+        let state = hunts
+            .store()
+            .state(&hunt.id)
+            .await
+            .map_err(|e| tool_error(e.into()))?;
+        let resources = state
+            .recent_runs
+            .iter()
+            .map(|r| resource_uri(&hunt.id, &r.run_id))
+            .collect();
+        Ok(HuntGetOutput {
+            view: HuntView::of(context, hunt),
+            open_runs: state.open_runs.into_iter().collect(),
+            recent_runs: state.recent_runs,
+            resources,
+        })
     }
 }
 
@@ -315,11 +396,17 @@ impl Tool for HuntUpdate {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: HuntUpdateParams) -> Result<HuntView, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: HuntUpdateParams,
+    ) -> Result<HuntView, ToolError> {
         let hunts = &context.services.hunts;
         let targets = targets(params.tenant_ids, params.all_tenants, false)?;
         if params.alert.is_some() && params.clear_alert == Some(true) {
-            return Err(ToolError::invalid("pass either alert or clear_alert: true, not both"));
+            return Err(ToolError::invalid(
+                "pass either alert or clear_alert: true, not both",
+            ));
         }
         let changes = [
             params.enabled.is_some(),
@@ -339,9 +426,19 @@ impl Tool for HuntUpdate {
             ));
         }
         if let Some(name) = &params.name {
-            let others = hunts.store().list_definitions().await.map_err(|e| tool_error(e.into()))?;
-            if let Some(same) = others.iter().find(|h| h.id != params.hunt_id && h.name.trim().eq_ignore_ascii_case(name.trim())) {
-                return Err(ToolError::Conflict(format!("another hunt is named '{}' (id {}); choose another name", same.name, same.id)));
+            let others = hunts
+                .store()
+                .list_definitions()
+                .await
+                .map_err(|e| tool_error(e.into()))?;
+            if let Some(same) = others
+                .iter()
+                .find(|h| h.id != params.hunt_id && h.name.trim().eq_ignore_ascii_case(name.trim()))
+            {
+                return Err(ToolError::Conflict(format!(
+                    "another hunt is named '{}' (id {}); choose another name",
+                    same.name, same.id
+                )));
             }
         }
         let updated = hunts
@@ -353,7 +450,8 @@ impl Tool for HuntUpdate {
                     hunt.name = name.trim().to_string();
                 }
                 if let Some(description) = params.description {
-                    hunt.description = Some(description.trim().to_string()).filter(|d| !d.is_empty());
+                    hunt.description =
+                        Some(description.trim().to_string()).filter(|d| !d.is_empty());
                 }
                 if let Some(query) = params.query {
                     hunt.query = query.trim().to_string();
@@ -396,7 +494,10 @@ struct HuntDeleteOutput {
 
 impl Summary for HuntDeleteOutput {
     fn summary(&self) -> String {
-        format!("deleted hunt {} '{}' and {} runs with their results", self.hunt_id, self.name, self.runs_deleted)
+        format!(
+            "deleted hunt {} '{}' and {} runs with their results",
+            self.hunt_id, self.name, self.runs_deleted
+        )
     }
 }
 
@@ -417,10 +518,18 @@ impl Tool for HuntDelete {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: HuntIdParams) -> Result<HuntDeleteOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: HuntIdParams,
+    ) -> Result<HuntDeleteOutput, ToolError> {
         let hunts = &context.services.hunts;
         let hunt = hunts.get(&params.hunt_id).await.map_err(tool_error)?;
         let runs_deleted = hunts.delete(&hunt.id).await.map_err(tool_error)?;
-        Ok(HuntDeleteOutput { hunt_id: hunt.id, name: hunt.name, runs_deleted })
+        Ok(HuntDeleteOutput {
+            hunt_id: hunt.id,
+            name: hunt.name,
+            runs_deleted,
+        })
     }
 }

@@ -73,10 +73,17 @@ impl RunView {
 
     fn summary(&self) -> String {
         if let Some(skipped) = &self.skipped {
-            return format!("run {}: {} missed occurrences skipped", self.run_id, skipped.count);
+            return format!(
+                "run {}: {} missed occurrences skipped",
+                self.run_id, skipped.count
+            );
         }
         let failed = self.tenants.iter().filter(|t| t.error.is_some()).count();
-        let alert = self.alert.as_ref().map(|a| format!(", alert {:?}", a.state).to_lowercase()).unwrap_or_default();
+        let alert = self
+            .alert
+            .as_ref()
+            .map(|a| format!(", alert {:?}", a.state).to_lowercase())
+            .unwrap_or_default();
         format!(
             "run {} {:?}: {} rows from {} tenants ({failed} failed){alert}",
             self.run_id,
@@ -89,5 +96,10 @@ impl RunView {
 
 /// Hunt and run ids a resource URI or cursor names, checked the same way tool arguments are.
 fn parse_ids(hunt: &str, run: &str) -> Result<(HuntId, RunId), String> {
-    Ok((hunt.parse().map_err(|e: crate::hunts::definition::InvalidHuntId| e.to_string())?, run.parse().map_err(|e: crate::hunts::run::InvalidRunId| e.to_string())?))
+    Ok((
+        hunt.parse()
+            .map_err(|e: crate::hunts::definition::InvalidHuntId| e.to_string())?,
+        run.parse()
+            .map_err(|e: crate::hunts::run::InvalidRunId| e.to_string())?,
+    ))
 }

@@ -42,21 +42,36 @@ impl ResourceProvider for HuntResources {
     async fn list(&self, context: &ToolContext) -> Result<Vec<Resource>, ResourceError> {
         let store = context.services.hunts.store();
         let hunts = store.list_definitions().await.map_err(unavailable)?;
-        let states = futures::future::try_join_all(hunts.iter().map(|hunt| store.state(&hunt.id))).await.map_err(unavailable)?;
+        let states = futures::future::try_join_all(hunts.iter().map(|hunt| store.state(&hunt.id)))
+            .await
+            .map_err(unavailable)?;
         Ok(hunts
             .iter()
             .zip(states)
             .flat_map(|(hunt, state)| {
                 state.recent_runs.into_iter().map(move |run| {
-                    Resource::new(resource_uri(&hunt.id, &run.run_id), format!("{} · {}", hunt.name, run.run_id))
-                        .with_description(format!("{:?} {:?} run, {} rows", run.status, run.kind, run.rows_total).to_lowercase())
-                        .with_mime_type(MIME)
+                    Resource::new(
+                        resource_uri(&hunt.id, &run.run_id),
+                        format!("{} · {}", hunt.name, run.run_id),
+                    )
+                    .with_description(
+                        format!(
+                            "{:?} {:?} run, {} rows",
+                            run.status, run.kind, run.rows_total
+                        )
+                        .to_lowercase(),
+                    )
+                    .with_mime_type(MIME)
                 })
             })
             .collect())
     }
 
-    async fn read(&self, context: &ToolContext, uri: &str) -> Result<ReadResourceResult, ResourceError> {
+    async fn read(
+        &self,
+        context: &ToolContext,
+        uri: &str,
+    ) -> Result<ReadResourceResult, ResourceError> {
         let invalid = || {
             ResourceError::Invalid(format!(
                 "'{uri}' is not a hunt resource: expected hunt://<hunt_id>/runs/<run_id> or hunt://<hunt_id>/runs/<run_id>/results/<tenant_id>"
@@ -66,7 +81,15 @@ impl ResourceProvider for HuntResources {
         let parts: Vec<&str> = path.split('/').collect();
         let (hunt_text, run_text, tenant) = match parts.as_slice() {
             [hunt, "runs", run] => (*hunt, *run, None),
-            [hunt, "runs", run, "results", tenant] => (*hunt, *run, Some(tenant.parse::<TenantId>().map_err(|e| ResourceError::Invalid(e.to_string()))?)),
+            [hunt, "runs", run, "results", tenant] => (
+                *hunt,
+                *run,
+                Some(
+                    tenant
+                        .parse::<TenantId>()
+                        .map_err(|e| ResourceError::Invalid(e.to_string()))?,
+                ),
+            ),
             _ => return Err(invalid()),
         };
         let (hunt, run) = parse_ids(hunt_text, run_text).map_err(ResourceError::Invalid)?;
@@ -75,18 +98,32 @@ impl ResourceProvider for HuntResources {
             .get_run(&hunt, &run)
             .await
             .map_err(unavailable)?
-            .ok_or_else(|| ResourceError::NotFound(format!("hunt {hunt} has no run {run} (deleted by retention, or never existed)")))?;
+            .ok_or_else(|| {
+                ResourceError::NotFound(format!(
+                    "hunt {hunt} has no run {run} (deleted by retention, or never existed)"
+                ))
+            })?;
         let body = match tenant {
-            None => serde_json::to_value(&record).map_err(|e| ResourceError::Unavailable(e.to_string()))?,
+            None => serde_json::to_value(&record)
+                .map_err(|e| ResourceError::Unavailable(e.to_string()))?,
             Some(tenant) => {
                 let entry = record
                     .tenants
                     .iter()
                     .find(|t| t.tenant_id == tenant)
-                    .ok_or_else(|| ResourceError::NotFound(format!("run {run} did not search tenant {tenant}")))?;
-                let page = store.read_results(&hunt, &run, &tenant, 0, RESULT_CHUNK_ROWS).await.map_err(unavailable)?.ok_or_else(|| {
-                    ResourceError::NotFound(format!("tenant {tenant} has no stored results in run {run} (status {:?})", entry.status))
-                })?;
+                    .ok_or_else(|| {
+                        ResourceError::NotFound(format!("run {run} did not search tenant {tenant}"))
+                    })?;
+                let page = store
+                    .read_results(&hunt, &run, &tenant, 0, RESULT_CHUNK_ROWS)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| {
+                        ResourceError::NotFound(format!(
+                            "tenant {tenant} has no stored results in run {run} (status {:?})",
+                            entry.status
+                        ))
+                    })?;
                 json!({
                     "hunt_id": hunt, "run_id": run, "tenant_id": tenant,
                     "window_start": record.window_start.map(format_time), "window_end": record.window_end.map(format_time),
@@ -96,7 +133,10 @@ impl ResourceProvider for HuntResources {
                 })
             }
         };
-        let text = serde_json::to_string_pretty(&body).map_err(|e| ResourceError::Unavailable(e.to_string()))?;
-        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, uri).with_mime_type(MIME)]))
+        let text = serde_json::to_string_pretty(&body)
+            .map_err(|e| ResourceError::Unavailable(e.to_string()))?;
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, uri).with_mime_type(MIME),
+        ]))
     }
 }

@@ -8,12 +8,17 @@ use super::{RunView, tool_error};
 use crate::clients::graph::HuntingColumn;
 use crate::hunts::run::{RunStatus, TenantStatus};
 use crate::hunts::{HuntId, RunId, RunRecord};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(HuntRunNow).tool(HuntListRuns).tool(HuntGetResults)
+    builder
+        .tool(HuntRunNow)
+        .tool(HuntListRuns)
+        .tool(HuntGetResults)
 }
 
 const DEFAULT_RUNS: usize = 20;
@@ -62,14 +67,30 @@ impl Tool for HuntRunNow {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: HuntRunNowParams) -> Result<HuntRunNowOutput, ToolError> {
-        let record = context.services.hunts.run_now(&params.hunt_id).await.map_err(tool_error)?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: HuntRunNowParams,
+    ) -> Result<HuntRunNowOutput, ToolError> {
+        let record = context
+            .services
+            .hunts
+            .run_now(&params.hunt_id)
+            .await
+            .map_err(tool_error)?;
         let note = if record.status == RunStatus::Running {
             "some tenants are still pending; the timer continues this run: check hunt_list_runs in a few minutes".to_string()
         } else {
-            format!("read the rows with hunt_get_results (hunt_id {}, run_id {})", record.hunt_id, record.run_id)
+            format!(
+                "read the rows with hunt_get_results (hunt_id {}, run_id {})",
+                record.hunt_id, record.run_id
+            )
         };
-        Ok(HuntRunNowOutput { hunt_id: params.hunt_id, run: RunView::of(record), note })
+        Ok(HuntRunNowOutput {
+            hunt_id: params.hunt_id,
+            run: RunView::of(record),
+            note,
+        })
     }
 }
 
@@ -103,7 +124,11 @@ struct HuntListRunsOutput {
 
 impl Summary for HuntListRunsOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() { "; older runs exist (use next_cursor)" } else { "" };
+        let more = if self.next_cursor.is_some() {
+            "; older runs exist (use next_cursor)"
+        } else {
+            ""
+        };
         format!("{} runs of hunt {}{more}", self.runs.len(), self.hunt_id)
     }
 }
@@ -125,32 +150,71 @@ impl Tool for HuntListRuns {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: HuntListRunsParams) -> Result<HuntListRunsOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: HuntListRunsParams,
+    ) -> Result<HuntListRunsOutput, ToolError> {
         let hunts = &context.services.hunts;
         let limit = params.limit.unwrap_or(DEFAULT_RUNS);
         if !(1..=MAX_RUNS).contains(&limit) {
-            return Err(ToolError::invalid(format!("limit must be between 1 and {MAX_RUNS}, got {limit}")));
+            return Err(ToolError::invalid(format!(
+                "limit must be between 1 and {MAX_RUNS}, got {limit}"
+            )));
         }
-        let before = match params.cursor.as_deref().map(cursor::decode_opaque::<RunsCursor>).transpose()? {
+        let before = match params
+            .cursor
+            .as_deref()
+            .map(cursor::decode_opaque::<RunsCursor>)
+            .transpose()?
+        {
             Some(position) if position.hunt != params.hunt_id => {
-                return Err(ToolError::invalid(format!("cursor was made for hunt {}, not {}; start again without a cursor", position.hunt, params.hunt_id)));
+                return Err(ToolError::invalid(format!(
+                    "cursor was made for hunt {}, not {}; start again without a cursor",
+                    position.hunt, params.hunt_id
+                )));
             }
             position => position.map(|p| p.before),
         };
         // The hunt must exist; its runs alone could belong to a hunt being deleted.
         hunts.get(&params.hunt_id).await.map_err(tool_error)?;
-        let mut ids = hunts.store().list_run_ids(&params.hunt_id).await.map_err(|e| tool_error(e.into()))?;
-        ids.reverse();
-        let older: Vec<RunId> = ids.into_iter().filter(|id| before.as_ref().is_none_or(|before| id < before)).collect();
-        let page = &older[..older.len().min(limit)];
-        let records = futures::future::try_join_all(page.iter().map(|run| hunts.store().get_run(&params.hunt_id, run)))
+        let mut ids = hunts
+            .store()
+            .list_run_ids(&params.hunt_id)
             .await
             .map_err(|e| tool_error(e.into()))?;
-        let runs: Vec<RunView> = records.into_iter().flatten().map(|(record, _)| RunView::of(record)).collect();
+        ids.reverse();
+        let older: Vec<RunId> = ids
+            .into_iter()
+            .filter(|id| before.as_ref().is_none_or(|before| id < before))
+            .collect();
+        let page = &older[..older.len().min(limit)];
+        let records = futures::future::try_join_all(
+            page.iter()
+                .map(|run| hunts.store().get_run(&params.hunt_id, run)),
+        )
+        .await
+        .map_err(|e| tool_error(e.into()))?;
+        let runs: Vec<RunView> = records
+            .into_iter()
+            .flatten()
+            .map(|(record, _)| RunView::of(record))
+            .collect();
         let next_cursor = (older.len() > page.len())
-            .then(|| page.last().map(|last| cursor::encode_opaque(&RunsCursor { hunt: params.hunt_id.clone(), before: last.clone() })))
+            .then(|| {
+                page.last().map(|last| {
+                    cursor::encode_opaque(&RunsCursor {
+                        hunt: params.hunt_id.clone(),
+                        before: last.clone(),
+                    })
+                })
+            })
             .flatten();
-        Ok(HuntListRunsOutput { hunt_id: params.hunt_id, runs, next_cursor })
+        Ok(HuntListRunsOutput {
+            hunt_id: params.hunt_id,
+            runs,
+            next_cursor,
+        })
     }
 }
 
@@ -202,8 +266,16 @@ struct HuntGetResultsOutput {
 
 impl Summary for HuntGetResultsOutput {
     fn summary(&self) -> String {
-        let truncated = if self.truncated { format!(" (truncated: {} found)", self.rows_found) } else { String::new() };
-        let more = if self.next_cursor.is_some() { "; more follow (use next_cursor)" } else { "" };
+        let truncated = if self.truncated {
+            format!(" (truncated: {} found)", self.rows_found)
+        } else {
+            String::new()
+        };
+        let more = if self.next_cursor.is_some() {
+            "; more follow (use next_cursor)"
+        } else {
+            ""
+        };
         format!(
             "rows {}-{} of {} stored for tenant {} in run {}{truncated}{more}",
             self.offset + usize::from(!self.rows.is_empty()),
@@ -232,19 +304,35 @@ impl Tool for HuntGetResults {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: HuntGetResultsParams) -> Result<HuntGetResultsOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: HuntGetResultsParams,
+    ) -> Result<HuntGetResultsOutput, ToolError> {
         let hunts = &context.services.hunts;
         let limit = params.limit.unwrap_or(DEFAULT_ROWS);
         if !(1..=MAX_ROWS).contains(&limit) {
-            return Err(ToolError::invalid(format!("limit must be between 1 and {MAX_ROWS}, got {limit}")));
+            return Err(ToolError::invalid(format!(
+                "limit must be between 1 and {MAX_ROWS}, got {limit}"
+            )));
         }
         let (record, _) = hunts
             .store()
             .get_run(&params.hunt_id, &params.run_id)
             .await
             .map_err(|e| tool_error(e.into()))?
-            .ok_or_else(|| ToolError::NotFound(format!("hunt {} has no run {}; hunt_list_runs lists its runs", params.hunt_id, params.run_id)))?;
-        let (tenant, offset, all) = match params.cursor.as_deref().map(cursor::decode_opaque::<ResultsCursor>).transpose()? {
+            .ok_or_else(|| {
+                ToolError::NotFound(format!(
+                    "hunt {} has no run {}; hunt_list_runs lists its runs",
+                    params.hunt_id, params.run_id
+                ))
+            })?;
+        let (tenant, offset, all) = match params
+            .cursor
+            .as_deref()
+            .map(cursor::decode_opaque::<ResultsCursor>)
+            .transpose()?
+        {
             Some(position) => {
                 if position.hunt != params.hunt_id || position.run != params.run_id {
                     return Err(ToolError::invalid(format!(
@@ -259,14 +347,29 @@ impl Tool for HuntGetResults {
                 None => (first_with_results(&record)?, 0, true),
             },
         };
-        let entry = record.tenants.iter().find(|t| t.tenant_id == tenant).ok_or_else(|| {
-            let searched: Vec<String> = record.tenants.iter().map(|t| t.tenant_id.to_string()).collect();
-            ToolError::NotFound(format!("run {} did not search tenant {tenant}; it searched: {}", record.run_id, searched.join(", ")))
-        })?;
+        let entry = record
+            .tenants
+            .iter()
+            .find(|t| t.tenant_id == tenant)
+            .ok_or_else(|| {
+                let searched: Vec<String> = record
+                    .tenants
+                    .iter()
+                    .map(|t| t.tenant_id.to_string())
+                    .collect();
+                ToolError::NotFound(format!(
+                    "run {} did not search tenant {tenant}; it searched: {}",
+                    record.run_id,
+                    searched.join(", ")
+                ))
+            })?;
         match entry.status {
             TenantStatus::Succeeded => {}
             TenantStatus::Pending => {
-                return Err(ToolError::NotFound(format!("tenant {tenant} has no results yet in run {}: it is still pending", record.run_id)));
+                return Err(ToolError::NotFound(format!(
+                    "tenant {tenant} has no results yet in run {}: it is still pending",
+                    record.run_id
+                )));
             }
             TenantStatus::Failed => {
                 return Err(ToolError::NotFound(format!(
@@ -281,13 +384,30 @@ impl Tool for HuntGetResults {
             .read_results(&record.hunt_id, &record.run_id, &tenant, offset, limit)
             .await
             .map_err(|e| tool_error(e.into()))?
-            .ok_or_else(|| ToolError::NotFound(format!("the results of tenant {tenant} in run {} are gone (deleted by retention?)", record.run_id)))?;
+            .ok_or_else(|| {
+                ToolError::NotFound(format!(
+                    "the results of tenant {tenant} in run {} are gone (deleted by retention?)",
+                    record.run_id
+                ))
+            })?;
         let end = offset + page.rows.len();
         let stored = usize::try_from(entry.stored_rows).unwrap_or(usize::MAX);
         let next = if end < stored {
-            Some(ResultsCursor { hunt: record.hunt_id.clone(), run: record.run_id.clone(), tenant: tenant.clone(), offset: end, all })
+            Some(ResultsCursor {
+                hunt: record.hunt_id.clone(),
+                run: record.run_id.clone(),
+                tenant: tenant.clone(),
+                offset: end,
+                all,
+            })
         } else if all {
-            next_with_results(&record, &tenant).map(|next| ResultsCursor { hunt: record.hunt_id.clone(), run: record.run_id.clone(), tenant: next, offset: 0, all })
+            next_with_results(&record, &tenant).map(|next| ResultsCursor {
+                hunt: record.hunt_id.clone(),
+                run: record.run_id.clone(),
+                tenant: next,
+                offset: 0,
+                all,
+            })
         } else {
             None
         };

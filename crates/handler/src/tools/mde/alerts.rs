@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::common;
 use crate::clients::defender::{Alert, AlertFilter, MachineId};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 use crate::tools::cursor;
 
@@ -96,9 +98,17 @@ struct ListOutput {
 
 impl Summary for ListOutput {
     fn summary(&self) -> String {
-        let high = self.alerts.iter().filter(|a| a.severity.as_deref() == Some("High")).count();
+        let high = self
+            .alerts
+            .iter()
+            .filter(|a| a.severity.as_deref() == Some("High"))
+            .count();
         let more = cursor::more_note(self.next_cursor.as_ref());
-        format!("{} alerts in tenant {} ({high} high severity){more}", self.alerts.len(), self.tenant_id)
+        format!(
+            "{} alerts in tenant {} ({high} high severity){more}",
+            self.alerts.len(),
+            self.tenant_id
+        )
     }
 }
 
@@ -120,11 +130,18 @@ impl Tool for ListAlerts {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListParams) -> Result<ListOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListParams,
+    ) -> Result<ListOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let defender = &context.services.defender;
-        let filtered = params.severity.is_some() || params.status.is_some() || params.machine_id.is_some() || params.since.is_some();
+        let filtered = params.severity.is_some()
+            || params.status.is_some()
+            || params.machine_id.is_some()
+            || params.since.is_some();
         let position = common::list_position(
             &tenant,
             params.cursor.as_deref(),
@@ -141,8 +158,18 @@ impl Tool for ListAlerts {
             },
         )?;
         let collected = defender.list_alerts(&tenant, position, limit).await?;
-        let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
-        Ok(ListOutput { tenant_id: tenant, alerts: collected.items.into_iter().map(AlertSummary::from).collect(), next_cursor })
+        let next_cursor = collected
+            .next
+            .map(|position| cursor::encode(&tenant, position));
+        Ok(ListOutput {
+            tenant_id: tenant,
+            alerts: collected
+                .items
+                .into_iter()
+                .map(AlertSummary::from)
+                .collect(),
+            next_cursor,
+        })
     }
 }
 
@@ -195,7 +222,12 @@ impl Tool for GetAlert {
 
     async fn call(&self, context: &ToolContext, params: GetParams) -> Result<GetOutput, ToolError> {
         let id = params.alert_id.trim();
-        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        if id.is_empty()
+            || id.len() > 128
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
             return Err(ToolError::invalid(format!(
                 "'{}' is not an alert id: expected letters, digits, _ and - as mde_list_alerts shows (e.g. da638...)",
                 id.chars().take(64).collect::<String>()
@@ -207,7 +239,12 @@ impl Tool for GetAlert {
             .defender
             .get_alert(&tenant, id)
             .await
-            .map_err(|error| common::not_found(error, || format!("no alert {id} in tenant {tenant}")))?;
-        Ok(GetOutput { tenant_id: tenant, alert })
+            .map_err(|error| {
+                common::not_found(error, || format!("no alert {id} in tenant {tenant}"))
+            })?;
+        Ok(GetOutput {
+            tenant_id: tenant,
+            alert,
+        })
     }
 }

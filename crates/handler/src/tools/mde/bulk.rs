@@ -56,7 +56,15 @@ pub struct Targeting {
     pub wait_seconds: Option<u32>,
 }
 
-const TARGETING_FIELDS: [&str; 7] = ["tenant_id", "machine_ids", "filter", "max_devices", "preview", "comment", "wait_seconds"];
+const TARGETING_FIELDS: [&str; 7] = [
+    "tenant_id",
+    "machine_ids",
+    "filter",
+    "max_devices",
+    "preview",
+    "comment",
+    "wait_seconds",
+];
 
 /// A device action's parameters: the shared targeting fields plus the action's own options,
 /// flat in one object (serde's `flatten` cannot be combined with refusing unknown fields).
@@ -69,11 +77,19 @@ pub struct ActionParams<O> {
 impl<'de, O: DeserializeOwned> Deserialize<'de> for ActionParams<O> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let all = serde_json::Map::<String, Value>::deserialize(deserializer)?;
-        let (shared, own): (serde_json::Map<String, Value>, serde_json::Map<String, Value>) =
-            all.into_iter().partition(|(key, _)| TARGETING_FIELDS.contains(&key.as_str()));
+        let (shared, own): (
+            serde_json::Map<String, Value>,
+            serde_json::Map<String, Value>,
+        ) = all
+            .into_iter()
+            .partition(|(key, _)| TARGETING_FIELDS.contains(&key.as_str()));
         let targeting = serde_json::from_value(Value::Object(shared)).map_err(D::Error::custom)?;
-        let options = serde_json::from_value(Value::Object(own))
-            .map_err(|error| D::Error::custom(format!("{error} (besides the targeting fields {})", TARGETING_FIELDS.join(", "))))?;
+        let options = serde_json::from_value(Value::Object(own)).map_err(|error| {
+            D::Error::custom(format!(
+                "{error} (besides the targeting fields {})",
+                TARGETING_FIELDS.join(", ")
+            ))
+        })?;
         Ok(Self { targeting, options })
     }
 }
@@ -89,8 +105,12 @@ impl<O: JsonSchema> JsonSchema for ActionParams<O> {
         if let (Some(target), Some(extra)) = (schema.as_object_mut(), options.as_object()) {
             for key in ["properties", "required"] {
                 match (target.get_mut(key), extra.get(key)) {
-                    (Some(Value::Object(into)), Some(Value::Object(from))) => into.extend(from.clone()),
-                    (Some(Value::Array(into)), Some(Value::Array(from))) => into.extend(from.iter().cloned()),
+                    (Some(Value::Object(into)), Some(Value::Object(from))) => {
+                        into.extend(from.clone())
+                    }
+                    (Some(Value::Array(into)), Some(Value::Array(from))) => {
+                        into.extend(from.iter().cloned())
+                    }
                     (None, Some(from)) => {
                         target.insert(key.to_string(), from.clone());
                     }
@@ -128,7 +148,11 @@ impl<A: DeviceAction> Tool for Bulk<A> {
         self.0.spec()
     }
 
-    async fn call(&self, context: &ToolContext, params: Self::Params) -> Result<BulkOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: Self::Params,
+    ) -> Result<BulkOutput, ToolError> {
         let request = self.0.request(params.options)?;
         run(context, self.0.spec().name, &request, params.targeting).await
     }
@@ -236,12 +260,23 @@ struct Target {
     name: Option<String>,
 }
 
-async fn run(context: &ToolContext, tool: &'static str, request: &ActionRequest, targeting: Targeting) -> Result<BulkOutput, ToolError> {
+async fn run(
+    context: &ToolContext,
+    tool: &'static str,
+    request: &ActionRequest,
+    targeting: Targeting,
+) -> Result<BulkOutput, ToolError> {
     let wait = targeting.wait_seconds.unwrap_or(0);
     if wait > MAX_WAIT_SECONDS {
-        return Err(ToolError::invalid(format!("wait_seconds must be between 0 and {MAX_WAIT_SECONDS}, got {wait}")));
+        return Err(ToolError::invalid(format!(
+            "wait_seconds must be between 0 and {MAX_WAIT_SECONDS}, got {wait}"
+        )));
     }
-    let comment = if targeting.preview { None } else { Some(common::comment(targeting.comment.as_deref())?) };
+    let comment = if targeting.preview {
+        None
+    } else {
+        Some(common::comment(targeting.comment.as_deref())?)
+    };
     let tenant = common::tenant(context, targeting.tenant_id.as_ref())?;
     let mut output = BulkOutput {
         tenant_id: tenant.clone(),
@@ -264,7 +299,9 @@ async fn run(context: &ToolContext, tool: &'static str, request: &ActionRequest,
         .map(|target| {
             let (tenant, comment) = (&tenant, &comment);
             async move {
-                let result = defender.start_action(tenant, &target.id, request, comment).await;
+                let result = defender
+                    .start_action(tenant, &target.id, request, comment)
+                    .await;
                 outcome(target, result)
             }
         })
@@ -274,8 +311,12 @@ async fn run(context: &ToolContext, tool: &'static str, request: &ActionRequest,
     output.results = outcomes;
     if wait > 0 {
         let until = started + Duration::from_secs(u64::from(wait));
-        if let Err(error) = await_actions(context, &tenant, request, &mut output.results, until).await {
-            output.notes.push(format!("stopped waiting for the actions: {error}"));
+        if let Err(error) =
+            await_actions(context, &tenant, request, &mut output.results, until).await
+        {
+            output
+                .notes
+                .push(format!("stopped waiting for the actions: {error}"));
         }
     }
     finish(&mut output);
@@ -316,7 +357,9 @@ fn outcome(target: Target, result: Result<MachineAction, ApiError>) -> DeviceOut
             device.detail = Some(error.to_string());
         }
         Err(error) if error.is_not_found() => {
-            device.detail = Some(format!("no device with this machine id in the tenant ({error})"));
+            device.detail = Some(format!(
+                "no device with this machine id in the tenant ({error})"
+            ));
         }
         Err(error) => device.detail = Some(error.to_string()),
     }
@@ -353,22 +396,36 @@ fn finish(output: &mut BulkOutput) {
 }
 
 /// The devices a call targets, refusing anything ambiguous before any device is touched.
-async fn resolve(context: &ToolContext, tenant: &TenantId, targeting: &Targeting) -> Result<Vec<Target>, ToolError> {
+async fn resolve(
+    context: &ToolContext,
+    tenant: &TenantId,
+    targeting: &Targeting,
+) -> Result<Vec<Target>, ToolError> {
     let cap = match targeting.max_devices {
         Some(cap) if !(1..=MAX_DEVICES).contains(&cap) => {
-            return Err(ToolError::invalid(format!("max_devices must be between 1 and {MAX_DEVICES}, got {cap}")));
+            return Err(ToolError::invalid(format!(
+                "max_devices must be between 1 and {MAX_DEVICES}, got {cap}"
+            )));
         }
         cap => cap,
     };
     match (&targeting.machine_ids, &targeting.filter) {
-        (Some(_), Some(_)) => Err(ToolError::invalid("give either machine_ids or filter, not both")),
-        (None, None) => {
-            Err(ToolError::invalid("no devices given: pass machine_ids (from mde_list_machines), or a filter with max_devices"))
-        }
+        (Some(_), Some(_)) => Err(ToolError::invalid(
+            "give either machine_ids or filter, not both",
+        )),
+        (None, None) => Err(ToolError::invalid(
+            "no devices given: pass machine_ids (from mde_list_machines), or a filter with max_devices",
+        )),
         (Some(ids), None) => {
             let mut seen = HashSet::new();
-            let unique: Vec<Target> =
-                ids.iter().filter(|id| seen.insert(id.as_str())).map(|id| Target { id: id.clone(), name: None }).collect();
+            let unique: Vec<Target> = ids
+                .iter()
+                .filter(|id| seen.insert(id.as_str()))
+                .map(|id| Target {
+                    id: id.clone(),
+                    name: None,
+                })
+                .collect();
             let limit = cap.unwrap_or(MAX_DEVICES) as usize;
             if unique.is_empty() {
                 return Err(ToolError::invalid("machine_ids is empty"));
@@ -389,7 +446,13 @@ async fn resolve(context: &ToolContext, tenant: &TenantId, targeting: &Targeting
             };
             let filter = common::checked_filter(filter)?;
             let defender = &context.services.defender;
-            let found = defender.list_machines(tenant, defender.machines_start(Some(filter)), cap as usize + 1).await?;
+            let found = defender
+                .list_machines(
+                    tenant,
+                    defender.machines_start(Some(filter)),
+                    cap as usize + 1,
+                )
+                .await?;
             if found.items.len() > cap as usize {
                 return Err(ToolError::invalid(format!(
                     "the filter matches more than max_devices ({cap}) devices; nothing was done. Narrow the filter, or raise \
@@ -397,23 +460,35 @@ async fn resolve(context: &ToolContext, tenant: &TenantId, targeting: &Targeting
                 )));
             }
             if found.items.is_empty() {
-                return Err(ToolError::NotFound(format!("the filter matches no device in tenant {tenant}; nothing was done")));
+                return Err(ToolError::NotFound(format!(
+                    "the filter matches no device in tenant {tenant}; nothing was done"
+                )));
             }
             found
                 .items
                 .into_iter()
                 .map(|machine| {
                     let id = MachineId::try_from(machine.id.clone()).map_err(|error| {
-                        ToolError::Api(ApiError::Decode { api: crate::outbound::Api::Defender, detail: error.to_string() })
+                        ToolError::Api(ApiError::Decode {
+                            api: crate::outbound::Api::Defender,
+                            detail: error.to_string(),
+                        })
                     })?;
-                    Ok(Target { id, name: machine.computer_dns_name })
+                    Ok(Target {
+                        id,
+                        name: machine.computer_dns_name,
+                    })
                 })
                 .collect()
         }
     }
 }
 
-async fn preview(context: &ToolContext, tenant: &TenantId, targets: Vec<Target>) -> Result<Vec<ResolvedDevice>, ToolError> {
+async fn preview(
+    context: &ToolContext,
+    tenant: &TenantId,
+    targets: Vec<Target>,
+) -> Result<Vec<ResolvedDevice>, ToolError> {
     let defender = &context.services.defender;
     let resolved = futures::stream::iter(targets)
         .map(|target| async move {
@@ -454,13 +529,20 @@ async fn await_actions(
     let unsettled = |results: &[DeviceOutcome]| -> HashSet<String> {
         results
             .iter()
-            .filter(|d| d.outcome == Outcome::Done && d.action_status.as_deref().is_some_and(|s| !is_settled(s)))
+            .filter(|d| {
+                d.outcome == Outcome::Done
+                    && d.action_status.as_deref().is_some_and(|s| !is_settled(s))
+            })
             .filter_map(|d| d.action_id.clone())
             .collect()
     };
     // Defender's own creation times bound the listing; seconds are dropped so none is missed.
     let since = earliest_creation(results);
-    let filter = ActionFilter { action_type: Some(request.action_type()), since, ..ActionFilter::default() };
+    let filter = ActionFilter {
+        action_type: Some(request.action_type()),
+        since,
+        ..ActionFilter::default()
+    };
     let defender = &context.services.defender;
     loop {
         let waiting = unsettled(results);
@@ -469,8 +551,14 @@ async fn await_actions(
             return Ok(());
         }
         tokio::time::sleep(POLL_INTERVAL.min(until - now)).await;
-        let listed = defender.list_actions(tenant, defender.actions_start(&filter), 10_000).await?;
-        let status: HashMap<String, String> = listed.items.into_iter().map(|action| (action.id, action.status)).collect();
+        let listed = defender
+            .list_actions(tenant, defender.actions_start(&filter), 10_000)
+            .await?;
+        let status: HashMap<String, String> = listed
+            .items
+            .into_iter()
+            .map(|action| (action.id, action.status))
+            .collect();
         for device in results.iter_mut() {
             if let Some(current) = device.action_id.as_ref().and_then(|id| status.get(id)) {
                 device.action_status = Some(current.clone());
@@ -484,7 +572,16 @@ fn earliest_creation(results: &[DeviceOutcome]) -> Option<String> {
         .iter()
         .filter_map(|d| d.created.as_deref())
         .min()
-        .map(|created| format!("{}Z", created.split('.').next().unwrap_or(created).trim_end_matches('Z')))
+        .map(|created| {
+            format!(
+                "{}Z",
+                created
+                    .split('.')
+                    .next()
+                    .unwrap_or(created)
+                    .trim_end_matches('Z')
+            )
+        })
 }
 
 #[cfg(test)]
@@ -494,8 +591,13 @@ mod tests {
     #[test]
     fn the_targeting_field_list_matches_the_struct() {
         let schema = schemars::schema_for!(Targeting);
-        let mut properties: Vec<&str> =
-            schema.get("properties").and_then(Value::as_object).expect("properties").keys().map(String::as_str).collect();
+        let mut properties: Vec<&str> = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
         let mut listed = TARGETING_FIELDS.to_vec();
         properties.sort_unstable();
         listed.sort_unstable();
@@ -516,20 +618,33 @@ mod tests {
                 .expect("valid");
         assert_eq!(params.options.scan_type, "Full");
         assert_eq!(params.targeting.comment.as_deref(), Some("x"));
-        let error = serde_json::from_value::<ActionParams<ScanOptions>>(serde_json::json!({"scan_type": "Full", "machine_idz": []}))
-            .expect_err("unknown field");
+        let error = serde_json::from_value::<ActionParams<ScanOptions>>(
+            serde_json::json!({"scan_type": "Full", "machine_idz": []}),
+        )
+        .expect_err("unknown field");
         assert!(error.to_string().contains("machine_idz"), "{error}");
-        let missing =
-            serde_json::from_value::<ActionParams<ScanOptions>>(serde_json::json!({"comment": "x"})).expect_err("required option");
+        let missing = serde_json::from_value::<ActionParams<ScanOptions>>(
+            serde_json::json!({"comment": "x"}),
+        )
+        .expect_err("required option");
         assert!(missing.to_string().contains("scan_type"), "{missing}");
     }
 
     #[test]
     fn the_schema_merges_targeting_and_options() {
         let schema = schemars::schema_for!(ActionParams<ScanOptions>);
-        let properties = schema.get("properties").and_then(Value::as_object).expect("properties");
+        let properties = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .expect("properties");
         assert!(properties.contains_key("machine_ids") && properties.contains_key("scan_type"));
-        assert_eq!(schema.get("required"), Some(&serde_json::json!(["scan_type"])));
-        assert_eq!(schema.get("additionalProperties"), Some(&Value::Bool(false)));
+        assert_eq!(
+            schema.get("required"),
+            Some(&serde_json::json!(["scan_type"]))
+        );
+        assert_eq!(
+            schema.get("additionalProperties"),
+            Some(&Value::Bool(false))
+        );
     }
 }

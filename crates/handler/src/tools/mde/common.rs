@@ -13,7 +13,12 @@ const MAX_COMMENT_CHARS: usize = 1000;
 
 /// The tenant a call acts in, through the allow-list (before any outbound call).
 pub fn tenant(context: &ToolContext, requested: Option<&TenantId>) -> Result<TenantId, ToolError> {
-    Ok(context.services.tenants.resolve(requested)?.tenant_id.clone())
+    Ok(context
+        .services
+        .tenants
+        .resolve(requested)?
+        .tenant_id
+        .clone())
 }
 
 /// A page size within `1..=max`.
@@ -22,7 +27,9 @@ pub fn limit(requested: Option<u32>, default: u32, max: u32) -> Result<usize, To
     if (1..=max).contains(&limit) {
         Ok(limit as usize)
     } else {
-        Err(ToolError::invalid(format!("limit must be between 1 and {max}, got {limit}")))
+        Err(ToolError::invalid(format!(
+            "limit must be between 1 and {max}, got {limit}"
+        )))
     }
 }
 
@@ -36,7 +43,9 @@ pub fn list_position(
     fresh: impl FnOnce() -> Result<ListPosition, ToolError>,
 ) -> Result<ListPosition, ToolError> {
     match cursor {
-        Some(_) if filtered => Err(ToolError::invalid("pass either filter or cursor, not both: the cursor already carries its filters")),
+        Some(_) if filtered => Err(ToolError::invalid(
+            "pass either filter or cursor, not both: the cursor already carries its filters",
+        )),
         Some(text) => {
             let position = cursor::decode(tenant, text)?;
             check(&position)?;
@@ -51,13 +60,20 @@ pub fn list_position(
 pub fn checked_filter(filter: &str) -> Result<&str, ToolError> {
     let filter = filter.trim();
     if filter.is_empty() {
-        return Err(ToolError::invalid("filter is empty; omit it to match everything"));
+        return Err(ToolError::invalid(
+            "filter is empty; omit it to match everything",
+        ));
     }
     if filter.len() > MAX_FILTER_CHARS {
-        return Err(ToolError::invalid(format!("filter is {} characters; at most {MAX_FILTER_CHARS} are accepted", filter.len())));
+        return Err(ToolError::invalid(format!(
+            "filter is {} characters; at most {MAX_FILTER_CHARS} are accepted",
+            filter.len()
+        )));
     }
     if filter.chars().any(char::is_control) {
-        return Err(ToolError::invalid("filter contains control characters (such as line breaks); write it on one line"));
+        return Err(ToolError::invalid(
+            "filter contains control characters (such as line breaks); write it on one line",
+        ));
     }
     Ok(filter)
 }
@@ -66,7 +82,9 @@ pub fn checked_filter(filter: &str) -> Result<&str, ToolError> {
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max {
-        return Err(ToolError::invalid(format!("{field} must be 1-{max} characters")));
+        return Err(ToolError::invalid(format!(
+            "{field} must be 1-{max} characters"
+        )));
     }
     Ok(value.to_string())
 }
@@ -75,7 +93,9 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
 pub fn one_line(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
     let value = text(field, value, max)?;
     if value.chars().any(char::is_control) {
-        return Err(ToolError::invalid(format!("{field} must be on one line (no control characters such as line breaks)")));
+        return Err(ToolError::invalid(format!(
+            "{field} must be on one line (no control characters such as line breaks)"
+        )));
     }
     Ok(value)
 }
@@ -89,7 +109,9 @@ pub fn comment(text: Option<&str>) -> Result<String, ToolError> {
         ));
     }
     if text.chars().count() > MAX_COMMENT_CHARS {
-        return Err(ToolError::invalid(format!("comment is longer than {MAX_COMMENT_CHARS} characters")));
+        return Err(ToolError::invalid(format!(
+            "comment is longer than {MAX_COMMENT_CHARS} characters"
+        )));
     }
     Ok(text.to_string())
 }
@@ -109,8 +131,15 @@ pub fn since(text: &str) -> Result<String, ToolError> {
             OffsetDateTime::now_utc() - ago
         }
     };
-    let utc = instant.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(instant);
-    utc.format(&Rfc3339).map_err(|error| ToolError::invalid(format!("since '{text}' cannot be written as a date: {error}")))
+    let utc = instant
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(instant);
+    utc.format(&Rfc3339).map_err(|error| {
+        ToolError::invalid(format!(
+            "since '{text}' cannot be written as a date: {error}"
+        ))
+    })
 }
 
 /// `P[nD][T[nH][nM][nS]]`, whole numbers only, at least one part.
@@ -130,7 +159,11 @@ pub fn iso_duration(text: &str) -> Option<time::Duration> {
                 number.push(c);
                 continue;
             }
-            let position = units.iter().skip(next_unit).position(|(unit, _)| unit.eq_ignore_ascii_case(&c))? + next_unit;
+            let position = units
+                .iter()
+                .skip(next_unit)
+                .position(|(unit, _)| unit.eq_ignore_ascii_case(&c))?
+                + next_unit;
             let value: i64 = number.parse().ok()?;
             total += time::Duration::seconds(value.checked_mul(units[position].1)?);
             number.clear();
@@ -151,7 +184,11 @@ pub fn iso_duration(text: &str) -> Option<time::Duration> {
 
 /// A 404 from Microsoft, said in the caller's terms.
 pub fn not_found(error: ApiError, what: impl FnOnce() -> String) -> ToolError {
-    if error.is_not_found() { ToolError::NotFound(what()) } else { error.into() }
+    if error.is_not_found() {
+        ToolError::NotFound(what())
+    } else {
+        error.into()
+    }
 }
 
 #[cfg(test)]
@@ -162,7 +199,10 @@ mod tests {
     fn durations_are_iso_8601() {
         assert_eq!(iso_duration("P7D"), Some(time::Duration::days(7)));
         assert_eq!(iso_duration("PT24H"), Some(time::Duration::hours(24)));
-        assert_eq!(iso_duration("P1DT2H30M"), Some(time::Duration::minutes(1590)));
+        assert_eq!(
+            iso_duration("P1DT2H30M"),
+            Some(time::Duration::minutes(1590))
+        );
         for bad in ["7d", "P", "PT", "P1H", "PT1D", "P1.5D", "PM1"] {
             assert_eq!(iso_duration(bad), None, "{bad}");
         }
@@ -170,11 +210,22 @@ mod tests {
 
     #[test]
     fn since_accepts_instants_and_durations() {
-        assert_eq!(since("2024-05-01T08:00:00.123+02:00").expect("instant"), "2024-05-01T06:00:00Z");
+        assert_eq!(
+            since("2024-05-01T08:00:00.123+02:00").expect("instant"),
+            "2024-05-01T06:00:00Z"
+        );
         let ago = since("PT1H").expect("duration");
         let parsed = OffsetDateTime::parse(&ago, &Rfc3339).expect("rfc 3339");
         let age = OffsetDateTime::now_utc() - parsed;
-        assert!(age >= time::Duration::minutes(59) && age <= time::Duration::minutes(61), "{age}");
-        assert!(since("yesterday").unwrap_err().to_string().contains("RFC 3339"));
+        assert!(
+            age >= time::Duration::minutes(59) && age <= time::Duration::minutes(61),
+            "{age}"
+        );
+        assert!(
+            since("yesterday")
+                .unwrap_err()
+                .to_string()
+                .contains("RFC 3339")
+        );
     }
 }

@@ -6,12 +6,19 @@ use serde::{Deserialize, Serialize};
 use super::common;
 use crate::clients::graph::{DetectionRule, DetectionRuleChange, NewDetectionRule, RuleId};
 use crate::kql_guard;
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListRules).tool(GetRule).tool(CreateRule).tool(UpdateRule).tool(DeleteRule)
+    builder
+        .tool(ListRules)
+        .tool(GetRule)
+        .tool(CreateRule)
+        .tool(UpdateRule)
+        .tool(DeleteRule)
 }
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -75,7 +82,9 @@ fn techniques(list: &[String]) -> Result<Vec<String>, ToolError> {
         .map(|t| {
             let t = t.trim().to_ascii_uppercase();
             let valid = t.strip_prefix('T').is_some_and(|rest| {
-                let (main, sub) = rest.split_once('.').map_or((rest, None), |(m, s)| (m, Some(s)));
+                let (main, sub) = rest
+                    .split_once('.')
+                    .map_or((rest, None), |(m, s)| (m, Some(s)));
                 main.len() == 4
                     && main.bytes().all(|b| b.is_ascii_digit())
                     && sub.is_none_or(|s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))
@@ -83,7 +92,9 @@ fn techniques(list: &[String]) -> Result<Vec<String>, ToolError> {
             if valid {
                 Ok(t)
             } else {
-                Err(ToolError::invalid(format!("'{t}' is not a MITRE ATT&CK technique id such as T1059 or T1059.001")))
+                Err(ToolError::invalid(format!(
+                    "'{t}' is not a MITRE ATT&CK technique id such as T1059 or T1059.001"
+                )))
             }
         })
         .collect()
@@ -104,12 +115,21 @@ struct RuleSummary {
 
 impl From<DetectionRule> for RuleSummary {
     fn from(rule: DetectionRule) -> Self {
-        let template = rule.detection_action.as_ref().and_then(|a| a.alert_template.as_ref());
+        let template = rule
+            .detection_action
+            .as_ref()
+            .and_then(|a| a.alert_template.as_ref());
         Self {
             severity: template.and_then(|t| t.severity.clone()),
             period: rule.schedule.as_ref().and_then(|s| s.period.clone()),
-            last_run: rule.last_run_details.as_ref().and_then(|r| r.last_run_date_time.clone()),
-            last_run_status: rule.last_run_details.as_ref().and_then(|r| r.status.clone()),
+            last_run: rule
+                .last_run_details
+                .as_ref()
+                .and_then(|r| r.last_run_date_time.clone()),
+            last_run_status: rule
+                .last_run_details
+                .as_ref()
+                .and_then(|r| r.status.clone()),
             query: rule.query_condition.and_then(|q| q.query_text),
             id: rule.id,
             display_name: rule.display_name,
@@ -141,9 +161,21 @@ struct ListOutput {
 
 impl Summary for ListOutput {
     fn summary(&self) -> String {
-        let enabled = self.rules.iter().filter(|r| r.enabled == Some(true)).count();
-        let more = if self.next_cursor.is_some() { "; more exist (use next_cursor)" } else { "" };
-        format!("{} custom detection rules in tenant {} ({enabled} enabled){more}", self.rules.len(), self.tenant_id)
+        let enabled = self
+            .rules
+            .iter()
+            .filter(|r| r.enabled == Some(true))
+            .count();
+        let more = if self.next_cursor.is_some() {
+            "; more exist (use next_cursor)"
+        } else {
+            ""
+        };
+        format!(
+            "{} custom detection rules in tenant {} ({enabled} enabled){more}",
+            self.rules.len(),
+            self.tenant_id
+        )
     }
 }
 
@@ -164,7 +196,11 @@ impl Tool for ListRules {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListParams) -> Result<ListOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListParams,
+    ) -> Result<ListOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let graph = &context.services.graph;
@@ -176,8 +212,14 @@ impl Tool for ListRules {
             || Ok(graph.detection_rules_start()),
         )?;
         let collected = graph.list_detection_rules(&tenant, position, limit).await?;
-        let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
-        Ok(ListOutput { tenant_id: tenant, rules: collected.items.into_iter().map(RuleSummary::from).collect(), next_cursor })
+        let next_cursor = collected
+            .next
+            .map(|position| cursor::encode(&tenant, position));
+        Ok(ListOutput {
+            tenant_id: tenant,
+            rules: collected.items.into_iter().map(RuleSummary::from).collect(),
+            next_cursor,
+        })
     }
 }
 
@@ -203,8 +245,15 @@ impl Summary for RuleOutput {
             "detection rule {} '{}' ({}, every {})",
             r.id,
             r.display_name.as_deref().unwrap_or(""),
-            if r.is_enabled == Some(true) { "enabled" } else { "disabled" },
-            r.schedule.as_ref().and_then(|s| s.period.as_deref()).unwrap_or("?")
+            if r.is_enabled == Some(true) {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            r.schedule
+                .as_ref()
+                .and_then(|s| s.period.as_deref())
+                .unwrap_or("?")
         )
     }
 }
@@ -240,7 +289,10 @@ impl Tool for GetRule {
             .get_detection_rule(&tenant, &params.rule_id)
             .await
             .map_err(|error| common::not_found(error, || no_rule(&params.rule_id, &tenant)))?;
-        Ok(RuleOutput { tenant_id: tenant, rule })
+        Ok(RuleOutput {
+            tenant_id: tenant,
+            rule,
+        })
     }
 }
 
@@ -292,7 +344,11 @@ impl Tool for CreateRule {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: CreateParams) -> Result<RuleOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: CreateParams,
+    ) -> Result<RuleOutput, ToolError> {
         let display_name = common::text("display_name", &params.display_name, MAX_TEXT_CHARS)?;
         let rule = NewDetectionRule {
             alert_title: params
@@ -305,7 +361,11 @@ impl Tool for CreateRule {
             enabled: params.enabled.unwrap_or(true),
             query_text: query(&params.query)?,
             period: params.period.as_str().to_string(),
-            alert_description: common::text("alert_description", &params.alert_description, MAX_TEXT_CHARS)?,
+            alert_description: common::text(
+                "alert_description",
+                &params.alert_description,
+                MAX_TEXT_CHARS,
+            )?,
             severity: params.severity.as_str().to_string(),
             category: common::text("category", &params.category, MAX_TEXT_CHARS)?,
             recommended_actions: params
@@ -316,8 +376,15 @@ impl Tool for CreateRule {
             mitre_techniques: techniques(params.mitre_techniques.as_deref().unwrap_or_default())?,
         };
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        let rule = context.services.graph.create_detection_rule(&tenant, &rule).await?;
-        Ok(RuleOutput { tenant_id: tenant, rule })
+        let rule = context
+            .services
+            .graph
+            .create_detection_rule(&tenant, &rule)
+            .await?;
+        Ok(RuleOutput {
+            tenant_id: tenant,
+            rule,
+        })
     }
 }
 
@@ -362,8 +429,16 @@ impl Tool for UpdateRule {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: UpdateParams) -> Result<RuleOutput, ToolError> {
-        let optional = |field: &str, value: Option<&str>| value.map(|v| common::text(field, v, MAX_TEXT_CHARS)).transpose();
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: UpdateParams,
+    ) -> Result<RuleOutput, ToolError> {
+        let optional = |field: &str, value: Option<&str>| {
+            value
+                .map(|v| common::text(field, v, MAX_TEXT_CHARS))
+                .transpose()
+        };
         let change = DetectionRuleChange {
             display_name: optional("display_name", params.display_name.as_deref())?,
             enabled: params.enabled,
@@ -373,10 +448,15 @@ impl Tool for UpdateRule {
             alert_description: optional("alert_description", params.alert_description.as_deref())?,
             severity: params.severity.map(|s| s.as_str().to_string()),
             category: optional("category", params.category.as_deref())?,
-            recommended_actions: optional("recommended_actions", params.recommended_actions.as_deref())?,
+            recommended_actions: optional(
+                "recommended_actions",
+                params.recommended_actions.as_deref(),
+            )?,
         };
         if change.is_empty() {
-            return Err(ToolError::invalid("nothing to change: give at least one field besides tenant_id and rule_id"));
+            return Err(ToolError::invalid(
+                "nothing to change: give at least one field besides tenant_id and rule_id",
+            ));
         }
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let rule = context
@@ -385,7 +465,10 @@ impl Tool for UpdateRule {
             .update_detection_rule(&tenant, &params.rule_id, &change)
             .await
             .map_err(|error| common::not_found(error, || no_rule(&params.rule_id, &tenant)))?;
-        Ok(RuleOutput { tenant_id: tenant, rule })
+        Ok(RuleOutput {
+            tenant_id: tenant,
+            rule,
+        })
     }
 }
 
@@ -399,7 +482,10 @@ struct DeleteOutput {
 
 impl Summary for DeleteOutput {
     fn summary(&self) -> String {
-        format!("deleted detection rule {} in tenant {}", self.deleted_rule_id, self.tenant_id)
+        format!(
+            "deleted detection rule {} in tenant {}",
+            self.deleted_rule_id, self.tenant_id
+        )
     }
 }
 
@@ -420,7 +506,11 @@ impl Tool for DeleteRule {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: RuleRef) -> Result<DeleteOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: RuleRef,
+    ) -> Result<DeleteOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         context
             .services
@@ -428,7 +518,10 @@ impl Tool for DeleteRule {
             .delete_detection_rule(&tenant, &params.rule_id)
             .await
             .map_err(|error| common::not_found(error, || no_rule(&params.rule_id, &tenant)))?;
-        Ok(DeleteOutput { tenant_id: tenant, deleted_rule_id: params.rule_id.as_str().to_string() })
+        Ok(DeleteOutput {
+            tenant_id: tenant,
+            deleted_rule_id: params.rule_id.as_str().to_string(),
+        })
     }
 }
 
@@ -438,7 +531,10 @@ mod tests {
 
     #[test]
     fn techniques_are_attack_ids() {
-        assert_eq!(techniques(&["t1059.001".into(), "T1003".into()]).expect("valid"), vec!["T1059.001", "T1003"]);
+        assert_eq!(
+            techniques(&["t1059.001".into(), "T1003".into()]).expect("valid"),
+            vec!["T1059.001", "T1003"]
+        );
         assert!(techniques(&["Execution".into()]).is_err());
         assert!(techniques(&["T1059.1".into()]).is_err());
     }

@@ -6,8 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use super::alerts::AlertSummary;
 use super::common;
-use crate::clients::defender::{DomainStats, FileHash, FileInfo, FileStats, IndicatorType, IpStats};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::clients::defender::{
+    DomainStats, FileHash, FileInfo, FileStats, IndicatorType, IpStats,
+};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -43,12 +47,19 @@ struct FileOutput {
 impl Summary for FileOutput {
     fn summary(&self) -> String {
         let f = &self.file;
-        let verdict = match (f.determination_type.as_deref(), f.determination_value.as_deref()) {
+        let verdict = match (
+            f.determination_type.as_deref(),
+            f.determination_value.as_deref(),
+        ) {
             (Some(kind), Some(name)) if !name.is_empty() => format!("{kind} ({name})"),
             (Some(kind), _) => kind.to_string(),
             _ => "no verdict".to_string(),
         };
-        let seen = self.organization.as_ref().and_then(|o| o.org_prevalence).unwrap_or(0);
+        let seen = self
+            .organization
+            .as_ref()
+            .and_then(|o| o.org_prevalence)
+            .unwrap_or(0);
         format!(
             "file {}: {verdict}, seen on {seen} devices in the organisation, {} alerts",
             f.sha1.as_deref().unwrap_or("?"),
@@ -75,13 +86,24 @@ impl Tool for FileInfoTool {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: FileParams) -> Result<FileOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: FileParams,
+    ) -> Result<FileOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let defender = &context.services.defender;
         let hash = &params.hash;
-        let (file, stats, alerts) =
-            tokio::join!(defender.get_file(&tenant, hash), defender.file_stats(&tenant, hash), defender.file_alerts(&tenant, hash));
-        let file = file.map_err(|error| common::not_found(error, || format!("Defender has no record of file {}", hash.as_str())))?;
+        let (file, stats, alerts) = tokio::join!(
+            defender.get_file(&tenant, hash),
+            defender.file_stats(&tenant, hash),
+            defender.file_alerts(&tenant, hash)
+        );
+        let file = file.map_err(|error| {
+            common::not_found(error, || {
+                format!("Defender has no record of file {}", hash.as_str())
+            })
+        })?;
         let organization = match stats {
             Ok(stats) => Some(stats),
             Err(error) if error.is_not_found() => None,
@@ -98,7 +120,11 @@ impl Tool for FileInfoTool {
             file,
             organization,
             alert_count,
-            alerts: alerts.into_iter().take(MAX_ALERTS).map(AlertSummary::from).collect(),
+            alerts: alerts
+                .into_iter()
+                .take(MAX_ALERTS)
+                .map(AlertSummary::from)
+                .collect(),
         })
     }
 }
@@ -121,7 +147,10 @@ impl Summary for SightingOutput {
                 o.org_first_seen.as_deref().unwrap_or("?"),
                 o.org_last_seen.as_deref().unwrap_or("?")
             ),
-            _ => format!("{}: no device in the organisation contacted it", self.entity),
+            _ => format!(
+                "{}: no device in the organisation contacted it",
+                self.entity
+            ),
         }
     }
 }
@@ -153,13 +182,24 @@ impl Tool for IpInfo {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: IpParams) -> Result<SightingOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: IpParams,
+    ) -> Result<SightingOutput, ToolError> {
         let ip: std::net::IpAddr = params.ip.trim().parse().map_err(|_| {
-            ToolError::invalid(format!("'{}' is not an IPv4 or IPv6 address", params.ip.trim().chars().take(64).collect::<String>()))
+            ToolError::invalid(format!(
+                "'{}' is not an IPv4 or IPv6 address",
+                params.ip.trim().chars().take(64).collect::<String>()
+            ))
         })?;
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let organization = context.services.defender.ip_stats(&tenant, ip).await?;
-        Ok(SightingOutput { tenant_id: tenant, entity: ip.to_string(), organization })
+        Ok(SightingOutput {
+            tenant_id: tenant,
+            entity: ip.to_string(),
+            organization,
+        })
     }
 }
 
@@ -190,12 +230,29 @@ impl Tool for DomainInfo {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: DomainParams) -> Result<SightingOutput, ToolError> {
-        let domain = IndicatorType::DomainName.check(&params.domain).map_err(|reason| {
-            ToolError::invalid(format!("domain '{}': {reason}", params.domain.trim().chars().take(120).collect::<String>()))
-        })?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: DomainParams,
+    ) -> Result<SightingOutput, ToolError> {
+        let domain = IndicatorType::DomainName
+            .check(&params.domain)
+            .map_err(|reason| {
+                ToolError::invalid(format!(
+                    "domain '{}': {reason}",
+                    params.domain.trim().chars().take(120).collect::<String>()
+                ))
+            })?;
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        let organization: DomainStats = context.services.defender.domain_stats(&tenant, &domain).await?;
-        Ok(SightingOutput { tenant_id: tenant, entity: domain, organization })
+        let organization: DomainStats = context
+            .services
+            .defender
+            .domain_stats(&tenant, &domain)
+            .await?;
+        Ok(SightingOutput {
+            tenant_id: tenant,
+            entity: domain,
+            organization,
+        })
     }
 }

@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 use super::common;
 use crate::clients::graph::HuntingColumn;
 use crate::kql_guard;
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -71,11 +73,20 @@ impl Summary for HuntingOutput {
             .iter()
             .map(|r| match (&r.error, r.truncated) {
                 (Some(_), _) => format!("{}: failed", r.tenant_id),
-                (None, true) => format!("{}: {} of {} rows (cut)", r.tenant_id, r.rows.len(), r.total_rows),
+                (None, true) => format!(
+                    "{}: {} of {} rows (cut)",
+                    r.tenant_id,
+                    r.rows.len(),
+                    r.total_rows
+                ),
                 (None, false) => format!("{}: {} rows", r.tenant_id, r.rows.len()),
             })
             .collect();
-        format!("hunting query in {} tenant(s): {}", self.results.len(), parts.join("; "))
+        format!(
+            "hunting query in {} tenant(s): {}",
+            self.results.len(),
+            parts.join("; ")
+        )
     }
 }
 
@@ -98,24 +109,45 @@ impl Tool for RunHuntingQuery {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: HuntingParams) -> Result<HuntingOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: HuntingParams,
+    ) -> Result<HuntingOutput, ToolError> {
         let query = kql_guard::check_query(&params.query)?;
         let max_rows = params.max_rows.unwrap_or(DEFAULT_ROWS);
         if !(1..=MAX_ROWS).contains(&max_rows) {
-            return Err(ToolError::invalid(format!("max_rows must be between 1 and {MAX_ROWS}, got {max_rows}")));
+            return Err(ToolError::invalid(format!(
+                "max_rows must be between 1 and {MAX_ROWS}, got {max_rows}"
+            )));
         }
-        let timespan = params.timespan.as_deref().map(checked_timespan).transpose()?;
+        let timespan = params
+            .timespan
+            .as_deref()
+            .map(checked_timespan)
+            .transpose()?;
         let tenants = match (params.tenant_id, params.tenant_ids) {
-            (Some(_), Some(_)) => return Err(ToolError::invalid("give tenant_id or tenant_ids, not both")),
+            (Some(_), Some(_)) => {
+                return Err(ToolError::invalid("give tenant_id or tenant_ids, not both"));
+            }
             (single, None) => vec![common::tenant(context, single.as_ref())?],
             (None, Some(many)) => {
                 let mut seen = HashSet::new();
-                let unique: Vec<TenantId> = many.into_iter().filter(|t| seen.insert(t.clone())).collect();
+                let unique: Vec<TenantId> = many
+                    .into_iter()
+                    .filter(|t| seen.insert(t.clone()))
+                    .collect();
                 if unique.is_empty() || unique.len() > MAX_TENANTS {
-                    return Err(ToolError::invalid(format!("tenant_ids must hold 1 to {MAX_TENANTS} tenants, got {}", unique.len())));
+                    return Err(ToolError::invalid(format!(
+                        "tenant_ids must hold 1 to {MAX_TENANTS} tenants, got {}",
+                        unique.len()
+                    )));
                 }
                 // Every tenant passes the allow-list before any query is sent anywhere.
-                unique.iter().map(|t| common::tenant(context, Some(t))).collect::<Result<Vec<_>, _>>()?
+                unique
+                    .iter()
+                    .map(|t| common::tenant(context, Some(t)))
+                    .collect::<Result<Vec<_>, _>>()?
             }
         };
         let budget = MAX_RESULT_BYTES / tenants.len();
@@ -124,7 +156,13 @@ impl Tool for RunHuntingQuery {
         let runs = tenants.into_iter().map(|tenant| async move {
             let answer = graph.run_hunting_query(&tenant, query, timespan).await;
             match answer {
-                Ok(result) => capped(tenant, result.schema, result.results, max_rows as usize, budget),
+                Ok(result) => capped(
+                    tenant,
+                    result.schema,
+                    result.results,
+                    max_rows as usize,
+                    budget,
+                ),
                 Err(error) => TenantResult {
                     tenant_id: tenant,
                     ok: false,
@@ -137,32 +175,49 @@ impl Tool for RunHuntingQuery {
                 },
             }
         });
-        Ok(HuntingOutput { results: futures::future::join_all(runs).await })
+        Ok(HuntingOutput {
+            results: futures::future::join_all(runs).await,
+        })
     }
 }
 
 fn checked_timespan(text: &str) -> Result<String, ToolError> {
     let text = text.trim();
-    let duration = common::iso_duration(text)
-        .ok_or_else(|| ToolError::invalid(format!("timespan '{text}' is not an ISO 8601 duration such as PT12H or P7D")))?;
+    let duration = common::iso_duration(text).ok_or_else(|| {
+        ToolError::invalid(format!(
+            "timespan '{text}' is not an ISO 8601 duration such as PT12H or P7D"
+        ))
+    })?;
     if duration > time::Duration::days(MAX_TIMESPAN_DAYS) {
-        return Err(ToolError::invalid(format!("timespan '{text}' is longer than advanced hunting's {MAX_TIMESPAN_DAYS} days of data")));
+        return Err(ToolError::invalid(format!(
+            "timespan '{text}' is longer than advanced hunting's {MAX_TIMESPAN_DAYS} days of data"
+        )));
     }
     Ok(text.to_ascii_uppercase())
 }
 
 /// Keeps rows while they fit both caps, and says which cap cut them.
-fn capped(tenant: TenantId, columns: Vec<HuntingColumn>, rows: Vec<Map<String, Value>>, max_rows: usize, budget: usize) -> TenantResult {
+fn capped(
+    tenant: TenantId,
+    columns: Vec<HuntingColumn>,
+    rows: Vec<Map<String, Value>>,
+    max_rows: usize,
+    budget: usize,
+) -> TenantResult {
     let total_rows = rows.len();
     let mut kept = Vec::new();
     let mut size = 0;
     let mut truncation = None;
     for row in rows {
         if kept.len() == max_rows {
-            truncation = Some(format!("cut at max_rows ({max_rows}) of {total_rows} rows; summarize in the query or raise max_rows"));
+            truncation = Some(format!(
+                "cut at max_rows ({max_rows}) of {total_rows} rows; summarize in the query or raise max_rows"
+            ));
             break;
         }
-        let row_size = serde_json::to_vec(&row).map(|bytes| bytes.len()).unwrap_or(0);
+        let row_size = serde_json::to_vec(&row)
+            .map(|bytes| bytes.len())
+            .unwrap_or(0);
         if size + row_size > budget {
             truncation = Some(format!(
                 "cut after {} of {total_rows} rows to stay under {} KB for this tenant; project fewer columns or summarize",
@@ -174,7 +229,16 @@ fn capped(tenant: TenantId, columns: Vec<HuntingColumn>, rows: Vec<Map<String, V
         size += row_size;
         kept.push(row);
     }
-    TenantResult { tenant_id: tenant, ok: true, error: None, columns, rows: kept, total_rows, truncated: truncation.is_some(), truncation }
+    TenantResult {
+        tenant_id: tenant,
+        ok: true,
+        error: None,
+        columns,
+        rows: kept,
+        total_rows,
+        truncated: truncation.is_some(),
+        truncation,
+    }
 }
 
 #[cfg(test)]
@@ -182,25 +246,47 @@ mod tests {
     use super::*;
 
     fn rows(count: usize) -> Vec<Map<String, Value>> {
-        (0..count).map(|i| serde_json::json!({"n": i}).as_object().cloned().unwrap_or_default()).collect()
+        (0..count)
+            .map(|i| {
+                serde_json::json!({"n": i})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     fn tenant() -> TenantId {
-        "11111111-1111-4111-8111-111111111111".parse().expect("guid")
+        "11111111-1111-4111-8111-111111111111"
+            .parse()
+            .expect("guid")
     }
 
     #[test]
     fn rows_are_cut_at_the_row_cap_and_it_is_said() {
         let result = capped(tenant(), Vec::new(), rows(10), 4, usize::MAX);
-        assert_eq!((result.rows.len(), result.total_rows, result.truncated), (4, 10, true));
-        assert!(result.truncation.as_deref().is_some_and(|t| t.contains("max_rows")));
+        assert_eq!(
+            (result.rows.len(), result.total_rows, result.truncated),
+            (4, 10, true)
+        );
+        assert!(
+            result
+                .truncation
+                .as_deref()
+                .is_some_and(|t| t.contains("max_rows"))
+        );
     }
 
     #[test]
     fn rows_are_cut_at_the_size_cap_and_it_is_said() {
         let result = capped(tenant(), Vec::new(), rows(100), 1000, 50);
         assert!(result.rows.len() < 10 && result.truncated);
-        assert!(result.truncation.as_deref().is_some_and(|t| t.contains("KB")));
+        assert!(
+            result
+                .truncation
+                .as_deref()
+                .is_some_and(|t| t.contains("KB"))
+        );
         let whole = capped(tenant(), Vec::new(), rows(3), 1000, 1000);
         assert!(!whole.truncated && whole.truncation.is_none());
     }
@@ -209,6 +295,11 @@ mod tests {
     fn timespans_are_iso_durations_within_thirty_days() {
         assert_eq!(checked_timespan("p7d").expect("valid"), "P7D");
         assert!(checked_timespan("7 days").is_err());
-        assert!(checked_timespan("P31D").unwrap_err().to_string().contains("30 days"));
+        assert!(
+            checked_timespan("P31D")
+                .unwrap_err()
+                .to_string()
+                .contains("30 days")
+        );
     }
 }

@@ -6,13 +6,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::common;
-use crate::clients::graph::{GraphAlert, Incident, IncidentComment, IncidentFilter, IncidentId, IncidentUpdate};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::clients::graph::{
+    GraphAlert, Incident, IncidentComment, IncidentFilter, IncidentId, IncidentUpdate,
+};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListIncidents).tool(GetIncident).tool(UpdateIncident).tool(AddComment)
+    builder
+        .tool(ListIncidents)
+        .tool(GetIncident)
+        .tool(UpdateIncident)
+        .tool(AddComment)
 }
 
 const DEFAULT_LIMIT: u32 = 25;
@@ -145,7 +153,11 @@ struct ListOutput {
 impl Summary for ListOutput {
     fn summary(&self) -> String {
         let more = cursor::more_note(self.next_cursor.as_ref());
-        format!("{} incidents in tenant {}{more}", self.incidents.len(), self.tenant_id)
+        format!(
+            "{} incidents in tenant {}{more}",
+            self.incidents.len(),
+            self.tenant_id
+        )
     }
 }
 
@@ -167,11 +179,18 @@ impl Tool for ListIncidents {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListParams) -> Result<ListOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListParams,
+    ) -> Result<ListOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let graph = &context.services.graph;
-        let filtered = params.status.is_some() || params.severity.is_some() || params.assigned_to.is_some() || params.since.is_some();
+        let filtered = params.status.is_some()
+            || params.severity.is_some()
+            || params.assigned_to.is_some()
+            || params.since.is_some();
         let position = common::list_position(
             &tenant,
             params.cursor.as_deref(),
@@ -181,15 +200,25 @@ impl Tool for ListIncidents {
                 let filter = IncidentFilter {
                     status: params.status.map(graph_name),
                     severity: params.severity.map(graph_name),
-                    assigned_to: params.assigned_to.as_deref().map(|a| common::text("assigned_to", a, MAX_TEXT_CHARS)).transpose()?,
+                    assigned_to: params
+                        .assigned_to
+                        .as_deref()
+                        .map(|a| common::text("assigned_to", a, MAX_TEXT_CHARS))
+                        .transpose()?,
                     since: params.since.as_deref().map(common::since).transpose()?,
                 };
                 Ok(graph.incidents_start(&filter, PAGE))
             },
         )?;
         let collected = graph.list_incidents(&tenant, position, limit).await?;
-        let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
-        Ok(ListOutput { tenant_id: tenant, incidents: collected.items.iter().map(IncidentSummary::from).collect(), next_cursor })
+        let next_cursor = collected
+            .next
+            .map(|position| cursor::encode(&tenant, position));
+        Ok(ListOutput {
+            tenant_id: tenant,
+            incidents: collected.items.iter().map(IncidentSummary::from).collect(),
+            next_cursor,
+        })
     }
 }
 
@@ -228,7 +257,11 @@ impl From<&Map<String, Value>> for Evidence {
         let kind = raw
             .get("@odata.type")
             .and_then(Value::as_str)
-            .map(|t| t.trim_start_matches("#microsoft.graph.security.").trim_end_matches("Evidence").to_string())
+            .map(|t| {
+                t.trim_start_matches("#microsoft.graph.security.")
+                    .trim_end_matches("Evidence")
+                    .to_string()
+            })
             .unwrap_or_else(|| "unknown".into());
         let string = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_string);
         let detail: Vec<String> = EVIDENCE_KEYS
@@ -241,7 +274,12 @@ impl From<&Map<String, Value>> for Evidence {
                 value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
             })
             .collect();
-        Self { kind, verdict: string("verdict"), remediation_status: string("remediationStatus"), detail: detail.join(", ") }
+        Self {
+            kind,
+            verdict: string("verdict"),
+            remediation_status: string("remediationStatus"),
+            detail: detail.join(", "),
+        }
     }
 }
 
@@ -357,14 +395,24 @@ impl Tool for GetIncident {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: GetParams) -> Result<IncidentOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: GetParams,
+    ) -> Result<IncidentOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let incident = context
             .services
             .graph
-            .get_incident(&tenant, &params.incident_id, params.include_alerts.unwrap_or(true))
+            .get_incident(
+                &tenant,
+                &params.incident_id,
+                params.include_alerts.unwrap_or(true),
+            )
             .await
-            .map_err(|error| common::not_found(error, || no_incident(&params.incident_id, &tenant)))?;
+            .map_err(|error| {
+                common::not_found(error, || no_incident(&params.incident_id, &tenant))
+            })?;
         Ok(IncidentOutput::new(tenant, &incident))
     }
 }
@@ -412,12 +460,22 @@ impl Tool for UpdateIncident {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: UpdateParams) -> Result<IncidentOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: UpdateParams,
+    ) -> Result<IncidentOutput, ToolError> {
         if matches!(params.status, Some(IncidentStatus::Redirected)) {
-            return Err(ToolError::invalid("status redirected cannot be set: Defender sets it when it merges incidents"));
+            return Err(ToolError::invalid(
+                "status redirected cannot be set: Defender sets it when it merges incidents",
+            ));
         }
         let custom_tags = match params.custom_tags {
-            Some(tags) => Some(tags.iter().map(|t| common::text("custom_tags entry", t, MAX_TEXT_CHARS)).collect::<Result<Vec<_>, _>>()?),
+            Some(tags) => Some(
+                tags.iter()
+                    .map(|t| common::text("custom_tags entry", t, MAX_TEXT_CHARS))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
             None => None,
         };
         let update = IncidentUpdate {
@@ -433,7 +491,11 @@ impl Tool for UpdateIncident {
                 .transpose()?,
             severity: params.severity.map(graph_name),
         };
-        if serde_json::to_value(&update).ok().and_then(|v| v.as_object().map(Map::len)) == Some(0) {
+        if serde_json::to_value(&update)
+            .ok()
+            .and_then(|v| v.as_object().map(Map::len))
+            == Some(0)
+        {
             return Err(ToolError::invalid(
                 "nothing to update: give at least one of status, classification, determination, assigned_to, custom_tags, resolving_comment, severity",
             ));
@@ -444,7 +506,9 @@ impl Tool for UpdateIncident {
             .graph
             .update_incident(&tenant, &params.incident_id, &update)
             .await
-            .map_err(|error| common::not_found(error, || no_incident(&params.incident_id, &tenant)))?;
+            .map_err(|error| {
+                common::not_found(error, || no_incident(&params.incident_id, &tenant))
+            })?;
         Ok(IncidentOutput::new(tenant, &incident))
     }
 }
@@ -472,7 +536,11 @@ struct CommentOutput {
 
 impl Summary for CommentOutput {
     fn summary(&self) -> String {
-        format!("comment added to incident {}; it now has {} comments", self.incident_id, self.comments.len())
+        format!(
+            "comment added to incident {}; it now has {} comments",
+            self.incident_id,
+            self.comments.len()
+        )
     }
 }
 
@@ -493,7 +561,11 @@ impl Tool for AddComment {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: CommentParams) -> Result<CommentOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: CommentParams,
+    ) -> Result<CommentOutput, ToolError> {
         let comment = common::text("comment", &params.comment, MAX_TEXT_CHARS)?;
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let comments = context
@@ -501,8 +573,14 @@ impl Tool for AddComment {
             .graph
             .add_incident_comment(&tenant, &params.incident_id, &comment)
             .await
-            .map_err(|error| common::not_found(error, || no_incident(&params.incident_id, &tenant)))?;
-        Ok(CommentOutput { tenant_id: tenant, incident_id: params.incident_id.as_str().to_string(), comments })
+            .map_err(|error| {
+                common::not_found(error, || no_incident(&params.incident_id, &tenant))
+            })?;
+        Ok(CommentOutput {
+            tenant_id: tenant,
+            incident_id: params.incident_id.as_str().to_string(),
+            comments,
+        })
     }
 }
 
@@ -513,8 +591,14 @@ mod tests {
     #[test]
     fn enum_members_use_graph_spelling() {
         assert_eq!(graph_name(IncidentStatus::InProgress), "inProgress");
-        assert_eq!(graph_name(Determination::ConfirmedUserActivity), "confirmedUserActivity");
-        assert_eq!(graph_name(Classification::InformationalExpectedActivity), "informationalExpectedActivity");
+        assert_eq!(
+            graph_name(Determination::ConfirmedUserActivity),
+            "confirmedUserActivity"
+        );
+        assert_eq!(
+            graph_name(Classification::InformationalExpectedActivity),
+            "informationalExpectedActivity"
+        );
     }
 
     #[test]

@@ -11,14 +11,20 @@ use time::format_description::well_known::Rfc3339;
 
 use super::common;
 use crate::clients::defender::{
-    IMPORT_BATCH, ImportResult, Indicator, IndicatorAction, IndicatorFilter, IndicatorId, IndicatorType, NewIndicator, Severity,
+    IMPORT_BATCH, ImportResult, Indicator, IndicatorAction, IndicatorFilter, IndicatorId,
+    IndicatorType, NewIndicator, Severity,
 };
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListIndicators).tool(AddIndicators).tool(RemoveIndicators)
+    builder
+        .tool(ListIndicators)
+        .tool(AddIndicators)
+        .tool(RemoveIndicators)
 }
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -59,7 +65,11 @@ struct ListOutput {
 impl Summary for ListOutput {
     fn summary(&self) -> String {
         let more = cursor::more_note(self.next_cursor.as_ref());
-        format!("{} indicators in tenant {}{more}", self.indicators.len(), self.tenant_id)
+        format!(
+            "{} indicators in tenant {}{more}",
+            self.indicators.len(),
+            self.tenant_id
+        )
     }
 }
 
@@ -81,12 +91,18 @@ impl Tool for ListIndicators {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListParams) -> Result<ListOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListParams,
+    ) -> Result<ListOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let defender = &context.services.defender;
-        let filtered =
-            params.indicator_type.is_some() || params.action.is_some() || params.value.is_some() || params.title_contains.is_some();
+        let filtered = params.indicator_type.is_some()
+            || params.action.is_some()
+            || params.value.is_some()
+            || params.title_contains.is_some();
         let position = common::list_position(
             &tenant,
             params.cursor.as_deref(),
@@ -96,7 +112,11 @@ impl Tool for ListIndicators {
                 let filter = IndicatorFilter {
                     indicator_type: params.indicator_type,
                     action: params.action,
-                    value: params.value.as_deref().map(|v| common::one_line("value", v, MAX_TEXT_CHARS)).transpose()?,
+                    value: params
+                        .value
+                        .as_deref()
+                        .map(|v| common::one_line("value", v, MAX_TEXT_CHARS))
+                        .transpose()?,
                     title_contains: params
                         .title_contains
                         .as_deref()
@@ -107,8 +127,14 @@ impl Tool for ListIndicators {
             },
         )?;
         let collected = defender.list_indicators(&tenant, position, limit).await?;
-        let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
-        Ok(ListOutput { tenant_id: tenant, indicators: collected.items, next_cursor })
+        let next_cursor = collected
+            .next
+            .map(|position| cursor::encode(&tenant, position));
+        Ok(ListOutput {
+            tenant_id: tenant,
+            indicators: collected.items,
+            next_cursor,
+        })
     }
 }
 
@@ -218,8 +244,17 @@ impl Tool for AddIndicators {
         } else {
             for batch in indicators.chunks(IMPORT_BATCH) {
                 match defender.import_indicators(&tenant, batch).await {
-                    Ok(results) => submitted.extend(batch.iter().enumerate().map(|(index, indicator)| imported(indicator, index, &results))),
-                    Err(error) => submitted.extend(batch.iter().map(|i| refused(i, format!("the import call failed: {error}")))),
+                    Ok(results) => submitted.extend(
+                        batch
+                            .iter()
+                            .enumerate()
+                            .map(|(index, indicator)| imported(indicator, index, &results)),
+                    ),
+                    Err(error) => submitted.extend(
+                        batch
+                            .iter()
+                            .map(|i| refused(i, format!("the import call failed: {error}"))),
+                    ),
                 }
             }
         }
@@ -240,17 +275,39 @@ impl Tool for AddIndicators {
 fn imported(indicator: &NewIndicator, index: usize, results: &[ImportResult]) -> Submitted {
     let result = results
         .get(index)
-        .filter(|r| r.indicator.as_deref().is_none_or(|v| v.eq_ignore_ascii_case(&indicator.indicator_value)))
-        .or_else(|| results.iter().find(|r| r.indicator.as_deref() == Some(indicator.indicator_value.as_str())));
+        .filter(|r| {
+            r.indicator
+                .as_deref()
+                .is_none_or(|v| v.eq_ignore_ascii_case(&indicator.indicator_value))
+        })
+        .or_else(|| {
+            results
+                .iter()
+                .find(|r| r.indicator.as_deref() == Some(indicator.indicator_value.as_str()))
+        });
     match result {
         Some(r) if !r.is_failed => accepted(indicator, r.id.clone()),
-        Some(r) => refused(indicator, r.failure_reason.clone().unwrap_or_else(|| "Defender gave no reason".into())),
-        None => refused(indicator, "Defender's answer did not mention this value".into()),
+        Some(r) => refused(
+            indicator,
+            r.failure_reason
+                .clone()
+                .unwrap_or_else(|| "Defender gave no reason".into()),
+        ),
+        None => refused(
+            indicator,
+            "Defender's answer did not mention this value".into(),
+        ),
     }
 }
 
 fn accepted(indicator: &NewIndicator, id: Option<String>) -> Submitted {
-    Submitted { indicator_type: indicator.indicator_type, value: indicator.indicator_value.clone(), id, ok: true, failure_reason: None }
+    Submitted {
+        indicator_type: indicator.indicator_type,
+        value: indicator.indicator_value.clone(),
+        id,
+        ok: true,
+        failure_reason: None,
+    }
 }
 
 fn refused(indicator: &NewIndicator, reason: String) -> Submitted {
@@ -266,28 +323,42 @@ fn refused(indicator: &NewIndicator, reason: String) -> Submitted {
 /// Every indicator checked and normalised, duplicates dropped; or every problem at once.
 fn checked_indicators(params: &AddParams) -> Result<(Vec<NewIndicator>, usize), ToolError> {
     if params.indicators.is_empty() || params.indicators.len() > MAX_PER_CALL {
-        return Err(ToolError::invalid(format!("indicators must hold 1 to {MAX_PER_CALL} entries, got {}", params.indicators.len())));
+        return Err(ToolError::invalid(format!(
+            "indicators must hold 1 to {MAX_PER_CALL} entries, got {}",
+            params.indicators.len()
+        )));
     }
     let title = common::one_line("title", &params.title, MAX_TEXT_CHARS)?;
     let description = match &params.description {
         Some(text) if text.trim().chars().count() > MAX_TEXT_CHARS => {
-            return Err(ToolError::invalid(format!("description is longer than {MAX_TEXT_CHARS} characters")));
+            return Err(ToolError::invalid(format!(
+                "description is longer than {MAX_TEXT_CHARS} characters"
+            )));
         }
         Some(text) if !text.trim().is_empty() => text.trim().to_string(),
         _ => title.clone(),
     };
-    let expiration_time = params.expiration_time.as_deref().map(future_instant).transpose()?;
+    let expiration_time = params
+        .expiration_time
+        .as_deref()
+        .map(future_instant)
+        .transpose()?;
     let device_groups: Vec<String> = match &params.device_groups {
-        Some(groups) => groups.iter().map(|g| common::one_line("device_groups entry", g, MAX_TEXT_CHARS)).collect::<Result<_, _>>()?,
+        Some(groups) => groups
+            .iter()
+            .map(|g| common::one_line("device_groups entry", g, MAX_TEXT_CHARS))
+            .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
     let mut problems = Vec::new();
     let mut seen = HashSet::new();
     let mut indicators = Vec::new();
     for (index, input) in params.indicators.iter().enumerate() {
-        let checked = input.indicator_type.check(&input.value).and_then(|value| match params.action.refuses(input.indicator_type) {
-            Some(reason) => Err(reason),
-            None => Ok(value),
+        let checked = input.indicator_type.check(&input.value).and_then(|value| {
+            match params.action.refuses(input.indicator_type) {
+                Some(reason) => Err(reason),
+                None => Ok(value),
+            }
         });
         match checked {
             Err(reason) => problems.push(format!(
@@ -295,18 +366,27 @@ fn checked_indicators(params: &AddParams) -> Result<(Vec<NewIndicator>, usize), 
                 input.indicator_type.as_str(),
                 input.value.trim().chars().take(120).collect::<String>()
             )),
-            Ok(value) if seen.insert((input.indicator_type, value.clone())) => indicators.push(NewIndicator {
-                indicator_value: value,
-                indicator_type: input.indicator_type,
-                action: params.action,
-                title: title.clone(),
-                description: description.clone(),
-                severity: params.severity.unwrap_or(Severity::Medium),
-                generate_alert: params.generate_alert.unwrap_or(params.action != IndicatorAction::Allowed),
-                expiration_time: expiration_time.clone(),
-                recommended_actions: params.recommended_actions.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string),
-                rbac_group_names: device_groups.clone(),
-            }),
+            Ok(value) if seen.insert((input.indicator_type, value.clone())) => {
+                indicators.push(NewIndicator {
+                    indicator_value: value,
+                    indicator_type: input.indicator_type,
+                    action: params.action,
+                    title: title.clone(),
+                    description: description.clone(),
+                    severity: params.severity.unwrap_or(Severity::Medium),
+                    generate_alert: params
+                        .generate_alert
+                        .unwrap_or(params.action != IndicatorAction::Allowed),
+                    expiration_time: expiration_time.clone(),
+                    recommended_actions: params
+                        .recommended_actions
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_string),
+                    rbac_group_names: device_groups.clone(),
+                })
+            }
             Ok(_) => {}
         }
     }
@@ -323,10 +403,15 @@ fn checked_indicators(params: &AddParams) -> Result<(Vec<NewIndicator>, usize), 
 }
 
 fn future_instant(text: &str) -> Result<String, ToolError> {
-    let instant = OffsetDateTime::parse(text.trim(), &Rfc3339)
-        .map_err(|_| ToolError::invalid(format!("expiration_time '{text}' is not an RFC 3339 date-time such as 2024-12-31T00:00:00Z")))?;
+    let instant = OffsetDateTime::parse(text.trim(), &Rfc3339).map_err(|_| {
+        ToolError::invalid(format!(
+            "expiration_time '{text}' is not an RFC 3339 date-time such as 2024-12-31T00:00:00Z"
+        ))
+    })?;
     if instant <= OffsetDateTime::now_utc() {
-        return Err(ToolError::invalid(format!("expiration_time '{text}' is in the past; the indicators would expire at once")));
+        return Err(ToolError::invalid(format!(
+            "expiration_time '{text}' is in the past; the indicators would expire at once"
+        )));
     }
     instant
         .to_offset(time::UtcOffset::UTC)
@@ -374,9 +459,20 @@ struct RemoveOutput {
 
 impl Summary for RemoveOutput {
     fn summary(&self) -> String {
-        let missing = self.results.iter().filter(|r| r.outcome == RemoveOutcome::NotFound).count();
-        let failed = self.results.iter().filter(|r| r.outcome == RemoveOutcome::Failed).count();
-        format!("{} indicators removed in tenant {}; {missing} not found, {failed} failed", self.removed, self.tenant_id)
+        let missing = self
+            .results
+            .iter()
+            .filter(|r| r.outcome == RemoveOutcome::NotFound)
+            .count();
+        let failed = self
+            .results
+            .iter()
+            .filter(|r| r.outcome == RemoveOutcome::Failed)
+            .count();
+        format!(
+            "{} indicators removed in tenant {}; {missing} not found, {failed} failed",
+            self.removed, self.tenant_id
+        )
     }
 }
 
@@ -398,10 +494,20 @@ impl Tool for RemoveIndicators {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: RemoveParams) -> Result<RemoveOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: RemoveParams,
+    ) -> Result<RemoveOutput, ToolError> {
         let requests: Vec<Requested> = match (params.ids, params.values) {
-            (Some(_), Some(_)) => return Err(ToolError::invalid("give either ids or values, not both")),
-            (None, None) => return Err(ToolError::invalid("nothing to remove: give ids (from mde_list_indicators) or values")),
+            (Some(_), Some(_)) => {
+                return Err(ToolError::invalid("give either ids or values, not both"));
+            }
+            (None, None) => {
+                return Err(ToolError::invalid(
+                    "nothing to remove: give ids (from mde_list_indicators) or values",
+                ));
+            }
             (Some(ids), None) => ids.into_iter().map(Requested::Id).collect(),
             (None, Some(values)) => values
                 .iter()
@@ -409,7 +515,10 @@ impl Tool for RemoveIndicators {
                 .collect::<Result<_, _>>()?,
         };
         if requests.is_empty() || requests.len() > MAX_PER_CALL {
-            return Err(ToolError::invalid(format!("give 1 to {MAX_PER_CALL} ids or values, got {}", requests.len())));
+            return Err(ToolError::invalid(format!(
+                "give 1 to {MAX_PER_CALL} ids or values, got {}",
+                requests.len()
+            )));
         }
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let tenant_ref = &tenant;
@@ -419,7 +528,11 @@ impl Tool for RemoveIndicators {
             .collect()
             .await;
         let removed = results.iter().map(|r| r.removed_ids.len()).sum();
-        Ok(RemoveOutput { tenant_id: tenant, results, removed })
+        Ok(RemoveOutput {
+            tenant_id: tenant,
+            results,
+            removed,
+        })
     }
 }
 
@@ -433,9 +546,22 @@ async fn remove(context: &ToolContext, tenant: &TenantId, request: Requested) ->
     let (requested, ids) = match request {
         Requested::Id(id) => (id.as_str().to_string(), vec![id]),
         Requested::Value(value) => {
-            let filter = IndicatorFilter { value: Some(value.clone()), ..IndicatorFilter::default() };
-            match defender.list_indicators(tenant, defender.indicators_start(&filter), MAX_PER_CALL).await {
-                Ok(found) => (value, found.items.iter().filter_map(|i| IndicatorId::parse(&i.id).ok()).collect()),
+            let filter = IndicatorFilter {
+                value: Some(value.clone()),
+                ..IndicatorFilter::default()
+            };
+            match defender
+                .list_indicators(tenant, defender.indicators_start(&filter), MAX_PER_CALL)
+                .await
+            {
+                Ok(found) => (
+                    value,
+                    found
+                        .items
+                        .iter()
+                        .filter_map(|i| IndicatorId::parse(&i.id).ok())
+                        .collect(),
+                ),
                 Err(error) => {
                     return Removal {
                         requested: value,
@@ -447,7 +573,12 @@ async fn remove(context: &ToolContext, tenant: &TenantId, request: Requested) ->
             }
         }
     };
-    let mut removal = Removal { requested, outcome: RemoveOutcome::NotFound, removed_ids: Vec::new(), detail: None };
+    let mut removal = Removal {
+        requested,
+        outcome: RemoveOutcome::NotFound,
+        removed_ids: Vec::new(),
+        detail: None,
+    };
     for id in ids {
         match defender.delete_indicator(tenant, &id).await {
             Ok(()) => removal.removed_ids.push(id.as_str().to_string()),

@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 use super::bulk::{Bulk, DeviceAction};
 use super::common;
 use crate::clients::defender::{
-    ActionId, ActionRequest, ActionType, LibraryFile, LibraryFileName, LibraryUpload, LiveResponseCommand, MAX_LIBRARY_FILE_BYTES,
-    is_settled,
+    ActionId, ActionRequest, ActionType, LibraryFile, LibraryFileName, LibraryUpload,
+    LiveResponseCommand, MAX_LIBRARY_FILE_BYTES, is_settled,
 };
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -50,7 +52,12 @@ struct LibraryOutput {
 impl Summary for LibraryOutput {
     fn summary(&self) -> String {
         let names: Vec<&str> = self.files.iter().map(|f| f.file_name.as_str()).collect();
-        format!("{} files in the live response library of tenant {}: {}", self.files.len(), self.tenant_id, names.join(", "))
+        format!(
+            "{} files in the live response library of tenant {}: {}",
+            self.files.len(),
+            self.tenant_id,
+            names.join(", ")
+        )
     }
 }
 
@@ -72,10 +79,17 @@ impl Tool for ListLibrary {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: TenantOnly) -> Result<LibraryOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: TenantOnly,
+    ) -> Result<LibraryOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let files = context.services.defender.list_library(&tenant).await?;
-        Ok(LibraryOutput { tenant_id: tenant, files })
+        Ok(LibraryOutput {
+            tenant_id: tenant,
+            files,
+        })
     }
 }
 
@@ -109,7 +123,10 @@ struct UploadOutput {
 
 impl Summary for UploadOutput {
     fn summary(&self) -> String {
-        format!("uploaded {} ({} bytes) to the live response library of tenant {}", self.file.file_name, self.bytes, self.tenant_id)
+        format!(
+            "uploaded {} ({} bytes) to the live response library of tenant {}",
+            self.file.file_name, self.bytes, self.tenant_id
+        )
     }
 }
 
@@ -132,12 +149,22 @@ impl Tool for UploadLibrary {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: UploadParams) -> Result<UploadOutput, ToolError> {
-        let content = base64::engine::general_purpose::STANDARD.decode(params.content_base64.trim()).map_err(|error| {
-            ToolError::invalid(format!("content_base64 is not valid base64 (standard alphabet, with padding): {error}"))
-        })?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: UploadParams,
+    ) -> Result<UploadOutput, ToolError> {
+        let content = base64::engine::general_purpose::STANDARD
+            .decode(params.content_base64.trim())
+            .map_err(|error| {
+                ToolError::invalid(format!(
+                    "content_base64 is not valid base64 (standard alphabet, with padding): {error}"
+                ))
+            })?;
         if content.is_empty() {
-            return Err(ToolError::invalid("content_base64 decodes to an empty file"));
+            return Err(ToolError::invalid(
+                "content_base64 decodes to an empty file",
+            ));
         }
         if content.len() > MAX_LIBRARY_FILE_BYTES {
             return Err(ToolError::invalid(format!(
@@ -150,11 +177,22 @@ impl Tool for UploadLibrary {
             file_name: &params.file_name,
             content: &content,
             description: params.description.as_deref().unwrap_or_default(),
-            parameters_description: params.parameters_description.as_deref().filter(|p| !p.trim().is_empty()),
+            parameters_description: params
+                .parameters_description
+                .as_deref()
+                .filter(|p| !p.trim().is_empty()),
             override_if_exists: params.override_if_exists,
         };
-        let file = context.services.defender.upload_library(&tenant, &upload).await?;
-        Ok(UploadOutput { tenant_id: tenant, file, bytes: content.len() })
+        let file = context
+            .services
+            .defender
+            .upload_library(&tenant, &upload)
+            .await?;
+        Ok(UploadOutput {
+            tenant_id: tenant,
+            file,
+            bytes: content.len(),
+        })
     }
 }
 
@@ -177,7 +215,10 @@ struct DeleteOutput {
 
 impl Summary for DeleteOutput {
     fn summary(&self) -> String {
-        format!("deleted {} from the live response library of tenant {}", self.deleted, self.tenant_id)
+        format!(
+            "deleted {} from the live response library of tenant {}",
+            self.deleted, self.tenant_id
+        )
     }
 }
 
@@ -198,12 +239,29 @@ impl Tool for DeleteLibrary {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: DeleteParams) -> Result<DeleteOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: DeleteParams,
+    ) -> Result<DeleteOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        context.services.defender.delete_library(&tenant, &params.file_name).await.map_err(|error| {
-            common::not_found(error, || format!("no library file named {} in tenant {tenant}", params.file_name.as_str()))
-        })?;
-        Ok(DeleteOutput { tenant_id: tenant, deleted: params.file_name.as_str().to_string() })
+        context
+            .services
+            .defender
+            .delete_library(&tenant, &params.file_name)
+            .await
+            .map_err(|error| {
+                common::not_found(error, || {
+                    format!(
+                        "no library file named {} in tenant {tenant}",
+                        params.file_name.as_str()
+                    )
+                })
+            })?;
+        Ok(DeleteOutput {
+            tenant_id: tenant,
+            deleted: params.file_name.as_str().to_string(),
+        })
     }
 }
 
@@ -239,19 +297,28 @@ impl DeviceAction for RunScript {
     }
 
     fn request(&self, options: RunScriptOptions) -> Result<ActionRequest, ToolError> {
-        let args = options.args.map(|args| args.trim().to_string()).filter(|args| !args.is_empty());
+        let args = options
+            .args
+            .map(|args| args.trim().to_string())
+            .filter(|args| !args.is_empty());
         if let Some(args) = &args {
             if args.chars().count() > MAX_ARGS_CHARS {
-                return Err(ToolError::invalid(format!("args is longer than {MAX_ARGS_CHARS} characters")));
+                return Err(ToolError::invalid(format!(
+                    "args is longer than {MAX_ARGS_CHARS} characters"
+                )));
             }
             if args.chars().any(char::is_control) {
-                return Err(ToolError::invalid("args contains control characters (such as line breaks); write them on one line"));
+                return Err(ToolError::invalid(
+                    "args contains control characters (such as line breaks); write them on one line",
+                ));
             }
         }
-        Ok(ActionRequest::LiveResponse(vec![LiveResponseCommand::RunScript {
-            script_name: options.script_name.as_str().to_string(),
-            args,
-        }]))
+        Ok(ActionRequest::LiveResponse(vec![
+            LiveResponseCommand::RunScript {
+                script_name: options.script_name.as_str().to_string(),
+                args,
+            },
+        ]))
     }
 }
 
@@ -283,7 +350,11 @@ impl DeviceAction for PutFile {
     }
 
     fn request(&self, options: PutFileOptions) -> Result<ActionRequest, ToolError> {
-        Ok(ActionRequest::LiveResponse(vec![LiveResponseCommand::PutFile { file_name: options.file_name.as_str().to_string() }]))
+        Ok(ActionRequest::LiveResponse(vec![
+            LiveResponseCommand::PutFile {
+                file_name: options.file_name.as_str().to_string(),
+            },
+        ]))
     }
 }
 
@@ -316,12 +387,19 @@ impl DeviceAction for GetFile {
 
     fn request(&self, options: GetFileOptions) -> Result<ActionRequest, ToolError> {
         let path = options.path.trim();
-        if path.is_empty() || path.chars().count() > MAX_PATH_CHARS || path.chars().any(char::is_control) {
+        if path.is_empty()
+            || path.chars().count() > MAX_PATH_CHARS
+            || path.chars().any(char::is_control)
+        {
             return Err(ToolError::invalid(format!(
                 "path must be a full file path on the device (1-{MAX_PATH_CHARS} characters, no control characters)"
             )));
         }
-        Ok(ActionRequest::LiveResponse(vec![LiveResponseCommand::GetFile { path: path.to_string() }]))
+        Ok(ActionRequest::LiveResponse(vec![
+            LiveResponseCommand::GetFile {
+                path: path.to_string(),
+            },
+        ]))
     }
 }
 
@@ -371,12 +449,20 @@ struct ResultOutput {
 impl Summary for ResultOutput {
     fn summary(&self) -> String {
         let detail = match (&self.script, &self.download_url, &self.note) {
-            (Some(script), _, _) => format!("exit code {}", script.exit_code.map_or("unknown".into(), |c| c.to_string())),
-            (None, Some(_), _) => "file ready to download (the link expires in minutes)".to_string(),
+            (Some(script), _, _) => format!(
+                "exit code {}",
+                script.exit_code.map_or("unknown".into(), |c| c.to_string())
+            ),
+            (None, Some(_), _) => {
+                "file ready to download (the link expires in minutes)".to_string()
+            }
             (None, None, Some(note)) => note.clone(),
             (None, None, None) => "no result".to_string(),
         };
-        format!("{} command {} of action {} ({}): {detail}", self.command_type, self.command_index, self.action_id, self.action_status)
+        format!(
+            "{} command {} of action {} ({}): {detail}",
+            self.command_type, self.command_index, self.action_id, self.action_status
+        )
     }
 }
 
@@ -408,13 +494,24 @@ impl Tool for GetResult {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ResultParams) -> Result<ResultOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ResultParams,
+    ) -> Result<ResultOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let defender = &context.services.defender;
         let action = defender
             .get_action(&tenant, &params.action_id)
             .await
-            .map_err(|error| common::not_found(error, || format!("no machine action {} in tenant {tenant}", params.action_id.as_str())))?;
+            .map_err(|error| {
+                common::not_found(error, || {
+                    format!(
+                        "no machine action {} in tenant {tenant}",
+                        params.action_id.as_str()
+                    )
+                })
+            })?;
         if action.action_type != ActionType::LiveResponse.as_str() {
             return Err(ToolError::invalid(format!(
                 "action {} is a {} action, not a live response session",
@@ -422,14 +519,22 @@ impl Tool for GetResult {
             )));
         }
         let count = action.commands.len();
-        let Some(command) = action.commands.iter().find(|c| c.index == params.command_index) else {
+        let Some(command) = action
+            .commands
+            .iter()
+            .find(|c| c.index == params.command_index)
+        else {
             return Err(ToolError::invalid(format!(
                 "command_index {} is out of range: the session has {count} command(s), indexes 0 to {}",
                 params.command_index,
                 count.saturating_sub(1)
             )));
         };
-        let command_type = command.command.as_ref().map(|c| c.command_type.clone()).unwrap_or_default();
+        let command_type = command
+            .command
+            .as_ref()
+            .map(|c| c.command_type.clone())
+            .unwrap_or_default();
         let mut output = ResultOutput {
             tenant_id: tenant.clone(),
             action_id: action.id.clone(),
@@ -443,41 +548,62 @@ impl Tool for GetResult {
             note: None,
         };
         if !is_settled(&action.status) {
-            output.note = Some(format!("the session is {}; wait with mde_get_machine_action (wait_seconds) and ask again", action.status));
+            output.note = Some(format!(
+                "the session is {}; wait with mde_get_machine_action (wait_seconds) and ask again",
+                action.status
+            ));
             return Ok(output);
         }
         if action.status != "Succeeded" {
-            output.note = Some(format!("the session ended {}; it produced no result", action.status));
+            output.note = Some(format!(
+                "the session ended {}; it produced no result",
+                action.status
+            ));
             return Ok(output);
         }
         match command_type.as_str() {
             "RunScript" => {
-                let link = defender.live_response_result_link(&tenant, &params.action_id, params.command_index).await?;
+                let link = defender
+                    .live_response_result_link(&tenant, &params.action_id, params.command_index)
+                    .await?;
                 let (bytes, cut) = defender.download(&link, MAX_RESULT_BYTES).await?;
                 if cut {
                     return Err(ToolError::invalid(format!(
                         "the script's result is larger than {MAX_RESULT_BYTES} bytes; read it in the Defender portal (action center)"
                     )));
                 }
-                let transcript: ScriptTranscript = serde_json::from_slice(&bytes).map_err(|error| {
-                    ToolError::Api(crate::outbound::ApiError::Decode {
-                        api: crate::outbound::Api::Defender,
-                        detail: format!("script result: {error}"),
-                    })
-                })?;
+                let transcript: ScriptTranscript =
+                    serde_json::from_slice(&bytes).map_err(|error| {
+                        ToolError::Api(crate::outbound::ApiError::Decode {
+                            api: crate::outbound::Api::Defender,
+                            detail: format!("script result: {error}"),
+                        })
+                    })?;
                 let output_truncated = transcript.script_output.chars().count() > MAX_OUTPUT_CHARS;
                 output.script = Some(ScriptResult {
                     script_name: transcript.script_name,
                     exit_code: transcript.exit_code,
-                    output: transcript.script_output.chars().take(MAX_OUTPUT_CHARS).collect(),
+                    output: transcript
+                        .script_output
+                        .chars()
+                        .take(MAX_OUTPUT_CHARS)
+                        .collect(),
                     output_truncated,
                     errors: transcript.script_errors.filter(|e| !e.is_empty()),
                 });
             }
             "GetFile" => {
-                output.download_url = Some(defender.live_response_result_link(&tenant, &params.action_id, params.command_index).await?);
+                output.download_url = Some(
+                    defender
+                        .live_response_result_link(&tenant, &params.action_id, params.command_index)
+                        .await?,
+                );
             }
-            other => output.note = Some(format!("a {other} command has no downloadable result; its status is the result")),
+            other => {
+                output.note = Some(format!(
+                    "a {other} command has no downloadable result; its status is the result"
+                ))
+            }
         }
         Ok(output)
     }

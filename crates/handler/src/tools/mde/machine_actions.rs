@@ -8,13 +8,21 @@ use serde::{Deserialize, Serialize};
 
 use super::bulk::{MAX_WAIT_SECONDS, POLL_INTERVAL};
 use super::common;
-use crate::clients::defender::{ActionFilter, ActionId, ActionStatus, ActionType, MachineAction, MachineId, is_settled};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::clients::defender::{
+    ActionFilter, ActionId, ActionStatus, ActionType, MachineAction, MachineId, is_settled,
+};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListActions).tool(GetAction).tool(CancelAction).tool(PackageUri)
+    builder
+        .tool(ListActions)
+        .tool(GetAction)
+        .tool(CancelAction)
+        .tool(PackageUri)
 }
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -53,9 +61,17 @@ struct ListActionsOutput {
 
 impl Summary for ListActionsOutput {
     fn summary(&self) -> String {
-        let pending = self.actions.iter().filter(|a| !is_settled(&a.status)).count();
+        let pending = self
+            .actions
+            .iter()
+            .filter(|a| !is_settled(&a.status))
+            .count();
         let more = cursor::more_note(self.next_cursor.as_ref());
-        format!("{} machine actions in tenant {} ({pending} pending or in progress){more}", self.actions.len(), self.tenant_id)
+        format!(
+            "{} machine actions in tenant {} ({pending} pending or in progress){more}",
+            self.actions.len(),
+            self.tenant_id
+        )
     }
 }
 
@@ -77,11 +93,18 @@ impl Tool for ListActions {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListActionsParams) -> Result<ListActionsOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListActionsParams,
+    ) -> Result<ListActionsOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let defender = &context.services.defender;
-        let filtered = params.machine_id.is_some() || params.action_type.is_some() || params.status.is_some() || params.since.is_some();
+        let filtered = params.machine_id.is_some()
+            || params.action_type.is_some()
+            || params.status.is_some()
+            || params.since.is_some();
         let position = common::list_position(
             &tenant,
             params.cursor.as_deref(),
@@ -98,8 +121,14 @@ impl Tool for ListActions {
             },
         )?;
         let collected = defender.list_actions(&tenant, position, limit).await?;
-        let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
-        Ok(ListActionsOutput { tenant_id: tenant, actions: collected.items, next_cursor })
+        let next_cursor = collected
+            .next
+            .map(|position| cursor::encode(&tenant, position));
+        Ok(ListActionsOutput {
+            tenant_id: tenant,
+            actions: collected.items,
+            next_cursor,
+        })
     }
 }
 
@@ -127,7 +156,10 @@ impl Summary for ActionOutput {
             "{} action {} on {}: {}",
             a.action_type,
             a.id,
-            a.computer_dns_name.as_deref().or(a.machine_id.as_deref()).unwrap_or("unknown device"),
+            a.computer_dns_name
+                .as_deref()
+                .or(a.machine_id.as_deref())
+                .unwrap_or("unknown device"),
             a.status
         )
     }
@@ -168,10 +200,16 @@ impl Tool for GetAction {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: GetActionParams) -> Result<ActionOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: GetActionParams,
+    ) -> Result<ActionOutput, ToolError> {
         let wait = params.wait_seconds.unwrap_or(0);
         if wait > MAX_WAIT_SECONDS {
-            return Err(ToolError::invalid(format!("wait_seconds must be between 0 and {MAX_WAIT_SECONDS}, got {wait}")));
+            return Err(ToolError::invalid(format!(
+                "wait_seconds must be between 0 and {MAX_WAIT_SECONDS}, got {wait}"
+            )));
         }
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let until = Instant::now() + Duration::from_secs(u64::from(wait));
@@ -192,7 +230,11 @@ impl Tool for GetAction {
             action = fetch().await?;
         }
         let settled = is_settled(&action.status);
-        Ok(ActionOutput { tenant_id: tenant, action, settled })
+        Ok(ActionOutput {
+            tenant_id: tenant,
+            action,
+            settled,
+        })
     }
 }
 
@@ -227,7 +269,11 @@ impl Tool for CancelAction {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: CancelParams) -> Result<ActionOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: CancelParams,
+    ) -> Result<ActionOutput, ToolError> {
         let comment = common::comment(Some(&params.comment))?;
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let action = context
@@ -237,7 +283,11 @@ impl Tool for CancelAction {
             .await
             .map_err(|error| common::not_found(error, || no_action(&params.action_id, &tenant)))?;
         let settled = is_settled(&action.status);
-        Ok(ActionOutput { tenant_id: tenant, action, settled })
+        Ok(ActionOutput {
+            tenant_id: tenant,
+            action,
+            settled,
+        })
     }
 }
 
@@ -253,7 +303,10 @@ struct PackageUriOutput {
 
 impl Summary for PackageUriOutput {
     fn summary(&self) -> String {
-        format!("investigation package of action {} is ready to download (the link expires in minutes)", self.action_id)
+        format!(
+            "investigation package of action {} is ready to download (the link expires in minutes)",
+            self.action_id
+        )
     }
 }
 
@@ -275,7 +328,11 @@ impl Tool for PackageUri {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ActionParams) -> Result<PackageUriOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ActionParams,
+    ) -> Result<PackageUriOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let download_url = context.services.defender.package_uri(&tenant, &params.action_id).await.map_err(|error| {
             common::not_found(error, || {
@@ -285,6 +342,10 @@ impl Tool for PackageUri {
                 )
             })
         })?;
-        Ok(PackageUriOutput { tenant_id: tenant, action_id: params.action_id.as_str().to_string(), download_url })
+        Ok(PackageUriOutput {
+            tenant_id: tenant,
+            action_id: params.action_id.as_str().to_string(),
+            download_url,
+        })
     }
 }

@@ -5,12 +5,17 @@ use serde::{Deserialize, Serialize};
 
 use super::common;
 use crate::clients::defender::{LogonUser, Machine, MachineId};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListMachines).tool(GetMachine).tool(GetLoggedOnUsers)
+    builder
+        .tool(ListMachines)
+        .tool(GetMachine)
+        .tool(GetLoggedOnUsers)
 }
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -44,7 +49,11 @@ struct ListMachinesOutput {
 impl Summary for ListMachinesOutput {
     fn summary(&self) -> String {
         let more = cursor::more_note(self.next_cursor.as_ref());
-        format!("{} devices in tenant {}{more}", self.machines.len(), self.tenant_id)
+        format!(
+            "{} devices in tenant {}{more}",
+            self.machines.len(),
+            self.tenant_id
+        )
     }
 }
 
@@ -65,7 +74,11 @@ impl Tool for ListMachines {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListMachinesParams) -> Result<ListMachinesOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListMachinesParams,
+    ) -> Result<ListMachinesOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let defender = &context.services.defender;
@@ -74,11 +87,25 @@ impl Tool for ListMachines {
             params.cursor.as_deref(),
             params.filter.is_some(),
             |position| defender.check_position(position),
-            || Ok(defender.machines_start(params.filter.as_deref().map(common::checked_filter).transpose()?)),
+            || {
+                Ok(defender.machines_start(
+                    params
+                        .filter
+                        .as_deref()
+                        .map(common::checked_filter)
+                        .transpose()?,
+                ))
+            },
         )?;
         let collected = defender.list_machines(&tenant, position, limit).await?;
-        let next_cursor = collected.next.map(|position| cursor::encode(&tenant, position));
-        Ok(ListMachinesOutput { tenant_id: tenant, machines: collected.items, next_cursor })
+        let next_cursor = collected
+            .next
+            .map(|position| cursor::encode(&tenant, position));
+        Ok(ListMachinesOutput {
+            tenant_id: tenant,
+            machines: collected.items,
+            next_cursor,
+        })
     }
 }
 
@@ -129,7 +156,11 @@ impl Tool for GetMachine {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: GetMachineParams) -> Result<GetMachineOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: GetMachineParams,
+    ) -> Result<GetMachineOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let machine = context
             .services
@@ -137,12 +168,18 @@ impl Tool for GetMachine {
             .get_machine(&tenant, &params.machine_id)
             .await
             .map_err(|error| common::not_found(error, || no_device(&params.machine_id, &tenant)))?;
-        Ok(GetMachineOutput { tenant_id: tenant, machine })
+        Ok(GetMachineOutput {
+            tenant_id: tenant,
+            machine,
+        })
     }
 }
 
 fn no_device(id: &MachineId, tenant: &TenantId) -> String {
-    format!("no device with machine id {} in tenant {tenant}", id.as_str())
+    format!(
+        "no device with machine id {} in tenant {tenant}",
+        id.as_str()
+    )
 }
 
 struct GetLoggedOnUsers;
@@ -159,9 +196,20 @@ impl Summary for LoggedOnUsersOutput {
         let names: Vec<String> = self
             .users
             .iter()
-            .map(|u| format!("{}\\{}", u.account_domain.as_deref().unwrap_or("?"), u.account_name.as_deref().unwrap_or(&u.id)))
+            .map(|u| {
+                format!(
+                    "{}\\{}",
+                    u.account_domain.as_deref().unwrap_or("?"),
+                    u.account_name.as_deref().unwrap_or(&u.id)
+                )
+            })
             .collect();
-        format!("{} users seen on device {}: {}", self.users.len(), self.machine_id, names.join(", "))
+        format!(
+            "{} users seen on device {}: {}",
+            self.users.len(),
+            self.machine_id,
+            names.join(", ")
+        )
     }
 }
 
@@ -182,7 +230,11 @@ impl Tool for GetLoggedOnUsers {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: GetMachineParams) -> Result<LoggedOnUsersOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: GetMachineParams,
+    ) -> Result<LoggedOnUsersOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let users = context
             .services
@@ -190,6 +242,10 @@ impl Tool for GetLoggedOnUsers {
             .logon_users(&tenant, &params.machine_id)
             .await
             .map_err(|error| common::not_found(error, || no_device(&params.machine_id, &tenant)))?;
-        Ok(LoggedOnUsersOutput { tenant_id: tenant, machine_id: params.machine_id.as_str().to_string(), users })
+        Ok(LoggedOnUsersOutput {
+            tenant_id: tenant,
+            machine_id: params.machine_id.as_str().to_string(),
+            users,
+        })
     }
 }

@@ -23,7 +23,9 @@ use time::format_description::well_known::Rfc3339;
 use super::workbooks::create_workbook;
 use super::{Target, target};
 use crate::clients::arm::{ArmName, GroupResource, WorkspaceResource};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::outbound::{Collected, ListPosition};
 use crate::storage::{JsonBlobStore, StorageError};
 use crate::tenants::TenantId;
@@ -40,7 +42,9 @@ const MAX_ITEMS: usize = 10_000;
 /// Per watchlist.
 const MAX_WATCHLIST_ITEMS: usize = 100_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 enum Kind {
     AnalyticsRules,
@@ -55,7 +59,14 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [Self::AnalyticsRules, Self::AutomationRules, Self::Watchlists, Self::Functions, Self::SavedQueries, Self::Workbooks];
+    const ALL: [Kind; 6] = [
+        Self::AnalyticsRules,
+        Self::AutomationRules,
+        Self::Watchlists,
+        Self::Functions,
+        Self::SavedQueries,
+        Self::Workbooks,
+    ];
 
     fn file(self) -> &'static str {
         match self {
@@ -69,7 +80,9 @@ impl Kind {
     }
 
     fn chosen(include: Option<Vec<Kind>>) -> Vec<Kind> {
-        let mut kinds = include.filter(|k| !k.is_empty()).unwrap_or_else(|| Self::ALL.to_vec());
+        let mut kinds = include
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| Self::ALL.to_vec());
         kinds.sort();
         kinds.dedup();
         kinds
@@ -108,43 +121,118 @@ fn storage_error(error: StorageError) -> ToolError {
 /// The bytes stored for a JSON document (`JsonBlobStore` writes exactly these) and their hash.
 fn digest(value: &Value) -> (String, usize) {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let hash = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let hash = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     (hash, bytes.len())
 }
 
 /// Everything of one list, or an error when there is more than `max` (a partial backup would look complete).
 fn complete(collected: Collected<Value>, what: &str, max: usize) -> Result<Vec<Value>, ToolError> {
     if collected.next.is_some() {
-        return Err(ToolError::Failed(format!("{what}: more than {max}; nothing was exported rather than an incomplete backup")));
+        return Err(ToolError::Failed(format!(
+            "{what}: more than {max}; nothing was exported rather than an incomplete backup"
+        )));
     }
     Ok(collected.items)
 }
 
-async fn read_all(context: &ToolContext, target: &Target<'_>, resource: WorkspaceResource<'_>, what: &str, max: usize) -> Result<Vec<Value>, ToolError> {
+async fn read_all(
+    context: &ToolContext,
+    target: &Target<'_>,
+    resource: WorkspaceResource<'_>,
+    what: &str,
+    max: usize,
+) -> Result<Vec<Value>, ToolError> {
     let arm = &context.services.arm;
-    let collected = arm.list::<Value>(target.tenant_id(), ListPosition::start(arm.workspace_url(target.workspace, resource)), max).await?;
+    let collected = arm
+        .list::<Value>(
+            target.tenant_id(),
+            ListPosition::start(arm.workspace_url(target.workspace, resource)),
+            max,
+        )
+        .await?;
     complete(collected, what, max)
 }
 
 fn name_of(item: &Value) -> Result<ArmName, ToolError> {
     let name = item["name"].as_str().unwrap_or_default();
-    name.parse().map_err(|_| ToolError::Failed(format!("a backed-up resource has an unusable name '{name}'")))
+    name.parse().map_err(|_| {
+        ToolError::Failed(format!(
+            "a backed-up resource has an unusable name '{name}'"
+        ))
+    })
 }
 
 /// The resources of one kind, as stored in its file.
-async fn collect_kind(context: &ToolContext, target: &Target<'_>, kind: Kind, saved_searches: &[Value]) -> Result<(Vec<Value>, Option<usize>), ToolError> {
-    let is_function = |s: &&Value| s["properties"]["functionAlias"].as_str().is_some_and(|a| !a.is_empty());
+async fn collect_kind(
+    context: &ToolContext,
+    target: &Target<'_>,
+    kind: Kind,
+    saved_searches: &[Value],
+) -> Result<(Vec<Value>, Option<usize>), ToolError> {
+    let is_function = |s: &&Value| {
+        s["properties"]["functionAlias"]
+            .as_str()
+            .is_some_and(|a| !a.is_empty())
+    };
     Ok(match kind {
-        Kind::AnalyticsRules => (read_all(context, target, WorkspaceResource::AlertRules, "analytics rules", MAX_ITEMS).await?, None),
-        Kind::AutomationRules => (read_all(context, target, WorkspaceResource::AutomationRules, "automation rules", MAX_ITEMS).await?, None),
-        Kind::Functions => (saved_searches.iter().filter(is_function).cloned().collect(), None),
-        Kind::SavedQueries => (saved_searches.iter().filter(|s| !is_function(s)).cloned().collect(), None),
+        Kind::AnalyticsRules => (
+            read_all(
+                context,
+                target,
+                WorkspaceResource::AlertRules,
+                "analytics rules",
+                MAX_ITEMS,
+            )
+            .await?,
+            None,
+        ),
+        Kind::AutomationRules => (
+            read_all(
+                context,
+                target,
+                WorkspaceResource::AutomationRules,
+                "automation rules",
+                MAX_ITEMS,
+            )
+            .await?,
+            None,
+        ),
+        Kind::Functions => (
+            saved_searches.iter().filter(is_function).cloned().collect(),
+            None,
+        ),
+        Kind::SavedQueries => (
+            saved_searches
+                .iter()
+                .filter(|s| !is_function(s))
+                .cloned()
+                .collect(),
+            None,
+        ),
         Kind::Watchlists => {
             let mut out = Vec::new();
             let mut items_total = 0;
-            for watchlist in read_all(context, target, WorkspaceResource::Watchlists, "watchlists", MAX_ITEMS).await? {
+            for watchlist in read_all(
+                context,
+                target,
+                WorkspaceResource::Watchlists,
+                "watchlists",
+                MAX_ITEMS,
+            )
+            .await?
+            {
                 let alias = name_of(&watchlist)?;
-                let items = read_all(context, target, WorkspaceResource::WatchlistItems(&alias), &format!("items of watchlist {alias}"), MAX_WATCHLIST_ITEMS).await?;
+                let items = read_all(
+                    context,
+                    target,
+                    WorkspaceResource::WatchlistItems(&alias),
+                    &format!("items of watchlist {alias}"),
+                    MAX_WATCHLIST_ITEMS,
+                )
+                .await?;
                 items_total += items.len();
                 out.push(json!({"watchlist": watchlist, "items": items}));
             }
@@ -154,12 +242,34 @@ async fn collect_kind(context: &ToolContext, target: &Target<'_>, kind: Kind, sa
             let arm = &context.services.arm;
             let ws = target.workspace;
             let source = ws.resource_path();
-            let url = arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::Workbooks { source_id: &source });
-            let listed = complete(arm.list::<Value>(target.tenant_id(), ListPosition::start(url), MAX_ITEMS).await?, "workbooks", MAX_ITEMS)?;
+            let url = arm.group_url(
+                &ws.subscription_id,
+                &ws.resource_group,
+                GroupResource::Workbooks { source_id: &source },
+            );
+            let listed = complete(
+                arm.list::<Value>(target.tenant_id(), ListPosition::start(url), MAX_ITEMS)
+                    .await?,
+                "workbooks",
+                MAX_ITEMS,
+            )?;
             let mut out = Vec::new();
             for workbook in listed {
                 let id = name_of(&workbook)?;
-                out.push(arm.get::<Value>(target.tenant_id(), arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::Workbook { name: &id, content: true })).await?);
+                out.push(
+                    arm.get::<Value>(
+                        target.tenant_id(),
+                        arm.group_url(
+                            &ws.subscription_id,
+                            &ws.resource_group,
+                            GroupResource::Workbook {
+                                name: &id,
+                                content: true,
+                            },
+                        ),
+                    )
+                    .await?,
+                );
             }
             (out, None)
         }
@@ -189,14 +299,27 @@ struct ExportOutput {
 
 impl Summary for ExportOutput {
     fn summary(&self) -> String {
-        let parts: Vec<String> = self.manifest.files.iter().map(|f| format!("{} {}", f.count, f.kind_name())).collect();
-        format!("backup {} of {}: {}", self.backup_id, self.manifest.workspace, parts.join(", "))
+        let parts: Vec<String> = self
+            .manifest
+            .files
+            .iter()
+            .map(|f| format!("{} {}", f.count, f.kind_name()))
+            .collect();
+        format!(
+            "backup {} of {}: {}",
+            self.backup_id,
+            self.manifest.workspace,
+            parts.join(", ")
+        )
     }
 }
 
 impl ManifestFile {
     fn kind_name(&self) -> String {
-        serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(|s| s.replace('_', " "))).unwrap_or_default()
+        serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default()
     }
 }
 
@@ -218,8 +341,16 @@ impl Tool for Export {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ExportParams) -> Result<ExportOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ExportParams,
+    ) -> Result<ExportOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let kinds = Kind::chosen(params.include);
         let now = OffsetDateTime::now_utc();
         // Sortable UTC time, plus a random tag so two exports in the same millisecond never collide.
@@ -234,16 +365,33 @@ impl Tool for Export {
             now.millisecond(),
             rand::random::<u16>()
         );
-        let backup_id = format!("{}/{}/{stamp}", target.tenant_id(), target.workspace.workspace_name);
-        let saved_searches = if kinds.iter().any(|k| matches!(k, Kind::Functions | Kind::SavedQueries)) {
-            read_all(context, &target, WorkspaceResource::SavedSearches, "saved searches", MAX_ITEMS).await?
+        let backup_id = format!(
+            "{}/{}/{stamp}",
+            target.tenant_id(),
+            target.workspace.workspace_name
+        );
+        let saved_searches = if kinds
+            .iter()
+            .any(|k| matches!(k, Kind::Functions | Kind::SavedQueries))
+        {
+            read_all(
+                context,
+                &target,
+                WorkspaceResource::SavedSearches,
+                "saved searches",
+                MAX_ITEMS,
+            )
+            .await?
         } else {
             Vec::new()
         };
         // Everything is read before anything is written, so a failed read leaves no partial backup.
         let mut contents = Vec::new();
         for kind in &kinds {
-            contents.push((*kind, collect_kind(context, &target, *kind, &saved_searches).await?));
+            contents.push((
+                *kind,
+                collect_kind(context, &target, *kind, &saved_searches).await?,
+            ));
         }
         let store = JsonBlobStore::new(&context.services.storage, CONTAINER);
         store.ensure_container().await.map_err(storage_error)?;
@@ -251,8 +399,18 @@ impl Tool for Export {
         for (kind, (resources, items)) in contents {
             let document = Value::Array(resources);
             let (sha256, bytes) = digest(&document);
-            store.create(&format!("{backup_id}/{}", kind.file()), &document).await.map_err(storage_error)?;
-            files.push(ManifestFile { name: kind.file().into(), kind, count: document.as_array().map_or(0, Vec::len), items, sha256, bytes });
+            store
+                .create(&format!("{backup_id}/{}", kind.file()), &document)
+                .await
+                .map_err(storage_error)?;
+            files.push(ManifestFile {
+                name: kind.file().into(),
+                kind,
+                count: document.as_array().map_or(0, Vec::len),
+                items,
+                sha256,
+                bytes,
+            });
         }
         let manifest = Manifest {
             format: FORMAT.into(),
@@ -264,9 +422,16 @@ impl Tool for Export {
             files,
         };
         // Written last: a backup without a manifest is one that did not finish.
-        store.create(&format!("{backup_id}/{MANIFEST}"), &manifest).await.map_err(storage_error)?;
+        store
+            .create(&format!("{backup_id}/{MANIFEST}"), &manifest)
+            .await
+            .map_err(storage_error)?;
         tracing::info!(tenant = %target.tenant_id(), workspace = %target.workspace.workspace_name, backup_id, "sentinel configuration exported");
-        Ok(ExportOutput { backup_id, container: CONTAINER.into(), manifest })
+        Ok(ExportOutput {
+            backup_id,
+            container: CONTAINER.into(),
+            manifest,
+        })
     }
 }
 
@@ -302,8 +467,16 @@ struct ListBackupsOutput {
 
 impl Summary for ListBackupsOutput {
     fn summary(&self) -> String {
-        let newest = self.backups.first().map(|b| format!("; newest {}", b.backup_id)).unwrap_or_default();
-        let incomplete = if self.incomplete.is_empty() { String::new() } else { format!(", {} incomplete", self.incomplete.len()) };
+        let newest = self
+            .backups
+            .first()
+            .map(|b| format!("; newest {}", b.backup_id))
+            .unwrap_or_default();
+        let incomplete = if self.incomplete.is_empty() {
+            String::new()
+        } else {
+            format!(", {} incomplete", self.incomplete.len())
+        };
         format!("{} backups{incomplete}{newest}", self.backups.len())
     }
 }
@@ -324,11 +497,22 @@ impl Tool for ListBackups {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListBackupsParams) -> Result<ListBackupsOutput, ToolError> {
-        let tenant = context.services.tenants.resolve(params.tenant_id.as_ref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListBackupsParams,
+    ) -> Result<ListBackupsOutput, ToolError> {
+        let tenant = context
+            .services
+            .tenants
+            .resolve(params.tenant_id.as_ref())?;
         let limit = super::limit(params.limit, 50, 200)?;
         let prefix = match &params.workspace {
-            Some(name) => format!("{}/{}/", tenant.tenant_id, super::find_workspace(tenant, Some(name))?.workspace_name),
+            Some(name) => format!(
+                "{}/{}/",
+                tenant.tenant_id,
+                super::find_workspace(tenant, Some(name))?.workspace_name
+            ),
             None => format!("{}/", tenant.tenant_id),
         };
         let store = JsonBlobStore::new(&context.services.storage, CONTAINER);
@@ -344,19 +528,41 @@ impl Tool for ListBackups {
             }
         }
         let (mut complete, incomplete): (Vec<String>, Vec<String>) = {
-            let (done, partial): (Vec<_>, Vec<_>) = folders.into_iter().partition(|(_, has_manifest)| *has_manifest);
-            (done.into_iter().map(|(f, _)| f).collect(), partial.into_iter().map(|(f, _)| f).collect())
+            let (done, partial): (Vec<_>, Vec<_>) = folders
+                .into_iter()
+                .partition(|(_, has_manifest)| *has_manifest);
+            (
+                done.into_iter().map(|(f, _)| f).collect(),
+                partial.into_iter().map(|(f, _)| f).collect(),
+            )
         };
         // Newest first across workspaces: the last path segment is the UTC timestamp.
         complete.sort_by(|a, b| b.rsplit('/').next().cmp(&a.rsplit('/').next()));
         let mut backups = Vec::new();
         for folder in complete.into_iter().take(limit) {
-            if let Some((manifest, _)) = store.get::<Manifest>(&format!("{folder}/{MANIFEST}")).await.map_err(storage_error)? {
-                let counts = manifest.files.iter().map(|f| (f.kind_name(), f.count)).collect();
-                backups.push(BackupInfo { backup_id: manifest.backup_id, workspace: manifest.workspace, created_at: manifest.created_at, counts });
+            if let Some((manifest, _)) = store
+                .get::<Manifest>(&format!("{folder}/{MANIFEST}"))
+                .await
+                .map_err(storage_error)?
+            {
+                let counts = manifest
+                    .files
+                    .iter()
+                    .map(|f| (f.kind_name(), f.count))
+                    .collect();
+                backups.push(BackupInfo {
+                    backup_id: manifest.backup_id,
+                    workspace: manifest.workspace,
+                    created_at: manifest.created_at,
+                    counts,
+                });
             }
         }
-        Ok(ListBackupsOutput { tenant_id: tenant.tenant_id.clone(), backups, incomplete })
+        Ok(ListBackupsOutput {
+            tenant_id: tenant.tenant_id.clone(),
+            backups,
+            incomplete,
+        })
     }
 }
 
@@ -400,15 +606,28 @@ impl Summary for RestoreOutput {
         let parts: Vec<String> = self
             .results
             .iter()
-            .map(|(kind, r)| format!("{kind}: {} restored, {} already there, {} failed", r.restored.len(), r.skipped_existing.len(), r.failed.len()))
+            .map(|(kind, r)| {
+                format!(
+                    "{kind}: {} restored, {} already there, {} failed",
+                    r.restored.len(),
+                    r.skipped_existing.len(),
+                    r.failed.len()
+                )
+            })
             .collect();
-        format!("restore of {} into {}: {}", self.backup_id, self.workspace, parts.join("; "))
+        format!(
+            "restore of {} into {}: {}",
+            self.backup_id,
+            self.workspace,
+            parts.join("; ")
+        )
     }
 }
 
 /// A resource's definition without what the service sets itself (ids, etags, timestamps, authors).
 fn definition(item: &Value, keep_kind: bool, read_only: &[&str]) -> Value {
-    let mut properties: Map<String, Value> = item["properties"].as_object().cloned().unwrap_or_default();
+    let mut properties: Map<String, Value> =
+        item["properties"].as_object().cloned().unwrap_or_default();
     for key in read_only {
         properties.remove(*key);
     }
@@ -420,8 +639,23 @@ fn definition(item: &Value, keep_kind: bool, read_only: &[&str]) -> Value {
 }
 
 const RULE_READ_ONLY: &[&str] = &["lastModifiedUtc"];
-const AUTOMATION_READ_ONLY: &[&str] = &["createdTimeUtc", "lastModifiedTimeUtc", "createdBy", "lastModifiedBy"];
-const WATCHLIST_READ_ONLY: &[&str] = &["watchlistId", "created", "updated", "createdBy", "updatedBy", "tenantId", "isDeleted", "uploadStatus", "rawContent"];
+const AUTOMATION_READ_ONLY: &[&str] = &[
+    "createdTimeUtc",
+    "lastModifiedTimeUtc",
+    "createdBy",
+    "lastModifiedBy",
+];
+const WATCHLIST_READ_ONLY: &[&str] = &[
+    "watchlistId",
+    "created",
+    "updated",
+    "createdBy",
+    "updatedBy",
+    "tenantId",
+    "isDeleted",
+    "uploadStatus",
+    "rawContent",
+];
 
 #[async_trait::async_trait]
 impl Tool for RestoreBackup {
@@ -441,22 +675,46 @@ impl Tool for RestoreBackup {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: RestoreParams) -> Result<RestoreOutput, ToolError> {
-        let tenant = context.services.tenants.resolve(params.tenant_id.as_ref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: RestoreParams,
+    ) -> Result<RestoreOutput, ToolError> {
+        let tenant = context
+            .services
+            .tenants
+            .resolve(params.tenant_id.as_ref())?;
         let backup_id = params.backup_id.trim().trim_end_matches('/').to_string();
-        if !backup_id.starts_with(&format!("{}/", tenant.tenant_id)) || backup_id.contains("..") || backup_id.split('/').count() != 3 {
-            return Err(ToolError::invalid(format!("backup_id '{backup_id}' is not a backup of tenant {}; sentinel_list_backups lists them", tenant.tenant_id)));
+        if !backup_id.starts_with(&format!("{}/", tenant.tenant_id))
+            || backup_id.contains("..")
+            || backup_id.split('/').count() != 3
+        {
+            return Err(ToolError::invalid(format!(
+                "backup_id '{backup_id}' is not a backup of tenant {}; sentinel_list_backups lists them",
+                tenant.tenant_id
+            )));
         }
         let store = JsonBlobStore::new(&context.services.storage, CONTAINER);
         let (manifest, _) = store
             .get::<Manifest>(&format!("{backup_id}/{MANIFEST}"))
             .await
             .map_err(storage_error)?
-            .ok_or_else(|| ToolError::NotFound(format!("no complete backup '{backup_id}'; sentinel_list_backups lists them")))?;
+            .ok_or_else(|| {
+                ToolError::NotFound(format!(
+                    "no complete backup '{backup_id}'; sentinel_list_backups lists them"
+                ))
+            })?;
         if manifest.format != FORMAT || manifest.tenant_id != tenant.tenant_id {
-            return Err(ToolError::Failed(format!("backup {backup_id} has format {} for tenant {}; this server restores {FORMAT} backups of the same tenant", manifest.format, manifest.tenant_id)));
+            return Err(ToolError::Failed(format!(
+                "backup {backup_id} has format {} for tenant {}; this server restores {FORMAT} backups of the same tenant",
+                manifest.format, manifest.tenant_id
+            )));
         }
-        let target = target(context, Some(&tenant.tenant_id), Some(params.workspace.as_deref().unwrap_or(&manifest.workspace)))?;
+        let target = target(
+            context,
+            Some(&tenant.tenant_id),
+            Some(params.workspace.as_deref().unwrap_or(&manifest.workspace)),
+        )?;
         let kinds = Kind::chosen(params.include);
         // Every file is read and checked before anything is written.
         let mut files = Vec::new();
@@ -465,9 +723,17 @@ impl Tool for RestoreBackup {
                 .get::<Value>(&format!("{backup_id}/{}", file.name))
                 .await
                 .map_err(storage_error)?
-                .ok_or_else(|| ToolError::Failed(format!("backup {backup_id} lacks {} although its manifest lists it", file.name)))?;
+                .ok_or_else(|| {
+                    ToolError::Failed(format!(
+                        "backup {backup_id} lacks {} although its manifest lists it",
+                        file.name
+                    ))
+                })?;
             if digest(&document).0 != file.sha256 {
-                return Err(ToolError::Failed(format!("{} of backup {backup_id} does not match its SHA-256 in the manifest; nothing was restored", file.name)));
+                return Err(ToolError::Failed(format!(
+                    "{} of backup {backup_id} does not match its SHA-256 in the manifest; nothing was restored",
+                    file.name
+                )));
             }
             files.push((file.kind, document.as_array().cloned().unwrap_or_default()));
         }
@@ -479,18 +745,40 @@ impl Tool for RestoreBackup {
             }
             results.insert(kind_key(kind), report);
         }
-        Ok(RestoreOutput { tenant_id: tenant.tenant_id.clone(), workspace: target.workspace.workspace_name.clone(), backup_id, results })
+        Ok(RestoreOutput {
+            tenant_id: tenant.tenant_id.clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            backup_id,
+            results,
+        })
     }
 }
 
 fn kind_key(kind: Kind) -> String {
-    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Restores one resource into the report; a failure is recorded and the rest go on.
-async fn restore_one(context: &ToolContext, target: &Target<'_>, kind: Kind, resource: &Value, report: &mut KindReport) {
-    let item = if kind == Kind::Watchlists { &resource["watchlist"] } else { resource };
-    let label = item["properties"]["displayName"].as_str().or(item["name"].as_str()).unwrap_or("?").to_string();
+async fn restore_one(
+    context: &ToolContext,
+    target: &Target<'_>,
+    kind: Kind,
+    resource: &Value,
+    report: &mut KindReport,
+) {
+    let item = if kind == Kind::Watchlists {
+        &resource["watchlist"]
+    } else {
+        resource
+    };
+    let label = item["properties"]["displayName"]
+        .as_str()
+        .or(item["name"].as_str())
+        .unwrap_or("?")
+        .to_string();
     match restore(context, target, kind, resource).await {
         Ok(Restored::Created(items)) => {
             report.restored.push(label);
@@ -509,18 +797,39 @@ enum Restored {
     Exists,
 }
 
-async fn restore(context: &ToolContext, target: &Target<'_>, kind: Kind, resource: &Value) -> Result<Restored, ToolError> {
+async fn restore(
+    context: &ToolContext,
+    target: &Target<'_>,
+    kind: Kind,
+    resource: &Value,
+) -> Result<Restored, ToolError> {
     let arm = &context.services.arm;
     let tenant = target.tenant_id();
     let ws = target.workspace;
-    let item = if kind == Kind::Watchlists { &resource["watchlist"] } else { resource };
+    let item = if kind == Kind::Watchlists {
+        &resource["watchlist"]
+    } else {
+        resource
+    };
     let name = name_of(item)?;
     let (url, body) = match kind {
         Kind::Workbooks => return restore_workbook(context, target, &name, resource).await,
-        Kind::AnalyticsRules => (arm.workspace_url(ws, WorkspaceResource::AlertRule(&name)), definition(item, true, RULE_READ_ONLY)),
-        Kind::AutomationRules => (arm.workspace_url(ws, WorkspaceResource::AutomationRule(&name)), definition(item, false, AUTOMATION_READ_ONLY)),
-        Kind::Watchlists => (arm.workspace_url(ws, WorkspaceResource::Watchlist(&name)), definition(item, false, WATCHLIST_READ_ONLY)),
-        Kind::Functions | Kind::SavedQueries => (arm.workspace_url(ws, WorkspaceResource::SavedSearch(&name)), definition(item, false, &[])),
+        Kind::AnalyticsRules => (
+            arm.workspace_url(ws, WorkspaceResource::AlertRule(&name)),
+            definition(item, true, RULE_READ_ONLY),
+        ),
+        Kind::AutomationRules => (
+            arm.workspace_url(ws, WorkspaceResource::AutomationRule(&name)),
+            definition(item, false, AUTOMATION_READ_ONLY),
+        ),
+        Kind::Watchlists => (
+            arm.workspace_url(ws, WorkspaceResource::Watchlist(&name)),
+            definition(item, false, WATCHLIST_READ_ONLY),
+        ),
+        Kind::Functions | Kind::SavedQueries => (
+            arm.workspace_url(ws, WorkspaceResource::SavedSearch(&name)),
+            definition(item, false, &[]),
+        ),
     };
     if arm.find::<Value>(tenant, url.clone()).await?.is_some() {
         return Ok(Restored::Exists);
@@ -533,13 +842,23 @@ async fn restore(context: &ToolContext, target: &Target<'_>, kind: Kind, resourc
     for entry in &items {
         let item_id = name_of(entry)?;
         let body = json!({"properties": {"itemsKeyValue": entry["properties"]["itemsKeyValue"]}});
-        arm.put::<Value>(tenant, arm.workspace_url(ws, WorkspaceResource::WatchlistItem(&name, &item_id)), &body).await?;
+        arm.put::<Value>(
+            tenant,
+            arm.workspace_url(ws, WorkspaceResource::WatchlistItem(&name, &item_id)),
+            &body,
+        )
+        .await?;
     }
     Ok(Restored::Created(Some(items.len())))
 }
 
 /// Workbooks are re-linked to the target workspace (their `sourceId`) as they are created.
-async fn restore_workbook(context: &ToolContext, target: &Target<'_>, id: &ArmName, resource: &Value) -> Result<Restored, ToolError> {
+async fn restore_workbook(
+    context: &ToolContext,
+    target: &Target<'_>,
+    id: &ArmName,
+    resource: &Value,
+) -> Result<Restored, ToolError> {
     let p = &resource["properties"];
     let properties = json!({"displayName": p["displayName"], "description": p["description"], "serializedData": p["serializedData"], "tags": p["tags"]});
     match create_workbook(context, target, id, properties).await {

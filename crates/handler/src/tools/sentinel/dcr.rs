@@ -8,15 +8,25 @@ use serde_json::{Value, json};
 
 use super::{Target, target};
 use crate::clients::arm::{
-    ArmName, DataCollectionEndpoint, DataCollectionRule, DcrAssociation, GroupResource, LogTable, SubscriptionResource, Workspace, WorkspaceResource,
+    ArmName, DataCollectionEndpoint, DataCollectionRule, DcrAssociation, GroupResource, LogTable,
+    SubscriptionResource, Workspace, WorkspaceResource,
 };
 use crate::kql_guard;
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListDcrs).tool(GetDcr).tool(CreateDcr).tool(UpdateTransformation).tool(ListDces).tool(CreateDce).tool(ListAssociations)
+    builder
+        .tool(ListDcrs)
+        .tool(GetDcr)
+        .tool(CreateDcr)
+        .tool(UpdateTransformation)
+        .tool(ListDces)
+        .tool(CreateDce)
+        .tool(ListAssociations)
 }
 
 const MAX_READ: usize = 2000;
@@ -26,7 +36,11 @@ const INGESTION_API_VERSION: &str = "2023-01-01";
 const DESTINATION: &str = "sentinel";
 
 fn resource_group_of(id: &str) -> String {
-    id.split('/').skip_while(|s| !s.eq_ignore_ascii_case("resourceGroups")).nth(1).unwrap_or_default().to_string()
+    id.split('/')
+        .skip_while(|s| !s.eq_ignore_ascii_case("resourceGroups"))
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The resource group a call names, or the workspace's.
@@ -69,8 +83,20 @@ impl DcrInfo {
             kind: dcr.kind.clone(),
             immutable_id: p.immutable_id.clone(),
             description: p.description.clone(),
-            sends_to_workspace: p.destinations.log_analytics.iter().any(|d| d.workspace_resource_id.as_deref().is_some_and(|w| w.eq_ignore_ascii_case(workspace_id))),
-            flows: p.data_flows.iter().map(|f| FlowInfo { streams: f.streams.clone(), output_stream: f.output_stream.clone(), transform_kql: f.transform_kql.clone() }).collect(),
+            sends_to_workspace: p.destinations.log_analytics.iter().any(|d| {
+                d.workspace_resource_id
+                    .as_deref()
+                    .is_some_and(|w| w.eq_ignore_ascii_case(workspace_id))
+            }),
+            flows: p
+                .data_flows
+                .iter()
+                .map(|f| FlowInfo {
+                    streams: f.streams.clone(),
+                    output_stream: f.output_stream.clone(),
+                    transform_kql: f.transform_kql.clone(),
+                })
+                .collect(),
             endpoint_id: p.data_collection_endpoint_id.clone(),
             logs_ingestion: p.endpoints.logs_ingestion.clone(),
         }
@@ -100,7 +126,11 @@ struct ListDcrsOutput {
 impl Summary for ListDcrsOutput {
     fn summary(&self) -> String {
         let names: Vec<&str> = self.rules.iter().map(|r| r.name.as_str()).collect();
-        format!("{} data collection rules: {}", names.len(), names.join(", "))
+        format!(
+            "{} data collection rules: {}",
+            names.len(),
+            names.join(", ")
+        )
     }
 }
 
@@ -121,14 +151,36 @@ impl Tool for ListDcrs {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListDcrsParams) -> Result<ListDcrsOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListDcrsParams,
+    ) -> Result<ListDcrsOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let arm = &context.services.arm;
-        let url = arm.subscription_url(Some(&target.workspace.subscription_id), SubscriptionResource::DataCollectionRules);
-        let all = arm.list::<DataCollectionRule>(target.tenant_id(), ListPosition::start(url), MAX_READ).await?;
+        let url = arm.subscription_url(
+            Some(&target.workspace.subscription_id),
+            SubscriptionResource::DataCollectionRules,
+        );
+        let all = arm
+            .list::<DataCollectionRule>(target.tenant_id(), ListPosition::start(url), MAX_READ)
+            .await?;
         let workspace_id = target.workspace.resource_path();
-        let rules = all.items.iter().map(|d| DcrInfo::new(d, &workspace_id)).filter(|d| params.all.unwrap_or(false) || d.sends_to_workspace).collect();
-        Ok(ListDcrsOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), rules })
+        let rules = all
+            .items
+            .iter()
+            .map(|d| DcrInfo::new(d, &workspace_id))
+            .filter(|d| params.all.unwrap_or(false) || d.sends_to_workspace)
+            .collect();
+        Ok(ListDcrsOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            rules,
+        })
     }
 }
 
@@ -145,9 +197,18 @@ struct DcrParams {
     resource_group: Option<ArmName>,
 }
 
-async fn read_dcr(context: &ToolContext, target: &Target<'_>, name: &ArmName, resource_group: &str) -> Result<DataCollectionRule, ToolError> {
+async fn read_dcr(
+    context: &ToolContext,
+    target: &Target<'_>,
+    name: &ArmName,
+    resource_group: &str,
+) -> Result<DataCollectionRule, ToolError> {
     let arm = &context.services.arm;
-    let url = arm.group_url(&target.workspace.subscription_id, resource_group, GroupResource::DataCollectionRule(name));
+    let url = arm.group_url(
+        &target.workspace.subscription_id,
+        resource_group,
+        GroupResource::DataCollectionRule(name),
+    );
     arm.find(target.tenant_id(), url).await?.ok_or_else(|| ToolError::NotFound(format!("no data collection rule '{name}' in resource group {resource_group}; sentinel_list_dcrs lists them")))
 }
 
@@ -163,8 +224,18 @@ struct GetDcrOutput {
 
 impl Summary for GetDcrOutput {
     fn summary(&self) -> String {
-        let outputs: Vec<&str> = self.summary.flows.iter().filter_map(|f| f.output_stream.as_deref()).collect();
-        format!("DCR {} ({}) → {}", self.summary.name, self.summary.immutable_id.as_deref().unwrap_or("?"), outputs.join(", "))
+        let outputs: Vec<&str> = self
+            .summary
+            .flows
+            .iter()
+            .filter_map(|f| f.output_stream.as_deref())
+            .collect();
+        format!(
+            "DCR {} ({}) → {}",
+            self.summary.name,
+            self.summary.immutable_id.as_deref().unwrap_or("?"),
+            outputs.join(", ")
+        )
     }
 }
 
@@ -185,19 +256,41 @@ impl Tool for GetDcr {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: DcrParams) -> Result<GetDcrOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
-        let rule = read_dcr(context, &target, &params.name, group(&target, params.resource_group.as_ref())).await?;
-        Ok(GetDcrOutput { tenant_id: target.tenant_id().clone(), summary: DcrInfo::new(&rule, &target.workspace.resource_path()), rule })
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: DcrParams,
+    ) -> Result<GetDcrOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
+        let rule = read_dcr(
+            context,
+            &target,
+            &params.name,
+            group(&target, params.resource_group.as_ref()),
+        )
+        .await?;
+        Ok(GetDcrOutput {
+            tenant_id: target.tenant_id().clone(),
+            summary: DcrInfo::new(&rule, &target.workspace.resource_path()),
+            rule,
+        })
     }
 }
 
 /// A transformation must read from `source` and be a query, not a control command.
 fn checked_transform(transform: Option<String>) -> Result<String, ToolError> {
     let transform = transform.unwrap_or_else(|| "source".into());
-    let checked = kql_guard::check_query(&transform).map_err(|r| ToolError::invalid(format!("transform_kql: {r}")))?.to_string();
+    let checked = kql_guard::check_query(&transform)
+        .map_err(|r| ToolError::invalid(format!("transform_kql: {r}")))?
+        .to_string();
     if !checked.starts_with("source") {
-        return Err(ToolError::invalid(format!("transform_kql must start with 'source' (the incoming stream), e.g. source | extend TimeGenerated = now(); got '{checked}'")));
+        return Err(ToolError::invalid(format!(
+            "transform_kql must start with 'source' (the incoming stream), e.g. source | extend TimeGenerated = now(); got '{checked}'"
+        )));
     }
     Ok(checked)
 }
@@ -249,7 +342,12 @@ struct CreateDcrOutput {
 
 impl Summary for CreateDcrOutput {
     fn summary(&self) -> String {
-        format!("created DCR {} ({}) for stream {}", self.rule.name, self.rule.immutable_id.as_deref().unwrap_or("?"), self.stream)
+        format!(
+            "created DCR {} ({}) for stream {}",
+            self.rule.name,
+            self.rule.immutable_id.as_deref().unwrap_or("?"),
+            self.stream
+        )
     }
 }
 
@@ -271,10 +369,22 @@ impl Tool for CreateDcr {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: CreateDcrParams) -> Result<CreateDcrOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: CreateDcrParams,
+    ) -> Result<CreateDcrOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let table_name = params.table.as_str();
-        let base = table_name.strip_suffix("_CL").ok_or_else(|| ToolError::invalid(format!("table must be a custom table ending _CL; '{table_name}' is not")))?;
+        let base = table_name.strip_suffix("_CL").ok_or_else(|| {
+            ToolError::invalid(format!(
+                "table must be a custom table ending _CL; '{table_name}' is not"
+            ))
+        })?;
         let transform = checked_transform(params.transform_kql)?;
         let arm = &context.services.arm;
         let ws = target.workspace;
@@ -290,15 +400,32 @@ impl Tool for CreateDcr {
             .map(|c| json!({"name": c.name, "type": stream_type(&c.column_type)}))
             .collect();
         if columns.is_empty() {
-            return Err(ToolError::invalid(format!("table {table_name} has no columns of its own to declare a stream from")));
+            return Err(ToolError::invalid(format!(
+                "table {table_name} has no columns of its own to declare a stream from"
+            )));
         }
-        let url = arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::DataCollectionRule(&params.name));
-        if arm.find::<Value>(target.tenant_id(), url.clone()).await?.is_some() {
-            return Err(ToolError::Conflict(format!("a data collection rule named {} already exists in resource group {}", params.name, ws.resource_group)));
+        let url = arm.group_url(
+            &ws.subscription_id,
+            &ws.resource_group,
+            GroupResource::DataCollectionRule(&params.name),
+        );
+        if arm
+            .find::<Value>(target.tenant_id(), url.clone())
+            .await?
+            .is_some()
+        {
+            return Err(ToolError::Conflict(format!(
+                "a data collection rule named {} already exists in resource group {}",
+                params.name, ws.resource_group
+            )));
         }
         let endpoint = match &params.endpoint {
             Some(name) => {
-                let dce_url = arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::DataCollectionEndpoint(name));
+                let dce_url = arm.group_url(
+                    &ws.subscription_id,
+                    &ws.resource_group,
+                    GroupResource::DataCollectionEndpoint(name),
+                );
                 let dce: DataCollectionEndpoint = arm
                     .find(target.tenant_id(), dce_url)
                     .await?
@@ -307,7 +434,12 @@ impl Tool for CreateDcr {
             }
             None => None,
         };
-        let workspace: Workspace = arm.get(target.tenant_id(), arm.workspace_url(ws, WorkspaceResource::Workspace)).await?;
+        let workspace: Workspace = arm
+            .get(
+                target.tenant_id(),
+                arm.workspace_url(ws, WorkspaceResource::Workspace),
+            )
+            .await?;
         let stream = format!("Custom-{base}");
         let mut properties = json!({
             "streamDeclarations": {stream.clone(): {"columns": columns}},
@@ -323,12 +455,22 @@ impl Tool for CreateDcr {
             None => body["kind"] = json!("Direct"),
         }
         let created: DataCollectionRule = arm.put(target.tenant_id(), url, &body).await?;
-        let receiver = endpoint.and_then(|dce| dce.properties.logs_ingestion.endpoint).or_else(|| created.properties.endpoints.logs_ingestion.clone());
+        let receiver = endpoint
+            .and_then(|dce| dce.properties.logs_ingestion.endpoint)
+            .or_else(|| created.properties.endpoints.logs_ingestion.clone());
         let ingestion_url = match (receiver, &created.properties.immutable_id) {
-            (Some(host), Some(immutable)) => Some(format!("{host}/dataCollectionRules/{immutable}/streams/{stream}?api-version={INGESTION_API_VERSION}")),
+            (Some(host), Some(immutable)) => Some(format!(
+                "{host}/dataCollectionRules/{immutable}/streams/{stream}?api-version={INGESTION_API_VERSION}"
+            )),
             _ => None,
         };
-        Ok(CreateDcrOutput { tenant_id: target.tenant_id().clone(), workspace: ws.workspace_name.clone(), rule: DcrInfo::new(&created, &ws.resource_path()), stream, ingestion_url })
+        Ok(CreateDcrOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: ws.workspace_name.clone(),
+            rule: DcrInfo::new(&created, &ws.resource_path()),
+            stream,
+            ingestion_url,
+        })
     }
 }
 
@@ -365,7 +507,14 @@ struct UpdateTransformationOutput {
 impl Summary for UpdateTransformationOutput {
     fn summary(&self) -> String {
         let flow = self.output_stream.as_deref().unwrap_or("its data flow");
-        if self.changed { format!("DCR {} now transforms {flow} with: {}", self.rule, self.after) } else { format!("DCR {} already transforms {flow} that way", self.rule) }
+        if self.changed {
+            format!(
+                "DCR {} now transforms {flow} with: {}",
+                self.rule, self.after
+            )
+        } else {
+            format!("DCR {} already transforms {flow} that way", self.rule)
+        }
     }
 }
 
@@ -386,35 +535,74 @@ impl Tool for UpdateTransformation {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: UpdateTransformationParams) -> Result<UpdateTransformationOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: UpdateTransformationParams,
+    ) -> Result<UpdateTransformationOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let transform = checked_transform(Some(params.transform_kql))?;
         let resource_group = group(&target, params.resource_group.as_ref());
         let current = read_dcr(context, &target, &params.name, resource_group).await?;
         let flows = &current.properties.data_flows;
         let index = match &params.output_stream {
-            Some(wanted) => flows.iter().position(|f| f.output_stream.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(wanted.trim()))).ok_or_else(|| {
-                let known: Vec<&str> = flows.iter().filter_map(|f| f.output_stream.as_deref()).collect();
-                ToolError::invalid(format!("rule {} has no data flow to '{wanted}'; its flows go to: {}", params.name, known.join(", ")))
-            })?,
+            Some(wanted) => flows
+                .iter()
+                .position(|f| {
+                    f.output_stream
+                        .as_deref()
+                        .is_some_and(|o| o.eq_ignore_ascii_case(wanted.trim()))
+                })
+                .ok_or_else(|| {
+                    let known: Vec<&str> = flows
+                        .iter()
+                        .filter_map(|f| f.output_stream.as_deref())
+                        .collect();
+                    ToolError::invalid(format!(
+                        "rule {} has no data flow to '{wanted}'; its flows go to: {}",
+                        params.name,
+                        known.join(", ")
+                    ))
+                })?,
             None if flows.len() == 1 => 0,
             None => {
-                let known: Vec<&str> = flows.iter().filter_map(|f| f.output_stream.as_deref()).collect();
-                return Err(ToolError::invalid(format!("rule {} has {} data flows; name one in output_stream: {}", params.name, flows.len(), known.join(", "))));
+                let known: Vec<&str> = flows
+                    .iter()
+                    .filter_map(|f| f.output_stream.as_deref())
+                    .collect();
+                return Err(ToolError::invalid(format!(
+                    "rule {} has {} data flows; name one in output_stream: {}",
+                    params.name,
+                    flows.len(),
+                    known.join(", ")
+                )));
             }
         };
         let arm = &context.services.arm;
-        let url = arm.group_url(&target.workspace.subscription_id, resource_group, GroupResource::DataCollectionRule(&params.name));
+        let url = arm.group_url(
+            &target.workspace.subscription_id,
+            resource_group,
+            GroupResource::DataCollectionRule(&params.name),
+        );
         let wanted = transform.clone();
         let updated = arm
-            .update(target.tenant_id(), url, &format!("data collection rule {}", params.name), |rule| {
-                let flow = &mut rule["properties"]["dataFlows"][index];
-                if flow["transformKql"] == json!(wanted) {
-                    return false;
-                }
-                flow["transformKql"] = json!(wanted);
-                true
-            })
+            .update(
+                target.tenant_id(),
+                url,
+                &format!("data collection rule {}", params.name),
+                |rule| {
+                    let flow = &mut rule["properties"]["dataFlows"][index];
+                    if flow["transformKql"] == json!(wanted) {
+                        return false;
+                    }
+                    flow["transformKql"] = json!(wanted);
+                    true
+                },
+            )
             .await?;
         let before_flow = &updated.before["properties"]["dataFlows"][index];
         Ok(UpdateTransformationOutput {
@@ -476,7 +664,11 @@ struct ListDcesOutput {
 impl Summary for ListDcesOutput {
     fn summary(&self) -> String {
         let names: Vec<&str> = self.endpoints.iter().map(|e| e.name.as_str()).collect();
-        format!("{} data collection endpoints: {}", names.len(), names.join(", "))
+        format!(
+            "{} data collection endpoints: {}",
+            names.len(),
+            names.join(", ")
+        )
     }
 }
 
@@ -496,12 +688,32 @@ impl Tool for ListDces {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListDcesParams) -> Result<ListDcesOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListDcesParams,
+    ) -> Result<ListDcesOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let arm = &context.services.arm;
         let sub = &target.workspace.subscription_id;
-        let all = arm.list::<DataCollectionEndpoint>(target.tenant_id(), ListPosition::start(arm.subscription_url(Some(sub), SubscriptionResource::DataCollectionEndpoints)), MAX_READ).await?;
-        Ok(ListDcesOutput { tenant_id: target.tenant_id().clone(), subscription_id: sub.clone(), endpoints: all.items.iter().map(DceInfo::from).collect() })
+        let all = arm
+            .list::<DataCollectionEndpoint>(
+                target.tenant_id(),
+                ListPosition::start(
+                    arm.subscription_url(Some(sub), SubscriptionResource::DataCollectionEndpoints),
+                ),
+                MAX_READ,
+            )
+            .await?;
+        Ok(ListDcesOutput {
+            tenant_id: target.tenant_id().clone(),
+            subscription_id: sub.clone(),
+            endpoints: all.items.iter().map(DceInfo::from).collect(),
+        })
     }
 }
 
@@ -535,7 +747,11 @@ struct CreateDceOutput {
 
 impl Summary for CreateDceOutput {
     fn summary(&self) -> String {
-        format!("created DCE {} receiving at {}", self.endpoint.name, self.endpoint.logs_ingestion.as_deref().unwrap_or("?"))
+        format!(
+            "created DCE {} receiving at {}",
+            self.endpoint.name,
+            self.endpoint.logs_ingestion.as_deref().unwrap_or("?")
+        )
     }
 }
 
@@ -556,24 +772,52 @@ impl Tool for CreateDce {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: CreateDceParams) -> Result<CreateDceOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: CreateDceParams,
+    ) -> Result<CreateDceOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let arm = &context.services.arm;
         let ws = target.workspace;
-        let url = arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::DataCollectionEndpoint(&params.name));
-        if arm.find::<Value>(target.tenant_id(), url.clone()).await?.is_some() {
-            return Err(ToolError::Conflict(format!("a data collection endpoint named {} already exists in resource group {}", params.name, ws.resource_group)));
+        let url = arm.group_url(
+            &ws.subscription_id,
+            &ws.resource_group,
+            GroupResource::DataCollectionEndpoint(&params.name),
+        );
+        if arm
+            .find::<Value>(target.tenant_id(), url.clone())
+            .await?
+            .is_some()
+        {
+            return Err(ToolError::Conflict(format!(
+                "a data collection endpoint named {} already exists in resource group {}",
+                params.name, ws.resource_group
+            )));
         }
-        let workspace: Workspace = arm.get(target.tenant_id(), arm.workspace_url(ws, WorkspaceResource::Workspace)).await?;
+        let workspace: Workspace = arm
+            .get(
+                target.tenant_id(),
+                arm.workspace_url(ws, WorkspaceResource::Workspace),
+            )
+            .await?;
         let mut body = json!({
             "location": workspace.location,
             "properties": {"networkAcls": {"publicNetworkAccess": params.public_network_access.unwrap_or(NetworkAccess::Enabled)}},
         });
         if let Some(description) = params.description {
-            body["properties"]["description"] = json!(super::one_line("description", &description, 1024)?);
+            body["properties"]["description"] =
+                json!(super::one_line("description", &description, 1024)?);
         }
         let created: DataCollectionEndpoint = arm.put(target.tenant_id(), url, &body).await?;
-        Ok(CreateDceOutput { tenant_id: target.tenant_id().clone(), endpoint: DceInfo::from(&created) })
+        Ok(CreateDceOutput {
+            tenant_id: target.tenant_id().clone(),
+            endpoint: DceInfo::from(&created),
+        })
     }
 }
 
@@ -598,8 +842,18 @@ struct ListAssociationsOutput {
 
 impl Summary for ListAssociationsOutput {
     fn summary(&self) -> String {
-        let resources: Vec<&str> = self.associations.iter().map(|a| a.resource_id.rsplit('/').next().unwrap_or_default()).take(20).collect();
-        format!("DCR {} is associated with {} resources: {}", self.rule, self.associations.len(), resources.join(", "))
+        let resources: Vec<&str> = self
+            .associations
+            .iter()
+            .map(|a| a.resource_id.rsplit('/').next().unwrap_or_default())
+            .take(20)
+            .collect();
+        format!(
+            "DCR {} is associated with {} resources: {}",
+            self.rule,
+            self.associations.len(),
+            resources.join(", ")
+        )
     }
 }
 
@@ -619,24 +873,47 @@ impl Tool for ListAssociations {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: DcrParams) -> Result<ListAssociationsOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: DcrParams,
+    ) -> Result<ListAssociationsOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let resource_group = group(&target, params.resource_group.as_ref());
         read_dcr(context, &target, &params.name, resource_group).await?;
         let arm = &context.services.arm;
-        let url = arm.group_url(&target.workspace.subscription_id, resource_group, GroupResource::DataCollectionRuleAssociations(&params.name));
-        let all = arm.list::<DcrAssociation>(target.tenant_id(), ListPosition::start(url), MAX_READ).await?;
+        let url = arm.group_url(
+            &target.workspace.subscription_id,
+            resource_group,
+            GroupResource::DataCollectionRuleAssociations(&params.name),
+        );
+        let all = arm
+            .list::<DcrAssociation>(target.tenant_id(), ListPosition::start(url), MAX_READ)
+            .await?;
         let associations = all
             .items
             .into_iter()
             .map(|a| AssociationInfo {
-                resource_id: a.id.split("/providers/Microsoft.Insights/dataCollectionRuleAssociations/").next().unwrap_or_default().to_string(),
+                resource_id: a
+                    .id
+                    .split("/providers/Microsoft.Insights/dataCollectionRuleAssociations/")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
                 name: a.name,
                 data_collection_rule_id: a.properties.data_collection_rule_id,
                 data_collection_endpoint_id: a.properties.data_collection_endpoint_id,
                 description: a.properties.description,
             })
             .collect();
-        Ok(ListAssociationsOutput { tenant_id: target.tenant_id().clone(), rule: params.name.to_string(), associations })
+        Ok(ListAssociationsOutput {
+            tenant_id: target.tenant_id().clone(),
+            rule: params.name.to_string(),
+            associations,
+        })
     }
 }

@@ -12,7 +12,9 @@ use time::format_description::well_known::Rfc3339;
 use super::find_workspace;
 use crate::clients::arm::{AlertRule, ArmClient, Incident, Workspace, WorkspaceResource};
 use crate::clients::log_analytics::{QueryResponse, ResultTable};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::outbound::ListPosition;
 use crate::services::Services;
 use crate::tenants::{TenantConfig, TenantId, WorkspaceConfig};
@@ -30,7 +32,17 @@ const INGESTION_QUERY: &str = "union withsource=TableName * | where TimeGenerate
 /// Analytics rule runs that failed in the last day (Sentinel health monitoring).
 const RULE_FAILURES_QUERY: &str = "SentinelHealth | where TimeGenerated > ago(1d) | where SentinelResourceType == 'Analytics Rule' and Status == 'Failure' | summarize Failures = count(), LastFailure = max(TimeGenerated), Reason = any(Reason) by SentinelResourceId, SentinelResourceName";
 /// Tables most SOCs rely on; the detailed check reports each, arriving or not.
-const KEY_TABLES: &[&str] = &["SecurityEvent", "SigninLogs", "AuditLogs", "AzureActivity", "CommonSecurityLog", "Syslog", "SecurityAlert", "OfficeActivity", "Heartbeat"];
+const KEY_TABLES: &[&str] = &[
+    "SecurityEvent",
+    "SigninLogs",
+    "AuditLogs",
+    "AzureActivity",
+    "CommonSecurityLog",
+    "Syslog",
+    "SecurityAlert",
+    "OfficeActivity",
+    "Heartbeat",
+];
 /// An ingestion anomaly needs a baseline of at least this many rows a day.
 const MIN_DAILY_BASELINE: f64 = 10.0;
 
@@ -167,16 +179,40 @@ impl Summary for HealthCheckOutput {
                 let rules = w.analytics_rules.as_ref().map_or_else(
                     || "rules unknown".into(),
                     |r| {
-                        let failing = r.failing.as_ref().map(|f| format!(", {} failing", f.len())).unwrap_or_default();
+                        let failing = r
+                            .failing
+                            .as_ref()
+                            .map(|f| format!(", {} failing", f.len()))
+                            .unwrap_or_default();
                         format!("{}/{} rules enabled{failing}", r.enabled, r.total)
                     },
                 );
-                let incidents = w.open_incidents.as_ref().map_or_else(|| "incidents unknown".into(), |i| format!("{} open incidents", i.total));
-                let anomalies = w.ingestion_anomalies.as_ref().map(|a| format!(", {} ingestion anomalies", a.len())).unwrap_or_default();
-                format!("{}: {} stale of {} tables, {rules}, {incidents}{anomalies}", w.workspace, w.stale_tables.len(), w.tables_seen)
+                let incidents = w.open_incidents.as_ref().map_or_else(
+                    || "incidents unknown".into(),
+                    |i| format!("{} open incidents", i.total),
+                );
+                let anomalies = w
+                    .ingestion_anomalies
+                    .as_ref()
+                    .map(|a| format!(", {} ingestion anomalies", a.len()))
+                    .unwrap_or_default();
+                format!(
+                    "{}: {} stale of {} tables, {rules}, {incidents}{anomalies}",
+                    w.workspace,
+                    w.stale_tables.len(),
+                    w.tables_seen
+                )
             })
             .collect();
-        format!("{} ({})", if self.healthy { "healthy" } else { "needs attention" }, lines.join("; "))
+        format!(
+            "{} ({})",
+            if self.healthy {
+                "healthy"
+            } else {
+                "needs attention"
+            },
+            lines.join("; ")
+        )
     }
 }
 
@@ -199,41 +235,59 @@ impl Tool for HealthCheck {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: HealthCheckParams) -> Result<HealthCheckOutput, ToolError> {
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: HealthCheckParams,
+    ) -> Result<HealthCheckOutput, ToolError> {
         let scope = params.scope.unwrap_or_default();
         let depth = params.depth.unwrap_or_default();
         let mut notes = Vec::new();
         let targets: Vec<(&TenantConfig, &WorkspaceConfig)> = match scope {
             Scope::One => {
-                let tenant = context.services.tenants.resolve(params.tenant_id.as_ref())?;
+                let tenant = context
+                    .services
+                    .tenants
+                    .resolve(params.tenant_id.as_ref())?;
                 match &params.workspace {
                     Some(name) => vec![(tenant, find_workspace(tenant, Some(name))?)],
                     None if tenant.workspaces.is_empty() => {
-                        return Err(ToolError::invalid(format!("tenant {} has no Sentinel workspaces configured", tenant.tenant_id)));
+                        return Err(ToolError::invalid(format!(
+                            "tenant {} has no Sentinel workspaces configured",
+                            tenant.tenant_id
+                        )));
                     }
                     None => tenant.workspaces.iter().map(|w| (tenant, w)).collect(),
                 }
             }
             Scope::All => {
                 if params.tenant_id.is_some() || params.workspace.is_some() {
-                    return Err(ToolError::invalid("scope \"all\" checks every tenant: leave tenant_id and workspace out, or use scope \"one\""));
+                    return Err(ToolError::invalid(
+                        "scope \"all\" checks every tenant: leave tenant_id and workspace out, or use scope \"one\"",
+                    ));
                 }
                 let mut targets = Vec::new();
                 for tenant in context.services.tenants.all().iter().filter(|t| t.enabled) {
                     // Resolved through the allow-list like any other call.
                     let tenant = context.services.tenants.resolve(Some(&tenant.tenant_id))?;
                     if tenant.workspaces.is_empty() {
-                        notes.push(format!("tenant {} ({}) has no Sentinel workspaces configured", tenant.tenant_id, tenant.display_name));
+                        notes.push(format!(
+                            "tenant {} ({}) has no Sentinel workspaces configured",
+                            tenant.tenant_id, tenant.display_name
+                        ));
                     }
                     targets.extend(tenant.workspaces.iter().map(|w| (tenant, w)));
                 }
                 targets
             }
         };
-        let mut tenants_checked: Vec<TenantId> = targets.iter().map(|(t, _)| t.tenant_id.clone()).collect();
+        let mut tenants_checked: Vec<TenantId> =
+            targets.iter().map(|(t, _)| t.tenant_id.clone()).collect();
         tenants_checked.dedup();
         let now = OffsetDateTime::now_utc();
-        let checks = targets.into_iter().map(|(tenant, workspace)| check_workspace(&context.services, &tenant.tenant_id, workspace, depth, now));
+        let checks = targets.into_iter().map(|(tenant, workspace)| {
+            check_workspace(&context.services, &tenant.tenant_id, workspace, depth, now)
+        });
         let mut workspaces = Vec::new();
         for (health, note) in futures::future::join_all(checks).await {
             notes.extend(note);
@@ -244,9 +298,19 @@ impl Tool for HealthCheck {
                 && w.stale_tables.is_empty()
                 && w.problems.is_empty()
                 && w.ingestion_anomalies.as_ref().is_none_or(Vec::is_empty)
-                && w.analytics_rules.as_ref().and_then(|r| r.failing.as_ref()).is_none_or(Vec::is_empty)
+                && w.analytics_rules
+                    .as_ref()
+                    .and_then(|r| r.failing.as_ref())
+                    .is_none_or(Vec::is_empty)
         });
-        Ok(HealthCheckOutput { scope, depth, healthy, tenants_checked, workspaces, notes })
+        Ok(HealthCheckOutput {
+            scope,
+            depth,
+            healthy,
+            tenants_checked,
+            workspaces,
+            notes,
+        })
     }
 }
 
@@ -271,45 +335,100 @@ async fn check_workspace(
         problems: Vec::new(),
     };
     let arm = &services.arm;
-    if let Err(error) = arm.get::<Workspace>(tenant, arm.workspace_url(workspace, WorkspaceResource::Workspace)).await {
+    if let Err(error) = arm
+        .get::<Workspace>(
+            tenant,
+            arm.workspace_url(workspace, WorkspaceResource::Workspace),
+        )
+        .await
+    {
         health.problems.push(format!("workspace: {error}"));
         return (health, None);
     }
     health.reachable = true;
     let detailed = depth == Depth::Detailed;
-    let open = ArmClient::with_query(arm.workspace_url(workspace, WorkspaceResource::Incidents), &[("$filter", "properties/status ne 'Closed'")]);
+    let open = ArmClient::with_query(
+        arm.workspace_url(workspace, WorkspaceResource::Incidents),
+        &[("$filter", "properties/status ne 'Closed'")],
+    );
     let failures = async {
-        if detailed { Some(services.log_analytics.query(tenant, &workspace.workspace_id, RULE_FAILURES_QUERY, Some("P1D")).await) } else { None }
+        if detailed {
+            Some(
+                services
+                    .log_analytics
+                    .query(
+                        tenant,
+                        &workspace.workspace_id,
+                        RULE_FAILURES_QUERY,
+                        Some("P1D"),
+                    )
+                    .await,
+            )
+        } else {
+            None
+        }
     };
     let (ingestion, rules, incidents, failures) = tokio::join!(
-        services.log_analytics.query(tenant, &workspace.workspace_id, INGESTION_QUERY, Some("P7D")),
-        arm.list::<AlertRule>(tenant, ListPosition::start(arm.workspace_url(workspace, WorkspaceResource::AlertRules)), MAX_LISTED),
+        services.log_analytics.query(
+            tenant,
+            &workspace.workspace_id,
+            INGESTION_QUERY,
+            Some("P7D")
+        ),
+        arm.list::<AlertRule>(
+            tenant,
+            ListPosition::start(arm.workspace_url(workspace, WorkspaceResource::AlertRules)),
+            MAX_LISTED
+        ),
         arm.list::<Incident>(tenant, ListPosition::start(open), MAX_LISTED),
         failures,
     );
-    match ingestion.map_err(|e| e.to_string()).and_then(|r| ingestion_rows(&r)) {
+    match ingestion
+        .map_err(|e| e.to_string())
+        .and_then(|r| ingestion_rows(&r))
+    {
         Ok(rows) => apply_ingestion(&mut health, &rows, detailed, now),
         Err(problem) => health.problems.push(format!("data freshness: {problem}")),
     }
     let mut note = None;
     match rules {
         Ok(rules) => {
-            let enabled = rules.items.iter().filter(|r| r.properties.enabled == Some(true)).count();
+            let enabled = rules
+                .items
+                .iter()
+                .filter(|r| r.properties.enabled == Some(true))
+                .count();
             let failing = match failures {
                 None => None,
-                Some(Ok(response)) => failing_rules(&response).map_err(|p| health.problems.push(format!("rule failures: {p}"))).ok(),
+                Some(Ok(response)) => failing_rules(&response)
+                    .map_err(|p| health.problems.push(format!("rule failures: {p}")))
+                    .ok(),
                 Some(Err(error)) => {
                     // Without health monitoring there is no SentinelHealth table: a recommendation, not a fault.
-                    note = Some(format!("{}: analytics rule run health unavailable (is Sentinel health monitoring enabled?): {error}", workspace.workspace_name));
+                    note = Some(format!(
+                        "{}: analytics rule run health unavailable (is Sentinel health monitoring enabled?): {error}",
+                        workspace.workspace_name
+                    ));
                     None
                 }
             };
-            health.analytics_rules = Some(RuleCounts { enabled, total: rules.items.len(), failing });
+            health.analytics_rules = Some(RuleCounts {
+                enabled,
+                total: rules.items.len(),
+                failing,
+            });
         }
         Err(error) => health.problems.push(format!("analytics rules: {error}")),
     }
     match incidents {
-        Ok(incidents) => health.open_incidents = Some(backlog(&incidents.items, incidents.next.is_some(), detailed, now)),
+        Ok(incidents) => {
+            health.open_incidents = Some(backlog(
+                &incidents.items,
+                incidents.next.is_some(),
+                detailed,
+                now,
+            ))
+        }
         Err(error) => health.problems.push(format!("incidents: {error}")),
     }
     (health, note)
@@ -323,9 +442,21 @@ struct TableIngestion {
 }
 
 fn ingestion_rows(response: &QueryResponse) -> Result<Vec<TableIngestion>, String> {
-    let table = response.tables.first().ok_or("the query returned no result table")?;
-    let column = |name: &str| table.column_index(name).ok_or_else(|| format!("the result lacks the {name} column"));
-    let (name, last, day, week) = (column("TableName")?, column("LastIngestion")?, column("LastDay")?, column("Week")?);
+    let table = response
+        .tables
+        .first()
+        .ok_or("the query returned no result table")?;
+    let column = |name: &str| {
+        table
+            .column_index(name)
+            .ok_or_else(|| format!("the result lacks the {name} column"))
+    };
+    let (name, last, day, week) = (
+        column("TableName")?,
+        column("LastIngestion")?,
+        column("LastDay")?,
+        column("Week")?,
+    );
     Ok(table
         .rows
         .iter()
@@ -340,13 +471,22 @@ fn ingestion_rows(response: &QueryResponse) -> Result<Vec<TableIngestion>, Strin
         .collect())
 }
 
-fn apply_ingestion(health: &mut WorkspaceHealth, rows: &[TableIngestion], detailed: bool, now: OffsetDateTime) {
+fn apply_ingestion(
+    health: &mut WorkspaceHealth,
+    rows: &[TableIngestion],
+    detailed: bool,
+    now: OffsetDateTime,
+) {
     health.tables_seen = rows.len();
     health.last_ingestion = rows.iter().map(|r| r.last).max().map(format_time);
     health.stale_tables = rows
         .iter()
         .filter(|r| (now - r.last).whole_hours() >= STALE_AFTER_HOURS)
-        .map(|r| TableFreshness { table: r.table.clone(), last_ingestion: format_time(r.last), hours_since: (now - r.last).whole_hours() })
+        .map(|r| TableFreshness {
+            table: r.table.clone(),
+            last_ingestion: format_time(r.last),
+            hours_since: (now - r.last).whole_hours(),
+        })
         .collect();
     if !detailed {
         return;
@@ -356,7 +496,11 @@ fn apply_ingestion(health: &mut WorkspaceHealth, rows: &[TableIngestion], detail
             .iter()
             .map(|name| {
                 let seen = rows.iter().find(|r| r.table == *name);
-                KeyTable { table: name.to_string(), last_ingestion: seen.map(|r| format_time(r.last)), hours_since: seen.map(|r| (now - r.last).whole_hours()) }
+                KeyTable {
+                    table: name.to_string(),
+                    last_ingestion: seen.map(|r| format_time(r.last)),
+                    hours_since: seen.map(|r| (now - r.last).whole_hours()),
+                }
             })
             .collect(),
     );
@@ -373,42 +517,90 @@ fn apply_ingestion(health: &mut WorkspaceHealth, rows: &[TableIngestion], detail
                 } else {
                     return None;
                 };
-                Some(IngestionAnomaly { table: r.table.clone(), kind: kind.into(), rows_last_day: r.last_day, daily_average_before: (average * 10.0).round() / 10.0 })
+                Some(IngestionAnomaly {
+                    table: r.table.clone(),
+                    kind: kind.into(),
+                    rows_last_day: r.last_day,
+                    daily_average_before: (average * 10.0).round() / 10.0,
+                })
             })
             .collect(),
     );
 }
 
 fn failing_rules(response: &QueryResponse) -> Result<Vec<FailingRule>, String> {
-    let table: &ResultTable = response.tables.first().ok_or("the query returned no result table")?;
-    let column = |name: &str| table.column_index(name).ok_or_else(|| format!("the result lacks the {name} column"));
-    let (id, name, failures, last, reason) =
-        (column("SentinelResourceId")?, column("SentinelResourceName")?, column("Failures")?, column("LastFailure")?, column("Reason")?);
-    let text = |row: &Vec<serde_json::Value>, i: usize| row.get(i).and_then(|v| v.as_str()).map(str::to_string);
+    let table: &ResultTable = response
+        .tables
+        .first()
+        .ok_or("the query returned no result table")?;
+    let column = |name: &str| {
+        table
+            .column_index(name)
+            .ok_or_else(|| format!("the result lacks the {name} column"))
+    };
+    let (id, name, failures, last, reason) = (
+        column("SentinelResourceId")?,
+        column("SentinelResourceName")?,
+        column("Failures")?,
+        column("LastFailure")?,
+        column("Reason")?,
+    );
+    let text = |row: &Vec<serde_json::Value>, i: usize| {
+        row.get(i).and_then(|v| v.as_str()).map(str::to_string)
+    };
     Ok(table
         .rows
         .iter()
         .map(|row| FailingRule {
-            rule_id: text(row, id).map(|full| full.rsplit('/').next().unwrap_or_default().to_string()).unwrap_or_default(),
+            rule_id: text(row, id)
+                .map(|full| full.rsplit('/').next().unwrap_or_default().to_string())
+                .unwrap_or_default(),
             display_name: text(row, name).unwrap_or_default(),
-            failures_last_day: row.get(failures).and_then(|v| v.as_i64()).unwrap_or_default(),
+            failures_last_day: row
+                .get(failures)
+                .and_then(|v| v.as_i64())
+                .unwrap_or_default(),
             last_failure: text(row, last),
             reason: text(row, reason),
         })
         .collect())
 }
 
-fn backlog(incidents: &[Incident], capped: bool, detailed: bool, now: OffsetDateTime) -> IncidentCounts {
+fn backlog(
+    incidents: &[Incident],
+    capped: bool,
+    detailed: bool,
+    now: OffsetDateTime,
+) -> IncidentCounts {
     let mut by_severity = BTreeMap::new();
     for incident in incidents {
-        *by_severity.entry(incident.properties.severity.clone().unwrap_or_else(|| "Unknown".into())).or_insert(0) += 1;
+        *by_severity
+            .entry(
+                incident
+                    .properties
+                    .severity
+                    .clone()
+                    .unwrap_or_else(|| "Unknown".into()),
+            )
+            .or_insert(0) += 1;
     }
     let oldest = incidents
         .iter()
-        .filter_map(|i| i.properties.created_time_utc.as_deref().and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()))
+        .filter_map(|i| {
+            i.properties
+                .created_time_utc
+                .as_deref()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        })
         .min()
         .map(|created| (now - created).whole_hours());
-    let unassigned = incidents.iter().filter(|i| i.properties.owner.object_id.is_none() && i.properties.owner.user_principal_name.is_none()).count();
+    let unassigned = incidents
+        .iter()
+        .filter(|i| {
+            i.properties.owner.object_id.is_none()
+                && i.properties.owner.user_principal_name.is_none()
+        })
+        .count();
     IncidentCounts {
         total: incidents.len(),
         by_severity,

@@ -6,14 +6,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Target, one_line, page, target};
-use crate::clients::arm::{AlertList, ArmClient, ArmName, EntityList, Incident, IncidentComment, WorkspaceResource};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::clients::arm::{
+    AlertList, ArmClient, ArmName, EntityList, Incident, IncidentComment, WorkspaceResource,
+};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
 use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListIncidents).tool(GetIncident).tool(UpdateIncident).tool(AddComment).tool(ListComments)
+    builder
+        .tool(ListIncidents)
+        .tool(GetIncident)
+        .tool(UpdateIncident)
+        .tool(AddComment)
+        .tool(ListComments)
 }
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -119,7 +128,12 @@ impl From<&Incident> for IncidentInfo {
             title: p.title.clone(),
             severity: p.severity.clone(),
             status: p.status.clone(),
-            owner: p.owner.user_principal_name.clone().or_else(|| p.owner.assigned_to.clone()).or_else(|| p.owner.email.clone()),
+            owner: p
+                .owner
+                .user_principal_name
+                .clone()
+                .or_else(|| p.owner.assigned_to.clone())
+                .or_else(|| p.owner.email.clone()),
             created: p.created_time_utc.clone(),
             last_modified: p.last_modified_time_utc.clone(),
             alerts: p.additional_data.alerts_count,
@@ -133,37 +147,74 @@ impl From<&Incident> for IncidentInfo {
 fn describe(i: &IncidentInfo) -> String {
     format!(
         "incident {} '{}': {}, {}, {}",
-        i.number.map(|n| n.to_string()).unwrap_or_else(|| i.incident_id.clone()),
+        i.number
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| i.incident_id.clone()),
         i.title.as_deref().unwrap_or(""),
         i.severity.as_deref().unwrap_or("?"),
         i.status.as_deref().unwrap_or("?"),
-        i.owner.as_deref().map(|o| format!("owner {o}")).unwrap_or_else(|| "unassigned".into())
+        i.owner
+            .as_deref()
+            .map(|o| format!("owner {o}"))
+            .unwrap_or_else(|| "unassigned".into())
     )
 }
 
 /// An incident as a person names it: its id (GUID) or its number.
-async fn resolve_incident(context: &ToolContext, target: &Target<'_>, incident: &str) -> Result<ArmName, ToolError> {
+async fn resolve_incident(
+    context: &ToolContext,
+    target: &Target<'_>,
+    incident: &str,
+) -> Result<ArmName, ToolError> {
     let text = incident.trim().trim_start_matches('#');
     let arm = &context.services.arm;
     if let Ok(number) = text.parse::<u64>() {
         let filter = format!("properties/incidentNumber eq {number}");
-        let url = ArmClient::with_query(arm.workspace_url(target.workspace, WorkspaceResource::Incidents), &[("$filter", &filter)]);
-        let found = arm.list::<Incident>(target.tenant_id(), ListPosition::start(url), 1).await?;
-        let incident = found.items.into_iter().next().ok_or_else(|| no_incident(target, text))?;
-        return incident.name.parse().map_err(|_| ToolError::Failed(format!("incident {number} has an id this server cannot use: {}", incident.name)));
+        let url = ArmClient::with_query(
+            arm.workspace_url(target.workspace, WorkspaceResource::Incidents),
+            &[("$filter", &filter)],
+        );
+        let found = arm
+            .list::<Incident>(target.tenant_id(), ListPosition::start(url), 1)
+            .await?;
+        let incident = found
+            .items
+            .into_iter()
+            .next()
+            .ok_or_else(|| no_incident(target, text))?;
+        return incident.name.parse().map_err(|_| {
+            ToolError::Failed(format!(
+                "incident {number} has an id this server cannot use: {}",
+                incident.name
+            ))
+        });
     }
-    text.parse().map_err(|_| ToolError::invalid(format!("incident '{text}' is neither an incident number nor an incident id (GUID)")))
+    text.parse().map_err(|_| {
+        ToolError::invalid(format!(
+            "incident '{text}' is neither an incident number nor an incident id (GUID)"
+        ))
+    })
 }
 
 fn no_incident(target: &Target<'_>, incident: &str) -> ToolError {
-    ToolError::NotFound(format!("no incident {incident} in workspace {}; sentinel_list_incidents lists them", target.workspace.workspace_name))
+    ToolError::NotFound(format!(
+        "no incident {incident} in workspace {}; sentinel_list_incidents lists them",
+        target.workspace.workspace_name
+    ))
 }
 
-async fn read_incident(context: &ToolContext, target: &Target<'_>, id: &ArmName) -> Result<Incident, ToolError> {
+async fn read_incident(
+    context: &ToolContext,
+    target: &Target<'_>,
+    id: &ArmName,
+) -> Result<Incident, ToolError> {
     let arm = &context.services.arm;
-    arm.find::<Incident>(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::Incident(id)))
-        .await?
-        .ok_or_else(|| no_incident(target, id.as_str()))
+    arm.find::<Incident>(
+        target.tenant_id(),
+        arm.workspace_url(target.workspace, WorkspaceResource::Incident(id)),
+    )
+    .await?
+    .ok_or_else(|| no_incident(target, id.as_str()))
 }
 
 struct ListIncidents;
@@ -203,23 +254,53 @@ struct ListIncidentsOutput {
 impl Summary for ListIncidentsOutput {
     fn summary(&self) -> String {
         let more = cursor::more_note(self.next_cursor.as_ref());
-        format!("{} incidents in {}{more}", self.incidents.len(), self.workspace)
+        format!(
+            "{} incidents in {}{more}",
+            self.incidents.len(),
+            self.workspace
+        )
     }
 }
 
 fn incident_filter(params: &ListIncidentsParams) -> Result<Option<String>, ToolError> {
     let mut clauses = Vec::new();
-    let any_of = |field: &str, values: Vec<String>| format!("({})", values.iter().map(|v| format!("{field} eq '{v}'")).collect::<Vec<_>>().join(" or "));
+    let any_of = |field: &str, values: Vec<String>| {
+        format!(
+            "({})",
+            values
+                .iter()
+                .map(|v| format!("{field} eq '{v}'"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
+    };
     if let Some(statuses) = params.status.as_ref().filter(|s| !s.is_empty()) {
-        clauses.push(any_of("properties/status", statuses.iter().map(|s| format!("{s:?}")).collect()));
+        clauses.push(any_of(
+            "properties/status",
+            statuses.iter().map(|s| format!("{s:?}")).collect(),
+        ));
     }
     if let Some(severities) = params.severity.as_ref().filter(|s| !s.is_empty()) {
-        clauses.push(any_of("properties/severity", severities.iter().map(|s| format!("{s:?}")).collect()));
+        clauses.push(any_of(
+            "properties/severity",
+            severities.iter().map(|s| format!("{s:?}")).collect(),
+        ));
     }
     if let Some(after) = &params.created_after {
-        let when = time::OffsetDateTime::parse(after.trim(), &time::format_description::well_known::Rfc3339)
-            .map_err(|_| ToolError::invalid(format!("created_after '{after}' is not an RFC 3339 time such as 2025-05-01T00:00:00Z")))?;
-        clauses.push(format!("properties/createdTimeUtc ge {}", when.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()));
+        let when = time::OffsetDateTime::parse(
+            after.trim(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|_| {
+            ToolError::invalid(format!(
+                "created_after '{after}' is not an RFC 3339 time such as 2025-05-01T00:00:00Z"
+            ))
+        })?;
+        clauses.push(format!(
+            "properties/createdTimeUtc ge {}",
+            when.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        ));
     }
     if let Some(filter) = &params.filter {
         clauses.push(format!("({})", one_line("filter", filter, 2000)?));
@@ -244,12 +325,26 @@ impl Tool for ListIncidents {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListIncidentsParams) -> Result<ListIncidentsOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListIncidentsParams,
+    ) -> Result<ListIncidentsOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-        let filtered = params.status.is_some() || params.severity.is_some() || params.created_after.is_some() || params.filter.is_some() || params.order_by.is_some();
+        let filtered = params.status.is_some()
+            || params.severity.is_some()
+            || params.created_after.is_some()
+            || params.filter.is_some()
+            || params.order_by.is_some();
         if params.cursor.is_some() && filtered {
-            return Err(ToolError::invalid("pass either filters/order_by or cursor, not both: the cursor already carries them"));
+            return Err(ToolError::invalid(
+                "pass either filters/order_by or cursor, not both: the cursor already carries them",
+            ));
         }
         let filter = incident_filter(&params)?;
         let order = params.order_by.unwrap_or_default();
@@ -259,9 +354,19 @@ impl Tool for ListIncidents {
             if let Some(filter) = filter.as_deref() {
                 query.push(("$filter", filter));
             }
-            Ok(ArmClient::with_query(arm.workspace_url(target.workspace, WorkspaceResource::Incidents), &query))
+            Ok(ArmClient::with_query(
+                arm.workspace_url(target.workspace, WorkspaceResource::Incidents),
+                &query,
+            ))
         };
-        let (incidents, next_cursor) = page::<Incident>(context, target.tenant_id(), start, params.cursor.as_deref(), limit).await?;
+        let (incidents, next_cursor) = page::<Incident>(
+            context,
+            target.tenant_id(),
+            start,
+            params.cursor.as_deref(),
+            limit,
+        )
+        .await?;
         Ok(ListIncidentsOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
@@ -326,12 +431,20 @@ struct GetIncidentOutput {
 
 impl Summary for GetIncidentOutput {
     fn summary(&self) -> String {
-        format!("{}; {} alerts, {} entities", describe(&self.incident), self.alerts.len(), self.entities.len())
+        format!(
+            "{}; {} alerts, {} entities",
+            describe(&self.incident),
+            self.alerts.len(),
+            self.entities.len()
+        )
     }
 }
 
 fn text(properties: &Map<String, Value>, key: &str) -> Option<String> {
-    properties.get(key).and_then(Value::as_str).map(str::to_string)
+    properties
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 #[async_trait::async_trait]
@@ -351,14 +464,28 @@ impl Tool for GetIncident {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: IncidentParams) -> Result<GetIncidentOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: IncidentParams,
+    ) -> Result<GetIncidentOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let id = resolve_incident(context, &target, &params.incident).await?;
         let incident = read_incident(context, &target, &id).await?;
         let arm = &context.services.arm;
         let (alerts, entities) = tokio::join!(
-            arm.post_read::<AlertList>(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::IncidentAlerts(&id))),
-            arm.post_read::<EntityList>(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::IncidentEntities(&id))),
+            arm.post_read::<AlertList>(
+                target.tenant_id(),
+                arm.workspace_url(target.workspace, WorkspaceResource::IncidentAlerts(&id))
+            ),
+            arm.post_read::<EntityList>(
+                target.tenant_id(),
+                arm.workspace_url(target.workspace, WorkspaceResource::IncidentEntities(&id))
+            ),
         );
         let alerts = alerts?
             .value
@@ -375,7 +502,15 @@ impl Tool for GetIncident {
                 compromised_entity: text(&a.properties, "compromisedEntity"),
             })
             .collect();
-        let entities = entities?.entities.into_iter().map(|e| EntityInfo { kind: e.kind, friendly_name: text(&e.properties, "friendlyName"), properties: e.properties }).collect();
+        let entities = entities?
+            .entities
+            .into_iter()
+            .map(|e| EntityInfo {
+                kind: e.kind,
+                friendly_name: text(&e.properties, "friendlyName"),
+                properties: e.properties,
+            })
+            .collect();
         let p = &incident.properties;
         Ok(GetIncidentOutput {
             tenant_id: target.tenant_id().clone(),
@@ -438,15 +573,24 @@ struct UpdateIncidentOutput {
 impl Summary for UpdateIncidentOutput {
     fn summary(&self) -> String {
         if self.changes.is_empty() {
-            format!("{}: already as requested, nothing changed", describe(&self.incident))
+            format!(
+                "{}: already as requested, nothing changed",
+                describe(&self.incident)
+            )
         } else {
-            format!("{}; changed {}", describe(&self.incident), self.changes.join(", "))
+            format!(
+                "{}; changed {}",
+                describe(&self.incident),
+                self.changes.join(", ")
+            )
         }
     }
 }
 
 /// The property changes an update asks for, checked before anything is read.
-fn requested_changes(params: &UpdateIncidentParams) -> Result<Vec<(&'static str, Value)>, ToolError> {
+fn requested_changes(
+    params: &UpdateIncidentParams,
+) -> Result<Vec<(&'static str, Value)>, ToolError> {
     let mut set: Vec<(&'static str, Value)> = Vec::new();
     if let Some(status) = params.status {
         set.push(("status", json!(status)));
@@ -455,57 +599,97 @@ fn requested_changes(params: &UpdateIncidentParams) -> Result<Vec<(&'static str,
         set.push(("severity", json!(severity)));
     }
     match (params.classification, params.classification_reason) {
-        (None, Some(_)) => return Err(ToolError::invalid("classification_reason needs a classification")),
+        (None, Some(_)) => {
+            return Err(ToolError::invalid(
+                "classification_reason needs a classification",
+            ));
+        }
         (Some(classification), reason) => {
             if params.status != Some(Status::Closed) {
-                return Err(ToolError::invalid("a classification is given when closing: add status Closed"));
+                return Err(ToolError::invalid(
+                    "a classification is given when closing: add status Closed",
+                ));
             }
             let allowed = classification.reasons();
             let reason = match reason {
                 Some(r) if allowed.contains(&r) => Some(r),
                 Some(r) => {
-                    return Err(ToolError::invalid(format!("classification_reason {r:?} does not go with {classification:?}; accepted: {allowed:?}")));
+                    return Err(ToolError::invalid(format!(
+                        "classification_reason {r:?} does not go with {classification:?}; accepted: {allowed:?}"
+                    )));
                 }
                 None if allowed.len() == 1 => Some(allowed[0]),
                 None if allowed.is_empty() => None,
-                None => return Err(ToolError::invalid(format!("{classification:?} needs a classification_reason: one of {allowed:?}"))),
+                None => {
+                    return Err(ToolError::invalid(format!(
+                        "{classification:?} needs a classification_reason: one of {allowed:?}"
+                    )));
+                }
             };
             set.push(("classification", json!(classification)));
-            set.push(("classificationReason", reason.map(|r| json!(r)).unwrap_or(Value::Null)));
+            set.push((
+                "classificationReason",
+                reason.map(|r| json!(r)).unwrap_or(Value::Null),
+            ));
         }
         (None, None) if params.status == Some(Status::Closed) => {
-            return Err(ToolError::invalid("closing an incident needs a classification (TruePositive, BenignPositive, FalsePositive or Undetermined)"));
+            return Err(ToolError::invalid(
+                "closing an incident needs a classification (TruePositive, BenignPositive, FalsePositive or Undetermined)",
+            ));
         }
         (None, None) => {}
     }
     if let Some(comment) = &params.classification_comment {
         if params.classification.is_none() {
-            return Err(ToolError::invalid("classification_comment goes with a classification"));
+            return Err(ToolError::invalid(
+                "classification_comment goes with a classification",
+            ));
         }
-        set.push(("classificationComment", json!(one_line("classification_comment", comment, 4000)?)));
+        set.push((
+            "classificationComment",
+            json!(one_line("classification_comment", comment, 4000)?),
+        ));
     }
     match (&params.owner_upn, params.unassign.unwrap_or(false)) {
         (Some(_), true) => return Err(ToolError::invalid("give owner_upn or unassign, not both")),
         (Some(upn), false) => {
             let upn = one_line("owner_upn", upn, 256)?;
             if !upn.contains('@') {
-                return Err(ToolError::invalid(format!("owner_upn '{upn}' is not a user principal name such as ana@contoso.com")));
+                return Err(ToolError::invalid(format!(
+                    "owner_upn '{upn}' is not a user principal name such as ana@contoso.com"
+                )));
             }
             let object_id = match &params.owner_object_id {
-                Some(id) => Some(uuid::Uuid::try_parse(id.trim()).map_err(|_| ToolError::invalid(format!("owner_object_id '{id}' is not a GUID")))?.to_string()),
+                Some(id) => Some(
+                    uuid::Uuid::try_parse(id.trim())
+                        .map_err(|_| {
+                            ToolError::invalid(format!("owner_object_id '{id}' is not a GUID"))
+                        })?
+                        .to_string(),
+                ),
                 None => None,
             };
             set.push(("owner", json!({"objectId": object_id, "userPrincipalName": upn, "email": upn, "assignedTo": upn})));
         }
-        (None, true) => set.push(("owner", json!({"objectId": null, "userPrincipalName": null, "email": null, "assignedTo": null}))),
-        (None, false) if params.owner_object_id.is_some() => return Err(ToolError::invalid("owner_object_id goes with owner_upn")),
+        (None, true) => set.push((
+            "owner",
+            json!({"objectId": null, "userPrincipalName": null, "email": null, "assignedTo": null}),
+        )),
+        (None, false) if params.owner_object_id.is_some() => {
+            return Err(ToolError::invalid("owner_object_id goes with owner_upn"));
+        }
         (None, false) => {}
     }
     Ok(set)
 }
 
 fn labels(params: &UpdateIncidentParams) -> Result<Vec<String>, ToolError> {
-    params.add_labels.iter().flatten().map(|l| one_line("label", l, 256)).collect()
+    params
+        .add_labels
+        .iter()
+        .flatten()
+        .map(|l| one_line("label", l, 256))
+        .collect()
 }
 
 /// Short text of a property value for the change list.
@@ -513,7 +697,11 @@ fn shown(value: &Value) -> String {
     match value {
         Value::Null => "none".into(),
         Value::String(s) => s.clone(),
-        Value::Object(o) => o.get("userPrincipalName").or_else(|| o.get("assignedTo")).map(shown).unwrap_or_else(|| "none".into()),
+        Value::Object(o) => o
+            .get("userPrincipalName")
+            .or_else(|| o.get("assignedTo"))
+            .map(shown)
+            .unwrap_or_else(|| "none".into()),
         other => other.to_string(),
     }
 }
@@ -536,12 +724,22 @@ impl Tool for UpdateIncident {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: UpdateIncidentParams) -> Result<UpdateIncidentOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: UpdateIncidentParams,
+    ) -> Result<UpdateIncidentOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let set = requested_changes(&params)?;
         let add_labels = labels(&params)?;
         if set.is_empty() && add_labels.is_empty() {
-            return Err(ToolError::invalid("nothing to change: give status, severity, classification, owner_upn, unassign or add_labels"));
+            return Err(ToolError::invalid(
+                "nothing to change: give status, severity, classification, owner_upn, unassign or add_labels",
+            ));
         }
         let id = resolve_incident(context, &target, &params.incident).await?;
         read_incident(context, &target, &id).await?;
@@ -549,28 +747,41 @@ impl Tool for UpdateIncident {
         let url = arm.workspace_url(target.workspace, WorkspaceResource::Incident(&id));
         let mut changes = Vec::new();
         let updated = arm
-            .update(target.tenant_id(), url, &format!("incident {}", params.incident.trim()), |incident| {
-                let properties = &mut incident["properties"];
-                for (key, value) in set {
-                    let before = properties.get(key).cloned().unwrap_or(Value::Null);
-                    if shown(&before) != shown(&value) {
-                        changes.push(format!("{key}: {} → {}", shown(&before), shown(&value)));
+            .update(
+                target.tenant_id(),
+                url,
+                &format!("incident {}", params.incident.trim()),
+                |incident| {
+                    let properties = &mut incident["properties"];
+                    for (key, value) in set {
+                        let before = properties.get(key).cloned().unwrap_or(Value::Null);
+                        if shown(&before) != shown(&value) {
+                            changes.push(format!("{key}: {} → {}", shown(&before), shown(&value)));
+                        }
+                        properties[key] = value;
                     }
-                    properties[key] = value;
-                }
-                let mut current: Vec<Value> = properties["labels"].as_array().cloned().unwrap_or_default();
-                for label in add_labels {
-                    if !current.iter().any(|l| l["labelName"] == json!(label)) {
-                        changes.push(format!("label added: {label}"));
-                        current.push(json!({"labelName": label, "labelType": "User"}));
+                    let mut current: Vec<Value> =
+                        properties["labels"].as_array().cloned().unwrap_or_default();
+                    for label in add_labels {
+                        if !current.iter().any(|l| l["labelName"] == json!(label)) {
+                            changes.push(format!("label added: {label}"));
+                            current.push(json!({"labelName": label, "labelType": "User"}));
+                        }
                     }
-                }
-                properties["labels"] = Value::Array(current);
-                !changes.is_empty()
-            })
+                    properties["labels"] = Value::Array(current);
+                    !changes.is_empty()
+                },
+            )
             .await?;
-        let incident: Incident = serde_json::from_value(updated.after).map_err(|e| ToolError::Failed(format!("the updated incident could not be read: {e}")))?;
-        Ok(UpdateIncidentOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), incident: IncidentInfo::from(&incident), changes })
+        let incident: Incident = serde_json::from_value(updated.after).map_err(|e| {
+            ToolError::Failed(format!("the updated incident could not be read: {e}"))
+        })?;
+        Ok(UpdateIncidentOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            incident: IncidentInfo::from(&incident),
+            changes,
+        })
     }
 }
 
@@ -603,7 +814,11 @@ impl From<IncidentComment> for CommentInfo {
         Self {
             comment_id: comment.name,
             message: p.message,
-            author: p.author.user_principal_name.or(p.author.name).or(p.author.email),
+            author: p
+                .author
+                .user_principal_name
+                .or(p.author.name)
+                .or(p.author.email),
             created: p.created_time_utc,
         }
     }
@@ -619,7 +834,10 @@ struct AddCommentOutput {
 
 impl Summary for AddCommentOutput {
     fn summary(&self) -> String {
-        format!("comment {} added to incident {}", self.comment.comment_id, self.incident_id)
+        format!(
+            "comment {} added to incident {}",
+            self.comment.comment_id, self.incident_id
+        )
     }
 }
 
@@ -639,23 +857,48 @@ impl Tool for AddComment {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: AddCommentParams) -> Result<AddCommentOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: AddCommentParams,
+    ) -> Result<AddCommentOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let message = params.message.trim();
         if message.is_empty() {
             return Err(ToolError::invalid("message is empty"));
         }
         if message.chars().count() > MAX_COMMENT_CHARS {
-            return Err(ToolError::invalid(format!("message is {} characters; at most {MAX_COMMENT_CHARS} are accepted", message.chars().count())));
+            return Err(ToolError::invalid(format!(
+                "message is {} characters; at most {MAX_COMMENT_CHARS} are accepted",
+                message.chars().count()
+            )));
         }
         let id = resolve_incident(context, &target, &params.incident).await?;
         read_incident(context, &target, &id).await?;
         let arm = &context.services.arm;
         // The comment id is chosen here, so a resent PUT after a lost answer writes the same comment once.
         let comment_id = ArmName::new_guid();
-        let url = arm.workspace_url(target.workspace, WorkspaceResource::IncidentComment(&id, &comment_id));
-        let comment: IncidentComment = arm.put(target.tenant_id(), url, &json!({"properties": {"message": message}})).await?;
-        Ok(AddCommentOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), incident_id: id.to_string(), comment: comment.into() })
+        let url = arm.workspace_url(
+            target.workspace,
+            WorkspaceResource::IncidentComment(&id, &comment_id),
+        );
+        let comment: IncidentComment = arm
+            .put(
+                target.tenant_id(),
+                url,
+                &json!({"properties": {"message": message}}),
+            )
+            .await?;
+        Ok(AddCommentOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            incident_id: id.to_string(),
+            comment: comment.into(),
+        })
     }
 }
 
@@ -687,8 +930,16 @@ struct ListCommentsOutput {
 
 impl Summary for ListCommentsOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() { "; more (use next_cursor)" } else { "" };
-        format!("{} comments on incident {}{more}", self.comments.len(), self.incident_id)
+        let more = if self.next_cursor.is_some() {
+            "; more (use next_cursor)"
+        } else {
+            ""
+        };
+        format!(
+            "{} comments on incident {}{more}",
+            self.comments.len(),
+            self.incident_id
+        )
     }
 }
 
@@ -708,14 +959,30 @@ impl Tool for ListComments {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListCommentsParams) -> Result<ListCommentsOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListCommentsParams,
+    ) -> Result<ListCommentsOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let id = resolve_incident(context, &target, &params.incident).await?;
         read_incident(context, &target, &id).await?;
         let arm = &context.services.arm;
-        let start = || Ok(arm.workspace_url(target.workspace, WorkspaceResource::IncidentComments(&id)));
-        let (comments, next_cursor) = page::<IncidentComment>(context, target.tenant_id(), start, params.cursor.as_deref(), limit).await?;
+        let start =
+            || Ok(arm.workspace_url(target.workspace, WorkspaceResource::IncidentComments(&id)));
+        let (comments, next_cursor) = page::<IncidentComment>(
+            context,
+            target.tenant_id(),
+            start,
+            params.cursor.as_deref(),
+            limit,
+        )
+        .await?;
         Ok(ListCommentsOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),

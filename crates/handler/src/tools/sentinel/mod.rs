@@ -57,22 +57,51 @@ impl Target<'_> {
 
 /// Resolves the tenant through the allow-list, then the workspace by name among the tenant's
 /// configured workspaces; the name may be left out when the tenant has exactly one.
-pub fn target<'a>(context: &'a ToolContext, tenant_id: Option<&TenantId>, workspace: Option<&str>) -> Result<Target<'a>, ToolError> {
+pub fn target<'a>(
+    context: &'a ToolContext,
+    tenant_id: Option<&TenantId>,
+    workspace: Option<&str>,
+) -> Result<Target<'a>, ToolError> {
     let tenant = context.services.tenants.resolve(tenant_id)?;
     let workspace = find_workspace(tenant, workspace)?;
     Ok(Target { tenant, workspace })
 }
 
-pub fn find_workspace<'a>(tenant: &'a TenantConfig, name: Option<&str>) -> Result<&'a WorkspaceConfig, ToolError> {
-    let names = || tenant.workspaces.iter().map(|w| w.workspace_name.as_str()).collect::<Vec<_>>().join(", ");
+pub fn find_workspace<'a>(
+    tenant: &'a TenantConfig,
+    name: Option<&str>,
+) -> Result<&'a WorkspaceConfig, ToolError> {
+    let names = || {
+        tenant
+            .workspaces
+            .iter()
+            .map(|w| w.workspace_name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match name.map(str::trim) {
-        Some(name) => tenant.workspaces.iter().find(|w| w.workspace_name.eq_ignore_ascii_case(name)).ok_or_else(|| {
-            ToolError::invalid(format!("workspace '{name}' is not configured for tenant {}; configured: {}", tenant.tenant_id, names()))
-        }),
+        Some(name) => tenant
+            .workspaces
+            .iter()
+            .find(|w| w.workspace_name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                ToolError::invalid(format!(
+                    "workspace '{name}' is not configured for tenant {}; configured: {}",
+                    tenant.tenant_id,
+                    names()
+                ))
+            }),
         None => match tenant.workspaces.as_slice() {
             [only] => Ok(only),
-            [] => Err(ToolError::invalid(format!("tenant {} has no Sentinel workspaces configured", tenant.tenant_id))),
-            _ => Err(ToolError::invalid(format!("tenant {} has several workspaces; name one in 'workspace': {}", tenant.tenant_id, names()))),
+            [] => Err(ToolError::invalid(format!(
+                "tenant {} has no Sentinel workspaces configured",
+                tenant.tenant_id
+            ))),
+            _ => Err(ToolError::invalid(format!(
+                "tenant {} has several workspaces; name one in 'workspace': {}",
+                tenant.tenant_id,
+                names()
+            ))),
         },
     }
 }
@@ -83,7 +112,9 @@ pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<usize, ToolEr
     if (1..=max).contains(&value) {
         Ok(value as usize)
     } else {
-        Err(ToolError::invalid(format!("limit must be between 1 and {max}, got {value}")))
+        Err(ToolError::invalid(format!(
+            "limit must be between 1 and {max}, got {value}"
+        )))
     }
 }
 
@@ -103,21 +134,28 @@ pub async fn page<T: DeserializeOwned>(
             let position = cursor::decode(tenant, text)?;
             arm.check_position(&position)?;
             if !position.page.path().eq_ignore_ascii_case(start.path()) {
-                return Err(ToolError::invalid("the cursor continues a different list (another workspace or incident); start again without a cursor"));
+                return Err(ToolError::invalid(
+                    "the cursor continues a different list (another workspace or incident); start again without a cursor",
+                ));
             }
             position
         }
         None => ListPosition::start(start),
     };
     let collected = arm.list(tenant, position, limit).await?;
-    Ok((collected.items, collected.next.map(|next| cursor::encode(tenant, next))))
+    Ok((
+        collected.items,
+        collected.next.map(|next| cursor::encode(tenant, next)),
+    ))
 }
 
 /// How long a tool waits for a long-running operation: `wait_seconds`, 0-120, default 30.
 pub fn operation_wait(wait_seconds: Option<u32>) -> Result<Duration, ToolError> {
     match wait_seconds.unwrap_or(30) {
         seconds @ 0..=120 => Ok(Duration::from_secs(u64::from(seconds))),
-        other => Err(ToolError::invalid(format!("wait_seconds must be between 0 and 120, got {other}"))),
+        other => Err(ToolError::invalid(format!(
+            "wait_seconds must be between 0 and 120, got {other}"
+        ))),
     }
 }
 
@@ -132,8 +170,14 @@ pub struct OperationReport {
 impl From<OperationOutcome> for OperationReport {
     fn from(outcome: OperationOutcome) -> Self {
         match outcome {
-            OperationOutcome::Succeeded { waited } => Self { status: "Succeeded".into(), waited_seconds: round(waited) },
-            OperationOutcome::Running { waited, status } => Self { status, waited_seconds: round(waited) },
+            OperationOutcome::Succeeded { waited } => Self {
+                status: "Succeeded".into(),
+                waited_seconds: round(waited),
+            },
+            OperationOutcome::Running { waited, status } => Self {
+                status,
+                waited_seconds: round(waited),
+            },
         }
     }
 }
@@ -145,7 +189,14 @@ impl OperationReport {
 
     /// " (still running after N s: check again later)" when the wait ended first.
     pub fn note(&self) -> String {
-        if self.done() { String::new() } else { format!(" (still running after {} s; check again later)", self.waited_seconds) }
+        if self.done() {
+            String::new()
+        } else {
+            format!(
+                " (still running after {} s; check again later)",
+                self.waited_seconds
+            )
+        }
     }
 }
 
@@ -160,10 +211,15 @@ pub fn one_line(name: &str, value: &str, max: usize) -> Result<String, ToolError
         return Err(ToolError::invalid(format!("{name} is empty")));
     }
     if value.chars().count() > max {
-        return Err(ToolError::invalid(format!("{name} is {} characters; at most {max} are accepted", value.chars().count())));
+        return Err(ToolError::invalid(format!(
+            "{name} is {} characters; at most {max} are accepted",
+            value.chars().count()
+        )));
     }
     if value.chars().any(char::is_control) {
-        return Err(ToolError::invalid(format!("{name} contains control characters (such as line breaks); write it on one line")));
+        return Err(ToolError::invalid(format!(
+            "{name} contains control characters (such as line breaks); write it on one line"
+        )));
     }
     Ok(value.to_string())
 }

@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 use super::{one_line, target};
 use crate::clients::log_analytics::Column;
 use crate::kql_guard;
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -56,8 +58,18 @@ struct ColumnInfo {
 
 impl Summary for RunQueryOutput {
     fn summary(&self) -> String {
-        let more = if self.truncated { " (truncated: more rows matched)" } else { "" };
-        format!("{} rows, {} columns from {} over {}{more}", self.rows.len(), self.columns.len(), self.workspace, self.timespan)
+        let more = if self.truncated {
+            " (truncated: more rows matched)"
+        } else {
+            ""
+        };
+        format!(
+            "{} rows, {} columns from {} over {}{more}",
+            self.rows.len(),
+            self.columns.len(),
+            self.workspace,
+            self.timespan
+        )
     }
 }
 
@@ -78,32 +90,79 @@ impl Tool for RunQuery {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: RunQueryParams) -> Result<RunQueryOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: RunQueryParams,
+    ) -> Result<RunQueryOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let query = kql_guard::check_query(&params.query)?;
         let timespan = match params.timespan {
             None => "P1D".to_string(),
             Some(text) => {
                 let text = one_line("timespan", &text, 100)?;
                 if !(text.starts_with('P') || text.contains('/')) {
-                    return Err(ToolError::invalid(format!("timespan '{text}' is not ISO 8601: use a duration such as PT1H, P1D or P7D, or start/end")));
+                    return Err(ToolError::invalid(format!(
+                        "timespan '{text}' is not ISO 8601: use a duration such as PT1H, P1D or P7D, or start/end"
+                    )));
                 }
                 text
             }
         };
         let max_rows = super::limit(params.max_rows, DEFAULT_ROWS, MAX_ROWS)?;
         // One row past the cap tells whether more matched without fetching everything.
-        let capped = format!("{}\n| take {}", query.trim_end().trim_end_matches(';'), max_rows + 1);
-        let response = context.services.log_analytics.query(target.tenant_id(), &target.workspace.workspace_id, &capped, Some(&timespan)).await?;
-        let table = response.tables.into_iter().next().ok_or_else(|| ToolError::Failed("the query API returned no result table".into()))?;
+        let capped = format!(
+            "{}\n| take {}",
+            query.trim_end().trim_end_matches(';'),
+            max_rows + 1
+        );
+        let response = context
+            .services
+            .log_analytics
+            .query(
+                target.tenant_id(),
+                &target.workspace.workspace_id,
+                &capped,
+                Some(&timespan),
+            )
+            .await?;
+        let table =
+            response.tables.into_iter().next().ok_or_else(|| {
+                ToolError::Failed("the query API returned no result table".into())
+            })?;
         let truncated = table.rows.len() > max_rows;
         let rows = table
             .rows
             .into_iter()
             .take(max_rows)
-            .map(|row| table.columns.iter().map(|c: &Column| c.name.clone()).zip(row).collect())
+            .map(|row| {
+                table
+                    .columns
+                    .iter()
+                    .map(|c: &Column| c.name.clone())
+                    .zip(row)
+                    .collect()
+            })
             .collect();
-        let columns = table.columns.into_iter().map(|c| ColumnInfo { name: c.name, column_type: c.column_type }).collect();
-        Ok(RunQueryOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), timespan, columns, rows, truncated })
+        let columns = table
+            .columns
+            .into_iter()
+            .map(|c| ColumnInfo {
+                name: c.name,
+                column_type: c.column_type,
+            })
+            .collect();
+        Ok(RunQueryOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            timespan,
+            columns,
+            rows,
+            truncated,
+        })
     }
 }

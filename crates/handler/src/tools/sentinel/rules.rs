@@ -8,12 +8,20 @@ use serde_json::{Map, Value, json};
 use super::{Target, target};
 use crate::clients::arm::{AlertRule, AlertRuleTemplate, ArmName, WorkspaceResource};
 use crate::kql_guard;
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListRules).tool(GetRule).tool(CreateRule).tool(SetRuleEnabled).tool(DeleteRule).tool(ListTemplates)
+    builder
+        .tool(ListRules)
+        .tool(GetRule)
+        .tool(CreateRule)
+        .tool(SetRuleEnabled)
+        .tool(DeleteRule)
+        .tool(ListTemplates)
 }
 
 /// Workspaces hold hundreds of rules and Content Hub a few thousand templates; all are read, then filtered.
@@ -59,12 +67,22 @@ impl RuleKind {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [Self::Scheduled, Self::Nrt].into_iter().find(|k| k.name().eq_ignore_ascii_case(text))
+        [Self::Scheduled, Self::Nrt]
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(text))
     }
 
     fn required(self) -> &'static [&'static str] {
         match self {
-            Self::Scheduled => &["displayName", "severity", "query", "queryFrequency", "queryPeriod", "triggerOperator", "triggerThreshold"],
+            Self::Scheduled => &[
+                "displayName",
+                "severity",
+                "query",
+                "queryFrequency",
+                "queryPeriod",
+                "triggerOperator",
+                "triggerThreshold",
+            ],
             Self::Nrt => &["displayName", "severity", "query"],
         }
     }
@@ -152,8 +170,15 @@ struct ListRulesOutput {
 
 impl Summary for ListRulesOutput {
     fn summary(&self) -> String {
-        let cut = if self.total_matching > self.rules.len() { format!(" (first {})", self.rules.len()) } else { String::new() };
-        format!("{} analytics rules in {} ({} enabled, {} disabled){cut}", self.total_matching, self.workspace, self.enabled, self.disabled)
+        let cut = if self.total_matching > self.rules.len() {
+            format!(" (first {})", self.rules.len())
+        } else {
+            String::new()
+        };
+        format!(
+            "{} analytics rules in {} ({} enabled, {} disabled){cut}",
+            self.total_matching, self.workspace, self.enabled, self.disabled
+        )
     }
 }
 
@@ -174,18 +199,51 @@ impl Tool for ListRules {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListRulesParams) -> Result<ListRulesOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListRulesParams,
+    ) -> Result<ListRulesOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let arm = &context.services.arm;
-        let all = arm.list::<AlertRule>(target.tenant_id(), ListPosition::start(arm.workspace_url(target.workspace, WorkspaceResource::AlertRules)), MAX_READ).await?;
+        let all = arm
+            .list::<AlertRule>(
+                target.tenant_id(),
+                ListPosition::start(
+                    arm.workspace_url(target.workspace, WorkspaceResource::AlertRules),
+                ),
+                MAX_READ,
+            )
+            .await?;
         let needle = params.name_contains.map(|n| n.trim().to_lowercase());
         let matching: Vec<RuleInfo> = all
             .items
             .into_iter()
-            .filter(|r| params.kind.as_deref().is_none_or(|k| r.kind.as_deref().is_some_and(|kind| kind.eq_ignore_ascii_case(k.trim()))))
-            .filter(|r| params.enabled.is_none_or(|e| r.properties.enabled == Some(e)))
-            .filter(|r| needle.as_deref().is_none_or(|n| r.properties.display_name.as_deref().is_some_and(|d| d.to_lowercase().contains(n))))
+            .filter(|r| {
+                params.kind.as_deref().is_none_or(|k| {
+                    r.kind
+                        .as_deref()
+                        .is_some_and(|kind| kind.eq_ignore_ascii_case(k.trim()))
+                })
+            })
+            .filter(|r| {
+                params
+                    .enabled
+                    .is_none_or(|e| r.properties.enabled == Some(e))
+            })
+            .filter(|r| {
+                needle.as_deref().is_none_or(|n| {
+                    r.properties
+                        .display_name
+                        .as_deref()
+                        .is_some_and(|d| d.to_lowercase().contains(n))
+                })
+            })
             .map(RuleInfo::from)
             .collect();
         let enabled = matching.iter().filter(|r| r.enabled == Some(true)).count();
@@ -214,15 +272,29 @@ struct RuleParams {
 }
 
 /// The rule as JSON, or a not-found error naming the workspace.
-async fn read_rule(context: &ToolContext, target: &Target<'_>, id: &ArmName) -> Result<Value, ToolError> {
+async fn read_rule(
+    context: &ToolContext,
+    target: &Target<'_>,
+    id: &ArmName,
+) -> Result<Value, ToolError> {
     let arm = &context.services.arm;
-    arm.find::<Value>(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::AlertRule(id)))
-        .await?
-        .ok_or_else(|| ToolError::NotFound(format!("no analytics rule '{id}' in workspace {}; sentinel_list_analytics_rules lists them", target.workspace.workspace_name)))
+    arm.find::<Value>(
+        target.tenant_id(),
+        arm.workspace_url(target.workspace, WorkspaceResource::AlertRule(id)),
+    )
+    .await?
+    .ok_or_else(|| {
+        ToolError::NotFound(format!(
+            "no analytics rule '{id}' in workspace {}; sentinel_list_analytics_rules lists them",
+            target.workspace.workspace_name
+        ))
+    })
 }
 
 fn rule_info(rule: &Value) -> Result<RuleInfo, ToolError> {
-    serde_json::from_value::<AlertRule>(rule.clone()).map(RuleInfo::from).map_err(|e| ToolError::Failed(format!("the rule could not be read: {e}")))
+    serde_json::from_value::<AlertRule>(rule.clone())
+        .map(RuleInfo::from)
+        .map_err(|e| ToolError::Failed(format!("the rule could not be read: {e}")))
 }
 
 struct GetRule;
@@ -260,8 +332,16 @@ impl Tool for GetRule {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: RuleParams) -> Result<GetRuleOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: RuleParams,
+    ) -> Result<GetRuleOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let rule = read_rule(context, &target, &params.rule_id).await?;
         Ok(GetRuleOutput {
             tenant_id: target.tenant_id().clone(),
@@ -329,26 +409,50 @@ impl Tool for CreateRule {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: CreateRuleParams) -> Result<CreateRuleOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: CreateRuleParams,
+    ) -> Result<CreateRuleOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let arm = &context.services.arm;
         let (kind, mut properties) = match (params.template_id, params.definition) {
-            (Some(_), Some(_)) => return Err(ToolError::invalid("give either template_id or definition, not both")),
-            (None, None) => return Err(ToolError::invalid("give template_id (from sentinel_list_rule_templates) or definition")),
+            (Some(_), Some(_)) => {
+                return Err(ToolError::invalid(
+                    "give either template_id or definition, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ToolError::invalid(
+                    "give template_id (from sentinel_list_rule_templates) or definition",
+                ));
+            }
             (Some(template_id), None) => {
-                let url = arm.workspace_url(target.workspace, WorkspaceResource::AlertRuleTemplate(&template_id));
+                let url = arm.workspace_url(
+                    target.workspace,
+                    WorkspaceResource::AlertRuleTemplate(&template_id),
+                );
                 let template: Value = arm.find(target.tenant_id(), url).await?.ok_or_else(|| {
                     ToolError::NotFound(format!("no rule template '{template_id}' in workspace {}; sentinel_list_rule_templates lists them", target.workspace.workspace_name))
                 })?;
                 from_template(&template, params.kind)?
             }
             (None, Some(definition)) => {
-                let kind = params.kind.ok_or_else(|| ToolError::invalid("kind (Scheduled or NRT) is required with a definition"))?;
+                let kind = params.kind.ok_or_else(|| {
+                    ToolError::invalid("kind (Scheduled or NRT) is required with a definition")
+                })?;
                 (kind, definition)
             }
         };
         if let Some(name) = params.display_name {
-            properties.insert("displayName".into(), json!(super::one_line("display_name", &name, 256)?));
+            properties.insert(
+                "displayName".into(),
+                json!(super::one_line("display_name", &name, 256)?),
+            );
         }
         if let Some(severity) = params.severity {
             properties.insert("severity".into(), json!(severity));
@@ -357,24 +461,51 @@ impl Tool for CreateRule {
         for key in READ_ONLY {
             properties.remove(*key);
         }
-        properties.entry("suppressionDuration").or_insert(json!("PT5H"));
-        properties.entry("suppressionEnabled").or_insert(json!(false));
+        properties
+            .entry("suppressionDuration")
+            .or_insert(json!("PT5H"));
+        properties
+            .entry("suppressionEnabled")
+            .or_insert(json!(false));
         check_definition(kind, &properties)?;
         let rule_id = params.rule_id.unwrap_or_else(ArmName::new_guid);
         let url = arm.workspace_url(target.workspace, WorkspaceResource::AlertRule(&rule_id));
-        if arm.find::<Value>(target.tenant_id(), url.clone()).await?.is_some() {
-            return Err(ToolError::Conflict(format!("a rule with id {rule_id} already exists in workspace {}", target.workspace.workspace_name)));
+        if arm
+            .find::<Value>(target.tenant_id(), url.clone())
+            .await?
+            .is_some()
+        {
+            return Err(ToolError::Conflict(format!(
+                "a rule with id {rule_id} already exists in workspace {}",
+                target.workspace.workspace_name
+            )));
         }
-        let created: AlertRule = arm.put(target.tenant_id(), url, &json!({"kind": kind.name(), "properties": properties})).await?;
-        Ok(CreateRuleOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), rule: RuleInfo::from(created) })
+        let created: AlertRule = arm
+            .put(
+                target.tenant_id(),
+                url,
+                &json!({"kind": kind.name(), "properties": properties}),
+            )
+            .await?;
+        Ok(CreateRuleOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            rule: RuleInfo::from(created),
+        })
     }
 }
 
-fn from_template(template: &Value, kind: Option<RuleKind>) -> Result<(RuleKind, Map<String, Value>), ToolError> {
+fn from_template(
+    template: &Value,
+    kind: Option<RuleKind>,
+) -> Result<(RuleKind, Map<String, Value>), ToolError> {
     let template_kind = template["kind"].as_str().unwrap_or_default();
     let kind = match (RuleKind::parse(template_kind), kind) {
         (Some(from), Some(asked)) if from != asked => {
-            return Err(ToolError::invalid(format!("the template is a {template_kind} template; kind {} does not match", asked.name())));
+            return Err(ToolError::invalid(format!(
+                "the template is a {template_kind} template; kind {} does not match",
+                asked.name()
+            )));
         }
         (Some(kind), _) => kind,
         (None, _) => {
@@ -384,7 +515,14 @@ fn from_template(template: &Value, kind: Option<RuleKind>) -> Result<(RuleKind, 
         }
     };
     let p = &template["properties"];
-    let mut properties: Map<String, Value> = FROM_TEMPLATE.iter().filter_map(|k| p.get(*k).filter(|v| !v.is_null()).map(|v| ((*k).to_string(), v.clone()))).collect();
+    let mut properties: Map<String, Value> = FROM_TEMPLATE
+        .iter()
+        .filter_map(|k| {
+            p.get(*k)
+                .filter(|v| !v.is_null())
+                .map(|v| ((*k).to_string(), v.clone()))
+        })
+        .collect();
     properties.insert("alertRuleTemplateName".into(), template["name"].clone());
     if let Some(version) = p.get("version").filter(|v| !v.is_null()) {
         properties.insert("templateVersion".into(), version.clone());
@@ -393,12 +531,25 @@ fn from_template(template: &Value, kind: Option<RuleKind>) -> Result<(RuleKind, 
 }
 
 fn check_definition(kind: RuleKind, properties: &Map<String, Value>) -> Result<(), ToolError> {
-    let missing: Vec<&str> = kind.required().iter().copied().filter(|k| properties.get(*k).is_none_or(Value::is_null)).collect();
+    let missing: Vec<&str> = kind
+        .required()
+        .iter()
+        .copied()
+        .filter(|k| properties.get(*k).is_none_or(Value::is_null))
+        .collect();
     if !missing.is_empty() {
-        return Err(ToolError::invalid(format!("a {} rule needs {}", kind.name(), missing.join(", "))));
+        return Err(ToolError::invalid(format!(
+            "a {} rule needs {}",
+            kind.name(),
+            missing.join(", ")
+        )));
     }
-    let query = properties.get("query").and_then(Value::as_str).ok_or_else(|| ToolError::invalid("query must be a string"))?;
-    kql_guard::check_query(query).map_err(|refusal| ToolError::invalid(format!("query: {refusal}")))?;
+    let query = properties
+        .get("query")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ToolError::invalid("query must be a string"))?;
+    kql_guard::check_query(query)
+        .map_err(|refusal| ToolError::invalid(format!("query: {refusal}")))?;
     Ok(())
 }
 
@@ -451,20 +602,36 @@ impl Tool for SetRuleEnabled {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: SetRuleEnabledParams) -> Result<SetRuleEnabledOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: SetRuleEnabledParams,
+    ) -> Result<SetRuleEnabledOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         read_rule(context, &target, &params.rule_id).await?;
         let arm = &context.services.arm;
-        let url = arm.workspace_url(target.workspace, WorkspaceResource::AlertRule(&params.rule_id));
+        let url = arm.workspace_url(
+            target.workspace,
+            WorkspaceResource::AlertRule(&params.rule_id),
+        );
         let enabled = params.enabled;
         let updated = arm
-            .update(target.tenant_id(), url, &format!("analytics rule {}", params.rule_id), |rule| {
-                if rule["properties"]["enabled"] == json!(enabled) {
-                    return false;
-                }
-                rule["properties"]["enabled"] = json!(enabled);
-                true
-            })
+            .update(
+                target.tenant_id(),
+                url,
+                &format!("analytics rule {}", params.rule_id),
+                |rule| {
+                    if rule["properties"]["enabled"] == json!(enabled) {
+                        return false;
+                    }
+                    rule["properties"]["enabled"] = json!(enabled);
+                    true
+                },
+            )
             .await?;
         Ok(SetRuleEnabledOutput {
             tenant_id: target.tenant_id().clone(),
@@ -488,7 +655,11 @@ struct DeleteRuleOutput {
 
 impl Summary for DeleteRuleOutput {
     fn summary(&self) -> String {
-        format!("deleted {} from {}", describe(&self.deleted), self.workspace)
+        format!(
+            "deleted {} from {}",
+            describe(&self.deleted),
+            self.workspace
+        )
     }
 }
 
@@ -509,12 +680,31 @@ impl Tool for DeleteRule {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: RuleParams) -> Result<DeleteRuleOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: RuleParams,
+    ) -> Result<DeleteRuleOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let rule = rule_info(&read_rule(context, &target, &params.rule_id).await?)?;
         let arm = &context.services.arm;
-        arm.delete(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::AlertRule(&params.rule_id))).await?;
-        Ok(DeleteRuleOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), deleted: rule })
+        arm.delete(
+            target.tenant_id(),
+            arm.workspace_url(
+                target.workspace,
+                WorkspaceResource::AlertRule(&params.rule_id),
+            ),
+        )
+        .await?;
+        Ok(DeleteRuleOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            deleted: rule,
+        })
     }
 }
 
@@ -561,7 +751,14 @@ struct ListTemplatesOutput {
 
 impl Summary for ListTemplatesOutput {
     fn summary(&self) -> String {
-        let cut = if self.total_matching > self.templates.len() { format!(" (first {}; narrow with search, kind or tactic)", self.templates.len()) } else { String::new() };
+        let cut = if self.total_matching > self.templates.len() {
+            format!(
+                " (first {}; narrow with search, kind or tactic)",
+                self.templates.len()
+            )
+        } else {
+            String::new()
+        };
         format!("{} rule templates{cut}", self.total_matching)
     }
 }
@@ -583,30 +780,68 @@ impl Tool for ListTemplates {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListTemplatesParams) -> Result<ListTemplatesOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListTemplatesParams,
+    ) -> Result<ListTemplatesOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let arm = &context.services.arm;
         let all = arm
-            .list::<AlertRuleTemplate>(target.tenant_id(), ListPosition::start(arm.workspace_url(target.workspace, WorkspaceResource::AlertRuleTemplates)), MAX_READ)
+            .list::<AlertRuleTemplate>(
+                target.tenant_id(),
+                ListPosition::start(
+                    arm.workspace_url(target.workspace, WorkspaceResource::AlertRuleTemplates),
+                ),
+                MAX_READ,
+            )
             .await?;
         let search = params.search.map(|s| s.trim().to_lowercase());
         let matches_text = |t: &AlertRuleTemplate, needle: &str| {
-            [&t.properties.display_name, &t.properties.description].iter().any(|field| field.as_deref().is_some_and(|text| text.to_lowercase().contains(needle)))
+            [&t.properties.display_name, &t.properties.description]
+                .iter()
+                .any(|field| {
+                    field
+                        .as_deref()
+                        .is_some_and(|text| text.to_lowercase().contains(needle))
+                })
         };
         let matching: Vec<TemplateInfo> = all
             .items
             .into_iter()
-            .filter(|t| params.kind.as_deref().is_none_or(|k| t.kind.as_deref().is_some_and(|kind| kind.eq_ignore_ascii_case(k.trim()))))
+            .filter(|t| {
+                params.kind.as_deref().is_none_or(|k| {
+                    t.kind
+                        .as_deref()
+                        .is_some_and(|kind| kind.eq_ignore_ascii_case(k.trim()))
+                })
+            })
             .filter(|t| search.as_deref().is_none_or(|s| matches_text(t, s)))
-            .filter(|t| params.tactic.as_deref().is_none_or(|tactic| t.properties.tactics.iter().any(|x| x.eq_ignore_ascii_case(tactic.trim()))))
+            .filter(|t| {
+                params.tactic.as_deref().is_none_or(|tactic| {
+                    t.properties
+                        .tactics
+                        .iter()
+                        .any(|x| x.eq_ignore_ascii_case(tactic.trim()))
+                })
+            })
             .map(|t| TemplateInfo {
                 template_id: t.name,
                 kind: t.kind,
                 display_name: t.properties.display_name,
                 severity: t.properties.severity,
                 tactics: t.properties.tactics,
-                required_connectors: t.properties.required_data_connectors.into_iter().filter_map(|c| c.connector_id).collect(),
+                required_connectors: t
+                    .properties
+                    .required_data_connectors
+                    .into_iter()
+                    .filter_map(|c| c.connector_id)
+                    .collect(),
                 version: t.properties.version,
                 rules_created: t.properties.alert_rules_created_by_template_count,
             })

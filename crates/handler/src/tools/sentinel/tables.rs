@@ -9,19 +9,28 @@ use serde_json::json;
 
 use super::{OperationReport, Target, operation_wait, target};
 use crate::clients::arm::{ArmName, LogTable, TableColumn, WorkspaceResource};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListTables).tool(GetTable).tool(CreateTable).tool(UpdateTable).tool(DeleteTable)
+    builder
+        .tool(ListTables)
+        .tool(GetTable)
+        .tool(CreateTable)
+        .tool(UpdateTable)
+        .tool(DeleteTable)
 }
 
 /// A workspace has a few hundred tables at most; all are read, then filtered.
 const MAX_TABLES: usize = 5000;
 const DEFAULT_LIMIT: u32 = 200;
 const MAX_LIMIT: u32 = 1000;
-const COLUMN_TYPES: &[&str] = &["string", "int", "long", "real", "boolean", "dateTime", "guid", "dynamic"];
+const COLUMN_TYPES: &[&str] = &[
+    "string", "int", "long", "real", "boolean", "dateTime", "guid", "dynamic",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 enum Plan {
@@ -83,8 +92,12 @@ fn retention_text(t: &TableInfo) -> String {
         "{}: {} plan, {} days interactive, {} days total",
         t.name,
         t.plan.as_deref().unwrap_or("?"),
-        t.retention_in_days.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
-        t.total_retention_in_days.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
+        t.retention_in_days
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "?".into()),
+        t.total_retention_in_days
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "?".into())
     )
 }
 
@@ -116,7 +129,11 @@ struct ListTablesOutput {
 
 impl Summary for ListTablesOutput {
     fn summary(&self) -> String {
-        let cut = if self.total_matching > self.tables.len() { format!(" (first {}; narrow with name_contains)", self.tables.len()) } else { String::new() };
+        let cut = if self.total_matching > self.tables.len() {
+            format!(" (first {}; narrow with name_contains)", self.tables.len())
+        } else {
+            String::new()
+        };
         format!("{} tables in {}{cut}", self.total_matching, self.workspace)
     }
 }
@@ -138,23 +155,46 @@ impl Tool for ListTables {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListTablesParams) -> Result<ListTablesOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListTablesParams,
+    ) -> Result<ListTablesOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let arm = &context.services.arm;
-        let all = arm.list::<LogTable>(target.tenant_id(), ListPosition::start(arm.workspace_url(target.workspace, WorkspaceResource::Tables)), MAX_TABLES).await?;
+        let all = arm
+            .list::<LogTable>(
+                target.tenant_id(),
+                ListPosition::start(arm.workspace_url(target.workspace, WorkspaceResource::Tables)),
+                MAX_TABLES,
+            )
+            .await?;
         let needle = params.name_contains.map(|n| n.trim().to_lowercase());
         let mut matching: Vec<TableInfo> = all
             .items
             .iter()
-            .filter(|t| needle.as_deref().is_none_or(|n| t.name.to_lowercase().contains(n)))
+            .filter(|t| {
+                needle
+                    .as_deref()
+                    .is_none_or(|n| t.name.to_lowercase().contains(n))
+            })
             .filter(|t| !params.custom_only.unwrap_or(false) || t.name.ends_with("_CL"))
             .map(TableInfo::from)
             .collect();
         matching.sort_by(|a, b| a.name.cmp(&b.name));
         let total_matching = matching.len();
         matching.truncate(limit);
-        Ok(ListTablesOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), tables: matching, total_matching })
+        Ok(ListTablesOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            tables: matching,
+            total_matching,
+        })
     }
 }
 
@@ -185,15 +225,31 @@ struct GetTableOutput {
 
 impl Summary for GetTableOutput {
     fn summary(&self) -> String {
-        format!("{}, {} columns", retention_text(&self.table), self.columns.len() + self.standard_columns.len())
+        format!(
+            "{}, {} columns",
+            retention_text(&self.table),
+            self.columns.len() + self.standard_columns.len()
+        )
     }
 }
 
-async fn read_table(context: &ToolContext, target: &Target<'_>, table: &ArmName) -> Result<LogTable, ToolError> {
+async fn read_table(
+    context: &ToolContext,
+    target: &Target<'_>,
+    table: &ArmName,
+) -> Result<LogTable, ToolError> {
     let arm = &context.services.arm;
-    arm.find::<LogTable>(target.tenant_id(), arm.workspace_url(target.workspace, WorkspaceResource::Table(table)))
-        .await?
-        .ok_or_else(|| ToolError::NotFound(format!("no table '{table}' in workspace {}; sentinel_list_tables lists them", target.workspace.workspace_name)))
+    arm.find::<LogTable>(
+        target.tenant_id(),
+        arm.workspace_url(target.workspace, WorkspaceResource::Table(table)),
+    )
+    .await?
+    .ok_or_else(|| {
+        ToolError::NotFound(format!(
+            "no table '{table}' in workspace {}; sentinel_list_tables lists them",
+            target.workspace.workspace_name
+        ))
+    })
 }
 
 #[async_trait::async_trait]
@@ -213,8 +269,16 @@ impl Tool for GetTable {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: TableParams) -> Result<GetTableOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: TableParams,
+    ) -> Result<GetTableOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let table = read_table(context, &target, &params.table).await?;
         let schema = table.properties.schema.clone();
         Ok(GetTableOutput {
@@ -222,7 +286,10 @@ impl Tool for GetTable {
             workspace: target.workspace.workspace_name.clone(),
             table: TableInfo::from(&table),
             description: schema.as_ref().and_then(|s| s.description.clone()),
-            columns: schema.as_ref().map(|s| s.columns.clone()).unwrap_or_default(),
+            columns: schema
+                .as_ref()
+                .map(|s| s.columns.clone())
+                .unwrap_or_default(),
             standard_columns: schema.map(|s| s.standard_columns).unwrap_or_default(),
         })
     }
@@ -234,20 +301,26 @@ fn check_retention(retention: Option<i64>, total: Option<i64>) -> Result<(), Too
         && days != -1
         && !(4..=730).contains(&days)
     {
-        return Err(ToolError::invalid(format!("retention_in_days must be 4-730, or -1 for the workspace default; got {days}")));
+        return Err(ToolError::invalid(format!(
+            "retention_in_days must be 4-730, or -1 for the workspace default; got {days}"
+        )));
     }
     if let Some(days) = total
         && days != -1
         && !(4..=4383).contains(&days)
     {
-        return Err(ToolError::invalid(format!("total_retention_in_days must be 4-4383 (12 years), or -1 for the default; got {days}")));
+        return Err(ToolError::invalid(format!(
+            "total_retention_in_days must be 4-4383 (12 years), or -1 for the default; got {days}"
+        )));
     }
     if let (Some(r), Some(t)) = (retention, total)
         && r > 0
         && t > 0
         && t < r
     {
-        return Err(ToolError::invalid(format!("total_retention_in_days ({t}) cannot be less than retention_in_days ({r})")));
+        return Err(ToolError::invalid(format!(
+            "total_retention_in_days ({t}) cannot be less than retention_in_days ({r})"
+        )));
     }
     Ok(())
 }
@@ -268,8 +341,16 @@ impl Summary for TableChangeOutput {
     fn summary(&self) -> String {
         match (&self.before, &self.after) {
             (_, Some(after)) => format!("{}{}", retention_text(after), self.operation.note()),
-            (Some(_), None) if self.operation.done() => format!("table {} deleted from {}", self.table, self.workspace),
-            _ => format!("{} in {}: {}{}", self.table, self.workspace, self.operation.status, self.operation.note()),
+            (Some(_), None) if self.operation.done() => {
+                format!("table {} deleted from {}", self.table, self.workspace)
+            }
+            _ => format!(
+                "{} in {}: {}{}",
+                self.table,
+                self.workspace,
+                self.operation.status,
+                self.operation.note()
+            ),
         }
     }
 }
@@ -325,23 +406,41 @@ impl Tool for CreateTable {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: CreateTableParams) -> Result<TableChangeOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: CreateTableParams,
+    ) -> Result<TableChangeOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let name = params.table.as_str();
         if !name.ends_with("_CL") || name.len() <= 3 {
-            return Err(ToolError::invalid(format!("custom table names end with _CL (e.g. {name}_CL); '{name}' does not")));
+            return Err(ToolError::invalid(format!(
+                "custom table names end with _CL (e.g. {name}_CL); '{name}' does not"
+            )));
         }
         check_retention(params.retention_in_days, params.total_retention_in_days)?;
         let wait = operation_wait(params.wait_seconds)?;
         let columns = schema_columns(params.columns)?;
         let arm = &context.services.arm;
         let url = arm.workspace_url(target.workspace, WorkspaceResource::Table(&params.table));
-        if arm.find::<LogTable>(target.tenant_id(), url.clone()).await?.is_some() {
-            return Err(ToolError::Conflict(format!("table {name} already exists in workspace {}; change it with sentinel_update_table", target.workspace.workspace_name)));
+        if arm
+            .find::<LogTable>(target.tenant_id(), url.clone())
+            .await?
+            .is_some()
+        {
+            return Err(ToolError::Conflict(format!(
+                "table {name} already exists in workspace {}; change it with sentinel_update_table",
+                target.workspace.workspace_name
+            )));
         }
         let mut properties = json!({"schema": {"name": name, "columns": columns}, "plan": params.plan.unwrap_or(Plan::Analytics).name()});
         if let Some(description) = params.description {
-            properties["schema"]["description"] = json!(super::one_line("description", &description, 1024)?);
+            properties["schema"]["description"] =
+                json!(super::one_line("description", &description, 1024)?);
         }
         if let Some(days) = params.retention_in_days {
             properties["retentionInDays"] = json!(days);
@@ -350,39 +449,82 @@ impl Tool for CreateTable {
             properties["totalRetentionInDays"] = json!(days);
         }
         let body = json!({"properties": properties});
-        let outcome = arm.run_operation(target.tenant_id(), Method::PUT, url.clone(), Some(&body), &format!("table {name}"), wait).await?;
+        let outcome = arm
+            .run_operation(
+                target.tenant_id(),
+                Method::PUT,
+                url.clone(),
+                Some(&body),
+                &format!("table {name}"),
+                wait,
+            )
+            .await?;
         let operation = OperationReport::from(outcome);
-        let after = if operation.done() { Some(TableInfo::from(&read_table(context, &target, &params.table).await?)) } else { None };
-        Ok(TableChangeOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), table: name.into(), operation, after, before: None })
+        let after = if operation.done() {
+            Some(TableInfo::from(
+                &read_table(context, &target, &params.table).await?,
+            ))
+        } else {
+            None
+        };
+        Ok(TableChangeOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            table: name.into(),
+            operation,
+            after,
+            before: None,
+        })
     }
 }
 
 fn schema_columns(columns: Vec<ColumnParam>) -> Result<Vec<serde_json::Value>, ToolError> {
     if columns.is_empty() {
-        return Err(ToolError::invalid("columns is empty: a custom table needs at least one column besides TimeGenerated"));
+        return Err(ToolError::invalid(
+            "columns is empty: a custom table needs at least one column besides TimeGenerated",
+        ));
     }
     let mut out: Vec<(String, &'static str)> = Vec::new();
     for column in columns {
         let name = column.name.trim().to_string();
-        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && name.len() <= 45;
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && name.len() <= 45;
         if !valid {
-            return Err(ToolError::invalid(format!("column name '{name}' is invalid: letters, digits and underscores, starting with a letter, at most 45 characters")));
+            return Err(ToolError::invalid(format!(
+                "column name '{name}' is invalid: letters, digits and underscores, starting with a letter, at most 45 characters"
+            )));
         }
         if out.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-            return Err(ToolError::invalid(format!("column '{name}' is listed twice")));
+            return Err(ToolError::invalid(format!(
+                "column '{name}' is listed twice"
+            )));
         }
         let ty = COLUMN_TYPES
             .iter()
             .find(|t| t.eq_ignore_ascii_case(column.column_type.trim()))
-            .ok_or_else(|| ToolError::invalid(format!("column '{name}' has type '{}'; accepted: {}", column.column_type, COLUMN_TYPES.join(", "))))?;
+            .ok_or_else(|| {
+                ToolError::invalid(format!(
+                    "column '{name}' has type '{}'; accepted: {}",
+                    column.column_type,
+                    COLUMN_TYPES.join(", ")
+                ))
+            })?;
         out.push((name, ty));
     }
     match out.iter().find(|(n, _)| n == "TimeGenerated") {
         Some((_, "dateTime")) => {}
-        Some((_, other)) => return Err(ToolError::invalid(format!("TimeGenerated must be of type dateTime, not {other}"))),
+        Some((_, other)) => {
+            return Err(ToolError::invalid(format!(
+                "TimeGenerated must be of type dateTime, not {other}"
+            )));
+        }
         None => out.insert(0, ("TimeGenerated".into(), "dateTime")),
     }
-    Ok(out.into_iter().map(|(name, ty)| json!({"name": name, "type": ty})).collect())
+    Ok(out
+        .into_iter()
+        .map(|(name, ty)| json!({"name": name, "type": ty}))
+        .collect())
 }
 
 struct UpdateTable;
@@ -423,10 +565,23 @@ impl Tool for UpdateTable {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: UpdateTableParams) -> Result<TableChangeOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
-        if params.plan.is_none() && params.retention_in_days.is_none() && params.total_retention_in_days.is_none() {
-            return Err(ToolError::invalid("nothing to change: give plan, retention_in_days and/or total_retention_in_days"));
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: UpdateTableParams,
+    ) -> Result<TableChangeOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
+        if params.plan.is_none()
+            && params.retention_in_days.is_none()
+            && params.total_retention_in_days.is_none()
+        {
+            return Err(ToolError::invalid(
+                "nothing to change: give plan, retention_in_days and/or total_retention_in_days",
+            ));
         }
         check_retention(params.retention_in_days, params.total_retention_in_days)?;
         let wait = operation_wait(params.wait_seconds)?;
@@ -444,9 +599,24 @@ impl Tool for UpdateTable {
         let arm = &context.services.arm;
         let url = arm.workspace_url(target.workspace, WorkspaceResource::Table(&params.table));
         let body = json!({"properties": properties});
-        let outcome = arm.run_operation(target.tenant_id(), Method::PATCH, url, Some(&body), &format!("table {}", params.table), wait).await?;
+        let outcome = arm
+            .run_operation(
+                target.tenant_id(),
+                Method::PATCH,
+                url,
+                Some(&body),
+                &format!("table {}", params.table),
+                wait,
+            )
+            .await?;
         let operation = OperationReport::from(outcome);
-        let after = if operation.done() { Some(TableInfo::from(&read_table(context, &target, &params.table).await?)) } else { None };
+        let after = if operation.done() {
+            Some(TableInfo::from(
+                &read_table(context, &target, &params.table).await?,
+            ))
+        } else {
+            None
+        };
         Ok(TableChangeOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
@@ -490,16 +660,36 @@ impl Tool for DeleteTable {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: DeleteTableParams) -> Result<TableChangeOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: DeleteTableParams,
+    ) -> Result<TableChangeOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         if !params.table.as_str().ends_with("_CL") {
-            return Err(ToolError::invalid(format!("only custom tables (names ending _CL) can be deleted; '{}' is not one", params.table)));
+            return Err(ToolError::invalid(format!(
+                "only custom tables (names ending _CL) can be deleted; '{}' is not one",
+                params.table
+            )));
         }
         let wait = operation_wait(params.wait_seconds)?;
         let before = TableInfo::from(&read_table(context, &target, &params.table).await?);
         let arm = &context.services.arm;
         let url = arm.workspace_url(target.workspace, WorkspaceResource::Table(&params.table));
-        let outcome = arm.run_operation(target.tenant_id(), Method::DELETE, url, None, &format!("table {}", params.table), wait).await?;
+        let outcome = arm
+            .run_operation(
+                target.tenant_id(),
+                Method::DELETE,
+                url,
+                None,
+                &format!("table {}", params.table),
+                wait,
+            )
+            .await?;
         Ok(TableChangeOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),

@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 
 use super::{page, target};
 use crate::clients::arm::{ArmName, Watchlist, WatchlistItem, WorkspaceResource};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
 
@@ -53,7 +55,12 @@ struct ListWatchlistsOutput {
 impl Summary for ListWatchlistsOutput {
     fn summary(&self) -> String {
         let aliases: Vec<&str> = self.watchlists.iter().map(|w| w.alias.as_str()).collect();
-        format!("{} watchlists in {}: {}", aliases.len(), self.workspace, aliases.join(", "))
+        format!(
+            "{} watchlists in {}: {}",
+            aliases.len(),
+            self.workspace,
+            aliases.join(", ")
+        )
     }
 }
 
@@ -73,10 +80,26 @@ impl Tool for ListWatchlists {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListWatchlistsParams) -> Result<ListWatchlistsOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListWatchlistsParams,
+    ) -> Result<ListWatchlistsOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let arm = &context.services.arm;
-        let all = arm.list::<Watchlist>(target.tenant_id(), ListPosition::start(arm.workspace_url(target.workspace, WorkspaceResource::Watchlists)), MAX_WATCHLISTS).await?;
+        let all = arm
+            .list::<Watchlist>(
+                target.tenant_id(),
+                ListPosition::start(
+                    arm.workspace_url(target.workspace, WorkspaceResource::Watchlists),
+                ),
+                MAX_WATCHLISTS,
+            )
+            .await?;
         let watchlists = all
             .items
             .into_iter()
@@ -94,7 +117,11 @@ impl Tool for ListWatchlists {
                 }
             })
             .collect();
-        Ok(ListWatchlistsOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), watchlists })
+        Ok(ListWatchlistsOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            watchlists,
+        })
     }
 }
 
@@ -135,8 +162,16 @@ struct GetWatchlistItemsOutput {
 
 impl Summary for GetWatchlistItemsOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() { "; more (use next_cursor)" } else { "" };
-        format!("{} items of watchlist {}{more}", self.items.len(), self.alias)
+        let more = if self.next_cursor.is_some() {
+            "; more (use next_cursor)"
+        } else {
+            ""
+        };
+        format!(
+            "{} items of watchlist {}{more}",
+            self.items.len(),
+            self.alias
+        )
     }
 }
 
@@ -156,12 +191,23 @@ impl Tool for GetWatchlistItems {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: GetWatchlistItemsParams) -> Result<GetWatchlistItemsOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: GetWatchlistItemsParams,
+    ) -> Result<GetWatchlistItemsOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let limit = super::limit(params.limit, DEFAULT_ITEMS, MAX_ITEMS)?;
         let arm = &context.services.arm;
         if params.cursor.is_none() {
-            let url = arm.workspace_url(target.workspace, WorkspaceResource::Watchlist(&params.alias));
+            let url = arm.workspace_url(
+                target.workspace,
+                WorkspaceResource::Watchlist(&params.alias),
+            );
             if arm.find::<Value>(target.tenant_id(), url).await?.is_none() {
                 return Err(ToolError::NotFound(format!(
                     "no watchlist '{}' in workspace {}; sentinel_list_watchlists lists them",
@@ -169,13 +215,32 @@ impl Tool for GetWatchlistItems {
                 )));
             }
         }
-        let start = || Ok(arm.workspace_url(target.workspace, WorkspaceResource::WatchlistItems(&params.alias)));
-        let (items, next_cursor) = page::<WatchlistItem>(context, target.tenant_id(), start, params.cursor.as_deref(), limit).await?;
+        let start = || {
+            Ok(arm.workspace_url(
+                target.workspace,
+                WorkspaceResource::WatchlistItems(&params.alias),
+            ))
+        };
+        let (items, next_cursor) = page::<WatchlistItem>(
+            context,
+            target.tenant_id(),
+            start,
+            params.cursor.as_deref(),
+            limit,
+        )
+        .await?;
         Ok(GetWatchlistItemsOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
             alias: params.alias.to_string(),
-            items: items.into_iter().map(|i| ItemInfo { item_id: i.name, values: i.properties.items_key_value, updated: i.properties.updated }).collect(),
+            items: items
+                .into_iter()
+                .map(|i| ItemInfo {
+                    item_id: i.name,
+                    values: i.properties.items_key_value,
+                    updated: i.properties.updated,
+                })
+                .collect(),
             next_cursor,
         })
     }

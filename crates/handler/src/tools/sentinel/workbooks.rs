@@ -9,12 +9,19 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{Target, one_line, target};
 use crate::clients::arm::{ArmName, GroupResource, Workbook, Workspace, WorkspaceResource};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
-    builder.tool(ListWorkbooks).tool(GetWorkbook).tool(ExportWorkbook).tool(ImportWorkbook).tool(DeleteWorkbook)
+    builder
+        .tool(ListWorkbooks)
+        .tool(GetWorkbook)
+        .tool(ExportWorkbook)
+        .tool(ImportWorkbook)
+        .tool(DeleteWorkbook)
 }
 
 const MAX_READ: usize = 2000;
@@ -47,21 +54,50 @@ impl From<&Workbook> for WorkbookInfo {
 }
 
 fn describe(w: &WorkbookInfo) -> String {
-    format!("workbook '{}' ({})", w.display_name.as_deref().unwrap_or(""), w.workbook_id)
+    format!(
+        "workbook '{}' ({})",
+        w.display_name.as_deref().unwrap_or(""),
+        w.workbook_id
+    )
 }
 
-async fn read_workbook(context: &ToolContext, target: &Target<'_>, id: &ArmName, content: bool) -> Result<Workbook, ToolError> {
+async fn read_workbook(
+    context: &ToolContext,
+    target: &Target<'_>,
+    id: &ArmName,
+    content: bool,
+) -> Result<Workbook, ToolError> {
     let arm = &context.services.arm;
     let ws = target.workspace;
-    let not_found = || ToolError::NotFound(format!("no Sentinel workbook '{id}' for workspace {}; sentinel_list_workbooks lists them", ws.workspace_name));
+    let not_found = || {
+        ToolError::NotFound(format!(
+            "no Sentinel workbook '{id}' for workspace {}; sentinel_list_workbooks lists them",
+            ws.workspace_name
+        ))
+    };
     let workbook = arm
-        .find::<Workbook>(target.tenant_id(), arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::Workbook { name: id, content }))
+        .find::<Workbook>(
+            target.tenant_id(),
+            arm.group_url(
+                &ws.subscription_id,
+                &ws.resource_group,
+                GroupResource::Workbook { name: id, content },
+            ),
+        )
         .await?
         .ok_or_else(not_found)?;
     // The resource group may hold other workbooks (Azure Monitor's, another workspace's): only this workspace's Sentinel ones are acted on.
     let source = ws.resource_path();
-    let ours = workbook.properties.category.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("sentinel"))
-        && workbook.properties.source_id.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(&source));
+    let ours = workbook
+        .properties
+        .category
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case("sentinel"))
+        && workbook
+            .properties
+            .source_id
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(&source));
     if ours { Ok(workbook) } else { Err(not_found()) }
 }
 
@@ -90,8 +126,18 @@ struct ListWorkbooksOutput {
 
 impl Summary for ListWorkbooksOutput {
     fn summary(&self) -> String {
-        let names: Vec<&str> = self.workbooks.iter().filter_map(|w| w.display_name.as_deref()).take(10).collect();
-        format!("{} Sentinel workbooks in {}: {}", self.total_matching, self.workspace, names.join(", "))
+        let names: Vec<&str> = self
+            .workbooks
+            .iter()
+            .filter_map(|w| w.display_name.as_deref())
+            .take(10)
+            .collect();
+        format!(
+            "{} Sentinel workbooks in {}: {}",
+            self.total_matching,
+            self.workspace,
+            names.join(", ")
+        )
     }
 }
 
@@ -111,19 +157,40 @@ impl Tool for ListWorkbooks {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListWorkbooksParams) -> Result<ListWorkbooksOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListWorkbooksParams,
+    ) -> Result<ListWorkbooksOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let arm = &context.services.arm;
         let ws = target.workspace;
         let source = ws.resource_path();
-        let url = arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::Workbooks { source_id: &source });
-        let all = arm.list::<Workbook>(target.tenant_id(), ListPosition::start(url), MAX_READ).await?;
+        let url = arm.group_url(
+            &ws.subscription_id,
+            &ws.resource_group,
+            GroupResource::Workbooks { source_id: &source },
+        );
+        let all = arm
+            .list::<Workbook>(target.tenant_id(), ListPosition::start(url), MAX_READ)
+            .await?;
         let needle = params.name_contains.map(|n| n.trim().to_lowercase());
         let matching: Vec<WorkbookInfo> = all
             .items
             .iter()
-            .filter(|w| needle.as_deref().is_none_or(|n| w.properties.display_name.as_deref().is_some_and(|d| d.to_lowercase().contains(n))))
+            .filter(|w| {
+                needle.as_deref().is_none_or(|n| {
+                    w.properties
+                        .display_name
+                        .as_deref()
+                        .is_some_and(|d| d.to_lowercase().contains(n))
+                })
+            })
             .map(WorkbookInfo::from)
             .collect();
         let total_matching = matching.len();
@@ -163,7 +230,12 @@ struct GetWorkbookOutput {
 
 impl Summary for GetWorkbookOutput {
     fn summary(&self) -> String {
-        format!("{}: {} steps, {} queries", describe(&self.workbook), self.steps, self.queries.len())
+        format!(
+            "{}: {} steps, {} queries",
+            describe(&self.workbook),
+            self.steps,
+            self.queries.len()
+        )
     }
 }
 
@@ -198,10 +270,22 @@ impl Tool for GetWorkbook {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: WorkbookParams) -> Result<GetWorkbookOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: WorkbookParams,
+    ) -> Result<GetWorkbookOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let workbook = read_workbook(context, &target, &params.workbook_id, true).await?;
-        let data = workbook.properties.serialized_data.clone().unwrap_or_default();
+        let data = workbook
+            .properties
+            .serialized_data
+            .clone()
+            .unwrap_or_default();
         let content: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
         let mut found = Vec::new();
         queries(&content, &mut found);
@@ -246,7 +330,11 @@ struct ExportWorkbookOutput {
 
 impl Summary for ExportWorkbookOutput {
     fn summary(&self) -> String {
-        format!("exported workbook '{}' ({} bytes of content)", self.definition.display_name, self.definition.serialized_data.len())
+        format!(
+            "exported workbook '{}' ({} bytes of content)",
+            self.definition.display_name,
+            self.definition.serialized_data.len()
+        )
     }
 }
 
@@ -267,11 +355,21 @@ impl Tool for ExportWorkbook {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: WorkbookParams) -> Result<ExportWorkbookOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: WorkbookParams,
+    ) -> Result<ExportWorkbookOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let workbook = read_workbook(context, &target, &params.workbook_id, true).await?;
         let p = workbook.properties;
-        let serialized_data = p.serialized_data.ok_or_else(|| ToolError::Failed("the workbook came back without its content".into()))?;
+        let serialized_data = p.serialized_data.ok_or_else(|| {
+            ToolError::Failed("the workbook came back without its content".into())
+        })?;
         Ok(ExportWorkbookOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
@@ -317,18 +415,32 @@ struct ImportWorkbookOutput {
 
 impl Summary for ImportWorkbookOutput {
     fn summary(&self) -> String {
-        format!("imported {} into {}", describe(&self.workbook), self.workspace)
+        format!(
+            "imported {} into {}",
+            describe(&self.workbook),
+            self.workspace
+        )
     }
 }
 
 /// Checks a workbook's content is Notebook JSON before it is sent.
 fn check_content(data: &str) -> Result<(), ToolError> {
     if data.len() > MAX_CONTENT_BYTES {
-        return Err(ToolError::invalid(format!("serialized_data is {} bytes; at most {MAX_CONTENT_BYTES} are accepted", data.len())));
+        return Err(ToolError::invalid(format!(
+            "serialized_data is {} bytes; at most {MAX_CONTENT_BYTES} are accepted",
+            data.len()
+        )));
     }
-    let content: Value = serde_json::from_str(data).map_err(|e| ToolError::invalid(format!("serialized_data is not JSON: {e}")))?;
-    if !content["version"].as_str().is_some_and(|v| v.starts_with("Notebook/")) || !content["items"].is_array() {
-        return Err(ToolError::invalid("serialized_data is not workbook content: expected an object with \"version\": \"Notebook/1.0\" and \"items\""));
+    let content: Value = serde_json::from_str(data)
+        .map_err(|e| ToolError::invalid(format!("serialized_data is not JSON: {e}")))?;
+    if !content["version"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("Notebook/"))
+        || !content["items"].is_array()
+    {
+        return Err(ToolError::invalid(
+            "serialized_data is not workbook content: expected an object with \"version\": \"Notebook/1.0\" and \"items\"",
+        ));
     }
     Ok(())
 }
@@ -350,19 +462,45 @@ impl Tool for ImportWorkbook {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ImportWorkbookParams) -> Result<ImportWorkbookOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ImportWorkbookParams,
+    ) -> Result<ImportWorkbookOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let (name, description, data, tags) = match (params.definition, params.serialized_data) {
-            (Some(_), Some(_)) => return Err(ToolError::invalid("give definition or serialized_data, not both")),
-            (None, None) => return Err(ToolError::invalid("give definition (from sentinel_export_workbook) or display_name with serialized_data")),
+            (Some(_), Some(_)) => {
+                return Err(ToolError::invalid(
+                    "give definition or serialized_data, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ToolError::invalid(
+                    "give definition (from sentinel_export_workbook) or display_name with serialized_data",
+                ));
+            }
             (Some(d), None) => {
                 if d.format.as_deref().is_some_and(|f| f != DEFINITION_FORMAT) {
-                    return Err(ToolError::invalid(format!("definition format '{}' is not {DEFINITION_FORMAT}", d.format.unwrap_or_default())));
+                    return Err(ToolError::invalid(format!(
+                        "definition format '{}' is not {DEFINITION_FORMAT}",
+                        d.format.unwrap_or_default()
+                    )));
                 }
-                (params.display_name.unwrap_or(d.display_name), d.description, d.serialized_data, d.tags)
+                (
+                    params.display_name.unwrap_or(d.display_name),
+                    d.description,
+                    d.serialized_data,
+                    d.tags,
+                )
             }
             (None, Some(data)) => {
-                let name = params.display_name.ok_or_else(|| ToolError::invalid("display_name is required with serialized_data"))?;
+                let name = params.display_name.ok_or_else(|| {
+                    ToolError::invalid("display_name is required with serialized_data")
+                })?;
                 (name, None, data, Vec::new())
             }
         };
@@ -370,27 +508,65 @@ impl Tool for ImportWorkbook {
         check_content(&data)?;
         let id = params.workbook_id.unwrap_or_else(ArmName::new_guid);
         if uuid::Uuid::try_parse(id.as_str()).is_err() {
-            return Err(ToolError::invalid(format!("workbook_id '{id}' is not a GUID; workbook ids are GUIDs")));
+            return Err(ToolError::invalid(format!(
+                "workbook_id '{id}' is not a GUID; workbook ids are GUIDs"
+            )));
         }
         let workbook = create_workbook(context, &target, &id, json!({"displayName": name, "description": description, "serializedData": data, "tags": tags})).await?;
-        Ok(ImportWorkbookOutput { tenant_id: target.tenant_id().clone(), workspace: target.workspace.workspace_name.clone(), workbook: WorkbookInfo::from(&workbook) })
+        Ok(ImportWorkbookOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: target.workspace.workspace_name.clone(),
+            workbook: WorkbookInfo::from(&workbook),
+        })
     }
 }
 
 /// Creates a workbook linked to the target workspace from its display name, content and
 /// description; refuses an id that exists. Also used to restore backups.
-pub async fn create_workbook(context: &ToolContext, target: &Target<'_>, id: &ArmName, mut properties: Value) -> Result<Workbook, ToolError> {
+pub async fn create_workbook(
+    context: &ToolContext,
+    target: &Target<'_>,
+    id: &ArmName,
+    mut properties: Value,
+) -> Result<Workbook, ToolError> {
     let arm = &context.services.arm;
     let ws = target.workspace;
-    let url = arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::Workbook { name: id, content: false });
-    if arm.find::<Value>(target.tenant_id(), url.clone()).await?.is_some() {
-        return Err(ToolError::Conflict(format!("a workbook with id {id} already exists in resource group {}", ws.resource_group)));
+    let url = arm.group_url(
+        &ws.subscription_id,
+        &ws.resource_group,
+        GroupResource::Workbook {
+            name: id,
+            content: false,
+        },
+    );
+    if arm
+        .find::<Value>(target.tenant_id(), url.clone())
+        .await?
+        .is_some()
+    {
+        return Err(ToolError::Conflict(format!(
+            "a workbook with id {id} already exists in resource group {}",
+            ws.resource_group
+        )));
     }
-    let workspace: Workspace = arm.get(target.tenant_id(), arm.workspace_url(ws, WorkspaceResource::Workspace)).await?;
-    let location = workspace.location.ok_or_else(|| ToolError::Failed(format!("workspace {} has no location", ws.workspace_name)))?;
+    let workspace: Workspace = arm
+        .get(
+            target.tenant_id(),
+            arm.workspace_url(ws, WorkspaceResource::Workspace),
+        )
+        .await?;
+    let location = workspace.location.ok_or_else(|| {
+        ToolError::Failed(format!("workspace {} has no location", ws.workspace_name))
+    })?;
     properties["category"] = json!("sentinel");
     properties["sourceId"] = json!(ws.resource_path());
-    Ok(arm.put(target.tenant_id(), url, &json!({"location": location, "kind": "shared", "properties": properties})).await?)
+    Ok(arm
+        .put(
+            target.tenant_id(),
+            url,
+            &json!({"location": location, "kind": "shared", "properties": properties}),
+        )
+        .await?)
 }
 
 struct DeleteWorkbook;
@@ -425,12 +601,35 @@ impl Tool for DeleteWorkbook {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: WorkbookParams) -> Result<DeleteWorkbookOutput, ToolError> {
-        let target = target(context, params.tenant_id.as_ref(), params.workspace.as_deref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: WorkbookParams,
+    ) -> Result<DeleteWorkbookOutput, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
         let workbook = read_workbook(context, &target, &params.workbook_id, false).await?;
         let arm = &context.services.arm;
         let ws = target.workspace;
-        arm.delete(target.tenant_id(), arm.group_url(&ws.subscription_id, &ws.resource_group, GroupResource::Workbook { name: &params.workbook_id, content: false })).await?;
-        Ok(DeleteWorkbookOutput { tenant_id: target.tenant_id().clone(), workspace: ws.workspace_name.clone(), deleted: WorkbookInfo::from(&workbook) })
+        arm.delete(
+            target.tenant_id(),
+            arm.group_url(
+                &ws.subscription_id,
+                &ws.resource_group,
+                GroupResource::Workbook {
+                    name: &params.workbook_id,
+                    content: false,
+                },
+            ),
+        )
+        .await?;
+        Ok(DeleteWorkbookOutput {
+            tenant_id: target.tenant_id().clone(),
+            workspace: ws.workspace_name.clone(),
+            deleted: WorkbookInfo::from(&workbook),
+        })
     }
 }

@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::clients::arm::{RegistrationAssignment, Subscription, SubscriptionResource, Workspace};
-use crate::mcp::{CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use crate::mcp::{
+    CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
+};
 use crate::outbound::ListPosition;
 use crate::tenants::{TenantConfig, TenantId};
 
@@ -79,14 +81,28 @@ struct DiscoveredWorkspace {
 
 impl Summary for ListWorkspacesOutput {
     fn summary(&self) -> String {
-        let configured = self.configured.iter().map(|w| w.workspace.as_str()).collect::<Vec<_>>().join(", ");
+        let configured = self
+            .configured
+            .iter()
+            .map(|w| w.workspace.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         let discovered = self.discovered.as_ref().map(|subs| {
             let workspaces: usize = subs.iter().map(|s| s.workspaces.len()).sum();
             let unconfigured: usize = subs.iter().flat_map(|s| &s.workspaces).filter(|w| !w.configured).count();
             let delegated = subs.iter().filter(|s| !s.delegations.is_empty()).count();
             format!("; discovered {workspaces} workspaces ({unconfigured} not configured) in {} subscriptions, {delegated} delegated through Lighthouse", subs.len())
         });
-        format!("{}: configured {}{}", self.display_name, if configured.is_empty() { "none" } else { &configured }, discovered.unwrap_or_default())
+        format!(
+            "{}: configured {}{}",
+            self.display_name,
+            if configured.is_empty() {
+                "none"
+            } else {
+                &configured
+            },
+            discovered.unwrap_or_default()
+        )
     }
 }
 
@@ -108,8 +124,15 @@ impl Tool for ListWorkspaces {
         }
     }
 
-    async fn call(&self, context: &ToolContext, params: ListWorkspacesParams) -> Result<ListWorkspacesOutput, ToolError> {
-        let tenant = context.services.tenants.resolve(params.tenant_id.as_ref())?;
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: ListWorkspacesParams,
+    ) -> Result<ListWorkspacesOutput, ToolError> {
+        let tenant = context
+            .services
+            .tenants
+            .resolve(params.tenant_id.as_ref())?;
         let configured = tenant
             .workspaces
             .iter()
@@ -120,62 +143,115 @@ impl Tool for ListWorkspaces {
                 workspace_id: w.workspace_id.clone(),
             })
             .collect();
-        let discovered = if params.discover.unwrap_or(false) { Some(discover(context, tenant).await?) } else { None };
-        Ok(ListWorkspacesOutput { tenant_id: tenant.tenant_id.clone(), display_name: tenant.display_name.clone(), configured, discovered })
+        let discovered = if params.discover.unwrap_or(false) {
+            Some(discover(context, tenant).await?)
+        } else {
+            None
+        };
+        Ok(ListWorkspacesOutput {
+            tenant_id: tenant.tenant_id.clone(),
+            display_name: tenant.display_name.clone(),
+            configured,
+            discovered,
+        })
     }
 }
 
-async fn discover(context: &ToolContext, tenant: &TenantConfig) -> Result<Vec<DiscoveredSubscription>, ToolError> {
+async fn discover(
+    context: &ToolContext,
+    tenant: &TenantConfig,
+) -> Result<Vec<DiscoveredSubscription>, ToolError> {
     let arm = &context.services.arm;
     let id = &tenant.tenant_id;
-    let subscriptions = arm.list::<Subscription>(id, ListPosition::start(arm.subscription_url(None, SubscriptionResource::Subscriptions)), MAX_SUBSCRIPTIONS).await?;
-    let lookups = subscriptions.items.into_iter().map(|subscription| async move {
-        let sub = subscription.subscription_id.as_str();
-        let delegations = arm.list::<RegistrationAssignment>(id, ListPosition::start(arm.subscription_url(Some(sub), SubscriptionResource::RegistrationAssignments)), 100);
-        let workspaces = arm.list::<Workspace>(id, ListPosition::start(arm.subscription_url(Some(sub), SubscriptionResource::Workspaces)), MAX_WORKSPACES);
-        let (delegations, workspaces) = tokio::join!(delegations, workspaces);
-        let mut problems = Vec::new();
-        let delegations = delegations
-            .map_err(|e| problems.push(format!("delegations: {e}")))
-            .map(|found| {
-                found
-                    .items
-                    .into_iter()
-                    .map(|assignment| {
-                        let definition = assignment.properties.registration_definition.map(|d| d.properties);
-                        Delegation {
-                            managed_by_tenant_id: definition.as_ref().and_then(|d| d.managed_by_tenant_id.clone()),
-                            managed_by_tenant_name: definition.as_ref().and_then(|d| d.managed_by_tenant_name.clone()),
-                            definition: definition.and_then(|d| d.registration_definition_name),
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let workspaces = workspaces
-            .map_err(|e| problems.push(format!("workspaces: {e}")))
-            .map(|found| {
-                found
-                    .items
-                    .into_iter()
-                    .map(|w| {
-                        let resource_group = w.id.split('/').skip_while(|s| !s.eq_ignore_ascii_case("resourceGroups")).nth(1).unwrap_or_default().to_string();
-                        let configured = tenant.workspaces.iter().any(|c| {
-                            c.subscription_id.eq_ignore_ascii_case(sub) && c.resource_group.eq_ignore_ascii_case(&resource_group) && c.workspace_name.eq_ignore_ascii_case(&w.name)
-                        });
-                        DiscoveredWorkspace { workspace: w.name, resource_group, workspace_id: w.properties.customer_id, location: w.location, configured }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        DiscoveredSubscription {
-            subscription_id: subscription.subscription_id.clone(),
-            display_name: subscription.display_name,
-            state: subscription.state,
-            delegations,
-            workspaces,
-            problem: (!problems.is_empty()).then(|| problems.join("; ")),
-        }
-    });
+    let subscriptions = arm
+        .list::<Subscription>(
+            id,
+            ListPosition::start(arm.subscription_url(None, SubscriptionResource::Subscriptions)),
+            MAX_SUBSCRIPTIONS,
+        )
+        .await?;
+    let lookups = subscriptions
+        .items
+        .into_iter()
+        .map(|subscription| async move {
+            let sub = subscription.subscription_id.as_str();
+            let delegations = arm.list::<RegistrationAssignment>(
+                id,
+                ListPosition::start(
+                    arm.subscription_url(Some(sub), SubscriptionResource::RegistrationAssignments),
+                ),
+                100,
+            );
+            let workspaces = arm.list::<Workspace>(
+                id,
+                ListPosition::start(
+                    arm.subscription_url(Some(sub), SubscriptionResource::Workspaces),
+                ),
+                MAX_WORKSPACES,
+            );
+            let (delegations, workspaces) = tokio::join!(delegations, workspaces);
+            let mut problems = Vec::new();
+            let delegations = delegations
+                .map_err(|e| problems.push(format!("delegations: {e}")))
+                .map(|found| {
+                    found
+                        .items
+                        .into_iter()
+                        .map(|assignment| {
+                            let definition = assignment
+                                .properties
+                                .registration_definition
+                                .map(|d| d.properties);
+                            Delegation {
+                                managed_by_tenant_id: definition
+                                    .as_ref()
+                                    .and_then(|d| d.managed_by_tenant_id.clone()),
+                                managed_by_tenant_name: definition
+                                    .as_ref()
+                                    .and_then(|d| d.managed_by_tenant_name.clone()),
+                                definition: definition.and_then(|d| d.registration_definition_name),
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let workspaces = workspaces
+                .map_err(|e| problems.push(format!("workspaces: {e}")))
+                .map(|found| {
+                    found
+                        .items
+                        .into_iter()
+                        .map(|w| {
+                            let resource_group =
+                                w.id.split('/')
+                                    .skip_while(|s| !s.eq_ignore_ascii_case("resourceGroups"))
+                                    .nth(1)
+                                    .unwrap_or_default()
+                                    .to_string();
+                            let configured = tenant.workspaces.iter().any(|c| {
+                                c.subscription_id.eq_ignore_ascii_case(sub)
+                                    && c.resource_group.eq_ignore_ascii_case(&resource_group)
+                                    && c.workspace_name.eq_ignore_ascii_case(&w.name)
+                            });
+                            DiscoveredWorkspace {
+                                workspace: w.name,
+                                resource_group,
+                                workspace_id: w.properties.customer_id,
+                                location: w.location,
+                                configured,
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            DiscoveredSubscription {
+                subscription_id: subscription.subscription_id.clone(),
+                display_name: subscription.display_name,
+                state: subscription.state,
+                delegations,
+                workspaces,
+                problem: (!problems.is_empty()).then(|| problems.join("; ")),
+            }
+        });
     Ok(futures::future::join_all(lookups).await)
 }
