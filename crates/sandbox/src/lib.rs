@@ -24,6 +24,7 @@
 
 mod arm;
 mod content;
+mod contract;
 mod defender;
 mod errors;
 mod faults;
@@ -74,6 +75,10 @@ pub struct SandboxOptions {
     pub extra_workstations: usize,
     /// Lifetime of issued access tokens (`expires_in`); Entra's usual is 3599 s.
     pub token_lifetime: Duration,
+    /// Application permissions the app is NOT granted (e.g. `Machine.Isolate`): its tokens lack
+    /// them, and the endpoints that need them answer Microsoft's 403. Empty: every permission
+    /// the vendored definitions name is granted.
+    pub withheld_permissions: Vec<String>,
 }
 
 impl Default for SandboxOptions {
@@ -89,6 +94,7 @@ impl Default for SandboxOptions {
             rate_limit_hour: Duration::from_secs(3600),
             extra_workstations: 0,
             token_lifetime: Duration::from_secs(3599),
+            withheld_permissions: Vec::new(),
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct TokenRecord {
     pub tenant_id: String,
     pub audience: String,
     pub app_id: String,
+    /// Application permissions granted to the app for this audience (the token's `roles`).
+    pub roles: Vec<String>,
     pub expires_at: Instant,
 }
 
@@ -151,17 +153,44 @@ impl Inner {
 
     /// Counts a call against the tenant's rolling minute and hour windows. `Err(secs)` when
     /// over either limit: the number of seconds until a slot frees up.
+    /// The app roles a token for `audience` carries: every permission the definitions name for
+    /// that API, less those the options withhold (to see Microsoft's 403).
+    pub fn granted_roles(&self, audience: &str) -> Vec<String> {
+        let api = if audience.contains("graph.microsoft.com") {
+            crate::errors::Api::Graph
+        } else if audience.contains("security") {
+            crate::errors::Api::Defender
+        } else {
+            return Vec::new();
+        };
+        crate::contract::contract()
+            .permissions(api)
+            .into_iter()
+            .filter(|role| !self.options.withheld_permissions.contains(role))
+            .collect()
+    }
+
     pub fn rate_limit(&self, tenant_id: &str) -> Result<(), u64> {
+        self.rate_window(
+            tenant_id,
+            self.options.rate_limit_per_minute,
+            self.options.rate_limit_per_hour,
+        )
+    }
+
+    /// Admits one call in the rolling minute and hour windows kept under `key`, or says how
+    /// many seconds until one fits. The windows' lengths are the options' (tests shorten them).
+    pub fn rate_window(&self, key: &str, per_minute: u32, per_hour: u32) -> Result<(), u64> {
         let now = Instant::now();
         let mut windows = lock(&self.rate_windows);
-        let w = windows.entry(tenant_id.to_string()).or_default();
+        let w = windows.entry(key.to_string()).or_default();
         let hour = self.options.rate_limit_hour;
         let minute = self.options.rate_limit_minute;
         while w.front().is_some_and(|t| now.duration_since(*t) >= hour) {
             w.pop_front();
         }
-        let per_min = self.options.rate_limit_per_minute as usize;
-        let per_hour = self.options.rate_limit_per_hour as usize;
+        let per_min = per_minute as usize;
+        let per_hour = per_hour as usize;
         let in_minute: Vec<&Instant> = w
             .iter()
             .filter(|t| now.duration_since(**t) < minute)

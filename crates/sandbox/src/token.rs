@@ -281,6 +281,7 @@ pub async fn issue_token(
             tenant_id: tenant_id.clone(),
             audience: audience.to_string(),
             app_id: state.client_id.clone(),
+            roles: state.granted_roles(audience),
             expires_at: Instant::now() + lifetime,
         },
     );
@@ -300,6 +301,8 @@ pub async fn issue_token(
 pub struct Caller {
     pub tenant_id: String,
     pub app_id: String,
+    /// The application permissions (app roles) the token carries.
+    pub roles: Vec<String>,
 }
 
 enum AuthFailure {
@@ -416,14 +419,15 @@ fn authenticate(
     Ok(Caller {
         tenant_id: record.tenant_id,
         app_id: record.app_id,
+        roles: record.roles,
     })
 }
 
 async fn require(state: AppState, api: Api, mut req: Request<Body>, next: Next) -> Response {
     match authenticate(&state, api, req.headers().get(header::AUTHORIZATION)) {
         Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            next.run(req).await
+            req.extensions_mut().insert(caller.clone());
+            crate::contract::enforce(&state, api, &caller, req, next).await
         }
         Err(e) => e.into_response(),
     }
