@@ -63,15 +63,18 @@ impl LogAnalyticsClient {
             &format!("/v1/workspaces/{workspace_id}/query"),
             &[],
         );
-        // A query changes nothing, so it may be sent again after a lost answer.
+        // A query changes nothing, but a heavy one runs for minutes against the workspace's
+        // query limits: it gets the API's own 3-minute server timeout and is not sent again once
+        // it may have run.
         let request = ApiRequest::send_json(
             Api::LogAnalytics,
             tenant,
             Method::POST,
             url,
             &QueryBody { query, timespan },
-            Replay::Safe,
-        );
+            Replay::Costly,
+        )
+        .query();
         self.http.json(&request).await
     }
 }

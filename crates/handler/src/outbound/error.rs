@@ -40,6 +40,45 @@ pub enum ApiError {
         "{api} request was sent and may have been carried out, but no answer came back ({detail}); it was not repeated because repeating it could act twice: check the current state before trying again"
     )]
     Unconfirmed { api: Api, detail: String },
+    /// Microsoft's 403 for an app registration that lacks the application permission an
+    /// endpoint needs: the fix is a consent, not a retry.
+    #[error(
+        "{api} refused the call: this server's app registration lacks the application permission {} in this tenant. A Global Administrator or Privileged Role Administrator of the tenant adds it (Entra admin center > App registrations, or Enterprise applications for a multi-tenant app > API permissions > Add a permission > {} > Application permissions > {}) and grants admin consent; then try again. ({message})",
+        permissions.join(" or "), consent_api(*api), permissions.join(", ")
+    )]
+    MissingPermission {
+        api: Api,
+        /// Any one of these would do, as Microsoft names them.
+        permissions: Vec<String>,
+        message: String,
+    },
+}
+
+/// Where the permission is found in Entra's "Add a permission" dialog.
+fn consent_api(api: Api) -> &'static str {
+    match api {
+        Api::Defender => "APIs my organization uses > WindowsDefenderATP",
+        Api::Graph => "Microsoft Graph",
+        Api::Arm | Api::LogAnalytics => "the resource's Access control (IAM) role assignment",
+    }
+}
+
+/// The permission names in a 403 message, in the two forms Microsoft uses:
+/// Defender's "...required application permissions (Machine.Isolate, Machine.ReadWrite.All)..."
+/// and Graph's "Missing application roles. API required roles: ThreatHunting.Read.All. ...".
+fn permissions_named(message: &str) -> Vec<String> {
+    let listed = if let Some(rest) = message.split("application permissions (").nth(1) {
+        rest.split(')').next().unwrap_or_default()
+    } else if let Some(rest) = message.split("API required roles:").nth(1) {
+        rest.split(". ").next().unwrap_or_default()
+    } else {
+        return Vec::new();
+    };
+    listed
+        .split(',')
+        .map(|p| p.trim().trim_end_matches('.').to_string())
+        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+        .collect()
 }
 
 impl ApiError {
@@ -47,6 +86,7 @@ impl ApiError {
         match self {
             Self::Status { status, .. } => Some(*status),
             Self::Throttled { .. } => Some(StatusCode::TOO_MANY_REQUESTS),
+            Self::MissingPermission { .. } => Some(StatusCode::FORBIDDEN),
             _ => None,
         }
     }
@@ -105,6 +145,16 @@ pub(super) fn status_error(api: Api, status: StatusCode, body: &[u8]) -> ApiErro
     } else {
         message
     };
+    if status == StatusCode::FORBIDDEN {
+        let permissions = permissions_named(&message);
+        if !permissions.is_empty() {
+            return ApiError::MissingPermission {
+                api,
+                permissions,
+                message,
+            };
+        }
+    }
     ApiError::Status {
         api,
         status,
@@ -135,6 +185,33 @@ mod tests {
                 .contains("Query could not be parsed at 'foo'"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_missing_permission_names_the_permission_and_the_consent_step() {
+        let defender = br#"{"error":{"code":"Forbidden","message":"The application does not have any of the required application permissions (Machine.Isolate) to access the resource.","target":"x"}}"#;
+        let error = status_error(Api::Defender, StatusCode::FORBIDDEN, defender);
+        let text = error.to_string();
+        assert!(
+            text.contains("lacks the application permission Machine.Isolate"),
+            "{text}"
+        );
+        assert!(
+            text.contains("WindowsDefenderATP") && text.contains("admin consent"),
+            "{text}"
+        );
+        let graph = br#"{"error":{"code":"Forbidden","message":"Missing application roles. API required roles: SecurityIncident.Read.All, SecurityIncident.ReadWrite.All. Application roles in the token: ThreatHunting.Read.All."}}"#;
+        let text = status_error(Api::Graph, StatusCode::FORBIDDEN, graph).to_string();
+        assert!(
+            text.contains("SecurityIncident.Read.All or SecurityIncident.ReadWrite.All")
+                && text.contains("Microsoft Graph"),
+            "{text}"
+        );
+        let other = br#"{"error":{"code":"AuthorizationFailed","message":"The client does not have authorization to perform action."}}"#;
+        assert!(matches!(
+            status_error(Api::Arm, StatusCode::FORBIDDEN, other),
+            ApiError::Status { .. }
+        ));
     }
 
     #[test]

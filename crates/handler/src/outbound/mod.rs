@@ -100,7 +100,16 @@ pub struct ApiRequest<'a> {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The rate buckets this call counts against (see [`Bucket`]).
     pub buckets: &'static [Bucket],
+    /// How long this call may take, when it is not the client-wide `OUTBOUND_TIMEOUT_SECONDS`
+    /// (queries that Microsoft lets run for minutes, see [`ApiRequest::query`]).
+    pub timeout: Option<Duration>,
 }
+
+/// The longest a single advanced hunting request runs on Microsoft's side: 3 minutes
+/// (defender-xdr/api-advanced-hunting.md, "Each request can be executed for a maximum of 3
+/// minutes"), and the default server timeout of the Log Analytics query API is the same. The
+/// margin lets Microsoft's own time-out answer arrive before ours.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(180 + 15);
 
 pub enum RequestBody {
     Json(serde_json::Value),
@@ -178,7 +187,16 @@ impl<'a> ApiRequest<'a> {
             replay,
             headers: Vec::new(),
             buckets: api.default_buckets(),
+            timeout: None,
         }
+    }
+
+    /// A hunting or log query: it may run for up to [`QUERY_TIMEOUT`], and once sent it is never
+    /// sent again ([`Replay::Costly`]).
+    pub fn query(mut self) -> Self {
+        self.timeout = Some(QUERY_TIMEOUT);
+        self.replay = Replay::Costly;
+        self
     }
 
     /// Counts the call against these buckets instead of the API's default.
@@ -329,6 +347,9 @@ impl HttpCore {
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
             }
+            if let Some(timeout) = request.timeout {
+                builder = builder.timeout(timeout);
+            }
             match &request.body {
                 Some(RequestBody::Json(body)) => builder = builder.json(body),
                 Some(RequestBody::Encoded {
@@ -384,7 +405,7 @@ impl HttpCore {
                 (_, Ok(response)) => return read_response(api, response).await,
                 (_, Err(error)) => {
                     let detail = without_url(&error);
-                    return Err(if error.is_connect() || request.replay == Replay::Safe {
+                    return Err(if error.is_connect() || request.replay != Replay::Unsafe {
                         ApiError::Transport { api, detail }
                     } else {
                         ApiError::Unconfirmed { api, detail }

@@ -18,6 +18,18 @@ pub enum Replay {
     Safe,
     /// Actions that create something or start something (isolate, scan, add comment).
     Unsafe,
+    /// Reads that spend the tenant's quota on Microsoft's side (an advanced hunting or Log
+    /// Analytics query runs for minutes and counts against the tenant's CPU allocation). They
+    /// change nothing, but a query that timed out or failed after it was sent is not sent again:
+    /// a heavy query repeated is what exhausts hunting for the next quota cycle.
+    Costly,
+}
+
+impl Replay {
+    /// Whether a request that may have reached the server may be sent again.
+    fn after_sending(self) -> bool {
+        self == Replay::Safe
+    }
 }
 
 /// What happened on one try.
@@ -80,9 +92,9 @@ impl RetryPolicy {
         }
         let retryable = match outcome {
             Outcome::ConnectFailed => true,
-            Outcome::LostInFlight => replay == Replay::Safe,
+            Outcome::LostInFlight => replay.after_sending(),
             Outcome::Answered { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => true,
-            Outcome::Answered { status, .. } if status.is_server_error() => replay == Replay::Safe,
+            Outcome::Answered { status, .. } if status.is_server_error() => replay.after_sending(),
             Outcome::Answered { .. } => return Decision::Done,
         };
         if !retryable || retries_done >= self.max_retries {
@@ -193,6 +205,24 @@ mod tests {
             policy.decide(Replay::Unsafe, &Outcome::ConnectFailed, 0),
             Decision::RetryAfter(_)
         ));
+    }
+
+    #[test]
+    fn costly_queries_are_never_resent_once_they_may_have_run() {
+        let policy = RetryPolicy::new(3);
+        assert_eq!(
+            policy.decide(Replay::Costly, &Outcome::LostInFlight, 0),
+            Decision::GiveUp
+        );
+        assert_eq!(decide(Replay::Costly, 500, None, 0), Decision::Done);
+        assert!(matches!(
+            policy.decide(Replay::Costly, &Outcome::ConnectFailed, 0),
+            Decision::RetryAfter(_)
+        ));
+        assert_eq!(
+            decide(Replay::Costly, 429, Some("2"), 0),
+            Decision::RetryAfter(Duration::from_secs(2))
+        );
     }
 
     #[test]

@@ -304,6 +304,7 @@ pub struct Operation<'a> {
     shape: Shape,
     types: &'a Types,
     accepted: Vec<String>,
+    version: &'static str,
 }
 
 impl Schema {
@@ -318,6 +319,11 @@ impl Schema {
                     .cloned()
             })
             .collect()
+    }
+
+    #[cfg(test)]
+    pub fn has_operation(&self, id: &str) -> bool {
+        self.operations.iter().any(|o| o.id == id)
     }
 
     pub fn find(&self, method: &str, path: &str) -> Option<Operation<'_>> {
@@ -340,6 +346,7 @@ impl Schema {
             shape,
             types,
             accepted,
+            version: if version == "beta" { "beta" } else { "v1.0" },
         })
     }
 }
@@ -361,6 +368,18 @@ impl Operation<'_> {
 
     pub fn permissions(&self) -> &[String] {
         &self.accepted
+    }
+
+    pub fn version(&self) -> &'static str {
+        self.version
+    }
+
+    pub fn method(&self) -> &str {
+        &self.spec.method
+    }
+
+    pub fn path(&self) -> &str {
+        &self.spec.path
     }
 
     pub fn check_request(

@@ -200,6 +200,133 @@ enum Matched<'a> {
     Graph(graph::Operation<'a>),
 }
 
+impl Matched<'_> {
+    /// The row of `docs/api-contract.md` this operation is listed under.
+    fn row(&self, api: Api) -> Row {
+        match self {
+            Matched::Arm(operation) => Row {
+                api: api_name(api).into(),
+                operation: operation.operation_id().into(),
+                version: if api == Api::Arm {
+                    operation.document().api_version.clone()
+                } else {
+                    "-".into()
+                },
+                method: operation.method.clone(),
+                path: operation.template.into(),
+                definition: format!("azure-rest-api-specs/{}", operation.document().path),
+            },
+            Matched::Defender(endpoint) => Row {
+                api: api_name(api).into(),
+                operation: endpoint.id.clone(),
+                version: "-".into(),
+                method: endpoint.method.clone(),
+                path: endpoint.path.clone(),
+                definition: format!("defender-endpoint/contract.json ({})", endpoint.page.path),
+            },
+            Matched::Graph(operation) => Row {
+                api: api_name(api).into(),
+                operation: operation.name().into(),
+                version: operation.version().into(),
+                method: operation.method().into(),
+                path: operation.path().into(),
+                definition: format!(
+                    "msgraph-metadata/{}/security.xml, permissions.json",
+                    operation.version()
+                ),
+            },
+        }
+    }
+}
+
+fn api_name(api: Api) -> &'static str {
+    match api {
+        Api::Defender => "Defender",
+        Api::Graph => "Graph",
+        Api::Arm => "ARM",
+        Api::LogAnalytics => "Log Analytics",
+        Api::Sandbox => "sandbox",
+    }
+}
+
+/// One outbound operation of the handler, as `docs/api-contract.md` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+struct Row {
+    api: String,
+    operation: String,
+    version: String,
+    method: String,
+    path: String,
+    definition: String,
+}
+
+/// Every operation the handler calls, with the definition it is checked against and the tests
+/// that reach it. A handler request for an operation missing here is refused, so a new call
+/// cannot go unlisted; `scripts/api-contract` rewrites the table from a test run.
+const OPERATIONS_TABLE: &str = include_str!("../../../../docs/api-contract.md");
+
+/// `(api, operation, version)` of each row of the table's "Operations" section.
+fn listed_operations() -> Vec<(String, String, String)> {
+    OPERATIONS_TABLE
+        .lines()
+        .filter(|line| {
+            line.starts_with("| ") && !line.starts_with("| API ") && !line.starts_with("| ---")
+        })
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            (cells.len() >= 4).then(|| {
+                let unquote = |c: &str| c.trim_matches('`').to_string();
+                (unquote(cells[0]), unquote(cells[1]), unquote(cells[2]))
+            })
+        })
+        .collect()
+}
+
+/// The handler says who it is in its user agent; the sandbox's own tests call it directly.
+const HANDLER_AGENT: &str = "defender-sentinel-mcp/";
+
+/// Environment variable: a file to which every handler operation is appended as a JSON line
+/// (with the test process's arguments, which name the test under nextest), for
+/// `scripts/api-contract`. While it is set, unlisted operations are recorded, not refused.
+pub const OPERATIONS_LOG: &str = "SANDBOX_OPERATIONS_LOG";
+
+/// Refuses, or records, a handler call to an operation `docs/api-contract.md` does not list.
+fn listed(api: Api, row: &Row) -> Result<(), ApiError> {
+    if let Ok(log) = std::env::var(OPERATIONS_LOG) {
+        let test = std::env::args()
+            .skip(1)
+            .find(|a| !a.starts_with('-'))
+            .unwrap_or_default();
+        let line = serde_json::json!({"row": row, "test": test, "binary": std::env::args().next()});
+        use std::io::Write as _;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(file, "{line}");
+        }
+        return Ok(());
+    }
+    static LISTED: OnceLock<Vec<(String, String, String)>> = OnceLock::new();
+    let listed = LISTED.get_or_init(listed_operations);
+    if listed
+        .iter()
+        .any(|(a, o, v)| *a == row.api && *o == row.operation && *v == row.version)
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        api,
+        StatusCode::NOT_IMPLEMENTED,
+        "SandboxUnlistedOperation",
+        format!(
+            "The handler called {} {} ({} {}) which docs/api-contract.md does not list: add its row (scripts/api-contract rewrites the table from a test run).",
+            row.api, row.operation, row.path, row.version
+        ),
+    ))
+}
+
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Checks an authenticated request of `api` against the definitions, runs it, and checks the
@@ -236,7 +363,12 @@ pub async fn enforce(
         Ok(sent) => sent,
         Err(refusal) => return refusal.into_response(),
     };
-    let matched = match check_request(
+    let from_handler = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|agent| agent.starts_with(HANDLER_AGENT));
+    let matched = check_request(
         contract,
         state,
         api,
@@ -245,7 +377,14 @@ pub async fn enforce(
         &path,
         &query,
         &sent,
-    ) {
+    )
+    .and_then(|matched| {
+        if let (true, Some(matched)) = (from_handler, &matched) {
+            listed(api, &matched.row(api))?;
+        }
+        Ok(matched)
+    });
+    let matched = match matched {
         Ok(matched) => matched,
         Err(refusal) => {
             tracing::info!(api = ?api, %path, message = %refusal.message, "refused by the published definitions");
@@ -574,6 +713,30 @@ mod tests {
                 .permissions(Api::Defender)
                 .contains(&"Machine.Isolate".to_string())
         );
+    }
+
+    #[test]
+    fn every_row_of_the_operations_table_is_an_operation_of_the_definitions() {
+        let contract = Contract::load().unwrap();
+        let rows = listed_operations();
+        assert!(!rows.is_empty(), "docs/api-contract.md lists no operation");
+        for (api, operation, version) in rows {
+            let known = match api.as_str() {
+                "ARM" => contract.arm.has_operation(&operation, &version),
+                "Log Analytics" => contract.log_analytics.has_operation(&operation, &version),
+                "Defender" => contract
+                    .defender
+                    .endpoints
+                    .iter()
+                    .any(|e| e.id == operation),
+                "Graph" => contract.graph.has_operation(&operation),
+                _ => false,
+            };
+            assert!(
+                known,
+                "docs/api-contract.md lists {api} {operation} {version}, which no vendored definition has"
+            );
+        }
     }
 
     #[test]

@@ -58,6 +58,8 @@ struct At<'a> {
 
 /// An operation the request matched.
 pub struct Operation<'a> {
+    /// `GET`, `PUT`, ...
+    pub method: String,
     set: &'a SpecSet,
     doc: usize,
     pub template: &'a str,
@@ -111,6 +113,7 @@ impl SpecSet {
                     .any(|p| p.value.get("name").and_then(Value::as_str) == Some("api-version"));
                 if !takes_version || api_version == Some(doc.api_version.as_str()) {
                     return Ok(Operation {
+                        method: method.to_ascii_uppercase(),
                         set: self,
                         doc: index,
                         template,
@@ -128,6 +131,23 @@ impl SpecSet {
                 supported: supported.into_iter().collect(),
             })
         }
+    }
+
+    /// Whether a document of `api_version` has an operation with this `operationId`.
+    #[cfg(test)]
+    pub fn has_operation(&self, operation_id: &str, api_version: &str) -> bool {
+        self.documents.iter().any(|doc| {
+            doc.api_version == api_version
+                && doc
+                    .json
+                    .get("paths")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flat_map(|paths| paths.values())
+                    .filter_map(Value::as_object)
+                    .flat_map(|item| item.values())
+                    .any(|op| op.get("operationId").and_then(Value::as_str) == Some(operation_id))
+        })
     }
 
     /// Path-level and operation-level parameters, `$ref`s resolved (the operation's win).

@@ -63,15 +63,17 @@ impl GraphClient {
         let url = self
             .http
             .url(Api::Graph, "/v1.0/security/runHuntingQuery", &[]);
-        // A query changes nothing, so it may be sent again after a lost answer.
+        // A query changes nothing, but it spends the tenant's hunting CPU quota: it may run for
+        // Microsoft's full 3 minutes and is not sent again once it may have run.
         let request = ApiRequest::send_json(
             Api::Graph,
             tenant,
             Method::POST,
             url,
             &HuntingQueryBody { query, timespan },
-            Replay::Safe,
+            Replay::Costly,
         )
+        .query()
         .paced(&[Bucket::GraphHunting]);
         self.http.json(&request).await
     }
