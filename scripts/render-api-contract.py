@@ -28,8 +28,8 @@ tests (the "covered by" column is `test binary::test name`).
 
 ## Operations
 
-| API | operation | api-version | method | path | definition | covered by |
-| --- | --- | --- | --- | --- | --- | --- |
+| API | operation | api-version | method | path | permission (any one) | definition | covered by |
+| --- | --- | --- | --- | --- | --- | --- | --- |
 """
 
 
@@ -66,6 +66,7 @@ def main(log_path):
             row["version"],
             row["method"],
             f"`{row['path']}`",
+            row.get("permissions") or "-",
             f"`{row['definition']}`",
             shown or "(none recorded)",
         ]

@@ -215,6 +215,8 @@ impl Matched<'_> {
                 method: operation.method.clone(),
                 path: operation.template.into(),
                 definition: format!("azure-rest-api-specs/{}", operation.document().path),
+                // ARM and Log Analytics authorise by Azure RBAC role, not app permission.
+                permissions: "Azure RBAC".into(),
             },
             Matched::Defender(endpoint) => Row {
                 api: api_name(api).into(),
@@ -223,6 +225,7 @@ impl Matched<'_> {
                 method: endpoint.method.clone(),
                 path: endpoint.path.clone(),
                 definition: format!("defender-endpoint/contract.json ({})", endpoint.page.path),
+                permissions: endpoint.permissions.application.join(" or "),
             },
             Matched::Graph(operation) => Row {
                 api: api_name(api).into(),
@@ -258,6 +261,8 @@ struct Row {
     method: String,
     path: String,
     definition: String,
+    /// The application permissions that allow it (any one).
+    permissions: String,
 }
 
 /// Every operation the handler calls, with the definition it is checked against and the tests
