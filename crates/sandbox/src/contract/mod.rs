@@ -237,6 +237,7 @@ impl Matched<'_> {
                     "msgraph-metadata/{}/security.xml, permissions.json",
                     operation.version()
                 ),
+                permissions: operation.permissions().join(" or "),
             },
         }
     }
