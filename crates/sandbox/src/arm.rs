@@ -354,7 +354,6 @@ fn subscription_json(caller: &Caller, sub: &str, name: &str) -> Value {
         "id": format!("/subscriptions/{sub}"),
         "subscriptionId": sub,
         "tenantId": caller.tenant_id,
-        "homeTenantId": caller.tenant_id,
         "managedByTenants": [{"tenantId": crate::content::MSSP_TENANT_ID}],
         "displayName": name,
         "state": "Enabled",
@@ -390,7 +389,8 @@ async fn list_subscriptions(
         .iter()
         .map(|(s, n)| subscription_json(&caller, s, n))
         .collect();
-    Json(json!({"value": value, "count": {"type": "Total", "value": value.len()}}))
+    // `SubscriptionListResult` declares `value` and `nextLink` only.
+    Json(json!({"value": value}))
 }
 
 async fn get_subscription(

@@ -663,7 +663,7 @@ pub fn dce_json(
     description: Option<&str>,
 ) -> Value {
     let region = location.replace(' ', "").to_lowercase();
-    json!({
+    let mut dce = json!({
         "id": id,
         "name": name,
         "type": "Microsoft.Insights/dataCollectionEndpoints",
@@ -672,14 +672,18 @@ pub fn dce_json(
         "tags": {},
         "properties": {
             "immutableId": format!("dce-{immutable}"),
-            "description": description,
             "configurationAccess": {"endpoint": format!("https://{name}-{host_suffix}.{region}-1.handler.control.monitor.azure.com")},
             "logsIngestion": {"endpoint": format!("https://{name}-{host_suffix}.{region}-1.ingest.monitor.azure.com")},
             "metricsIngestion": {"endpoint": format!("https://{name}-{host_suffix}.{region}-1.metrics.ingest.monitor.azure.com")},
             "networkAcls": {"publicNetworkAccess": public_access},
             "provisioningState": "Succeeded",
         },
-    })
+    });
+    // `DataCollectionEndpoint.description` is a plain string (not `x-nullable`): absent when unset.
+    if let Some(description) = description {
+        dce["properties"]["description"] = json!(description);
+    }
+    dce
 }
 
 pub fn dcr_json(
@@ -711,12 +715,17 @@ pub fn association_json(
     dcr_id: &str,
     description: Option<&str>,
 ) -> Value {
-    json!({
+    let mut association = json!({
         "id": format!("{resource}/providers/Microsoft.Insights/dataCollectionRuleAssociations/{name}"),
         "name": name,
         "type": "Microsoft.Insights/dataCollectionRuleAssociations",
-        "properties": {"dataCollectionRuleId": dcr_id, "description": description, "provisioningState": "Succeeded"},
-    })
+        "properties": {"dataCollectionRuleId": dcr_id, "provisioningState": "Succeeded"},
+    });
+    // `DataCollectionRuleAssociation.description` is not `x-nullable`: absent when unset.
+    if let Some(description) = description {
+        association["properties"]["description"] = json!(description);
+    }
+    association
 }
 
 /// The alerts and entities of one incident, consistent with its alert count and times.

@@ -9,7 +9,7 @@ use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::arm::{API, check_subscription, tenant, workspace_id};
+use crate::arm::{API, tenant, workspace_id};
 use crate::content::{dce_json, dcr_json, workbook_json};
 use crate::errors::{ApiError, ApiResult, bad_body};
 use crate::resources::{
@@ -26,17 +26,43 @@ const RG: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.I
 pub fn routes(router: Router<AppState>) -> Router<AppState> {
     router
         .route(&format!("{RG}/workbooks"), get(list_in_group::<Workbooks>))
-        .route(&format!("{RG}/workbooks/{{name}}"), get(get_in_group::<Workbooks>).put(put_in_group::<Workbooks>).delete(delete_in_group::<Workbooks>))
-        .route("/subscriptions/{sub}/providers/Microsoft.Insights/dataCollectionRules", get(list_in_subscription::<Dcrs>))
-        .route(&format!("{RG}/dataCollectionRules"), get(list_in_group::<Dcrs>))
-        .route(&format!("{RG}/dataCollectionRules/{{name}}"), get(get_in_group::<Dcrs>).put(put_in_group::<Dcrs>).delete(delete_in_group::<Dcrs>))
-        .route(&format!("{RG}/dataCollectionRules/{{name}}/associations"), get(dcr_associations))
-        .route("/subscriptions/{sub}/providers/Microsoft.Insights/dataCollectionEndpoints", get(list_in_subscription::<Dces>))
-        .route(&format!("{RG}/dataCollectionEndpoints"), get(list_in_group::<Dces>))
-        .route(&format!("{RG}/dataCollectionEndpoints/{{name}}"), get(get_in_group::<Dces>).put(put_in_group::<Dces>).delete(delete_in_group::<Dces>))
         .route(
-            "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{vm}/providers/Microsoft.Insights/dataCollectionRuleAssociations",
-            get(vm_associations),
+            &format!("{RG}/workbooks/{{name}}"),
+            get(get_in_group::<Workbooks>)
+                .put(put_in_group::<Workbooks>)
+                .delete(delete_in_group::<Workbooks>),
+        )
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.Insights/dataCollectionRules",
+            get(list_in_subscription::<Dcrs>),
+        )
+        .route(
+            &format!("{RG}/dataCollectionRules"),
+            get(list_in_group::<Dcrs>),
+        )
+        .route(
+            &format!("{RG}/dataCollectionRules/{{name}}"),
+            get(get_in_group::<Dcrs>)
+                .put(put_in_group::<Dcrs>)
+                .delete(delete_in_group::<Dcrs>),
+        )
+        .route(
+            &format!("{RG}/dataCollectionRules/{{name}}/associations"),
+            get(dcr_associations),
+        )
+        .route(
+            "/subscriptions/{sub}/providers/Microsoft.Insights/dataCollectionEndpoints",
+            get(list_in_subscription::<Dces>),
+        )
+        .route(
+            &format!("{RG}/dataCollectionEndpoints"),
+            get(list_in_group::<Dces>),
+        )
+        .route(
+            &format!("{RG}/dataCollectionEndpoints/{{name}}"),
+            get(get_in_group::<Dces>)
+                .put(put_in_group::<Dces>)
+                .delete(delete_in_group::<Dces>),
         )
 }
 
@@ -66,7 +92,10 @@ impl Collection for Workbooks {
         listing: bool,
     ) -> ApiResult<Option<Value>> {
         if listing {
-            let category = query.get("category").ok_or_else(|| bad_body(API, "The 'category' query parameter is required: workbook, sentinel, TSG or performance."))?;
+            // `Workbooks_ListByResourceGroup` declares `category` as required, with the extensible
+            // values workbook, TSG, performance and retention; Sentinel files its own under
+            // `sentinel`.
+            let category = query.get("category").ok_or_else(|| bad_body(API, "The 'category' query parameter is required: workbook, TSG, performance, retention (or sentinel for Microsoft Sentinel's workbooks)."))?;
             if !item["properties"]["category"]
                 .as_str()
                 .is_some_and(|c| c.eq_ignore_ascii_case(category))
@@ -119,8 +148,8 @@ impl Writable for Workbooks {
                 return Err(bad_body(API, format!("properties.{key} is required.")));
             }
         }
-        let data = p["serializedData"].as_str().unwrap_or_default();
-        if !serde_json::from_str::<Value>(data).is_ok_and(|v| v.is_object()) {
+        let data = p["serializedData"].as_str().unwrap_or_default().to_string();
+        if !serde_json::from_str::<Value>(&data).is_ok_and(|v| v.is_object()) {
             return Err(bad_body(
                 API,
                 "properties.serializedData must be a JSON object serialized as a string.",
@@ -130,13 +159,34 @@ impl Writable for Workbooks {
             "timeModified".into(),
             json!(fmt_time(OffsetDateTime::now_utc())),
         );
-        p.insert("version".into(), json!("1.0"));
+        // `WorkbookProperties.version` is writable: "Workbook schema version format, like
+        // 'Notebook/1.0', which should match the workbook in serializedData". A sent value is
+        // kept; otherwise it is read from the serialized workbook.
+        if !p.get("version").is_some_and(Value::is_string)
+            && let Some(version) = serde_json::from_str::<Value>(&data)
+                .ok()
+                .and_then(|d| d["version"].as_str().map(str::to_string))
+        {
+            p.insert("version".into(), json!(version));
+        }
         p.insert(
             "userId".into(),
             put.kept("userId", json!(put.caller.app_id)),
         );
         p.insert("revision".into(), json!(new_guid().replace('-', "")));
-        p.entry("tags").or_insert(json!([]));
+        // `WorkbookProperties.tags` is an array of strings and not `x-nullable`.
+        match p.get("tags") {
+            None => {
+                p.insert("tags".into(), json!([]));
+            }
+            Some(Value::Array(tags)) if tags.iter().all(Value::is_string) => {}
+            Some(_) => {
+                return Err(bad_body(
+                    API,
+                    "properties.tags must be an array of strings.",
+                ));
+            }
+        }
         p.entry("storageUri").or_insert(Value::Null);
         let etag = format!("W/\"{}\"", &new_guid().replace('-', "")[..16]);
         Ok(workbook_json(
@@ -202,6 +252,9 @@ fn validate_dcr(t: &TenantData, p: &Map<String, Value>) -> ApiResult<()> {
             )));
         }
     }
+    // `DestinationsSpec` has many destination kinds (Log Analytics, Azure Monitor metrics,
+    // event hubs, storage, Fabric, Data Explorer, ...) and requires none; only Log Analytics
+    // destinations refer to something the sandbox holds.
     let destinations: Vec<(String, String)> = p
         .get("destinations")
         .and_then(|d| d["logAnalytics"].as_array())
@@ -217,11 +270,18 @@ fn validate_dcr(t: &TenantData, p: &Map<String, Value>) -> ApiResult<()> {
             )
         })
         .collect();
-    if destinations.is_empty() {
-        return Err(invalid(
-            "properties.destinations.logAnalytics must name at least one workspace.".into(),
-        ));
-    }
+    let all_names: Vec<String> = p
+        .get("destinations")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|d| d.values())
+        .flat_map(|kind| match kind {
+            Value::Array(items) => items.iter().collect::<Vec<_>>(),
+            // `azureMonitorMetrics` is a single destination, not a list.
+            other => vec![other],
+        })
+        .filter_map(|d| d["name"].as_str().map(str::to_string))
+        .collect();
     for (name, ws) in &destinations {
         if find_workspace(t, ws).is_none() {
             return Err(invalid(format!(
@@ -265,18 +325,14 @@ fn validate_dcr(t: &TenantData, p: &Map<String, Value>) -> ApiResult<()> {
                 "Every data flow must name its destinations.".into(),
             ));
         }
-        if let Some(unknown) = targets
-            .iter()
-            .find(|d| !destinations.iter().any(|(n, _)| n == *d))
-        {
+        if let Some(unknown) = targets.iter().find(|d| !all_names.iter().any(|n| n == *d)) {
             return Err(invalid(format!(
                 "Data flow destination '{unknown}' is not one of the rule's destinations."
             )));
         }
+        // `DataFlow.outputStream`: "Only required if the transform changes data to a different
+        // stream", which the sandbox cannot tell, so it is never required.
         let output = flow["outputStream"].as_str();
-        if output.is_none() && streams.iter().any(|s| s.starts_with("Custom-")) {
-            return Err(invalid("A data flow of a custom stream needs an outputStream (Custom-<table>_CL or Microsoft-<table>).".into()));
-        }
         if let Some(output) = output {
             let table = output
                 .strip_prefix("Custom-")
@@ -343,22 +399,9 @@ impl Writable for Dcrs {
     fn build(put: &Put<'_>) -> ApiResult<Value> {
         let location = location(put.body)?;
         let mut p = put.properties()?;
+        // `KnownDataCollectionRuleResourceKind` documents Linux and Windows with
+        // `modelAsString: true`: any kind is accepted (the Logs Ingestion API's `Direct` among them).
         let kind = put.body["kind"].as_str();
-        if let Some(k) = kind
-            && ![
-                "Linux",
-                "Windows",
-                "Direct",
-                "AgentDirectToStore",
-                "WorkspaceTransforms",
-            ]
-            .contains(&k)
-        {
-            return Err(bad_body(
-                API,
-                format!("Data collection rule kind '{k}' is invalid."),
-            ));
-        }
         // The immutable id survives updates; it is how clients address the rule for ingestion.
         let immutable = put.kept(
             "immutableId",
@@ -463,41 +506,5 @@ async fn dcr_associations(
         })
         .cloned()
         .collect();
-    Ok(Json(json!({"value": value})))
-}
-
-/// `GET {vm}/providers/Microsoft.Insights/dataCollectionRuleAssociations`.
-async fn vm_associations(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((sub, rg, vm)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    check_subscription(&state, &caller, &sub)?;
-    let t = tenant(&state, &caller)?;
-    let prefix = format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{vm}/providers/").to_lowercase();
-    let value: Vec<Value> = t
-        .workspaces
-        .iter()
-        .flat_map(|w| w.content.dcr_associations.iter())
-        .filter(|a| {
-            a["id"]
-                .as_str()
-                .is_some_and(|id| id.to_lowercase().starts_with(&prefix))
-        })
-        .cloned()
-        .collect();
-    if value.is_empty()
-        && !t
-            .workspaces
-            .iter()
-            .any(|w| w.public.subscription_id.eq_ignore_ascii_case(&sub))
-    {
-        return Err(ApiError::new(
-            API,
-            StatusCode::NOT_FOUND,
-            "ResourceNotFound",
-            format!("The virtual machine '{vm}' was not found."),
-        ));
-    }
     Ok(Json(json!({"value": value})))
 }

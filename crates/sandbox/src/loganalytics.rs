@@ -135,7 +135,8 @@ fn run(
     };
     let now = OffsetDateTime::now_utc();
     let mut opts = ExecOptions::at(now);
-    opts.max_rows = 500_000;
+    // One row past the limit tells a truncated result from one that fits exactly.
+    opts.max_rows = MAX_ROWS + 1;
     if let Some(ts) = timespan.as_deref().filter(|s| !s.is_empty()) {
         opts.window = Some(parse_timespan_window(ts, now).ok_or_else(|| {
             ApiError::new(API, StatusCode::BAD_REQUEST, "BadArgumentError", "The request had some invalid properties").with_inner(json!({
@@ -144,12 +145,30 @@ fn run(
             }))
         })?);
     }
-    let table = kql::execute(&ws.logs, &query, &opts).map_err(|e| query_error(API, &e))?;
-    Ok(Json(json!({
+    let mut table = kql::execute(&ws.logs, &query, &opts).map_err(|e| query_error(API, &e))?;
+    let truncated = table.rows.len() > MAX_ROWS;
+    table.rows.truncate(MAX_ROWS);
+    let mut answer = json!({
         "tables": [{
             "name": "PrimaryResult",
             "columns": table.columns.iter().map(|c| json!({"name": c.name, "type": c.ty.la_name()})).collect::<Vec<_>>(),
             "rows": table.rows.iter().map(|r| r.iter().map(kql::Value::to_la_json).collect::<Vec<_>>()).collect::<Vec<_>>(),
         }]
-    })))
+    });
+    // A result cut at the service's record limit is still a 200, with `queryResults.error`
+    // beside the tables saying so (`Query_Execute` 200 schema, 2022-10-27).
+    if truncated {
+        answer["error"] = json!({
+            "code": "PartialError",
+            "message": "There were some errors when processing your query.",
+            "innererror": {
+                "code": "ResultSetTooLarge",
+                "message": format!("Query result set has exceeded the internal record count limit {MAX_ROWS}: only the first {MAX_ROWS} records are returned."),
+            },
+        });
+    }
+    Ok(Json(answer))
 }
+
+/// The record count limit of a query result (Azure Monitor Logs' documented 500,000 rows).
+const MAX_ROWS: usize = 500_000;

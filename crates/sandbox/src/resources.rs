@@ -30,6 +30,8 @@ use crate::util::QueryParams;
 pub trait Collection: Send + Sync + 'static {
     /// Name used in error messages ("watchlist").
     const NOUN: &'static str;
+    /// Whether the list operation is `x-ms-pageable` (answers a `nextLink` past a page).
+    const PAGEABLE: bool = true;
     fn items(w: &mut WorkspaceData) -> &mut Vec<Value>;
     /// The resource as a list or get shows it (query options such as `canFetchContent`, or
     /// computed properties). `None` leaves it out of a list.
@@ -144,6 +146,8 @@ impl Put<'_> {
 
 /// A collection that can be written with PUT.
 pub trait Writable: Collection {
+    /// The status a PUT that creates the resource answers (the operation's declared one).
+    const CREATED: StatusCode = StatusCode::CREATED;
     /// Checks what a body refers to elsewhere in the tenant (destination workspaces, endpoints).
     fn check(_t: &TenantData, _body: &Value) -> ApiResult<()> {
         Ok(())
@@ -192,7 +196,7 @@ fn upsert<C: Writable>(
         }
         None => {
             items.push(resource.clone());
-            StatusCode::CREATED
+            C::CREATED
         }
     };
     Ok((status, Json(resource)).into_response())
@@ -218,6 +222,9 @@ pub async fn list_in_workspace<C: Collection>(
             &query,
         )?
     };
+    if !C::PAGEABLE {
+        return Ok(Json(serde_json::json!({"value": items})));
+    }
     arm_list(&state, uri.path(), raw.as_deref(), items)
 }
 

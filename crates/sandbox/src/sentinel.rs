@@ -442,12 +442,17 @@ pub struct SavedSearches;
 
 impl Collection for SavedSearches {
     const NOUN: &'static str = "saved search";
+    /// `SavedSearches_ListByWorkspace` is not `x-ms-pageable` and `SavedSearchesListResult` has
+    /// only `value`.
+    const PAGEABLE: bool = false;
     fn items(w: &mut WorkspaceData) -> &mut Vec<Value> {
         &mut w.content.saved_searches
     }
 }
 
 impl Writable for SavedSearches {
+    /// `SavedSearches_CreateOrUpdate` declares only `200`, for a new search too.
+    const CREATED: StatusCode = StatusCode::OK;
     fn build(put: &Put<'_>) -> ApiResult<Value> {
         let mut props = put.properties()?;
         for key in ["category", "displayName", "query"] {

@@ -1,7 +1,13 @@
 //! Log Analytics `tables` (`…/workspaces/{ws}/tables/{table}`): list and get; PUT (create a
 //! custom `_CL` table, or change one), PATCH (retention and plan) and DELETE, each a
-//! long-running operation answered `202` with `Azure-AsyncOperation`/`Location` and polled
-//! through `operationStatuses`, as the real resource provider does.
+//! long-running operation answered `202` and polled through `operationStatuses`.
+//!
+//! `Tables.json` (2026-03-01) marks the three `x-ms-long-running-operation` with
+//! `final-state-via: azure-async-operation`, so the `202` carries `Azure-AsyncOperation`
+//! pointing at `OperationStatuses_Get`. The DELETE `202` also declares a `Location` header, but no
+//! vendored definition describes the URL it would point at (an `operationResults` resource), and
+//! the sandbox serves only declared operations, so it is not sent: a `Location` that answered like
+//! `operationStatuses` would teach a client the wrong polling rule (audit A-06).
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
@@ -102,7 +108,9 @@ fn table_json(w: &WorkspaceData, table: &Table) -> Value {
                 .collect(),
         )
     };
-    json!({
+    // `Schema.description` is a plain string (not `x-nullable`): absent when unset.
+    let description = settings.and_then(|s| s.description.clone());
+    let mut out = json!({
         "properties": {
             "retentionInDays": effective_retention,
             "totalRetentionInDays": effective_total,
@@ -114,17 +122,19 @@ fn table_json(w: &WorkspaceData, table: &Table) -> Value {
             "schema": {
                 "name": table.name,
                 "tableType": if custom { "CustomLog" } else { "Microsoft" },
-                "description": settings.and_then(|s| s.description.clone()),
                 "columns": user_columns,
                 "standardColumns": standard_columns,
                 "solutions": if custom { json!([]) } else { json!(["LogManagement"]) },
-                "isTroubleshootingAllowed": false,
             },
             "provisioningState": "Succeeded",
         },
         "id": format!("{}/tables/{}", workspace_id(w), table.name),
         "name": table.name,
-    })
+    });
+    if let Some(description) = description {
+        out["properties"]["schema"]["description"] = json!(description);
+    }
+    out
 }
 
 async fn list_tables(
@@ -196,26 +206,23 @@ fn parse_change(p: &Map<String, Value>) -> ApiResult<TableChange> {
     };
     let retention = int("retentionInDays")?;
     let total = int("totalRetentionInDays")?;
+    // `TableProperties.retentionInDays` has `minimum: 4, maximum: 730` and
+    // `totalRetentionInDays` `minimum: 4, maximum: 4383`; their descriptions mention -1 for "the
+    // default", which the schema refuses, so a table keeps the default by leaving them out.
     if let Some(r) = retention
-        && r != -1
         && !(4..=730).contains(&r)
     {
         return Err(bad_body(
             API,
-            format!(
-                "properties.retentionInDays {r} is out of range: 4-730, or -1 for the workspace default."
-            ),
+            format!("properties.retentionInDays {r} is out of range: 4-730."),
         ));
     }
     if let Some(r) = total
-        && r != -1
         && !(4..=4383).contains(&r)
     {
         return Err(bad_body(
             API,
-            format!(
-                "properties.totalRetentionInDays {r} is out of range: 4-4383, or -1 for the default."
-            ),
+            format!("properties.totalRetentionInDays {r} is out of range: 4-4383."),
         ));
     }
     let plan = match p.get("plan").and_then(Value::as_str) {
@@ -370,8 +377,8 @@ fn parse_columns(table: &str, p: &Map<String, Value>) -> ApiResult<Vec<Column>> 
     Ok(out)
 }
 
-/// Starts a long-running operation: `202` with `Azure-AsyncOperation`, `Location` and
-/// `Retry-After` (the time the operation will take, at least a second).
+/// Starts a long-running operation: `202` with `Azure-AsyncOperation` (the declared
+/// `final-state-via`) and `Retry-After` (the time the operation will take, at least a second).
 fn start_operation(
     state: &AppState,
     operations: &mut Vec<ArmOperation>,
@@ -401,8 +408,7 @@ fn start_operation(
     operations.push(op);
     let mut resp = StatusCode::ACCEPTED.into_response();
     if let Ok(v) = HeaderValue::from_str(&op_url) {
-        resp.headers_mut().insert("azure-asyncoperation", v.clone());
-        resp.headers_mut().insert("location", v);
+        resp.headers_mut().insert("azure-asyncoperation", v);
     }
     let wait = state
         .options
@@ -623,8 +629,9 @@ async fn get_operation(
                 .unwrap_or(time::Duration::ZERO);
         v["endTime"] = json!(fmt_time(end));
     }
+    // `OperationStatus.error` is common-types v2 `ErrorResponse`: `{"error": ErrorDetail}`.
     if let (true, Some((code, message))) = (done, &o.error) {
-        v["error"] = json!({"code": code, "message": message});
+        v["error"] = json!({"error": {"code": code, "message": message}});
     }
     Ok(Json(v))
 }

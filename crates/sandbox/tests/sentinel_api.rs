@@ -11,7 +11,23 @@ use reqwest::{Method, StatusCode};
 use sandbox::RunningSandbox;
 use serde_json::{Value, json};
 
-const V: &str = "api-version=2025-07-01";
+/// The api-version of each vendored definition the sandbox enforces, by resource provider.
+fn version_for(url: &str) -> &'static str {
+    let lower = url.to_ascii_lowercase();
+    if lower.contains("microsoft.securityinsights") {
+        "api-version=2025-09-01"
+    } else if lower.contains("microsoft.operationalinsights") {
+        "api-version=2026-03-01"
+    } else if lower.contains("microsoft.insights/workbooks") {
+        "api-version=2023-06-01"
+    } else if lower.contains("microsoft.insights/datacollection") {
+        "api-version=2024-03-11"
+    } else if lower.contains("microsoft.managedservices") {
+        "api-version=2022-10-01"
+    } else {
+        "api-version=2022-12-01"
+    }
+}
 
 struct Arm {
     sb: RunningSandbox,
@@ -80,7 +96,8 @@ impl Arm {
             .to_str()
             .expect("header")
             .to_string();
-        assert_eq!(op, response.headers()["location"].to_str().expect("header"));
+        // final-state-via azure-async-operation: no Location whose target no definition describes.
+        assert!(response.headers().get("location").is_none());
         for _ in 0..50 {
             let (_, status) = get(&self.c, &op, &self.tok).await;
             if status["status"] != "InProgress" {
@@ -96,9 +113,9 @@ fn with_version(url: &str) -> String {
     if url.contains("api-version=") {
         url.to_string()
     } else if url.contains('?') {
-        format!("{url}&{V}")
+        format!("{url}&{}", version_for(url))
     } else {
-        format!("{url}?{V}")
+        format!("{url}?{}", version_for(url))
     }
 }
 
@@ -159,8 +176,9 @@ async fn custom_tables_are_created_changed_and_deleted_through_operations() {
         )
         .await;
     assert_eq!(failed["status"], "Failed");
+    // `OperationStatus.error` is an `ErrorResponse`: the detail is nested under `error`.
     assert!(
-        failed["error"]["message"]
+        failed["error"]["error"]["message"]
             .as_str()
             .expect("message")
             .contains("dynamic"),
@@ -512,6 +530,8 @@ async fn data_collection_rules_endpoints_associations_and_lighthouse() {
     let (_, assoc) = arm.get(&format!("{dcr_url}/associations?{v}")).await;
     let assoc = assoc["value"].as_array().expect("value");
     assert!(!assoc.is_empty());
+    // Listing associations by resource is not among the vendored operations: refused as ARM
+    // refuses an unknown resource type.
     let vm = assoc[0]["id"]
         .as_str()
         .expect("id")
@@ -519,13 +539,13 @@ async fn data_collection_rules_endpoints_associations_and_lighthouse() {
         .next()
         .expect("vm")
         .to_string();
-    let (_, on_vm) = arm
+    let (s, _) = arm
         .get(&format!(
             "{}/arm{vm}/providers/Microsoft.Insights/dataCollectionRuleAssociations?{v}",
             arm.sb.base_url()
         ))
         .await;
-    assert_eq!(on_vm["value"].as_array().expect("value").len(), 1);
+    assert_eq!(s, StatusCode::NOT_FOUND);
 
     // A DCR for a table that does not exist is refused; once it exists the rule is accepted.
     let rule = json!({"location": "westeurope", "kind": "Direct", "properties": {

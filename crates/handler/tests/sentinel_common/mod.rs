@@ -154,7 +154,7 @@ impl DirectArm {
 }
 
 pub const SI_VERSION: &str = "2025-09-01";
-pub const OI_VERSION: &str = "2025-02-01";
+pub const OI_VERSION: &str = "2026-03-01";
 pub const WORKBOOKS_VERSION: &str = "2023-06-01";
 
 /// Holds the next matching PUT for `delay`: long enough for a test to change the resource in

@@ -6,8 +6,12 @@ use serde::{Deserialize, Serialize};
 use crate::tenants::WorkspaceConfig;
 
 /// api-versions: the newest stable ones at the time of writing (see the reference notes).
-pub const OPERATIONAL_INSIGHTS_API_VERSION: &str = "2025-02-01";
+pub const OPERATIONAL_INSIGHTS_API_VERSION: &str = "2026-03-01";
 pub const SECURITY_INSIGHTS_API_VERSION: &str = "2025-09-01";
+/// Preview on purpose, for the `alertRules` operations only: the `NRT` rule kind exists only in
+/// the preview definitions, and the service leaves NRT rules out of a stable `AlertRules_List`.
+/// A rule read at this version is written back at it, so that no preview-only property is lost.
+pub const SECURITY_INSIGHTS_ALERT_RULES_API_VERSION: &str = "2025-10-01-preview";
 pub const WORKBOOKS_API_VERSION: &str = "2023-06-01";
 pub const DATA_COLLECTION_API_VERSION: &str = "2024-03-11";
 pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
@@ -112,10 +116,10 @@ impl WorkspaceResource<'_> {
                 format!("/savedSearches/{id}"),
                 OPERATIONAL_INSIGHTS_API_VERSION,
             ),
-            AlertRules => (si("alertRules"), SECURITY_INSIGHTS_API_VERSION),
+            AlertRules => (si("alertRules"), SECURITY_INSIGHTS_ALERT_RULES_API_VERSION),
             AlertRule(id) => (
                 si(&format!("alertRules/{id}")),
-                SECURITY_INSIGHTS_API_VERSION,
+                SECURITY_INSIGHTS_ALERT_RULES_API_VERSION,
             ),
             AlertRuleTemplates => (si("alertRuleTemplates"), SECURITY_INSIGHTS_API_VERSION),
             AlertRuleTemplate(id) => (
@@ -322,6 +326,8 @@ mod tests {
             path,
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law/providers/Microsoft.SecurityInsights/alertRules/r1"
         );
+        assert_eq!(version, SECURITY_INSIGHTS_ALERT_RULES_API_VERSION);
+        let (_, version) = WorkspaceResource::Incident(&id).path(&ws);
         assert_eq!(version, SECURITY_INSIGHTS_API_VERSION);
         let (path, version, query) = GroupResource::Workbook {
             name: &id,
