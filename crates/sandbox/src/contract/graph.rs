@@ -60,6 +60,9 @@ struct OperationSpec {
     query: Option<QuerySpec>,
     #[serde(default)]
     body: Option<BodySpec>,
+    /// Calls per tenant the page documents (advanced hunting).
+    #[serde(default)]
+    quota: Option<super::defender::Quota>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,6 +375,10 @@ impl Operation<'_> {
 
     pub fn version(&self) -> &'static str {
         self.version
+    }
+
+    pub fn quota(&self) -> Option<super::defender::Quota> {
+        self.spec.quota
     }
 
     pub fn method(&self) -> &str {

@@ -499,6 +499,9 @@ fn check_request<'a>(
                 )
             })?;
             require_permission(api, caller, operation.permissions(), operation.name())?;
+            if let Some(quota) = operation.quota() {
+                within_quota(state, caller, api, operation.name(), quota)?;
+            }
             operation.check_request(query, json, &mut violations);
             Matched::Graph(operation)
         }
@@ -613,14 +616,25 @@ fn limit(state: &AppState, caller: &Caller, endpoint: &defender::Endpoint) -> Re
     if machine_route && standard {
         return Ok(());
     }
-    let key = format!("{}|{}", caller.tenant_id, endpoint.id);
+    within_quota(state, caller, Api::Defender, &endpoint.id, quota)
+}
+
+/// One call against a documented per-tenant quota, or Microsoft's 429 with `Retry-After`.
+fn within_quota(
+    state: &AppState,
+    caller: &Caller,
+    api: Api,
+    operation: &str,
+    quota: defender::Quota,
+) -> Result<(), ApiError> {
+    let key = format!("{}|{operation}", caller.tenant_id);
     state
         .rate_window(
             &key,
             quota.per_minute.unwrap_or(u32::MAX),
             quota.per_hour.unwrap_or(u32::MAX),
         )
-        .map_err(|retry_after| crate::faults::throttle_error(Api::Defender, retry_after, None))
+        .map_err(|retry_after| crate::faults::throttle_error(api, retry_after, None))
 }
 
 async fn check_response(
