@@ -7,8 +7,10 @@
 //! - [`ArmClient::update`]: GET, change, PUT with the etag (in the body and as `If-Match`); a
 //!   `409`/`412` means someone else changed the resource in between and is reported as
 //!   [`ArmError::Conflict`], never retried over their change.
-//! - [`ArmClient::run_operation`]: a request answered `202` with `Azure-AsyncOperation` or
-//!   `Location` is polled, honouring `Retry-After`, until it ends or the caller's bound runs out.
+//! - [`ArmClient::run_operation`]: an `x-ms-long-running-operation` answered `202` is polled
+//!   through `Azure-AsyncOperation` (the `final-state-via` of every operation run this way) or,
+//!   failing that, `Location`, honouring `Retry-After`, until it ends or the caller's bound runs
+//!   out. A `202` with neither header is reported as still running, never as done.
 
 mod models;
 mod paths;
@@ -176,19 +178,17 @@ impl ArmClient {
     }
 
     /// A POST that reads (Sentinel's incident alerts and entities are POSTs that change nothing).
+    /// Sent without a body: `Incidents_ListAlerts` and `Incidents_ListEntities` declare no `in:
+    /// body` parameter (the HTTP stack sends `Content-Length: 0`).
     pub async fn post_read<T: DeserializeOwned>(
         &self,
         tenant: &TenantId,
         url: Url,
     ) -> Result<T, ArmError> {
-        let request = ApiRequest::send_json(
-            Api::Arm,
-            tenant,
-            Method::POST,
-            url,
-            &serde_json::json!({}),
-            Replay::Safe,
-        );
+        let request = ApiRequest {
+            method: Method::POST,
+            ..ApiRequest::get(Api::Arm, tenant, url)
+        };
         Ok(self.http.json(&request).await?)
     }
 
@@ -282,6 +282,14 @@ impl ArmClient {
         request.body = body.cloned().map(crate::outbound::RequestBody::Json);
         let response = self.http.send(&request).await?;
         let Some((poll, via_location)) = operation_url(&response) else {
+            if response.status == StatusCode::ACCEPTED {
+                // Accepted and not finished, with nothing to follow it by (Tables.json declares
+                // no headers on the PUT/PATCH 202): the caller reads the resource to see it land.
+                return Ok(OperationOutcome::Running {
+                    waited: started.elapsed(),
+                    status: "Accepted".into(),
+                });
+            }
             return Ok(OperationOutcome::Succeeded {
                 waited: started.elapsed(),
             });
@@ -307,7 +315,9 @@ impl ArmClient {
                 .await?;
             wait = retry_after(&answer.headers).unwrap_or(DEFAULT_POLL);
             if via_location {
-                // Location polling: 202 while running, the final answer once done.
+                // Location polling (ARM's asynchronous-operation convention): 202 while
+                // running, then the final 200/201/204; an error status has already come back
+                // as an error from `send`.
                 if answer.status == StatusCode::ACCEPTED {
                     if let Some(next) =
                         header_text(&answer.headers, &LOCATION).and_then(|l| Url::parse(&l).ok())
@@ -322,21 +332,17 @@ impl ArmClient {
                 });
             }
             let status: OperationStatus = decode(Api::Arm, &answer.body)?;
-            match status.status.as_str() {
-                "Succeeded" => {
+            match status.status.as_deref() {
+                Some("Succeeded") => {
                     return Ok(OperationOutcome::Succeeded {
                         waited: started.elapsed(),
                     });
                 }
-                "Failed" | "Canceled" | "Cancelled" => {
-                    let message = status.error.map(|e| match e.code {
-                        Some(code) => format!("{} ({code})", e.message.unwrap_or_default()),
-                        None => e.message.unwrap_or_default(),
-                    });
+                Some(ended @ ("Failed" | "Canceled" | "Cancelled")) => {
                     return Err(ArmError::OperationFailed {
                         resource: resource.to_string(),
-                        status: status.status,
-                        message,
+                        status: ended.to_string(),
+                        message: status.error.as_ref().map(OperationError::describe),
                     });
                 }
                 _ => {}

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::tenants::WorkspaceConfig;
 
-/// api-versions: the newest stable ones at the time of writing (see the reference notes).
+/// api-versions: the newest stable ones in `Azure/azure-rest-api-specs`, each the version of the
+/// definition the sandbox vendors (`crates/sandbox/definitions/azure-rest-api-specs/PROVENANCE-arm.md`).
 pub const OPERATIONAL_INSIGHTS_API_VERSION: &str = "2026-03-01";
 pub const SECURITY_INSIGHTS_API_VERSION: &str = "2025-09-01";
 /// Preview on purpose, for the `alertRules` operations only: the `NRT` rule kind exists only in
@@ -181,10 +182,11 @@ pub enum GroupResource<'a> {
     Workbooks {
         source_id: &'a str,
     },
-    /// One workbook; `content` asks for its `serializedData`.
+    /// One workbook; `content` asks a GET for its `serializedData`. `canFetchContent` is a
+    /// parameter of `Workbooks_Get` only: `None` for the PUT and DELETE, which do not declare it.
     Workbook {
         name: &'a ArmName,
-        content: bool,
+        content: Option<bool>,
     },
     DataCollectionRule(&'a ArmName),
     DataCollectionRuleAssociations(&'a ArmName),
@@ -214,7 +216,9 @@ impl GroupResource<'_> {
             Workbook { name, content } => (
                 format!("{base}/workbooks/{name}"),
                 WORKBOOKS_API_VERSION,
-                vec![("canFetchContent", content.to_string())],
+                content
+                    .map(|c| vec![("canFetchContent", c.to_string())])
+                    .unwrap_or_default(),
             ),
             DataCollectionRule(name) => (
                 format!("{base}/dataCollectionRules/{name}"),
@@ -331,7 +335,7 @@ mod tests {
         assert_eq!(version, SECURITY_INSIGHTS_API_VERSION);
         let (path, version, query) = GroupResource::Workbook {
             name: &id,
-            content: true,
+            content: Some(true),
         }
         .path("s", "rg");
         assert_eq!(

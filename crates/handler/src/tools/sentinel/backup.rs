@@ -12,7 +12,9 @@
 //! durable artifacts, which read-only mode must not create.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use reqwest::Method;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -22,7 +24,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::workbooks::create_workbook;
 use super::{Target, target};
-use crate::clients::arm::{ArmName, GroupResource, WorkspaceResource};
+use crate::clients::arm::{ArmName, GroupResource, OperationOutcome, WorkspaceResource};
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
@@ -264,7 +266,7 @@ async fn collect_kind(
                             &ws.resource_group,
                             GroupResource::Workbook {
                                 name: &id,
-                                content: true,
+                                content: Some(true),
                             },
                         ),
                     )
@@ -638,14 +640,16 @@ fn definition(item: &Value, keep_kind: bool, read_only: &[&str]) -> Value {
     body
 }
 
-const RULE_READ_ONLY: &[&str] = &["lastModifiedUtc"];
 const AUTOMATION_READ_ONLY: &[&str] = &[
     "createdTimeUtc",
     "lastModifiedTimeUtc",
     "createdBy",
     "lastModifiedBy",
 ];
+/// `provisioningState` is the one read-only member of `SI /definitions/WatchlistProperties`;
+/// the others are the service's bookkeeping of the original, which a new watchlist gets anew.
 const WATCHLIST_READ_ONLY: &[&str] = &[
+    "provisioningState",
     "watchlistId",
     "created",
     "updated",
@@ -814,10 +818,16 @@ async fn restore(
     let name = name_of(item)?;
     let (url, body) = match kind {
         Kind::Workbooks => return restore_workbook(context, target, &name, resource).await,
-        Kind::AnalyticsRules => (
-            arm.workspace_url(ws, WorkspaceResource::AlertRule(&name)),
-            definition(item, true, RULE_READ_ONLY),
-        ),
+        Kind::AnalyticsRules => {
+            // Read-only properties differ per kind (a Fusion rule's name and severity are its
+            // template's): see `rules::writable_rule`.
+            let mut rule = item.clone();
+            super::rules::writable_rule(&mut rule);
+            (
+                arm.workspace_url(ws, WorkspaceResource::AlertRule(&name)),
+                definition(&rule, true, &[]),
+            )
+        }
         Kind::AutomationRules => (
             arm.workspace_url(ws, WorkspaceResource::AutomationRule(&name)),
             definition(item, false, AUTOMATION_READ_ONLY),
@@ -834,9 +844,28 @@ async fn restore(
     if arm.find::<Value>(tenant, url.clone()).await?.is_some() {
         return Ok(Restored::Exists);
     }
-    arm.put::<Value>(tenant, url, &body).await?;
     if kind != Kind::Watchlists {
+        arm.put::<Value>(tenant, url, &body).await?;
         return Ok(Restored::Created(None));
+    }
+    // `Watchlists_CreateOrUpdate` is a long-running operation (`x-ms-long-running-operation`,
+    // `final-state-via: azure-async-operation`, 201 with `Azure-AsyncOperation`): its items can
+    // only be written once it has succeeded.
+    let outcome = arm
+        .run_operation(
+            tenant,
+            Method::PUT,
+            url,
+            Some(&body),
+            &format!("watchlist {name}"),
+            WATCHLIST_WAIT,
+        )
+        .await?;
+    if let OperationOutcome::Running { waited, status } = outcome {
+        return Err(ToolError::Failed(format!(
+            "watchlist {name} was created but is still provisioning ({status}) after {}s; its items were not written",
+            waited.as_secs()
+        )));
     }
     let items = resource["items"].as_array().cloned().unwrap_or_default();
     for entry in &items {
@@ -852,6 +881,9 @@ async fn restore(
     Ok(Restored::Created(Some(items.len())))
 }
 
+/// How long a restore waits for a watchlist to finish provisioning before writing its items.
+const WATCHLIST_WAIT: Duration = Duration::from_secs(120);
+
 /// Workbooks are re-linked to the target workspace (their `sourceId`) as they are created.
 async fn restore_workbook(
     context: &ToolContext,
@@ -859,9 +891,27 @@ async fn restore_workbook(
     id: &ArmName,
     resource: &Value,
 ) -> Result<Restored, ToolError> {
+    // `WorkbookProperties` requires `displayName`, `serializedData` (strings) and `category`
+    // (set by `create_workbook`); `tags` is a non-nullable string array and `description` the
+    // only nullable one. Absent fields are left out, never sent as `null`.
     let p = &resource["properties"];
-    let properties = json!({"displayName": p["displayName"], "description": p["description"], "serializedData": p["serializedData"], "tags": p["tags"]});
-    match create_workbook(context, target, id, properties).await {
+    let text = |key: &str| {
+        p[key].as_str().map(str::to_string).ok_or_else(|| {
+            ToolError::invalid(format!(
+                "backed-up workbook {id} has no {key} string; it cannot be restored"
+            ))
+        })
+    };
+    let mut properties = json!({"displayName": text("displayName")?, "serializedData": text("serializedData")?});
+    if let Some(description) = p["description"].as_str() {
+        properties["description"] = json!(description);
+    }
+    if let Some(tags) = p["tags"].as_array()
+        && tags.iter().all(Value::is_string)
+    {
+        properties["tags"] = json!(tags);
+    }
+    match create_workbook(context, target, id, properties, resource["tags"].as_object()).await {
         Ok(_) => Ok(Restored::Created(None)),
         Err(ToolError::Conflict(_)) => Ok(Restored::Exists),
         Err(error) => Err(error),

@@ -627,6 +627,9 @@ fn requested_changes(
                 }
             };
             set.push(("classification", json!(classification)));
+            // `IncidentProperties.classificationReason` is a string enum without `x-nullable`:
+            // a classification without a reason (Undetermined) leaves the property out
+            // (`Value::Null` here means "remove", see the update below), never sends `null`.
             set.push((
                 "classificationReason",
                 reason.map(|r| json!(r)).unwrap_or(Value::Null),
@@ -669,18 +672,63 @@ fn requested_changes(
                 ),
                 None => None,
             };
-            set.push(("owner", json!({"objectId": object_id, "userPrincipalName": upn, "email": upn, "assignedTo": upn})));
+            // `IncidentOwnerInfo` members are not `x-nullable`: only those with a value are sent
+            // (`objectId` is a uuid, sent when known).
+            let mut owner = json!({"userPrincipalName": upn, "ownerType": "User"});
+            if let Some(object_id) = object_id {
+                owner["objectId"] = json!(object_id);
+            }
+            set.push(("owner", owner));
         }
-        (None, true) => set.push((
-            "owner",
-            json!({"objectId": null, "userPrincipalName": null, "email": null, "assignedTo": null}),
-        )),
+        // `IncidentOwnerInfo` has no documented "unassigned" value and none of its members is
+        // `x-nullable`, so the owner is sent with no members at all (a valid, empty
+        // `IncidentOwnerInfo`). Uncertain: the definition does not say that the service reads an
+        // empty owner as "unassign"; the Azure portal's own request is not documented either.
+        (None, true) => set.push(("owner", json!({}))),
         (None, false) if params.owner_object_id.is_some() => {
             return Err(ToolError::invalid("owner_object_id goes with owner_upn"));
         }
         (None, false) => {}
     }
     Ok(set)
+}
+
+/// `IncidentProperties` members the service sets (`SI /definitions/IncidentProperties/properties/*/readOnly`).
+const INCIDENT_READ_ONLY: &[&str] = &[
+    "additionalData",
+    "createdTimeUtc",
+    "incidentUrl",
+    "providerName",
+    "providerIncidentId",
+    "incidentNumber",
+    "lastModifiedTimeUtc",
+    "relatedAnalyticRuleIds",
+];
+
+/// An incident as read, made into a body `Incidents_CreateOrUpdate` accepts: without its
+/// read-only properties, the read-only `labelType` of each label
+/// (`SI /definitions/IncidentLabel/properties/labelType/readOnly`) and the envelope's
+/// `systemData`.
+fn writable_incident(incident: &mut Value) {
+    if let Some(envelope) = incident.as_object_mut() {
+        envelope.remove("systemData");
+    }
+    let Some(properties) = incident["properties"].as_object_mut() else {
+        return;
+    };
+    for key in INCIDENT_READ_ONLY {
+        properties.remove(*key);
+    }
+    for label in properties
+        .get_mut("labels")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(label) = label.as_object_mut() {
+            label.remove("labelType");
+        }
+    }
 }
 
 fn labels(params: &UpdateIncidentParams) -> Result<Vec<String>, ToolError> {
@@ -752,20 +800,27 @@ impl Tool for UpdateIncident {
                 url,
                 &format!("incident {}", params.incident.trim()),
                 |incident| {
+                    writable_incident(incident);
                     let properties = &mut incident["properties"];
                     for (key, value) in set {
                         let before = properties.get(key).cloned().unwrap_or(Value::Null);
                         if shown(&before) != shown(&value) {
                             changes.push(format!("{key}: {} → {}", shown(&before), shown(&value)));
                         }
-                        properties[key] = value;
+                        match (properties.as_object_mut(), value) {
+                            (Some(properties), Value::Null) => {
+                                properties.remove(key);
+                            }
+                            (_, value) => properties[key] = value,
+                        }
                     }
                     let mut current: Vec<Value> =
                         properties["labels"].as_array().cloned().unwrap_or_default();
                     for label in add_labels {
                         if !current.iter().any(|l| l["labelName"] == json!(label)) {
                             changes.push(format!("label added: {label}"));
-                            current.push(json!({"labelName": label, "labelType": "User"}));
+                            // `IncidentLabel.labelType` is read-only: the service sets `User`.
+                            current.push(json!({"labelName": label}));
                         }
                     }
                     properties["labels"] = Value::Array(current);

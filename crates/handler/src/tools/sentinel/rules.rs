@@ -28,7 +28,8 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
 const MAX_READ: usize = 5000;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 500;
-/// Template properties a rule created from the template takes over.
+/// Template properties a rule created from the template takes over (those the rule's kind
+/// declares are kept, see [`RuleKind::writable`]).
 const FROM_TEMPLATE: &[&str] = &[
     "displayName",
     "description",
@@ -46,8 +47,68 @@ const FROM_TEMPLATE: &[&str] = &[
     "alertDetailsOverride",
     "eventGroupingSettings",
 ];
-/// Properties the service sets; a definition copied from an existing rule drops them.
-const READ_ONLY: &[&str] = &["lastModifiedUtc"];
+/// Read-only properties of each alert rule kind at the alert-rules api-version
+/// (`preview/2025-10-01-preview/openapi.json`, `#/definitions/<Kind>AlertRuleProperties/properties/*/readOnly`):
+/// a rule read from the service is written back without them. Fusion rules take their name,
+/// description, severity and MITRE mapping from their template, so only `alertRuleTemplateName`,
+/// `enabled` and the source/scenario settings are theirs to write.
+fn read_only_properties(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Fusion" => &[
+            "description",
+            "displayName",
+            "lastModifiedUtc",
+            "severity",
+            "tactics",
+            "techniques",
+            "subTechniques",
+        ],
+        // Scheduled, NRT, MicrosoftSecurityIncidentCreation (and kinds this server does not
+        // know, whose only documented read-only property is the same).
+        _ => &["lastModifiedUtc"],
+    }
+}
+
+/// A rule as read from the service, made into a body the same api-version accepts on PUT:
+/// the envelope's read-only `systemData` and the kind's read-only properties are removed
+/// (`CT /definitions/Resource/properties/systemData/readOnly`; see [`read_only_properties`]).
+pub(super) fn writable_rule(rule: &mut Value) {
+    if let Some(envelope) = rule.as_object_mut() {
+        envelope.remove("systemData");
+    }
+    let kind = rule["kind"].as_str().unwrap_or_default().to_string();
+    let Some(properties) = rule.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for key in read_only_properties(&kind) {
+        properties.remove(*key);
+    }
+    // `FusionSourceSubTypeSetting.sourceSubTypeDisplayName` and
+    // `FusionSubTypeSeverityFilter.isSupported` are read-only too.
+    for source in properties
+        .get_mut("sourceSettings")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        for sub in source
+            .get_mut("sourceSubTypes")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(sub) = sub.as_object_mut() {
+                sub.remove("sourceSubTypeDisplayName");
+                if let Some(filters) = sub
+                    .get_mut("severityFilters")
+                    .and_then(Value::as_object_mut)
+                {
+                    filters.remove("isSupported");
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 enum RuleKind {
@@ -72,6 +133,9 @@ impl RuleKind {
             .find(|k| k.name().eq_ignore_ascii_case(text))
     }
 
+    /// Required by `#/definitions/ScheduledAlertRuleProperties/required` and
+    /// `#/definitions/NrtAlertRuleProperties/required` of the alert-rules api-version, less
+    /// `enabled`, `suppressionDuration` and `suppressionEnabled`, which this tool always sets.
     fn required(self) -> &'static [&'static str] {
         match self {
             Self::Scheduled => &[
@@ -84,6 +148,60 @@ impl RuleKind {
                 "triggerThreshold",
             ],
             Self::Nrt => &["displayName", "severity", "query"],
+        }
+    }
+
+    /// The writable properties of the kind: `#/definitions/ScheduledAlertRuleProperties` (with
+    /// `ScheduledAlertRuleCommonProperties`) and `#/definitions/NrtAlertRuleProperties` of
+    /// `preview/2025-10-01-preview/openapi.json`, without the read-only `lastModifiedUtc`.
+    fn writable(self) -> &'static [&'static str] {
+        const SHARED: &[&str] = &[
+            "alertRuleTemplateName",
+            "templateVersion",
+            "description",
+            "displayName",
+            "enabled",
+            "query",
+            "severity",
+            "tactics",
+            "techniques",
+            "subTechniques",
+            "suppressionDuration",
+            "suppressionEnabled",
+            "incidentConfiguration",
+            "customDetails",
+            "entityMappings",
+            "alertDetailsOverride",
+            "eventGroupingSettings",
+            "sentinelEntitiesMappings",
+        ];
+        const SCHEDULED: &[&str] = &[
+            "alertRuleTemplateName",
+            "templateVersion",
+            "description",
+            "displayName",
+            "enabled",
+            "query",
+            "severity",
+            "tactics",
+            "techniques",
+            "subTechniques",
+            "suppressionDuration",
+            "suppressionEnabled",
+            "incidentConfiguration",
+            "customDetails",
+            "entityMappings",
+            "alertDetailsOverride",
+            "eventGroupingSettings",
+            "sentinelEntitiesMappings",
+            "queryFrequency",
+            "queryPeriod",
+            "triggerOperator",
+            "triggerThreshold",
+        ];
+        match self {
+            Self::Scheduled => SCHEDULED,
+            Self::Nrt => SHARED,
         }
     }
 }
@@ -458,7 +576,8 @@ impl Tool for CreateRule {
             properties.insert("severity".into(), json!(severity));
         }
         properties.insert("enabled".into(), json!(params.enabled.unwrap_or(true)));
-        for key in READ_ONLY {
+        // A definition copied from sentinel_get_analytics_rule carries what the service set.
+        for key in read_only_properties(kind.name()) {
             properties.remove(*key);
         }
         properties
@@ -517,6 +636,7 @@ fn from_template(
     let p = &template["properties"];
     let mut properties: Map<String, Value> = FROM_TEMPLATE
         .iter()
+        .filter(|k| kind.writable().contains(k))
         .filter_map(|k| {
             p.get(*k)
                 .filter(|v| !v.is_null())
@@ -531,6 +651,20 @@ fn from_template(
 }
 
 fn check_definition(kind: RuleKind, properties: &Map<String, Value>) -> Result<(), ToolError> {
+    let unknown: Vec<&str> = properties
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !kind.writable().contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ToolError::invalid(format!(
+            "a {} rule has no propert{} {}; it takes: {}",
+            kind.name(),
+            if unknown.len() == 1 { "y" } else { "ies" },
+            unknown.join(", "),
+            kind.writable().join(", ")
+        )));
+    }
     let missing: Vec<&str> = kind
         .required()
         .iter()
@@ -628,6 +762,7 @@ impl Tool for SetRuleEnabled {
                     if rule["properties"]["enabled"] == json!(enabled) {
                         return false;
                     }
+                    writable_rule(rule);
                     rule["properties"]["enabled"] = json!(enabled);
                     true
                 },
