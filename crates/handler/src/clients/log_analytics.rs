@@ -15,9 +15,33 @@ struct QueryBody<'a> {
     timespan: Option<&'a str>,
 }
 
+/// `queryResults` of `Query_Execute` (data-plane `stable/2022-10-27`): the tables, and an
+/// `error` beside them when the result is partial (cut at a limit, or a part of the query
+/// failed) although the answer is a 200.
 #[derive(Debug, Clone, Deserialize)]
 pub struct QueryResponse {
     pub tables: Vec<ResultTable>,
+    #[serde(default)]
+    pub error: Option<PartialError>,
+}
+
+/// `errorInfo`: `code` and `message` are required; `innererror` says what went wrong in detail.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PartialError {
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub innererror: Option<Box<PartialError>>,
+}
+
+impl std::fmt::Display for PartialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)?;
+        if let Some(inner) = &self.innererror {
+            write!(f, ": {inner}")?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,10 +51,13 @@ pub struct ResultTable {
     pub rows: Vec<Vec<serde_json::Value>>,
 }
 
+/// `column` has no required property in either definition; a blank name or type is kept rather
+/// than failing the whole result.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Column {
+    #[serde(default)]
     pub name: String,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub column_type: String,
 }
 

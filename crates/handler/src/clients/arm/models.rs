@@ -7,7 +7,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The envelope every ARM resource shares.
+/// The envelope every ARM resource shares. Common-types `Resource` marks `id` and `name`
+/// read-only without requiring them; every resource provider called here sends both on every
+/// resource it answers, and the tools address resources by them, so they stay required: a
+/// resource without them is reported as an undecodable answer rather than shown nameless.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Resource<P> {
     pub id: String,
@@ -154,11 +157,14 @@ pub struct EntityList {
     pub entities: Vec<Entity>,
 }
 
+/// `Tables.json#/definitions/Column` requires nothing; a column without a name or type reads
+/// as blank rather than failing the whole table.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TableColumn {
+    #[serde(default)]
     pub name: String,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub column_type: String,
 }
 
@@ -201,7 +207,9 @@ pub struct WorkbookProperties {
     pub version: Option<String>,
     /// The workbook content (Notebook JSON as a string), only when fetched with content.
     pub serialized_data: Option<String>,
-    #[serde(default)]
+    /// Not `x-nullable` in the definition, but a `null` is read as no tags rather than
+    /// failing the whole list (workbooks restored by older versions may carry one).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub tags: Vec<String>,
 }
 pub type Workbook = Resource<WorkbookProperties>;
@@ -325,9 +333,12 @@ pub struct AssociationProperties {
 }
 pub type DcrAssociation = Resource<AssociationProperties>;
 
+/// `subscriptions.json#/definitions/Subscription`: every property is read-only and none is
+/// required; one without an id reads as blank and is skipped by the tools that use it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
+    #[serde(default)]
     pub subscription_id: String,
     pub display_name: Option<String>,
     pub state: Option<String>,
@@ -353,15 +364,44 @@ pub struct RegistrationAssignmentProperties {
 }
 pub type RegistrationAssignment = Resource<RegistrationAssignmentProperties>;
 
-/// The body of an `Azure-AsyncOperation` status.
+/// The body of an `Azure-AsyncOperation` status (`OperationStatuses.json#/definitions/
+/// OperationStatus`, no property required: a missing `status` reads as still running).
 #[derive(Debug, Clone, Deserialize)]
 pub struct OperationStatus {
-    pub status: String,
+    #[serde(default)]
+    pub status: Option<String>,
     pub error: Option<OperationError>,
 }
 
+/// A failed operation's error. OperationalInsights declares it as common-types
+/// `ErrorResponse`, `{"error": {"code", "message"}}`; the generic ARM `OperationStatusResult`
+/// has it flat, `{"code", "message"}`. Both are read, the nested one first.
 #[derive(Debug, Clone, Deserialize)]
 pub struct OperationError {
     pub code: Option<String>,
     pub message: Option<String>,
+    pub error: Option<Box<OperationError>>,
+}
+
+impl OperationError {
+    /// `message (code)`, from the nested detail when there is one.
+    pub fn describe(&self) -> String {
+        let detail = match &self.error {
+            Some(inner) if inner.code.is_some() || inner.message.is_some() => inner.as_ref(),
+            _ => self,
+        };
+        let message = detail.message.clone().unwrap_or_default();
+        match &detail.code {
+            Some(code) => format!("{message} ({code})"),
+            None => message,
+        }
+    }
+}
+
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }

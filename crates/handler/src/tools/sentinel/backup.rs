@@ -902,7 +902,8 @@ async fn restore_workbook(
             ))
         })
     };
-    let mut properties = json!({"displayName": text("displayName")?, "serializedData": text("serializedData")?});
+    let mut properties =
+        json!({"displayName": text("displayName")?, "serializedData": text("serializedData")?});
     if let Some(description) = p["description"].as_str() {
         properties["description"] = json!(description);
     }
@@ -911,7 +912,15 @@ async fn restore_workbook(
     {
         properties["tags"] = json!(tags);
     }
-    match create_workbook(context, target, id, properties, resource["tags"].as_object()).await {
+    match create_workbook(
+        context,
+        target,
+        id,
+        properties,
+        resource["tags"].as_object(),
+    )
+    .await
+    {
         Ok(_) => Ok(Restored::Created(None)),
         Err(ToolError::Conflict(_)) => Ok(Restored::Exists),
         Err(error) => Err(error),

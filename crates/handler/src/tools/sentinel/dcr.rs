@@ -449,7 +449,11 @@ impl Tool for CreateDcr {
         if let Some(description) = params.description {
             properties["description"] = json!(super::one_line("description", &description, 1024)?);
         }
-        let mut body = json!({"location": workspace.location, "properties": properties});
+        // `TrackedResource.location` is required.
+        let location = workspace.location.ok_or_else(|| {
+            ToolError::Failed(format!("workspace {} has no location", ws.workspace_name))
+        })?;
+        let mut body = json!({"location": location, "properties": properties});
         match &endpoint {
             Some(dce) => body["properties"]["dataCollectionEndpointId"] = json!(dce.id),
             None => body["kind"] = json!("Direct"),
@@ -528,7 +532,7 @@ impl Tool for UpdateTransformation {
             name: "sentinel_update_dcr_transformation",
             title: "Change a data collection rule's transformation",
             description: "Replaces the KQL transformation of one data flow of a data collection rule. The rule is re-read and written back \
-                          only if nobody changed it in between (etag); a concurrent change is reported, never overwritten.",
+                          with the etag read as If-Match, so a concurrent change the service detects is reported rather than overwritten (best effort: the data collection API does not document If-Match).",
             toolset: Toolset::Sentinel,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Admin,
@@ -600,6 +604,7 @@ impl Tool for UpdateTransformation {
                         return false;
                     }
                     flow["transformKql"] = json!(wanted);
+                    strip_read_only(rule);
                     true
                 },
             )
@@ -805,8 +810,12 @@ impl Tool for CreateDce {
                 arm.workspace_url(ws, WorkspaceResource::Workspace),
             )
             .await?;
+        // `TrackedResource.location` is required.
+        let location = workspace.location.ok_or_else(|| {
+            ToolError::Failed(format!("workspace {} has no location", ws.workspace_name))
+        })?;
         let mut body = json!({
-            "location": workspace.location,
+            "location": location,
             "properties": {"networkAcls": {"publicNetworkAccess": params.public_network_access.unwrap_or(NetworkAccess::Enabled)}},
         });
         if let Some(description) = params.description {
@@ -915,5 +924,35 @@ impl Tool for ListAssociations {
             rule: params.name.to_string(),
             associations,
         })
+    }
+}
+
+/// Removes what `DataCollectionRuleResource` marks `readOnly` from a rule read back for a PUT:
+/// `etag` and `systemData`, and `immutableId`, `metadata`, `endpoints`, `ingestionQuotas`,
+/// `provisioningState` and each Log Analytics destination's `workspaceId` (dataCollection.json
+/// 2024-03-11). The etag still guards the write as `If-Match`, which the definition does not
+/// declare: a best-effort check, not a documented guarantee.
+fn strip_read_only(rule: &mut Value) {
+    if let Some(top) = rule.as_object_mut() {
+        top.remove("etag");
+        top.remove("systemData");
+    }
+    if let Some(p) = rule["properties"].as_object_mut() {
+        for key in [
+            "immutableId",
+            "metadata",
+            "endpoints",
+            "ingestionQuotas",
+            "provisioningState",
+        ] {
+            p.remove(key);
+        }
+    }
+    if let Some(destinations) = rule["properties"]["destinations"]["logAnalytics"].as_array_mut() {
+        for destination in destinations {
+            if let Some(d) = destination.as_object_mut() {
+                d.remove("workspaceId");
+            }
+        }
     }
 }

@@ -383,10 +383,15 @@ async fn check_workspace(
         arm.list::<Incident>(tenant, ListPosition::start(open), MAX_LISTED),
         failures,
     );
-    match ingestion
-        .map_err(|e| e.to_string())
-        .and_then(|r| ingestion_rows(&r))
-    {
+    match ingestion.map_err(|e| e.to_string()).and_then(|r| {
+        // A 200 can still carry `queryResults.error`: the figures below are then incomplete.
+        if let Some(partial) = &r.error {
+            health
+                .problems
+                .push(format!("data freshness: partial query result: {partial}"));
+        }
+        ingestion_rows(&r)
+    }) {
         Ok(rows) => apply_ingestion(&mut health, &rows, detailed, now),
         Err(problem) => health.problems.push(format!("data freshness: {problem}")),
     }
@@ -400,9 +405,16 @@ async fn check_workspace(
                 .count();
             let failing = match failures {
                 None => None,
-                Some(Ok(response)) => failing_rules(&response)
-                    .map_err(|p| health.problems.push(format!("rule failures: {p}")))
-                    .ok(),
+                Some(Ok(response)) => {
+                    if let Some(partial) = &response.error {
+                        health
+                            .problems
+                            .push(format!("rule failures: partial query result: {partial}"));
+                    }
+                    failing_rules(&response)
+                        .map_err(|p| health.problems.push(format!("rule failures: {p}")))
+                        .ok()
+                }
                 Some(Err(error)) => {
                     // Without health monitoring there is no SentinelHealth table: a recommendation, not a fault.
                     note = Some(format!(

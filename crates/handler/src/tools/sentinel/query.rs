@@ -45,8 +45,13 @@ struct RunQueryOutput {
     columns: Vec<ColumnInfo>,
     /// One object per row, keyed by column name.
     rows: Vec<Map<String, Value>>,
-    /// True when the query returned more rows than max_rows: narrow it or summarize.
+    /// True when the query returned more rows than max_rows, or Log Analytics itself returned
+    /// a partial result: narrow it or summarize.
     truncated: bool,
+    /// Log Analytics' own statement that the result is partial (a limit was hit or part of the
+    /// query failed), although rows came back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partial_error: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -58,10 +63,10 @@ struct ColumnInfo {
 
 impl Summary for RunQueryOutput {
     fn summary(&self) -> String {
-        let more = if self.truncated {
-            " (truncated: more rows matched)"
-        } else {
-            ""
+        let more = match (&self.partial_error, self.truncated) {
+            (Some(error), _) => format!(" (PARTIAL result, Log Analytics says: {error})"),
+            (None, true) => " (truncated: more rows matched)".to_string(),
+            (None, false) => String::new(),
         };
         format!(
             "{} rows, {} columns from {} over {}{more}",
@@ -130,11 +135,12 @@ impl Tool for RunQuery {
                 Some(&timespan),
             )
             .await?;
+        let partial_error = response.error.as_ref().map(ToString::to_string);
         let table =
             response.tables.into_iter().next().ok_or_else(|| {
                 ToolError::Failed("the query API returned no result table".into())
             })?;
-        let truncated = table.rows.len() > max_rows;
+        let truncated = table.rows.len() > max_rows || partial_error.is_some();
         let rows = table
             .rows
             .into_iter()
@@ -163,6 +169,7 @@ impl Tool for RunQuery {
             columns,
             rows,
             truncated,
+            partial_error,
         })
     }
 }

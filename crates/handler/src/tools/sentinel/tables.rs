@@ -66,6 +66,8 @@ struct TableInfo {
     archive_retention_in_days: Option<i64>,
     /// True when retention follows the workspace default.
     retention_is_default: Option<bool>,
+    /// True when total retention follows the interactive retention.
+    total_retention_is_default: Option<bool>,
     last_plan_change: Option<String>,
     provisioning_state: Option<String>,
 }
@@ -81,6 +83,7 @@ impl From<&LogTable> for TableInfo {
             total_retention_in_days: p.total_retention_in_days,
             archive_retention_in_days: p.archive_retention_in_days,
             retention_is_default: p.retention_in_days_as_default,
+            total_retention_is_default: p.total_retention_in_days_as_default,
             last_plan_change: p.last_plan_modified_date.clone(),
             provisioning_state: p.provisioning_state.clone(),
         }
@@ -442,10 +445,12 @@ impl Tool for CreateTable {
             properties["schema"]["description"] =
                 json!(super::one_line("description", &description, 1024)?);
         }
-        if let Some(days) = params.retention_in_days {
+        // -1 ("the default") is left out: Tables.json gives both retentions `minimum: 4`, and a
+        // new table without them gets the defaults.
+        if let Some(days) = params.retention_in_days.filter(|d| *d != -1) {
             properties["retentionInDays"] = json!(days);
         }
-        if let Some(days) = params.total_retention_in_days {
+        if let Some(days) = params.total_retention_in_days.filter(|d| *d != -1) {
             properties["totalRetentionInDays"] = json!(days);
         }
         let body = json!({"properties": properties});
@@ -590,11 +595,41 @@ impl Tool for UpdateTable {
         if let Some(plan) = params.plan {
             properties.insert("plan".into(), json!(plan.name()));
         }
-        if let Some(days) = params.retention_in_days {
-            properties.insert("retentionInDays".into(), json!(days));
+        // Tables.json gives both retentions `minimum: 4`, so -1 ("the default") is never sent:
+        // leaving the property out keeps what the table has, which is the default only when
+        // it already follows it. Otherwise the caller is told, rather than shown a no-op.
+        for (asked, key, is_default, field) in [
+            (
+                params.retention_in_days,
+                "retentionInDays",
+                before.retention_is_default,
+                "retention_in_days",
+            ),
+            (
+                params.total_retention_in_days,
+                "totalRetentionInDays",
+                before.total_retention_is_default,
+                "total_retention_in_days",
+            ),
+        ] {
+            match asked {
+                Some(-1) if is_default != Some(true) => {
+                    return Err(ToolError::invalid(format!(
+                        "{field} -1 cannot be sent: the table definition (Tables.json 2026-03-01) accepts 4 or more days, and table {} does not follow the default now; give the number of days instead",
+                        params.table
+                    )));
+                }
+                Some(-1) | None => {}
+                Some(days) => {
+                    properties.insert(key.into(), json!(days));
+                }
+            }
         }
-        if let Some(days) = params.total_retention_in_days {
-            properties.insert("totalRetentionInDays".into(), json!(days));
+        if properties.is_empty() {
+            return Err(ToolError::invalid(format!(
+                "nothing to change: table {} already follows the default retention",
+                params.table
+            )));
         }
         let arm = &context.services.arm;
         let url = arm.workspace_url(target.workspace, WorkspaceResource::Table(&params.table));

@@ -81,7 +81,10 @@ async fn read_workbook(
             arm.group_url(
                 &ws.subscription_id,
                 &ws.resource_group,
-                GroupResource::Workbook { name: id, content },
+                GroupResource::Workbook {
+                    name: id,
+                    content: Some(content),
+                },
             ),
         )
         .await?
@@ -512,7 +515,7 @@ impl Tool for ImportWorkbook {
                 "workbook_id '{id}' is not a GUID; workbook ids are GUIDs"
             )));
         }
-        let workbook = create_workbook(context, &target, &id, json!({"displayName": name, "description": description, "serializedData": data, "tags": tags})).await?;
+        let workbook = create_workbook(context, &target, &id, json!({"displayName": name, "description": description, "serializedData": data, "tags": tags}), None).await?;
         Ok(ImportWorkbookOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
@@ -528,19 +531,19 @@ pub async fn create_workbook(
     target: &Target<'_>,
     id: &ArmName,
     mut properties: Value,
+    tags: Option<&serde_json::Map<String, Value>>,
 ) -> Result<Workbook, ToolError> {
     let arm = &context.services.arm;
     let ws = target.workspace;
-    let url = arm.group_url(
-        &ws.subscription_id,
-        &ws.resource_group,
-        GroupResource::Workbook {
-            name: id,
-            content: false,
-        },
-    );
+    let url = |content| {
+        arm.group_url(
+            &ws.subscription_id,
+            &ws.resource_group,
+            GroupResource::Workbook { name: id, content },
+        )
+    };
     if arm
-        .find::<Value>(target.tenant_id(), url.clone())
+        .find::<Value>(target.tenant_id(), url(Some(false)))
         .await?
         .is_some()
     {
@@ -560,13 +563,13 @@ pub async fn create_workbook(
     })?;
     properties["category"] = json!("sentinel");
     properties["sourceId"] = json!(ws.resource_path());
-    Ok(arm
-        .put(
-            target.tenant_id(),
-            url,
-            &json!({"location": location, "kind": "shared", "properties": properties}),
-        )
-        .await?)
+    let mut body = json!({"location": location, "kind": "shared", "properties": properties});
+    // The resource's own `tags` map (TrackedResource): `properties.tags` is "being deprecated,
+    // please use the other tags field".
+    if let Some(tags) = tags {
+        body["tags"] = Value::Object(tags.clone());
+    }
+    Ok(arm.put(target.tenant_id(), url(None), &body).await?)
 }
 
 struct DeleteWorkbook;
@@ -621,7 +624,7 @@ impl Tool for DeleteWorkbook {
                 &ws.resource_group,
                 GroupResource::Workbook {
                     name: &params.workbook_id,
-                    content: false,
+                    content: None,
                 },
             ),
         )
