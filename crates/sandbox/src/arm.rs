@@ -519,13 +519,49 @@ async fn list_alert_rules(
     RawQuery(raw): RawQuery,
     Path((sub, rg, ws)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
+    let kinds = rule_kinds(raw.as_deref());
     let items = {
         let mut t = tenant(&state, &caller)?;
         resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?
             .alert_rules
-            .clone()
+            .iter()
+            // A stable list leaves out the kinds its definition does not have (NRT), as the
+            // service does (Azure/azure-sdk-for-python#39996, microsoft/msticpy#788).
+            .filter(|r| r["kind"].as_str().is_some_and(|k| kinds.contains(&k)))
+            .cloned()
+            .collect()
     };
     arm_list(&state, uri.path(), raw.as_deref(), items)
+}
+
+/// The alert rule kinds of the api-version asked for: `AlertRuleKind` of
+/// `stable/2025-09-01/openapi.json` (no NRT), or the subtypes vendored from
+/// `preview/2025-10-01-preview/openapi.json` (the contract layer refuses any other version).
+fn rule_kinds(raw_query: Option<&str>) -> &'static [&'static str] {
+    let preview = raw_query.is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == "api-version" && v.ends_with("-preview"))
+    });
+    if preview {
+        &[
+            "Scheduled",
+            "NRT",
+            "Fusion",
+            "MicrosoftSecurityIncidentCreation",
+        ]
+    } else {
+        &["Scheduled", "Fusion", "MicrosoftSecurityIncidentCreation"]
+    }
+}
+
+/// A rule of a kind the api-version does not define cannot be answered at it.
+fn kind_not_at_version(id: &str, kind: &str) -> ApiError {
+    bad_body(
+        API,
+        format!(
+            "The alert rule '{id}' is of kind '{kind}', which this api-version does not define; read it with api-version 2025-10-01-preview."
+        ),
+    )
 }
 
 fn rule_not_found(id: &str) -> ApiError {
@@ -540,20 +576,37 @@ fn rule_not_found(id: &str) -> ApiError {
 async fn get_alert_rule(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
     Path((sub, rg, ws, id)): Path<(String, String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
-    find_by_name(&mut w.alert_rules, &id)
-        .map(|r| Json(r.clone()))
-        .ok_or_else(|| rule_not_found(&id))
+    let rule = find_by_name(&mut w.alert_rules, &id).ok_or_else(|| rule_not_found(&id))?;
+    let kind = rule["kind"].as_str().unwrap_or_default();
+    if !rule_kinds(raw.as_deref()).contains(&kind) {
+        return Err(kind_not_at_version(&id, kind));
+    }
+    Ok(Json(rule.clone()))
 }
 
-const RULE_KINDS: &[&str] = &[
-    "Scheduled",
-    "NRT",
-    "Fusion",
-    "MicrosoftSecurityIncidentCreation",
+/// `MicrosoftSecurityProductName` (both vendored SecurityInsights definitions).
+const SECURITY_PRODUCTS: &[&str] = &[
+    "Microsoft Cloud App Security",
+    "Azure Security Center",
+    "Azure Advanced Threat Protection",
+    "Azure Active Directory Identity Protection",
+    "Azure Security Center for IoT",
+    "Office 365 Advanced Threat Protection",
+    "Microsoft Defender Advanced Threat Protection",
+];
+/// Read-only members of `FusionAlertRuleProperties`: the service takes them from the template.
+const FUSION_READ_ONLY: &[&str] = &[
+    "description",
+    "displayName",
+    "severity",
+    "tactics",
+    "techniques",
+    "subTechniques",
 ];
 const SEVERITIES: &[&str] = &["High", "Medium", "Low", "Informational"];
 
@@ -576,6 +629,16 @@ fn validate_rule(kind: &str, p: &Map<String, Value>) -> Result<(), String> {
                     "properties.severity '{sev}' is invalid: expected one of {}.",
                     SEVERITIES.join(", ")
                 ));
+            }
+            // `ScheduledAlertRuleProperties/required` and `NrtAlertRuleProperties/required`.
+            let suppression = need("suppressionDuration")?.as_str().unwrap_or_default();
+            if crate::util::parse_iso_duration(suppression).is_none() {
+                return Err(format!(
+                    "properties.suppressionDuration '{suppression}' is not an ISO 8601 duration (e.g. PT5H)."
+                ));
+            }
+            if !need("suppressionEnabled")?.is_boolean() {
+                return Err("properties.suppressionEnabled must be a boolean.".into());
             }
             let query = need("query")?
                 .as_str()
@@ -607,7 +670,13 @@ fn validate_rule(kind: &str, p: &Map<String, Value>) -> Result<(), String> {
         }
         "MicrosoftSecurityIncidentCreation" => {
             need("displayName")?;
-            need("productFilter")?;
+            let product = need("productFilter")?.as_str().unwrap_or_default();
+            if !SECURITY_PRODUCTS.contains(&product) {
+                return Err(format!(
+                    "properties.productFilter '{product}' is invalid: expected one of {}.",
+                    SECURITY_PRODUCTS.join(", ")
+                ));
+            }
         }
         "Fusion" => {
             need("alertRuleTemplateName")?;
@@ -620,16 +689,18 @@ fn validate_rule(kind: &str, p: &Map<String, Value>) -> Result<(), String> {
 async fn put_alert_rule(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
     Path((sub, rg, ws, id)): Path<(String, String, String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    let rule_kinds = rule_kinds(raw.as_deref());
     let body: Value = parse_json(API, &body)?;
     let kind = body["kind"]
         .as_str()
         .ok_or_else(|| bad_body(API, "The 'kind' property is required."))?
         .to_string();
-    let Some(kind) = RULE_KINDS
+    let Some(kind) = rule_kinds
         .iter()
         .find(|k| k.eq_ignore_ascii_case(&kind))
         .map(|k| k.to_string())
@@ -637,8 +708,8 @@ async fn put_alert_rule(
         return Err(bad_body(
             API,
             format!(
-                "The alert rule kind '{kind}' is not supported: expected one of {}.",
-                RULE_KINDS.join(", ")
+                "The alert rule kind '{kind}' is not supported at this api-version: expected one of {}.",
+                rule_kinds.join(", ")
             ),
         ));
     };
@@ -657,6 +728,29 @@ async fn put_alert_rule(
         "lastModifiedUtc".into(),
         Value::String(fmt_time(OffsetDateTime::now_utc())),
     );
+    if kind == "Fusion" {
+        // The service fills a Fusion rule's read-only members from its template.
+        let template_name = props["alertRuleTemplateName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let template = w
+            .content
+            .alert_rule_templates
+            .iter()
+            .find(|t| {
+                t["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&template_name))
+            })
+            .map(|t| t["properties"].clone());
+        for key in FUSION_READ_ONLY {
+            props.remove(*key);
+            if let Some(value) = template.as_ref().and_then(|t| t.get(*key)) {
+                props.insert((*key).to_string(), value.clone());
+            }
+        }
+    }
     match find_by_name(&mut w.alert_rules, &id) {
         Some(existing) => {
             check_etag(&headers, &body, existing, &format!("alert rule '{id}'"))?;
@@ -809,6 +903,38 @@ fn validate_incident(p: &Map<String, Value>) -> Result<(), String> {
             CLASSIFICATIONS.join(", ")
         ));
     }
+    // `classificationReason` is a string enum without `x-nullable`: a `null` (or any other
+    // non-string) is refused rather than read as "no reason".
+    if let Some(reason) = p.get("classificationReason")
+        && !reason.is_string()
+    {
+        return Err(format!(
+            "properties.classificationReason must be one of {}; leave it out when there is none.",
+            CLASSIFICATION_REASONS.join(", ")
+        ));
+    }
+    // `IncidentOwnerInfo`: string members, `objectId` a uuid, none of them `x-nullable`.
+    if let Some(owner) = p.get("owner") {
+        let Some(owner) = owner.as_object() else {
+            return Err("properties.owner must be an object.".into());
+        };
+        for (k, v) in owner {
+            match k.as_str() {
+                "email" | "assignedTo" | "userPrincipalName" if v.is_string() => {}
+                "objectId"
+                    if v.as_str()
+                        .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()) => {}
+                "ownerType"
+                    if v.as_str()
+                        .is_some_and(|t| ["Unknown", "User", "Group"].contains(&t)) => {}
+                _ => {
+                    return Err(format!(
+                        "properties.owner.{k} {v} is invalid: objectId is a GUID, ownerType Unknown, User or Group, the others strings."
+                    ));
+                }
+            }
+        }
+    }
     if let Some(r) = p.get("classificationReason").and_then(Value::as_str)
         && !CLASSIFICATION_REASONS.contains(&r)
     {
@@ -835,6 +961,7 @@ async fn put_incident(
         return Err(bad_body(API, "The 'properties' object is required."));
     };
     validate_incident(&props).map_err(|m| bad_body(API, m))?;
+    let mut props = props;
     let now = fmt_time(OffsetDateTime::now_utc());
     let mut t = tenant(&state, &caller)?;
     let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
@@ -849,6 +976,20 @@ async fn put_incident(
     match find_by_name(&mut w.incidents, &id) {
         Some(existing) => {
             check_etag(&headers, &body, existing, &format!("incident '{id}'"))?;
+            // `IncidentLabel.labelType` is read-only: a label already there keeps its type
+            // (AutoAssigned stays AutoAssigned), one added by this PUT is the user's.
+            if let Some(labels) = props.get_mut("labels").and_then(Value::as_array_mut) {
+                let before = existing["properties"]["labels"].clone();
+                for label in labels.iter_mut() {
+                    let kept = before
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|l| l["labelName"] == label["labelName"])
+                        .and_then(|l| l.get("labelType").cloned());
+                    label["labelType"] = kept.unwrap_or_else(|| json!("User"));
+                }
+            }
             if let Some(target) = existing["properties"].as_object_mut() {
                 for (k, v) in props {
                     if !INCIDENT_READ_ONLY.contains(&k.as_str()) {
@@ -871,6 +1012,14 @@ async fn put_incident(
             Ok((StatusCode::OK, Json(existing.clone())).into_response())
         }
         None => {
+            for label in props
+                .get_mut("labels")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                label["labelType"] = json!("User");
+            }
             let mut p: Map<String, Value> = props
                 .into_iter()
                 .filter(|(k, _)| !INCIDENT_READ_ONLY.contains(&k.as_str()))
@@ -882,7 +1031,7 @@ async fn put_incident(
             p.entry("labels").or_insert(json!([]));
             p.insert("providerName".into(), json!("Azure Sentinel"));
             p.insert("providerIncidentId".into(), json!(next_number.to_string()));
-            p.insert("additionalData".into(), json!({"alertsCount": 0, "bookmarksCount": 0, "commentsCount": 0, "alertProductNames": [], "tactics": [], "techniques": []}));
+            p.insert("additionalData".into(), json!({"alertsCount": 0, "bookmarksCount": 0, "commentsCount": 0, "alertProductNames": [], "tactics": []}));
             p.insert("relatedAnalyticRuleIds".into(), json!([]));
             let incident = json!({
                 "id": format!("{ws_path}/providers/Microsoft.SecurityInsights/incidents/{id}"),

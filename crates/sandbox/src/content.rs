@@ -178,22 +178,8 @@ fn templates(rng: &mut StdRng, si: &str, now: OffsetDateTime) -> Vec<Value> {
             &["CredentialAccess"],
             "AzureActiveDirectory",
         ),
-        (
-            "NRT",
-            "NRT Process creation with an encoded command",
-            "High",
-            "SecurityEvent | where EventID == 4688 and CommandLine has '-enc'",
-            &["Execution"],
-            "SecurityEvents",
-        ),
-        (
-            "NRT",
-            "NRT Sign-in from a blocked country",
-            "Medium",
-            "SigninLogs | where Location in ('KP', 'IR')",
-            &["InitialAccess"],
-            "AzureActiveDirectory",
-        ),
+        // No NRT templates: templates are read at 2025-09-01, whose `AlertRuleTemplate` has no
+        // NRT kind (only the preview definitions do).
         (
             "Fusion",
             "Advanced Multistage Attack Detection",
@@ -227,13 +213,15 @@ fn templates(rng: &mut StdRng, si: &str, now: OffsetDateTime) -> Vec<Value> {
                 "alertRulesCreatedByTemplateCount": 0,
                 "createdDateUTC": fmt_time(created),
                 "lastUpdatedDateUTC": fmt_time(updated),
-                "version": version,
                 "requiredDataConnectors": [{"connectorId": connector, "dataTypes": [query.split(' ').next().unwrap_or_default()]}],
             });
             if *kind != "Fusion" {
                 properties["query"] = json!(query);
             }
             if *kind == "Scheduled" {
+                // `version` is a member of `ScheduledAlertRuleTemplateProperties` only, not of
+                // `FusionAlertRuleTemplateProperties`.
+                properties["version"] = json!(version);
                 properties["queryFrequency"] = json!("PT1H");
                 properties["queryPeriod"] = json!("PT1H");
                 properties["triggerOperator"] = json!("GreaterThan");
@@ -333,7 +321,8 @@ fn watchlists(
                 "displayName": display,
                 "provider": "Microsoft",
                 "source": format!("{alias}.csv"),
-                "sourceType": "Local file",
+                // `SourceType` declares `Local` and `AzureStorage`.
+                "sourceType": "Local",
                 "itemsSearchKey": key,
                 "description": description,
                 "watchlistAlias": alias,
@@ -406,7 +395,7 @@ fn automation_rules(
         .map(|mut properties| {
             let id = guid_from(rng);
             let at = fmt_time(now - Duration::days(rng.random_range(5..120)));
-            let who = json!({"objectId": lead.object_id, "email": lead.upn, "name": lead.display, "userPrincipalName": lead.upn, "userType": "User"});
+            let who = json!({"objectId": lead.object_id, "email": lead.upn, "name": lead.display, "userPrincipalName": lead.upn});
             properties["createdTimeUtc"] = json!(at);
             properties["lastModifiedTimeUtc"] = json!(at);
             properties["createdBy"] = who.clone();

@@ -78,7 +78,6 @@ pub struct TenantData {
     pub graph_incidents: Vec<Value>,
     /// Graph beta custom detection rules.
     pub detection_rules: Vec<Value>,
-    pub next_rule_id: u64,
     pub workspaces: Vec<WorkspaceData>,
     /// ARM long-running operations by id.
     pub arm_operations: Vec<ArmOperation>,
@@ -572,33 +571,13 @@ fn tenant(
             "Inactive" => ago(rng, now, Duration::days(8), Duration::days(30)),
             _ => ago(rng, now, Duration::days(1), Duration::days(3)),
         };
-        let (os_version, build, version, agent) = match platform {
-            "Windows10" => (
-                Some("10.0.19045"),
-                Some(19045),
-                Some("22H2"),
-                Some("10.8760.19041.4355"),
-            ),
-            "Windows11" => (
-                Some("10.0.22631"),
-                Some(22631),
-                Some("23H2"),
-                Some("10.8760.22621.3527"),
-            ),
-            "WindowsServer2019" => (
-                Some("10.0.17763"),
-                Some(17763),
-                Some("1809"),
-                Some("10.8760.17763.5820"),
-            ),
-            "WindowsServer2022" => (
-                Some("10.0.20348"),
-                Some(20348),
-                Some("21H2"),
-                Some("10.8760.20348.2461"),
-            ),
-            "Linux" => (Some("Ubuntu 22.04"), None, None, Some("101.24032.0007")),
-            _ => (Some("14.4.1"), None, None, Some("101.24032.0006")),
+        let (os_version, build, version) = match platform {
+            "Windows10" => (Some("10.0.19045"), Some(19045), Some("22H2")),
+            "Windows11" => (Some("10.0.22631"), Some(22631), Some("23H2")),
+            "WindowsServer2019" => (Some("10.0.17763"), Some(17763), Some("1809")),
+            "WindowsServer2022" => (Some("10.0.20348"), Some(20348), Some("21H2")),
+            "Linux" => (Some("Ubuntu 22.04"), None, None),
+            _ => (Some("14.4.1"), None, None),
         };
         let risk = if !onboarded {
             "None"
@@ -641,11 +620,19 @@ fn tenant(
             os_processor: "x64".into(),
             version: version.map(str::to_string),
             last_ip_address: ip.clone(),
-            last_external_ip_address: format!("{}.{}.{}", spec.external_prefix, rng.random_range(1..250), rng.random_range(1..250)),
-            agent_version: if onboarded { agent.map(str::to_string) } else { None },
+            last_external_ip_address: format!(
+                "{}.{}.{}",
+                spec.external_prefix,
+                rng.random_range(1..250),
+                rng.random_range(1..250)
+            ),
             os_build: build,
             health_status: health.into(),
-            device_value: if name.starts_with("srv-dc") { "High".into() } else { "Normal".into() },
+            device_value: if name.starts_with("srv-dc") {
+                "High".into()
+            } else {
+                "Normal".into()
+            },
             rbac_group_id: group.1,
             rbac_group_name: group.0.into(),
             risk_score: risk.into(),
@@ -660,30 +647,25 @@ fn tenant(
             } else {
                 "NotUpdated".into()
             },
-            onboarding_status: if onboarded { "Onboarded".into() } else { "CanBeOnboarded".into() },
+            onboarding_status: if onboarded {
+                "Onboarded".into()
+            } else {
+                "CanBeOnboarded".into()
+            },
             os_architecture: "64-bit".into(),
-            managed_by: if !onboarded {
-                "Unknown".into()
-            } else if is_server {
-                "MicrosoftDefenderForEndpoint".into()
-            } else {
-                "Intune".into()
-            },
-            managed_by_status: if onboarded { "Success".into() } else { "Unknown".into() },
-            ip_addresses: vec![IpAddressInfo { ip_address: ip, mac_address: mac, kind: "Ethernet".into(), operational_status: "Up".into() }],
-            vm_metadata: if is_server && rng.random_bool(0.5) {
-                let sub = guid_from(rng);
-                Some(json!({
-                    "vmId": guid_from(rng),
-                    "cloudProvider": "Azure",
-                    "resourceId": format!("/subscriptions/{sub}/resourceGroups/rg-servers/providers/Microsoft.Compute/virtualMachines/{name}"),
-                    "subscriptionId": sub,
-                }))
-            } else {
-                None
-            },
+            ip_addresses: vec![IpAddressInfo {
+                ip_address: ip,
+                mac_address: mac,
+                kind: "Ethernet".into(),
+                operational_status: "Up".into(),
+            }],
             state: MachineState::default(),
         });
+        // The VM metadata once drawn here is not a property of machine.md; its draws are kept
+        // so the rest of the seeded data stays the same.
+        if is_server && rng.random_bool(0.5) {
+            let _ = (guid_from(rng), guid_from(rng));
+        }
     }
 
     // Logon users per machine.
@@ -707,20 +689,19 @@ fn tenant(
                 id: format!("{}\\{}", spec.netbios.to_lowercase(), u.account),
                 account_name: u.account.clone(),
                 account_domain: spec.netbios.to_lowercase(),
-                account_sid: u.sid.clone(),
                 first_seen: ago(rng, now, Duration::days(20), Duration::days(90)),
                 last_seen: ago(rng, now, Duration::hours(1), Duration::days(5)),
-                most_prevalent_machine_id: Some(m.id.clone()),
-                least_prevalent_machine_id: Some(m.id.clone()),
                 logon_types: if m.computer_dns_name.starts_with("srv") {
                     "RemoteInteractive".into()
                 } else {
                     "Interactive".into()
                 },
-                log_on_machines_count: rng.random_range(1..4),
                 is_domain_admin: u.admin,
                 is_only_network_user: false,
             });
+            // The machine count once drawn here is not a property of the page's logon user; the
+            // draw is kept so the rest of the seeded data stays the same.
+            let _ = rng.random_range(1..4);
         }
         logon_users.insert(m.id.clone(), list);
     }
@@ -1056,65 +1037,87 @@ fn tenant(
     })
     .collect();
 
-    // Detection rules (Graph beta).
-    let mut next_rule_id = 100 + rng.random_range(0..800u64);
+    // Detection rules (Graph beta), in the shape of the beta CSDL's `detectionRule` without the
+    // properties removed on 2026-10-01. Ids are client-provided strings (the create page's
+    // example is `office-encoded-powershell`); one keeps the digits of older rules.
     let mut detection_rules = Vec::new();
-    for (name, query, period, severity, enabled) in [
+    let legacy_id = 100 + rng.random_range(0..800u64);
+    for (id, name, query, frequency, severity, status, tactic, technique) in [
         (
+            "encoded-powershell".to_string(),
             "Encoded PowerShell",
             "DeviceProcessEvents | where FileName =~ 'powershell.exe' and ProcessCommandLine has '-enc' | project Timestamp, DeviceId, DeviceName, ReportId, ProcessCommandLine",
-            "1H",
+            "PT1H",
             "medium",
-            true,
+            "enabled",
+            "Execution",
+            ("T1059", Some("T1059.001")),
         ),
         (
+            "certutil-download".to_string(),
             "Certutil download",
             "DeviceProcessEvents | where FileName =~ 'certutil.exe' and ProcessCommandLine has 'urlcache' | project Timestamp, DeviceId, DeviceName, ReportId",
-            "3H",
+            "PT3H",
             "medium",
-            true,
+            "enabled",
+            "CommandAndControl",
+            ("T1105", None),
         ),
         (
+            "known-c2-connection".to_string(),
             "Connection to known C2",
             "DeviceNetworkEvents | where RemoteIP in ('203.0.113.50', '203.0.113.77') | project Timestamp, DeviceId, DeviceName, ReportId, RemoteIP",
-            "0",
+            "PT1H",
             "high",
-            true,
+            "autoDisabled",
+            "CommandAndControl",
+            ("T1071", None),
         ),
         (
+            legacy_id.to_string(),
             "Legacy rule - disabled",
             "DeviceLogonEvents | where ActionType == 'LogonFailed' | summarize count() by DeviceId | where count_ > 50",
-            "24H",
+            "P1D",
             "low",
-            false,
+            "disabled",
+            "CredentialAccess",
+            ("T1110", None),
         ),
     ] {
-        next_rule_id += 1;
         let created = ago(rng, now, Duration::days(10), Duration::days(120));
+        // The draws the removed detectorId, nextRunDateTime and lastRunDateTime took, kept so
+        // everything seeded after the rules stays as it was.
+        let _ = (
+            guid_from(rng),
+            rng.random_range(1..60i64),
+            rng.random_range(1..60i64),
+        );
+        let (technique, sub) = technique;
         detection_rules.push(json!({
-            "id": next_rule_id.to_string(),
+            "id": id,
             "displayName": name,
-            "isEnabled": enabled,
+            "description": format!("Custom detection: {name}"),
+            "status": status,
             "createdBy": users[1].upn,
             "createdDateTime": fmt_time(created),
             "lastModifiedDateTime": fmt_time(created + Duration::days(1)),
             "lastModifiedBy": users[1].upn,
-            "detectorId": guid_from(rng),
-            "queryCondition": {"queryText": query, "lastModifiedDateTime": fmt_time(created + Duration::days(1))},
-            "schedule": {"period": period, "nextRunDateTime": fmt_time(now + Duration::minutes(rng.random_range(1..60)))},
-            "lastRunDetails": {"lastRunDateTime": fmt_time(now - Duration::minutes(rng.random_range(1..60))), "status": if enabled { json!("completed") } else { Value::Null }, "failureReason": Value::Null, "errorCode": Value::Null},
+            "queryCondition": {"queryText": query},
+            "schedule": {"frequency": frequency},
             "detectionAction": {
                 "alertTemplate": {
                     "title": name,
                     "description": format!("Custom detection: {name}"),
                     "severity": severity,
-                    "category": "Execution",
                     "recommendedActions": Value::Null,
-                    "mitreTechniques": ["T1059"],
-                    "impactedAssets": [{"@odata.type": "#microsoft.graph.security.impactedDeviceAsset", "identifier": "deviceId"}],
+                    "tactics": [{"tactic": tactic, "techniques": [match sub {
+                        Some(sub) => json!({"technique": technique, "subTechniques": [sub]}),
+                        None => json!({"technique": technique}),
+                    }]}],
+                    "entityMappings": {"hosts": [{"deviceIdColumn": "DeviceId", "nameColumn": "DeviceName"}]},
                 },
                 "organizationalScope": Value::Null,
-                "responseActions": [],
+                "automatedActions": Value::Null,
             },
         }));
     }
@@ -1161,7 +1164,6 @@ fn tenant(
         hunting,
         graph_incidents,
         detection_rules,
-        next_rule_id,
         workspaces,
         arm_operations: Vec::new(),
     }
@@ -1868,8 +1870,6 @@ fn workspace(
                 "suppressionEnabled": false,
                 "tactics": [tactic],
                 "techniques": [],
-                "alertRuleTemplateName": Value::Null,
-                "templateVersion": Value::Null,
                 "incidentConfiguration": {
                     "createIncident": true,
                     "groupingConfiguration": {"enabled": false, "reopenClosedIncident": false, "lookbackDuration": "PT5H", "matchingMethod": "AllEntities", "groupByEntities": [], "groupByAlertDetails": [], "groupByCustomDetails": []}
@@ -1900,15 +1900,13 @@ fn workspace(
                 "tactics": ["Collection", "CommandAndControl", "CredentialAccess", "DefenseEvasion", "Discovery", "Execution", "Exfiltration", "Impact", "InitialAccess", "LateralMovement", "Persistence", "PrivilegeEscalation"],
                 "lastModifiedUtc": modified,
             }),
+            // `MicrosoftSecurityIncidentCreationAlertRuleProperties` members are not
+            // `x-nullable`: unset ones are left out.
             _ => json!({
                 "displayName": name,
-                "description": Value::Null,
                 "enabled": enabled,
                 "productFilter": query,
                 "severitiesFilter": ["High", "Medium"],
-                "displayNamesFilter": Value::Null,
-                "displayNamesExcludeFilter": Value::Null,
-                "alertRuleTemplateName": Value::Null,
                 "lastModifiedUtc": modified,
             }),
         };
@@ -1974,7 +1972,6 @@ fn workspace(
                 "commentsCount": 0,
                 "alertProductNames": ["Azure Sentinel"],
                 "tactics": [*pick(rng, &tactics)],
-                "techniques": [],
             },
             "relatedAnalyticRuleIds": [rule["id"].clone()],
         });

@@ -158,6 +158,11 @@ impl Writable for Watchlists {
             ("tenantId", json!(put.caller.tenant_id)),
             ("isDeleted", json!(false)),
             ("uploadStatus", json!("Complete")),
+            // Read-only `WatchlistProperties.provisioningState`. `Watchlists_CreateOrUpdate` is
+            // a long-running operation, but the sandbox finishes it within the request and
+            // answers without `Azure-AsyncOperation` (a 201 without it is final for a client):
+            // SecurityInsights declares no operation-status path a status URL could point to.
+            ("provisioningState", json!("Succeeded")),
         ] {
             props.insert(k.into(), v);
         }
@@ -189,8 +194,11 @@ async fn delete_watchlist(
     w.content
         .watchlist_items
         .retain(|k, _| !k.eq_ignore_ascii_case(&alias));
+    // `Watchlists_Delete` declares `202` (accepted) and `204` (nothing to delete), no `200`.
+    // The deletion is done within the request; no `Azure-AsyncOperation`/`Location` is sent
+    // because SecurityInsights declares no operation-status path to point them at.
     Ok(if w.content.watchlists.len() < before {
-        StatusCode::OK
+        StatusCode::ACCEPTED
     } else {
         StatusCode::NO_CONTENT
     })
@@ -396,12 +404,36 @@ fn validate_automation_rule(p: &Map<String, Value>) -> ApiResult<()> {
             ),
         ));
     }
+    // `SI /definitions/AutomationRuleProperties`: `actions` required, `maxItems: 20` (no
+    // `minItems`); `triggeringLogic.conditions` `maxItems: 50`; each action needs `order`.
     let actions = p
         .get("actions")
         .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| bad_body(API, "properties.actions must list at least one action."))?;
+        .ok_or_else(|| bad_body(API, "properties.actions is required."))?;
+    if actions.len() > 20 {
+        return Err(bad_body(
+            API,
+            format!(
+                "properties.actions has {} actions; at most 20 are allowed.",
+                actions.len()
+            ),
+        ));
+    }
+    if let Some(conditions) = logic.get("conditions").and_then(Value::as_array)
+        && conditions.len() > 50
+    {
+        return Err(bad_body(
+            API,
+            format!(
+                "properties.triggeringLogic.conditions has {} conditions; at most 50 are allowed.",
+                conditions.len()
+            ),
+        ));
+    }
     for action in actions {
+        if !action["order"].is_i64() {
+            return Err(bad_body(API, "Each action needs an integer order."));
+        }
         let kind = action["actionType"].as_str().unwrap_or_default();
         if !["ModifyProperties", "RunPlaybook", "AddIncidentTask"].contains(&kind) {
             return Err(bad_body(
@@ -420,7 +452,9 @@ impl Writable for AutomationRules {
         let mut props = put.properties()?;
         validate_automation_rule(&props)?;
         let now = json!(fmt_time(OffsetDateTime::now_utc()));
-        let who = json!({"objectId": put.caller.app_id, "email": Value::Null, "name": Value::Null, "userPrincipalName": Value::Null, "userType": "Application"});
+        // `ClientInfo` has email, name, objectId and userPrincipalName, none `x-nullable`: an
+        // application caller has only its object id.
+        let who = json!({"objectId": put.caller.app_id});
         props.insert(
             "createdTimeUtc".into(),
             put.kept("createdTimeUtc", now.clone()),
@@ -517,7 +551,8 @@ async fn incident_entities(
     let meta: Vec<Value> = counts
         .into_iter()
         .map(
-            |(kind, count)| json!({"count": count, "entityKind": kind, "entityFriendlyName": kind}),
+            // `IncidentEntitiesResultsMetadata` has `count` and `entityKind` only.
+            |(kind, count)| json!({"count": count, "entityKind": kind}),
         )
         .collect();
     Ok(Json(json!({"entities": entities, "metaData": meta})))

@@ -67,6 +67,13 @@ impl Arm {
         send(&self.c, method, &with_version(url), &self.tok, body).await
     }
 
+    /// A POST without a body (`Content-Length: 0`).
+    async fn post_empty(&self, url: &str) -> (StatusCode, Value) {
+        let response = self.raw(Method::POST, url, None, None).await;
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Sends and returns the raw response (headers matter for long-running operations).
     async fn raw(
         &self,
@@ -247,8 +254,9 @@ async fn templates_watchlists_automation_and_saved_searches() {
         .iter()
         .map(|t| t["kind"].as_str().expect("kind"))
         .collect();
+    // 2025-09-01 defines Scheduled, Fusion and MicrosoftSecurityIncidentCreation templates only.
     assert!(
-        kinds.contains(&"Scheduled") && kinds.contains(&"NRT"),
+        kinds.contains(&"Scheduled") && !kinds.contains(&"NRT"),
         "{kinds:?}"
     );
     let template = templates
@@ -260,7 +268,25 @@ async fn templates_watchlists_automation_and_saved_searches() {
         template["properties"]["alertRulesCreatedByTemplateCount"],
         0
     );
-    let mut rule = json!({"kind": "Scheduled", "properties": template["properties"].clone()});
+    // The rule takes the template members `ScheduledAlertRuleProperties` declares.
+    let mut properties = serde_json::Map::new();
+    for key in [
+        "displayName",
+        "description",
+        "severity",
+        "query",
+        "queryFrequency",
+        "queryPeriod",
+        "triggerOperator",
+        "triggerThreshold",
+        "tactics",
+        "techniques",
+    ] {
+        properties.insert(key.into(), template["properties"][key].clone());
+    }
+    properties.insert("suppressionDuration".into(), json!("PT5H"));
+    properties.insert("suppressionEnabled".into(), json!(false));
+    let mut rule = json!({"kind": "Scheduled", "properties": properties});
     rule["properties"]["enabled"] = json!(true);
     rule["properties"]["alertRuleTemplateName"] = template["name"].clone();
     assert_eq!(
@@ -304,6 +330,8 @@ async fn templates_watchlists_automation_and_saved_searches() {
     assert!(rest["value"][0]["properties"]["itemsKeyValue"]["IPAddress"].is_string());
     let (s, created) = arm.send(Method::PUT, &format!("{si}/watchlists/Blocked"), json!({"properties": {"displayName": "Blocked", "provider": "SOC", "itemsSearchKey": "Domain"}})).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
+    // The long-running create is finished within the request: final provisioning state.
+    assert_eq!(created["properties"]["provisioningState"], "Succeeded");
     let item =
         format!("{si}/watchlists/Blocked/watchlistItems/dddddddd-0000-4000-8000-000000000004");
     assert_eq!(
@@ -335,17 +363,41 @@ async fn templates_watchlists_automation_and_saved_searches() {
         )
         .await
         .status(),
-        StatusCode::OK
+        // `Watchlists_Delete` declares 202 and 204, no 200.
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        arm.raw(
+            Method::DELETE,
+            &format!("{si}/watchlists/Blocked"),
+            None,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::NO_CONTENT
     );
     assert_eq!(arm.get(&item).await.0, StatusCode::NOT_FOUND);
 
     // Automation rules: validated, etag-checked.
     let (_, rules) = arm.get(&format!("{si}/automationRules")).await;
-    let existing = rules["value"][0].clone();
+    let mut existing = rules["value"][0].clone();
     let url = format!(
         "{si}/automationRules/{}",
         existing["name"].as_str().expect("name")
     );
+    // Written back without the read-only members of `AutomationRuleProperties`.
+    for key in [
+        "createdBy",
+        "createdTimeUtc",
+        "lastModifiedBy",
+        "lastModifiedTimeUtc",
+    ] {
+        existing["properties"]
+            .as_object_mut()
+            .expect("properties")
+            .remove(key);
+    }
     let (s, updated) = arm.send(Method::PUT, &url, existing.clone()).await;
     assert_eq!(s, StatusCode::OK, "{updated}");
     assert_eq!(
@@ -355,7 +407,9 @@ async fn templates_watchlists_automation_and_saved_searches() {
     );
     let mut bad = existing.clone();
     bad["etag"] = Value::Null;
-    bad["properties"]["actions"] = json!([]);
+    // `AutomationRuleProperties.actions` has `maxItems: 20`.
+    let action = bad["properties"]["actions"][0].clone();
+    bad["properties"]["actions"] = Value::Array(vec![action; 21]);
     assert_eq!(
         arm.send(Method::PUT, &url, bad).await.0,
         StatusCode::BAD_REQUEST
@@ -394,9 +448,12 @@ async fn incident_alerts_and_entities() {
         "{si}/incidents/{}",
         incident["name"].as_str().expect("name")
     );
-    let (s, alerts) = arm
+    // `Incidents_ListAlerts`/`Incidents_ListEntities` declare no body: a body is refused.
+    let refused = arm
         .send(Method::POST, &format!("{url}/alerts"), json!({}))
         .await;
+    assert_eq!(refused.0, StatusCode::BAD_REQUEST, "{}", refused.1);
+    let (s, alerts) = arm.post_empty(&format!("{url}/alerts")).await;
     assert_eq!(s, StatusCode::OK);
     let alerts = alerts["value"].as_array().expect("value");
     assert_eq!(
@@ -410,9 +467,7 @@ async fn incident_alerts_and_entities() {
         alerts[0]["properties"]["alertDisplayName"],
         incident["properties"]["title"]
     );
-    let (_, entities) = arm
-        .send(Method::POST, &format!("{url}/entities"), json!({}))
-        .await;
+    let (_, entities) = arm.post_empty(&format!("{url}/entities")).await;
     let kinds: Vec<&str> = entities["entities"]
         .as_array()
         .expect("entities")
@@ -422,16 +477,12 @@ async fn incident_alerts_and_entities() {
     assert_eq!(kinds, vec!["Host", "Account", "Ip"]);
     assert_eq!(
         entities["metaData"][0],
-        json!({"count": 1, "entityKind": "Host", "entityFriendlyName": "Host"})
+        json!({"count": 1, "entityKind": "Host"})
     );
     assert_eq!(
-        arm.send(
-            Method::POST,
-            &format!("{si}/incidents/nope/alerts"),
-            json!({})
-        )
-        .await
-        .0,
+        arm.post_empty(&format!("{si}/incidents/nope/alerts"))
+            .await
+            .0,
         StatusCode::NOT_FOUND
     );
 }
