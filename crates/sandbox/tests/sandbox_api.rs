@@ -193,8 +193,8 @@ async fn machines_paging_filters_and_tenant_isolation() {
         "lastSeen",
         "lastIpAddress",
         "lastExternalIpAddress",
-        "osVersion",
-        "agentVersion",
+        "version",
+        "osBuild",
         "rbacGroupName",
         "machineTags",
         "isAadJoined",
@@ -261,6 +261,35 @@ async fn machines_paging_filters_and_tenant_isolation() {
     let (s, v) = get(&c, &format!("{base}?$filter=color eq 'red'"), &tok).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(v["error"]["message"].as_str().unwrap().contains("color"));
+    // get-machines.md: rbacGroupName is not among the 14 filterable properties; rbacGroupId is.
+    let (s, v) = get(
+        &c,
+        &format!("{base}?$filter=rbacGroupName eq 'Finance'"),
+        &tok,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rbacGroupName")
+    );
+    let group = m0["rbacGroupId"].clone();
+    let (s, v) = get(&c, &format!("{base}?$filter=rbacGroupId eq {group}"), &tok).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        v["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["rbacGroupId"] == group)
+    );
+    // "$top with max value of 10,000"; $orderby is not documented.
+    for query in ["$top=10001", "$orderby=lastSeen desc"] {
+        let (s, v) = get(&c, &format!("{base}?{query}"), &tok).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{query}: {v}");
+    }
 
     // Single machine, logon users, 404.
     let id = m0["id"].as_str().unwrap();
@@ -362,7 +391,6 @@ async fn isolate_lifecycle_and_response_actions() {
         "creationDateTimeUtc",
         "lastUpdateDateTimeUtc",
         "cancellationRequestor",
-        "errorHResult",
         "relatedFileInfo",
         "computerDnsName",
         "title",
@@ -399,7 +427,7 @@ async fn isolate_lifecycle_and_response_actions() {
         StatusCode::CREATED
     );
 
-    // Cancel: only while Pending.
+    // Cancel: any action not yet final (cancel-machine-action.md), Pending here.
     let (_, pkg) = post(
         format!("/machines/{id}/collectInvestigationPackage"),
         json!({"Comment": "forensics"}),
@@ -419,6 +447,37 @@ async fn isolate_lifecycle_and_response_actions() {
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // ... and InProgress too, with no Comment (not marked Required on the page).
+    let (s, running) = post(
+        format!("/machines/{id}/restrictCodeExecution"),
+        json!({"Comment": "contain"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{running}");
+    let running_id = running["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        get(&c, &format!("{api}/machineactions/{running_id}"), &tok)
+            .await
+            .1["status"],
+        "InProgress"
+    );
+    let (s, cancelled) = post(format!("/machineactions/{running_id}/cancel"), json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "Cancelled");
+    // run-av-scan.md: ScanType is Required; isolate-machine.md: only Full or Selective.
+    let (s, v) = post(
+        format!("/machines/{id}/runAntiVirusScan"),
+        json!({"Comment": "scan"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = post(
+        format!("/machines/{id}/isolate"),
+        json!({"Comment": "x", "IsolationType": "UnManagedDevice"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 
     // Investigation package download after success.
     let (s, pkg) = post(
@@ -1209,6 +1268,36 @@ async fn indicators_library_entities_and_alerts() {
     )
     .await;
     assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    let (s, list) = get(
+        &c,
+        &format!("{api}/indicators?$filter=startswith(title,'Bad')"),
+        &tok,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert!(!list["value"].as_array().unwrap().is_empty());
+    // No page shows contains() on indicators.
+    let (s, v) = get(
+        &c,
+        &format!("{api}/indicators?$filter=contains(title,'Bad')"),
+        &tok,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // ti-indicator.md retired Alert and AlertAndBlock; post-ti-indicator.md: Audit needs
+    // generateAlert true.
+    for (action, alert) in [("Alert", true), ("AlertAndBlock", true), ("Audit", false)] {
+        let (s, v) = send(
+            &c,
+            reqwest::Method::POST,
+            &format!("{api}/indicators"),
+            &tok,
+            json!({"indicatorValue": "198.51.100.98", "indicatorType": "IpAddress", "action": action,
+                   "title": "t", "description": "d", "generateAlert": alert}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{action}: {v}");
+    }
     let (s, imported) = send(
         &c,
         reqwest::Method::POST,
@@ -1295,16 +1384,27 @@ async fn indicators_library_entities_and_alerts() {
     assert_eq!(s, StatusCode::OK);
     let high = alerts["value"].as_array().unwrap();
     assert!(!high.is_empty() && high.iter().all(|a| a["severity"] == "High"));
-    let with_file = high
-        .iter()
-        .find(|a| {
-            a["evidence"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["entityType"] == "File")
-        })
-        .expect("a high alert with a file");
+    // get-alerts.md Example 1: without $expand=evidence the list carries "evidence": [].
+    assert!(high.iter().all(|a| a["evidence"] == json!([])));
+    let mut with_file = None;
+    for alert in high {
+        let (_, full) = get(
+            &c,
+            &format!("{api}/alerts/{}", alert["id"].as_str().unwrap()),
+            &tok,
+        )
+        .await;
+        if full["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["entityType"] == "File")
+        {
+            with_file = Some(full);
+            break;
+        }
+    }
+    let with_file = with_file.expect("a high alert with a file");
     let sha1 = with_file["evidence"]
         .as_array()
         .unwrap()
@@ -1319,7 +1419,42 @@ async fn indicators_library_entities_and_alerts() {
     assert_eq!(f["sha1"], sha1.as_str());
     let (s, st) = get(&c, &format!("{api}/files/{sha1}/stats"), &tok).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(st["orgPrevalence"].is_string() && st["topFileNames"].is_array());
+    // get-file-statistics.md, "Response example": numbers under these names.
+    assert!(
+        st["organizationPrevalence"].as_i64().is_some_and(|n| n > 0),
+        "{st}"
+    );
+    assert!(
+        st["globallyPrevalence"].is_i64() && st["topFileNames"].is_array(),
+        "{st}"
+    );
+    assert!(
+        st["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("InOrgFileStats")
+    );
+    // get-file-related-alerts.md: SHA-1 only; an unknown file is an empty list.
+    let (s, fa) = get(&c, &format!("{api}/files/{sha1}/alerts"), &tok).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        fa["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == with_file["id"])
+    );
+    let sha256 = f["sha256"].as_str().unwrap();
+    let (s, v) = get(&c, &format!("{api}/files/{sha256}/alerts"), &tok).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], "InvalidHashValue");
+    let (s, v) = get(&c, &format!("{api}/files/{}/alerts", "0".repeat(40)), &tok).await;
+    assert_eq!((s, v["value"].clone()), (StatusCode::OK, json!([])));
+    // files.md has no md5 and get-file-information.md looks up by SHA-1 or SHA-256 only.
+    assert!(f.get("md5").is_none());
+    let (s, v) = get(&c, &format!("{api}/files/{}", "a".repeat(32)), &tok).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], "InvalidHashValue");
     assert_eq!(
         get(&c, &format!("{api}/files/{}", "0".repeat(40)), &tok)
             .await
@@ -1328,10 +1463,19 @@ async fn indicators_library_entities_and_alerts() {
     );
     let (s, ip) = get(&c, &format!("{api}/ips/203.0.113.50/stats"), &tok).await;
     assert_eq!(s, StatusCode::OK);
-    assert_ne!(ip["orgPrevalence"], "0");
+    assert!(
+        ip["organizationPrevalence"].as_i64().is_some_and(|n| n > 0),
+        "{ip}"
+    );
+    let (_, ip) = get(&c, &format!("{api}/ips/198.51.100.250/stats"), &tok).await;
+    assert_eq!(
+        ip["organizationPrevalence"], 0,
+        "a valid address nobody contacted"
+    );
     let (s, d) = get(&c, &format!("{api}/domains/github.com/stats"), &tok).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(d["host"], "github.com");
+    assert!(d["organizationPrevalence"].is_i64(), "{d}");
     let aid = high[0]["id"].as_str().unwrap();
     assert_eq!(
         get(&c, &format!("{api}/alerts/{aid}"), &tok).await.0,
