@@ -47,12 +47,13 @@ pub struct Machine {
     #[serde(with = "ms_time")]
     pub last_seen: OffsetDateTime,
     pub os_platform: String,
+    /// Internal (hunting tables): machine.md documents `version` and `osBuild`, not `osVersion`.
+    #[serde(skip)]
     pub os_version: Option<String>,
     pub os_processor: String,
     pub version: Option<String>,
     pub last_ip_address: String,
     pub last_external_ip_address: String,
-    pub agent_version: Option<String>,
     pub os_build: Option<i64>,
     pub health_status: String,
     pub device_value: String,
@@ -63,13 +64,12 @@ pub struct Machine {
     pub is_aad_joined: bool,
     pub aad_device_id: Option<String>,
     pub machine_tags: Vec<String>,
+    /// Internal (Graph device records): not a property of machine.md.
+    #[serde(skip)]
     pub defender_av_status: String,
     pub onboarding_status: String,
     pub os_architecture: String,
-    pub managed_by: String,
-    pub managed_by_status: String,
     pub ip_addresses: Vec<IpAddressInfo>,
-    pub vm_metadata: Option<Value>,
     /// Containment state (not part of the public resource).
     #[serde(skip)]
     pub state: MachineState,
@@ -82,15 +82,11 @@ pub struct LogonUser {
     pub id: String,
     pub account_name: String,
     pub account_domain: String,
-    pub account_sid: String,
     #[serde(with = "ms_time")]
     pub first_seen: OffsetDateTime,
     #[serde(with = "ms_time")]
     pub last_seen: OffsetDateTime,
-    pub most_prevalent_machine_id: Option<String>,
-    pub least_prevalent_machine_id: Option<String>,
     pub logon_types: String,
-    pub log_on_machines_count: i64,
     pub is_domain_admin: bool,
     pub is_only_network_user: bool,
 }
@@ -165,11 +161,13 @@ impl MachineAction {
             .iter()
             .enumerate()
             .map(|(i, c)| {
+                // run-live-response.md, "Response example": "Possible values for each command
+                // status are "Created", "Completed", and "Failed"": a command that has not
+                // finished (pending, running or cancelled before it ran) stays Created.
                 let (cmd_status, start, end) = match status.as_str() {
-                    "Pending" => ("Created", Value::Null, Value::Null),
-                    "InProgress" => ("InProgress", json!(fmt_time(updated)), Value::Null),
+                    "Pending" | "Cancelled" => ("Created", Value::Null, Value::Null),
+                    "InProgress" => ("Created", json!(fmt_time(updated)), Value::Null),
                     "Succeeded" => ("Completed", json!(fmt_time(self.created)), json!(fmt_time(updated))),
-                    "Cancelled" => ("Canceled", Value::Null, Value::Null),
                     _ => ("Failed", json!(fmt_time(self.created)), json!(fmt_time(updated))),
                 };
                 json!({
@@ -199,13 +197,12 @@ impl MachineAction {
             "cancellationRequestor": self.cancellation.as_ref().map(|c| c.requestor.clone()),
             "cancellationComment": self.cancellation.as_ref().map(|c| c.comment.clone()),
             "cancellationDateTimeUtc": self.cancellation.as_ref().map(|c| fmt_time(c.at)),
-            "errorHResult": if status == "Failed" { -2147024894i64 } else { 0 },
             "scope": self.scope,
-            "externalId": self.external_id,
+            // machineaction.md spells the property externalID.
+            "externalID": self.external_id,
             "requestSource": "PublicApi",
             "relatedFileInfo": self.related_file_info,
             "commands": commands,
-            "troubleshootInfo": Value::Null,
         })
     }
 }
@@ -237,6 +234,8 @@ pub struct Indicator {
     pub rbac_group_ids: Vec<i64>,
     pub generate_alert: bool,
     pub created_by_source: String,
+    /// ti-indicator.md spells the property externalID.
+    #[serde(rename = "externalID")]
     pub external_id: Option<String>,
 }
 
@@ -264,6 +263,8 @@ pub struct LibraryFile {
 pub struct FileInfo {
     pub sha1: String,
     pub sha256: String,
+    /// Internal (hunting tables, indicators): files.md has no `md5` property.
+    #[serde(skip)]
     pub md5: String,
     pub global_prevalence: i64,
     #[serde(with = "ms_time")]
@@ -322,6 +323,8 @@ pub struct Alert {
     pub threat_name: Option<String>,
     pub mitre_techniques: Vec<String>,
     pub related_user: Option<Value>,
+    /// Internal (Graph alerts): not a property of alerts.md.
+    #[serde(skip)]
     pub logged_on_users: Vec<Value>,
     pub comments: Vec<Value>,
     pub evidence: Vec<Value>,
@@ -422,7 +425,13 @@ pub fn odata_collection(
     context: String,
     page_size: usize,
 ) -> ApiResult<Value> {
-    let bad = |m: String| ApiError::new(api, StatusCode::BAD_REQUEST, "BadRequest", m);
+    // common-errors.md: Defender answers an invalid OData query with code ODataError.
+    let code = if api == Api::Defender {
+        "ODataError"
+    } else {
+        "BadRequest"
+    };
+    let bad = |m: String| ApiError::new(api, StatusCode::BAD_REQUEST, code, m);
     let q = QueryParams::parse(raw_query);
     if let Some(f) = q.get("$filter") {
         let filter =
@@ -463,6 +472,76 @@ pub fn odata_collection(
     Ok(Value::Object(out))
 }
 
+/// get-machines.md, get-alerts.md, get-machineactions-collection.md and
+/// get-ti-indicators-collection.md: "$top with max value of 10,000".
+pub const DEFENDER_TOP_MAX: usize = 10_000;
+
+/// A Defender list the way its pages document it: `$filter` on the endpoint's documented
+/// properties with eq/ne/gt/ge/lt/le and `startswith()` only (the functions shown in
+/// exposed-apis-odata-samples.md), `$top` up to 10,000, `$skip`, and `extra` options (such as
+/// `$expand`, checked by the caller). Anything else (`$orderby`, `$select`, `contains()`) is
+/// refused with common-errors.md's "ODataError | BadRequest (400) | Invalid OData URI query".
+#[allow(clippy::too_many_arguments)] // one call per list endpoint, as odata_collection
+pub fn defender_collection(
+    base_url: &str,
+    original_path: &str,
+    raw_query: Option<&str>,
+    items: Vec<Value>,
+    allowed: &[&str],
+    context: String,
+    page_size: usize,
+    extra: &[&str],
+) -> ApiResult<Value> {
+    let q = QueryParams::parse(raw_query);
+    let names = url::form_urlencoded::parse(raw_query.unwrap_or_default().as_bytes())
+        .map(|(name, _)| name.into_owned());
+    for name in names {
+        let documented = ["$filter", "$top", "$skip"]
+            .iter()
+            .chain(extra)
+            .any(|o| o.eq_ignore_ascii_case(&name));
+        if name.starts_with('$') && !documented {
+            return Err(odata_error(format!(
+                "The query option '{name}' is not supported on this entity set."
+            )));
+        }
+    }
+    if let Some(f) = q.get("$filter") {
+        let filter = odata::parse_filter(f, Some(allowed))
+            .map_err(|e| odata_error(format!("Invalid $filter: {e}")))?;
+        if let Some(func) = filter
+            .functions()
+            .into_iter()
+            .find(|f| *f != odata::StrFunc::StartsWith)
+        {
+            return Err(odata_error(format!(
+                "Invalid $filter: the function {} is not supported; use eq, ne, gt, ge, lt, le or startswith.",
+                func.name()
+            )));
+        }
+    }
+    let top = parse_usize_opt(&q, "$top").map_err(odata_error)?;
+    if let Some(top) = top.filter(|t| *t > DEFENDER_TOP_MAX) {
+        return Err(odata_error(format!(
+            "Invalid $top {top}: the maximum is {DEFENDER_TOP_MAX}."
+        )));
+    }
+    odata_collection(
+        API,
+        base_url,
+        original_path,
+        raw_query,
+        items,
+        Some(allowed),
+        context,
+        page_size,
+    )
+}
+
+fn odata_error(message: String) -> ApiError {
+    ApiError::new(API, StatusCode::BAD_REQUEST, "ODataError", message)
+}
+
 /// Reads a JSON body property case-insensitively (the service binds bodies that way).
 fn prop<'v>(body: &'v Value, name: &str) -> Option<&'v Value> {
     body.as_object()?
@@ -486,26 +565,25 @@ fn is_hex(s: &str, len: usize) -> bool {
 // Machines
 // ---------------------------------------------------------------------------------------
 
+/// get-machines.md, "API description": "The OData's `$filter` query is supported on:
+/// computerDnsName, id, version, deviceValue, aadDeviceId, machineTags, lastSeen, exposureLevel,
+/// onboardingStatus, lastIpAddress, healthStatus, osPlatform, riskScore and rbacGroupId."
+/// (`rbacGroupName` is not among them.)
 const MACHINE_FILTER_FIELDS: &[&str] = &[
-    "id",
     "computerDnsName",
-    "osPlatform",
-    "healthStatus",
-    "riskScore",
+    "id",
+    "version",
+    "deviceValue",
+    "aadDeviceId",
+    "machineTags",
+    "lastSeen",
     "exposureLevel",
     "onboardingStatus",
-    "lastSeen",
-    "firstSeen",
     "lastIpAddress",
-    "lastExternalIpAddress",
-    "rbacGroupName",
+    "healthStatus",
+    "osPlatform",
+    "riskScore",
     "rbacGroupId",
-    "machineTags",
-    "aadDeviceId",
-    "isAadJoined",
-    "deviceValue",
-    "version",
-    "osVersion",
 ];
 
 async fn list_machines(
@@ -522,15 +600,15 @@ async fn list_machines(
             .map(|m| serde_json::to_value(m).unwrap_or(Value::Null))
             .collect()
     };
-    odata_collection(
-        API,
+    defender_collection(
         &state.base_url,
         uri.path(),
         raw.as_deref(),
         items,
-        Some(MACHINE_FILTER_FIELDS),
+        MACHINE_FILTER_FIELDS,
         context(&state, "Machines"),
         state.options.page_size,
+        &[],
     )
     .map(Json)
 }
@@ -609,6 +687,11 @@ impl TenantData {
                 continue;
             };
             match a.action_type.as_str() {
+                // isolate-machine.md: "Calling this API on unmanaged devices triggers the
+                // contain device from the network action."
+                "Isolate" if m.onboarding_status != "Onboarded" => {
+                    m.state.isolation = Some("UnManagedDevice".into())
+                }
                 "Isolate" => {
                     m.state.isolation = Some(a.scope.clone().unwrap_or_else(|| "Full".into()))
                 }
@@ -681,30 +764,37 @@ async fn machine_action(
             ));
         }
     };
-    let Some(comment) = prop_str(&body, "Comment") else {
-        return Err(bad_body(API, "The 'Comment' field is required."));
+    // Every action page marks Comment Required except run-live-response.md, whose request body
+    // table does not.
+    let comment = match prop_str(&body, "Comment") {
+        Some(comment) => comment,
+        None if kind == "LiveResponse" => "",
+        None => return Err(bad_body(API, "The 'Comment' field is required.")),
     };
     let mut scope = None;
     let mut related_file_info = None;
     let mut commands = Vec::new();
     match kind {
         "Isolate" => {
+            // isolate-machine.md, "Request body": IsolationType "Allowed values are: 'Full' or
+            // 'Selective'" (optional). No page documents `UnManagedDevice`.
             let it = prop_str(&body, "IsolationType").unwrap_or("Full");
-            let Some(it) = ["Full", "Selective", "UnManagedDevice"]
+            let Some(it) = ["Full", "Selective"]
                 .into_iter()
                 .find(|x| x.eq_ignore_ascii_case(it))
             else {
                 return Err(bad_body(
                     API,
-                    format!(
-                        "Invalid IsolationType '{it}': expected Full, Selective or UnManagedDevice."
-                    ),
+                    format!("Invalid IsolationType '{it}': expected Full or Selective."),
                 ));
             };
             scope = Some(it.to_string());
         }
         "RunAntiVirusScan" => {
-            let st = prop_str(&body, "ScanType").unwrap_or("Quick");
+            // run-av-scan.md, "Request body": ScanType is Required.
+            let Some(st) = prop_str(&body, "ScanType") else {
+                return Err(bad_body(API, "The 'ScanType' field is required."));
+            };
             let Some(st) = ["Quick", "Full"]
                 .into_iter()
                 .find(|x| x.eq_ignore_ascii_case(st))
@@ -816,24 +906,16 @@ async fn machine_action(
         .machine(&id)
         .ok_or_else(|| machine_not_found(&id))?
         .clone();
+    // isolate-machine.md: isolate on an unmanaged device contains it (and unisolate releases
+    // it); no other action can reach a device that is not onboarded.
     let managed = m.onboarding_status == "Onboarded";
-    if kind == "Isolate" && scope.as_deref() == Some("UnManagedDevice") {
-        if managed {
-            return Err(bad_body(
-                API,
-                format!(
-                    "Machine {} is onboarded: use IsolationType Full or Selective; UnManagedDevice (contain) applies to devices that are not onboarded.",
-                    m.id
-                ),
-            ));
-        }
-    } else if !managed && kind != "Unisolate" {
+    if !managed && !matches!(kind, "Isolate" | "Unisolate") {
         return Err(ApiError::new(
             API,
             StatusCode::BAD_REQUEST,
             "InvalidMachineState",
             format!(
-                "Machine {} is not onboarded (onboardingStatus {}); only containment (isolate with IsolationType UnManagedDevice) is possible.",
+                "Machine {} is not onboarded (onboardingStatus {}); only containment (isolate) and its release (unisolate) are possible.",
                 m.id, m.onboarding_status
             ),
         ));
@@ -893,6 +975,8 @@ async fn machine_action(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
+/// get-machineactions-collection.md, "API description": `$filter` on "id, status, machineId,
+/// type, requestor and creationDateTimeUtc".
 const ACTION_FILTER_FIELDS: &[&str] = &[
     "id",
     "status",
@@ -900,9 +984,6 @@ const ACTION_FILTER_FIELDS: &[&str] = &[
     "type",
     "requestor",
     "creationDateTimeUtc",
-    "lastUpdateDateTimeUtc",
-    "scope",
-    "computerDnsName",
 ];
 
 async fn list_actions(
@@ -917,15 +998,15 @@ async fn list_actions(
         t.settle_actions(&timings);
         t.actions.iter().map(|a| a.to_json(&timings)).collect()
     };
-    odata_collection(
-        API,
+    defender_collection(
         &state.base_url,
         uri.path(),
         raw.as_deref(),
         items,
-        Some(ACTION_FILTER_FIELDS),
+        ACTION_FILTER_FIELDS,
         context(&state, "MachineActions"),
         state.options.page_size,
+        &[],
     )
     .map(Json)
 }
@@ -974,9 +1055,8 @@ async fn action_post_op(
     } else {
         crate::errors::parse_json(API, &body)?
     };
-    let Some(comment) = prop_str(&body, "Comment") else {
-        return Err(bad_body(API, "The 'Comment' field is required."));
-    };
+    // cancel-machine-action.md, "Request body": Comment is not marked Required.
+    let comment = prop_str(&body, "Comment").unwrap_or_default();
     let mut t = tenant(&state, &caller)?;
     let timings = state.options.action_timings;
     t.settle_actions(&timings);
@@ -986,14 +1066,14 @@ async fn action_post_op(
         .find(|a| a.id.eq_ignore_ascii_case(&id))
         .ok_or_else(|| action_not_found(&id))?;
     let status = a.status(&timings).0;
-    if status != "Pending" {
+    // cancel-machine-action.md, "API description": "Cancel an already launched machine action
+    // that isn't yet in final state (completed, canceled, failed)": Pending and InProgress.
+    if !matches!(status.as_str(), "Pending" | "InProgress") {
         return Err(ApiError::new(
             API,
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            format!(
-                "Machine action {id} cannot be cancelled: its status is {status} (only Pending actions can be cancelled)."
-            ),
+            format!("Machine action {id} cannot be cancelled: its status {status} is final."),
         ));
     }
     a.cancellation = Some(Cancellation {
@@ -1181,14 +1261,31 @@ const INDICATOR_TYPES: &[&str] = &[
     "DomainName",
     "CertificateThumbprint",
 ];
-const INDICATOR_ACTIONS: &[&str] = &[
-    "Warn",
-    "Block",
-    "Audit",
-    "Alert",
-    "AlertAndBlock",
-    "BlockAndRemediate",
-    "Allowed",
+/// The pages disagree: post-ti-indicator.md still lists Alert and AlertAndBlock among the
+/// possible actions, but ti-indicator.md, "Indicator Types", the newer guidance, says "The
+/// indicator action types supported by the API are: Allowed, Audit, Block, BlockAndRemediate,
+/// Warn" and "The prior response actions (AlertAndBlock, and Alert) will be supported until
+/// January 2022". We follow ti-indicator.md and refuse the retired two.
+const INDICATOR_ACTIONS: &[&str] = &["Warn", "Block", "Audit", "BlockAndRemediate", "Allowed"];
+const RETIRED_INDICATOR_ACTIONS: &[&str] = &["Alert", "AlertAndBlock"];
+/// post-ti-indicator.md and import-ti-indicators.md, "Limitations" 2: "There's a limit of
+/// 15,000 active indicators per tenant."
+pub const MAX_ACTIVE_INDICATORS: usize = 15_000;
+/// get-ti-indicators-collection.md, "API description": the `$filter`-able properties.
+const INDICATOR_FILTER_FIELDS: &[&str] = &[
+    "application",
+    "createdByDisplayName",
+    "expirationTime",
+    "generateAlert",
+    "title",
+    "rbacGroupNames",
+    "rbacGroupIds",
+    "indicatorValue",
+    "indicatorType",
+    "creationTimeDateTimeUtc",
+    "createdBy",
+    "action",
+    "severity",
 ];
 const SEVERITIES: &[&str] = &["Informational", "Low", "Medium", "High"];
 
@@ -1203,15 +1300,15 @@ async fn list_indicators(
         .iter()
         .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
         .collect();
-    odata_collection(
-        API,
+    defender_collection(
         &state.base_url,
         uri.path(),
         raw.as_deref(),
         items,
-        None,
+        INDICATOR_FILTER_FIELDS,
         context(&state, "Indicators"),
         state.options.page_size.max(100),
+        &[],
     )
     .map(Json)
 }
@@ -1261,6 +1358,15 @@ fn validate_indicator(body: &Value) -> Result<(String, String, String, String, S
         return Err(format!("indicatorValue '{value}' is not a valid {ty}."));
     }
     let action_raw = prop_str(body, "action").ok_or("action is required.")?;
+    if let Some(retired) = RETIRED_INDICATOR_ACTIONS
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(action_raw))
+    {
+        return Err(format!(
+            "action '{retired}' was supported until January 2022: use one of {} (Block or Audit with generateAlert true to raise alerts).",
+            INDICATOR_ACTIONS.join(", ")
+        ));
+    }
     let action = INDICATOR_ACTIONS
         .iter()
         .find(|a| a.eq_ignore_ascii_case(action_raw))
@@ -1291,6 +1397,11 @@ fn validate_indicator(body: &Value) -> Result<(String, String, String, String, S
     };
     if prop_str(body, "description").is_none() {
         return Err("description is required.".into());
+    }
+    // post-ti-indicator.md, "Request body", action: "The `GenerateAlert` parameter must be set
+    // to `TRUE` when creating an action with `Audit`."
+    if *action == "Audit" && prop(body, "generateAlert").and_then(Value::as_bool) != Some(true) {
+        return Err("generateAlert must be true when the action is Audit.".into());
     }
     let value = if ty.starts_with("File") || *ty == "CertificateThumbprint" {
         value.to_lowercase()
@@ -1342,6 +1453,16 @@ fn upsert_indicator(
         .indicators
         .iter()
         .position(|i| i.indicator_value.eq_ignore_ascii_case(&value) && i.indicator_type == ty);
+    let active = t
+        .indicators
+        .iter()
+        .filter(|i| i.expiration_time.is_none_or(|e| e > now))
+        .count();
+    if existing.is_none() && active >= MAX_ACTIVE_INDICATORS {
+        return Err(format!(
+            "The tenant already has {active} active indicators; the limit is {MAX_ACTIVE_INDICATORS}."
+        ));
+    }
     let id = match existing {
         Some(i) => t.indicators[i].id.clone(),
         None => {
@@ -1501,8 +1622,9 @@ async fn upload_library(
     let Some((file_name, content)) = file.filter(|(n, _)| !n.is_empty()) else {
         return Err(bad_body(API, "A 'file' part with a file name is required."));
     };
-    if content.len() > 250 * 1024 * 1024 {
-        return Err(bad_body(API, "The file exceeds the 250 MB library limit."));
+    // upload-library.md, "Limitations" 1: "File max size limitation is 20MB."
+    if content.len() > MAX_LIBRARY_FILE_BYTES {
+        return Err(bad_body(API, "The file exceeds the 20 MB library limit."));
     }
     let field = |n: &str| {
         fields
@@ -1552,6 +1674,9 @@ async fn upload_library(
     Ok(Json(v))
 }
 
+/// upload-library.md, "Limitations" 1 (20 MB, read as MiB like the client's own cap).
+pub const MAX_LIBRARY_FILE_BYTES: usize = 20 * 1024 * 1024;
+
 /// Hex SHA-256 of a library file, as the library listing reports it.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
@@ -1600,20 +1725,24 @@ async fn get_file(
     Ok(Json(v))
 }
 
+fn invalid_hash(hash: &str, accepted: &str) -> ApiError {
+    ApiError::new(
+        API,
+        StatusCode::BAD_REQUEST,
+        "InvalidHashValue",
+        format!("'{hash}' is not a valid {accepted} hash."),
+    )
+}
+
+/// get-file-information.md, "API description": "Retrieves a File by identifier Sha1, or
+/// Sha256" (MD5 is not an identifier; files.md has no md5 property).
 fn find_file<'a>(t: &'a TenantData, hash: &str) -> ApiResult<&'a FileInfo> {
-    if !(is_hex(hash, 40) || is_hex(hash, 64) || is_hex(hash, 32)) {
-        return Err(bad_body(
-            API,
-            format!("'{hash}' is not a valid SHA-1, SHA-256 or MD5 hash."),
-        ));
+    if !(is_hex(hash, 40) || is_hex(hash, 64)) {
+        return Err(invalid_hash(hash, "SHA-1 or SHA-256"));
     }
     t.files
         .iter()
-        .find(|f| {
-            f.sha1.eq_ignore_ascii_case(hash)
-                || f.sha256.eq_ignore_ascii_case(hash)
-                || f.md5.eq_ignore_ascii_case(hash)
-        })
+        .find(|f| f.sha1.eq_ignore_ascii_case(hash) || f.sha256.eq_ignore_ascii_case(hash))
         .ok_or_else(|| not_found(API, format!("File {hash} was not found")))
 }
 
@@ -1660,32 +1789,43 @@ async fn file_sub(
     Path((hash, sub)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let t = tenant(&state, &caller)?;
-    let f = find_file(&t, &hash)?.clone();
     match sub.to_ascii_lowercase().as_str() {
         "stats" => {
+            let f = find_file(&t, &hash)?.clone();
             let pred =
                 |tab: &crate::kql::Table, r: &[crate::kql::Value]| col_eq(tab, r, "SHA1", &f.sha1);
             let (p1, f1, l1) = org_sightings(&t, "DeviceFileEvents", pred);
             let (p2, f2, l2) = org_sightings(&t, "DeviceProcessEvents", pred);
             let first = [f1, f2].into_iter().flatten().min();
             let last = [l1, l2].into_iter().flatten().max();
+            // get-file-statistics.md, "Response example": InOrgFileStats with the
+            // prevalences as numbers named organizationPrevalence and globallyPrevalence.
             Ok(Json(json!({
-                "@odata.context": context(&state, "microsoft.windowsDefenderATP.api.FileStats"),
+                "@odata.context": context(&state, "microsoft.windowsDefenderATP.api.InOrgFileStats"),
                 "sha1": f.sha1,
-                "orgPrevalence": p1.max(p2).to_string(),
+                "organizationPrevalence": p1.max(p2),
                 "orgFirstSeen": first.map(fmt_time),
                 "orgLastSeen": last.map(fmt_time),
-                "globalPrevalence": f.global_prevalence.to_string(),
+                "globallyPrevalence": f.global_prevalence,
                 "globalFirstObserved": fmt_time(f.global_first_observed),
                 "globalLastObserved": fmt_time(f.global_last_observed),
                 "topFileNames": [f.file_name],
             })))
         }
         "alerts" => {
+            // get-file-related-alerts.md, "Limitations": "Only SHA-1 Hash Function is
+            // supported (not MD5 or SHA-256)"; "If file doesn't exist - 200 OK with an empty set."
+            if !is_hex(&hash, 40) {
+                return Err(invalid_hash(&hash, "SHA-1"));
+            }
             let alerts: Vec<&Alert> = t
                 .alerts
                 .iter()
-                .filter(|a| a.related_sha1.as_deref() == Some(f.sha1.as_str()))
+                .filter(|a| {
+                    a.related_sha1
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(&hash))
+                })
                 .collect();
             Ok(Json(
                 json!({"@odata.context": context(&state, "Alerts"), "value": alerts}),
@@ -1713,7 +1853,9 @@ async fn ip_stats(
     Ok(Json(json!({
         "@odata.context": context(&state, "microsoft.windowsDefenderATP.api.InOrgIPStats"),
         "ipAddress": ip,
-        "orgPrevalence": p.to_string(),
+        // get-ip-statistics.md, "Response example": a number named organizationPrevalence
+        // (0 for a valid address nobody contacted).
+        "organizationPrevalence": p,
         "orgFirstSeen": first.map(fmt_time),
         "orgLastSeen": last.map(fmt_time),
     })))
@@ -1731,29 +1873,29 @@ async fn domain_stats(
     Ok(Json(json!({
         "@odata.context": context(&state, "microsoft.windowsDefenderATP.api.InOrgDomainStats"),
         "host": domain,
-        "orgPrevalence": p.to_string(),
+        // get-domain-statistics.md, "Response example": a number named organizationPrevalence.
+        "organizationPrevalence": p,
         "orgFirstSeen": first.map(fmt_time),
         "orgLastSeen": last.map(fmt_time),
     })))
 }
 
+/// get-alerts.md, "API description": "$filter on: alertCreationTime, lastUpdateTime,
+/// incidentId, InvestigationId, id, asssignedTo, detectionSource, lastEventTime, status,
+/// severity and category properties" (`machineId` is not filterable: a device's alerts come from
+/// `/api/machines/{id}/alerts`).
 const ALERT_FILTER_FIELDS: &[&str] = &[
-    "id",
-    "incidentId",
-    "severity",
-    "status",
-    "category",
-    "title",
     "alertCreationTime",
     "lastUpdateTime",
-    "lastEventTime",
-    "machineId",
-    "computerDnsName",
-    "detectionSource",
-    "classification",
-    "determination",
+    "incidentId",
+    "investigationId",
+    "id",
     "assignedTo",
-    "investigationState",
+    "detectionSource",
+    "lastEventTime",
+    "status",
+    "severity",
+    "category",
 ];
 
 async fn list_alerts(
@@ -1762,20 +1904,40 @@ async fn list_alerts(
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
+    // get-alerts.md: "$expand of evidence" is the only expansion; without it (Example 1)
+    // each alert carries "evidence": [].
+    let expand = QueryParams::parse(raw.as_deref())
+        .get("$expand")
+        .map(str::to_string);
+    let with_evidence = match expand.as_deref() {
+        None => false,
+        Some(e) if e.trim().eq_ignore_ascii_case("evidence") => true,
+        Some(other) => {
+            return Err(odata_error(format!(
+                "Invalid $expand '{other}': only evidence can be expanded."
+            )));
+        }
+    };
     let items: Vec<Value> = tenant(&state, &caller)?
         .alerts
         .iter()
-        .map(|a| serde_json::to_value(a).unwrap_or(Value::Null))
+        .map(|a| {
+            let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+            if !with_evidence {
+                v["evidence"] = json!([]);
+            }
+            v
+        })
         .collect();
-    odata_collection(
-        API,
+    defender_collection(
         &state.base_url,
         uri.path(),
         raw.as_deref(),
         items,
-        Some(ALERT_FILTER_FIELDS),
+        ALERT_FILTER_FIELDS,
         context(&state, "Alerts"),
         state.options.page_size,
+        &["$expand"],
     )
     .map(Json)
 }

@@ -53,6 +53,32 @@ pub enum Filter {
     },
 }
 
+impl StrFunc {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Contains => "contains",
+            Self::StartsWith => "startswith",
+            Self::EndsWith => "endswith",
+        }
+    }
+}
+
+impl Filter {
+    /// The string functions the expression uses (an API may document only some of them).
+    pub fn functions(&self) -> Vec<StrFunc> {
+        match self {
+            Self::And(a, b) | Self::Or(a, b) => {
+                let mut all = a.functions();
+                all.extend(b.functions());
+                all
+            }
+            Self::Not(inner) => inner.functions(),
+            Self::Cmp { .. } => Vec::new(),
+            Self::Func { func, .. } => vec![*func],
+        }
+    }
+}
+
 /// A `$filter` problem, phrased for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterError(pub String);
