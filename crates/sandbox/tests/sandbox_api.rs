@@ -1107,6 +1107,50 @@ async fn graph_incidents_alerts_and_detection_rules() {
     let incidents = v["value"].as_array().unwrap();
     assert_eq!(incidents.len(), 5);
     assert!(v["@odata.nextLink"].as_str().unwrap().contains("$skip=5"));
+
+    // `$top` is a page size: a page of $top, and a nextLink (keeping $top) to the rest.
+    let (s, all) = get(
+        &c,
+        &format!("{base}/v1.0/security/incidents?$count=true&$top=5"),
+        &g,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let total = all["@odata.count"].as_u64().unwrap() as usize;
+    assert!(total > 3, "{all}");
+    let mut seen = Vec::new();
+    let mut next = Some(format!("{base}/v1.0/security/incidents?$top=3"));
+    while let Some(url) = next {
+        let (s, page) = get(&c, &url, &g).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let items = page["value"].as_array().unwrap();
+        assert!(items.len() <= 3);
+        seen.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+        next = page["@odata.nextLink"].as_str().map(str::to_string);
+        if let Some(link) = &next {
+            assert!(link.contains("$top=3"), "{link}");
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        total,
+        "every incident is reached through the links"
+    );
+    // Only the properties the list page documents as filterable, and no $orderby.
+    let (s, e) = get(
+        &c,
+        &format!("{base}/v1.0/security/incidents?$filter=displayName eq 'x'"),
+        &g,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (s, _) = get(
+        &c,
+        &format!("{base}/v1.0/security/incidents?$orderby=createdDateTime"),
+        &g,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     let inc = &incidents[0];
     assert!(!inc["alerts"].as_array().unwrap().is_empty());
     assert_eq!(inc["tenantId"], FABRIKAM);
@@ -1130,6 +1174,26 @@ async fn graph_incidents_alerts_and_detection_rules() {
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e["error"]["code"], "BadRequest");
+    // alertDetermination has confirmedActivity, not the pages' confirmedUserActivity.
+    let (s, p) = send(
+        &c,
+        reqwest::Method::PATCH,
+        &url,
+        &g,
+        json!({"determination": "confirmedActivity", "assignedTo": null}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["determination"], "confirmedActivity");
+    assert!(p["assignedTo"].is_null(), "null unassigns: {p}");
+    for refused in [
+        json!({"determination": "confirmedUserActivity"}),
+        json!({"status": "awaitingAction"}),
+        json!({"classification": "unknownFutureValue"}),
+    ] {
+        let (s, e) = send(&c, reqwest::Method::PATCH, &url, &g, refused.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{refused}: {e}");
+    }
     let (s, cm) = send(
         &c,
         reqwest::Method::POST,
@@ -1150,28 +1214,6 @@ async fn graph_incidents_alerts_and_detection_rules() {
         StatusCode::NOT_FOUND
     );
 
-    let (s, alerts) = get(
-        &c,
-        &format!("{base}/v1.0/security/alerts_v2?$filter=severity eq 'high'&$top=3"),
-        &g,
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(
-        alerts["value"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["severity"] == "high")
-    );
-    let aid = alerts["value"][0]["id"].as_str().unwrap();
-    assert_eq!(
-        get(&c, &format!("{base}/v1.0/security/alerts_v2/{aid}"), &g)
-            .await
-            .0,
-        StatusCode::OK
-    );
-
     // Detection rules (beta only).
     assert_eq!(
         get(
@@ -1184,48 +1226,112 @@ async fn graph_incidents_alerts_and_detection_rules() {
         StatusCode::BAD_REQUEST
     );
     let rules_url = format!("{base}/beta/security/rules/detectionRules");
-    let (s, rules) = get(&c, &rules_url, &g).await;
-    assert_eq!(s, StatusCode::OK);
+    let (s, rules) = get(&c, &format!("{rules_url}?$count=true"), &g).await;
+    assert_eq!(s, StatusCode::OK, "{rules}");
     assert_eq!(rules["value"].as_array().unwrap().len(), 4);
-    let body = json!({
-        "displayName": "Sandbox test rule",
-        "isEnabled": true,
-        "queryCondition": {"queryText": "DeviceProcessEvents | where FileName =~ 'mimikatz.exe' | project Timestamp, DeviceId, ReportId"},
-        "schedule": {"period": "1H"},
-        "detectionAction": {"alertTemplate": {"title": "Mimikatz", "description": "x", "severity": "high", "category": "CredentialAccess", "mitreTechniques": ["T1003"], "recommendedActions": null, "impactedAssets": [{"@odata.type": "#microsoft.graph.security.impactedDeviceAsset", "identifier": "deviceId"}]}},
-    });
-    let (s, created) = send(&c, reqwest::Method::POST, &rules_url, &g, body.clone()).await;
-    assert_eq!(s, StatusCode::CREATED, "{created}");
-    assert_eq!(
-        send(&c, reqwest::Method::POST, &rules_url, &g, body)
-            .await
-            .0,
-        StatusCode::CONFLICT
+    assert_eq!(rules["@odata.count"], 4);
+    let seeded = rules["value"].as_array().unwrap();
+    assert!(
+        seeded.iter().any(|r| r["id"] == "encoded-powershell"),
+        "rule ids are client-provided strings: {rules}"
     );
+    assert!(seeded.iter().any(|r| r["status"] == "autoDisabled"));
+    assert!(seeded.iter().all(|r| r.get("isEnabled").is_none()
+        && r["schedule"].get("period").is_none()
+        && r["schedule"]["frequency"].is_string()));
+    // The create page's example (ms.date 05/25/2026), without what the vendored CSDL lacks.
+    let body = json!({
+        "@odata.type": "#microsoft.graph.security.detectionRule",
+        "id": "office-encoded-powershell",
+        "displayName": "Suspicious encoded PowerShell from Office",
+        "description": "Encoded PowerShell launched by Office applications.",
+        "status": "enabled",
+        "queryCondition": {"queryText": "DeviceProcessEvents | where FileName == 'powershell.exe' | where ProcessCommandLine has '-enc' | project Timestamp, DeviceId, ReportId"},
+        "schedule": {"frequency": "PT1H"},
+        "detectionAction": {"alertTemplate": {
+            "title": "Suspicious encoded PowerShell from Office",
+            "description": "x",
+            "severity": "high",
+            "recommendedActions": null,
+            "entityMappings": {"hosts": [{"deviceIdColumn": "DeviceId", "nameColumn": "DeviceName"}]},
+            "tactics": [{"tactic": "Execution", "techniques": [{"technique": "T1059", "subTechniques": ["T1059.001"]}]}]
+        }},
+    });
+    let response = c
+        .post(&rules_url)
+        .bearer_auth(&g)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        response.headers()["location"].to_str().unwrap(),
+        format!("{rules_url}/office-encoded-powershell")
+    );
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(
+        created["id"], "office-encoded-powershell",
+        "the client's id is kept"
+    );
+    let mut other_name = body.clone();
+    other_name["displayName"] = json!("Another name");
+    let (s, e) = send(&c, reqwest::Method::POST, &rules_url, &g, other_name).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    let mut without = body.clone();
+    without["id"] = json!("no-status");
+    without.as_object_mut().unwrap().remove("status");
+    let (s, e) = send(&c, reqwest::Method::POST, &rules_url, &g, without).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("status is required"),
+        "{e}"
+    );
+    let mut removed = body.clone();
+    removed["id"] = json!("old-shape");
+    removed["isEnabled"] = json!(true);
+    let (s, e) = send(&c, reqwest::Method::POST, &rules_url, &g, removed).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("use status"),
+        "{e}"
+    );
+
     let rid = created["id"].as_str().unwrap();
     let (s, patched) = send(
         &c,
         reqwest::Method::PATCH,
         &format!("{rules_url}/{rid}"),
         &g,
-        json!({"isEnabled": false, "schedule": {"period": "24H"}}),
+        json!({"status": "disabled", "schedule": {"frequency": "P1D"}}),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{patched}");
-    assert_eq!(patched["isEnabled"], false);
+    assert_eq!(patched["status"], "disabled");
+    assert_eq!(patched["schedule"]["frequency"], "P1D");
     assert_eq!(
         patched["detectionAction"]["alertTemplate"]["title"],
-        "Mimikatz"
+        "Suspicious encoded PowerShell from Office"
     );
     let (s, _) = send(
         &c,
         reqwest::Method::PATCH,
         &format!("{rules_url}/{rid}"),
         &g,
-        json!({"schedule": {"period": "5M"}}),
+        json!({"schedule": {"period": "24H"}}),
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "period was removed on 2026-10-01"
+    );
     assert_eq!(
         c.delete(format!("{rules_url}/{rid}"))
             .bearer_auth(&g)
