@@ -1,6 +1,7 @@
 //! Microsoft Graph security APIs (`https://graph.microsoft.com/{v1.0|beta}/security/...`),
-//! served under `/graph/...`: advanced hunting, incidents, alerts (v2) and custom detection
-//! rules (beta).
+//! served under `/graph/...`: advanced hunting, incidents with their alerts, and custom detection
+//! rules (beta). The operations are the ones `definitions/msgraph-metadata/permissions.json`
+//! lists; their bodies follow the CSDL extracts beside it (the contract layer checks both ways).
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
@@ -12,13 +13,16 @@ use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::defender::{Alert, odata_collection};
+use crate::defender::Alert;
 use crate::errors::{Api, ApiError, ApiResult, bad_body, not_found, parse_json};
 use crate::kql::{self, ExecOptions};
+use crate::odata;
 use crate::seed::TenantData;
 use crate::state::AppState;
 use crate::token::Caller;
-use crate::util::{QueryParams, fmt_time, parse_iso_duration};
+use crate::util::{
+    QueryParams, build_url, fmt_time, parse_iso_duration, parse_time, parse_usize_opt,
+};
 
 const API: Api = Api::Graph;
 
@@ -37,8 +41,6 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/{version}/security/incidents/{id}/comments",
             post(add_incident_comment),
         )
-        .route("/{version}/security/alerts_v2", get(list_alerts))
-        .route("/{version}/security/alerts_v2/{id}", get(get_alert))
         .route(
             "/{version}/security/rules/detectionRules",
             get(list_rules).post(create_rule),
@@ -130,20 +132,19 @@ async fn run_hunting_query(
     let mut opts = ExecOptions::at(now);
     // Advanced hunting caps results at 100,000 rows.
     opts.max_rows = 100_000;
-    if let Some(ts) = prop(&body, "Timespan")
+    let timespan = prop(&body, "Timespan")
         .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-    {
-        let window = crate::util::parse_timespan_window(ts, now).ok_or_else(|| {
-            bad_body(
-                API,
-                format!(
-                    "Invalid Timespan '{ts}': expected an ISO 8601 duration such as P1D or PT12H."
-                ),
-            )
-        })?;
-        opts.window = Some(window);
-    }
+        .filter(|s| !s.is_empty());
+    let window = hunting_window(timespan, now).ok_or_else(|| {
+        bad_body(
+            API,
+            format!(
+                "Invalid Timespan '{}': expected an ISO 8601 duration (P1D), a start date/time, or an interval (start/end, start/duration, duration/end).",
+                timespan.unwrap_or_default()
+            ),
+        )
+    })?;
+    opts.window = Some(window);
     let t = tenant(&state, &caller)?;
     let table = kql::execute(&t.hunting, query, &opts)
         .map_err(|e| crate::loganalytics::query_error(API, &e))?;
@@ -171,6 +172,21 @@ async fn run_hunting_query(
         "schema": schema,
         "results": results,
     })))
+}
+
+/// The window a hunting query covers. security-security-runhuntingquery.md: "If not provided,
+/// the default timespan of 30 days will be used"; the formats are Date/Date, Duration/EndDate,
+/// Start/Duration, a duration back from now, and a single date/time ("Start time with end time
+/// defaulted to the current time").
+fn hunting_window(
+    timespan: Option<&str>,
+    now: OffsetDateTime,
+) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    match timespan {
+        None => Some((now - time::Duration::days(30), now)),
+        Some(ts) => crate::util::parse_timespan_window(ts, now)
+            .or_else(|| parse_time(ts).map(|start| (start, now))),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -311,71 +327,6 @@ fn alert_v2(a: &Alert, t: &TenantData) -> Value {
     })
 }
 
-const ALERT_FILTER_FIELDS: &[&str] = &[
-    "id",
-    "incidentId",
-    "status",
-    "severity",
-    "classification",
-    "determination",
-    "serviceSource",
-    "detectionSource",
-    "title",
-    "category",
-    "assignedTo",
-    "createdDateTime",
-    "lastUpdateDateTime",
-    "resolvedDateTime",
-];
-
-async fn list_alerts(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(version): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Value>> {
-    check_version(&version)?;
-    let items: Vec<Value> = {
-        let t = tenant(&state, &caller)?;
-        let mut items: Vec<Value> = t.alerts.iter().map(|a| alert_v2(a, &t)).collect();
-        items.sort_by(|a, b| {
-            b["createdDateTime"]
-                .as_str()
-                .cmp(&a["createdDateTime"].as_str())
-        });
-        items
-    };
-    odata_collection(
-        API,
-        &state.base_url,
-        uri.path(),
-        raw.as_deref(),
-        items,
-        Some(ALERT_FILTER_FIELDS),
-        context(&version, "security/alerts_v2"),
-        state.options.page_size,
-    )
-    .map(Json)
-}
-
-async fn get_alert(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((version, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    check_version(&version)?;
-    let t = tenant(&state, &caller)?;
-    let a = t
-        .alerts
-        .iter()
-        .find(|a| a.id.eq_ignore_ascii_case(&id))
-        .ok_or_else(|| not_found(API, format!("Alert '{id}' was not found.")))?;
-    let mut v = alert_v2(a, &t);
-    v["@odata.context"] = json!(context(&version, "security/alerts_v2/$entity"));
-    Ok(Json(v))
-}
-
 fn with_alerts(incident: &Value, t: &TenantData) -> Value {
     let mut v = incident.clone();
     let id = incident["id"].as_str().unwrap_or_default();
@@ -409,19 +360,95 @@ fn expands_alerts(q: &QueryParams) -> ApiResult<bool> {
     }
 }
 
+/// security-list-incidents.md: "The following properties support `$filter`: assignedTo,
+/// classification, createdDateTime, determination, lastUpdateDateTime, severity, and status."
 const INCIDENT_FILTER_FIELDS: &[&str] = &[
-    "id",
-    "status",
-    "severity",
-    "classification",
-    "determination",
     "assignedTo",
-    "displayName",
+    "classification",
     "createdDateTime",
+    "determination",
     "lastUpdateDateTime",
-    "customTags",
-    "systemTags",
+    "severity",
+    "status",
 ];
+
+/// A Graph collection: `$filter` on `filterable`, `$orderby` where `orderable` allows it,
+/// `$select`, `$count=true` (`@odata.count`), `$skip`, and `$top` as the PAGE SIZE. Graph pages a
+/// collection with `@odata.nextLink`: a page holds `$top` items (never more than the service's
+/// own page size) and the link, carrying the same `$top`, leads to the rest, so `$top` does not
+/// cap the whole result. Which options an operation takes at all is the contract's check
+/// (permissions.json); this only carries them out.
+#[allow(clippy::too_many_arguments)] // one collection's inputs, each read once
+fn graph_collection(
+    state: &AppState,
+    path: &str,
+    raw: Option<&str>,
+    mut items: Vec<Value>,
+    filterable: Option<&[&str]>,
+    orderable: bool,
+    context: String,
+) -> ApiResult<Value> {
+    let bad = |m: String| ApiError::new(API, StatusCode::BAD_REQUEST, "BadRequest", m);
+    let q = QueryParams::parse(raw);
+    if let Some(f) = q.get("$filter") {
+        let filter =
+            odata::parse_filter(f, filterable).map_err(|e| bad(format!("Invalid $filter: {e}")))?;
+        items.retain(|v| filter.matches(v));
+    }
+    if let Some(o) = q.get("$orderby") {
+        if !orderable {
+            return Err(bad(
+                "Query option '$orderby' is not supported on this collection.".into(),
+            ));
+        }
+        let keys =
+            odata::parse_orderby(o, None).map_err(|e| bad(format!("Invalid $orderby: {e}")))?;
+        odata::sort_by_keys(&mut items, &keys);
+    }
+    let count = match q.get("$count") {
+        None => false,
+        Some(c) if c.eq_ignore_ascii_case("true") => true,
+        Some(c) if c.eq_ignore_ascii_case("false") => false,
+        Some(c) => {
+            return Err(bad(format!(
+                "Invalid value '{c}' for $count: expected true or false."
+            )));
+        }
+    };
+    let total = items.len();
+    let skip = parse_usize_opt(&q, "$skip").map_err(bad)?.unwrap_or(0);
+    let top = parse_usize_opt(&q, "$top").map_err(bad)?;
+    let page = top
+        .unwrap_or(state.options.page_size)
+        .min(state.options.page_size)
+        .max(1);
+    let start = skip.min(total);
+    let end = start.saturating_add(page).min(total);
+    let select = q.get("$select");
+    let value: Vec<Value> = items
+        .into_iter()
+        .skip(start)
+        .take(end - start)
+        .map(|v| odata::select(v, select))
+        .collect();
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), Value::String(context));
+    if count {
+        out.insert("@odata.count".into(), json!(total));
+    }
+    out.insert("value".into(), Value::Array(value));
+    if end < total {
+        out.insert(
+            "@odata.nextLink".into(),
+            Value::String(build_url(
+                &state.base_url,
+                path,
+                &q.with_overrides(&[("$skip", end.to_string())]),
+            )),
+        );
+    }
+    Ok(Value::Object(out))
+}
 
 async fn list_incidents(
     State(state): State<AppState>,
@@ -453,15 +480,14 @@ async fn list_incidents(
         });
         items
     };
-    odata_collection(
-        API,
-        &state.base_url,
+    graph_collection(
+        &state,
         uri.path(),
         raw.as_deref(),
         items,
         Some(INCIDENT_FILTER_FIELDS),
+        false,
         context(&version, "security/incidents"),
-        state.options.page_size,
     )
     .map(Json)
 }
@@ -493,58 +519,23 @@ async fn get_incident(
     Ok(Json(v))
 }
 
-const INCIDENT_STATUSES: &[&str] = &[
-    "active",
-    "resolved",
-    "inProgress",
-    "redirected",
-    "awaitingAction",
-    "unknownFutureValue",
-];
-const CLASSIFICATIONS: &[&str] = &[
-    "unknown",
-    "falsePositive",
-    "truePositive",
-    "informationalExpectedActivity",
-    "unknownFutureValue",
-];
-const DETERMINATIONS: &[&str] = &[
-    "unknown",
-    "apt",
-    "malware",
-    "securityPersonnel",
-    "securityTesting",
-    "unwantedSoftware",
-    "other",
-    "multiStagedAttack",
-    "compromisedAccount",
-    "phishing",
-    "maliciousUserActivity",
-    "notMalicious",
-    "notEnoughDataToValidate",
-    "confirmedUserActivity",
-    "lineOfBusinessApplication",
-    "unknownFutureValue",
-];
-const SEVERITIES: &[&str] = &[
-    "unknown",
-    "informational",
-    "low",
-    "medium",
-    "high",
-    "unknownFutureValue",
-];
-
-fn check_enum(field: &str, value: &Value, allowed: &[&str]) -> ApiResult<()> {
-    match value.as_str() {
-        Some(v) if allowed.contains(&v) => Ok(()),
-        _ => Err(bad_body(
+/// What the incident pages add to the schema's enums, whose membership the contract checks
+/// against `v1.0/security.xml` (`incidentStatus`, `alertClassification`, `alertDetermination`).
+/// security-incident.md: `awaitingAction` — "Only Microsoft 365 Defender experts can set this
+/// status"; `unknownFutureValue` — "Evolvable enumeration sentinel value. Don't use."
+fn check_settable(field: &str, value: &Value) -> ApiResult<()> {
+    match (field, value.as_str()) {
+        ("status", Some("awaitingAction")) => Err(bad_body(
+            API,
+            "Invalid value 'awaitingAction' for property 'status': only Microsoft Defender Experts can set this status.",
+        )),
+        (_, Some("unknownFutureValue")) => Err(bad_body(
             API,
             format!(
-                "Invalid value {value} for property '{field}': expected one of {}.",
-                allowed.join(", ")
+                "Invalid value 'unknownFutureValue' for property '{field}': it is the evolvable enumeration sentinel, not a value."
             ),
         )),
+        _ => Ok(()),
     }
 }
 
@@ -559,17 +550,13 @@ async fn patch_incident(
     let Some(patch) = body.as_object() else {
         return Err(bad_body(API, "The request body must be a JSON object."));
     };
+    // security-incident-update.md (the vendored revision) lists these as updatable.
     const WRITABLE: &[&str] = &[
-        "status",
         "assignedTo",
         "classification",
         "determination",
+        "status",
         "customTags",
-        "description",
-        "displayName",
-        "severity",
-        "resolvingComment",
-        "summary",
     ];
     for (k, v) in patch {
         if k.starts_with('@') {
@@ -584,11 +571,12 @@ async fn patch_incident(
             ));
         }
         match k.as_str() {
-            "status" => check_enum(k, v, INCIDENT_STATUSES)?,
-            "classification" => check_enum(k, v, CLASSIFICATIONS)?,
-            "determination" => check_enum(k, v, DETERMINATIONS)?,
-            "severity" => check_enum(k, v, SEVERITIES)?,
-            "customTags" if !v.is_array() => {
+            "status" | "classification" | "determination" => check_settable(k, v)?,
+            // "Owner of the incident, or null if no owner is assigned": null unassigns.
+            "assignedTo" if !(v.is_string() || v.is_null()) => {
+                return Err(bad_body(API, "assignedTo must be a string or null."));
+            }
+            "customTags" if !v.as_array().is_some_and(|a| a.iter().all(Value::is_string)) => {
                 return Err(bad_body(API, "customTags must be an array of strings."));
             }
             _ => {}
@@ -653,48 +641,119 @@ async fn add_incident_comment(
 // Custom detection rules (beta)
 // ---------------------------------------------------------------------------------------
 
-const PERIODS: &[&str] = &["0", "1H", "3H", "12H", "24H"];
+/// Properties of `detectionRule` and its parts that the beta CSDL marks "Deprecated … This
+/// property will be removed from this resource on 2026-10-01", with their replacements. The
+/// date has passed, so they are neither accepted nor answered: a client still sending one is
+/// told what replaced it. Paths are as they appear in the body.
+const REMOVED: &[(&str, &str)] = &[
+    ("isEnabled", "status"),
+    ("detectorId", "(nothing)"),
+    (
+        "lastRunDetails",
+        "(nothing: runtime details are not exposed)",
+    ),
+    (
+        "queryCondition/lastModifiedDateTime",
+        "lastModifiedDateTime",
+    ),
+    ("schedule/period", "schedule/frequency"),
+    ("schedule/nextRunDateTime", "(nothing)"),
+    (
+        "detectionAction/alertTemplate/category",
+        "detectionAction/alertTemplate/tactics",
+    ),
+    (
+        "detectionAction/alertTemplate/mitreTechniques",
+        "detectionAction/alertTemplate/tactics",
+    ),
+    (
+        "detectionAction/alertTemplate/impactedAssets",
+        "detectionAction/alertTemplate/entityMappings",
+    ),
+    (
+        "detectionAction/responseActions",
+        "detectionAction/automatedActions",
+    ),
+];
+
+/// Properties a client cannot set (`Read-only` in the CSDL descriptions, and the key).
+const RULE_READ_ONLY: &[&str] = &[
+    "createdBy",
+    "createdDateTime",
+    "lastModifiedBy",
+    "lastModifiedDateTime",
+];
+
+/// `alertTemplate.severity`: "The possible values are: informational, low, medium, high."
 const RULE_SEVERITIES: &[&str] = &["informational", "low", "medium", "high"];
 
-/// Validates a complete detection rule (after a PATCH has been merged in).
+fn at_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('/').try_fold(value, |v, key| v.get(key))
+}
+
+/// Refuses a request body carrying a removed property, naming its replacement.
+fn refuse_removed(body: &Value) -> Result<(), String> {
+    for (path, instead) in REMOVED {
+        if at_path(body, path).is_some() {
+            return Err(format!(
+                "Property '{path}' was removed from microsoft.graph.security.detectionRule on 2026-10-01; use {instead}."
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Validates a complete detection rule (after a PATCH has been merged in) against the create
+/// page (security-rulesroot-post-detectionrules.md: `displayName`, `id`, `queryCondition`,
+/// `schedule`, `status` required) and the CSDL (`ruleSchedule.frequency` an `Edm.Duration`,
+/// `alertTemplate.title`/`severity` not nullable). Types and enum membership are the contract's.
 fn validate_rule(rule: &Value) -> Result<(), String> {
+    if rule["id"].as_str().is_none_or(|s| s.trim().is_empty()) {
+        return Err("id is required: the client-provided unique identifier of the rule.".into());
+    }
     if rule["displayName"]
         .as_str()
         .is_none_or(|s| s.trim().is_empty())
     {
         return Err("displayName is required.".into());
     }
-    if !rule["isEnabled"].is_boolean() {
-        return Err("isEnabled is required and must be a boolean.".into());
+    match rule["status"].as_str() {
+        None => {
+            return Err("status is required: one of enabled, disabled, autoDisabled.".into());
+        }
+        Some("unknownFutureValue") => {
+            return Err("status 'unknownFutureValue' is the evolvable enumeration sentinel, not a value: use enabled or disabled.".into());
+        }
+        Some(_) => {}
     }
     let query = rule["queryCondition"]["queryText"]
         .as_str()
         .ok_or("queryCondition.queryText is required.")?;
     kql::check_syntax(query)
         .map_err(|e| format!("queryCondition.queryText is not a valid query: {e}"))?;
-    let period = rule["schedule"]["period"]
+    let frequency = rule["schedule"]["frequency"]
         .as_str()
-        .ok_or("schedule.period is required.")?;
-    if !PERIODS.contains(&period) {
+        .ok_or("schedule.frequency is required: an ISO 8601 duration such as PT1H or P1D.")?;
+    if parse_iso_duration(frequency).is_none_or(|d| d <= time::Duration::ZERO) {
         return Err(format!(
-            "schedule.period '{period}' is invalid: expected one of 0 (near real time), 1H, 3H, 12H, 24H."
+            "schedule.frequency '{frequency}' is not a positive ISO 8601 duration such as PT1H or P1D."
         ));
     }
-    let tpl = &rule["detectionAction"]["alertTemplate"];
-    if tpl["title"].as_str().is_none_or(|s| s.trim().is_empty()) {
-        return Err("detectionAction.alertTemplate.title is required.".into());
-    }
-    let sev = tpl["severity"]
-        .as_str()
-        .ok_or("detectionAction.alertTemplate.severity is required.")?;
-    if !RULE_SEVERITIES.contains(&sev) {
-        return Err(format!(
-            "detectionAction.alertTemplate.severity '{sev}' is invalid: expected one of {}.",
-            RULE_SEVERITIES.join(", ")
-        ));
-    }
-    if tpl["category"].as_str().is_none_or(str::is_empty) {
-        return Err("detectionAction.alertTemplate.category is required.".into());
+    let action = &rule["detectionAction"];
+    if !action.is_null() {
+        let tpl = &action["alertTemplate"];
+        if tpl["title"].as_str().is_none_or(|s| s.trim().is_empty()) {
+            return Err("detectionAction.alertTemplate.title is required.".into());
+        }
+        let sev = tpl["severity"]
+            .as_str()
+            .ok_or("detectionAction.alertTemplate.severity is required.")?;
+        if !RULE_SEVERITIES.contains(&sev) {
+            return Err(format!(
+                "detectionAction.alertTemplate.severity '{sev}' is invalid: expected one of {}.",
+                RULE_SEVERITIES.join(", ")
+            ));
+        }
     }
     Ok(())
 }
@@ -708,15 +767,16 @@ async fn list_rules(
 ) -> ApiResult<Json<Value>> {
     beta_only(&version)?;
     let items = tenant(&state, &caller)?.detection_rules.clone();
-    odata_collection(
-        API,
-        &state.base_url,
+    // Which properties `$filter`/`$orderby` may name is the contract's check (the CSDL's
+    // per-property annotations, in permissions.json).
+    graph_collection(
+        &state,
         uri.path(),
         raw.as_deref(),
         items,
         None,
+        true,
         context(&version, "security/rules/detectionRules"),
-        state.options.page_size,
     )
     .map(Json)
 }
@@ -750,47 +810,47 @@ async fn create_rule(
 ) -> ApiResult<Response> {
     beta_only(&version)?;
     let body: Value = parse_json(API, &body)?;
-    if !body.is_object() {
+    let Some(object) = body.as_object() else {
         return Err(bad_body(API, "The request body must be a JSON object."));
+    };
+    refuse_removed(&body).map_err(|m| bad_body(API, m))?;
+    if let Some(k) = RULE_READ_ONLY.iter().find(|k| object.contains_key(**k)) {
+        return Err(bad_body(API, format!("Property '{k}' is read-only.")));
     }
     validate_rule(&body).map_err(|m| bad_body(API, m))?;
-    let now = OffsetDateTime::now_utc();
+    let now = fmt_time(OffsetDateTime::now_utc());
     let mut t = tenant(&state, &caller)?;
-    let name = body["displayName"].as_str().unwrap_or_default();
-    if t.detection_rules.iter().any(|r| {
-        r["displayName"]
-            .as_str()
-            .is_some_and(|n| n.eq_ignore_ascii_case(name))
-    }) {
+    let id = body["id"].as_str().unwrap_or_default().to_string();
+    if t.detection_rules.iter().any(|r| r["id"] == id.as_str()) {
         return Err(ApiError::new(
             API,
             StatusCode::CONFLICT,
             "Conflict",
-            format!("A detection rule named '{name}' already exists."),
+            format!("A detection rule with id '{id}' already exists."),
         ));
     }
-    t.next_rule_id += 1;
     let mut rule = body.clone();
-    let period = body["schedule"]["period"].as_str().unwrap_or("24H");
-    let next_run = match period {
-        "0" => now,
-        p => now + parse_iso_duration(&format!("PT{p}")).unwrap_or(time::Duration::hours(24)),
-    };
     if let Some(o) = rule.as_object_mut() {
         o.remove("@odata.type");
-        o.insert("id".into(), json!(t.next_rule_id.to_string()));
         o.insert("createdBy".into(), json!(caller.app_id));
-        o.insert("createdDateTime".into(), json!(fmt_time(now)));
+        o.insert("createdDateTime".into(), json!(now));
         o.insert("lastModifiedBy".into(), json!(caller.app_id));
-        o.insert("lastModifiedDateTime".into(), json!(fmt_time(now)));
-        o.insert("detectorId".into(), json!(crate::util::new_guid()));
-        o.insert("lastRunDetails".into(), json!({"lastRunDateTime": Value::Null, "status": Value::Null, "failureReason": Value::Null, "errorCode": Value::Null}));
+        o.insert("lastModifiedDateTime".into(), json!(now));
     }
-    rule["schedule"]["nextRunDateTime"] = json!(fmt_time(next_run));
-    rule["queryCondition"]["lastModifiedDateTime"] = json!(fmt_time(now));
     t.detection_rules.push(rule.clone());
     rule["@odata.context"] = json!(context(&version, "security/rules/detectionRules/$entity"));
-    Ok((StatusCode::CREATED, Json(rule)).into_response())
+    // The create page answers 201 with `Location: …/detectionRules/{id}`.
+    let location = format!(
+        "{}/graph/{version}/security/rules/detectionRules/{}",
+        state.base_url,
+        crate::util::encode_component(&id).replace('/', "%2F")
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::LOCATION, location)],
+        Json(rule),
+    )
+        .into_response())
 }
 
 /// Merges a PATCH into a resource: objects recursively, everything else replaced.
@@ -822,16 +882,12 @@ async fn patch_rule(
     let Some(p) = patch.as_object() else {
         return Err(bad_body(API, "The request body must be a JSON object."));
     };
-    for k in [
-        "id",
-        "createdBy",
-        "createdDateTime",
-        "detectorId",
-        "lastRunDetails",
-    ] {
-        if p.contains_key(k) {
-            return Err(bad_body(API, format!("Property '{k}' is read-only.")));
-        }
+    refuse_removed(&patch).map_err(|m| bad_body(API, m))?;
+    if let Some(k) = std::iter::once(&"id")
+        .chain(RULE_READ_ONLY)
+        .find(|k| p.contains_key(**k))
+    {
+        return Err(bad_body(API, format!("Property '{k}' is read-only.")));
     }
     let mut t = tenant(&state, &caller)?;
     let idx = t
@@ -847,12 +903,8 @@ async fn patch_rule(
         .collect();
     merge(&mut updated, &Value::Object(clean));
     validate_rule(&updated).map_err(|m| bad_body(API, m))?;
-    let now = fmt_time(OffsetDateTime::now_utc());
-    updated["lastModifiedDateTime"] = json!(now);
+    updated["lastModifiedDateTime"] = json!(fmt_time(OffsetDateTime::now_utc()));
     updated["lastModifiedBy"] = json!(caller.app_id);
-    if p.contains_key("queryCondition") {
-        updated["queryCondition"]["lastModifiedDateTime"] = json!(now);
-    }
     t.detection_rules[idx] = updated.clone();
     updated["@odata.context"] = json!(context(&version, "security/rules/detectionRules/$entity"));
     Ok(Json(updated))
@@ -871,4 +923,35 @@ async fn delete_rule(
         return Err(rule_not_found(&id));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hunting_defaults_to_thirty_days_and_takes_a_single_start() {
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(
+            hunting_window(None, now),
+            Some((now - time::Duration::days(30), now))
+        );
+        let start = parse_time("2024-02-01T08:00:00Z").expect("time");
+        assert_eq!(
+            hunting_window(Some("2024-02-01T08:00:00Z"), now),
+            Some((start, now))
+        );
+        assert_eq!(
+            hunting_window(Some("P1D"), now),
+            Some((now - time::Duration::days(1), now))
+        );
+        assert_eq!(hunting_window(Some("yesterday"), now), None);
+    }
+
+    #[test]
+    fn removed_rule_properties_are_refused_with_their_replacement() {
+        let refused = refuse_removed(&json!({"schedule": {"period": "1H"}})).expect_err("removed");
+        assert!(refused.contains("schedule/frequency"), "{refused}");
+        assert!(refuse_removed(&json!({"schedule": {"frequency": "PT1H"}})).is_ok());
+    }
 }
