@@ -133,11 +133,12 @@ impl SpecSet {
         }
     }
 
-    /// Whether a document of `api_version` has an operation with this `operationId`.
+    /// Whether a document (of `api_version`, when the API takes one) has an operation with this
+    /// `operationId`.
     #[cfg(test)]
-    pub fn has_operation(&self, operation_id: &str, api_version: &str) -> bool {
+    pub fn has_operation(&self, operation_id: &str, api_version: Option<&str>) -> bool {
         self.documents.iter().any(|doc| {
-            doc.api_version == api_version
+            api_version.is_none_or(|v| v == doc.api_version)
                 && doc
                     .json
                     .get("paths")
@@ -526,6 +527,11 @@ impl SpecSet {
             return;
         }
         let shape = self.shape(schema);
+        // `{"type": "object"}` with nothing else describes any JSON value (AutoRest reads it as
+        // `any`): Log Analytics declares its result cells so.
+        if shape.is_bare_object() {
+            return;
+        }
         if let Some(kind) = shape.kind {
             let fits = match kind {
                 "object" => value.is_object(),
@@ -712,7 +718,16 @@ impl SpecSet {
         if let Some(format) = value.get("format").and_then(Value::as_str) {
             shape.format = Some(format);
         }
-        if let Some(allowed) = value.get("enum").and_then(Value::as_array) {
+        // An enum marked `x-ms-enum.modelAsString: true` is extensible: the service may take and
+        // answer values beyond the listed ones (workbook category `sentinel`, DCR kind `Direct`),
+        // so only a closed enum is enforced.
+        let extensible = value
+            .pointer("/x-ms-enum/modelAsString")
+            .and_then(Value::as_bool)
+            == Some(true);
+        if let Some(allowed) = value.get("enum").and_then(Value::as_array)
+            && !extensible
+        {
             shape.enumeration = Some(allowed);
         }
         if let Some(items) = value.get("items") {
@@ -788,6 +803,13 @@ struct Shape<'a> {
 impl Shape<'_> {
     fn is_object(&self) -> bool {
         self.kind == Some("object") || !self.properties.is_empty()
+    }
+
+    fn is_bare_object(&self) -> bool {
+        self.kind == Some("object")
+            && self.properties.is_empty()
+            && matches!(self.additional, Additional::Closed)
+            && self.items.is_none()
     }
 }
 
@@ -926,6 +948,36 @@ mod tests {
         assert_eq!(
             kinds,
             vec!["body.kind: 'Huge' is not one of Big".to_string()]
+        );
+    }
+
+    #[test]
+    fn extensible_enums_and_bare_objects_take_any_value() {
+        let doc = json!({
+            "swagger": "2.0", "info": {"version": "v1"},
+            "paths": {"/q": {"post": {"operationId": "Q", "parameters": [
+                {"name": "body", "in": "body", "schema": {"type": "object", "properties": {
+                    "category": {"type": "string", "enum": ["workbook"], "x-ms-enum": {"name": "C", "modelAsString": true}},
+                    "closed": {"type": "string", "enum": ["A"], "x-ms-enum": {"name": "D", "modelAsString": false}},
+                    "cells": {"type": "array", "items": {"type": "object"}}}}}],
+                "responses": {"200": {}}}}}
+        });
+        let set = SpecSet::new(vec![
+            Document::parse("spec/q.json", &doc.to_string()).unwrap(),
+        ]);
+        let operation = set.find("POST", "/q", None).ok().unwrap();
+        let mut violations = Violations::default();
+        operation.check_request(
+            "/q",
+            &[],
+            Some(
+                &json!({"category": "sentinel", "closed": "B", "cells": ["x", 1, null, {"a": 1}]}),
+            ),
+            &mut violations,
+        );
+        assert_eq!(
+            violations.into_lines(),
+            vec!["body.closed: \"B\" is not one of \"A\"".to_string()]
         );
     }
 
