@@ -35,10 +35,18 @@ async fn rules_are_listed_and_read_without_changing_anything() {
     assert_eq!(rules(&listed).len(), 4, "{listed}");
     let disabled = rules(&listed)
         .iter()
-        .find(|r| r["enabled"] == false)
+        .find(|r| r["status"] == "disabled")
         .expect("a disabled rule");
-    assert_eq!(disabled["period"], "24H");
-    let id = rules(&listed)[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(disabled["enabled"], false);
+    assert_eq!(disabled["frequency"], "P1D");
+    let auto = rules(&listed)
+        .iter()
+        .find(|r| r["status"] == "autoDisabled")
+        .expect("a rule the service turned off");
+    assert_eq!(auto["enabled"], false);
+    // Rule ids are strings chosen at creation, not only digits.
+    let id = "encoded-powershell".to_string();
+    assert!(rules(&listed).iter().any(|r| r["id"] == id.as_str()));
     let rule = ok(&call_confirmed(
         &client,
         "mde_get_detection_rule",
@@ -50,6 +58,24 @@ async fn rules_are_listed_and_read_without_changing_anything() {
             .as_str()
             .is_some_and(|q| q.contains("DeviceProcessEvents"))
     );
+    assert_eq!(rule["rule"]["status"], "enabled");
+    assert_eq!(rule["rule"]["schedule"]["frequency"], "PT1H");
+    assert_eq!(
+        rule["rule"]["detectionAction"]["alertTemplate"]["tactics"][0]["tactic"],
+        "Execution"
+    );
+    let numeric = rules(&listed)
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .find(|i| i.bytes().all(|b| b.is_ascii_digit()))
+        .expect("a rule with a numeric id")
+        .to_string();
+    ok(&call_confirmed(
+        &client,
+        "mde_get_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": numeric}),
+    )
+    .await);
     let paged = ok(&call_confirmed(
         &client,
         "mde_list_detection_rules",
@@ -77,7 +103,17 @@ async fn rules_are_listed_and_read_without_changing_anything() {
     let message = err(&call_confirmed(
         &client,
         "mde_get_detection_rule",
-        json!({"tenant_id": CONTOSO, "rule_id": "abc"}),
+        json!({"tenant_id": CONTOSO, "rule_id": "a/../encoded-powershell"}),
+    )
+    .await);
+    assert!(
+        message.contains("no detection rule a/../encoded-powershell"),
+        "an id stays one path segment: {message}"
+    );
+    let message = err(&call_confirmed(
+        &client,
+        "mde_get_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": " "}),
     )
     .await);
     assert!(message.contains("not a detection rule id"), "{message}");
@@ -95,16 +131,28 @@ async fn a_rule_is_created_updated_and_deleted() {
     .await);
     let rule = &created["rule"];
     let id = rule["id"].as_str().expect("id").to_string();
-    assert_eq!(rule["isEnabled"], true);
-    assert_eq!(rule["schedule"]["period"], "1H");
+    assert_eq!(
+        id, "rundll32-script-execution",
+        "the id is made from the name"
+    );
+    assert_eq!(rule["status"], "enabled");
+    assert_eq!(rule["schedule"]["frequency"], "PT1H");
     assert_eq!(
         rule["detectionAction"]["alertTemplate"]["title"], "Rundll32 script execution",
         "the title defaults to the name"
     );
     assert_eq!(
-        rule["detectionAction"]["alertTemplate"]["mitreTechniques"],
-        json!(["T1218.011"])
+        rule["detectionAction"]["alertTemplate"]["tactics"],
+        json!([{"tactic": "Execution", "techniques": [{"technique": "T1218", "subTechniques": ["T1218.011"]}]}])
     );
+    assert_eq!(
+        rule["detectionAction"]["alertTemplate"]["entityMappings"],
+        json!({"hosts": [{"deviceIdColumn": "DeviceId"}]})
+    );
+    let mut named = new_rule("Rundll32 again");
+    named["rule_id"] = json!("rundll32.v2");
+    let second = ok(&call_confirmed(&client, "mde_create_detection_rule", named).await);
+    assert_eq!(second["rule"]["id"], "rundll32.v2");
 
     let conflict = err(&call_confirmed(
         &client,
@@ -117,18 +165,28 @@ async fn a_rule_is_created_updated_and_deleted() {
     let paused = ok(&call_confirmed(
         &client,
         "mde_update_detection_rule",
-        json!({"tenant_id": CONTOSO, "rule_id": id, "enabled": false, "severity": "medium", "period": "0"}),
+        json!({"tenant_id": CONTOSO, "rule_id": id, "enabled": false, "severity": "medium", "period": "24H"}),
     )
     .await);
-    assert_eq!(paused["rule"]["isEnabled"], false);
-    assert_eq!(paused["rule"]["schedule"]["period"], "0");
+    assert_eq!(paused["rule"]["status"], "disabled");
+    assert_eq!(paused["rule"]["schedule"]["frequency"], "P1D");
     assert_eq!(
         paused["rule"]["detectionAction"]["alertTemplate"]["severity"],
         "medium"
     );
     assert_eq!(
-        paused["rule"]["detectionAction"]["alertTemplate"]["category"], "Execution",
+        paused["rule"]["detectionAction"]["alertTemplate"]["tactics"][0]["tactic"], "Execution",
         "untouched fields stay"
+    );
+    let message = err(&call_confirmed(
+        &client,
+        "mde_update_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": id, "period": "0"}),
+    )
+    .await);
+    assert!(
+        message.contains("no longer accepted") && message.contains("1H, 3H, 12H or 24H"),
+        "{message}"
     );
 
     let message = err(&call_confirmed(
@@ -169,7 +227,7 @@ async fn a_rule_is_created_updated_and_deleted() {
         json!({"tenant_id": CONTOSO}),
     )
     .await);
-    assert_eq!(rules(&listed).len(), 4);
+    assert_eq!(rules(&listed).len(), 5, "the second rule stays");
 }
 
 #[tokio::test]
@@ -184,10 +242,16 @@ async fn bad_rule_definitions_are_refused() {
     period["period"] = json!("2H");
     let mut syntax = new_rule("w");
     syntax["query"] = json!("DeviceProcessEvents | where");
+    let mut untied = new_rule("v");
+    untied.as_object_mut().expect("object").remove("category");
+    let mut bad_id = new_rule("u");
+    bad_id["rule_id"] = json!("a/b");
     for (arguments, expected) in [
         (control, ".drop"),
         (technique, "MITRE ATT&CK"),
         (period, "unknown variant `2H`"),
+        (untied, "need category"),
+        (bad_id, "rule_id must be"),
     ] {
         let message = err(&call_confirmed(&client, "mde_create_detection_rule", arguments).await);
         assert!(message.contains(expected), "{message}");

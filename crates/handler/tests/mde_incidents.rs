@@ -5,6 +5,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::*;
+use sandbox::SandboxOptions;
 use serde_json::{Value, json};
 
 fn incidents(output: &Value) -> &Vec<Value> {
@@ -176,19 +177,12 @@ async fn an_incident_is_worked_and_resolved() {
         &client,
         "mde_update_incident",
         json!({"tenant_id": CONTOSO, "incident_id": id, "status": "resolved", "classification": "truePositive",
-               "determination": "confirmedUserActivity", "resolving_comment": "User confirmed the download was intended"}),
+               "determination": "confirmedActivity"}),
     )
     .await);
     assert_eq!(resolved["incident"]["status"], "resolved");
     assert_eq!(resolved["incident"]["classification"], "truePositive");
-    assert_eq!(
-        resolved["incident"]["determination"],
-        "confirmedUserActivity"
-    );
-    assert_eq!(
-        resolved["resolving_comment"],
-        "User confirmed the download was intended"
-    );
+    assert_eq!(resolved["incident"]["determination"], "confirmedActivity");
     let read = ok(&call_confirmed(
         &client,
         "mde_get_incident",
@@ -200,6 +194,18 @@ async fn an_incident_is_worked_and_resolved() {
         "earlier changes stay"
     );
 
+    // An empty owner unassigns: Graph's "null if no owner is assigned".
+    let unassigned = ok(&call_confirmed(
+        &client,
+        "mde_update_incident",
+        json!({"tenant_id": CONTOSO, "incident_id": id, "assigned_to": " "}),
+    )
+    .await);
+    assert!(
+        unassigned["incident"]["assigned_to"].is_null(),
+        "{unassigned}"
+    );
+
     let cases = [
         (
             json!({"tenant_id": CONTOSO, "incident_id": id}),
@@ -208,6 +214,22 @@ async fn an_incident_is_worked_and_resolved() {
         (
             json!({"tenant_id": CONTOSO, "incident_id": id, "status": "redirected"}),
             "cannot be set",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "incident_id": id, "status": "awaitingAction"}),
+            "only Microsoft Defender Experts set it",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "incident_id": id, "determination": "confirmedUserActivity"}),
+            "calls it confirmedActivity",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "incident_id": id, "resolving_comment": "why"}),
+            "mde_add_incident_comment",
+        ),
+        (
+            json!({"tenant_id": CONTOSO, "incident_id": id, "severity": "high"}),
+            "severity is no longer accepted",
         ),
         (
             json!({"tenant_id": CONTOSO, "incident_id": id, "determination": "clean"}),
@@ -294,4 +316,59 @@ async fn comments_are_added_once() {
     )
     .await);
     assert!(message.contains("no incident 1"), "{message}");
+}
+
+#[tokio::test]
+async fn an_app_without_the_incident_write_permission_is_told_which_one() {
+    // security-incident-update-permissions.md: the update needs SecurityIncident.ReadWrite.All
+    // (listing also accepts SecurityIncident.Read.All, which the app keeps).
+    let options = SandboxOptions {
+        withheld_permissions: vec!["SecurityIncident.ReadWrite.All".into()],
+        ..fast_sandbox_options()
+    };
+    let app = TestApp::start_with(options, &[]).await;
+    let client = app.client().await;
+    let id = first_active_incident(&client).await;
+    let message = err(&call_confirmed(
+        &client,
+        "mde_update_incident",
+        json!({"tenant_id": CONTOSO, "incident_id": id, "status": "inProgress"}),
+    )
+    .await);
+    assert!(
+        message.contains("SecurityIncident.ReadWrite.All"),
+        "{message}"
+    );
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("PATCH", "/graph/{version}/security/incidents/{id}"),
+        1,
+        "a refusal for a missing permission is not retried"
+    );
+}
+
+#[tokio::test]
+async fn listings_follow_next_links_page_by_page() {
+    // Graph's $top is a page size: with pages of 3, a listing of 10 takes several pages.
+    let options = SandboxOptions {
+        page_size: 3,
+        ..fast_sandbox_options()
+    };
+    let app = TestApp::start_with(options, &[]).await;
+    let client = app.client().await;
+    let listed = ok(&call_confirmed(
+        &client,
+        "mde_list_incidents",
+        json!({"tenant_id": CONTOSO, "limit": 10}),
+    )
+    .await);
+    assert_eq!(incidents(&listed).len(), 10, "{listed}");
+    assert!(listed["next_cursor"].is_string());
+    assert!(
+        app.sandbox
+            .stats()
+            .count("GET", "/graph/{version}/security/incidents")
+            >= 4
+    );
 }

@@ -126,14 +126,12 @@ pub struct IncidentUpdate {
     pub classification: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub determination: Option<String>,
+    /// `Some(None)` is sent as `"assignedTo": null`: the update page's "Owner of the incident, or
+    /// null if no owner is assigned" (`incident.assignedTo` is a nullable `Edm.String`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub assigned_to: Option<String>,
+    pub assigned_to: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom_tags: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resolving_comment: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub severity: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -143,9 +141,13 @@ struct Comments {
 }
 
 impl GraphClient {
-    pub fn incidents_start(&self, filter: &IncidentFilter, top: usize) -> ListPosition {
+    /// The first page of a listing. `$top` is sent as a page size, not as a total: Graph answers
+    /// a collection in pages joined by `@odata.nextLink` (security-list-incidents.md documents
+    /// `$top` and paging but no maximum), so the client asks for `page` incidents at a time and
+    /// follows the links until it has as many as the caller wants.
+    pub fn incidents_start(&self, filter: &IncidentFilter, page: usize) -> ListPosition {
         let filter = filter.odata();
-        let top = top.to_string();
+        let top = page.to_string();
         let mut query: Vec<(&str, &str)> = vec![("$top", top.as_str())];
         query.extend(filter.as_deref().map(|f| ("$filter", f)));
         ListPosition::start(
@@ -243,6 +245,18 @@ mod tests {
         assert_eq!(
             serde_json::to_value(update).expect("json"),
             serde_json::json!({"status": "resolved", "customTags": []})
+        );
+    }
+
+    #[test]
+    fn unassigning_sends_null() {
+        let update = IncidentUpdate {
+            assigned_to: Some(None),
+            ..IncidentUpdate::default()
+        };
+        assert_eq!(
+            serde_json::to_value(update).expect("json"),
+            serde_json::json!({"assignedTo": null})
         );
     }
 }

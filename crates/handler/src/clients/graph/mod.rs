@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::outbound::{Api, ApiError, ApiRequest, Bucket, HttpCore, ListPosition, Replay};
 use crate::tenants::TenantId;
 
-pub use detection_rules::{DetectionRule, DetectionRuleChange, NewDetectionRule, RuleId};
+pub use detection_rules::{
+    DetectionRule, DetectionRuleChange, MitreTactic, NewDetectionRule, RuleId, RuleStatus,
+    frequency_of_period,
+};
 pub use incidents::{
     GraphAlert, Incident, IncidentComment, IncidentFilter, IncidentId, IncidentUpdate,
 };

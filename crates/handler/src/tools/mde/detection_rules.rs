@@ -4,7 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common;
-use crate::clients::graph::{DetectionRule, DetectionRuleChange, NewDetectionRule, RuleId};
+use crate::clients::graph::{
+    DetectionRule, DetectionRuleChange, MitreTactic, NewDetectionRule, RuleId, RuleStatus,
+};
 use crate::kql_guard;
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
@@ -24,12 +26,18 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 const MAX_TEXT_CHARS: usize = 4000;
+/// Longest id this tool makes up or accepts for a new rule.
+const NEW_ID_MAX: usize = 64;
 
-/// How often a rule runs.
+/// How often a rule runs. The argument keeps the names of the retired `schedule.period`
+/// (`ruleSchedule.period`: 0, 1H, 3H, 12H, 24H); what is sent is `schedule.frequency`, the ISO 8601
+/// duration the beta CSDL replaced it with.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 enum Period {
-    /// Near real time (continuously).
+    /// Continuous runs: `period` 0 had no documented `frequency` equivalent, so it is refused
+    /// with the accepted values instead of being guessed.
     #[serde(rename = "0")]
+    #[schemars(skip)]
     NearRealTime,
     #[serde(rename = "1H")]
     Hourly,
@@ -42,13 +50,16 @@ enum Period {
 }
 
 impl Period {
-    fn as_str(self) -> &'static str {
+    fn frequency(self) -> Result<&'static str, ToolError> {
         match self {
-            Self::NearRealTime => "0",
-            Self::Hourly => "1H",
-            Self::Every3Hours => "3H",
-            Self::Every12Hours => "12H",
-            Self::Daily => "24H",
+            Self::NearRealTime => Err(ToolError::invalid(
+                "period 0 (near real time) is no longer accepted: Graph schedules rules with schedule.frequency, \
+                 which has no documented continuous value; use 1H, 3H, 12H or 24H",
+            )),
+            Self::Hourly => Ok("PT1H"),
+            Self::Every3Hours => Ok("PT3H"),
+            Self::Every12Hours => Ok("PT12H"),
+            Self::Daily => Ok("P1D"),
         }
     }
 }
@@ -100,13 +111,67 @@ fn techniques(list: &[String]) -> Result<Vec<String>, ToolError> {
         .collect()
 }
 
+/// `alertTemplate.tactics` from the `category` (the tactic) and `mitre_techniques` arguments.
+fn tactics(category: Option<&str>, list: Option<&[String]>) -> Result<Vec<MitreTactic>, ToolError> {
+    let techniques = techniques(list.unwrap_or_default())?;
+    match category {
+        Some(category) => {
+            let tactic = common::one_line("category", category, MAX_TEXT_CHARS)?;
+            Ok(vec![MitreTactic::with_techniques(&tactic, &techniques)])
+        }
+        None if techniques.is_empty() => Ok(Vec::new()),
+        None => Err(ToolError::invalid(
+            "mitre_techniques need category: the MITRE ATT&CK tactic they belong to (e.g. Execution)",
+        )),
+    }
+}
+
+/// The id of a new rule: the caller's, or one made from the display name (`Encoded PowerShell`
+/// → `encoded-powershell`), as the create page's example does (`office-encoded-powershell`).
+/// Kept to letters, digits, `-`, `_` and `.` so it reads the same in every URL and log.
+fn new_rule_id(given: Option<&str>, display_name: &str) -> Result<String, ToolError> {
+    if let Some(given) = given {
+        let given = given.trim();
+        let valid = !given.is_empty()
+            && given.len() <= NEW_ID_MAX
+            && given
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        return if valid {
+            Ok(given.to_string())
+        } else {
+            Err(ToolError::invalid(format!(
+                "rule_id must be 1-{NEW_ID_MAX} characters of letters, digits, '-', '_' and '.' (e.g. office-encoded-powershell)"
+            )))
+        };
+    }
+    let mut id = String::new();
+    for c in display_name.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c.to_ascii_lowercase());
+        } else if !id.is_empty() && !id.ends_with('-') {
+            id.push('-');
+        }
+    }
+    let id: String = id.chars().take(NEW_ID_MAX).collect();
+    let id = id.trim_end_matches('-').to_string();
+    if id.is_empty() {
+        return Err(ToolError::invalid(
+            "display_name has no letters or digits to make a rule id from: give rule_id",
+        ));
+    }
+    Ok(id)
+}
+
 #[derive(Serialize, JsonSchema)]
 struct RuleSummary {
     id: String,
     display_name: Option<String>,
+    /// enabled, disabled or autoDisabled (turned off by the service).
+    status: Option<String>,
     enabled: Option<bool>,
-    /// 0 (near real time), 1H, 3H, 12H or 24H.
-    period: Option<String>,
+    /// How often it runs, an ISO 8601 duration (PT1H, PT3H, PT12H, P1D).
+    frequency: Option<String>,
     severity: Option<String>,
     last_run: Option<String>,
     last_run_status: Option<String>,
@@ -121,7 +186,9 @@ impl From<DetectionRule> for RuleSummary {
             .and_then(|a| a.alert_template.as_ref());
         Self {
             severity: template.and_then(|t| t.severity.clone()),
-            period: rule.schedule.as_ref().and_then(|s| s.period.clone()),
+            status: rule.status_name(),
+            enabled: rule.enabled(),
+            frequency: rule.frequency(),
             last_run: rule
                 .last_run_details
                 .as_ref()
@@ -133,7 +200,6 @@ impl From<DetectionRule> for RuleSummary {
             query: rule.query_condition.and_then(|q| q.query_text),
             id: rule.id,
             display_name: rule.display_name,
-            enabled: rule.is_enabled,
         }
     }
 }
@@ -188,8 +254,8 @@ impl Tool for ListRules {
         ToolSpec {
             name: "mde_list_detection_rules",
             title: "List custom detection rules",
-            description: "Lists a tenant's Defender XDR custom detection rules: name, enabled, how often each runs, alert \
-                          severity, last run and its status, and the KQL query. Reading changes nothing.",
+            description: "Lists a tenant's Defender XDR custom detection rules: name, status (enabled, disabled, \
+                          autoDisabled), how often each runs, alert severity and the KQL query. Reading changes nothing.",
             toolset: Toolset::Defender,
             effect: Effect::Read,
             tier: Tier::Reader,
@@ -228,7 +294,7 @@ impl Tool for ListRules {
 struct RuleRef {
     /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// The rule id (a number, from mde_list_detection_rules).
+    /// The rule id (from mde_list_detection_rules), e.g. office-encoded-powershell or 7506.
     rule_id: RuleId,
 }
 
@@ -245,15 +311,8 @@ impl Summary for RuleOutput {
             "detection rule {} '{}' ({}, every {})",
             r.id,
             r.display_name.as_deref().unwrap_or(""),
-            if r.is_enabled == Some(true) {
-                "enabled"
-            } else {
-                "disabled"
-            },
-            r.schedule
-                .as_ref()
-                .and_then(|s| s.period.as_deref())
-                .unwrap_or("?")
+            r.status_name().as_deref().unwrap_or("unknown status"),
+            r.frequency().as_deref().unwrap_or("?")
         )
     }
 }
@@ -273,8 +332,9 @@ impl Tool for GetRule {
         ToolSpec {
             name: "mde_get_detection_rule",
             title: "Get a custom detection rule",
-            description: "Gets one custom detection rule in full: query, schedule, alert template (title, severity, category, \
-                          MITRE techniques), automatic response actions, and its last run. Reading changes nothing.",
+            description: "Gets one custom detection rule in full: status, query, schedule (frequency), alert template \
+                          (title, severity, MITRE tactics and techniques, entity mappings) and automated actions. Reading \
+                          changes nothing.",
             toolset: Toolset::Defender,
             effect: Effect::Read,
             tier: Tier::Reader,
@@ -303,12 +363,17 @@ struct CreateRule;
 struct CreateParams {
     /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// The rule's name (unique in the tenant).
+    /// The rule's id, unique in the tenant: letters, digits, '-', '_' and '.' (default: made from display_name,
+    /// e.g. "Encoded PowerShell" gives encoded-powershell).
+    rule_id: Option<String>,
+    /// The rule's name.
     display_name: String,
+    /// What the rule detects and why.
+    description: Option<String>,
     /// The KQL query. Each row it returns raises an alert on the device in its DeviceId column, so it must return
     /// Timestamp, ReportId and DeviceId. Control commands are refused.
     query: String,
-    /// How often the rule runs: 0 (near real time), 1H, 3H, 12H or 24H.
+    /// How often the rule runs: 1H, 3H, 12H or 24H.
     period: Period,
     /// Whether the rule runs at once (default true).
     enabled: Option<bool>,
@@ -318,9 +383,9 @@ struct CreateParams {
     alert_description: String,
     /// Severity of the alerts it raises.
     severity: RuleSeverity,
-    /// Alert category, e.g. Execution, Persistence, CredentialAccess, LateralMovement, Malware.
-    category: String,
-    /// MITRE ATT&CK technique ids, e.g. ["T1059.001"].
+    /// MITRE ATT&CK tactic of the alerts, e.g. Execution, Persistence, CredentialAccess, LateralMovement.
+    category: Option<String>,
+    /// MITRE ATT&CK technique ids within that tactic, e.g. ["T1059.001"] (needs category).
     mitre_techniques: Option<Vec<String>>,
     /// What an analyst should do with the alert.
     recommended_actions: Option<String>,
@@ -336,8 +401,8 @@ impl Tool for CreateRule {
             name: "mde_create_detection_rule",
             title: "Create a custom detection rule",
             description: "Creates a Defender XDR custom detection rule: a KQL query that runs on a schedule and raises an alert \
-                          for every row it returns, attached to the row's device. The rule takes no automatic response \
-                          action. Enabled rules start running at once and their alerts reach every analyst of the tenant.",
+                          for every row it returns, attached to the row's device. The rule takes no automated action. \
+                          Enabled rules start running at once and their alerts reach every analyst of the tenant.",
             toolset: Toolset::Defender,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Admin,
@@ -351,6 +416,12 @@ impl Tool for CreateRule {
     ) -> Result<RuleOutput, ToolError> {
         let display_name = common::text("display_name", &params.display_name, MAX_TEXT_CHARS)?;
         let rule = NewDetectionRule {
+            id: new_rule_id(params.rule_id.as_deref(), &display_name)?,
+            description: params
+                .description
+                .as_deref()
+                .map(|d| common::text("description", d, MAX_TEXT_CHARS))
+                .transpose()?,
             alert_title: params
                 .alert_title
                 .as_deref()
@@ -358,22 +429,28 @@ impl Tool for CreateRule {
                 .transpose()?
                 .unwrap_or_else(|| display_name.clone()),
             display_name,
-            enabled: params.enabled.unwrap_or(true),
+            status: if params.enabled.unwrap_or(true) {
+                RuleStatus::Enabled
+            } else {
+                RuleStatus::Disabled
+            },
             query_text: query(&params.query)?,
-            period: params.period.as_str().to_string(),
+            frequency: params.period.frequency()?.to_string(),
             alert_description: common::text(
                 "alert_description",
                 &params.alert_description,
                 MAX_TEXT_CHARS,
             )?,
             severity: params.severity.as_str().to_string(),
-            category: common::text("category", &params.category, MAX_TEXT_CHARS)?,
+            tactics: tactics(
+                params.category.as_deref(),
+                params.mitre_techniques.as_deref(),
+            )?,
             recommended_actions: params
                 .recommended_actions
                 .as_deref()
                 .map(|r| common::text("recommended_actions", r, MAX_TEXT_CHARS))
                 .transpose()?,
-            mitre_techniques: techniques(params.mitre_techniques.as_deref().unwrap_or_default())?,
         };
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let rule = context
@@ -395,20 +472,25 @@ struct UpdateRule;
 struct UpdateParams {
     /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// The rule id (a number, from mde_list_detection_rules).
+    /// The rule id (from mde_list_detection_rules), e.g. office-encoded-powershell or 7506.
     rule_id: RuleId,
     /// New name.
     display_name: Option<String>,
-    /// true runs the rule, false pauses it.
+    /// New description of the rule.
+    description: Option<String>,
+    /// true runs the rule (status enabled), false pauses it (status disabled).
     enabled: Option<bool>,
     /// New KQL query (control commands are refused).
     query: Option<String>,
-    /// New schedule: 0 (near real time), 1H, 3H, 12H or 24H.
+    /// New schedule: 1H, 3H, 12H or 24H.
     period: Option<Period>,
     alert_title: Option<String>,
     alert_description: Option<String>,
     severity: Option<RuleSeverity>,
+    /// New MITRE ATT&CK tactic; with mitre_techniques it replaces the alert's tactics and techniques.
     category: Option<String>,
+    /// New technique ids within category (needs category), e.g. ["T1059.001"].
+    mitre_techniques: Option<Vec<String>>,
     recommended_actions: Option<String>,
 }
 
@@ -421,7 +503,8 @@ impl Tool for UpdateRule {
         ToolSpec {
             name: "mde_update_detection_rule",
             title: "Update a custom detection rule",
-            description: "Changes a custom detection rule: name, enabled (false pauses it), query, schedule or alert template. \
+            description: "Changes a custom detection rule: name, description, enabled (false pauses it), query, schedule or \
+                          alert template (title, description, severity, MITRE tactic and techniques, recommended actions). \
                           Only the fields given change; the next run uses them.",
             toolset: Toolset::Defender,
             effect: Effect::Write { idempotent: true },
@@ -439,15 +522,33 @@ impl Tool for UpdateRule {
                 .map(|v| common::text(field, v, MAX_TEXT_CHARS))
                 .transpose()
         };
+        let tactics = if params.category.is_some() || params.mitre_techniques.is_some() {
+            Some(tactics(
+                params.category.as_deref(),
+                params.mitre_techniques.as_deref(),
+            )?)
+        } else {
+            None
+        };
         let change = DetectionRuleChange {
             display_name: optional("display_name", params.display_name.as_deref())?,
-            enabled: params.enabled,
+            description: optional("description", params.description.as_deref())?,
+            status: params.enabled.map(|on| {
+                if on {
+                    RuleStatus::Enabled
+                } else {
+                    RuleStatus::Disabled
+                }
+            }),
             query_text: params.query.as_deref().map(query).transpose()?,
-            period: params.period.map(|p| p.as_str().to_string()),
+            frequency: params
+                .period
+                .map(|p| p.frequency().map(str::to_string))
+                .transpose()?,
             alert_title: optional("alert_title", params.alert_title.as_deref())?,
             alert_description: optional("alert_description", params.alert_description.as_deref())?,
             severity: params.severity.map(|s| s.as_str().to_string()),
-            category: optional("category", params.category.as_deref())?,
+            tactics,
             recommended_actions: optional(
                 "recommended_actions",
                 params.recommended_actions.as_deref(),
@@ -537,5 +638,40 @@ mod tests {
         );
         assert!(techniques(&["Execution".into()]).is_err());
         assert!(techniques(&["T1059.1".into()]).is_err());
+    }
+
+    #[test]
+    fn new_rule_ids_come_from_the_caller_or_the_name() {
+        assert_eq!(
+            new_rule_id(None, "Suspicious encoded PowerShell (Office)").expect("id"),
+            "suspicious-encoded-powershell-office"
+        );
+        assert_eq!(
+            new_rule_id(Some("office-encoded-powershell"), "x").expect("id"),
+            "office-encoded-powershell"
+        );
+        assert!(new_rule_id(Some("a/b"), "x").is_err());
+        assert!(new_rule_id(None, "***").is_err());
+    }
+
+    #[test]
+    fn periods_become_frequencies_and_near_real_time_is_refused_by_name() {
+        assert_eq!(Period::Daily.frequency().expect("daily"), "P1D");
+        assert_eq!(Period::Every3Hours.frequency().expect("3h"), "PT3H");
+        let refused = Period::NearRealTime.frequency().expect_err("0");
+        assert!(
+            refused.to_string().contains("1H, 3H, 12H or 24H"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn techniques_need_their_tactic() {
+        assert!(tactics(None, Some(&["T1059".into()])).is_err());
+        assert!(tactics(None, None).expect("none").is_empty());
+        assert_eq!(
+            tactics(Some("Execution"), Some(&["T1059.001".into()])).expect("one")[0].tactic,
+            "Execution"
+        );
     }
 }

@@ -25,7 +25,9 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
 
 const DEFAULT_LIMIT: u32 = 25;
 const MAX_LIMIT: u32 = 200;
-/// Graph's page size limit for incidents.
+/// Incidents asked for per page (`$top`). Graph pages a collection with `@odata.nextLink` and
+/// treats `$top` as the page size; the list page documents no maximum, so a moderate page is
+/// asked for and the links are followed up to the caller's limit.
 const PAGE: usize = 50;
 const MAX_TEXT_CHARS: usize = 4000;
 
@@ -35,7 +37,8 @@ enum IncidentStatus {
     Active,
     InProgress,
     Resolved,
-    /// Only Microsoft Defender Experts set this; it can be read and filtered on.
+    /// Only Microsoft Defender Experts set this (security-incident.md); it can be read and
+    /// filtered on, not set.
     AwaitingAction,
     /// Merged into another incident (redirectIncidentId); set by the service.
     Redirected,
@@ -75,9 +78,22 @@ enum Determination {
     MaliciousUserActivity,
     NotMalicious,
     NotEnoughDataToValidate,
-    ConfirmedUserActivity,
+    /// `alertDetermination` member 130 in the v1.0 CSDL (the pages' prose still says
+    /// `confirmedUserActivity`, which the schema does not have).
+    ConfirmedActivity,
     LineOfBusinessApplication,
+    /// The pages' old spelling: read so the caller is told the current one, never sent.
+    #[serde(rename = "confirmedUserActivity")]
+    #[schemars(skip)]
+    ConfirmedUserActivity,
 }
+
+const DETERMINATIONS: &str = "unknown, apt, malware, securityPersonnel, securityTesting, unwantedSoftware, other, \
+     multiStagedAttack, compromisedAccount, phishing, maliciousUserActivity, notMalicious, notEnoughDataToValidate, \
+     confirmedActivity, lineOfBusinessApplication";
+
+/// The properties security-incident-update.md lists as updatable.
+const UPDATABLE: &str = "status, classification, determination, assigned_to, custom_tags";
 
 /// Graph's spelling of an enum member (the serde name).
 fn graph_name(value: impl Serialize) -> String {
@@ -426,19 +442,22 @@ struct UpdateParams {
     tenant_id: Option<TenantId>,
     /// The incident id (a number, from mde_list_incidents).
     incident_id: IncidentId,
-    /// New status: active, inProgress, resolved (awaitingAction is Defender Experts' own; redirected is set by merging).
+    /// New status: active, inProgress or resolved (awaitingAction is set only by Defender Experts; redirected by merging).
     status: Option<IncidentStatus>,
     /// Whether the incident is a true positive, a false positive or expected activity.
     classification: Option<Classification>,
     /// What the incident turned out to be.
     determination: Option<Determination>,
-    /// Owner: a user principal name or a group name; an empty string unassigns.
+    /// Owner: a user principal name or a group name; an empty string unassigns (sent as null).
     assigned_to: Option<String>,
     /// The incident's custom tags: this list replaces the current tags (read them with mde_get_incident first).
     custom_tags: Option<Vec<String>>,
-    /// Why it was resolved or classified so; recorded on the incident.
+    /// No longer accepted: the update page does not list resolvingComment as updatable. Read so the caller
+    /// is pointed at mde_add_incident_comment.
+    #[schemars(skip)]
     resolving_comment: Option<String>,
-    /// New severity.
+    /// No longer accepted: the update page does not list severity as updatable.
+    #[schemars(skip)]
     severity: Option<IncidentSeverity>,
 }
 
@@ -452,8 +471,9 @@ impl Tool for UpdateIncident {
             name: "mde_update_incident",
             title: "Update a Defender XDR incident",
             description: "Updates a Defender XDR incident: status (active, inProgress, resolved), classification, \
-                          determination, owner, custom tags (replacing them), severity and a resolving comment. Only the \
-                          fields given change; the change is visible at once to everyone working the incident.",
+                          determination, owner (or unassigns it) and custom tags (replacing them). Only the fields given \
+                          change; the change is visible at once to everyone working the incident. To record why it was \
+                          resolved, add a comment with mde_add_incident_comment.",
             toolset: Toolset::Defender,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Responder,
@@ -465,10 +485,37 @@ impl Tool for UpdateIncident {
         context: &ToolContext,
         params: UpdateParams,
     ) -> Result<IncidentOutput, ToolError> {
-        if matches!(params.status, Some(IncidentStatus::Redirected)) {
-            return Err(ToolError::invalid(
-                "status redirected cannot be set: Defender sets it when it merges incidents",
-            ));
+        match params.status {
+            Some(IncidentStatus::Redirected) => {
+                return Err(ToolError::invalid(
+                    "status redirected cannot be set: Defender sets it when it merges incidents (accepted: active, inProgress, resolved)",
+                ));
+            }
+            Some(IncidentStatus::AwaitingAction) => {
+                return Err(ToolError::invalid(
+                    "status awaitingAction cannot be set: only Microsoft Defender Experts set it (accepted: active, inProgress, resolved)",
+                ));
+            }
+            _ => {}
+        }
+        if matches!(
+            params.determination,
+            Some(Determination::ConfirmedUserActivity)
+        ) {
+            return Err(ToolError::invalid(format!(
+                "determination confirmedUserActivity is no longer accepted: Graph's alertDetermination calls it confirmedActivity (accepted: {DETERMINATIONS})"
+            )));
+        }
+        if params.severity.is_some() {
+            return Err(ToolError::invalid(format!(
+                "severity is no longer accepted: Graph's incident update does not document it as updatable (accepted: {UPDATABLE})"
+            )));
+        }
+        if params.resolving_comment.is_some() {
+            return Err(ToolError::invalid(format!(
+                "resolving_comment is no longer accepted: Graph's incident update does not document resolvingComment as updatable; \
+                 record the reason with mde_add_incident_comment (accepted: {UPDATABLE})"
+            )));
         }
         let custom_tags = match params.custom_tags {
             Some(tags) => Some(
@@ -482,14 +529,19 @@ impl Tool for UpdateIncident {
             status: params.status.map(graph_name),
             classification: params.classification.map(graph_name),
             determination: params.determination.map(graph_name),
-            assigned_to: params.assigned_to.map(|a| a.trim().to_string()),
-            custom_tags,
-            resolving_comment: params
-                .resolving_comment
+            assigned_to: params
+                .assigned_to
                 .as_deref()
-                .map(|c| common::text("resolving_comment", c, MAX_TEXT_CHARS))
+                .map(|a| {
+                    let a = a.trim();
+                    if a.is_empty() {
+                        Ok(None)
+                    } else {
+                        common::text("assigned_to", a, MAX_TEXT_CHARS).map(Some)
+                    }
+                })
                 .transpose()?,
-            severity: params.severity.map(graph_name),
+            custom_tags,
         };
         if serde_json::to_value(&update)
             .ok()
@@ -497,7 +549,7 @@ impl Tool for UpdateIncident {
             == Some(0)
         {
             return Err(ToolError::invalid(
-                "nothing to update: give at least one of status, classification, determination, assigned_to, custom_tags, resolving_comment, severity",
+                "nothing to update: give at least one of status, classification, determination, assigned_to, custom_tags",
             ));
         }
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
@@ -592,8 +644,8 @@ mod tests {
     fn enum_members_use_graph_spelling() {
         assert_eq!(graph_name(IncidentStatus::InProgress), "inProgress");
         assert_eq!(
-            graph_name(Determination::ConfirmedUserActivity),
-            "confirmedUserActivity"
+            graph_name(Determination::ConfirmedActivity),
+            "confirmedActivity"
         );
         assert_eq!(
             graph_name(Classification::InformationalExpectedActivity),
