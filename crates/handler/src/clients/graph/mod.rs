@@ -39,8 +39,10 @@ pub struct HuntingQueryResult {
 
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct HuntingColumn {
+    /// `singlePropertySchema.name`; the runHuntingQuery page's last example writes `Name`.
+    #[serde(alias = "Name")]
     pub name: String,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", alias = "Type")]
     pub column_type: String,
 }
 
