@@ -197,41 +197,7 @@ impl Sources {
         Ok(())
     }
 
-    pub fn build(mut self) -> Result<Schema, String> {
-        // TEMP(local verification only): beta/security.xml does not repeat graph.entity.
-        let entity = self
-            .schemas
-            .get("v1.0")
-            .and_then(|t| t.structured.get("microsoft.graph.entity"))
-            .map(|s| {
-                (
-                    s.base.clone(),
-                    s.open,
-                    s.properties
-                        .iter()
-                        .map(|p| (p.name.clone(), p.kind.clone(), p.nullable))
-                        .collect::<Vec<_>>(),
-                )
-            });
-        if let Some((base, open, props)) = entity {
-            for types in self.schemas.values_mut() {
-                types
-                    .structured
-                    .entry("microsoft.graph.entity".into())
-                    .or_insert_with(|| Structured {
-                        base: base.clone(),
-                        open,
-                        properties: props
-                            .iter()
-                            .map(|(n, k, nl)| Property {
-                                name: n.clone(),
-                                kind: k.clone(),
-                                nullable: *nl,
-                            })
-                            .collect(),
-                    });
-            }
-        }
+    pub fn build(self) -> Result<Schema, String> {
         let operations = self
             .operations
             .ok_or("definitions/msgraph-metadata/permissions.json is missing")?;
@@ -483,13 +449,7 @@ impl Operation<'_> {
             }
             (Some(_), None) => violations.push("body".into(), "is required".into()),
             (Some(Sent::Type(kind)), Some(body)) => {
-                if let Some(updatable) = self
-                    .spec
-                    .body
-                    .as_ref()
-                    .and_then(|b| b.updatable.as_ref())
-                    .filter(|_| self.spec.id != "update-detection-rule")
-                // TEMP
+                if let Some(updatable) = self.spec.body.as_ref().and_then(|b| b.updatable.as_ref())
                 {
                     check_updatable(updatable, "", body, violations);
                 }
