@@ -744,7 +744,7 @@ async fn log_analytics_query_and_hunting_shapes() {
         json!({"query": "SecurityEvent | join kind=inner (Heartbeat) on Computer"}),
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(v["error"]["code"], "BadArgumentError");
     assert_eq!(v["error"]["innererror"]["code"], "SyntaxError");
     assert!(
@@ -855,7 +855,11 @@ async fn arm_workspace_rules_and_incidents() {
         ws.resource_group,
         ws.name
     );
-    let v = "api-version=2025-07-01";
+    // Each provider at the api-version the client calls (the vendored definitions).
+    let v = "api-version=2026-03-01";
+    let si = "api-version=2025-09-01";
+    // Analytics rules at the preview that defines the NRT kind, as the client calls them.
+    let ar = "api-version=2025-10-01-preview";
 
     let (s, e) = get(&c, &ws_url, &arm).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -932,15 +936,12 @@ async fn arm_workspace_rules_and_incidents() {
 
     // Analytics rules: list (paged at 10), etag-checked PUT, create, delete.
     let rules_url = format!("{ws_url}/providers/Microsoft.SecurityInsights/alertRules");
-    let (s, page) = get(&c, &format!("{rules_url}?{v}"), &arm).await;
+    let (s, page) = get(&c, &format!("{rules_url}?{ar}"), &arm).await;
     assert_eq!(s, StatusCode::OK);
     let mut rules: Vec<Value> = page["value"].as_array().unwrap().clone();
     let mut next = page["nextLink"].as_str().map(str::to_string);
     while let Some(n) = next {
-        assert!(
-            n.contains("api-version=2025-07-01") && n.contains("$skipToken="),
-            "{n}"
-        );
+        assert!(n.contains(ar) && n.contains("$skipToken="), "{n}");
         let (_, p) = get(&c, &n, &arm).await;
         rules.extend(p["value"].as_array().unwrap().iter().cloned());
         next = p["nextLink"].as_str().map(str::to_string);
@@ -961,9 +962,15 @@ async fn arm_workspace_rules_and_incidents() {
         .find(|r| r["kind"] == "Scheduled")
         .unwrap()
         .clone();
-    let rule_url = format!("{rules_url}/{}?{v}", rule["name"].as_str().unwrap());
+    let rule_url = format!("{rules_url}/{}?{ar}", rule["name"].as_str().unwrap());
+    // Sent back without what the definition marks read-only.
     let mut disabled = rule.clone();
     disabled["properties"]["enabled"] = json!(false);
+    disabled["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("lastModifiedUtc");
+    disabled.as_object_mut().unwrap().remove("systemData");
     let (s, updated) = send(&c, reqwest::Method::PUT, &rule_url, &arm, disabled.clone()).await;
     assert_eq!(s, StatusCode::OK, "{updated}");
     assert_eq!(updated["properties"]["enabled"], false);
@@ -973,7 +980,7 @@ async fn arm_workspace_rules_and_incidents() {
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(e["error"]["code"], "Conflict");
     let new_rule = json!({"kind": "Scheduled", "properties": {"displayName": "Test rule", "enabled": true, "severity": "Low", "query": "SecurityEvent | where EventID == 4625", "queryFrequency": "PT1H", "queryPeriod": "PT1H", "triggerOperator": "GreaterThan", "triggerThreshold": 0, "suppressionDuration": "PT1H", "suppressionEnabled": false}});
-    let new_url = format!("{rules_url}/aaaaaaaa-0000-4000-8000-000000000001?{v}");
+    let new_url = format!("{rules_url}/aaaaaaaa-0000-4000-8000-000000000001?{ar}");
     assert_eq!(
         send(&c, reqwest::Method::PUT, &new_url, &arm, new_rule)
             .await
@@ -1000,7 +1007,7 @@ async fn arm_workspace_rules_and_incidents() {
 
     // Incidents: filter, order, $top + $skipToken paging, etag PUT, comments.
     let inc_url = format!("{ws_url}/providers/Microsoft.SecurityInsights/incidents");
-    let (s, open) = get(&c, &format!("{inc_url}?{v}&$filter=properties/status ne 'Closed'&$orderby=properties/createdTimeUtc desc&$top=12"), &arm).await;
+    let (s, open) = get(&c, &format!("{inc_url}?{si}&$filter=properties/status ne 'Closed'&$orderby=properties/createdTimeUtc desc&$top=12"), &arm).await;
     assert_eq!(s, StatusCode::OK);
     let first = open["value"].as_array().unwrap();
     assert_eq!(first.len(), 10);
@@ -1027,8 +1034,22 @@ async fn arm_workspace_rules_and_incidents() {
             "incident lacks {k}"
         );
     }
-    let one_url = format!("{inc_url}/{}?{v}", incident["name"].as_str().unwrap());
-    let mut close = json!({"etag": incident["etag"], "properties": incident["properties"].clone()});
+    let one_url = format!("{inc_url}/{}?{si}", incident["name"].as_str().unwrap());
+    // The incident's writable properties (IncidentProperties without its read-only members).
+    let mut writable = incident["properties"].clone();
+    for read_only in [
+        "additionalData",
+        "createdTimeUtc",
+        "incidentNumber",
+        "incidentUrl",
+        "lastModifiedTimeUtc",
+        "providerIncidentId",
+        "providerName",
+        "relatedAnalyticRuleIds",
+    ] {
+        writable.as_object_mut().unwrap().remove(read_only);
+    }
+    let mut close = json!({"etag": incident["etag"], "properties": writable});
     close["properties"]["status"] = json!("Closed");
     let (s, e) = send(&c, reqwest::Method::PUT, &one_url, &arm, close.clone()).await;
     assert_eq!(
@@ -1053,7 +1074,7 @@ async fn arm_workspace_rules_and_incidents() {
     );
 
     let comment_url = format!(
-        "{inc_url}/{}/comments/bbbbbbbb-0000-4000-8000-000000000002?{v}",
+        "{inc_url}/{}/comments/bbbbbbbb-0000-4000-8000-000000000002?{si}",
         incident["name"].as_str().unwrap()
     );
     let (s, cm) = send(
@@ -1069,7 +1090,7 @@ async fn arm_workspace_rules_and_incidents() {
     let (_, list) = get(
         &c,
         &format!(
-            "{inc_url}/{}/comments?{v}",
+            "{inc_url}/{}/comments?{si}",
             incident["name"].as_str().unwrap()
         ),
         &arm,

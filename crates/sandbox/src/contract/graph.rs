@@ -27,12 +27,14 @@ struct Types {
     actions: BTreeMap<String, Vec<Parameter>>,
 }
 
+#[derive(Clone)]
 struct Structured {
     base: Option<String>,
     open: bool,
     properties: Vec<Property>,
 }
 
+#[derive(Clone)]
 struct Property {
     name: String,
     kind: String,
@@ -206,8 +208,28 @@ impl Sources {
                 return Err(format!("permissions.json has no operation {id}"));
             }
         }
+        // The beta extract does not repeat `microsoft.graph.entity` (the base of every entity,
+        // identical in both versions); it is taken from the v1.0 extract.
+        let mut schemas = self.schemas;
+        let shared: Vec<(String, Structured)> = schemas
+            .values()
+            .flat_map(|types| types.structured.iter())
+            .filter(|(name, _)| {
+                name.starts_with("microsoft.graph.")
+                    && !name.starts_with("microsoft.graph.security.")
+            })
+            .map(|(name, structured)| (name.clone(), structured.clone()))
+            .collect();
+        for types in schemas.values_mut() {
+            for (name, structured) in &shared {
+                types
+                    .structured
+                    .entry(name.clone())
+                    .or_insert_with(|| structured.clone());
+            }
+        }
         Ok(Schema {
-            schemas: self.schemas,
+            schemas,
             operations,
         })
     }

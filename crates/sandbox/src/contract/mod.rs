@@ -533,6 +533,12 @@ fn unmatched_error(
     unmatched: openapi::Unmatched,
 ) -> ApiError {
     match unmatched {
+        openapi::Unmatched::ApiVersion { .. } if version.is_none() => ApiError::new(
+            api,
+            StatusCode::BAD_REQUEST,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        ),
         openapi::Unmatched::ApiVersion { supported } => {
             let resource_type = path
                 .split('/')

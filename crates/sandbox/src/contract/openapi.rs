@@ -299,30 +299,49 @@ fn join(from: &str, relative: &str) -> String {
 }
 
 fn template_matches(template: &str, path: &str) -> bool {
-    let template: Vec<&str> = template.trim_matches('/').split('/').collect();
-    let path: Vec<&str> = path.trim_matches('/').split('/').collect();
-    template.len() == path.len()
-        && template.iter().zip(&path).all(|(t, p)| {
-            if t.starts_with('{') && t.ends_with('}') {
-                !p.is_empty()
-            } else {
-                t.eq_ignore_ascii_case(p)
-            }
-        })
+    path_values(template, path).is_some()
 }
 
-/// The value of each `{name}` of `template` in `path`.
-fn path_values<'p>(template: &str, path: &'p str) -> Vec<(String, &'p str)> {
-    template
-        .trim_matches('/')
-        .split('/')
-        .zip(path.trim_matches('/').split('/'))
-        .filter_map(|(t, p)| {
-            t.strip_prefix('{')
-                .and_then(|t| t.strip_suffix('}'))
-                .map(|name| (name.to_string(), p))
-        })
-        .collect()
+/// The value of each `{name}` of `template` in `path`, or `None` when the path does not fit. A
+/// template that starts with a parameter (`/{scope}/providers/...`, ARM's extension resources)
+/// lets it take one or more leading segments, as `x-ms-skip-url-encoding` scopes do.
+fn path_values(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let template: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let path: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let parameter = |t: &str| {
+        t.strip_prefix('{')
+            .and_then(|t| t.strip_suffix('}'))
+            .map(str::to_string)
+    };
+    let leading_scope = template.len() > 1 && parameter(template[0]).is_some();
+    let (head, template_rest, path_rest) = if leading_scope {
+        let rest = template.len() - 1;
+        if path.len() <= rest {
+            return None;
+        }
+        let split = path.len() - rest;
+        let scope = path[..split].join("/");
+        (
+            Some((parameter(template[0])?, scope)),
+            &template[1..],
+            &path[split..],
+        )
+    } else {
+        if template.len() != path.len() {
+            return None;
+        }
+        (None, &template[..], &path[..])
+    };
+    let mut values: Vec<(String, String)> = head.into_iter().collect();
+    for (t, p) in template_rest.iter().zip(path_rest) {
+        match parameter(t) {
+            Some(name) if !p.is_empty() => values.push((name, (*p).to_string())),
+            Some(_) => return None,
+            None if t.eq_ignore_ascii_case(p) => {}
+            None => return None,
+        }
+    }
+    Some(values)
 }
 
 impl<'a> Operation<'a> {
@@ -350,7 +369,7 @@ impl<'a> Operation<'a> {
             .parameters(self.doc, self.path_item, self.operation);
         let of_kind = |kind: &'static str| of_kind(&parameters, kind);
         let full_template = format!("{}{}", self.document().base_path, self.template);
-        for (name, value) in path_values(&full_template, path) {
+        for (name, value) in path_values(&full_template, path).unwrap_or_default() {
             if let Some(parameter) = of_kind("path")
                 .find(|p| p.value.get("name").and_then(Value::as_str) == Some(name.as_str()))
             {
@@ -759,6 +778,12 @@ impl SpecSet {
             .filter_map(Value::as_str)
         {
             shape.required.insert(required.to_string());
+        }
+        // The Log Analytics data-plane definition spells an open object as a *property* named
+        // `additionalProperties` (its `errorInfo`), and the service answers extra members there
+        // (`correlationId`, `line`, `pos`): read it as the author meant it.
+        if value.pointer("/properties/additionalProperties/type") == Some(&Value::from("object")) {
+            shape.additional = Additional::Any;
         }
         match value.get("additionalProperties") {
             Some(Value::Bool(true)) => shape.additional = Additional::Any,
