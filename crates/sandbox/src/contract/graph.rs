@@ -310,10 +310,10 @@ fn unalias(kind: &str, namespace: &str, alias: Option<&str>) -> String {
     if let Some(rest) = kind.strip_prefix("graph.") {
         return format!("microsoft.graph.{rest}");
     }
-    if let (Some(alias), Some(rest)) = (alias, kind.split_once('.').map(|(a, r)| (a, r)))
-        && rest.0 == alias
+    if let (Some(alias), Some((prefix, rest))) = (alias, kind.split_once('.'))
+        && prefix == alias
     {
-        return format!("{namespace}.{}", rest.1);
+        return format!("{namespace}.{rest}");
     }
     kind.to_string()
 }
@@ -734,7 +734,7 @@ fn check_updatable(updatable: &[String], prefix: &str, body: &Value, violations:
             continue;
         }
         let path = format!("{prefix}{name}");
-        if updatable.iter().any(|u| *u == path) {
+        if updatable.contains(&path) {
             continue;
         }
         let nested = format!("{path}/");
