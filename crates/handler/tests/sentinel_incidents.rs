@@ -319,6 +319,29 @@ async fn an_incident_changed_meanwhile_is_not_overwritten() {
     let colleague = async {
         tokio::time::sleep(Duration::from_millis(400)).await;
         touch(&arm, &path, SI_VERSION, |incident| {
+            // Written back as a client must: without `IncidentProperties`' read-only members
+            // and each label's read-only `labelType`.
+            let properties = incident["properties"].as_object_mut().expect("properties");
+            for key in [
+                "additionalData",
+                "createdTimeUtc",
+                "incidentUrl",
+                "providerName",
+                "providerIncidentId",
+                "incidentNumber",
+                "lastModifiedTimeUtc",
+                "relatedAnalyticRuleIds",
+            ] {
+                properties.remove(key);
+            }
+            for label in properties
+                .get_mut("labels")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                label.as_object_mut().expect("label").remove("labelType");
+            }
             incident["properties"]["status"] = json!("Active")
         })
         .await;

@@ -7,7 +7,7 @@ mod sentinel_common;
 use std::time::Duration;
 
 use common::*;
-use sentinel_common::{DirectArm, SI_VERSION, slow_next_put, touch, workspace};
+use sentinel_common::{DirectArm, SI_RULES_VERSION, slow_next_put, touch, workspace};
 use serde_json::{Value, json};
 
 fn rules_of(output: &Value) -> Vec<Value> {
@@ -274,7 +274,12 @@ async fn a_concurrent_change_is_reported_not_overwritten() {
     );
     let other_admin = async {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        touch(&arm, &path, SI_VERSION, |rule| {
+        touch(&arm, &path, SI_RULES_VERSION, |rule| {
+            // Written back as a client must: without the read-only `lastModifiedUtc`.
+            rule["properties"]
+                .as_object_mut()
+                .expect("properties")
+                .remove("lastModifiedUtc");
             rule["properties"]["displayName"] = json!("Renamed by someone else")
         })
         .await;
@@ -285,7 +290,7 @@ async fn a_concurrent_change_is_reported_not_overwritten() {
         message.starts_with("conflict:") && message.contains("changed by someone else"),
         "{message}"
     );
-    let (_, now) = arm.get(&path, SI_VERSION).await;
+    let (_, now) = arm.get(&path, SI_RULES_VERSION).await;
     assert_eq!(
         now["properties"]["displayName"], "Renamed by someone else",
         "the other change is kept"

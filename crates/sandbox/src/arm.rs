@@ -1027,7 +1027,7 @@ async fn put_incident(
             p.insert("incidentNumber".into(), json!(next_number));
             p.insert("createdTimeUtc".into(), Value::String(now.clone()));
             p.insert("lastModifiedTimeUtc".into(), Value::String(now));
-            p.entry("owner").or_insert(json!({"objectId": Value::Null, "email": Value::Null, "assignedTo": Value::Null, "userPrincipalName": Value::Null, "ownerType": "Unknown"}));
+            p.entry("owner").or_insert(json!({"ownerType": "Unknown"}));
             p.entry("labels").or_insert(json!([]));
             p.insert("providerName".into(), json!("Azure Sentinel"));
             p.insert("providerIncidentId".into(), json!(next_number.to_string()));

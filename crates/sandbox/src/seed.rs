@@ -1960,7 +1960,8 @@ fn workspace(
             "lastActivityTimeUtc": fmt_time(created - Duration::minutes(rng.random_range(0..5))),
             "owner": match owner {
                 Some(u) => json!({"objectId": u.object_id, "email": u.upn, "assignedTo": u.display, "userPrincipalName": u.upn, "ownerType": "User"}),
-                None => json!({"objectId": Value::Null, "email": Value::Null, "assignedTo": Value::Null, "userPrincipalName": Value::Null, "ownerType": "Unknown"}),
+                // `IncidentOwnerInfo` members are not `x-nullable`: an unassigned owner has none.
+                None => json!({"ownerType": "Unknown"}),
             },
             "labels": [],
             "incidentUrl": format!("https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident{}/incidents/{name}", si),

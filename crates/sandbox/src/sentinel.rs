@@ -65,7 +65,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
             &format!("{SI}/automationRules/{{id}}"),
             get(get_in_workspace::<AutomationRules>)
                 .put(put_in_workspace::<AutomationRules>)
-                .delete(delete_in_workspace::<AutomationRules>),
+                .delete(delete_automation_rule),
         )
         .route(
             &format!("{SI}/incidents/{{id}}/alerts"),
@@ -356,6 +356,28 @@ impl Collection for AutomationRules {
     fn items(w: &mut WorkspaceData) -> &mut Vec<Value> {
         &mut w.content.automation_rules
     }
+}
+
+/// `AutomationRules_Delete` declares its `200` with a body (`schema: {type: object}`), so a
+/// deletion answers `{}`; nothing to delete is `204`.
+async fn delete_automation_rule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((sub, rg, ws, id)): ItemPath,
+) -> ApiResult<Response> {
+    let mut t = tenant(&state, &caller)?;
+    let w = resolve_workspace(&state, &caller, &mut t, &sub, &rg, &ws)?;
+    let before = w.content.automation_rules.len();
+    w.content.automation_rules.retain(|x| {
+        !x["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&id))
+    });
+    Ok(if w.content.automation_rules.len() < before {
+        axum::response::IntoResponse::into_response((StatusCode::OK, Json(json!({}))))
+    } else {
+        axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
+    })
 }
 
 fn validate_automation_rule(p: &Map<String, Value>) -> ApiResult<()> {

@@ -154,6 +154,8 @@ impl DirectArm {
 }
 
 pub const SI_VERSION: &str = "2025-09-01";
+/// The alert-rules operations are called at the preview that defines the NRT kind.
+pub const SI_RULES_VERSION: &str = "2025-10-01-preview";
 pub const OI_VERSION: &str = "2026-03-01";
 pub const WORKBOOKS_VERSION: &str = "2023-06-01";
 

@@ -719,6 +719,10 @@ fn writable_incident(incident: &mut Value) {
     for key in INCIDENT_READ_ONLY {
         properties.remove(*key);
     }
+    // An owner read with `null` members is written back without them (none is `x-nullable`).
+    if let Some(owner) = properties.get_mut("owner").and_then(Value::as_object_mut) {
+        owner.retain(|_, v| !v.is_null());
+    }
     for label in properties
         .get_mut("labels")
         .and_then(Value::as_array_mut)
