@@ -69,6 +69,31 @@ async fn alerts_are_listed_filtered_and_paged() {
                 .iter()
                 .all(|a| a["machine_id"] == machine.as_str())
     );
+    // get-alerts.md does not document machineId in $filter: the device's own alert list is read
+    // (get-machine-related-alerts.md) and the other filters are applied to it here.
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("GET", "/defender/api/machines/{id}/{sub}"),
+        1,
+        "the device's alerts come from /api/machines/{{id}}/alerts"
+    );
+    let high_on_device = ok(&call_confirmed(
+        &client,
+        "mde_list_alerts",
+        json!({"tenant_id": CONTOSO, "machine_id": machine, "severity": "High", "limit": 1}),
+    )
+    .await);
+    assert!(
+        alerts(&high_on_device)
+            .iter()
+            .all(|a| a["severity"] == "High" && a["machine_id"] == machine.as_str()),
+        "{high_on_device}"
+    );
+    assert!(
+        high_on_device["more_on_device"].is_u64(),
+        "{high_on_device}"
+    );
     let recent = ok(&call_confirmed(
         &client,
         "mde_list_alerts",

@@ -40,9 +40,29 @@ async fn a_file_is_described_with_its_verdict_sightings_and_alerts() {
         output["organization"]["topFileNames"],
         json!(["mimikatz.exe"])
     );
+    // get-file-statistics.md names the counts organizationPrevalence and globallyPrevalence:
+    // the seeded sightings of mimikatz reach the tool and its summary.
+    let seen = output["organization"]["organizationPrevalence"]
+        .as_i64()
+        .expect("organizationPrevalence");
+    assert!(seen > 0, "mimikatz was seen on seeded devices: {output}");
     assert!(
-        output["organization"]["orgPrevalence"].as_i64().is_some(),
+        output["organization"]["globallyPrevalence"]
+            .as_i64()
+            .is_some_and(|n| n > 0),
         "{output}"
+    );
+    let summary = text(
+        &call_confirmed(
+            &client,
+            "mde_get_file_info",
+            json!({"tenant_id": CONTOSO, "hash": sha1}),
+        )
+        .await,
+    );
+    assert!(
+        summary.contains(&format!("seen on {seen} devices")),
+        "{summary}"
     );
     assert_eq!(
         output["alert_count"].as_u64(),
@@ -60,6 +80,15 @@ async fn a_file_is_described_with_its_verdict_sightings_and_alerts() {
     )
     .await);
     assert_eq!(again["file"]["sha1"], sha1.as_str());
+    // get-file-related-alerts.md takes a SHA-1 only: the SHA-256 look-up asks by the file's SHA-1.
+    assert_eq!(again["alert_count"], output["alert_count"]);
+    let message = err(&call_confirmed(
+        &client,
+        "mde_get_file_info",
+        json!({"tenant_id": CONTOSO, "hash": "a".repeat(32)}),
+    )
+    .await);
+    assert!(message.contains("SHA-1 or SHA-256 only"), "{message}");
 
     let message = err(&call_confirmed(
         &client,
@@ -92,7 +121,7 @@ async fn ips_and_domains_report_how_widely_they_were_contacted() {
     .await);
     assert_eq!(ip["entity"], "203.0.113.50");
     assert!(
-        ip["organization"]["orgPrevalence"]
+        ip["organization"]["organizationPrevalence"]
             .as_i64()
             .is_some_and(|n| n > 0),
         "the C2 address was contacted: {ip}"
@@ -104,7 +133,7 @@ async fn ips_and_domains_report_how_widely_they_were_contacted() {
         json!({"tenant_id": CONTOSO, "ip": "192.0.2.1"}),
     )
     .await);
-    assert_eq!(unseen["organization"]["orgPrevalence"], 0);
+    assert_eq!(unseen["organization"]["organizationPrevalence"], 0);
 
     let domain = ok(&call_confirmed(
         &client,
@@ -113,7 +142,12 @@ async fn ips_and_domains_report_how_widely_they_were_contacted() {
     )
     .await);
     assert_eq!(domain["entity"], "c2.badactor.example");
-    assert!(domain["organization"]["orgPrevalence"].as_i64().is_some());
+    assert!(
+        domain["organization"]["organizationPrevalence"]
+            .as_i64()
+            .is_some_and(|n| n > 0),
+        "the C2 domain was contacted: {domain}"
+    );
 
     let message = err(&call_confirmed(
         &client,

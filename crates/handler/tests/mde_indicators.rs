@@ -39,10 +39,35 @@ async fn indicators_are_listed_and_filtered() {
     let by_title = ok(&call_confirmed(
         &client,
         "mde_list_indicators",
-        json!({"tenant_id": CONTOSO, "title_contains": "Mimikatz", "action": "BlockAndRemediate"}),
+        json!({"tenant_id": CONTOSO, "title_starts_with": "Mimi", "action": "BlockAndRemediate"}),
     )
     .await);
     assert_eq!(indicators(&by_title).len(), 1);
+    // No page documents contains() on indicators (get-ti-indicators-collection.md).
+    let message = err(&call_confirmed(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO, "title_contains": "Mimikatz"}),
+    )
+    .await);
+    assert!(message.contains("title_starts_with"), "{message}");
+    // ti-indicator.md retired Alert and AlertAndBlock; post-ti-indicator.md: Audit needs an alert.
+    for (action, extra) in [
+        ("Alert", json!(null)),
+        ("AlertAndBlock", json!(null)),
+        ("Audit", json!(false)),
+    ] {
+        let mut arguments = json!({"tenant_id": CONTOSO, "action": action, "title": "t",
+            "indicators": [{"indicator_type": "IpAddress", "value": "198.51.100.77"}]});
+        if extra.is_boolean() {
+            arguments["generate_alert"] = extra;
+        }
+        let message = err(&call_confirmed(&client, "mde_add_indicators", arguments).await);
+        assert!(
+            message.contains("January 2022") || message.contains("generate_alert true"),
+            "{action}: {message}"
+        );
+    }
     let paged = ok(&call_confirmed(
         &client,
         "mde_list_indicators",

@@ -105,12 +105,11 @@ pub fn is_settled(status: &str) -> bool {
     !(status.eq_ignore_ascii_case("Pending") || status.eq_ignore_ascii_case("InProgress"))
 }
 
+/// isolate-machine.md, "Request body": "Allowed values are: 'Full' or 'Selective'".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum IsolationType {
     Full,
     Selective,
-    /// Containment of a device that is not onboarded.
-    UnManagedDevice,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -158,6 +157,12 @@ impl LiveResponseCommand {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionRequest {
     Isolate(IsolationType),
+    /// Containment of a device that is not onboarded: isolate-machine.md, "Calling this API on
+    /// unmanaged devices triggers the contain device from the network action". Sent as an
+    /// isolate with no IsolationType (the only documented values, Full and Selective, describe
+    /// isolation of an onboarded device). The caller must make sure the device is not onboarded,
+    /// since the same call isolates an onboarded one.
+    Contain,
     Unisolate,
     RestrictCodeExecution,
     UnrestrictCodeExecution,
@@ -175,7 +180,7 @@ impl ActionRequest {
     /// The machine action type this request creates.
     pub fn action_type(&self) -> ActionType {
         match self {
-            Self::Isolate(_) => ActionType::Isolate,
+            Self::Isolate(_) | Self::Contain => ActionType::Isolate,
             Self::Unisolate => ActionType::Unisolate,
             Self::RestrictCodeExecution => ActionType::RestrictCodeExecution,
             Self::UnrestrictCodeExecution => ActionType::UnrestrictCodeExecution,
@@ -189,7 +194,7 @@ impl ActionRequest {
 
     fn path_segment(&self) -> &'static str {
         match self {
-            Self::Isolate(_) => "isolate",
+            Self::Isolate(_) | Self::Contain => "isolate",
             Self::Unisolate => "unisolate",
             Self::RestrictCodeExecution => "restrictCodeExecution",
             Self::UnrestrictCodeExecution => "unrestrictCodeExecution",
@@ -210,7 +215,8 @@ impl ActionRequest {
             Self::LiveResponse(commands) => {
                 body["Commands"] = commands.iter().map(LiveResponseCommand::to_json).collect()
             }
-            Self::Unisolate
+            Self::Contain
+            | Self::Unisolate
             | Self::RestrictCodeExecution
             | Self::UnrestrictCodeExecution
             | Self::CollectInvestigationPackage
@@ -242,6 +248,9 @@ pub struct MachineAction {
     pub requestor: Option<String>,
     pub requestor_comment: Option<String>,
     pub creation_date_time_utc: Option<String>,
+    /// machineaction.md names it lastUpdateDateTimeUtc; the list examples of
+    /// get-machineactions-collection.md print lastUpdateTimeUtc.
+    #[serde(alias = "lastUpdateTimeUtc")]
     pub last_update_date_time_utc: Option<String>,
     pub cancellation_requestor: Option<String>,
     pub cancellation_comment: Option<String>,
@@ -379,7 +388,8 @@ impl DefenderClient {
         self.collect(tenant, from, max, MACHINES).await
     }
 
-    /// Cancels a pending action (Defender refuses once it is in progress).
+    /// Cancels an action that is not yet final (cancel-machine-action.md: "Cancel an already
+    /// launched machine action that isn't yet in final state (completed, canceled, failed)").
     pub async fn cancel_action(
         &self,
         tenant: &TenantId,
@@ -410,11 +420,15 @@ impl DefenderClient {
             &format!("/api/machineactions/{}/getPackageUri", id.as_str()),
             &[],
         );
-        Ok(self
+        let value = self
             .http
             .json::<ValueString>(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES))
             .await?
-            .value)
+            .value;
+        package_link(&value).ok_or_else(|| ApiError::Decode {
+            api: Api::Defender,
+            detail: "the investigation package link Defender returned is not a URL".into(),
+        })
     }
 
     /// A short-lived download link to the result of one live response command.
@@ -452,9 +466,61 @@ impl DefenderClient {
     }
 }
 
+/// get-package-sas-uri.md, "Response example", prints the link wrapped in literal quotes
+/// (`"value": "\"https://...\""`): one surrounding pair is dropped and the rest must be a URL.
+fn package_link(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    let unquoted = trimmed
+        .strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'))
+        .unwrap_or(trimmed);
+    url::Url::parse(unquoted)
+        .ok()
+        .filter(|link| link.scheme() == "https" || link.scheme() == "http")
+        .map(|_| unquoted.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_links_lose_the_quotes_the_page_shows() {
+        let page = r#""https://userrequests-us.securitycenter.windows.com:443/safedownload/WDATP_Investigation_Package.zip?token=MIIFfAYJKoZIhvc""#;
+        assert_eq!(
+            package_link(page).as_deref(),
+            Some(
+                "https://userrequests-us.securitycenter.windows.com:443/safedownload/WDATP_Investigation_Package.zip?token=MIIFfAYJKoZIhvc"
+            )
+        );
+        assert_eq!(
+            package_link("https://example.com/p.zip").as_deref(),
+            Some("https://example.com/p.zip")
+        );
+        assert_eq!(package_link("\"not a link\""), None);
+    }
+
+    #[test]
+    fn containment_is_an_isolate_without_an_undocumented_type() {
+        assert_eq!(ActionRequest::Contain.path_segment(), "isolate");
+        assert_eq!(
+            ActionRequest::Contain.body("rogue"),
+            json!({"Comment": "rogue"})
+        );
+    }
+
+    #[test]
+    fn the_list_examples_last_update_name_is_read() {
+        let action: MachineAction = serde_json::from_value(json!({
+            "id": "7f1b2c3d-0000-4000-8000-000000000001", "type": "Isolate", "status": "Succeeded",
+            "lastUpdateTimeUtc": "2019-01-02T14:39:38.1234567Z"
+        }))
+        .expect("action");
+        assert_eq!(
+            action.last_update_date_time_utc.as_deref(),
+            Some("2019-01-02T14:39:38.1234567Z")
+        );
+    }
 
     #[test]
     fn bodies_carry_the_comment_and_the_action_options() {

@@ -7,24 +7,35 @@ use super::{DefenderClient, MachineId, ValueList, lowercase_hex, number_or_strin
 use crate::outbound::{Api, ApiError, ApiRequest, Collected, ListPosition};
 use crate::tenants::TenantId;
 
-/// A file hash Defender can look up: SHA-1, SHA-256 or MD5.
+/// A file hash Defender can look up: SHA-1 or SHA-256. get-file-information.md, "API
+/// description": "Retrieves a File by identifier Sha1, or Sha256"; MD5 is not an identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 #[schemars(with = "String")]
 pub struct FileHash(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "'{0}' is not a file hash: expected a SHA-1 (40), SHA-256 (64) or MD5 (32) in hexadecimal characters"
-)]
-pub struct InvalidFileHash(String);
+pub enum InvalidFileHash {
+    #[error(
+        "'{0}' is an MD5: Defender's file API looks files up by SHA-1 or SHA-256 only; find the file's SHA-1 \
+         with advanced hunting (DeviceFileEvents | where MD5 == '...' | project SHA1)"
+    )]
+    Md5(String),
+    #[error(
+        "'{0}' is not a file hash: expected a SHA-1 (40) or SHA-256 (64) in hexadecimal characters"
+    )]
+    Other(String),
+}
 
 impl TryFrom<String> for FileHash {
     type Error = InvalidFileHash;
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        lowercase_hex(&text, &[32, 40, 64])
-            .map(Self)
-            .ok_or_else(|| InvalidFileHash(text.trim().chars().take(80).collect()))
+        let shown = || text.trim().chars().take(80).collect();
+        match lowercase_hex(&text, &[32, 40, 64]) {
+            Some(hash) if hash.len() == 32 => Err(InvalidFileHash::Md5(shown())),
+            Some(hash) => Ok(Self(hash)),
+            None => Err(InvalidFileHash::Other(shown())),
+        }
     }
 }
 
@@ -38,6 +49,10 @@ impl FileHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    pub fn is_sha1(&self) -> bool {
+        self.0.len() == 40
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -45,6 +60,7 @@ impl FileHash {
 pub struct FileInfo {
     pub sha1: Option<String>,
     pub sha256: Option<String>,
+    /// Not a property of files.md; read only in case the service still sends it.
     pub md5: Option<String>,
     pub size: Option<i64>,
     pub file_type: Option<String>,
@@ -64,25 +80,49 @@ pub struct FileInfo {
     pub global_last_observed: Option<String>,
 }
 
-/// How widely a file was seen in this organisation.
+/// How widely a file was seen in this organisation and worldwide (get-file-statistics.md,
+/// "Response example", `InOrgFileStats`). The older revision of the page named the counts
+/// `orgPrevalence`/`globalPrevalence` and printed them as strings; both are still read.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileStats {
     /// Devices in the organisation that saw the file.
-    #[serde(default, deserialize_with = "number_or_string")]
+    #[serde(
+        rename = "organizationPrevalence",
+        alias = "orgPrevalence",
+        default,
+        deserialize_with = "number_or_string"
+    )]
     pub org_prevalence: Option<i64>,
     pub org_first_seen: Option<String>,
     pub org_last_seen: Option<String>,
+    /// Devices worldwide that saw the file.
+    #[serde(
+        rename = "globallyPrevalence",
+        alias = "globalPrevalence",
+        default,
+        deserialize_with = "number_or_string"
+    )]
+    pub global_prevalence: Option<i64>,
+    pub global_first_observed: Option<String>,
+    pub global_last_observed: Option<String>,
     #[serde(default)]
     pub top_file_names: Vec<String>,
 }
 
-/// How widely an IP address or a domain was contacted in this organisation.
+/// How widely an IP address or a domain was contacted in this organisation
+/// (get-ip-statistics.md and get-domain-statistics.md, "Response example": `organizationPrevalence`,
+/// a number; the older name `orgPrevalence` is still read).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrgStats {
     /// Devices in the organisation that communicated with it.
-    #[serde(default, deserialize_with = "number_or_string")]
+    #[serde(
+        rename = "organizationPrevalence",
+        alias = "orgPrevalence",
+        default,
+        deserialize_with = "number_or_string"
+    )]
     pub org_prevalence: Option<i64>,
     pub org_first_seen: Option<String>,
     pub org_last_seen: Option<String>,
@@ -124,11 +164,13 @@ pub struct Alert {
     pub evidence: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// What to list alerts by. `machineId` is not filterable on `/api/alerts` (get-alerts.md, "API
+/// description"), so a device's alerts come from `/api/machines/{id}/alerts` instead
+/// ([`DefenderClient::machine_alerts`]) and are filtered with [`AlertFilter::matches`].
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
     pub severity: Option<String>,
     pub status: Option<String>,
-    pub machine_id: Option<MachineId>,
     /// RFC 3339: alerts created at or after it.
     pub since: Option<String>,
 }
@@ -142,14 +184,37 @@ impl AlertFilter {
         if let Some(status) = &self.status {
             clauses.push(format!("status eq {}", odata_string(status)));
         }
-        if let Some(machine) = &self.machine_id {
-            clauses.push(format!("machineId eq {}", odata_string(machine.as_str())));
-        }
         if let Some(since) = &self.since {
             clauses.push(format!("alertCreationTime ge {since}"));
         }
         (!clauses.is_empty()).then(|| clauses.join(" and "))
     }
+
+    /// The same test on our side, for lists the service does not filter
+    /// (get-machine-related-alerts.md documents no `$filter`).
+    pub fn matches(&self, alert: &Alert) -> bool {
+        let same = |wanted: &Option<String>, actual: &Option<String>| {
+            wanted
+                .as_deref()
+                .is_none_or(|w| actual.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(w)))
+        };
+        let recent = match &self.since {
+            None => true,
+            Some(since) => match (
+                parse_instant(since),
+                alert.alert_creation_time.as_deref().and_then(parse_instant),
+            ) {
+                (Some(since), Some(created)) => created >= since,
+                // An alert without a readable creation time is kept rather than hidden.
+                _ => true,
+            },
+        };
+        same(&self.severity, &alert.severity) && same(&self.status, &alert.status) && recent
+    }
+}
+
+fn parse_instant(text: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()
 }
 
 impl DefenderClient {
@@ -167,15 +232,34 @@ impl DefenderClient {
             .await
     }
 
+    /// The alerts of a file, by its SHA-1: get-file-related-alerts.md, "Limitations": "Only
+    /// SHA-1 Hash Function is supported (not MD5 or SHA-256)". An unknown file is an empty list.
     pub async fn file_alerts(
         &self,
         tenant: &TenantId,
-        hash: &FileHash,
+        sha1: &FileHash,
     ) -> Result<Vec<Alert>, ApiError> {
+        debug_assert!(sha1.is_sha1(), "file alerts take a SHA-1");
         Ok(self
-            .get_entity::<ValueList<Alert>>(tenant, &format!("/api/files/{}/alerts", hash.as_str()))
+            .get_entity::<ValueList<Alert>>(tenant, &format!("/api/files/{}/alerts", sha1.as_str()))
             .await?
             .value)
+    }
+
+    /// Every alert of one device, up to `max` (get-machine-related-alerts.md; 404 when the
+    /// device is unknown). Paced with the machine calls, as it is under `/api/machines`.
+    pub async fn machine_alerts(
+        &self,
+        tenant: &TenantId,
+        machine: &MachineId,
+        max: usize,
+    ) -> Result<Collected<Alert>, ApiError> {
+        let start = ListPosition::start(self.http.url(
+            Api::Defender,
+            &format!("/api/machines/{}/alerts", machine.as_str()),
+            &[],
+        ));
+        self.collect(tenant, start, max, super::MACHINES).await
     }
 
     /// `ip` must be a parsed address (it becomes a path segment).
@@ -245,21 +329,84 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_hashes_are_sha1_sha256_or_md5() {
-        for ok in ["a".repeat(32), "B".repeat(40), "c".repeat(64)] {
+    fn file_hashes_are_sha1_or_sha256() {
+        for ok in ["B".repeat(40), "c".repeat(64)] {
             assert!(FileHash::try_from(ok.clone()).is_ok(), "{ok}");
         }
+        let md5 = FileHash::try_from("a".repeat(32)).expect_err("MD5 is not an identifier");
+        assert!(md5.to_string().contains("SHA-1 or SHA-256 only"), "{md5}");
         assert!(FileHash::try_from("a".repeat(41)).is_err());
         assert!(FileHash::try_from("mimikatz.exe".to_string()).is_err());
     }
 
+    /// get-file-statistics.md, "Response example", verbatim.
     #[test]
-    fn prevalence_arrives_as_a_number_or_a_string() {
-        let stats: FileStats =
-            serde_json::from_str(r#"{"orgPrevalence":"14","topFileNames":["a.exe"]}"#)
-                .expect("string");
+    fn file_statistics_page_example_decodes() {
+        let stats: FileStats = serde_json::from_str(
+            r#"{
+                "@odata.context": "https://api.securitycenter.microsoft.com/api/$metadata#microsoft.windowsDefenderATP.api.InOrgFileStats",
+                "sha1": "0991a395da64e1c5fbe8732ed11e6be064081d9f",
+                "organizationPrevalence": 14850,
+                "orgFirstSeen": "2019-12-07T13:44:16Z",
+                "orgLastSeen": "2020-01-06T13:39:36Z",
+                "globallyPrevalence": 705012,
+                "globalFirstObserved": "2015-11-19T03:47:50.2005009Z",
+                "globalLastObserved": "2020-01-06T13:39:36Z",
+                "topFileNames": ["MREMOTENG.EXE", "mRemoteNG.exe"]
+            }"#,
+        )
+        .expect("the page's example");
+        assert_eq!(stats.org_prevalence, Some(14850));
+        assert_eq!(stats.global_prevalence, Some(705012));
+        assert_eq!(stats.top_file_names.len(), 2);
+    }
+
+    /// get-ip-statistics.md and get-domain-statistics.md, "Response example".
+    #[test]
+    fn ip_and_domain_statistics_page_examples_decode() {
+        let ip: OrgStats = serde_json::from_str(
+            r#"{"@odata.context": "https://api.securitycenter.microsoft.com/api/$metadata#microsoft.windowsDefenderATP.api.InOrgIPStats",
+                "ipAddress": "10.53.1.1", "organizationPrevalence": 63515,
+                "orgFirstSeen": "2020-01-05T08:27:40Z", "orgLastSeen": "2020-01-05T08:27:40Z"}"#,
+        )
+        .expect("ip example");
+        assert_eq!(ip.org_prevalence, Some(63515));
+        let domain: OrgStats = serde_json::from_str(
+            r#"{"@odata.context": "https://api.securitycenter.microsoft.com/api/$metadata#microsoft.windowsDefenderATP.api.InOrgDomainStats",
+                "host": "example.com", "organizationPrevalence": 4070,
+                "orgFirstSeen": "2017-07-30T13:23:48Z", "orgLastSeen": "2017-08-29T13:09:05Z"}"#,
+        )
+        .expect("domain example");
+        assert_eq!(domain.org_prevalence, Some(4070));
+    }
+
+    #[test]
+    fn the_older_prevalence_names_and_strings_are_still_read() {
+        let stats: FileStats = serde_json::from_str(
+            r#"{"orgPrevalence":"14","globalPrevalence":"9","topFileNames":["a.exe"]}"#,
+        )
+        .expect("string");
         assert_eq!(stats.org_prevalence, Some(14));
+        assert_eq!(stats.global_prevalence, Some(9));
         let stats: OrgStats = serde_json::from_str(r#"{"orgPrevalence":3}"#).expect("number");
         assert_eq!(stats.org_prevalence, Some(3));
+    }
+
+    #[test]
+    fn device_alerts_are_filtered_on_our_side() {
+        let alert: Alert = serde_json::from_value(serde_json::json!({
+            "id": "da1", "severity": "High", "status": "New",
+            "alertCreationTime": "2024-05-02T10:00:00.1234567Z"
+        }))
+        .expect("alert");
+        let filter = |severity: Option<&str>, since: Option<&str>| AlertFilter {
+            severity: severity.map(str::to_string),
+            status: None,
+            since: since.map(str::to_string),
+        };
+        assert!(filter(Some("High"), Some("2024-05-01T00:00:00Z")).matches(&alert));
+        assert!(!filter(Some("Low"), None).matches(&alert));
+        assert!(!filter(None, Some("2024-05-03T00:00:00Z")).matches(&alert));
+        assert!(filter(None, None).matches(&alert));
     }
 }

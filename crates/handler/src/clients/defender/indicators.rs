@@ -205,30 +205,59 @@ fn domain(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What Defender does when an indicator matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// What Defender does when an indicator matches: the action types ti-indicator.md, "Indicator
+/// Types", lists as supported ("Allowed, Audit, Block, BlockAndRemediate, Warn").
+///
+/// The pages disagree on two more: post-ti-indicator.md still lists `Alert` and `AlertAndBlock`,
+/// but ti-indicator.md, the newer guidance, says "The prior response actions (AlertAndBlock, and
+/// Alert) will be supported until January 2022". We follow ti-indicator.md: they are refused with
+/// a message naming the replacements (Block or Audit, with an alert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum IndicatorAction {
-    /// Raise an alert only.
-    Alert,
-    /// Block and raise an alert.
-    AlertAndBlock,
     /// Block (network indicators: the connection; certificates: signed files).
     Block,
     /// Block the file and remediate it where found (file and certificate indicators only).
     BlockAndRemediate,
-    /// Warn the user, who may bypass (network indicators).
+    /// Warn the user, who may bypass (Defender for Cloud Apps only, per ti-indicator.md).
     Warn,
-    /// Audit only.
+    /// Audit: record matches and raise an alert (generate_alert must be true).
     Audit,
     /// Allow: exclude from detection.
     Allowed,
 }
 
+impl<'de> Deserialize<'de> for IndicatorAction {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::ALL
+            .into_iter()
+            .find(|action| action.as_str() == text)
+            .ok_or_else(|| serde::de::Error::custom(Self::unknown(&text)))
+    }
+}
+
 impl IndicatorAction {
+    pub const ALL: [Self; 5] = [
+        Self::Block,
+        Self::BlockAndRemediate,
+        Self::Warn,
+        Self::Audit,
+        Self::Allowed,
+    ];
+
+    fn unknown(text: &str) -> String {
+        let accepted = Self::ALL.map(Self::as_str).join(", ");
+        match text {
+            "Alert" | "AlertAndBlock" => format!(
+                "indicator action '{text}' was retired by Microsoft in January 2022 (ti-indicator.md); use one of \
+                 {accepted}: Block with generate_alert true for AlertAndBlock, Audit (which always alerts) for Alert"
+            ),
+            _ => format!("unknown indicator action '{text}': expected one of {accepted}"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Alert => "Alert",
-            Self::AlertAndBlock => "AlertAndBlock",
             Self::Block => "Block",
             Self::BlockAndRemediate => "BlockAndRemediate",
             Self::Warn => "Warn",
@@ -245,6 +274,15 @@ impl IndicatorAction {
                 indicator_type.as_str()
             )
         })
+    }
+
+    /// Why this action cannot go with this `generateAlert`, if it cannot. post-ti-indicator.md,
+    /// "Request body", action: "The `GenerateAlert` parameter must be set to `TRUE` when
+    /// creating an action with `Audit`."
+    pub fn refuses_alert_setting(self, generate_alert: bool) -> Option<&'static str> {
+        (self == Self::Audit && !generate_alert).then_some(
+            "action Audit requires generate_alert true (Defender refuses Audit without an alert)",
+        )
     }
 }
 
@@ -319,7 +357,7 @@ pub struct IndicatorFilter {
     pub indicator_type: Option<IndicatorType>,
     pub action: Option<IndicatorAction>,
     pub value: Option<String>,
-    pub title_contains: Option<String>,
+    pub title_starts_with: Option<String>,
 }
 
 impl IndicatorFilter {
@@ -334,8 +372,10 @@ impl IndicatorFilter {
         if let Some(value) = &self.value {
             clauses.push(format!("indicatorValue eq {}", odata_string(value)));
         }
-        if let Some(title) = &self.title_contains {
-            clauses.push(format!("contains(title, {})", odata_string(title)));
+        // get-ti-indicators-collection.md lists title as filterable; the only function the
+        // pages show is startswith (exposed-apis-odata-samples.md), never contains.
+        if let Some(title) = &self.title_starts_with {
+            clauses.push(format!("startswith(title, {})", odata_string(title)));
         }
         (!clauses.is_empty()).then(|| clauses.join(" and "))
     }
@@ -564,6 +604,50 @@ mod tests {
             IndicatorAction::Block
                 .refuses(IndicatorType::IpAddress)
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn retired_actions_are_refused_naming_the_supported_ones() {
+        for retired in ["Alert", "AlertAndBlock"] {
+            let error = serde_json::from_value::<IndicatorAction>(serde_json::json!(retired))
+                .expect_err("retired in January 2022");
+            let text = error.to_string();
+            assert!(text.contains("January 2022"), "{text}");
+            assert!(
+                text.contains("Block, BlockAndRemediate, Warn, Audit, Allowed"),
+                "{text}"
+            );
+        }
+        let audit: IndicatorAction =
+            serde_json::from_value(serde_json::json!("Audit")).expect("supported");
+        assert_eq!(audit, IndicatorAction::Audit);
+    }
+
+    #[test]
+    fn audit_requires_an_alert() {
+        assert!(
+            IndicatorAction::Audit
+                .refuses_alert_setting(false)
+                .is_some()
+        );
+        assert!(IndicatorAction::Audit.refuses_alert_setting(true).is_none());
+        assert!(
+            IndicatorAction::Allowed
+                .refuses_alert_setting(false)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn title_filters_use_startswith() {
+        let filter = IndicatorFilter {
+            title_starts_with: Some("Emotet".into()),
+            ..IndicatorFilter::default()
+        };
+        assert_eq!(
+            filter.odata().as_deref(),
+            Some("startswith(title, 'Emotet')")
         );
     }
 }

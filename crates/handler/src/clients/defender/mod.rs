@@ -80,7 +80,12 @@ pub struct Machine {
     pub id: String,
     pub computer_dns_name: Option<String>,
     pub os_platform: Option<String>,
+    /// machine.md: the operating system version is `version`. (`osVersion`, which this read before,
+    /// is on no page; it is not kept as an alias, as a record carrying both would fail to decode.)
+    #[serde(rename = "version")]
     pub os_version: Option<String>,
+    /// machine.md: "Operating system build number" (a nullable long).
+    pub os_build: Option<i64>,
     pub health_status: Option<String>,
     pub onboarding_status: Option<String>,
     pub risk_score: Option<String>,
@@ -93,6 +98,7 @@ pub struct Machine {
     pub machine_tags: Vec<String>,
     pub is_aad_joined: Option<bool>,
     pub aad_device_id: Option<String>,
+    /// Not a property of machine.md; read only in case the service sends it.
     pub agent_version: Option<String>,
 }
 
@@ -127,13 +133,21 @@ impl DefenderClient {
         ListPosition::start(self.http.url(Api::Defender, "/api/machines", &query))
     }
 
+    /// get-machines.md, "Response": "If there are no recent machines, you see `404 Not Found`",
+    /// so a 404 on the list is an empty list, not an error.
     pub async fn list_machines(
         &self,
         tenant: &TenantId,
         from: ListPosition,
         max: usize,
     ) -> Result<Collected<Machine>, ApiError> {
-        self.collect(tenant, from, max, MACHINES).await
+        match self.collect(tenant, from, max, MACHINES).await {
+            Err(error) if error.is_not_found() => Ok(Collected {
+                items: Vec::new(),
+                next: None,
+            }),
+            other => other,
+        }
     }
 
     pub async fn get_machine(
@@ -235,6 +249,22 @@ mod tests {
         let error =
             MachineId::try_from("ws-fin-014".to_string()).expect_err("a host name is not an id");
         assert!(error.to_string().contains("40 hexadecimal"));
+    }
+
+    /// get-machines.md "Response example" fields: `version` and `osBuild`, no `osVersion`.
+    #[test]
+    fn machines_read_the_documented_version_fields() {
+        let machine: Machine = serde_json::from_value(serde_json::json!({
+            "id": "1e5bc9d7e413ddd7902c2932e418702b84d0cc07",
+            "computerDnsName": "mymachine1.contoso.com",
+            "osPlatform": "Windows10",
+            "version": "1709",
+            "osProcessor": "x64",
+            "osBuild": 18209
+        }))
+        .expect("machine");
+        assert_eq!(machine.os_version.as_deref(), Some("1709"));
+        assert_eq!(machine.os_build, Some(18209));
     }
 
     #[test]

@@ -53,14 +53,14 @@ impl Simple {
             description: targets!(
                 "Contains devices that are NOT onboarded to Defender for Endpoint (unmanaged devices Defender \
                           discovered on the network): every onboarded device stops communicating with them until \
-                          mde_uncontain_devices. Defender refuses it for onboarded devices; isolate those with \
-                          mde_isolate_machines."
+                          mde_uncontain_devices. Each device is looked up first and an onboarded one is refused (the \
+                          same Defender call would fully isolate it); isolate those with mde_isolate_machines."
             ),
             toolset: Toolset::Defender,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,
         },
-        request: || ActionRequest::Isolate(IsolationType::UnManagedDevice),
+        request: || ActionRequest::Contain,
     };
 
     const UNCONTAIN: Self = Self {
@@ -69,7 +69,8 @@ impl Simple {
             title: "Release contained devices",
             description: targets!(
                 "Lifts the containment of unmanaged devices (set by mde_contain_devices): onboarded devices may \
-                          communicate with them again."
+                          communicate with them again. Sent as Defender's release from isolation, which its API pages \
+                          document for isolation only, not for containment."
             ),
             toolset: Toolset::Defender,
             effect: Effect::Write { idempotent: false },

@@ -17,6 +17,8 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
+/// The most alerts of one device read to filter on our side ("$top with max value of 10,000").
+const MAX_DEVICE_ALERTS: usize = 10_000;
 
 /// An alert in a list: enough to choose which to open.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -78,7 +80,8 @@ struct ListParams {
     severity: Option<AlertSeverity>,
     /// Only alerts in this status.
     status: Option<AlertStatus>,
-    /// Only alerts on this device (Defender machine id).
+    /// Only alerts on this device (Defender machine id). Read from the device's own alert list, which is not paged
+    /// with a cursor: the other filters are applied to it here.
     machine_id: Option<MachineId>,
     /// Only alerts created since then: RFC 3339 (2024-05-01T08:00:00Z) or an ISO 8601 duration back from now (PT24H, P7D).
     since: Option<String>,
@@ -94,6 +97,10 @@ struct ListOutput {
     alerts: Vec<AlertSummary>,
     /// Present when more alerts match: pass it as `cursor` to get the next ones.
     next_cursor: Option<String>,
+    /// With machine_id only: how many more of the device's alerts match but are not shown (raise limit or narrow
+    /// the filters; this list has no cursor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    more_on_device: Option<usize>,
 }
 
 impl Summary for ListOutput {
@@ -103,7 +110,12 @@ impl Summary for ListOutput {
             .iter()
             .filter(|a| a.severity.as_deref() == Some("High"))
             .count();
-        let more = cursor::more_note(self.next_cursor.as_ref());
+        let more = match self.more_on_device {
+            Some(more) if more > 0 => {
+                format!("; {more} more on the device (raise limit or narrow the filters)")
+            }
+            _ => cursor::more_note(self.next_cursor.as_ref()).to_string(),
+        };
         format!(
             "{} alerts in tenant {} ({high} high severity){more}",
             self.alerts.len(),
@@ -142,20 +154,51 @@ impl Tool for ListAlerts {
             || params.status.is_some()
             || params.machine_id.is_some()
             || params.since.is_some();
+        let filter = || -> Result<AlertFilter, ToolError> {
+            Ok(AlertFilter {
+                severity: params.severity.map(|s| format!("{s:?}")),
+                status: params.status.map(|s| format!("{s:?}")),
+                since: params.since.as_deref().map(common::since).transpose()?,
+            })
+        };
+        if let Some(machine) = &params.machine_id {
+            // get-alerts.md does not list machineId among the $filter properties; a device's
+            // alerts are GET /api/machines/{id}/alerts (get-machine-related-alerts.md), which
+            // documents no $filter, so the other filters apply here.
+            if params.cursor.is_some() {
+                return Err(ToolError::invalid(
+                    "pass either machine_id or cursor, not both: a device's alerts are returned in one list",
+                ));
+            }
+            let filter = filter()?;
+            let all = defender
+                .machine_alerts(&tenant, machine, MAX_DEVICE_ALERTS)
+                .await
+                .map_err(|error| {
+                    common::not_found(error, || {
+                        format!("no device {} in tenant {tenant}", machine.as_str())
+                    })
+                })?;
+            let mut matching: Vec<Alert> = all
+                .items
+                .into_iter()
+                .filter(|alert| filter.matches(alert))
+                .collect();
+            let more = matching.len().saturating_sub(limit);
+            matching.truncate(limit);
+            return Ok(ListOutput {
+                tenant_id: tenant,
+                alerts: matching.into_iter().map(AlertSummary::from).collect(),
+                next_cursor: None,
+                more_on_device: Some(more),
+            });
+        }
         let position = common::list_position(
             &tenant,
             params.cursor.as_deref(),
             filtered,
             |position| defender.check_position(position),
-            || {
-                let filter = AlertFilter {
-                    severity: params.severity.map(|s| format!("{s:?}")),
-                    status: params.status.map(|s| format!("{s:?}")),
-                    machine_id: params.machine_id.clone(),
-                    since: params.since.as_deref().map(common::since).transpose()?,
-                };
-                Ok(defender.alerts_start(&filter))
-            },
+            || Ok(defender.alerts_start(&filter()?)),
         )?;
         let collected = defender.list_alerts(&tenant, position, limit).await?;
         let next_cursor = collected
@@ -169,6 +212,7 @@ impl Tool for ListAlerts {
                 .map(AlertSummary::from)
                 .collect(),
             next_cursor,
+            more_on_device: None,
         })
     }
 }

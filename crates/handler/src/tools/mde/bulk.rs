@@ -40,7 +40,7 @@ pub struct Targeting {
     /// The devices to act on, by Defender machine id (40 hexadecimal characters, from mde_list_machines).
     /// Give either machine_ids or filter.
     pub machine_ids: Option<Vec<MachineId>>,
-    /// An OData filter selecting the devices instead, e.g. `rbacGroupName eq 'Finance' and healthStatus eq 'Active'`
+    /// An OData filter selecting the devices instead, e.g. `rbacGroupId eq 140 and healthStatus eq 'Active'`
     /// (same fields as mde_list_machines). Requires max_devices; use preview first to see what it matches.
     pub filter: Option<String>,
     /// The most devices this call may act on (1-1000). Required with filter: if the filter matches more, nothing
@@ -299,6 +299,11 @@ async fn run(
         .map(|target| {
             let (tenant, comment) = (&tenant, &comment);
             async move {
+                if *request == ActionRequest::Contain
+                    && let Some(refused) = onboarded(context, tenant, &target).await
+                {
+                    return refused;
+                }
                 let result = defender
                     .start_action(tenant, &target.id, request, comment)
                     .await;
@@ -321,6 +326,46 @@ async fn run(
     }
     finish(&mut output);
     Ok(output)
+}
+
+/// For containment: the outcome refusing `target` when it is onboarded (or cannot be looked up).
+/// isolate-machine.md: isolate on an unmanaged device contains it, but on an onboarded device
+/// it isolates it, so containment must never reach an onboarded device.
+async fn onboarded(
+    context: &ToolContext,
+    tenant: &TenantId,
+    target: &Target,
+) -> Option<DeviceOutcome> {
+    let machine = context
+        .services
+        .defender
+        .get_machine(tenant, &target.id)
+        .await;
+    let refused = |target: &Target, detail: String| DeviceOutcome {
+        machine_id: target.id.as_str().to_string(),
+        computer_dns_name: target.name.clone(),
+        outcome: Outcome::Failed,
+        action_id: None,
+        action_status: None,
+        detail: Some(detail),
+        created: None,
+    };
+    match machine {
+        Ok(machine) if machine.onboarding_status.as_deref() == Some("Onboarded") => Some(refused(
+            target,
+            "the device is onboarded: containment is for devices that are not, and Defender would isolate this one \
+             instead; use mde_isolate_machines"
+                .into(),
+        )),
+        Ok(_) => None,
+        Err(error) => Some(outcome(
+            Target {
+                id: target.id.clone(),
+                name: target.name.clone(),
+            },
+            Err(error),
+        )),
+    }
 }
 
 fn outcome(target: Target, result: Result<MachineAction, ApiError>) -> DeviceOutcome {

@@ -12,6 +12,7 @@ use crate::clients::defender::{
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
+use crate::outbound::{Api, ApiError};
 use crate::tenants::TenantId;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -28,7 +29,7 @@ struct FileInfoTool;
 struct FileParams {
     /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// The file's SHA-1, SHA-256 or MD5 (hexadecimal).
+    /// The file's SHA-1 or SHA-256 (hexadecimal). Defender documents no look-up by MD5.
     hash: FileHash,
 }
 
@@ -77,7 +78,7 @@ impl Tool for FileInfoTool {
         ToolSpec {
             name: "mde_get_file_info",
             title: "Get file information",
-            description: "Looks a file up by SHA-1, SHA-256 or MD5: Microsoft's verdict (clean, malware and the threat name), \
+            description: "Looks a file up by SHA-1 or SHA-256 (Defender does not look files up by MD5): Microsoft's verdict (clean, malware and the threat name), \
                           signer and publisher, size and type, global prevalence, how many devices in this organisation \
                           saw it and when, and the alerts that involve it.",
             toolset: Toolset::Defender,
@@ -94,26 +95,40 @@ impl Tool for FileInfoTool {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let defender = &context.services.defender;
         let hash = &params.hash;
-        let (file, stats, alerts) = tokio::join!(
-            defender.get_file(&tenant, hash),
-            defender.file_stats(&tenant, hash),
-            defender.file_alerts(&tenant, hash)
-        );
-        let file = file.map_err(|error| {
+        let file = defender.get_file(&tenant, hash).await.map_err(|error| {
             common::not_found(error, || {
                 format!("Defender has no record of file {}", hash.as_str())
             })
         })?;
+        // get-file-related-alerts.md: alerts are looked up by SHA-1 only, so a SHA-256 is
+        // first resolved to the file's SHA-1.
+        let sha1 = match file
+            .sha1
+            .as_deref()
+            .map(|s| FileHash::try_from(s.to_string()))
+        {
+            Some(Ok(sha1)) if sha1.is_sha1() => sha1,
+            _ if hash.is_sha1() => hash.clone(),
+            _ => {
+                return Err(ToolError::Api(ApiError::Decode {
+                    api: Api::Defender,
+                    detail: format!(
+                        "Defender's record of file {} carries no SHA-1 to look its alerts up by",
+                        hash.as_str()
+                    ),
+                }));
+            }
+        };
+        let (stats, alerts) = tokio::join!(
+            defender.file_stats(&tenant, &sha1),
+            defender.file_alerts(&tenant, &sha1)
+        );
         let organization = match stats {
             Ok(stats) => Some(stats),
             Err(error) if error.is_not_found() => None,
             Err(error) => return Err(error.into()),
         };
-        let alerts = match alerts {
-            Ok(alerts) => alerts,
-            Err(error) if error.is_not_found() => Vec::new(),
-            Err(error) => return Err(error.into()),
-        };
+        let alerts = alerts?;
         let alert_count = alerts.len();
         Ok(FileOutput {
             tenant_id: tenant,

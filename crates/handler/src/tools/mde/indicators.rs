@@ -46,7 +46,10 @@ struct ListParams {
     action: Option<IndicatorAction>,
     /// Only the indicator with exactly this value (a hash, IP, URL or domain).
     value: Option<String>,
-    /// Only indicators whose title contains this text.
+    /// Only indicators whose title starts with this text.
+    title_starts_with: Option<String>,
+    /// Retired: Defender documents no contains() on indicator titles; refused with a pointer to title_starts_with.
+    #[schemars(skip)]
     title_contains: Option<String>,
     /// Most indicators to return in this call (1-1000, default 100). More are reached with `cursor`.
     limit: Option<u32>,
@@ -83,8 +86,9 @@ impl Tool for ListIndicators {
             name: "mde_list_indicators",
             title: "List threat indicators",
             description: "Lists a tenant's custom threat indicators (file hashes, IPs, URLs, domains, certificates) with their \
-                          action (block, alert, allow, ...), severity, expiry and device groups, filtered by type, action, \
-                          exact value or title. Paged with next_cursor.",
+                          action (block, audit, allow, ...), severity, expiry and device groups, filtered by type, action, \
+                          exact value or title prefix. Paged with next_cursor. Defender shows an app with Ti.ReadWrite \
+                          only the indicators it created; Ti.ReadWrite.All shows all.",
             toolset: Toolset::Defender,
             effect: Effect::Read,
             tier: Tier::Reader,
@@ -99,10 +103,18 @@ impl Tool for ListIndicators {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
         let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let defender = &context.services.defender;
+        if params.title_contains.is_some() {
+            // get-ti-indicators-collection.md and exposed-apis-odata-samples.md show no
+            // contains(); startswith is the documented function.
+            return Err(ToolError::invalid(
+                "title_contains is no longer accepted: Defender's indicator list documents no contains() filter; \
+                 use title_starts_with (titles that start with the text)",
+            ));
+        }
         let filtered = params.indicator_type.is_some()
             || params.action.is_some()
             || params.value.is_some()
-            || params.title_contains.is_some();
+            || params.title_starts_with.is_some();
         let position = common::list_position(
             &tenant,
             params.cursor.as_deref(),
@@ -117,10 +129,10 @@ impl Tool for ListIndicators {
                         .as_deref()
                         .map(|v| common::one_line("value", v, MAX_TEXT_CHARS))
                         .transpose()?,
-                    title_contains: params
-                        .title_contains
+                    title_starts_with: params
+                        .title_starts_with
                         .as_deref()
-                        .map(|t| common::one_line("title_contains", t, MAX_TEXT_CHARS))
+                        .map(|t| common::one_line("title_starts_with", t, MAX_TEXT_CHARS))
                         .transpose()?,
                 };
                 Ok(defender.indicators_start(&filter))
@@ -156,8 +168,8 @@ struct AddParams {
     tenant_id: Option<TenantId>,
     /// The indicators (1-1000), each a type and a value. All are checked first: if any is invalid, none is submitted.
     indicators: Vec<IndicatorInput>,
-    /// What Defender does on a match: Block, AlertAndBlock, BlockAndRemediate (files and certificates), Alert, Warn,
-    /// Audit or Allowed.
+    /// What Defender does on a match: Block, BlockAndRemediate (files and certificates), Warn (Defender for Cloud Apps
+    /// only), Audit (needs generate_alert true) or Allowed. Alert and AlertAndBlock were retired in January 2022.
     action: IndicatorAction,
     /// Title shown with every indicator and its alerts, e.g. the campaign or incident.
     title: String,
@@ -165,7 +177,7 @@ struct AddParams {
     description: Option<String>,
     /// Severity of the alerts the indicators raise (default Medium).
     severity: Option<Severity>,
-    /// Whether a match raises an alert (default true, except for Allowed).
+    /// Whether a match raises an alert (default true, except for Allowed; must be true for Audit).
     generate_alert: Option<bool>,
     /// When the indicators expire, RFC 3339 (2024-12-31T00:00:00Z); absent means never.
     expiration_time: Option<String>,
@@ -219,7 +231,7 @@ impl Tool for AddIndicators {
             name: "mde_add_indicators",
             title: "Add threat indicators",
             description: "Adds (or updates, for a value that already has one) custom threat indicators in one call: file \
-                          hashes, IPs, URLs, domains, certificates. With Block/AlertAndBlock/BlockAndRemediate, Defender \
+                          hashes, IPs, URLs, domains, certificates. With Block/BlockAndRemediate, Defender \
                           blocks matching files and connections on every device in scope within minutes (remediation \
                           quarantines the file); Allowed excludes them from detection. Values are checked by type first \
                           (hash length and hex, public IPs only with private ranges refused, URL and domain syntax): one \
@@ -329,6 +341,12 @@ fn checked_indicators(params: &AddParams) -> Result<(Vec<NewIndicator>, usize), 
         )));
     }
     let title = common::one_line("title", &params.title, MAX_TEXT_CHARS)?;
+    let generate_alert = params
+        .generate_alert
+        .unwrap_or(params.action != IndicatorAction::Allowed);
+    if let Some(reason) = params.action.refuses_alert_setting(generate_alert) {
+        return Err(ToolError::invalid(reason));
+    }
     let description = match &params.description {
         Some(text) if text.trim().chars().count() > MAX_TEXT_CHARS => {
             return Err(ToolError::invalid(format!(
@@ -374,9 +392,7 @@ fn checked_indicators(params: &AddParams) -> Result<(Vec<NewIndicator>, usize), 
                     title: title.clone(),
                     description: description.clone(),
                     severity: params.severity.unwrap_or(Severity::Medium),
-                    generate_alert: params
-                        .generate_alert
-                        .unwrap_or(params.action != IndicatorAction::Allowed),
+                    generate_alert,
                     expiration_time: expiration_time.clone(),
                     recommended_actions: params
                         .recommended_actions

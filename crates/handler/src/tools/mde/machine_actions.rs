@@ -257,12 +257,14 @@ impl Tool for CancelAction {
     type Output = ActionOutput;
 
     fn spec(&self) -> ToolSpec {
+        // cancel-machine-action.md: "Cancel an already launched machine action that isn't yet in
+        // final state (completed, canceled, failed)".
         ToolSpec {
             name: "mde_cancel_machine_action",
             title: "Cancel a machine action",
-            description: "Cancels a Defender response action that is still Pending (not yet picked up by the device), so it \
-                          never runs. Defender refuses once the action is in progress or finished; undo a finished action \
-                          with its opposite (e.g. mde_unisolate_machines).",
+            description: "Cancels a Defender response action that is not yet final (Pending or InProgress), so it stops \
+                          or never runs. Defender refuses once it is Succeeded, Failed, TimeOut or Cancelled; undo a \
+                          finished action with its opposite (e.g. mde_unisolate_machines).",
             toolset: Toolset::Defender,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,

@@ -28,9 +28,11 @@ struct ListMachines;
 struct ListMachinesParams {
     /// Tenant to list devices in (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
+    // The properties get-machines.md, "API description", lists as filterable.
     /// OData $filter on the Defender machine list, e.g. `healthStatus eq 'Active' and osPlatform eq 'Windows11'`
-    /// or `riskScore eq 'High'`. Filterable: computerDnsName, osPlatform, healthStatus, onboardingStatus,
-    /// riskScore, exposureLevel, lastSeen, lastIpAddress, rbacGroupName, id.
+    /// or `riskScore eq 'High'`. Filterable (and only these): computerDnsName, id, version, deviceValue, aadDeviceId,
+    /// machineTags, lastSeen, exposureLevel, onboardingStatus, lastIpAddress, healthStatus, osPlatform, riskScore,
+    /// rbacGroupId (a device group by id; rbacGroupName is not filterable).
     filter: Option<String>,
     /// Most devices to return in this call (1-500, default 50). More are reached with `cursor`.
     limit: Option<u32>,
