@@ -77,6 +77,25 @@ fn etag(rng: &mut StdRng) -> String {
     format!("\"{}\"", guid_from(rng))
 }
 
+/// The name of Microsoft's "Advanced Multistage Attack Detection" (Fusion) rule template.
+pub const FUSION_TEMPLATE: &str = "f71aba3d-28fb-450b-b192-4e76a83015c8";
+/// Its description and tactics, which a Fusion rule made from it carries (read-only there).
+pub const FUSION_DESCRIPTION: &str = "Microsoft Sentinel uses Fusion, a correlation engine based on scalable machine learning algorithms, to automatically detect multistage attacks.";
+pub const FUSION_TACTICS: &[&str] = &[
+    "Collection",
+    "CommandAndControl",
+    "CredentialAccess",
+    "DefenseEvasion",
+    "Discovery",
+    "Execution",
+    "Exfiltration",
+    "Impact",
+    "InitialAccess",
+    "LateralMovement",
+    "Persistence",
+    "PrivilegeEscalation",
+];
+
 pub fn generate(
     scope: &WorkspaceScope<'_>,
     now: OffsetDateTime,
@@ -185,27 +204,32 @@ fn templates(rng: &mut StdRng, si: &str, now: OffsetDateTime) -> Vec<Value> {
             "Advanced Multistage Attack Detection",
             "High",
             "",
-            &[
-                "Collection",
-                "CommandAndControl",
-                "Execution",
-                "Impact",
-                "InitialAccess",
-                "LateralMovement",
-                "Persistence",
-            ],
+            FUSION_TACTICS,
             "Fusion",
         ),
     ];
     defs.iter()
         .map(|(kind, name, severity, query, tactics, connector)| {
-            let id = guid_from(rng);
+            let drawn = guid_from(rng);
+            // The Fusion template has one well-known name in every workspace, the one the seeded
+            // Fusion rule names as its `alertRuleTemplateName` (the service fills the rule's
+            // read-only members from it). The draw is kept so later records stay the same.
+            let id = if *kind == "Fusion" {
+                FUSION_TEMPLATE.to_string()
+            } else {
+                drawn
+            };
             let created = now - Duration::days(rng.random_range(200..900));
             let updated = created + Duration::days(rng.random_range(1..150));
             let version = format!("1.{}.{}", rng.random_range(0..4), rng.random_range(0..10));
+            let description = if *kind == "Fusion" {
+                FUSION_DESCRIPTION.to_string()
+            } else {
+                format!("{name}. Installed from the Microsoft Sentinel Content Hub.")
+            };
             let mut properties = json!({
                 "displayName": name,
-                "description": format!("{name}. Installed from the Microsoft Sentinel Content Hub."),
+                "description": description,
                 "severity": severity,
                 "tactics": tactics,
                 "techniques": [],
@@ -333,6 +357,9 @@ fn watchlists(
                 "numberOfLinesToSkip": 0,
                 "contentType": "text/csv",
                 "uploadStatus": "Complete",
+                // A watchlist the service finished creating (`Watchlists_CreateOrUpdate` is
+                // long-running and answers this read-only state).
+                "provisioningState": "Succeeded",
                 "created": created,
                 "updated": created,
                 "createdBy": {"objectId": author, "email": Value::Null, "name": Value::Null},
@@ -563,7 +590,7 @@ fn workbooks(rng: &mut StdRng, scope: &WorkspaceScope<'_>, now: OffsetDateTime) 
             let properties = json!({
                 "displayName": title,
                 "serializedData": notebook(title, queries, scope.workspace_id),
-                "version": "1.0",
+                "version": "Notebook/1.0", // the definition: "Workbook schema version format, like 'Notebook/1.0'"
                 "timeModified": modified,
                 "category": "sentinel",
                 "tags": [],

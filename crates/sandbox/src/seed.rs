@@ -1893,11 +1893,12 @@ fn workspace(
             }),
             "Fusion" => json!({
                 "displayName": name,
-                "description": "Microsoft Sentinel uses Fusion, a correlation engine based on scalable machine learning algorithms, to automatically detect multistage attacks.",
+                "description": crate::content::FUSION_DESCRIPTION,
                 "severity": severity,
                 "enabled": enabled,
-                "alertRuleTemplateName": "f71aba3d-28fb-450b-b192-4e76a83015c8",
-                "tactics": ["Collection", "CommandAndControl", "CredentialAccess", "DefenseEvasion", "Discovery", "Execution", "Exfiltration", "Impact", "InitialAccess", "LateralMovement", "Persistence", "PrivilegeEscalation"],
+                "alertRuleTemplateName": crate::content::FUSION_TEMPLATE,
+                "tactics": crate::content::FUSION_TACTICS,
+                "techniques": [],
                 "lastModifiedUtc": modified,
             }),
             // `MicrosoftSecurityIncidentCreationAlertRuleProperties` members are not
