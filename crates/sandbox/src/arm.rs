@@ -1157,7 +1157,7 @@ async fn put_comment(
                     "message": message,
                     "createdTimeUtc": now,
                     "lastModifiedTimeUtc": now,
-                    "author": {"objectId": app, "email": Value::Null, "name": app, "userPrincipalName": Value::Null},
+                    "author": {"objectId": app, "name": app},
                 },
             });
             comments.push(c.clone());

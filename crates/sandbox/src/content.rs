@@ -281,8 +281,8 @@ pub fn watchlist_item_json(
             "isDeleted": false,
             "created": at,
             "updated": at,
-            "createdBy": {"objectId": author, "email": Value::Null, "name": Value::Null},
-            "updatedBy": {"objectId": author, "email": Value::Null, "name": Value::Null},
+            "createdBy": {"objectId": author},
+            "updatedBy": {"objectId": author},
             "itemsKeyValue": values,
             "entityMapping": {},
         },
@@ -362,8 +362,8 @@ fn watchlists(
                 "provisioningState": "Succeeded",
                 "created": created,
                 "updated": created,
-                "createdBy": {"objectId": author, "email": Value::Null, "name": Value::Null},
-                "updatedBy": {"objectId": author, "email": Value::Null, "name": Value::Null},
+                "createdBy": {"objectId": author},
+                "updatedBy": {"objectId": author},
             },
         }));
         let items = items

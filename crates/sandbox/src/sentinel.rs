@@ -147,7 +147,7 @@ impl Writable for Watchlists {
             ));
         }
         let now = fmt_time(OffsetDateTime::now_utc());
-        let who = json!({"objectId": put.caller.app_id, "email": Value::Null, "name": Value::Null});
+        let who = json!({"objectId": put.caller.app_id});
         for (k, v) in [
             ("watchlistAlias", json!(put.name)),
             ("watchlistId", put.kept("watchlistId", json!(new_guid()))),

@@ -1085,7 +1085,7 @@ async fn arm_workspace_rules_and_incidents() {
         json!({"properties": {"message": "Closed as FP after review"}}),
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(s, StatusCode::CREATED, "{cm}");
     assert_eq!(cm["properties"]["message"], "Closed as FP after review");
     let (_, list) = get(
         &c,

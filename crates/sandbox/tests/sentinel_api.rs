@@ -308,7 +308,8 @@ async fn templates_watchlists_automation_and_saved_searches() {
     assert_eq!(again["properties"]["alertRulesCreatedByTemplateCount"], 1);
 
     // Watchlists: items are paged (40 TOR nodes over pages of 25).
-    let (_, lists) = arm.get(&format!("{si}/watchlists")).await;
+    let (s, lists) = arm.get(&format!("{si}/watchlists")).await;
+    assert_eq!(s, StatusCode::OK, "{lists}");
     let aliases: Vec<&str> = lists["value"]
         .as_array()
         .expect("value")

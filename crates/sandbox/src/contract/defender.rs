@@ -206,7 +206,15 @@ impl Endpoint {
                         format!("{} does not support $top ({})", self.id, self.page.path),
                     ),
                 },
-                other if documented.is_some_and(|q| q.other.iter().any(|o| o == other)) => {}
+                // `other` lists a parameter by name, or by `name=value` where the page documents
+                // only that value (`$expand=evidence`).
+                other
+                    if documented.is_some_and(|q| {
+                        q.other.iter().any(|o| match o.split_once('=') {
+                            Some((n, v)) => n == other && v == value,
+                            None => o == other,
+                        })
+                    }) => {}
                 other => violations.push(
                     format!("query parameter {other}"),
                     format!("is not documented for {} ({})", self.id, self.page.path),

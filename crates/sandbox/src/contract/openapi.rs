@@ -493,7 +493,8 @@ impl<'a> Operation<'a> {
                 Direction::Response,
                 violations,
             ),
-            (Some(_), None) if status < 400 => {
+            // 204 carries no body by definition (HTTP), whatever schema the document gives it.
+            (Some(_), None) if status < 400 && status != 204 => {
                 violations.push("response".into(), "has no JSON body".into())
             }
             _ => {}
@@ -534,6 +535,23 @@ impl SpecSet {
         direction: Direction,
         violations: &mut Violations,
     ) {
+        // Swagger 2.0 has no null: a value may be null only where the definition says
+        // `x-nullable: true` (AutoRest's extension, beside a `$ref` or on the schema itself).
+        // Elsewhere the member is left out.
+        if value.is_null() {
+            let marked = schema.value.get("x-nullable").and_then(Value::as_bool) == Some(true);
+            let allowed = self.resolve(schema).is_some_and(|s| {
+                let shape = self.shape(s);
+                shape.nullable || shape.is_bare_object()
+            });
+            if !marked && !allowed {
+                violations.push(
+                    at.into(),
+                    "is null, which the definition does not allow (leave it out)".into(),
+                );
+            }
+            return;
+        }
         let Some(schema) = self.resolve(schema) else {
             violations.push(at.into(), "its schema does not resolve".into());
             return;
@@ -593,6 +611,13 @@ impl SpecSet {
                 self.check_object(&shape, object, at, direction, violations)
             }
             Value::Array(items) => {
+                let count = items.len() as u64;
+                if let Some(min) = shape.min_items.filter(|min| count < *min) {
+                    violations.push(at.into(), format!("has {count} items, fewer than {min}"));
+                }
+                if let Some(max) = shape.max_items.filter(|max| count > *max) {
+                    violations.push(at.into(), format!("has {count} items, more than {max}"));
+                }
                 if let Some(items_schema) = shape.items {
                     for (index, item) in items.iter().enumerate() {
                         self.check(
@@ -737,6 +762,17 @@ impl SpecSet {
         if let Some(format) = value.get("format").and_then(Value::as_str) {
             shape.format = Some(format);
         }
+        if value.get("x-nullable").and_then(Value::as_bool) == Some(true) {
+            shape.nullable = true;
+        }
+        for (key, slot) in [
+            ("minItems", &mut shape.min_items),
+            ("maxItems", &mut shape.max_items),
+        ] {
+            if let Some(limit) = value.get(key).and_then(Value::as_u64) {
+                *slot = Some(limit);
+            }
+        }
         // An enum marked `x-ms-enum.modelAsString: true` is extensible: the service may take and
         // answer values beyond the listed ones (workbook category `sentinel`, DCR kind `Direct`),
         // so only a closed enum is enforced.
@@ -820,6 +856,9 @@ struct Shape<'a> {
     format: Option<&'a str>,
     enumeration: Option<&'a Vec<Value>>,
     items: Option<At<'a>>,
+    min_items: Option<u64>,
+    max_items: Option<u64>,
+    nullable: bool,
     properties: Vec<(String, At<'a>)>,
     required: BTreeSet<String>,
     additional: Additional<'a>,
