@@ -510,8 +510,12 @@ fn check_request<'a>(
     if violations.is_empty() {
         Ok(Some(matched))
     } else {
-        let code = if api == Api::Defender && violations.0.iter().all(|(at, _)| at.starts_with('$'))
-        {
+        // Defender answers an invalid OData query with `ODataError` (common-errors.md).
+        let query_only = violations
+            .0
+            .iter()
+            .all(|(at, _)| at.starts_with('$') || at.starts_with("query parameter"));
+        let code = if api == Api::Defender && query_only {
             "ODataError"
         } else {
             bad_request_code(api)
