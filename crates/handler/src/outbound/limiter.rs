@@ -30,6 +30,9 @@ pub enum Bucket {
     DefenderLiveResponse,
     /// `POST /api/indicators/import`.
     DefenderIndicatorImport,
+    /// `GET /api/machineactions/{id}/getPackageUri` (also counted as a machine call): 2 a minute
+    /// and 120 an hour (get-package-sas-uri.md).
+    DefenderPackageUri,
     /// Every other Defender endpoint (indicators, alerts, files, IPs, domains, library).
     DefenderGeneral,
     /// Graph `runHuntingQuery`.
@@ -42,6 +45,7 @@ impl Bucket {
             Self::DefenderMachines => "Defender machine and machine-action calls",
             Self::DefenderLiveResponse => "Defender live response sessions",
             Self::DefenderIndicatorImport => "Defender indicator imports",
+            Self::DefenderPackageUri => "Defender investigation package links",
             Self::DefenderGeneral => "Defender API calls",
             Self::GraphHunting => "advanced hunting queries",
         }
@@ -83,6 +87,7 @@ pub struct RateLimits {
     pub defender_machines: Vec<Window>,
     pub defender_live_response: Vec<Window>,
     pub defender_indicator_import: Vec<Window>,
+    pub defender_package_uri: Vec<Window>,
     pub defender_general: Vec<Window>,
     pub graph_hunting: Vec<Window>,
 }
@@ -97,6 +102,7 @@ impl RateLimits {
             ],
             defender_live_response: vec![Window::per_minute(10)],
             defender_indicator_import: vec![Window::per_minute(30)],
+            defender_package_uri: vec![Window::per_minute(2), Window::per_hour(120)],
             defender_general: vec![Window::per_minute(100), Window::per_hour(1500)],
             graph_hunting: vec![Window::per_minute(45), Window::per_hour(1500)],
         }
@@ -108,6 +114,7 @@ impl RateLimits {
             &mut self.defender_machines,
             &mut self.defender_live_response,
             &mut self.defender_indicator_import,
+            &mut self.defender_package_uri,
             &mut self.defender_general,
             &mut self.graph_hunting,
         ] {
@@ -123,6 +130,7 @@ impl RateLimits {
             Bucket::DefenderMachines => &self.defender_machines,
             Bucket::DefenderLiveResponse => &self.defender_live_response,
             Bucket::DefenderIndicatorImport => &self.defender_indicator_import,
+            Bucket::DefenderPackageUri => &self.defender_package_uri,
             Bucket::DefenderGeneral => &self.defender_general,
             Bucket::GraphHunting => &self.graph_hunting,
         }

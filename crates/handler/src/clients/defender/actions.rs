@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{DefenderClient, MACHINES, MachineId, ValueString, odata_string};
+use super::{DefenderClient, MACHINES, MachineId, PACKAGE_URI, ValueString, odata_string};
 use crate::outbound::{Api, ApiError, ApiRequest, Bucket, Collected, ListPosition, Replay};
 use crate::tenants::TenantId;
 
@@ -414,6 +414,7 @@ impl DefenderClient {
     }
 
     /// A short-lived download link to the investigation package a collection action produced.
+    /// Paced by its own quota too: 2 calls a minute and 120 an hour (get-package-sas-uri.md).
     pub async fn package_uri(&self, tenant: &TenantId, id: &ActionId) -> Result<String, ApiError> {
         let url = self.http.url(
             Api::Defender,
@@ -422,7 +423,7 @@ impl DefenderClient {
         );
         let value = self
             .http
-            .json::<ValueString>(&ApiRequest::get(Api::Defender, tenant, url).paced(MACHINES))
+            .json::<ValueString>(&ApiRequest::get(Api::Defender, tenant, url).paced(PACKAGE_URI))
             .await?
             .value;
         package_link(&value).ok_or_else(|| ApiError::Decode {

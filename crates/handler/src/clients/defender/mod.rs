@@ -31,6 +31,7 @@ pub use indicators::{
 pub use library::{LibraryFile, LibraryFileName, LibraryUpload, MAX_LIBRARY_FILE_BYTES};
 
 const MACHINES: &[Bucket] = &[Bucket::DefenderMachines];
+const PACKAGE_URI: &[Bucket] = &[Bucket::DefenderMachines, Bucket::DefenderPackageUri];
 
 /// A machine id: the 40-character hexadecimal id Defender assigns to a device.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
