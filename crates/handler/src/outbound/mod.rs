@@ -458,7 +458,9 @@ impl HttpCore {
                     })
                 })
                 .transpose()?;
-            position = link.map(ListPosition::start);
+            position = link
+                .or_else(|| skip_past_full_page(api, &url, page_len))
+                .map(ListPosition::start);
             if items.len() >= max_items {
                 return Ok(Collected {
                     items,
@@ -563,6 +565,33 @@ pub fn decode<T: DeserializeOwned>(api: Api, body: &[u8]) -> Result<T, ApiError>
     })
 }
 
+/// The Defender API's `$top` cuts a list rather than paging it: a page of exactly `$top` records
+/// without `@odata.nextLink` may have more behind it, read with `$skip` (get-machines.md and the
+/// other list pages document `$top` and `$skip`). Other APIs page with their next links.
+fn skip_past_full_page(api: Api, url: &Url, page_len: usize) -> Option<Url> {
+    if api != Api::Defender {
+        return None;
+    }
+    let number = |name: &str| {
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| value.parse::<usize>().ok())
+    };
+    let top = number("$top").filter(|top| *top > 0 && page_len >= *top)?;
+    let skip = number("$skip").unwrap_or(0) + top;
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| key != "$skip")
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    let mut next = url.clone();
+    next.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("$skip", &skip.to_string());
+    Some(next)
+}
+
 /// A link without its query string, which holds the signature of a pre-signed link.
 fn without_query(link: &Url) -> String {
     let mut shown = link.clone();
@@ -631,4 +660,21 @@ pub fn http_client(config: &OutboundConfig) -> Result<reqwest::Client, HttpCoreE
         builder = builder.tls_certs_merge(certificates);
     }
     builder.build().map_err(HttpCoreError::Client)
+}
+
+#[cfg(test)]
+mod paging_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_defender_page_continues_with_skip_and_a_short_one_ends() {
+        let url = Url::parse("https://api.test/api/machines?%24top=200&%24filter=x").unwrap();
+        let next = skip_past_full_page(Api::Defender, &url, 200).expect("a full page continues");
+        let pairs: Vec<(String, String)> = next.query_pairs().into_owned().collect();
+        assert!(pairs.contains(&("$skip".into(), "200".into())), "{pairs:?}");
+        let after = skip_past_full_page(Api::Defender, &next, 200).expect("and again");
+        assert!(after.query_pairs().any(|(k, v)| k == "$skip" && v == "400"));
+        assert_eq!(skip_past_full_page(Api::Defender, &url, 199), None);
+        assert_eq!(skip_past_full_page(Api::Graph, &url, 200), None);
+    }
 }

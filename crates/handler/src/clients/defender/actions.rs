@@ -371,12 +371,7 @@ impl DefenderClient {
 
     pub fn actions_start(&self, filter: &ActionFilter) -> ListPosition {
         let filter = filter.odata();
-        let query: Vec<(&str, &str)> = filter
-            .as_deref()
-            .map(|f| ("$filter", f))
-            .into_iter()
-            .collect();
-        ListPosition::start(self.http.url(Api::Defender, "/api/machineactions", &query))
+        self.list_start("/api/machineactions", filter.as_deref())
     }
 
     pub async fn list_actions(

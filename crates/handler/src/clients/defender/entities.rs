@@ -284,12 +284,7 @@ impl DefenderClient {
 
     pub fn alerts_start(&self, filter: &AlertFilter) -> ListPosition {
         let filter = filter.odata();
-        let query: Vec<(&str, &str)> = filter
-            .as_deref()
-            .map(|f| ("$filter", f))
-            .into_iter()
-            .collect();
-        ListPosition::start(self.http.url(Api::Defender, "/api/alerts", &query))
+        self.list_start("/api/alerts", filter.as_deref())
     }
 
     pub async fn list_alerts(

@@ -384,12 +384,7 @@ impl IndicatorFilter {
 impl DefenderClient {
     pub fn indicators_start(&self, filter: &IndicatorFilter) -> ListPosition {
         let filter = filter.odata();
-        let query: Vec<(&str, &str)> = filter
-            .as_deref()
-            .map(|f| ("$filter", f))
-            .into_iter()
-            .collect();
-        ListPosition::start(self.http.url(Api::Defender, "/api/indicators", &query))
+        self.list_start("/api/indicators", filter.as_deref())
     }
 
     pub async fn list_indicators(

@@ -31,6 +31,9 @@ pub use indicators::{
 pub use library::{LibraryFile, LibraryFileName, LibraryUpload, MAX_LIBRARY_FILE_BYTES};
 
 const MACHINES: &[Bucket] = &[Bucket::DefenderMachines];
+/// Records asked for per page of a Defender list (the pages allow up to 10,000: "$top with max
+/// value of 10,000", get-machines.md and the other list pages).
+const LIST_PAGE: usize = 200;
 const PACKAGE_URI: &[Bucket] = &[Bucket::DefenderMachines, Bucket::DefenderPackageUri];
 
 /// A machine id: the 40-character hexadecimal id Defender assigns to a device.
@@ -130,8 +133,17 @@ impl DefenderClient {
 
     /// The first page of the machine list, with an optional OData `$filter`.
     pub fn machines_start(&self, filter: Option<&str>) -> ListPosition {
-        let query: Vec<(&str, &str)> = filter.map(|f| ("$filter", f)).into_iter().collect();
-        ListPosition::start(self.http.url(Api::Defender, "/api/machines", &query))
+        self.list_start("/api/machines", filter)
+    }
+
+    /// The first page of a list that takes `$filter`, `$top` and `$skip`. Without `$top` the
+    /// service answers pages of up to 10,000 records; a tool wants far fewer, so pages of
+    /// [`LIST_PAGE`] are asked for and [`HttpCore::collect`] moves on with `$skip`.
+    fn list_start(&self, path: &str, filter: Option<&str>) -> ListPosition {
+        let page = LIST_PAGE.to_string();
+        let mut query: Vec<(&str, &str)> = vec![("$top", page.as_str())];
+        query.extend(filter.map(|f| ("$filter", f)));
+        ListPosition::start(self.http.url(Api::Defender, path, &query))
     }
 
     /// get-machines.md, "Response": "If there are no recent machines, you see `404 Not Found`",
