@@ -64,3 +64,31 @@ async fn a_hunting_query_that_failed_after_it_was_sent_is_not_sent_again() {
         "a query that may have run spends hunting quota: it is reported, not repeated"
     );
 }
+
+#[tokio::test]
+async fn a_defender_list_is_read_in_pages_of_200_and_continued_with_skip() {
+    // A service that would answer up to 10,000 records a page, as Defender does without $top.
+    let options = SandboxOptions {
+        page_size: 10_000,
+        extra_workstations: 450,
+        ..fast_sandbox_options()
+    };
+    let app = TestApp::start_with(options, &[]).await;
+    let client = app.client().await;
+    let output = ok(&call(
+        &client,
+        "mde_list_machines",
+        json!({"tenant_id": CONTOSO, "limit": 450}),
+    )
+    .await);
+    let machines = output["machines"].as_array().expect("machines");
+    assert_eq!(machines.len(), 450, "{output}");
+    let ids: std::collections::BTreeSet<&str> =
+        machines.iter().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(ids.len(), 450, "pages continued with $skip overlap nothing");
+    assert_eq!(
+        app.sandbox.stats().count("GET", "/defender/api/machines"),
+        3,
+        "450 machines in pages of 200: three reads, none of the service's 10,000-record default"
+    );
+}
