@@ -611,8 +611,8 @@ async fn data_collection_rules_endpoints_associations_and_lighthouse() {
         arm.rg
     );
     let (s, e) = arm.send(Method::PUT, &url, rule.clone()).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(e["error"]["code"], "InvalidOutputTable");
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["error"]["code"], "InvalidOutputTable", "{e}");
     let table = json!({"properties": {"schema": {"name": "AppAudit_CL", "columns": [{"name": "TimeGenerated", "type": "dateTime"}, {"name": "UserName", "type": "string"}]}}});
     arm.settle(
         arm.raw(

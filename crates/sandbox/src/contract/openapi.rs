@@ -587,6 +587,10 @@ impl SpecSet {
         if let Some(allowed) = shape.enumeration
             && !value.is_null()
             && !allowed.contains(value)
+            // An answer may carry a value added to an extensible enum since; a request is held
+            // to the list, so a misspelt value is caught before Microsoft sees it.
+            && !(shape.extensible
+                && (direction == Direction::Response || beyond_the_list(shape.enum_name, value)))
         {
             violations.push(
                 at.into(),
@@ -773,17 +777,15 @@ impl SpecSet {
                 *slot = Some(limit);
             }
         }
-        // An enum marked `x-ms-enum.modelAsString: true` is extensible: the service may take and
-        // answer values beyond the listed ones (workbook category `sentinel`, DCR kind `Direct`),
-        // so only a closed enum is enforced.
-        let extensible = value
-            .pointer("/x-ms-enum/modelAsString")
-            .and_then(Value::as_bool)
-            == Some(true);
-        if let Some(allowed) = value.get("enum").and_then(Value::as_array)
-            && !extensible
-        {
+        if let Some(allowed) = value.get("enum").and_then(Value::as_array) {
             shape.enumeration = Some(allowed);
+            // `x-ms-enum.modelAsString: true` marks an extensible enum: Microsoft may answer
+            // values it adds later, and takes a few beyond the list (see `BEYOND_THE_LIST`).
+            shape.extensible = value
+                .pointer("/x-ms-enum/modelAsString")
+                .and_then(Value::as_bool)
+                == Some(true);
+            shape.enum_name = value.pointer("/x-ms-enum/name").and_then(Value::as_str);
         }
         if let Some(items) = value.get("items") {
             shape.items = Some(At {
@@ -859,6 +861,8 @@ struct Shape<'a> {
     min_items: Option<u64>,
     max_items: Option<u64>,
     nullable: bool,
+    extensible: bool,
+    enum_name: Option<&'a str>,
     properties: Vec<(String, At<'a>)>,
     required: BTreeSet<String>,
     additional: Additional<'a>,
@@ -875,6 +879,41 @@ impl Shape<'_> {
             && matches!(self.additional, Additional::Closed)
             && self.items.is_none()
     }
+}
+
+/// Values of extensible enums (`x-ms-enum.modelAsString: true`) that the service takes though the
+/// Swagger does not list them: `(x-ms-enum name, value, where Microsoft documents it)`.
+const BEYOND_THE_LIST: &[(&str, &str, &str)] = &[
+    (
+        "CategoryType",
+        "sentinel",
+        "Microsoft Sentinel keeps its workbooks under category 'sentinel' (the Sentinel workbook ARM templates set \"category\": \"sentinel\")",
+    ),
+    (
+        "KnownDataCollectionRuleResourceKind",
+        "Direct",
+        "Azure Monitor's Logs ingestion API uses data collection rules of kind 'Direct' (data-collection-rule-structure, 'kind')",
+    ),
+    (
+        "KnownDataFlowStreams",
+        "Custom-*",
+        "a custom stream declared in the rule's own streamDeclarations (DataCollectionRule.streamDeclarations: 'Custom-' streams)",
+    ),
+];
+
+/// Whether `value` is one of the documented values beyond the list of the enum `name` (an entry
+/// ending in `*` is a prefix).
+fn beyond_the_list(name: Option<&str>, value: &Value) -> bool {
+    let Some(text) = value.as_str() else {
+        return false;
+    };
+    BEYOND_THE_LIST.iter().any(|(enum_name, extra, _)| {
+        name == Some(*enum_name)
+            && match extra.strip_suffix('*') {
+                Some(prefix) => text.starts_with(prefix) && text.len() > prefix.len(),
+                None => text == *extra,
+            }
+    })
 }
 
 /// What an object accepts beyond its named properties. A schema with named properties and no
@@ -1021,7 +1060,8 @@ mod tests {
             "swagger": "2.0", "info": {"version": "v1"},
             "paths": {"/q": {"post": {"operationId": "Q", "parameters": [
                 {"name": "body", "in": "body", "schema": {"type": "object", "properties": {
-                    "category": {"type": "string", "enum": ["workbook"], "x-ms-enum": {"name": "C", "modelAsString": true}},
+                    "category": {"type": "string", "enum": ["workbook"], "x-ms-enum": {"name": "CategoryType", "modelAsString": true}},
+                    "other": {"type": "string", "enum": ["A"], "x-ms-enum": {"name": "E", "modelAsString": true}},
                     "closed": {"type": "string", "enum": ["A"], "x-ms-enum": {"name": "D", "modelAsString": false}},
                     "cells": {"type": "array", "items": {"type": "object"}}}}}],
                 "responses": {"200": {}}}}}
