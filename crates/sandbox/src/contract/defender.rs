@@ -119,7 +119,7 @@ impl Contract {
     pub fn find(&self, method: &str, path: &str) -> Option<&Endpoint> {
         self.endpoints
             .iter()
-            .find(|e| e.method.eq_ignore_ascii_case(method) && path_matches(&e.path, path))
+            .find(|e| e.method.eq_ignore_ascii_case(method) && super::path_matches(&e.path, path))
     }
 
     /// Checks an answer's property names against the entity table of the endpoint.
@@ -333,34 +333,6 @@ impl Endpoint {
     }
 }
 
-fn path_matches(template: &str, path: &str) -> bool {
-    let template: Vec<&str> = template.trim_matches('/').split('/').collect();
-    let path: Vec<&str> = path.trim_matches('/').split('/').collect();
-    template.len() == path.len()
-        && template
-            .iter()
-            .zip(&path)
-            .all(|(t, p)| segment_matches(t, p))
-}
-
-/// `{id}` matches any non-empty segment; `Name(index={index})` matches `Name(index=0)`.
-fn segment_matches(template: &str, segment: &str) -> bool {
-    match template.find('{') {
-        None => template.eq_ignore_ascii_case(segment),
-        Some(open) => {
-            let close = template.rfind('}').unwrap_or(template.len() - 1);
-            let (head, tail) = (&template[..open], &template[close + 1..]);
-            segment.len() > head.len() + tail.len()
-                && segment
-                    .get(..head.len())
-                    .is_some_and(|h| h.eq_ignore_ascii_case(head))
-                && segment
-                    .get(segment.len() - tail.len()..)
-                    .is_some_and(|t| t.eq_ignore_ascii_case(tail))
-        }
-    }
-}
-
 /// The property names an OData `$filter` reads (lambda variables and literals left out).
 pub fn filter_properties(filter: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -431,11 +403,11 @@ mod tests {
 
     #[test]
     fn templated_segments_match_their_values() {
-        assert!(path_matches(
+        assert!(super::super::path_matches(
             "/api/machineactions/{id}/GetLiveResponseResultDownloadLink(index={index})",
             "/api/machineactions/abc/GetLiveResponseResultDownloadLink(index=0)"
         ));
-        assert!(!path_matches(
+        assert!(!super::super::path_matches(
             "/api/machines/{id}/isolate",
             "/api/machines/abc/isolate/x"
         ));

@@ -352,10 +352,9 @@ impl Schema {
     }
 
     pub fn find(&self, method: &str, path: &str) -> Option<Operation<'_>> {
-        let spec = self
-            .operations
-            .iter()
-            .find(|o| o.method.eq_ignore_ascii_case(method) && template_matches(&o.path, path))?;
+        let spec = self.operations.iter().find(|o| {
+            o.method.eq_ignore_ascii_case(method) && super::path_matches(&o.path, path)
+        })?;
         let shape = SHAPES.iter().find(|(id, _)| *id == spec.id)?.1;
         let version = path.trim_start_matches('/').split('/').next()?;
         let types = self.schemas.get(version)?;
@@ -374,16 +373,6 @@ impl Schema {
             version: if version == "beta" { "beta" } else { "v1.0" },
         })
     }
-}
-
-fn template_matches(template: &str, path: &str) -> bool {
-    let template: Vec<&str> = template.trim_matches('/').split('/').collect();
-    let path: Vec<&str> = path.trim_matches('/').split('/').collect();
-    template.len() == path.len()
-        && template
-            .iter()
-            .zip(&path)
-            .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t.eq_ignore_ascii_case(p))
 }
 
 impl Operation<'_> {

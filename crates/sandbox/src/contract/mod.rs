@@ -160,6 +160,36 @@ impl Violations {
     }
 }
 
+/// Whether `path` fits a path template of the Defender contract or Graph's pages (one segment
+/// per `{parameter}`; literal segments compare without regard to case, as the services route).
+pub(crate) fn path_matches(template: &str, path: &str) -> bool {
+    let template: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let path: Vec<&str> = path.trim_matches('/').split('/').collect();
+    template.len() == path.len()
+        && template
+            .iter()
+            .zip(&path)
+            .all(|(t, p)| segment_matches(t, p))
+}
+
+/// `{id}` matches any non-empty segment; `Name(index={index})` matches `Name(index=0)`.
+fn segment_matches(template: &str, segment: &str) -> bool {
+    match template.find('{') {
+        None => template.eq_ignore_ascii_case(segment),
+        Some(open) => {
+            let close = template.rfind('}').unwrap_or(template.len() - 1);
+            let (head, tail) = (&template[..open], &template[close + 1..]);
+            segment.len() > head.len() + tail.len()
+                && segment
+                    .get(..head.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(head))
+                && segment
+                    .get(segment.len() - tail.len()..)
+                    .is_some_and(|t| t.eq_ignore_ascii_case(tail))
+        }
+    }
+}
+
 /// An ISO 8601 duration as ARM writes them (`PT5H`, `P1D`, `PT30M`).
 pub fn iso_duration(text: &str) -> bool {
     let Some(rest) = text.strip_prefix('P') else {

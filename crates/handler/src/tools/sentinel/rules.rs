@@ -154,7 +154,7 @@ impl RuleKind {
     /// The writable properties of the kind: `#/definitions/ScheduledAlertRuleProperties` (with
     /// `ScheduledAlertRuleCommonProperties`) and `#/definitions/NrtAlertRuleProperties` of
     /// `preview/2025-10-01-preview/openapi.json`, without the read-only `lastModifiedUtc`.
-    fn writable(self) -> &'static [&'static str] {
+    fn writable(self) -> Vec<&'static str> {
         const SHARED: &[&str] = &[
             "alertRuleTemplateName",
             "templateVersion",
@@ -175,33 +175,16 @@ impl RuleKind {
             "eventGroupingSettings",
             "sentinelEntitiesMappings",
         ];
-        const SCHEDULED: &[&str] = &[
-            "alertRuleTemplateName",
-            "templateVersion",
-            "description",
-            "displayName",
-            "enabled",
-            "query",
-            "severity",
-            "tactics",
-            "techniques",
-            "subTechniques",
-            "suppressionDuration",
-            "suppressionEnabled",
-            "incidentConfiguration",
-            "customDetails",
-            "entityMappings",
-            "alertDetailsOverride",
-            "eventGroupingSettings",
-            "sentinelEntitiesMappings",
+        // Scheduled rules add the schedule to what NRT rules take.
+        const SCHEDULE: &[&str] = &[
             "queryFrequency",
             "queryPeriod",
             "triggerOperator",
             "triggerThreshold",
         ];
         match self {
-            Self::Scheduled => SCHEDULED,
-            Self::Nrt => SHARED,
+            Self::Scheduled => [SHARED, SCHEDULE].concat(),
+            Self::Nrt => SHARED.to_vec(),
         }
     }
 }
