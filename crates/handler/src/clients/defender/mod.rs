@@ -102,8 +102,6 @@ pub struct Machine {
     pub machine_tags: Vec<String>,
     pub is_aad_joined: Option<bool>,
     pub aad_device_id: Option<String>,
-    /// Not a property of machine.md; read only in case the service sends it.
-    pub agent_version: Option<String>,
 }
 
 /// A user seen logging on to a device.
