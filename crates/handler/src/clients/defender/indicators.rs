@@ -446,21 +446,8 @@ impl DefenderClient {
         tenant: &TenantId,
         id: &IndicatorId,
     ) -> Result<(), ApiError> {
-        let url = self.http.url(
-            Api::Defender,
-            &format!("/api/indicators/{}", id.as_str()),
-            &[],
-        );
-        self.http
-            .send(&ApiRequest::bodiless(
-                Api::Defender,
-                tenant,
-                Method::DELETE,
-                url,
-                Replay::Safe,
-            ))
+        self.delete(tenant, &format!("/api/indicators/{}", id.as_str()))
             .await
-            .map(drop)
     }
 }
 

@@ -164,21 +164,8 @@ impl DefenderClient {
         tenant: &TenantId,
         name: &LibraryFileName,
     ) -> Result<(), ApiError> {
-        let url = self.http.url(
-            Api::Defender,
-            &format!("/api/libraryfiles/{}", name.as_str()),
-            &[],
-        );
-        self.http
-            .send(&ApiRequest::bodiless(
-                Api::Defender,
-                tenant,
-                Method::DELETE,
-                url,
-                Replay::Safe,
-            ))
+        self.delete(tenant, &format!("/api/libraryfiles/{}", name.as_str()))
             .await
-            .map(drop)
     }
 }
 

@@ -134,6 +134,21 @@ impl DefenderClient {
         self.list_start("/api/machines", filter)
     }
 
+    /// Deletes the resource at `path` (an indicator, a library file): a DELETE is safe to repeat.
+    async fn delete(&self, tenant: &TenantId, path: &str) -> Result<(), ApiError> {
+        let url = self.http.url(Api::Defender, path, &[]);
+        self.http
+            .send(&ApiRequest::bodiless(
+                Api::Defender,
+                tenant,
+                reqwest::Method::DELETE,
+                url,
+                crate::outbound::Replay::Safe,
+            ))
+            .await
+            .map(drop)
+    }
+
     /// The first page of a list that takes `$filter`, `$top` and `$skip`. Without `$top` the
     /// service answers pages of up to 10,000 records; a tool wants far fewer, so pages of
     /// [`LIST_PAGE`] are asked for and [`HttpCore::collect`] moves on with `$skip`.
