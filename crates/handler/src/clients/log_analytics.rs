@@ -101,7 +101,7 @@ impl LogAnalyticsClient {
             &QueryBody { query, timespan },
             Replay::Costly,
         )
-        .query();
+        .query_timeout();
         self.http.json(&request).await
     }
 }

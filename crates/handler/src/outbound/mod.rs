@@ -101,7 +101,7 @@ pub struct ApiRequest<'a> {
     /// The rate buckets this call counts against (see [`Bucket`]).
     pub buckets: &'static [Bucket],
     /// How long this call may take, when it is not the client-wide `OUTBOUND_TIMEOUT_SECONDS`
-    /// (queries that Microsoft lets run for minutes, see [`ApiRequest::query`]).
+    /// (queries that Microsoft lets run for minutes, see [`ApiRequest::query_timeout`]).
     pub timeout: Option<Duration>,
 }
 
@@ -191,11 +191,9 @@ impl<'a> ApiRequest<'a> {
         }
     }
 
-    /// A hunting or log query: it may run for up to [`QUERY_TIMEOUT`], and once sent it is never
-    /// sent again ([`Replay::Costly`]).
-    pub fn query(mut self) -> Self {
+    /// A hunting or log query may run for up to [`QUERY_TIMEOUT`] (send it as [`Replay::Costly`]).
+    pub fn query_timeout(mut self) -> Self {
         self.timeout = Some(QUERY_TIMEOUT);
-        self.replay = Replay::Costly;
         self
     }
 

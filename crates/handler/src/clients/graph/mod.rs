@@ -78,7 +78,7 @@ impl GraphClient {
             &HuntingQueryBody { query, timespan },
             Replay::Costly,
         )
-        .query()
+        .query_timeout()
         .paced(&[Bucket::GraphHunting]);
         self.http.json(&request).await
     }
