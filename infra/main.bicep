@@ -94,12 +94,20 @@ param authAudience string = ''
 @description('AUTH_ALLOWED_TENANTS: tenant ids whose users and apps may call (comma-separated); empty: the tenant of this deployment.')
 param authAllowedTenants string = ''
 
-@description('APPROVAL_FALLBACK: for destructive tools when the client cannot ask the person: refuse, or confirm (a preview and a single-use confirmation token bound to the exact arguments and caller).')
+@description('APPROVAL_FALLBACK: for destructive tools when the client cannot ask the person: page (a person approves on the approval page, signed in through App Service authentication; needs enableInboundEntraAuth), confirm (a preview and a single-use token the client passes back; nothing proves a person saw it), or refuse. Empty: page with App Service authentication, else confirm.')
 @allowed([
+  ''
+  'page'
   'refuse'
   'confirm'
 ])
-param approvalFallback string = 'confirm'
+param approvalFallback string = ''
+
+@description('APPROVAL_SECOND_PERSON: off, destructive (every destructive call needs a second person with the approver role or Admin), or a number of targets above which it does.')
+param approvalSecondPerson string = 'off'
+
+@description('DESTRUCTIVE_TOOLS_DISABLED: true refuses every destructive tool at once (for an incident in the tooling itself).')
+param destructiveToolsDisabled bool = false
 
 @description('APPROVAL_SIGNING_KEY: key that seals approval state and confirmation tokens, shared by all instances; a new one is generated on each deployment (outstanding confirmations then expire).')
 @secure()
@@ -425,6 +433,7 @@ var handlerAppSettings = union(sharedAppSettings, {
   PS_MANIFEST_REFRESH_SECONDS: '30'
   PS_JOB_DEADLINE_MINUTES: '60'
   MCP_MAX_ARGUMENT_BYTES: '524288'
+  MCP_CALL_DEADLINE_SECONDS: '40'
   MCP_RATE_LIMIT_PER_MINUTE: '120'
   MCP_RATE_LIMIT_BURST: '30'
   AUTH_INBOUND_MODE: authInboundMode
@@ -436,10 +445,17 @@ var handlerAppSettings = union(sharedAppSettings, {
   AUTH_ROLE_RESPONDER: 'MCP.Responder'
   AUTH_ROLE_ADMIN: 'MCP.Admin'
   AUTH_LOCAL_ROLE: 'reader'
-  APPROVAL_FALLBACK: approvalFallback
+  APPROVAL_FALLBACK: !empty(approvalFallback) ? approvalFallback : (enableInboundEntraAuth ? 'page' : 'confirm')
   // Two GUIDs: 72 characters, above the handler's minimum key length.
   APPROVAL_SIGNING_KEY: '${approvalSigningKey}${guid(approvalSigningKey)}'
   APPROVAL_TTL_SECONDS: '300'
+  // Empty: the page's URL is https://<WEBSITE_HOSTNAME>.
+  APPROVAL_PUBLIC_URL: ''
+  APPROVAL_SECOND_PERSON: approvalSecondPerson
+  AUTH_ROLE_APPROVER: 'MCP.Approver'
+  DESTRUCTIVE_TOOLS_DISABLED: destructiveToolsDisabled ? 'true' : 'false'
+  DESTRUCTIVE_MAX_TARGETS_PER_CALL: '1000'
+  DESTRUCTIVE_MAX_TARGETS_PER_TENANT_HOUR: '2000'
 }, enableInboundEntraAuth ? {
   // Makes App Service authentication serve /.well-known/oauth-protected-resource for MCP clients.
   WEBSITE_AUTH_PRM_DEFAULT_WITH_SCOPES: '${inboundApp!.outputs.identifierUri}/user_impersonation'

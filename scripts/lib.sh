@@ -1,6 +1,6 @@
 # Shared by the scripts: the Node tools this project installs for itself (Azurite, Node 22, the MCP
-# conformance suite, the Bicep parser), an Azurite started on free loopback ports, and the build of
-# the handler binary that is shipped.
+# conformance suite, the Bicep parser, playwright-core), Debian's Chromium for the browser tests, an
+# Azurite started on free loopback ports, and the build of the handler binary that is shipped.
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,9 +13,32 @@ ensure_node_tools() {
   local stamp="$TOOLS/node_modules/.installed-from" wanted
   wanted=$(sha256sum "$TOOLS/package-lock.json" | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] || ! "$TOOLS/node_modules/.bin/node" --version >/dev/null 2>&1; then
-    echo "== installing test tools (Azurite, Node 22, MCP conformance, tree-sitter-bicep) from npm"
+    echo "== installing test tools (Azurite, Node 22, MCP conformance, tree-sitter-bicep, playwright-core) from npm"
     (cd "$TOOLS" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$wanted" >"$stamp"
+  fi
+}
+
+# The approval page is tested in a real browser: Debian's Chromium, driven headless by playwright-core
+# (test-tools/browser), which downloads no browser of its own.
+ensure_chromium() {
+  local chromium=/usr/bin/chromium
+  if [ -x "$chromium" ]; then return 0; fi
+  echo "== installing Chromium (Debian) for the browser tests of the approval page"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "Chromium ($chromium) is missing and there is no apt-get; install Debian's chromium package and run again" >&2
+    return 1
+  fi
+  # Without package lists (a fresh machine) the install fails: fetch them and try once more.
+  if ! $sudo apt-get install -y -qq --no-install-recommends chromium; then
+    echo "== apt-get update, then installing Chromium again"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends chromium || true
+  fi
+  if [ ! -x "$chromium" ]; then
+    echo "could not install Chromium ($chromium); install Debian's chromium package and run again" >&2
+    return 1
   fi
 }
 

@@ -28,8 +28,11 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
     globalValidation: {
       requireAuthentication: true
       unauthenticatedClientAction: 'Return401'
+      // The approval page signs people in itself: without a session it answers 401 with a link
+      // to /.auth/login/aad, where App Service signs the person in and sends them back.
       excludedPaths: [
         '/api/health'
+        '/api/approvals/*'
       ]
     }
     httpSettings: {

@@ -2,7 +2,8 @@
 //! production, where Microsoft's APIs are another host) and prints what a pay-per-execution user
 //! pays for: time to the first answered `initialize`, memory, throughput and latency at 1, 8 and
 //! 32 concurrent clients, the handler's own overhead over the sandbox's latency, binary size, and
-//! how many tokens were fetched.
+//! how many tokens were fetched; and what a model pays to read: the tool definitions of each
+//! connection (the default, everything, each toolset) and the answers of typical calls.
 //!
 //! Figures are printed and written to `docs/benchmarks.md`; nothing here asserts a target, so the
 //! numbers are read, not hidden behind a pass or fail.
@@ -39,6 +40,8 @@ struct SandboxInfo {
     client_id: String,
     client_secret: String,
     tenant_id: String,
+    /// The first tenant's first Sentinel workspace (Sentinel tools need one when there are several).
+    workspace: String,
     tenants_json: String,
 }
 
@@ -83,6 +86,7 @@ async fn run() -> BenchResult<()> {
     let (sandbox, info) = start_sandbox(&sandbox_bin, &ca_file)?;
     let port = free_port()?;
     let mcp_url = format!("http://127.0.0.1:{port}/api/mcp");
+    let all_url = format!("{mcp_url}/x/all");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
@@ -136,15 +140,18 @@ async fn run() -> BenchResult<()> {
     );
     let sandbox_url = Arc::new(format!("{}/defender/api/machines", info.base_url));
 
+    let reading = measure_reading(&client, &mcp_url, &info.tenant_id, &info.workspace).await?;
+
     let mut rows = Vec::new();
     let mut peak_rss_kb = idle_rss_kb;
-    for (label, body) in [
-        ("tools/list", list_body.clone()),
-        ("tools/call mde_list_machines", call_body.clone()),
+    for (label, url, body) in [
+        ("tools/list (default set)", &mcp_url, list_body.clone()),
+        ("tools/list (all tools)", &all_url, list_body.clone()),
+        ("tools/call mde_list_machines", &mcp_url, call_body.clone()),
     ] {
-        warm_up(&client, &mcp_url, &body).await?;
+        warm_up(&client, url, &body).await?;
         for clients in CONCURRENCY {
-            let mcp = Arc::new(mcp_url.clone());
+            let mcp = Arc::new(url.clone());
             let body = body.clone();
             let sampler = RssSampler::start(pid);
             let cpu_before = cpu_ticks(pid)?;
@@ -197,7 +204,7 @@ async fn run() -> BenchResult<()> {
         .unwrap_or(&handler_bin)
         .display()
         .to_string();
-    let report = render(
+    let mut report = render(
         &shown,
         first_initialize,
         idle_rss_kb,
@@ -206,12 +213,216 @@ async fn run() -> BenchResult<()> {
         &tokens,
         &rows,
     );
+    report.push_str(&render_reading(&reading));
     println!("{report}");
     let docs = root.join("docs");
     std::fs::create_dir_all(&docs).map_err(|e| e.to_string())?;
     std::fs::write(docs.join("benchmarks.md"), report)
         .map_err(|e| format!("cannot write docs/benchmarks.md: {e}"))?;
     Ok(())
+}
+
+/// What one connection hands a model before the first question.
+struct ConnectionSize {
+    path: String,
+    tools: usize,
+    /// Names, descriptions and input schemas: what clients give the model.
+    model_bytes: usize,
+    /// The whole `tools/list` result (output schemas, annotations and titles too).
+    list_bytes: usize,
+}
+
+/// The answer of one typical call, whole (summary, text and structured content).
+struct AnswerSize {
+    call: String,
+    bytes: usize,
+}
+
+struct Reading {
+    connections: Vec<ConnectionSize>,
+    answers: Vec<AnswerSize>,
+}
+
+/// A token is about four bytes of English or JSON; the figures are estimates for comparing.
+fn tokens(bytes: usize) -> usize {
+    bytes.div_ceil(4)
+}
+
+async fn rpc(
+    client: &reqwest::Client,
+    url: &str,
+    method: &str,
+    params: Value,
+) -> BenchResult<Value> {
+    let answer: Value = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .body(jsonrpc(method, params).to_string())
+        .send()
+        .await
+        .map_err(|e| format!("{method} at {url}: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("{method} at {url}: {e}"))?;
+    let result = answer
+        .get("result")
+        .cloned()
+        .ok_or_else(|| format!("{method} at {url} failed: {answer}"))?;
+    if result["isError"] == true {
+        return Err(format!("{method} at {url} answered a tool error: {result}"));
+    }
+    Ok(result)
+}
+
+async fn connection_size(
+    client: &reqwest::Client,
+    url: &str,
+    path: String,
+) -> BenchResult<ConnectionSize> {
+    let result = rpc(client, url, "tools/list", json!({})).await?;
+    let tools = result["tools"]
+        .as_array()
+        .ok_or("tools/list has no tools")?;
+    let model_bytes = tools
+        .iter()
+        .map(|tool| {
+            let text = |key: &str| tool[key].as_str().map_or(0, str::len);
+            text("name") + text("description") + tool["inputSchema"].to_string().len()
+        })
+        .sum();
+    Ok(ConnectionSize {
+        path,
+        tools: tools.len(),
+        model_bytes,
+        list_bytes: result.to_string().len(),
+    })
+}
+
+/// Sizes of every connection the default one's `toolsets_list` names, and of typical answers
+/// with default arguments in the sandbox's first tenant.
+async fn measure_reading(
+    client: &reqwest::Client,
+    mcp_url: &str,
+    tenant: &str,
+    workspace: &str,
+) -> BenchResult<Reading> {
+    let mut connections = vec![
+        connection_size(client, mcp_url, "/api/mcp (default: triage)".into()).await?,
+        connection_size(client, &format!("{mcp_url}/x/all"), "/api/mcp/x/all".into()).await?,
+        connection_size(
+            client,
+            &format!("{mcp_url}/readonly"),
+            "/api/mcp/readonly".into(),
+        )
+        .await?,
+    ];
+    let listed = rpc(
+        client,
+        mcp_url,
+        "tools/call",
+        json!({"name": "toolsets_list", "arguments": {}}),
+    )
+    .await?;
+    for toolset in listed["structuredContent"]["toolsets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let path = toolset["url"].as_str().ok_or("a toolset without a url")?;
+        let url = format!("{}{path}", mcp_url.trim_end_matches("/api/mcp"));
+        connections.push(connection_size(client, &url, path.to_string()).await?);
+    }
+    let all_url = format!("{mcp_url}/x/all");
+    let calls = [
+        ("tools_list".to_string(), json!({})),
+        ("toolsets_list".into(), json!({})),
+        ("mde_list_machines".into(), json!({"tenant_id": tenant})),
+        ("mde_list_alerts".into(), json!({"tenant_id": tenant})),
+        ("mde_list_incidents".into(), json!({"tenant_id": tenant})),
+        ("mde_list_indicators".into(), json!({"tenant_id": tenant})),
+        (
+            "mde_list_machine_actions".into(),
+            json!({"tenant_id": tenant}),
+        ),
+        (
+            "sentinel_list_incidents".into(),
+            json!({"tenant_id": tenant, "workspace": workspace}),
+        ),
+        (
+            "sentinel_list_analytics_rules".into(),
+            json!({"tenant_id": tenant, "workspace": workspace}),
+        ),
+        (
+            "mde_run_hunting_query".into(),
+            json!({"tenant_id": tenant, "query": "DeviceProcessEvents | take 20"}),
+        ),
+        (
+            "sentinel_run_query".into(),
+            json!({"tenant_id": tenant, "workspace": workspace, "query": "SecurityEvent | take 20"}),
+        ),
+        ("job_list".into(), json!({})),
+        ("audit_search".into(), json!({})),
+    ];
+    let mut answers = Vec::new();
+    for (name, arguments) in calls {
+        let result = if name == "tools_list" {
+            rpc(client, mcp_url, "tools/list", json!({})).await?
+        } else {
+            rpc(
+                client,
+                &all_url,
+                "tools/call",
+                json!({"name": name, "arguments": arguments.clone()}),
+            )
+            .await?
+        };
+        let shown = if name == "tools_list" {
+            "tools/list on /api/mcp".to_string()
+        } else {
+            format!("{name} {arguments}").replace(tenant, "<tenant>")
+        };
+        answers.push(AnswerSize {
+            call: shown,
+            bytes: result.to_string().len(),
+        });
+    }
+    Ok(Reading {
+        connections,
+        answers,
+    })
+}
+
+fn render_reading(reading: &Reading) -> String {
+    let mut out = String::from(
+        "\n## What a model reads\n\nBytes of compact JSON; tokens estimated at 4 bytes each. \"Model\" is what clients \
+         hand the model for each tool (name, description, input schema); \"tools/list\" is the whole answer. Budgets \
+         (kept by `crates/handler/tests/catalogue_budget.rs`): default set 32 KB, all tools 80 KB, whole list 150 KB.\n\n\
+         | connection | tools | model bytes | model tokens | tools/list bytes |\n|---|---|---|---|---|\n",
+    );
+    for connection in &reading.connections {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            connection.path,
+            connection.tools,
+            connection.model_bytes,
+            tokens(connection.model_bytes),
+            connection.list_bytes,
+        ));
+    }
+    out.push_str(
+        "\nTypical answers with default arguments (the whole `result`: summary, JSON text and structured \
+         content):\n\n| call | bytes | tokens |\n|---|---|---|\n",
+    );
+    for answer in &reading.answers {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            answer.call.replace('|', "\\|"),
+            answer.bytes,
+            tokens(answer.bytes)
+        ));
+    }
+    out
 }
 
 /// `--handler PATH` measures that binary (scripts/bench passes the static musl build that is shipped).
@@ -259,6 +470,8 @@ impl HandlerLaunch<'_> {
             // The benchmark is the only caller: no inbound identity, and no per-caller limit, which
             // would otherwise refuse the load after 120 calls a minute.
             .env("AUTH_INBOUND_MODE", "none")
+            // An Admin sees every tool, so the sizes below cover the whole catalogue.
+            .env("AUTH_LOCAL_ROLE", "admin")
             .env("MCP_RATE_LIMIT_PER_MINUTE", "0")
             // Microsoft's quota (100 machine calls a minute) would pace the load, not measure it.
             .env("DEFENDER_MACHINE_CALLS_PER_MINUTE", "100000000")
@@ -345,6 +558,10 @@ fn start_sandbox(binary: &Path, ca_file: &Path) -> BenchResult<(Killed, SandboxI
         .and_then(|t| t["tenant_id"].as_str())
         .ok_or("the sandbox printed no tenant")?
         .to_string();
+    let workspace = tenants[0]["workspaces"][0]["workspace_name"]
+        .as_str()
+        .ok_or("the sandbox printed no workspace")?
+        .to_string();
     let tenants_json = serde_json::to_string(&tenants).map_err(|e| e.to_string())?;
     Ok((
         child,
@@ -353,6 +570,7 @@ fn start_sandbox(binary: &Path, ca_file: &Path) -> BenchResult<(Killed, SandboxI
             client_id,
             client_secret,
             tenant_id,
+            workspace,
             tenants_json,
         },
     ))
@@ -382,7 +600,7 @@ async fn post_mcp(client: &reqwest::Client, url: &str, body: &Arc<String>) -> Be
 }
 
 /// Just enough of a JSON-RPC answer to tell success from failure. The rest is skipped unread: a
-/// `Value` tree of a 360 KB tools/list would cost the load generator, on the cores the handler
+/// `Value` tree of a whole tools/list would cost the load generator, on the cores the handler
 /// shares, more CPU than the handler spends producing it.
 #[derive(Deserialize)]
 struct Answer {

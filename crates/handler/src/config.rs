@@ -66,6 +66,7 @@ pub mod settings {
         PS_MANIFEST_REFRESH_SECONDS = "PS_MANIFEST_REFRESH_SECONDS";
         PS_JOB_DEADLINE_MINUTES = "PS_JOB_DEADLINE_MINUTES";
         MCP_MAX_ARGUMENT_BYTES = "MCP_MAX_ARGUMENT_BYTES";
+        MCP_CALL_DEADLINE_SECONDS = "MCP_CALL_DEADLINE_SECONDS";
         MCP_RATE_LIMIT_PER_MINUTE = "MCP_RATE_LIMIT_PER_MINUTE";
         MCP_RATE_LIMIT_BURST = "MCP_RATE_LIMIT_BURST";
         AUTH_INBOUND_MODE = "AUTH_INBOUND_MODE";
@@ -76,10 +77,17 @@ pub mod settings {
         AUTH_ROLE_READER = "AUTH_ROLE_READER";
         AUTH_ROLE_RESPONDER = "AUTH_ROLE_RESPONDER";
         AUTH_ROLE_ADMIN = "AUTH_ROLE_ADMIN";
+        AUTH_ROLE_APPROVER = "AUTH_ROLE_APPROVER";
         AUTH_LOCAL_ROLE = "AUTH_LOCAL_ROLE";
         APPROVAL_FALLBACK = "APPROVAL_FALLBACK";
         APPROVAL_SIGNING_KEY = "APPROVAL_SIGNING_KEY";
         APPROVAL_TTL_SECONDS = "APPROVAL_TTL_SECONDS";
+        APPROVAL_PUBLIC_URL = "APPROVAL_PUBLIC_URL";
+        APPROVAL_SECOND_PERSON = "APPROVAL_SECOND_PERSON";
+        WEBSITE_AUTH_ENABLED = "WEBSITE_AUTH_ENABLED";
+        DESTRUCTIVE_TOOLS_DISABLED = "DESTRUCTIVE_TOOLS_DISABLED";
+        DESTRUCTIVE_MAX_TARGETS_PER_CALL = "DESTRUCTIVE_MAX_TARGETS_PER_CALL";
+        DESTRUCTIVE_MAX_TARGETS_PER_TENANT_HOUR = "DESTRUCTIVE_MAX_TARGETS_PER_TENANT_HOUR";
     }
 
     /// Not one setting but a family: `HUNT_SECRET_<NAME>` holds the secret a hunt's alert names
@@ -221,6 +229,8 @@ pub struct McpConfig {
     pub toolsets: Option<BTreeSet<String>>,
     /// Largest `arguments` object of one tool call, in bytes of JSON.
     pub max_argument_bytes: usize,
+    /// The longest one tool call may take, from its arrival to its answer.
+    pub call_deadline: Duration,
     /// Requests per minute one caller may send to `/api/mcp`; `None` turns the limit off.
     pub rate_limit: Option<RateLimit>,
 }
@@ -252,6 +262,9 @@ pub struct RoleNames {
     pub reader: String,
     pub responder: String,
     pub admin: String,
+    /// Grants approving other people's destructive calls on the approval page (not a tier:
+    /// an approver need not be able to call the tools).
+    pub approver: String,
 }
 
 #[derive(Debug, Clone)]
@@ -271,14 +284,39 @@ pub struct InboundAuthConfig {
     pub key_refresh_cooldown: Duration,
 }
 
-/// What happens when a destructive tool is called by a client that cannot ask the person (no
-/// elicitation).
+/// How a destructive call is approved when the client cannot ask the person itself (no MCP
+/// elicitation), and always when a second person must approve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovalFallback {
     Refuse,
     /// A first call returns a preview and a single-use token bound to the exact arguments, the
-    /// caller and an expiry; a second call with that token acts.
+    /// caller, the plan and an expiry; a second call with that token acts. Nothing proves a
+    /// person saw the preview: for laptops, not for production.
     Confirm,
+    /// A first call returns the URL of an approval page; a person signs in there, sees the
+    /// plan and approves or denies; a second call with the `approval_id` acts.
+    Page,
+}
+
+/// When the approval page refuses the requester's own approval (four eyes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondPerson {
+    Off,
+    /// Every destructive call.
+    Destructive,
+    /// Destructive calls whose plan has more than this many targets.
+    AboveTargets(u32),
+}
+
+impl SecondPerson {
+    /// Whether a plan with `targets` targets needs a second person.
+    pub fn applies(self, targets: usize) -> bool {
+        match self {
+            Self::Off => false,
+            Self::Destructive => true,
+            Self::AboveTargets(limit) => targets > limit as usize,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -288,6 +326,19 @@ pub struct ApprovalConfig {
     /// asked on one instance cannot be completed on another (fails closed when scaled out).
     pub signing_key: Option<azure_core::credentials::Secret>,
     pub ttl: Duration,
+    /// Where a browser reaches this app (`APPROVAL_PUBLIC_URL`, else `https://WEBSITE_HOSTNAME`);
+    /// `None`: no approval page can be offered.
+    pub public_url: Option<Url>,
+    pub second_person: SecondPerson,
+    /// App Service authentication fronts the app (`WEBSITE_AUTH_ENABLED`, set by the platform),
+    /// so the principal header on the approval page can be trusted.
+    pub page_sign_in: bool,
+    /// Refuse every destructive tool (`DESTRUCTIVE_TOOLS_DISABLED`): for an incident in the tooling.
+    pub destructive_disabled: bool,
+    /// Most targets one destructive call may have.
+    pub max_targets_per_call: u32,
+    /// Most targets destructive calls may have in one tenant per clock hour, over all instances.
+    pub max_targets_per_tenant_hour: u32,
 }
 
 /// Scheduled hunts (`hunts/`).
@@ -341,6 +392,32 @@ const DEFAULT_PORT: u16 = 7071;
 const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
 // Room for the large parameters PowerShell jobs take (they travel in a blob), under the request limit.
 const DEFAULT_MAX_ARGUMENT_BYTES: usize = 512 * 1024;
+
+/// MCP clients commonly give up on a request after 60 s (the TypeScript SDK's default) and send
+/// it again; an answer must come well before that.
+const DEFAULT_CALL_DEADLINE_SECONDS: u64 = 40;
+/// The shortest deadline that leaves a call time to do anything after its bookkeeping.
+const MIN_CALL_DEADLINE_SECONDS: u64 = 5;
+/// The Functions host's own limit for an HTTP-triggered call is 230 s; past it the host answers.
+const MAX_CALL_DEADLINE_SECONDS: u64 = 220;
+
+fn parse_call_deadline(lookup: &impl Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
+    let seconds = parse_or(
+        lookup,
+        settings::MCP_CALL_DEADLINE_SECONDS,
+        DEFAULT_CALL_DEADLINE_SECONDS,
+    )?;
+    if !(MIN_CALL_DEADLINE_SECONDS..=MAX_CALL_DEADLINE_SECONDS).contains(&seconds) {
+        return Err(ConfigError::Invalid {
+            name: settings::MCP_CALL_DEADLINE_SECONDS,
+            reason: format!(
+                "{seconds} seconds is not accepted; use {MIN_CALL_DEADLINE_SECONDS} to {MAX_CALL_DEADLINE_SECONDS} \
+                 (the Functions host ends an HTTP call at 230 s, MCP clients often at 60 s)"
+            ),
+        });
+    }
+    Ok(Duration::from_secs(seconds))
+}
 /// Approval signing keys shorter than this are refused (HMAC-SHA256 wants a full-strength key).
 pub const MIN_APPROVAL_KEY_BYTES: usize = 32;
 
@@ -379,6 +456,7 @@ impl Config {
                 DEFAULT_MAX_ARGUMENT_BYTES,
             )?,
             rate_limit: parse_rate_limit(&lookup)?,
+            call_deadline: parse_call_deadline(&lookup)?,
         };
         let tenants = parse_tenants(&lookup)?;
         let auth = parse_auth(&lookup)?;
@@ -425,7 +503,7 @@ impl Config {
             ),
         };
         let inbound = parse_inbound(&lookup)?;
-        let approval = parse_approval(&lookup)?;
+        let approval = parse_approval(&lookup, &inbound)?;
         Ok(Self {
             port,
             mcp,
@@ -727,22 +805,46 @@ fn parse_inbound(
             reader: role(settings::AUTH_ROLE_READER, "MCP.Reader"),
             responder: role(settings::AUTH_ROLE_RESPONDER, "MCP.Responder"),
             admin: role(settings::AUTH_ROLE_ADMIN, "MCP.Admin"),
+            approver: role(settings::AUTH_ROLE_APPROVER, "MCP.Approver"),
         },
         key_refresh_cooldown: Duration::from_secs(30),
     })
 }
 
-fn parse_approval(lookup: &impl Fn(&str) -> Option<String>) -> Result<ApprovalConfig, ConfigError> {
+fn parse_approval(
+    lookup: &impl Fn(&str) -> Option<String>,
+    inbound: &InboundAuthConfig,
+) -> Result<ApprovalConfig, ConfigError> {
+    let public_url = match lookup(settings::APPROVAL_PUBLIC_URL) {
+        Some(_) => Some(https_or_loopback_url(
+            lookup,
+            settings::APPROVAL_PUBLIC_URL,
+            fixed_url("https://localhost"),
+        )?),
+        None => lookup(settings::WEBSITE_HOSTNAME)
+            .and_then(|host| Url::parse(&format!("https://{}", host.trim())).ok()),
+    };
     let fallback = match lookup(settings::APPROVAL_FALLBACK)
         .map(|v| v.trim().to_ascii_lowercase())
         .as_deref()
     {
+        None if public_url.is_some() => ApprovalFallback::Page,
         None | Some("refuse") => ApprovalFallback::Refuse,
         Some("confirm") => ApprovalFallback::Confirm,
+        Some("page") if public_url.is_none() => {
+            return Err(ConfigError::Invalid {
+                name: settings::APPROVAL_FALLBACK,
+                reason: format!(
+                    "page needs a URL browsers reach this app at: set {} (or run where WEBSITE_HOSTNAME is set)",
+                    settings::APPROVAL_PUBLIC_URL
+                ),
+            });
+        }
+        Some("page") => ApprovalFallback::Page,
         Some(other) => {
             return Err(ConfigError::Invalid {
                 name: settings::APPROVAL_FALLBACK,
-                reason: format!("'{other}' is not one of refuse, confirm"),
+                reason: format!("'{other}' is not one of page, confirm, refuse"),
             });
         }
     };
@@ -767,10 +869,57 @@ fn parse_approval(lookup: &impl Fn(&str) -> Option<String>) -> Result<ApprovalCo
             reason: format!("{ttl_seconds} is outside 30..=3600 seconds"),
         });
     }
+    let second_person = match lookup(settings::APPROVAL_SECOND_PERSON)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("off") => SecondPerson::Off,
+        Some("destructive") => SecondPerson::Destructive,
+        Some(count) => match count.parse::<u32>() {
+            Ok(count) => SecondPerson::AboveTargets(count),
+            Err(_) => {
+                return Err(ConfigError::Invalid {
+                    name: settings::APPROVAL_SECOND_PERSON,
+                    reason: format!(
+                        "'{count}' is not off, destructive, or a number of targets above which a second person approves"
+                    ),
+                });
+            }
+        },
+    };
+    if second_person != SecondPerson::Off && matches!(inbound.mode, InboundMode::None { .. }) {
+        return Err(ConfigError::Invalid {
+            name: settings::APPROVAL_SECOND_PERSON,
+            reason: format!(
+                "a second approver needs callers who are told apart, but {}=none makes every caller the same; \
+                 use entra or easyauth, or set {}=off",
+                settings::AUTH_INBOUND_MODE,
+                settings::APPROVAL_SECOND_PERSON
+            ),
+        });
+    }
+    let max_targets_per_call = ranged(
+        lookup,
+        settings::DESTRUCTIVE_MAX_TARGETS_PER_CALL,
+        1000u32,
+        1..=1000,
+    )?;
+    let max_targets_per_tenant_hour = ranged(
+        lookup,
+        settings::DESTRUCTIVE_MAX_TARGETS_PER_TENANT_HOUR,
+        2000u32,
+        1..=100_000,
+    )?;
     Ok(ApprovalConfig {
         fallback,
         signing_key,
         ttl: Duration::from_secs(ttl_seconds),
+        public_url,
+        second_person,
+        page_sign_in: parse_bool(lookup, settings::WEBSITE_AUTH_ENABLED, false)?,
+        destructive_disabled: parse_bool(lookup, settings::DESTRUCTIVE_TOOLS_DISABLED, false)?,
+        max_targets_per_call,
+        max_targets_per_tenant_hour,
     })
 }
 
@@ -932,6 +1081,14 @@ mod tests {
             (
                 &[("OUTBOUND_MAX_PACING_SECONDS", "-1")],
                 "OUTBOUND_MAX_PACING_SECONDS",
+            ),
+            (
+                &[("MCP_CALL_DEADLINE_SECONDS", "600")],
+                "MCP_CALL_DEADLINE_SECONDS",
+            ),
+            (
+                &[("MCP_CALL_DEADLINE_SECONDS", "2")],
+                "MCP_CALL_DEADLINE_SECONDS",
             ),
         ];
         for (extra, expected) in cases {

@@ -38,11 +38,25 @@ impl HealthProbe for Health {
             }
         };
         let healthy = storage["status"] == "ok";
+        let backlog = self.services.audit.health();
+        let audit_status = if backlog.dropped > 0 {
+            "records_dropped"
+        } else if backlog.waiting > 0 {
+            "waiting_for_storage"
+        } else {
+            "ok"
+        };
+        let audit = json!({
+            "status": audit_status,
+            "waiting": backlog.waiting,
+            "dropped": backlog.dropped,
+            "last_error": backlog.last_error,
+        });
         let tenants = self.services.tenants.all();
         let body = json!({
             "status": if healthy { "ok" } else { "degraded" },
             "version": env!("CARGO_PKG_VERSION"),
-            "checks": { "storage": storage },
+            "checks": { "storage": storage, "audit": audit },
             "tenants": { "configured": tenants.len(), "enabled": tenants.iter().filter(|t| t.enabled).count() },
             "tools": self.tools,
         });

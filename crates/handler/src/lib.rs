@@ -1,10 +1,12 @@
 //! MCP server for Microsoft Defender for Endpoint / Defender XDR and Microsoft Sentinel, run as
 //! an Azure Functions custom handler.
 
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod config;
+pub mod deadline;
 pub mod health;
 pub mod host;
 pub mod hunts;
@@ -25,8 +27,11 @@ use std::sync::Arc;
 
 use crate::auth::InboundAuth;
 use crate::config::Config;
+use crate::host::ConnectionRequest;
 use crate::host::FunctionHandler;
-use crate::mcp::{Approvals, CallPolicy, CatalogueBuilder, CatalogueFilter, McpServer};
+use crate::mcp::{
+    Approvals, CallPolicy, CatalogueBuilder, CatalogueFilter, ConnectionScope, McpServer,
+};
 use crate::services::Services;
 
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +103,19 @@ pub fn app_with_tools(
         jobs::poison::FUNCTION_NAME,
         Arc::new(jobs::poison::PoisonHandler::new(services.clone())),
     );
+    let store = Arc::new(approvals::ApprovalStore::new(&services.storage));
+    let approvals = Approvals::new(&config.approval, store.clone())?;
+    let page = approvals::page::router(approvals::page::PageState::new(
+        store,
+        approvals.page_key(),
+        &config.approval,
+        &config.inbound,
+        services.clone(),
+    ));
     let policy = Arc::new(CallPolicy {
-        approvals: Approvals::new(&config.approval, &services.storage)?,
+        approvals,
         max_argument_bytes: config.mcp.max_argument_bytes,
+        call_deadline: config.mcp.call_deadline,
     });
     let auth = Arc::new(InboundAuth::new(
         &config.inbound,
@@ -114,12 +129,22 @@ pub fn app_with_tools(
         );
     }
     let server = McpServer::new(catalogue, services, policy, config.inbound.roles.clone());
+    let connection: host::Resolver<ConnectionScope> = Arc::new(|request: &ConnectionRequest| {
+        ConnectionScope::resolve(
+            request.path_toolsets.as_deref(),
+            request.header_toolsets.as_deref(),
+            request.read_only,
+        )
+        .map_err(|unknown| unknown.to_string())
+    });
     Ok(host::router(
         move || server.clone(),
+        connection,
         &config.mcp,
         auth,
         health,
         functions,
+        page,
     ))
 }
 
@@ -165,17 +190,15 @@ pub async fn serve(
             }
         });
     }
-    // Small answers go out at once rather than waiting on the host's delayed ACK (Nagle).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    // Read calls answered just before shutdown may still be storing their audit records.
-    services.audit.flush().await;
-    served.map_err(|source| StartError::Listen {
-        port: config.port,
-        source,
-    })
+    host::server::serve(
+        listener,
+        router,
+        host::server::ReadTimeouts::default(),
+        shutdown,
+    )
+    .await;
+    // Calls answered just before shutdown may still be storing their audit records, and records
+    // storage refused earlier may still wait.
+    services.audit.close().await;
+    Ok(())
 }

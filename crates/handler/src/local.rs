@@ -114,13 +114,17 @@ pub fn sandbox_settings(sandbox: &RunningSandbox) -> HashMap<&'static str, Strin
     ])
 }
 
-/// Settings `--sandbox` assumes unless the environment sets them: no inbound identity, every
-/// local caller an Admin (a demo on a simulated tenant), and destructive tools confirmed in two
-/// steps for clients that cannot show an approval prompt.
+/// Settings `--sandbox` assumes unless the environment sets them: no inbound identity and every
+/// local caller an Admin (a demo on a simulated tenant). Destructive tools are approved on the
+/// approval page at the local address (see [`local_public_url`]), with no sign-in.
 pub fn sandbox_defaults() -> HashMap<&'static str, String> {
     HashMap::from([
         (settings::AUTH_INBOUND_MODE, "none".to_string()),
         (settings::AUTH_LOCAL_ROLE, "admin".to_string()),
-        (settings::APPROVAL_FALLBACK, "confirm".to_string()),
     ])
+}
+
+/// Where a browser on this machine reaches a local run: the approval page's base URL.
+pub fn local_public_url(port: u16) -> String {
+    format!("http://localhost:{port}")
 }

@@ -94,6 +94,14 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         if name == settings::STORAGE && cli.sandbox {
             return env(name).or_else(|| Some("UseDevelopmentStorage=true".into()));
         }
+        if name == settings::APPROVAL_PUBLIC_URL && cli.sandbox {
+            let port = port_override
+                .clone()
+                .or_else(|| env(settings::CUSTOM_HANDLER_PORT))
+                .and_then(|port| port.parse().ok())
+                .unwrap_or(7071);
+            return env(name).or_else(|| Some(local::local_public_url(port)));
+        }
         env(name).or_else(|| defaults.get(name).cloned())
     };
     let outbound = OutboundConfig::from_lookup(&settings)?;

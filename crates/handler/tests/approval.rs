@@ -89,8 +89,10 @@ async fn two_step_confirmation_is_bound_to_arguments_and_caller_and_works_once()
         "{preview}"
     );
     assert!(
-        preview.contains("Wipes 2 devices: ws-fin-014, ws-fin-015"),
-        "the tool's blast radius: {preview}"
+        preview.contains("Wipe 2 devices")
+            && preview.contains("- device ws-fin-014: wiped")
+            && preview.contains("- device ws-fin-015: wiped"),
+        "the plan names every target: {preview}"
     );
     assert!(
         preview.contains(&format!("Tenant: Contoso ({CONTOSO})")),
@@ -187,7 +189,9 @@ async fn a_client_that_can_elicit_asks_the_person_and_acts_only_on_approval() {
     let prompts = prompts.lock().expect("prompts").clone();
     assert_eq!(prompts.len(), 1, "{prompts:?}");
     assert!(
-        prompts[0].contains("ws-fin-014, ws-fin-015") && prompts[0].contains("Contoso"),
+        prompts[0].contains("ws-fin-014")
+            && prompts[0].contains("ws-fin-015")
+            && prompts[0].contains("Contoso"),
         "{}",
         prompts[0]
     );
@@ -388,13 +392,13 @@ async fn every_call_is_in_the_audit_trail_and_admins_can_search_it() {
         &f.entra.token(&unique("auditor"), &["MCP.Admin"]),
     )
     .await;
-    let from = started
+    let since = started
         .format(&time::format_description::well_known::Rfc3339)
         .expect("time");
     let found = ok(&call(
         &admin,
         "audit_search",
-        json!({"caller": alice, "from": from}),
+        json!({"caller": alice, "since": since, "fields": ["all"]}),
     )
     .await);
     let records = found["records"].as_array().expect("records");
@@ -456,8 +460,8 @@ async fn every_call_is_in_the_audit_trail_and_admins_can_search_it() {
     let mut paged = Vec::new();
     loop {
         let arguments = match &cursor {
-            None => json!({"caller": alice, "from": from, "limit": 1}),
-            Some(cursor) => json!({"cursor": cursor, "limit": 1}),
+            None => json!({"caller": alice, "since": since, "limit": 1, "fields": ["id"]}),
+            Some(cursor) => json!({"cursor": cursor, "limit": 1, "fields": ["id"]}),
         };
         let page = ok(&call(&admin, "audit_search", arguments).await);
         paged.extend(
@@ -478,18 +482,22 @@ async fn every_call_is_in_the_audit_trail_and_admins_can_search_it() {
     let filtered = ok(&call(
         &admin,
         "audit_search",
-        json!({"caller": alice, "from": from, "outcome": "refused", "tool": destructive::NAME}),
+        json!({"caller": alice, "since": since, "outcome": "refused", "tool": destructive::NAME}),
     )
     .await);
     assert_eq!(filtered["records"].as_array().expect("records").len(), 1);
     for (arguments, expected) in [
-        (json!({"from": "yesterday"}), "not an RFC 3339 time"),
         (
-            json!({"from": "2026-03-10T00:00:00Z", "to": "2026-01-01T00:00:00Z"}),
-            "from must be before to",
+            json!({"since": "yesterday"}),
+            "since 'yesterday' is not understood",
+        ),
+        (json!({"until": "soon"}), "until 'soon' is not understood"),
+        (
+            json!({"since": "2026-03-10T00:00:00Z", "until": "2026-01-01T00:00:00Z"}),
+            "since must be before until",
         ),
         (
-            json!({"from": "2025-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}),
+            json!({"since": "2025-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}),
             "at most 92 days",
         ),
         (

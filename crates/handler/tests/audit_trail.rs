@@ -33,6 +33,8 @@ fn record(caller: &str, tool: &str, tier: Tier) -> AuditRecord {
         duration_ms: 1,
         action_ids: vec![],
         approval: None,
+        approval_id: None,
+        approver: None,
     }
 }
 

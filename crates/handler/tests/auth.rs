@@ -84,7 +84,11 @@ async fn no_token_gets_401_pointing_at_protected_resource_metadata() {
         .json()
         .await
         .expect("json");
-    assert_eq!(metadata["resource"], json!(app.mcp_url()));
+    // One resource for every connection path under it (/api/mcp/x/..., /readonly).
+    assert_eq!(
+        metadata["resource"],
+        json!(format!("{}/api/mcp", app.base_url))
+    );
     assert_eq!(
         metadata["authorization_servers"],
         json!([format!("{}/{HOME_TENANT}/v2.0", entra.authority)])
@@ -189,6 +193,44 @@ async fn every_bad_token_is_refused_with_what_was_wrong() {
     );
     let client = connect_with_token(&app.mcp_url(), &entra.sign(&valid)).await;
     ok(&call(&client, "tenants_list", json!({})).await);
+}
+
+/// Expiry, audience and issuer need no signing key: with the key endpoint down, such tokens are
+/// still refused for what is wrong with them (401), not for the missing keys (503).
+#[tokio::test]
+async fn tokens_that_fail_on_their_claims_are_refused_without_fetching_a_key() {
+    let mut entra = LocalEntra::start().await;
+    let app = start(&entra, &[], &WipeMachines::default()).await;
+    let valid = entra.claims(HOME_TENANT, "alice", &["MCP.Reader"]);
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut claims = valid.clone();
+        change(&mut claims);
+        entra.sign(&claims)
+    };
+    let cases = [
+        (
+            "expired",
+            with(&|c| c["exp"] = json!(now() - 600)),
+            "expired",
+        ),
+        (
+            "wrong audience",
+            with(&|c| c["aud"] = json!(["api://someone-else"])),
+            "another audience",
+        ),
+        (
+            "wrong issuer",
+            with(&|c| c["iss"] = json!("https://evil.example/v2.0")),
+            "issuer",
+        ),
+    ];
+    entra.stop();
+    for (case, token, expected) in cases {
+        let (status, _, description) = refusal_text(post_mcp(&app, &bearer(&token)).await).await;
+        assert_eq!(status, 401, "{case}: {description}");
+        assert!(description.contains(expected), "{case}: {description}");
+    }
+    assert_eq!(entra.key_fetches(), 0, "no key was needed");
 }
 
 fn b64(value: &Value) -> String {

@@ -30,7 +30,11 @@ const STORAGE_IDENTITY_SETTINGS: [&str; 4] = [
 ];
 
 /// Set by the Functions host or the platform, never by an operator.
-const PLATFORM_SETTINGS: [&str; 2] = [settings::CUSTOM_HANDLER_PORT, settings::WEBSITE_HOSTNAME];
+const PLATFORM_SETTINGS: [&str; 3] = [
+    settings::CUSTOM_HANDLER_PORT,
+    settings::WEBSITE_HOSTNAME,
+    settings::WEBSITE_AUTH_ENABLED,
+];
 
 /// Read by the handler but deliberately not deployed: an extra CA is for local runs behind a
 /// TLS-inspecting proxy or on the sandbox, and in Azure storage is reached with the identity form

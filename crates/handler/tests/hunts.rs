@@ -51,7 +51,7 @@ async fn fire_timer(app: &TestApp) -> Value {
 }
 
 async fn create_hunt(client: &McpClient, extra: Value) -> String {
-    let mut arguments = json!({"name": format!("hunt {}", uuid::Uuid::new_v4()), "query": QUERY, "all_tenants": true, "schedule": {"every_minutes": 15}, "lookback_minutes": 10080});
+    let mut arguments = json!({"name": format!("hunt {}", uuid::Uuid::new_v4()), "query": QUERY, "all_tenants": true, "schedule": {"every_minutes": 15}, "lookback": "7d"});
     if let (Some(arguments), Value::Object(extra)) = (arguments.as_object_mut(), extra) {
         arguments.extend(extra);
     }
@@ -409,10 +409,11 @@ async fn hunt_tools_manage_hunts_and_refuse_bad_input() {
     let created = ok(&call(
         &client,
         "hunt_create",
-        json!({"name": "Encoded PowerShell", "query": QUERY, "tenant_ids": [CONTOSO, FABRIKAM], "schedule": {"cron": "0 */6 * * *"}, "lookback_minutes": 10080, "retention_days": 7}),
+        json!({"name": "Encoded PowerShell", "query": QUERY, "tenant_ids": [CONTOSO, FABRIKAM], "schedule": {"cron": "0 */6 * * *"}, "lookback": "P7D", "retention_days": 7}),
     )
     .await);
     let hunt = created["hunt"]["id"].as_str().expect("id").to_string();
+    assert_eq!(created["hunt"]["lookback_minutes"], 10080, "{created}");
     assert_eq!(created["schedule_description"], "cron '0 */6 * * *' (UTC)");
     assert_eq!(created["next_runs"].as_array().expect("next").len(), 3);
 
@@ -448,6 +449,18 @@ async fn hunt_tools_manage_hunts_and_refuse_bad_input() {
         (
             json!({"name": "x", "query": QUERY, "all_tenants": true, "schedule": {"every_hours": 1}, "retention_days": 0}),
             "retention_days",
+        ),
+        (
+            json!({"name": "x", "query": QUERY, "all_tenants": true, "schedule": {"every_hours": 1}, "lookback": "31d"}),
+            "lookback 'P31D' is longer than the 30 days",
+        ),
+        (
+            json!({"name": "x", "query": QUERY, "all_tenants": true, "schedule": {"every_hours": 1}, "lookback": "90s"}),
+            "lookback 'PT1M30S' is not a whole number of minutes",
+        ),
+        (
+            json!({"name": "x", "query": QUERY, "all_tenants": true, "schedule": {"every_hours": 1}, "lookback": 60}),
+            "invalid type: integer `60`, expected a string",
         ),
     ];
     for (arguments, expected) in refusals {
@@ -746,5 +759,40 @@ async fn a_tenant_removed_from_the_allow_list_is_refused_at_run_time_and_the_hun
             .all(|t| t.tenant_id != UNKNOWN_TENANT),
         "never asked for a token: {:?}",
         stats.tokens_issued
+    );
+}
+
+/// The person confirming a deletion sees the hunt by name with its schedule and tenants by name;
+/// a hunt that is not there is refused before anyone is asked.
+#[tokio::test]
+async fn a_deletion_names_the_hunt_and_its_tenants_and_an_unknown_hunt_is_refused_unasked() {
+    let app =
+        TestApp::start_with(fast_sandbox_options(), &[("APPROVAL_FALLBACK", "confirm")]).await;
+    let client = app.client().await;
+    let created = ok(&call(
+        &client,
+        "hunt_create",
+        json!({"name": "Encoded PowerShell in Contoso", "query": QUERY, "tenant_ids": [CONTOSO],
+               "schedule": {"every_minutes": 15}, "lookback": "7d"}),
+    )
+    .await);
+    let hunt = created["hunt"]["id"].as_str().expect("hunt id").to_string();
+    let asked = err(&call(&client, "hunt_delete", json!({"hunt_id": hunt})).await);
+    for expected in [
+        "CONFIRMATION REQUIRED",
+        format!("hunt Encoded PowerShell in Contoso (id {hunt})").as_str(),
+        "schedule every 15 minutes",
+        "tenants Contoso",
+        "enabled -> deleted with its runs and results",
+    ] {
+        assert!(asked.contains(expected), "'{expected}' in {asked}");
+    }
+    let deleted = ok(&call_confirmed(&client, "hunt_delete", json!({"hunt_id": hunt})).await);
+    assert_eq!(deleted["name"], "Encoded PowerShell in Contoso");
+
+    let refused = err(&call(&client, "hunt_delete", json!({"hunt_id": hunt})).await);
+    assert!(
+        refused.contains("no hunt with id") && !refused.contains("CONFIRMATION REQUIRED"),
+        "{refused}"
     );
 }

@@ -97,7 +97,7 @@ async fn machines_are_paged_with_a_cursor_and_nothing_is_lost() {
     let second = ok(&call(
         &client,
         "mde_list_machines",
-        json!({"tenant_id": CONTOSO, "cursor": cursor}),
+        json!({"tenant_id": CONTOSO, "cursor": cursor, "limit": 30}),
     )
     .await);
     let mut ids = HashSet::new();

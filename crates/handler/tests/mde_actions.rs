@@ -448,7 +448,7 @@ async fn device_actions_are_listed_with_their_effects() {
         assert!(
             tool.description
                 .as_deref()
-                .is_some_and(|d| d.contains("Targets: machine_ids")),
+                .is_some_and(|d| d.contains("never re-sent")),
             "{name}"
         );
         annotations.destructive_hint == Some(true)

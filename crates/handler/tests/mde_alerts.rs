@@ -53,7 +53,7 @@ async fn alerts_are_listed_filtered_and_paged() {
     let machine = alerts(&high)
         .first()
         .or(alerts(&page).first())
-        .expect("an alert")["machine_id"]
+        .expect("an alert")["machineId"]
         .as_str()
         .expect("machine")
         .to_string();
@@ -67,7 +67,7 @@ async fn alerts_are_listed_filtered_and_paged() {
         !alerts(&on_device).is_empty()
             && alerts(&on_device)
                 .iter()
-                .all(|a| a["machine_id"] == machine.as_str())
+                .all(|a| a["machineId"] == machine.as_str())
     );
     // get-alerts.md does not document machineId in $filter: the device's own alert list is read
     // (get-machine-related-alerts.md) and the other filters are applied to it here.
@@ -87,7 +87,7 @@ async fn alerts_are_listed_filtered_and_paged() {
     assert!(
         alerts(&high_on_device)
             .iter()
-            .all(|a| a["severity"] == "High" && a["machine_id"] == machine.as_str()),
+            .all(|a| a["severity"] == "High" && a["machineId"] == machine.as_str()),
         "{high_on_device}"
     );
     assert!(

@@ -262,3 +262,41 @@ async fn bad_rule_definitions_are_refused() {
         "the service's own check comes back: {message}"
     );
 }
+
+/// The person confirming a deletion sees the rule by name with its state, in the tenant by name;
+/// a rule that is not there is refused before anyone is asked.
+#[tokio::test]
+async fn a_deletion_names_the_rule_and_an_unknown_rule_is_refused_unasked() {
+    let app =
+        TestApp::start_with(fast_sandbox_options(), &[("APPROVAL_FALLBACK", "confirm")]).await;
+    let client = app.client().await;
+    let rule = ok(&call(
+        &client,
+        "mde_get_detection_rule",
+        json!({"tenant_id": CONTOSO, "rule_id": "encoded-powershell"}),
+    )
+    .await)["rule"]
+        .clone();
+    let name = rule["displayName"].as_str().expect("display name");
+    let state = rule["status"].as_str().expect("status");
+    let arguments = json!({"tenant_id": CONTOSO, "rule_id": "encoded-powershell"});
+    let asked = err(&call(&client, "mde_delete_detection_rule", arguments.clone()).await);
+    for expected in [
+        "CONFIRMATION REQUIRED",
+        "Tenant: Contoso",
+        format!("custom detection rule {name} (id encoded-powershell)").as_str(),
+        format!("{state} -> deleted").as_str(),
+    ] {
+        assert!(asked.contains(expected), "'{expected}' in {asked}");
+    }
+    let deleted =
+        ok(&call_confirmed(&client, "mde_delete_detection_rule", arguments.clone()).await);
+    assert_eq!(deleted["deleted_rule_id"], "encoded-powershell");
+
+    let refused = err(&call(&client, "mde_delete_detection_rule", arguments).await);
+    assert!(
+        refused.contains("no detection rule encoded-powershell")
+            && !refused.contains("CONFIRMATION REQUIRED"),
+        "{refused}"
+    );
+}

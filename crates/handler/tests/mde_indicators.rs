@@ -149,7 +149,7 @@ async fn one_indicator_is_submitted_and_many_are_imported() {
     let listed = ok(&call_confirmed(
         &client,
         "mde_list_indicators",
-        json!({"tenant_id": CONTOSO, "value": "evil.example.com"}),
+        json!({"tenant_id": CONTOSO, "value": "evil.example.com", "fields": ["rbacGroupNames"]}),
     )
     .await);
     assert_eq!(indicators(&listed)[0]["rbacGroupNames"], json!(["Finance"]));
@@ -289,4 +289,99 @@ async fn indicators_are_removed_by_id_or_by_value() {
             err(&call_confirmed(&client, "mde_remove_indicators", arguments.clone()).await);
         assert!(message.contains(expected), "{arguments}: {message}");
     }
+}
+
+/// The person confirming sees every indicator with its type and what happens to it, in the
+/// tenant by name; a removal that names no indicator is refused before anyone is asked.
+#[tokio::test]
+async fn confirmations_name_each_indicator_and_unknown_ones_are_refused_unasked() {
+    let app =
+        TestApp::start_with(fast_sandbox_options(), &[("APPROVAL_FALLBACK", "confirm")]).await;
+    let client = app.client().await;
+    let asked = err(&call(
+        &client,
+        "mde_add_indicators",
+        json!({"tenant_id": CONTOSO, "action": "Audit", "title": "INC-12",
+        "indicators": [
+            {"indicator_type": "IpAddress", "value": "203.0.113.50"},
+            {"indicator_type": "DomainName", "value": "new-threat.example.com"}
+        ]}),
+    )
+    .await);
+    for expected in [
+        "CONFIRMATION REQUIRED",
+        "Tenant: Contoso",
+        "indicator IpAddress 203.0.113.50",
+        "Known C2 server",
+        "Block -> Audit",
+        "indicator DomainName new-threat.example.com: added as Audit",
+    ] {
+        assert!(asked.contains(expected), "'{expected}' in {asked}");
+    }
+    let stats = app.sandbox.stats();
+    assert_eq!(
+        stats.count("POST", "/defender/api/indicators")
+            + stats.count("POST", "/defender/api/indicators/import"),
+        0,
+        "nothing is sent before a person confirms"
+    );
+
+    let seeded = ok(&call(
+        &client,
+        "mde_list_indicators",
+        json!({"tenant_id": CONTOSO, "indicator_type": "Url"}),
+    )
+    .await);
+    let url_id = indicators(&seeded)[0]["id"].clone();
+    let asked = err(&call(
+        &client,
+        "mde_remove_indicators",
+        json!({"tenant_id": CONTOSO, "ids": [url_id]}),
+    )
+    .await);
+    for expected in [
+        "CONFIRMATION REQUIRED",
+        "Tenant: Contoso",
+        "indicator https://login-micros0ft.example/owa (id ",
+        "type Url",
+        "Warn -> removed",
+    ] {
+        assert!(asked.contains(expected), "'{expected}' in {asked}");
+    }
+
+    let by_value = json!({"tenant_id": CONTOSO, "values": ["203.0.113.50", "192.0.2.200"]});
+    let asked = err(&call(&client, "mde_remove_indicators", by_value.clone()).await);
+    for expected in [
+        "indicator 203.0.113.50 (id ",
+        "Block -> removed",
+        "No indicator has 192.0.2.200",
+    ] {
+        assert!(asked.contains(expected), "'{expected}' in {asked}");
+    }
+    let removed = ok(&call_confirmed(&client, "mde_remove_indicators", by_value).await);
+    let outcomes: Vec<&str> = removed["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["outcome"].as_str().expect("outcome"))
+        .collect();
+    assert_eq!(outcomes, ["removed", "not_found"], "{removed}");
+
+    for arguments in [
+        json!({"tenant_id": CONTOSO, "ids": ["999999"]}),
+        json!({"tenant_id": CONTOSO, "values": ["203.0.113.50", "192.0.2.200"]}),
+    ] {
+        let refused = err(&call(&client, "mde_remove_indicators", arguments.clone()).await);
+        assert!(
+            refused.contains("not found") && !refused.contains("CONFIRMATION REQUIRED"),
+            "{arguments}: {refused}"
+        );
+    }
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("DELETE", "/defender/api/indicators/{id}"),
+        1,
+        "only the confirmed removal deleted anything"
+    );
 }

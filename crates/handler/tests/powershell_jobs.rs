@@ -444,6 +444,70 @@ async fn a_poison_message_without_a_record_still_leaves_a_visible_job() {
     );
 }
 
+/// Anyone with the storage key can write to the poison queue: a forged message must not create
+/// a job for a tenant this server does not serve, move another tenant's job, or smuggle fields.
+#[tokio::test]
+async fn forged_poison_messages_are_refused_and_leave_no_job() {
+    let setup = setup(vec![], &[]).await;
+    let message = |id: &handler::jobs::JobId, tenant: &str| {
+        json!({
+            "version": 1, "job_id": id, "kind": "powershell", "function": "Get-Orphan", "parameters": {},
+            "tenant_id": tenant, "caller": "someone", "created": "2026-11-23T10:05:00Z",
+            "deadline": "2026-11-23T11:05:00Z", "retry_interrupted": true
+        })
+    };
+    let outsider = "99999999-9999-4999-8999-999999999999";
+    let id = handler::jobs::JobId::new();
+    let (status, body) =
+        deliver_poison(&setup.app, json!(message(&id, outsider).to_string())).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["Logs"][0]
+            .as_str()
+            .expect("log")
+            .contains("allow-list"),
+        "{body}"
+    );
+    let missing = call(&setup.client, "job_get", json!({"job_id": id})).await;
+    assert!(
+        missing.is_error == Some(true),
+        "no job was created: {missing:?}"
+    );
+
+    let mut smuggled = message(&handler::jobs::JobId::new(), CONTOSO);
+    smuggled["run_as"] = json!("admin");
+    let (status, body) = deliver_poison(&setup.app, json!(smuggled.to_string())).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["Logs"][0].as_str().expect("log").contains("run_as"),
+        "{body}"
+    );
+
+    let mut two_sources = message(&handler::jobs::JobId::new(), CONTOSO);
+    two_sources["parameters_blob"] = json!("parameters/00000000-0000-4000-8000-000000000000.json");
+    let (status, body) = deliver_poison(&setup.app, json!(two_sources.to_string())).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["Logs"][0].as_str().expect("log").contains("contract"),
+        "{body}"
+    );
+
+    // A real job's id with another (allowed) tenant: the record's tenant wins, nothing changes.
+    let real = handler::jobs::JobId::new();
+    let (status, _) = deliver_poison(&setup.app, json!(message(&real, CONTOSO).to_string())).await;
+    assert_eq!(status, 200);
+    let (status, body) =
+        deliver_poison(&setup.app, json!(message(&real, FABRIKAM).to_string())).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["Logs"][0]
+            .as_str()
+            .expect("log")
+            .contains("was made for tenant"),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn cancel_stops_a_queued_job_and_keeps_a_running_one_from_retrying() {
     let setup = setup(
@@ -694,7 +758,7 @@ async fn job_tools_refuse_bad_input_specifically() {
         (
             "job_list",
             json!({"since": "last week"}),
-            "neither an RFC 3339 time",
+            "since 'last week' is not understood",
         ),
         (
             "job_list",
@@ -709,7 +773,7 @@ async fn job_tools_refuse_bad_input_specifically() {
         (
             "job_list",
             json!({"cursor": "garbage"}),
-            "cursor is not one job_list returned",
+            "cursor is not one this server returned",
         ),
         (
             "job_list",

@@ -326,14 +326,7 @@ async fn backups_are_listed_and_restores_are_refused_when_they_cannot_be_trusted
         .expect("file");
     functions[0]["properties"]["query"] = json!("SecurityEvent | take 1000000");
     store.upsert(&name, &functions).await.expect("tamper");
-    let writes = app
-        .sandbox
-        .stats()
-        .requests
-        .iter()
-        .filter(|r| r.method == "PUT")
-        .map(|r| r.count)
-        .sum::<u64>();
+    let writes = app.sandbox.stats().count_method("PUT");
     let message = err(&call(
         &client,
         "sentinel_restore_backup",
@@ -341,16 +334,7 @@ async fn backups_are_listed_and_restores_are_refused_when_they_cannot_be_trusted
     )
     .await);
     assert!(message.contains("does not match its SHA-256"), "{message}");
-    assert_eq!(
-        app.sandbox
-            .stats()
-            .requests
-            .iter()
-            .filter(|r| r.method == "PUT")
-            .map(|r| r.count)
-            .sum::<u64>(),
-        writes
-    );
+    assert_eq!(app.sandbox.stats().count_method("PUT"), writes);
 
     for (arguments, expected) in [
         (
@@ -380,4 +364,178 @@ async fn backups_are_listed_and_restores_are_refused_when_they_cannot_be_trusted
     )
     .await);
     assert!(message.contains("unknown variant `incidents`"), "{message}");
+}
+
+/// Replaces one file of a stored backup and its hash and size in the manifest, as a backup whose
+/// original already held the content would have them.
+async fn rewrite(store: &JsonBlobStore, backup_id: &str, file: &str, document: &Value) {
+    store
+        .upsert(&format!("{backup_id}/{file}"), document)
+        .await
+        .expect("file");
+    let name = format!("{backup_id}/manifest.json");
+    let (mut manifest, _) = store
+        .get::<Value>(&name)
+        .await
+        .expect("read")
+        .expect("manifest");
+    let bytes = serde_json::to_vec(document).expect("bytes");
+    let hash: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let entry = manifest["files"]
+        .as_array_mut()
+        .expect("files")
+        .iter_mut()
+        .find(|f| f["name"] == file)
+        .expect("listed");
+    entry["sha256"] = json!(hash);
+    entry["bytes"] = json!(bytes.len());
+    store.upsert(&name, &manifest).await.expect("manifest");
+}
+
+/// A backup whose rule or workbook hides a control command is refused as a whole, before anything
+/// is written: not even its clean new items are restored, and each refused item is named. A
+/// query that only mentions ".drop" in a string is no reason to refuse.
+fn original_rules(original: &BTreeMap<String, Value>) -> Vec<Value> {
+    original["analytics_rules.json"]
+        .as_array()
+        .expect("rules")
+        .clone()
+}
+
+/// A copy of the backup's first scheduled rule under another id, name and query.
+fn scheduled_rule(
+    original: &BTreeMap<String, Value>,
+    id: &str,
+    display_name: &str,
+    query: &str,
+) -> Value {
+    let mut rule = original_rules(original)
+        .into_iter()
+        .find(|r| r["kind"] == "Scheduled")
+        .expect("a scheduled rule");
+    rule["name"] = json!(id);
+    rule["properties"]["displayName"] = json!(display_name);
+    rule["properties"]["query"] = json!(query);
+    rule
+}
+
+/// A rule whose query only mentions a control command inside a string: it must restore.
+fn mentions_drop(original: &BTreeMap<String, Value>) -> Value {
+    scheduled_rule(
+        original,
+        "cccccccc-1111-4111-8111-cccccccccccc",
+        "Mentions drop",
+        "SecurityEvent | where CommandLine has '.drop table'",
+    )
+}
+
+#[tokio::test]
+async fn a_backup_hiding_a_control_command_is_refused_whole_before_anything_is_written() {
+    let app = TestApp::start().await;
+    let client = app.client().await;
+    let store = store();
+    let export = ok(&call(
+        &client,
+        "sentinel_export",
+        json!({"tenant_id": FABRIKAM, "include": ["analytics_rules", "saved_queries", "workbooks"]}),
+    )
+    .await);
+    let backup_id = export["backup_id"].as_str().expect("id").to_string();
+    let original = files(&store, &export).await;
+
+    // New items a restore would create, the clean one first: were the backup checked item by
+    // item, it would be written before the refused one.
+    let mut rules = original_rules(&original);
+    rules.insert(0, mentions_drop(&original));
+    rules.push(scheduled_rule(
+        &original,
+        "dddddddd-1111-4111-8111-dddddddddddd",
+        "Hidden drop",
+        "SecurityEvent | take 1; .drop table SecurityEvent",
+    ));
+    rewrite(
+        &store,
+        &backup_id,
+        "analytics_rules.json",
+        &Value::Array(rules),
+    )
+    .await;
+
+    let mut workbooks = original["workbooks.json"]
+        .as_array()
+        .expect("workbooks")
+        .clone();
+    let mut trick = workbooks[0].clone();
+    trick["name"] = json!("eeeeeeee-1111-4111-8111-eeeeeeeeeeee");
+    trick["properties"]["displayName"] = json!("Verbatim trick");
+    trick["properties"]["serializedData"] = json!(json!({"version": "Notebook/1.0", "items": [
+        {"type": 3, "content": {"version": "KqlItem/1.0", "query": r"T | where a == @'\'; .drop table T", "queryType": 0}, "name": "query - 0"},
+    ]})
+    .to_string());
+    workbooks.push(trick);
+    rewrite(
+        &store,
+        &backup_id,
+        "workbooks.json",
+        &Value::Array(workbooks),
+    )
+    .await;
+
+    let before = app.sandbox.stats().count_method("PUT");
+    let message = err(&call(
+        &client,
+        "sentinel_restore_backup",
+        json!({"tenant_id": FABRIKAM, "backup_id": backup_id}),
+    )
+    .await);
+    for expected in [
+        "nothing was restored",
+        "analytics rule 'Hidden drop' (dddddddd-1111-4111-8111-dddddddddddd) query: '.drop' is a KQL control (management) command",
+        "workbook 'Verbatim trick' (eeeeeeee-1111-4111-8111-eeeeeeeeeeee): the query of 'query - 0' (/items/0/content/query): '.drop' is a KQL control (management) command",
+    ] {
+        assert!(message.contains(expected), "'{expected}' in {message}");
+    }
+    assert!(!message.contains("Mentions drop"), "{message}");
+    assert_eq!(
+        app.sandbox.stats().count_method("PUT"),
+        before,
+        "a refused backup writes nothing"
+    );
+    let arm = DirectArm::fabrikam(&app).await;
+    let rules_path = format!(
+        "{}/providers/Microsoft.SecurityInsights/alertRules",
+        DirectArm::workspace_path(&workspace(&app, 1, 0))
+    );
+    let (status, _) = arm
+        .get(
+            &format!("{rules_path}/cccccccc-1111-4111-8111-cccccccccccc"),
+            SI_RULES_VERSION,
+        )
+        .await;
+    assert_eq!(status, 404, "the clean rule was not restored either");
+
+    // Without the refused items, the rule that only mentions ".drop" in a string is restored.
+    let mut rules = original_rules(&original);
+    rules.push(mentions_drop(&original));
+    rewrite(
+        &store,
+        &backup_id,
+        "analytics_rules.json",
+        &Value::Array(rules),
+    )
+    .await;
+    let restored = ok(&call(
+        &client,
+        "sentinel_restore_backup",
+        json!({"tenant_id": FABRIKAM, "backup_id": backup_id, "include": ["analytics_rules", "saved_queries"]}),
+    )
+    .await);
+    assert_eq!(
+        restored["results"]["analytics_rules"]["restored"],
+        json!(["Mentions drop"]),
+        "{restored}"
+    );
 }

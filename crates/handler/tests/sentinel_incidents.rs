@@ -76,8 +76,8 @@ async fn incidents_are_filtered_ordered_and_paged() {
             "unknown variant `Open`",
         ),
         (
-            json!({"tenant_id": FABRIKAM, "created_after": "last week"}),
-            "RFC 3339",
+            json!({"tenant_id": FABRIKAM, "since": "last week"}),
+            "since 'last week' is not understood",
         ),
         (
             json!({"tenant_id": FABRIKAM, "filter": "properties/status eq"}),

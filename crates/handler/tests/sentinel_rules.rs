@@ -78,7 +78,7 @@ async fn rules_are_created_from_templates_and_definitions() {
     let templates = ok(&call(
         &client,
         "sentinel_list_rule_templates",
-        json!({"tenant_id": FABRIKAM, "tactic": "InitialAccess"}),
+        json!({"tenant_id": FABRIKAM, "tactic": "InitialAccess", "fields": ["required_connectors"]}),
     )
     .await);
     let template = templates["templates"]
@@ -298,5 +298,44 @@ async fn a_concurrent_change_is_reported_not_overwritten() {
     assert_eq!(
         now["properties"]["enabled"], true,
         "the stale write was not applied"
+    );
+}
+
+/// The person confirming a deletion sees the rule by name, kind and state, in the tenant by name;
+/// a rule that is not there is refused before anyone is asked.
+#[tokio::test]
+async fn a_deletion_names_the_rule_and_an_unknown_rule_is_refused_unasked() {
+    let app =
+        TestApp::start_with(fast_sandbox_options(), &[("APPROVAL_FALLBACK", "confirm")]).await;
+    let client = app.client().await;
+    let listed = ok(&call(
+        &client,
+        "sentinel_list_analytics_rules",
+        json!({"tenant_id": FABRIKAM, "kind": "Scheduled", "enabled": true}),
+    )
+    .await);
+    let rule = rules_of(&listed)[0].clone();
+    let (rule_id, name) = (
+        rule["rule_id"].as_str().expect("id"),
+        rule["display_name"].as_str().expect("name"),
+    );
+    let arguments = json!({"tenant_id": FABRIKAM, "rule_id": rule_id});
+    let asked = err(&call(&client, "sentinel_delete_analytics_rule", arguments.clone()).await);
+    for expected in [
+        "CONFIRMATION REQUIRED",
+        "Tenant: Fabrikam",
+        format!("Scheduled analytics rule {name} (id {rule_id})").as_str(),
+        "enabled -> deleted",
+    ] {
+        assert!(asked.contains(expected), "'{expected}' in {asked}");
+    }
+    let deleted =
+        ok(&call_confirmed(&client, "sentinel_delete_analytics_rule", arguments.clone()).await);
+    assert_eq!(deleted["deleted"]["rule_id"], rule_id);
+
+    let refused = err(&call(&client, "sentinel_delete_analytics_rule", arguments).await);
+    assert!(
+        refused.contains("no analytics rule") && !refused.contains("CONFIRMATION REQUIRED"),
+        "{refused}"
     );
 }

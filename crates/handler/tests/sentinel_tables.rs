@@ -17,7 +17,7 @@ async fn tables_are_listed_and_read() {
     let output = ok(&call(
         &client,
         "sentinel_list_tables",
-        json!({"tenant_id": FABRIKAM}),
+        json!({"tenant_id": FABRIKAM, "fields": ["retention_is_default"]}),
     )
     .await);
     assert_eq!(output["total_matching"], 7);
@@ -239,4 +239,37 @@ async fn a_failed_operation_is_an_error_and_a_slow_one_is_reported_running() {
     );
     let stats = fast.sandbox.stats();
     assert!(stats.count("GET", "/arm/subscriptions/{sub}/providers/Microsoft.OperationalInsights/locations/{location}/operationStatuses/{op}") >= 1, "{:?}", stats.requests);
+}
+
+/// The person confirming a deletion sees the table with its plan and retention, in the tenant by
+/// name; a table that is not there is refused before anyone is asked.
+#[tokio::test]
+async fn a_deletion_names_the_table_and_an_unknown_table_is_refused_unasked() {
+    let app =
+        TestApp::start_with(fast_sandbox_options(), &[("APPROVAL_FALLBACK", "confirm")]).await;
+    let client = app.client().await;
+    let table = json!({"tenant_id": FABRIKAM, "table": "Doomed_CL"});
+    let mut create = table.clone();
+    create["columns"] = json!([{"name": "UserName", "type": "string"}]);
+    create["retention_in_days"] = json!(60);
+    ok(&call(&client, "sentinel_create_table", create).await);
+    let asked = err(&call(&client, "sentinel_delete_table", table.clone()).await);
+    for expected in [
+        "CONFIRMATION REQUIRED",
+        "Tenant: Fabrikam",
+        "custom table Doomed_CL",
+        "plan Analytics",
+        "retention 60 days",
+        "deleted with its data",
+    ] {
+        assert!(asked.contains(expected), "'{expected}' in {asked}");
+    }
+    let deleted = ok(&call_confirmed(&client, "sentinel_delete_table", table.clone()).await);
+    assert_eq!(deleted["before"]["name"], "Doomed_CL");
+
+    let refused = err(&call(&client, "sentinel_delete_table", table).await);
+    assert!(
+        refused.contains("no table 'Doomed_CL'") && !refused.contains("CONFIRMATION REQUIRED"),
+        "{refused}"
+    );
 }

@@ -231,11 +231,11 @@ async fn kql_queries_run_capped_and_guarded() {
         ),
         (
             json!({"tenant_id": FABRIKAM, "query": "Heartbeat", "timespan": "yesterday"}),
-            "not ISO 8601",
+            "timespan 'yesterday' is not understood",
         ),
         (
             json!({"tenant_id": FABRIKAM, "query": "Heartbeat", "max_rows": 5000}),
-            "between 1 and 1000",
+            "max_rows must be between 1 and 1000",
         ),
         (
             json!({"tenant_id": CONTOSO, "query": "Heartbeat"}),

@@ -202,7 +202,12 @@ async fn requests_dependencies_exceptions_and_metrics_reach_application_insights
     let requests = of_type(&envelopes, "RequestData");
     let mcp = requests
         .iter()
-        .find(|r| base(r, "name") == "POST /api/mcp" && base(r, "responseCode") == "200")
+        .find(|r| {
+            base(r, "name")
+                .as_str()
+                .is_some_and(|name| name.starts_with("POST /api/mcp"))
+                && base(r, "responseCode") == "200"
+        })
         .expect("an MCP request");
     let invocation = requests
         .iter()

@@ -102,6 +102,15 @@ impl SandboxStats {
             .map(|r| r.count)
             .sum()
     }
+
+    /// Total requests served for a method, on any route.
+    pub fn count_method(&self, method: &str) -> u64 {
+        self.requests
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method))
+            .map(|r| r.count)
+            .sum()
+    }
 }
 
 #[derive(Default)]

@@ -523,7 +523,18 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
                 let n: f64 = num_text
                     .parse()
                     .map_err(|_| syntax_at(src, start, Some(num_text), "Invalid number.".into()))?;
-                push(&mut out, Tok::Span(Duration::seconds_f64(n * secs)), k);
+                let Some(span) = Duration::checked_seconds_f64(n * secs) else {
+                    return Err(syntax_at(
+                        src,
+                        start,
+                        Some(&src[start..k]),
+                        format!(
+                            "Invalid literal '{}': the timespan is out of range.",
+                            &src[start..k]
+                        ),
+                    ));
+                };
+                push(&mut out, Tok::Span(span), k);
                 i = k;
                 continue;
             }
@@ -617,19 +628,17 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
             i = j;
             continue;
         }
-        let two = if i + 1 < bytes.len() {
-            &src[i..i + 2]
-        } else {
-            ""
-        };
+        // Bytes, not `&str`: the second byte may be the start of a multi-byte character
+        // (`=é`), which a string slice would cut through.
+        let two = bytes.get(i..i + 2).unwrap_or_default();
         let (tok, len) = match two {
-            "==" => (Tok::EqEq, 2),
-            "!=" | "<>" => (Tok::NotEq, 2),
-            "<=" => (Tok::Le, 2),
-            ">=" => (Tok::Ge, 2),
-            "=~" => (Tok::TildeEq, 2),
-            "!~" => (Tok::BangTilde, 2),
-            ".." => (Tok::DotDot, 2),
+            b"==" => (Tok::EqEq, 2),
+            b"!=" | b"<>" => (Tok::NotEq, 2),
+            b"<=" => (Tok::Le, 2),
+            b">=" => (Tok::Ge, 2),
+            b"=~" => (Tok::TildeEq, 2),
+            b"!~" => (Tok::BangTilde, 2),
+            b".." => (Tok::DotDot, 2),
             _ => match c {
                 b'|' => (Tok::Pipe, 1),
                 b',' => (Tok::Comma, 1),
@@ -749,6 +758,23 @@ enum Expr {
     },
 }
 
+impl Expr {
+    /// The number of nodes; the recursion is as deep as the expression, which the parser
+    /// bounds.
+    fn nodes(&self) -> usize {
+        1 + match self {
+            Expr::Lit(_) | Expr::Col { .. } => 0,
+            Expr::Neg(inner) => inner.nodes(),
+            Expr::Bin(_, l, r) => l.nodes() + r.nodes(),
+            Expr::In { expr, list, .. } => {
+                expr.nodes() + list.iter().map(Expr::nodes).sum::<usize>()
+            }
+            Expr::Between { expr, lo, hi, .. } => expr.nodes() + lo.nodes() + hi.nodes(),
+            Expr::Call { args, .. } => args.iter().map(Expr::nodes).sum(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct NamedExpr {
     name: Option<String>,
@@ -807,12 +833,43 @@ struct Query {
 
 const SUPPORTED_OPERATORS: &str = "where, filter, take, limit, project, project-away, project-rename, extend, summarize, order by, sort by, top, distinct, count";
 
+/// How deep expressions may nest in parentheses, call arguments, `in` lists and minus signs.
+/// The parser recurses once per level, so a query of a hundred thousand `(` would otherwise
+/// overflow the serving thread's stack and take the whole sandbox down; a level costs about
+/// 23 KB of stack in a debug build, and a thread has 2 MiB.
+const MAX_NESTING: usize = 32;
+
+/// How deep an expression tree may be (nesting plus chains such as `a or b or c ...`).
+/// Binding, evaluating and dropping an expression recurse once per level, about 7 KB each in
+/// a debug build.
+const MAX_DEPTH: usize = 128;
+
+/// How many expression nodes the uses of `let` names may copy in all: each use copies the
+/// bound expression, so `let b = a + a; let c = b + b; ...` grows exponentially.
+const MAX_LET_NODES: usize = 100_000;
+
+/// An expression and its depth (the longest path to a leaf), which the parser keeps within
+/// [`MAX_DEPTH`].
+type Parsed = (Expr, usize);
+
+/// A `let` binding: the expression, its depth and its number of nodes.
+struct LetValue {
+    expr: Expr,
+    depth: usize,
+    nodes: usize,
+}
+
 struct Parser<'a> {
     src: &'a str,
     toks: Vec<Token>,
     pos: usize,
     /// Scalar `let` bindings, substituted where the name is used.
-    lets: HashMap<String, Expr>,
+    lets: HashMap<String, LetValue>,
+    /// How many `unary` calls are active: the parser's own recursion depth, within
+    /// [`MAX_NESTING`].
+    nesting: usize,
+    /// Nodes copied by the uses of `let` names so far.
+    let_nodes: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -879,9 +936,10 @@ impl<'a> Parser<'a> {
             {
                 return Err(self.err_here(format!("Tabular let statements ('let {name} = {w} | ...') are not supported by the sandbox; only scalar values.")));
             }
-            let value = self.expr()?;
+            let (expr, depth) = self.or_expr()?;
             self.expect(Tok::Semi, "';' ending the let statement")?;
-            self.lets.insert(name, value);
+            let nodes = expr.nodes();
+            self.lets.insert(name, LetValue { expr, depth, nodes });
         }
         let source = self.source()?;
         let mut ops = Vec::new();
@@ -1038,7 +1096,7 @@ impl<'a> Parser<'a> {
                 (Op::Sort(keys), "order by")
             }
             "top" => {
-                let n = self.add_expr()?;
+                let (n, _) = self.add_expr()?;
                 if !self.is_word("by") {
                     return Err(self.err_here("Expected 'by' in 'top N by column'."));
                 }
@@ -1121,31 +1179,44 @@ impl<'a> Parser<'a> {
     }
 
     fn expr(&mut self) -> Result<Expr, QueryError> {
-        self.or_expr()
+        Ok(self.or_expr()?.0)
     }
 
-    fn or_expr(&mut self) -> Result<Expr, QueryError> {
-        let mut left = self.and_expr()?;
+    /// The depth of a node over children of the given depths, refused past [`MAX_DEPTH`].
+    fn node(&self, children: impl IntoIterator<Item = usize>) -> Result<usize, QueryError> {
+        let depth = children.into_iter().max().unwrap_or(0) + 1;
+        if depth > MAX_DEPTH {
+            return Err(self.err_here(format!(
+                "The expression is more than {MAX_DEPTH} operations deep, which the sandbox does not evaluate; 'in (...)' replaces a long chain of 'or'."
+            )));
+        }
+        Ok(depth)
+    }
+
+    fn or_expr(&mut self) -> Result<Parsed, QueryError> {
+        let (mut left, mut depth) = self.and_expr()?;
         while self.is_word("or") {
             self.bump();
-            let right = self.and_expr()?;
+            let (right, right_depth) = self.and_expr()?;
+            depth = self.node([depth, right_depth])?;
             left = Expr::Bin(BinOp::Or, Box::new(left), Box::new(right));
         }
-        Ok(left)
+        Ok((left, depth))
     }
 
-    fn and_expr(&mut self) -> Result<Expr, QueryError> {
-        let mut left = self.cmp_expr()?;
+    fn and_expr(&mut self) -> Result<Parsed, QueryError> {
+        let (mut left, mut depth) = self.cmp_expr()?;
         while self.is_word("and") {
             self.bump();
-            let right = self.cmp_expr()?;
+            let (right, right_depth) = self.cmp_expr()?;
+            depth = self.node([depth, right_depth])?;
             left = Expr::Bin(BinOp::And, Box::new(left), Box::new(right));
         }
-        Ok(left)
+        Ok((left, depth))
     }
 
-    fn cmp_expr(&mut self) -> Result<Expr, QueryError> {
-        let left = self.add_expr()?;
+    fn cmp_expr(&mut self) -> Result<Parsed, QueryError> {
+        let (left, left_depth) = self.add_expr()?;
         let op = match self.peek().clone() {
             Tok::EqEq => Some(BinOp::Eq),
             Tok::NotEq => Some(BinOp::Ne),
@@ -1165,9 +1236,12 @@ impl<'a> Parser<'a> {
                     self.bump();
                     self.expect(Tok::LParen, "'(' after 'in'")?;
                     let mut list = Vec::new();
+                    let mut depth = left_depth;
                     if *self.peek() != Tok::RParen {
                         loop {
-                            list.push(self.add_expr()?);
+                            let (item, item_depth) = self.add_expr()?;
+                            depth = depth.max(item_depth);
+                            list.push(item);
                             if *self.peek() == Tok::Comma {
                                 self.bump();
                             } else {
@@ -1176,25 +1250,29 @@ impl<'a> Parser<'a> {
                         }
                     }
                     self.expect(Tok::RParen, "')' closing the 'in' list")?;
-                    return Ok(Expr::In {
+                    let depth = self.node([depth])?;
+                    let expr = Expr::In {
                         expr: Box::new(left),
                         list,
                         negated: w.starts_with('!'),
                         ci: w.ends_with('~'),
-                    });
+                    };
+                    return Ok((expr, depth));
                 } else if w == "between" || w == "!between" {
                     self.bump();
                     self.expect(Tok::LParen, "'(' after 'between'")?;
-                    let lo = self.add_expr()?;
+                    let (lo, lo_depth) = self.add_expr()?;
                     self.expect(Tok::DotDot, "'..' in 'between (a .. b)'")?;
-                    let hi = self.add_expr()?;
+                    let (hi, hi_depth) = self.add_expr()?;
                     self.expect(Tok::RParen, "')' closing 'between'")?;
-                    return Ok(Expr::Between {
+                    let depth = self.node([left_depth, lo_depth, hi_depth])?;
+                    let expr = Expr::Between {
                         expr: Box::new(left),
                         lo: Box::new(lo),
                         hi: Box::new(hi),
                         negated: w.starts_with('!'),
-                    });
+                    };
+                    return Ok((expr, depth));
                 } else if ["matches", "has_any", "has_all", "contains_any", "!has_any"]
                     .contains(&w.as_str())
                     || w.starts_with('!')
@@ -1211,15 +1289,16 @@ impl<'a> Parser<'a> {
         match op {
             Some(op) => {
                 self.bump();
-                let right = self.add_expr()?;
-                Ok(Expr::Bin(op, Box::new(left), Box::new(right)))
+                let (right, right_depth) = self.add_expr()?;
+                let depth = self.node([left_depth, right_depth])?;
+                Ok((Expr::Bin(op, Box::new(left), Box::new(right)), depth))
             }
-            None => Ok(left),
+            None => Ok((left, left_depth)),
         }
     }
 
-    fn add_expr(&mut self) -> Result<Expr, QueryError> {
-        let mut left = self.mul_expr()?;
+    fn add_expr(&mut self) -> Result<Parsed, QueryError> {
+        let (mut left, mut depth) = self.mul_expr()?;
         loop {
             let op = match self.peek() {
                 Tok::Plus => BinOp::Add,
@@ -1227,14 +1306,15 @@ impl<'a> Parser<'a> {
                 _ => break,
             };
             self.bump();
-            let right = self.mul_expr()?;
+            let (right, right_depth) = self.mul_expr()?;
+            depth = self.node([depth, right_depth])?;
             left = Expr::Bin(op, Box::new(left), Box::new(right));
         }
-        Ok(left)
+        Ok((left, depth))
     }
 
-    fn mul_expr(&mut self) -> Result<Expr, QueryError> {
-        let mut left = self.unary()?;
+    fn mul_expr(&mut self) -> Result<Parsed, QueryError> {
+        let (mut left, mut depth) = self.unary()?;
         loop {
             let op = match self.peek() {
                 Tok::Star => BinOp::Mul,
@@ -1243,43 +1323,60 @@ impl<'a> Parser<'a> {
                 _ => break,
             };
             self.bump();
-            let right = self.unary()?;
+            let (right, right_depth) = self.unary()?;
+            depth = self.node([depth, right_depth])?;
             left = Expr::Bin(op, Box::new(left), Box::new(right));
         }
-        Ok(left)
+        Ok((left, depth))
     }
 
-    fn unary(&mut self) -> Result<Expr, QueryError> {
+    /// Every nested expression (parentheses, call arguments, `in` lists, minus signs) is
+    /// parsed through here, so this is where the parser's own recursion is bounded.
+    fn unary(&mut self) -> Result<Parsed, QueryError> {
+        if self.nesting >= MAX_NESTING {
+            return Err(self.err_here(format!(
+                "Parentheses, function calls and signs nest more than {MAX_NESTING} levels deep, which the sandbox does not parse."
+            )));
+        }
+        self.nesting += 1;
+        let parsed = self.signed();
+        self.nesting -= 1;
+        parsed
+    }
+
+    fn signed(&mut self) -> Result<Parsed, QueryError> {
         if *self.peek() == Tok::Minus {
             self.bump();
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            let (inner, inner_depth) = self.unary()?;
+            let depth = self.node([inner_depth])?;
+            return Ok((Expr::Neg(Box::new(inner)), depth));
         }
         self.primary()
     }
 
-    fn primary(&mut self) -> Result<Expr, QueryError> {
+    fn primary(&mut self) -> Result<Parsed, QueryError> {
         let t = self.cur().clone();
         match &t.tok {
             Tok::Str(s) => {
                 self.bump();
-                Ok(Expr::Lit(Value::String(s.clone())))
+                Ok((Expr::Lit(Value::String(s.clone())), 1))
             }
             Tok::Long(n) => {
                 self.bump();
-                Ok(Expr::Lit(Value::Long(*n)))
+                Ok((Expr::Lit(Value::Long(*n)), 1))
             }
             Tok::Real(f) => {
                 self.bump();
-                Ok(Expr::Lit(Value::Real(*f)))
+                Ok((Expr::Lit(Value::Real(*f)), 1))
             }
             Tok::Span(d) => {
                 self.bump();
-                Ok(Expr::Lit(Value::TimeSpan(*d)))
+                Ok((Expr::Lit(Value::TimeSpan(*d)), 1))
             }
             Tok::DateTimeLit(raw) => {
                 self.bump();
                 match parse_time(raw) {
-                    Some(dt) => Ok(Expr::Lit(Value::DateTime(dt))),
+                    Some(dt) => Ok((Expr::Lit(Value::DateTime(dt)), 1)),
                     None => Err(syntax_at(
                         self.src,
                         t.start,
@@ -1291,7 +1388,7 @@ impl<'a> Parser<'a> {
             Tok::TimeSpanLit(raw) => {
                 self.bump();
                 match parse_timespan_text(raw) {
-                    Some(d) => Ok(Expr::Lit(Value::TimeSpan(d))),
+                    Some(d) => Ok((Expr::Lit(Value::TimeSpan(d)), 1)),
                     None => Err(syntax_at(
                         self.src,
                         t.start,
@@ -1302,27 +1399,30 @@ impl<'a> Parser<'a> {
             }
             Tok::LParen => {
                 self.bump();
-                let e = self.expr()?;
+                let parsed = self.or_expr()?;
                 self.expect(Tok::RParen, "')'")?;
-                Ok(e)
+                Ok(parsed)
             }
             Tok::Ident(name) => {
                 self.bump();
                 match name.as_str() {
-                    "true" => return Ok(Expr::Lit(Value::Bool(true))),
-                    "false" => return Ok(Expr::Lit(Value::Bool(false))),
+                    "true" => return Ok((Expr::Lit(Value::Bool(true)), 1)),
+                    "false" => return Ok((Expr::Lit(Value::Bool(false)), 1)),
                     _ => {}
                 }
                 if *self.peek() == Tok::LParen {
                     self.bump();
                     let mut args = Vec::new();
+                    let mut args_depth = 0;
                     if *self.peek() != Tok::RParen {
                         loop {
                             // `count()` style aggregations may also be written `count(*)`.
                             if *self.peek() == Tok::Star {
                                 self.bump();
                             } else {
-                                args.push(self.expr()?);
+                                let (arg, arg_depth) = self.or_expr()?;
+                                args_depth = args_depth.max(arg_depth);
+                                args.push(arg);
                             }
                             if *self.peek() == Tok::Comma {
                                 self.bump();
@@ -1332,19 +1432,33 @@ impl<'a> Parser<'a> {
                         }
                     }
                     self.expect(Tok::RParen, &format!("')' closing {name}("))?;
-                    return Ok(Expr::Call {
+                    let depth = self.node([args_depth])?;
+                    let call = Expr::Call {
                         name: name.clone(),
                         args,
                         at: t.start,
-                    });
+                    };
+                    return Ok((call, depth));
                 }
                 if let Some(bound) = self.lets.get(name) {
-                    return Ok(bound.clone());
+                    self.let_nodes = self.let_nodes.saturating_add(bound.nodes);
+                    if self.let_nodes > MAX_LET_NODES {
+                        return Err(syntax_at(
+                            self.src,
+                            t.start,
+                            Some(name),
+                            format!(
+                                "The uses of let names expand to more than {MAX_LET_NODES} expression nodes, which the sandbox does not evaluate."
+                            ),
+                        ));
+                    }
+                    return Ok((bound.expr.clone(), bound.depth));
                 }
-                Ok(Expr::Col {
+                let column = Expr::Col {
                     name: name.clone(),
                     at: t.start,
-                })
+                };
+                Ok((column, 1))
             }
             Tok::Eof => Err(self.err_here("Unexpected end of query: an expression was expected.")),
             _ => {
@@ -1381,9 +1495,12 @@ fn parse_timespan_text(raw: &str) -> Option<Duration> {
     let h: i64 = parts[0].parse().ok()?;
     let m: i64 = parts[1].parse().ok()?;
     let s: f64 = parts[2].parse().ok()?;
-    Some(
-        Duration::days(days) + Duration::hours(h) + Duration::minutes(m) + Duration::seconds_f64(s),
-    )
+    // Checked throughout: `timespan(999999999999999.00:00:00)` and `timespan(0:0:NaN)` are
+    // invalid literals, not overflows.
+    Duration::seconds(days.checked_mul(86400)?)
+        .checked_add(Duration::seconds(h.checked_mul(3600)?))?
+        .checked_add(Duration::seconds(m.checked_mul(60)?))?
+        .checked_add(Duration::checked_seconds_f64(s)?)
 }
 
 /// Parses a query without running it (syntax errors only), e.g. to validate a detection
@@ -1415,6 +1532,8 @@ fn parse(query: &str) -> Result<Query, QueryError> {
         toks,
         pos: 0,
         lets: HashMap::new(),
+        nesting: 0,
+        let_nodes: 0,
     };
     p.query()
 }
@@ -1710,6 +1829,47 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
+/// The order `order by`, `sort by` and `top` sort non-null values in. Unlike [`compare`] it is
+/// total, as `sort_by` requires (it may panic otherwise): NaN sorts after every number, and
+/// values of different types (a column of mixed `iff` results) sort by type.
+fn sort_order(a: &Value, b: &Value) -> Ordering {
+    let real = |x: f64, y: f64| {
+        x.partial_cmp(&y)
+            .unwrap_or_else(|| x.is_nan().cmp(&y.is_nan()))
+    };
+    // Exact, so that it agrees with the exact comparison of two longs beyond 2^53.
+    let long_real = |x: i64, y: f64| {
+        if y.is_nan() {
+            return Ordering::Less;
+        }
+        match (x as f64).partial_cmp(&y) {
+            Some(Ordering::Less) => Ordering::Less,
+            Some(Ordering::Greater) => Ordering::Greater,
+            // Equal as doubles: `y` is a whole number within 2^63, exact as an i128.
+            _ => i128::from(x).cmp(&(y as i128)),
+        }
+    };
+    let rank = |v: &Value| match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Long(_) | Value::Real(_) => 2,
+        Value::DateTime(_) => 3,
+        Value::TimeSpan(_) => 4,
+        Value::String(_) => 5,
+        Value::Dynamic(_) => 6,
+    };
+    match (a, b) {
+        (Value::Long(x), Value::Long(y)) => x.cmp(y),
+        (Value::Real(x), Value::Real(y)) => real(*x, *y),
+        (Value::Long(x), Value::Real(y)) => long_real(*x, *y),
+        (Value::Real(x), Value::Long(y)) => long_real(*y, *x).reverse(),
+        // Values of one other type compare as `compare` has them; types apart sort by type.
+        _ => rank(a)
+            .cmp(&rank(b))
+            .then_with(|| compare(a, b).unwrap_or(Ordering::Equal)),
+    }
+}
+
 fn values_equal(a: &Value, b: &Value) -> Option<bool> {
     match (a, b) {
         (Value::Null, _) | (_, Value::Null) => None,
@@ -1752,10 +1912,12 @@ fn eval(b: &Bound, row: &[Value], opts: &ExecOptions) -> Value {
     match b {
         Bound::Lit(v) => v.clone(),
         Bound::Col(i) => row.get(*i).cloned().unwrap_or(Value::Null),
+        // Long arithmetic wraps as `+`, `-` and `*` do; a timespan or date past its range is
+        // null, as an out-of-range value is in Kusto.
         Bound::Neg(inner) => match eval(inner, row, opts) {
-            Value::Long(n) => Value::Long(-n),
+            Value::Long(n) => Value::Long(n.wrapping_neg()),
             Value::Real(f) => Value::Real(-f),
-            Value::TimeSpan(d) => Value::TimeSpan(-d),
+            Value::TimeSpan(d) => d.checked_neg().map_or(Value::Null, Value::TimeSpan),
             _ => Value::Null,
         },
         Bound::Bin(op, l, r) => {
@@ -1865,13 +2027,16 @@ fn binary(op: BinOp, a: &Value, b: &Value) -> Value {
         BinOp::Add | BinOp::Sub => {
             let sub = op == BinOp::Sub;
             match (a, b) {
-                (Value::DateTime(t), Value::TimeSpan(d)) => {
-                    Value::DateTime(if sub { *t - *d } else { *t + *d })
-                }
-                (Value::TimeSpan(d), Value::DateTime(t)) if !sub => Value::DateTime(*t + *d),
+                (Value::DateTime(t), Value::TimeSpan(d)) => shifted(*t, *d, sub),
+                (Value::TimeSpan(d), Value::DateTime(t)) if !sub => shifted(*t, *d, false),
                 (Value::DateTime(x), Value::DateTime(y)) if sub => Value::TimeSpan(*x - *y),
                 (Value::TimeSpan(x), Value::TimeSpan(y)) => {
-                    Value::TimeSpan(if sub { *x - *y } else { *x + *y })
+                    let d = if sub {
+                        x.checked_sub(*y)
+                    } else {
+                        x.checked_add(*y)
+                    };
+                    d.map_or(Value::Null, Value::TimeSpan)
                 }
                 (Value::Long(x), Value::Long(y)) => Value::Long(if sub {
                     x.wrapping_sub(*y)
@@ -1887,22 +2052,21 @@ fn binary(op: BinOp, a: &Value, b: &Value) -> Value {
         BinOp::Mul | BinOp::Div | BinOp::Mod => match (a, b) {
             (Value::TimeSpan(d), n) if n.as_f64().is_some() => {
                 let n = n.as_f64().unwrap_or(1.0);
-                match op {
-                    BinOp::Mul => Value::TimeSpan(Duration::seconds_f64(d.as_seconds_f64() * n)),
-                    BinOp::Div if n != 0.0 => {
-                        Value::TimeSpan(Duration::seconds_f64(d.as_seconds_f64() / n))
-                    }
-                    _ => Value::Null,
-                }
+                let secs = match op {
+                    BinOp::Mul => d.as_seconds_f64() * n,
+                    BinOp::Div if n != 0.0 => d.as_seconds_f64() / n,
+                    _ => return Value::Null,
+                };
+                Duration::checked_seconds_f64(secs).map_or(Value::Null, Value::TimeSpan)
             }
             (Value::TimeSpan(x), Value::TimeSpan(y)) if op == BinOp::Div && !y.is_zero() => {
                 Value::Real(x.as_seconds_f64() / y.as_seconds_f64())
             }
+            // `checked_`: null for a zero divisor and for `i64::MIN / -1`, which overflows.
             (Value::Long(x), Value::Long(y)) => match op {
                 BinOp::Mul => Value::Long(x.wrapping_mul(*y)),
-                BinOp::Div if *y != 0 => Value::Long(x / y),
-                BinOp::Mod if *y != 0 => Value::Long(x % y),
-                _ => Value::Null,
+                BinOp::Div => x.checked_div(*y).map_or(Value::Null, Value::Long),
+                _ => x.checked_rem(*y).map_or(Value::Null, Value::Long),
             },
             (x, y) => match (x.as_f64(), y.as_f64()) {
                 (Some(x), Some(y)) => match op {
@@ -1918,15 +2082,26 @@ fn binary(op: BinOp, a: &Value, b: &Value) -> Value {
     }
 }
 
+/// `t` moved by `d` (back in time when `back`); null past the years a datetime holds, as Kusto
+/// answers an out-of-range datetime.
+fn shifted(t: OffsetDateTime, d: Duration, back: bool) -> Value {
+    let moved = if back {
+        t.checked_sub(d)
+    } else {
+        t.checked_add(d)
+    };
+    moved.map_or(Value::Null, Value::DateTime)
+}
+
 fn call(f: Func, v: &[Value], opts: &ExecOptions) -> Value {
     let arg = |i: usize| v.get(i).cloned().unwrap_or(Value::Null);
     match f {
         Func::Now => match arg(0) {
-            Value::TimeSpan(d) => Value::DateTime(opts.now + d),
+            Value::TimeSpan(d) => shifted(opts.now, d, false),
             _ => Value::DateTime(opts.now),
         },
         Func::Ago => match arg(0) {
-            Value::TimeSpan(d) => Value::DateTime(opts.now - d),
+            Value::TimeSpan(d) => shifted(opts.now, d, true),
             _ => Value::Null,
         },
         Func::Bin => match (arg(0), arg(1)) {
@@ -1941,9 +2116,17 @@ fn call(f: Func, v: &[Value], opts: &ExecOptions) -> Value {
             (Value::TimeSpan(x), Value::TimeSpan(d)) if d.is_positive() => {
                 let step = d.whole_nanoseconds();
                 let n = x.whole_nanoseconds();
-                Value::TimeSpan(Duration::nanoseconds_i128(n - n.rem_euclid(step)))
+                // Rounding down may step below the shortest timespan there is.
+                let floored = n - n.rem_euclid(step);
+                if floored < Duration::MIN.whole_nanoseconds() {
+                    Value::Null
+                } else {
+                    Value::TimeSpan(Duration::nanoseconds_i128(floored))
+                }
             }
-            (Value::Long(x), Value::Long(s)) if s > 0 => Value::Long(x - x.rem_euclid(s)),
+            (Value::Long(x), Value::Long(s)) if s > 0 => x
+                .checked_sub(x.rem_euclid(s))
+                .map_or(Value::Null, Value::Long),
             (x, s) => match (x.as_f64(), s.as_f64()) {
                 (Some(x), Some(s)) if s > 0.0 => Value::Real((x / s).floor() * s),
                 _ => Value::Null,
@@ -2391,7 +2574,7 @@ fn sort_rows(ctx: &Ctx<'_>, t: &mut Table, keys: &[SortKey]) -> Result<(), Query
                     }
                 }
                 _ => {
-                    let o = compare(x, y).unwrap_or(Ordering::Equal);
+                    let o = sort_order(x, y);
                     if *desc { o.reverse() } else { o }
                 }
             };
@@ -2598,6 +2781,8 @@ pub fn execute(db: &Database, query: &str, opts: &ExecOptions) -> Result<Table, 
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn now() -> OffsetDateTime {
@@ -2913,5 +3098,426 @@ mod tests {
     fn comments_and_verbatim_strings() {
         let t = run("// find powershell\nDeviceProcessEvents // all rows\n| where FileName == @'powershell.exe'").unwrap();
         assert_eq!(t.rows.len(), 2);
+    }
+
+    #[test]
+    fn multibyte_first_character_is_a_syntax_error() {
+        // Reported: a query starting with a character of three or more bytes (`€`, `日`,
+        // `😀`) panicked in the lexer, which sliced the text two bytes at a time; so did any
+        // operator character followed by a multi-byte one (`=é`).
+        for q in [
+            "€",
+            "é",
+            "😀 | take 1",
+            "日本 | take 1",
+            "€DeviceProcessEvents",
+        ] {
+            let e = run(q).unwrap_err();
+            assert_eq!(e.kind, QueryErrorKind::Syntax, "{q}: {e}");
+            assert_eq!((e.line, e.pos), (1, 0), "{q}");
+        }
+        let e = run("€").unwrap_err();
+        assert!(e.message.contains("'€'"), "{e}");
+        // The same cut after an operator character.
+        for q in [
+            "DeviceProcessEvents | where FileName =é 'x'",
+            "DeviceProcessEvents | where FileName ==€",
+            "DeviceProcessEvents |€",
+            "DeviceProcessEvents | where Size >😀",
+        ] {
+            assert_eq!(run(q).unwrap_err().kind, QueryErrorKind::Syntax, "{q}");
+        }
+        // Inside string literals multi-byte characters stay valid.
+        let t = run("DeviceProcessEvents | where FileName != '€日本😀' | count").unwrap();
+        assert_eq!(t.rows[0][0], Value::Long(4));
+    }
+
+    #[test]
+    fn out_of_range_timespan_literals_are_syntax_errors() {
+        for q in [
+            "DeviceProcessEvents | where Timestamp > ago(99999999999999999999d)",
+            "DeviceProcessEvents | where Timestamp > ago(1e400d)",
+            "DeviceProcessEvents | where Timestamp > ago(timespan(999999999999999.00:00:00))",
+            "DeviceProcessEvents | where Timestamp > ago(timespan(0:0:NaN))",
+            "DeviceProcessEvents | where Timestamp > ago(timespan(9223372036854775807:00:00))",
+        ] {
+            assert_eq!(run(q).unwrap_err().kind, QueryErrorKind::Syntax, "{q}");
+        }
+        assert_eq!(parse_timespan_text("99999999999999999999d"), None);
+        assert_eq!(
+            parse_timespan_text("1.00:00:01"),
+            Some(Duration::seconds(86401))
+        );
+    }
+
+    #[test]
+    fn overflowing_arithmetic_is_null() {
+        let t = run("let min = -9223372036854775807 - 1;\nlet long_span = 106751991167300d;\nDeviceProcessEvents | take 1 | project a = ago(long_span), b = now(long_span), c = min / -1, d = min % -1, e = -min, f = long_span * 1e10, g = long_span + long_span, h = bin(min, 3), i = datetime(2024-01-01) + long_span, j = long_span / 1e-300, k = 7 / 0").unwrap();
+        let row = &t.rows[0];
+        for (column, value) in t.columns.iter().zip(row) {
+            let expected = if column.name == "e" {
+                // Negating the smallest long wraps, as `+`, `-` and `*` on longs do.
+                Value::Long(i64::MIN)
+            } else {
+                Value::Null
+            };
+            assert_eq!(*value, expected, "{}", column.name);
+        }
+    }
+
+    /// A table of values at the edges of their types, enough rows for `sort_by` to check
+    /// its comparator, plus mixed and NaN values.
+    fn edge_db() -> Database {
+        let mut db = db();
+        let mut t = Table::new(
+            "Edges",
+            vec![
+                Column::new("Timestamp", ColType::DateTime),
+                Column::new("N", ColType::Long),
+                Column::new("R", ColType::Real),
+                Column::new("S", ColType::String),
+                Column::new("D", ColType::TimeSpan),
+                Column::new("J", ColType::Dynamic),
+            ],
+        );
+        let times = [
+            OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT),
+            OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX),
+            now(),
+        ];
+        let longs = [i64::MIN, i64::MAX, 0, -1, 1, 3];
+        let reals = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.5, 1e308];
+        let texts = ["", "€", "日本", "2024-05-01", "a b", "😀x"];
+        let spans = [
+            Duration::MIN,
+            Duration::MAX,
+            Duration::ZERO,
+            Duration::days(1),
+        ];
+        for i in 0..48 {
+            t.push_named(vec![
+                ("Timestamp", Value::DateTime(times[i % times.len()])),
+                ("N", Value::Long(longs[i % longs.len()])),
+                ("R", Value::Real(reals[i % reals.len()] * i as f64)),
+                ("S", Value::str(texts[i % texts.len()])),
+                ("D", Value::TimeSpan(spans[i % spans.len()])),
+                (
+                    "J",
+                    Value::Dynamic(serde_json::json!([i, texts[i % texts.len()]])),
+                ),
+            ]);
+        }
+        db.insert(t);
+        db
+    }
+
+    #[test]
+    fn sorting_nan_and_mixed_values_is_a_total_order() {
+        // `sort_by` may panic on a comparator that is not a total order; NaN and mixed types
+        // (an `iff` of a string and a number) made `compare` answer "equal" inconsistently.
+        let db = edge_db();
+        let opts = ExecOptions::at(now());
+        for q in [
+            "Edges | order by R asc",
+            "Edges | order by R desc",
+            "Edges | extend M = iff(N > 0, tostring(R), R) | order by M",
+            "Edges | extend M = iff(N > 0, S, N) | order by M asc, R desc",
+            "Edges | extend M = iff(N > 0, Timestamp, S) | top 100 by M",
+            "Edges | order by J",
+        ] {
+            let t = execute(&db, q, &opts).unwrap();
+            assert_eq!(t.rows.len(), 48, "{q}");
+        }
+        let t = execute(&db, "Edges | project R | order by R asc", &opts).unwrap();
+        let reals: Vec<f64> = t
+            .rows
+            .iter()
+            .filter_map(|r| match r[0] {
+                Value::Real(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        let numbers = reals.iter().take_while(|f| !f.is_nan()).count();
+        assert!(reals[..numbers].is_sorted(), "{reals:?}");
+        assert!(
+            reals[numbers..].iter().all(|f| f.is_nan()),
+            "NaN sorts last"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = 100_000;
+        for q in [
+            format!("DeviceProcessEvents | where {}", "(".repeat(deep)),
+            format!("DeviceProcessEvents | extend x = {}1", "-".repeat(deep)),
+            format!("DeviceProcessEvents | where {}true", "not(".repeat(deep)),
+            format!("DeviceProcessEvents | extend x = 1{}", " + 1".repeat(deep)),
+            format!(
+                "DeviceProcessEvents | where true{}",
+                " or false".repeat(deep)
+            ),
+            format!(
+                "DeviceProcessEvents | extend x = {}'a'",
+                "tolower(".repeat(deep)
+            ),
+        ] {
+            let e = run(&q).unwrap_err();
+            assert_eq!(e.kind, QueryErrorKind::Syntax);
+            assert!(e.message.contains(" deep"), "{}", e.message);
+        }
+        // Each use of a let name copies its expression: doubling forty times is refused.
+        let mut lets = String::from("let a0 = 1;\n");
+        for i in 1..=40 {
+            lets.push_str(&format!("let a{i} = a{} + a{};\n", i - 1, i - 1));
+        }
+        let e = run(&format!("{lets}DeviceProcessEvents | extend x = a40")).unwrap_err();
+        assert!(e.message.contains("let names"), "{}", e.message);
+        // Up to the limits, deep expressions still run, with room to spare: on half of the
+        // 2 MiB stack a tokio worker or test thread has.
+        let nesting = MAX_NESTING - 1;
+        let chain = MAX_DEPTH - 1;
+        let queries = [
+            format!(
+                "DeviceProcessEvents | extend x = {}1{} | where x == 1",
+                "(".repeat(nesting),
+                ")".repeat(nesting)
+            ),
+            format!(
+                "DeviceProcessEvents | extend x = {}'A'{} | where x == 'a'",
+                "tolower(".repeat(nesting),
+                ")".repeat(nesting)
+            ),
+            // An even number of `not`s, so that rows pass.
+            format!(
+                "DeviceProcessEvents | where {}true{}",
+                "not(".repeat(nesting - 1),
+                ")".repeat(nesting - 1)
+            ),
+            format!(
+                "DeviceProcessEvents | extend x = 0{} | where x == {chain}",
+                " + 1".repeat(chain)
+            ),
+            format!(
+                "DeviceProcessEvents | where {}(Size > 0{}){}",
+                "(".repeat(nesting - 1),
+                " and true".repeat(chain - nesting),
+                ")".repeat(nesting - 1)
+            ),
+        ];
+        std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                for q in queries {
+                    assert_eq!(run(&q).unwrap().rows.len(), 4, "{}", &q[..60]);
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let one_too_many = format!(
+            "DeviceProcessEvents | extend x = 0{}",
+            " + 1".repeat(MAX_DEPTH)
+        );
+        assert!(run(&one_too_many).is_err());
+        let one_too_deep = format!(
+            "DeviceProcessEvents | extend x = {}1",
+            "-".repeat(MAX_NESTING)
+        );
+        assert!(run(&one_too_deep).is_err());
+    }
+
+    /// Scalar expressions over the columns of [`edge_db`] and literals at their limits.
+    fn expression() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            prop::sample::select(vec![
+                "Timestamp",
+                "N",
+                "R",
+                "S",
+                "D",
+                "J",
+                "DeviceName",
+                "Size",
+                "Nope",
+                "true",
+                "false",
+                "now()",
+                "todouble('nan')",
+                "1e308",
+                "-0.0",
+                "''",
+                "'€'",
+                "datetime(9999-12-31T23:59:59.9999999Z)",
+                "datetime(0000-01-01)",
+                "106751991167300d",
+                "9223372036854775807",
+                "-9223372036854775807",
+            ])
+            .prop_map(str::to_string),
+            any::<i64>().prop_map(|n| n.to_string()),
+            "[0-9]{1,22}(\\.[0-9]{1,3})?(d|h|m|s|ms|tick|microseconds)",
+            "(datetime|timespan)\\([^)]{0,24}\\)",
+            "'[^'\\\\]{0,8}'",
+        ];
+        leaf.prop_recursive(4, 24, 3, |inner| {
+            prop_oneof![
+                (
+                    inner.clone(),
+                    prop::sample::select(vec![
+                        "+",
+                        "-",
+                        "*",
+                        "/",
+                        "%",
+                        "==",
+                        "!=",
+                        "<",
+                        "<=",
+                        ">",
+                        ">=",
+                        "=~",
+                        "!~",
+                        "and",
+                        "or",
+                        "contains",
+                        "has",
+                        "startswith",
+                        "endswith",
+                        "!has_cs",
+                        "hasprefix",
+                    ]),
+                    inner.clone(),
+                )
+                    .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+                inner.clone().prop_map(|a| format!("-{a}")),
+                (
+                    prop::sample::select(vec![
+                        "ago",
+                        "now",
+                        "tolower",
+                        "toupper",
+                        "strlen",
+                        "tostring",
+                        "toint",
+                        "tolong",
+                        "todouble",
+                        "tobool",
+                        "isempty",
+                        "isnotnull",
+                        "not",
+                        "startofday",
+                    ]),
+                    inner.clone(),
+                )
+                    .prop_map(|(f, a)| format!("{f}({a})")),
+                (
+                    prop::sample::select(vec!["bin", "floor", "strcat", "substring", "iff"]),
+                    prop::collection::vec(inner.clone(), 1..4),
+                )
+                    .prop_map(|(f, args)| format!("{f}({})", args.join(", "))),
+                (inner.clone(), inner.clone(), inner.clone())
+                    .prop_map(|(a, b, c)| format!("{a} in ({b}, {c})")),
+                (inner.clone(), inner.clone(), inner)
+                    .prop_map(|(a, b, c)| format!("{a} between ({b} .. {c})")),
+            ]
+        })
+    }
+
+    /// Pipelines of the supported operators over those expressions: mostly valid, often not.
+    fn pipeline() -> impl Strategy<Value = String> {
+        let column = prop::sample::select(vec!["N", "R", "S", "D", "J", "Timestamp", "Nope"]);
+        let count = prop_oneof![any::<i64>().prop_map(|n| n.to_string()), expression(),];
+        let op = prop_oneof![
+            expression().prop_map(|e| format!("where {e}")),
+            (expression(), expression()).prop_map(|(a, b)| format!("extend X = {a}, {b}")),
+            (column.clone(), expression()).prop_map(|(c, e)| format!("project {c}, Z = {e}")),
+            (
+                prop::sample::select(vec![
+                    "count()", "sum", "avg", "min", "max", "dcount", "make_set", "countif", "any",
+                ]),
+                expression(),
+                expression(),
+            )
+                .prop_map(|(agg, a, by)| if agg == "count()" {
+                    format!("summarize count() by {by}")
+                } else {
+                    format!("summarize {agg}({a}) by {by}")
+                }),
+            (
+                expression(),
+                prop::sample::select(vec!["asc", "desc", "asc nulls first", ""])
+            )
+                .prop_map(|(e, dir)| format!("order by {e} {dir}")),
+            (count.clone(), expression()).prop_map(|(n, e)| format!("top {n} by {e}")),
+            count.prop_map(|n| format!("take {n}")),
+            column.clone().prop_map(|c| format!("distinct {c}")),
+            column.clone().prop_map(|c| format!("project-away {c}")),
+            column.prop_map(|c| format!("project-rename Renamed = {c}")),
+            Just("count".to_string()),
+        ];
+        (
+            prop::option::of(expression()),
+            prop::sample::select(vec![
+                "Edges",
+                "DeviceProcessEvents",
+                "union *",
+                "union withsource=TableName Edges, DeviceLogonEvents",
+                "union Dev*",
+                "Nope",
+            ]),
+            prop::collection::vec(op, 0..5),
+        )
+            .prop_map(|(bound, source, ops)| {
+                let mut q = String::new();
+                if let Some(value) = bound {
+                    q.push_str(&format!("let v = {value};\n"));
+                }
+                q.push_str(source);
+                for op in ops {
+                    q.push_str(" | ");
+                    q.push_str(&op);
+                }
+                q
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any text at all, multi-byte characters first included, is an answer or an error.
+        #[test]
+        fn any_text_is_answered_without_panicking(query in prop_oneof![any::<String>(), "\\PC{0,3}[ -~]{0,40}"]) {
+            let _ = check_syntax(&query);
+            let _ = execute(&edge_db(), &query, &ExecOptions::at(now()));
+        }
+
+        #[test]
+        fn near_valid_pipelines_never_panic(query in pipeline()) {
+            let _ = execute(&edge_db(), &query, &ExecOptions::at(now()));
+        }
+
+        /// A valid-looking pipeline with one character put anywhere, multi-byte ones included.
+        #[test]
+        fn pipelines_with_a_stray_character_never_panic(
+            query in pipeline(),
+            at in any::<prop::sample::Index>(),
+            c in any::<char>(),
+        ) {
+            let mut query = query;
+            let boundaries: Vec<usize> = query.char_indices().map(|(i, _)| i).chain([query.len()]).collect();
+            query.insert(boundaries[at.index(boundaries.len())], c);
+            let _ = execute(&edge_db(), &query, &ExecOptions::at(now()));
+        }
+
+        #[test]
+        fn timespan_text_never_panics(
+            text in prop_oneof![
+                any::<String>(),
+                "-?[0-9]{0,22}(\\.[0-9]{0,22})?:[0-9]{0,22}:[0-9.e]{0,22}|[0-9.e+-]{0,24}(d|h|m|s|ms|tick)",
+            ],
+        ) {
+            let _ = parse_timespan_text(&text);
+        }
     }
 }

@@ -194,11 +194,35 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
     Ok(out)
 }
 
+/// How deep a `$filter` may nest (parentheses, `not`, chains of `and`/`or`). Parsing,
+/// matching and dropping a filter recurse once per level, so an unbounded one could overflow
+/// the serving thread's stack; Microsoft's OData parser refuses deep filters too, with the
+/// message of [`too_deep`].
+const MAX_DEPTH: usize = 100;
+
+fn too_deep() -> FilterError {
+    FilterError("Recursion depth exceeded allowed limit.".into())
+}
+
+/// A filter and its depth (the longest path to a leaf).
+type Parsed = (Filter, usize);
+
+/// The depth of a node over children of the given depths, refused past [`MAX_DEPTH`].
+fn node(children: &[usize]) -> Result<usize, FilterError> {
+    let depth = children.iter().max().copied().unwrap_or(0) + 1;
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    Ok(depth)
+}
+
 struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     allowed: Option<&'a [&'a str]>,
     input_len: usize,
+    /// How many `unary` calls are active: the parser's own recursion depth.
+    nesting: usize,
 }
 
 impl Parser<'_> {
@@ -233,30 +257,44 @@ impl Parser<'_> {
         }
     }
 
-    fn or_expr(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.and_expr()?;
+    fn or_expr(&mut self) -> Result<Parsed, FilterError> {
+        let (mut left, mut depth) = self.and_expr()?;
         while self.peek_word("or") {
             self.pos += 1;
-            let right = self.and_expr()?;
+            let (right, right_depth) = self.and_expr()?;
+            depth = node(&[depth, right_depth])?;
             left = Filter::Or(Box::new(left), Box::new(right));
         }
-        Ok(left)
+        Ok((left, depth))
     }
 
-    fn and_expr(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.unary()?;
+    fn and_expr(&mut self) -> Result<Parsed, FilterError> {
+        let (mut left, mut depth) = self.unary()?;
         while self.peek_word("and") {
             self.pos += 1;
-            let right = self.unary()?;
+            let (right, right_depth) = self.unary()?;
+            depth = node(&[depth, right_depth])?;
             left = Filter::And(Box::new(left), Box::new(right));
         }
-        Ok(left)
+        Ok((left, depth))
     }
 
-    fn unary(&mut self) -> Result<Filter, FilterError> {
+    /// Parentheses and `not` recurse through here, so this bounds the parser's own recursion.
+    fn unary(&mut self) -> Result<Parsed, FilterError> {
+        if self.nesting >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        self.nesting += 1;
+        let parsed = self.negated();
+        self.nesting -= 1;
+        parsed
+    }
+
+    fn negated(&mut self) -> Result<Parsed, FilterError> {
         if self.peek_word("not") {
             self.pos += 1;
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+            let (inner, inner_depth) = self.unary()?;
+            return Ok((Filter::Not(Box::new(inner)), node(&[inner_depth])?));
         }
         self.primary()
     }
@@ -274,13 +312,13 @@ impl Parser<'_> {
         Ok(name.split('/').map(str::to_string).collect())
     }
 
-    fn primary(&mut self) -> Result<Filter, FilterError> {
+    fn primary(&mut self) -> Result<Parsed, FilterError> {
         let at = self.offset();
         match self.next() {
             Some(Tok::LParen) => {
-                let inner = self.or_expr()?;
+                let parsed = self.or_expr()?;
                 self.expect(Tok::RParen, "')'")?;
-                Ok(inner)
+                Ok(parsed)
             }
             Some(Tok::Word(w)) => {
                 let func = match w.to_ascii_lowercase().as_str() {
@@ -306,7 +344,7 @@ impl Parser<'_> {
                         )));
                     };
                     self.expect(Tok::RParen, "')'")?;
-                    return Ok(Filter::Func { func, path, value });
+                    return Ok((Filter::Func { func, path, value }, 1));
                 }
                 if matches!(self.peek(), Some(Tok::LParen)) {
                     return Err(FilterError(format!(
@@ -349,7 +387,7 @@ impl Parser<'_> {
                         )));
                     }
                 };
-                Ok(Filter::Cmp { path, op, value })
+                Ok((Filter::Cmp { path, op, value }, 1))
             }
             Some(_) => Err(FilterError(format!(
                 "Syntax error at position {at}: expected a property, function or '('."
@@ -373,8 +411,9 @@ pub fn parse_filter(input: &str, allowed: Option<&[&str]>) -> Result<Filter, Fil
         pos: 0,
         allowed,
         input_len: input.len(),
+        nesting: 0,
     };
-    let f = p.or_expr()?;
+    let (f, _) = p.or_expr()?;
     if p.pos < p.toks.len() {
         let at = p.offset();
         return Err(FilterError(format!(
@@ -535,24 +574,32 @@ pub fn parse_orderby(input: &str, allowed: Option<&[&str]>) -> Result<Vec<OrderK
     Ok(keys)
 }
 
+/// A total order, as `sort_by` requires (it may panic otherwise): values of different kinds
+/// sort by kind, null first, and date-time strings before other strings, so that comparing
+/// some strings as times and others as text cannot make a cycle.
 fn order_values(a: &Value, b: &Value) -> Ordering {
+    let rank = |v: &Value| match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Number(_) => 2,
+        Value::String(_) => 3,
+        Value::Array(_) => 4,
+        Value::Object(_) => 5,
+    };
+    let time = |s: &str| parse_time(s).filter(|_| s.len() >= 10);
     match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Less,
-        (_, Value::Null) => Ordering::Greater,
         (Value::Number(x), Value::Number(y)) => x
             .as_f64()
             .partial_cmp(&y.as_f64())
             .unwrap_or(Ordering::Equal),
-        (Value::String(x), Value::String(y)) => match (
-            parse_time(x).filter(|_| x.len() >= 10),
-            parse_time(y).filter(|_| y.len() >= 10),
-        ) {
+        (Value::String(x), Value::String(y)) => match (time(x), time(y)) {
             (Some(p), Some(q)) => p.cmp(&q),
-            _ => x.to_lowercase().cmp(&y.to_lowercase()),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => x.to_lowercase().cmp(&y.to_lowercase()),
         },
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => Ordering::Equal,
+        _ => rank(a).cmp(&rank(b)),
     }
 }
 
@@ -596,8 +643,10 @@ pub fn select(obj: Value, select: Option<&str>) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    use super::*;
 
     fn m(f: &str, v: &Value) -> bool {
         parse_filter(f, None).unwrap().matches(v)
@@ -647,5 +696,161 @@ mod tests {
         let mut items = vec![json!({"a": 1}), json!({"a": 3}), json!({"a": 2})];
         sort_by_keys(&mut items, &parse_orderby("a desc", None).unwrap());
         assert_eq!(items[0]["a"], 3);
+    }
+
+    #[test]
+    fn deep_filters_are_refused_not_a_stack_overflow() {
+        let deep = 100_000;
+        for f in [
+            "(".repeat(deep),
+            format!("{}a eq 1", "not ".repeat(deep)),
+            format!("a eq 1{}", " and a eq 1".repeat(deep)),
+            format!("{}a eq 1{}", "(".repeat(deep), ")".repeat(deep)),
+        ] {
+            assert_eq!(parse_filter(&f, None), Err(too_deep()));
+        }
+        // At the limit the filter parses and matches, with room to spare on half the stack a
+        // thread has.
+        let queries = [
+            format!("a eq 1{}", " and a eq 1".repeat(MAX_DEPTH - 1)),
+            format!(
+                "{}a eq 1{}",
+                "(".repeat(MAX_DEPTH - 1),
+                ")".repeat(MAX_DEPTH - 1)
+            ),
+            // An even number of `not`s, so that the filter matches.
+            format!("{}a eq 1", "not ".repeat(MAX_DEPTH - 2)),
+        ];
+        std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                for f in queries {
+                    assert!(m(&f, &json!({"a": 1})), "{}", &f[..40]);
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let one_too_many = format!("a eq 1{}", " and a eq 1".repeat(MAX_DEPTH));
+        assert_eq!(parse_filter(&one_too_many, None), Err(too_deep()));
+    }
+
+    #[test]
+    fn orderby_is_a_total_order_over_mixed_values() {
+        // `sort_by` may panic on a comparator that is not a total order. Comparing date-time
+        // strings as times and other strings as text made a cycle (A < B < C < A), and values
+        // of different kinds all compared equal.
+        let cycle = [
+            json!("2024-01-01T10:00:00+09:00"),
+            json!("2024-01-01T05:00:00Z"),
+            json!("2024-01-01T07:00:00 not a time"),
+        ];
+        let kinds = [
+            json!(null),
+            json!(true),
+            json!(2),
+            json!("b"),
+            json!([1]),
+            json!({}),
+        ];
+        let mut items: Vec<Value> = (0..64)
+            .map(|i| {
+                let v = if i % 2 == 0 {
+                    cycle[i % cycle.len()].clone()
+                } else {
+                    kinds[(i / 2) % kinds.len()].clone()
+                };
+                json!({ "v": v })
+            })
+            .collect();
+        sort_by_keys(&mut items, &parse_orderby("v", None).unwrap());
+        assert_eq!(items[0]["v"], Value::Null);
+        sort_by_keys(&mut items, &parse_orderby("v desc", None).unwrap());
+        assert_eq!(items[63]["v"], Value::Null);
+    }
+
+    /// Comparisons and functions over a few properties, near-valid and often not.
+    fn filter() -> impl Strategy<Value = String> {
+        let property = prop::sample::select(vec![
+            "a",
+            "n",
+            "properties/status",
+            "tags",
+            "missing",
+            "@odata.type",
+            "é",
+        ]);
+        let literal = prop_oneof![
+            prop::sample::select(vec![
+                "true",
+                "false",
+                "null",
+                "2024-05-01T00:00:00Z",
+                "9999-12-31T23:59:59-23:59",
+                "1e308",
+                "-1e999",
+                "00000000-0000-0000-0000-000000000000",
+                "''''",
+                "'€'",
+            ])
+            .prop_map(str::to_string),
+            any::<i64>().prop_map(|n| n.to_string()),
+            "'[^']{0,8}'",
+            "-?[0-9][0-9a-zA-Z:.+-]{0,14}",
+        ];
+        let comparison = (
+            property.clone(),
+            prop::sample::select(vec!["eq", "ne", "gt", "ge", "lt", "le", "has", ""]),
+            literal.clone(),
+        )
+            .prop_map(|(p, op, l)| format!("{p} {op} {l}"));
+        let function = (
+            prop::sample::select(vec!["contains", "startswith", "endswith", "substringof"]),
+            property,
+            literal,
+        )
+            .prop_map(|(f, p, l)| format!("{f}({p}, {l})"));
+        prop_oneof![comparison, function].prop_recursive(4, 24, 2, |inner| {
+            prop_oneof![
+                (
+                    inner.clone(),
+                    prop::sample::select(vec!["and", "or"]),
+                    inner.clone()
+                )
+                    .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+                inner.clone().prop_map(|a| format!("({a})")),
+                inner.prop_map(|a| format!("not {a}")),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// `$filter`, `$orderby` and `$select` straight from a query string: parsed, and when
+        /// valid applied, without panicking.
+        #[test]
+        fn query_options_never_panic(
+            text in prop_oneof![filter(), any::<String>(), "\\PC{0,3}[ -~]{0,40}"],
+        ) {
+            let resources = [
+                json!({"a": "Active", "n": 5, "tags": ["x", 1, null], "properties": {"status": "New"}, "é": "2024-05-01"}),
+                json!({"a": 1, "n": "5", "tags": "x", "properties": null}),
+                json!({}),
+            ];
+            for allowed in [None, Some(&["a", "n", "tags"][..])] {
+                if let Ok(f) = parse_filter(&text, allowed) {
+                    let _ = f.functions();
+                    for r in &resources {
+                        let _ = f.matches(r);
+                    }
+                }
+                if let Ok(keys) = parse_orderby(&text, allowed) {
+                    let mut items = resources.to_vec();
+                    sort_by_keys(&mut items, &keys);
+                }
+            }
+            let _ = select(resources[0].clone(), Some(&text));
+        }
     }
 }

@@ -74,7 +74,12 @@ const SYSTEM_COLUMNS: &[&str] = &[
 ];
 
 fn is_custom(name: &str) -> bool {
-    name.len() > 3 && name[name.len() - 3..].eq_ignore_ascii_case("_CL")
+    // `get`, not an index: the last three bytes of a name from the URL may start inside a
+    // multi-byte character.
+    name.len() > 3
+        && name
+            .get(name.len() - 3..)
+            .is_some_and(|suffix| suffix.eq_ignore_ascii_case("_CL"))
 }
 
 fn table_json(w: &WorkspaceData, table: &Table) -> Value {
@@ -634,4 +639,19 @@ async fn get_operation(
         v["error"] = json!({"error": {"code": code, "message": message}});
     }
     Ok(Json(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_table_names_with_multi_byte_characters_are_not_custom() {
+        // The last three bytes of `a€x` start inside `€`; indexing there panicked.
+        assert!(!is_custom("a€x"));
+        assert!(!is_custom("€_CL€"));
+        assert!(is_custom("Events_CL"));
+        assert!(is_custom("é_cl"));
+        assert!(!is_custom("_CL"));
+    }
 }

@@ -26,7 +26,9 @@ pub fn fmt_time(t: OffsetDateTime) -> String {
 pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
     let s = s.trim();
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Some(t.to_offset(UtcOffset::UTC));
+        // `9999-12-31T23:59:59-01:00` is a year past the last one `OffsetDateTime` holds in
+        // UTC: invalid, not a panic.
+        return t.checked_to_offset(UtcOffset::UTC);
     }
     // RFC 3339 requires a zone; Microsoft APIs treat a zone-less value as UTC.
     let with_z = format!("{s}Z");
@@ -215,7 +217,9 @@ pub fn parse_iso_duration(s: &str) -> Option<Duration> {
                     ('S', true) => n,
                     _ => return None,
                 };
-                total += Duration::seconds_f64(secs);
+                // A duration longer than `Duration` holds (`P99999999999999999999D`) is
+                // refused as invalid rather than overflowing.
+                total = total.checked_add(Duration::checked_seconds_f64(secs)?)?;
                 any = true;
             }
         }
@@ -237,12 +241,19 @@ pub fn parse_timespan_window(
         let b_t = parse_time(b);
         return match (a_t, b_t) {
             (Some(a), Some(b)) => Some((a, b)),
-            (Some(a), None) => parse_iso_duration(b).map(|d| (a, a + d)),
-            (None, Some(b)) => parse_iso_duration(a).map(|d| (b - d, b)),
+            // A window reaching past the representable years is as invalid as a bad duration.
+            (Some(a), None) => parse_iso_duration(b)
+                .and_then(|d| a.checked_add(d))
+                .map(|end| (a, end)),
+            (None, Some(b)) => parse_iso_duration(a)
+                .and_then(|d| b.checked_sub(d))
+                .map(|start| (start, b)),
             (None, None) => None,
         };
     }
-    parse_iso_duration(s).map(|d| (now - d, now))
+    parse_iso_duration(s)
+        .and_then(|d| now.checked_sub(d))
+        .map(|start| (start, now))
 }
 
 /// A minimal CRC-32 (IEEE) so the sandbox can serve well-formed zip and gzip downloads
@@ -337,7 +348,16 @@ pub fn gzip_stored(content: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    #[test]
+    fn times_past_the_last_year_in_utc_are_invalid() {
+        // Found by `time_parsers_never_panic`: converting this to UTC panicked.
+        assert_eq!(parse_time("9999-12-31T23:59:59-23:59"), None);
+        assert!(parse_time("9999-12-31T23:59:59Z").is_some());
+    }
 
     #[test]
     fn time_round_trip() {
@@ -368,6 +388,115 @@ mod tests {
         assert_eq!(parse_iso_duration("P1DT30M"), Some(Duration::minutes(1470)));
         assert_eq!(parse_iso_duration("1D"), None);
         assert_eq!(parse_iso_duration("P"), None);
+    }
+
+    #[test]
+    fn huge_iso_durations_are_refused_not_a_panic() {
+        // Reported: a duration past `Duration`'s range panicked instead of being refused.
+        assert_eq!(parse_iso_duration("P99999999999999999999D"), None);
+        assert_eq!(parse_iso_duration("PT9223372036854775807S"), None);
+        assert_eq!(parse_iso_duration("P1W"), Some(Duration::weeks(1)));
+        assert_eq!(parse_iso_duration("P1Y"), None);
+        assert_eq!(parse_iso_duration("-PT1H"), None);
+        let now = parse_time("2024-05-01T00:00:00Z").unwrap();
+        assert_eq!(parse_timespan_window("P99999999999999999999D", now), None);
+        // `Duration` holds 8,000,000 days; a date 21,900 years away does not exist.
+        assert_eq!(parse_timespan_window("P8000000D", now), None);
+        assert_eq!(parse_timespan_window("2024-05-01/P8000000D", now), None);
+        assert_eq!(parse_timespan_window("P8000000D/2024-05-01", now), None);
+        assert_eq!(
+            parse_timespan_window("2024-04-30/P1D", now),
+            Some((now - Duration::days(1), now))
+        );
+    }
+
+    /// Durations near and past every limit: huge, negative, fractional, unsupported units.
+    fn iso_duration_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "P99999999999999999999D",
+                "PT9223372036854775807S",
+                "PT9223372036854775808S",
+                "P15250284W",
+                "P106751991167300D",
+                "PT1e400S",
+                "P1Y",
+                "-PT1H",
+                "P.D",
+                "PT",
+                "P1DT",
+                "PT0.0000000001S",
+            ])
+            .prop_map(str::to_string),
+            "-?[Pp][0-9.]{0,25}[WwDdYyMm]?([Tt]([0-9.]{0,25}[HhMmSs]){0,3})?",
+            any::<String>(),
+        ]
+    }
+
+    /// Midnight UTC of `date` in Unix seconds: the bounds of the clock the tests draw from.
+    fn unix_seconds(date: time::Date) -> i64 {
+        PrimitiveDateTime::new(date, time::Time::MIDNIGHT)
+            .assume_utc()
+            .unix_timestamp()
+    }
+
+    /// Timestamps near the representable years and beyond, in the spellings `parse_time` takes.
+    fn time_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "9999-12-31T23:59:59.9999999Z",
+                "0000-01-01T00:00:00Z",
+                "9999-12-31T23:59:59-23:59",
+                "0000-01-01T00:00:00+23:59",
+                "2024-05-01 10:00:00",
+            ])
+            .prop_map(str::to_string),
+            "[0-9]{1,5}-[0-9]{1,2}-[0-9]{1,2}([T ][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(\\.[0-9]{0,12})?(Z|[+-][0-9]{2}:[0-9]{2})?)?",
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Durations, windows and timestamps come straight from query strings and bodies.
+        #[test]
+        fn time_parsers_never_panic(
+            duration in iso_duration_like(),
+            time in time_like(),
+            now in (unix_seconds(time::Date::MIN)..=unix_seconds(time::Date::MAX)),
+        ) {
+            let now = OffsetDateTime::from_unix_timestamp(now).unwrap();
+            let _ = parse_iso_duration(&duration);
+            let _ = parse_time(&time);
+            for window in [
+                duration.clone(),
+                format!("{time}/{duration}"),
+                format!("{duration}/{time}"),
+                format!("{time}/{time}"),
+            ] {
+                if let Some((start, end)) = parse_timespan_window(&window, now) {
+                    let _ = fmt_time(start);
+                    let _ = fmt_time(end);
+                }
+            }
+        }
+
+        /// `$skip`, `$top` and skip tokens from any query string, paged at any size.
+        #[test]
+        fn paging_options_never_panic(
+            raw in "(\\$?[a-zA-Z]{0,6}=[^&]{0,24}&?){0,4}|\\PC*",
+            items in 0usize..200,
+            skip in any::<usize>(),
+            top in any::<Option<usize>>(),
+            page_size in any::<usize>(),
+        ) {
+            let q = QueryParams::parse(Some(&raw));
+            let _ = parse_usize_opt(&q, "$skip");
+            let _ = parse_usize_opt(&q, "$top");
+            let page = paginate((0..items).collect::<Vec<_>>(), skip, top, page_size);
+            prop_assert!(page.items.len() <= items);
+        }
     }
 
     #[test]

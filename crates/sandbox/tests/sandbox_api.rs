@@ -694,6 +694,76 @@ async fn fault_injection_over_http_and_rust() {
     sb.shutdown().await;
 }
 
+/// Input that used to panic a handler (and so drop the connection) is answered with each
+/// API's 400.
+#[tokio::test]
+async fn hostile_queries_and_durations_are_answered_with_400() {
+    let (sb, c) = start(fast()).await;
+    let la = token(&sb, &c, CONTOSO, LA).await;
+    let url = format!(
+        "{}/loganalytics/v1/workspaces/{}/query",
+        sb.base_url(),
+        sb.tenants()[0].workspaces[0].customer_id
+    );
+    let deep = "(".repeat(100_000);
+    for query in [
+        "€ | take 1",
+        "SecurityEvent | where Computer =€ 'x'",
+        deep.as_str(),
+    ] {
+        let (s, v) = send(
+            &c,
+            reqwest::Method::POST,
+            &url,
+            &la,
+            json!({"query": query}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"]["code"], "BadArgumentError");
+        assert_eq!(v["error"]["innererror"]["code"], "SyntaxError", "{v}");
+    }
+    for timespan in [
+        "P99999999999999999999D",
+        "PT9223372036854775807S",
+        "P8000000D",
+    ] {
+        let (s, v) = send(
+            &c,
+            reqwest::Method::POST,
+            &url,
+            &la,
+            json!({"query": "SecurityEvent | take 1", "timespan": timespan}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{timespan}: {v}");
+        assert_eq!(v["error"]["innererror"]["code"], "InvalidTimespan", "{v}");
+    }
+
+    let g = token(&sb, &c, CONTOSO, GRAPH).await;
+    let hunt = format!("{}/graph/v1.0/security/runHuntingQuery", sb.base_url());
+    for body in [
+        json!({"Query": "😀"}),
+        json!({"Query": "DeviceProcessEvents | take 1", "Timespan": "P99999999999999999999D"}),
+    ] {
+        let (s, v) = send(&c, reqwest::Method::POST, &hunt, &g, body).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"]["code"], "BadRequest");
+    }
+
+    let mde = token(&sb, &c, CONTOSO, MDE).await;
+    let filter = format!("{}healthStatus eq 'Active'", "(".repeat(10_000));
+    let (s, v) = get(
+        &c,
+        &format!("{}/defender/api/machines?$filter={filter}", sb.base_url()),
+        &mde,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["code"], "ODataError");
+    sb.shutdown().await;
+}
+
 #[tokio::test]
 async fn log_analytics_query_and_hunting_shapes() {
     let (sb, c) = start(fast()).await;

@@ -4,19 +4,25 @@
 //! `audit` container and emitted as a structured `audit` event. Blob names sort by time, so a
 //! search lists one day's prefix in order and reads only the records it needs.
 //!
-//! A call that can change something is stored before its answer goes out, so no change is ever
-//! answered without its record. A read-only call's record is stored just after its answer: a
-//! storage write (5–15 ms in Azure) would otherwise be most of a read's latency. A search on the
-//! same instance first waits for those writes and shutdown waits for them; a read finding
-//! [`WRITES_BEHIND`] already in flight waits for one of them to land (so a storage slower than the
-//! calls slows the calls instead of piling up records); a failed write logs the whole record. Only
-//! a crash between a read's answer and its write loses that read's stored record (its `audit`
-//! event has already gone out).
+//! Nothing is lost while storage is away:
+//! - A call that can change something stores an intent record (outcome `started`) before it
+//!   sends anything, and is refused if that cannot be stored: no change without its record.
+//!   Its outcome then overwrites the same blob.
+//! - Every other record (reads, refusals, outcomes) that cannot be stored at once waits in a
+//!   bounded backlog in memory and is retried until storage answers again; a search on the same
+//!   instance first tries to store the backlog. What the bound drops is counted, logged with the
+//!   whole record and shown by `/api/health`.
+//! - A read-only call's record is stored just after its answer: a storage write (5–15 ms in
+//!   Azure) would otherwise be most of a read's latency. Only a crash loses a record still
+//!   waiting (its `audit` event and, once it waited, its whole JSON have gone to the log).
 
 mod redact;
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -26,7 +32,8 @@ use tokio::sync::{OnceCell, Semaphore, watch};
 
 pub use redact::{action_ids, redact_arguments, sensitive_fields};
 
-use crate::mcp::{ApprovalDecision, Effect, Tier};
+use crate::approvals::ApprovalDecision;
+use crate::mcp::{Effect, Tier};
 use crate::storage::{JsonBlobStore, Storage, StorageError};
 
 pub const CONTAINER: &str = "audit";
@@ -43,6 +50,9 @@ pub enum Outcome {
     Refused,
     /// A destructive call is waiting for a person's approval; nothing was done yet.
     PendingApproval,
+    /// Let through and running. If it stays so, the instance stopped before the call ended:
+    /// check the target's state.
+    Started,
 }
 
 impl Outcome {
@@ -52,6 +62,7 @@ impl Outcome {
             Self::Error => "error",
             Self::Refused => "refused",
             Self::PendingApproval => "pending_approval",
+            Self::Started => "started",
         }
     }
 }
@@ -85,6 +96,12 @@ pub struct AuditRecord {
     pub action_ids: Vec<String>,
     /// For destructive tools: how the call was approved, or why not.
     pub approval: Option<ApprovalDecision>,
+    /// The approval page record this call asked for or was let through on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    /// Who approved on the page (for a decision record: who decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver: Option<String>,
 }
 
 impl AuditRecord {
@@ -143,14 +160,25 @@ pub struct AuditPage {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("audit storage: {0}")]
-pub struct AuditError(#[from] StorageError);
+pub enum AuditError {
+    #[error("audit storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("audit storage did not answer within {} s", .0.as_secs())]
+    NoAnswer(Duration),
+    #[error("{WRITES_BEHIND} audit records are already being stored; this one waits its turn")]
+    Busy,
+    #[error(
+        "{records} audit records of this instance still wait for storage ({last_error}), so a search would miss them"
+    )]
+    Waiting { records: usize, last_error: String },
+}
 
 pub struct AuditLog {
     trail: Arc<Trail>,
     /// One permit per record that may be in flight behind its answer.
     writes_behind: Arc<Semaphore>,
     in_flight: InFlight,
+    backlog: Arc<Backlog>,
 }
 
 /// How many records are being stored after their answers. Kept apart from the permits so that a
@@ -161,6 +189,10 @@ impl InFlight {
     fn start(&self) -> InFlightWrite {
         self.0.send_modify(|count| *count += 1);
         InFlightWrite(self.0.clone())
+    }
+
+    fn count(&self) -> usize {
+        *self.0.borrow()
     }
 
     async fn none(&self) {
@@ -187,8 +219,23 @@ struct Trail {
 const LIST_PAGE: NonZeroU32 = NonZeroU32::new(250).expect("non-zero");
 
 /// Read-only calls whose records may be in flight at once. Small: these are concurrent requests
-/// to storage, and past the bound a read waits for one of them, which a crowd makes slower.
+/// to storage; past the bound a record goes to the backlog instead of holding a call.
 pub const WRITES_BEHIND: u32 = 32;
+
+/// Records waiting for storage, at most. A record is 1–2 KB, so the backlog stays under about
+/// 10 MB; an outage longer than this many calls loses the oldest from storage (not from the log).
+pub const BACKLOG_MAX: usize = 5_000;
+
+/// The longest one attempt to store a record may take outside a call's deadline.
+const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a changing call's answer waits for its outcome record before the record goes to
+/// the backlog: the change is done and its intent is stored, the answer must not be held.
+const OUTCOME_WAIT: Duration = Duration::from_secs(2);
+
+/// Pauses between retries of the backlog while storage is away.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// When a call's record is stored relative to its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +254,94 @@ impl Storing {
     }
 }
 
+/// The backlog as `/api/health` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditHealth {
+    /// Records waiting for storage on this instance.
+    pub waiting: usize,
+    /// Records dropped from the backlog since the instance started (each was logged whole).
+    pub dropped: u64,
+    /// Why the last attempt to store a record failed, while records wait.
+    pub last_error: Option<String>,
+}
+
+/// Records that could not be stored yet, oldest first, and why the last try failed.
+#[derive(Default)]
+struct Backlog {
+    state: Mutex<Waiting>,
+    dropped: AtomicU64,
+    retrying: AtomicBool,
+}
+
+#[derive(Default)]
+struct Waiting {
+    records: VecDeque<AuditRecord>,
+    last_error: Option<String>,
+}
+
+impl Backlog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        // Only pushes, pops and assignments happen under the lock; a panic cannot leave it half-changed.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn keep(&self, record: AuditRecord, error: &AuditError) {
+        let json = serde_json::to_string(&record).unwrap_or_default();
+        tracing::warn!(target: "audit", error = %error, record = %json, "the audit record waits for storage");
+        let dropped = {
+            let mut waiting = self.lock();
+            waiting.last_error = Some(error.to_string());
+            waiting.records.push_back(record);
+            if waiting.records.len() > BACKLOG_MAX {
+                waiting.records.pop_front()
+            } else {
+                None
+            }
+        };
+        if let Some(dropped) = dropped {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            let json = serde_json::to_string(&dropped).unwrap_or_default();
+            tracing::error!(target: "audit", waiting = BACKLOG_MAX, record = %json, "the audit backlog is full: this record is dropped from storage and kept only in this log line");
+        }
+    }
+
+    fn note_error(&self, error: &AuditError) {
+        self.lock().last_error = Some(error.to_string());
+    }
+
+    fn oldest(&self) -> Option<AuditRecord> {
+        self.lock().records.front().cloned()
+    }
+
+    /// Removes a stored record (a concurrent drain may have removed it already); returns how
+    /// many still wait.
+    fn stored(&self, stored: &AuditRecord) -> usize {
+        let mut waiting = self.lock();
+        if let Some(index) = waiting.records.iter().position(|kept| kept.id == stored.id) {
+            waiting.records.remove(index);
+        }
+        if waiting.records.is_empty() {
+            waiting.last_error = None;
+        }
+        waiting.records.len()
+    }
+
+    fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    fn health(&self) -> AuditHealth {
+        let waiting = self.lock();
+        AuditHealth {
+            waiting: waiting.records.len(),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            last_error: waiting.last_error.clone(),
+        }
+    }
+}
+
 impl AuditLog {
     pub fn new(storage: &Storage) -> Self {
         Self {
@@ -216,33 +351,80 @@ impl AuditLog {
             }),
             writes_behind: Arc::new(Semaphore::new(WRITES_BEHIND as usize)),
             in_flight: InFlight(Arc::new(watch::Sender::new(0))),
+            backlog: Arc::new(Backlog::default()),
         }
     }
 
-    /// Emits the `audit` event at once and stores the record, before returning or (for
-    /// [`Storing::AfterAnswer`]) on a task of its own. A storage failure is logged with the whole
-    /// record, so the trail survives in the log stream; the call's result is not changed by it.
+    /// Stores the intent of a call that is about to change something, before it sends anything.
+    /// An error means the call must not run: its record could not be kept.
+    pub async fn intent(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        emit(record);
+        let timeout = crate::deadline::cap_timeout(STORE_TIMEOUT);
+        let stored = self.trail.store_within(record, timeout).await;
+        if let Err(error) = &stored {
+            self.backlog.note_error(error);
+        }
+        stored
+    }
+
+    /// Emits the `audit` event at once and stores the record: before returning
+    /// ([`Storing::BeforeAnswer`], waiting at most a moment), or on a task of its own. A record
+    /// that cannot be stored now waits in the backlog; the call's result is not changed by it.
     pub async fn append(&self, record: AuditRecord, storing: Storing) {
         emit(&record);
-        // The semaphore is never closed, so a permit always comes; without one, store first.
-        if storing == Storing::AfterAnswer
-            && let Ok(permit) = self.writes_behind.clone().acquire_owned().await
-        {
-            let trail = self.trail.clone();
-            let write = self.in_flight.start();
-            tokio::spawn(async move {
-                trail.store(&record).await;
-                drop((permit, write));
-            });
-            return;
+        match storing {
+            Storing::AfterAnswer => match self.writes_behind.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let trail = self.trail.clone();
+                    let backlog = self.backlog.clone();
+                    let write = self.in_flight.start();
+                    tokio::spawn(async move {
+                        if let Err(error) = trail.store_within(&record, STORE_TIMEOUT).await {
+                            backlog.keep(record, &error);
+                            retry_in_background(trail, backlog);
+                        }
+                        drop((permit, write));
+                    });
+                }
+                Err(_) => self.keep(record, AuditError::Busy),
+            },
+            Storing::BeforeAnswer => {
+                if let Err(error) = self.trail.store_within(&record, OUTCOME_WAIT).await {
+                    self.keep(record, error);
+                }
+            }
         }
-        self.trail.store(&record).await;
     }
 
-    /// Waits until every record this instance is writing after its answer is stored (or logged
-    /// as failed).
-    pub async fn flush(&self) {
-        self.in_flight.none().await;
+    fn keep(&self, record: AuditRecord, error: AuditError) {
+        self.backlog.keep(record, &error);
+        retry_in_background(self.trail.clone(), self.backlog.clone());
+    }
+
+    /// Waits until every record this instance is writing after its answer is stored (or in the
+    /// backlog), then tries once to store the backlog; the records still waiting are counted.
+    pub async fn flush(&self) -> usize {
+        // Inside a call, a write held by a storage that does not answer must not hold the call:
+        // it ends in the backlog anyway, which the count below reports.
+        let _ = crate::deadline::bounded(self.in_flight.none()).await;
+        drain(&self.trail, &self.backlog).await + self.in_flight.count()
+    }
+
+    /// The backlog, for `/api/health`.
+    pub fn health(&self) -> AuditHealth {
+        self.backlog.health()
+    }
+
+    /// At shutdown: stores what it can; every record still waiting is logged whole.
+    pub async fn close(&self) {
+        if self.flush().await == 0 {
+            return;
+        }
+        let left: Vec<AuditRecord> = self.backlog.lock().records.drain(..).collect();
+        for record in left {
+            let json = serde_json::to_string(&record).unwrap_or_default();
+            tracing::error!(target: "audit", record = %json, "the instance stops before storage took this audit record: it is kept only in this log line");
+        }
     }
 
     /// Records with `from <= time < to` matching `filter`, in time order, at most `limit`, looking
@@ -256,8 +438,19 @@ impl AuditLog {
         limit: usize,
         max_scan: usize,
     ) -> Result<AuditPage, AuditError> {
-        // A search sees every call this instance answered before it, reads still being stored too.
-        self.flush().await;
+        // A search sees every call this instance answered before it, reads still being stored
+        // and the backlog too, once storage takes them.
+        let waiting = self.flush().await;
+        if waiting > 0 {
+            return Err(AuditError::Waiting {
+                records: waiting,
+                last_error: self
+                    .backlog
+                    .health()
+                    .last_error
+                    .unwrap_or_else(|| "storage is not taking records".into()),
+            });
+        }
         self.trail.ready().await?;
         let first_name = resume_after.map(str::to_owned);
         let mut records = Vec::new();
@@ -341,6 +534,8 @@ fn emit(record: &AuditRecord) {
         duration_ms = record.duration_ms,
         action_ids = ?record.action_ids,
         approval = ?record.approval,
+        approval_id = record.approval_id.as_deref(),
+        approver = record.approver.as_deref(),
         "tool call"
     );
 }
@@ -353,20 +548,66 @@ impl Trail {
             .copied()
     }
 
-    async fn store(&self, record: &AuditRecord) {
-        let stored = match self.ready().await {
-            Ok(()) => self
-                .store
-                .create(&record.blob_name(), record)
-                .await
-                .map(|_| ()),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = stored {
-            let json = serde_json::to_string(record).unwrap_or_default();
-            tracing::error!(target: "audit", error = %error, record = %json, "the audit record could not be stored");
+    /// Stores (or overwrites: an outcome replaces its intent, a retry its first try) one record.
+    async fn store(&self, record: &AuditRecord) -> Result<(), StorageError> {
+        self.ready().await?;
+        self.store
+            .upsert(&record.blob_name(), record)
+            .await
+            .map(|_| ())
+    }
+
+    async fn store_within(
+        &self,
+        record: &AuditRecord,
+        timeout: Duration,
+    ) -> Result<(), AuditError> {
+        match tokio::time::timeout(timeout, self.store(record)).await {
+            Ok(stored) => stored.map_err(AuditError::from),
+            Err(_) => Err(AuditError::NoAnswer(timeout)),
         }
     }
+}
+
+/// Stores the backlog, oldest first, until it is empty or storage fails; returns how many wait.
+async fn drain(trail: &Trail, backlog: &Backlog) -> usize {
+    while let Some(record) = backlog.oldest() {
+        let timeout = crate::deadline::cap_timeout(STORE_TIMEOUT);
+        match trail.store_within(&record, timeout).await {
+            Ok(()) => {
+                if backlog.stored(&record) == 0 {
+                    return 0;
+                }
+            }
+            Err(error) => {
+                backlog.note_error(&error);
+                break;
+            }
+        }
+    }
+    backlog.len()
+}
+
+/// One task per instance retries the backlog, with growing pauses, until it is empty.
+fn retry_in_background(trail: Arc<Trail>, backlog: Arc<Backlog>) {
+    if backlog.retrying.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut pause = RETRY_FIRST;
+        loop {
+            if drain(&trail, &backlog).await == 0 {
+                backlog.retrying.store(false, Ordering::Release);
+                // A record kept between the drain and the flag would have found the flag set.
+                if backlog.len() == 0 || backlog.retrying.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                continue;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_MAX);
+        }
+    });
 }
 
 /// The smallest blob name at or after `time`.
@@ -407,6 +648,8 @@ mod tests {
             duration_ms: 3,
             action_ids: vec![],
             approval: None,
+            approval_id: None,
+            approver: None,
         }
     }
 

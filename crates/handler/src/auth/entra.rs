@@ -40,10 +40,32 @@ pub struct EntraValidator {
     fetching: tokio::sync::Mutex<()>,
 }
 
-/// Only what is read before the signature is checked: which tenant's keys to use.
+/// What is read before the signature is checked: which tenant's keys to use, and the claims
+/// that already condemn a token without any key (an expired token is refused even while the key
+/// endpoint is down). Nothing read here ever lets a token in: the signed claims are checked again.
 #[derive(Deserialize)]
-struct UnverifiedTenant {
+struct Unverified {
     tid: Option<String>,
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    aud: Option<Audience>,
+    iss: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains_any(&self, wanted: &[String]) -> bool {
+        match self {
+            Self::One(audience) => wanted.contains(audience),
+            Self::Many(audiences) => audiences.iter().any(|audience| wanted.contains(audience)),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -97,9 +119,8 @@ impl EntraValidator {
         let kid = header
             .kid
             .ok_or_else(|| Refusal::Malformed("the header names no signing key (kid)".into()))?;
-        let unverified: UnverifiedTenant =
-            jsonwebtoken::dangerous::insecure_decode_claims(token)
-                .map_err(|error| Refusal::Malformed(describe(error.kind())))?;
+        let unverified: Unverified = jsonwebtoken::dangerous::insecure_decode_claims(token)
+            .map_err(|error| Refusal::Malformed(describe(error.kind())))?;
         let tenant: TenantId = unverified
             .tid
             .as_deref()
@@ -108,6 +129,7 @@ impl EntraValidator {
         if !self.allowed.contains(&tenant) {
             return Err(Refusal::TenantNotAllowed(tenant));
         }
+        self.refuse_before_keys(&unverified, &tenant)?;
         let key = self.key(&tenant, &kid).await?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = CLOCK_SKEW_SECONDS;
@@ -133,6 +155,39 @@ impl EntraValidator {
             roles: claims.roles,
             tier,
         })
+    }
+
+    /// Expiry, audience and issuer can be judged from the claims alone; a token that fails them
+    /// is refused without fetching a key.
+    fn refuse_before_keys(&self, claims: &Unverified, tenant: &TenantId) -> Result<(), Refusal> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if claims
+            .exp
+            .is_some_and(|exp| exp.saturating_add(CLOCK_SKEW_SECONDS) < now)
+        {
+            return Err(Refusal::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(CLOCK_SKEW_SECONDS))
+        {
+            return Err(Refusal::NotYetValid);
+        }
+        if claims
+            .aud
+            .as_ref()
+            .is_some_and(|aud| !aud.contains_any(&self.audiences))
+        {
+            return Err(Refusal::WrongAudience(self.audiences.join(", ")));
+        }
+        if claims
+            .iss
+            .as_ref()
+            .is_some_and(|iss| !self.issuers(tenant).contains(iss))
+        {
+            return Err(Refusal::WrongIssuer);
+        }
+        Ok(())
     }
 
     fn refusal(&self, kind: &ErrorKind) -> Refusal {

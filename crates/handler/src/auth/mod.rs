@@ -151,6 +151,15 @@ impl Refusal {
     }
 }
 
+/// The person App Service authentication signed in on a browser page (the approval page), from
+/// the principal it passes in. Only to be trusted when App Service authentication fronts the app.
+pub fn signed_in_person(
+    headers: &HeaderMap,
+    config: &InboundAuthConfig,
+) -> Result<Caller, Refusal> {
+    easy_auth::caller(headers, config)
+}
+
 /// The inbound identity checks, built once at start.
 pub struct InboundAuth {
     config: InboundAuthConfig,

@@ -1,8 +1,10 @@
 //! Transport and the custom-handler protocol: what the Functions host sends to this process.
 //!
 //! - `GET /`: the host's readiness probe (any answer counts; this one is 200).
-//! - `/api/mcp`, `/api/health`: HTTP functions, forwarded (`enableForwardingHttpRequest`) or
-//!   proxied (`enableProxyingHttpRequest`) with their original path.
+//! - `/api/mcp` (and the connection paths under it, see [`connection`]), `/api/health`,
+//!   `/api/approvals/{id}` (the approval page, handed in as a router): HTTP
+//!   functions, forwarded (`enableForwardingHttpRequest`) or proxied
+//!   (`enableProxyingHttpRequest`) with their original path.
 //! - `POST /<functionName>`: every other trigger, in the `{"Data","Metadata"}` payload form.
 //!
 //! - `/.well-known/oauth-protected-resource` (and under `/api`): the protected resource metadata.
@@ -10,7 +12,10 @@
 //! It knows the MCP server only as an rmcp service and functions only as [`FunctionHandler`]s;
 //! the inbound identity check ([`crate::auth`]) wraps `/api/mcp` and nothing else.
 
+pub mod connection;
 pub mod invocation;
+pub mod jsonrpc;
+pub mod server;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +31,7 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tracing::Instrument;
 
+pub use connection::{ConnectionRequest, Resolver};
 pub use invocation::{FunctionHandler, InvocationOutcome, InvocationRequest, InvocationResponse};
 
 use crate::auth::{self, InboundAuth};
@@ -42,7 +48,12 @@ pub trait HealthProbe: Send + Sync {
 }
 
 /// HTTP functions the host may send in payload form when neither forwarding nor proxying is on.
-const HTTP_FUNCTIONS: [&str; 3] = ["function-mcp", "function-health", "function-oauth-metadata"];
+const HTTP_FUNCTIONS: [&str; 4] = [
+    "function-mcp",
+    "function-health",
+    "function-oauth-metadata",
+    "function-approvals",
+];
 
 #[derive(Clone)]
 struct HostState {
@@ -50,15 +61,21 @@ struct HostState {
     functions: Arc<HashMap<&'static str, Arc<dyn FunctionHandler>>>,
 }
 
-pub fn router<S>(
+/// `connection` resolves each MCP request's URL and headers into what the server reads from the
+/// request extensions (its toolsets). `pages` are HTTP functions for browsers (the approval
+/// page), served as they are: they sign people in themselves.
+pub fn router<S, C>(
     mcp_server: impl Fn() -> S + Send + Sync + 'static,
+    connection: Resolver<C>,
     mcp: &McpConfig,
     auth: Arc<InboundAuth>,
     health: Arc<dyn HealthProbe>,
     functions: HashMap<&'static str, Arc<dyn FunctionHandler>>,
+    pages: Router,
 ) -> Router
 where
     S: rmcp::ServerHandler + Send + 'static,
+    C: Clone + Send + Sync + 'static,
 {
     let mut config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
@@ -77,8 +94,14 @@ where
         config,
     );
 
+    // Layers run outside in: identity first, so an unknown connection is refused only to callers.
+    let framing = jsonrpc::Framing {
+        max_body_bytes: mcp.max_request_bytes,
+    };
     let mcp_routes = Router::new()
-        .nest_service("/api/mcp", service)
+        .nest_service(connection::MCP_PATH, service)
+        .layer(from_fn_with_state(framing, jsonrpc::check))
+        .layer(from_fn_with_state(connection, connection::resolve::<C>))
         .layer(from_fn_with_state(auth.clone(), auth::authenticate));
     let metadata = get(auth::protected_resource_metadata).with_state(auth);
     let state = HostState {
@@ -91,6 +114,7 @@ where
         .route("/{function}", post(invoke))
         .with_state(state)
         .merge(mcp_routes)
+        .merge(pages)
         .route_service(auth::METADATA_PATH, metadata.clone())
         .route_service(auth::WELL_KNOWN_METADATA_PATH, metadata.clone())
         .route_service(

@@ -110,9 +110,8 @@ pub struct AlertRule {
     /// `total` (default) or `per_tenant`.
     #[serde(default)]
     pub scope: AlertScope,
-    /// NAME of the secret that holds the webhook URL (a Teams Workflows or Logic App HTTP trigger URL).
-    /// In Azure it is a Key Vault secret name; locally the app setting HUNT_SECRET_<NAME> (upper case,
-    /// dashes as underscores). Never the URL itself. Letters, digits and dashes, up to 127 characters.
+    /// NAME of the Key Vault secret (locally the setting HUNT_SECRET_<NAME>) holding the webhook URL;
+    /// never the URL itself.
     pub webhook_secret: String,
 }
 

@@ -32,12 +32,11 @@ const INTERVAL_PROBES: usize = 400;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Schedule {
-    /// Cron in UTC with five fields (minute hour day-of-month month day-of-week), e.g. `0 */6 * * *`
-    /// or `30 7 * * 1-5`. The six-field NCRONTAB form with a leading seconds field is accepted too.
+    /// Five-field cron in UTC, e.g. `30 7 * * 1-5` (six-field NCRONTAB with seconds too).
     Cron(String),
-    /// Every N minutes (5-1440), aligned to UTC: every 15 runs at :00, :15, :30 and :45.
+    /// Every N minutes (5-1440), aligned to the hour: 15 runs at :00, :15, :30, :45.
     EveryMinutes(u32),
-    /// Every N hours (1-168), aligned to UTC midnight of 1 January 1970: every 6 runs at 00, 06, 12 and 18 UTC.
+    /// Every N hours (1-168), aligned to UTC midnight: 6 runs at 00, 06, 12, 18.
     EveryHours(u32),
 }
 

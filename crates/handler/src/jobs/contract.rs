@@ -29,6 +29,18 @@ pub fn record_blob(id: &JobId) -> String {
     format!("{RECORDS_PREFIX}{id}.json")
 }
 
+/// The longest PowerShell function name the contract carries (`function_name` in
+/// job-message.v1.schema.json), so that `ps_<name>` stays within MCP's 128-character tool names.
+pub const MAX_FUNCTION_NAME: usize = 125;
+
+/// A PowerShell function name as the contract allows it: `^[A-Za-z0-9_-]{1,125}$`.
+pub fn is_function_name(name: &str) -> bool {
+    (1..=MAX_FUNCTION_NAME).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 pub fn parameters_blob(id: &JobId) -> String {
     format!("parameters/{id}.json")
 }
@@ -254,6 +266,7 @@ impl JobRecord {
 /// The queue message (`PS_JOBS_QUEUE`), base64-encoded on the wire as the Functions queue
 /// trigger expects. Exactly one of `parameters` and `parameters_blob` is present.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JobMessage {
     pub version: u32,
     pub job_id: JobId,
@@ -272,6 +285,56 @@ pub struct JobMessage {
     /// Whether a redelivered message whose earlier attempt started but never finished may run
     /// the function again. False for destructive functions: those end as `interrupted`.
     pub retry_interrupted: bool,
+}
+
+/// The most characters `caller` may have (job-message.v1.schema.json).
+const MAX_CALLER_CHARS: usize = 256;
+
+impl JobMessage {
+    /// What the contract says beyond the types (job-message.v1.schema.json): a message read back
+    /// from a queue anyone with the storage key can write to is checked before it is believed.
+    pub fn check(&self) -> Result<(), String> {
+        if self.version != 1 {
+            return Err(format!(
+                "version is {}; this handler knows version 1",
+                self.version
+            ));
+        }
+        if !is_function_name(&self.function) {
+            return Err(format!(
+                "function '{}' is not a PowerShell function name (1-{MAX_FUNCTION_NAME} letters, digits, '_' or '-')",
+                self.function
+                    .chars()
+                    .take(MAX_FUNCTION_NAME + 15)
+                    .collect::<String>()
+            ));
+        }
+        match (&self.parameters, &self.parameters_blob) {
+            (Some(_), None) => {}
+            (None, Some(blob)) if *blob == parameters_blob(&self.job_id) => {}
+            (None, Some(blob)) => {
+                return Err(format!(
+                    "parameters_blob is '{blob}'; for this job it can only be '{}'",
+                    parameters_blob(&self.job_id)
+                ));
+            }
+            _ => {
+                return Err(
+                    "exactly one of parameters and parameters_blob must be present".to_owned(),
+                );
+            }
+        }
+        let caller = self.caller.chars().count();
+        if caller == 0 || caller > MAX_CALLER_CHARS {
+            return Err(format!(
+                "caller has {caller} characters; 1 to {MAX_CALLER_CHARS} are accepted"
+            ));
+        }
+        if self.deadline < self.created {
+            return Err("deadline is before created".to_owned());
+        }
+        Ok(())
+    }
 }
 
 /// `powershell/manifest.json`: the functions the PowerShell app allows, described from

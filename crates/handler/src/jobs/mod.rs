@@ -253,7 +253,7 @@ impl Jobs {
 
     /// Waits up to `timeout` for the job to reach a final state, then returns it as it is.
     pub async fn wait(&self, id: &JobId, timeout: Duration) -> Result<JobRecord, JobsError> {
-        let until = tokio::time::Instant::now() + timeout;
+        let until = tokio::time::Instant::now() + crate::deadline::wait_budget(timeout);
         let mut pause = Duration::from_millis(200);
         loop {
             let record = self.get(id).await?;

@@ -7,13 +7,15 @@
 //! own receive/delete/lease logic, and duplicate what the host already does well.
 //!
 //! A message that is not a job message is refused (non-2xx): the host then keeps it, in the end
-//! in `<queue>-poison-poison`, so nothing is lost and the log says why.
+//! in `<queue>-poison-poison`, so nothing is lost and the log says why. Anyone holding the
+//! storage key can write to the queue, so a message is believed only when it follows the
+//! contract, names a tenant on the allow-list and, when its job has a record, the same tenant.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::JobMessage;
+use super::{JobMessage, JobsError};
 use crate::host::{FunctionHandler, InvocationOutcome, InvocationRequest, InvocationResponse};
 use crate::services::Services;
 
@@ -28,6 +30,33 @@ pub struct PoisonHandler {
 impl PoisonHandler {
     pub fn new(services: Arc<Services>) -> Self {
         Self { services }
+    }
+}
+
+impl PoisonHandler {
+    /// A well-formed message is still only believed for a tenant this server serves, and for the
+    /// tenant its job was made in.
+    async fn believable(&self, message: &JobMessage) -> Result<(), String> {
+        let known = self
+            .services
+            .tenants
+            .all()
+            .iter()
+            .any(|tenant| tenant.tenant_id == message.tenant_id);
+        if !known {
+            return Err(format!(
+                "tenant {} is not on this server's allow-list (TENANTS)",
+                message.tenant_id
+            ));
+        }
+        match self.services.jobs.get(&message.job_id).await {
+            Ok(record) if record.tenant_id != message.tenant_id => Err(format!(
+                "the job was made for tenant {}, the message names tenant {}",
+                record.tenant_id, message.tenant_id
+            )),
+            Ok(_) | Err(JobsError::NotFound(_)) => Ok(()),
+            Err(error) => Err(format!("the job record could not be read ({error})")),
+        }
     }
 }
 
@@ -55,8 +84,12 @@ fn job_message(request: &InvocationRequest) -> Result<JobMessage, String> {
             .map_err(|error| format!("the message is not JSON ({error})"))?,
         Some(value) => value,
     };
-    serde_json::from_value(value)
-        .map_err(|error| format!("the message is not a version 1 job message ({error})"))
+    let message: JobMessage = serde_json::from_value(value)
+        .map_err(|error| format!("the message is not a version 1 job message ({error})"))?;
+    message
+        .check()
+        .map_err(|reason| format!("the message breaks the job message contract: {reason}"))?;
+    Ok(message)
 }
 
 #[async_trait::async_trait]
@@ -74,6 +107,15 @@ impl FunctionHandler for PoisonHandler {
                 ));
             }
         };
+        if let Err(reason) = self.believable(&message).await {
+            return failed(format!(
+                "{FUNCTION_NAME}: a message in {} for job {} is refused: {reason}; it is left to the host, which keeps it \
+                 (finally in {}-poison)",
+                jobs.poison_queue(),
+                message.job_id,
+                jobs.poison_queue()
+            ));
+        }
         let delivery = request
             .metadata
             .get("DequeueCount")

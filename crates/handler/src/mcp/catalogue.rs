@@ -9,8 +9,8 @@
 //! Schemas still come from the same schemars-derived types, through rmcp's own helpers.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use rmcp::model::{
@@ -20,11 +20,18 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use super::approval::{ApprovalDecision, ApprovalRequest, Approvals, CONFIRMATION_ARGUMENT, Gate};
+use super::approval::{
+    APPROVAL_ID_ARGUMENT, Answer, ApprovalDecision, ApprovalRequest, Approvals, Approved,
+    CONFIRMATION_ARGUMENT, ClientAsks, Gate,
+};
+use super::discovery::{self, Listed, ToolsetsList};
 use super::dynamic::{DynamicTool, ToolSource};
 use super::prompts::PromptDef;
 use super::resources::ResourceProvider;
+use super::schema;
 use super::tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+use super::toolsets::{ConnectionScope, Selection, UnknownToolsets};
+use crate::approvals::{Plan, PlanTenant};
 use crate::audit::{AuditRecord, Outcome, Storing, action_ids, redact_arguments, sensitive_fields};
 use crate::auth::Caller;
 use crate::telemetry;
@@ -37,8 +44,8 @@ pub struct Invocation {
     /// MRTR: the sealed state and the client's answers, when this is a retried call.
     pub request_state: Option<String>,
     pub input_responses: Option<InputResponses>,
-    /// Whether the client can show the person an elicitation (and understands MRTR).
-    pub client_can_elicit: bool,
+    /// What the client can show the person (elicitation forms, URLs) over MRTR.
+    pub client: ClientAsks,
 }
 
 /// Server-wide rules applied to every call.
@@ -46,7 +53,17 @@ pub struct CallPolicy {
     pub approvals: Approvals,
     /// Largest `arguments` object, in bytes of JSON (`MCP_MAX_ARGUMENT_BYTES`).
     pub max_argument_bytes: usize,
+    /// The longest a call may take from arrival to answer (`MCP_CALL_DEADLINE_SECONDS`).
+    pub call_deadline: Duration,
 }
+
+/// Kept from the call's deadline for what follows the tool: its outcome record (at most
+/// `audit::OUTCOME_WAIT`) and the answer itself.
+const ANSWER_RESERVE: Duration = Duration::from_secs(3);
+
+/// How long past its deadline a tool that does not stop by itself is let run before it is cut
+/// off. Every wait inside a call ends at the deadline; this only catches one that does not.
+const CUT_OFF_GRACE: Duration = Duration::from_secs(1);
 
 type Invoke = Box<
     dyn Fn(ToolContext, Arc<CallPolicy>, Invocation) -> BoxFuture<'static, CallToolResponse>
@@ -62,7 +79,8 @@ struct Entry {
     invoke: Invoke,
 }
 
-/// Which tools are offered: everything, or what read-only mode and the toolset list leave.
+/// Which tools this deployment offers: everything, or what read-only mode and the toolset list
+/// (`MCP_READ_ONLY`, `MCP_TOOLSETS`) leave. Connections narrow it further, never widen it.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogueFilter {
     pub read_only: bool,
@@ -70,23 +88,95 @@ pub struct CatalogueFilter {
     pub toolsets: Option<BTreeSet<String>>,
 }
 
+impl CatalogueFilter {
+    /// Whether any tool of `toolset` can be offered (the PowerShell family reads its manifest
+    /// only then).
+    pub fn offers(&self, toolset: Toolset) -> Result<bool, UnknownToolsets> {
+        Ok(self.selection()?.touches(toolset))
+    }
+
+    fn selection(&self) -> Result<Selection, UnknownToolsets> {
+        match &self.toolsets {
+            None => Ok(Selection::all()),
+            Some(names) => Selection::from_names(names.iter().map(String::as_str)),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
-    #[error("MCP_TOOLSETS names unknown toolset(s) {unknown:?}; known toolsets: {known}")]
-    UnknownToolset { unknown: Vec<String>, known: String },
+    #[error("MCP_TOOLSETS: {0}")]
+    UnknownToolset(#[from] UnknownToolsets),
     #[error("two tools are named {0}")]
     DuplicateTool(&'static str),
+    #[error("the triage set names tool(s) {0:?} that are not in the catalogue")]
+    UnknownTriageTool(Vec<&'static str>),
+}
+
+/// The deployment's rules for which tools exist, shared by compiled and run-time tools.
+struct Offer {
+    selection: Selection,
+    read_only: bool,
+    /// The default set of a connection that names no toolset.
+    triage: BTreeSet<&'static str>,
+}
+
+impl Offer {
+    /// Why this deployment, or this connection, does not offer a tool.
+    fn hidden_reason(
+        &self,
+        scope: Option<&ConnectionScope>,
+        name: &str,
+        toolset: Toolset,
+        effect: Effect,
+    ) -> Option<String> {
+        let in_triage = self.triage.contains(name);
+        if self.read_only && effect != Effect::Read {
+            return Some(format!(
+                "tool {name} changes state and this server runs in read-only mode (MCP_READ_ONLY)"
+            ));
+        }
+        if !self.selection.contains(toolset, in_triage) {
+            return Some(format!(
+                "tool {name} belongs to the {toolset} toolset, which is switched off on this server (MCP_TOOLSETS)"
+            ));
+        }
+        let scope = scope?;
+        if scope.read_only && effect != Effect::Read {
+            return Some(format!(
+                "tool {name} changes state and this connection is read-only (a URL ending in /readonly, \
+                 or X-MCP-Readonly: true); the person must connect without it to use this tool"
+            ));
+        }
+        if !scope.contains(toolset, in_triage) {
+            return Some(format!(
+                "tool {name} is not offered on this connection ({}); it is in the {toolset} toolset: the person \
+                 can connect to /api/mcp/x/{toolset} (or add {toolset} to the toolsets named); toolsets_list shows them all",
+                scope.described()
+            ));
+        }
+        None
+    }
+}
+
+/// A compiled tool this deployment offers, with what a connection and a caller are checked against.
+struct Offered {
+    name: &'static str,
+    toolset: Toolset,
+    effect: Effect,
+    tier: Tier,
+    definition: rmcp::model::Tool,
 }
 
 pub struct Catalogue {
     entries: BTreeMap<&'static str, Entry>,
     prompts: Vec<PromptDef>,
-    filter: CatalogueFilter,
+    offer: Offer,
     /// Built once: `tools/list` answers from here without rebuilding schemas.
-    visible: Vec<(Tier, rmcp::model::Tool)>,
+    offered: Vec<Offered>,
     all_visible: Vec<rmcp::model::Tool>,
     /// Only the providers of toolsets that are switched on.
-    resources: Vec<Arc<dyn ResourceProvider>>,
+    resources: Vec<(Toolset, Arc<dyn ResourceProvider>)>,
     /// Tool sets that change at run time; none means compiled tools cost nothing extra.
     sources: Vec<Arc<dyn ToolSource>>,
 }
@@ -106,6 +196,7 @@ impl Catalogue {
             prompts: Vec::new(),
             resources: Vec::new(),
             sources: Vec::new(),
+            triage: Vec::new(),
             duplicate: None,
         }
     }
@@ -115,19 +206,36 @@ impl Catalogue {
         &self.all_visible
     }
 
-    /// The tools `caller` may call now: the compiled ones, then each source's current set.
-    pub async fn tools_for(&self, caller: &Caller) -> Vec<rmcp::model::Tool> {
+    /// The tools `caller` may call now on a connection: the compiled ones, then each source's
+    /// current set.
+    pub async fn tools_for(
+        &self,
+        caller: &Caller,
+        scope: &ConnectionScope,
+    ) -> Vec<rmcp::model::Tool> {
         let mut tools: Vec<rmcp::model::Tool> = self
-            .visible
+            .offered
             .iter()
-            .filter(|(tier, _)| caller.may_use(*tier))
-            .map(|(_, tool)| tool.clone())
+            .filter(|tool| {
+                caller.may_use(tool.tier)
+                    && self
+                        .offer
+                        .hidden_reason(Some(scope), tool.name, tool.toolset, tool.effect)
+                        .is_none()
+            })
+            .map(|tool| tool.definition.clone())
             .collect();
         for source in &self.sources {
             let set = source.tools().await;
             tools.extend(
                 self.visible_dynamic(&set)
-                    .filter(|tool| caller.may_use(tool.tier))
+                    .filter(|tool| {
+                        caller.may_use(tool.tier)
+                            && self
+                                .offer
+                                .hidden_reason(Some(scope), &tool.name, tool.toolset, tool.effect)
+                                .is_none()
+                    })
                     .map(|tool| tool.definition.clone()),
             );
         }
@@ -153,12 +261,25 @@ impl Catalogue {
     ) -> impl Iterator<Item = &'a DynamicTool> + 'a {
         set.iter().filter(|tool| {
             !self.entries.contains_key(tool.name.as_str())
-                && hidden_reason(&self.filter, &tool.name, tool.toolset, tool.effect).is_none()
+                && self
+                    .offer
+                    .hidden_reason(None, &tool.name, tool.toolset, tool.effect)
+                    .is_none()
         })
     }
 
-    pub fn resource_providers(&self) -> &[Arc<dyn ResourceProvider>] {
-        &self.resources
+    /// Whether this deployment serves resources at all (the capability `initialize` announces).
+    pub fn has_resources(&self) -> bool {
+        !self.resources.is_empty()
+    }
+
+    /// The resource providers of the toolsets a connection selects.
+    pub fn resource_providers(&self, scope: &ConnectionScope) -> Vec<Arc<dyn ResourceProvider>> {
+        self.resources
+            .iter()
+            .filter(|(toolset, _)| scope.touches(*toolset))
+            .map(|(_, provider)| provider.clone())
+            .collect()
     }
 
     pub fn prompts(&self) -> &[PromptDef] {
@@ -173,13 +294,14 @@ impl Catalogue {
     pub async fn call(
         &self,
         name: &str,
+        scope: &ConnectionScope,
         context: ToolContext,
         policy: Arc<CallPolicy>,
         invocation: Invocation,
     ) -> Result<CallToolResponse, (Unavailable, Invocation)> {
         if let Some(entry) = self.entries.get(name) {
-            if let Some(reason) = hidden_reason(
-                &self.filter,
+            if let Some(reason) = self.offer.hidden_reason(
+                Some(scope),
                 entry.spec.name,
                 entry.spec.toolset,
                 entry.spec.effect,
@@ -196,14 +318,30 @@ impl Catalogue {
             let Some(tool) = set.iter().find(|tool| tool.name == name) else {
                 continue;
             };
-            if let Some(reason) = hidden_reason(&self.filter, &tool.name, tool.toolset, tool.effect)
+            if let Some(reason) =
+                self.offer
+                    .hidden_reason(Some(scope), &tool.name, tool.toolset, tool.effect)
             {
                 return Err((Unavailable::Hidden(reason), invocation));
             }
             if !invocation.caller.may_use(tool.tier) {
                 return Err((Unavailable::NeedsTier(tool.tier), invocation));
             }
-            return Ok(run_dynamic(tool, &context, &policy, invocation).await);
+            let sensitive = sensitive_fields(&tool.definition.input_schema);
+            let title = tool.definition.title.as_deref().unwrap_or(&tool.name);
+            let call = Call {
+                profile: Profile {
+                    name: &tool.name,
+                    title,
+                    tier: tool.tier,
+                    effect: tool.effect,
+                    sensitive: &sensitive,
+                    takes_tenant: takes_tenant(&tool.definition),
+                },
+                context: &context,
+                policy: &policy,
+            };
+            return Ok(call.run(tool, invocation).await);
         }
         Err((Unavailable::Unknown, invocation))
     }
@@ -225,31 +363,12 @@ impl Catalogue {
     }
 }
 
-fn hidden_reason(
-    filter: &CatalogueFilter,
-    name: &str,
-    toolset: Toolset,
-    effect: Effect,
-) -> Option<String> {
-    if filter.read_only && effect != Effect::Read {
-        return Some(format!(
-            "tool {name} changes state and this server runs in read-only mode (MCP_READ_ONLY)"
-        ));
-    }
-    match &filter.toolsets {
-        Some(enabled) if !enabled.contains(toolset.name()) => Some(format!(
-            "tool {name} belongs to the {} toolset, which is switched off on this server (MCP_TOOLSETS)",
-            toolset.name()
-        )),
-        _ => None,
-    }
-}
-
 pub struct CatalogueBuilder {
     entries: BTreeMap<&'static str, Entry>,
     prompts: Vec<PromptDef>,
     resources: Vec<(Toolset, Arc<dyn ResourceProvider>)>,
     sources: Vec<Arc<dyn ToolSource>>,
+    triage: Vec<&'static str>,
     duplicate: Option<&'static str>,
 }
 
@@ -258,28 +377,29 @@ impl CatalogueBuilder {
         let spec = tool.spec();
         let definition = definition::<T>(&spec);
         let sensitive = Arc::new(sensitive_fields(&definition.input_schema));
-        let takes_tenant = definition
-            .input_schema
-            .get("properties")
-            .and_then(|p| p.get("tenant_id"))
-            .is_some();
-        let tool = Arc::new(tool);
+        let takes_tenant = takes_tenant(&definition);
+        let tool = Compiled(Arc::new(tool));
         let name = spec.name;
         let run_spec = spec.clone();
         let run_sensitive = sensitive.clone();
         let invoke: Invoke = Box::new(move |context, policy, invocation| {
-            let tool = tool.clone();
+            let tool = Compiled(tool.0.clone());
             let spec = run_spec.clone();
             let sensitive = run_sensitive.clone();
             Box::pin(async move {
                 let call = Call {
-                    spec: &spec,
-                    sensitive: &sensitive,
-                    takes_tenant,
+                    profile: Profile {
+                        name: spec.name,
+                        title: spec.title,
+                        tier: spec.tier,
+                        effect: spec.effect,
+                        sensitive: &sensitive,
+                        takes_tenant,
+                    },
                     context: &context,
                     policy: &policy,
                 };
-                call.run(tool.as_ref(), invocation).await
+                call.run(&tool, invocation).await
             })
         });
         if self
@@ -297,6 +417,12 @@ impl CatalogueBuilder {
         {
             self.duplicate = Some(name);
         }
+        self
+    }
+
+    /// The tools a connection that names no toolset gets (see [`super::toolsets`]).
+    pub fn triage(mut self, names: &[&'static str]) -> Self {
+        self.triage.extend_from_slice(names);
         self
     }
 
@@ -321,57 +447,84 @@ impl CatalogueBuilder {
         self
     }
 
-    pub fn build(self, filter: CatalogueFilter) -> Result<Catalogue, CatalogueError> {
+    pub fn build(mut self, filter: CatalogueFilter) -> Result<Catalogue, CatalogueError> {
+        // The discovery tool lists itself too, so its index is filled once everything is registered.
+        let index = Arc::new(OnceLock::new());
+        let discovery = ToolsetsList {
+            offered: index.clone(),
+            sources: self.sources.clone(),
+            read_only: filter.read_only,
+        };
+        self = self.tool(discovery);
         if let Some(name) = self.duplicate {
             return Err(CatalogueError::DuplicateTool(name));
         }
-        if let Some(enabled) = &filter.toolsets {
-            let unknown: Vec<String> = enabled
-                .iter()
-                .filter(|name| !Toolset::ALL.iter().any(|t| t.name() == name.as_str()))
-                .cloned()
-                .collect();
-            if !unknown.is_empty() {
-                let known = Toolset::ALL.map(Toolset::name).join(", ");
-                return Err(CatalogueError::UnknownToolset { unknown, known });
-            }
+        let unknown: Vec<&'static str> = self
+            .triage
+            .iter()
+            .copied()
+            .filter(|name| !self.entries.contains_key(name))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(CatalogueError::UnknownTriageTool(unknown));
         }
-        let visible: Vec<(Tier, rmcp::model::Tool)> = self
+        let mut triage: BTreeSet<&'static str> = self.triage.iter().copied().collect();
+        triage.insert(discovery::TOOL_NAME);
+        let offer = Offer {
+            selection: filter.selection()?,
+            read_only: filter.read_only,
+            triage,
+        };
+        let offered: Vec<Offered> = self
             .entries
             .values()
             .filter(|entry| {
-                hidden_reason(
-                    &filter,
-                    entry.spec.name,
-                    entry.spec.toolset,
-                    entry.spec.effect,
-                )
-                .is_none()
+                let spec = &entry.spec;
+                offer
+                    .hidden_reason(None, spec.name, spec.toolset, spec.effect)
+                    .is_none()
             })
-            .map(|entry| (entry.spec.tier, entry.definition.clone()))
+            .map(|entry| Offered {
+                name: entry.spec.name,
+                toolset: entry.spec.toolset,
+                effect: entry.spec.effect,
+                tier: entry.spec.tier,
+                definition: entry.definition.clone(),
+            })
             .collect();
-        let all_visible = visible.iter().map(|(_, tool)| tool.clone()).collect();
+        index.get_or_init(|| {
+            offered
+                .iter()
+                .map(|tool| Listed {
+                    name: tool.name,
+                    toolset: tool.toolset,
+                    tier: tool.tier,
+                    model_bytes: model_bytes(&tool.definition),
+                })
+                .collect()
+        });
+        let all_visible = offered.iter().map(|tool| tool.definition.clone()).collect();
         let resources = self
             .resources
             .into_iter()
-            .filter(|(toolset, _)| {
-                filter
-                    .toolsets
-                    .as_ref()
-                    .is_none_or(|enabled| enabled.contains(toolset.name()))
-            })
-            .map(|(_, provider)| provider)
+            .filter(|(toolset, _)| offer.selection.touches(*toolset))
             .collect();
         Ok(Catalogue {
             entries: self.entries,
             prompts: self.prompts,
-            filter,
-            visible,
+            offer,
+            offered,
             all_visible,
             resources,
             sources: self.sources,
         })
     }
+}
+
+/// What a client hands a model for one tool: its name, description and input schema.
+pub fn model_bytes(tool: &rmcp::model::Tool) -> usize {
+    let schema = serde_json::to_vec(&*tool.input_schema).map_or(0, |bytes| bytes.len());
+    tool.name.len() + tool.description.as_deref().map_or(0, str::len) + schema
 }
 
 /// Title and behaviour hints a client shows and uses to decide on confirmation. Shared by
@@ -382,7 +535,8 @@ pub fn annotate(definition: rmcp::model::Tool, title: &str, effect: Effect) -> r
         Effect::Write { idempotent } => (false, false, idempotent),
         Effect::Destructive { idempotent } => (false, true, idempotent),
     };
-    let annotations = ToolAnnotations::with_title(title)
+    // The title is said once, on the tool; a copy in the annotations would be paid for again.
+    let annotations = ToolAnnotations::new()
         .read_only(read_only)
         .destructive(destructive)
         .idempotent(idempotent)
@@ -395,11 +549,18 @@ pub fn annotate(definition: rmcp::model::Tool, title: &str, effect: Effect) -> r
         if let Some(Value::Object(properties)) = schema.get_mut("properties") {
             properties.insert(
                 CONFIRMATION_ARGUMENT.into(),
+                // writeOnly keeps the token out of the audit trail (see `sensitive_fields`).
                 json!({
                     "type": "string",
                     "writeOnly": true,
-                    "description": "Only when a previous call of this tool answered CONFIRMATION REQUIRED and the person \
-                                    confirmed: the token from that answer, with the other arguments unchanged."
+                    "description": "From a CONFIRMATION REQUIRED answer the person confirmed."
+                }),
+            );
+            properties.insert(
+                APPROVAL_ID_ARGUMENT.into(),
+                json!({
+                    "type": "string",
+                    "description": "From an APPROVAL REQUIRED answer, once the person approved on the page."
                 }),
             );
         }
@@ -409,9 +570,11 @@ pub fn annotate(definition: rmcp::model::Tool, title: &str, effect: Effect) -> r
 }
 
 fn definition<T: Tool>(spec: &ToolSpec) -> rmcp::model::Tool {
-    let definition = rmcp::model::Tool::new(spec.name, spec.description, JsonObject::new())
-        .with_input_schema::<T::Params>()
-        .with_output_schema::<T::Output>();
+    // A Params type that is not an object is a programming error every test would hit at start.
+    let input =
+        schema::input::<T::Params>().unwrap_or_else(|error| panic!("tool {}: {error}", spec.name));
+    let mut definition = rmcp::model::Tool::new(spec.name, spec.description, Arc::new(input));
+    definition.output_schema = Some(Arc::new(schema::output::<T::Output>()));
     annotate(definition, spec.title, spec.effect)
 }
 
@@ -441,6 +604,8 @@ fn new_record(
         duration_ms: 0,
         action_ids: Vec::new(),
         approval: None,
+        approval_id: None,
+        approver: None,
     }
 }
 
@@ -452,11 +617,11 @@ struct Executed {
     /// For telemetry: what kind of failure, and whether it is the service's fault.
     failure: Option<(&'static str, bool)>,
     action_ids: Vec<String>,
-    approval: Option<ApprovalDecision>,
+    approval: Option<Approved>,
 }
 
 impl Executed {
-    fn failed(outcome: Outcome, message: String, approval: Option<ApprovalDecision>) -> Self {
+    fn failed(outcome: Outcome, message: String) -> Self {
         let response = CallToolResult::error(vec![ContentBlock::text(message.clone())]).into();
         let kind = if outcome == Outcome::Refused {
             "refused"
@@ -469,60 +634,185 @@ impl Executed {
             error: Some(message),
             failure: Some((kind, false)),
             action_ids: Vec::new(),
-            approval,
+            approval: None,
         }
     }
 
-    fn tool_error(error: &ToolError, approval: Option<ApprovalDecision>) -> Self {
-        let mut executed = Self::failed(Outcome::Error, error.to_string(), approval);
+    fn tool_error(error: &ToolError) -> Self {
+        let mut executed = Self::failed(Outcome::Error, error.to_string());
         executed.failure = Some((error.kind(), error.is_fault()));
         executed
     }
 
-    fn succeeded(
-        result: CallToolResult,
-        action_ids: Vec<String>,
-        approval: Option<ApprovalDecision>,
-    ) -> Self {
-        Self {
-            response: result.into(),
-            outcome: Outcome::Ok,
-            error: None,
-            failure: None,
-            action_ids,
-            approval,
-        }
+    fn approved(mut self, approval: Option<Approved>) -> Self {
+        self.approval = approval;
+        self
     }
 }
 
-/// One call of one tool, with what the catalogue knows about it.
-struct Call<'a> {
-    spec: &'a ToolSpec,
+/// What a finished tool hands back: a line for people and the structured result.
+struct Done {
+    summary: String,
+    value: Value,
+}
+
+/// What the call pipeline needs of a tool, compiled or read at run time, so that both pass
+/// through the same steps: size, validation, plan, approval, pacing, audit.
+#[async_trait::async_trait]
+trait Runnable: Send + Sync {
+    type Parsed: Send + Sync;
+
+    fn parse(&self, arguments: JsonObject) -> Result<Self::Parsed, ToolError>;
+
+    fn is_preview(&self, parsed: &Self::Parsed) -> bool;
+
+    async fn plan(&self, context: &ToolContext, parsed: &Self::Parsed) -> Result<Plan, ToolError>;
+
+    /// `plan` is the approved plan of a destructive call, `None` for every other call.
+    async fn execute(
+        &self,
+        context: &ToolContext,
+        parsed: Self::Parsed,
+        plan: Option<Plan>,
+    ) -> Result<Done, ToolError>;
+}
+
+struct Compiled<T>(Arc<T>);
+
+#[async_trait::async_trait]
+impl<T: Tool> Runnable for Compiled<T> {
+    type Parsed = T::Params;
+
+    fn parse(&self, arguments: JsonObject) -> Result<T::Params, ToolError> {
+        serde_json::from_value(Value::Object(arguments)).map_err(|error| {
+            ToolError::InvalidArgument(format!(
+                "{error}; see the tool's input schema in tools/list"
+            ))
+        })
+    }
+
+    fn is_preview(&self, params: &T::Params) -> bool {
+        self.0.is_preview(params)
+    }
+
+    async fn plan(&self, context: &ToolContext, params: &T::Params) -> Result<Plan, ToolError> {
+        self.0.plan(context, params).await
+    }
+
+    async fn execute(
+        &self,
+        context: &ToolContext,
+        params: T::Params,
+        plan: Option<Plan>,
+    ) -> Result<Done, ToolError> {
+        let output = match plan {
+            Some(plan) => self.0.execute(context, params, plan).await?,
+            None => self.0.call(context, params).await?,
+        };
+        // The tool acted; only its report could not be written.
+        let value = serde_json::to_value(&output).map_err(|error| {
+            ToolError::Failed(format!(
+                "the call succeeded but its result could not be serialized: {error}"
+            ))
+        })?;
+        Ok(Done {
+            summary: output.summary(),
+            value,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Runnable for DynamicTool {
+    type Parsed = JsonObject;
+
+    /// The PowerShell app validates parameters against its manifest; the input schema told the
+    /// client the same.
+    fn parse(&self, arguments: JsonObject) -> Result<JsonObject, ToolError> {
+        Ok(arguments)
+    }
+
+    fn is_preview(&self, _arguments: &JsonObject) -> bool {
+        false
+    }
+
+    async fn plan(
+        &self,
+        _context: &ToolContext,
+        _arguments: &JsonObject,
+    ) -> Result<Plan, ToolError> {
+        let action = self
+            .definition
+            .description
+            .as_deref()
+            .map_or(self.name.clone(), str::to_string);
+        Ok(Plan::action(action))
+    }
+
+    async fn execute(
+        &self,
+        context: &ToolContext,
+        arguments: JsonObject,
+        _plan: Option<Plan>,
+    ) -> Result<Done, ToolError> {
+        let output = self.handler.call(context, arguments).await?;
+        Ok(Done {
+            summary: output.summary,
+            value: output.value,
+        })
+    }
+}
+
+/// What the pipeline knows about a tool besides how to run it.
+struct Profile<'a> {
+    name: &'a str,
+    title: &'a str,
+    tier: Tier,
+    effect: Effect,
+    /// Argument names the input schema marks secret, kept out of the audit trail.
     sensitive: &'a [String],
     takes_tenant: bool,
+}
+
+/// Whether a tool's input schema has a `tenant_id` argument.
+fn takes_tenant(definition: &rmcp::model::Tool) -> bool {
+    definition
+        .input_schema
+        .get("properties")
+        .and_then(|p| p.get("tenant_id"))
+        .is_some()
+}
+
+/// One call of one tool: every tool, compiled or not, passes through here.
+struct Call<'a> {
+    profile: Profile<'a>,
     context: &'a ToolContext,
     policy: &'a CallPolicy,
 }
 
 impl Call<'_> {
-    async fn run<T: Tool>(&self, tool: &T, invocation: Invocation) -> CallToolResponse {
+    async fn run<R: Runnable>(&self, tool: &R, invocation: Invocation) -> CallToolResponse {
         let started = Instant::now();
         let record = new_record(
-            self.spec.name,
-            Some(self.spec.tier),
+            self.profile.name,
+            Some(self.profile.tier),
             &invocation.caller,
             &invocation.arguments,
-            self.sensitive,
+            self.profile.sensitive,
         );
-        let span = tool_span(self.spec.name);
-        let executed = self
-            .execute(tool, invocation)
-            .instrument(span.clone())
-            .await;
+        let span = tool_span(self.profile.name);
+        let deadline = started + self.policy.call_deadline.saturating_sub(ANSWER_RESERVE);
+        let executed = tokio::time::timeout_at(
+            (deadline + CUT_OFF_GRACE).into(),
+            crate::deadline::scope(deadline, self.execute(tool, invocation, &record)),
+        )
+        .instrument(span.clone())
+        .await
+        .unwrap_or_else(|_| self.cut_off());
         finish(
             &self.context.services.audit,
             record,
-            self.spec.effect,
+            self.profile.effect,
             &span,
             started,
             executed,
@@ -530,143 +820,334 @@ impl Call<'_> {
         .await
     }
 
-    async fn execute<T: Tool>(&self, tool: &T, invocation: Invocation) -> Executed {
+    /// Size, then (for destructive tools) approval arguments and the kill switch, validation,
+    /// the tenant, the plan, the caps and the approval, then the tool under one pacing deadline.
+    async fn execute<R: Runnable>(
+        &self,
+        tool: &R,
+        invocation: Invocation,
+        record: &AuditRecord,
+    ) -> Executed {
+        // Every call gets one pacing deadline: waits for rate-limit slots, summed over all the
+        // Microsoft calls it makes (planning included), never hold the MCP request past it (nor
+        // past the call's own deadline, which `outbound` applies on top).
+        let deadline = Instant::now() + self.context.services.pacing_budget;
         let Invocation {
             caller,
             mut arguments,
             request_state,
             input_responses,
-            client_can_elicit,
+            client,
         } = invocation;
         if let Err(refused) = within_size(self.policy, &arguments) {
             return *refused;
         }
-        let destructive = matches!(self.spec.effect, Effect::Destructive { .. });
-        let confirmation_token = if destructive {
-            match take_confirmation(&mut arguments) {
-                Ok(token) => token,
+        let destructive = matches!(self.profile.effect, Effect::Destructive { .. });
+        let mut answer = Answer {
+            request_state,
+            input_responses,
+            ..Answer::default()
+        };
+        if destructive {
+            if self.policy.approvals.config().destructive_disabled {
+                return Executed::failed(
+                    Outcome::Refused,
+                    format!(
+                        "{} is refused: an administrator switched off every destructive tool on this server \
+                         (DESTRUCTIVE_TOOLS_DISABLED). Nothing was done.",
+                        self.profile.name
+                    ),
+                );
+            }
+            match take_approval_arguments(&mut arguments) {
+                Ok((token, id)) => {
+                    answer.confirmation_token = token;
+                    answer.approval_id = id;
+                }
                 Err(refused) => return *refused,
             }
-        } else {
-            None
-        };
-        let params = match serde_json::from_value::<T::Params>(Value::Object(arguments.clone())) {
-            Ok(params) => params,
-            Err(error) => {
-                let error = ToolError::InvalidArgument(format!(
-                    "{error}; see the tool's input schema in tools/list"
-                ));
-                return Executed::failed(Outcome::Error, error.to_string(), None);
-            }
-        };
-        let mut approval = None;
-        if destructive {
-            let preview = match self.preview(tool, &params, &arguments) {
-                Ok(preview) => preview,
-                Err(error) => return Executed::failed(Outcome::Error, error.to_string(), None),
-            };
-            let request = ApprovalRequest {
-                tool: self.spec.name,
-                title: self.spec.title,
-                caller: &caller,
-                arguments: &arguments,
-                confirmation_token: confirmation_token.as_deref(),
-                request_state: request_state.as_deref(),
-                input_responses: input_responses.as_ref(),
-                client_can_elicit,
-                preview: &preview,
-            };
-            match gate(self.policy, request).await {
-                Ok(decision) => approval = Some(decision),
-                Err(stopped) => return stopped,
-            }
         }
+        let shown_arguments = redact_arguments(&arguments, self.profile.sensitive);
+        let parsed = match tool.parse(arguments.clone()) {
+            Ok(parsed) => parsed,
+            Err(error) => return Executed::tool_error(&error),
+        };
         let context = ToolContext {
-            caller,
+            caller: caller.clone(),
             ..self.context.clone()
         };
-        // Every call gets one pacing deadline: waits for rate-limit slots, summed over all the
-        // Microsoft calls it makes, never hold the MCP request past it.
-        let deadline = Instant::now() + context.services.pacing_budget;
-        match crate::outbound::with_deadline(deadline, tool.call(&context, params)).await {
-            Ok(output) => match serde_json::to_value(&output) {
-                Ok(value) => {
-                    let action_ids = action_ids(&value);
-                    Executed::succeeded(structured(output.summary(), value), action_ids, approval)
-                }
-                // The tool acted; only its report could not be written.
-                Err(error) => Executed::failed(
-                    Outcome::Error,
-                    format!("the call succeeded but its result could not be serialized: {error}"),
-                    approval,
-                ),
-            },
-            Err(error) => Executed::tool_error(&error, approval),
+        if !destructive || tool.is_preview(&parsed) {
+            if matches!(self.profile.effect, Effect::Write { .. })
+                && let Err(refused) = self.record_intent(record, None).await
+            {
+                return *refused;
+            }
+            return run_tool(tool, &context, parsed, None, deadline).await;
         }
+        let planned = crate::outbound::with_deadline(deadline, async {
+            let tenant = self.tenant(&arguments)?;
+            let mut plan = tool.plan(&context, &parsed).await?;
+            plan.tenant = tenant;
+            Ok::<_, ToolError>(plan)
+        })
+        .await;
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(error) => return Executed::tool_error(&error),
+        };
+        if let Err(refused) = self.within_caps(&plan).await {
+            return *refused;
+        }
+        let request = ApprovalRequest {
+            tool: self.profile.name,
+            title: self.profile.title,
+            tier: self.profile.tier,
+            caller: &caller,
+            arguments: &arguments,
+            shown_arguments,
+            plan: &plan,
+            answer,
+            client,
+        };
+        let approved = match gate(self.policy, request).await {
+            Ok(approved) => approved,
+            Err(stopped) => return stopped,
+        };
+        if let Err(refused) = self.charge(&plan).await {
+            return refused.approved(Some(approved));
+        }
+        if let Err(refused) = self.record_intent(record, Some(&approved)).await {
+            return refused.approved(Some(approved));
+        }
+        run_tool(tool, &context, parsed, Some(plan), deadline)
+            .await
+            .approved(Some(approved))
     }
 
-    /// What the person approving is shown: what the tool will do, in which tenant, with which arguments.
-    fn preview<T: Tool>(
+    /// Stores that a changing call is about to run, before it sends anything; refuses the call
+    /// when that record cannot be kept.
+    async fn record_intent(
         &self,
-        tool: &T,
-        params: &T::Params,
-        arguments: &JsonObject,
-    ) -> Result<String, ToolError> {
-        let mut lines = vec![
-            tool.blast_radius(params)
-                .unwrap_or_else(|| self.spec.description.to_string()),
-        ];
-        if self.takes_tenant {
-            // A tenant the call may not use is refused now rather than after the person approved.
-            let requested = match arguments.get("tenant_id").and_then(Value::as_str) {
-                Some(id) => Some(
-                    id.parse::<TenantId>()
-                        .map_err(|error| ToolError::InvalidArgument(error.to_string()))?,
-                ),
-                None => None,
-            };
-            let tenant = self.context.services.tenants.resolve(requested.as_ref())?;
-            lines.push(format!(
-                "Tenant: {} ({})",
-                tenant.display_name, tenant.tenant_id
-            ));
+        record: &AuditRecord,
+        approval: Option<&Approved>,
+    ) -> Result<(), Box<Executed>> {
+        let mut intent = record.clone();
+        intent.outcome = Outcome::Started;
+        if let Some(approval) = approval {
+            intent.approval = Some(approval.decision);
+            intent.approval_id = approval.approval_id.clone();
+            intent.approver = approval.approver.clone();
         }
-        lines.push(format!(
-            "Arguments: {}",
-            redact_arguments(arguments, self.sensitive)
-        ));
-        Ok(lines.join("\n"))
+        self.context
+            .services
+            .audit
+            .intent(&intent)
+            .await
+            .map_err(|error| {
+                let mut refused = Executed::failed(
+                    Outcome::Refused,
+                    format!(
+                        "{} was not run: the audit trail could not record it first ({error}). This server changes \
+                         nothing it cannot account for, so nothing was done; try again once storage answers \
+                         (/api/health shows it).",
+                        self.profile.name
+                    ),
+                );
+                refused.failure = Some(("audit_unavailable", true));
+                Box::new(refused)
+            })
+    }
+
+    /// The answer of a call that did not stop by its deadline.
+    fn cut_off(&self) -> Executed {
+        let seconds = self.policy.call_deadline.as_secs();
+        let name = self.profile.name;
+        let message = match self.profile.effect {
+            Effect::Read => format!(
+                "{name} did not finish within {seconds} s (MCP_CALL_DEADLINE_SECONDS) and was stopped; nothing was \
+                 changed. Narrow it (a shorter time range, fewer rows or targets) or try again."
+            ),
+            Effect::Write { .. } | Effect::Destructive { .. } => format!(
+                "{name} did not finish within {seconds} s (MCP_CALL_DEADLINE_SECONDS) and was stopped. Requests it had \
+                 already sent may have been carried out: check the current state (audit_search shows this call, \
+                 the list tools show actions) before trying again."
+            ),
+        };
+        let mut executed = Executed::failed(Outcome::Error, message);
+        executed.failure = Some(("deadline", true));
+        executed
+    }
+
+    /// The tenant a destructive call acts in, by display name: refused now rather than after a
+    /// person approved.
+    fn tenant(&self, arguments: &JsonObject) -> Result<Option<PlanTenant>, ToolError> {
+        if !self.profile.takes_tenant {
+            return Ok(None);
+        }
+        let requested = match arguments.get("tenant_id").and_then(Value::as_str) {
+            Some(id) => Some(
+                id.parse::<TenantId>()
+                    .map_err(|error| ToolError::InvalidArgument(error.to_string()))?,
+            ),
+            None => None,
+        };
+        let tenant = self.context.services.tenants.resolve(requested.as_ref())?;
+        Ok(Some(PlanTenant {
+            id: tenant.tenant_id.to_string(),
+            display_name: tenant.display_name.clone(),
+        }))
+    }
+
+    /// The most targets one destructive call, and one tenant per hour, may have.
+    async fn within_caps(&self, plan: &Plan) -> Result<(), Box<Executed>> {
+        let config = self.policy.approvals.config();
+        let targets = u32::try_from(plan.targets.len()).unwrap_or(u32::MAX);
+        if targets > config.max_targets_per_call {
+            return Err(Box::new(Executed::failed(
+                Outcome::Refused,
+                format!(
+                    "{} would act on {targets} targets; this server allows at most {} per destructive call \
+                     (DESTRUCTIVE_MAX_TARGETS_PER_CALL). Nothing was done: split the work or narrow the targets.",
+                    self.profile.name, config.max_targets_per_call
+                ),
+            )));
+        }
+        let Some(tenant) = plan.tenant.as_ref().filter(|_| targets > 0) else {
+            return Ok(());
+        };
+        let used = self
+            .policy
+            .approvals
+            .store()
+            .budget_used(&tenant.id, OffsetDateTime::now_utc())
+            .await
+            .map_err(|error| {
+                Box::new(Executed::failed(
+                    Outcome::Refused,
+                    format!("the tenant's hourly budget of destructive targets could not be read ({error}); nothing was done"),
+                ))
+            })?;
+        if used.saturating_add(targets) > config.max_targets_per_tenant_hour {
+            return Err(Box::new(over_budget(
+                self.profile.name,
+                tenant,
+                used,
+                config.max_targets_per_tenant_hour,
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts an approved plan's targets against the tenant's hour, over every instance.
+    async fn charge(&self, plan: &Plan) -> Result<(), Executed> {
+        let targets = u32::try_from(plan.targets.len()).unwrap_or(u32::MAX);
+        let Some(tenant) = plan.tenant.as_ref().filter(|_| targets > 0) else {
+            return Ok(());
+        };
+        let limit = self.policy.approvals.config().max_targets_per_tenant_hour;
+        let charged = self
+            .policy
+            .approvals
+            .store()
+            .charge(&tenant.id, targets, limit, OffsetDateTime::now_utc())
+            .await;
+        match charged {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(exceeded)) => Err(over_budget(
+                self.profile.name,
+                tenant,
+                exceeded.used,
+                exceeded.limit,
+            )),
+            Err(error) => Err(Executed::failed(
+                Outcome::Refused,
+                format!(
+                    "the approved call could not be counted against the tenant's hourly budget ({error}), so it was \
+                     not carried out; nothing was done and the approval is spent"
+                ),
+            )),
+        }
+    }
+}
+
+fn over_budget(tool: &str, tenant: &PlanTenant, used: u32, limit: u32) -> Executed {
+    Executed::failed(
+        Outcome::Refused,
+        format!(
+            "{tool} is refused: destructive calls have acted on {used} targets in tenant {} this hour, and this server \
+             allows {limit} (DESTRUCTIVE_MAX_TARGETS_PER_TENANT_HOUR). Nothing was done; the budget frees up at the next \
+             full hour.",
+            tenant.display_name
+        ),
+    )
+}
+
+async fn run_tool<R: Runnable>(
+    tool: &R,
+    context: &ToolContext,
+    parsed: R::Parsed,
+    plan: Option<Plan>,
+    deadline: Instant,
+) -> Executed {
+    match crate::outbound::with_deadline(deadline, tool.execute(context, parsed, plan)).await {
+        Ok(done) => {
+            let action_ids = action_ids(&done.value);
+            Executed {
+                response: structured(done.summary, done.value).into(),
+                outcome: Outcome::Ok,
+                error: None,
+                failure: None,
+                action_ids,
+                approval: None,
+            }
+        }
+        Err(error) => Executed::tool_error(&error),
     }
 }
 
 /// The approval a destructive call needs: the decision to go ahead, or the answer that stops it
-/// (a question for the person, a confirmation to give back, or a refusal).
-async fn gate(
-    policy: &CallPolicy,
-    request: ApprovalRequest<'_>,
-) -> Result<ApprovalDecision, Executed> {
+/// (a question for the person, a page or a confirmation to give back, or a refusal).
+async fn gate(policy: &CallPolicy, request: ApprovalRequest<'_>) -> Result<Approved, Executed> {
+    let pending = |decision, approval_id| Approved {
+        decision,
+        approval_id,
+        approver: None,
+    };
     match policy.approvals.check(request).await {
-        Gate::Proceed(decision) => Ok(decision),
-        Gate::Ask(input) => Err(Executed {
+        Gate::Proceed(approved) => Ok(approved),
+        Gate::Ask {
+            input,
+            decision,
+            approval_id,
+        } => Err(Executed {
             response: CallToolResponse::InputRequired(input),
             outcome: Outcome::PendingApproval,
             error: None,
             failure: None,
             action_ids: Vec::new(),
-            approval: Some(ApprovalDecision::Requested),
+            approval: Some(pending(decision, approval_id)),
         }),
-        Gate::Stop { message, decision } if decision == ApprovalDecision::ConfirmationIssued => {
-            let mut executed = Executed::failed(Outcome::PendingApproval, message, Some(decision));
-            // The answer carries the confirmation token; the trail must not.
-            executed.error = Some(
-                "a preview and a confirmation token were returned; waiting for the person".into(),
-            );
+        Gate::Stop {
+            message,
+            decision,
+            approval_id,
+        } if matches!(
+            decision,
+            ApprovalDecision::ConfirmationIssued | ApprovalDecision::PageRequested
+        ) =>
+        {
+            let mut executed = Executed::failed(Outcome::PendingApproval, message);
+            // The answer may carry a confirmation token; the trail must not.
+            executed.error = Some("waiting for a person's approval; nothing was done yet".into());
             executed.failure = None;
-            Err(executed)
+            Err(executed.approved(Some(pending(decision, approval_id))))
         }
-        Gate::Stop { message, decision } => {
-            Err(Executed::failed(Outcome::Refused, message, Some(decision)))
-        }
+        Gate::Stop {
+            message,
+            decision,
+            approval_id,
+        } => Err(Executed::failed(Outcome::Refused, message)
+            .approved(Some(pending(decision, approval_id)))),
     }
 }
 
@@ -682,20 +1163,22 @@ fn within_size(policy: &CallPolicy, arguments: &JsonObject) -> Result<(), Box<Ex
         "the arguments are {size} bytes of JSON; this server accepts at most {} per call (MCP_MAX_ARGUMENT_BYTES)",
         policy.max_argument_bytes
     );
-    Err(Box::new(Executed::failed(Outcome::Refused, message, None)))
+    Err(Box::new(Executed::failed(Outcome::Refused, message)))
 }
 
-/// The confirmation token a destructive call may carry, taken out of its arguments.
-fn take_confirmation(arguments: &mut JsonObject) -> Result<Option<String>, Box<Executed>> {
-    match arguments.remove(CONFIRMATION_ARGUMENT) {
+/// The confirmation token and approval id a destructive call may carry, taken out of its arguments.
+fn take_approval_arguments(
+    arguments: &mut JsonObject,
+) -> Result<(Option<String>, Option<String>), Box<Executed>> {
+    let mut take = |name: &str| match arguments.remove(name) {
         None => Ok(None),
-        Some(Value::String(token)) => Ok(Some(token)),
+        Some(Value::String(value)) => Ok(Some(value)),
         Some(_) => Err(Box::new(Executed::failed(
             Outcome::Error,
-            format!("invalid arguments: {CONFIRMATION_ARGUMENT} must be a string"),
-            None,
+            format!("invalid arguments: {name} must be a string"),
         ))),
-    }
+    };
+    Ok((take(CONFIRMATION_ARGUMENT)?, take(APPROVAL_ID_ARGUMENT)?))
 }
 
 /// A short summary first, for a person reading along, then the structured result (also as JSON
@@ -740,88 +1223,11 @@ async fn finish(
     record.outcome = executed.outcome;
     record.error = executed.error;
     record.action_ids = executed.action_ids;
-    record.approval = executed.approval;
+    if let Some(approval) = executed.approval {
+        record.approval = Some(approval.decision);
+        record.approval_id = approval.approval_id;
+        record.approver = approval.approver;
+    }
     audit.append(record, Storing::for_effect(effect)).await;
     executed.response
-}
-
-/// A tool from a [`ToolSource`]: the same size limit, approval, audit record and telemetry as a
-/// compiled tool.
-async fn run_dynamic(
-    tool: &DynamicTool,
-    context: &ToolContext,
-    policy: &CallPolicy,
-    invocation: Invocation,
-) -> CallToolResponse {
-    let started = Instant::now();
-    let record = new_record(
-        &tool.name,
-        Some(tool.tier),
-        &invocation.caller,
-        &invocation.arguments,
-        &[],
-    );
-    let span = tool_span(&tool.name);
-    let executed = async {
-        if let Err(refused) = within_size(policy, &invocation.arguments) {
-            return *refused;
-        }
-        let Invocation {
-            caller,
-            mut arguments,
-            request_state,
-            input_responses,
-            client_can_elicit,
-        } = invocation;
-        let mut approval = None;
-        if matches!(tool.effect, Effect::Destructive { .. }) {
-            let confirmation_token = match take_confirmation(&mut arguments) {
-                Ok(token) => token,
-                Err(refused) => return *refused,
-            };
-            let description = tool.definition.description.as_deref().unwrap_or(&tool.name);
-            let preview = format!(
-                "{description}\nArguments: {}",
-                redact_arguments(&arguments, &[])
-            );
-            let request = ApprovalRequest {
-                tool: &tool.name,
-                title: &tool.name,
-                caller: &caller,
-                arguments: &arguments,
-                confirmation_token: confirmation_token.as_deref(),
-                request_state: request_state.as_deref(),
-                input_responses: input_responses.as_ref(),
-                client_can_elicit,
-                preview: &preview,
-            };
-            match gate(policy, request).await {
-                Ok(decision) => approval = Some(decision),
-                Err(stopped) => return stopped,
-            }
-        }
-        let context = ToolContext {
-            caller,
-            ..context.clone()
-        };
-        match tool.handler.call(&context, arguments).await {
-            Ok(output) => Executed::succeeded(
-                structured(output.summary, output.value),
-                Vec::new(),
-                approval,
-            ),
-            Err(error) => Executed::tool_error(&error, approval),
-        }
-    }
-    .instrument(span.clone())
-    .await;
-    finish(
-        &context.services.audit,
-        record,
-        tool.effect,
-        &span,
-        started,
-        executed,
-    )
-    .await
 }

@@ -3,18 +3,26 @@
 
 mod approval;
 mod catalogue;
+mod discovery;
 mod dynamic;
 mod prompts;
 mod resources;
+mod schema;
 mod server;
 mod tool;
+mod toolsets;
 
-pub use approval::{ApprovalDecision, ApprovalKeyError, Approvals, CONFIRMATION_ARGUMENT};
+pub use approval::{
+    APPROVAL_ID_ARGUMENT, ApprovalDecision, ApprovalKeyError, Approvals, CONFIRMATION_ARGUMENT,
+    ClientAsks,
+};
 pub use catalogue::{
     CallPolicy, Catalogue, CatalogueBuilder, CatalogueError, CatalogueFilter, Invocation, annotate,
+    model_bytes,
 };
 pub use dynamic::{DynamicHandler, DynamicOutput, DynamicTool, ToolSource};
 pub use prompts::{PromptDef, PromptError};
 pub use resources::{ResourceError, ResourceProvider};
 pub use server::McpServer;
-pub use tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
+pub use tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec};
+pub use toolsets::{ConnectionScope, Selection, Toolset, ToolsetGroup, UnknownToolsets};

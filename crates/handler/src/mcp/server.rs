@@ -18,9 +18,11 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use tracing::Instrument;
 
+use super::approval::ClientAsks;
 use super::catalogue::{CallPolicy, Catalogue, Invocation, Unavailable};
 use super::resources::ResourceError;
 use super::tool::{Tier, ToolContext};
+use super::toolsets::ConnectionScope;
 use crate::audit::Storing;
 use crate::auth::Caller;
 use crate::config::RoleNames;
@@ -30,9 +32,13 @@ use crate::telemetry;
 pub const SERVER_NAME: &str = "defender-sentinel-mcp";
 
 const INSTRUCTIONS: &str = "Operates Microsoft Defender for Endpoint / Defender XDR and Microsoft Sentinel \
-across the tenants this server is configured for. Call tenants_list first when you do not know the tenant id. \
+across the tenants this server is configured for. tenant_id is a GUID from tenants_list (optional when the server \
+has a default tenant); Sentinel tools take workspace, a name from sentinel_list_workspaces (optional when the tenant \
+has one). Lists answer one page (limit) and next_cursor when more match: pass it back as cursor, the filters \
+carry over; fields adds columns and the matching get tool gives one item whole. \
 Read tools change nothing; tools annotated destructive (isolation, offboarding, deletions) act on real devices \
-and data: confirm the exact targets with the person before calling them.";
+and data: confirm the exact targets with the person before calling them. A connection may offer only some \
+toolsets: toolsets_list names the others and the URL that connects to them.";
 
 #[derive(Clone)]
 pub struct McpServer {
@@ -100,24 +106,42 @@ fn caller_of(context: &RequestContext<RoleServer>) -> Option<Caller> {
         .cloned()
 }
 
-/// The MCP spec's fallback: a client that declares `elicitation` with no sub-capability supports forms.
-/// MRTR needs protocol 2026-07-28; older clients can only be asked over a session this server does not keep.
-fn client_can_elicit(context: &RequestContext<RoleServer>) -> bool {
+/// The toolsets the connection's URL and headers chose (the host resolved them); plain
+/// `/api/mcp` when nothing was attached.
+fn scope_of(context: &RequestContext<RoleServer>) -> ConnectionScope {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<ConnectionScope>())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// What the client can show its user. The MCP spec's fallback: a client that declares
+/// `elicitation` with no sub-capability supports forms. MRTR needs protocol 2026-07-28; older
+/// clients can only be asked over a session this server does not keep.
+fn client_asks(context: &RequestContext<RoleServer>) -> ClientAsks {
     let mrtr = context
         .protocol_version()
         .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
-    let form = context
+    let elicitation = context
         .client_capabilities()
         .and_then(|caps| caps.elicitation)
-        .is_some_and(|elicitation| elicitation.form.is_some() || elicitation.url.is_none());
-    mrtr && form
+        .filter(|_| mrtr);
+    match elicitation {
+        None => ClientAsks::default(),
+        Some(elicitation) => ClientAsks {
+            form: elicitation.form.is_some() || elicitation.url.is_none(),
+            url: elicitation.url.is_some(),
+        },
+    }
 }
 
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         let mut implementation = Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"));
         implementation.title = Some("Defender XDR and Sentinel".into());
-        let capabilities = if self.catalogue.resource_providers().is_empty() {
+        let capabilities = if !self.catalogue.has_resources() {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_prompts()
@@ -140,7 +164,7 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let tools = match caller_of(&context) {
-            Some(caller) => self.catalogue.tools_for(&caller).await,
+            Some(caller) => self.catalogue.tools_for(&caller, &scope_of(&context)).await,
             None => Vec::new(),
         };
         Ok(ListToolsResult::with_all_items(tools))
@@ -155,7 +179,7 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let client_can_elicit = client_can_elicit(&context);
+        let client = client_asks(&context);
         // rmcp runs this on its own task: re-enter the HTTP request's span, if it is recorded.
         let request_span = context
             .extensions
@@ -174,15 +198,20 @@ impl ServerHandler for McpServer {
             arguments: request.arguments.unwrap_or_default(),
             request_state: request.request_state,
             input_responses: request.input_responses,
-            client_can_elicit,
+            client,
         };
         let tool_context = ToolContext {
             services: self.services.clone(),
             caller: caller.clone(),
         };
-        let call =
-            self.catalogue
-                .call(&request.name, tool_context, self.policy.clone(), invocation);
+        let scope = scope_of(&context);
+        let call = self.catalogue.call(
+            &request.name,
+            &scope,
+            tool_context,
+            self.policy.clone(),
+            invocation,
+        );
         let (unavailable, invocation) = match call.instrument(request_span).await {
             Ok(response) => return Ok(response),
             Err(refused) => refused,
@@ -210,9 +239,10 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
+        let scope = scope_of(&context);
         let context = self.resource_context(&context)?;
         let mut resources = Vec::new();
-        for provider in self.catalogue.resource_providers() {
+        for provider in self.catalogue.resource_providers(&scope) {
             resources.extend(provider.list(&context).await.map_err(resource_error)?);
         }
         Ok(ListResourcesResult::with_all_items(resources))
@@ -221,11 +251,11 @@ impl ServerHandler for McpServer {
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
         let templates = self
             .catalogue
-            .resource_providers()
+            .resource_providers(&scope_of(&context))
             .iter()
             .flat_map(|provider| provider.templates())
             .collect();
@@ -237,8 +267,9 @@ impl ServerHandler for McpServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
+        let scope = scope_of(&context);
         let context = self.resource_context(&context)?;
-        let providers = self.catalogue.resource_providers();
+        let providers = self.catalogue.resource_providers(&scope);
         let scheme = request.uri.split_once("://").map(|(scheme, _)| scheme);
         let provider = providers
             .iter()

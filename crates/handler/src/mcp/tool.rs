@@ -7,49 +7,13 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::approvals::Plan;
 use crate::auth::Caller;
 use crate::outbound::ApiError;
 use crate::services::Services;
 use crate::tenants::TenantRefusal;
 
-/// Families of tools an operator can switch on or off (`MCP_TOOLSETS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Toolset {
-    Tenants,
-    Defender,
-    Sentinel,
-    Hunts,
-    /// `job_get`, `job_list`, `job_cancel`: long work of every kind, observed one way.
-    Jobs,
-    /// `ps_<function>` tools generated from the sibling PowerShell app's manifest.
-    PowerShell,
-    /// The audit trail (`audit_search`).
-    Audit,
-}
-
-impl Toolset {
-    pub const ALL: [Toolset; 7] = [
-        Self::Tenants,
-        Self::Defender,
-        Self::Sentinel,
-        Self::Hunts,
-        Self::Jobs,
-        Self::PowerShell,
-        Self::Audit,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Tenants => "tenants",
-            Self::Defender => "defender",
-            Self::Sentinel => "sentinel",
-            Self::Hunts => "hunts",
-            Self::Jobs => "jobs",
-            Self::PowerShell => "powershell",
-            Self::Audit => "audit",
-        }
-    }
-}
+pub use super::toolsets::Toolset;
 
 /// What a tool does to the world, which decides its MCP annotations and whether read-only
 /// mode keeps it.
@@ -184,16 +148,38 @@ impl ToolError {
 
 #[async_trait::async_trait]
 pub trait Tool: Send + Sync + 'static {
-    type Params: DeserializeOwned + JsonSchema + Send + 'static;
+    type Params: DeserializeOwned + JsonSchema + Send + Sync + 'static;
     type Output: Serialize + JsonSchema + Summary + Send + 'static;
 
     fn spec(&self) -> ToolSpec;
 
-    /// For destructive tools: what a person approving the call should see, in a line or two:
-    /// which targets and what happens to them (the catalogue adds the tenant and the arguments).
-    /// `None` shows the tool's description instead.
-    fn blast_radius(&self, _params: &Self::Params) -> Option<String> {
-        None
+    /// For destructive tools: what the call will do, computed read-only before anyone is asked:
+    /// the resolved targets and what happens to each. Invalid arguments are refused here, before
+    /// a person is bothered. The catalogue adds the tenant. The default names no targets (the
+    /// arguments, shown beside the plan, say it all).
+    async fn plan(
+        &self,
+        _context: &ToolContext,
+        _params: &Self::Params,
+    ) -> Result<Plan, ToolError> {
+        Ok(Plan::action(self.spec().title))
+    }
+
+    /// Whether these parameters only show what would happen (`preview: true`): such a call
+    /// changes nothing and is never held for approval.
+    fn is_preview(&self, _params: &Self::Params) -> bool {
+        false
+    }
+
+    /// Carries out an approved plan. Tools whose plan resolves targets act on exactly those
+    /// (the approval covered them); the default calls [`Tool::call`].
+    async fn execute(
+        &self,
+        context: &ToolContext,
+        params: Self::Params,
+        _plan: Plan,
+    ) -> Result<Self::Output, ToolError> {
+        self.call(context, params).await
     }
 
     async fn call(

@@ -17,6 +17,8 @@ pub enum ApiError {
     },
     #[error("{api} could not be reached ({detail})")]
     Transport { api: Api, detail: String },
+    #[error("{api} was not asked: {reason}; nothing was sent")]
+    NotSent { api: Api, reason: String },
     #[error("{api} throttled the request; retry after {} seconds", retry_after.as_secs())]
     Throttled { api: Api, retry_after: Duration },
     #[error("{api} answered {status}{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]

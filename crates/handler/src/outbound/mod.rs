@@ -25,6 +25,7 @@ use retry::{Decision, Outcome};
 pub use retry::{Replay, RetryPolicy, retry_after};
 
 use crate::config::{Config, Endpoints, OutboundConfig};
+use crate::deadline;
 use crate::telemetry;
 use crate::tenants::TenantId;
 
@@ -253,6 +254,8 @@ pub struct HttpCore {
     limiter: RateLimiter,
     /// How long a call outside any tool call's pacing deadline may wait for a rate-limit slot.
     max_pacing: Duration,
+    /// One attempt's timeout unless the request sets its own (`OUTBOUND_TIMEOUT_SECONDS`).
+    attempt_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -278,6 +281,7 @@ impl HttpCore {
             endpoints: config.endpoints.clone(),
             limiter: RateLimiter::new(config.outbound.rate_limits.clone()),
             max_pacing: config.outbound.max_pacing,
+            attempt_timeout: config.outbound.timeout,
         })
     }
 
@@ -306,18 +310,30 @@ impl HttpCore {
         url
     }
 
-    /// Sends with auth and retries; any answer with a status below 400 is returned, others become errors.
+    /// Sends with auth and retries; any answer with a status below 400 is returned, others become
+    /// errors. Inside a tool call everything (the token, pacing, each attempt and the pauses
+    /// between them) ends by the call's deadline.
     pub async fn send(&self, request: &ApiRequest<'_>) -> Result<ApiResponse, ApiError> {
         let api = request.api;
-        let token = self
-            .credentials
-            .token(request.tenant, api.scope())
+        let token = match deadline::bounded(self.credentials.token(request.tenant, api.scope()))
             .await
-            .map_err(|error| ApiError::Token {
-                api,
-                tenant: request.tenant.clone(),
-                message: error.to_string(),
-            })?;
+        {
+            Ok(Ok(token)) => token,
+            Ok(Err(message)) => {
+                return Err(ApiError::Token {
+                    api,
+                    tenant: request.tenant.clone(),
+                    message,
+                });
+            }
+            Err(deadline::Passed) => {
+                return Err(ApiError::Token {
+                    api,
+                    tenant: request.tenant.clone(),
+                    message: "the token endpoint did not answer before the call's deadline (MCP_CALL_DEADLINE_SECONDS); nothing was sent to the API".into(),
+                });
+            }
+        };
         let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.secret()))
             .map_err(|_| ApiError::Token {
                 api,
@@ -326,27 +342,34 @@ impl HttpCore {
             })?;
         authorization.set_sensitive(true);
 
-        let deadline =
-            current_deadline().unwrap_or_else(|| std::time::Instant::now() + self.max_pacing);
+        let pacing_deadline = deadline::cap(
+            current_deadline().unwrap_or_else(|| std::time::Instant::now() + self.max_pacing),
+        );
         let mut retries_done = 0;
         loop {
             self.limiter
-                .acquire(request.tenant, request.buckets, deadline)
+                .acquire(request.tenant, request.buckets, pacing_deadline)
                 .await
                 .map_err(|over| ApiError::RateLimited {
                     api,
                     what: over.bucket.describe(),
                     retry_after: over.wait,
                 })?;
+            if deadline::passed() {
+                return Err(ApiError::NotSent {
+                    api,
+                    reason: "the call's time (MCP_CALL_DEADLINE_SECONDS) ran out first".into(),
+                });
+            }
             let mut builder = self
                 .client
                 .request(request.method.clone(), request.url.clone())
-                .header(AUTHORIZATION, authorization.clone());
+                .header(AUTHORIZATION, authorization.clone())
+                .timeout(deadline::cap_timeout(
+                    request.timeout.unwrap_or(self.attempt_timeout),
+                ));
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
-            }
-            if let Some(timeout) = request.timeout {
-                builder = builder.timeout(timeout);
             }
             match &request.body {
                 Some(RequestBody::Json(body)) => builder = builder.json(body),
@@ -391,6 +414,7 @@ impl HttpCore {
                 self.limiter.hold(request.tenant, request.buckets, *wait);
             }
             drop(span);
+            let decision = within_deadline(decision, &result);
             match (decision, result) {
                 (Decision::RetryAfter(wait), _) => {
                     tracing::info!(api = ?api, path = request.url.path(), wait_ms = wait.as_millis() as u64, retry = retries_done + 1, "retrying microsoft api call");
@@ -402,7 +426,10 @@ impl HttpCore {
                 }
                 (_, Ok(response)) => return read_response(api, response).await,
                 (_, Err(error)) => {
-                    let detail = without_url(&error);
+                    let mut detail = without_url(&error);
+                    if error.is_timeout() && deadline::passed() {
+                        detail.push_str(" at the call's deadline (MCP_CALL_DEADLINE_SECONDS)");
+                    }
                     return Err(if error.is_connect() || request.replay != Replay::Unsafe {
                         ApiError::Transport { api, detail }
                     } else {
@@ -595,6 +622,25 @@ fn without_query(link: &Url) -> String {
     let mut shown = link.clone();
     shown.set_query(None);
     shown.to_string()
+}
+
+/// A retry whose pause would end past the call's deadline is not made: the last answer (or
+/// failure) is what the call reports.
+fn within_deadline(
+    decision: Decision,
+    result: &Result<reqwest::Response, reqwest::Error>,
+) -> Decision {
+    match decision {
+        Decision::RetryAfter(wait) if deadline::remaining().is_some_and(|left| left <= wait) => {
+            match result {
+                Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
+                    Decision::GiveUpThrottled(wait)
+                }
+                _ => Decision::GiveUp,
+            }
+        }
+        other => other,
+    }
 }
 
 /// reqwest errors print the URL, which can carry query text a user typed; keep only the kind.

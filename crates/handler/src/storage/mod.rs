@@ -13,6 +13,7 @@
 //! connection-string parsing are hand-written.
 
 mod connection;
+mod deadline_policy;
 mod shared_key;
 
 use std::{fmt, num::NonZeroU32, sync::Arc, time::Duration};
@@ -328,6 +329,7 @@ impl Storage {
         let mut client_options = ClientOptions {
             transport: transport.clone(),
             retry,
+            per_call_policies: vec![Arc::new(deadline_policy::CallDeadlinePolicy)],
             ..Default::default()
         };
 

@@ -1,12 +1,12 @@
 //! `audit_search`: the audit trail of tool calls, for administrators and auditors.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use super::args::{self, Fields, Limit, Since, Until, When};
+use super::cursor;
+use super::rows::{self, ListRow, Row, Rows};
 use crate::audit::{AuditFilter, AuditRecord, Outcome};
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
@@ -17,8 +17,6 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder.tool(AuditSearch)
 }
 
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 200;
 /// Records read per call at most, so a rare filter over a busy range answers in bounded time.
 const MAX_SCAN: usize = 2000;
 const MAX_RANGE_DAYS: i64 = 92;
@@ -28,10 +26,10 @@ struct AuditSearch;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AuditSearchParams {
-    /// Start of the time range, inclusive, RFC 3339 (e.g. `2026-03-10T00:00:00Z`). Default: 24 hours before `to`.
-    from: Option<String>,
-    /// End of the time range, exclusive, RFC 3339. Default: now. At most 92 days after `from`.
-    to: Option<String>,
+    /// Start of the time range, inclusive. Default: 24 hours before `until`.
+    since: Option<When<Since>>,
+    /// End of the time range, exclusive. Default: now. At most 92 days after `since`.
+    until: Option<When<Until>>,
     /// Part of the caller's object id or user name, case-insensitive (e.g. `alice@contoso.com`).
     caller: Option<String>,
     /// Only calls that named this tenant (a GUID).
@@ -40,18 +38,37 @@ struct AuditSearchParams {
     tool: Option<String>,
     /// Only calls that ended so: ok, error, refused (role, read-only, approval, size) or pending_approval.
     outcome: Option<Outcome>,
-    /// Most records to return (1-200, default 50).
-    limit: Option<u32>,
-    /// `next_cursor` from a previous call, to continue that search (its range and filters are kept).
+    /// Page size; more with cursor.
+    #[serde(default)]
+    limit: Limit<15, 200>,
     cursor: Option<String>,
+    /// Extra fields, e.g. ["arguments", "approval"], or ["all"].
+    fields: Option<Fields<AuditRecord>>,
+}
+
+impl ListRow for AuditRecord {
+    // Who called what, where, and how it ended; the arguments are asked for with `fields`. The
+    // record id is one too (no tool reads a record by id).
+    const COMPACT: &'static [&'static str] = &[
+        "time",
+        "caller",
+        "caller_name",
+        "tool",
+        "tenant",
+        "outcome",
+        "error",
+        "action_ids",
+    ];
+    const FREE_TEXT: &'static [&'static str] = &["error"];
+    const GET_TOOL: Option<&'static str> = None;
 }
 
 #[derive(Serialize, Deserialize)]
 struct Search {
     #[serde(with = "time::serde::rfc3339")]
-    from: OffsetDateTime,
+    since: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    to: OffsetDateTime,
+    until: OffsetDateTime,
     filter: AuditFilter,
     after: Option<String>,
 }
@@ -59,13 +76,16 @@ struct Search {
 #[derive(Serialize, JsonSchema)]
 struct AuditSearchOutput {
     /// Matching records, oldest first.
-    records: Vec<AuditRecord>,
+    records: Vec<Row<AuditRecord>>,
+    /// Which error messages were cut short, and how to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
     /// How many records were read to find these.
     scanned: usize,
     /// Present when the range may hold more matches: pass it as `cursor`.
     next_cursor: Option<String>,
-    from: String,
-    to: String,
+    since: String,
+    until: String,
 }
 
 impl Summary for AuditSearchOutput {
@@ -75,36 +95,22 @@ impl Summary for AuditSearchOutput {
         } else {
             ""
         };
+        let cut = rows::cut_note(self.cut.as_ref());
         format!(
-            "{} audit records between {} and {} ({} examined){more}",
+            "{} audit records between {} and {} ({} examined){more}{cut}",
             self.records.len(),
-            self.from,
-            self.to,
+            self.since,
+            self.until,
             self.scanned
         )
     }
 }
 
-fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime, ToolError> {
-    OffsetDateTime::parse(text.trim(), &Rfc3339).map_err(|_| {
-        ToolError::invalid(format!(
-            "{name} '{text}' is not an RFC 3339 time such as 2026-03-10T08:00:00Z"
-        ))
-    })
-}
-
 impl AuditSearchParams {
-    fn search(self) -> Result<(Search, usize), ToolError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ToolError::invalid(format!(
-                "limit must be between 1 and {MAX_LIMIT}, got {limit}"
-            )));
-        }
-        let limit = limit as usize;
-        if let Some(cursor) = &self.cursor {
-            let filtered = self.from.is_some()
-                || self.to.is_some()
+    fn search(&self) -> Result<Search, ToolError> {
+        if let Some(text) = &self.cursor {
+            let filtered = self.since.is_some()
+                || self.until.is_some()
                 || self.caller.is_some()
                 || self.tenant_id.is_some()
                 || self.tool.is_some()
@@ -114,50 +120,36 @@ impl AuditSearchParams {
                     "give either a cursor (which keeps its search) or a range and filters, not both",
                 ));
             }
-            let invalid = || {
-                ToolError::invalid(
-                    "cursor is not one this server returned; pass the next_cursor value of the previous call unchanged",
-                )
-            };
-            let bytes = URL_SAFE_NO_PAD
-                .decode(cursor.trim())
-                .map_err(|_| invalid())?;
-            return Ok((
-                serde_json::from_slice(&bytes).map_err(|_| invalid())?,
-                limit,
-            ));
+            return cursor::decode_opaque(text);
         }
-        let to = match &self.to {
-            Some(text) => parse_time("to", text)?,
-            None => OffsetDateTime::now_utc(),
-        };
-        let from = match &self.from {
-            Some(text) => parse_time("from", text)?,
-            None => to - Duration::hours(24),
-        };
-        if from >= to {
-            return Err(ToolError::invalid("from must be before to"));
+        let until = self
+            .until
+            .as_ref()
+            .map_or_else(OffsetDateTime::now_utc, When::at);
+        let since = self
+            .since
+            .as_ref()
+            .map_or(until - Duration::hours(24), When::at);
+        if since >= until {
+            return Err(ToolError::invalid("since must be before until"));
         }
-        if to - from > Duration::days(MAX_RANGE_DAYS) {
+        if until - since > Duration::days(MAX_RANGE_DAYS) {
             return Err(ToolError::invalid(format!(
-                "the range may span at most {MAX_RANGE_DAYS} days; narrow from/to"
+                "the range may span at most {MAX_RANGE_DAYS} days; narrow since/until"
             )));
         }
         let filter = AuditFilter {
-            caller: self.caller.filter(|c| !c.trim().is_empty()),
-            tenant: self.tenant_id.map(String::from),
-            tool: self.tool,
+            caller: self.caller.clone().filter(|c| !c.trim().is_empty()),
+            tenant: self.tenant_id.clone().map(String::from),
+            tool: self.tool.clone(),
             outcome: self.outcome,
         };
-        Ok((
-            Search {
-                from: from.to_offset(time::UtcOffset::UTC),
-                to: to.to_offset(time::UtcOffset::UTC),
-                filter,
-                after: None,
-            },
-            limit,
-        ))
+        Ok(Search {
+            since: since.to_offset(time::UtcOffset::UTC),
+            until: until.to_offset(time::UtcOffset::UTC),
+            filter,
+            after: None,
+        })
     }
 }
 
@@ -170,10 +162,9 @@ impl Tool for AuditSearch {
         ToolSpec {
             name: "audit_search",
             title: "Search the audit trail",
-            description: "Searches the audit trail of this server's tool calls: who (caller object id and name, roles) called \
-                          which tool in which tenant with which arguments (secrets redacted), the outcome, duration, action ids \
-                          and how destructive calls were approved. Filter by time range (default: last 24 hours), caller, \
-                          tenant, tool and outcome; results are oldest first and paged with a cursor.",
+            description: "Searches the audit trail of tool calls (oldest first): who called which tool in which \
+                         tenant, outcome, duration, action ids, approvals; arguments (secrets redacted) with \
+                         fields. Default range: the last 24 hours.",
             toolset: Toolset::Audit,
             effect: Effect::Read,
             tier: Tier::Admin,
@@ -185,16 +176,16 @@ impl Tool for AuditSearch {
         context: &ToolContext,
         params: AuditSearchParams,
     ) -> Result<AuditSearchOutput, ToolError> {
-        let (search, limit) = params.search()?;
+        let search = params.search()?;
         let page = context
             .services
             .audit
             .search(
-                search.from,
-                search.to,
+                search.since,
+                search.until,
                 &search.filter,
                 search.after.as_deref(),
-                limit,
+                params.limit.get(),
                 MAX_SCAN,
             )
             .await
@@ -204,15 +195,16 @@ impl Tool for AuditSearch {
                 after: Some(after),
                 ..search
             };
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&next).unwrap_or_default())
+            cursor::encode_opaque(&next)
         });
-        let format = |time: OffsetDateTime| time.format(&Rfc3339).unwrap_or_default();
+        let Rows { rows, cut } = rows::rows(page.records, params.fields.as_ref());
         Ok(AuditSearchOutput {
-            records: page.records,
+            records: rows,
+            cut,
             scanned: page.scanned,
             next_cursor,
-            from: format(search.from),
-            to: format(search.to),
+            since: args::rfc3339(search.since),
+            until: args::rfc3339(search.until),
         })
     }
 }

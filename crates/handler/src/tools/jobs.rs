@@ -1,14 +1,12 @@
 //! `job_get`, `job_list`, `job_cancel`: every durable job (today the PowerShell ones) is followed
 //! and stopped the same way.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use super::job_output;
+use super::args::{Limit, Since, When};
+use super::{cursor, job_output};
 use crate::jobs::{CancelOutcome, JobFilter, JobId, JobState, JobView};
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
@@ -18,9 +16,6 @@ use crate::tenants::TenantId;
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder.tool(JobGet).tool(JobList).tool(JobCancel)
 }
-
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 200;
 
 struct JobGet;
 
@@ -44,8 +39,8 @@ impl Tool for JobGet {
         ToolSpec {
             name: "job_get",
             title: "Get a job",
-            description: "Gets one job by id: its state (queued, running, succeeded, failed, cancelled, dead_lettered), timestamps, \
-                          attempts, error, and the result once it succeeded. Can wait up to 60 seconds for the job to finish.",
+            description: "Gets a job: state (queued, running, succeeded, failed, cancelled, dead_lettered), \
+                         attempts, error, result. wait_seconds (up to 60) waits for it to finish.",
             toolset: Toolset::Jobs,
             effect: Effect::Read,
             tier: Tier::Reader,
@@ -72,15 +67,15 @@ struct JobListParams {
     state: Option<JobState>,
     /// Only jobs started by this caller (the `caller` shown on a job; case-insensitive).
     caller: Option<String>,
-    /// Only jobs created at or after this time: an RFC 3339 time (2026-11-23T10:00:00Z) or a span back from now (30m, 24h, 7d).
-    since: Option<String>,
+    /// Only jobs created at or after this time.
+    since: Option<When<Since>>,
     /// Only jobs in this tenant (a GUID from tenants_list).
     tenant_id: Option<TenantId>,
     /// Only jobs of this PowerShell function (case-insensitive), e.g. Get-SentinelTables.
     function: Option<String>,
-    /// Most jobs to return (1-200, default 50), newest first.
-    limit: Option<u32>,
-    /// `next_cursor` from a previous call, to continue that listing (its filters are kept).
+    /// Page size (newest first); more with cursor.
+    #[serde(default)]
+    limit: Limit<20, 200>,
     cursor: Option<String>,
 }
 
@@ -94,11 +89,7 @@ struct JobListOutput {
 
 impl Summary for JobListOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() {
-            "; older jobs remain (use next_cursor)"
-        } else {
-            ""
-        };
+        let more = cursor::more_note(self.next_cursor.as_ref());
         format!("{} jobs{more}", self.jobs.len())
     }
 }
@@ -125,17 +116,11 @@ impl ListCursor {
             tenant: filter.tenant,
             function: filter.function,
         };
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
+        cursor::encode_opaque(&cursor)
     }
 
     fn decode(text: &str) -> Result<(JobId, JobFilter), ToolError> {
-        let invalid = || {
-            ToolError::invalid(
-                "cursor is not one job_list returned; pass the next_cursor value of the previous call unchanged",
-            )
-        };
-        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| invalid())?;
-        let cursor: ListCursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        let cursor: ListCursor = cursor::decode_opaque(text)?;
         let filter = JobFilter {
             state: cursor.state,
             caller: cursor.caller,
@@ -147,33 +132,6 @@ impl ListCursor {
     }
 }
 
-/// RFC 3339, or a span back from `now` written as a number and one of m, h, d.
-fn parse_since(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, ToolError> {
-    let text = text.trim();
-    if let Ok(when) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(when);
-    }
-    let invalid = || {
-        ToolError::invalid(format!(
-            "since '{text}' is neither an RFC 3339 time (2026-11-23T10:00:00Z) nor a span back from now (30m, 24h, 7d)"
-        ))
-    };
-    let unit = text.chars().last().ok_or_else(invalid)?;
-    let amount: i64 = text[..text.len() - unit.len_utf8()]
-        .parse()
-        .map_err(|_| invalid())?;
-    let span = match unit {
-        'm' => time::Duration::minutes(amount),
-        'h' => time::Duration::hours(amount),
-        'd' => time::Duration::days(amount),
-        _ => return Err(invalid()),
-    };
-    if amount <= 0 || amount > 366 * 24 * 60 {
-        return Err(invalid());
-    }
-    Ok(now - span)
-}
-
 #[async_trait::async_trait]
 impl Tool for JobList {
     type Params = JobListParams;
@@ -183,8 +141,8 @@ impl Tool for JobList {
         ToolSpec {
             name: "job_list",
             title: "List jobs",
-            description: "Lists durable jobs newest first, filtered by state, caller, creation time (since), tenant or function. \
-                          Shows state, timestamps, attempts and errors; get a job's result with job_get.",
+            description: "Lists jobs newest first, filtered by state, caller, creation time, tenant or function; \
+                         job_get gives a job's result.",
             toolset: Toolset::Jobs,
             effect: Effect::Read,
             tier: Tier::Reader,
@@ -196,12 +154,7 @@ impl Tool for JobList {
         context: &ToolContext,
         params: JobListParams,
     ) -> Result<JobListOutput, ToolError> {
-        let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ToolError::invalid(format!(
-                "limit must be between 1 and {MAX_LIMIT}, got {limit}"
-            )));
-        }
+        let limit = params.limit.get();
         let given_filters = params.state.is_some()
             || params.caller.is_some()
             || params.since.is_some()
@@ -229,11 +182,7 @@ impl Tool for JobList {
                     ),
                     None => None,
                 };
-                let since = params
-                    .since
-                    .as_deref()
-                    .map(|text| parse_since(text, OffsetDateTime::now_utc()))
-                    .transpose()?;
+                let since = params.since.as_ref().map(When::at);
                 let caller = params
                     .caller
                     .map(|c| c.trim().to_owned())
@@ -257,7 +206,7 @@ impl Tool for JobList {
         let page = context
             .services
             .jobs
-            .list(&filter, limit as usize, after.as_ref())
+            .list(&filter, limit, after.as_ref())
             .await?;
         let mut jobs = Vec::with_capacity(page.jobs.len());
         for record in &page.jobs {
@@ -309,8 +258,8 @@ impl Tool for JobCancel {
         ToolSpec {
             name: "job_cancel",
             title: "Cancel a job",
-            description: "Cancels a job that has not started yet, so it never runs. A running job cannot be interrupted safely: \
-                          it finishes, but it is marked so that it is never retried. Finished jobs cannot be cancelled.",
+            description: "Cancels a job: one not started never runs; a running one finishes but is never retried. \
+                         Finished jobs cannot be cancelled.",
             toolset: Toolset::Jobs,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Responder,
@@ -349,40 +298,5 @@ impl Tool for JobCancel {
             outcome: outcome.to_owned(),
             job: job_output::view(context, &record, false).await?,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_accepts_times_and_spans_back_from_now() {
-        let now = OffsetDateTime::parse("2026-11-23T10:00:00Z", &Rfc3339).expect("time");
-        assert_eq!(
-            parse_since("2026-11-22T10:00:00Z", now).expect("rfc3339"),
-            now - time::Duration::days(1)
-        );
-        assert_eq!(
-            parse_since("30m", now).expect("minutes"),
-            now - time::Duration::minutes(30)
-        );
-        assert_eq!(
-            parse_since(" 24h ", now).expect("hours"),
-            now - time::Duration::hours(24)
-        );
-        assert_eq!(
-            parse_since("7d", now).expect("days"),
-            now - time::Duration::days(7)
-        );
-        for bad in ["yesterday", "5w", "-3h", "h", "0d", ""] {
-            assert!(
-                parse_since(bad, now)
-                    .expect_err(bad)
-                    .to_string()
-                    .contains("RFC 3339"),
-                "{bad}"
-            );
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! The tool families. Each family is a module of its own and never reaches into another; this
 //! file only assembles them into the catalogue.
 
+mod args;
 mod audit;
 mod cursor;
 mod hunts;
@@ -8,6 +9,7 @@ mod job_output;
 mod jobs;
 mod mde;
 mod powershell;
+mod rows;
 mod sentinel;
 mod tenants;
 
@@ -18,6 +20,29 @@ use crate::mcp::{Catalogue, CatalogueBuilder, CatalogueFilter, Toolset};
 use crate::services::Services;
 
 pub use crate::mcp::ToolContext;
+
+/// The default of a connection that names no toolset: the read tools an analyst starts a
+/// triage with (`toolsets_list`, which leads to the rest, is always in it). Budget: the
+/// definitions of these tools stay within 32 KB (`tests/catalogue_budget.rs`).
+const TRIAGE: &[&str] = &[
+    "tenants_list",
+    "mde_list_incidents",
+    "mde_get_incident",
+    "mde_list_alerts",
+    "mde_get_alert",
+    "mde_list_machines",
+    "mde_get_machine",
+    "mde_get_file_info",
+    "mde_get_ip_info",
+    "mde_get_domain_info",
+    "mde_run_hunting_query",
+    "mde_list_machine_actions",
+    "sentinel_list_incidents",
+    "sentinel_get_incident",
+    "sentinel_run_query",
+    "hunt_list",
+    "job_get",
+];
 
 /// Every tool family of the product, then `extra` (tests add tools that are never shipped).
 pub fn catalogue(
@@ -32,13 +57,9 @@ pub fn catalogue(
     let builder = sentinel::register(builder);
     let builder = hunts::register(builder);
     let builder = jobs::register(builder);
-    let builder = audit::register(builder);
+    let builder = audit::register(builder).triage(TRIAGE);
     // Only a server that offers the family reads the manifest at all.
-    let powershell_on = filter
-        .toolsets
-        .as_ref()
-        .is_none_or(|enabled| enabled.contains(Toolset::PowerShell.name()));
-    let builder = if powershell_on {
+    let builder = if filter.offers(Toolset::PowerShell)? {
         powershell::register(builder, services.clone(), jobs.manifest_refresh)
     } else {
         builder

@@ -16,7 +16,8 @@ use serde_json::{Map, Value, json};
 
 use super::job_output;
 use crate::jobs::contract::{
-    MANIFEST_BLOB, ManifestEffect, ManifestFunction, ManifestParameter, ManifestTier, ParameterType,
+    MANIFEST_BLOB, MAX_FUNCTION_NAME, ManifestEffect, ManifestFunction, ManifestParameter,
+    ManifestTier, ParameterType, is_function_name,
 };
 use crate::jobs::{JobView, Manifest, NewJob};
 use crate::mcp::{
@@ -36,8 +37,9 @@ pub fn register(
 }
 
 const PREFIX: &str = "ps_";
-/// MCP tool names are at most 128 characters of `A-Za-z0-9_-.`.
+/// MCP tool names are at most 128 characters of `A-Za-z0-9_-.`; the contract's function names fit.
 const MAX_TOOL_NAME: usize = 128;
+const _: () = assert!(PREFIX.len() + MAX_FUNCTION_NAME <= MAX_TOOL_NAME);
 /// Arguments every ps_ tool takes besides the function's own parameters.
 const TENANT_ARGUMENT: &str = "tenant_id";
 const WAIT_ARGUMENT: &str = "wait_seconds";
@@ -195,17 +197,10 @@ fn build_tools(manifest: Manifest) -> Vec<DynamicTool> {
 
 fn tool_for(function: ManifestFunction) -> Result<DynamicTool, String> {
     let name = format!("{PREFIX}{}", function.name);
-    let valid_name = !function.name.is_empty()
-        && name.len() <= MAX_TOOL_NAME
-        && function
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid_name {
+    if !is_function_name(&function.name) {
         return Err(format!(
-            "function '{}' cannot be a tool name (letters, digits, - and _ only, at most {} characters)",
+            "function '{}' cannot be a tool name (letters, digits, - and _ only, at most {MAX_FUNCTION_NAME} characters)",
             function.name,
-            MAX_TOOL_NAME - PREFIX.len()
         ));
     }
     let mut seen = BTreeSet::new();

@@ -51,7 +51,8 @@ impl Tool for TenantsList {
         ToolSpec {
             name: "tenants_list",
             title: "List tenants",
-            description: "Lists the customer tenants this server may act in (tenant id, display name, enabled, Sentinel workspaces). Every other tool takes one of these tenant ids.",
+            description: "Lists the tenants this server may act in (id, name, enabled, Sentinel workspaces); every \
+                         other tool takes one of these ids.",
             toolset: Toolset::Tenants,
             effect: Effect::Read,
             tier: Tier::Reader,

@@ -1,9 +1,10 @@
 //! A destructive tool that exists only in tests: the product ships none yet, and the approval
 //! machinery must be proven on one. It counts how often it really ran.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use handler::approvals::{Change, Plan, PlanTarget};
 use handler::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
@@ -16,11 +17,18 @@ pub const NAME: &str = "test_wipe_machines";
 #[derive(Clone, Default)]
 pub struct WipeMachines {
     pub runs: Arc<AtomicUsize>,
+    /// A device the plan adds to the named ones, as a filter would when the tenant changes.
+    pub also_matches: Arc<Mutex<Option<String>>>,
 }
 
 impl WipeMachines {
     pub fn runs(&self) -> usize {
         self.runs.load(Ordering::SeqCst)
+    }
+
+    /// From now on, plans also target `device` (the world changed under an approval).
+    pub fn also_match(&self, device: &str) {
+        *self.also_matches.lock().expect("lock") = Some(device.to_string());
     }
 
     pub fn register(&self) -> impl FnOnce(CatalogueBuilder) -> CatalogueBuilder + use<> {
@@ -65,18 +73,24 @@ impl Tool for WipeMachines {
             name: NAME,
             title: "Wipe devices (test only)",
             description: "Test-only destructive tool: pretends to wipe the given devices.",
-            toolset: Toolset::Defender,
+            toolset: Toolset::Response,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,
         }
     }
 
-    fn blast_radius(&self, params: &WipeParams) -> Option<String> {
-        Some(format!(
-            "Wipes {} devices: {}",
-            params.machine_ids.len(),
-            params.machine_ids.join(", ")
-        ))
+    async fn plan(&self, _context: &ToolContext, params: &WipeParams) -> Result<Plan, ToolError> {
+        if params.comment.trim().is_empty() {
+            return Err(ToolError::invalid("comment must say why"));
+        }
+        let extra = self.also_matches.lock().expect("lock").clone();
+        let targets: Vec<PlanTarget> = params
+            .machine_ids
+            .iter()
+            .chain(extra.as_ref())
+            .map(|id| PlanTarget::new("device", id.clone(), None, Change::to("wiped")))
+            .collect();
+        Ok(Plan::action(format!("Wipe {} devices", targets.len())).with_targets(targets))
     }
 
     async fn call(

@@ -173,6 +173,13 @@ impl LocalEntra {
         keys.push(generate(&kid));
     }
 
+    /// Stops serving (the key endpoint goes down).
+    pub fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
     pub fn key_fetches(&self) -> usize {
         self.published.fetches.load(Ordering::SeqCst)
     }

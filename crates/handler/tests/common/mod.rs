@@ -1,9 +1,11 @@
 //! Test harness: a sandbox tenant, the handler served in-process on loopback, and an rmcp client.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod contract;
 pub mod destructive;
 pub mod entra;
+pub mod fault_proxy;
 pub mod https;
 pub mod worker;
 
@@ -29,6 +31,14 @@ use serde_json::{Value, json};
 
 pub const CONTOSO: &str = "11111111-1111-4111-8111-111111111111";
 pub const FABRIKAM: &str = "22222222-2222-4222-8222-222222222222";
+
+/// Short read timeouts, so that a test of a half-sent request ends in seconds.
+pub fn read_timeouts() -> handler::host::server::ReadTimeouts {
+    handler::host::server::ReadTimeouts {
+        headers: Duration::from_secs(2),
+        body_pause: Duration::from_secs(2),
+    }
+}
 
 /// The storage the test command started (Azurite). Tests that need storage fail loudly without it.
 pub fn storage_connection_string() -> String {
@@ -134,6 +144,11 @@ impl TestApp {
         let sandbox = RunningSandbox::start(options)
             .await
             .expect("sandbox starts");
+        // Bound first: the approval page's URL names the port.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
         let mut values: HashMap<String, String> = handler::local::sandbox_settings(&sandbox)
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -149,6 +164,10 @@ impl TestApp {
         );
         // Tests call far faster than a person; the rate limit has tests of its own that set it.
         values.insert(settings::MCP_RATE_LIMIT_PER_MINUTE.into(), "0".into());
+        values.insert(
+            settings::APPROVAL_PUBLIC_URL.into(),
+            format!("http://{address}"),
+        );
         for (key, value) in extra {
             values.insert(key.to_string(), value.to_string());
         }
@@ -161,18 +180,15 @@ impl TestApp {
         let services =
             Arc::new(Services::with(&config, Arc::new(secrets), clock).expect("services build"));
         let router = handler::app_with_tools(&config, services.clone(), tools).expect("app builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address");
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = signal.await;
-                })
-                .await;
-        });
+        tokio::spawn(handler::host::server::serve(
+            listener,
+            router,
+            read_timeouts(),
+            async {
+                let _ = signal.await;
+            },
+        ));
         Self {
             sandbox,
             base_url: format!("http://{address}"),
@@ -182,7 +198,8 @@ impl TestApp {
     }
 
     pub fn mcp_url(&self) -> String {
-        format!("{}/api/mcp", self.base_url)
+        // Every toolset: the tests reach each tool; the default connection has tests of its own.
+        format!("{}/api/mcp/x/all", self.base_url)
     }
 
     pub async fn client(&self) -> McpClient {
@@ -290,10 +307,43 @@ pub async fn call<H: ClientHandler>(
         Value::Object(map) => map,
         other => panic!("arguments must be an object, got {other}"),
     };
-    client
+    let result = client
         .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
         .await
-        .unwrap_or_else(|error| panic!("{tool} failed at the protocol level: {error}"))
+        .unwrap_or_else(|error| panic!("{tool} failed at the protocol level: {error}"));
+    assert_matches_output_schema(client, tool, &result).await;
+    result
+}
+
+/// Every structured result a test sees must be one the tool's advertised output schema accepts:
+/// clients validate against it.
+async fn assert_matches_output_schema<H: ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    tool: &str,
+    result: &CallToolResult,
+) {
+    let Some(structured) = &result.structured_content else {
+        return;
+    };
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let Some(schema) = tools
+        .iter()
+        .find(|t| t.name == tool)
+        .and_then(|t| t.output_schema.clone())
+    else {
+        return;
+    };
+    let schema = Value::Object((*schema).clone());
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|error| panic!("{tool}'s output schema is not valid: {error}"));
+    let errors: Vec<String> = validator
+        .iter_errors(structured)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{tool}'s result does not match its output schema: {errors:?}"
+    );
 }
 
 /// The structured result of a successful call.
@@ -343,20 +393,72 @@ pub fn confirmation_token(message: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Calls a tool; when the server answers that a person must confirm (a destructive tool under
-/// `APPROVAL_FALLBACK=confirm`), confirms with the token it gave, as a person's client would.
+/// The approval id and page URL an `APPROVAL REQUIRED` answer gives, if the answer has them.
+pub fn approval_page(message: &str) -> Option<(String, String)> {
+    let id = message
+        .split("\"approval_id\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())?;
+    let url = message
+        .split_whitespace()
+        .find(|word| word.starts_with("http") && word.contains("/api/approvals/"))?;
+    Some((id.to_string(), url.to_string()))
+}
+
+/// What a person's browser does on the approval page: opens it, reads the form's CSRF token,
+/// and presses `action` (approve or deny). `headers` carry the person's identity where App
+/// Service authentication would (X-MS-CLIENT-PRINCIPAL). Returns the page's status and text.
+pub async fn decide_on_page(url: &str, action: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let http = reqwest::Client::new();
+    let mut get = http.get(url);
+    for (name, value) in headers {
+        get = get.header(*name, *value);
+    }
+    let page = get.send().await.expect("approval page answers");
+    let page = page.text().await.expect("page text");
+    let Some(csrf) = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+    else {
+        return (0, page);
+    };
+    let origin = url.split("/api/").next().unwrap_or(url);
+    let mut post = http
+        .post(url)
+        .header("origin", origin)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("action={action}&csrf={csrf}"));
+    for (name, value) in headers {
+        post = post.header(*name, *value);
+    }
+    let answer = post.send().await.expect("decision answers");
+    let status = answer.status().as_u16();
+    (status, answer.text().await.expect("answer text"))
+}
+
+/// Calls a tool; when the server answers that a person must approve (a destructive tool), does
+/// what the person would: approves on the approval page (or confirms with the token under
+/// `APPROVAL_FALLBACK=confirm`), then calls again as the client would.
 pub async fn call_confirmed(client: &McpClient, tool: &str, arguments: Value) -> CallToolResult {
     let first = call(client, tool, arguments.clone()).await;
     if first.is_error != Some(true) {
         return first;
     }
-    let Some(token) = confirmation_token(&text(&first)) else {
-        return first;
-    };
+    let message = text(&first);
     let mut confirmed = arguments;
-    confirmed["confirmation_token"] = json!(token);
+    if let Some((id, url)) = approval_page(&message) {
+        let (status, page) = decide_on_page(&url, "approve", &[]).await;
+        assert_eq!(status, 200, "the approval page took the approval: {page}");
+        confirmed["approval_id"] = json!(id);
+    } else if let Some(token) = confirmation_token(&message) {
+        confirmed["confirmation_token"] = json!(token);
+    } else {
+        return first;
+    }
     call(client, tool, confirmed).await
 }
+
 /// Ids of the first `count` devices matching an OData filter (the sandbox seeds onboarded, active,
 /// inactive and unmanaged devices).
 pub async fn machine_ids(

@@ -808,4 +808,29 @@ mod tests {
             assert!(!iso_duration(bad), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Request values reach these checks before any route: durations from bodies,
+        /// `$filter` and paths from the URL.
+        #[test]
+        fn duration_and_path_checks_never_panic(
+            text in proptest::prop_oneof![
+                "-?[Pp][0-9.]{0,25}[YMWD]?(T([0-9.]{0,25}[HMS]){0,3})?",
+                "\\PC*",
+            ],
+            path in "(/[^/]{0,8}){0,6}",
+        ) {
+            let _ = iso_duration(&text);
+            let _ = defender::filter_properties(&text);
+            for template in [
+                "/api/machines/{id}",
+                "/api/machines/{id}/getliveresponseresultdownloadlink(index={index})",
+                "/security/incidents/{id}",
+            ] {
+                let _ = path_matches(template, &path);
+            }
+        }
+    }
 }

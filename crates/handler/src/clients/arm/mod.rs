@@ -275,6 +275,7 @@ impl ArmClient {
         max_wait: Duration,
     ) -> Result<OperationOutcome, ArmError> {
         let started = Instant::now();
+        let max_wait = crate::deadline::wait_budget(max_wait);
         let mut request = ApiRequest {
             method,
             ..ApiRequest::get(Api::Arm, tenant, url)

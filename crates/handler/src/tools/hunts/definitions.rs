@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::tool_error;
+use crate::approvals::{Change, Plan, PlanTarget};
 use crate::hunts::definition::DEFAULT_RETENTION_DAYS;
 use crate::hunts::store::RunSummary;
 use crate::hunts::{
@@ -13,6 +14,7 @@ use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
+use crate::tools::args::{Lookback, Window};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder
@@ -87,6 +89,21 @@ fn targets(
     }
 }
 
+/// A run's window as the definition keeps it: whole minutes, at most the 30 days advanced
+/// hunting holds.
+fn lookback_minutes(lookback: Window<Lookback>) -> Result<u32, ToolError> {
+    let lookback = lookback.at_most_days(30)?;
+    let length = lookback.length();
+    if length.whole_seconds() % 60 != 0 {
+        return Err(ToolError::invalid(format!(
+            "lookback '{}' is not a whole number of minutes",
+            lookback.iso8601()
+        )));
+    }
+    // At most 30 days, so the count fits.
+    Ok(u32::try_from(length.whole_minutes()).unwrap_or(u32::MAX))
+}
+
 struct HuntCreate;
 
 #[derive(Deserialize, JsonSchema)]
@@ -96,22 +113,20 @@ struct HuntCreateParams {
     name: String,
     /// What the hunt looks for and what an analyst should do with a hit.
     description: Option<String>,
-    /// KQL for Defender XDR advanced hunting, e.g. `DeviceProcessEvents | where FileName =~ 'powershell.exe' and
-    /// ProcessCommandLine has '-enc'`. No time filter is needed: each run searches its own window (lookback_minutes).
-    /// Control commands (.drop, .set, .ingest ...) are refused.
+    /// Advanced hunting KQL, without a time filter: each run searches its own window (lookback).
     query: String,
     /// Tenants to search (GUIDs from tenants_list). Give this or all_tenants.
     tenant_ids: Option<Vec<TenantId>>,
     /// true: search every tenant enabled on this server at the time of each run.
     all_tenants: Option<bool>,
-    /// When to run, in UTC: {"every_minutes": 30}, {"every_hours": 6} or {"cron": "30 7 * * 1-5"}. At most every 5 minutes.
+    /// When to run: {"every_minutes": 30}, {"every_hours": 6} or {"cron": "30 7 * * 1-5"} (UTC).
     schedule: Schedule,
-    /// How far back each run searches, ending at its scheduled time (1-43200 minutes). Default: the schedule's period,
-    /// so consecutive runs cover time without gaps or overlaps; set it larger to allow for late-arriving events.
-    lookback_minutes: Option<u32>,
+    /// How far back each run searches from its scheduled time, up to 30 days; default the schedule's period
+    /// (no gaps).
+    lookback: Option<Window<Lookback>>,
     /// false creates the hunt paused (default true).
     enabled: Option<bool>,
-    /// Days runs and results are kept before the timer deletes them (1-365, default 30).
+    /// Days runs and results are kept (1-365, default 30).
     retention_days: Option<u32>,
     /// Post to a webhook when a run finds more rows than a threshold.
     alert: Option<AlertRule>,
@@ -132,10 +147,9 @@ impl Tool for HuntCreate {
         ToolSpec {
             name: "hunt_create",
             title: "Create a scheduled hunt",
-            description: "Creates a scheduled advanced-hunting query that the server runs unattended across the given tenants \
-                          (or every enabled tenant), records every run with rows per tenant, keeps results for retention_days, \
-                          and optionally posts an alert to a webhook when rows exceed a threshold. Runs missed while the app was \
-                          down are caught up (a few) or recorded as skipped. Names are unique.",
+            description: "Creates a scheduled advanced-hunting query the server runs unattended across tenants, \
+                         recording each run's rows per tenant and optionally alerting a webhook over a threshold. \
+                         Missed runs are caught up (a few) or recorded as skipped.",
             toolset: Toolset::Hunts,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
@@ -161,7 +175,7 @@ impl Tool for HuntCreate {
             query: params.query.trim().to_string(),
             targets,
             schedule: params.schedule,
-            lookback_minutes: params.lookback_minutes,
+            lookback_minutes: params.lookback.map(lookback_minutes).transpose()?,
             enabled: params.enabled.unwrap_or(true),
             retention_days: params.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
             alert: params.alert,
@@ -369,8 +383,8 @@ struct HuntUpdateParams {
     all_tenants: Option<bool>,
     /// New schedule, e.g. {"every_hours": 1}; occurrences count from now.
     schedule: Option<Schedule>,
-    /// New lookback in minutes (1-43200).
-    lookback_minutes: Option<u32>,
+    /// New lookback: whole minutes, up to 30 days.
+    lookback: Option<Window<Lookback>>,
     /// New retention in days (1-365).
     retention_days: Option<u32>,
     /// New alert rule (replaces the old one).
@@ -388,8 +402,9 @@ impl Tool for HuntUpdate {
         ToolSpec {
             name: "hunt_update",
             title: "Update a scheduled hunt",
-            description: "Changes a hunt: enable or disable it, or change its name, query, tenants, schedule, lookback, retention or alert rule. \
-                          Only the fields given change. Re-enabling or rescheduling starts counting occurrences from now.",
+            description: "Changes a hunt: enabled, name, query, tenants, schedule, lookback, retention or alert \
+                         rule; only the fields given change. Re-enabling or rescheduling counts occurrences from \
+                         now.",
             toolset: Toolset::Hunts,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Responder,
@@ -403,6 +418,7 @@ impl Tool for HuntUpdate {
     ) -> Result<HuntView, ToolError> {
         let hunts = &context.services.hunts;
         let targets = targets(params.tenant_ids, params.all_tenants, false)?;
+        let lookback = params.lookback.map(lookback_minutes).transpose()?;
         if params.alert.is_some() && params.clear_alert == Some(true) {
             return Err(ToolError::invalid(
                 "pass either alert or clear_alert: true, not both",
@@ -415,14 +431,14 @@ impl Tool for HuntUpdate {
             params.query.is_some(),
             targets.is_some(),
             params.schedule.is_some(),
-            params.lookback_minutes.is_some(),
+            lookback.is_some(),
             params.retention_days.is_some(),
             params.alert.is_some(),
             params.clear_alert == Some(true),
         ];
         if !changes.contains(&true) {
             return Err(ToolError::invalid(
-                "nothing to change: give at least one of enabled, name, description, query, tenant_ids/all_tenants, schedule, lookback_minutes, retention_days, alert, clear_alert",
+                "nothing to change: give at least one of enabled, name, description, query, tenant_ids/all_tenants, schedule, lookback, retention_days, alert, clear_alert",
             ));
         }
         if let Some(name) = &params.name {
@@ -462,8 +478,8 @@ impl Tool for HuntUpdate {
                 if let Some(schedule) = params.schedule {
                     hunt.schedule = schedule;
                 }
-                if let Some(minutes) = params.lookback_minutes {
-                    hunt.lookback_minutes = Some(minutes);
+                if let Some(lookback) = lookback {
+                    hunt.lookback_minutes = Some(lookback);
                 }
                 if let Some(days) = params.retention_days {
                     hunt.retention_days = days;
@@ -510,12 +526,58 @@ impl Tool for HuntDelete {
         ToolSpec {
             name: "hunt_delete",
             title: "Delete a scheduled hunt",
-            description: "Deletes a hunt for good: its definition, every run record and every stored result. To stop a hunt but keep \
-                          its history, use hunt_update with enabled: false instead. Confirm with the person first.",
+            description: "Deletes a hunt with every run and stored result; to pause it and keep its history, \
+                         hunt_update with enabled false.",
             toolset: Toolset::Hunts,
             effect: Effect::Destructive { idempotent: true },
             tier: Tier::Admin,
         }
+    }
+
+    /// The hunt by name with its schedule and tenants, read first: a hunt that is not there is
+    /// refused before anyone is asked.
+    async fn plan(&self, context: &ToolContext, params: &HuntIdParams) -> Result<Plan, ToolError> {
+        let hunt = context
+            .services
+            .hunts
+            .get(&params.hunt_id)
+            .await
+            .map_err(tool_error)?;
+        let state = if hunt.enabled { "enabled" } else { "disabled" };
+        let target = PlanTarget::new(
+            "hunt",
+            hunt.id.to_string(),
+            Some(hunt.name),
+            Change::from_to(state, "deleted with its runs and results"),
+        )
+        .fact("schedule", Some(hunt.schedule.describe()))
+        .fact("tenants", Some(tenant_names(context, &hunt.targets)));
+        Ok(Plan::action(self.spec().title).with_targets(vec![target]))
+    }
+
+    /// Deletes the hunt of the approved plan, which read it (and its name) already.
+    async fn execute(
+        &self,
+        context: &ToolContext,
+        params: HuntIdParams,
+        plan: Plan,
+    ) -> Result<HuntDeleteOutput, ToolError> {
+        let name = plan
+            .targets
+            .into_iter()
+            .find_map(|target| target.name)
+            .unwrap_or_default();
+        let runs_deleted = context
+            .services
+            .hunts
+            .delete(&params.hunt_id)
+            .await
+            .map_err(tool_error)?;
+        Ok(HuntDeleteOutput {
+            hunt_id: params.hunt_id,
+            name,
+            runs_deleted,
+        })
     }
 
     async fn call(
@@ -523,13 +585,31 @@ impl Tool for HuntDelete {
         context: &ToolContext,
         params: HuntIdParams,
     ) -> Result<HuntDeleteOutput, ToolError> {
-        let hunts = &context.services.hunts;
-        let hunt = hunts.get(&params.hunt_id).await.map_err(tool_error)?;
-        let runs_deleted = hunts.delete(&hunt.id).await.map_err(tool_error)?;
-        Ok(HuntDeleteOutput {
-            hunt_id: hunt.id,
-            name: hunt.name,
-            runs_deleted,
-        })
+        let plan = self.plan(context, &params).await?;
+        self.execute(context, params, plan).await
+    }
+}
+
+/// The tenants a hunt searches, by display name where the allow-list knows them.
+fn tenant_names(context: &ToolContext, targets: &Targets) -> String {
+    let registry = &context.services.tenants;
+    let name = |id: &TenantId| {
+        registry
+            .all()
+            .iter()
+            .find(|t| &t.tenant_id == id)
+            .map_or_else(|| id.to_string(), |t| t.display_name.clone())
+    };
+    match targets {
+        Targets::AllEnabled => {
+            let enabled: Vec<String> = registry
+                .all()
+                .iter()
+                .filter(|t| t.enabled)
+                .map(|t| t.display_name.clone())
+                .collect();
+            format!("every enabled tenant (now {})", enabled.join(", "))
+        }
+        Targets::Tenants(ids) => ids.iter().map(name).collect::<Vec<_>>().join(", "),
     }
 }

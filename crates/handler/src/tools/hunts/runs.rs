@@ -12,6 +12,7 @@ use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
+use crate::tools::args::Limit;
 use crate::tools::cursor;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -20,11 +21,6 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
         .tool(HuntListRuns)
         .tool(HuntGetResults)
 }
-
-const DEFAULT_RUNS: usize = 20;
-const MAX_RUNS: usize = 100;
-const DEFAULT_ROWS: usize = 100;
-const MAX_ROWS: usize = 1000;
 
 struct HuntRunNow;
 
@@ -58,9 +54,8 @@ impl Tool for HuntRunNow {
         ToolSpec {
             name: "hunt_run_now",
             title: "Run a hunt now",
-            description: "Runs a hunt immediately, outside its schedule, over the lookback window ending now, and waits up to a minute. \
-                          Returns the run record (rows per tenant, failures, alert). If tenants are still pending after that, \
-                          the timer finishes the run; follow it with hunt_list_runs.",
+            description: "Runs a hunt now over the lookback window ending now and waits up to a minute for the run \
+                         record; tenants still pending are finished by the timer (hunt_list_runs).",
             toolset: Toolset::Hunts,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
@@ -101,8 +96,9 @@ struct HuntListRuns;
 struct HuntListRunsParams {
     /// Hunt id from hunt_list or hunt_create.
     hunt_id: HuntId,
-    /// Most runs to return, newest first (1-100, default 20).
-    limit: Option<usize>,
+    /// Most runs to return in this call, newest first. Older ones are reached with `cursor`.
+    #[serde(default)]
+    limit: Limit<20, 100>,
     /// next_cursor from a previous call, to continue with older runs.
     cursor: Option<String>,
 }
@@ -124,11 +120,7 @@ struct HuntListRunsOutput {
 
 impl Summary for HuntListRunsOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() {
-            "; older runs exist (use next_cursor)"
-        } else {
-            ""
-        };
+        let more = cursor::more_note(self.next_cursor.as_ref());
         format!("{} runs of hunt {}{more}", self.runs.len(), self.hunt_id)
     }
 }
@@ -142,8 +134,8 @@ impl Tool for HuntListRuns {
         ToolSpec {
             name: "hunt_list_runs",
             title: "List a hunt's runs",
-            description: "Lists a hunt's runs, newest first: kind (scheduled, catch_up, manual, skipped), status, window searched, \
-                          rows and truncation per tenant, failures, and alert delivery. Paged with a cursor.",
+            description: "Lists a hunt's runs, newest first: kind (scheduled, catch_up, manual, skipped), status, \
+                         window, rows per tenant, failures, alert delivery.",
             toolset: Toolset::Hunts,
             effect: Effect::Read,
             tier: Tier::Reader,
@@ -156,12 +148,7 @@ impl Tool for HuntListRuns {
         params: HuntListRunsParams,
     ) -> Result<HuntListRunsOutput, ToolError> {
         let hunts = &context.services.hunts;
-        let limit = params.limit.unwrap_or(DEFAULT_RUNS);
-        if !(1..=MAX_RUNS).contains(&limit) {
-            return Err(ToolError::invalid(format!(
-                "limit must be between 1 and {MAX_RUNS}, got {limit}"
-            )));
-        }
+        let limit = params.limit.get();
         let before = match params
             .cursor
             .as_deref()
@@ -229,8 +216,9 @@ struct HuntGetResultsParams {
     run_id: RunId,
     /// One tenant's rows; omitted: every tenant that succeeded, one tenant per page, in the run's order.
     tenant_id: Option<TenantId>,
-    /// Most rows in this page (1-1000, default 100).
-    limit: Option<usize>,
+    /// Most rows in this page. More are reached with `cursor`.
+    #[serde(default)]
+    limit: Limit<20, 1000>,
     /// next_cursor from a previous call, to continue (it keeps hunt, run and tenant).
     cursor: Option<String>,
 }
@@ -271,11 +259,7 @@ impl Summary for HuntGetResultsOutput {
         } else {
             String::new()
         };
-        let more = if self.next_cursor.is_some() {
-            "; more follow (use next_cursor)"
-        } else {
-            ""
-        };
+        let more = cursor::more_note(self.next_cursor.as_ref());
         format!(
             "rows {}-{} of {} stored for tenant {} in run {}{truncated}{more}",
             self.offset + usize::from(!self.rows.is_empty()),
@@ -296,8 +280,8 @@ impl Tool for HuntGetResults {
         ToolSpec {
             name: "hunt_get_results",
             title: "Get a hunt run's results",
-            description: "Returns the rows a hunt run found, with their columns, one tenant per page (paged with a cursor). \
-                          Says when a tenant's rows were truncated by the per-tenant row cap.",
+            description: "Returns the rows a hunt run found, one tenant per page, saying when a tenant's rows were \
+                         cut by the row cap.",
             toolset: Toolset::Hunts,
             effect: Effect::Read,
             tier: Tier::Reader,
@@ -310,12 +294,7 @@ impl Tool for HuntGetResults {
         params: HuntGetResultsParams,
     ) -> Result<HuntGetResultsOutput, ToolError> {
         let hunts = &context.services.hunts;
-        let limit = params.limit.unwrap_or(DEFAULT_ROWS);
-        if !(1..=MAX_ROWS).contains(&limit) {
-            return Err(ToolError::invalid(format!(
-                "limit must be between 1 and {MAX_ROWS}, got {limit}"
-            )));
-        }
+        let limit = params.limit.get();
         let (record, _) = hunts
             .store()
             .get_run(&params.hunt_id, &params.run_id)

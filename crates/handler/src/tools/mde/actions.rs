@@ -36,10 +36,9 @@ impl Simple {
             name: "mde_unisolate_machines",
             title: "Release devices from isolation",
             description: targets!(
-                "Releases devices from network isolation through Defender for Endpoint: their full network \
-                          connectivity comes back once the device receives the action (usually within minutes)."
+                "Releases devices from network isolation; connectivity returns within minutes."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::Response,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         },
@@ -51,12 +50,11 @@ impl Simple {
             name: "mde_contain_devices",
             title: "Contain unmanaged devices",
             description: targets!(
-                "Contains devices that are NOT onboarded to Defender for Endpoint (unmanaged devices Defender \
-                          discovered on the network): every onboarded device stops communicating with them until \
-                          mde_uncontain_devices. Each device is looked up first and an onboarded one is refused (the \
-                          same Defender call would fully isolate it); isolate those with mde_isolate_machines."
+                "Contains unmanaged devices (NOT onboarded, discovered on the network): onboarded devices stop \
+                          talking to them until mde_uncontain_devices. Onboarded devices are refused (use \
+                          mde_isolate_machines)."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::Response,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,
         },
@@ -67,12 +65,8 @@ impl Simple {
         spec: ToolSpec {
             name: "mde_uncontain_devices",
             title: "Release contained devices",
-            description: targets!(
-                "Lifts the containment of unmanaged devices (set by mde_contain_devices): onboarded devices may \
-                          communicate with them again. Sent as Defender's release from isolation, which its API pages \
-                          document for isolation only, not for containment."
-            ),
-            toolset: Toolset::Defender,
+            description: targets!("Lifts the containment set by mde_contain_devices."),
+            toolset: Toolset::Response,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         },
@@ -84,11 +78,10 @@ impl Simple {
             name: "mde_restrict_app_execution",
             title: "Restrict app execution",
             description: targets!(
-                "Restricts devices to running only files signed by Microsoft (a Defender code-integrity policy): \
-                          any other application, including line-of-business software, is blocked from starting until \
-                          mde_unrestrict_app_execution. The user sees a notification."
+                "Lets devices run only Microsoft-signed files: every other application (line-of-business too) is \
+                          blocked until mde_unrestrict_app_execution."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::Response,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,
         },
@@ -99,11 +92,8 @@ impl Simple {
         spec: ToolSpec {
             name: "mde_unrestrict_app_execution",
             title: "Remove app execution restriction",
-            description: targets!(
-                "Removes the app execution restriction set by mde_restrict_app_execution: devices may run \
-                          applications not signed by Microsoft again."
-            ),
-            toolset: Toolset::Defender,
+            description: targets!("Removes the restriction set by mde_restrict_app_execution."),
+            toolset: Toolset::Response,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         },
@@ -115,12 +105,10 @@ impl Simple {
             name: "mde_collect_investigation_package",
             title: "Collect investigation packages",
             description: targets!(
-                "Collects a forensic investigation package from each device (running processes, services, \
-                          autoruns, scheduled tasks, network connections, event logs, installed software, ...); the \
-                          device is not changed. When an action has succeeded, mde_get_investigation_package_uri gives \
-                          a download link."
+                "Collects a forensic investigation package (processes, services, autoruns, connections, event \
+                          logs, ...) from each device without changing it; then mde_get_investigation_package_uri."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::Response,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         },
@@ -132,11 +120,10 @@ impl Simple {
             name: "mde_offboard_machines",
             title: "Offboard devices",
             description: targets!(
-                "Offboards devices from Defender for Endpoint: their sensor stops reporting, and from then on \
-                          they have no EDR detection, no response actions and no hunting data. It cannot be undone \
-                          through the API: bringing a device back needs the onboarding package run on it."
+                "Offboards devices: no more EDR detection, response or hunting data. Cannot be undone through the \
+                          API (the onboarding package must be run on the device)."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::Response,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Admin,
         },
@@ -151,7 +138,7 @@ impl DeviceAction for Simple {
         self.spec.clone()
     }
 
-    fn request(&self, _options: NoOptions) -> Result<ActionRequest, ToolError> {
+    fn request(&self, _options: &NoOptions) -> Result<ActionRequest, ToolError> {
         Ok((self.request)())
     }
 }
@@ -183,19 +170,16 @@ impl DeviceAction for Isolate {
             name: "mde_isolate_machines",
             title: "Isolate devices",
             description: targets!(
-                "Isolates onboarded devices from the network through Defender for Endpoint. Full isolation \
-                          blocks all traffic except the Defender connection: the user loses network access, including \
-                          remote sessions and file shares. Selective keeps Outlook, Teams and Skype for Business \
-                          working. Devices stay isolated until mde_unisolate_machines. For devices not onboarded use \
-                          mde_contain_devices."
+                "Isolates onboarded devices from the network (only the Defender connection stays; Selective also \
+                          keeps Outlook and Teams) until mde_unisolate_machines. Unmanaged devices: mde_contain_devices."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::Response,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,
         }
     }
 
-    fn request(&self, options: IsolateOptions) -> Result<ActionRequest, ToolError> {
+    fn request(&self, options: &IsolateOptions) -> Result<ActionRequest, ToolError> {
         Ok(ActionRequest::Isolate(match options.isolation_type {
             IsolationScope::Full => IsolationType::Full,
             IsolationScope::Selective => IsolationType::Selective,
@@ -230,17 +214,15 @@ impl DeviceAction for Scan {
             name: "mde_run_antivirus_scan",
             title: "Run antivirus scans",
             description: targets!(
-                "Starts a Microsoft Defender Antivirus scan on each device, Quick (default) or Full. What it \
-                          finds is handled by the device's antivirus policy (threats are usually quarantined) and \
-                          reported as alerts."
+                "Starts a Defender Antivirus scan (Quick or Full); findings follow the antivirus policy and raise alerts."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::Response,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         }
     }
 
-    fn request(&self, options: ScanOptions) -> Result<ActionRequest, ToolError> {
+    fn request(&self, options: &ScanOptions) -> Result<ActionRequest, ToolError> {
         Ok(ActionRequest::RunAntiVirusScan(match options.scan_type {
             ScanKind::Quick => ScanType::Quick,
             ScanKind::Full => ScanType::Full,
@@ -265,17 +247,16 @@ impl DeviceAction for StopAndQuarantine {
             name: "mde_stop_and_quarantine_file",
             title: "Stop and quarantine a file",
             description: targets!(
-                "On each device, kills every running process of the file with this SHA-1 and moves the file to \
-                          quarantine wherever Defender finds it, so it cannot run again (it can be restored from \
-                          quarantine). Does not work for files signed by Microsoft or protected system files."
+                "Kills the file's processes and quarantines the file (by SHA-1) on each device; restorable. Not for \
+                          Microsoft-signed or protected system files."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::Response,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,
         }
     }
 
-    fn request(&self, options: StopAndQuarantineOptions) -> Result<ActionRequest, ToolError> {
+    fn request(&self, options: &StopAndQuarantineOptions) -> Result<ActionRequest, ToolError> {
         let sha1 = lowercase_hex(&options.sha1, &[40]).ok_or_else(|| {
             ToolError::invalid(format!(
                 "sha1 '{}' is not a SHA-1: expected 40 hexadecimal characters (Defender accepts no SHA-256 or MD5 here)",

@@ -9,49 +9,32 @@ use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
+use crate::tools::args::{Fields, Limit, Since, When};
 use crate::tools::cursor;
+use crate::tools::rows::{self, ListRow, Row, Rows};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder.tool(ListAlerts).tool(GetAlert)
 }
 
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 500;
 /// The most alerts of one device read to filter on our side ("$top with max value of 10,000").
 const MAX_DEVICE_ALERTS: usize = 10_000;
 
-/// An alert in a list: enough to choose which to open.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct AlertSummary {
-    pub id: String,
-    pub incident_id: Option<i64>,
-    pub title: Option<String>,
-    pub severity: Option<String>,
-    pub status: Option<String>,
-    pub category: Option<String>,
-    pub threat_name: Option<String>,
-    pub machine_id: Option<String>,
-    pub computer_dns_name: Option<String>,
-    pub assigned_to: Option<String>,
-    pub alert_creation_time: Option<String>,
-}
-
-impl From<Alert> for AlertSummary {
-    fn from(alert: Alert) -> Self {
-        Self {
-            id: alert.id,
-            incident_id: alert.incident_id,
-            title: alert.title,
-            severity: alert.severity,
-            status: alert.status,
-            category: alert.category,
-            threat_name: alert.threat_name,
-            machine_id: alert.machine_id,
-            computer_dns_name: alert.computer_dns_name,
-            assigned_to: alert.assigned_to,
-            alert_creation_time: alert.alert_creation_time,
-        }
-    }
+impl ListRow for Alert {
+    // Enough to choose which alert to open, and to group them by device and incident.
+    const COMPACT: &'static [&'static str] = &[
+        "id",
+        "incidentId",
+        "title",
+        "severity",
+        "status",
+        "category",
+        "machineId",
+        "computerDnsName",
+        "alertCreationTime",
+    ];
+    const FREE_TEXT: &'static [&'static str] = &["title", "description"];
+    const GET_TOOL: Option<&'static str> = Some("mde_get_alert");
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
@@ -74,7 +57,6 @@ struct ListAlerts;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// Only alerts of this severity.
     severity: Option<AlertSeverity>,
@@ -83,18 +65,24 @@ struct ListParams {
     /// Only alerts on this device (Defender machine id). Read from the device's own alert list, which is not paged
     /// with a cursor: the other filters are applied to it here.
     machine_id: Option<MachineId>,
-    /// Only alerts created since then: RFC 3339 (2024-05-01T08:00:00Z) or an ISO 8601 duration back from now (PT24H, P7D).
-    since: Option<String>,
-    /// Most alerts to return in this call (1-500, default 50). More are reached with `cursor`.
-    limit: Option<u32>,
-    /// `next_cursor` from a previous call, to continue that listing (its filters are kept).
+    /// Only alerts created at or after this time.
+    since: Option<When<Since>>,
+    /// Page size; more with cursor.
+    #[serde(default)]
+    limit: Limit<15, 500>,
     cursor: Option<String>,
+    /// Extra fields, e.g. ["assignedTo", "mitreTechniques"], or ["all"].
+    /// mde_get_alert gives one alert whole.
+    fields: Option<Fields<Alert>>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct ListOutput {
     tenant_id: TenantId,
-    alerts: Vec<AlertSummary>,
+    alerts: Vec<Row<Alert>>,
+    /// Which free-text fields were cut short, and where to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
     /// Present when more alerts match: pass it as `cursor` to get the next ones.
     next_cursor: Option<String>,
     /// With machine_id only: how many more of the device's alerts match but are not shown (raise limit or narrow
@@ -108,7 +96,7 @@ impl Summary for ListOutput {
         let high = self
             .alerts
             .iter()
-            .filter(|a| a.severity.as_deref() == Some("High"))
+            .filter(|a| a.get("severity") == Some(&"High".into()))
             .count();
         let more = match self.more_on_device {
             Some(more) if more > 0 => {
@@ -116,8 +104,9 @@ impl Summary for ListOutput {
             }
             _ => cursor::more_note(self.next_cursor.as_ref()).to_string(),
         };
+        let cut = rows::cut_note(self.cut.as_ref());
         format!(
-            "{} alerts in tenant {} ({high} high severity){more}",
+            "{} alerts in tenant {} ({high} high severity){more}{cut}",
             self.alerts.len(),
             self.tenant_id
         )
@@ -133,10 +122,10 @@ impl Tool for ListAlerts {
         ToolSpec {
             name: "mde_list_alerts",
             title: "List Defender alerts",
-            description: "Lists Defender for Endpoint alerts (title, severity, status, category, threat, device, incident), \
-                          filtered by severity, status, device and creation time. Paged with next_cursor; open one with \
-                          mde_get_alert for its description and evidence.",
-            toolset: Toolset::Defender,
+            description: "Lists Defender alerts (title, severity, status, category, device, incident), filtered by \
+                         severity, status, device and creation time; mde_get_alert gives description and \
+                         evidence.",
+            toolset: Toolset::Alerts,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -148,18 +137,16 @@ impl Tool for ListAlerts {
         params: ListParams,
     ) -> Result<ListOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let defender = &context.services.defender;
         let filtered = params.severity.is_some()
             || params.status.is_some()
             || params.machine_id.is_some()
             || params.since.is_some();
-        let filter = || -> Result<AlertFilter, ToolError> {
-            Ok(AlertFilter {
-                severity: params.severity.map(|s| format!("{s:?}")),
-                status: params.status.map(|s| format!("{s:?}")),
-                since: params.since.as_deref().map(common::since).transpose()?,
-            })
+        let filter = AlertFilter {
+            severity: params.severity.map(|s| format!("{s:?}")),
+            status: params.status.map(|s| format!("{s:?}")),
+            since: params.since.as_ref().map(When::rfc3339),
         };
         if let Some(machine) = &params.machine_id {
             // get-alerts.md does not list machineId among the $filter properties; a device's
@@ -170,7 +157,6 @@ impl Tool for ListAlerts {
                     "pass either machine_id or cursor, not both: a device's alerts are returned in one list",
                 ));
             }
-            let filter = filter()?;
             let all = defender
                 .machine_alerts(&tenant, machine, MAX_DEVICE_ALERTS)
                 .await
@@ -186,9 +172,11 @@ impl Tool for ListAlerts {
                 .collect();
             let more = matching.len().saturating_sub(limit);
             matching.truncate(limit);
+            let Rows { rows, cut } = rows::rows(matching, params.fields.as_ref());
             return Ok(ListOutput {
                 tenant_id: tenant,
-                alerts: matching.into_iter().map(AlertSummary::from).collect(),
+                alerts: rows,
+                cut,
                 next_cursor: None,
                 more_on_device: Some(more),
             });
@@ -198,19 +186,17 @@ impl Tool for ListAlerts {
             params.cursor.as_deref(),
             filtered,
             |position| defender.check_position(position),
-            || Ok(defender.alerts_start(&filter()?)),
+            || Ok(defender.alerts_start(&filter)),
         )?;
         let collected = defender.list_alerts(&tenant, position, limit).await?;
         let next_cursor = collected
             .next
             .map(|position| cursor::encode(&tenant, position));
+        let Rows { rows, cut } = rows::rows(collected.items, params.fields.as_ref());
         Ok(ListOutput {
             tenant_id: tenant,
-            alerts: collected
-                .items
-                .into_iter()
-                .map(AlertSummary::from)
-                .collect(),
+            alerts: rows,
+            cut,
             next_cursor,
             more_on_device: None,
         })
@@ -222,7 +208,6 @@ struct GetAlert;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GetParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The alert id, as mde_list_alerts shows it (e.g. da638...).
     alert_id: String,
@@ -256,9 +241,9 @@ impl Tool for GetAlert {
         ToolSpec {
             name: "mde_get_alert",
             title: "Get a Defender alert",
-            description: "Gets one Defender for Endpoint alert with its description, MITRE techniques, timeline, device, \
-                          classification and evidence (files, processes, users, IPs, URLs).",
-            toolset: Toolset::Defender,
+            description: "Gets one Defender alert with description, MITRE techniques, timeline, device, \
+                         classification and evidence (files, processes, users, IPs, URLs).",
+            toolset: Toolset::Alerts,
             effect: Effect::Read,
             tier: Tier::Reader,
         }

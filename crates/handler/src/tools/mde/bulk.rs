@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::common;
+use crate::approvals::{Change, Plan, PlanTarget};
 use crate::clients::defender::{ActionFilter, ActionRequest, MachineAction, MachineId, is_settled};
 use crate::mcp::{Summary, Tool, ToolContext, ToolError, ToolSpec};
 use crate::outbound::ApiError;
@@ -35,24 +36,19 @@ const CONCURRENCY: usize = 8;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Targeting {
-    /// Tenant of the devices (a GUID from tenants_list). Optional only when the server has one default tenant.
     pub tenant_id: Option<TenantId>,
-    /// The devices to act on, by Defender machine id (40 hexadecimal characters, from mde_list_machines).
-    /// Give either machine_ids or filter.
+    /// Defender machine ids (from mde_list_machines), or give filter.
     pub machine_ids: Option<Vec<MachineId>>,
-    /// An OData filter selecting the devices instead, e.g. `rbacGroupId eq 140 and healthStatus eq 'Active'`
-    /// (same fields as mde_list_machines). Requires max_devices; use preview first to see what it matches.
+    /// OData filter on mde_list_machines fields, e.g. `healthStatus eq 'Active'`; needs max_devices.
     pub filter: Option<String>,
-    /// The most devices this call may act on (1-1000). Required with filter: if the filter matches more, nothing
-    /// is done. With machine_ids it is optional and checked against their count.
+    /// Most devices to act on (1-1000); if the filter matches more, nothing is done.
     pub max_devices: Option<u32>,
-    /// true: only resolve the devices and return them; nothing is done to any device.
+    /// true: only list the targeted devices; nothing is done.
     #[serde(default)]
     pub preview: bool,
-    /// Why this is done (incident, ticket, analyst). Required unless preview; Defender records it with every action.
+    /// Why (incident, ticket); required unless preview, recorded by Defender.
     pub comment: Option<String>,
-    /// Seconds (0-60) to wait for the actions to finish, looking every 2 seconds; 0 or absent returns as soon as
-    /// the actions are accepted. Follow up later with mde_get_machine_action.
+    /// Seconds (0-60) to wait for the actions to finish; absent returns once they are accepted.
     pub wait_seconds: Option<u32>,
 }
 
@@ -129,11 +125,11 @@ pub struct NoOptions {}
 
 /// One kind of device action: its spec and how its options become a Defender request.
 pub trait DeviceAction: Send + Sync + 'static {
-    type Options: DeserializeOwned + JsonSchema + Send + 'static;
+    type Options: DeserializeOwned + JsonSchema + Send + Sync + 'static;
 
     fn spec(&self) -> ToolSpec;
 
-    fn request(&self, options: Self::Options) -> Result<ActionRequest, ToolError>;
+    fn request(&self, options: &Self::Options) -> Result<ActionRequest, ToolError>;
 }
 
 /// The tool for a [`DeviceAction`].
@@ -153,8 +149,101 @@ impl<A: DeviceAction> Tool for Bulk<A> {
         context: &ToolContext,
         params: Self::Params,
     ) -> Result<BulkOutput, ToolError> {
-        let request = self.0.request(params.options)?;
-        run(context, self.0.spec().name, &request, params.targeting).await
+        let request = self.0.request(&params.options)?;
+        let prepared = prepare(context, &params.targeting)?;
+        let targets = resolve(context, &prepared.tenant, &params.targeting).await?;
+        act(context, self.0.spec().name, &request, prepared, targets).await
+    }
+
+    /// The devices the call resolves to, each with its name, OS and health: what the person
+    /// approving sees and what the approval covers.
+    async fn plan(&self, context: &ToolContext, params: &Self::Params) -> Result<Plan, ToolError> {
+        let spec = self.0.spec();
+        let request = self.0.request(&params.options)?;
+        let prepared = prepare(context, &params.targeting)?;
+        let targets = resolve(context, &prepared.tenant, &params.targeting).await?;
+        let devices = preview(context, &prepared.tenant, targets).await?;
+        let change = change_of(&request);
+        let targets = devices
+            .into_iter()
+            .map(|device| {
+                let target = PlanTarget::new(
+                    "device",
+                    device.machine_id,
+                    device.computer_dns_name,
+                    Change::to(change.clone()),
+                );
+                if !device.found {
+                    return target.fact("found", Some("no such device in the tenant"));
+                }
+                target
+                    .fact("os", device.os_platform)
+                    .fact("health", device.health_status)
+                    .fact("onboarding", device.onboarding_status)
+            })
+            .collect();
+        let mut plan = Plan::action(format!("{}: {change}", spec.title)).with_targets(targets);
+        if let Some(comment) = &prepared.comment {
+            plan = plan.note(format!(
+                "Comment Defender records with each action: {comment}"
+            ));
+        }
+        if request == ActionRequest::Offboard {
+            plan = plan.note("Offboarding cannot be undone through the API: the onboarding package must be run on each device.");
+        }
+        Ok(plan)
+    }
+
+    fn is_preview(&self, params: &Self::Params) -> bool {
+        params.targeting.preview
+    }
+
+    /// Acts on exactly the devices of the approved plan, not on a new resolution of the filter.
+    async fn execute(
+        &self,
+        context: &ToolContext,
+        params: Self::Params,
+        plan: Plan,
+    ) -> Result<BulkOutput, ToolError> {
+        let request = self.0.request(&params.options)?;
+        let prepared = prepare(context, &params.targeting)?;
+        let targets = plan
+            .targets
+            .into_iter()
+            .map(|target| {
+                Ok(Target {
+                    id: MachineId::try_from(target.id)
+                        .map_err(|error| ToolError::invalid(error.to_string()))?,
+                    name: target.name,
+                    listed: None,
+                })
+            })
+            .collect::<Result<Vec<_>, ToolError>>()?;
+        act(context, self.0.spec().name, &request, prepared, targets).await
+    }
+}
+
+/// What happens to each device, in words a person approving reads.
+fn change_of(request: &ActionRequest) -> String {
+    match request {
+        ActionRequest::Isolate(kind) => format!("isolated from the network ({kind:?})"),
+        ActionRequest::Contain => "contained (onboarded devices stop talking to it)".into(),
+        ActionRequest::Unisolate => "released from isolation".into(),
+        ActionRequest::RestrictCodeExecution => "only Microsoft-signed applications may run".into(),
+        ActionRequest::UnrestrictCodeExecution => "application restriction removed".into(),
+        ActionRequest::RunAntiVirusScan(kind) => format!("antivirus scan ({kind:?})"),
+        ActionRequest::CollectInvestigationPackage => "investigation package collected".into(),
+        ActionRequest::StopAndQuarantineFile { sha1 } => {
+            format!("processes of file {sha1} stopped, the file quarantined")
+        }
+        ActionRequest::Offboard => "offboarded (no more detection or response)".into(),
+        ActionRequest::LiveResponse(commands) => {
+            let commands: Vec<String> = commands
+                .iter()
+                .map(|command| format!("{command:?}"))
+                .collect();
+            format!("live response as SYSTEM: {}", commands.join("; "))
+        }
     }
 }
 
@@ -169,7 +258,7 @@ pub enum Outcome {
     Failed,
     /// The request was sent but its answer was lost; it may have been carried out and was not repeated.
     Unconfirmed,
-    /// Not attempted: the call's rate-limit budget ran out first. Pass remaining_machine_ids to a new call.
+    /// Not attempted: the call's rate-limit budget or time ran out first. Pass remaining_machine_ids to a new call.
     NotStarted,
 }
 
@@ -258,14 +347,19 @@ impl Summary for BulkOutput {
 struct Target {
     id: MachineId,
     name: Option<String>,
+    /// What a listing already said about the device, so that planning need not read it again
+    /// (every read counts against Defender's per-tenant machine quota).
+    listed: Option<ResolvedDevice>,
 }
 
-async fn run(
-    context: &ToolContext,
-    tool: &'static str,
-    request: &ActionRequest,
-    targeting: Targeting,
-) -> Result<BulkOutput, ToolError> {
+/// A call's checked settings: how long to wait, the comment (none in a preview) and the tenant.
+struct Prepared {
+    wait: u32,
+    comment: Option<String>,
+    tenant: TenantId,
+}
+
+fn prepare(context: &ToolContext, targeting: &Targeting) -> Result<Prepared, ToolError> {
     let wait = targeting.wait_seconds.unwrap_or(0);
     if wait > MAX_WAIT_SECONDS {
         return Err(ToolError::invalid(format!(
@@ -278,17 +372,36 @@ async fn run(
         Some(common::comment(targeting.comment.as_deref())?)
     };
     let tenant = common::tenant(context, targeting.tenant_id.as_ref())?;
+    Ok(Prepared {
+        wait,
+        comment,
+        tenant,
+    })
+}
+
+/// Sends the action to each target once (or, in a preview, only describes the targets).
+async fn act(
+    context: &ToolContext,
+    tool: &'static str,
+    request: &ActionRequest,
+    prepared: Prepared,
+    targets: Vec<Target>,
+) -> Result<BulkOutput, ToolError> {
+    let Prepared {
+        wait,
+        comment,
+        tenant,
+    } = prepared;
     let mut output = BulkOutput {
         tenant_id: tenant.clone(),
         tool: tool.to_string(),
-        preview: targeting.preview,
+        preview: comment.is_none(),
         resolved_devices: Vec::new(),
         results: Vec::new(),
         counts: OutcomeCounts::default(),
         remaining_machine_ids: Vec::new(),
         notes: Vec::new(),
     };
-    let targets = resolve(context, &tenant, &targeting).await?;
     let Some(comment) = comment else {
         output.resolved_devices = preview(context, &tenant, targets).await?;
         return Ok(output);
@@ -315,7 +428,7 @@ async fn run(
         .await;
     output.results = outcomes;
     if wait > 0 {
-        let until = started + Duration::from_secs(u64::from(wait));
+        let until = started + crate::deadline::wait_budget(Duration::from_secs(u64::from(wait)));
         if let Err(error) =
             await_actions(context, &tenant, request, &mut output.results, until).await
         {
@@ -362,6 +475,7 @@ async fn onboarded(
             Target {
                 id: target.id.clone(),
                 name: target.name.clone(),
+                listed: None,
             },
             Err(error),
         )),
@@ -397,7 +511,11 @@ fn outcome(target: Target, result: Result<MachineAction, ApiError>) -> DeviceOut
                 device.machine_id
             ));
         }
-        Err(error @ (ApiError::RateLimited { .. } | ApiError::Throttled { .. })) => {
+        Err(
+            error @ (ApiError::RateLimited { .. }
+            | ApiError::Throttled { .. }
+            | ApiError::NotSent { .. }),
+        ) => {
             device.outcome = Outcome::NotStarted;
             device.detail = Some(error.to_string());
         }
@@ -469,6 +587,7 @@ async fn resolve(
                 .map(|id| Target {
                     id: id.clone(),
                     name: None,
+                    listed: None,
                 })
                 .collect();
             let limit = cap.unwrap_or(MAX_DEVICES) as usize;
@@ -520,6 +639,14 @@ async fn resolve(
                         })
                     })?;
                     Ok(Target {
+                        listed: Some(ResolvedDevice {
+                            machine_id: machine.id,
+                            computer_dns_name: machine.computer_dns_name.clone(),
+                            os_platform: machine.os_platform,
+                            health_status: machine.health_status,
+                            onboarding_status: machine.onboarding_status,
+                            found: true,
+                        }),
                         id,
                         name: machine.computer_dns_name,
                     })
@@ -537,6 +664,9 @@ async fn preview(
     let defender = &context.services.defender;
     let resolved = futures::stream::iter(targets)
         .map(|target| async move {
+            if let Some(listed) = target.listed {
+                return Ok(listed);
+            }
             match defender.get_machine(tenant, &target.id).await {
                 Ok(machine) => Ok(ResolvedDevice {
                     machine_id: machine.id,

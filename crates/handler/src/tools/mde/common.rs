@@ -1,8 +1,5 @@
 //! Argument checks and list plumbing the Defender tools share.
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-
 use crate::mcp::{ToolContext, ToolError};
 use crate::outbound::{ApiError, ListPosition};
 use crate::tenants::TenantId;
@@ -19,18 +16,6 @@ pub fn tenant(context: &ToolContext, requested: Option<&TenantId>) -> Result<Ten
         .resolve(requested)?
         .tenant_id
         .clone())
-}
-
-/// A page size within `1..=max`.
-pub fn limit(requested: Option<u32>, default: u32, max: u32) -> Result<usize, ToolError> {
-    let limit = requested.unwrap_or(default);
-    if (1..=max).contains(&limit) {
-        Ok(limit as usize)
-    } else {
-        Err(ToolError::invalid(format!(
-            "limit must be between 1 and {max}, got {limit}"
-        )))
-    }
 }
 
 /// Where a listing starts: a fresh query, or where a cursor left off (its filters kept).
@@ -116,116 +101,11 @@ pub fn comment(text: Option<&str>) -> Result<String, ToolError> {
     Ok(text.to_string())
 }
 
-/// A point in time for `since` filters: an RFC 3339 instant (`2024-05-01T08:00:00Z`) or an ISO
-/// 8601 duration back from now (`PT24H`, `P7D`). Returned as an OData literal in UTC.
-pub fn since(text: &str) -> Result<String, ToolError> {
-    let text = text.trim();
-    let instant = match OffsetDateTime::parse(text, &Rfc3339) {
-        Ok(instant) => instant,
-        Err(_) => {
-            let ago = iso_duration(text).ok_or_else(|| {
-                ToolError::invalid(format!(
-                    "since '{text}' is neither an RFC 3339 date-time (2024-05-01T08:00:00Z) nor an ISO 8601 duration back from now (PT24H, P7D)"
-                ))
-            })?;
-            OffsetDateTime::now_utc() - ago
-        }
-    };
-    let utc = instant
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .unwrap_or(instant);
-    utc.format(&Rfc3339).map_err(|error| {
-        ToolError::invalid(format!(
-            "since '{text}' cannot be written as a date: {error}"
-        ))
-    })
-}
-
-/// `P[nD][T[nH][nM][nS]]`, whole numbers only, at least one part.
-pub fn iso_duration(text: &str) -> Option<time::Duration> {
-    let rest = text.strip_prefix('P').or_else(|| text.strip_prefix('p'))?;
-    let (days, time_part) = match rest.split_once(['T', 't']) {
-        Some((days, time_part)) => (days, Some(time_part)),
-        None => (rest, None),
-    };
-    let mut total = time::Duration::ZERO;
-    let mut parts = 0;
-    let mut take = |text: &str, units: &[(char, i64)]| -> Option<()> {
-        let mut number = String::new();
-        let mut next_unit = 0;
-        for c in text.chars() {
-            if c.is_ascii_digit() {
-                number.push(c);
-                continue;
-            }
-            let position = units
-                .iter()
-                .skip(next_unit)
-                .position(|(unit, _)| unit.eq_ignore_ascii_case(&c))?
-                + next_unit;
-            let value: i64 = number.parse().ok()?;
-            total += time::Duration::seconds(value.checked_mul(units[position].1)?);
-            number.clear();
-            next_unit = position + 1;
-            parts += 1;
-        }
-        number.is_empty().then_some(())
-    };
-    take(days, &[('D', 86_400)])?;
-    if let Some(time_part) = time_part {
-        if time_part.is_empty() {
-            return None;
-        }
-        take(time_part, &[('H', 3600), ('M', 60), ('S', 1)])?;
-    }
-    (parts > 0).then_some(total)
-}
-
 /// A 404 from Microsoft, said in the caller's terms.
 pub fn not_found(error: ApiError, what: impl FnOnce() -> String) -> ToolError {
     if error.is_not_found() {
         ToolError::NotFound(what())
     } else {
         error.into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_are_iso_8601() {
-        assert_eq!(iso_duration("P7D"), Some(time::Duration::days(7)));
-        assert_eq!(iso_duration("PT24H"), Some(time::Duration::hours(24)));
-        assert_eq!(
-            iso_duration("P1DT2H30M"),
-            Some(time::Duration::minutes(1590))
-        );
-        for bad in ["7d", "P", "PT", "P1H", "PT1D", "P1.5D", "PM1"] {
-            assert_eq!(iso_duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn since_accepts_instants_and_durations() {
-        assert_eq!(
-            since("2024-05-01T08:00:00.123+02:00").expect("instant"),
-            "2024-05-01T06:00:00Z"
-        );
-        let ago = since("PT1H").expect("duration");
-        let parsed = OffsetDateTime::parse(&ago, &Rfc3339).expect("rfc 3339");
-        let age = OffsetDateTime::now_utc() - parsed;
-        assert!(
-            age >= time::Duration::minutes(59) && age <= time::Duration::minutes(61),
-            "{age}"
-        );
-        assert!(
-            since("yesterday")
-                .unwrap_err()
-                .to_string()
-                .contains("RFC 3339")
-        );
     }
 }

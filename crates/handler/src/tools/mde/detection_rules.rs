@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common;
+use crate::approvals::{Change, Plan, PlanTarget};
 use crate::clients::graph::{
     DetectionRule, DetectionRuleChange, MitreTactic, NewDetectionRule, RuleId, RuleStatus,
 };
@@ -12,7 +13,9 @@ use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
+use crate::tools::args::{Fields, Limit};
 use crate::tools::cursor;
+use crate::tools::rows::{self, ListRow, Row, Rows};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder
@@ -23,8 +26,6 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
         .tool(DeleteRule)
 }
 
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 500;
 const MAX_TEXT_CHARS: usize = 4000;
 /// Longest id this tool makes up or accepts for a new rule.
 const NEW_ID_MAX: usize = 64;
@@ -204,23 +205,43 @@ impl From<DetectionRule> for RuleSummary {
     }
 }
 
+impl ListRow for RuleSummary {
+    const COMPACT: &'static [&'static str] = &[
+        "id",
+        "display_name",
+        "status",
+        "enabled",
+        "frequency",
+        "severity",
+        "last_run",
+        "last_run_status",
+        "query",
+    ];
+    const FREE_TEXT: &'static [&'static str] = &["query"];
+    const GET_TOOL: Option<&'static str> = Some("mde_get_detection_rule");
+}
+
 struct ListRules;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Most rules to return in this call (1-500, default 50). More are reached with `cursor`.
-    limit: Option<u32>,
-    /// `next_cursor` from a previous call, to continue that listing.
+    /// Page size; more with cursor.
+    #[serde(default)]
+    limit: Limit<25, 500>,
     cursor: Option<String>,
+    /// Fields each rule carries whole: ["query"] for the whole KQL (cut in the list otherwise).
+    fields: Option<Fields<RuleSummary>>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct ListOutput {
     tenant_id: TenantId,
-    rules: Vec<RuleSummary>,
+    rules: Vec<Row<RuleSummary>>,
+    /// Which free-text fields were cut short, and where to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
     /// Present when more rules exist: pass it as `cursor` to get the next ones.
     next_cursor: Option<String>,
 }
@@ -230,15 +251,12 @@ impl Summary for ListOutput {
         let enabled = self
             .rules
             .iter()
-            .filter(|r| r.enabled == Some(true))
+            .filter(|r| r.get("enabled") == Some(&true.into()))
             .count();
-        let more = if self.next_cursor.is_some() {
-            "; more exist (use next_cursor)"
-        } else {
-            ""
-        };
+        let more = cursor::more_note(self.next_cursor.as_ref());
+        let cut = rows::cut_note(self.cut.as_ref());
         format!(
-            "{} custom detection rules in tenant {} ({enabled} enabled){more}",
+            "{} custom detection rules in tenant {} ({enabled} enabled){more}{cut}",
             self.rules.len(),
             self.tenant_id
         )
@@ -254,9 +272,9 @@ impl Tool for ListRules {
         ToolSpec {
             name: "mde_list_detection_rules",
             title: "List custom detection rules",
-            description: "Lists a tenant's Defender XDR custom detection rules: name, status (enabled, disabled, \
-                          autoDisabled), how often each runs, alert severity and the KQL query. Reading changes nothing.",
-            toolset: Toolset::Defender,
+            description: "Lists custom detection rules: name, status (enabled, disabled, autoDisabled), frequency, \
+                         alert severity, query.",
+            toolset: Toolset::DetectionRules,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -268,7 +286,7 @@ impl Tool for ListRules {
         params: ListParams,
     ) -> Result<ListOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let graph = &context.services.graph;
         let position = common::list_position(
             &tenant,
@@ -281,9 +299,12 @@ impl Tool for ListRules {
         let next_cursor = collected
             .next
             .map(|position| cursor::encode(&tenant, position));
+        let summaries = collected.items.into_iter().map(RuleSummary::from).collect();
+        let Rows { rows, cut } = rows::rows(summaries, params.fields.as_ref());
         Ok(ListOutput {
             tenant_id: tenant,
-            rules: collected.items.into_iter().map(RuleSummary::from).collect(),
+            rules: rows,
+            cut,
             next_cursor,
         })
     }
@@ -292,7 +313,6 @@ impl Tool for ListRules {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RuleRef {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The rule id (from mde_list_detection_rules), e.g. office-encoded-powershell or 7506.
     rule_id: RuleId,
@@ -332,10 +352,9 @@ impl Tool for GetRule {
         ToolSpec {
             name: "mde_get_detection_rule",
             title: "Get a custom detection rule",
-            description: "Gets one custom detection rule in full: status, query, schedule (frequency), alert template \
-                          (title, severity, MITRE tactics and techniques, entity mappings) and automated actions. Reading \
-                          changes nothing.",
-            toolset: Toolset::Defender,
+            description: "Gets one custom detection rule in full: status, query, schedule, alert template \
+                         (severity, MITRE, entity mappings) and automated actions.",
+            toolset: Toolset::DetectionRules,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -361,7 +380,6 @@ struct CreateRule;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The rule's id, unique in the tenant: letters, digits, '-', '_' and '.' (default: made from display_name,
     /// e.g. "Encoded PowerShell" gives encoded-powershell).
@@ -400,10 +418,9 @@ impl Tool for CreateRule {
         ToolSpec {
             name: "mde_create_detection_rule",
             title: "Create a custom detection rule",
-            description: "Creates a Defender XDR custom detection rule: a KQL query that runs on a schedule and raises an alert \
-                          for every row it returns, attached to the row's device. The rule takes no automated action. \
-                          Enabled rules start running at once and their alerts reach every analyst of the tenant.",
-            toolset: Toolset::Defender,
+            description: "Creates a Defender XDR custom detection rule: a scheduled KQL query raising an alert for \
+                         each row, on the row's device. No automated action; enabled rules run at once.",
+            toolset: Toolset::DetectionRules,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Admin,
         }
@@ -470,7 +487,6 @@ struct UpdateRule;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The rule id (from mde_list_detection_rules), e.g. office-encoded-powershell or 7506.
     rule_id: RuleId,
@@ -503,10 +519,9 @@ impl Tool for UpdateRule {
         ToolSpec {
             name: "mde_update_detection_rule",
             title: "Update a custom detection rule",
-            description: "Changes a custom detection rule: name, description, enabled (false pauses it), query, schedule or \
-                          alert template (title, description, severity, MITRE tactic and techniques, recommended actions). \
-                          Only the fields given change; the next run uses them.",
-            toolset: Toolset::Defender,
+            description: "Changes a custom detection rule: name, description, enabled, query, schedule or alert \
+                         template. Only the fields given change.",
+            toolset: Toolset::DetectionRules,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Admin,
         }
@@ -599,12 +614,38 @@ impl Tool for DeleteRule {
         ToolSpec {
             name: "mde_delete_detection_rule",
             title: "Delete a custom detection rule",
-            description: "Deletes a custom detection rule: it stops running and raising alerts, and its definition is gone (to \
-                          pause a rule instead, mde_update_detection_rule with enabled false). Alerts it already raised stay.",
-            toolset: Toolset::Defender,
+            description: "Deletes a custom detection rule (to pause it: mde_update_detection_rule with enabled \
+                         false). Alerts it raised stay.",
+            toolset: Toolset::DetectionRules,
             effect: Effect::Destructive { idempotent: true },
             tier: Tier::Admin,
         }
+    }
+
+    /// The rule by name with its state, read first: a rule that is not there is refused before
+    /// anyone is asked. The delete itself (`call`) reads nothing.
+    async fn plan(&self, context: &ToolContext, params: &RuleRef) -> Result<Plan, ToolError> {
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let rule = context
+            .services
+            .graph
+            .get_detection_rule(&tenant, &params.rule_id)
+            .await
+            .map_err(|error| common::not_found(error, || no_rule(&params.rule_id, &tenant)))?;
+        let state = rule
+            .status_name()
+            .unwrap_or_else(|| "unknown status".into());
+        let target = PlanTarget::new(
+            "custom detection rule",
+            rule.id.clone(),
+            rule.display_name.clone(),
+            Change::from_to(state, "deleted"),
+        )
+        .fact("runs every", rule.frequency())
+        .fact("last modified", rule.last_modified_date_time);
+        Ok(Plan::action(self.spec().title)
+            .with_targets(vec![target])
+            .note("Alerts the rule raised stay."))
     }
 
     async fn call(

@@ -4,16 +4,16 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::alerts::AlertSummary;
 use super::common;
 use crate::clients::defender::{
-    DomainStats, FileHash, FileInfo, FileStats, IndicatorType, IpStats,
+    Alert, DomainStats, FileHash, FileInfo, FileStats, IndicatorType, IpStats,
 };
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::outbound::{Api, ApiError};
 use crate::tenants::TenantId;
+use crate::tools::rows::{self, Row, Rows};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder.tool(FileInfoTool).tool(IpInfo).tool(DomainInfo)
@@ -27,7 +27,6 @@ struct FileInfoTool;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FileParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The file's SHA-1 or SHA-256 (hexadecimal). Defender documents no look-up by MD5.
     hash: FileHash,
@@ -42,7 +41,10 @@ struct FileOutput {
     /// How many alerts involve the file.
     alert_count: usize,
     /// The first 20 of them.
-    alerts: Vec<AlertSummary>,
+    alerts: Vec<Row<Alert>>,
+    /// Which free-text fields of the alerts were cut short, and where to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
 }
 
 impl Summary for FileOutput {
@@ -78,10 +80,9 @@ impl Tool for FileInfoTool {
         ToolSpec {
             name: "mde_get_file_info",
             title: "Get file information",
-            description: "Looks a file up by SHA-1 or SHA-256 (Defender does not look files up by MD5): Microsoft's verdict (clean, malware and the threat name), \
-                          signer and publisher, size and type, global prevalence, how many devices in this organisation \
-                          saw it and when, and the alerts that involve it.",
-            toolset: Toolset::Defender,
+            description: "Looks a file up by SHA-1 or SHA-256: Microsoft's verdict, signer, size, global \
+                         prevalence, devices in this organisation that saw it, and related alerts.",
+            toolset: Toolset::Entities,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -128,18 +129,17 @@ impl Tool for FileInfoTool {
             Err(error) if error.is_not_found() => None,
             Err(error) => return Err(error.into()),
         };
-        let alerts = alerts?;
+        let mut alerts = alerts?;
         let alert_count = alerts.len();
+        alerts.truncate(MAX_ALERTS);
+        let Rows { rows, cut } = rows::rows(alerts, None);
         Ok(FileOutput {
             tenant_id: tenant,
             file,
             organization,
             alert_count,
-            alerts: alerts
-                .into_iter()
-                .take(MAX_ALERTS)
-                .map(AlertSummary::from)
-                .collect(),
+            alerts: rows,
+            cut,
         })
     }
 }
@@ -175,7 +175,6 @@ struct IpInfo;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct IpParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// An IPv4 or IPv6 address.
     ip: String,
@@ -191,7 +190,7 @@ impl Tool for IpInfo {
             name: "mde_get_ip_info",
             title: "Get IP address information",
             description: "How many devices in the organisation communicated with an IP address, and when first and last.",
-            toolset: Toolset::Defender,
+            toolset: Toolset::Entities,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -223,7 +222,6 @@ struct DomainInfo;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DomainParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// A domain name such as evil.example.com (no scheme, no path).
     domain: String,
@@ -239,7 +237,7 @@ impl Tool for DomainInfo {
             name: "mde_get_domain_info",
             title: "Get domain information",
             description: "How many devices in the organisation communicated with a domain, and when first and last.",
-            toolset: Toolset::Defender,
+            toolset: Toolset::Entities,
             effect: Effect::Read,
             tier: Tier::Reader,
         }

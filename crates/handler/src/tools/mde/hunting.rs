@@ -14,13 +14,12 @@ use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
+use crate::tools::args::{Limit, MaxRows, Timespan, Window};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder.tool(RunHuntingQuery)
 }
 
-const DEFAULT_ROWS: u32 = 500;
-const MAX_ROWS: u32 = 10_000;
 const MAX_TENANTS: usize = 20;
 /// The most result JSON one call returns, shared evenly among the tenants queried.
 const MAX_RESULT_BYTES: usize = 512 * 1024;
@@ -40,10 +39,12 @@ struct HuntingParams {
     /// The KQL query over the advanced hunting tables (DeviceProcessEvents, DeviceNetworkEvents, EmailEvents,
     /// IdentityLogonEvents, AlertInfo, ...). Control commands (.drop, .alter, .ingest, ...) are refused.
     query: String,
-    /// How far back to look, an ISO 8601 duration up to P30D (e.g. PT12H, P7D); absent uses the service default.
-    timespan: Option<String>,
-    /// Most rows returned per tenant (1-10000, default 500). The result also stays under 512 KB in all.
-    max_rows: Option<u32>,
+    /// How far back to look, up to 30 days; absent uses the service default.
+    timespan: Option<Window<Timespan>>,
+    /// Most rows returned per tenant. The result also stays under 512 KB in all. The default is an answer a
+    /// context window can hold: rows of the wide hunting tables run to hundreds of bytes each.
+    #[serde(default)]
+    max_rows: Limit<10, 10_000, MaxRows>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -99,11 +100,9 @@ impl Tool for RunHuntingQuery {
         ToolSpec {
             name: "mde_run_hunting_query",
             title: "Run an advanced hunting query",
-            description: "Runs a read-only KQL advanced hunting query (Defender XDR, up to 30 days of data) in one tenant, or \
-                          the same query in several tenants (tenant_ids) with a result per tenant; a failure in one tenant \
-                          does not stop the others. Rows are capped per tenant (max_rows) and in size, and a cut result \
-                          says so. KQL control commands are refused.",
-            toolset: Toolset::Defender,
+            description: "Runs a read-only advanced hunting KQL query (30 days of data) in one tenant, or in \
+                         several (tenant_ids) with a result per tenant; a cut result says so.",
+            toolset: Toolset::Hunting,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -115,17 +114,12 @@ impl Tool for RunHuntingQuery {
         params: HuntingParams,
     ) -> Result<HuntingOutput, ToolError> {
         let query = kql_guard::check_query(&params.query)?;
-        let max_rows = params.max_rows.unwrap_or(DEFAULT_ROWS);
-        if !(1..=MAX_ROWS).contains(&max_rows) {
-            return Err(ToolError::invalid(format!(
-                "max_rows must be between 1 and {MAX_ROWS}, got {max_rows}"
-            )));
-        }
+        let max_rows = params.max_rows.get();
         let timespan = params
             .timespan
-            .as_deref()
-            .map(checked_timespan)
-            .transpose()?;
+            .map(|timespan| timespan.at_most_days(MAX_TIMESPAN_DAYS))
+            .transpose()?
+            .map(|timespan| timespan.iso8601());
         let tenants = match (params.tenant_id, params.tenant_ids) {
             (Some(_), Some(_)) => {
                 return Err(ToolError::invalid("give tenant_id or tenant_ids, not both"));
@@ -156,13 +150,7 @@ impl Tool for RunHuntingQuery {
         let runs = tenants.into_iter().map(|tenant| async move {
             let answer = graph.run_hunting_query(&tenant, query, timespan).await;
             match answer {
-                Ok(result) => capped(
-                    tenant,
-                    result.schema,
-                    result.results,
-                    max_rows as usize,
-                    budget,
-                ),
+                Ok(result) => capped(tenant, result.schema, result.results, max_rows, budget),
                 Err(error) => TenantResult {
                     tenant_id: tenant,
                     ok: false,
@@ -179,21 +167,6 @@ impl Tool for RunHuntingQuery {
             results: futures::future::join_all(runs).await,
         })
     }
-}
-
-fn checked_timespan(text: &str) -> Result<String, ToolError> {
-    let text = text.trim();
-    let duration = common::iso_duration(text).ok_or_else(|| {
-        ToolError::invalid(format!(
-            "timespan '{text}' is not an ISO 8601 duration such as PT12H or P7D"
-        ))
-    })?;
-    if duration > time::Duration::days(MAX_TIMESPAN_DAYS) {
-        return Err(ToolError::invalid(format!(
-            "timespan '{text}' is longer than advanced hunting's {MAX_TIMESPAN_DAYS} days of data"
-        )));
-    }
-    Ok(text.to_ascii_uppercase())
 }
 
 /// Keeps rows while they fit both caps, and says which cap cut them.
@@ -289,17 +262,5 @@ mod tests {
         );
         let whole = capped(tenant(), Vec::new(), rows(3), 1000, 1000);
         assert!(!whole.truncated && whole.truncation.is_none());
-    }
-
-    #[test]
-    fn timespans_are_iso_durations_within_thirty_days() {
-        assert_eq!(checked_timespan("p7d").expect("valid"), "P7D");
-        assert!(checked_timespan("7 days").is_err());
-        assert!(
-            checked_timespan("P31D")
-                .unwrap_err()
-                .to_string()
-                .contains("30 days")
-        );
     }
 }

@@ -13,7 +13,9 @@ use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
+use crate::tools::args::{Fields, Limit, Since, When};
 use crate::tools::cursor;
+use crate::tools::rows::{self, ListRow, Row, Rows};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder
@@ -23,8 +25,6 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
         .tool(AddComment)
 }
 
-const DEFAULT_LIMIT: u32 = 25;
-const MAX_LIMIT: u32 = 200;
 /// Incidents asked for per page (`$top`). Graph pages a collection with `@odata.nextLink` and
 /// treats `$top` as the page size; the list page documents no maximum, so a moderate page is
 /// asked for and the links are followed up to the caller's limit.
@@ -37,10 +37,10 @@ enum IncidentStatus {
     Active,
     InProgress,
     Resolved,
-    /// Only Microsoft Defender Experts set this (security-incident.md); it can be read and
-    /// filtered on, not set.
+    // Only Microsoft Defender Experts set this (security-incident.md); it can be read and
+    // filtered on, not set. (`//`: the `status` argument says so to the model.)
     AwaitingAction,
-    /// Merged into another incident (redirectIncidentId); set by the service.
+    // Merged into another incident (redirectIncidentId); set by the service.
     Redirected,
 }
 
@@ -78,8 +78,8 @@ enum Determination {
     MaliciousUserActivity,
     NotMalicious,
     NotEnoughDataToValidate,
-    /// `alertDetermination` member 130 in the v1.0 CSDL (the pages' prose still says
-    /// `confirmedUserActivity`, which the schema does not have).
+    // `alertDetermination` member 130 in the v1.0 CSDL (the pages' prose still says
+    // `confirmedUserActivity`, which the schema does not have).
     ConfirmedActivity,
     LineOfBusinessApplication,
     /// The pages' old spelling: read so the caller is told the current one, never sent.
@@ -137,12 +137,28 @@ impl From<&Incident> for IncidentSummary {
     }
 }
 
+impl ListRow for Incident {
+    // Enough to choose which incident to open: what, how bad, where it stands, whose it is.
+    const COMPACT: &'static [&'static str] = &[
+        "id",
+        "displayName",
+        "status",
+        "severity",
+        "classification",
+        "assignedTo",
+        "createdDateTime",
+        "lastUpdateDateTime",
+        "customTags",
+    ];
+    const FREE_TEXT: &'static [&'static str] = &["displayName", "description", "resolvingComment"];
+    const GET_TOOL: Option<&'static str> = Some("mde_get_incident");
+}
+
 struct ListIncidents;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// Only incidents in this status.
     status: Option<IncidentStatus>,
@@ -150,18 +166,24 @@ struct ListParams {
     severity: Option<IncidentSeverity>,
     /// Only incidents assigned to this user (UPN) or group.
     assigned_to: Option<String>,
-    /// Only incidents created since then: RFC 3339 (2024-05-01T08:00:00Z) or an ISO 8601 duration back from now (P7D).
-    since: Option<String>,
-    /// Most incidents to return in this call (1-200, default 25). More are reached with `cursor`.
-    limit: Option<u32>,
-    /// `next_cursor` from a previous call, to continue that listing (its filters are kept).
+    /// Only incidents created at or after this time.
+    since: Option<When<Since>>,
+    /// Page size; more with cursor.
+    #[serde(default)]
+    limit: Limit<15, 200>,
     cursor: Option<String>,
+    /// Extra fields, e.g. ["determination", "incidentWebUrl"], or ["all"].
+    /// mde_get_incident gives one incident whole, with its alerts and evidence.
+    fields: Option<Fields<Incident>>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct ListOutput {
     tenant_id: TenantId,
-    incidents: Vec<IncidentSummary>,
+    incidents: Vec<Row<Incident>>,
+    /// Which free-text fields were cut short, and where to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
     /// Present when more incidents match: pass it as `cursor` to get the next ones.
     next_cursor: Option<String>,
 }
@@ -169,8 +191,9 @@ struct ListOutput {
 impl Summary for ListOutput {
     fn summary(&self) -> String {
         let more = cursor::more_note(self.next_cursor.as_ref());
+        let cut = rows::cut_note(self.cut.as_ref());
         format!(
-            "{} incidents in tenant {}{more}",
+            "{} incidents in tenant {}{more}{cut}",
             self.incidents.len(),
             self.tenant_id
         )
@@ -186,10 +209,9 @@ impl Tool for ListIncidents {
         ToolSpec {
             name: "mde_list_incidents",
             title: "List Defender XDR incidents",
-            description: "Lists Defender XDR incidents (correlated alerts across devices, identities, mail and cloud apps): \
-                          name, status, severity, classification, owner, tags and portal link, filtered by status, \
-                          severity, owner and creation time. Paged with next_cursor.",
-            toolset: Toolset::Defender,
+            description: "Lists Defender XDR incidents (correlated alerts across devices, identities, mail, cloud \
+                         apps): name, status, severity, owner; filter by status, severity, owner, creation time.",
+            toolset: Toolset::Incidents,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -201,7 +223,7 @@ impl Tool for ListIncidents {
         params: ListParams,
     ) -> Result<ListOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let graph = &context.services.graph;
         let filtered = params.status.is_some()
             || params.severity.is_some()
@@ -221,7 +243,7 @@ impl Tool for ListIncidents {
                         .as_deref()
                         .map(|a| common::text("assigned_to", a, MAX_TEXT_CHARS))
                         .transpose()?,
-                    since: params.since.as_deref().map(common::since).transpose()?,
+                    since: params.since.as_ref().map(When::rfc3339),
                 };
                 Ok(graph.incidents_start(&filter, PAGE))
             },
@@ -230,9 +252,11 @@ impl Tool for ListIncidents {
         let next_cursor = collected
             .next
             .map(|position| cursor::encode(&tenant, position));
+        let Rows { rows, cut } = rows::rows(collected.items, params.fields.as_ref());
         Ok(ListOutput {
             tenant_id: tenant,
-            incidents: collected.items.iter().map(IncidentSummary::from).collect(),
+            incidents: rows,
+            cut,
             next_cursor,
         })
     }
@@ -386,7 +410,6 @@ struct GetIncident;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GetParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The incident id (a number, from mde_list_incidents).
     incident_id: IncidentId,
@@ -403,9 +426,9 @@ impl Tool for GetIncident {
         ToolSpec {
             name: "mde_get_incident",
             title: "Get a Defender XDR incident",
-            description: "Gets one Defender XDR incident with its comments and, by default, its alerts and their evidence \
-                          (devices, users, files, processes, IPs, URLs, mailboxes, each with verdict and remediation status).",
-            toolset: Toolset::Defender,
+            description: "Gets one Defender XDR incident with comments and, by default, its alerts and their \
+                         evidence (devices, users, files, processes, IPs, URLs, mailboxes) with verdicts.",
+            toolset: Toolset::Incidents,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -438,7 +461,6 @@ struct UpdateIncident;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The incident id (a number, from mde_list_incidents).
     incident_id: IncidentId,
@@ -470,11 +492,9 @@ impl Tool for UpdateIncident {
         ToolSpec {
             name: "mde_update_incident",
             title: "Update a Defender XDR incident",
-            description: "Updates a Defender XDR incident: status (active, inProgress, resolved), classification, \
-                          determination, owner (or unassigns it) and custom tags (replacing them). Only the fields given \
-                          change; the change is visible at once to everyone working the incident. To record why it was \
-                          resolved, add a comment with mde_add_incident_comment.",
-            toolset: Toolset::Defender,
+            description: "Updates a Defender XDR incident: status, classification, determination, owner, custom \
+                         tags (replaced). Only the fields given change. Record why with mde_add_incident_comment.",
+            toolset: Toolset::Incidents,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Responder,
         }
@@ -570,7 +590,6 @@ struct AddComment;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CommentParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The incident id (a number, from mde_list_incidents).
     incident_id: IncidentId,
@@ -605,9 +624,8 @@ impl Tool for AddComment {
         ToolSpec {
             name: "mde_add_incident_comment",
             title: "Comment on a Defender XDR incident",
-            description: "Adds a comment to a Defender XDR incident, visible to everyone working it in the Defender portal. \
-                          The API offers no way to edit or delete it afterwards.",
-            toolset: Toolset::Defender,
+            description: "Adds a comment to a Defender XDR incident, visible to everyone working it.",
+            toolset: Toolset::Incidents,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         }

@@ -1,7 +1,7 @@
 //! Custom threat indicators: list, add many in one call (validated by type first), remove by id
 //! or by value.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use futures::StreamExt;
 use schemars::JsonSchema;
@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::common;
+use crate::approvals::{Change, Plan, PlanTarget};
 use crate::clients::defender::{
     IMPORT_BATCH, ImportResult, Indicator, IndicatorAction, IndicatorFilter, IndicatorId,
     IndicatorType, NewIndicator, Severity,
@@ -18,7 +19,9 @@ use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
+use crate::tools::args::{Fields, Limit};
 use crate::tools::cursor;
+use crate::tools::rows::{self, ListRow, Row, Rows};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder
@@ -27,18 +30,36 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
         .tool(RemoveIndicators)
 }
 
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
 const MAX_PER_CALL: usize = 1000;
 const MAX_TEXT_CHARS: usize = 1000;
 const CONCURRENCY: usize = 4;
+/// Up to this many values are looked up with a filtered list each; more are matched against one
+/// read of every indicator, which costs a call per page instead of one per value.
+const LOOKUPS_BY_VALUE: usize = 10;
+/// post-ti-indicator.md, "Limitations": "There's a limit of 15,000 active indicators per tenant."
+const TENANT_INDICATORS: usize = 15_000;
+
+impl ListRow for Indicator {
+    // What is blocked or allowed, how, and until when.
+    const COMPACT: &'static [&'static str] = &[
+        "id",
+        "indicatorValue",
+        "indicatorType",
+        "action",
+        "title",
+        "severity",
+        "expirationTime",
+    ];
+    const FREE_TEXT: &'static [&'static str] = &["title", "description"];
+    // Defender has no single-indicator read; the list filtered by value gives one whole.
+    const GET_TOOL: Option<&'static str> = None;
+}
 
 struct ListIndicators;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// Only indicators of this type.
     indicator_type: Option<IndicatorType>,
@@ -51,16 +72,21 @@ struct ListParams {
     /// Retired: Defender documents no contains() on indicator titles; refused with a pointer to title_starts_with.
     #[schemars(skip)]
     title_contains: Option<String>,
-    /// Most indicators to return in this call (1-1000, default 100). More are reached with `cursor`.
-    limit: Option<u32>,
-    /// `next_cursor` from a previous call, to continue that listing (its filters are kept).
+    /// Page size; more with cursor.
+    #[serde(default)]
+    limit: Limit<25, 1000>,
     cursor: Option<String>,
+    /// Extra fields, e.g. ["description", "rbacGroupNames"], or ["all"].
+    fields: Option<Fields<Indicator>>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct ListOutput {
     tenant_id: TenantId,
-    indicators: Vec<Indicator>,
+    indicators: Vec<Row<Indicator>>,
+    /// Which free-text fields were cut short, and how to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
     /// Present when more indicators match: pass it as `cursor` to get the next ones.
     next_cursor: Option<String>,
 }
@@ -68,8 +94,9 @@ struct ListOutput {
 impl Summary for ListOutput {
     fn summary(&self) -> String {
         let more = cursor::more_note(self.next_cursor.as_ref());
+        let cut = rows::cut_note(self.cut.as_ref());
         format!(
-            "{} indicators in tenant {}{more}",
+            "{} indicators in tenant {}{more}{cut}",
             self.indicators.len(),
             self.tenant_id
         )
@@ -85,11 +112,10 @@ impl Tool for ListIndicators {
         ToolSpec {
             name: "mde_list_indicators",
             title: "List threat indicators",
-            description: "Lists a tenant's custom threat indicators (file hashes, IPs, URLs, domains, certificates) with their \
-                          action (block, audit, allow, ...), severity, expiry and device groups, filtered by type, action, \
-                          exact value or title prefix. Paged with next_cursor. Defender shows an app with Ti.ReadWrite \
-                          only the indicators it created; Ti.ReadWrite.All shows all.",
-            toolset: Toolset::Defender,
+            description: "Lists custom threat indicators (value, type, action, severity, expiry), filtered by \
+                         type, action, exact value or title prefix. An app with Ti.ReadWrite (not .All) sees only \
+                         indicators it created.",
+            toolset: Toolset::Indicators,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -101,7 +127,7 @@ impl Tool for ListIndicators {
         params: ListParams,
     ) -> Result<ListOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let defender = &context.services.defender;
         if params.title_contains.is_some() {
             // get-ti-indicators-collection.md and exposed-apis-odata-samples.md show no
@@ -142,9 +168,11 @@ impl Tool for ListIndicators {
         let next_cursor = collected
             .next
             .map(|position| cursor::encode(&tenant, position));
+        let Rows { rows, cut } = rows::rows(collected.items, params.fields.as_ref());
         Ok(ListOutput {
             tenant_id: tenant,
-            indicators: collected.items,
+            indicators: rows,
+            cut,
             next_cursor,
         })
     }
@@ -155,33 +183,31 @@ struct AddIndicators;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct IndicatorInput {
-    /// FileSha1, FileSha256, FileMd5, IpAddress, Url, DomainName or CertificateThumbprint.
+    /// Kind of value.
     indicator_type: IndicatorType,
-    /// The value: a hash in hex, a public IP address, a full http(s) URL, a domain name, or a certificate's SHA-1 thumbprint.
+    /// Hex hash, public IP, http(s) URL, domain, or certificate SHA-1 thumbprint.
     value: String,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AddParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// The indicators (1-1000), each a type and a value. All are checked first: if any is invalid, none is submitted.
+    /// The indicators (1-1000).
     indicators: Vec<IndicatorInput>,
-    /// What Defender does on a match: Block, BlockAndRemediate (files and certificates), Warn (Defender for Cloud Apps
-    /// only), Audit (needs generate_alert true) or Allowed. Alert and AlertAndBlock were retired in January 2022.
+    /// What Defender does on a match.
     action: IndicatorAction,
-    /// Title shown with every indicator and its alerts, e.g. the campaign or incident.
+    /// Title shown with the indicators and their alerts (campaign, incident).
     title: String,
     /// Longer description (defaults to the title).
     description: Option<String>,
     /// Severity of the alerts the indicators raise (default Medium).
     severity: Option<Severity>,
-    /// Whether a match raises an alert (default true, except for Allowed; must be true for Audit).
+    /// Whether a match raises an alert (default true except for Allowed).
     generate_alert: Option<bool>,
-    /// When the indicators expire, RFC 3339 (2024-12-31T00:00:00Z); absent means never.
+    /// Expiry, RFC 3339; absent: never.
     expiration_time: Option<String>,
-    /// Limit the indicators to these device groups (names); absent means all devices.
+    /// Device group names to limit them to; absent: all devices.
     device_groups: Option<Vec<String>>,
     /// What an analyst should do when an indicator matches.
     recommended_actions: Option<String>,
@@ -230,16 +256,63 @@ impl Tool for AddIndicators {
         ToolSpec {
             name: "mde_add_indicators",
             title: "Add threat indicators",
-            description: "Adds (or updates, for a value that already has one) custom threat indicators in one call: file \
-                          hashes, IPs, URLs, domains, certificates. With Block/BlockAndRemediate, Defender \
-                          blocks matching files and connections on every device in scope within minutes (remediation \
-                          quarantines the file); Allowed excludes them from detection. Values are checked by type first \
-                          (hash length and hex, public IPs only with private ranges refused, URL and domain syntax): one \
-                          bad value refuses the whole call, naming each problem. Many values go through Defender's import.",
-            toolset: Toolset::Defender,
+            description: "Adds or updates custom threat indicators (hashes, IPs, URLs, domains, certificates): Block stops \
+                          matching files and connections on every device in scope within minutes; Allowed excludes them \
+                          from detection. One invalid value refuses the whole call, naming each problem.",
+            toolset: Toolset::Indicators,
             effect: Effect::Destructive { idempotent: true },
             tier: Tier::Responder,
         }
+    }
+
+    /// Each value with its type and what happens to it: added with the action, or, where the
+    /// tenant has an indicator with the same value and type (Defender then updates it), its
+    /// current action and the new one. An app with Ti.ReadWrite (not .All) sees only the
+    /// indicators it created, so one a person made shows as added.
+    async fn plan(&self, context: &ToolContext, params: &AddParams) -> Result<Plan, ToolError> {
+        let (indicators, _) = checked_indicators(params)?;
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let wanted: Vec<Requested> = indicators
+            .iter()
+            .map(|i| Requested::Value(i.indicator_value.clone()))
+            .collect();
+        let existing = find_indicators(context, &tenant, &wanted).await?;
+        let action = params.action.as_str();
+        let mut updates = 0;
+        let targets = indicators
+            .iter()
+            .map(|new| {
+                let id = format!("{} {}", new.indicator_type.as_str(), new.indicator_value);
+                let current = existing.iter().find(|e| {
+                    e.indicator_type == new.indicator_type.as_str()
+                        && e.indicator_value.eq_ignore_ascii_case(&new.indicator_value)
+                });
+                match current {
+                    Some(current) => {
+                        updates += 1;
+                        let before = current.action.as_deref().unwrap_or("no action");
+                        PlanTarget::new("indicator", id, None, Change::from_to(before, action))
+                            .fact("existing id", Some(current.id.as_str()))
+                            .fact("title", current.title.as_deref())
+                    }
+                    None => PlanTarget::new(
+                        "indicator",
+                        id,
+                        None,
+                        Change::to(format!("added as {action}")),
+                    ),
+                }
+            })
+            .collect();
+        let mut plan =
+            Plan::action(format!("{}: {action}", self.spec().title)).with_targets(targets);
+        if updates > 0 {
+            plan = plan.note(format!(
+                "Where an indicator exists already ({updates} here), Defender updates it: its title, description, \
+                 severity, expiry and device groups become this call's."
+            ));
+        }
+        Ok(plan)
     }
 
     async fn call(&self, context: &ToolContext, params: AddParams) -> Result<AddOutput, ToolError> {
@@ -440,7 +513,6 @@ struct RemoveIndicators;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RemoveParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// Indicators to remove by id (from mde_list_indicators). Give ids or values.
     ids: Option<Vec<IndicatorId>>,
@@ -501,45 +573,94 @@ impl Tool for RemoveIndicators {
         ToolSpec {
             name: "mde_remove_indicators",
             title: "Remove threat indicators",
-            description: "Removes custom threat indicators by id or by value. What they blocked or allowed is no longer \
-                          blocked or allowed once devices receive the change (minutes). Reports per entry: removed (with \
-                          the ids), not found, or failed.",
-            toolset: Toolset::Defender,
+            description: "Removes custom threat indicators by id or value; what they blocked or allowed stops \
+                         within minutes. Reports per entry: removed, not found or failed.",
+            toolset: Toolset::Indicators,
             effect: Effect::Destructive { idempotent: true },
             tier: Tier::Responder,
         }
     }
 
-    async fn call(
+    /// Every indicator the ids and values name, with its value, type and current action, read
+    /// first: entries that name none are reported as not found, and a call where none names
+    /// one is refused before anyone is asked.
+    async fn plan(&self, context: &ToolContext, params: &RemoveParams) -> Result<Plan, ToolError> {
+        let requests = requests(params)?;
+        let tenant = common::tenant(context, params.tenant_id.as_ref())?;
+        let found = find_indicators(context, &tenant, &requests).await?;
+        let missing: Vec<&str> = requests
+            .iter()
+            .filter(|r| !found.iter().any(|i| r.names(&i.id, &i.indicator_value)))
+            .map(Requested::as_str)
+            .collect();
+        if found.is_empty() {
+            return Err(ToolError::NotFound(format!(
+                "no indicator in tenant {tenant} matches the {} given ({}); nothing to remove (mde_list_indicators lists them)",
+                if params.ids.is_some() {
+                    "ids"
+                } else {
+                    "values"
+                },
+                missing.join(", ")
+            )));
+        }
+        // An indicator named twice (by a value and its duplicate) is one target.
+        let targets: BTreeMap<String, PlanTarget> = found
+            .into_iter()
+            .map(|indicator| {
+                let before = indicator.action.as_deref().unwrap_or("no action");
+                let target = PlanTarget::new(
+                    "indicator",
+                    indicator.id.clone(),
+                    Some(indicator.indicator_value.clone()),
+                    Change::from_to(before, "removed"),
+                )
+                .fact("type", Some(indicator.indicator_type.as_str()))
+                .fact("title", indicator.title.as_deref())
+                .fact("expires", indicator.expiration_time.as_deref());
+                (indicator.id, target)
+            })
+            .collect();
+        let mut plan =
+            Plan::action(self.spec().title).with_targets(targets.into_values().collect());
+        if !missing.is_empty() {
+            plan = plan.note(format!(
+                "No indicator has {}: reported as not found, nothing is done for them.",
+                missing.join(", ")
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// Removes exactly the indicators of the approved plan (not a new reading of the values),
+    /// reported per id or value as given.
+    async fn execute(
         &self,
         context: &ToolContext,
         params: RemoveParams,
+        plan: Plan,
     ) -> Result<RemoveOutput, ToolError> {
-        let requests: Vec<Requested> = match (params.ids, params.values) {
-            (Some(_), Some(_)) => {
-                return Err(ToolError::invalid("give either ids or values, not both"));
-            }
-            (None, None) => {
-                return Err(ToolError::invalid(
-                    "nothing to remove: give ids (from mde_list_indicators) or values",
-                ));
-            }
-            (Some(ids), None) => ids.into_iter().map(Requested::Id).collect(),
-            (None, Some(values)) => values
-                .iter()
-                .map(|v| common::one_line("values entry", v, MAX_TEXT_CHARS).map(Requested::Value))
-                .collect::<Result<_, _>>()?,
-        };
-        if requests.is_empty() || requests.len() > MAX_PER_CALL {
-            return Err(ToolError::invalid(format!(
-                "give 1 to {MAX_PER_CALL} ids or values, got {}",
-                requests.len()
-            )));
-        }
+        let requests = requests(&params)?;
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        let tenant_ref = &tenant;
+        let planned = plan
+            .targets
+            .into_iter()
+            .map(|target| {
+                let id = IndicatorId::parse(&target.id)
+                    .map_err(|error| ToolError::invalid(error.to_string()))?;
+                Ok((id, target.name.unwrap_or_default()))
+            })
+            .collect::<Result<Vec<_>, ToolError>>()?;
+        let (tenant_ref, planned) = (&tenant, &planned);
         let results: Vec<Removal> = futures::stream::iter(requests)
-            .map(|request| async move { remove(context, tenant_ref, request).await })
+            .map(|request| async move {
+                let ids = planned
+                    .iter()
+                    .filter(|(id, value)| request.names(id.as_str(), value))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                remove(context, tenant_ref, request.as_str().to_string(), ids).await
+            })
             .buffered(CONCURRENCY)
             .collect()
             .await;
@@ -550,45 +671,129 @@ impl Tool for RemoveIndicators {
             removed,
         })
     }
+
+    async fn call(
+        &self,
+        context: &ToolContext,
+        params: RemoveParams,
+    ) -> Result<RemoveOutput, ToolError> {
+        let plan = self.plan(context, &params).await?;
+        self.execute(context, params, plan).await
+    }
 }
 
+/// An indicator a call names: by Defender's id, or by value (any type).
 enum Requested {
     Id(IndicatorId),
     Value(String),
 }
 
-async fn remove(context: &ToolContext, tenant: &TenantId, request: Requested) -> Removal {
+impl Requested {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Id(id) => id.as_str(),
+            Self::Value(value) => value,
+        }
+    }
+
+    /// Whether the indicator with this id and value is one this entry names. Values compare
+    /// without ASCII case: hashes are stored in lower case (see `IndicatorType::check`), and a
+    /// person may paste one in capitals.
+    fn names(&self, id: &str, value: &str) -> bool {
+        match self {
+            Self::Id(wanted) => wanted.as_str() == id,
+            Self::Value(wanted) => wanted.eq_ignore_ascii_case(value),
+        }
+    }
+}
+
+/// The ids or values of a removal, checked.
+fn requests(params: &RemoveParams) -> Result<Vec<Requested>, ToolError> {
+    let requests: Vec<Requested> = match (&params.ids, &params.values) {
+        (Some(_), Some(_)) => {
+            return Err(ToolError::invalid("give either ids or values, not both"));
+        }
+        (None, None) => {
+            return Err(ToolError::invalid(
+                "nothing to remove: give ids (from mde_list_indicators) or values",
+            ));
+        }
+        (Some(ids), None) => ids.iter().cloned().map(Requested::Id).collect(),
+        (None, Some(values)) => values
+            .iter()
+            .map(|v| common::one_line("values entry", v, MAX_TEXT_CHARS).map(Requested::Value))
+            .collect::<Result<_, _>>()?,
+    };
+    if requests.is_empty() || requests.len() > MAX_PER_CALL {
+        return Err(ToolError::invalid(format!(
+            "give 1 to {MAX_PER_CALL} ids or values, got {}",
+            requests.len()
+        )));
+    }
+    Ok(requests)
+}
+
+/// The tenant's indicators that the entries name, read only. Defender has no read of one
+/// indicator by id, so ids, and values too many to look up one by one, are matched against the
+/// whole list.
+async fn find_indicators(
+    context: &ToolContext,
+    tenant: &TenantId,
+    requested: &[Requested],
+) -> Result<Vec<Indicator>, ToolError> {
     let defender = &context.services.defender;
-    let (requested, ids) = match request {
-        Requested::Id(id) => (id.as_str().to_string(), vec![id]),
-        Requested::Value(value) => {
-            let filter = IndicatorFilter {
-                value: Some(value.clone()),
-                ..IndicatorFilter::default()
-            };
-            match defender
-                .list_indicators(tenant, defender.indicators_start(&filter), MAX_PER_CALL)
-                .await
-            {
-                Ok(found) => (
-                    value,
-                    found
-                        .items
-                        .iter()
-                        .filter_map(|i| IndicatorId::parse(&i.id).ok())
-                        .collect(),
-                ),
-                Err(error) => {
-                    return Removal {
-                        requested: value,
-                        outcome: RemoveOutcome::Failed,
-                        removed_ids: Vec::new(),
-                        detail: Some(error.to_string()),
+    let values: Option<Vec<&str>> = requested
+        .iter()
+        .map(|r| match r {
+            Requested::Value(value) => Some(value.as_str()),
+            Requested::Id(_) => None,
+        })
+        .collect();
+    let listed = match values {
+        Some(values) if values.len() <= LOOKUPS_BY_VALUE => {
+            // Owned values: a stream of borrowed ones is not provably Send inside the async trait.
+            let values: Vec<String> = values.into_iter().map(str::to_string).collect();
+            let lists: Vec<_> = futures::stream::iter(values)
+                .map(|value| async move {
+                    let filter = IndicatorFilter {
+                        value: Some(value),
+                        ..IndicatorFilter::default()
                     };
-                }
+                    defender
+                        .list_indicators(tenant, defender.indicators_start(&filter), MAX_PER_CALL)
+                        .await
+                })
+                .buffered(CONCURRENCY)
+                .collect()
+                .await;
+            let mut listed = Vec::new();
+            for list in lists {
+                listed.extend(list?.items);
             }
+            listed
+        }
+        _ => {
+            let everything = defender.indicators_start(&IndicatorFilter::default());
+            defender
+                .list_indicators(tenant, everything, TENANT_INDICATORS)
+                .await?
+                .items
         }
     };
+    Ok(listed
+        .into_iter()
+        .filter(|i| requested.iter().any(|r| r.names(&i.id, &i.indicator_value)))
+        .collect())
+}
+
+/// Deletes the indicators one entry resolved to; one Defender no longer has counts as not found.
+async fn remove(
+    context: &ToolContext,
+    tenant: &TenantId,
+    requested: String,
+    ids: Vec<IndicatorId>,
+) -> Removal {
+    let defender = &context.services.defender;
     let mut removal = Removal {
         requested,
         outcome: RemoveOutcome::NotFound,

@@ -37,7 +37,6 @@ const MAX_PATH_CHARS: usize = 1024;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TenantOnly {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
 }
 
@@ -70,10 +69,9 @@ impl Tool for ListLibrary {
         ToolSpec {
             name: "mde_list_library_files",
             title: "List live response library files",
-            description: "Lists the scripts and files in a tenant's live response library (name, description, whether a \
-                          script takes parameters and which, SHA-256, who uploaded it and when): what \
-                          mde_live_response_run_script and mde_live_response_put_file can use.",
-            toolset: Toolset::Defender,
+            description: "Lists the tenant's live response library: scripts and files that can be run or put on \
+                         devices.",
+            toolset: Toolset::LiveResponse,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -98,7 +96,6 @@ struct UploadLibrary;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UploadParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The name the file gets in the library, e.g. Collect-Triage.ps1 (scripts must be .ps1 to run).
     file_name: LibraryFileName,
@@ -139,11 +136,10 @@ impl Tool for UploadLibrary {
         ToolSpec {
             name: "mde_upload_library_file",
             title: "Upload a live response library file",
-            description: "Uploads a script or file to a tenant's live response library. Once there, any responder can run \
-                          it as SYSTEM on any device of the tenant (mde_live_response_run_script) or copy it to devices \
-                          (mde_live_response_put_file). Content is base64, at most 20 MB; override_if_exists replaces a \
-                          file of the same name.",
-            toolset: Toolset::Defender,
+            description: "Uploads a script or file (base64, up to 20 MB) to the tenant's live response library, \
+                         from where responders can run it as SYSTEM on any device. override_if_exists replaces a \
+                         same-named file.",
+            toolset: Toolset::LiveResponse,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Admin,
         }
@@ -201,7 +197,6 @@ struct DeleteLibrary;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DeleteParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The library file to delete, by name (as mde_list_library_files shows it).
     file_name: LibraryFileName,
@@ -231,9 +226,8 @@ impl Tool for DeleteLibrary {
         ToolSpec {
             name: "mde_delete_library_file",
             title: "Delete a live response library file",
-            description: "Deletes a script or file from a tenant's live response library; nobody can run or copy it to \
-                          devices afterwards, and automation that uses it breaks. Files already copied to devices stay.",
-            toolset: Toolset::Defender,
+            description: "Deletes a file from the tenant's live response library.",
+            toolset: Toolset::LiveResponse,
             effect: Effect::Destructive { idempotent: true },
             tier: Tier::Admin,
         }
@@ -284,21 +278,20 @@ impl DeviceAction for RunScript {
             name: "mde_live_response_run_script",
             title: "Run a live response script",
             description: targets!(
-                "Opens a live response session on each device and runs a PowerShell script from the tenant's live response \
-                 library, as SYSTEM, with optional arguments. The script can change anything on the device. One session per \
-                 device at a time (a running one comes back as already pending); Defender allows 10 sessions a minute and \
-                 the script times out after 10 minutes. Read its output, exit code and errors with \
-                 mde_get_live_response_result (command_index 0)."
+                "Runs a PowerShell script from the live response library on each device as SYSTEM (it can \
+                change anything); 10 sessions a minute, 10-minute timeout. Output: \
+                mde_get_live_response_result."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::LiveResponse,
             effect: Effect::Destructive { idempotent: false },
             tier: Tier::Responder,
         }
     }
 
-    fn request(&self, options: RunScriptOptions) -> Result<ActionRequest, ToolError> {
+    fn request(&self, options: &RunScriptOptions) -> Result<ActionRequest, ToolError> {
         let args = options
             .args
+            .as_deref()
             .map(|args| args.trim().to_string())
             .filter(|args| !args.is_empty());
         if let Some(args) = &args {
@@ -339,17 +332,15 @@ impl DeviceAction for PutFile {
             name: "mde_live_response_put_file",
             title: "Copy a library file to devices",
             description: targets!(
-                "Opens a live response session on each device and copies a file from the tenant's live response library to \
-                 the device's live response download folder (C:\\ProgramData\\Microsoft\\Windows Defender Advanced Threat \
-                 Protection\\Downloads on Windows). The file is not run."
+                "Copies a live response library file to each device's live response download folder; it is not run."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::LiveResponse,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         }
     }
 
-    fn request(&self, options: PutFileOptions) -> Result<ActionRequest, ToolError> {
+    fn request(&self, options: &PutFileOptions) -> Result<ActionRequest, ToolError> {
         Ok(ActionRequest::LiveResponse(vec![
             LiveResponseCommand::PutFile {
                 file_name: options.file_name.as_str().to_string(),
@@ -375,17 +366,15 @@ impl DeviceAction for GetFile {
             name: "mde_live_response_get_file",
             title: "Collect a file from devices",
             description: targets!(
-                "Opens a live response session on each device and collects a file from it (the device is not changed). When \
-                 the action has succeeded, mde_get_live_response_result (command_index 0) gives a short-lived download link \
-                 to the collected file (gzip)."
+                "Collects a file from each device (unchanged); mde_get_live_response_result then gives a download link."
             ),
-            toolset: Toolset::Defender,
+            toolset: Toolset::LiveResponse,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         }
     }
 
-    fn request(&self, options: GetFileOptions) -> Result<ActionRequest, ToolError> {
+    fn request(&self, options: &GetFileOptions) -> Result<ActionRequest, ToolError> {
         let path = options.path.trim();
         if path.is_empty()
             || path.chars().count() > MAX_PATH_CHARS
@@ -408,7 +397,6 @@ struct GetResult;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ResultParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The live response action id (a GUID).
     action_id: ActionId,
@@ -485,10 +473,9 @@ impl Tool for GetResult {
         ToolSpec {
             name: "mde_get_live_response_result",
             title: "Get a live response result",
-            description: "Reads the result of one command of a live response action: for RunScript the script's output, \
-                          exit code and errors; for GetFile a short-lived download link to the collected file. Says so \
-                          when the action has not finished yet (wait with mde_get_machine_action).",
-            toolset: Toolset::Defender,
+            description: "Reads one command's result of a live response action: script output, exit code and \
+                         errors, or a download link for a collected file. Says when the action is still running.",
+            toolset: Toolset::LiveResponse,
             effect: Effect::Read,
             tier: Tier::Responder,
         }

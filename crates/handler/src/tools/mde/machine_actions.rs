@@ -15,7 +15,9 @@ use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
+use crate::tools::args::{Fields, Limit, Since, When};
 use crate::tools::cursor;
+use crate::tools::rows::{self, ListRow, Row, Rows};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder
@@ -25,15 +27,27 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
         .tool(PackageUri)
 }
 
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 500;
+impl ListRow for MachineAction {
+    // What was done to which device, where it stands, who asked and why.
+    const COMPACT: &'static [&'static str] = &[
+        "id",
+        "type",
+        "status",
+        "machineId",
+        "computerDnsName",
+        "requestor",
+        "requestorComment",
+        "creationDateTimeUtc",
+    ];
+    const FREE_TEXT: &'static [&'static str] = &["requestorComment", "cancellationComment"];
+    const GET_TOOL: Option<&'static str> = Some("mde_get_machine_action");
+}
 
 struct ListActions;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListActionsParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// Only actions on this device (Defender machine id).
     machine_id: Option<MachineId>,
@@ -42,19 +56,24 @@ struct ListActionsParams {
     action_type: Option<ActionType>,
     /// Only actions in this status.
     status: Option<ActionStatus>,
-    /// Only actions created since then: an RFC 3339 date-time (2024-05-01T08:00:00Z) or an ISO 8601 duration back
-    /// from now (PT24H, P7D).
-    since: Option<String>,
-    /// Most actions to return in this call (1-500, default 50). More are reached with `cursor`.
-    limit: Option<u32>,
-    /// `next_cursor` from a previous call, to continue that listing (its filters are kept).
+    /// Only actions created at or after this time.
+    since: Option<When<Since>>,
+    /// Page size; more with cursor.
+    #[serde(default)]
+    limit: Limit<25, 500>,
     cursor: Option<String>,
+    /// Extra fields, e.g. ["lastUpdateDateTimeUtc", "commands"], or ["all"].
+    /// mde_get_machine_action gives one action whole.
+    fields: Option<Fields<MachineAction>>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct ListActionsOutput {
     tenant_id: TenantId,
-    actions: Vec<MachineAction>,
+    actions: Vec<Row<MachineAction>>,
+    /// Which free-text fields were cut short, and where to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
     /// Present when more actions match: pass it as `cursor` to get the next ones.
     next_cursor: Option<String>,
 }
@@ -64,11 +83,13 @@ impl Summary for ListActionsOutput {
         let pending = self
             .actions
             .iter()
-            .filter(|a| !is_settled(&a.status))
+            .filter_map(|a| a.get("status")?.as_str())
+            .filter(|status| !is_settled(status))
             .count();
         let more = cursor::more_note(self.next_cursor.as_ref());
+        let cut = rows::cut_note(self.cut.as_ref());
         format!(
-            "{} machine actions in tenant {} ({pending} pending or in progress){more}",
+            "{} machine actions in tenant {} ({pending} pending or in progress){more}{cut}",
             self.actions.len(),
             self.tenant_id
         )
@@ -84,10 +105,10 @@ impl Tool for ListActions {
         ToolSpec {
             name: "mde_list_machine_actions",
             title: "List machine actions",
-            description: "Lists Defender response actions (isolation, scans, live response, ...) with their status, who \
-                          asked and why, filtered by device, type, status and creation time. Use it to check what is \
-                          pending before acting again. Paged with next_cursor.",
-            toolset: Toolset::Defender,
+            description: "Lists Defender response actions (isolation, scans, live response...) with status, \
+                         requestor and comment, filtered by device, type, status and creation time: check what is \
+                         pending before acting again.",
+            toolset: Toolset::Response,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -99,7 +120,7 @@ impl Tool for ListActions {
         params: ListActionsParams,
     ) -> Result<ListActionsOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let defender = &context.services.defender;
         let filtered = params.machine_id.is_some()
             || params.action_type.is_some()
@@ -115,7 +136,7 @@ impl Tool for ListActions {
                     machine_id: params.machine_id.clone(),
                     action_type: params.action_type,
                     status: params.status,
-                    since: params.since.as_deref().map(common::since).transpose()?,
+                    since: params.since.as_ref().map(|since| since.rfc3339()),
                 };
                 Ok(defender.actions_start(&filter))
             },
@@ -124,9 +145,11 @@ impl Tool for ListActions {
         let next_cursor = collected
             .next
             .map(|position| cursor::encode(&tenant, position));
+        let Rows { rows, cut } = rows::rows(collected.items, params.fields.as_ref());
         Ok(ListActionsOutput {
             tenant_id: tenant,
-            actions: collected.items,
+            actions: rows,
+            cut,
             next_cursor,
         })
     }
@@ -135,7 +158,6 @@ impl Tool for ListActions {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ActionParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The machine action id (a GUID) a response action returned.
     action_id: ActionId,
@@ -174,7 +196,6 @@ struct GetAction;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GetActionParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The machine action id (a GUID) a response action returned.
     action_id: ActionId,
@@ -191,10 +212,9 @@ impl Tool for GetAction {
         ToolSpec {
             name: "mde_get_machine_action",
             title: "Get a machine action",
-            description: "Gets one Defender response action by id: type, device, status (Pending, InProgress, Succeeded, \
-                          Failed, TimeOut, Cancelled), requestor, comment, and per-command status for live response. \
-                          wait_seconds (up to 60) waits for it to finish, looking every 2 seconds.",
-            toolset: Toolset::Defender,
+            description: "Gets one Defender response action: type, device, status, requestor, comment, live \
+                         response command status. wait_seconds (up to 60) waits for it to finish.",
+            toolset: Toolset::Response,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -212,7 +232,8 @@ impl Tool for GetAction {
             )));
         }
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        let until = Instant::now() + Duration::from_secs(u64::from(wait));
+        let until =
+            Instant::now() + crate::deadline::wait_budget(Duration::from_secs(u64::from(wait)));
         let defender = &context.services.defender;
         let fetch = || async {
             defender
@@ -243,7 +264,6 @@ struct CancelAction;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CancelParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The machine action id (a GUID) to cancel.
     action_id: ActionId,
@@ -262,10 +282,9 @@ impl Tool for CancelAction {
         ToolSpec {
             name: "mde_cancel_machine_action",
             title: "Cancel a machine action",
-            description: "Cancels a Defender response action that is not yet final (Pending or InProgress), so it stops \
-                          or never runs. Defender refuses once it is Succeeded, Failed, TimeOut or Cancelled; undo a \
-                          finished action with its opposite (e.g. mde_unisolate_machines).",
-            toolset: Toolset::Defender,
+            description: "Cancels a Defender response action still Pending or InProgress; a finished one is undone \
+                         with its opposite (e.g. mde_unisolate_machines).",
+            toolset: Toolset::Response,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         }
@@ -321,10 +340,9 @@ impl Tool for PackageUri {
         ToolSpec {
             name: "mde_get_investigation_package_uri",
             title: "Get an investigation package link",
-            description: "Gives a short-lived download link to the investigation package a succeeded \
-                          mde_collect_investigation_package action produced. The link grants access to forensic data \
-                          from the device: hand it only to the analyst who needs it.",
-            toolset: Toolset::Defender,
+            description: "Gets a short-lived download link to a succeeded mde_collect_investigation_package \
+                         action's package (forensic data: share only with who needs it).",
+            toolset: Toolset::Response,
             effect: Effect::Read,
             tier: Tier::Responder,
         }

@@ -9,7 +9,9 @@ use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
+use crate::tools::args::{Fields, Limit};
 use crate::tools::cursor;
+use crate::tools::rows::{self, ListRow, Row};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder
@@ -18,8 +20,21 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
         .tool(GetLoggedOnUsers)
 }
 
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 500;
+impl ListRow for Machine {
+    // What a device is triaged by: which one, its OS, whether it reports, how exposed it is.
+    const COMPACT: &'static [&'static str] = &[
+        "id",
+        "computerDnsName",
+        "osPlatform",
+        "healthStatus",
+        "riskScore",
+        "exposureLevel",
+        "lastSeen",
+        "lastIpAddress",
+        "machineTags",
+    ];
+    const GET_TOOL: Option<&'static str> = Some("mde_get_machine");
+}
 
 struct ListMachines;
 
@@ -34,16 +49,19 @@ struct ListMachinesParams {
     /// machineTags, lastSeen, exposureLevel, onboardingStatus, lastIpAddress, healthStatus, osPlatform, riskScore,
     /// rbacGroupId (a device group by id; rbacGroupName is not filterable).
     filter: Option<String>,
-    /// Most devices to return in this call (1-500, default 50). More are reached with `cursor`.
-    limit: Option<u32>,
-    /// `next_cursor` from a previous call, to continue that listing (its filter is kept).
+    /// Page size; more with cursor.
+    #[serde(default)]
+    limit: Limit<15, 500>,
     cursor: Option<String>,
+    /// Extra fields, e.g. ["osBuild", "rbacGroupName"], or ["all"].
+    /// mde_get_machine gives one device whole.
+    fields: Option<Fields<Machine>>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct ListMachinesOutput {
     tenant_id: TenantId,
-    machines: Vec<Machine>,
+    machines: Vec<Row<Machine>>,
     /// Present when more devices match: pass it as `cursor` to get the next ones.
     next_cursor: Option<String>,
 }
@@ -68,9 +86,9 @@ impl Tool for ListMachines {
         ToolSpec {
             name: "mde_list_machines",
             title: "List Defender devices",
-            description: "Lists devices onboarded to Defender for Endpoint in a tenant, optionally filtered with OData \
-                          (health, OS, risk, exposure, name, IP, device group). Paged: returns next_cursor when more match.",
-            toolset: Toolset::Defender,
+            description: "Lists devices onboarded to Defender for Endpoint, optionally filtered with OData \
+                         (health, OS, risk, exposure, name, IP, device group).",
+            toolset: Toolset::Devices,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -82,7 +100,7 @@ impl Tool for ListMachines {
         params: ListMachinesParams,
     ) -> Result<ListMachinesOutput, ToolError> {
         let tenant = common::tenant(context, params.tenant_id.as_ref())?;
-        let limit = common::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let defender = &context.services.defender;
         let position = common::list_position(
             &tenant,
@@ -105,7 +123,7 @@ impl Tool for ListMachines {
             .map(|position| cursor::encode(&tenant, position));
         Ok(ListMachinesOutput {
             tenant_id: tenant,
-            machines: collected.items,
+            machines: rows::rows(collected.items, params.fields.as_ref()).rows,
             next_cursor,
         })
     }
@@ -116,7 +134,6 @@ struct GetMachine;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GetMachineParams {
-    /// Tenant of the device (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// Defender machine id (40 hexadecimal characters), as returned by mde_list_machines.
     machine_id: MachineId,
@@ -152,7 +169,7 @@ impl Tool for GetMachine {
             name: "mde_get_machine",
             title: "Get a Defender device",
             description: "Gets one device by its Defender machine id: name, OS, health, onboarding, risk, exposure, last seen, IPs, device group and tags.",
-            toolset: Toolset::Defender,
+            toolset: Toolset::Devices,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -224,9 +241,9 @@ impl Tool for GetLoggedOnUsers {
         ToolSpec {
             name: "mde_get_logged_on_users",
             title: "Users who logged on to a device",
-            description: "Lists the users Defender saw logging on to a device (account, domain, SID, first and last seen, \
-                          logon types, domain admin): who to contact, and whose credentials may be exposed on it.",
-            toolset: Toolset::Defender,
+            description: "Lists users Defender saw logging on to a device (account, first and last seen, logon \
+                         types, domain admin): whom to contact, whose credentials may be exposed.",
+            toolset: Toolset::Devices,
             effect: Effect::Read,
             tier: Tier::Reader,
         }

@@ -5,10 +5,7 @@ macro_rules! targets {
     ($text:expr) => {
         concat!(
             $text,
-            " Targets: machine_ids, or an OData filter with max_devices (preview: true lists the devices and does nothing). \
-             comment (why) is required and recorded in Defender. Returns at once, per device: done with the action id, \
-             already pending, failed with Defender's reason, unconfirmed (sent, answer lost, never re-sent) or not started \
-             (rate-limit budget: pass remaining_machine_ids to continue). wait_seconds (up to 60) waits for the actions to finish."
+            " Reports each device's outcome; an action whose answer was lost is never re-sent."
         )
     };
 }

@@ -25,12 +25,15 @@ use time::format_description::well_known::Rfc3339;
 use super::workbooks::create_workbook;
 use super::{Target, target};
 use crate::clients::arm::{ArmName, GroupResource, OperationOutcome, WorkspaceResource};
+use crate::kql_guard;
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::outbound::{Collected, ListPosition};
 use crate::storage::{JsonBlobStore, StorageError};
 use crate::tenants::TenantId;
+use crate::tools::args::Limit;
+use crate::tools::rows;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder.tool(Export).tool(ListBackups).tool(RestoreBackup)
@@ -283,9 +286,7 @@ struct Export;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExportParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// What to export (default all): analytics_rules, automation_rules, watchlists, functions, saved_queries, workbooks.
     include: Option<Vec<Kind>>,
@@ -334,10 +335,10 @@ impl Tool for Export {
         ToolSpec {
             name: "sentinel_export",
             title: "Back up a Sentinel workspace's configuration",
-            description: "Exports a Sentinel workspace's analytics rules, automation rules, watchlists with items, saved functions, saved \
-                          queries and workbooks to this server's blob storage (container sentinel-backups), with a manifest of counts and \
-                          SHA-256 hashes. Changes nothing in the workspace; restore with sentinel_restore_backup.",
-            toolset: Toolset::Sentinel,
+            description: "Backs up a workspace's analytics and automation rules, watchlists, saved functions and \
+                         queries, and workbooks to this server's storage, with a hashed manifest. Restore with \
+                         sentinel_restore_backup.",
+            toolset: Toolset::SentinelBackups,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         }
@@ -442,12 +443,12 @@ struct ListBackups;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListBackupsParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// Only backups of this workspace.
     workspace: Option<String>,
-    /// Most backups to return, newest first (1-200, default 50).
-    limit: Option<u32>,
+    /// Most backups to return, newest first.
+    #[serde(default)]
+    limit: Limit<20, 200>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -463,6 +464,8 @@ struct BackupInfo {
 struct ListBackupsOutput {
     tenant_id: TenantId,
     backups: Vec<BackupInfo>,
+    /// How many complete backups there are; more than listed when the limit cut the list.
+    total_complete: usize,
     /// Backups that never got their manifest (an export that failed part-way); they cannot be restored.
     incomplete: Vec<String>,
 }
@@ -479,7 +482,8 @@ impl Summary for ListBackupsOutput {
         } else {
             format!(", {} incomplete", self.incomplete.len())
         };
-        format!("{} backups{incomplete}{newest}", self.backups.len())
+        let first = rows::first_note(self.backups.len(), self.total_complete, "workspace");
+        format!("{} backups{first}{incomplete}{newest}", self.total_complete)
     }
 }
 
@@ -493,7 +497,7 @@ impl Tool for ListBackups {
             name: "sentinel_list_backups",
             title: "List Sentinel configuration backups",
             description: "Lists the backups sentinel_export made for a tenant (optionally one workspace), newest first, with what each holds.",
-            toolset: Toolset::Sentinel,
+            toolset: Toolset::SentinelBackups,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -508,7 +512,7 @@ impl Tool for ListBackups {
             .services
             .tenants
             .resolve(params.tenant_id.as_ref())?;
-        let limit = super::limit(params.limit, 50, 200)?;
+        let limit = params.limit.get();
         let prefix = match &params.workspace {
             Some(name) => format!(
                 "{}/{}/",
@@ -540,6 +544,7 @@ impl Tool for ListBackups {
         };
         // Newest first across workspaces: the last path segment is the UTC timestamp.
         complete.sort_by(|a, b| b.rsplit('/').next().cmp(&a.rsplit('/').next()));
+        let total_complete = complete.len();
         let mut backups = Vec::new();
         for folder in complete.into_iter().take(limit) {
             if let Some((manifest, _)) = store
@@ -563,6 +568,7 @@ impl Tool for ListBackups {
         Ok(ListBackupsOutput {
             tenant_id: tenant.tenant_id.clone(),
             backups,
+            total_complete,
             incomplete,
         })
     }
@@ -573,7 +579,6 @@ struct RestoreBackup;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RestoreParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// The backup to restore (backup_id from sentinel_export or sentinel_list_backups).
     backup_id: String,
@@ -670,10 +675,9 @@ impl Tool for RestoreBackup {
         ToolSpec {
             name: "sentinel_restore_backup",
             title: "Restore a Sentinel configuration backup",
-            description: "Re-creates what a sentinel_export backup holds (analytics rules, automation rules, watchlists with items, saved \
-                          functions and queries, workbooks) in its workspace or another one of the tenant. File hashes are checked first; \
-                          anything that already exists is left untouched and reported.",
-            toolset: Toolset::Sentinel,
+            description: "Re-creates a sentinel_export backup's content in its workspace or another of the tenant, \
+                         after checking file hashes; what already exists is left untouched and reported.",
+            toolset: Toolset::SentinelBackups,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Admin,
         }
@@ -741,6 +745,20 @@ impl Tool for RestoreBackup {
             }
             files.push((file.kind, document.as_array().cloned().unwrap_or_default()));
         }
+        // Items are restored one by one and a failure does not stop the rest, so a control
+        // command found on the way would leave a restore half done; and a backup that carries
+        // one is not to be trusted in any part. So all of its KQL is checked first.
+        let refused: Vec<String> = files
+            .iter()
+            .flat_map(|(kind, resources)| resources.iter().flat_map(|r| kql_refusals(*kind, r)))
+            .collect();
+        if !refused.is_empty() {
+            return Err(ToolError::invalid(format!(
+                "backup {backup_id} holds KQL that this server refuses to send; nothing was restored: {}; \
+                 include can restore the other kinds without these",
+                refused.join("; ")
+            )));
+        }
         let mut results = BTreeMap::new();
         for (kind, resources) in files {
             let mut report = KindReport::default();
@@ -756,6 +774,47 @@ impl Tool for RestoreBackup {
             results,
         })
     }
+}
+
+/// Why one backed-up item must not be restored: each piece of KQL it would write that the
+/// guard refuses, named by kind, display name and id. Analytics rules (scheduled and NRT) and
+/// saved searches carry `query`; a function also `functionParameters`, which the service puts
+/// into the function's declaration, so it is KQL as much as the body; workbooks carry queries
+/// in their content. Automation rules and watchlists carry none.
+fn kql_refusals(kind: Kind, resource: &Value) -> Vec<String> {
+    let what = match kind {
+        Kind::AnalyticsRules => "analytics rule",
+        Kind::Functions => "saved function",
+        Kind::SavedQueries => "saved query",
+        Kind::Workbooks => "workbook",
+        Kind::AutomationRules | Kind::Watchlists => return Vec::new(),
+    };
+    let p = &resource["properties"];
+    let label = format!(
+        "{what} '{}' ({})",
+        p["displayName"].as_str().unwrap_or_default(),
+        resource["name"].as_str().unwrap_or_default()
+    );
+    if kind == Kind::Workbooks {
+        // Without content the item fails on its own when restored, and writes nothing.
+        let refusals = p["serializedData"]
+            .as_str()
+            .map(super::workbooks::query_refusals)
+            .unwrap_or_default();
+        return refusals
+            .into_iter()
+            .map(|refusal| format!("{label}: {refusal}"))
+            .collect();
+    }
+    ["query", "functionParameters"]
+        .into_iter()
+        .filter_map(|field| {
+            let text = p[field].as_str()?;
+            kql_guard::check_stored_query(text)
+                .err()
+                .map(|refusal| format!("{label} {field}: {refusal}"))
+        })
+        .collect()
 }
 
 fn kind_key(kind: Kind) -> String {
@@ -902,8 +961,8 @@ async fn restore_workbook(
             ))
         })
     };
-    let mut properties =
-        json!({"displayName": text("displayName")?, "serializedData": text("serializedData")?});
+    let serialized_data = text("serializedData")?;
+    let mut properties = json!({"displayName": text("displayName")?});
     if let Some(description) = p["description"].as_str() {
         properties["description"] = json!(description);
     }
@@ -916,6 +975,7 @@ async fn restore_workbook(
         context,
         target,
         id,
+        &serialized_data,
         properties,
         resource["tags"].as_object(),
     )

@@ -108,9 +108,7 @@ struct ListDcrs;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListDcrsParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// true lists every DCR in the workspace's subscription; by default only those sending to the workspace.
     all: Option<bool>,
@@ -143,9 +141,9 @@ impl Tool for ListDcrs {
         ToolSpec {
             name: "sentinel_list_dcrs",
             title: "List data collection rules",
-            description: "Lists the data collection rules that send data to a Sentinel workspace (or all in its subscription): streams, \
-                          output tables, transformations, endpoints.",
-            toolset: Toolset::Sentinel,
+            description: "Lists data collection rules sending to a workspace (or all in its subscription): \
+                         streams, output tables, transformations, endpoints.",
+            toolset: Toolset::SentinelDataCollection,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -187,9 +185,7 @@ impl Tool for ListDcrs {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DcrParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The data collection rule's name (from sentinel_list_dcrs).
     name: ArmName,
@@ -248,9 +244,9 @@ impl Tool for GetDcr {
         ToolSpec {
             name: "sentinel_get_dcr",
             title: "Get a data collection rule",
-            description: "Gets one data collection rule in full: stream declarations, data sources, destinations, data flows with their \
-                          transformations, endpoint and immutable id.",
-            toolset: Toolset::Sentinel,
+            description: "Gets one data collection rule in full: streams, data sources, destinations, data flows \
+                         with transformations, endpoint, immutable id.",
+            toolset: Toolset::SentinelDataCollection,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -313,9 +309,7 @@ struct CreateDcr;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateDcrParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Name of the new rule (created in the workspace's resource group).
     name: ArmName,
@@ -360,10 +354,9 @@ impl Tool for CreateDcr {
         ToolSpec {
             name: "sentinel_create_dcr",
             title: "Create a data collection rule for a custom table",
-            description: "Creates a data collection rule that receives a custom stream (declared from the table's columns) and routes it \
-                          through a KQL transformation into an existing custom (_CL) table of the workspace, via a DCE or its own endpoint. \
-                          Returns the ingestion URL to send data to.",
-            toolset: Toolset::Sentinel,
+            description: "Creates a data collection rule routing a custom stream through a KQL transformation into \
+                         an existing _CL table, via a DCE or its own endpoint; returns the ingestion URL.",
+            toolset: Toolset::SentinelDataCollection,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Admin,
         }
@@ -483,9 +476,7 @@ struct UpdateTransformation;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateTransformationParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The data collection rule's name.
     name: ArmName,
@@ -531,9 +522,9 @@ impl Tool for UpdateTransformation {
         ToolSpec {
             name: "sentinel_update_dcr_transformation",
             title: "Change a data collection rule's transformation",
-            description: "Replaces the KQL transformation of one data flow of a data collection rule. The rule is re-read and written back \
-                          with the etag read as If-Match, so a concurrent change the service detects is reported rather than overwritten (best effort: the data collection API does not document If-Match).",
-            toolset: Toolset::Sentinel,
+            description: "Replaces the KQL transformation of one data flow of a data collection rule, written back \
+                         with the etag read so a concurrent change is reported, not overwritten.",
+            toolset: Toolset::SentinelDataCollection,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Admin,
         }
@@ -653,9 +644,8 @@ struct ListDces;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListDcesParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace. Its subscription is listed.
+    /// Workspace (from sentinel_list_workspaces). Its subscription is listed.
     workspace: Option<String>,
 }
 
@@ -687,7 +677,7 @@ impl Tool for ListDces {
             name: "sentinel_list_dces",
             title: "List data collection endpoints",
             description: "Lists the data collection endpoints in a Sentinel workspace's subscription: ingestion URL, network access, immutable id.",
-            toolset: Toolset::Sentinel,
+            toolset: Toolset::SentinelDataCollection,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -733,9 +723,7 @@ struct CreateDce;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateDceParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Name of the new endpoint (created in the workspace's resource group and region).
     name: ArmName,
@@ -769,9 +757,9 @@ impl Tool for CreateDce {
         ToolSpec {
             name: "sentinel_create_dce",
             title: "Create a data collection endpoint",
-            description: "Creates a data collection endpoint in the workspace's resource group and region, to receive logs for data \
-                          collection rules. Refuses a name that exists.",
-            toolset: Toolset::Sentinel,
+            description: "Creates a data collection endpoint in the workspace's resource group and region; an \
+                         existing name is refused.",
+            toolset: Toolset::SentinelDataCollection,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Admin,
         }
@@ -876,7 +864,7 @@ impl Tool for ListAssociations {
             name: "sentinel_list_dcr_associations",
             title: "List a data collection rule's associations",
             description: "Lists the machines and other resources a data collection rule is associated with (the sources it collects from).",
-            toolset: Toolset::Sentinel,
+            toolset: Toolset::SentinelDataCollection,
             effect: Effect::Read,
             tier: Tier::Reader,
         }

@@ -225,11 +225,11 @@ impl Tool for HealthCheck {
         ToolSpec {
             name: "sentinel_health_check",
             title: "Sentinel health check",
-            description: "Checks Sentinel workspaces of one tenant or of every tenant (scope all): reachable through ARM, newest ingestion and tables \
-                          silent for 24 hours, analytics rules enabled vs total, open incidents by severity. depth=detailed adds each key \
-                          table's freshness, rules failing in the last day, the oldest and unassigned open incidents, and ingestion drops or \
-                          spikes. A failing check is reported per workspace, not as a failure of the call.",
-            toolset: Toolset::Sentinel,
+            description: "Checks Sentinel workspaces of one tenant or all (scope all): ARM reachability, newest \
+                         ingestion and tables silent for 24 h, rules enabled, open incidents by severity; depth \
+                         detailed adds table freshness, failing rules, oldest and unassigned incidents, ingestion \
+                         anomalies.",
+            toolset: Toolset::SentinelWorkspaces,
             effect: Effect::Read,
             tier: Tier::Reader,
         }

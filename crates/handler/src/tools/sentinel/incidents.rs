@@ -14,7 +14,9 @@ use crate::mcp::{
 };
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
+use crate::tools::args::{Fields, Limit, Since, When};
 use crate::tools::cursor;
+use crate::tools::rows::{self, ListRow, Row, Rows};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder
@@ -25,8 +27,6 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
         .tool(ListComments)
 }
 
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 200;
 const MAX_COMMENT_CHARS: usize = 30_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -144,6 +144,22 @@ impl From<&Incident> for IncidentInfo {
     }
 }
 
+impl ListRow for IncidentInfo {
+    // Enough to choose which incident to open: what, how bad, where it stands, whose it is.
+    const COMPACT: &'static [&'static str] = &[
+        "incident_id",
+        "number",
+        "title",
+        "severity",
+        "status",
+        "owner",
+        "created",
+        "alerts",
+    ];
+    const FREE_TEXT: &'static [&'static str] = &["title"];
+    const GET_TOOL: Option<&'static str> = Some("sentinel_get_incident");
+}
+
 fn describe(i: &IncidentInfo) -> String {
     format!(
         "incident {} '{}': {}, {}, {}",
@@ -222,31 +238,35 @@ struct ListIncidents;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListIncidentsParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Only these statuses (New, Active, Closed).
     status: Option<Vec<Status>>,
     /// Only these severities (High, Medium, Low, Informational).
     severity: Option<Vec<Severity>>,
-    /// Only incidents created at or after this time (RFC 3339, e.g. 2025-05-01T00:00:00Z).
-    created_after: Option<String>,
+    /// Only incidents created at or after this time.
+    since: Option<When<Since>>,
     /// An extra OData $filter ANDed with the above, e.g. `properties/owner/userPrincipalName eq 'ana@contoso.com'`.
     filter: Option<String>,
     /// newest (default), oldest, last_modified or number.
     order_by: Option<Order>,
-    /// Most incidents to return (1-200, default 50). More are reached with `cursor`.
-    limit: Option<u32>,
-    /// `next_cursor` from a previous call, to continue that listing (its filters and order are kept).
+    /// Page size; more with cursor.
+    #[serde(default)]
+    limit: Limit<20, 200>,
     cursor: Option<String>,
+    /// Extra fields, e.g. ["labels", "classification"], or ["all"].
+    /// sentinel_get_incident gives one incident whole, with its alerts and entities.
+    fields: Option<Fields<IncidentInfo>>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct ListIncidentsOutput {
     tenant_id: TenantId,
     workspace: String,
-    incidents: Vec<IncidentInfo>,
+    incidents: Vec<Row<IncidentInfo>>,
+    /// Which free-text fields were cut short, and where to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
     /// Present when more incidents match: pass it as `cursor` to get the next ones.
     next_cursor: Option<String>,
 }
@@ -254,8 +274,9 @@ struct ListIncidentsOutput {
 impl Summary for ListIncidentsOutput {
     fn summary(&self) -> String {
         let more = cursor::more_note(self.next_cursor.as_ref());
+        let cut = rows::cut_note(self.cut.as_ref());
         format!(
-            "{} incidents in {}{more}",
+            "{} incidents in {}{more}{cut}",
             self.incidents.len(),
             self.workspace
         )
@@ -286,21 +307,8 @@ fn incident_filter(params: &ListIncidentsParams) -> Result<Option<String>, ToolE
             severities.iter().map(|s| format!("{s:?}")).collect(),
         ));
     }
-    if let Some(after) = &params.created_after {
-        let when = time::OffsetDateTime::parse(
-            after.trim(),
-            &time::format_description::well_known::Rfc3339,
-        )
-        .map_err(|_| {
-            ToolError::invalid(format!(
-                "created_after '{after}' is not an RFC 3339 time such as 2025-05-01T00:00:00Z"
-            ))
-        })?;
-        clauses.push(format!(
-            "properties/createdTimeUtc ge {}",
-            when.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
-        ));
+    if let Some(since) = &params.since {
+        clauses.push(format!("properties/createdTimeUtc ge {}", since.rfc3339()));
     }
     if let Some(filter) = &params.filter {
         clauses.push(format!("({})", one_line("filter", filter, 2000)?));
@@ -317,9 +325,9 @@ impl Tool for ListIncidents {
         ToolSpec {
             name: "sentinel_list_incidents",
             title: "List Sentinel incidents",
-            description: "Lists Sentinel incidents of a workspace, filtered by status, severity, creation time or an OData filter, ordered \
-                          newest/oldest/last modified/number, paged with a cursor.",
-            toolset: Toolset::Sentinel,
+            description: "Lists a workspace's Sentinel incidents, filtered by status, severity, creation time or \
+                         OData, ordered newest, oldest, last modified or by number.",
+            toolset: Toolset::SentinelIncidents,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -335,10 +343,10 @@ impl Tool for ListIncidents {
             params.tenant_id.as_ref(),
             params.workspace.as_deref(),
         )?;
-        let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let filtered = params.status.is_some()
             || params.severity.is_some()
-            || params.created_after.is_some()
+            || params.since.is_some()
             || params.filter.is_some()
             || params.order_by.is_some();
         if params.cursor.is_some() && filtered {
@@ -367,10 +375,13 @@ impl Tool for ListIncidents {
             limit,
         )
         .await?;
+        let summaries = incidents.iter().map(IncidentInfo::from).collect();
+        let Rows { rows, cut } = rows::rows(summaries, params.fields.as_ref());
         Ok(ListIncidentsOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
-            incidents: incidents.iter().map(IncidentInfo::from).collect(),
+            incidents: rows,
+            cut,
             next_cursor,
         })
     }
@@ -379,9 +390,7 @@ impl Tool for ListIncidents {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct IncidentParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The incident's number (e.g. 4711) or id (GUID).
     incident: String,
@@ -456,9 +465,9 @@ impl Tool for GetIncident {
         ToolSpec {
             name: "sentinel_get_incident",
             title: "Get a Sentinel incident",
-            description: "Gets one Sentinel incident by number or id, with its alerts (name, severity, product, times) and entities \
-                          (accounts, hosts, IPs, files ...), tactics and classification.",
-            toolset: Toolset::Sentinel,
+            description: "Gets one Sentinel incident by number or id, with its alerts, entities (accounts, hosts, \
+                         IPs, files), tactics and classification.",
+            toolset: Toolset::SentinelIncidents,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -535,9 +544,7 @@ struct UpdateIncident;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateIncidentParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The incident's number (e.g. 4711) or id (GUID).
     incident: String,
@@ -767,10 +774,10 @@ impl Tool for UpdateIncident {
         ToolSpec {
             name: "sentinel_update_incident",
             title: "Update a Sentinel incident",
-            description: "Changes a Sentinel incident: status (closing needs a classification and reason), severity, owner (assign by UPN \
-                          or unassign), labels. The incident is re-read and written back only if nobody changed it in between (etag); a \
-                          concurrent change is reported, never overwritten.",
-            toolset: Toolset::Sentinel,
+            description: "Changes a Sentinel incident: status (closing needs classification and reason), severity, \
+                         owner, labels. Written only if nobody changed it meanwhile (etag); a conflict is \
+                         reported.",
+            toolset: Toolset::SentinelIncidents,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Responder,
         }
@@ -849,9 +856,7 @@ struct AddComment;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AddCommentParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The incident's number (e.g. 4711) or id (GUID).
     incident: String,
@@ -865,6 +870,12 @@ struct CommentInfo {
     message: String,
     author: Option<String>,
     created: Option<String>,
+}
+
+impl ListRow for CommentInfo {
+    const COMPACT: &'static [&'static str] = &["comment_id", "message", "author", "created"];
+    const FREE_TEXT: &'static [&'static str] = &["message"];
+    const GET_TOOL: Option<&'static str> = None;
 }
 
 impl From<IncidentComment> for CommentInfo {
@@ -910,7 +921,7 @@ impl Tool for AddComment {
             name: "sentinel_add_incident_comment",
             title: "Comment on a Sentinel incident",
             description: "Adds a comment to a Sentinel incident (by number or id), e.g. triage findings or the reason for a decision.",
-            toolset: Toolset::Sentinel,
+            toolset: Toolset::SentinelIncidents,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         }
@@ -966,16 +977,17 @@ struct ListComments;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListCommentsParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The incident's number (e.g. 4711) or id (GUID).
     incident: String,
-    /// Most comments to return (1-200, default 50). More are reached with `cursor`.
-    limit: Option<u32>,
+    /// Page size; more with cursor.
+    #[serde(default)]
+    limit: Limit<20, 200>,
     /// `next_cursor` from a previous call for the same incident.
     cursor: Option<String>,
+    /// ["message"] for each comment's whole text (cut in the list otherwise).
+    fields: Option<Fields<CommentInfo>>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -983,19 +995,20 @@ struct ListCommentsOutput {
     tenant_id: TenantId,
     workspace: String,
     incident_id: String,
-    comments: Vec<CommentInfo>,
+    comments: Vec<Row<CommentInfo>>,
+    /// Which comments were cut short, and how to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
+    /// Present when more comments exist: pass it as `cursor` to get the next ones.
     next_cursor: Option<String>,
 }
 
 impl Summary for ListCommentsOutput {
     fn summary(&self) -> String {
-        let more = if self.next_cursor.is_some() {
-            "; more (use next_cursor)"
-        } else {
-            ""
-        };
+        let more = cursor::more_note(self.next_cursor.as_ref());
+        let cut = rows::cut_note(self.cut.as_ref());
         format!(
-            "{} comments on incident {}{more}",
+            "{} comments on incident {}{more}{cut}",
             self.comments.len(),
             self.incident_id
         )
@@ -1011,8 +1024,8 @@ impl Tool for ListComments {
         ToolSpec {
             name: "sentinel_list_incident_comments",
             title: "List a Sentinel incident's comments",
-            description: "Lists the comments on a Sentinel incident (by number or id): text, author, time; paged with a cursor.",
-            toolset: Toolset::Sentinel,
+            description: "Lists the comments on a Sentinel incident (by number or id): text, author, time.",
+            toolset: Toolset::SentinelIncidents,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -1028,7 +1041,7 @@ impl Tool for ListComments {
             params.tenant_id.as_ref(),
             params.workspace.as_deref(),
         )?;
-        let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let id = resolve_incident(context, &target, &params.incident).await?;
         read_incident(context, &target, &id).await?;
         let arm = &context.services.arm;
@@ -1042,11 +1055,14 @@ impl Tool for ListComments {
             limit,
         )
         .await?;
+        let comments = comments.into_iter().map(CommentInfo::from).collect();
+        let Rows { rows, cut } = rows::rows(comments, params.fields.as_ref());
         Ok(ListCommentsOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
             incident_id: id.to_string(),
-            comments: comments.into_iter().map(CommentInfo::from).collect(),
+            comments: rows,
+            cut,
             next_cursor,
         })
     }

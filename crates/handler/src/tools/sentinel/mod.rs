@@ -106,18 +106,6 @@ pub fn find_workspace<'a>(
     }
 }
 
-/// Checks an optional limit against its range.
-pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<usize, ToolError> {
-    let value = value.unwrap_or(default);
-    if (1..=max).contains(&value) {
-        Ok(value as usize)
-    } else {
-        Err(ToolError::invalid(format!(
-            "limit must be between 1 and {max}, got {value}"
-        )))
-    }
-}
-
 /// One page of an ARM list for a tool: from the start URL, or from a cursor a previous call
 /// returned for the same list. The next cursor is bound to the tenant.
 pub async fn page<T: DeserializeOwned>(

@@ -64,7 +64,7 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
                      hosts: SecurityEvent | where Computer has '<host>' | summarize count() by EventID, Activity; \
                      accounts: SigninLogs | where UserPrincipalName =~ '<upn>' | project TimeGenerated, IPAddress, Location, ResultType, AppDisplayName; \
                      IPs: CommonSecurityLog | where SourceIP == '<ip>' or DestinationIP == '<ip>' | summarize count() by DeviceAction, DestinationPort.\n\
-                     4. sentinel_list_incidents ({scope}, created_after a week before this incident) to find related incidents with the same entities or title.\n\
+                     4. sentinel_list_incidents ({scope}, since a week before this incident) to find related incidents with the same entities or title.\n\
                      5. sentinel_list_watchlists and sentinel_get_watchlist_items for watchlists such as high value assets or VIP users: does the incident touch them?\n\
                      6. If a device is involved, follow the device-investigation prompt for it (Defender for Endpoint tools).\n\
                      Then give: a verdict (true positive, benign positive, false positive, or undetermined) with the evidence for it, the scope (which hosts and accounts), \

@@ -4,37 +4,34 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{one_line, target};
+use super::target;
 use crate::clients::log_analytics::Column;
 use crate::kql_guard;
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
+use crate::tools::args::{Limit, MaxRows, Timespan, Window};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder.tool(RunQuery)
 }
-
-const DEFAULT_ROWS: u32 = 100;
-const MAX_ROWS: u32 = 1000;
 
 struct RunQuery;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RunQueryParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The KQL query, e.g. `SigninLogs | where ResultType != '0' | summarize count() by UserPrincipalName`.
     /// Control commands (.drop, .alter, .set, .ingest ...) are refused.
     query: String,
-    /// Time range as ISO 8601: a duration such as PT1H, P1D (default), P7D, or an interval start/end.
-    timespan: Option<String>,
-    /// Most rows to return (1-1000, default 100); the output says when more matched.
-    max_rows: Option<u32>,
+    /// How far back the query looks, ending now (default 1 day).
+    timespan: Option<Window<Timespan>>,
+    /// Most rows to return; the output says when more matched.
+    #[serde(default)]
+    max_rows: Limit<10, 1000, MaxRows>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -65,7 +62,10 @@ impl Summary for RunQueryOutput {
     fn summary(&self) -> String {
         let more = match (&self.partial_error, self.truncated) {
             (Some(error), _) => format!(" (PARTIAL result, Log Analytics says: {error})"),
-            (None, true) => " (truncated: more rows matched)".to_string(),
+            (None, true) => {
+                " (truncated: more rows matched; raise max_rows or summarize in the query)"
+                    .to_string()
+            }
             (None, false) => String::new(),
         };
         format!(
@@ -87,9 +87,9 @@ impl Tool for RunQuery {
         ToolSpec {
             name: "sentinel_run_query",
             title: "Run a KQL query on a Sentinel workspace",
-            description: "Runs a read-only KQL query on a Sentinel (Log Analytics) workspace over a time range (ISO 8601, default P1D) and \
-                          returns up to max_rows rows as objects, saying when more matched. KQL control commands are refused.",
-            toolset: Toolset::Sentinel,
+            description: "Runs a read-only KQL query on a Sentinel (Log Analytics) workspace over a time window \
+                         (default 1 day) and returns up to max_rows rows, saying when more matched.",
+            toolset: Toolset::SentinelQuery,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -106,19 +106,10 @@ impl Tool for RunQuery {
             params.workspace.as_deref(),
         )?;
         let query = kql_guard::check_query(&params.query)?;
-        let timespan = match params.timespan {
-            None => "P1D".to_string(),
-            Some(text) => {
-                let text = one_line("timespan", &text, 100)?;
-                if !(text.starts_with('P') || text.contains('/')) {
-                    return Err(ToolError::invalid(format!(
-                        "timespan '{text}' is not ISO 8601: use a duration such as PT1H, P1D or P7D, or start/end"
-                    )));
-                }
-                text
-            }
-        };
-        let max_rows = super::limit(params.max_rows, DEFAULT_ROWS, MAX_ROWS)?;
+        let timespan = params
+            .timespan
+            .map_or_else(|| "P1D".to_string(), |timespan| timespan.iso8601());
+        let max_rows = params.max_rows.get();
         // One row past the cap tells whether more matched without fetching everything.
         let capped = format!(
             "{}\n| take {}",

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Target, target};
+use crate::approvals::{Change, Plan, PlanTarget};
 use crate::clients::arm::{AlertRule, AlertRuleTemplate, ArmName, WorkspaceResource};
 use crate::kql_guard;
 use crate::mcp::{
@@ -13,6 +14,8 @@ use crate::mcp::{
 };
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
+use crate::tools::args::{Fields, Limit};
+use crate::tools::rows::{self, ListRow, Row, Rows};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder
@@ -26,8 +29,6 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
 
 /// Workspaces hold hundreds of rules and Content Hub a few thousand templates; all are read, then filtered.
 const MAX_READ: usize = 5000;
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 500;
 /// Template properties a rule created from the template takes over (those the rule's kind
 /// declares are kept, see [`RuleKind::writable`]).
 const FROM_TEMPLATE: &[&str] = &[
@@ -226,18 +227,44 @@ impl From<AlertRule> for RuleInfo {
     }
 }
 
+impl ListRow for RuleInfo {
+    const COMPACT: &'static [&'static str] =
+        &["rule_id", "kind", "display_name", "enabled", "severity"];
+    const FREE_TEXT: &'static [&'static str] = &["display_name"];
+    const GET_TOOL: Option<&'static str> = Some("sentinel_get_analytics_rule");
+}
+
+impl ListRow for TemplateInfo {
+    const COMPACT: &'static [&'static str] = &[
+        "template_id",
+        "kind",
+        "display_name",
+        "severity",
+        "tactics",
+        "rules_created",
+    ];
+    const FREE_TEXT: &'static [&'static str] = &["display_name"];
+    // Templates have no get tool; the list with `search` and `fields` shows one whole.
+    const GET_TOOL: Option<&'static str> = None;
+}
+
 fn describe(rule: &RuleInfo) -> String {
     format!(
         "{} rule '{}' ({}), {}",
         rule.kind.as_deref().unwrap_or("?"),
         rule.display_name.as_deref().unwrap_or(&rule.rule_id),
         rule.rule_id,
-        match rule.enabled {
-            Some(true) => "enabled",
-            Some(false) => "disabled",
-            None => "always on",
-        }
+        state(rule)
     )
+}
+
+/// Whether the rule runs; kinds without `enabled` always do.
+fn state(rule: &RuleInfo) -> &'static str {
+    match rule.enabled {
+        Some(true) => "enabled",
+        Some(false) => "disabled",
+        None => "always on",
+    }
 }
 
 struct ListRules;
@@ -245,9 +272,7 @@ struct ListRules;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListRulesParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Only rules of this kind: Scheduled, NRT, Fusion, MicrosoftSecurityIncidentCreation, MLBehaviorAnalytics, ThreatIntelligence.
     kind: Option<String>,
@@ -255,15 +280,22 @@ struct ListRulesParams {
     enabled: Option<bool>,
     /// Only rules whose display name contains this text (case-insensitive).
     name_contains: Option<String>,
-    /// Most rules to return (1-500, default 100); the output gives the total that matched.
-    limit: Option<u32>,
+    /// Most rules to return; the output gives the total that matched.
+    #[serde(default)]
+    limit: Limit<30, 500>,
+    /// Extra fields, e.g. ["tactics", "template_id"], or ["all"].
+    /// sentinel_get_analytics_rule gives one rule whole, with its query.
+    fields: Option<Fields<RuleInfo>>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct ListRulesOutput {
     tenant_id: TenantId,
     workspace: String,
-    rules: Vec<RuleInfo>,
+    rules: Vec<Row<RuleInfo>>,
+    /// Which free-text fields were cut short, and where to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
     total_matching: usize,
     enabled: usize,
     disabled: usize,
@@ -271,13 +303,14 @@ struct ListRulesOutput {
 
 impl Summary for ListRulesOutput {
     fn summary(&self) -> String {
-        let cut = if self.total_matching > self.rules.len() {
-            format!(" (first {})", self.rules.len())
-        } else {
-            String::new()
-        };
+        let first = rows::first_note(
+            self.rules.len(),
+            self.total_matching,
+            "kind, enabled or name_contains",
+        );
+        let cut = rows::cut_note(self.cut.as_ref());
         format!(
-            "{} analytics rules in {} ({} enabled, {} disabled){cut}",
+            "{} analytics rules in {} ({} enabled, {} disabled){first}{cut}",
             self.total_matching, self.workspace, self.enabled, self.disabled
         )
     }
@@ -292,9 +325,9 @@ impl Tool for ListRules {
         ToolSpec {
             name: "sentinel_list_analytics_rules",
             title: "List Sentinel analytics rules",
-            description: "Lists the analytics rules of a Sentinel workspace (id, kind, name, enabled, severity, tactics, template), \
-                          filtered by kind, enabled state or name.",
-            toolset: Toolset::Sentinel,
+            description: "Lists a workspace's analytics rules (id, kind, name, enabled, severity), filtered by \
+                         kind, enabled state or name.",
+            toolset: Toolset::SentinelRules,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -310,7 +343,7 @@ impl Tool for ListRules {
             params.tenant_id.as_ref(),
             params.workspace.as_deref(),
         )?;
-        let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let arm = &context.services.arm;
         let all = arm
             .list::<AlertRule>(
@@ -350,10 +383,13 @@ impl Tool for ListRules {
         let enabled = matching.iter().filter(|r| r.enabled == Some(true)).count();
         let disabled = matching.iter().filter(|r| r.enabled == Some(false)).count();
         let total_matching = matching.len();
+        let page = matching.into_iter().take(limit).collect();
+        let Rows { rows, cut } = rows::rows(page, params.fields.as_ref());
         Ok(ListRulesOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
-            rules: matching.into_iter().take(limit).collect(),
+            rules: rows,
+            cut,
             total_matching,
             enabled,
             disabled,
@@ -364,9 +400,7 @@ impl Tool for ListRules {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RuleParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The rule id (a GUID, as sentinel_list_analytics_rules returns it).
     rule_id: ArmName,
@@ -427,7 +461,7 @@ impl Tool for GetRule {
             name: "sentinel_get_analytics_rule",
             title: "Get a Sentinel analytics rule",
             description: "Gets one analytics rule with all its properties: query, schedule, threshold, tactics, entity mappings, incident settings.",
-            toolset: Toolset::Sentinel,
+            toolset: Toolset::SentinelRules,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -459,9 +493,7 @@ struct CreateRule;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateRuleParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Create from this template (an id from sentinel_list_rule_templates). Give this or definition.
     template_id: Option<ArmName>,
@@ -502,9 +534,9 @@ impl Tool for CreateRule {
         ToolSpec {
             name: "sentinel_create_analytics_rule",
             title: "Create a Sentinel analytics rule",
-            description: "Creates a Scheduled or NRT analytics rule in a Sentinel workspace, from a rule template id or from a full \
-                          definition, optionally overriding name, severity and enabled state. The query is checked before it is sent.",
-            toolset: Toolset::Sentinel,
+            description: "Creates a Scheduled or NRT analytics rule from a template id or a full definition, \
+                         optionally overriding name, severity and enabled; the query is checked first.",
+            toolset: Toolset::SentinelRules,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Admin,
         }
@@ -675,9 +707,7 @@ struct SetRuleEnabled;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SetRuleEnabledParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The rule id (a GUID, as sentinel_list_analytics_rules returns it).
     rule_id: ArmName,
@@ -711,9 +741,9 @@ impl Tool for SetRuleEnabled {
         ToolSpec {
             name: "sentinel_set_analytics_rule_enabled",
             title: "Enable or disable a Sentinel analytics rule",
-            description: "Enables or disables one analytics rule. The rule is re-read and written back only if nobody changed it in \
-                          between (etag); a concurrent change is reported, never overwritten.",
-            toolset: Toolset::Sentinel,
+            description: "Enables or disables an analytics rule, written only if nobody changed it meanwhile \
+                         (etag).",
+            toolset: Toolset::SentinelRules,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Admin,
         }
@@ -790,12 +820,41 @@ impl Tool for DeleteRule {
         ToolSpec {
             name: "sentinel_delete_analytics_rule",
             title: "Delete a Sentinel analytics rule",
-            description: "Deletes one analytics rule from a Sentinel workspace and reports what it was. Confirm the rule with the person \
-                          first; disabling it (sentinel_set_analytics_rule_enabled) is the reversible alternative.",
-            toolset: Toolset::Sentinel,
+            description: "Deletes an analytics rule and reports what it was; disabling it \
+                         (sentinel_set_analytics_rule_enabled) is the reversible alternative.",
+            toolset: Toolset::SentinelRules,
             effect: Effect::Destructive { idempotent: true },
             tier: Tier::Admin,
         }
+    }
+
+    /// The rule by name, kind and state, read first: a rule that is not there is refused
+    /// before anyone is asked. `call` reads it again for its report.
+    async fn plan(&self, context: &ToolContext, params: &RuleParams) -> Result<Plan, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
+        let rule = rule_info(&read_rule(context, &target, &params.rule_id).await?)?;
+        let kind = match &rule.kind {
+            Some(kind) => format!("{kind} analytics rule"),
+            None => "analytics rule".into(),
+        };
+        let planned = PlanTarget::new(
+            &kind,
+            rule.rule_id.clone(),
+            rule.display_name.clone(),
+            Change::from_to(state(&rule), "deleted"),
+        )
+        .fact("severity", rule.severity)
+        .fact("last modified", rule.last_modified);
+        Ok(Plan::action(format!(
+            "{} in workspace {}",
+            self.spec().title,
+            target.workspace.workspace_name
+        ))
+        .with_targets(vec![planned]))
     }
 
     async fn call(
@@ -831,9 +890,7 @@ struct ListTemplates;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListTemplatesParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Only templates of this kind (Scheduled, NRT, Fusion, ...).
     kind: Option<String>,
@@ -841,8 +898,11 @@ struct ListTemplatesParams {
     search: Option<String>,
     /// Only templates with this tactic, e.g. CredentialAccess.
     tactic: Option<String>,
-    /// Most templates to return (1-500, default 100); the output gives the total that matched.
-    limit: Option<u32>,
+    /// Most templates to return; the output gives the total that matched.
+    #[serde(default)]
+    limit: Limit<20, 500>,
+    /// Extra fields, e.g. ["required_connectors"], or ["all"].
+    fields: Option<Fields<TemplateInfo>>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -863,21 +923,22 @@ struct TemplateInfo {
 struct ListTemplatesOutput {
     tenant_id: TenantId,
     workspace: String,
-    templates: Vec<TemplateInfo>,
+    templates: Vec<Row<TemplateInfo>>,
+    /// Which free-text fields were cut short, and how to read them whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut: Option<String>,
     total_matching: usize,
 }
 
 impl Summary for ListTemplatesOutput {
     fn summary(&self) -> String {
-        let cut = if self.total_matching > self.templates.len() {
-            format!(
-                " (first {}; narrow with search, kind or tactic)",
-                self.templates.len()
-            )
-        } else {
-            String::new()
-        };
-        format!("{} rule templates{cut}", self.total_matching)
+        let first = rows::first_note(
+            self.templates.len(),
+            self.total_matching,
+            "search, kind or tactic",
+        );
+        let cut = rows::cut_note(self.cut.as_ref());
+        format!("{} rule templates{first}{cut}", self.total_matching)
     }
 }
 
@@ -890,9 +951,9 @@ impl Tool for ListTemplates {
         ToolSpec {
             name: "sentinel_list_rule_templates",
             title: "List Sentinel analytics rule templates",
-            description: "Lists the analytics rule templates installed in a Sentinel workspace (id, kind, name, severity, tactics, required \
-                          data connectors, rules already created from each), searchable; create a rule from one with sentinel_create_analytics_rule.",
-            toolset: Toolset::Sentinel,
+            description: "Lists a workspace's analytics rule templates (id, kind, name, severity, rules made from \
+                         each), searchable; sentinel_create_analytics_rule makes a rule from one.",
+            toolset: Toolset::SentinelRules,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -908,7 +969,7 @@ impl Tool for ListTemplates {
             params.tenant_id.as_ref(),
             params.workspace.as_deref(),
         )?;
-        let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let arm = &context.services.arm;
         let all = arm
             .list::<AlertRuleTemplate>(
@@ -965,10 +1026,13 @@ impl Tool for ListTemplates {
             })
             .collect();
         let total_matching = matching.len();
+        let page = matching.into_iter().take(limit).collect();
+        let Rows { rows, cut } = rows::rows(page, params.fields.as_ref());
         Ok(ListTemplatesOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
-            templates: matching.into_iter().take(limit).collect(),
+            templates: rows,
+            cut,
             total_matching,
         })
     }

@@ -8,12 +8,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{OperationReport, Target, operation_wait, target};
+use crate::approvals::{self, Change, PlanTarget};
 use crate::clients::arm::{ArmName, LogTable, TableColumn, WorkspaceResource};
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
+use crate::tools::args::{Fields, Limit};
+use crate::tools::rows::{self, ListRow, Row};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder
@@ -26,8 +29,6 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
 
 /// A workspace has a few hundred tables at most; all are read, then filtered.
 const MAX_TABLES: usize = 5000;
-const DEFAULT_LIMIT: u32 = 200;
-const MAX_LIMIT: u32 = 1000;
 const COLUMN_TYPES: &[&str] = &[
     "string", "int", "long", "real", "boolean", "dateTime", "guid", "dynamic",
 ];
@@ -90,6 +91,17 @@ impl From<&LogTable> for TableInfo {
     }
 }
 
+impl ListRow for TableInfo {
+    const COMPACT: &'static [&'static str] = &[
+        "name",
+        "table_type",
+        "plan",
+        "retention_in_days",
+        "total_retention_in_days",
+    ];
+    const GET_TOOL: Option<&'static str> = Some("sentinel_get_table");
+}
+
 fn retention_text(t: &TableInfo) -> String {
     format!(
         "{}: {} plan, {} days interactive, {} days total",
@@ -109,35 +121,35 @@ struct ListTables;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListTablesParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Only tables whose name contains this text (case-insensitive).
     name_contains: Option<String>,
     /// Only custom (_CL) tables.
     custom_only: Option<bool>,
-    /// Most tables to return (1-1000, default 200); the output gives the total that matched.
-    limit: Option<u32>,
+    /// Most tables to return, by name; the output gives the total that matched.
+    #[serde(default)]
+    limit: Limit<30, 1000>,
+    /// Extra fields, e.g. ["archive_retention_in_days"], or ["all"].
+    fields: Option<Fields<TableInfo>>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct ListTablesOutput {
     tenant_id: TenantId,
     workspace: String,
-    tables: Vec<TableInfo>,
+    tables: Vec<Row<TableInfo>>,
     /// How many tables matched; more than returned when the limit cut the list.
     total_matching: usize,
 }
 
 impl Summary for ListTablesOutput {
     fn summary(&self) -> String {
-        let cut = if self.total_matching > self.tables.len() {
-            format!(" (first {}; narrow with name_contains)", self.tables.len())
-        } else {
-            String::new()
-        };
-        format!("{} tables in {}{cut}", self.total_matching, self.workspace)
+        let first = rows::first_note(self.tables.len(), self.total_matching, "name_contains");
+        format!(
+            "{} tables in {}{first}",
+            self.total_matching, self.workspace
+        )
     }
 }
 
@@ -150,9 +162,9 @@ impl Tool for ListTables {
         ToolSpec {
             name: "sentinel_list_tables",
             title: "List Log Analytics tables",
-            description: "Lists the tables of a Sentinel workspace with type (Microsoft or custom), plan (Analytics, Basic, Auxiliary) and \
-                          interactive, total and archive retention; filter by name or to custom tables.",
-            toolset: Toolset::Sentinel,
+            description: "Lists a workspace's tables: type (Microsoft or custom), plan, interactive and total \
+                         retention; filter by name or to custom tables.",
+            toolset: Toolset::SentinelTables,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -168,7 +180,7 @@ impl Tool for ListTables {
             params.tenant_id.as_ref(),
             params.workspace.as_deref(),
         )?;
-        let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let arm = &context.services.arm;
         let all = arm
             .list::<LogTable>(
@@ -195,7 +207,7 @@ impl Tool for ListTables {
         Ok(ListTablesOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
-            tables: matching,
+            tables: rows::rows(matching, params.fields.as_ref()).rows,
             total_matching,
         })
     }
@@ -206,9 +218,7 @@ struct GetTable;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TableParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Table name, e.g. SigninLogs or AppAudit_CL.
     table: ArmName,
@@ -264,9 +274,9 @@ impl Tool for GetTable {
         ToolSpec {
             name: "sentinel_get_table",
             title: "Get a Log Analytics table",
-            description: "Gets one table of a Sentinel workspace: plan, interactive retention, total retention (with the archive part), \
-                          whether they follow the workspace default, the last plan change, and the columns.",
-            toolset: Toolset::Sentinel,
+            description: "Gets one workspace table: plan, interactive and total retention (and whether they are \
+                         the workspace default), last plan change, columns.",
+            toolset: Toolset::SentinelTables,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -373,9 +383,7 @@ struct ColumnParam {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateTableParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Name of the new custom table; must end with _CL (e.g. AppAudit_CL).
     table: ArmName,
@@ -401,9 +409,9 @@ impl Tool for CreateTable {
         ToolSpec {
             name: "sentinel_create_table",
             title: "Create a custom Log Analytics table",
-            description: "Creates a custom table (name ending _CL) with a column schema, plan and retention in a Sentinel workspace, and \
-                          waits for Azure to finish. Refuses a name that already exists (use sentinel_update_table).",
-            toolset: Toolset::Sentinel,
+            description: "Creates a custom table (name ending _CL) with columns, plan and retention, and waits for \
+                         Azure; an existing name is refused (use sentinel_update_table).",
+            toolset: Toolset::SentinelTables,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Admin,
         }
@@ -537,9 +545,7 @@ struct UpdateTable;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateTableParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Table name, e.g. SigninLogs or AppAudit_CL.
     table: ArmName,
@@ -562,9 +568,9 @@ impl Tool for UpdateTable {
         ToolSpec {
             name: "sentinel_update_table",
             title: "Change a table's plan or retention",
-            description: "Changes a Log Analytics table's plan (Analytics, Basic, Auxiliary; once a week) and/or interactive and total \
-                          retention, waits for Azure to finish, and reports the table before and after.",
-            toolset: Toolset::Sentinel,
+            description: "Changes a table's plan (Analytics, Basic, Auxiliary; once a week) and/or retention, \
+                         waits for Azure, and reports the table before and after.",
+            toolset: Toolset::SentinelTables,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Admin,
         }
@@ -668,9 +674,7 @@ struct DeleteTable;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DeleteTableParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The custom table to delete (name ending _CL). Its data is deleted with it.
     table: ArmName,
@@ -687,12 +691,46 @@ impl Tool for DeleteTable {
         ToolSpec {
             name: "sentinel_delete_table",
             title: "Delete a custom Log Analytics table",
-            description: "Deletes a custom (_CL) table and all its data from a Sentinel workspace and waits for Azure to finish. \
-                          Microsoft tables are refused. Confirm the table with the person first: this cannot be undone.",
-            toolset: Toolset::Sentinel,
+            description: "Deletes a custom (_CL) table and all its data (Microsoft tables are refused); cannot be \
+                         undone.",
+            toolset: Toolset::SentinelTables,
             effect: Effect::Destructive { idempotent: true },
             tier: Tier::Admin,
         }
+    }
+
+    /// The table with its plan and retention, read first: a Microsoft table or one that is not
+    /// there is refused before anyone is asked. `call` reads it again for its report.
+    async fn plan(
+        &self,
+        context: &ToolContext,
+        params: &DeleteTableParams,
+    ) -> Result<approvals::Plan, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
+        custom_table(&params.table)?;
+        operation_wait(params.wait_seconds)?;
+        let table = TableInfo::from(&read_table(context, &target, &params.table).await?);
+        let days = |days: Option<i64>| days.map(|d| format!("{d} days"));
+        let planned = PlanTarget::new(
+            "custom table",
+            table.name,
+            None,
+            Change::to("deleted with its data"),
+        )
+        .fact("plan", table.plan)
+        .fact("retention", days(table.retention_in_days))
+        .fact("total retention", days(table.total_retention_in_days));
+        Ok(approvals::Plan::action(format!(
+            "{} in workspace {}",
+            self.spec().title,
+            target.workspace.workspace_name
+        ))
+        .with_targets(vec![planned])
+        .note("The table's data is deleted with it; this cannot be undone."))
     }
 
     async fn call(
@@ -705,12 +743,7 @@ impl Tool for DeleteTable {
             params.tenant_id.as_ref(),
             params.workspace.as_deref(),
         )?;
-        if !params.table.as_str().ends_with("_CL") {
-            return Err(ToolError::invalid(format!(
-                "only custom tables (names ending _CL) can be deleted; '{}' is not one",
-                params.table
-            )));
-        }
+        custom_table(&params.table)?;
         let wait = operation_wait(params.wait_seconds)?;
         let before = TableInfo::from(&read_table(context, &target, &params.table).await?);
         let arm = &context.services.arm;
@@ -733,5 +766,16 @@ impl Tool for DeleteTable {
             after: None,
             before: Some(before),
         })
+    }
+}
+
+/// Only custom tables may be deleted: a Microsoft table is refused by name.
+fn custom_table(table: &ArmName) -> Result<(), ToolError> {
+    if table.as_str().ends_with("_CL") {
+        Ok(())
+    } else {
+        Err(ToolError::invalid(format!(
+            "only custom tables (names ending _CL) can be deleted; '{table}' is not one"
+        )))
     }
 }

@@ -11,23 +11,20 @@ use crate::mcp::{
 };
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
+use crate::tools::args::Limit;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder.tool(ListWatchlists).tool(GetWatchlistItems)
 }
 
 const MAX_WATCHLISTS: usize = 1000;
-const DEFAULT_ITEMS: u32 = 100;
-const MAX_ITEMS: u32 = 1000;
 
 struct ListWatchlists;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListWatchlistsParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
 }
 
@@ -74,7 +71,7 @@ impl Tool for ListWatchlists {
             name: "sentinel_list_watchlists",
             title: "List Sentinel watchlists",
             description: "Lists the watchlists of a Sentinel workspace: alias (as _GetWatchlist uses it), name, description, search key, source.",
-            toolset: Toolset::Sentinel,
+            toolset: Toolset::SentinelQuery,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -130,14 +127,13 @@ struct GetWatchlistItems;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GetWatchlistItemsParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The watchlist alias (from sentinel_list_watchlists).
     alias: ArmName,
-    /// Most items to return (1-1000, default 100). More are reached with `cursor`.
-    limit: Option<u32>,
+    /// Page size; more with cursor.
+    #[serde(default)]
+    limit: Limit<50, 1000>,
     /// `next_cursor` from a previous call for the same watchlist.
     cursor: Option<String>,
 }
@@ -184,8 +180,8 @@ impl Tool for GetWatchlistItems {
         ToolSpec {
             name: "sentinel_get_watchlist_items",
             title: "Get a Sentinel watchlist's items",
-            description: "Returns the items of one watchlist (each item's columns and values), paged with a cursor.",
-            toolset: Toolset::Sentinel,
+            description: "Returns the items of one watchlist, each with its columns and values.",
+            toolset: Toolset::SentinelQuery,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -201,7 +197,7 @@ impl Tool for GetWatchlistItems {
             params.tenant_id.as_ref(),
             params.workspace.as_deref(),
         )?;
-        let limit = super::limit(params.limit, DEFAULT_ITEMS, MAX_ITEMS)?;
+        let limit = params.limit.get();
         let arm = &context.services.arm;
         if params.cursor.is_none() {
             let url = arm.workspace_url(

@@ -8,12 +8,16 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{Target, one_line, target};
+use crate::approvals::{Change, Plan, PlanTarget};
 use crate::clients::arm::{ArmName, GroupResource, Workbook, Workspace, WorkspaceResource};
+use crate::kql_guard;
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
+use crate::tools::args::Limit;
+use crate::tools::rows;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder
@@ -25,8 +29,6 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
 }
 
 const MAX_READ: usize = 2000;
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 500;
 /// The format tag of an exported definition, so an import knows what it reads.
 const DEFINITION_FORMAT: &str = "sentinel-workbook/1";
 /// Workbook content larger than this is refused on import (the service's own limit is about 1 MB per workbook body).
@@ -109,14 +111,13 @@ struct ListWorkbooks;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListWorkbooksParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// Only workbooks whose name contains this text (case-insensitive).
     name_contains: Option<String>,
-    /// Most workbooks to return (1-500, default 100); the output gives the total that matched.
-    limit: Option<u32>,
+    /// Most workbooks to return; the output gives the total that matched.
+    #[serde(default)]
+    limit: Limit<50, 500>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -135,8 +136,9 @@ impl Summary for ListWorkbooksOutput {
             .filter_map(|w| w.display_name.as_deref())
             .take(10)
             .collect();
+        let first = rows::first_note(self.workbooks.len(), self.total_matching, "name_contains");
         format!(
-            "{} Sentinel workbooks in {}: {}",
+            "{} Sentinel workbooks in {}{first}: {}",
             self.total_matching,
             self.workspace,
             names.join(", ")
@@ -154,7 +156,7 @@ impl Tool for ListWorkbooks {
             name: "sentinel_list_workbooks",
             title: "List Sentinel workbooks",
             description: "Lists the saved Sentinel workbooks of a workspace (id, name, description, last modified).",
-            toolset: Toolset::Sentinel,
+            toolset: Toolset::SentinelWorkbooks,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -170,7 +172,7 @@ impl Tool for ListWorkbooks {
             params.tenant_id.as_ref(),
             params.workspace.as_deref(),
         )?;
-        let limit = super::limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = params.limit.get();
         let arm = &context.services.arm;
         let ws = target.workspace;
         let source = ws.resource_path();
@@ -209,9 +211,7 @@ impl Tool for ListWorkbooks {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct WorkbookParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// The workbook id (a GUID, from sentinel_list_workbooks).
     workbook_id: ArmName,
@@ -242,18 +242,95 @@ impl Summary for GetWorkbookOutput {
     }
 }
 
+/// A query in a workbook's content, with where it is, so a refusal can name it.
+struct WorkbookQuery<'a> {
+    /// The nearest `name` on the way down: the step's (`query - 2`) or the parameter's.
+    owner: Option<&'a str>,
+    /// JSON pointer to the query (RFC 6901), unique where names may repeat or be missing.
+    pointer: String,
+    text: &'a str,
+}
+
+impl WorkbookQuery<'_> {
+    fn describe(&self) -> String {
+        match self.owner {
+            Some(owner) => format!("the query of '{owner}' ({})", self.pointer),
+            None => format!("the query at {}", self.pointer),
+        }
+    }
+}
+
 /// Every `query` in the workbook's steps, however deeply groups nest them.
-fn queries(value: &Value, out: &mut Vec<String>) {
+fn queries<'a>(value: &'a Value) -> Vec<WorkbookQuery<'a>> {
+    let mut found = Vec::new();
+    collect_queries(value, None, &mut String::new(), &mut found);
+    found
+}
+
+/// `pointer` is the path to `value`, grown and cut back on the way down, so that a pointer is
+/// only copied for a node that holds a query.
+fn collect_queries<'a>(
+    value: &'a Value,
+    owner: Option<&'a str>,
+    pointer: &mut String,
+    out: &mut Vec<WorkbookQuery<'a>>,
+) {
+    let depth = pointer.len();
     match value {
         Value::Object(map) => {
-            if let Some(Value::String(query)) = map.get("query") {
-                out.push(query.clone());
+            let owner = map.get("name").and_then(Value::as_str).or(owner);
+            if let Some(Value::String(text)) = map.get("query") {
+                out.push(WorkbookQuery {
+                    owner,
+                    pointer: format!("{pointer}/query"),
+                    text,
+                });
             }
-            map.values().for_each(|v| queries(v, out));
+            for (key, v) in map {
+                pointer.push('/');
+                for c in key.chars() {
+                    match c {
+                        '~' => pointer.push_str("~0"),
+                        '/' => pointer.push_str("~1"),
+                        c => pointer.push(c),
+                    }
+                }
+                collect_queries(v, owner, pointer, out);
+                pointer.truncate(depth);
+            }
         }
-        Value::Array(items) => items.iter().for_each(|v| queries(v, out)),
+        Value::Array(items) => {
+            for (index, v) in items.iter().enumerate() {
+                pointer.push('/');
+                pointer.push_str(&index.to_string());
+                collect_queries(v, owner, pointer, out);
+                pointer.truncate(depth);
+            }
+        }
         _ => {}
     }
+}
+
+/// Why workbook content must not be written: each of its queries the KQL guard refuses, named
+/// with the guard's reason, or that it is not JSON, so its queries cannot be found. Empty when
+/// it may be written.
+pub(super) fn query_refusals(serialized_data: &str) -> Vec<String> {
+    let content: Value = match serde_json::from_str(serialized_data) {
+        Ok(content) => content,
+        Err(e) => {
+            return vec![format!(
+                "the content is not JSON ({e}), so its queries cannot be checked; workbook content is Notebook JSON"
+            )];
+        }
+    };
+    queries(&content)
+        .iter()
+        .filter_map(|q| {
+            kql_guard::check_stored_query(q.text)
+                .err()
+                .map(|refusal| format!("{}: {refusal}", q.describe()))
+        })
+        .collect()
 }
 
 #[async_trait::async_trait]
@@ -265,9 +342,9 @@ impl Tool for GetWorkbook {
         ToolSpec {
             name: "sentinel_get_workbook",
             title: "Get a Sentinel workbook",
-            description: "Gets one Sentinel workbook: name, description, last change, number of steps and the KQL queries it runs \
-                          (sentinel_export_workbook returns the full content).",
-            toolset: Toolset::Sentinel,
+            description: "Gets one workbook: name, description, last change, step count and the KQL queries it \
+                         runs (full content: sentinel_export_workbook).",
+            toolset: Toolset::SentinelWorkbooks,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -290,14 +367,13 @@ impl Tool for GetWorkbook {
             .clone()
             .unwrap_or_default();
         let content: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-        let mut found = Vec::new();
-        queries(&content, &mut found);
+        let found = queries(&content);
         Ok(GetWorkbookOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
             workbook: WorkbookInfo::from(&workbook),
             steps: content["items"].as_array().map_or(0, Vec::len),
-            queries: found,
+            queries: found.iter().map(|q| q.text.to_string()).collect(),
             content_bytes: data.len(),
         })
     }
@@ -350,9 +426,9 @@ impl Tool for ExportWorkbook {
         ToolSpec {
             name: "sentinel_export_workbook",
             title: "Export a Sentinel workbook",
-            description: "Exports one Sentinel workbook with its full content as a portable definition that sentinel_import_workbook \
-                          accepts, to copy it to another workspace or keep a copy.",
-            toolset: Toolset::Sentinel,
+            description: "Exports one workbook with its full content as a definition sentinel_import_workbook \
+                         accepts.",
+            toolset: Toolset::SentinelWorkbooks,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
@@ -395,9 +471,7 @@ struct ImportWorkbook;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ImportWorkbookParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
-    /// Workspace name (from sentinel_list_workspaces); optional when the tenant has one workspace.
     workspace: Option<String>,
     /// A definition from sentinel_export_workbook. Give this, or display_name with serialized_data.
     definition: Option<WorkbookDefinition>,
@@ -457,9 +531,9 @@ impl Tool for ImportWorkbook {
         ToolSpec {
             name: "sentinel_import_workbook",
             title: "Import a Sentinel workbook",
-            description: "Creates a Sentinel workbook in a workspace from a definition exported by sentinel_export_workbook, or from a name \
-                          and Notebook JSON content. Never overwrites an existing workbook.",
-            toolset: Toolset::Sentinel,
+            description: "Creates a workbook from a sentinel_export_workbook definition, or from a name and \
+                         Notebook JSON; never overwrites an existing one.",
+            toolset: Toolset::SentinelWorkbooks,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Admin,
         }
@@ -515,7 +589,15 @@ impl Tool for ImportWorkbook {
                 "workbook_id '{id}' is not a GUID; workbook ids are GUIDs"
             )));
         }
-        let workbook = create_workbook(context, &target, &id, json!({"displayName": name, "description": description, "serializedData": data, "tags": tags}), None).await?;
+        let workbook = create_workbook(
+            context,
+            &target,
+            &id,
+            &data,
+            json!({"displayName": name, "description": description, "tags": tags}),
+            None,
+        )
+        .await?;
         Ok(ImportWorkbookOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
@@ -524,15 +606,26 @@ impl Tool for ImportWorkbook {
     }
 }
 
-/// Creates a workbook linked to the target workspace from its display name, content and
-/// description; refuses an id that exists. Also used to restore backups.
+/// Creates a workbook linked to the target workspace from its content (`serializedData`) and
+/// its other properties (display name, description, tags); refuses an id that exists, and
+/// content with a query the KQL guard refuses. Also used to restore backups.
 pub async fn create_workbook(
     context: &ToolContext,
     target: &Target<'_>,
     id: &ArmName,
+    serialized_data: &str,
     mut properties: Value,
     tags: Option<&serde_json::Map<String, Value>>,
 ) -> Result<Workbook, ToolError> {
+    // Every workbook write comes through here (imports, restores), so the queries the workbook
+    // will run are checked here, before any request, like all KQL this server sends or stores.
+    let refusals = query_refusals(serialized_data);
+    if !refusals.is_empty() {
+        return Err(ToolError::invalid(format!(
+            "workbook content refused, nothing was written: {}",
+            refusals.join("; ")
+        )));
+    }
     let arm = &context.services.arm;
     let ws = target.workspace;
     let url = |content| {
@@ -561,6 +654,7 @@ pub async fn create_workbook(
     let location = workspace.location.ok_or_else(|| {
         ToolError::Failed(format!("workspace {} has no location", ws.workspace_name))
     })?;
+    properties["serializedData"] = json!(serialized_data);
     properties["category"] = json!("sentinel");
     properties["sourceId"] = json!(ws.resource_path());
     let mut body = json!({"location": location, "kind": "shared", "properties": properties});
@@ -598,10 +692,40 @@ impl Tool for DeleteWorkbook {
             title: "Delete a Sentinel workbook",
             description: "Deletes one saved Sentinel workbook and reports what it was. Export it first (sentinel_export_workbook) if it \
                           may be needed again; confirm with the person.",
-            toolset: Toolset::Sentinel,
+            toolset: Toolset::SentinelWorkbooks,
             effect: Effect::Destructive { idempotent: true },
             tier: Tier::Admin,
         }
+    }
+
+    /// The workbook by name, read first: one that is not there, or not this workspace's, is
+    /// refused before anyone is asked. `call` reads it again for its report.
+    async fn plan(
+        &self,
+        context: &ToolContext,
+        params: &WorkbookParams,
+    ) -> Result<Plan, ToolError> {
+        let target = target(
+            context,
+            params.tenant_id.as_ref(),
+            params.workspace.as_deref(),
+        )?;
+        let workbook =
+            WorkbookInfo::from(&read_workbook(context, &target, &params.workbook_id, false).await?);
+        let planned = PlanTarget::new(
+            "workbook",
+            workbook.workbook_id,
+            workbook.display_name,
+            Change::to("deleted"),
+        )
+        .fact("last modified", workbook.last_modified);
+        Ok(Plan::action(format!(
+            "{} in workspace {}",
+            self.spec().title,
+            target.workspace.workspace_name
+        ))
+        .with_targets(vec![planned])
+        .note("A deleted workbook cannot be restored; sentinel_export_workbook keeps a copy."))
     }
 
     async fn call(

@@ -24,7 +24,6 @@ struct ListWorkspaces;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListWorkspacesParams {
-    /// Tenant (a GUID from tenants_list). Optional only when the server has one default tenant.
     tenant_id: Option<TenantId>,
     /// Also ask ARM which subscriptions the tenant shows this server, their Lighthouse delegations, and the workspaces in
     /// them (default false). Discovered workspaces that are not configured cannot be used until they are added to TENANTS.
@@ -115,10 +114,9 @@ impl Tool for ListWorkspaces {
         ToolSpec {
             name: "sentinel_list_workspaces",
             title: "List Sentinel workspaces",
-            description: "Lists the Sentinel workspaces configured for a tenant (the names other sentinel_* tools take as 'workspace'). \
-                          With discover=true also lists the tenant's subscriptions, their Azure Lighthouse delegations and the Log \
-                          Analytics workspaces in them, marking which are configured.",
-            toolset: Toolset::Sentinel,
+            description: "Lists the Sentinel workspaces configured for a tenant; discover: true also asks ARM for \
+                         the subscriptions, Lighthouse delegations and workspaces the tenant shows this server.",
+            toolset: Toolset::SentinelWorkspaces,
             effect: Effect::Read,
             tier: Tier::Reader,
         }
