@@ -65,6 +65,9 @@ pub mod settings {
         PS_JOBS_QUEUE = "PS_JOBS_QUEUE";
         PS_MANIFEST_REFRESH_SECONDS = "PS_MANIFEST_REFRESH_SECONDS";
         PS_JOB_DEADLINE_MINUTES = "PS_JOB_DEADLINE_MINUTES";
+        OPS_QUEUE = "OPS_QUEUE";
+        OPS_LEASE_SECONDS = "OPS_LEASE_SECONDS";
+        OPS_INLINE_SECONDS = "OPS_INLINE_SECONDS";
         MCP_MAX_ARGUMENT_BYTES = "MCP_MAX_ARGUMENT_BYTES";
         MCP_CALL_DEADLINE_SECONDS = "MCP_CALL_DEADLINE_SECONDS";
         MCP_RATE_LIMIT_PER_MINUTE = "MCP_RATE_LIMIT_PER_MINUTE";
@@ -371,6 +374,16 @@ pub struct JobsConfig {
     pub manifest_refresh: Duration,
     /// How long a job may wait in the queue; one not started by then fails as `deadline_passed`.
     pub deadline: Duration,
+    /// `OPS_QUEUE`: where an operation that outlives its tool call is handed over, to
+    /// `function-operations` (Azure). Unset: the instance that started it finishes it in-process,
+    /// and any instance takes over the operations of one that stopped (local runs).
+    pub operations_queue: Option<String>,
+    /// `OPS_LEASE_SECONDS`: how long a worker holds an operation without renewing its lease; a
+    /// worker that stops is taken over this long after its last renewal.
+    pub operation_lease: Duration,
+    /// `OPS_INLINE_SECONDS`: how long a tool call runs its operation before it answers with the
+    /// operation id and lets the operation carry on.
+    pub operation_inline: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -501,6 +514,22 @@ impl Config {
                     1..=7 * 24 * 60,
                 )?,
             ),
+            operations_queue: match lookup(settings::OPS_QUEUE) {
+                None => None,
+                Some(_) => Some(storage_name(&lookup, settings::OPS_QUEUE, "", 63 - "-poison".len())?),
+            },
+            operation_lease: Duration::from_secs(ranged(
+                &lookup,
+                settings::OPS_LEASE_SECONDS,
+                60u64,
+                2..=600,
+            )?),
+            operation_inline: Duration::from_secs(ranged(
+                &lookup,
+                settings::OPS_INLINE_SECONDS,
+                5u64,
+                1..=30,
+            )?),
         };
         let inbound = parse_inbound(&lookup)?;
         let approval = parse_approval(&lookup, &inbound)?;

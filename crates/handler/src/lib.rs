@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod kql_guard;
 pub mod local;
 pub mod mcp;
+pub mod operations;
 pub mod outbound;
 pub mod secrets;
 pub mod services;
@@ -103,6 +104,18 @@ pub fn app_with_tools(
         jobs::poison::FUNCTION_NAME,
         Arc::new(jobs::poison::PoisonHandler::new(services.clone())),
     );
+    functions.insert(
+        operations::function::FUNCTION_NAME,
+        Arc::new(operations::function::OperationsFunction::new(
+            services.operations.clone(),
+        )),
+    );
+    functions.insert(
+        operations::function::POISON_FUNCTION_NAME,
+        Arc::new(operations::function::OperationsPoisonFunction::new(
+            services.operations.clone(),
+        )),
+    );
     let store = Arc::new(approvals::ApprovalStore::new(&services.storage));
     let approvals = Approvals::new(&config.approval, store.clone())?;
     let page = approvals::page::router(approvals::page::PageState::new(
@@ -169,6 +182,11 @@ pub async fn serve(
         source,
     })?;
     tracing::info!(%address, mcp = %format!("http://{address}/api/mcp"), "handler listening");
+    if services.operations.queue_name().is_none() {
+        // No queue redelivers the operations of an instance that stopped: every instance looks
+        // for them (they are taken over through their leases, so only one instance runs each).
+        services.operations.spawn_local_sweep();
+    }
     if local {
         // Seeding talks to storage: it runs beside the server so readiness never waits on it.
         let hunts = services.hunts.clone();

@@ -22,7 +22,9 @@ pub struct Services {
     pub log_analytics: LogAnalyticsClient,
     pub storage: Storage,
     pub hunts: Arc<Hunts>,
-    pub jobs: Jobs,
+    pub jobs: Arc<Jobs>,
+    /// Durable operations (bulk device actions) and the instance's part in running them.
+    pub operations: Arc<crate::operations::Operations>,
     pub audit: AuditLog,
     /// The shared HTTP core (pooled client); the inbound auth layer fetches signing keys with it.
     pub http: Arc<HttpCore>,
@@ -67,7 +69,12 @@ impl Services {
             config.hunts.clone(),
             clock,
         ));
-        let jobs = Jobs::new(&storage, &config.jobs);
+        let jobs = Arc::new(Jobs::new(&storage, &config.jobs));
+        let operations = Arc::new(crate::operations::Operations::new(
+            jobs.clone(),
+            &storage,
+            &config.jobs,
+        ));
         Ok(Self {
             tenants: config.tenants.clone(),
             defender: DefenderClient::new(http.clone()),
@@ -78,6 +85,7 @@ impl Services {
             storage,
             hunts,
             jobs,
+            operations,
             http,
             pacing_budget: config.outbound.max_pacing,
         })

@@ -67,6 +67,7 @@ fn record(state: JobState) -> JobRecord {
             blob: format!("results/{id}.json"),
             bytes: 12,
         }),
+        operation: None,
     }
 }
 

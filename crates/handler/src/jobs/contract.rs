@@ -162,6 +162,8 @@ impl JobState {
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     Powershell,
+    /// A device action on many devices, run by this app itself ([`super::operation`]).
+    DeviceAction,
 }
 
 /// Why a job did not succeed.
@@ -235,6 +237,9 @@ pub struct JobRecord {
     pub parameters_blob: Option<String>,
     #[serde(default)]
     pub result: Option<ResultRef>,
+    /// Kind `device_action` only: the targets, their outcomes and the worker's lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<super::operation::Operation>,
 }
 
 impl JobRecord {
@@ -259,6 +264,7 @@ impl JobRecord {
             last_attempt_error: None,
             parameters_blob: message.parameters_blob.clone(),
             result: None,
+            operation: None,
         }
     }
 }

@@ -14,6 +14,7 @@
 //!   deadline, long after the host's own retries and timeouts would have ended it.
 
 pub mod contract;
+pub mod operation;
 pub mod poison;
 mod view;
 
@@ -43,6 +44,9 @@ const MESSAGE_TTL_MARGIN: Duration = Duration::from_secs(3600);
 const LIST_READ_BATCH: usize = 16;
 /// Records read by one job_list call at most; more continue with the cursor.
 const LIST_SCAN_LIMIT: usize = 500;
+/// The longest an operation may run: Defender's hour quota (1,500 machine calls) lets 1,000
+/// devices through well within it.
+const OPERATION_DEADLINE: time::Duration = time::Duration::hours(24);
 /// Optimistic-concurrency retries before an update is reported as contended.
 const MAX_UPDATE_ATTEMPTS: usize = 8;
 
@@ -133,6 +137,8 @@ pub struct Jobs {
     blobs: JsonBlobStore,
     powershell_queue: MessageQueue,
     deadline: Duration,
+    /// How long after its start an operation is given up on if it never finished.
+    operation_deadline: time::Duration,
     container_ready: OnceCell<()>,
     queue_ready: OnceCell<()>,
 }
@@ -151,6 +157,7 @@ impl Jobs {
                 Self::POWERSHELL_QUEUE_ENCODING,
             ),
             deadline: config.deadline,
+            operation_deadline: OPERATION_DEADLINE,
             container_ready: OnceCell::new(),
             queue_ready: OnceCell::new(),
         }

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::contract::{JobError, JobRecord, JobState};
+use super::operation::{Operation, Progress, TargetRecord, TargetState};
 use crate::mcp::Summary;
 use crate::tenants::TenantId;
 
@@ -37,7 +38,7 @@ pub struct JobView {
     pub job_id: String,
     /// queued, running, succeeded, failed, cancelled or dead_lettered; the last four are final.
     pub state: JobState,
-    /// The PowerShell function the job runs.
+    /// The PowerShell function the job runs, or the tool whose operation it is.
     pub function: String,
     pub tenant_id: TenantId,
     /// Who started the job.
@@ -57,6 +58,10 @@ pub struct JobView {
     pub result: Option<Value>,
     /// Why `result` is absent although the job succeeded.
     pub result_note: Option<String>,
+    /// An operation (kind device_action): how many targets are in each state.
+    pub progress: Option<Progress>,
+    /// An operation: each target's outcome (those needing attention first), when the result is asked for.
+    pub targets: Option<Vec<TargetRecord>>,
 }
 
 impl JobView {
@@ -92,16 +97,49 @@ impl JobView {
             error: record.error.clone(),
             result,
             result_note,
+            progress: record.operation.as_ref().map(Operation::progress),
+            targets: None,
         }
+    }
+
+    /// The operation's targets, those needing attention first, at most [`MAX_TARGETS_SHOWN`].
+    pub fn with_targets(mut self, record: &JobRecord) -> Self {
+        if let Some(operation) = &record.operation {
+            let mut targets = operation.targets.clone();
+            targets.sort_by_key(|target| match target.state {
+                TargetState::Failed | TargetState::Unconfirmed => 0,
+                TargetState::AlreadyPending => 1,
+                TargetState::NotStarted | TargetState::Sending => 2,
+                TargetState::Done => 3,
+            });
+            if targets.len() > MAX_TARGETS_SHOWN {
+                self.result_note = Some(format!(
+                    "targets shows {MAX_TARGETS_SHOWN} of {} targets (failed and unconfirmed first); progress counts them all",
+                    targets.len()
+                ));
+                targets.truncate(MAX_TARGETS_SHOWN);
+            }
+            self.targets = Some(targets);
+        }
+        self
     }
 }
 
+/// Targets one job view lists at most.
+const MAX_TARGETS_SHOWN: usize = 200;
+
 impl Summary for JobView {
     fn summary(&self) -> String {
-        let head = format!(
+        let mut head = format!(
             "job {} ({} in tenant {})",
             self.job_id, self.function, self.tenant_id
         );
+        if let Some(p) = &self.progress {
+            head.push_str(&format!(
+                " [{} targets: {} done, {} already pending, {} failed, {} unconfirmed, {} not sent yet]",
+                p.total, p.done, p.already_pending, p.failed, p.unconfirmed, p.not_started
+            ));
+        }
         match self.state {
             JobState::Queued => {
                 format!("{head} is queued; follow it with job_get (job_id, wait_seconds)")

@@ -34,6 +34,7 @@ use super::toolsets::{ConnectionScope, Selection, UnknownToolsets};
 use crate::approvals::{Plan, PlanTenant};
 use crate::audit::{AuditRecord, Outcome, Storing, action_ids, redact_arguments, sensitive_fields};
 use crate::auth::Caller;
+use crate::services::Services;
 use crate::telemetry;
 use crate::tenants::TenantId;
 
@@ -193,6 +194,7 @@ impl Catalogue {
     pub fn builder() -> CatalogueBuilder {
         CatalogueBuilder {
             entries: BTreeMap::new(),
+            services: None,
             prompts: Vec::new(),
             resources: Vec::new(),
             sources: Vec::new(),
@@ -365,6 +367,8 @@ impl Catalogue {
 
 pub struct CatalogueBuilder {
     entries: BTreeMap<&'static str, Entry>,
+    /// Where tools that start durable operations register what the operations send.
+    services: Option<Arc<Services>>,
     prompts: Vec<PromptDef>,
     resources: Vec<(Toolset, Arc<dyn ResourceProvider>)>,
     sources: Vec<Arc<dyn ToolSource>>,
@@ -373,8 +377,19 @@ pub struct CatalogueBuilder {
 }
 
 impl CatalogueBuilder {
+    /// Tools registered from here on register their operation actions with `services`.
+    pub fn operations_on(mut self, services: Arc<Services>) -> Self {
+        self.services = Some(services);
+        self
+    }
+
     pub fn tool<T: Tool>(mut self, tool: T) -> Self {
         let spec = tool.spec();
+        if let Some(services) = &self.services
+            && let Some(action) = tool.target_action(services)
+        {
+            services.operations.register(spec.name, action);
+        }
         let definition = definition::<T>(&spec);
         let sensitive = Arc::new(sensitive_fields(&definition.input_schema));
         let takes_tenant = takes_tenant(&definition);

@@ -153,6 +153,15 @@ pub trait Tool: Send + Sync + 'static {
 
     fn spec(&self) -> ToolSpec;
 
+    /// For a tool that starts durable operations: what each operation sends to one target, so
+    /// that any instance can continue the tool's operations ([`crate::operations`]).
+    fn target_action(
+        &self,
+        _services: &Arc<Services>,
+    ) -> Option<Arc<dyn crate::operations::TargetAction>> {
+        None
+    }
+
     /// For destructive tools: what the call will do, computed read-only before anyone is asked:
     /// the resolved targets and what happens to each. Invalid arguments are refused here, before
     /// a person is bothered. The catalogue adds the tenant. The default names no targets (the

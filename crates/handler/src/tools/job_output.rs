@@ -35,5 +35,10 @@ pub async fn view(
     } else {
         ResultView::None
     };
-    Ok(JobView::new(record, result))
+    let view = JobView::new(record, result);
+    Ok(if include_result {
+        view.with_targets(record)
+    } else {
+        view
+    })
 }

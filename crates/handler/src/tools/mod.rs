@@ -51,7 +51,7 @@ pub fn catalogue(
     jobs: &JobsConfig,
     extra: impl FnOnce(CatalogueBuilder) -> CatalogueBuilder,
 ) -> Result<Catalogue, crate::mcp::CatalogueError> {
-    let builder = Catalogue::builder();
+    let builder = Catalogue::builder().operations_on(services.clone());
     let builder = tenants::register(builder);
     let builder = mde::register(builder);
     let builder = sentinel::register(builder);

@@ -25,6 +25,7 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
 }
 
 /// An action whose only input is the targets.
+#[derive(Clone)]
 struct Simple {
     spec: ToolSpec,
     request: fn() -> ActionRequest,
@@ -143,6 +144,7 @@ impl DeviceAction for Simple {
     }
 }
 
+#[derive(Clone)]
 struct Isolate;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
@@ -187,6 +189,7 @@ impl DeviceAction for Isolate {
     }
 }
 
+#[derive(Clone)]
 struct Scan;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
@@ -230,6 +233,7 @@ impl DeviceAction for Scan {
     }
 }
 
+#[derive(Clone)]
 struct StopAndQuarantine;
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -18,15 +19,22 @@ use serde_json::Value;
 
 use super::common;
 use crate::approvals::{Change, Plan, PlanTarget};
-use crate::clients::defender::{ActionFilter, ActionRequest, MachineAction, MachineId, is_settled};
+use crate::clients::defender::{
+    ActionFilter, ActionRequest, DefenderClient, MachineAction, MachineId, is_settled,
+};
+use crate::jobs::operation::{TargetRecord, TargetState};
+use crate::jobs::{JobRecord, JobState};
 use crate::mcp::{Summary, Tool, ToolContext, ToolError, ToolSpec};
 use crate::outbound::ApiError;
+use crate::services::Services;
 use crate::tenants::TenantId;
 
 /// The most devices one call acts on.
 pub const MAX_DEVICES: u32 = 1000;
 /// The longest `wait_seconds`.
 pub const MAX_WAIT_SECONDS: u32 = 60;
+/// Per-device results one answer shows at most; job_get lists every device.
+const MAX_RESULTS_SHOWN: usize = 100;
 /// How often a wait looks at the actions again.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Action requests in flight at once; the limiter decides how fast they go out.
@@ -68,6 +76,8 @@ const TARGETING_FIELDS: [&str; 7] = [
 pub struct ActionParams<O> {
     pub targeting: Targeting,
     pub options: O,
+    /// The options as given, kept in the operation's record so any worker can rebuild them.
+    pub raw_options: serde_json::Map<String, Value>,
 }
 
 impl<'de, O: DeserializeOwned> Deserialize<'de> for ActionParams<O> {
@@ -80,13 +90,18 @@ impl<'de, O: DeserializeOwned> Deserialize<'de> for ActionParams<O> {
             .into_iter()
             .partition(|(key, _)| TARGETING_FIELDS.contains(&key.as_str()));
         let targeting = serde_json::from_value(Value::Object(shared)).map_err(D::Error::custom)?;
+        let raw_options = own.clone();
         let options = serde_json::from_value(Value::Object(own)).map_err(|error| {
             D::Error::custom(format!(
                 "{error} (besides the targeting fields {})",
                 TARGETING_FIELDS.join(", ")
             ))
         })?;
-        Ok(Self { targeting, options })
+        Ok(Self {
+            targeting,
+            options,
+            raw_options,
+        })
     }
 }
 
@@ -124,7 +139,7 @@ impl<O: JsonSchema> JsonSchema for ActionParams<O> {
 pub struct NoOptions {}
 
 /// One kind of device action: its spec and how its options become a Defender request.
-pub trait DeviceAction: Send + Sync + 'static {
+pub trait DeviceAction: Clone + Send + Sync + 'static {
     type Options: DeserializeOwned + JsonSchema + Send + Sync + 'static;
 
     fn spec(&self) -> ToolSpec;
@@ -144,15 +159,36 @@ impl<A: DeviceAction> Tool for Bulk<A> {
         self.0.spec()
     }
 
+    /// A preview, or a call of a tool that is not destructive (no plan is approved first).
     async fn call(
         &self,
         context: &ToolContext,
         params: Self::Params,
     ) -> Result<BulkOutput, ToolError> {
-        let request = self.0.request(&params.options)?;
+        self.0.request(&params.options)?;
         let prepared = prepare(context, &params.targeting)?;
         let targets = resolve(context, &prepared.tenant, &params.targeting).await?;
-        act(context, self.0.spec().name, &request, prepared, targets).await
+        if params.targeting.preview {
+            let mut output = BulkOutput::new(prepared.tenant.clone(), self.0.spec().name);
+            output.preview = true;
+            output.resolved_devices = preview(context, &prepared.tenant, targets).await?;
+            return Ok(output);
+        }
+        let targets = targets
+            .into_iter()
+            .map(|target| TargetRecord::new(target.id.as_str().to_owned(), target.name))
+            .collect();
+        self.operate(context, params, prepared, targets).await
+    }
+
+    fn target_action(
+        &self,
+        services: &Arc<Services>,
+    ) -> Option<Arc<dyn crate::operations::TargetAction>> {
+        Some(Arc::new(DeviceSender {
+            action: self.0.clone(),
+            services: Arc::downgrade(services),
+        }))
     }
 
     /// The devices the call resolves to, each with its name, OS and health: what the person
@@ -198,28 +234,140 @@ impl<A: DeviceAction> Tool for Bulk<A> {
         params.targeting.preview
     }
 
-    /// Acts on exactly the devices of the approved plan, not on a new resolution of the filter.
+    /// Acts on exactly the devices of the approved plan, not on a new resolution of the filter,
+    /// as a durable operation: the call answers with the outcomes if it finishes within
+    /// `OPS_INLINE_SECONDS`, otherwise with the operation id while it carries on.
     async fn execute(
         &self,
         context: &ToolContext,
         params: Self::Params,
         plan: Plan,
     ) -> Result<BulkOutput, ToolError> {
-        let request = self.0.request(&params.options)?;
         let prepared = prepare(context, &params.targeting)?;
         let targets = plan
             .targets
             .into_iter()
             .map(|target| {
-                Ok(Target {
-                    id: MachineId::try_from(target.id)
-                        .map_err(|error| ToolError::invalid(error.to_string()))?,
-                    name: target.name,
-                    listed: None,
-                })
+                MachineId::try_from(target.id.clone())
+                    .map_err(|error| ToolError::invalid(error.to_string()))?;
+                Ok(TargetRecord::new(target.id, target.name))
             })
             .collect::<Result<Vec<_>, ToolError>>()?;
-        act(context, self.0.spec().name, &request, prepared, targets).await
+        self.operate(context, params, prepared, targets).await
+    }
+}
+
+impl<A: DeviceAction> Bulk<A> {
+    /// Sends the action to `targets` as a durable operation: the answer carries the outcomes if
+    /// it finishes within `OPS_INLINE_SECONDS`, otherwise the operation id while it carries on.
+    async fn operate(
+        &self,
+        context: &ToolContext,
+        params: ActionParams<A::Options>,
+        prepared: Prepared,
+        targets: Vec<TargetRecord>,
+    ) -> Result<BulkOutput, ToolError> {
+        let request = self.0.request(&params.options)?;
+        let Some(comment) = prepared.comment else {
+            return Err(ToolError::invalid(
+                "comment is required unless preview is true",
+            ));
+        };
+        let started = Instant::now();
+        let live = context
+            .services
+            .operations
+            .start(
+                self.0.spec().name,
+                prepared.tenant.clone(),
+                &context.caller.to_string(),
+                params.raw_options,
+                comment,
+                targets,
+            )
+            .await
+            .map_err(|error| ToolError::Storage(error.to_string()))?;
+        let Some(record) = &live.record else {
+            return Err(ToolError::Storage(
+                "the operation was recorded but its run reported nothing".into(),
+            ));
+        };
+        let mut output = BulkOutput::from_record(record, self.0.spec().name);
+        if let Some(error) = &live.error {
+            output.notes.push(format!(
+                "this server stopped running the operation: {error}. The outcomes shown are what it saw; a worker that \
+                 takes the operation over reports the devices whose answers were not stored as unconfirmed and never \
+                 sends them again"
+            ));
+        }
+        if prepared.wait > 0 && record.state.is_final() {
+            let until = started
+                + crate::deadline::wait_budget(Duration::from_secs(u64::from(prepared.wait)));
+            if let Err(error) =
+                await_actions(context, &prepared.tenant, &request, &mut output.results, until).await
+            {
+                output
+                    .notes
+                    .push(format!("stopped waiting for the actions: {error}"));
+            }
+        }
+        output.finish();
+        Ok(output)
+    }
+}
+
+/// What a device operation sends to one device, for whichever worker runs the operation.
+struct DeviceSender<A> {
+    action: A,
+    /// Weak: the services hold the operations, which hold this.
+    services: Weak<Services>,
+}
+
+#[async_trait::async_trait]
+impl<A: DeviceAction> crate::operations::TargetAction for DeviceSender<A> {
+    async fn send(
+        &self,
+        tenant: &TenantId,
+        options: &serde_json::Map<String, Value>,
+        comment: &str,
+        target: TargetRecord,
+    ) -> TargetRecord {
+        let failed = |target: TargetRecord, detail: String| TargetRecord {
+            state: TargetState::Failed,
+            detail: Some(detail),
+            ..target
+        };
+        let Some(services) = self.services.upgrade() else {
+            return target; // shutting down: not sent, left for the next worker
+        };
+        let request = match serde_json::from_value::<A::Options>(Value::Object(options.clone()))
+            .map_err(|error| error.to_string())
+            .and_then(|options| self.action.request(&options).map_err(|e| e.to_string()))
+        {
+            Ok(request) => request,
+            Err(error) => {
+                return failed(target, format!("the operation's options cannot be used: {error}"));
+            }
+        };
+        let id = match MachineId::try_from(target.id.clone()) {
+            Ok(id) => id,
+            Err(error) => return failed(target, error.to_string()),
+        };
+        let device = Target {
+            id,
+            name: target.name.clone(),
+            listed: None,
+        };
+        let defender = &services.defender;
+        if request == ActionRequest::Contain
+            && let Some(refused) = onboarded(defender, tenant, &device).await
+        {
+            return refused.into_target();
+        }
+        let result = defender
+            .start_action(tenant, &device.id, &request, comment)
+            .await;
+        outcome(device, result).into_target()
     }
 }
 
@@ -258,8 +406,10 @@ pub enum Outcome {
     Failed,
     /// The request was sent but its answer was lost; it may have been carried out and was not repeated.
     Unconfirmed,
-    /// Not attempted: the call's rate-limit budget or time ran out first. Pass remaining_machine_ids to a new call.
+    /// Not sent yet: a running operation still sends it; one that ended (cancelled) never will.
     NotStarted,
+    /// Its request is in flight; the operation records the answer (job_get shows it).
+    Sending,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -277,6 +427,46 @@ pub struct DeviceOutcome {
     pub created: Option<String>,
 }
 
+impl DeviceOutcome {
+    fn from_target(target: &TargetRecord) -> Self {
+        Self {
+            machine_id: target.id.clone(),
+            computer_dns_name: target.name.clone(),
+            outcome: match target.state {
+                TargetState::NotStarted => Outcome::NotStarted,
+                TargetState::Sending => Outcome::Sending,
+                TargetState::Done => Outcome::Done,
+                TargetState::AlreadyPending => Outcome::AlreadyPending,
+                TargetState::Failed => Outcome::Failed,
+                TargetState::Unconfirmed => Outcome::Unconfirmed,
+            },
+            action_id: target.reference.clone(),
+            action_status: target.status.clone(),
+            detail: target.detail.clone(),
+            created: target.created.clone(),
+        }
+    }
+
+    fn into_target(self) -> TargetRecord {
+        TargetRecord {
+            id: self.machine_id,
+            name: self.computer_dns_name,
+            state: match self.outcome {
+                Outcome::NotStarted => TargetState::NotStarted,
+                Outcome::Sending => TargetState::Sending,
+                Outcome::Done => TargetState::Done,
+                Outcome::AlreadyPending => TargetState::AlreadyPending,
+                Outcome::Failed => TargetState::Failed,
+                Outcome::Unconfirmed => TargetState::Unconfirmed,
+            },
+            reference: self.action_id,
+            status: self.action_status,
+            detail: self.detail,
+            created: self.created,
+        }
+    }
+}
+
 /// A device as resolved for a preview.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ResolvedDevice {
@@ -292,6 +482,7 @@ pub struct ResolvedDevice {
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct OutcomeCounts {
     pub done: usize,
+    pub sending: usize,
     pub already_pending: usize,
     pub failed: usize,
     pub unconfirmed: usize,
@@ -303,15 +494,102 @@ pub struct BulkOutput {
     pub tenant_id: TenantId,
     pub tool: String,
     pub preview: bool,
+    /// The durable operation sending the actions: job_get shows it, job_cancel stops it.
+    pub operation_id: Option<String>,
+    /// running (it goes on in the background), succeeded (every device has its outcome),
+    /// cancelled or dead_lettered.
+    pub operation_state: Option<JobState>,
     /// Preview only: the devices the action would target.
     pub resolved_devices: Vec<ResolvedDevice>,
     /// One entry per targeted device (empty in a preview).
     pub results: Vec<DeviceOutcome>,
     pub counts: OutcomeCounts,
-    /// Devices not started (rate-limit budget): pass them as machine_ids to continue.
+    /// Devices a finished operation did not send (it was cancelled): pass them as machine_ids to act on them.
     pub remaining_machine_ids: Vec<String>,
     /// What to do next, when something needs attention.
     pub notes: Vec<String>,
+}
+
+impl BulkOutput {
+    fn new(tenant_id: TenantId, tool: &str) -> Self {
+        Self {
+            tenant_id,
+            tool: tool.to_string(),
+            preview: false,
+            operation_id: None,
+            operation_state: None,
+            resolved_devices: Vec::new(),
+            results: Vec::new(),
+            counts: OutcomeCounts::default(),
+            remaining_machine_ids: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The operation as its record stands: the outcomes so far, one per device.
+    fn from_record(record: &JobRecord, tool: &str) -> Self {
+        let mut output = Self::new(record.tenant_id.clone(), tool);
+        output.operation_id = Some(record.job_id.to_string());
+        output.operation_state = Some(record.state);
+        if let Some(operation) = &record.operation {
+            output.results = operation
+                .targets
+                .iter()
+                .map(DeviceOutcome::from_target)
+                .collect();
+        }
+        output
+    }
+
+    /// Counts the outcomes and says what needs attention. Devices not sent yet are still being
+    /// sent by a running operation; only a final one leaves them for a new call.
+    fn finish(&mut self) {
+        let running = self.operation_state.is_some_and(|state| !state.is_final());
+        let counts = &mut self.counts;
+        for device in &self.results {
+            match device.outcome {
+                Outcome::Done => counts.done += 1,
+                Outcome::AlreadyPending => counts.already_pending += 1,
+                Outcome::Failed => counts.failed += 1,
+                Outcome::Unconfirmed => counts.unconfirmed += 1,
+                Outcome::Sending => counts.sending += 1,
+                Outcome::NotStarted => {
+                    counts.not_started += 1;
+                    if !running {
+                        self.remaining_machine_ids.push(device.machine_id.clone());
+                    }
+                }
+            }
+        }
+        if let (true, Some(id)) = (running, &self.operation_id) {
+            self.notes.push(format!(
+                "the operation goes on in the background ({} of {} devices sent so far, paced under Defender's limits); \
+                 follow it with job_get (job_id {id}); do not call this tool again for these devices",
+                self.results.len() - counts.not_started - counts.sending,
+                self.results.len()
+            ));
+        } else if counts.not_started > 0 {
+            self.notes.push(format!(
+                "{} devices were not sent because the operation ended first (see job_get); call the tool again with \
+                 machine_ids = remaining_machine_ids to act on them",
+                counts.not_started
+            ));
+        }
+        if counts.unconfirmed > 0 {
+            self.notes.push(format!(
+                "{} requests got no answer and were not repeated; check mde_list_machine_actions for those devices before retrying",
+                counts.unconfirmed
+            ));
+        }
+        if self.results.len() > MAX_RESULTS_SHOWN {
+            // Problems first, so what needs attention is never cut off.
+            self.results.sort_by_key(|device| device.outcome == Outcome::Done);
+            self.results.truncate(MAX_RESULTS_SHOWN);
+            self.notes.push(format!(
+                "results shows {MAX_RESULTS_SHOWN} of the devices (those needing attention first); job_get lists every device"
+            ));
+        }
+    }
 }
 
 impl Summary for BulkOutput {
@@ -328,7 +606,7 @@ impl Summary for BulkOutput {
         let mut text = format!(
             "{} on {} devices in tenant {}: {} done, {} already pending, {} failed, {} unconfirmed, {} not started",
             self.tool,
-            self.results.len(),
+            c.done + c.already_pending + c.failed + c.unconfirmed + c.sending + c.not_started,
             self.tenant_id,
             c.done,
             c.already_pending,
@@ -379,81 +657,15 @@ fn prepare(context: &ToolContext, targeting: &Targeting) -> Result<Prepared, Too
     })
 }
 
-/// Sends the action to each target once (or, in a preview, only describes the targets).
-async fn act(
-    context: &ToolContext,
-    tool: &'static str,
-    request: &ActionRequest,
-    prepared: Prepared,
-    targets: Vec<Target>,
-) -> Result<BulkOutput, ToolError> {
-    let Prepared {
-        wait,
-        comment,
-        tenant,
-    } = prepared;
-    let mut output = BulkOutput {
-        tenant_id: tenant.clone(),
-        tool: tool.to_string(),
-        preview: comment.is_none(),
-        resolved_devices: Vec::new(),
-        results: Vec::new(),
-        counts: OutcomeCounts::default(),
-        remaining_machine_ids: Vec::new(),
-        notes: Vec::new(),
-    };
-    let Some(comment) = comment else {
-        output.resolved_devices = preview(context, &tenant, targets).await?;
-        return Ok(output);
-    };
-    let started = Instant::now();
-    let defender = &context.services.defender;
-    let outcomes: Vec<DeviceOutcome> = futures::stream::iter(targets)
-        .map(|target| {
-            let (tenant, comment) = (&tenant, &comment);
-            async move {
-                if *request == ActionRequest::Contain
-                    && let Some(refused) = onboarded(context, tenant, &target).await
-                {
-                    return refused;
-                }
-                let result = defender
-                    .start_action(tenant, &target.id, request, comment)
-                    .await;
-                outcome(target, result)
-            }
-        })
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
-    output.results = outcomes;
-    if wait > 0 {
-        let until = started + crate::deadline::wait_budget(Duration::from_secs(u64::from(wait)));
-        if let Err(error) =
-            await_actions(context, &tenant, request, &mut output.results, until).await
-        {
-            output
-                .notes
-                .push(format!("stopped waiting for the actions: {error}"));
-        }
-    }
-    finish(&mut output);
-    Ok(output)
-}
-
 /// For containment: the outcome refusing `target` when it is onboarded (or cannot be looked up).
 /// isolate-machine.md: isolate on an unmanaged device contains it, but on an onboarded device
 /// it isolates it, so containment must never reach an onboarded device.
 async fn onboarded(
-    context: &ToolContext,
+    defender: &DefenderClient,
     tenant: &TenantId,
     target: &Target,
 ) -> Option<DeviceOutcome> {
-    let machine = context
-        .services
-        .defender
-        .get_machine(tenant, &target.id)
-        .await;
+    let machine = defender.get_machine(tenant, &target.id).await;
     let refused = |target: &Target, detail: String| DeviceOutcome {
         machine_id: target.id.as_str().to_string(),
         computer_dns_name: target.name.clone(),
@@ -529,34 +741,6 @@ fn outcome(target: Target, result: Result<MachineAction, ApiError>) -> DeviceOut
     device
 }
 
-fn finish(output: &mut BulkOutput) {
-    let counts = &mut output.counts;
-    for device in &output.results {
-        match device.outcome {
-            Outcome::Done => counts.done += 1,
-            Outcome::AlreadyPending => counts.already_pending += 1,
-            Outcome::Failed => counts.failed += 1,
-            Outcome::Unconfirmed => counts.unconfirmed += 1,
-            Outcome::NotStarted => {
-                counts.not_started += 1;
-                output.remaining_machine_ids.push(device.machine_id.clone());
-            }
-        }
-    }
-    if counts.not_started > 0 {
-        output.notes.push(format!(
-            "{} devices were not started because Defender's rate limit for this tenant would have held this call too long; \
-             call the tool again with machine_ids = remaining_machine_ids",
-            counts.not_started
-        ));
-    }
-    if counts.unconfirmed > 0 {
-        output.notes.push(format!(
-            "{} requests got no answer and were not repeated; check mde_list_machine_actions for those devices before retrying",
-            counts.unconfirmed
-        ));
-    }
-}
 
 /// The devices a call targets, refusing anything ambiguous before any device is touched.
 async fn resolve(

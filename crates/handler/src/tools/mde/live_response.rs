@@ -259,6 +259,7 @@ impl Tool for DeleteLibrary {
     }
 }
 
+#[derive(Clone)]
 struct RunScript;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -315,6 +316,7 @@ impl DeviceAction for RunScript {
     }
 }
 
+#[derive(Clone)]
 struct PutFile;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -349,6 +351,7 @@ impl DeviceAction for PutFile {
     }
 }
 
+#[derive(Clone)]
 struct GetFile;
 
 #[derive(Debug, Deserialize, JsonSchema)]
