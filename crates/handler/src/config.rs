@@ -516,7 +516,12 @@ impl Config {
             ),
             operations_queue: match lookup(settings::OPS_QUEUE) {
                 None => None,
-                Some(_) => Some(storage_name(&lookup, settings::OPS_QUEUE, "", 63 - "-poison".len())?),
+                Some(_) => Some(storage_name(
+                    &lookup,
+                    settings::OPS_QUEUE,
+                    "",
+                    63 - "-poison".len(),
+                )?),
             },
             operation_lease: Duration::from_secs(ranged(
                 &lookup,

@@ -90,7 +90,13 @@ async fn isolating_500_devices_answers_at_once_and_finishes_in_the_background_wi
         stats.count("POST", "/defender/api/machines/{id}/{sub}"),
         500
     );
-    let fleet = machine_ids(&client, CONTOSO, "startswith(computerDnsName,'ws-fleet-')", 500).await;
+    let fleet = machine_ids(
+        &client,
+        CONTOSO,
+        "startswith(computerDnsName,'ws-fleet-')",
+        500,
+    )
+    .await;
     let isolated = fleet
         .iter()
         .filter(|id| {
@@ -130,7 +136,10 @@ async fn devices_beyond_the_call_s_budget_are_sent_by_the_operation_after_it_ans
     // 20 calls a (five-second) minute, and a call may wait at most one second for a slot.
     let app = TestApp::start_tuned(
         paced_sandbox(20, 12, 0),
-        &[("OUTBOUND_MAX_PACING_SECONDS", "1"), ("OPS_INLINE_SECONDS", "1")],
+        &[
+            ("OUTBOUND_MAX_PACING_SECONDS", "1"),
+            ("OPS_INLINE_SECONDS", "1"),
+        ],
         |config| {
             config.outbound.rate_limits =
                 RateLimits::documented(20, 1500).with_periods_divided_by(12);

@@ -44,7 +44,11 @@ impl OperationsPoisonFunction {
 
 fn message(request: &InvocationRequest) -> Result<OperationMessage, String> {
     let value = match request.binding(MESSAGE_BINDING) {
-        None => return Err(format!("the invocation has no '{MESSAGE_BINDING}' binding in Data")),
+        None => {
+            return Err(format!(
+                "the invocation has no '{MESSAGE_BINDING}' binding in Data"
+            ));
+        }
         Some(Value::String(text)) => serde_json::from_str::<Value>(&text)
             .map_err(|error| format!("the message is not JSON ({error})"))?,
         Some(value) => value,
@@ -78,7 +82,9 @@ impl FunctionHandler for OperationsFunction {
             Err(reason) => {
                 return outcome(
                     false,
-                    format!("{FUNCTION_NAME}: the message is refused: {reason}; the host keeps it (finally in the poison queue)"),
+                    format!(
+                        "{FUNCTION_NAME}: the message is refused: {reason}; the host keeps it (finally in the poison queue)"
+                    ),
                     Value::Null,
                 );
             }
@@ -88,8 +94,10 @@ impl FunctionHandler for OperationsFunction {
             match self.operations.run(&id, None).await {
                 Ok(RunEnd::Held(until)) => {
                     // A live worker holds it: wait for its lease, then look again.
-                    let wait = (until - OffsetDateTime::now_utc())
-                        .clamp(time::Duration::milliseconds(200), time::Duration::seconds(30));
+                    let wait = (until - OffsetDateTime::now_utc()).clamp(
+                        time::Duration::milliseconds(200),
+                        time::Duration::seconds(30),
+                    );
                     tokio::time::sleep(wait.unsigned_abs()).await;
                 }
                 Ok(end) => {
@@ -108,7 +116,9 @@ impl FunctionHandler for OperationsFunction {
                 Err(error) => {
                     return outcome(
                         false,
-                        format!("{FUNCTION_NAME}: operation {id} stopped: {error}; the host delivers it again"),
+                        format!(
+                            "{FUNCTION_NAME}: operation {id} stopped: {error}; the host delivers it again"
+                        ),
                         Value::Null,
                     );
                 }
@@ -131,7 +141,11 @@ impl FunctionHandler for OperationsPoisonFunction {
             }
         };
         let id = message.job_id;
-        let queue = self.operations.queue_name().unwrap_or("the operations queue").to_owned();
+        let queue = self
+            .operations
+            .queue_name()
+            .unwrap_or("the operations queue")
+            .to_owned();
         let result = self
             .operations
             .jobs
@@ -165,12 +179,17 @@ impl FunctionHandler for OperationsPoisonFunction {
         match result {
             Ok(record) => outcome(
                 true,
-                format!("{POISON_FUNCTION_NAME}: operation {id} is {}", record.state.name()),
+                format!(
+                    "{POISON_FUNCTION_NAME}: operation {id} is {}",
+                    record.state.name()
+                ),
                 json!({ "job_id": id, "state": record.state }),
             ),
             Err(error) => outcome(
                 false,
-                format!("{POISON_FUNCTION_NAME}: operation {id} could not be marked dead-lettered: {error}"),
+                format!(
+                    "{POISON_FUNCTION_NAME}: operation {id} could not be marked dead-lettered: {error}"
+                ),
                 Value::Null,
             ),
         }

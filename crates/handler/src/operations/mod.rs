@@ -20,9 +20,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::jobs::operation::{Lease, NewOperation, Operation, TargetRecord, TargetState};
@@ -309,7 +309,8 @@ impl Operations {
         stop_after: Option<Instant>,
         live: &watch::Sender<Live>,
     ) -> Result<RunEnd, OperationsError> {
-        let publish = |record: &JobRecord| live.send_modify(|live| live.record = Some(record.clone()));
+        let publish =
+            |record: &JobRecord| live.send_modify(|live| live.record = Some(record.clone()));
         let mut record = match self.take_over(id).await? {
             Ok(record) => record,
             Err(end) => return Ok(end),
@@ -523,8 +524,12 @@ impl Operations {
                 tokio::time::sleep(self.lease / 3).await;
                 match self.change_held(id, |_| {}).await {
                     Ok(Some(_)) => {}
-                    Ok(None) => tracing::warn!(operation = %id, "the operation's lease was taken over while a batch was being sent"),
-                    Err(error) => tracing::warn!(operation = %id, "the operation's lease could not be renewed: {error}"),
+                    Ok(None) => {
+                        tracing::warn!(operation = %id, "the operation's lease was taken over while a batch was being sent")
+                    }
+                    Err(error) => {
+                        tracing::warn!(operation = %id, "the operation's lease could not be renewed: {error}")
+                    }
                 }
             }
         };
@@ -539,7 +544,10 @@ impl Operations {
         self.jobs
             .update_operation(id, |record| match record.operation.as_mut() {
                 Some(operation)
-                    if operation.lease.as_ref().is_some_and(|lease| lease.owner == owner) =>
+                    if operation
+                        .lease
+                        .as_ref()
+                        .is_some_and(|lease| lease.owner == owner) =>
                 {
                     operation.lease = None;
                     true

@@ -303,8 +303,14 @@ impl<A: DeviceAction> Bulk<A> {
         if prepared.wait > 0 && record.state.is_final() {
             let until = started
                 + crate::deadline::wait_budget(Duration::from_secs(u64::from(prepared.wait)));
-            if let Err(error) =
-                await_actions(context, &prepared.tenant, &request, &mut output.results, until).await
+            if let Err(error) = await_actions(
+                context,
+                &prepared.tenant,
+                &request,
+                &mut output.results,
+                until,
+            )
+            .await
             {
                 output
                     .notes
@@ -346,7 +352,10 @@ impl<A: DeviceAction> crate::operations::TargetAction for DeviceSender<A> {
         {
             Ok(request) => request,
             Err(error) => {
-                return failed(target, format!("the operation's options cannot be used: {error}"));
+                return failed(
+                    target,
+                    format!("the operation's options cannot be used: {error}"),
+                );
             }
         };
         let id = match MachineId::try_from(target.id.clone()) {
@@ -583,7 +592,8 @@ impl BulkOutput {
         }
         if self.results.len() > MAX_RESULTS_SHOWN {
             // Problems first, so what needs attention is never cut off.
-            self.results.sort_by_key(|device| device.outcome == Outcome::Done);
+            self.results
+                .sort_by_key(|device| device.outcome == Outcome::Done);
             self.results.truncate(MAX_RESULTS_SHOWN);
             self.notes.push(format!(
                 "results shows {MAX_RESULTS_SHOWN} of the devices (those needing attention first); job_get lists every device"
@@ -740,7 +750,6 @@ fn outcome(target: Target, result: Result<MachineAction, ApiError>) -> DeviceOut
     }
     device
 }
-
 
 /// The devices a call targets, refusing anything ambiguous before any device is touched.
 async fn resolve(

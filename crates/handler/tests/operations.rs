@@ -1,0 +1,203 @@
+//! Durable operations across processes: the handler binary is started as the Functions host
+//! would start it (settings in the environment), killed in the middle of an operation, and
+//! started again; the new process takes the operation over and finishes it without sending any
+//! action twice.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use sandbox::{Fault, FaultKind, RunningSandbox, SandboxOptions};
+use serde_json::{Value, json};
+
+const FLEET: usize = 40;
+const DEVICE_POSTS: &str = "/defender/api/machines/{id}/{sub}";
+
+struct Worker {
+    child: tokio::process::Child,
+    url: String,
+}
+
+/// One handler process on the shared sandbox and storage. Short leases and a one-second inline
+/// run, so a takeover happens within seconds.
+async fn start_worker(
+    sandbox: &RunningSandbox,
+    ca_file: &std::path::Path,
+    jobs_container: &str,
+) -> Worker {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        listener.local_addr().expect("address").port()
+    };
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"));
+    command
+        .envs(handler::local::sandbox_settings(sandbox))
+        .envs(handler::local::sandbox_defaults())
+        .env("OUTBOUND_TRUSTED_CA_FILE", ca_file)
+        .env("AzureWebJobsStorage", storage_connection_string())
+        .env("JOBS_CONTAINER", jobs_container)
+        .env("HUNT_STORAGE_CONTAINER", unique_hunt_container())
+        .env("HUNT_LOCAL_INTERVAL_SECONDS", "0")
+        .env("APPROVAL_FALLBACK", "confirm")
+        .env("OPS_LEASE_SECONDS", "3")
+        .env("OPS_INLINE_SECONDS", "1")
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let child = command.spawn().expect("handler starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        if http.get(format!("{base}/")).send().await.is_ok() {
+            return Worker {
+                child,
+                url: format!("{base}/api/mcp/x/all"),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the handler did not answer GET / within 10 s");
+}
+
+async fn job(client: &McpClient, id: &str, wait_seconds: u32) -> Value {
+    ok(&call(
+        client,
+        "job_get",
+        json!({"job_id": id, "wait_seconds": wait_seconds}),
+    )
+    .await)
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_operation_is_taken_over_and_no_action_is_sent_twice() {
+    // Defender's minute window is ten seconds here, so a 429 costs seconds, not a minute.
+    let sandbox = RunningSandbox::start(SandboxOptions {
+        extra_workstations: FLEET,
+        rate_limit_minute: Duration::from_secs(10),
+        ..fast_sandbox_options()
+    })
+    .await
+    .expect("sandbox");
+    let dir = std::env::temp_dir().join(format!("ops-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ca_file = dir.join("sandbox-ca.pem");
+    std::fs::write(&ca_file, sandbox.ca_certificate_pem()).expect("CA file");
+    let jobs_container = format!(
+        "jobs-ops-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let tenant = sandbox.tenants()[0].tenant_id.clone();
+
+    let mut first = start_worker(&sandbox, &ca_file, &jobs_container).await;
+    let client = connect(&first.url).await;
+    let ids = machine_ids(
+        &client,
+        &tenant,
+        "startswith(computerDnsName,'ws-fleet-')",
+        FLEET,
+    )
+    .await;
+    // Each isolation takes Defender 400 ms to accept, so the operation runs for a few seconds.
+    sandbox.inject_fault(Fault {
+        method: Some("POST".into()),
+        delay_ms: Some(400),
+        ..Fault::new("/defender/api/machines/", FaultKind::Slow, 10_000)
+    });
+    let output = ok(&call_confirmed(
+        &client,
+        "mde_isolate_machines",
+        json!({"tenant_id": tenant, "machine_ids": ids, "isolation_type": "Full", "comment": "INC-7 takeover test"}),
+    )
+    .await);
+    assert_eq!(output["operation_state"], "running", "{output}");
+    let id = output["operation_id"]
+        .as_str()
+        .expect("operation id")
+        .to_owned();
+
+    // Kill the worker once part of the fleet is done (SIGKILL: nothing is tidied up).
+    for _ in 0..100 {
+        let progress = job(&client, &id, 0).await["progress"].clone();
+        if progress["done"].as_u64().unwrap_or(0) >= 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.child.start_kill().expect("kill");
+    let _ = first.child.wait().await;
+    drop(client);
+    let at_kill = sandbox.stats().count("POST", DEVICE_POSTS);
+    assert!(
+        (8..FLEET as u64).contains(&at_kill),
+        "the worker was killed mid-operation ({at_kill} of {FLEET} sent)"
+    );
+
+    // A new process takes the operation over once the dead worker's lease has run out.
+    let second = start_worker(&sandbox, &ca_file, &jobs_container).await;
+    let client = connect(&second.url).await;
+    let mut view = Value::Null;
+    for _ in 0..12 {
+        view = job(&client, &id, 5).await;
+        if view["state"] != "running" {
+            break;
+        }
+    }
+    assert_eq!(view["state"], "succeeded", "{view}");
+    assert!(
+        view["attempts"].as_u64().unwrap_or(0) >= 2,
+        "a second worker ran it: {view}"
+    );
+    let progress = &view["progress"];
+    assert_eq!(progress["total"], FLEET, "{progress}");
+    assert_eq!(progress["failed"], 0, "{view}");
+    assert_eq!(
+        progress["done"].as_u64().unwrap_or(0) + progress["unconfirmed"].as_u64().unwrap_or(0),
+        FLEET as u64,
+        "every device has its outcome: {progress}"
+    );
+    for target in view["targets"].as_array().expect("targets") {
+        if target["state"] == "unconfirmed" {
+            assert!(
+                target["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("was not sent again")),
+                "{target}"
+            );
+        }
+    }
+
+    // No device got two actions: every request the sandbox accepted (201) isolated a device of
+    // its own (actions settle after their pending and in-progress times). Requests the killed
+    // worker had in flight were dropped with its connections: those devices are unconfirmed,
+    // and none of them was sent again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let accepted: u64 = sandbox
+        .stats()
+        .requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path_template == DEVICE_POSTS)
+        .filter_map(|r| r.status_counts.get("201"))
+        .sum();
+    let isolated = ids
+        .iter()
+        .filter(|device| {
+            sandbox
+                .machine_state(&tenant, device)
+                .and_then(|state| state.isolation)
+                .is_some()
+        })
+        .count() as u64;
+    assert_eq!(
+        accepted, isolated,
+        "{accepted} isolation requests accepted for {isolated} isolated devices; {progress}"
+    );
+    assert_eq!(
+        isolated,
+        progress["done"].as_u64().unwrap_or(0),
+        "every isolated device is a done target, and no unconfirmed one was sent again: {progress}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
