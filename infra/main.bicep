@@ -270,10 +270,13 @@ var dataContainers = [
   'jobs'
   'audit'
   'config'
+  'quota'
 ]
 var queues = [
   'ps-jobs'
   'ps-jobs-poison'
+  'ops'
+  'ops-poison'
 ]
 
 // ---------------------------------------------------------------------------------------------
@@ -405,6 +408,12 @@ var sharedAppSettings = {
 // platform sets (FUNCTIONS_CUSTOMHANDLER_PORT, WEBSITE_HOSTNAME) and the local-only
 // OUTBOUND_TRUSTED_CA_FILE. crates/handler/tests/deployment.rs checks this list.
 var handlerAppSettings = union(sharedAppSettings, {
+  // Durable operations continue in function-operations; the instances share Microsoft's
+  // per-tenant limits through the ledger in QUOTA_CONTAINER.
+  OPS_QUEUE: 'ops'
+  OPS_LEASE_SECONDS: '60'
+  OPS_INLINE_SECONDS: '5'
+  QUOTA_CONTAINER: 'quota'
   HUNT_SCHEDULE: huntSchedule
   MCP_ALLOWED_HOSTS: mcpAllowedHosts
   MCP_ALLOWED_ORIGINS: mcpAllowedOrigins

@@ -51,6 +51,8 @@ pub mod settings {
         OUTBOUND_MAX_PACING_SECONDS = "OUTBOUND_MAX_PACING_SECONDS";
         DEFENDER_MACHINE_CALLS_PER_MINUTE = "DEFENDER_MACHINE_CALLS_PER_MINUTE";
         DEFENDER_MACHINE_CALLS_PER_HOUR = "DEFENDER_MACHINE_CALLS_PER_HOUR";
+        OUTBOUND_RATE_WINDOW_DIVISOR = "OUTBOUND_RATE_WINDOW_DIVISOR";
+        QUOTA_CONTAINER = "QUOTA_CONTAINER";
         KEY_VAULT_URL = "KEY_VAULT_URL";
         APPLICATIONINSIGHTS_CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING";
         APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
@@ -182,6 +184,9 @@ pub struct OutboundConfig {
     pub rate_limits: RateLimits,
     /// The longest one tool call waits, in total, for rate-limit slots.
     pub max_pacing: Duration,
+    /// `QUOTA_CONTAINER`: the blob container of the ledger the instances share Microsoft's
+    /// per-tenant limits through.
+    pub quota_container: String,
 }
 
 impl OutboundConfig {
@@ -207,10 +212,19 @@ impl OutboundConfig {
             )?),
             max_retries: parse_or(lookup, settings::OUTBOUND_MAX_RETRIES, 3u32)?,
             trusted_ca_pem,
+            // The divisor shortens every window alike, for rehearsals against the sandbox (whose
+            // windows can be shortened the same way); never set it against Microsoft.
             rate_limits: RateLimits::documented(
                 positive(lookup, settings::DEFENDER_MACHINE_CALLS_PER_MINUTE, 100)?,
                 positive(lookup, settings::DEFENDER_MACHINE_CALLS_PER_HOUR, 1500)?,
-            ),
+            )
+            .with_periods_divided_by(ranged(
+                lookup,
+                settings::OUTBOUND_RATE_WINDOW_DIVISOR,
+                1u32,
+                1..=3600,
+            )?),
+            quota_container: storage_name(lookup, settings::QUOTA_CONTAINER, "quota", 63)?,
             max_pacing: Duration::from_secs(parse_or(
                 lookup,
                 settings::OUTBOUND_MAX_PACING_SECONDS,

@@ -59,6 +59,10 @@ impl Services {
     ) -> Result<Self, ServicesError> {
         let http = Arc::new(HttpCore::new(config)?);
         let storage = Storage::new(config.storage.clone(), Some(http.client().clone()))?;
+        http.share_quota(Arc::new(crate::storage::quota::QuotaLedger::new(
+            &storage,
+            &config.outbound.quota_container,
+        )));
         let graph = GraphClient::new(http.clone());
         let hunts = Arc::new(Hunts::new(
             &storage,

@@ -39,7 +39,11 @@ const PLATFORM_SETTINGS: [&str; 3] = [
 /// Read by the handler but deliberately not deployed: an extra CA is for local runs behind a
 /// TLS-inspecting proxy or on the sandbox, and in Azure storage is reached with the identity form
 /// rather than a connection string.
-const NOT_DEPLOYED: [&str; 2] = [settings::OUTBOUND_TRUSTED_CA_FILE, settings::STORAGE];
+const NOT_DEPLOYED: [&str; 3] = [
+    settings::OUTBOUND_TRUSTED_CA_FILE,
+    settings::STORAGE,
+    settings::OUTBOUND_RATE_WINDOW_DIVISOR,
+];
 
 /// Deployed settings the handler does not read: the Functions host reads them.
 const HOST_SETTINGS: [&str; 2] = ["HUNT_SCHEDULE", "WEBSITE_AUTH_PRM_DEFAULT_WITH_SCOPES"];

@@ -15,6 +15,53 @@ use serde_json::{Value, json};
 const FLEET: usize = 40;
 const DEVICE_POSTS: &str = "/defender/api/machines/{id}/{sub}";
 
+/// The storage two workers of one app share.
+struct Containers {
+    jobs: String,
+    quota: String,
+}
+
+impl Containers {
+    fn new() -> Self {
+        let id = &uuid::Uuid::new_v4().simple().to_string()[..12];
+        Self {
+            jobs: format!("jobs-ops-{id}"),
+            quota: format!("quota-ops-{id}"),
+        }
+    }
+}
+
+fn ca_file(sandbox: &RunningSandbox) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ops-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("sandbox-ca.pem");
+    std::fs::write(&file, sandbox.ca_certificate_pem()).expect("CA file");
+    file
+}
+
+/// Follows an operation with job_get until it is final.
+async fn final_view(client: &McpClient, id: &str) -> Value {
+    let mut view = Value::Null;
+    for _ in 0..12 {
+        view = job(client, id, 5).await;
+        if view["state"] != "running" {
+            break;
+        }
+    }
+    view
+}
+
+/// Isolation requests the sandbox accepted (201).
+fn accepted_posts(sandbox: &RunningSandbox) -> u64 {
+    sandbox
+        .stats()
+        .requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path_template == DEVICE_POSTS)
+        .filter_map(|r| r.status_counts.get("201"))
+        .sum()
+}
+
 struct Worker {
     child: tokio::process::Child,
     url: String,
@@ -25,7 +72,8 @@ struct Worker {
 async fn start_worker(
     sandbox: &RunningSandbox,
     ca_file: &std::path::Path,
-    jobs_container: &str,
+    containers: &Containers,
+    extra: &[(&str, &str)],
 ) -> Worker {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
@@ -37,13 +85,15 @@ async fn start_worker(
         .envs(handler::local::sandbox_defaults())
         .env("OUTBOUND_TRUSTED_CA_FILE", ca_file)
         .env("AzureWebJobsStorage", storage_connection_string())
-        .env("JOBS_CONTAINER", jobs_container)
+        .env("JOBS_CONTAINER", &containers.jobs)
+        .env("QUOTA_CONTAINER", &containers.quota)
         .env("HUNT_STORAGE_CONTAINER", unique_hunt_container())
         .env("HUNT_LOCAL_INTERVAL_SECONDS", "0")
         .env("APPROVAL_FALLBACK", "confirm")
         .env("OPS_LEASE_SECONDS", "3")
         .env("OPS_INLINE_SECONDS", "1")
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
@@ -73,7 +123,8 @@ async fn job(client: &McpClient, id: &str, wait_seconds: u32) -> Value {
 
 #[tokio::test]
 async fn a_worker_killed_mid_operation_is_taken_over_and_no_action_is_sent_twice() {
-    // Defender's minute window is ten seconds here, so a 429 costs seconds, not a minute.
+    // Defender's minute is ten seconds here, and the workers know it (OUTBOUND_RATE_WINDOW_DIVISOR),
+    // so the pacing after a takeover costs seconds, not a minute.
     let sandbox = RunningSandbox::start(SandboxOptions {
         extra_workstations: FLEET,
         rate_limit_minute: Duration::from_secs(10),
@@ -81,17 +132,17 @@ async fn a_worker_killed_mid_operation_is_taken_over_and_no_action_is_sent_twice
     })
     .await
     .expect("sandbox");
-    let dir = std::env::temp_dir().join(format!("ops-test-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let ca_file = dir.join("sandbox-ca.pem");
-    std::fs::write(&ca_file, sandbox.ca_certificate_pem()).expect("CA file");
-    let jobs_container = format!(
-        "jobs-ops-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
+    let ca_file = ca_file(&sandbox);
+    let containers = Containers::new();
     let tenant = sandbox.tenants()[0].tenant_id.clone();
 
-    let mut first = start_worker(&sandbox, &ca_file, &jobs_container).await;
+    let mut first = start_worker(
+        &sandbox,
+        &ca_file,
+        &containers,
+        &[("OUTBOUND_RATE_WINDOW_DIVISOR", "6")],
+    )
+    .await;
     let client = connect(&first.url).await;
     let ids = machine_ids(
         &client,
@@ -136,15 +187,15 @@ async fn a_worker_killed_mid_operation_is_taken_over_and_no_action_is_sent_twice
     );
 
     // A new process takes the operation over once the dead worker's lease has run out.
-    let second = start_worker(&sandbox, &ca_file, &jobs_container).await;
+    let second = start_worker(
+        &sandbox,
+        &ca_file,
+        &containers,
+        &[("OUTBOUND_RATE_WINDOW_DIVISOR", "6")],
+    )
+    .await;
     let client = connect(&second.url).await;
-    let mut view = Value::Null;
-    for _ in 0..12 {
-        view = job(&client, &id, 5).await;
-        if view["state"] != "running" {
-            break;
-        }
-    }
+    let view = final_view(&client, &id).await;
     assert_eq!(view["state"], "succeeded", "{view}");
     assert!(
         view["attempts"].as_u64().unwrap_or(0) >= 2,
@@ -174,13 +225,7 @@ async fn a_worker_killed_mid_operation_is_taken_over_and_no_action_is_sent_twice
     // worker had in flight were dropped with its connections: those devices are unconfirmed,
     // and none of them was sent again.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let accepted: u64 = sandbox
-        .stats()
-        .requests
-        .iter()
-        .filter(|r| r.method == "POST" && r.path_template == DEVICE_POSTS)
-        .filter_map(|r| r.status_counts.get("201"))
-        .sum();
+    let accepted = accepted_posts(&sandbox);
     let isolated = ids
         .iter()
         .filter(|device| {
@@ -199,5 +244,91 @@ async fn a_worker_killed_mid_operation_is_taken_over_and_no_action_is_sent_twice
         progress["done"].as_u64().unwrap_or(0),
         "every isolated device is a done target, and no unconfirmed one was sent again: {progress}"
     );
-    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(
+        sandbox.stats().throttled,
+        0,
+        "the second worker knew what the first had sent (the shared quota ledger)"
+    );
+}
+
+async fn isolate(client: &McpClient, tenant: &str, prefix: &str) -> Value {
+    let arguments = json!({
+        "tenant_id": tenant,
+        "filter": format!("startswith(computerDnsName,'{prefix}')"),
+        "max_devices": 10,
+        "isolation_type": "Full",
+        "comment": "INC-9 two workers"
+    });
+    ok(&call_confirmed(client, "mde_isolate_machines", arguments).await)
+}
+
+#[tokio::test]
+async fn two_workers_isolating_one_tenant_at_once_share_its_quota_and_draw_no_429() {
+    // 10 machine calls a (two-second) minute, and both workers know it: 20 devices and their
+    // listings take several windows, and two workers that each believed they had the whole
+    // quota would send twice what it allows.
+    let sandbox = RunningSandbox::start(SandboxOptions {
+        extra_workstations: 20,
+        rate_limit_per_minute: 10,
+        rate_limit_minute: Duration::from_secs(2),
+        rate_limit_hour: Duration::from_secs(120),
+        ..fast_sandbox_options()
+    })
+    .await
+    .expect("sandbox");
+    let ca_file = ca_file(&sandbox);
+    let containers = Containers::new();
+    let tenant = sandbox.tenants()[0].tenant_id.clone();
+    let paced = [
+        ("DEFENDER_MACHINE_CALLS_PER_MINUTE", "10"),
+        ("OUTBOUND_RATE_WINDOW_DIVISOR", "30"),
+        ("OPS_INLINE_SECONDS", "2"),
+    ];
+    let (first, second) = tokio::join!(
+        start_worker(&sandbox, &ca_file, &containers, &paced),
+        start_worker(&sandbox, &ca_file, &containers, &paced)
+    );
+    let (one, two) = tokio::join!(connect(&first.url), connect(&second.url));
+    let (a, b) = tokio::join!(
+        isolate(&one, &tenant, "ws-fleet-000"),
+        isolate(&two, &tenant, "ws-fleet-001")
+    );
+    let id = |output: &Value| {
+        output["operation_id"]
+            .as_str()
+            .expect("operation id")
+            .to_owned()
+    };
+    let (id_a, id_b) = (id(&a), id(&b));
+    let (a, b) = tokio::join!(final_view(&one, &id_a), final_view(&two, &id_b));
+    let mut seen = std::collections::HashSet::new();
+    for view in [&a, &b] {
+        assert_eq!(view["state"], "succeeded", "{view}");
+        assert_eq!(view["progress"]["done"], 10, "{}", view["progress"]);
+        for target in view["targets"].as_array().expect("targets") {
+            assert!(
+                seen.insert(target["id"].as_str().expect("id").to_owned()),
+                "each device is in the records once: {target}"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 20);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for device in &seen {
+        assert_eq!(
+            sandbox
+                .machine_state(&tenant, device)
+                .and_then(|state| state.isolation)
+                .as_deref(),
+            Some("Full"),
+            "{device} is isolated"
+        );
+    }
+    assert_eq!(accepted_posts(&sandbox), 20, "one isolation per device");
+    assert_eq!(
+        sandbox.stats().throttled,
+        0,
+        "two workers together stayed under the tenant's limits: {:?}",
+        sandbox.stats()
+    );
 }

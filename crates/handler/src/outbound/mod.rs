@@ -20,7 +20,9 @@ use url::Url;
 pub use credentials::Credentials;
 pub use error::ApiError;
 use limiter::RateLimiter;
-pub use limiter::{Bucket, RateLimits, Window, current_deadline, with_deadline};
+pub use limiter::{
+    Bucket, Claim, RateLimits, SharedQuota, Window, current_deadline, with_deadline,
+};
 use retry::{Decision, Outcome};
 pub use retry::{Replay, RetryPolicy, retry_after};
 
@@ -283,6 +285,11 @@ impl HttpCore {
             max_pacing: config.outbound.max_pacing,
             attempt_timeout: config.outbound.timeout,
         })
+    }
+
+    /// Coordinates the rate limits with the app's other instances through `ledger`.
+    pub fn share_quota(&self, ledger: std::sync::Arc<dyn SharedQuota>) {
+        self.limiter.share(ledger);
     }
 
     /// The shared client, for other Azure SDK clients that should use the same pool.

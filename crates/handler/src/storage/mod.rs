@@ -14,6 +14,7 @@
 
 mod connection;
 mod deadline_policy;
+pub mod quota;
 mod shared_key;
 
 use std::{fmt, num::NonZeroU32, sync::Arc, time::Duration};

@@ -162,6 +162,11 @@ impl TestApp {
             settings::HUNT_STORAGE_CONTAINER.into(),
             unique_hunt_container(),
         );
+        // Each app has its own sandbox, so its own quota ledger (tenant ids are the same in all).
+        values.insert(
+            settings::QUOTA_CONTAINER.into(),
+            unique_hunt_container().replace("hunts-", "quota-"),
+        );
         // Tests call far faster than a person; the rate limit has tests of its own that set it.
         values.insert(settings::MCP_RATE_LIMIT_PER_MINUTE.into(), "0".into());
         values.insert(
