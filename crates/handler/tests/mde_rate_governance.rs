@@ -14,6 +14,10 @@ use handler::outbound::RateLimits;
 use sandbox::SandboxOptions;
 use serde_json::{Value, json};
 
+/// The tenant's hourly cap on destructive targets is shared by every test of the run (one
+/// storage account, one tenant id); these tests are about pacing, not that cap.
+const UNCAPPED: (&str, &str) = ("DESTRUCTIVE_MAX_TARGETS_PER_TENANT_HOUR", "100000");
+
 /// Sandbox options with Defender's limits over windows `divisor` times shorter.
 fn paced_sandbox(per_minute: u32, divisor: u32, extra_workstations: usize) -> SandboxOptions {
     SandboxOptions {
@@ -44,7 +48,7 @@ async fn operation_outcome(client: &McpClient, output: &Value) -> Value {
 #[tokio::test]
 async fn isolating_500_devices_answers_at_once_and_finishes_in_the_background_with_no_429() {
     // 100 calls a (one-second) minute and 1,500 a (one-minute) hour, as Microsoft documents.
-    let app = TestApp::start_tuned(paced_sandbox(100, 60, 500), &[], |config| {
+    let app = TestApp::start_tuned(paced_sandbox(100, 60, 500), &[UNCAPPED], |config| {
         config.outbound.rate_limits = RateLimits::documented(100, 1500).with_periods_divided_by(60);
     })
     .await;
@@ -192,4 +196,103 @@ async fn devices_beyond_the_call_s_budget_are_sent_by_the_operation_after_it_ans
         30,
         "one scan per device"
     );
+}
+
+#[tokio::test]
+async fn a_task_aware_client_gets_the_500_device_isolation_as_a_task() {
+    use rmcp::model::{
+        CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities,
+        GetTaskParams, Implementation, TaskPayload, TaskStatus,
+    };
+    use rmcp::service::ClientServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+
+    let app = TestApp::start_tuned(paced_sandbox(100, 60, 500), &[UNCAPPED], |config| {
+        config.outbound.rate_limits = RateLimits::documented(100, 1500).with_periods_divided_by(60);
+    })
+    .await;
+    // The tasks extension is declared per request, which a stateless server reads in protocol
+    // 2026-07-28 (no initialize).
+    let client = rmcp::model::ClientConfig::new(
+        ClientCapabilities::builder().enable_tasks().build(),
+        Implementation::new("task-test", "1"),
+    )
+    .serve_with_lifecycle(
+        StreamableHttpClientTransport::from_uri(app.mcp_url()),
+        rmcp::service::ClientLifecycleMode::Discover {
+            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await
+    .expect("a task-aware client connects");
+    let arguments = json!({
+        "tenant_id": CONTOSO,
+        "filter": "startswith(computerDnsName,'ws-fleet-')",
+        "max_devices": 500,
+        "isolation_type": "Full",
+        "comment": "INC-501 as a task"
+    });
+    // A person approves on the page first, as for any client.
+    let asked = call(&client, "mde_isolate_machines", arguments.clone()).await;
+    let (approval, url) = approval_page(&text(&asked))
+        .unwrap_or_else(|| panic!("an approval page: {}", text(&asked)));
+    let (status, page) = decide_on_page(&url, "approve", &[]).await;
+    assert_eq!(status, 200, "{page}");
+    let mut approved = arguments;
+    approved["approval_id"] = json!(approval);
+    let Value::Object(approved) = approved else {
+        unreachable!()
+    };
+    let started = std::time::Instant::now();
+    let response = client
+        .call_tool_once(CallToolRequestParams::new("mde_isolate_machines").with_arguments(approved))
+        .await
+        .expect("the call is answered");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let CallToolResponse::Task(created) = response else {
+        panic!("a task-aware client gets a task: {response:?}");
+    };
+    assert_eq!(created.task.status, TaskStatus::Working);
+    let id = created.task.task_id.clone();
+
+    // An unknown task is refused as the spec says; a finished one carries the outcome.
+    let unknown = client
+        .get_task(GetTaskParams::new("01a24200-0000-7000-8000-000000000000"))
+        .await
+        .expect_err("unknown task");
+    assert!(unknown.to_string().contains("no task"), "{unknown}");
+    let mut done = None;
+    for _ in 0..120 {
+        let task = client
+            .get_task(GetTaskParams::new(id.clone()))
+            .await
+            .expect("tasks/get");
+        if task.task.task.status.is_terminal() {
+            done = Some(task);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let done = done.expect("the task ends within a minute");
+    let TaskPayload::Completed { result } = &done.task.payload else {
+        panic!("completed: {done:?}");
+    };
+    let job = &result["structuredContent"];
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["progress"]["done"], 500, "{}", job["progress"]);
+    assert_eq!(app.sandbox.stats().throttled, 0);
+    // The same record answers job_get for clients without tasks, and a finished task cannot be
+    // cancelled.
+    let view = ok(&call(
+        &client,
+        "job_get",
+        json!({"job_id": id, "include_result": false}),
+    )
+    .await);
+    assert_eq!(view["state"], "succeeded");
+    let refused = client
+        .cancel_task(CancelTaskParams::new(id))
+        .await
+        .expect_err("already ended");
+    assert!(refused.to_string().contains("already ended"), "{refused}");
 }

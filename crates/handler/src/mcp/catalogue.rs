@@ -1198,7 +1198,7 @@ fn take_approval_arguments(
 
 /// A short summary first, for a person reading along, then the structured result (also as JSON
 /// text, since many clients show only text to the model).
-fn structured(summary: String, value: Value) -> CallToolResult {
+pub(super) fn structured(summary: String, value: Value) -> CallToolResult {
     let mut result = CallToolResult::structured(value);
     result.content.insert(0, ContentBlock::text(summary));
     result

@@ -9,6 +9,7 @@ mod prompts;
 mod resources;
 mod schema;
 mod server;
+mod tasks;
 mod tool;
 mod toolsets;
 

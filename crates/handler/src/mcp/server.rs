@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
-    GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, GetTaskParams, GetTaskResult, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -21,11 +22,13 @@ use tracing::Instrument;
 use super::approval::ClientAsks;
 use super::catalogue::{CallPolicy, Catalogue, Invocation, Unavailable};
 use super::resources::ResourceError;
+use super::tasks;
 use super::tool::{Tier, ToolContext};
 use super::toolsets::ConnectionScope;
 use crate::audit::Storing;
 use crate::auth::Caller;
 use crate::config::RoleNames;
+use crate::jobs::{JobId, JobRecord, JobsError};
 use crate::services::Services;
 use crate::telemetry;
 
@@ -137,7 +140,89 @@ fn client_asks(context: &RequestContext<RoleServer>) -> ClientAsks {
     }
 }
 
+impl McpServer {
+    /// A call whose operation goes on becomes a task for a client that declared tasks.
+    async fn as_task(
+        &self,
+        response: CallToolResponse,
+        context: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        let tasks = context
+            .client_capabilities()
+            .is_some_and(|capabilities| capabilities.supports_tasks());
+        let Some(id) = tasks
+            .then(|| tasks::running_operation(&response))
+            .flatten()
+            .and_then(|id| id.parse::<JobId>().ok())
+        else {
+            return response;
+        };
+        match self.services.jobs.get(&id).await {
+            Ok(record) => tasks::created(&record),
+            // The answer the client would have had without tasks still names the operation.
+            Err(_) => response,
+        }
+    }
+
+    async fn task_record(
+        &self,
+        task_id: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(JobRecord, Arc<Caller>), McpError> {
+        let unknown = || McpError::invalid_params(format!("no task with id {task_id}"), None);
+        let Some(caller) = caller_of(context) else {
+            return Err(McpError::invalid_request(
+                "no caller identity reached the MCP server; every call is refused",
+                None,
+            ));
+        };
+        let id: JobId = task_id.parse().map_err(|_| unknown())?;
+        let record = match self.services.jobs.get(&id).await {
+            Ok(record) => record,
+            Err(JobsError::NotFound(_)) => return Err(unknown()),
+            Err(error) => return Err(McpError::internal_error(error.to_string(), None)),
+        };
+        if !tasks::visible_to(&record, &caller) {
+            return Err(unknown());
+        }
+        Ok((record, Arc::new(caller)))
+    }
+}
+
 impl ServerHandler for McpServer {
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        let (record, _) = self.task_record(&request.task_id, &context).await?;
+        Ok(GetTaskResult::new(tasks::detailed(&record)))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let (record, caller) = self.task_record(&request.task_id, &context).await?;
+        if record.state.is_final() {
+            return Err(McpError::invalid_params(
+                format!(
+                    "task {} already ended ({})",
+                    record.job_id,
+                    record.state.name()
+                ),
+                None,
+            ));
+        }
+        self.services
+            .jobs
+            .cancel(&record.job_id, &caller.to_string())
+            .await
+            .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+        Ok(())
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut implementation = Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"));
         implementation.title = Some("Defender XDR and Sentinel".into());
@@ -145,12 +230,14 @@ impl ServerHandler for McpServer {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_prompts()
+                .enable_tasks()
                 .build()
         } else {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_prompts()
                 .enable_resources()
+                .enable_tasks()
                 .build()
         };
         ServerConfig::new(capabilities)
@@ -213,7 +300,7 @@ impl ServerHandler for McpServer {
             invocation,
         );
         let (unavailable, invocation) = match call.instrument(request_span).await {
-            Ok(response) => return Ok(response),
+            Ok(response) => return Ok(self.as_task(response, &context).await),
             Err(refused) => refused,
         };
         let refusal = match unavailable {
