@@ -296,3 +296,45 @@ async fn a_task_aware_client_gets_the_500_device_isolation_as_a_task() {
         .expect_err("already ended");
     assert!(refused.to_string().contains("already ended"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_cancelled_operation_stops_before_its_next_batch_and_never_sends_the_rest() {
+    // 20 calls a (five-second) minute: 30 devices take a few windows.
+    let app = TestApp::start_tuned(
+        paced_sandbox(20, 12, 0),
+        &[("OPS_INLINE_SECONDS", "1")],
+        |config| {
+            config.outbound.rate_limits =
+                RateLimits::documented(20, 1500).with_periods_divided_by(12);
+        },
+    )
+    .await;
+    let client = app.client().await;
+    let ids = machine_ids(&client, CONTOSO, "onboardingStatus eq 'Onboarded'", 30).await;
+    let started = ok(&call_confirmed(
+        &client,
+        "mde_run_antivirus_scan",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "sweep, then stop"}),
+    )
+    .await);
+    assert_eq!(started["operation_state"], "running", "{started}");
+    let id = started["operation_id"].as_str().expect("operation id");
+    let cancelled = ok(&call(&client, "job_cancel", json!({"job_id": id})).await);
+    assert_eq!(cancelled["outcome"], "cancel_requested", "{cancelled}");
+    let job = operation_outcome(&client, &started).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    let progress = &job["progress"];
+    let not_sent = progress["not_started"].as_u64().expect("count");
+    assert!(not_sent > 0, "{progress}");
+    let sent = progress["done"].as_u64().expect("count")
+        + progress["already_pending"].as_u64().expect("count")
+        + progress["failed"].as_u64().expect("count");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        app.sandbox
+            .stats()
+            .count("POST", "/defender/api/machines/{id}/{sub}"),
+        sent,
+        "nothing was sent after the cancellation took effect"
+    );
+}

@@ -1,5 +1,5 @@
-//! `job_get`, `job_list`, `job_cancel`: every durable job (today the PowerShell ones) is followed
-//! and stopped the same way.
+//! `job_get`, `job_list`, `job_cancel`: every durable job (PowerShell jobs, and the operations of
+//! device actions on many devices) is followed and stopped the same way.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ struct JobGet;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct JobGetParams {
-    /// The job id a ps_ tool, job_list or job_cancel returned.
+    /// The job id a ps_ tool, a device action (operation_id), job_list or job_cancel returned.
     job_id: JobId,
     /// Seconds to wait for the job to reach a final state before answering (0-60, default 0: answer at once).
     wait_seconds: Option<u32>,
@@ -240,6 +240,10 @@ impl Summary for JobCancelOutput {
                 "job {} cancelled before it started; it will not run",
                 self.job.job_id
             ),
+            "cancel_requested" if self.job.progress.is_some() => format!(
+                "operation {} stops before its next batch; devices not sent by then never will be",
+                self.job.job_id
+            ),
             "cancel_requested" => format!(
                 "job {} is already running and cannot be interrupted safely; it will finish and will not be retried",
                 self.job.job_id
@@ -258,8 +262,8 @@ impl Tool for JobCancel {
         ToolSpec {
             name: "job_cancel",
             title: "Cancel a job",
-            description: "Cancels a job: one not started never runs; a running one finishes but is never retried. \
-                         Finished jobs cannot be cancelled.",
+            description: "Cancels a job: one not started never runs; a running PowerShell job finishes but is never \
+                         retried; a running operation stops before its next batch. Finished jobs cannot be cancelled.",
             toolset: Toolset::Jobs,
             effect: Effect::Write { idempotent: true },
             tier: Tier::Responder,
