@@ -332,3 +332,89 @@ async fn two_workers_isolating_one_tenant_at_once_share_its_quota_and_draw_no_42
         sandbox.stats()
     );
 }
+
+#[tokio::test]
+async fn with_a_queue_the_call_hands_its_operation_to_function_operations() {
+    use handler::outbound::RateLimits;
+    use handler::storage::{MessageEncoding, MessageQueue, Storage, StorageConnection};
+
+    let queue_name = format!(
+        "ops-test-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    // 20 calls a (five-second) minute: 30 devices outlast the one-second inline run.
+    let app = TestApp::start_tuned(
+        SandboxOptions {
+            rate_limit_per_minute: 20,
+            rate_limit_minute: Duration::from_secs(5),
+            rate_limit_hour: Duration::from_secs(300),
+            ..fast_sandbox_options()
+        },
+        &[("OPS_QUEUE", &queue_name), ("OPS_INLINE_SECONDS", "1")],
+        |config| {
+            config.outbound.rate_limits =
+                RateLimits::documented(20, 1500).with_periods_divided_by(12);
+        },
+    )
+    .await;
+    let client = app.client().await;
+    let ids = machine_ids(&client, CONTOSO, "onboardingStatus eq 'Onboarded'", 30).await;
+    let started = ok(&call_confirmed(
+        &client,
+        "mde_run_antivirus_scan",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "handed over"}),
+    )
+    .await);
+    assert_eq!(started["operation_state"], "running", "{started}");
+    let id = started["operation_id"].as_str().expect("operation id");
+
+    // The host delivers the message (invisible for the inline run, then visible) to
+    // function-operations, which continues from the record.
+    let connection = StorageConnection::from_connection_string(&storage_connection_string())
+        .expect("connection string");
+    let storage = Storage::new(connection, Some(reqwest::Client::new())).expect("storage");
+    let queue = MessageQueue::new(&storage, &queue_name, MessageEncoding::Base64);
+    let mut message = None;
+    for _ in 0..50 {
+        if let Some(received) = queue
+            .receive(1, Duration::from_secs(60))
+            .await
+            .expect("receive")
+            .pop()
+        {
+            message = Some(received);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let message = message.expect("the call put its operation on OPS_QUEUE");
+    let text = message.text().expect("base64 text");
+    let payload = json!({
+        "Data": {"message": serde_json::to_string(&text).expect("encode")},
+        "Metadata": {"DequeueCount": 1, "sys": {"MethodName": "function-operations"}}
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{}/function-operations", app.base_url))
+        .json(&payload)
+        .send()
+        .await
+        .expect("invocation");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["ReturnValue"]["state"], "succeeded", "{body}");
+    queue.delete(&message).await.expect("completed");
+
+    let view = job(&client, id, 0).await;
+    assert_eq!(view["state"], "succeeded", "{view}");
+    assert_eq!(view["progress"]["done"], 30, "{}", view["progress"]);
+    assert!(
+        view["attempts"].as_u64().unwrap_or(0) >= 2,
+        "function-operations ran it after the call: {view}"
+    );
+    assert_eq!(app.sandbox.stats().throttled, 0);
+    assert_eq!(
+        app.sandbox.stats().count("POST", DEVICE_POSTS),
+        30,
+        "one scan per device"
+    );
+}

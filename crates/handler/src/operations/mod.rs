@@ -98,7 +98,7 @@ pub struct Live {
 pub struct Operations {
     jobs: Arc<Jobs>,
     actions: std::sync::RwLock<HashMap<String, Arc<dyn TargetAction>>>,
-    /// This instance, as lease owner.
+    /// This instance; each run's lease owner starts with it.
     owner: String,
     lease: Duration,
     inline: Duration,
@@ -158,6 +158,7 @@ impl Operations {
         if self.action(function).is_none() {
             return Err(OperationsError::UnknownAction(function.to_owned()));
         }
+        let run_owner = self.run_owner();
         let record = self
             .jobs
             .create_operation(NewOperation {
@@ -167,7 +168,7 @@ impl Operations {
                 options,
                 comment,
                 targets,
-                owner: self.owner.clone(),
+                owner: run_owner.clone(),
                 lease: lease_span(self.lease),
             })
             .await?;
@@ -185,7 +186,7 @@ impl Operations {
             None => false,
         };
         let stop_after = handed.then(|| Instant::now() + self.inline);
-        let mut live = self.spawn(id.clone(), stop_after, Some(record));
+        let mut live = self.spawn(id.clone(), run_owner, stop_after, Some(record));
         // The run goes on without this call; the call only waits for it for a while (and never
         // past its own deadline).
         let wait = crate::deadline::wait_budget(self.inline);
@@ -226,7 +227,7 @@ impl Operations {
                 continue;
             }
             tracing::warn!(operation = %id, "taking over an operation whose worker stopped");
-            self.spawn(id, None, None);
+            self.spawn(id, self.run_owner(), None, None);
             started += 1;
         }
         Ok(started)
@@ -245,6 +246,16 @@ impl Operations {
         });
     }
 
+    /// A lease owner for one run: runs are told apart even on one instance (a queue delivery may
+    /// reach the instance whose inline run still holds the operation).
+    fn run_owner(&self) -> String {
+        format!(
+            "{}/run-{}",
+            self.owner,
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
+    }
+
     fn is_running_here(&self, id: &JobId) -> bool {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         running.get(id).is_some_and(|live| !live.borrow().ended)
@@ -254,6 +265,7 @@ impl Operations {
     fn spawn(
         self: &Arc<Self>,
         id: JobId,
+        owner: String,
         stop_after: Option<Instant>,
         record: Option<JobRecord>,
     ) -> watch::Receiver<Live> {
@@ -268,7 +280,7 @@ impl Operations {
             .insert(id.clone(), follow.clone());
         let operations = self.clone();
         tokio::spawn(async move {
-            let error = match operations.run_live(&id, stop_after, &live).await {
+            let error = match operations.run_live(&id, &owner, stop_after, &live).await {
                 Ok(end) => {
                     tracing::info!(operation = %id, end = end_name(&end), "operation run ended");
                     None
@@ -297,7 +309,8 @@ impl Operations {
         id: &JobId,
         stop_after: Option<Instant>,
     ) -> Result<RunEnd, OperationsError> {
-        self.run_live(id, stop_after, &watch::channel(Live::default()).0)
+        let owner = self.run_owner();
+        self.run_live(id, &owner, stop_after, &watch::channel(Live::default()).0)
             .await
     }
 
@@ -306,12 +319,13 @@ impl Operations {
     async fn run_live(
         &self,
         id: &JobId,
+        owner: &str,
         stop_after: Option<Instant>,
         live: &watch::Sender<Live>,
     ) -> Result<RunEnd, OperationsError> {
         let publish =
             |record: &JobRecord| live.send_modify(|live| live.record = Some(record.clone()));
-        let mut record = match self.take_over(id).await? {
+        let mut record = match self.take_over(id, owner).await? {
             Ok(record) => record,
             Err(end) => return Ok(end),
         };
@@ -322,7 +336,7 @@ impl Operations {
         loop {
             let operation = operation_of(&record);
             if record.cancel_requested.is_some() {
-                return self.finish(id, FinalReason::Cancelled, live).await;
+                return self.finish(id, owner, FinalReason::Cancelled, live).await;
             }
             let batch: Vec<(usize, TargetRecord)> = operation
                 .targets
@@ -333,13 +347,13 @@ impl Operations {
                 .map(|(index, target)| (index, target.clone()))
                 .collect();
             if batch.is_empty() {
-                return self.finish(id, FinalReason::Done, live).await;
+                return self.finish(id, owner, FinalReason::Done, live).await;
             }
             if stop_after.is_some_and(|at| Instant::now() >= at) {
-                return self.release(id).await;
+                return self.release(id, owner).await;
             }
             let indices: Vec<usize> = batch.iter().map(|(index, _)| *index).collect();
-            record = match self.mark_sending(id, &indices).await? {
+            record = match self.mark_sending(id, owner, &indices).await? {
                 Some(record) => record,
                 None => return Ok(RunEnd::Lost),
             };
@@ -360,7 +374,7 @@ impl Operations {
             // Each outcome is shown to whoever follows the run as it arrives; the batch's are
             // stored together.
             let outcomes = self
-                .with_heartbeat(id, async {
+                .with_heartbeat(id, owner, async {
                     crate::outbound::with_deadline(Instant::now() + PACING_WAIT, async {
                         let mut outcomes = Vec::new();
                         while let Some((index, target)) = sends.next().await {
@@ -384,7 +398,7 @@ impl Operations {
             let progressed = outcomes
                 .iter()
                 .any(|(_, target)| target.state != TargetState::NotStarted);
-            record = match self.record_outcomes(id, outcomes).await? {
+            record = match self.record_outcomes(id, owner, outcomes).await? {
                 Some(record) => record,
                 None => return Ok(RunEnd::Lost),
             };
@@ -397,9 +411,12 @@ impl Operations {
 
     /// Takes the lease (or finds the operation final, or held by a live worker); targets a
     /// stopped worker left `sending` become unconfirmed.
-    async fn take_over(&self, id: &JobId) -> Result<Result<JobRecord, RunEnd>, OperationsError> {
+    async fn take_over(
+        &self,
+        id: &JobId,
+        owner: &str,
+    ) -> Result<Result<JobRecord, RunEnd>, OperationsError> {
         let mut end = None;
-        let owner = self.owner.clone();
         let lease = lease_span(self.lease);
         let record = self
             .jobs
@@ -414,7 +431,7 @@ impl Operations {
                     end = Some(RunEnd::NotAnOperation);
                     return false;
                 };
-                if !operation.available_to(&owner, now) {
+                if !operation.available_to(owner, now) {
                     end = Some(RunEnd::Held(
                         operation.lease.as_ref().map_or(now, |lease| lease.until),
                     ));
@@ -435,7 +452,7 @@ impl Operations {
                     }
                 }
                 operation.lease = Some(Lease {
-                    owner: owner.clone(),
+                    owner: owner.to_owned(),
                     until: now + lease,
                 });
                 if new_run {
@@ -454,9 +471,10 @@ impl Operations {
     async fn mark_sending(
         &self,
         id: &JobId,
+        owner: &str,
         indices: &[usize],
     ) -> Result<Option<JobRecord>, OperationsError> {
-        self.change_held(id, |operation| {
+        self.change_held(id, owner, |operation| {
             for index in indices {
                 if let Some(target) = operation.targets.get_mut(*index) {
                     target.state = TargetState::Sending;
@@ -469,9 +487,10 @@ impl Operations {
     async fn record_outcomes(
         &self,
         id: &JobId,
+        owner: &str,
         outcomes: Vec<(usize, TargetRecord)>,
     ) -> Result<Option<JobRecord>, OperationsError> {
-        self.change_held(id, |operation| {
+        self.change_held(id, owner, |operation| {
             for (index, outcome) in &outcomes {
                 if let Some(target) = operation.targets.get_mut(*index) {
                     *target = outcome.clone();
@@ -485,6 +504,7 @@ impl Operations {
     async fn change_held(
         &self,
         id: &JobId,
+        owner: &str,
         mut change: impl FnMut(&mut Operation),
     ) -> Result<Option<JobRecord>, OperationsError> {
         let mut held = true;
@@ -498,7 +518,7 @@ impl Operations {
                         operation
                             .lease
                             .as_ref()
-                            .is_some_and(|lease| lease.owner == self.owner)
+                            .is_some_and(|lease| lease.owner == owner)
                     });
                 if !held {
                     return false;
@@ -506,7 +526,7 @@ impl Operations {
                 if let Some(operation) = record.operation.as_mut() {
                     change(operation);
                     operation.lease = Some(Lease {
-                        owner: self.owner.clone(),
+                        owner: owner.to_owned(),
                         until: now + lease,
                     });
                 }
@@ -517,12 +537,17 @@ impl Operations {
     }
 
     /// Runs `work` while renewing the lease every third of its length.
-    async fn with_heartbeat<T>(&self, id: &JobId, work: impl std::future::Future<Output = T>) -> T {
+    async fn with_heartbeat<T>(
+        &self,
+        id: &JobId,
+        owner: &str,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
         let work = std::pin::pin!(work);
         let beat = async {
             loop {
                 tokio::time::sleep(self.lease / 3).await;
-                match self.change_held(id, |_| {}).await {
+                match self.change_held(id, owner, |_| {}).await {
                     Ok(Some(_)) => {}
                     Ok(None) => {
                         tracing::warn!(operation = %id, "the operation's lease was taken over while a batch was being sent")
@@ -539,8 +564,7 @@ impl Operations {
         }
     }
 
-    async fn release(&self, id: &JobId) -> Result<RunEnd, OperationsError> {
-        let owner = self.owner.clone();
+    async fn release(&self, id: &JobId, owner: &str) -> Result<RunEnd, OperationsError> {
         self.jobs
             .update_operation(id, |record| match record.operation.as_mut() {
                 Some(operation)
@@ -561,10 +585,10 @@ impl Operations {
     async fn finish(
         &self,
         id: &JobId,
+        owner: &str,
         reason: FinalReason,
         live: &watch::Sender<Live>,
     ) -> Result<RunEnd, OperationsError> {
-        let owner = self.owner.clone();
         let record = self
             .jobs
             .update_operation(id, |record| {
