@@ -34,6 +34,9 @@ use crate::tenants::TenantId;
 const BATCH: usize = 8;
 /// A batch that made no progress (every target throttled) waits this long before the next try.
 const IDLE_PAUSE: Duration = Duration::from_secs(2);
+/// Batches in a row that send nothing (each target came back not sent) before the operation
+/// gives up on the rest: with the pause between them, several minutes.
+const MAX_IDLE_ROUNDS: u32 = 60;
 /// The queued message becomes visible this long after the inline run stops.
 const HANDOVER_MARGIN: Duration = Duration::from_secs(2);
 /// How long one send may wait for a rate-limit slot; the lease is renewed meanwhile.
@@ -330,6 +333,7 @@ impl Operations {
             Err(end) => return Ok(end),
         };
         publish(&record);
+        let mut idle_rounds = 0;
         let action = self
             .action(&record.function)
             .ok_or_else(|| OperationsError::UnknownAction(record.function.clone()))?;
@@ -403,7 +407,16 @@ impl Operations {
                 None => return Ok(RunEnd::Lost),
             };
             publish(&record);
-            if !progressed {
+            if progressed {
+                idle_rounds = 0;
+            } else {
+                idle_rounds += 1;
+                // Nothing could be sent for a long while (the token endpoint refuses, Microsoft
+                // keeps throttling), or the operation outlived its deadline: it ends, saying why,
+                // instead of trying for ever.
+                if idle_rounds >= MAX_IDLE_ROUNDS || OffsetDateTime::now_utc() > record.deadline {
+                    return self.finish(id, owner, FinalReason::GaveUp, live).await;
+                }
                 tokio::time::sleep(IDLE_PAUSE).await;
             }
         }
@@ -619,6 +632,27 @@ impl Operations {
                             ),
                         });
                     }
+                    FinalReason::GaveUp => {
+                        let left: Vec<&TargetRecord> = operation
+                            .targets
+                            .iter()
+                            .filter(|target| target.state.is_open())
+                            .collect();
+                        let why = left
+                            .iter()
+                            .find_map(|target| target.detail.as_deref())
+                            .unwrap_or("no reason was given")
+                            .to_owned();
+                        record.state = JobState::Failed;
+                        record.error = Some(JobError {
+                            code: ErrorCode::Abandoned,
+                            message: format!(
+                                "gave up: {} targets could not be sent for several minutes or before the operation's \
+                                 deadline; they were not sent and will not be (last reason: {why})",
+                                left.len()
+                            ),
+                        });
+                    }
                 }
                 true
             })
@@ -632,6 +666,8 @@ impl Operations {
 enum FinalReason {
     Done,
     Cancelled,
+    /// Nothing could be sent for [`MAX_IDLE_ROUNDS`] batches, or the deadline passed.
+    GaveUp,
 }
 
 fn end_name(end: &RunEnd) -> &'static str {
