@@ -21,6 +21,17 @@ impl InvocationRequest {
             .get(name)
             .map(|value| decode_host_value(value.clone()))
     }
+
+    /// A queue trigger's message as JSON: the binding, with message text that is still JSON
+    /// after the generic unwrapping (the host encodes it once more than it was sent) parsed.
+    pub fn queue_message(&self, name: &str) -> Result<Value, String> {
+        match self.binding(name) {
+            None => Err(format!("the invocation has no '{name}' binding in Data")),
+            Some(Value::String(text)) => serde_json::from_str::<Value>(&text)
+                .map_err(|error| format!("the message is not JSON ({error})")),
+            Some(value) => Ok(value),
+        }
+    }
 }
 
 pub fn decode_host_value(value: Value) -> Value {

@@ -74,16 +74,7 @@ fn failed(log: String) -> InvocationOutcome {
 /// The job message in a poison-queue invocation. The host JSON-encodes the message text once
 /// more than it was sent, so after the generic unwrapping it may still be JSON text.
 fn job_message(request: &InvocationRequest) -> Result<JobMessage, String> {
-    let value = match request.binding(MESSAGE_BINDING) {
-        None => {
-            return Err(format!(
-                "the invocation has no '{MESSAGE_BINDING}' binding in Data"
-            ));
-        }
-        Some(Value::String(text)) => serde_json::from_str::<Value>(&text)
-            .map_err(|error| format!("the message is not JSON ({error})"))?,
-        Some(value) => value,
-    };
+    let value = request.queue_message(MESSAGE_BINDING)?;
     let message: JobMessage = serde_json::from_value(value)
         .map_err(|error| format!("the message is not a version 1 job message ({error})"))?;
     message

@@ -43,16 +43,7 @@ impl OperationsPoisonFunction {
 }
 
 fn message(request: &InvocationRequest) -> Result<OperationMessage, String> {
-    let value = match request.binding(MESSAGE_BINDING) {
-        None => {
-            return Err(format!(
-                "the invocation has no '{MESSAGE_BINDING}' binding in Data"
-            ));
-        }
-        Some(Value::String(text)) => serde_json::from_str::<Value>(&text)
-            .map_err(|error| format!("the message is not JSON ({error})"))?,
-        Some(value) => value,
-    };
+    let value = request.queue_message(MESSAGE_BINDING)?;
     serde_json::from_value(value).map_err(|error| {
         format!("the message is not an operation message, {{\"job_id\": \"<uuid>\"}} ({error})")
     })
