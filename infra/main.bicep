@@ -409,7 +409,7 @@ var sharedAppSettings = {
 // OUTBOUND_TRUSTED_CA_FILE. crates/handler/tests/deployment.rs checks this list.
 var handlerAppSettings = union(sharedAppSettings, {
   // Durable operations continue in function-operations; the instances share Microsoft's
-  // per-tenant limits through the ledger in QUOTA_CONTAINER.
+  // per-tenant limits and the per-caller request limit through the ledger in QUOTA_CONTAINER.
   OPS_QUEUE: 'ops'
   OPS_LEASE_SECONDS: '60'
   OPS_INLINE_SECONDS: '5'

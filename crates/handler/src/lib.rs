@@ -16,6 +16,7 @@ pub mod local;
 pub mod mcp;
 pub mod operations;
 pub mod outbound;
+pub mod quota;
 pub mod secrets;
 pub mod services;
 pub mod storage;
@@ -135,6 +136,7 @@ pub fn app_with_tools(
         &config.mcp,
         services.http.client().clone(),
     ));
+    auth.share_rate_limit(services.quota.clone());
     if let config::InboundMode::None { local_role } = &config.inbound.mode {
         tracing::warn!(
             role = local_role.name(),

@@ -28,6 +28,9 @@ pub struct Services {
     pub audit: AuditLog,
     /// The shared HTTP core (pooled client); the inbound auth layer fetches signing keys with it.
     pub http: Arc<HttpCore>,
+    /// The windows all instances keep together (`QUOTA_CONTAINER`): Microsoft's per-tenant
+    /// quotas and the per-caller request limit.
+    pub quota: Arc<crate::storage::quota::QuotaLedger>,
     /// The longest one tool call waits, in total, for rate-limit slots (`OUTBOUND_MAX_PACING_SECONDS`).
     pub pacing_budget: std::time::Duration,
 }
@@ -59,10 +62,11 @@ impl Services {
     ) -> Result<Self, ServicesError> {
         let http = Arc::new(HttpCore::new(config)?);
         let storage = Storage::new(config.storage.clone(), Some(http.client().clone()))?;
-        http.share_quota(Arc::new(crate::storage::quota::QuotaLedger::new(
+        let quota = Arc::new(crate::storage::quota::QuotaLedger::new(
             &storage,
             &config.outbound.quota_container,
-        )));
+        ));
+        http.share_quota(quota.clone());
         let graph = GraphClient::new(http.clone());
         let hunts = Arc::new(Hunts::new(
             &storage,
@@ -91,6 +95,7 @@ impl Services {
             jobs,
             operations,
             http,
+            quota,
             pacing_budget: config.outbound.max_pacing,
         })
     }

@@ -403,6 +403,59 @@ async fn each_caller_is_rate_limited_with_a_clear_429() {
     );
 }
 
+#[tokio::test]
+async fn the_per_caller_limit_holds_across_instances() {
+    // Two instances of one app: the same identity provider and the same storage account (one
+    // quota container). Each alone would admit a burst of 6; together they admit 6 a minute.
+    let entra = LocalEntra::start().await;
+    let quota = format!(
+        "quota-callers-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let settings = [
+        ("MCP_RATE_LIMIT_PER_MINUTE", "6"),
+        ("MCP_RATE_LIMIT_BURST", "6"),
+        ("QUOTA_CONTAINER", quota.as_str()),
+    ];
+    let one = start(&entra, &settings, &WipeMachines::default()).await;
+    let two = start(&entra, &settings, &WipeMachines::default()).await;
+    let alice = entra.token("alice", &["MCP.Reader"]);
+    let mut admitted = 0;
+    let mut refused = None;
+    for request in 0..12 {
+        let app = if request % 2 == 0 { &one } else { &two };
+        let response = post_mcp(app, &bearer(&alice)).await;
+        match response.status().as_u16() {
+            200 => admitted += 1,
+            429 => {
+                refused = Some(
+                    response.headers()["retry-after"]
+                        .to_str()
+                        .expect("ascii")
+                        .to_owned(),
+                );
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(
+        admitted, 6,
+        "the minute's 6 requests, shared by both instances"
+    );
+    let retry_after: u64 = refused
+        .expect("the 7th request is refused")
+        .parse()
+        .expect("seconds");
+    assert!((1..=70).contains(&retry_after), "{retry_after}");
+    let bob = entra.token("bob", &["MCP.Reader"]);
+    assert_eq!(
+        post_mcp(&two, &bearer(&bob)).await.status().as_u16(),
+        200,
+        "another caller has their own window"
+    );
+}
+
 fn principal(tenant: &str, oid: &str, roles: &[&str]) -> String {
     let mut claims = vec![
         json!({"typ": "http://schemas.microsoft.com/identity/claims/tenantid", "val": tenant}),

@@ -182,6 +182,13 @@ impl InboundAuth {
         }
     }
 
+    /// Counts each caller's requests with the app's other instances through `ledger`.
+    pub fn share_rate_limit(&self, ledger: Arc<dyn crate::quota::SharedQuota>) {
+        if let Some(limiter) = &self.limiter {
+            limiter.share(ledger);
+        }
+    }
+
     pub fn mode(&self) -> &InboundMode {
         &self.config.mode
     }
@@ -300,7 +307,7 @@ pub async fn authenticate(
         Err(refusal) => return auth.refused(&refusal, request.headers()),
     };
     if let Some(limiter) = &auth.limiter
-        && let Err(wait) = limiter.take(&caller.subject)
+        && let Err(wait) = limiter.take(&caller.subject).await
     {
         return too_many_requests(&caller, wait);
     }

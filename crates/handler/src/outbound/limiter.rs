@@ -9,10 +9,10 @@
 //! time it would have needed, so bulk tools can report the devices they did not reach.
 //!
 //! The log lives in this process; what several instances of a scaled-out app send together is
-//! coordinated through a [`SharedQuota`] (a ledger in the app's storage account): an instance
-//! claims a small batch of calls at a time, in one conditional write, and spends them before it
-//! claims again, so N instances together stay under Microsoft's limits. When the ledger cannot
-//! be reached, each instance falls back to a quarter of every limit on its own log until it can.
+//! coordinated through a [`SharedQuota`] (see [`crate::quota`]: batches claimed from a ledger in
+//! the app's storage account), so N instances together stay under Microsoft's limits. When the
+//! ledger cannot be reached, each instance falls back to a quarter of every limit on its own log
+//! until it can.
 //! 429s from Microsoft are still honoured (and teach the limiter to hold the bucket for the
 //! `Retry-After` time).
 
@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use std::time::Instant;
 
+use crate::quota::{Admission, SharedAllowances};
+pub use crate::quota::{SharedQuota, Window};
 use crate::tenants::TenantId;
 
 /// A family of endpoints that Microsoft throttles together, per tenant.
@@ -53,35 +55,6 @@ impl Bucket {
             Self::DefenderGeneral => "Defender API calls",
             Self::GraphHunting => "advanced hunting queries",
         }
-    }
-}
-
-/// At most `limit` calls in any `period`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub limit: u32,
-    pub period: Duration,
-}
-
-impl Window {
-    pub const fn per_minute(limit: u32) -> Self {
-        Self {
-            limit,
-            period: Duration::from_secs(60),
-        }
-    }
-
-    pub const fn per_hour(limit: u32) -> Self {
-        Self {
-            limit,
-            period: Duration::from_secs(3600),
-        }
-    }
-
-    /// A call admitted now reaches the service a little later than the one it replaces in the
-    /// window did, or a little sooner; a tenth of the period absorbs that skew.
-    pub fn span(&self) -> Duration {
-        self.period + self.period / 10
     }
 }
 
@@ -141,49 +114,8 @@ impl RateLimits {
     }
 }
 
-/// Calls granted to one instance by the [`SharedQuota`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Claim {
-    /// Calls granted now (0: the windows are full).
-    pub granted: u32,
-    /// When granted is 0: how long until the windows have room again.
-    pub retry_after: Duration,
-}
-
-/// The per-tenant windows as all instances see them: a ledger of the calls each has claimed.
-#[async_trait::async_trait]
-pub trait SharedQuota: Send + Sync {
-    /// Claims up to `want` calls for `bucket` of `tenant`, to be sent within `validity`; a claim
-    /// counts in every window for `validity` plus the window's length.
-    async fn claim(
-        &self,
-        tenant: &TenantId,
-        bucket: Bucket,
-        windows: &[Window],
-        want: u32,
-        validity: Duration,
-    ) -> Result<Claim, String>;
-}
-
-/// A batch of claimed calls is spent within this long (or a quarter of the shortest window).
-const CLAIM_VALIDITY: Duration = Duration::from_secs(5);
-/// The most calls one claim asks for (a tenth of the shortest window's limit, if smaller).
-const MAX_CLAIM: u32 = 10;
-/// A ledger that does not answer within this long counts as unreachable.
-const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long an instance keeps to its fallback share after the ledger failed.
-const FALLBACK_FOR: Duration = Duration::from_secs(30);
 /// Without the ledger, an instance keeps to this fraction of every limit.
 const FALLBACK_SHARE: u32 = 4;
-
-/// Calls this instance holds from its latest claim.
-#[derive(Debug, Default)]
-struct Allowance {
-    remaining: u32,
-    until: Option<Instant>,
-    /// How many to ask for next: grows while claims are spent, falls back when they are not.
-    next_want: u32,
-}
 
 tokio::task_local! {
     static DEADLINE: Instant;
@@ -217,12 +149,8 @@ pub struct RateLimiter {
     /// Per tenant, then per bucket: a call looks its tenant up by reference, so admitting one
     /// allocates nothing once the tenant has been seen.
     logs: Mutex<HashMap<TenantId, HashMap<Bucket, Log>>>,
-    shared: std::sync::OnceLock<std::sync::Arc<dyn SharedQuota>>,
-    /// One claim at a time per instance: concurrent calls wait for it and share what it got.
-    claiming: tokio::sync::Mutex<()>,
-    allowances: Mutex<HashMap<(TenantId, Bucket), Allowance>>,
-    /// Until when this instance keeps to its fallback share (the ledger failed).
-    fallback_until: Mutex<Option<Instant>>,
+    /// The batches this instance holds of what all instances may send.
+    shared: SharedAllowances,
 }
 
 impl RateLimiter {
@@ -230,18 +158,13 @@ impl RateLimiter {
         Self {
             limits,
             logs: Mutex::new(HashMap::new()),
-            shared: std::sync::OnceLock::new(),
-            claiming: tokio::sync::Mutex::new(()),
-            allowances: Mutex::new(HashMap::new()),
-            fallback_until: Mutex::new(None),
+            shared: SharedAllowances::default(),
         }
     }
 
     /// Coordinates with the other instances through `ledger` from now on.
     pub fn share(&self, ledger: std::sync::Arc<dyn SharedQuota>) {
-        if self.shared.set(ledger).is_err() {
-            tracing::warn!("a shared quota ledger was already set; the first is kept");
-        }
+        self.shared.share(ledger);
     }
 
     /// Waits until one call fits every window of every bucket, for this instance and (with a
@@ -252,10 +175,20 @@ impl RateLimiter {
         buckets: &[Bucket],
         deadline: Instant,
     ) -> Result<(), OverBudget> {
-        if let Some(ledger) = self.shared.get() {
-            for bucket in buckets {
-                self.claimed(ledger.as_ref(), tenant, *bucket, deadline)
-                    .await?;
+        for bucket in buckets {
+            let key = format!("{tenant}/{bucket:?}");
+            match self
+                .shared
+                .take(&key, self.limits.windows(*bucket), deadline)
+                .await
+            {
+                Ok(Admission::Shared | Admission::Local) => {}
+                Err(wait) => {
+                    return Err(OverBudget {
+                        bucket: *bucket,
+                        wait,
+                    });
+                }
             }
         }
         loop {
@@ -274,92 +207,6 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one call from this instance's claim for `bucket`, claiming a new batch from the
-    /// ledger when it is spent (one storage round trip per batch).
-    async fn claimed(
-        &self,
-        ledger: &dyn SharedQuota,
-        tenant: &TenantId,
-        bucket: Bucket,
-        deadline: Instant,
-    ) -> Result<(), OverBudget> {
-        let windows = self.limits.windows(bucket);
-        let shortest = windows
-            .iter()
-            .map(|w| w.period)
-            .min()
-            .unwrap_or(CLAIM_VALIDITY);
-        let validity = CLAIM_VALIDITY.min(shortest / 4);
-        let max_claim = windows
-            .iter()
-            .map(|w| (w.limit / 10).max(1))
-            .min()
-            .unwrap_or(1)
-            .min(MAX_CLAIM);
-        loop {
-            let _claiming = self.claiming.lock().await;
-            let now = Instant::now();
-            if self.in_fallback(now) {
-                return Ok(());
-            }
-            let want = {
-                let mut allowances = lock(&self.allowances);
-                let allowance = allowances.entry((tenant.clone(), bucket)).or_default();
-                if allowance.remaining > 0 && allowance.until.is_some_and(|until| until > now) {
-                    allowance.remaining -= 1;
-                    return Ok(());
-                }
-                // A claim spent before it expired asks for twice as much next time.
-                let spent =
-                    allowance.remaining == 0 && allowance.until.is_some_and(|until| until > now);
-                allowance.next_want = if spent {
-                    (allowance.next_want * 2).clamp(1, max_claim)
-                } else {
-                    1
-                };
-                allowance.next_want
-            };
-            let claim = tokio::time::timeout(
-                LEDGER_TIMEOUT,
-                ledger.claim(tenant, bucket, windows, want, validity),
-            )
-            .await
-            .map_err(|_| "no answer within 2 s".to_owned())
-            .and_then(|claim| claim);
-            match claim {
-                Ok(claim) if claim.granted > 0 => {
-                    let mut allowances = lock(&self.allowances);
-                    let allowance = allowances.entry((tenant.clone(), bucket)).or_default();
-                    allowance.remaining = claim.granted - 1;
-                    allowance.until = Some(Instant::now() + validity);
-                    return Ok(());
-                }
-                Ok(claim) => {
-                    let ready_at =
-                        Instant::now() + claim.retry_after.max(Duration::from_millis(20));
-                    if ready_at > deadline {
-                        return Err(OverBudget {
-                            bucket,
-                            wait: claim.retry_after,
-                        });
-                    }
-                    tracing::debug!(tenant = %tenant, bucket = ?bucket, wait_ms = claim.retry_after.as_millis() as u64, "pacing a Microsoft API call (windows full across instances)");
-                    drop(_claiming);
-                    tokio::time::sleep_until(ready_at.into()).await;
-                }
-                Err(error) => {
-                    tracing::warn!(tenant = %tenant, bucket = ?bucket, "the shared quota ledger could not be used ({error}); keeping to a quarter of each limit on this instance for {} s", FALLBACK_FOR.as_secs());
-                    *lock(&self.fallback_until) = Some(Instant::now() + FALLBACK_FOR);
-                    return Ok(());
-                }
-            }
-        }
-    }
-
-    fn in_fallback(&self, now: Instant) -> bool {
-        lock(&self.fallback_until).is_some_and(|until| until > now)
-    }
-
     /// Records a call at `now` if it fits; otherwise the fullest bucket and when it frees up.
     fn try_admit(
         &self,
@@ -367,7 +214,7 @@ impl RateLimiter {
         buckets: &[Bucket],
         now: Instant,
     ) -> Result<(), (Bucket, Instant)> {
-        let fallback = self.in_fallback(now);
+        let fallback = self.shared.is_shared() && self.shared.in_fallback(now);
         let mut logs = self.lock();
         let logs = tenant_logs(&mut logs, tenant);
         let fullest = buckets
@@ -425,7 +272,7 @@ impl RateLimiter {
             .filter(|until| *until > now)
             .unwrap_or(now);
         for window in windows {
-            let limit = if fallback && self.shared.get().is_some() {
+            let limit = if fallback {
                 (window.limit / FALLBACK_SHARE).max(1) as usize
             } else {
                 window.limit as usize
@@ -454,13 +301,6 @@ impl RateLimiter {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Counters only: a panic elsewhere cannot leave them inconsistent.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The tenant's logs, created the first time the tenant is seen (the only time its id is cloned).

@@ -20,9 +20,7 @@ use url::Url;
 pub use credentials::Credentials;
 pub use error::ApiError;
 use limiter::RateLimiter;
-pub use limiter::{
-    Bucket, Claim, RateLimits, SharedQuota, Window, current_deadline, with_deadline,
-};
+pub use limiter::{Bucket, RateLimits, SharedQuota, Window, current_deadline, with_deadline};
 use retry::{Decision, Outcome};
 pub use retry::{Replay, RetryPolicy, retry_after};
 

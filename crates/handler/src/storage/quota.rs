@@ -1,5 +1,6 @@
-//! The shared quota ledger ([`crate::outbound::SharedQuota`]): one blob per tenant and API
-//! family in the app's storage account, holding the batches of calls each instance claimed.
+//! The shared quota ledger ([`crate::quota::SharedQuota`]): one blob per key (a tenant's API
+//! family, a caller) in the app's storage account, holding the batches of calls each instance
+//! claimed.
 //! A claim is one read and one conditional write (If-Match), so instances racing for the last
 //! calls of a window never both get them; a batch is spent by its instance before it claims
 //! again, so the cost is one round trip per batch, not per call.
@@ -11,8 +12,7 @@ use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
 use super::{JsonBlobStore, Storage, StorageError};
-use crate::outbound::{Bucket, Claim, SharedQuota, Window};
-use crate::tenants::TenantId;
+use crate::quota::{Claim, SharedQuota, Window};
 
 /// Conditional-write retries before a claim reports the ledger as contended.
 const MAX_ATTEMPTS: usize = 8;
@@ -101,8 +101,7 @@ fn decide(ledger: &mut Ledger, windows: &[Window], want: u32, now: OffsetDateTim
 impl SharedQuota for QuotaLedger {
     async fn claim(
         &self,
-        tenant: &TenantId,
-        bucket: Bucket,
+        key: &str,
         windows: &[Window],
         want: u32,
         validity: Duration,
@@ -110,7 +109,7 @@ impl SharedQuota for QuotaLedger {
         self.ensure_container()
             .await
             .map_err(|error| error.to_string())?;
-        let name = format!("{tenant}/{bucket:?}.json");
+        let name = format!("{key}.json");
         for _ in 0..MAX_ATTEMPTS {
             let (mut ledger, etag) = match self.blobs.get::<Ledger>(&name).await {
                 Ok(Some((ledger, etag))) => (ledger, Some(etag)),
