@@ -305,3 +305,48 @@ async fn results_say_when_they_are_not_ready_or_not_live_response() {
     .await);
     assert!(message.contains("not a live response session"), "{message}");
 }
+
+#[tokio::test]
+async fn a_session_longer_than_the_call_is_followed_by_its_operation_until_it_ends() {
+    // The session stays pending past the call's inline window (OPS_INLINE_SECONDS=1): the call
+    // answers with the operation, which follows the session and ends when Defender does.
+    let mut options = fast_sandbox_options();
+    options.action_timings.pending = std::time::Duration::from_secs(4);
+    let app = TestApp::start_with(options, &[("OPS_INLINE_SECONDS", "1")]).await;
+    let client = app.client().await;
+    let ids = machine_ids(&client, CONTOSO, ACTIVE, 1).await;
+    let started = ok(&call_confirmed(
+        &client,
+        "mde_live_response_run_script",
+        json!({"tenant_id": CONTOSO, "machine_ids": ids, "comment": "IR-7", "script_name": "Get-RunningProcesses.ps1"}),
+    )
+    .await);
+    assert_eq!(started["operation_state"], "running", "{started}");
+    assert_eq!(started["results"][0]["outcome"], "running", "{started}");
+    assert_eq!(started["counts"]["running"], 1);
+    let operation = started["operation_id"].as_str().expect("operation id");
+    let mut view = Value::Null;
+    for _ in 0..6 {
+        view = ok(&call(
+            &client,
+            "job_get",
+            json!({"job_id": operation, "wait_seconds": 5}),
+        )
+        .await);
+        if view["state"] != "running" {
+            break;
+        }
+        assert_eq!(view["progress"]["running"], 1, "{view}");
+    }
+    assert_eq!(view["state"], "succeeded", "{view}");
+    assert_eq!(view["progress"]["done"], 1, "{view}");
+    assert_eq!(view["targets"][0]["status"], "Succeeded", "{view}");
+    // The output is ready when the operation says so.
+    let result = ok(&call_confirmed(
+        &client,
+        "mde_get_live_response_result",
+        json!({"tenant_id": CONTOSO, "action_id": view["targets"][0]["reference"]}),
+    )
+    .await);
+    assert_eq!(result["script"]["exit_code"], 0, "{result}");
+}

@@ -222,7 +222,11 @@ async fn a_pending_action_is_cancelled_and_a_finished_one_is_not() {
 
 #[tokio::test]
 async fn an_investigation_package_link_is_given_once_collected() {
-    let app = TestApp::start().await;
+    // The collection takes longer than the call's inline window, so the call answers while the
+    // operation still follows it.
+    let mut options = fast_sandbox_options();
+    options.action_timings.pending = std::time::Duration::from_secs(3);
+    let app = TestApp::start_with(options, &[("OPS_INLINE_SECONDS", "1")]).await;
     let client = app.client().await;
     let ids = machine_ids(&client, CONTOSO, ACTIVE, 1).await;
     let action = start_action(

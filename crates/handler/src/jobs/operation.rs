@@ -6,6 +6,10 @@
 //! is written before the next batch is marked. Whoever takes over an operation after a crash finds
 //! the targets of the interrupted batch still `sending` and reports them `unconfirmed`: they may
 //! have been carried out, and they are never sent again.
+//!
+//! Some work goes on at the service after it was accepted (a live response session, an
+//! investigation package being collected): such a target is `running` and the operation follows
+//! it (reads only, safe to repeat by whoever holds the lease) until the service says it ended.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -31,7 +35,10 @@ pub enum TargetState {
     NotStarted,
     /// Its request is being sent; a worker that finds this after a crash reports it unconfirmed.
     Sending,
-    /// Accepted by the service (see reference and status).
+    /// Accepted, and the service is still carrying it out (reference and status say what); the
+    /// operation follows it until it ends.
+    Running,
+    /// Accepted by the service (see reference and status); for followed work: ended as it should.
     Done,
     /// The same action was already pending on the target; nothing new was started.
     AlreadyPending,
@@ -50,6 +57,7 @@ impl TargetState {
         match self {
             Self::NotStarted => "not_started",
             Self::Sending => "sending",
+            Self::Running => "running",
             Self::Done => "done",
             Self::AlreadyPending => "already_pending",
             Self::Failed => "failed",
@@ -108,6 +116,8 @@ pub struct Operation {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Progress {
     pub total: usize,
+    /// Accepted and still being carried out by the service (followed until it ends).
+    pub running: usize,
     pub done: usize,
     pub already_pending: usize,
     pub failed: usize,
@@ -124,6 +134,7 @@ impl Operation {
         };
         for target in &self.targets {
             match target.state {
+                TargetState::Running => progress.running += 1,
                 TargetState::Done => progress.done += 1,
                 TargetState::AlreadyPending => progress.already_pending += 1,
                 TargetState::Failed => progress.failed += 1,

@@ -109,7 +109,7 @@ impl JobView {
             targets.sort_by_key(|target| match target.state {
                 TargetState::Failed | TargetState::Unconfirmed => 0,
                 TargetState::AlreadyPending => 1,
-                TargetState::NotStarted | TargetState::Sending => 2,
+                TargetState::NotStarted | TargetState::Sending | TargetState::Running => 2,
                 TargetState::Done => 3,
             });
             if targets.len() > MAX_TARGETS_SHOWN {
@@ -136,8 +136,18 @@ impl Summary for JobView {
         );
         if let Some(p) = &self.progress {
             head.push_str(&format!(
-                " [{} targets: {} done, {} already pending, {} failed, {} unconfirmed, {} not sent yet]",
-                p.total, p.done, p.already_pending, p.failed, p.unconfirmed, p.not_started
+                " [{} targets: {} done, {}{} already pending, {} failed, {} unconfirmed, {} not sent yet]",
+                p.total,
+                p.done,
+                if p.running > 0 {
+                    format!("{} still running at the service, ", p.running)
+                } else {
+                    String::new()
+                },
+                p.already_pending,
+                p.failed,
+                p.unconfirmed,
+                p.not_started
             ));
         }
         match self.state {

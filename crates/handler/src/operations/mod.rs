@@ -13,6 +13,10 @@
 //! `sending` before their requests go out and their outcomes are written before the next batch
 //! is marked; a worker that takes over reports the targets left `sending` as unconfirmed and
 //! never sends them again.
+//!
+//! Work the service goes on with after accepting it (a live response session) comes back
+//! `running`; once every target is sent, the run follows those with reads every few seconds until
+//! the service says each ended, so the operation (and a task built on it) ends when the work does.
 
 pub mod function;
 
@@ -41,6 +45,10 @@ const MAX_IDLE_ROUNDS: u32 = 60;
 const HANDOVER_MARGIN: Duration = Duration::from_secs(2);
 /// How long one send may wait for a rate-limit slot; the lease is renewed meanwhile.
 const PACING_WAIT: Duration = Duration::from_secs(15 * 60);
+/// Between two reads of the targets still running at the service: 1 s at first, doubling up to
+/// 8 s (each read is one listing against the tenant's quota, whatever the number of targets).
+const FOLLOW_PAUSE_FIRST: Duration = Duration::from_secs(1);
+const FOLLOW_PAUSE_MAX: Duration = Duration::from_secs(8);
 
 /// Sends one operation's action to one target. Implemented by the tool family that owns the
 /// action (device actions: `tools::mde::bulk`).
@@ -56,6 +64,17 @@ pub trait TargetAction: Send + Sync {
         comment: &str,
         target: TargetRecord,
     ) -> TargetRecord;
+
+    /// Reads where the service stands with `targets` (each `running`, that is sent and accepted
+    /// but not ended) and returns each with what the service says now: still `running`, `done`,
+    /// or `failed` with why. Reads only, so whoever holds the operation may repeat it; a target
+    /// it could not read comes back unchanged.
+    async fn follow(
+        &self,
+        tenant: &TenantId,
+        options: &Map<String, Value>,
+        targets: Vec<TargetRecord>,
+    ) -> Vec<TargetRecord>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -334,6 +353,7 @@ impl Operations {
         };
         publish(&record);
         let mut idle_rounds = 0;
+        let mut follow_pause = FOLLOW_PAUSE_FIRST;
         let action = self
             .action(&record.function)
             .ok_or_else(|| OperationsError::UnknownAction(record.function.clone()))?;
@@ -351,7 +371,50 @@ impl Operations {
                 .map(|(index, target)| (index, target.clone()))
                 .collect();
             if batch.is_empty() {
-                return self.finish(id, owner, FinalReason::Done, live).await;
+                let (indices, running): (Vec<usize>, Vec<TargetRecord>) = operation
+                    .targets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, target)| target.state == TargetState::Running)
+                    .map(|(index, target)| (index, target.clone()))
+                    .unzip();
+                if running.is_empty() {
+                    return self.finish(id, owner, FinalReason::Done, live).await;
+                }
+                if stop_after.is_some_and(|at| Instant::now() >= at) {
+                    return self.release(id, owner).await;
+                }
+                if OffsetDateTime::now_utc() > record.deadline {
+                    return self
+                        .finish(id, owner, FinalReason::StoppedFollowing, live)
+                        .await;
+                }
+                let (tenant, options) = (record.tenant_id.clone(), operation.options.clone());
+                let followed = self
+                    .with_heartbeat(id, owner, async {
+                        crate::outbound::with_deadline(
+                            Instant::now() + PACING_WAIT,
+                            action.follow(&tenant, &options, running),
+                        )
+                        .await
+                    })
+                    .await;
+                let still_running = followed
+                    .iter()
+                    .any(|target| target.state == TargetState::Running);
+                record = match self
+                    .record_outcomes(id, owner, indices.into_iter().zip(followed).collect())
+                    .await?
+                {
+                    Some(record) => record,
+                    None => return Ok(RunEnd::Lost),
+                };
+                publish(&record);
+                if still_running {
+                    tokio::time::sleep(follow_pause).await;
+                    follow_pause = (follow_pause * 2).min(FOLLOW_PAUSE_MAX);
+                }
+                continue;
             }
             if stop_after.is_some_and(|at| Instant::now() >= at) {
                 return self.release(id, owner).await;
@@ -624,11 +687,31 @@ impl Operations {
                             .iter()
                             .filter(|target| target.state.is_open())
                             .count();
+                        let running = operation.progress().running;
+                        let unfollowed = if running > 0 {
+                            format!(
+                                "; {running} already running at the service go on there and are no longer followed \
+                                 (mde_get_machine_action shows each)"
+                            )
+                        } else {
+                            String::new()
+                        };
                         record.state = JobState::Cancelled;
                         record.error = Some(JobError {
                             code: ErrorCode::Cancelled,
                             message: format!(
-                                "cancelled with job_cancel; {left} targets were not sent and will not be"
+                                "cancelled with job_cancel; {left} targets were not sent and will not be{unfollowed}"
+                            ),
+                        });
+                    }
+                    FinalReason::StoppedFollowing => {
+                        let running = operation.progress().running;
+                        record.state = JobState::Failed;
+                        record.error = Some(JobError {
+                            code: ErrorCode::Abandoned,
+                            message: format!(
+                                "stopped following {running} targets still running at the service when the operation \
+                                 reached its deadline; mde_get_machine_action shows each (reference)"
                             ),
                         });
                     }
@@ -668,6 +751,8 @@ enum FinalReason {
     Cancelled,
     /// Nothing could be sent for [`MAX_IDLE_ROUNDS`] batches, or the deadline passed.
     GaveUp,
+    /// Everything was sent, but some work was still running at the service at the deadline.
+    StoppedFollowing,
 }
 
 fn end_name(end: &RunEnd) -> &'static str {

@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::common;
 use crate::approvals::{Change, Plan, PlanTarget};
 use crate::clients::defender::{
-    ActionFilter, ActionRequest, DefenderClient, MachineAction, MachineId, is_settled,
+    ActionFilter, ActionRequest, ActionType, DefenderClient, MachineAction, MachineId, is_settled,
 };
 use crate::jobs::operation::{TargetRecord, TargetState};
 use crate::jobs::{JobRecord, JobState};
@@ -292,7 +292,17 @@ impl<A: DeviceAction> Bulk<A> {
                 "the operation was recorded but its run reported nothing".into(),
             ));
         };
-        let mut output = BulkOutput::from_record(record, self.0.spec().name);
+        let mut record = record.clone();
+        if prepared.wait > 0 && !record.state.is_final() && is_followed(&request) {
+            // The operation follows the sessions itself; the call waits for its record (which
+            // any instance may be writing) for what is left of wait_seconds.
+            let left =
+                Duration::from_secs(u64::from(prepared.wait)).saturating_sub(started.elapsed());
+            if let Ok(waited) = context.services.jobs.wait(&record.job_id, left).await {
+                record = waited;
+            }
+        }
+        let mut output = BulkOutput::from_record(&record, self.0.spec().name);
         if let Some(error) = &live.error {
             output.notes.push(format!(
                 "this server stopped running the operation: {error}. The outcomes shown are what it saw; a worker that \
@@ -346,10 +356,7 @@ impl<A: DeviceAction> crate::operations::TargetAction for DeviceSender<A> {
         let Some(services) = self.services.upgrade() else {
             return target; // shutting down: not sent, left for the next worker
         };
-        let request = match serde_json::from_value::<A::Options>(Value::Object(options.clone()))
-            .map_err(|error| error.to_string())
-            .and_then(|options| self.action.request(&options).map_err(|e| e.to_string()))
-        {
+        let request = match self.request_of(options) {
             Ok(request) => request,
             Err(error) => {
                 return failed(
@@ -376,8 +383,109 @@ impl<A: DeviceAction> crate::operations::TargetAction for DeviceSender<A> {
         let result = defender
             .start_action(tenant, &device.id, &request, comment)
             .await;
-        outcome(device, result).into_target()
+        let mut target = outcome(device, result).into_target();
+        if is_followed(&request)
+            && target.state == TargetState::Done
+            && target
+                .status
+                .as_deref()
+                .is_some_and(|status| !is_settled(status))
+        {
+            target.state = TargetState::Running;
+        }
+        target
     }
+
+    /// One listing of the action type's recent actions tells where each of them stands.
+    async fn follow(
+        &self,
+        tenant: &TenantId,
+        options: &serde_json::Map<String, Value>,
+        targets: Vec<TargetRecord>,
+    ) -> Vec<TargetRecord> {
+        let Some(services) = self.services.upgrade() else {
+            return targets;
+        };
+        let Ok(request) = self.request_of(options) else {
+            return targets;
+        };
+        let created: Vec<DeviceOutcome> = targets.iter().map(DeviceOutcome::from_target).collect();
+        let since = earliest_creation(&created);
+        let statuses =
+            match action_statuses(&services.defender, tenant, request.action_type(), since).await {
+                Ok(statuses) => statuses,
+                Err(error) => {
+                    tracing::warn!(tenant = %tenant, "could not read the running actions: {error}");
+                    return targets;
+                }
+            };
+        targets
+            .into_iter()
+            .map(|mut target| {
+                let Some(status) = target.reference.as_ref().and_then(|id| statuses.get(id)) else {
+                    return target;
+                };
+                target.status = Some(status.clone());
+                if is_settled(status) {
+                    if status.eq_ignore_ascii_case("Succeeded") {
+                        target.state = TargetState::Done;
+                    } else {
+                        target.state = TargetState::Failed;
+                        target.detail = Some(format!(
+                            "Defender ended the action {status} (mde_get_machine_action {} says more)",
+                            target.reference.as_deref().unwrap_or_default()
+                        ));
+                    }
+                }
+                target
+            })
+            .collect()
+    }
+}
+
+impl<A: DeviceAction> DeviceSender<A> {
+    /// The request the operation's options make (the same for every target).
+    fn request_of(
+        &self,
+        options: &serde_json::Map<String, Value>,
+    ) -> Result<ActionRequest, String> {
+        serde_json::from_value::<A::Options>(Value::Object(options.clone()))
+            .map_err(|error| error.to_string())
+            .and_then(|options| self.action.request(&options).map_err(|e| e.to_string()))
+    }
+}
+
+/// Actions whose results are the point (a session's output, a collected package) are followed
+/// until Defender ends them; the others (isolation, a scan) end for the operation when Defender
+/// accepts them, as a device may take days to check in.
+fn is_followed(request: &ActionRequest) -> bool {
+    matches!(
+        request,
+        ActionRequest::LiveResponse(_) | ActionRequest::CollectInvestigationPackage
+    )
+}
+
+/// Defender's status of each action of `action_type` created since `since`, by action id: one
+/// listing, not one read per action.
+async fn action_statuses(
+    defender: &DefenderClient,
+    tenant: &TenantId,
+    action_type: ActionType,
+    since: Option<String>,
+) -> Result<HashMap<String, String>, ApiError> {
+    let filter = ActionFilter {
+        action_type: Some(action_type),
+        since,
+        ..ActionFilter::default()
+    };
+    let listed = defender
+        .list_actions(tenant, defender.actions_start(&filter), 10_000)
+        .await?;
+    Ok(listed
+        .items
+        .into_iter()
+        .map(|action| (action.id, action.status))
+        .collect())
 }
 
 /// What happens to each device, in words a person approving reads.
@@ -419,6 +527,9 @@ pub enum Outcome {
     NotStarted,
     /// Its request is in flight; the operation records the answer (job_get shows it).
     Sending,
+    /// Accepted, and Defender is still carrying it out (a live response session, a package
+    /// collection); the operation follows it until it ends.
+    Running,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -444,6 +555,7 @@ impl DeviceOutcome {
             outcome: match target.state {
                 TargetState::NotStarted => Outcome::NotStarted,
                 TargetState::Sending => Outcome::Sending,
+                TargetState::Running => Outcome::Running,
                 TargetState::Done => Outcome::Done,
                 TargetState::AlreadyPending => Outcome::AlreadyPending,
                 TargetState::Failed => Outcome::Failed,
@@ -463,6 +575,7 @@ impl DeviceOutcome {
             state: match self.outcome {
                 Outcome::NotStarted => TargetState::NotStarted,
                 Outcome::Sending => TargetState::Sending,
+                Outcome::Running => TargetState::Running,
                 Outcome::Done => TargetState::Done,
                 Outcome::AlreadyPending => TargetState::AlreadyPending,
                 Outcome::Failed => TargetState::Failed,
@@ -490,6 +603,7 @@ pub struct ResolvedDevice {
 
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct OutcomeCounts {
+    pub running: usize,
     pub done: usize,
     pub sending: usize,
     pub already_pending: usize,
@@ -562,6 +676,7 @@ impl BulkOutput {
                 Outcome::Failed => counts.failed += 1,
                 Outcome::Unconfirmed => counts.unconfirmed += 1,
                 Outcome::Sending => counts.sending += 1,
+                Outcome::Running => counts.running += 1,
                 Outcome::NotStarted => {
                     counts.not_started += 1;
                     if !running {
@@ -571,12 +686,20 @@ impl BulkOutput {
             }
         }
         if let (true, Some(id)) = (running, &self.operation_id) {
-            self.notes.push(format!(
-                "the operation goes on in the background ({} of {} devices sent so far, paced under Defender's limits); \
-                 follow it with job_get (job_id {id}); do not call this tool again for these devices",
-                self.results.len() - counts.not_started - counts.sending,
-                self.results.len()
-            ));
+            let sent = self.results.len() - counts.not_started - counts.sending;
+            self.notes.push(if sent == self.results.len() && counts.running > 0 {
+                format!(
+                    "every device was sent; the operation follows the {} still running in Defender until they end; \
+                     follow it with job_get (job_id {id}); do not call this tool again for these devices",
+                    counts.running
+                )
+            } else {
+                format!(
+                    "the operation goes on in the background ({sent} of {} devices sent so far, paced under Defender's \
+                     limits); follow it with job_get (job_id {id}); do not call this tool again for these devices",
+                    self.results.len()
+                )
+            });
         } else if counts.not_started > 0 {
             self.notes.push(format!(
                 "{} devices were not sent because the operation ended first (see job_get); call the tool again with \
@@ -614,10 +737,21 @@ impl Summary for BulkOutput {
         }
         let c = &self.counts;
         let mut text = format!(
-            "{} on {} devices in tenant {}: {} done, {} already pending, {} failed, {} unconfirmed, {} not started",
+            "{} on {} devices in tenant {}: {}{} done, {} already pending, {} failed, {} unconfirmed, {} not started",
             self.tool,
-            c.done + c.already_pending + c.failed + c.unconfirmed + c.sending + c.not_started,
+            c.running
+                + c.done
+                + c.already_pending
+                + c.failed
+                + c.unconfirmed
+                + c.sending
+                + c.not_started,
             self.tenant_id,
+            if c.running > 0 {
+                format!("{} running in Defender, ", c.running)
+            } else {
+                String::new()
+            },
             c.done,
             c.already_pending,
             c.failed,
@@ -906,12 +1040,6 @@ async fn await_actions(
     };
     // Defender's own creation times bound the listing; seconds are dropped so none is missed.
     let since = earliest_creation(results);
-    let filter = ActionFilter {
-        action_type: Some(request.action_type()),
-        since,
-        ..ActionFilter::default()
-    };
-    let defender = &context.services.defender;
     loop {
         let waiting = unsettled(results);
         let now = Instant::now();
@@ -919,14 +1047,13 @@ async fn await_actions(
             return Ok(());
         }
         tokio::time::sleep(POLL_INTERVAL.min(until - now)).await;
-        let listed = defender
-            .list_actions(tenant, defender.actions_start(&filter), 10_000)
-            .await?;
-        let status: HashMap<String, String> = listed
-            .items
-            .into_iter()
-            .map(|action| (action.id, action.status))
-            .collect();
+        let status = action_statuses(
+            &context.services.defender,
+            tenant,
+            request.action_type(),
+            since.clone(),
+        )
+        .await?;
         for device in results.iter_mut() {
             if let Some(current) = device.action_id.as_ref().and_then(|id| status.get(id)) {
                 device.action_status = Some(current.clone());
