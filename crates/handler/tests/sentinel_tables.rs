@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use sandbox::{ActionTimings, SandboxOptions};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn tables_are_listed_and_read() {
@@ -194,17 +194,16 @@ async fn custom_tables_are_created_changed_and_deleted() {
 }
 
 #[tokio::test]
-async fn a_failed_operation_is_an_error_and_a_slow_one_is_reported_running() {
+async fn a_failed_operation_is_an_error_and_a_slow_one_is_followed_by_an_operation() {
     let slow = SandboxOptions {
         action_timings: ActionTimings {
-            pending: Duration::from_secs(30),
+            pending: Duration::from_secs(4),
             in_progress: Duration::from_millis(300),
         },
         ..SandboxOptions::default()
     };
     let app = TestApp::start_with(slow, &[]).await;
     let client = app.client().await;
-    // Azure accepts the request, then the operation fails: Auxiliary tables cannot hold dynamic columns.
     let started = std::time::Instant::now();
     let running = ok(&call(
         &client,
@@ -215,14 +214,70 @@ async fn a_failed_operation_is_an_error_and_a_slow_one_is_reported_running() {
     assert_eq!(running["operation"]["status"], "InProgress");
     assert!(running["after"].is_null());
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        started.elapsed() < Duration::from_secs(3),
         "the wait bound was not honoured"
     );
+    // The call handed the Azure operation to a durable operation, which follows it to its end.
+    let operation = running["operation"]["operation_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an operation follows it: {running}"));
+    let mut view = Value::Null;
+    for _ in 0..4 {
+        view = ok(&call(
+            &client,
+            "job_get",
+            json!({"job_id": operation, "wait_seconds": 5}),
+        )
+        .await);
+        if view["state"] != "running" {
+            break;
+        }
+    }
+    assert_eq!(view["state"], "succeeded", "{view}");
+    assert_eq!(view["function"], "sentinel_create_table");
+    assert_eq!(view["targets"][0]["id"], "table Slow_CL", "{view}");
+    assert_eq!(view["targets"][0]["status"], "Succeeded", "{view}");
+    ok(&call(
+        &client,
+        "sentinel_get_table",
+        json!({"tenant_id": FABRIKAM, "table": "Slow_CL"}),
+    )
+    .await);
     let text_result = call(&client, "sentinel_update_table", json!({"tenant_id": FABRIKAM, "table": "Slow_CL", "retention_in_days": 40, "wait_seconds": 1})).await;
     assert!(
-        text(&text_result).contains("still running"),
+        text(&text_result).contains("still running") && text(&text_result).contains("job_get"),
         "{}",
         text(&text_result)
+    );
+    // Azure accepts a request, then the operation fails: Auxiliary tables cannot hold dynamic
+    // columns. The operation following it records why.
+    let failing = ok(&call(
+        &client,
+        "sentinel_create_table",
+        json!({"tenant_id": FABRIKAM, "table": "Aux_CL", "plan": "Auxiliary", "columns": [{"name": "Payload", "type": "dynamic"}], "wait_seconds": 0}),
+    )
+    .await);
+    let operation = failing["operation"]["operation_id"]
+        .as_str()
+        .expect("followed");
+    let mut view = Value::Null;
+    for _ in 0..4 {
+        view = ok(&call(
+            &client,
+            "job_get",
+            json!({"job_id": operation, "wait_seconds": 5}),
+        )
+        .await);
+        if view["state"] != "running" {
+            break;
+        }
+    }
+    assert_eq!(view["progress"]["failed"], 1, "{view}");
+    assert!(
+        view["targets"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("ended Failed") && d.contains("dynamic")),
+        "{view}"
     );
 
     let fast = TestApp::start().await;
@@ -272,4 +327,70 @@ async fn a_deletion_names_the_table_and_an_unknown_table_is_refused_unasked() {
         refused.contains("no table 'Doomed_CL'") && !refused.contains("CONFIRMATION REQUIRED"),
         "{refused}"
     );
+}
+
+/// A task-aware client gets a table change that outlasts its wait as a task, which completes
+/// when Azure's operation does.
+#[tokio::test]
+async fn a_task_aware_client_follows_a_slow_table_change_as_a_task() {
+    use rmcp::model::{
+        CallToolRequestParams, CallToolResponse, ClientCapabilities, GetTaskParams, Implementation,
+        TaskPayload, TaskStatus,
+    };
+    use rmcp::service::ClientServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+
+    let slow = SandboxOptions {
+        action_timings: ActionTimings {
+            pending: Duration::from_secs(3),
+            in_progress: Duration::from_millis(300),
+        },
+        ..SandboxOptions::default()
+    };
+    let app = TestApp::start_with(slow, &[]).await;
+    let client = rmcp::model::ClientConfig::new(
+        ClientCapabilities::builder().enable_tasks().build(),
+        Implementation::new("task-test", "1"),
+    )
+    .serve_with_lifecycle(
+        StreamableHttpClientTransport::from_uri(app.mcp_url()),
+        rmcp::service::ClientLifecycleMode::Discover {
+            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await
+    .expect("a task-aware client connects");
+    let Value::Object(arguments) = json!({"tenant_id": FABRIKAM, "table": "Tasked_CL", "columns": [{"name": "A", "type": "string"}], "wait_seconds": 0})
+    else {
+        unreachable!()
+    };
+    let response = client
+        .call_tool_once(
+            CallToolRequestParams::new("sentinel_create_table").with_arguments(arguments),
+        )
+        .await
+        .expect("the call is answered");
+    let CallToolResponse::Task(created) = response else {
+        panic!("a task-aware client gets a task: {response:?}");
+    };
+    assert_eq!(created.task.status, TaskStatus::Working);
+    let mut done = None;
+    for _ in 0..40 {
+        let task = client
+            .get_task(GetTaskParams::new(created.task.task_id.clone()))
+            .await
+            .expect("tasks/get");
+        if task.task.task.status.is_terminal() {
+            done = Some(task);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let done = done.expect("the task ends within 20 s");
+    let TaskPayload::Completed { result } = &done.task.payload else {
+        panic!("completed: {done:?}");
+    };
+    let job = &result["structuredContent"];
+    assert_eq!(job["progress"]["done"], 1, "{job}");
+    assert_eq!(job["targets"][0]["status"], "Succeeded", "{job}");
 }

@@ -164,7 +164,13 @@ impl Summary for JobView {
                 "{head} is running (attempt {}); follow it with job_get (job_id, wait_seconds)",
                 self.attempts
             ),
-            JobState::Succeeded => format!("{head} succeeded"),
+            JobState::Succeeded => match &self.progress {
+                Some(p) if p.failed + p.unconfirmed > 0 => format!(
+                    "{head} ended with every target's outcome recorded; {} failed or unconfirmed (targets says why)",
+                    p.failed + p.unconfirmed
+                ),
+                _ => format!("{head} succeeded"),
+            },
             _ => {
                 let why = self
                     .error

@@ -17,15 +17,23 @@ use crate::jobs::{JobRecord, JobState, JobView, ResultView, timestamp};
 /// How often a client should look again.
 const POLL_INTERVAL_MS: u64 = 2_000;
 
-/// The operation a tool answer says is still running, if any: `(operation_id, summary)`.
+/// The operation a tool answer says is still running, if any: `operation_id` and
+/// `operation_state: "running"` at the top of the answer (bulk device actions) or in its
+/// `operation` (an Azure operation being followed).
 pub fn running_operation(response: &CallToolResponse) -> Option<String> {
     let CallToolResponse::Complete(result) = response else {
         return None;
     };
     let structured = result.structured_content.as_ref()?;
-    (structured.get("operation_state")? == "running")
-        .then(|| structured.get("operation_id")?.as_str().map(str::to_owned))
+    [Some(structured), structured.get("operation")]
+        .into_iter()
         .flatten()
+        .find(|answer| {
+            answer
+                .get("operation_state")
+                .is_some_and(|state| state == "running")
+        })
+        .and_then(|answer| answer.get("operation_id")?.as_str().map(str::to_owned))
 }
 
 pub fn task(record: &JobRecord) -> Task {

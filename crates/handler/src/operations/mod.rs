@@ -81,6 +81,8 @@ pub trait TargetAction: Send + Sync {
 pub enum OperationsError {
     #[error(transparent)]
     Jobs(#[from] JobsError),
+    #[error("the operation was recorded but its run reported nothing")]
+    Unreported,
     #[error("no worker on this server runs operations of {0}")]
     UnknownAction(String),
     #[error("operation {id} could not be handed to queue {queue}: {reason}")]
@@ -89,6 +91,16 @@ pub enum OperationsError {
         queue: String,
         reason: String,
     },
+}
+
+/// An operation a tool asks for.
+struct NewRun<'a> {
+    function: &'a str,
+    tenant_id: TenantId,
+    caller: &'a str,
+    options: Map<String, Value>,
+    comment: String,
+    targets: Vec<TargetRecord>,
 }
 
 /// How a run of an operation ended on this worker.
@@ -177,6 +189,53 @@ impl Operations {
         comment: String,
         targets: Vec<TargetRecord>,
     ) -> Result<Live, OperationsError> {
+        let new = NewRun {
+            function,
+            tenant_id,
+            caller,
+            options,
+            comment,
+            targets,
+        };
+        self.start_run(new, self.inline).await
+    }
+
+    /// Records an operation over work already sent and accepted (its targets are `running`,
+    /// each naming where the service reports on it) and returns at once: the operation follows
+    /// the work until the service ends it, like the followed targets of any operation.
+    pub async fn follow(
+        self: &Arc<Self>,
+        function: &str,
+        tenant_id: TenantId,
+        caller: &str,
+        options: Map<String, Value>,
+        targets: Vec<TargetRecord>,
+    ) -> Result<JobRecord, OperationsError> {
+        let new = NewRun {
+            function,
+            tenant_id,
+            caller,
+            options,
+            comment: String::new(),
+            targets,
+        };
+        let live = self.start_run(new, Duration::ZERO).await?;
+        live.record.ok_or(OperationsError::Unreported)
+    }
+
+    async fn start_run(
+        self: &Arc<Self>,
+        new: NewRun<'_>,
+        inline: Duration,
+    ) -> Result<Live, OperationsError> {
+        let NewRun {
+            function,
+            tenant_id,
+            caller,
+            options,
+            comment,
+            targets,
+        } = new;
         if self.action(function).is_none() {
             return Err(OperationsError::UnknownAction(function.to_owned()));
         }
@@ -198,7 +257,7 @@ impl Operations {
         // With a queue, the message goes out first, kept invisible for the inline run: if this
         // instance stops, function-operations still finds the operation (once its lease runs out).
         let handed = match &self.queue {
-            Some(queue) => match self.hand_over(queue, &id).await {
+            Some(queue) => match self.hand_over(queue, &id, inline).await {
                 Ok(()) => true,
                 Err(error) => {
                     tracing::warn!(operation = %id, "{error}; this instance runs it to the end instead");
@@ -207,17 +266,24 @@ impl Operations {
             },
             None => false,
         };
-        let stop_after = handed.then(|| Instant::now() + self.inline);
+        let stop_after = handed.then(|| Instant::now() + inline);
         let mut live = self.spawn(id.clone(), run_owner, stop_after, Some(record));
         // The run goes on without this call; the call only waits for it for a while (and never
         // past its own deadline).
-        let wait = crate::deadline::wait_budget(self.inline);
-        let _ = tokio::time::timeout(wait, live.wait_for(|live| live.ended)).await;
+        let wait = crate::deadline::wait_budget(inline);
+        if !wait.is_zero() {
+            let _ = tokio::time::timeout(wait, live.wait_for(|live| live.ended)).await;
+        }
         let current = live.borrow().clone();
         Ok(current)
     }
 
-    async fn hand_over(&self, queue: &MessageQueue, id: &JobId) -> Result<(), OperationsError> {
+    async fn hand_over(
+        &self,
+        queue: &MessageQueue,
+        id: &JobId,
+        inline: Duration,
+    ) -> Result<(), OperationsError> {
         let handover = |reason: String| OperationsError::Handover {
             id: id.clone(),
             queue: queue.name().to_owned(),
@@ -230,7 +296,7 @@ impl Operations {
         let text = serde_json::to_string(&OperationMessage { job_id: id.clone() })
             .map_err(|error| handover(error.to_string()))?;
         let options = SendOptions {
-            initial_visibility_delay: Some(self.inline + HANDOVER_MARGIN),
+            initial_visibility_delay: Some(inline + HANDOVER_MARGIN),
             time_to_live: None,
         };
         queue

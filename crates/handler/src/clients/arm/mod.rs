@@ -59,7 +59,30 @@ pub enum OperationOutcome {
     Running {
         waited: Duration,
         status: String,
+        /// Where to follow it, when Azure said (a `202` with neither header has nothing).
+        poll: Option<OperationPoll>,
     },
+}
+
+/// Where a long-running operation is followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationPoll {
+    pub url: Url,
+    /// `Location` polling (`202` while running, then the final status) rather than an
+    /// `Azure-AsyncOperation` status resource.
+    pub via_location: bool,
+}
+
+/// What one read of a long-running operation said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollState {
+    Running {
+        status: String,
+        /// Where to read next (a `Location` poll may move), and when Azure asked to be read again.
+        next: OperationPoll,
+        retry_after: Option<Duration>,
+    },
+    Succeeded,
 }
 
 /// The state of a resource before and after an etag-checked update.
@@ -284,70 +307,102 @@ impl ArmClient {
         let response = self.http.send(&request).await?;
         let Some((poll, via_location)) = operation_url(&response) else {
             if response.status == StatusCode::ACCEPTED {
-                // Accepted and not finished, with nothing to follow it by (Tables.json declares
-                // no headers on the PUT/PATCH 202): the caller reads the resource to see it land.
+                // Accepted and not finished, with nothing to follow it by: the caller reads the
+                // resource to see it land.
                 return Ok(OperationOutcome::Running {
                     waited: started.elapsed(),
                     status: "Accepted".into(),
+                    poll: None,
                 });
             }
             return Ok(OperationOutcome::Succeeded {
                 waited: started.elapsed(),
             });
         };
-        let mut poll = Url::parse(&poll).map_err(|_| ApiError::Decode {
+        let url = Url::parse(&poll).map_err(|_| ApiError::Decode {
             api: Api::Arm,
             detail: format!("operation URL '{poll}' is not a URL"),
         })?;
-        self.http.ensure_own_origin(Api::Arm, &poll)?;
+        self.http.ensure_own_origin(Api::Arm, &url)?;
+        let mut poll = OperationPoll { url, via_location };
         let mut wait = retry_after(&response.headers).unwrap_or(DEFAULT_POLL);
+        let mut status = "InProgress".to_owned();
         loop {
             let waited = started.elapsed();
             if waited + wait > max_wait {
                 return Ok(OperationOutcome::Running {
                     waited,
-                    status: "InProgress".into(),
+                    status,
+                    poll: Some(poll),
                 });
             }
             tokio::time::sleep(wait).await;
-            let answer = self
-                .http
-                .send(&ApiRequest::get(Api::Arm, tenant, poll.clone()))
-                .await?;
-            wait = retry_after(&answer.headers).unwrap_or(DEFAULT_POLL);
-            if via_location {
-                // Location polling (ARM's asynchronous-operation convention): 202 while
-                // running, then the final 200/201/204; an error status has already come back
-                // as an error from `send`.
-                if answer.status == StatusCode::ACCEPTED {
-                    if let Some(next) =
-                        header_text(&answer.headers, &LOCATION).and_then(|l| Url::parse(&l).ok())
-                    {
-                        self.http.ensure_own_origin(Api::Arm, &next)?;
-                        poll = next;
-                    }
-                    continue;
-                }
-                return Ok(OperationOutcome::Succeeded {
-                    waited: started.elapsed(),
-                });
-            }
-            let status: OperationStatus = decode(Api::Arm, &answer.body)?;
-            match status.status.as_deref() {
-                Some("Succeeded") => {
+            match self.poll_operation(tenant, &poll, resource).await? {
+                PollState::Succeeded => {
                     return Ok(OperationOutcome::Succeeded {
                         waited: started.elapsed(),
                     });
                 }
-                Some(ended @ ("Failed" | "Canceled" | "Cancelled")) => {
-                    return Err(ArmError::OperationFailed {
-                        resource: resource.to_string(),
-                        status: ended.to_string(),
-                        message: status.error.as_ref().map(OperationError::describe),
-                    });
+                PollState::Running {
+                    status: now,
+                    next,
+                    retry_after,
+                } => {
+                    status = now;
+                    poll = next;
+                    wait = retry_after.unwrap_or(DEFAULT_POLL);
                 }
-                _ => {}
             }
+        }
+    }
+
+    /// Reads a long-running operation once. A failed or cancelled one is
+    /// [`ArmError::OperationFailed`]; reading it again is always safe.
+    pub async fn poll_operation(
+        &self,
+        tenant: &TenantId,
+        poll: &OperationPoll,
+        resource: &str,
+    ) -> Result<PollState, ArmError> {
+        self.http.ensure_own_origin(Api::Arm, &poll.url)?;
+        let answer = self
+            .http
+            .send(&ApiRequest::get(Api::Arm, tenant, poll.url.clone()))
+            .await?;
+        let retry = retry_after(&answer.headers);
+        if poll.via_location {
+            // Location polling (ARM's asynchronous-operation convention): 202 while running,
+            // then the final 200/201/204; an error status has already come back as an error
+            // from `send`.
+            if answer.status != StatusCode::ACCEPTED {
+                return Ok(PollState::Succeeded);
+            }
+            let mut next = poll.clone();
+            if let Some(moved) =
+                header_text(&answer.headers, &LOCATION).and_then(|l| Url::parse(&l).ok())
+            {
+                self.http.ensure_own_origin(Api::Arm, &moved)?;
+                next.url = moved;
+            }
+            return Ok(PollState::Running {
+                status: "InProgress".into(),
+                next,
+                retry_after: retry,
+            });
+        }
+        let status: OperationStatus = decode(Api::Arm, &answer.body)?;
+        match status.status.as_deref() {
+            Some("Succeeded") => Ok(PollState::Succeeded),
+            Some(ended @ ("Failed" | "Canceled" | "Cancelled")) => Err(ArmError::OperationFailed {
+                resource: resource.to_string(),
+                status: ended.to_string(),
+                message: status.error.as_ref().map(OperationError::describe),
+            }),
+            other => Ok(PollState::Running {
+                status: other.unwrap_or("InProgress").to_owned(),
+                next: poll.clone(),
+                retry_after: retry,
+            }),
         }
     }
 }

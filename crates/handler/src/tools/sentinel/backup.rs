@@ -920,7 +920,7 @@ async fn restore(
             WATCHLIST_WAIT,
         )
         .await?;
-    if let OperationOutcome::Running { waited, status } = outcome {
+    if let OperationOutcome::Running { waited, status, .. } = outcome {
         return Err(ToolError::Failed(format!(
             "watchlist {name} was created but is still provisioning ({status}) after {}s; its items were not written",
             waited.as_secs()

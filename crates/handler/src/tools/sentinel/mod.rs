@@ -6,6 +6,7 @@ mod backup;
 mod dcr;
 mod health;
 mod incidents;
+mod long_running;
 mod prompts;
 mod query;
 mod rules;
@@ -19,11 +20,12 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::clients::arm::{ArmError, OperationOutcome};
+use crate::clients::arm::ArmError;
 use crate::mcp::{CatalogueBuilder, ToolContext, ToolError};
 use crate::outbound::ListPosition;
 use crate::tenants::{TenantConfig, TenantId, WorkspaceConfig};
 use crate::tools::cursor;
+pub use long_running::{ArmFollower, OperationReport};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     let builder = workspaces::register(health::register(query::register(builder)));
@@ -145,51 +147,6 @@ pub fn operation_wait(wait_seconds: Option<u32>) -> Result<Duration, ToolError> 
             "wait_seconds must be between 0 and 120, got {other}"
         ))),
     }
-}
-
-/// How a long-running operation ended, for tool outputs.
-#[derive(serde::Serialize, schemars::JsonSchema)]
-pub struct OperationReport {
-    /// `Succeeded`, or `InProgress` when the wait ended first (Azure carries on with it).
-    pub status: String,
-    pub waited_seconds: f64,
-}
-
-impl From<OperationOutcome> for OperationReport {
-    fn from(outcome: OperationOutcome) -> Self {
-        match outcome {
-            OperationOutcome::Succeeded { waited } => Self {
-                status: "Succeeded".into(),
-                waited_seconds: round(waited),
-            },
-            OperationOutcome::Running { waited, status } => Self {
-                status,
-                waited_seconds: round(waited),
-            },
-        }
-    }
-}
-
-impl OperationReport {
-    pub fn done(&self) -> bool {
-        self.status == "Succeeded"
-    }
-
-    /// " (still running after N s: check again later)" when the wait ended first.
-    pub fn note(&self) -> String {
-        if self.done() {
-            String::new()
-        } else {
-            format!(
-                " (still running after {} s; check again later)",
-                self.waited_seconds
-            )
-        }
-    }
-}
-
-fn round(duration: Duration) -> f64 {
-    (duration.as_secs_f64() * 10.0).round() / 10.0
 }
 
 /// Refuses free text that would not survive as one line of an OData filter or a display name.

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{OperationReport, Target, operation_wait, target};
+use super::{ArmFollower, OperationReport, Target, operation_wait, target};
 use crate::approvals::{self, Change, PlanTarget};
 use crate::clients::arm::{ArmName, LogTable, TableColumn, WorkspaceResource};
 use crate::mcp::{
@@ -417,6 +417,14 @@ impl Tool for CreateTable {
         }
     }
 
+    /// An Azure operation the call's wait did not see end is followed by an operation.
+    fn target_action(
+        &self,
+        services: &std::sync::Arc<crate::services::Services>,
+    ) -> Option<std::sync::Arc<dyn crate::operations::TargetAction>> {
+        Some(ArmFollower::shared(services))
+    }
+
     async fn call(
         &self,
         context: &ToolContext,
@@ -472,7 +480,14 @@ impl Tool for CreateTable {
                 wait,
             )
             .await?;
-        let operation = OperationReport::from(outcome);
+        let operation = OperationReport::of(
+            context,
+            self.spec().name,
+            target.tenant_id(),
+            &format!("table {name}"),
+            outcome,
+        )
+        .await?;
         let after = if operation.done() {
             Some(TableInfo::from(
                 &read_table(context, &target, &params.table).await?,
@@ -576,6 +591,14 @@ impl Tool for UpdateTable {
         }
     }
 
+    /// An Azure operation the call's wait did not see end is followed by an operation.
+    fn target_action(
+        &self,
+        services: &std::sync::Arc<crate::services::Services>,
+    ) -> Option<std::sync::Arc<dyn crate::operations::TargetAction>> {
+        Some(ArmFollower::shared(services))
+    }
+
     async fn call(
         &self,
         context: &ToolContext,
@@ -650,7 +673,14 @@ impl Tool for UpdateTable {
                 wait,
             )
             .await?;
-        let operation = OperationReport::from(outcome);
+        let operation = OperationReport::of(
+            context,
+            self.spec().name,
+            target.tenant_id(),
+            &format!("table {}", params.table),
+            outcome,
+        )
+        .await?;
         let after = if operation.done() {
             Some(TableInfo::from(
                 &read_table(context, &target, &params.table).await?,
@@ -697,6 +727,14 @@ impl Tool for DeleteTable {
             effect: Effect::Destructive { idempotent: true },
             tier: Tier::Admin,
         }
+    }
+
+    /// An Azure operation the call's wait did not see end is followed by an operation.
+    fn target_action(
+        &self,
+        services: &std::sync::Arc<crate::services::Services>,
+    ) -> Option<std::sync::Arc<dyn crate::operations::TargetAction>> {
+        Some(ArmFollower::shared(services))
     }
 
     /// The table with its plan and retention, read first: a Microsoft table or one that is not
@@ -758,11 +796,19 @@ impl Tool for DeleteTable {
                 wait,
             )
             .await?;
+        let operation = OperationReport::of(
+            context,
+            self.spec().name,
+            target.tenant_id(),
+            &format!("table {}", params.table),
+            outcome,
+        )
+        .await?;
         Ok(TableChangeOutput {
             tenant_id: target.tenant_id().clone(),
             workspace: target.workspace.workspace_name.clone(),
             table: before.name.clone(),
-            operation: OperationReport::from(outcome),
+            operation,
             after: None,
             before: Some(before),
         })
