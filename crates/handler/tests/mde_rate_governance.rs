@@ -201,30 +201,15 @@ async fn devices_beyond_the_call_s_budget_are_sent_by_the_operation_after_it_ans
 #[tokio::test]
 async fn a_task_aware_client_gets_the_500_device_isolation_as_a_task() {
     use rmcp::model::{
-        CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities,
-        GetTaskParams, Implementation, TaskPayload, TaskStatus,
+        CallToolRequestParams, CallToolResponse, CancelTaskParams, GetTaskParams, TaskPayload,
+        TaskStatus,
     };
-    use rmcp::service::ClientServiceExt;
-    use rmcp::transport::StreamableHttpClientTransport;
 
     let app = TestApp::start_tuned(paced_sandbox(100, 60, 500), &[UNCAPPED], |config| {
         config.outbound.rate_limits = RateLimits::documented(100, 1500).with_periods_divided_by(60);
     })
     .await;
-    // The tasks extension is declared per request, which a stateless server reads in protocol
-    // 2026-07-28 (no initialize).
-    let client = rmcp::model::ClientConfig::new(
-        ClientCapabilities::builder().enable_tasks().build(),
-        Implementation::new("task-test", "1"),
-    )
-    .serve_with_lifecycle(
-        StreamableHttpClientTransport::from_uri(app.mcp_url()),
-        rmcp::service::ClientLifecycleMode::Discover {
-            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
-        },
-    )
-    .await
-    .expect("a task-aware client connects");
+    let client = connect_with_tasks(&app.mcp_url()).await;
     let arguments = json!({
         "tenant_id": CONTOSO,
         "filter": "startswith(computerDnsName,'ws-fleet-')",
@@ -261,20 +246,8 @@ async fn a_task_aware_client_gets_the_500_device_isolation_as_a_task() {
         .await
         .expect_err("unknown task");
     assert!(unknown.to_string().contains("no task"), "{unknown}");
-    let mut done = None;
-    for _ in 0..120 {
-        let task = client
-            .get_task(GetTaskParams::new(id.clone()))
-            .await
-            .expect("tasks/get");
-        if task.task.task.status.is_terminal() {
-            done = Some(task);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let done = done.expect("the task ends within a minute");
-    let TaskPayload::Completed { result } = &done.task.payload else {
+    let done = finished_task(&client, &id, 120).await;
+    let TaskPayload::Completed { result } = &done.payload else {
         panic!("completed: {done:?}");
     };
     let job = &result["structuredContent"];

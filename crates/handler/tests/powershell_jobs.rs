@@ -794,3 +794,34 @@ async fn job_tools_refuse_bad_input_specifically() {
         );
     }
 }
+
+/// A task-aware client gets a PowerShell job as a task, whose result is the function's output.
+#[tokio::test]
+async fn a_task_aware_client_gets_a_powershell_job_as_a_task_with_its_result() {
+    use rmcp::model::{CallToolResponse, TaskPayload};
+
+    let setup = setup(vec![greeting()], &[]).await;
+    let client = connect_with_tasks(&setup.app.mcp_url()).await;
+    let Value::Object(arguments) =
+        json!({"tenant_id": CONTOSO, "Name": "Grace", "wait_seconds": 0})
+    else {
+        unreachable!()
+    };
+    let response = client
+        .call_tool_once(CallToolRequestParams::new("ps_Get-Greeting").with_arguments(arguments))
+        .await
+        .expect("the call is answered");
+    let CallToolResponse::Task(created) = response else {
+        panic!("a queued job is a task: {response:?}");
+    };
+    let _worker = run_in_background(&setup.worker);
+    let done = finished_task(&client, &created.task.task_id, 40).await;
+    let TaskPayload::Completed { result } = &done.payload else {
+        panic!("completed: {done:?}");
+    };
+    assert_eq!(
+        result["structuredContent"]["result"],
+        json!({"greeting": "Hello Grace", "tenant": CONTOSO}),
+        "{result:?}"
+    );
+}

@@ -333,12 +333,7 @@ async fn a_deletion_names_the_table_and_an_unknown_table_is_refused_unasked() {
 /// when Azure's operation does.
 #[tokio::test]
 async fn a_task_aware_client_follows_a_slow_table_change_as_a_task() {
-    use rmcp::model::{
-        CallToolRequestParams, CallToolResponse, ClientCapabilities, GetTaskParams, Implementation,
-        TaskPayload, TaskStatus,
-    };
-    use rmcp::service::ClientServiceExt;
-    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::model::{CallToolRequestParams, CallToolResponse, TaskPayload, TaskStatus};
 
     let slow = SandboxOptions {
         action_timings: ActionTimings {
@@ -348,18 +343,7 @@ async fn a_task_aware_client_follows_a_slow_table_change_as_a_task() {
         ..SandboxOptions::default()
     };
     let app = TestApp::start_with(slow, &[]).await;
-    let client = rmcp::model::ClientConfig::new(
-        ClientCapabilities::builder().enable_tasks().build(),
-        Implementation::new("task-test", "1"),
-    )
-    .serve_with_lifecycle(
-        StreamableHttpClientTransport::from_uri(app.mcp_url()),
-        rmcp::service::ClientLifecycleMode::Discover {
-            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
-        },
-    )
-    .await
-    .expect("a task-aware client connects");
+    let client = connect_with_tasks(&app.mcp_url()).await;
     let Value::Object(arguments) = json!({"tenant_id": FABRIKAM, "table": "Tasked_CL", "columns": [{"name": "A", "type": "string"}], "wait_seconds": 0})
     else {
         unreachable!()
@@ -374,20 +358,8 @@ async fn a_task_aware_client_follows_a_slow_table_change_as_a_task() {
         panic!("a task-aware client gets a task: {response:?}");
     };
     assert_eq!(created.task.status, TaskStatus::Working);
-    let mut done = None;
-    for _ in 0..40 {
-        let task = client
-            .get_task(GetTaskParams::new(created.task.task_id.clone()))
-            .await
-            .expect("tasks/get");
-        if task.task.task.status.is_terminal() {
-            done = Some(task);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let done = done.expect("the task ends within 20 s");
-    let TaskPayload::Completed { result } = &done.task.payload else {
+    let done = finished_task(&client, &created.task.task_id, 40).await;
+    let TaskPayload::Completed { result } = &done.payload else {
         panic!("completed: {done:?}");
     };
     let job = &result["structuredContent"];

@@ -47,6 +47,9 @@ const LIST_SCAN_LIMIT: usize = 500;
 /// The longest an operation may run: Defender's hour quota (1,500 machine calls) lets 1,000
 /// devices through well within it.
 const OPERATION_DEADLINE: time::Duration = time::Duration::hours(24);
+/// Results above this size are left in storage and pointed to, not handed to a model (job_get,
+/// a PowerShell tool's answer, a task's result).
+pub const MAX_INLINE_RESULT_BYTES: u64 = 1024 * 1024;
 /// Optimistic-concurrency retries before an update is reported as contended.
 const MAX_UPDATE_ATTEMPTS: usize = 8;
 

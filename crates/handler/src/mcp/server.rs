@@ -28,7 +28,7 @@ use super::toolsets::ConnectionScope;
 use crate::audit::Storing;
 use crate::auth::Caller;
 use crate::config::RoleNames;
-use crate::jobs::{JobId, JobRecord, JobsError};
+use crate::jobs::{JobId, JobRecord, JobState, JobsError, ResultView};
 use crate::services::Services;
 use crate::telemetry;
 
@@ -196,7 +196,16 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
         let (record, _) = self.task_record(&request.task_id, &context).await?;
-        Ok(GetTaskResult::new(tasks::detailed(&record)))
+        let result = if record.state == JobState::Succeeded {
+            self.services
+                .jobs
+                .result(&record, crate::jobs::MAX_INLINE_RESULT_BYTES)
+                .await
+                .map_err(|error| McpError::internal_error(error.to_string(), None))?
+        } else {
+            ResultView::None
+        };
+        Ok(GetTaskResult::new(tasks::detailed(&record, result)))
     }
 
     async fn cancel_task(

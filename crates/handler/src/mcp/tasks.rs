@@ -58,10 +58,11 @@ pub fn created(record: &JobRecord) -> CallToolResponse {
     CallToolResponse::Task(CreateTaskResult::new(task(record)))
 }
 
-/// The task with its outcome: a finished one carries the job as `job_get` shows it.
-pub fn detailed(record: &JobRecord) -> DetailedTask {
+/// The task with its outcome: a finished one carries the job as `job_get` shows it, with the
+/// job's result (a PowerShell function's output) when it has one.
+pub fn detailed(record: &JobRecord, result: ResultView) -> DetailedTask {
     let task = task(record);
-    let view = JobView::new(record, ResultView::None).with_targets(record);
+    let view = JobView::new(record, result).with_targets(record);
     let payload = match record.state {
         JobState::Queued | JobState::Running => TaskPayload::Working,
         JobState::Cancelled => TaskPayload::Cancelled,

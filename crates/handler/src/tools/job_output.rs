@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
-use crate::jobs::{JobRecord, JobState, JobView, ResultView};
+use crate::jobs::{JobRecord, JobState, JobView, MAX_INLINE_RESULT_BYTES, ResultView};
 use crate::mcp::{ToolContext, ToolError};
 
 /// A tool call may wait this long for a job; MCP clients time out not much later.
 pub const MAX_WAIT_SECONDS: u32 = 60;
-/// Results above this size are left in storage and pointed to, not handed to the model.
-const MAX_INLINE_RESULT_BYTES: u64 = 1024 * 1024;
 
 pub fn wait(seconds: Option<u32>, default: u32) -> Result<Duration, ToolError> {
     let seconds = seconds.unwrap_or(default);

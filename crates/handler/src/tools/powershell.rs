@@ -526,9 +526,17 @@ impl DynamicHandler for PsFunction {
         };
         let view = job_output::view(context, &record, true).await?;
         let summary = view.summary();
-        let value = serde_json::to_value(&view).map_err(|error| {
+        let mut value = serde_json::to_value(&view).map_err(|error| {
             ToolError::Storage(format!("the job cannot be shown as JSON: {error}"))
         })?;
+        // A job still queued or running is named the way every durable operation is, so that a
+        // task-aware client gets it as a task.
+        if !record.state.is_final()
+            && let Some(answer) = value.as_object_mut()
+        {
+            answer.insert("operation_id".into(), json!(record.job_id.to_string()));
+            answer.insert("operation_state".into(), json!("running"));
+        }
         Ok(DynamicOutput { summary, value })
     }
 }

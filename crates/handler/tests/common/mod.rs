@@ -230,6 +230,44 @@ pub async fn connect(url: &str) -> McpClient {
         .expect("MCP client connects and initializes")
 }
 
+/// A client that declares the tasks extension, as protocol 2026-07-28 has it: declared per
+/// request, which a stateless server reads without initialize.
+pub async fn connect_with_tasks(url: &str) -> McpClient {
+    ClientConfig::new(
+        rmcp::model::ClientCapabilities::builder()
+            .enable_tasks()
+            .build(),
+        rmcp::model::Implementation::new("task-test", "1"),
+    )
+    .serve_with_lifecycle(
+        StreamableHttpClientTransport::from_uri(url.to_string()),
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await
+    .expect("a task-aware client connects")
+}
+
+/// Asks for a task's state until it ends (at most `polls` times, half a second apart).
+pub async fn finished_task(
+    client: &McpClient,
+    task_id: &str,
+    polls: usize,
+) -> rmcp::model::DetailedTask {
+    for _ in 0..polls {
+        let task = client
+            .get_task(rmcp::model::GetTaskParams::new(task_id.to_string()))
+            .await
+            .expect("tasks/get");
+        if task.task.task.status.is_terminal() {
+            return task.task;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("task {task_id} did not end after {polls} polls");
+}
+
 /// A client that sends `Authorization: Bearer <token>`.
 pub async fn connect_with_token(url: &str, token: &str) -> McpClient {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
