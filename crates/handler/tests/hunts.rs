@@ -796,3 +796,53 @@ async fn a_deletion_names_the_hunt_and_its_tenants_and_an_unknown_hunt_is_refuse
         "{refused}"
     );
 }
+
+/// A manual run that outlasts its budget answers with an operation following it; the timer does
+/// the searching, and the operation ends with every tenant's outcome once it has.
+#[tokio::test]
+async fn a_manual_run_left_pending_is_followed_by_an_operation_until_the_timer_finishes_it() {
+    let app =
+        TestApp::start_with(fast_sandbox_options(), &[("HUNT_TICK_BUDGET_SECONDS", "1")]).await;
+    let client = app.client().await;
+    let hunt = create_hunt(
+        &client,
+        json!({"tenant_ids": [CONTOSO], "all_tenants": null, "enabled": false}),
+    )
+    .await;
+    let mut slow = Fault::new(HUNTING_PATH, FaultKind::Slow, 1);
+    slow.delay_ms = Some(3000);
+    app.sandbox.inject_fault(slow);
+    let output = ok(&call(&client, "hunt_run_now", json!({"hunt_id": hunt})).await);
+    assert_eq!(output["run"]["status"], "running", "{output}");
+    assert_eq!(output["operation_state"], "running", "{output}");
+    let operation = output["operation_id"]
+        .as_str()
+        .expect("an operation follows the run");
+    let view = ok(&call(&client, "job_get", json!({"job_id": operation})).await);
+    assert_eq!(view["function"], "hunt_run_now");
+    assert_eq!(view["progress"]["running"], 1, "{view}");
+    assert_eq!(view["targets"][0]["id"], CONTOSO, "{view}");
+
+    let body = fire_timer(&app).await;
+    assert_eq!(body["ReturnValue"]["runs_finished"], json!(1), "{body}");
+    let mut view = Value::Null;
+    for _ in 0..4 {
+        view = ok(&call(
+            &client,
+            "job_get",
+            json!({"job_id": operation, "wait_seconds": 5}),
+        )
+        .await);
+        if view["state"] != "running" {
+            break;
+        }
+    }
+    assert_eq!(view["state"], "succeeded", "{view}");
+    assert_eq!(view["targets"][0]["status"], "succeeded", "{view}");
+    assert!(
+        view["targets"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("rows")),
+        "{view}"
+    );
+}

@@ -164,6 +164,10 @@ pub enum JobKind {
     Powershell,
     /// A device action on many devices, run by this app itself ([`super::operation`]).
     DeviceAction,
+    /// An Azure long-running operation (a table change) this app follows to its end.
+    AzureOperation,
+    /// A hunt run this app follows to its end (the hunt timer does the searching).
+    HuntRun,
 }
 
 /// Why a job did not succeed.
@@ -237,7 +241,7 @@ pub struct JobRecord {
     pub parameters_blob: Option<String>,
     #[serde(default)]
     pub result: Option<ResultRef>,
-    /// Kind `device_action` only: the targets, their outcomes and the worker's lease.
+    /// Every kind but `powershell`: the targets, their outcomes and the worker's lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<super::operation::Operation>,
 }

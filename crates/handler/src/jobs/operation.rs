@@ -100,7 +100,7 @@ impl TargetRecord {
     }
 }
 
-/// The operation's part of a record of kind `device_action`.
+/// The operation's part of a record of kind `device_action`, `azure_operation` or `hunt_run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Operation {
     /// The tool's own arguments besides the targets (an isolation type, a script name…).
@@ -155,6 +155,8 @@ impl Operation {
 
 /// An operation to record, as the tool that starts it describes it.
 pub struct NewOperation {
+    /// Any kind but `powershell`.
+    pub kind: JobKind,
     pub function: String,
     pub tenant_id: TenantId,
     pub caller: String,
@@ -174,7 +176,7 @@ impl Jobs {
         let record = JobRecord {
             version: CONTRACT_VERSION,
             job_id: JobId::new(),
-            kind: JobKind::DeviceAction,
+            kind: new.kind,
             function: new.function,
             tenant_id: new.tenant_id,
             caller: new.caller,

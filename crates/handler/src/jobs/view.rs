@@ -58,7 +58,7 @@ pub struct JobView {
     pub result: Option<Value>,
     /// Why `result` is absent although the job succeeded.
     pub result_note: Option<String>,
-    /// An operation (kind device_action): how many targets are in each state.
+    /// An operation (every kind but powershell): how many targets are in each state.
     pub progress: Option<Progress>,
     /// An operation: each target's outcome (those needing attention first), when the result is asked for.
     pub targets: Option<Vec<TargetRecord>>,

@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::jobs::operation::{Lease, NewOperation, Operation, TargetRecord, TargetState};
-use crate::jobs::{ErrorCode, JobError, JobId, JobRecord, JobState, Jobs, JobsError};
+use crate::jobs::{ErrorCode, JobError, JobId, JobKind, JobRecord, JobState, Jobs, JobsError};
 use crate::storage::{MessageEncoding, MessageQueue, SendOptions, Storage};
 use crate::tenants::TenantId;
 
@@ -95,6 +95,7 @@ pub enum OperationsError {
 
 /// An operation a tool asks for.
 struct NewRun<'a> {
+    kind: JobKind,
     function: &'a str,
     tenant_id: TenantId,
     caller: &'a str,
@@ -190,6 +191,7 @@ impl Operations {
         targets: Vec<TargetRecord>,
     ) -> Result<Live, OperationsError> {
         let new = NewRun {
+            kind: JobKind::DeviceAction,
             function,
             tenant_id,
             caller,
@@ -205,6 +207,7 @@ impl Operations {
     /// the work until the service ends it, like the followed targets of any operation.
     pub async fn follow(
         self: &Arc<Self>,
+        kind: JobKind,
         function: &str,
         tenant_id: TenantId,
         caller: &str,
@@ -212,6 +215,7 @@ impl Operations {
         targets: Vec<TargetRecord>,
     ) -> Result<JobRecord, OperationsError> {
         let new = NewRun {
+            kind,
             function,
             tenant_id,
             caller,
@@ -229,6 +233,7 @@ impl Operations {
         inline: Duration,
     ) -> Result<Live, OperationsError> {
         let NewRun {
+            kind,
             function,
             tenant_id,
             caller,
@@ -243,6 +248,7 @@ impl Operations {
         let record = self
             .jobs
             .create_operation(NewOperation {
+                kind,
                 function: function.to_owned(),
                 tenant_id,
                 caller: caller.to_owned(),

@@ -1,16 +1,22 @@
 //! `hunt_run_now`, `hunt_list_runs`, `hunt_get_results`.
 
+use std::sync::{Arc, Weak};
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::{RunView, tool_error};
 use crate::clients::graph::HuntingColumn;
-use crate::hunts::run::{RunStatus, TenantStatus};
+use crate::hunts::run::{RunStatus, TenantRun, TenantStatus};
 use crate::hunts::{HuntId, RunId, RunRecord};
+use crate::jobs::operation::{TargetRecord, TargetState};
+use crate::jobs::{JobKind, JobRecord, JobState};
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
+use crate::operations::TargetAction;
+use crate::services::Services;
 use crate::tenants::TenantId;
 use crate::tools::args::Limit;
 use crate::tools::cursor;
@@ -35,6 +41,12 @@ struct HuntRunNowParams {
 struct HuntRunNowOutput {
     hunt_id: HuntId,
     run: RunView,
+    /// When tenants are still pending: the operation following the run until every tenant is
+    /// searched (job_get shows each tenant; the timer does the searching).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation_state: Option<JobState>,
     /// What to do next.
     note: String,
 }
@@ -54,12 +66,19 @@ impl Tool for HuntRunNow {
         ToolSpec {
             name: "hunt_run_now",
             title: "Run a hunt now",
-            description: "Runs a hunt now over the lookback window ending now and waits up to a minute for the run \
-                         record; tenants still pending are finished by the timer (hunt_list_runs).",
+            description: "Runs a hunt now over the lookback window ending now and waits up to a minute; tenants \
+                         still pending are searched by the timer, and an operation follows them (job_get).",
             toolset: Toolset::Hunts,
             effect: Effect::Write { idempotent: false },
             tier: Tier::Responder,
         }
+    }
+
+    /// A run still pending when the call answers is followed by an operation.
+    fn target_action(&self, services: &Arc<Services>) -> Option<Arc<dyn TargetAction>> {
+        Some(Arc::new(RunFollower {
+            services: Arc::downgrade(services),
+        }))
     }
 
     async fn call(
@@ -73,20 +92,179 @@ impl Tool for HuntRunNow {
             .run_now(&params.hunt_id)
             .await
             .map_err(tool_error)?;
-        let note = if record.status == RunStatus::Running {
-            "some tenants are still pending; the timer continues this run: check hunt_list_runs in a few minutes".to_string()
-        } else {
-            format!(
+        let mut output = HuntRunNowOutput {
+            hunt_id: params.hunt_id,
+            operation_id: None,
+            operation_state: None,
+            note: format!(
                 "read the rows with hunt_get_results (hunt_id {}, run_id {})",
                 record.hunt_id, record.run_id
-            )
+            ),
+            run: RunView::of(record.clone()),
         };
-        Ok(HuntRunNowOutput {
-            hunt_id: params.hunt_id,
-            run: RunView::of(record),
-            note,
-        })
+        if record.status == RunStatus::Running {
+            let followed = follow_run(context, self.spec().name, &record).await?;
+            output.note = format!(
+                "some tenants are still pending; the timer continues this run and operation {} follows it to its \
+                 end (job_get); then read the rows with hunt_get_results (hunt_id {}, run_id {})",
+                followed.job_id, record.hunt_id, record.run_id
+            );
+            output.operation_id = Some(followed.job_id.to_string());
+            output.operation_state = Some(followed.state);
+        }
+        Ok(output)
     }
+}
+
+/// Records an operation following `run`, one target per tenant, for job_get and tasks.
+async fn follow_run(
+    context: &ToolContext,
+    function: &str,
+    run: &RunRecord,
+) -> Result<JobRecord, ToolError> {
+    let Some(first) = run.tenants.first() else {
+        return Err(ToolError::Failed(format!(
+            "run {} has no tenant to follow",
+            run.run_id
+        )));
+    };
+    let targets = run
+        .tenants
+        .iter()
+        .map(|tenant| {
+            tenant_target(
+                TargetRecord::new(tenant.tenant_id.to_string(), None),
+                tenant,
+            )
+        })
+        .collect();
+    let mut options = Map::new();
+    options.insert("hunt_id".into(), json!(run.hunt_id));
+    options.insert("run_id".into(), json!(run.run_id));
+    context
+        .services
+        .operations
+        .follow(
+            JobKind::HuntRun,
+            function,
+            // The run's first tenant stands for the record; its targets name every tenant.
+            first.tenant_id.clone(),
+            &context.caller.to_string(),
+            options,
+            targets,
+        )
+        .await
+        .map_err(|error| ToolError::Storage(error.to_string()))
+}
+
+/// A tenant's search as an operation target: pending is `running` (the timer searches it).
+fn tenant_target(mut target: TargetRecord, tenant: &TenantRun) -> TargetRecord {
+    match tenant.status {
+        TenantStatus::Pending => target.state = TargetState::Running,
+        TenantStatus::Succeeded => {
+            target.state = TargetState::Done;
+            target.detail = tenant.rows.map(|rows| format!("{rows} rows"));
+        }
+        TenantStatus::Failed => {
+            target.state = TargetState::Failed;
+            target.detail = tenant.error.clone();
+        }
+    }
+    target.status = Some(tenant_status_name(tenant.status).to_owned());
+    target
+}
+
+fn tenant_status_name(status: TenantStatus) -> &'static str {
+    match status {
+        TenantStatus::Pending => "pending",
+        TenantStatus::Succeeded => "succeeded",
+        TenantStatus::Failed => "failed",
+    }
+}
+
+/// Follows a hunt run's record for whichever worker runs the operation; the timer does the
+/// searching, so nothing is ever sent.
+struct RunFollower {
+    /// Weak: the services hold the operations, which hold this.
+    services: Weak<Services>,
+}
+
+#[async_trait::async_trait]
+impl TargetAction for RunFollower {
+    async fn send(
+        &self,
+        _tenant: &TenantId,
+        _options: &Map<String, Value>,
+        _comment: &str,
+        target: TargetRecord,
+    ) -> TargetRecord {
+        TargetRecord {
+            state: TargetState::Failed,
+            detail: Some(
+                "a hunt run is searched by the timer; this operation only follows it".into(),
+            ),
+            ..target
+        }
+    }
+
+    async fn follow(
+        &self,
+        _tenant: &TenantId,
+        options: &Map<String, Value>,
+        targets: Vec<TargetRecord>,
+    ) -> Vec<TargetRecord> {
+        let Some(services) = self.services.upgrade() else {
+            return targets;
+        };
+        let ids = options
+            .get("hunt_id")
+            .cloned()
+            .map(serde_json::from_value::<HuntId>);
+        let run = options
+            .get("run_id")
+            .cloned()
+            .map(serde_json::from_value::<RunId>);
+        let (Some(Ok(hunt)), Some(Ok(run))) = (ids, run) else {
+            return fail_all(targets, "the operation does not name its hunt run".into());
+        };
+        let record = match services.hunts.store().get_run(&hunt, &run).await {
+            Ok(Some((record, _))) => record,
+            Ok(None) => {
+                return fail_all(
+                    targets,
+                    format!("run {run} of hunt {hunt} is gone (deleted, or removed by retention)"),
+                );
+            }
+            Err(error) => {
+                tracing::warn!(hunt = %hunt, run = %run, "could not read the hunt run: {error}");
+                return targets;
+            }
+        };
+        targets
+            .into_iter()
+            .map(|target| {
+                match record
+                    .tenants
+                    .iter()
+                    .find(|tenant| tenant.tenant_id.to_string() == target.id)
+                {
+                    Some(tenant) => tenant_target(target, tenant),
+                    None => target,
+                }
+            })
+            .collect()
+    }
+}
+
+fn fail_all(targets: Vec<TargetRecord>, why: String) -> Vec<TargetRecord> {
+    targets
+        .into_iter()
+        .map(|target| TargetRecord {
+            state: TargetState::Failed,
+            detail: Some(why.clone()),
+            ..target
+        })
+        .collect()
 }
 
 struct HuntListRuns;

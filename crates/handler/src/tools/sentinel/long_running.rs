@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::clients::arm::{ArmError, OperationOutcome, OperationPoll, PollState};
-use crate::jobs::JobState;
 use crate::jobs::operation::{TargetRecord, TargetState};
+use crate::jobs::{JobKind, JobState};
 use crate::mcp::{ToolContext, ToolError};
 use crate::operations::TargetAction;
 use crate::services::Services;
@@ -73,6 +73,7 @@ impl OperationReport {
                     .services
                     .operations
                     .follow(
+                        JobKind::AzureOperation,
                         function,
                         tenant.clone(),
                         &context.caller.to_string(),
