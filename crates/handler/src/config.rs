@@ -375,6 +375,9 @@ pub struct HuntsConfig {
     pub local_interval: Option<Duration>,
 }
 
+/// [`JobsConfig::operation_slice`]: two minutes under host.json's `functionTimeout`.
+pub const OPERATION_SLICE: Duration = Duration::from_secs(8 * 60);
+
 /// Where jobs live and how long they may wait; shared with the sibling PowerShell app, which
 /// reads the same setting names.
 #[derive(Debug, Clone)]
@@ -398,6 +401,11 @@ pub struct JobsConfig {
     /// `OPS_INLINE_SECONDS`: how long a tool call runs its operation before it answers with the
     /// operation id and lets the operation carry on.
     pub operation_inline: Duration,
+    /// How long one `function-operations` invocation works on an operation before it hands the
+    /// rest to a new message: under host.json's `functionTimeout` (10 minutes), so the host
+    /// never stops a worker mid-batch and a long operation never counts toward
+    /// `maxDequeueCount`. Not a setting (it follows host.json); tests shorten it.
+    pub operation_slice: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -549,6 +557,7 @@ impl Config {
                 5u64,
                 1..=30,
             )?),
+            operation_slice: OPERATION_SLICE,
         };
         let inbound = parse_inbound(&lookup)?;
         let approval = parse_approval(&lookup, &inbound)?;

@@ -294,3 +294,28 @@ fn packages_hold_an_executable_handler_and_nothing_local() {
 
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// A `function-operations` invocation stops its slice before the host's `functionTimeout` would
+/// stop it mid-batch, with a minute to spare for the last batch's writes.
+#[test]
+fn an_operation_slice_ends_before_the_function_timeout() {
+    let host: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo_root().join("host.json")).expect("host.json"))
+            .expect("host.json is JSON");
+    let timeout = host["functionTimeout"]
+        .as_str()
+        .expect("functionTimeout is set");
+    let seconds: Vec<u64> = timeout
+        .split(':')
+        .map(|part| part.parse().expect("hh:mm:ss"))
+        .collect();
+    let [hours, minutes, secs] = seconds[..] else {
+        panic!("functionTimeout {timeout} is not hh:mm:ss");
+    };
+    let timeout = std::time::Duration::from_secs(hours * 3600 + minutes * 60 + secs);
+    assert!(
+        handler::config::OPERATION_SLICE + std::time::Duration::from_secs(60) <= timeout,
+        "OPERATION_SLICE {:?} leaves less than a minute under functionTimeout {timeout:?}",
+        handler::config::OPERATION_SLICE
+    );
+}

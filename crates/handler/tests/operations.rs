@@ -354,6 +354,8 @@ async fn with_a_queue_the_call_hands_its_operation_to_function_operations() {
         |config| {
             config.outbound.rate_limits =
                 RateLimits::documented(20, 1500).with_periods_divided_by(12);
+            // Each invocation works two seconds, then puts the operation back on the queue.
+            config.jobs.operation_slice = Duration::from_secs(2);
         },
     )
     .await;
@@ -369,40 +371,53 @@ async fn with_a_queue_the_call_hands_its_operation_to_function_operations() {
     let id = started["operation_id"].as_str().expect("operation id");
 
     // The host delivers the message (invisible for the inline run, then visible) to
-    // function-operations, which continues from the record.
+    // function-operations, which continues from the record for its slice and puts the rest back
+    // on the queue, until the operation ends.
     let connection = StorageConnection::from_connection_string(&storage_connection_string())
         .expect("connection string");
     let storage = Storage::new(connection, Some(reqwest::Client::new())).expect("storage");
     let queue = MessageQueue::new(&storage, &queue_name, MessageEncoding::Base64);
-    let mut message = None;
-    for _ in 0..50 {
-        if let Some(received) = queue
-            .receive(1, Duration::from_secs(60))
+    let mut invocations = 0;
+    loop {
+        let mut message = None;
+        for _ in 0..50 {
+            if let Some(received) = queue
+                .receive(1, Duration::from_secs(60))
+                .await
+                .expect("receive")
+                .pop()
+            {
+                message = Some(received);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let message = message.expect("the operation is on OPS_QUEUE");
+        let text = message.text().expect("base64 text");
+        let payload = json!({
+            "Data": {"message": serde_json::to_string(&text).expect("encode")},
+            "Metadata": {"DequeueCount": 1, "sys": {"MethodName": "function-operations"}}
+        });
+        let response = reqwest::Client::new()
+            .post(format!("{}/function-operations", app.base_url))
+            .json(&payload)
+            .send()
             .await
-            .expect("receive")
-            .pop()
-        {
-            message = Some(received);
+            .expect("invocation");
+        assert_eq!(response.status().as_u16(), 200);
+        let body: Value = response.json().await.expect("JSON");
+        queue.delete(&message).await.expect("completed");
+        invocations += 1;
+        if body["ReturnValue"]["state"] == "succeeded" {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(body["ReturnValue"]["state"], "running", "{body}");
+        assert!(invocations < 30, "the operation never ended: {body}");
     }
-    let message = message.expect("the call put its operation on OPS_QUEUE");
-    let text = message.text().expect("base64 text");
-    let payload = json!({
-        "Data": {"message": serde_json::to_string(&text).expect("encode")},
-        "Metadata": {"DequeueCount": 1, "sys": {"MethodName": "function-operations"}}
-    });
-    let response = reqwest::Client::new()
-        .post(format!("{}/function-operations", app.base_url))
-        .json(&payload)
-        .send()
-        .await
-        .expect("invocation");
-    assert_eq!(response.status().as_u16(), 200);
-    let body: Value = response.json().await.expect("JSON");
-    assert_eq!(body["ReturnValue"]["state"], "succeeded", "{body}");
-    queue.delete(&message).await.expect("completed");
+    assert!(
+        invocations >= 2,
+        "30 devices at 20 a five-second minute outlast a two-second slice"
+    );
 
     let view = job(&client, id, 0).await;
     assert_eq!(view["state"], "succeeded", "{view}");

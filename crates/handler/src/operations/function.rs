@@ -6,7 +6,8 @@
 //! A message only names an operation; the record says everything else. A message for an
 //! operation that is final, or that another worker finished, is done with at once; one whose
 //! operation is held by a live worker waits for that lease (the worker either finishes or stops
-//! renewing it) and then continues.
+//! renewing it) and then continues. One invocation works for `JobsConfig::operation_slice`
+//! (under host.json's `functionTimeout`), then puts the operation back on the queue.
 
 use std::sync::Arc;
 
@@ -81,8 +82,11 @@ impl FunctionHandler for OperationsFunction {
             }
         };
         let id = message.job_id;
+        // One invocation works for a slice under the host's functionTimeout, then hands the
+        // rest to a new message, so the host never stops it mid-batch.
+        let stop_after = std::time::Instant::now() + self.operations.slice();
         loop {
-            match self.operations.run(&id, None).await {
+            match self.operations.run(&id, Some(stop_after)).await {
                 Ok(RunEnd::Held(until)) => {
                     // A live worker holds it: wait for its lease, then look again.
                     let wait = (until - OffsetDateTime::now_utc()).clamp(
@@ -90,6 +94,26 @@ impl FunctionHandler for OperationsFunction {
                         time::Duration::seconds(30),
                     );
                     tokio::time::sleep(wait.unsigned_abs()).await;
+                }
+                Ok(RunEnd::Released) => {
+                    // Released at a batch boundary: nothing is in flight. If the new message
+                    // cannot be sent, failing makes the host deliver this one again.
+                    return match self.operations.continue_later(&id).await {
+                        Ok(()) => outcome(
+                            true,
+                            format!(
+                                "{FUNCTION_NAME}: operation {id}: continues in a new message after this invocation's slice"
+                            ),
+                            json!({ "job_id": id, "state": "running" }),
+                        ),
+                        Err(error) => outcome(
+                            false,
+                            format!(
+                                "{FUNCTION_NAME}: operation {id}: {error}; the host delivers this message again"
+                            ),
+                            Value::Null,
+                        ),
+                    };
                 }
                 Ok(end) => {
                     let state = match &end {

@@ -137,6 +137,8 @@ pub struct Operations {
     owner: String,
     lease: Duration,
     inline: Duration,
+    /// How long one queue invocation works before handing the rest to a new message.
+    slice: Duration,
     queue: Option<MessageQueue>,
     /// Operations this instance is running, so a sweep does not start a second run of its own.
     running: std::sync::Mutex<HashMap<JobId, watch::Receiver<Live>>>,
@@ -150,6 +152,7 @@ impl Operations {
             owner: format!("instance-{}", uuid::Uuid::new_v4().simple()),
             lease: config.operation_lease,
             inline: config.operation_inline,
+            slice: config.operation_slice,
             queue: config
                 .operations_queue
                 .as_deref()
@@ -312,6 +315,24 @@ impl Operations {
         Ok(())
     }
 
+    /// How long one queue invocation works on an operation.
+    pub fn slice(&self) -> Duration {
+        self.slice
+    }
+
+    /// Puts the operation back on `OPS_QUEUE` for the next invocation (after the run let go of
+    /// it at a batch boundary).
+    pub async fn continue_later(&self, id: &JobId) -> Result<(), OperationsError> {
+        match &self.queue {
+            Some(queue) => self.hand_over(queue, id, Duration::ZERO).await,
+            None => Err(OperationsError::Handover {
+                id: id.clone(),
+                queue: "(OPS_QUEUE is not set)".into(),
+                reason: "this app has no operations queue".into(),
+            }),
+        }
+    }
+
     /// Takes over the operations whose worker stopped (local runs: every lease period).
     pub async fn sweep(self: &Arc<Self>) -> Result<usize, OperationsError> {
         let orphans = self.jobs.orphaned_operations().await?;
@@ -465,7 +486,7 @@ impl Operations {
                 let followed = self
                     .with_heartbeat(id, owner, async {
                         crate::outbound::with_deadline(
-                            Instant::now() + PACING_WAIT,
+                            pacing_deadline(stop_after),
                             action.follow(&tenant, &options, running),
                         )
                         .await
@@ -514,7 +535,7 @@ impl Operations {
             // stored together.
             let outcomes = self
                 .with_heartbeat(id, owner, async {
-                    crate::outbound::with_deadline(Instant::now() + PACING_WAIT, async {
+                    crate::outbound::with_deadline(pacing_deadline(stop_after), async {
                         let mut outcomes = Vec::new();
                         while let Some((index, target)) = sends.next().await {
                             live.send_modify(|live| {
@@ -847,6 +868,14 @@ fn operation_of(record: &JobRecord) -> &Operation {
             lease: None,
         })
     })
+}
+
+/// How long a batch may wait for rate-limit slots: [`PACING_WAIT`], and never past the run's
+/// stop (a queue invocation's slice), so a worker stops on time; what was not sent is sent by
+/// the next run.
+fn pacing_deadline(stop_after: Option<Instant>) -> Instant {
+    let paced = Instant::now() + PACING_WAIT;
+    stop_after.map_or(paced, |stop| paced.min(stop.max(Instant::now())))
 }
 
 fn lease_span(lease: Duration) -> time::Duration {
