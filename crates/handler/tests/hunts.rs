@@ -825,18 +825,7 @@ async fn a_manual_run_left_pending_is_followed_by_an_operation_until_the_timer_f
 
     let body = fire_timer(&app).await;
     assert_eq!(body["ReturnValue"]["runs_finished"], json!(1), "{body}");
-    let mut view = Value::Null;
-    for _ in 0..4 {
-        view = ok(&call(
-            &client,
-            "job_get",
-            json!({"job_id": operation, "wait_seconds": 5}),
-        )
-        .await);
-        if view["state"] != "running" {
-            break;
-        }
-    }
+    let view = job_when_ended(&client, operation, 4).await;
     assert_eq!(view["state"], "succeeded", "{view}");
     assert_eq!(view["targets"][0]["status"], "succeeded", "{view}");
     assert!(

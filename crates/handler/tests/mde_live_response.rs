@@ -325,19 +325,7 @@ async fn a_session_longer_than_the_call_is_followed_by_its_operation_until_it_en
     assert_eq!(started["results"][0]["outcome"], "running", "{started}");
     assert_eq!(started["counts"]["running"], 1);
     let operation = started["operation_id"].as_str().expect("operation id");
-    let mut view = Value::Null;
-    for _ in 0..6 {
-        view = ok(&call(
-            &client,
-            "job_get",
-            json!({"job_id": operation, "wait_seconds": 5}),
-        )
-        .await);
-        if view["state"] != "running" {
-            break;
-        }
-        assert_eq!(view["progress"]["running"], 1, "{view}");
-    }
+    let view = job_when_ended(&client, operation, 6).await;
     assert_eq!(view["state"], "succeeded", "{view}");
     assert_eq!(view["progress"]["done"], 1, "{view}");
     assert_eq!(view["targets"][0]["status"], "Succeeded", "{view}");

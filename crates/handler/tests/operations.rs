@@ -41,14 +41,7 @@ fn ca_file(sandbox: &RunningSandbox) -> std::path::PathBuf {
 
 /// Follows an operation with job_get until it is final.
 async fn final_view(client: &McpClient, id: &str) -> Value {
-    let mut view = Value::Null;
-    for _ in 0..12 {
-        view = job(client, id, 5).await;
-        if view["state"] != "running" {
-            break;
-        }
-    }
-    view
+    job_when_ended(client, id, 12).await
 }
 
 /// Isolation requests the sandbox accepted (201).

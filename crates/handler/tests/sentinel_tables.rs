@@ -193,16 +193,20 @@ async fn custom_tables_are_created_changed_and_deleted() {
     }
 }
 
-#[tokio::test]
-async fn a_failed_operation_is_an_error_and_a_slow_one_is_followed_by_an_operation() {
-    let slow = SandboxOptions {
+/// A sandbox whose Azure operations take `seconds` to end.
+fn slow_operations(seconds: u64) -> SandboxOptions {
+    SandboxOptions {
         action_timings: ActionTimings {
-            pending: Duration::from_secs(4),
+            pending: Duration::from_secs(seconds),
             in_progress: Duration::from_millis(300),
         },
         ..SandboxOptions::default()
-    };
-    let app = TestApp::start_with(slow, &[]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_operation_is_an_error_and_a_slow_one_is_followed_by_an_operation() {
+    let app = TestApp::start_with(slow_operations(4), &[]).await;
     let client = app.client().await;
     let started = std::time::Instant::now();
     let running = ok(&call(
@@ -221,18 +225,7 @@ async fn a_failed_operation_is_an_error_and_a_slow_one_is_followed_by_an_operati
     let operation = running["operation"]["operation_id"]
         .as_str()
         .unwrap_or_else(|| panic!("an operation follows it: {running}"));
-    let mut view = Value::Null;
-    for _ in 0..4 {
-        view = ok(&call(
-            &client,
-            "job_get",
-            json!({"job_id": operation, "wait_seconds": 5}),
-        )
-        .await);
-        if view["state"] != "running" {
-            break;
-        }
-    }
+    let view = job_when_ended(&client, operation, 4).await;
     assert_eq!(view["state"], "succeeded", "{view}");
     assert_eq!(view["function"], "sentinel_create_table");
     assert_eq!(view["targets"][0]["id"], "table Slow_CL", "{view}");
@@ -260,18 +253,7 @@ async fn a_failed_operation_is_an_error_and_a_slow_one_is_followed_by_an_operati
     let operation = failing["operation"]["operation_id"]
         .as_str()
         .expect("followed");
-    let mut view = Value::Null;
-    for _ in 0..4 {
-        view = ok(&call(
-            &client,
-            "job_get",
-            json!({"job_id": operation, "wait_seconds": 5}),
-        )
-        .await);
-        if view["state"] != "running" {
-            break;
-        }
-    }
+    let view = job_when_ended(&client, operation, 4).await;
     assert_eq!(view["progress"]["failed"], 1, "{view}");
     assert!(
         view["targets"][0]["detail"]
@@ -335,14 +317,7 @@ async fn a_deletion_names_the_table_and_an_unknown_table_is_refused_unasked() {
 async fn a_task_aware_client_follows_a_slow_table_change_as_a_task() {
     use rmcp::model::{CallToolRequestParams, CallToolResponse, TaskPayload, TaskStatus};
 
-    let slow = SandboxOptions {
-        action_timings: ActionTimings {
-            pending: Duration::from_secs(3),
-            in_progress: Duration::from_millis(300),
-        },
-        ..SandboxOptions::default()
-    };
-    let app = TestApp::start_with(slow, &[]).await;
+    let app = TestApp::start_with(slow_operations(3), &[]).await;
     let client = connect_with_tasks(&app.mcp_url()).await;
     let Value::Object(arguments) = json!({"tenant_id": FABRIKAM, "table": "Tasked_CL", "columns": [{"name": "A", "type": "string"}], "wait_seconds": 0})
     else {

@@ -55,15 +55,26 @@ const FOLLOW_PAUSE_MAX: Duration = Duration::from_secs(8);
 #[async_trait::async_trait]
 pub trait TargetAction: Send + Sync {
     /// Sends the action to `target` once and returns the target with its outcome: `done`,
-    /// `already_pending`, `failed`, `unconfirmed` (sent, answer lost), or `not_started` when it
-    /// certainly was not sent (throttled before sending), in which case it is tried again later.
+    /// `running` (accepted, still carried out), `already_pending`, `failed`, `unconfirmed`
+    /// (sent, answer lost), or `not_started` when it certainly was not sent (throttled before
+    /// sending), in which case it is tried again later. Operations that only follow work
+    /// accepted elsewhere (their targets start `running`) keep this default, which sends nothing.
     async fn send(
         &self,
-        tenant: &TenantId,
-        options: &Map<String, Value>,
-        comment: &str,
+        _tenant: &TenantId,
+        _options: &Map<String, Value>,
+        _comment: &str,
         target: TargetRecord,
-    ) -> TargetRecord;
+    ) -> TargetRecord {
+        TargetRecord {
+            state: TargetState::Failed,
+            detail: Some(
+                "this operation follows work accepted elsewhere; this server sends nothing for it"
+                    .into(),
+            ),
+            ..target
+        }
+    }
 
     /// Reads where the service stands with `targets` (each `running`, that is sent and accepted
     /// but not ended) and returns each with what the service says now: still `running`, `done`,

@@ -249,6 +249,18 @@ pub async fn connect_with_tasks(url: &str) -> McpClient {
     .expect("a task-aware client connects")
 }
 
+/// Follows a job or operation with job_get (waiting 5 s a time) until it ends; at most `polls`
+/// asks.
+pub async fn job_when_ended(client: &McpClient, id: &str, polls: usize) -> Value {
+    for _ in 0..polls {
+        let view = ok(&call(client, "job_get", json!({"job_id": id, "wait_seconds": 5})).await);
+        if view["state"] != "running" && view["state"] != "queued" {
+            return view;
+        }
+    }
+    panic!("job {id} did not end after {polls} asks of 5 s");
+}
+
 /// Asks for a task's state until it ends (at most `polls` times, half a second apart).
 pub async fn finished_task(
     client: &McpClient,

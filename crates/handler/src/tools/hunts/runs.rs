@@ -191,22 +191,6 @@ struct RunFollower {
 
 #[async_trait::async_trait]
 impl TargetAction for RunFollower {
-    async fn send(
-        &self,
-        _tenant: &TenantId,
-        _options: &Map<String, Value>,
-        _comment: &str,
-        target: TargetRecord,
-    ) -> TargetRecord {
-        TargetRecord {
-            state: TargetState::Failed,
-            detail: Some(
-                "a hunt run is searched by the timer; this operation only follows it".into(),
-            ),
-            ..target
-        }
-    }
-
     async fn follow(
         &self,
         _tenant: &TenantId,

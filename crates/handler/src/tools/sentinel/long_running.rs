@@ -41,55 +41,45 @@ impl OperationReport {
         resource: &str,
         outcome: OperationOutcome,
     ) -> Result<Self, ToolError> {
-        match outcome {
-            OperationOutcome::Succeeded { waited } => Ok(Self {
-                status: "Succeeded".into(),
-                waited_seconds: round(waited),
-                operation_id: None,
-                operation_state: None,
-            }),
+        let (status, waited, poll) = match outcome {
+            OperationOutcome::Succeeded { waited } => ("Succeeded".to_owned(), waited, None),
             OperationOutcome::Running {
                 waited,
                 status,
-                poll: None,
-            } => Ok(Self {
-                status,
-                waited_seconds: round(waited),
-                operation_id: None,
-                operation_state: None,
-            }),
-            OperationOutcome::Running {
-                waited,
-                status,
-                poll: Some(poll),
-            } => {
-                let mut target = TargetRecord::new(resource.to_owned(), None);
-                target.state = TargetState::Running;
-                target.reference = Some(poll.url.to_string());
-                target.status = Some(status.clone());
-                let mut options = Map::new();
-                options.insert(POLL.into(), json!(poll_kind(poll.via_location)));
-                let record = context
-                    .services
-                    .operations
-                    .follow(
-                        JobKind::AzureOperation,
-                        function,
-                        tenant.clone(),
-                        &context.caller.to_string(),
-                        options,
-                        vec![target],
-                    )
-                    .await
-                    .map_err(|error| ToolError::Storage(error.to_string()))?;
-                Ok(Self {
-                    status,
-                    waited_seconds: round(waited),
-                    operation_id: Some(record.job_id.to_string()),
-                    operation_state: Some(record.state),
-                })
-            }
-        }
+                poll,
+            } => (status, waited, poll),
+        };
+        let mut report = Self {
+            status,
+            waited_seconds: round(waited),
+            operation_id: None,
+            operation_state: None,
+        };
+        let Some(poll) = poll else {
+            return Ok(report);
+        };
+        let mut target = TargetRecord::new(resource.to_owned(), None);
+        target.state = TargetState::Running;
+        target.reference = Some(poll.url.to_string());
+        target.status = Some(report.status.clone());
+        let mut options = Map::new();
+        options.insert(POLL.into(), json!(poll_kind(poll.via_location)));
+        let record = context
+            .services
+            .operations
+            .follow(
+                JobKind::AzureOperation,
+                function,
+                tenant.clone(),
+                &context.caller.to_string(),
+                options,
+                vec![target],
+            )
+            .await
+            .map_err(|error| ToolError::Storage(error.to_string()))?;
+        report.operation_id = Some(record.job_id.to_string());
+        report.operation_state = Some(record.state);
+        Ok(report)
     }
 
     pub fn done(&self) -> bool {
@@ -144,22 +134,6 @@ impl ArmFollower {
 
 #[async_trait::async_trait]
 impl TargetAction for ArmFollower {
-    async fn send(
-        &self,
-        _tenant: &TenantId,
-        _options: &Map<String, Value>,
-        _comment: &str,
-        target: TargetRecord,
-    ) -> TargetRecord {
-        TargetRecord {
-            state: TargetState::Failed,
-            detail: Some(
-                "an Azure operation is followed; this server never sends one again".into(),
-            ),
-            ..target
-        }
-    }
-
     async fn follow(
         &self,
         tenant: &TenantId,
