@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::mcp::Tier;
 use crate::outbound::RateLimits;
+use crate::roles::Tier;
 use crate::storage::{StorageConnection, StorageError};
 use crate::tenants::{TenantConfig, TenantId, TenantRegistry, TenantRegistryError};
 

@@ -17,6 +17,7 @@ pub mod mcp;
 pub mod operations;
 pub mod outbound;
 pub mod quota;
+pub mod roles;
 pub mod secrets;
 pub mod services;
 pub mod storage;

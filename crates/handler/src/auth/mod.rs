@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::{InboundAuthConfig, InboundMode, McpConfig, RoleNames};
-use crate::mcp::Tier;
+use crate::roles::Tier;
 use crate::tenants::TenantId;
 
 pub use entra::EntraValidator;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use schemars::JsonSchema;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::approvals::Plan;
 use crate::auth::Caller;
@@ -27,39 +27,7 @@ pub enum Effect {
     Destructive { idempotent: bool },
 }
 
-/// The least role a caller needs to use a tool (app roles of the inbound identity). Each tier
-/// includes the ones below it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    /// Reads.
-    Reader,
-    /// Response actions, indicators, incident updates, jobs.
-    Responder,
-    /// Rules, tables, data collection, offboarding, deletions.
-    Admin,
-}
-
-impl Tier {
-    pub const ALL: [Tier; 3] = [Self::Reader, Self::Responder, Self::Admin];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Reader => "Reader",
-            Self::Responder => "Responder",
-            Self::Admin => "Admin",
-        }
-    }
-
-    /// Case-insensitive `reader`, `responder` or `admin`.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|tier| tier.name().eq_ignore_ascii_case(text.trim()))
-    }
-}
+pub use crate::roles::Tier;
 
 #[derive(Debug, Clone)]
 pub struct ToolSpec {
