@@ -1067,3 +1067,109 @@ impl Tool for ListComments {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(arguments: Value) -> UpdateIncidentParams {
+        let mut arguments = arguments;
+        arguments["incident"] = json!("4711");
+        serde_json::from_value(arguments).expect("valid parameters")
+    }
+
+    fn changes(arguments: Value) -> Result<Vec<(&'static str, Value)>, String> {
+        requested_changes(&params(arguments)).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn closing_sets_the_wire_names_and_the_only_reason_by_default() {
+        let set =
+            changes(json!({"status": "Closed", "classification": "TruePositive"})).expect("valid");
+        assert_eq!(
+            set,
+            vec![
+                ("status", json!("Closed")),
+                ("classification", json!("TruePositive")),
+                ("classificationReason", json!("SuspiciousActivity")),
+            ]
+        );
+        // Undetermined has no reason: the property is left out (Null means "remove").
+        let set =
+            changes(json!({"status": "Closed", "classification": "Undetermined"})).expect("valid");
+        assert_eq!(set[2], ("classificationReason", Value::Null));
+    }
+
+    #[test]
+    fn classifications_and_reasons_are_refused_where_they_do_not_fit() {
+        for (arguments, expected) in [
+            (
+                json!({"status": "Closed"}),
+                "closing an incident needs a classification",
+            ),
+            (
+                json!({"classification": "TruePositive"}),
+                "add status Closed",
+            ),
+            (
+                json!({"status": "Closed", "classification": "FalsePositive"}),
+                "needs a classification_reason",
+            ),
+            (
+                json!({"status": "Closed", "classification": "TruePositive", "classification_reason": "InaccurateData"}),
+                "does not go with TruePositive",
+            ),
+            (
+                json!({"classification_reason": "InaccurateData"}),
+                "classification_reason needs a classification",
+            ),
+            (
+                json!({"classification_comment": "why"}),
+                "classification_comment goes with a classification",
+            ),
+        ] {
+            let error = changes(arguments.clone()).expect_err("refused");
+            assert!(error.contains(expected), "{arguments}: {error}");
+        }
+    }
+
+    #[test]
+    fn owners_are_assigned_by_upn_or_removed_but_not_both() {
+        let set = changes(json!({"owner_upn": "ana@contoso.com", "owner_object_id": "11111111-1111-4111-8111-111111111111"}))
+            .expect("valid");
+        assert_eq!(
+            set,
+            vec![(
+                "owner",
+                json!({"userPrincipalName": "ana@contoso.com", "ownerType": "User", "objectId": "11111111-1111-4111-8111-111111111111"})
+            )]
+        );
+        assert_eq!(
+            changes(json!({"unassign": true})).expect("valid"),
+            vec![("owner", json!({}))]
+        );
+        for (arguments, expected) in [
+            (
+                json!({"owner_upn": "ana@contoso.com", "unassign": true}),
+                "not both",
+            ),
+            (json!({"owner_upn": "ana"}), "not a user principal name"),
+            (
+                json!({"owner_upn": "ana@contoso.com", "owner_object_id": "nope"}),
+                "is not a GUID",
+            ),
+            (
+                json!({"owner_object_id": "11111111-1111-4111-8111-111111111111"}),
+                "goes with owner_upn",
+            ),
+        ] {
+            let error = changes(arguments.clone()).expect_err("refused");
+            assert!(error.contains(expected), "{arguments}: {error}");
+        }
+    }
+
+    #[test]
+    fn nothing_asked_is_no_change() {
+        assert_eq!(changes(json!({})).expect("valid"), Vec::new());
+    }
+}
