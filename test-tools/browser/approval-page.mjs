@@ -10,7 +10,7 @@
 // (then `error` says what went wrong). Exits 1 with a message on stderr only when the browser
 // cannot run at all (playwright-core or Chromium missing, a bad argument).
 //
-// Used by crates/handler/tests/common/browser.rs; ./scripts/test installs Chromium and the tools.
+// Used by crates/handler/tests/integration/common/browser.rs; ./scripts/test installs Chromium and the tools.
 
 import { existsSync } from "node:fs";
 

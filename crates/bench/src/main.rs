@@ -397,7 +397,7 @@ fn render_reading(reading: &Reading) -> String {
     let mut out = String::from(
         "\n## What a model reads\n\nBytes of compact JSON; tokens estimated at 4 bytes each. \"Model\" is what clients \
          hand the model for each tool (name, description, input schema); \"tools/list\" is the whole answer. Budgets \
-         (kept by `crates/handler/tests/catalogue_budget.rs`): default set 32 KB, all tools 80 KB, whole list 150 KB.\n\n\
+         (kept by `crates/handler/tests/integration/catalogue_budget.rs`): default set 32 KB, all tools 80 KB, whole list 150 KB.\n\n\
          | connection | tools | model bytes | model tokens | tools/list bytes |\n|---|---|---|---|---|\n",
     );
     for connection in &reading.connections {

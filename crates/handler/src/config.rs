@@ -15,7 +15,7 @@ use crate::tenants::{TenantConfig, TenantId, TenantRegistry, TenantRegistryError
 
 /// The names of every app setting the handler reads; [`settings::ALL`] lists them all, so the
 /// README, `local.settings.json.template` and the Bicep can be checked against one list
-/// (`tests/deployment.rs`). A setting added here without those fails that test.
+/// (`tests/integration/deployment.rs`). A setting added here without those fails that test.
 pub mod settings {
     macro_rules! settings {
         ($($constant:ident = $name:literal;)*) => {

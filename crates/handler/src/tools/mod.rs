@@ -23,7 +23,7 @@ pub use crate::mcp::ToolContext;
 
 /// The default of a connection that names no toolset: the read tools an analyst starts a
 /// triage with (`toolsets_list`, which leads to the rest, is always in it). Budget: the
-/// definitions of these tools stay within 32 KB (`tests/catalogue_budget.rs`).
+/// definitions of these tools stay within 32 KB (`tests/integration/catalogue_budget.rs`).
 const TRIAGE: &[&str] = &[
     "tenants_list",
     "mde_list_incidents",
