@@ -1,7 +1,8 @@
 //! Blob and queue storage for durable state and work hand-off.
 //!
-//! Thin layer over the official `azure_storage_blob` / `azure_storage_queue` 1.x clients that adds
-//! what they lack for this product:
+//! [`Storage`] is one account: Azure Storage (or Azurite) through the official
+//! `azure_storage_blob` / `azure_storage_queue` 1.x clients (`azure`), or an account in memory
+//! for tests that need no emulator (`memory`). On top, for the product:
 //! - connection settings in the Azure Functions convention ([`StorageConnection`]), covering
 //!   Azurite / account keys (signed by the `shared_key` policy) and managed identity;
 //! - one pooled HTTP client for the whole process (optional `reqwest::Client` transport);
@@ -12,44 +13,21 @@
 //! Everything that the SDK clients can do is done with them; only request signing and
 //! connection-string parsing are hand-written.
 
+mod azure;
 mod connection;
 mod deadline_policy;
+mod memory;
 pub mod quota;
 mod shared_key;
 
 use std::{fmt, num::NonZeroU32, sync::Arc, time::Duration};
 
-use azure_core::{
-    credentials::TokenCredential,
-    error::ErrorKind,
-    http::{
-        ClientOptions, ExponentialRetryOptions, RequestContent, RetryOptions, Transport,
-        headers::HeaderName,
-    },
-    time::OffsetDateTime,
-};
-use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
-use azure_storage_blob::{
-    BlobServiceClient, BlobServiceClientOptions,
-    models::{
-        BlobClientUploadOptions, BlobContainerClientListBlobsOptions, BlobItem,
-        BlobServiceClientListContainersOptions,
-    },
-};
-use azure_storage_queue::{
-    QueueServiceClient, QueueServiceClientOptions,
-    models::{
-        QueueClientReceiveMessagesOptions, QueueClientSendMessageOptions,
-        QueueMessage as SdkQueueMessage, QueueServiceClientListQueuesOptions,
-    },
-};
+use async_trait::async_trait;
+use azure_core::time::OffsetDateTime;
 use base64::Engine as _;
-use futures::TryStreamExt as _;
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use azure_core::http::Etag as ETag;
-pub use azure_storage_blob::BlobContainerClient;
-pub use azure_storage_queue::QueueClient;
 pub use connection::StorageConnection;
 pub use shared_key::AccountKey;
 
@@ -188,135 +166,38 @@ impl StorageError {
     pub fn is_auth_failure(&self) -> bool {
         matches!(self.status(), Some(401 | 403)) || matches!(self, Self::Authentication { .. })
     }
-
-    /// Turns an SDK error into a `StorageError` naming what was attempted.
-    fn from_sdk(
-        operation: &'static str,
-        resource: impl Into<String>,
-        err: azure_core::Error,
-    ) -> Self {
-        let resource = resource.into();
-        match err.kind() {
-            ErrorKind::HttpResponse {
-                status,
-                raw_response,
-                error_code,
-            } => {
-                let status = u16::from(*status);
-                let code = raw_response
-                    .as_ref()
-                    .and_then(|r| r.headers().get_optional_string(&ERROR_CODE))
-                    .or_else(|| error_code.clone());
-                let reason = status_reason(status);
-                let fallback = err.to_string();
-                // The blob crate's parser reads the XML error body shared by blob and queue.
-                let (message, request_id) = match azure_storage_blob::StorageError::try_from(err) {
-                    Ok(parsed) => {
-                        let mut message = parsed
-                            .message
-                            .as_deref()
-                            .map(first_line)
-                            .unwrap_or_default();
-                        if message.is_empty() {
-                            message = reason;
-                        }
-                        if let Some(detail) = parsed.authentication_error_detail.as_deref() {
-                            message = format!("{message} ({})", first_line(detail));
-                        }
-                        (message, parsed.request_id)
-                    }
-                    Err(_) => (fallback, None),
-                };
-                Self::Service {
-                    operation,
-                    resource,
-                    status,
-                    code,
-                    message,
-                    request_id,
-                }
-            }
-            ErrorKind::Credential => Self::Authentication {
-                operation,
-                resource,
-                source: Box::new(err),
-            },
-            _ => Self::Transport {
-                operation,
-                resource,
-                source: Box::new(err),
-            },
-        }
-    }
 }
 
-const ERROR_CODE: HeaderName = HeaderName::from_static("x-ms-error-code");
-
-fn status_reason(status: u16) -> String {
-    azure_core::http::StatusCode::from(status)
-        .canonical_reason()
-        .into_owned()
-}
-
-/// Storage error messages carry `RequestId:...` and `Time:...` on following lines; the request id
-/// is kept separately and the time is noise in logs.
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().trim().to_owned()
-}
-
-/// The storage error code of an SDK error, if the service answered.
-fn sdk_error_code(err: &azure_core::Error) -> Option<(u16, Option<String>)> {
-    match err.kind() {
-        ErrorKind::HttpResponse {
-            status,
-            raw_response,
-            error_code,
-        } => Some((
-            u16::from(*status),
-            raw_response
-                .as_ref()
-                .and_then(|r| r.headers().get_optional_string(&ERROR_CODE))
-                .or_else(|| error_code.clone()),
-        )),
-        _ => None,
-    }
-}
-
-fn is_error(err: &azure_core::Error, status: u16, code: &str) -> bool {
-    matches!(sdk_error_code(err), Some((s, Some(c))) if s == status && c == code)
-}
-
-/// Authenticated blob and queue service clients for one storage account.
+/// One storage account: Azure Storage (or Azurite), or the in-memory account tests use.
+/// Clones share the account.
 #[derive(Clone)]
 pub struct Storage {
-    inner: Arc<StorageInner>,
+    description: Arc<str>,
+    account: Account,
 }
 
-struct StorageInner {
-    description: String,
-    blob_service: BlobServiceClient,
-    queue_service: QueueServiceClient,
+#[derive(Clone)]
+enum Account {
+    Azure(Arc<azure::AzureAccount>),
+    Memory(Arc<memory::MemoryAccount>),
 }
 
 impl fmt::Debug for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Storage")
-            .field("connection", &self.inner.description)
+            .field("connection", &self.description)
             .finish()
     }
 }
 
 impl Storage {
-    /// `transport`: an optional shared reqwest::Client to use as the azure_core transport (so the whole process uses one pooled client)
-    ///
-    /// Without one, each SDK client builds its own default HTTP client. With one, note that the
-    /// blob SDK's own default disables automatic gzip decompression; that only matters for blobs
-    /// stored with a `Content-Encoding`, which this module never writes.
+    /// `transport`: an optional shared reqwest::Client to use as the azure_core transport (so
+    /// the whole process uses one pooled client).
     pub fn new(
         connection: StorageConnection,
         transport: Option<reqwest::Client>,
     ) -> Result<Self, StorageError> {
-        Self::with_retry(connection, transport, default_retry())
+        Self::with_retry(connection, transport, azure::default_retry())
     }
 
     /// Like [`Storage::new`] with an explicit retry policy (e.g. `RetryOptions::none()` in tests,
@@ -324,154 +205,121 @@ impl Storage {
     pub fn with_retry(
         connection: StorageConnection,
         transport: Option<reqwest::Client>,
-        retry: RetryOptions,
+        retry: azure_core::http::RetryOptions,
     ) -> Result<Self, StorageError> {
-        let transport = transport.map(|client| Transport::new(Arc::new(client)));
-        let mut client_options = ClientOptions {
-            transport: transport.clone(),
-            retry,
-            per_call_policies: vec![Arc::new(deadline_policy::CallDeadlinePolicy)],
-            ..Default::default()
-        };
-
-        let credential: Option<Arc<dyn TokenCredential>> = match &connection {
-            StorageConnection::SharedKey { account, key, .. } => {
-                client_options
-                    .per_try_policies
-                    .push(shared_key::SharedKeyPolicy::new(account, key));
-                None
-            }
-            StorageConnection::Identity { client_id, .. } => {
-                let options = ManagedIdentityCredentialOptions {
-                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
-                    client_options: ClientOptions {
-                        transport,
-                        ..Default::default()
-                    },
-                };
-                let credential =
-                    ManagedIdentityCredential::new(Some(options)).map_err(|source| {
-                        StorageError::Credential {
-                            source: Box::new(source),
-                        }
-                    })?;
-                Some(credential)
-            }
-        };
-
-        // Variants can be built directly, bypassing the parser's normalisation, so redo it here.
-        let blob_service = BlobServiceClient::new(
-            connection::without_trailing_slash(connection.blob_endpoint()),
-            credential.clone(),
-            Some(BlobServiceClientOptions {
-                client_options: client_options.clone(),
-                ..Default::default()
-            }),
-        )
-        .map_err(|source| StorageError::Client {
-            service: "blob",
-            endpoint: connection.blob_endpoint().to_string(),
-            source: Box::new(source),
-        })?;
-        let queue_service = QueueServiceClient::new(
-            connection::without_trailing_slash(connection.queue_endpoint()),
-            credential,
-            Some(QueueServiceClientOptions {
-                client_options,
-                ..Default::default()
-            }),
-        )
-        .map_err(|source| StorageError::Client {
-            service: "queue",
-            endpoint: connection.queue_endpoint().to_string(),
-            source: Box::new(source),
-        })?;
-
+        let account = azure::AzureAccount::connect(&connection, transport, retry)?;
         Ok(Self {
-            inner: Arc::new(StorageInner {
-                description: connection.describe(),
-                blob_service,
-                queue_service,
-            }),
+            description: connection.describe().into(),
+            account: Account::Azure(Arc::new(account)),
         })
+    }
+
+    /// An empty account held in this process's memory, behaving as Azure Storage does (see
+    /// [`memory`]): for tests that need no storage emulator. Nothing in it outlives the process.
+    pub fn in_memory() -> Self {
+        Self {
+            description: "in-memory storage (this process only)".into(),
+            account: Account::Memory(Arc::default()),
+        }
     }
 
     /// The connection this was built from, safe for logs.
     pub fn describe(&self) -> &str {
-        &self.inner.description
+        &self.description
     }
 
-    /// An SDK container client sharing this account's pipeline (auth, retries, transport).
-    pub fn blob_container(&self, name: &str) -> BlobContainerClient {
-        self.inner.blob_service.blob_container_client(name)
+    fn container(&self, name: &str) -> Arc<dyn BlobBackend> {
+        match &self.account {
+            Account::Azure(account) => Arc::new(account.container(name)),
+            Account::Memory(account) => Arc::new(account.container(name)),
+        }
     }
 
-    /// An SDK queue client sharing this account's pipeline (auth, retries, transport).
-    pub fn queue(&self, name: &str) -> QueueClient {
-        // `queue_client` only fails for endpoints that cannot be a base URL, and
-        // `StorageConnection` only ever holds http(s) URLs with a host, so this cannot fail.
-        self.inner
-            .queue_service
-            .queue_client(name)
-            .expect("queue endpoint was validated as a base URL")
+    fn queue(&self, name: &str) -> Arc<dyn QueueBackend> {
+        match &self.account {
+            Account::Azure(account) => Arc::new(account.queue(name)),
+            Account::Memory(account) => Arc::new(account.queue(name)),
+        }
     }
 
-    /// Cheap reachability + auth check of both services: lists at most one container and one
-    /// queue, which needs only the data-plane read permission the product needs anyway.
+    /// Cheap reachability + auth check of both services.
     pub async fn ping(&self) -> Result<(), StorageError> {
-        let blob = async {
-            let resource = format!("blob service {}", self.inner.blob_service.url());
-            let options = BlobServiceClientListContainersOptions {
-                maxresults: Some(1),
-                ..Default::default()
-            };
-            let mut pages = self
-                .inner
-                .blob_service
-                .list_containers(Some(options))
-                .map_err(|e| StorageError::from_sdk("list containers on", resource.clone(), e))?
-                .into_pages();
-            pages
-                .try_next()
-                .await
-                .map_err(|e| StorageError::from_sdk("list containers on", resource, e))?;
-            Ok::<_, StorageError>(())
-        };
-        let queue = async {
-            let resource = format!("queue service {}", self.inner.queue_service.url());
-            let options = QueueServiceClientListQueuesOptions {
-                maxresults: Some(1),
-                ..Default::default()
-            };
-            let mut pages = self
-                .inner
-                .queue_service
-                .list_queues(Some(options))
-                .map_err(|e| StorageError::from_sdk("list queues on", resource.clone(), e))?
-                .into_pages();
-            pages
-                .try_next()
-                .await
-                .map_err(|e| StorageError::from_sdk("list queues on", resource, e))?;
-            Ok::<_, StorageError>(())
-        };
-        let (blob, queue) = tokio::join!(blob, queue);
-        blob.and(queue)
+        match &self.account {
+            Account::Azure(account) => account.ping().await,
+            Account::Memory(_) => Ok(()),
+        }
     }
 }
 
-/// Retries for transient failures (connection errors, 408/429/5xx), bounded to a few seconds.
-///
-/// The SDK default (8 retries, up to 60 s of backoff) made one storage call to an unreachable
-/// endpoint take ~80 s, longer than an MCP client waits for a tool call; failing within seconds
-/// with a clear error is more useful here than riding out a long outage.
-fn default_retry() -> RetryOptions {
-    RetryOptions::exponential(ExponentialRetryOptions {
-        initial_delay: azure_core::time::Duration::milliseconds(200),
-        max_retries: 4,
-        max_total_elapsed: azure_core::time::Duration::seconds(10),
-        max_delay: azure_core::time::Duration::seconds(2),
-    })
+/// How a write is conditioned on what is there.
+enum WriteCondition {
+    /// Last writer wins.
+    Always,
+    /// Only if there is no such blob ([`StorageError::AlreadyExists`] otherwise).
+    IfAbsent,
+    /// Only if the blob still has this ETag ([`StorageError::Conflict`] otherwise, also when it
+    /// is gone).
+    IfMatch(ETag),
+}
+
+/// One container's blobs as an account holds them. Implemented by the Azure SDK backend and
+/// the in-memory one; conditional-write outcomes come back as the typed errors
+/// ([`StorageError::AlreadyExists`], [`StorageError::Conflict`], [`StorageError::NotFound`]).
+#[async_trait]
+trait BlobBackend: Send + Sync {
+    /// Where the container is, for logs (its URL).
+    fn location(&self) -> String;
+    /// Whether this call created it.
+    async fn create_container(&self) -> Result<bool, StorageError>;
+    /// Whether it existed.
+    async fn delete_container(&self) -> Result<bool, StorageError>;
+    /// The blob's bytes and ETag; `None` when there is no such blob.
+    async fn download(&self, name: &str) -> Result<Option<(Vec<u8>, ETag)>, StorageError>;
+    async fn upload(
+        &self,
+        operation: &'static str,
+        name: &str,
+        body: Vec<u8>,
+        condition: WriteCondition,
+    ) -> Result<ETag, StorageError>;
+    /// Whether it existed.
+    async fn delete(&self, name: &str) -> Result<bool, StorageError>;
+    /// One page of blobs whose names start with `prefix`, in name order; `max_results` `None`
+    /// is the service's default page size.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        marker: Option<&str>,
+        max_results: Option<NonZeroU32>,
+    ) -> Result<BlobPage, StorageError>;
+}
+
+/// One queue as an account holds it; messages are text already encoded for the wire.
+#[async_trait]
+trait QueueBackend: Send + Sync {
+    /// Where the queue is, for logs (its URL).
+    fn location(&self) -> String;
+    /// Whether this call created it.
+    async fn create(&self) -> Result<bool, StorageError>;
+    /// Whether it existed.
+    async fn delete_queue(&self) -> Result<bool, StorageError>;
+    async fn send(&self, text: String, options: SendOptions) -> Result<SentMessage, StorageError>;
+    async fn receive(
+        &self,
+        max_messages: u8,
+        visibility_timeout: Duration,
+    ) -> Result<Vec<StoredMessage>, StorageError>;
+    async fn delete(&self, message_id: &str, pop_receipt: &str) -> Result<(), StorageError>;
+}
+
+/// A message as the backend received it, before the queue's decoding.
+struct StoredMessage {
+    id: String,
+    pop_receipt: String,
+    dequeue_count: u64,
+    inserted_on: Option<OffsetDateTime>,
+    next_visible_on: Option<OffsetDateTime>,
+    raw_text: String,
 }
 
 /// One blob as returned by [`JsonBlobStore::list`].
@@ -490,37 +338,10 @@ pub struct BlobPage {
     pub next_marker: Option<String>,
 }
 
-impl BlobEntry {
-    fn from_item(item: BlobItem) -> Option<Self> {
-        let name = item.name?;
-        let properties = item.properties;
-        Some(Self {
-            name,
-            etag: properties
-                .as_ref()
-                .and_then(|p| p.etag.as_ref())
-                .map(quoted_etag),
-            last_modified: properties.as_ref().and_then(|p| p.last_modified),
-            size: properties.as_ref().and_then(|p| p.content_length),
-        })
-    }
-}
-
-/// Listings carry ETags without the quotes that the `ETag` response header has; quote them so a
-/// listed ETag compares equal to the one `get` returns and can be passed to `replace` as is.
-fn quoted_etag(etag: &ETag) -> ETag {
-    let raw = etag.as_ref();
-    if raw.starts_with('"') || raw.starts_with("W/") {
-        etag.clone()
-    } else {
-        ETag::from(format!("\"{raw}\""))
-    }
-}
-
 /// JSON documents in one container, with ETag-based optimistic concurrency.
 #[derive(Clone)]
 pub struct JsonBlobStore {
-    container: Arc<BlobContainerClient>,
+    container: Arc<dyn BlobBackend>,
     container_name: String,
     list_page_size: Option<NonZeroU32>,
 }
@@ -528,7 +349,7 @@ pub struct JsonBlobStore {
 impl fmt::Debug for JsonBlobStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonBlobStore")
-            .field("container", &self.container.url().as_str())
+            .field("container", &self.container.location())
             .finish()
     }
 }
@@ -536,7 +357,7 @@ impl fmt::Debug for JsonBlobStore {
 impl JsonBlobStore {
     pub fn new(storage: &Storage, container: &str) -> Self {
         Self {
-            container: Arc::new(storage.blob_container(container)),
+            container: storage.container(container),
             container_name: container.to_owned(),
             list_page_size: None,
         }
@@ -552,21 +373,14 @@ impl JsonBlobStore {
         &self.container_name
     }
 
-    fn resource(&self, name: &str) -> String {
-        format!("blob {}/{}", self.container_name, name)
-    }
-
     /// Creates the container if needed; returns whether it was created by this call.
     pub async fn ensure_container(&self) -> Result<bool, StorageError> {
-        match self.container.create(None).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_error(&e, 409, "ContainerAlreadyExists") => Ok(false),
-            Err(e) => Err(StorageError::from_sdk(
-                "create",
-                format!("container {}", self.container_name),
-                e,
-            )),
-        }
+        self.container.create_container().await
+    }
+
+    /// Deletes the container and every blob in it; returns whether it existed.
+    pub async fn delete_container(&self) -> Result<bool, StorageError> {
+        self.container.delete_container().await
     }
 
     /// The document and its ETag, or `None` if there is no such blob.
@@ -574,25 +388,9 @@ impl JsonBlobStore {
         &self,
         name: &str,
     ) -> Result<Option<(T, ETag)>, StorageError> {
-        let blob = self.container.blob_client(name);
-        let result = match blob.download(None).await {
-            Ok(result) => result,
-            Err(e) if is_error(&e, 404, "BlobNotFound") => return Ok(None),
-            Err(e) => return Err(StorageError::from_sdk("read", self.resource(name), e)),
+        let Some((bytes, etag)) = self.container.download(name).await? else {
+            return Ok(None);
         };
-        let etag = result
-            .properties
-            .etag
-            .ok_or_else(|| StorageError::UnexpectedResponse {
-                operation: "read",
-                resource: self.resource(name),
-                reason: "no ETag header".to_owned(),
-            })?;
-        let bytes = result
-            .body
-            .collect()
-            .await
-            .map_err(|e| StorageError::from_sdk("read", self.resource(name), e))?;
         let value = serde_json::from_slice(&bytes).map_err(|source| StorageError::Json {
             action: "parse",
             container: self.container_name.clone(),
@@ -608,27 +406,8 @@ impl JsonBlobStore {
         name: &str,
         value: &T,
     ) -> Result<ETag, StorageError> {
-        let options = BlobClientUploadOptions {
-            if_none_match: Some(ETag::from("*")),
-            ..Default::default()
-        };
-        match self.upload("create", name, value, options).await {
-            Err(StorageError::Service {
-                status: 409 | 412,
-                code,
-                ..
-            }) if matches!(
-                code.as_deref(),
-                Some("BlobAlreadyExists" | "ConditionNotMet")
-            ) =>
-            {
-                Err(StorageError::AlreadyExists {
-                    container: self.container_name.clone(),
-                    name: name.to_owned(),
-                })
-            }
-            other => other,
-        }
+        self.upload("create", name, value, WriteCondition::IfAbsent)
+            .await
     }
 
     /// Overwrites a document only if it still has `etag`; [`StorageError::Conflict`] otherwise,
@@ -640,23 +419,13 @@ impl JsonBlobStore {
         value: &T,
         etag: &ETag,
     ) -> Result<ETag, StorageError> {
-        let options = BlobClientUploadOptions {
-            if_match: Some(etag.clone()),
-            ..Default::default()
-        };
-        match self.upload("replace", name, value, options).await {
-            Err(StorageError::Service { status: 412, .. }) => Err(StorageError::Conflict {
-                container: self.container_name.clone(),
-                name: name.to_owned(),
-            }),
-            Err(StorageError::Service {
-                status: 404, code, ..
-            }) if code.as_deref() == Some("BlobNotFound") => Err(StorageError::NotFound {
-                container: self.container_name.clone(),
-                name: name.to_owned(),
-            }),
-            other => other,
-        }
+        self.upload(
+            "replace",
+            name,
+            value,
+            WriteCondition::IfMatch(etag.clone()),
+        )
+        .await
     }
 
     /// Writes a document unconditionally (last writer wins).
@@ -665,7 +434,7 @@ impl JsonBlobStore {
         name: &str,
         value: &T,
     ) -> Result<ETag, StorageError> {
-        self.upload("write", name, value, BlobClientUploadOptions::default())
+        self.upload("write", name, value, WriteCondition::Always)
             .await
     }
 
@@ -674,7 +443,7 @@ impl JsonBlobStore {
         operation: &'static str,
         name: &str,
         value: &T,
-        mut options: BlobClientUploadOptions<'_>,
+        condition: WriteCondition,
     ) -> Result<ETag, StorageError> {
         let body = serde_json::to_vec(value).map_err(|source| StorageError::Json {
             action: "serialize",
@@ -682,53 +451,31 @@ impl JsonBlobStore {
             name: name.to_owned(),
             source,
         })?;
-        options.blob_content_type = Some("application/json".to_owned());
-        // Documents fit one request. Left unset, the SDK sizes a parallel upload from the
-        // machine's CPU count, which it reads from the cgroup files on every call.
-        options.parallel = Some(std::num::NonZero::<usize>::MIN);
-        let result = self
-            .container
-            .blob_client(name)
-            .upload(RequestContent::from(body), Some(options))
+        self.container
+            .upload(operation, name, body, condition)
             .await
-            .map_err(|e| StorageError::from_sdk(operation, self.resource(name), e))?;
-        result.etag.ok_or_else(|| StorageError::UnexpectedResponse {
-            operation,
-            resource: self.resource(name),
-            reason: "no ETag header".to_owned(),
-        })
     }
 
     /// Deletes a blob; returns whether it existed.
     pub async fn delete(&self, name: &str) -> Result<bool, StorageError> {
-        match self.container.blob_client(name).delete(None).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_error(&e, 404, "BlobNotFound") => Ok(false),
-            Err(e) => Err(StorageError::from_sdk("delete", self.resource(name), e)),
-        }
+        self.container.delete(name).await
     }
 
     /// All blobs whose name starts with `prefix`, following continuation markers.
     pub async fn list(&self, prefix: &str) -> Result<Vec<BlobEntry>, StorageError> {
-        let resource = || format!("container {} (prefix {prefix:?})", self.container_name);
-        let options = BlobContainerClientListBlobsOptions {
-            prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
-            maxresults: self.page_size_i32()?,
-            ..Default::default()
-        };
-        let mut items = self
-            .container
-            .list_blobs(Some(options))
-            .map_err(|e| StorageError::from_sdk("list blobs in", resource(), e))?;
         let mut entries = Vec::new();
-        while let Some(item) = items
-            .try_next()
-            .await
-            .map_err(|e| StorageError::from_sdk("list blobs in", resource(), e))?
-        {
-            entries.extend(BlobEntry::from_item(item));
+        let mut marker = None;
+        loop {
+            let page = self
+                .container
+                .list_page(prefix, marker.as_deref(), self.list_page_size)
+                .await?;
+            entries.extend(page.entries);
+            match page.next_marker {
+                Some(next) => marker = Some(next),
+                None => return Ok(entries),
+            }
         }
-        Ok(entries)
     }
 
     /// One page of blobs whose name starts with `prefix`, for callers that stream large listings.
@@ -738,50 +485,10 @@ impl JsonBlobStore {
         marker: Option<&str>,
         max_results: NonZeroU32,
     ) -> Result<BlobPage, StorageError> {
-        let resource = || format!("container {} (prefix {prefix:?})", self.container_name);
-        let options = BlobContainerClientListBlobsOptions {
-            prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
-            marker: marker.map(str::to_owned),
-            maxresults: Some(non_zero_to_i32(max_results)?),
-            ..Default::default()
-        };
-        let mut pages = self
-            .container
-            .list_blobs(Some(options))
-            .map_err(|e| StorageError::from_sdk("list blobs in", resource(), e))?
-            .into_pages();
-        let Some(page) = pages
-            .try_next()
+        self.container
+            .list_page(prefix, marker, Some(max_results))
             .await
-            .map_err(|e| StorageError::from_sdk("list blobs in", resource(), e))?
-        else {
-            return Ok(BlobPage {
-                entries: Vec::new(),
-                next_marker: None,
-            });
-        };
-        let page = page
-            .into_model()
-            .map_err(|e| StorageError::from_sdk("list blobs in", resource(), e))?;
-        Ok(BlobPage {
-            entries: page
-                .blob_items
-                .into_iter()
-                .filter_map(BlobEntry::from_item)
-                .collect(),
-            next_marker: page.next_marker.filter(|m| !m.is_empty()),
-        })
     }
-
-    fn page_size_i32(&self) -> Result<Option<i32>, StorageError> {
-        self.list_page_size.map(non_zero_to_i32).transpose()
-    }
-}
-
-fn non_zero_to_i32(value: NonZeroU32) -> Result<i32, StorageError> {
-    i32::try_from(value.get()).map_err(|_| StorageError::InvalidArgument {
-        reason: format!("page size {value} is too large"),
-    })
 }
 
 /// How message text is put on the wire.
@@ -873,7 +580,7 @@ impl ReceivedMessage {
 /// A queue carrying text messages in a fixed [`MessageEncoding`].
 #[derive(Clone)]
 pub struct MessageQueue {
-    queue: Arc<QueueClient>,
+    queue: Arc<dyn QueueBackend>,
     name: String,
     encoding: MessageEncoding,
 }
@@ -881,7 +588,7 @@ pub struct MessageQueue {
 impl fmt::Debug for MessageQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageQueue")
-            .field("queue", &self.queue.url().as_str())
+            .field("queue", &self.queue.location())
             .field("encoding", &self.encoding)
             .finish()
     }
@@ -895,7 +602,7 @@ const MAX_RECEIVE_BATCH: u8 = 32;
 impl MessageQueue {
     pub fn new(storage: &Storage, name: &str, encoding: MessageEncoding) -> Self {
         Self {
-            queue: Arc::new(storage.queue(name)),
+            queue: storage.queue(name),
             name: name.to_owned(),
             encoding,
         }
@@ -909,10 +616,6 @@ impl MessageQueue {
         self.encoding
     }
 
-    fn resource(&self) -> String {
-        format!("queue {}", self.name)
-    }
-
     /// The size `text` takes on the wire in this queue's encoding, to compare with
     /// [`MAX_MESSAGE_BYTES`] before sending.
     pub fn encoded_len(&self, text: &str) -> usize {
@@ -924,12 +627,12 @@ impl MessageQueue {
 
     /// Creates the queue if needed; returns whether it was created by this call.
     pub async fn ensure_exists(&self) -> Result<bool, StorageError> {
-        match self.queue.create(None).await {
-            // 201 = created; 204 = already existed with identical metadata.
-            Ok(response) => Ok(u16::from(response.status()) == 201),
-            Err(e) if is_error(&e, 409, "QueueAlreadyExists") => Ok(false),
-            Err(e) => Err(StorageError::from_sdk("create", self.resource(), e)),
-        }
+        self.queue.create().await
+    }
+
+    /// Deletes the queue and its messages; returns whether it existed.
+    pub async fn delete_queue(&self) -> Result<bool, StorageError> {
+        self.queue.delete_queue().await
     }
 
     pub async fn send(&self, text: &str) -> Result<SentMessage, StorageError> {
@@ -953,36 +656,7 @@ impl MessageQueue {
                 limit: MAX_MESSAGE_BYTES,
             });
         }
-        let message = SdkQueueMessage {
-            message_text: Some(encoded),
-        };
-        let content = message
-            .try_into()
-            .map_err(|e| StorageError::from_sdk("send to", self.resource(), e))?;
-        let sdk_options = QueueClientSendMessageOptions {
-            visibility_timeout: options
-                .initial_visibility_delay
-                .map(|d| seconds("initial_visibility_delay", d))
-                .transpose()?,
-            message_time_to_live: options
-                .time_to_live
-                .map(|d| seconds("time_to_live", d))
-                .transpose()?,
-            ..Default::default()
-        };
-        let sent = self
-            .queue
-            .send_message(content, Some(sdk_options))
-            .await
-            .and_then(|response| response.into_model())
-            .and_then(|list| list.into_message())
-            .map_err(|e| StorageError::from_sdk("send to", self.resource(), e))?;
-        Ok(SentMessage {
-            id: sent.message_id.unwrap_or_default(),
-            pop_receipt: sent.pop_receipt,
-            inserted_on: sent.insertion_time,
-            expires_on: sent.expiration_time,
-        })
+        self.queue.send(encoded, options).await
     }
 
     /// Takes up to `max_messages` (1..=32) messages, hiding them from other receivers for
@@ -999,41 +673,20 @@ impl MessageQueue {
                 ),
             });
         }
-        let options = QueueClientReceiveMessagesOptions {
-            number_of_messages: Some(i32::from(max_messages)),
-            visibility_timeout: Some(seconds("visibility_timeout", visibility_timeout)?),
-            ..Default::default()
-        };
-        let received = self
-            .queue
-            .receive_messages(Some(options))
-            .await
-            .and_then(|response| response.into_model())
-            .map_err(|e| StorageError::from_sdk("receive from", self.resource(), e))?;
-        received
-            .items
-            .unwrap_or_default()
+        let received = self.queue.receive(max_messages, visibility_timeout).await?;
+        Ok(received
             .into_iter()
-            .map(|m| {
-                let (Some(id), Some(pop_receipt)) = (m.message_id, m.pop_receipt) else {
-                    return Err(StorageError::UnexpectedResponse {
-                        operation: "receive from",
-                        resource: self.resource(),
-                        reason: "message without id or pop receipt".to_owned(),
-                    });
-                };
-                Ok(ReceivedMessage {
-                    id,
-                    pop_receipt,
-                    dequeue_count: m.dequeue_count.map_or(0, |c| u64::try_from(c).unwrap_or(0)),
-                    inserted_on: m.insertion_time,
-                    next_visible_on: m.time_next_visible,
-                    raw_text: m.message_text.unwrap_or_default(),
-                    queue: self.name.clone(),
-                    encoding: self.encoding,
-                })
+            .map(|m| ReceivedMessage {
+                id: m.id,
+                pop_receipt: m.pop_receipt,
+                dequeue_count: m.dequeue_count,
+                inserted_on: m.inserted_on,
+                next_visible_on: m.next_visible_on,
+                raw_text: m.raw_text,
+                queue: self.name.clone(),
+                encoding: self.encoding,
             })
-            .collect()
+            .collect())
     }
 
     /// Deletes a received message. If the visibility timeout elapsed and the message was received
@@ -1050,24 +703,8 @@ impl MessageQueue {
         message_id: &str,
         pop_receipt: &str,
     ) -> Result<(), StorageError> {
-        self.queue
-            .delete_message(message_id, pop_receipt, None)
-            .await
-            .map_err(|e| {
-                StorageError::from_sdk(
-                    "delete message from",
-                    format!("{} (message {message_id})", self.resource()),
-                    e,
-                )
-            })?;
-        Ok(())
+        self.queue.delete(message_id, pop_receipt).await
     }
-}
-
-fn seconds(what: &str, duration: Duration) -> Result<i32, StorageError> {
-    i32::try_from(duration.as_secs()).map_err(|_| StorageError::InvalidArgument {
-        reason: format!("{what} of {duration:?} is too long"),
-    })
 }
 
 #[cfg(test)]
@@ -1075,49 +712,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn identity_mode_builds_clients_on_the_configured_endpoints() {
-        let conn = StorageConnection::Identity {
-            blob_endpoint: url::Url::parse("https://mystore01.blob.core.windows.net").unwrap(),
-            queue_endpoint: url::Url::parse("https://mystore01.queue.core.windows.net").unwrap(),
-            client_id: Some("00000000-1111-2222-3333-444444444444".to_owned()),
-        };
-        // Building the credential makes no network call, so this runs anywhere.
-        let storage = Storage::new(conn, Some(reqwest::Client::new())).unwrap();
-        assert_eq!(
-            storage.blob_container("state").url().as_str(),
-            "https://mystore01.blob.core.windows.net/state"
-        );
-        assert_eq!(
-            storage.queue("jobs").url().as_str(),
-            "https://mystore01.queue.core.windows.net/jobs"
-        );
-        assert!(
-            storage
-                .describe()
-                .contains("user-assigned managed identity")
-        );
-    }
-
-    #[test]
-    fn shared_key_mode_keeps_azurite_account_path() {
-        let conn = StorageConnection::SharedKey {
+    fn the_account_key_never_shows_in_debug_output() {
+        let connection = StorageConnection::SharedKey {
             account: "devstoreaccount1".to_owned(),
             key: AccountKey::from_base64("AAAA").unwrap(),
-            // Built directly (not parsed), with trailing slashes the parser would have removed.
-            blob_endpoint: url::Url::parse("http://127.0.0.1:10000/devstoreaccount1/").unwrap(),
-            queue_endpoint: url::Url::parse("http://127.0.0.1:10001/devstoreaccount1/").unwrap(),
+            blob_endpoint: url::Url::parse("http://127.0.0.1:10000/devstoreaccount1").unwrap(),
+            queue_endpoint: url::Url::parse("http://127.0.0.1:10001/devstoreaccount1").unwrap(),
         };
-        let storage = Storage::new(conn, None).unwrap();
-        assert_eq!(
-            storage.blob_container("state").url().as_str(),
-            "http://127.0.0.1:10000/devstoreaccount1/state"
-        );
-        assert_eq!(
-            storage.queue("jobs").url().as_str(),
-            "http://127.0.0.1:10001/devstoreaccount1/jobs"
-        );
+        let storage = Storage::new(connection, None).unwrap();
         let printed = format!("{storage:?}");
         assert!(!printed.contains("AAAA"), "{printed}");
+        assert!(printed.contains("devstoreaccount1"), "{printed}");
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Storage layer against a real storage endpoint (Azurite in CI and locally).
+//! Storage layer against a real storage endpoint (Azurite in CI and locally), and the same
+//! behaviour checks against the in-memory account (`Storage::in_memory`), so the account that
+//! unit tests use answers as Azure Storage does.
 //!
 //! Needs `TEST_STORAGE_CONNECTION_STRING` (e.g. `UseDevelopmentStorage=true` with Azurite running).
 //! The tests fail rather than skip when it is missing, so a CI run without Azurite cannot pass
@@ -44,7 +46,12 @@ struct Job {
 
 async fn drop_container(storage: &Storage, name: &str) {
     // Best effort: Azurite data is throwaway, but keep the account listing small.
-    let _ = storage.blob_container(name).delete(None).await;
+    let _ = JsonBlobStore::new(storage, name).delete_container().await;
+}
+
+/// The accounts the behaviour checks run against: Azurite, and the in-memory account.
+fn accounts() -> [Storage; 2] {
+    [storage(), Storage::in_memory()]
 }
 
 #[tokio::test]
@@ -55,9 +62,14 @@ async fn ping_reaches_both_services() {
 
 #[tokio::test]
 async fn create_then_conditional_replace_and_stale_etag_conflict() {
-    let storage = storage();
+    for storage in accounts() {
+        create_then_conditional_replace_and_stale_etag_conflict_on(&storage).await;
+    }
+}
+
+async fn create_then_conditional_replace_and_stale_etag_conflict_on(storage: &Storage) {
     let container = unique("cas");
-    let store = JsonBlobStore::new(&storage, &container);
+    let store = JsonBlobStore::new(storage, &container);
     assert!(store.ensure_container().await.expect("create container"));
     assert!(
         !store.ensure_container().await.expect("container exists"),
@@ -156,14 +168,48 @@ async fn create_then_conditional_replace_and_stale_etag_conflict() {
         .expect("upsert over existing");
     assert_eq!(store.get::<Job>("misc.json").await.unwrap().unwrap().0, v1);
 
-    drop_container(&storage, &container).await;
+    drop_container(storage, &container).await;
+}
+
+#[tokio::test]
+async fn a_missing_container_or_queue_is_a_404_naming_it_not_created_on_the_fly() {
+    for storage in accounts() {
+        let container = unique("absent");
+        let store = JsonBlobStore::new(&storage, &container);
+        let err = store.get::<Job>("a.json").await.expect_err("no container");
+        assert_eq!(err.status(), Some(404), "{storage:?}: {err:?}");
+        assert_eq!(err.code(), Some("ContainerNotFound"), "{storage:?}: {err}");
+        let err = store
+            .create(
+                "a.json",
+                &Job {
+                    id: 1,
+                    state: "queued".into(),
+                },
+            )
+            .await
+            .expect_err("no container");
+        assert_eq!(err.code(), Some("ContainerNotFound"), "{storage:?}: {err}");
+        assert!(err.to_string().contains(&container), "{err}");
+        assert!(!store.delete_container().await.expect("delete absent"));
+
+        let queue = MessageQueue::new(&storage, &unique("absent"), MessageEncoding::Base64);
+        let err = queue.send("x").await.expect_err("no queue");
+        assert_eq!(err.code(), Some("QueueNotFound"), "{storage:?}: {err}");
+        assert!(!queue.delete_queue().await.expect("delete absent"));
+    }
 }
 
 #[tokio::test]
 async fn list_by_prefix_follows_pages() {
-    let storage = storage();
+    for storage in accounts() {
+        list_by_prefix_follows_pages_on(&storage).await;
+    }
+}
+
+async fn list_by_prefix_follows_pages_on(storage: &Storage) {
     let container = unique("list");
-    let store = JsonBlobStore::new(&storage, &container)
+    let store = JsonBlobStore::new(storage, &container)
         .with_list_page_size(NonZeroU32::new(2).expect("non-zero"));
     store.ensure_container().await.expect("create container");
 
@@ -258,14 +304,19 @@ async fn list_by_prefix_follows_pages() {
             .is_empty()
     );
 
-    drop_container(&storage, &container).await;
+    drop_container(storage, &container).await;
 }
 
 #[tokio::test]
 async fn queue_send_receive_delete() {
-    let storage = storage();
+    for storage in accounts() {
+        queue_send_receive_delete_on(&storage).await;
+    }
+}
+
+async fn queue_send_receive_delete_on(storage: &Storage) {
     let name = unique("q");
-    let queue = MessageQueue::new(&storage, &name, MessageEncoding::Base64);
+    let queue = MessageQueue::new(storage, &name, MessageEncoding::Base64);
     assert!(queue.ensure_exists().await.expect("create queue"));
     assert!(!queue.ensure_exists().await.expect("queue exists"));
 
@@ -315,7 +366,7 @@ async fn queue_send_receive_delete() {
     assert_eq!(err.status(), Some(404), "{err:?}");
 
     // Plain encoding round-trips XML-special characters unchanged.
-    let plain = MessageQueue::new(&storage, &name, MessageEncoding::PlainText);
+    let plain = MessageQueue::new(storage, &name, MessageEncoding::PlainText);
     plain
         .send("<a href='x'>&amp;</a>")
         .await
@@ -328,14 +379,19 @@ async fn queue_send_receive_delete() {
     assert_eq!(got[0].raw_text, "<a href='x'>&amp;</a>");
     plain.delete(&got[0]).await.expect("delete plain");
 
-    let _ = storage.queue(&name).delete(None).await;
+    queue.delete_queue().await.expect("delete queue");
 }
 
 #[tokio::test]
 async fn visibility_timeout_returns_unacknowledged_messages() {
-    let storage = storage();
+    for storage in accounts() {
+        visibility_timeout_returns_unacknowledged_messages_on(&storage).await;
+    }
+}
+
+async fn visibility_timeout_returns_unacknowledged_messages_on(storage: &Storage) {
     let name = unique("vis");
-    let queue = MessageQueue::new(&storage, &name, MessageEncoding::Base64);
+    let queue = MessageQueue::new(storage, &name, MessageEncoding::Base64);
     queue.ensure_exists().await.expect("create queue");
 
     // A deferred message is not visible right away.
@@ -387,7 +443,7 @@ async fn visibility_timeout_returns_unacknowledged_messages() {
         "{err:?}"
     );
 
-    let _ = storage.queue(&name).delete(None).await;
+    queue.delete_queue().await.expect("delete queue");
 }
 
 #[tokio::test]
