@@ -23,6 +23,8 @@ pub mod services;
 pub mod storage;
 pub mod telemetry;
 pub mod tenants;
+#[cfg(all(test, feature = "embedded-sandbox"))]
+mod testing;
 pub mod tools;
 
 use std::collections::HashMap;

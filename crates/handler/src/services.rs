@@ -62,6 +62,28 @@ impl Services {
     ) -> Result<Self, ServicesError> {
         let http = Arc::new(HttpCore::new(config)?);
         let storage = Storage::new(config.storage.clone(), Some(http.client().clone()))?;
+        Ok(Self::on(config, http, storage, secrets, clock))
+    }
+
+    /// On a storage account of the caller's choosing (`config.storage` is not used): the
+    /// in-memory account in tests that run without a storage emulator.
+    pub fn with_storage(
+        config: &Config,
+        storage: Storage,
+        secrets: Arc<dyn SecretResolver>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ServicesError> {
+        let http = Arc::new(HttpCore::new(config)?);
+        Ok(Self::on(config, http, storage, secrets, clock))
+    }
+
+    fn on(
+        config: &Config,
+        http: Arc<HttpCore>,
+        storage: Storage,
+        secrets: Arc<dyn SecretResolver>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let quota = Arc::new(crate::storage::quota::QuotaLedger::new(
             &storage,
             &config.outbound.quota_container,
@@ -83,7 +105,7 @@ impl Services {
             &storage,
             &config.jobs,
         ));
-        Ok(Self {
+        Self {
             tenants: config.tenants.clone(),
             defender: DefenderClient::new(http.clone()),
             graph,
@@ -97,6 +119,6 @@ impl Services {
             http,
             quota,
             pacing_budget: config.outbound.max_pacing,
-        })
+        }
     }
 }

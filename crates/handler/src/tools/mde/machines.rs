@@ -268,3 +268,87 @@ impl Tool for GetLoggedOnUsers {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    #[tokio::test]
+    async fn a_filtered_listing_pages_with_a_cursor_that_keeps_its_filter() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let filter = "osPlatform eq 'Windows11'";
+        let first = harness
+            .ok(
+                &ListMachines,
+                json!({"tenant_id": tenant, "filter": filter, "limit": 3}),
+            )
+            .await;
+        let machines = first["machines"].as_array().expect("machines");
+        assert_eq!(machines.len(), 3, "{first}");
+        let cursor = first["next_cursor"]
+            .as_str()
+            .expect("more Windows 11 devices");
+
+        let next = harness
+            .ok(
+                &ListMachines,
+                json!({"tenant_id": tenant, "cursor": cursor, "limit": 3}),
+            )
+            .await;
+        let ids = |page: &serde_json::Value| -> Vec<String> {
+            page["machines"]
+                .as_array()
+                .expect("machines")
+                .iter()
+                .map(|m| m["id"].as_str().expect("id").to_owned())
+                .collect()
+        };
+        assert!(
+            ids(&next).iter().all(|id| !ids(&first).contains(id)),
+            "the next page continues: {next}"
+        );
+        for id in ids(&first).iter().chain(ids(&next).iter()) {
+            let whole = harness
+                .ok(&GetMachine, json!({"tenant_id": tenant, "machine_id": id}))
+                .await;
+            assert_eq!(
+                whole["machine"]["osPlatform"], "Windows11",
+                "the cursor kept the filter: {whole}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_filters_and_limits_are_refused_with_what_is_accepted() {
+        let harness = Harness::start().await;
+        // Defender refuses it (400); the model reads Defender's reason.
+        let message = harness
+            .refusal(
+                &ListMachines,
+                json!({"tenant_id": harness.contoso(), "filter": "rbacGroupName eq 'Finance'"}),
+            )
+            .await;
+        assert!(message.contains("rbacGroupName"), "{message}");
+
+        // Refused here, before any call.
+        let message = harness
+            .refusal(
+                &ListMachines,
+                json!({"tenant_id": harness.contoso(), "filter": "riskScore eq 'High'\nor 1 eq 1"}),
+            )
+            .await;
+        assert!(message.contains("on one line"), "{message}");
+
+        let message = harness
+            .refusal(
+                &ListMachines,
+                json!({"tenant_id": harness.contoso(), "limit": 501}),
+            )
+            .await;
+        assert!(message.contains("500"), "{message}");
+    }
+}
