@@ -80,6 +80,11 @@ impl Harness {
     /// MCP layer's and is not involved: destructive tools are tested through their `plan` here
     /// and end to end in the integration tests.
     pub async fn call<T: Tool>(&self, tool: &T, arguments: Value) -> Result<T::Output, ToolError> {
+        let services = &self.context.services;
+        if let Some(action) = tool.target_action(services) {
+            // What building the catalogue does for every tool that starts operations.
+            services.operations.register(tool.spec().name, action);
+        }
         let params: T::Params = serde_json::from_value(arguments)
             .map_err(|error| ToolError::InvalidArgument(error.to_string()))?;
         tool.call(&self.context, params).await

@@ -270,3 +270,118 @@ impl DeviceAction for StopAndQuarantine {
         Ok(ActionRequest::StopAndQuarantineFile { sha1 })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::testing::Harness;
+
+    fn ids(devices: &Value) -> Vec<String> {
+        devices
+            .as_array()
+            .expect("devices")
+            .iter()
+            .map(|device| device["machine_id"].as_str().expect("id").to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_preview_names_the_devices_and_a_scan_reaches_each_once() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        // More Windows 11 devices match than two: refused, even as a preview, naming the limit.
+        let message = harness
+            .refusal(
+                &Bulk(Scan),
+                json!({"tenant_id": tenant, "filter": "osPlatform eq 'Windows11'", "max_devices": 2,
+                       "preview": true}),
+            )
+            .await;
+        assert!(
+            message.contains("more than max_devices (2)") && message.contains("nothing was done"),
+            "{message}"
+        );
+
+        let listed = harness
+            .ok(
+                &Bulk(Scan),
+                json!({"tenant_id": tenant, "filter": "osPlatform eq 'Windows11'", "max_devices": 1000,
+                       "preview": true}),
+            )
+            .await;
+        let targets: Vec<String> = ids(&listed["resolved_devices"])
+            .into_iter()
+            .take(2)
+            .collect();
+        assert_eq!(targets.len(), 2, "{listed}");
+        assert_eq!(listed["preview"], true);
+        assert!(listed["results"].as_array().expect("results").is_empty());
+        assert_eq!(
+            harness
+                .sandbox
+                .stats()
+                .count("POST", "/defender/api/machines/{id}/{sub}"),
+            0,
+            "a preview sends nothing"
+        );
+
+        let done = harness
+            .ok(
+                &Bulk(Scan),
+                json!({"tenant_id": tenant, "machine_ids": targets, "scan_type": "Full",
+                       "comment": "INC-7 sweep", "wait_seconds": 10}),
+            )
+            .await;
+        assert_eq!(ids(&done["results"]), targets, "{done}");
+        for result in done["results"].as_array().expect("results") {
+            assert!(result["action_id"].is_string(), "{result}");
+        }
+        assert_eq!(done["operation_state"], "succeeded", "{done}");
+        assert_eq!(
+            harness
+                .sandbox
+                .stats()
+                .count("POST", "/defender/api/machines/{id}/{sub}"),
+            2,
+            "one scan per device, none sent twice"
+        );
+    }
+
+    #[tokio::test]
+    async fn options_are_checked_before_anything_is_sent() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let message = harness
+            .refusal(
+                &Bulk(StopAndQuarantine),
+                json!({"tenant_id": tenant, "machine_ids": ["a".repeat(40)], "sha1": sha256,
+                       "comment": "INC-7"}),
+            )
+            .await;
+        assert!(
+            message.contains("is not a SHA-1") && message.contains("40 hexadecimal"),
+            "{message}"
+        );
+        let message = harness
+            .refusal(
+                &Bulk(Scan),
+                json!({"tenant_id": tenant, "machine_ids": ["a".repeat(40)], "scan_type": "Deep",
+                       "comment": "INC-7"}),
+            )
+            .await;
+        assert!(
+            message.contains("Deep") && message.contains("Quick"),
+            "{message}"
+        );
+        let message = harness
+            .refusal(
+                &Bulk(Isolate),
+                json!({"tenant_id": tenant, "machine_ids": ["a".repeat(40)]}),
+            )
+            .await;
+        assert!(message.contains("comment"), "{message}");
+    }
+}
