@@ -243,6 +243,9 @@ impl Jobs {
 
     /// The record, with an overdue job first moved to its final state.
     pub async fn get(&self, id: &JobId) -> Result<JobRecord, JobsError> {
+        // On a new account the container may not exist yet: the job is then not found, which
+        // is not a storage fault.
+        self.ensure_container().await?;
         let (record, _) = self
             .blobs
             .get::<JobRecord>(&contract::record_blob(id))

@@ -304,3 +304,78 @@ impl Tool for JobCancel {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::jobs::NewJob;
+    use crate::testing::Harness;
+
+    async fn queued(harness: &Harness, function: &str) -> String {
+        let record = harness
+            .context
+            .services
+            .jobs
+            .submit_powershell(NewJob {
+                function: function.to_owned(),
+                parameters: serde_json::Map::new(),
+                tenant_id: harness.contoso().parse().expect("tenant id"),
+                caller: "local".to_owned(),
+                retry_interrupted: false,
+            })
+            .await
+            .expect("queued on the in-memory queue");
+        record.job_id.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_queued_job_is_listed_cancelled_once_and_then_reported_as_cancelled() {
+        let harness = Harness::start().await;
+        let first = queued(&harness, "Get-SentinelTables").await;
+        let second = queued(&harness, "Export-Everything").await;
+
+        let listed = harness
+            .ok(&JobList, json!({"state": "queued", "limit": 1}))
+            .await;
+        assert_eq!(listed["jobs"][0]["job_id"], json!(second), "newest first");
+        let cursor = listed["next_cursor"]
+            .as_str()
+            .expect("an older job remains");
+        let older = harness.ok(&JobList, json!({"cursor": cursor})).await;
+        assert_eq!(older["jobs"][0]["job_id"], json!(first), "{older}");
+        let by_function = harness
+            .ok(&JobList, json!({"function": "get-sentineltables"}))
+            .await;
+        assert_eq!(by_function["jobs"].as_array().expect("jobs").len(), 1);
+
+        let cancelled = harness.ok(&JobCancel, json!({"job_id": first})).await;
+        assert_eq!(cancelled["outcome"], "cancelled", "{cancelled}");
+        let again = harness.ok(&JobCancel, json!({"job_id": first})).await;
+        assert_eq!(again["outcome"], "already_cancelled");
+        let job = harness.ok(&JobGet, json!({"job_id": first})).await;
+        assert_eq!(job["state"], "cancelled", "{job}");
+    }
+
+    #[tokio::test]
+    async fn unknown_and_malformed_job_ids_are_told_apart() {
+        let harness = Harness::start().await;
+        let message = harness
+            .refusal(
+                &JobGet,
+                json!({"job_id": "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a"}),
+            )
+            .await;
+        assert!(message.starts_with("not found"), "{message}");
+        let message = harness.refusal(&JobGet, json!({"job_id": "job 7"})).await;
+        assert!(message.contains("job 7"), "{message}");
+        let message = harness
+            .refusal(
+                &JobGet,
+                json!({"job_id": "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a", "wait_seconds": 61}),
+            )
+            .await;
+        assert!(message.contains("60"), "{message}");
+    }
+}

@@ -816,3 +816,90 @@ async fn remove(
     }
     removal
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    #[tokio::test]
+    async fn added_indicators_are_listed_by_value_and_removed_by_value() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let hash = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+        let added = harness
+            .ok(
+                &AddIndicators,
+                json!({"tenant_id": tenant, "action": "Block", "title": "INC-7 dropper",
+                "indicators": [
+                    {"indicator_type": "FileSha256", "value": hash},
+                    {"indicator_type": "FileSha256", "value": hash.to_uppercase()},
+                    {"indicator_type": "DomainName", "value": "bad.example.net"}
+                ]}),
+            )
+            .await;
+        assert_eq!(added["succeeded"], 2, "{added}");
+        assert_eq!(
+            added["duplicates_dropped"], 1,
+            "one hash in two cases: {added}"
+        );
+
+        let listed = harness
+            .ok(&ListIndicators, json!({"tenant_id": tenant, "value": hash}))
+            .await;
+        let indicators = listed["indicators"].as_array().expect("indicators");
+        assert_eq!(indicators.len(), 1, "{listed}");
+        assert_eq!(indicators[0]["title"], "INC-7 dropper");
+
+        let removed = harness
+            .ok(
+                &RemoveIndicators,
+                json!({"tenant_id": tenant, "values": [hash, "never-added.example.org"]}),
+            )
+            .await;
+        assert_eq!(removed["results"][0]["outcome"], "removed", "{removed}");
+        assert_eq!(removed["results"][1]["outcome"], "not_found", "{removed}");
+        let listed = harness
+            .ok(&ListIndicators, json!({"tenant_id": tenant, "value": hash}))
+            .await;
+        assert_eq!(listed["indicators"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn values_that_are_not_their_type_are_refused_naming_the_value() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let message = harness
+            .refusal(
+                &AddIndicators,
+                json!({"tenant_id": tenant, "action": "Block", "title": "x",
+                       "indicators": [{"indicator_type": "FileSha256", "value": "abc123"}]}),
+            )
+            .await;
+        assert!(message.contains("abc123"), "{message}");
+        let message = harness
+            .refusal(
+                &AddIndicators,
+                json!({"tenant_id": tenant, "action": "Quarantine", "title": "x",
+                       "indicators": [{"indicator_type": "DomainName", "value": "bad.example.net"}]}),
+            )
+            .await;
+        assert!(message.contains("Quarantine"), "{message}");
+        let message = harness
+            .refusal(
+                &ListIndicators,
+                json!({"tenant_id": tenant, "title_contains": "INC"}),
+            )
+            .await;
+        assert!(message.contains("title_starts_with"), "{message}");
+        let message = harness
+            .refusal(&RemoveIndicators, json!({"tenant_id": tenant}))
+            .await;
+        assert!(
+            message.contains("ids") && message.contains("values"),
+            "{message}"
+        );
+    }
+}
