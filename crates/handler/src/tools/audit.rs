@@ -208,3 +208,99 @@ impl Tool for AuditSearch {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::audit::{Outcome, Storing};
+    use crate::testing::Harness;
+
+    fn record(minutes_ago: i64, caller: &str, tool: &str, outcome: Outcome) -> AuditRecord {
+        AuditRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            time: OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago),
+            caller: caller.to_owned(),
+            caller_name: Some(format!("{caller}@contoso.com")),
+            caller_tenant: None,
+            roles: vec!["MCP.Responder".to_owned()],
+            tool: tool.to_owned(),
+            tier: None,
+            tenant: None,
+            arguments: json!({"comment": "INC-7"}),
+            outcome,
+            error: None,
+            duration_ms: 12,
+            action_ids: Vec::new(),
+            approval: None,
+            approval_id: None,
+            approver: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_search_filters_pages_oldest_first_and_shows_arguments_only_when_asked() {
+        let harness = Harness::start().await;
+        let audit = &harness.context.services.audit;
+        for (minutes_ago, caller, tool, outcome) in [
+            (50, "alice", "mde_isolate_machines", Outcome::Ok),
+            (40, "bob", "mde_list_machines", Outcome::Ok),
+            (30, "alice", "mde_isolate_machines", Outcome::Refused),
+            (20, "alice", "mde_isolate_machines", Outcome::Ok),
+            (26 * 60, "alice", "mde_isolate_machines", Outcome::Ok),
+        ] {
+            audit
+                .append(
+                    record(minutes_ago, caller, tool, outcome),
+                    Storing::BeforeAnswer,
+                )
+                .await;
+        }
+        let first = harness
+            .ok(
+                &AuditSearch,
+                json!({"caller": "ALICE@contoso", "tool": "mde_isolate_machines", "outcome": "ok",
+                       "limit": 1}),
+            )
+            .await;
+        let records = first["records"].as_array().expect("records");
+        assert_eq!(records.len(), 1, "{first}");
+        assert_eq!(records[0]["caller"], "alice");
+        assert!(records[0].get("arguments").is_none(), "asked with fields");
+        let next = harness
+            .ok(
+                &AuditSearch,
+                json!({"cursor": first["next_cursor"], "fields": ["arguments"]}),
+            )
+            .await;
+        let records = next["records"].as_array().expect("records");
+        assert_eq!(
+            records.len(),
+            1,
+            "the refused call and yesterday's are outside: {next}"
+        );
+        assert_eq!(records[0]["arguments"], json!({"comment": "INC-7"}));
+        assert!(records[0]["time"].as_str() > first["records"][0]["time"].as_str());
+    }
+
+    #[tokio::test]
+    async fn ranges_are_checked() {
+        let harness = Harness::start().await;
+        let message = harness
+            .refusal(
+                &AuditSearch,
+                json!({"since": "2026-01-01T00:00:00Z", "until": "2025-12-01T00:00:00Z"}),
+            )
+            .await;
+        assert!(message.contains("since must be before until"), "{message}");
+        let message = harness
+            .refusal(
+                &AuditSearch,
+                json!({"since": "2026-01-01T00:00:00Z", "until": "2026-06-01T00:00:00Z"}),
+            )
+            .await;
+        assert!(message.contains("92"), "{message}");
+    }
+}

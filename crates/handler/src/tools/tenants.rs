@@ -83,3 +83,29 @@ impl Tool for TenantsList {
         Ok(TenantsListOutput { tenants })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    #[tokio::test]
+    async fn the_configured_tenants_are_listed_with_their_workspaces() {
+        let harness = Harness::start().await;
+        let listed = harness.ok(&TenantsList, json!({})).await;
+        let tenants = listed["tenants"].as_array().expect("tenants");
+        assert_eq!(tenants.len(), harness.sandbox.tenants().len(), "{listed}");
+        for (entry, tenant) in tenants.iter().zip(harness.sandbox.tenants()) {
+            assert_eq!(entry["tenant_id"], json!(tenant.tenant_id));
+            assert_eq!(entry["display_name"], json!(tenant.display_name));
+            let names: Vec<&str> = tenant.workspaces.iter().map(|w| w.name.as_str()).collect();
+            assert_eq!(entry["workspaces"], json!(names));
+        }
+        let message = harness
+            .refusal(&TenantsList, json!({"tenant_id": harness.contoso()}))
+            .await;
+        assert!(message.contains("unknown field"), "{message}");
+    }
+}

@@ -241,3 +241,78 @@ impl Tool for GetWatchlistItems {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    const WORKSPACE: &str = "law-contoso-sentinel";
+
+    #[tokio::test]
+    async fn every_listed_watchlist_reads_page_by_page_to_its_end() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let listed = harness
+            .ok(
+                &ListWatchlists,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE}),
+            )
+            .await;
+        let watchlists = listed["watchlists"].as_array().expect("watchlists");
+        assert!(!watchlists.is_empty(), "{listed}");
+        for watchlist in watchlists {
+            let alias = watchlist["alias"].as_str().expect("alias");
+            let mut cursor: Option<String> = None;
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..50 {
+                let page = harness
+                    .ok(
+                        &GetWatchlistItems,
+                        json!({"tenant_id": tenant, "workspace": WORKSPACE, "alias": alias, "limit": 2,
+                               "cursor": cursor}),
+                    )
+                    .await;
+                for item in page["items"].as_array().expect("items") {
+                    let id = item["item_id"].as_str().expect("id").to_owned();
+                    assert!(seen.insert(id), "an item came twice: {page}");
+                }
+                cursor = page["next_cursor"].as_str().map(str::to_owned);
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            assert!(cursor.is_none(), "{alias}: the cursor never ended");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_watchlists_and_workspaces_are_named_in_the_refusal() {
+        // With several workspaces, none is guessed.
+        let harness = Harness::start().await;
+        let message = harness
+            .refusal(&ListWatchlists, json!({"tenant_id": harness.contoso()}))
+            .await;
+        assert!(
+            message.contains("name one in 'workspace'") && message.contains(WORKSPACE),
+            "{message}"
+        );
+        let tenant = harness.contoso();
+        let message = harness
+            .refusal(
+                &GetWatchlistItems,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "alias": "NoSuchList"}),
+            )
+            .await;
+        assert!(message.contains("NoSuchList"), "{message}");
+        let message = harness
+            .refusal(
+                &ListWatchlists,
+                json!({"tenant_id": tenant, "workspace": "not-configured"}),
+            )
+            .await;
+        assert!(message.contains("not-configured"), "{message}");
+    }
+}
