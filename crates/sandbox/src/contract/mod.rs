@@ -340,7 +340,9 @@ fn listed(api: Api, row: &Row) -> Result<(), ApiError> {
             .append(true)
             .open(log)
         {
-            let _ = writeln!(file, "{line}");
+            // One write per line: tests run in parallel processes appending to the same file,
+            // and `writeln!` may split a line into several writes that interleave with theirs.
+            let _ = file.write_all(format!("{line}\n").as_bytes());
         }
         return Ok(());
     }
