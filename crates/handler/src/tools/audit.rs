@@ -34,7 +34,7 @@ struct AuditSearchParams {
     caller: Option<String>,
     /// Only calls that named this tenant (a GUID).
     tenant_id: Option<TenantId>,
-    /// Only calls of this tool (exact name, e.g. `mde_isolate_machine`).
+    /// Only calls of this tool (exact name, e.g. `mde_isolate_machines`).
     tool: Option<String>,
     /// Only calls that ended so: ok, error, refused (role, read-only, approval, size) or pending_approval.
     outcome: Option<Outcome>,

@@ -100,3 +100,69 @@ async fn every_tool_matches_its_snapshot() {
     );
     assert!(tools.len() > 80, "every tool is listed: {}", tools.len());
 }
+
+/// The words of a text that look like tool names (`mde_…`, `sentinel_…`, …).
+fn tool_like_words(text: &str) -> impl Iterator<Item = &str> {
+    const PREFIXES: [&str; 6] = ["mde_", "sentinel_", "job_", "audit_", "hunt_", "tenants_"];
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| PREFIXES.iter().any(|prefix| word.starts_with(prefix)))
+}
+
+/// Every `description` and `title` string in a schema, and every property name.
+fn schema_texts_and_properties(
+    schema: &Value,
+    texts: &mut Vec<String>,
+    properties: &mut BTreeSet<String>,
+) {
+    match schema {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("description" | "title", Value::String(text)) => texts.push(text.clone()),
+                    ("properties", Value::Object(named)) => {
+                        properties.extend(named.keys().cloned())
+                    }
+                    _ => {}
+                }
+                schema_texts_and_properties(value, texts, properties);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                schema_texts_and_properties(item, texts, properties);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn tool_texts_name_only_tools_and_fields_that_exist() {
+    let app = TestApp::start().await;
+    let tools = app
+        .client()
+        .await
+        .list_all_tools()
+        .await
+        .expect("tools/list");
+    let names: BTreeSet<String> = tools.iter().map(|tool| tool.name.to_string()).collect();
+    let mut stale = BTreeSet::new();
+    for tool in &tools {
+        let mut texts = vec![tool.description.as_deref().unwrap_or_default().to_owned()];
+        let mut properties = BTreeSet::new();
+        let value = serde_json::to_value(tool).expect("a tool is JSON");
+        schema_texts_and_properties(&value["inputSchema"], &mut texts, &mut properties);
+        schema_texts_and_properties(&value["outputSchema"], &mut texts, &mut properties);
+        for text in &texts {
+            for word in tool_like_words(text) {
+                if !names.contains(word) && !properties.contains(word) {
+                    stale.insert(format!("{}: `{word}`", tool.name));
+                }
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "tool texts name tools that do not exist (nor fields of the tool): {stale:?}"
+    );
+}
