@@ -3,15 +3,15 @@
 //! Every setting the handler reads is named in [`settings`] so that the settings table in the
 //! README, `local.settings.json.template` and the Bicep can be checked against one list.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use url::Url;
 
-use crate::outbound::RateLimits;
+use crate::limits::RateLimits;
 use crate::roles::Tier;
 use crate::storage::{StorageConnection, StorageError};
 use crate::tenants::{TenantConfig, TenantId, TenantRegistry, TenantRegistryError};
+use crate::toolsets::Selection;
 
 /// The names of every app setting the handler reads; [`settings::ALL`] lists them all, so the
 /// README, `local.settings.json.template` and the Bicep can be checked against one list
@@ -242,8 +242,8 @@ pub struct McpConfig {
     pub allowed_origins: Vec<String>,
     pub max_request_bytes: usize,
     pub read_only: bool,
-    /// `None` means every toolset.
-    pub toolsets: Option<BTreeSet<String>>,
+    /// The toolsets this deployment offers (every toolset when `MCP_TOOLSETS` is unset).
+    pub toolsets: Selection,
     /// Largest `arguments` object of one tool call, in bytes of JSON.
     pub max_argument_bytes: usize,
     /// The longest one tool call may take, from its arrival to its answer.
@@ -478,13 +478,13 @@ impl Config {
                 DEFAULT_MAX_REQUEST_BYTES,
             )?,
             read_only: parse_bool(&lookup, settings::MCP_READ_ONLY, false)?,
-            toolsets: lookup(settings::MCP_TOOLSETS).map(|value| {
-                value
-                    .split(',')
-                    .map(|s| s.trim().to_ascii_lowercase())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            }),
+            toolsets: match lookup(settings::MCP_TOOLSETS) {
+                None => Selection::all(),
+                Some(list) => Selection::parse(&list).map_err(|unknown| ConfigError::Invalid {
+                    name: settings::MCP_TOOLSETS,
+                    reason: unknown.to_string(),
+                })?,
+            },
             max_argument_bytes: parse_or(
                 &lookup,
                 settings::MCP_MAX_ARGUMENT_BYTES,
@@ -1212,6 +1212,36 @@ mod tests {
         assert!(
             error.contains("APPROVAL_SIGNING_KEY") && !error.contains("hunter2"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn toolsets_are_parsed_with_the_settings_and_a_typo_stops_the_start() {
+        let config = Config::from_lookup(lookup_from(MINIMAL)).expect("valid");
+        assert_eq!(
+            config.mcp.toolsets,
+            Selection::all(),
+            "unset: every toolset"
+        );
+
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("MCP_TOOLSETS", " Defender , hunts"));
+        let config = Config::from_lookup(lookup_from(&pairs)).expect("valid");
+        assert_eq!(
+            config.mcp.toolsets,
+            Selection::parse("defender,hunts").expect("known names")
+        );
+
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("MCP_TOOLSETS", "hunts,respnse"));
+        let error = Config::from_lookup(lookup_from(&pairs))
+            .expect_err("unknown toolset")
+            .to_string();
+        assert!(
+            error.contains("MCP_TOOLSETS")
+                && error.contains("respnse")
+                && error.contains("response"),
+            "names the setting, the typo and what is accepted: {error}"
         );
     }
 

@@ -12,6 +12,7 @@ pub mod host;
 pub mod hunts;
 pub mod jobs;
 pub mod kql_guard;
+pub mod limits;
 pub mod local;
 pub mod mcp;
 pub mod operations;
@@ -26,6 +27,7 @@ pub mod tenants;
 #[cfg(all(test, feature = "embedded-sandbox"))]
 mod testing;
 pub mod tools;
+pub mod toolsets;
 
 use std::collections::HashMap;
 use std::sync::Arc;

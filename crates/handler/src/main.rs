@@ -58,7 +58,10 @@ fn env(name: &str) -> Option<String> {
 
 fn start_telemetry() -> Result<Telemetry, StartError> {
     let export = match TelemetrySettings::from_lookup(&env)? {
-        Some(settings) => Some((settings, OutboundConfig::from_lookup(&env)?)),
+        Some(settings) => {
+            let outbound = OutboundConfig::from_lookup(&env)?;
+            Some((settings, outbound::http_client(&outbound)?))
+        }
         None => None,
     };
     Ok(Telemetry::start(

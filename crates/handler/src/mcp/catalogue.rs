@@ -30,7 +30,7 @@ use super::prompts::PromptDef;
 use super::resources::ResourceProvider;
 use super::schema;
 use super::tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
-use super::toolsets::{ConnectionScope, Selection, UnknownToolsets};
+use super::toolsets::{ConnectionScope, Selection};
 use crate::approvals::{Plan, PlanTenant};
 use crate::audit::{AuditRecord, Outcome, Storing, action_ids, redact_arguments, sensitive_fields};
 use crate::auth::Caller;
@@ -82,32 +82,33 @@ struct Entry {
 
 /// Which tools this deployment offers: everything, or what read-only mode and the toolset list
 /// (`MCP_READ_ONLY`, `MCP_TOOLSETS`) leave. Connections narrow it further, never widen it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CatalogueFilter {
     pub read_only: bool,
-    /// `None`: every toolset.
-    pub toolsets: Option<BTreeSet<String>>,
+    /// The toolsets the deployment offers (`MCP_TOOLSETS`, parsed with the settings).
+    pub toolsets: Selection,
+}
+
+impl Default for CatalogueFilter {
+    /// Every toolset, read and write.
+    fn default() -> Self {
+        Self {
+            read_only: false,
+            toolsets: Selection::all(),
+        }
+    }
 }
 
 impl CatalogueFilter {
     /// Whether any tool of `toolset` can be offered (the PowerShell family reads its manifest
     /// only then).
-    pub fn offers(&self, toolset: Toolset) -> Result<bool, UnknownToolsets> {
-        Ok(self.selection()?.touches(toolset))
-    }
-
-    fn selection(&self) -> Result<Selection, UnknownToolsets> {
-        match &self.toolsets {
-            None => Ok(Selection::all()),
-            Some(names) => Selection::from_names(names.iter().map(String::as_str)),
-        }
+    pub fn offers(&self, toolset: Toolset) -> bool {
+        self.toolsets.touches(toolset)
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
-    #[error("MCP_TOOLSETS: {0}")]
-    UnknownToolset(#[from] UnknownToolsets),
     #[error("two tools are named {0}")]
     DuplicateTool(&'static str),
     #[error("the triage set names tool(s) {0:?} that are not in the catalogue")]
@@ -486,7 +487,7 @@ impl CatalogueBuilder {
         let mut triage: BTreeSet<&'static str> = self.triage.iter().copied().collect();
         triage.insert(discovery::TOOL_NAME);
         let offer = Offer {
-            selection: filter.selection()?,
+            selection: filter.toolsets,
             read_only: filter.read_only,
             triage,
         };

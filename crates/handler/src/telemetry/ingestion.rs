@@ -11,7 +11,6 @@ use bytes::Bytes;
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
 
 use super::TelemetryError;
-use crate::config::OutboundConfig;
 
 /// The audience of Entra-authenticated Application Insights ingestion (the double slash is
 /// part of the documented scope).
@@ -83,12 +82,8 @@ impl std::fmt::Debug for IngestionClient {
 }
 
 impl IngestionClient {
-    pub(super) fn new(
-        outbound: &OutboundConfig,
-        auth: IngestionAuth,
-    ) -> Result<Self, TelemetryError> {
-        let http = crate::outbound::http_client(outbound)
-            .map_err(|error| TelemetryError::Client(error.to_string()))?;
+    /// `http`: the process's outbound client (its CA and timeouts), which the caller builds.
+    pub(super) fn new(http: reqwest::Client, auth: IngestionAuth) -> Result<Self, TelemetryError> {
         let credential: Option<Arc<dyn TokenCredential>> = match auth {
             IngestionAuth::InstrumentationKey => None,
             IngestionAuth::Entra { client_id } => Some(

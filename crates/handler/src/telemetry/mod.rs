@@ -34,7 +34,7 @@ use tracing_subscriber::{Layer, Registry};
 pub use ingestion::IngestionAuth;
 pub use metrics::Metrics;
 
-use crate::config::{OutboundConfig, settings};
+use crate::config::settings;
 
 /// Span targets that exist only for telemetry; stdout never shows them.
 pub const REQUEST_TARGET: &str = "telemetry::request";
@@ -101,23 +101,25 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Installs stdout logging, and the Application Insights export when `settings` is given.
-    /// Must run inside a tokio runtime: exports are sent on it.
+    /// Installs stdout logging, and the Application Insights export when `export` is given: the
+    /// settings and the HTTP client to send with (`outbound::http_client`, so exports trust the
+    /// same CAs as every other outbound call). Must run inside a tokio runtime: exports are sent
+    /// on it.
     pub fn start(
         log_filter: Option<&str>,
-        export: Option<(TelemetrySettings, OutboundConfig)>,
+        export: Option<(TelemetrySettings, reqwest::Client)>,
     ) -> Result<Self, TelemetryError> {
         let stdout = stdout_layer(
             log_filter,
             std::io::stdout,
             std::io::IsTerminal::is_terminal(&std::io::stdout()),
         );
-        let Some((settings, outbound)) = export else {
+        let Some((settings, http)) = export else {
             let _ = Registry::default().with(stdout).try_init();
             return Ok(Self { providers: None });
         };
 
-        let client = ingestion::IngestionClient::new(&outbound, settings.auth)?;
+        let client = ingestion::IngestionClient::new(http, settings.auth)?;
         let exporter = opentelemetry_application_insights::Exporter::new_from_connection_string(
             &settings.connection_string,
             client,

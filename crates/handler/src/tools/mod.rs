@@ -59,7 +59,7 @@ pub fn catalogue(
     let builder = jobs::register(builder);
     let builder = audit::register(builder).triage(TRIAGE);
     // Only a server that offers the family reads the manifest at all.
-    let builder = if filter.offers(Toolset::PowerShell)? {
+    let builder = if filter.offers(Toolset::PowerShell) {
         powershell::register(builder, services.clone(), jobs.manifest_refresh)
     } else {
         builder

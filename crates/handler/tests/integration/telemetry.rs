@@ -110,8 +110,8 @@ async fn requests_dependencies_exceptions_and_metrics_reach_application_insights
         .expect("valid settings")
         .expect("a connection string turns export on");
     let outbound = OutboundConfig::from_lookup(&lookup).expect("outbound settings");
-    let telemetry =
-        Telemetry::start(Some("info"), Some((export, outbound))).expect("telemetry starts");
+    let http = handler::outbound::http_client(&outbound).expect("outbound client");
+    let telemetry = Telemetry::start(Some("info"), Some((export, http))).expect("telemetry starts");
     assert!(telemetry.is_exporting());
     assert!(handler::telemetry::metrics().is_some());
 
