@@ -7,7 +7,8 @@ use serde_json::{Map, Value, json};
 
 use super::{Target, one_line, page, target};
 use crate::clients::arm::{
-    AlertList, ArmClient, ArmName, EntityList, Incident, IncidentComment, WorkspaceResource,
+    AlertList, ArmClient, ArmError, ArmName, EntityList, Incident, IncidentComment,
+    WorkspaceResource,
 };
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
@@ -801,7 +802,6 @@ impl Tool for UpdateIncident {
             ));
         }
         let id = resolve_incident(context, &target, &params.incident).await?;
-        read_incident(context, &target, &id).await?;
         let arm = &context.services.arm;
         let url = arm.workspace_url(target.workspace, WorkspaceResource::Incident(&id));
         let mut changes = Vec::new();
@@ -838,7 +838,12 @@ impl Tool for UpdateIncident {
                     !changes.is_empty()
                 },
             )
-            .await?;
+            .await
+            .map_err(|error| match error {
+                // The update's own read is the existence check.
+                ArmError::Api(api) if api.is_not_found() => no_incident(&target, id.as_str()),
+                other => other.into(),
+            })?;
         let incident: Incident = serde_json::from_value(updated.after).map_err(|e| {
             ToolError::Failed(format!("the updated incident could not be read: {e}"))
         })?;
@@ -1171,5 +1176,73 @@ mod tests {
     #[test]
     fn nothing_asked_is_no_change() {
         assert_eq!(changes(json!({})).expect("valid"), Vec::new());
+    }
+
+    const WORKSPACE: &str = "law-contoso-sentinel";
+
+    /// GETs the sandbox answered on incident paths, by route.
+    fn incident_reads(harness: &crate::testing::Harness) -> u64 {
+        harness
+            .sandbox
+            .stats()
+            .requests
+            .iter()
+            .filter(|r| r.method == "GET" && r.path_template.contains("incidents"))
+            .map(|r| r.count)
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn an_update_reads_the_incident_once_and_reports_each_change() {
+        let harness = crate::testing::Harness::start().await;
+        let tenant = harness.contoso();
+        let listed = harness
+            .ok(
+                &ListIncidents,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "status": ["New", "Active"]}),
+            )
+            .await;
+        let first = &listed["incidents"][0];
+        let id = first["incident_id"].as_str().expect("an open incident");
+        let severity = if first["severity"] == "High" {
+            "Low"
+        } else {
+            "High"
+        };
+
+        let reads = incident_reads(&harness);
+        let updated = harness
+            .ok(
+                &UpdateIncident,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "incident": id,
+                       "severity": severity, "add_labels": ["triaged"]}),
+            )
+            .await;
+        assert_eq!(
+            incident_reads(&harness) - reads,
+            1,
+            "one read, the one the etag comes from"
+        );
+        assert_eq!(updated["incident"]["severity"], severity, "{updated}");
+        let changes = updated["changes"].as_array().expect("changes");
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.as_str().is_some_and(|c| c.starts_with("severity:")))
+                && changes.contains(&json!("label added: triaged")),
+            "{updated}"
+        );
+
+        let again = harness
+            .refusal(
+                &UpdateIncident,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE,
+                       "incident": "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a", "severity": "Low"}),
+            )
+            .await;
+        assert!(
+            again.contains("0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a"),
+            "an unknown incident is named: {again}"
+        );
     }
 }
