@@ -17,6 +17,34 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use super::rows::ListRow;
+use crate::mcp::ToolError;
+
+/// Free text a person writes (a comment, a description), line breaks kept: trimmed, 1 to `max`
+/// characters.
+pub fn text(name: &str, value: &str, max: usize) -> Result<String, ToolError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ToolError::invalid(format!("{name} is empty")));
+    }
+    let length = value.chars().count();
+    if length > max {
+        return Err(ToolError::invalid(format!(
+            "{name} is {length} characters; at most {max} are accepted"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// A name or value that goes into a filter, a path or a title: as [`text`], and on one line.
+pub fn one_line(name: &str, value: &str, max: usize) -> Result<String, ToolError> {
+    let value = text(name, value, max)?;
+    if value.chars().any(char::is_control) {
+        return Err(ToolError::invalid(format!(
+            "{name} contains control characters (such as line breaks); write it on one line"
+        )));
+    }
+    Ok(value)
+}
 
 /// The name of the argument a value is read into, for its refusal message.
 pub trait ArgumentName {
@@ -514,5 +542,26 @@ mod tests {
             error.contains("max_rows must be between 1 and 1000 (default 10), got 1001"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn free_text_is_trimmed_bounded_and_one_line_where_asked() {
+        assert_eq!(
+            text("comment", "  INC-7\nsweep ", 20).unwrap(),
+            "INC-7\nsweep"
+        );
+        let message = text("comment", "   ", 20).unwrap_err().to_string();
+        assert!(message.contains("comment is empty"), "{message}");
+        let message = text("title", "abcdef", 5).unwrap_err().to_string();
+        assert!(
+            message.contains("title is 6 characters; at most 5 are accepted"),
+            "{message}"
+        );
+        let message = one_line("label", "a\nb", 20).unwrap_err().to_string();
+        assert!(
+            message.contains("label contains control characters") && message.contains("one line"),
+            "{message}"
+        );
+        assert_eq!(one_line("label", " triaged ", 20).unwrap(), "triaged");
     }
 }

@@ -308,7 +308,7 @@ async fn comments_are_added_once() {
         json!({"tenant_id": CONTOSO, "incident_id": id, "comment": " "}),
     )
     .await);
-    assert!(message.contains("comment must be"), "{message}");
+    assert!(message.contains("comment is empty"), "{message}");
     let message = err(&call_confirmed(
         &client,
         "mde_add_incident_comment",

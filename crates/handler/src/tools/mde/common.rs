@@ -3,6 +3,7 @@
 use crate::mcp::{ToolContext, ToolError};
 use crate::outbound::{ApiError, ListPosition};
 use crate::tenants::TenantId;
+pub use crate::tools::args::{one_line, text};
 use crate::tools::cursor;
 
 const MAX_FILTER_CHARS: usize = 2000;
@@ -61,28 +62,6 @@ pub fn checked_filter(filter: &str) -> Result<&str, ToolError> {
         ));
     }
     Ok(filter)
-}
-
-/// Free text a person writes (a comment, a description): trimmed, 1 to `max` characters.
-pub fn text(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(ToolError::invalid(format!(
-            "{field} must be 1-{max} characters"
-        )));
-    }
-    Ok(value.to_string())
-}
-
-/// A name or value that goes into a filter or a title: as `text`, and on one line.
-pub fn one_line(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
-    let value = text(field, value, max)?;
-    if value.chars().any(char::is_control) {
-        return Err(ToolError::invalid(format!(
-            "{field} must be on one line (no control characters such as line breaks)"
-        )));
-    }
-    Ok(value)
 }
 
 /// The reason recorded with an action in Defender (and shown in its action center).

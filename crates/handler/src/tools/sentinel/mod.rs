@@ -24,6 +24,7 @@ use crate::clients::arm::ArmError;
 use crate::mcp::{CatalogueBuilder, ToolContext, ToolError};
 use crate::outbound::ListPosition;
 use crate::tenants::{TenantConfig, TenantId, WorkspaceConfig};
+pub use crate::tools::args::one_line;
 use crate::tools::cursor;
 pub use long_running::{ArmFollower, OperationReport};
 
@@ -147,24 +148,4 @@ pub fn operation_wait(wait_seconds: Option<u32>) -> Result<Duration, ToolError> 
             "wait_seconds must be between 0 and 120, got {other}"
         ))),
     }
-}
-
-/// Refuses free text that would not survive as one line of an OData filter or a display name.
-pub fn one_line(name: &str, value: &str, max: usize) -> Result<String, ToolError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(ToolError::invalid(format!("{name} is empty")));
-    }
-    if value.chars().count() > max {
-        return Err(ToolError::invalid(format!(
-            "{name} is {} characters; at most {max} are accepted",
-            value.chars().count()
-        )));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ToolError::invalid(format!(
-            "{name} contains control characters (such as line breaks); write it on one line"
-        )));
-    }
-    Ok(value.to_string())
 }
