@@ -613,3 +613,87 @@ fn tenant_names(context: &ToolContext, targets: &Targets) -> String {
         Targets::Tenants(ids) => ids.iter().map(name).collect::<Vec<_>>().join(", "),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    const QUERY: &str = "DeviceProcessEvents | where ProcessCommandLine has '-enc' | take 10";
+
+    #[tokio::test]
+    async fn a_hunt_is_created_listed_paused_and_deleted() {
+        let harness = Harness::start().await;
+        let created = harness
+            .ok(
+                &HuntCreate,
+                json!({"name": "Encoded PowerShell", "query": QUERY, "all_tenants": true,
+                       "schedule": {"every_hours": 6}}),
+            )
+            .await;
+        let id = created["hunt"]["id"].as_str().expect("hunt id").to_owned();
+        assert_eq!(
+            created["schedule_description"], "every 6 hours",
+            "{created}"
+        );
+        let message = harness
+            .refusal(
+                &HuntCreate,
+                json!({"name": "encoded powershell", "query": QUERY, "all_tenants": true,
+                       "schedule": {"every_hours": 6}}),
+            )
+            .await;
+        assert!(
+            message.contains("Encoded PowerShell"),
+            "names are unique: {message}"
+        );
+
+        let paused = harness
+            .ok(&HuntUpdate, json!({"hunt_id": id, "enabled": false}))
+            .await;
+        assert_eq!(paused["hunt"]["enabled"], false, "{paused}");
+        assert_eq!(
+            paused["next_runs"],
+            json!([]),
+            "a paused hunt has no next runs"
+        );
+        let enabled = harness.ok(&HuntList, json!({"enabled": true})).await;
+        assert_eq!(enabled["hunts"], json!([]), "{enabled}");
+        let disabled = harness.ok(&HuntList, json!({"enabled": false})).await;
+        assert_eq!(disabled["hunts"][0]["hunt_id"], json!(id), "{disabled}");
+
+        harness.ok(&HuntDelete, json!({"hunt_id": id})).await;
+        let message = harness.refusal(&HuntGet, json!({"hunt_id": id})).await;
+        assert!(message.contains(&id), "{message}");
+    }
+
+    #[tokio::test]
+    async fn definitions_are_checked_before_anything_is_stored() {
+        let harness = Harness::start().await;
+        let create = |extra: serde_json::Value| {
+            let mut arguments = json!({"name": "x", "query": QUERY, "all_tenants": true,
+                                       "schedule": {"every_hours": 6}});
+            for (key, value) in extra.as_object().expect("object") {
+                arguments[key] = value.clone();
+            }
+            arguments
+        };
+        for (extra, expected) in [
+            (
+                json!({"query": ".drop table DeviceEvents"}),
+                "control command",
+            ),
+            (json!({"schedule": {"cron": "61 * * * *"}}), "cron"),
+            (json!({"tenant_ids": [harness.contoso()]}), "all_tenants"),
+            (json!({"lookback": "45d"}), "30 days"),
+            (json!({"retention_days": 0}), "365"),
+        ] {
+            let message = harness.refusal(&HuntCreate, create(extra.clone())).await;
+            assert!(message.contains(expected), "{extra}: {message}");
+        }
+        let listed = harness.ok(&HuntList, json!({})).await;
+        assert_eq!(listed["hunts"], json!([]), "nothing was stored");
+    }
+}
