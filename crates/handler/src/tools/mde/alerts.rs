@@ -277,3 +277,70 @@ impl Tool for GetAlert {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    #[tokio::test]
+    async fn listed_alerts_match_their_filters_and_read_whole_by_id() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let listed = harness
+            .ok(
+                &ListAlerts,
+                json!({"tenant_id": tenant, "severity": "High", "since": "30d", "limit": 5}),
+            )
+            .await;
+        let alerts = listed["alerts"].as_array().expect("alerts");
+        assert!(
+            !alerts.is_empty(),
+            "the sandbox has high-severity alerts: {listed}"
+        );
+        for alert in alerts {
+            assert_eq!(alert["severity"], "High", "{alert}");
+        }
+        let id = alerts[0]["id"].as_str().expect("id");
+        let whole = harness
+            .ok(&GetAlert, json!({"tenant_id": tenant, "alert_id": id}))
+            .await;
+        assert_eq!(whole["alert"]["id"], json!(id));
+        assert_eq!(whole["alert"]["severity"], "High");
+    }
+
+    #[tokio::test]
+    async fn unknown_alerts_and_values_are_refused_by_name() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let message = harness
+            .refusal(
+                &GetAlert,
+                json!({"tenant_id": tenant, "alert_id": "da000000000000000000_0000000000"}),
+            )
+            .await;
+        assert!(
+            message.contains("da000000000000000000_0000000000"),
+            "{message}"
+        );
+        let message = harness
+            .refusal(
+                &ListAlerts,
+                json!({"tenant_id": tenant, "severity": "Critical"}),
+            )
+            .await;
+        assert!(message.contains("Critical"), "{message}");
+        let message = harness
+            .refusal(
+                &ListAlerts,
+                json!({"tenant_id": tenant, "since": "yesterday"}),
+            )
+            .await;
+        assert!(
+            message.contains("since") && message.contains("RFC 3339"),
+            "{message}"
+        );
+    }
+}
