@@ -269,3 +269,52 @@ impl Tool for DomainInfo {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    #[tokio::test]
+    async fn malformed_entities_are_refused_before_defender_is_asked() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        for (tool, arguments, expected) in [
+            (
+                "file",
+                json!({"tenant_id": tenant, "hash": "not-a-hash"}),
+                "not-a-hash",
+            ),
+            (
+                "ip",
+                json!({"tenant_id": tenant, "ip": "300.1.2.3"}),
+                "300.1.2.3",
+            ),
+            (
+                "domain",
+                json!({"tenant_id": tenant, "domain": "https://evil.example/x"}),
+                "evil.example",
+            ),
+        ] {
+            let message = match tool {
+                "file" => harness.refusal(&FileInfoTool, arguments).await,
+                "ip" => harness.refusal(&IpInfo, arguments).await,
+                _ => harness.refusal(&DomainInfo, arguments).await,
+            };
+            assert!(message.contains(expected), "{tool}: {message}");
+        }
+        assert_eq!(
+            harness
+                .sandbox
+                .stats()
+                .requests
+                .iter()
+                .filter(|r| r.path_template.starts_with("/defender"))
+                .count(),
+            0,
+            "nothing reached Defender"
+        );
+    }
+}

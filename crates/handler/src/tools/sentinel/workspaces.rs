@@ -253,3 +253,53 @@ async fn discover(
         });
     Ok(futures::future::join_all(lookups).await)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    #[tokio::test]
+    async fn configured_workspaces_are_listed_and_discovery_marks_them() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let plain = harness
+            .ok(&ListWorkspaces, json!({"tenant_id": tenant}))
+            .await;
+        let configured: Vec<&str> = plain["configured"]
+            .as_array()
+            .expect("configured")
+            .iter()
+            .map(|w| w["workspace"].as_str().expect("name"))
+            .collect();
+        assert_eq!(configured, ["law-contoso-sentinel", "law-contoso-dev"]);
+        assert_eq!(plain["discovered"], json!(null), "discovery is asked for");
+
+        let discovered = harness
+            .ok(
+                &ListWorkspaces,
+                json!({"tenant_id": tenant, "discover": true}),
+            )
+            .await;
+        let found: Vec<(String, bool)> = discovered["discovered"]
+            .as_array()
+            .expect("subscriptions")
+            .iter()
+            .flat_map(|subscription| subscription["workspaces"].as_array().expect("workspaces"))
+            .map(|w| {
+                (
+                    w["workspace"].as_str().expect("name").to_owned(),
+                    w["configured"].as_bool().expect("flag"),
+                )
+            })
+            .collect();
+        for name in configured {
+            assert!(
+                found.contains(&(name.to_owned(), true)),
+                "{name} is found and marked configured: {found:?}"
+            );
+        }
+    }
+}
