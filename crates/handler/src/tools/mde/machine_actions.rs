@@ -369,3 +369,71 @@ impl Tool for PackageUri {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    #[tokio::test]
+    async fn finished_actions_are_listed_read_and_not_cancelled() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let listed = harness
+            .ok(
+                &ListActions,
+                json!({"tenant_id": tenant, "status": "Succeeded", "limit": 3}),
+            )
+            .await;
+        let actions = listed["actions"].as_array().expect("actions");
+        assert!(
+            !actions.is_empty(),
+            "the sandbox has an action history: {listed}"
+        );
+        assert!(
+            actions.iter().all(|a| a["status"] == "Succeeded"),
+            "{listed}"
+        );
+        let id = actions[0]["id"].as_str().expect("id");
+
+        let read = harness
+            .ok(&GetAction, json!({"tenant_id": tenant, "action_id": id}))
+            .await;
+        assert_eq!(read["action"]["id"], json!(id), "{read}");
+
+        let message = harness
+            .refusal(
+                &CancelAction,
+                json!({"tenant_id": tenant, "action_id": id, "comment": "INC-7 mistaken"}),
+            )
+            .await;
+        assert!(message.to_lowercase().contains("succeeded"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn unknown_actions_and_bad_waits_are_refused() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let unknown = "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a";
+        let message = harness
+            .refusal(
+                &GetAction,
+                json!({"tenant_id": tenant, "action_id": unknown}),
+            )
+            .await;
+        assert!(message.contains(unknown), "{message}");
+        let message = harness
+            .refusal(
+                &GetAction,
+                json!({"tenant_id": tenant, "action_id": unknown, "wait_seconds": 61}),
+            )
+            .await;
+        assert!(message.contains("wait_seconds"), "{message}");
+        let message = harness
+            .refusal(&GetAction, json!({"tenant_id": tenant, "action_id": "42"}))
+            .await;
+        assert!(message.contains("42"), "{message}");
+    }
+}
