@@ -1,5 +1,6 @@
-//! Deterministic tenant data: everything is drawn from an RNG seeded with the sandbox seed
-//! (per tenant), with timestamps relative to the start time.
+//! Deterministic tenant data: everything is drawn from random streams seeded with the sandbox
+//! seed (one per tenant and kind of record, see `Streams`), with timestamps relative to the start
+//! time.
 
 use std::collections::HashMap;
 
@@ -129,8 +130,8 @@ pub fn generate(seed: u64, base_url: &str, extra_workstations: usize) -> Vec<Ten
             let tenant_seed = seed
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(i as u64 + 1);
-            let mut rng = StdRng::seed_from_u64(tenant_seed);
-            let mut data = tenant(&mut rng, spec, now, base_url, i == 0);
+            let streams = Streams { tenant_seed };
+            let mut data = tenant(&streams, spec, now, base_url, i == 0);
             add_fleet(&mut data, extra_workstations, tenant_seed ^ 0xF1EE7);
             data
         })
@@ -165,6 +166,22 @@ fn add_fleet(data: &mut TenantData, count: usize, seed: u64) {
         machine.aad_device_id = Some(guid_from(&mut rng));
         machine.machine_tags = vec!["Fleet".to_string()];
         data.machines.push(machine);
+    }
+}
+
+/// One tenant's random streams, one per kind of record: a draw added to one kind changes only
+/// the records of that kind, never those seeded after it.
+struct Streams {
+    tenant_seed: u64,
+}
+
+impl Streams {
+    fn of(&self, kind: &str) -> StdRng {
+        // FNV-1a of the kind's name: stable across builds and platforms (std's hasher is not).
+        let name = kind.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        StdRng::seed_from_u64(self.tenant_seed ^ name)
     }
 }
 
@@ -460,7 +477,7 @@ const ALERT_TEMPLATES: &[AlertTemplate] = &[
 ];
 
 fn tenant(
-    rng: &mut StdRng,
+    streams: &Streams,
     spec: &TenantSpec,
     now: OffsetDateTime,
     _base_url: &str,
@@ -470,6 +487,7 @@ fn tenant(
     let mail_domain = format!("{}.com", spec.domain);
 
     // Users.
+    let rng = &mut streams.of("users");
     let mut users: Vec<User> = Vec::new();
     let sid_base = format!(
         "S-1-5-21-{}-{}-{}",
@@ -500,6 +518,7 @@ fn tenant(
     }
 
     // Machines.
+    let rng = &mut streams.of("machines");
     let groups: &[(&str, i64)] = &[
         ("Finance Workstations", 101),
         ("Corporate Workstations", 102),
@@ -661,14 +680,10 @@ fn tenant(
             }],
             state: MachineState::default(),
         });
-        // The VM metadata once drawn here is not a property of machine.md; its draws are kept
-        // so the rest of the seeded data stays the same.
-        if is_server && rng.random_bool(0.5) {
-            let _ = (guid_from(rng), guid_from(rng));
-        }
     }
 
     // Logon users per machine.
+    let rng = &mut streams.of("logon users");
     let mut logon_users: HashMap<String, Vec<LogonUser>> = HashMap::new();
     for m in machines
         .iter()
@@ -699,14 +714,12 @@ fn tenant(
                 is_domain_admin: u.admin,
                 is_only_network_user: false,
             });
-            // The machine count once drawn here is not a property of the page's logon user; the
-            // draw is kept so the rest of the seeded data stays the same.
-            let _ = rng.random_range(1..4);
         }
         logon_users.insert(m.id.clone(), list);
     }
 
     // Files catalog.
+    let rng = &mut streams.of("files");
     let files: Vec<FileInfo> = PROCS
         .iter()
         .map(|p| {
@@ -777,6 +790,7 @@ fn tenant(
     let file_by_name = |n: &str| files.iter().find(|f| f.file_name == n);
 
     // Alerts, grouped into incidents.
+    let rng = &mut streams.of("alerts");
     let active: Vec<&Machine> = machines
         .iter()
         .filter(|m| m.onboarding_status == "Onboarded" && m.health_status != "Inactive")
@@ -898,10 +912,26 @@ fn tenant(
         incident_ids.push((next_incident, idx));
     }
 
-    let hunting = hunting_tables(rng, now, &machines, &users, spec, &files, &alerts);
-    let graph_incidents = graph_incidents(rng, now, spec, &alerts, &incident_ids, &users);
+    let hunting = hunting_tables(
+        &mut streams.of("hunting"),
+        now,
+        &machines,
+        &users,
+        spec,
+        &files,
+        &alerts,
+    );
+    let graph_incidents = graph_incidents(
+        &mut streams.of("graph incidents"),
+        now,
+        spec,
+        &alerts,
+        &incident_ids,
+        &users,
+    );
 
     // Seeded machine-action history.
+    let rng = &mut streams.of("machine actions");
     let mut actions = Vec::new();
     for (kind, scope, status) in [
         ("RunAntiVirusScan", Some("Quick"), "Succeeded"),
@@ -940,6 +970,7 @@ fn tenant(
     actions.sort_by_key(|a| a.created);
 
     // Indicators and library.
+    let rng = &mut streams.of("indicators");
     let mut indicators = Vec::new();
     let mut next_indicator_id = 4000 + rng.random_range(0..1000u64);
     let seeded_iocs: Vec<(String, &str, &str, &str)> = vec![
@@ -1040,6 +1071,7 @@ fn tenant(
     // Detection rules (Graph beta), in the shape of the beta CSDL's `detectionRule` without the
     // properties removed on 2026-10-01. Ids are client-provided strings (the create page's
     // example is `office-encoded-powershell`); one keeps the digits of older rules.
+    let rng = &mut streams.of("detection rules");
     let mut detection_rules = Vec::new();
     let legacy_id = 100 + rng.random_range(0..800u64);
     for (id, name, query, frequency, severity, status, tactic, technique) in [
@@ -1085,13 +1117,6 @@ fn tenant(
         ),
     ] {
         let created = ago(rng, now, Duration::days(10), Duration::days(120));
-        // The draws the removed detectorId, nextRunDateTime and lastRunDateTime took, kept so
-        // everything seeded after the rules stays as it was.
-        let _ = (
-            guid_from(rng),
-            rng.random_range(1..60i64),
-            rng.random_range(1..60i64),
-        );
         let (technique, sub) = technique;
         detection_rules.push(json!({
             "id": id,
@@ -1128,6 +1153,7 @@ fn tenant(
         .iter()
         .enumerate()
         .map(|(wi, (rg, name, location))| {
+            let rng = &mut streams.of(&format!("workspace {name}"));
             let public = SandboxWorkspace {
                 subscription_id: guid_from(rng),
                 resource_group: (*rg).into(),
@@ -2406,9 +2432,11 @@ fn log_tables(
             Column::new("Type", ColType::String),
         ],
     );
-    // The stale table's newest row is three days old (a broken connector).
+    // The stale table's newest row is three days old (a broken connector). Its rows stay within
+    // the last week, so the week before the break has a clear daily baseline (15 rows a day)
+    // that the last day's none drops from, whatever the draws.
     let (newest, oldest) = if stale {
-        (Duration::days(3), Duration::days(9))
+        (Duration::days(3), Duration::days(7) - Duration::hours(1))
     } else {
         (Duration::minutes(1), Duration::days(7))
     };
@@ -2500,6 +2528,19 @@ fn log_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_kind_of_record_has_its_own_stream() {
+        let streams = Streams { tenant_seed: 7 };
+        let draw = |kind: &str| streams.of(kind).random::<u64>();
+        assert_eq!(draw("machines"), draw("machines"), "a stream is stable");
+        assert_ne!(draw("machines"), draw("users"));
+        assert_ne!(
+            draw("machines"),
+            Streams { tenant_seed: 8 }.of("machines").random::<u64>(),
+            "and differs per tenant"
+        );
+    }
 
     #[test]
     fn deterministic_and_distinct_per_tenant() {
