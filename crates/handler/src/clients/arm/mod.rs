@@ -12,6 +12,7 @@
 //!   failing that, `Location`, honouring `Retry-After`, until it ends or the caller's bound runs
 //!   out. A `202` with neither header is reported as still running, never as done.
 
+mod incidents;
 mod models;
 mod paths;
 
@@ -24,6 +25,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
+pub use incidents::{
+    ClassificationChange, IncidentChanges, IncidentClassification, IncidentClassificationReason,
+    IncidentSeverity, IncidentStatus, OwnerChange,
+};
 pub use models::*;
 pub use paths::{ArmName, GroupResource, SubscriptionResource, WorkspaceResource};
 

@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::incidents::{
+    IncidentClassification, IncidentClassificationReason, IncidentSeverity, IncidentStatus,
+};
 
 /// The envelope every ARM resource shares. Common-types `Resource` marks `id` and `name`
 /// read-only without requiring them; every resource provider called here sends both on every
@@ -96,23 +101,29 @@ pub struct IncidentAdditionalData {
     pub alert_product_names: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+/// `IncidentProperties` as this server reads them (an update writes the incident as read, see
+/// [`super::IncidentChanges`], so nothing here is lost on the way back).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IncidentProperties {
     pub title: Option<String>,
-    pub severity: Option<String>,
-    pub status: Option<String>,
+    pub severity: Option<IncidentSeverity>,
+    pub status: Option<IncidentStatus>,
     pub incident_number: Option<i64>,
-    pub created_time_utc: Option<String>,
-    pub last_modified_time_utc: Option<String>,
-    pub first_activity_time_utc: Option<String>,
-    pub last_activity_time_utc: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created_time_utc: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_modified_time_utc: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub first_activity_time_utc: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_activity_time_utc: Option<OffsetDateTime>,
     #[serde(default)]
     pub owner: IncidentOwner,
     #[serde(default)]
     pub labels: Vec<IncidentLabel>,
-    pub classification: Option<String>,
-    pub classification_reason: Option<String>,
+    pub classification: Option<IncidentClassification>,
+    pub classification_reason: Option<IncidentClassificationReason>,
     pub classification_comment: Option<String>,
     #[serde(default)]
     pub additional_data: IncidentAdditionalData,

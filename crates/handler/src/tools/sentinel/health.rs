@@ -591,19 +591,15 @@ fn backlog(
                 incident
                     .properties
                     .severity
-                    .clone()
-                    .unwrap_or_else(|| "Unknown".into()),
+                    .as_ref()
+                    .map_or("Unknown", |severity| severity.as_str())
+                    .to_owned(),
             )
             .or_insert(0) += 1;
     }
     let oldest = incidents
         .iter()
-        .filter_map(|i| {
-            i.properties
-                .created_time_utc
-                .as_deref()
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-        })
+        .filter_map(|i| i.properties.created_time_utc)
         .min()
         .map(|created| (now - created).whole_hours());
     let unassigned = incidents

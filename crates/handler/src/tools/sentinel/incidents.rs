@@ -7,15 +7,16 @@ use serde_json::{Map, Value, json};
 
 use super::{Target, one_line, page, target};
 use crate::clients::arm::{
-    AlertList, ArmClient, ArmError, ArmName, EntityList, Incident, IncidentComment,
-    WorkspaceResource,
+    AlertList, ArmClient, ArmError, ArmName, ClassificationChange, EntityList, Incident,
+    IncidentChanges, IncidentClassification, IncidentClassificationReason, IncidentComment,
+    IncidentSeverity, IncidentStatus, OwnerChange, WorkspaceResource,
 };
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
-use crate::tools::args::{Fields, Limit, Since, When};
+use crate::tools::args::{self, Fields, Limit, Since, When};
 use crate::tools::cursor;
 use crate::tools::rows::{self, ListRow, Row, Rows};
 
@@ -78,6 +79,51 @@ impl Classification {
     }
 }
 
+// What a model may ask for is a closed set; what Azure answers may hold more (the client's
+// open enums), so each input converts into its wire value.
+impl From<Status> for IncidentStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::New => Self::New,
+            Status::Active => Self::Active,
+            Status::Closed => Self::Closed,
+        }
+    }
+}
+
+impl From<Severity> for IncidentSeverity {
+    fn from(severity: Severity) -> Self {
+        match severity {
+            Severity::High => Self::High,
+            Severity::Medium => Self::Medium,
+            Severity::Low => Self::Low,
+            Severity::Informational => Self::Informational,
+        }
+    }
+}
+
+impl From<Classification> for IncidentClassification {
+    fn from(classification: Classification) -> Self {
+        match classification {
+            Classification::TruePositive => Self::TruePositive,
+            Classification::BenignPositive => Self::BenignPositive,
+            Classification::FalsePositive => Self::FalsePositive,
+            Classification::Undetermined => Self::Undetermined,
+        }
+    }
+}
+
+impl From<ClassificationReason> for IncidentClassificationReason {
+    fn from(reason: ClassificationReason) -> Self {
+        match reason {
+            ClassificationReason::SuspiciousActivity => Self::SuspiciousActivity,
+            ClassificationReason::SuspiciousButExpected => Self::SuspiciousButExpected,
+            ClassificationReason::IncorrectAlertLogic => Self::IncorrectAlertLogic,
+            ClassificationReason::InaccurateData => Self::InaccurateData,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum Order {
@@ -127,19 +173,22 @@ impl From<&Incident> for IncidentInfo {
             incident_id: incident.name.clone(),
             number: p.incident_number,
             title: p.title.clone(),
-            severity: p.severity.clone(),
-            status: p.status.clone(),
+            severity: p.severity.as_ref().map(|s| s.as_str().to_owned()),
+            status: p.status.as_ref().map(|s| s.as_str().to_owned()),
             owner: p
                 .owner
                 .user_principal_name
                 .clone()
                 .or_else(|| p.owner.assigned_to.clone())
                 .or_else(|| p.owner.email.clone()),
-            created: p.created_time_utc.clone(),
-            last_modified: p.last_modified_time_utc.clone(),
+            created: p.created_time_utc.map(args::rfc3339),
+            last_modified: p.last_modified_time_utc.map(args::rfc3339),
             alerts: p.additional_data.alerts_count,
-            classification: p.classification.clone(),
-            classification_reason: p.classification_reason.clone(),
+            classification: p.classification.as_ref().map(|c| c.as_str().to_owned()),
+            classification_reason: p
+                .classification_reason
+                .as_ref()
+                .map(|r| r.as_str().to_owned()),
             labels: p.labels.iter().map(|l| l.label_name.clone()).collect(),
         }
     }
@@ -527,8 +576,8 @@ impl Tool for GetIncident {
             workspace: target.workspace.workspace_name.clone(),
             incident: IncidentInfo::from(&incident),
             description: p.description.clone().filter(|d| !d.is_empty()),
-            first_activity: p.first_activity_time_utc.clone(),
-            last_activity: p.last_activity_time_utc.clone(),
+            first_activity: p.first_activity_time_utc.map(args::rfc3339),
+            last_activity: p.last_activity_time_utc.map(args::rfc3339),
             tactics: p.additional_data.tactics.clone(),
             products: p.additional_data.alert_product_names.clone(),
             classification_comment: p.classification_comment.clone(),
@@ -595,18 +644,9 @@ impl Summary for UpdateIncidentOutput {
     }
 }
 
-/// The property changes an update asks for, checked before anything is read.
-fn requested_changes(
-    params: &UpdateIncidentParams,
-) -> Result<Vec<(&'static str, Value)>, ToolError> {
-    let mut set: Vec<(&'static str, Value)> = Vec::new();
-    if let Some(status) = params.status {
-        set.push(("status", json!(status)));
-    }
-    if let Some(severity) = params.severity {
-        set.push(("severity", json!(severity)));
-    }
-    match (params.classification, params.classification_reason) {
+/// The changes an update asks for, checked before anything is read.
+fn requested_changes(params: &UpdateIncidentParams) -> Result<IncidentChanges, ToolError> {
+    let classification = match (params.classification, params.classification_reason) {
         (None, Some(_)) => {
             return Err(ToolError::invalid(
                 "classification_reason needs a classification",
@@ -634,34 +674,29 @@ fn requested_changes(
                     )));
                 }
             };
-            set.push(("classification", json!(classification)));
-            // `IncidentProperties.classificationReason` is a string enum without `x-nullable`:
-            // a classification without a reason (Undetermined) leaves the property out
-            // (`Value::Null` here means "remove", see the update below), never sends `null`.
-            set.push((
-                "classificationReason",
-                reason.map(|r| json!(r)).unwrap_or(Value::Null),
-            ));
+            Some(ClassificationChange {
+                classification: classification.into(),
+                reason: reason.map(Into::into),
+                comment: params
+                    .classification_comment
+                    .as_deref()
+                    .map(|comment| one_line("classification_comment", comment, 4000))
+                    .transpose()?,
+            })
         }
         (None, None) if params.status == Some(Status::Closed) => {
             return Err(ToolError::invalid(
                 "closing an incident needs a classification (TruePositive, BenignPositive, FalsePositive or Undetermined)",
             ));
         }
-        (None, None) => {}
-    }
-    if let Some(comment) = &params.classification_comment {
-        if params.classification.is_none() {
-            return Err(ToolError::invalid(
-                "classification_comment goes with a classification",
-            ));
-        }
-        set.push((
-            "classificationComment",
-            json!(one_line("classification_comment", comment, 4000)?),
+        (None, None) => None,
+    };
+    if params.classification_comment.is_some() && params.classification.is_none() {
+        return Err(ToolError::invalid(
+            "classification_comment goes with a classification",
         ));
     }
-    match (&params.owner_upn, params.unassign.unwrap_or(false)) {
+    let owner = match (&params.owner_upn, params.unassign.unwrap_or(false)) {
         (Some(_), true) => return Err(ToolError::invalid("give owner_upn or unassign, not both")),
         (Some(upn), false) => {
             let upn = one_line("owner_upn", upn, 256)?;
@@ -680,90 +715,29 @@ fn requested_changes(
                 ),
                 None => None,
             };
-            // `IncidentOwnerInfo` members are not `x-nullable`: only those with a value are sent
-            // (`objectId` is a uuid, sent when known).
-            let mut owner = json!({"userPrincipalName": upn, "ownerType": "User"});
-            if let Some(object_id) = object_id {
-                owner["objectId"] = json!(object_id);
-            }
-            set.push(("owner", owner));
+            Some(OwnerChange::Assign {
+                user_principal_name: upn,
+                object_id,
+            })
         }
-        // `IncidentOwnerInfo` has no documented "unassigned" value and none of its members is
-        // `x-nullable`, so the owner is sent with no members at all (a valid, empty
-        // `IncidentOwnerInfo`). Uncertain: the definition does not say that the service reads an
-        // empty owner as "unassign"; the Azure portal's own request is not documented either.
-        (None, true) => set.push(("owner", json!({}))),
+        (None, true) => Some(OwnerChange::Unassign),
         (None, false) if params.owner_object_id.is_some() => {
             return Err(ToolError::invalid("owner_object_id goes with owner_upn"));
         }
-        (None, false) => {}
-    }
-    Ok(set)
-}
-
-/// `IncidentProperties` members the service sets (`SI /definitions/IncidentProperties/properties/*/readOnly`).
-const INCIDENT_READ_ONLY: &[&str] = &[
-    "additionalData",
-    "createdTimeUtc",
-    "incidentUrl",
-    "providerName",
-    "providerIncidentId",
-    "incidentNumber",
-    "lastModifiedTimeUtc",
-    "relatedAnalyticRuleIds",
-];
-
-/// An incident as read, made into a body `Incidents_CreateOrUpdate` accepts: without its
-/// read-only properties, the read-only `labelType` of each label
-/// (`SI /definitions/IncidentLabel/properties/labelType/readOnly`) and the envelope's
-/// `systemData`.
-fn writable_incident(incident: &mut Value) {
-    if let Some(envelope) = incident.as_object_mut() {
-        envelope.remove("systemData");
-    }
-    let Some(properties) = incident["properties"].as_object_mut() else {
-        return;
+        (None, false) => None,
     };
-    for key in INCIDENT_READ_ONLY {
-        properties.remove(*key);
-    }
-    // An owner read with `null` members is written back without them (none is `x-nullable`).
-    if let Some(owner) = properties.get_mut("owner").and_then(Value::as_object_mut) {
-        owner.retain(|_, v| !v.is_null());
-    }
-    for label in properties
-        .get_mut("labels")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(label) = label.as_object_mut() {
-            label.remove("labelType");
-        }
-    }
-}
-
-fn labels(params: &UpdateIncidentParams) -> Result<Vec<String>, ToolError> {
-    params
-        .add_labels
-        .iter()
-        .flatten()
-        .map(|l| one_line("label", l, 256))
-        .collect()
-}
-
-/// Short text of a property value for the change list.
-fn shown(value: &Value) -> String {
-    match value {
-        Value::Null => "none".into(),
-        Value::String(s) => s.clone(),
-        Value::Object(o) => o
-            .get("userPrincipalName")
-            .or_else(|| o.get("assignedTo"))
-            .map(shown)
-            .unwrap_or_else(|| "none".into()),
-        other => other.to_string(),
-    }
+    Ok(IncidentChanges {
+        status: params.status.map(Into::into),
+        severity: params.severity.map(Into::into),
+        classification,
+        owner,
+        add_labels: params
+            .add_labels
+            .iter()
+            .flatten()
+            .map(|label| one_line("label", label, 256))
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 #[async_trait::async_trait]
@@ -794,9 +768,8 @@ impl Tool for UpdateIncident {
             params.tenant_id.as_ref(),
             params.workspace.as_deref(),
         )?;
-        let set = requested_changes(&params)?;
-        let add_labels = labels(&params)?;
-        if set.is_empty() && add_labels.is_empty() {
+        let wanted = requested_changes(&params)?;
+        if wanted.is_empty() {
             return Err(ToolError::invalid(
                 "nothing to change: give status, severity, classification, owner_upn, unassign or add_labels",
             ));
@@ -811,30 +784,7 @@ impl Tool for UpdateIncident {
                 url,
                 &format!("incident {}", params.incident.trim()),
                 |incident| {
-                    writable_incident(incident);
-                    let properties = &mut incident["properties"];
-                    for (key, value) in set {
-                        let before = properties.get(key).cloned().unwrap_or(Value::Null);
-                        if shown(&before) != shown(&value) {
-                            changes.push(format!("{key}: {} → {}", shown(&before), shown(&value)));
-                        }
-                        match (properties.as_object_mut(), value) {
-                            (Some(properties), Value::Null) => {
-                                properties.remove(key);
-                            }
-                            (_, value) => properties[key] = value,
-                        }
-                    }
-                    let mut current: Vec<Value> =
-                        properties["labels"].as_array().cloned().unwrap_or_default();
-                    for label in add_labels {
-                        if !current.iter().any(|l| l["labelName"] == json!(label)) {
-                            changes.push(format!("label added: {label}"));
-                            // `IncidentLabel.labelType` is read-only: the service sets `User`.
-                            current.push(json!({"labelName": label}));
-                        }
-                    }
-                    properties["labels"] = Value::Array(current);
+                    changes = wanted.apply(incident);
                     !changes.is_empty()
                 },
             )
@@ -1083,26 +1033,33 @@ mod tests {
         serde_json::from_value(arguments).expect("valid parameters")
     }
 
-    fn changes(arguments: Value) -> Result<Vec<(&'static str, Value)>, String> {
+    fn changes(arguments: Value) -> Result<IncidentChanges, String> {
         requested_changes(&params(arguments)).map_err(|error| error.to_string())
     }
 
     #[test]
-    fn closing_sets_the_wire_names_and_the_only_reason_by_default() {
-        let set =
+    fn closing_takes_the_only_reason_by_default_and_none_where_there_is_none() {
+        let wanted =
             changes(json!({"status": "Closed", "classification": "TruePositive"})).expect("valid");
+        assert_eq!(wanted.status, Some(IncidentStatus::Closed));
         assert_eq!(
-            set,
-            vec![
-                ("status", json!("Closed")),
-                ("classification", json!("TruePositive")),
-                ("classificationReason", json!("SuspiciousActivity")),
-            ]
+            wanted.classification,
+            Some(ClassificationChange {
+                classification: IncidentClassification::TruePositive,
+                reason: Some(IncidentClassificationReason::SuspiciousActivity),
+                comment: None,
+            })
         );
-        // Undetermined has no reason: the property is left out (Null means "remove").
-        let set =
-            changes(json!({"status": "Closed", "classification": "Undetermined"})).expect("valid");
-        assert_eq!(set[2], ("classificationReason", Value::Null));
+        // Undetermined has no reason: none is sent (the client leaves the property out).
+        let wanted = changes(json!({"status": "Closed", "classification": "Undetermined",
+                                     "classification_comment": "no evidence either way"}))
+        .expect("valid");
+        let classification = wanted.classification.expect("classified");
+        assert_eq!(classification.reason, None);
+        assert_eq!(
+            classification.comment.as_deref(),
+            Some("no evidence either way")
+        );
     }
 
     #[test]
@@ -1140,18 +1097,18 @@ mod tests {
 
     #[test]
     fn owners_are_assigned_by_upn_or_removed_but_not_both() {
-        let set = changes(json!({"owner_upn": "ana@contoso.com", "owner_object_id": "11111111-1111-4111-8111-111111111111"}))
+        let wanted = changes(json!({"owner_upn": "ana@contoso.com", "owner_object_id": "11111111-1111-4111-8111-111111111111"}))
             .expect("valid");
         assert_eq!(
-            set,
-            vec![(
-                "owner",
-                json!({"userPrincipalName": "ana@contoso.com", "ownerType": "User", "objectId": "11111111-1111-4111-8111-111111111111"})
-            )]
+            wanted.owner,
+            Some(OwnerChange::Assign {
+                user_principal_name: "ana@contoso.com".into(),
+                object_id: Some("11111111-1111-4111-8111-111111111111".into()),
+            })
         );
         assert_eq!(
-            changes(json!({"unassign": true})).expect("valid"),
-            vec![("owner", json!({}))]
+            changes(json!({"unassign": true})).expect("valid").owner,
+            Some(OwnerChange::Unassign)
         );
         for (arguments, expected) in [
             (
@@ -1175,7 +1132,7 @@ mod tests {
 
     #[test]
     fn nothing_asked_is_no_change() {
-        assert_eq!(changes(json!({})).expect("valid"), Vec::new());
+        assert!(changes(json!({})).expect("valid").is_empty());
     }
 
     const WORKSPACE: &str = "law-contoso-sentinel";

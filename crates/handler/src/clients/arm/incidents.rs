@@ -1,0 +1,341 @@
+//! Sentinel incidents as the SecurityInsights definition has them (`Incidents.json`,
+//! `IncidentProperties`): the closed sets Azure documents, each keeping a value added later as
+//! Azure spells it, and [`IncidentChanges`], the typed body of an update: what to change,
+//! applied to the incident as read so that every property this server does not know stays as
+//! it was.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Declares a string enum of the definition that keeps values it does not list.
+macro_rules! open_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name {
+            $($variant,)+
+            /// A value the definition this server follows does not list.
+            #[serde(untagged)]
+            Other(String),
+        }
+
+        impl $name {
+            /// The value as Azure spells it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => stringify!($variant),)+
+                    Self::Other(other) => other,
+                }
+            }
+        }
+    };
+}
+
+open_enum! {
+    /// `IncidentStatus`.
+    IncidentStatus { New, Active, Closed }
+}
+
+open_enum! {
+    /// `IncidentSeverity`.
+    IncidentSeverity { High, Medium, Low, Informational }
+}
+
+open_enum! {
+    /// `IncidentClassification`.
+    IncidentClassification { Undetermined, TruePositive, BenignPositive, FalsePositive }
+}
+
+open_enum! {
+    /// `IncidentClassificationReason`.
+    IncidentClassificationReason {
+        SuspiciousActivity,
+        SuspiciousButExpected,
+        IncorrectAlertLogic,
+        InaccurateData,
+    }
+}
+
+/// A classification with what goes with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassificationChange {
+    pub classification: IncidentClassification,
+    /// `None` for a classification without reasons (Undetermined): the property is then left
+    /// out, never sent as `null` (it is not `x-nullable`).
+    pub reason: Option<IncidentClassificationReason>,
+    pub comment: Option<String>,
+}
+
+/// Who the incident is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerChange {
+    /// A user by UPN, with the object id when it is known.
+    Assign {
+        user_principal_name: String,
+        object_id: Option<String>,
+    },
+    /// Nobody.
+    Unassign,
+}
+
+/// The changes an update asks for; `Default` is no change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentChanges {
+    pub status: Option<IncidentStatus>,
+    pub severity: Option<IncidentSeverity>,
+    pub classification: Option<ClassificationChange>,
+    pub owner: Option<OwnerChange>,
+    /// Labels to add; those the incident has already are left alone.
+    pub add_labels: Vec<String>,
+}
+
+/// `IncidentProperties` members the service sets (`readOnly` in the definition).
+const READ_ONLY: &[&str] = &[
+    "additionalData",
+    "createdTimeUtc",
+    "incidentUrl",
+    "providerName",
+    "providerIncidentId",
+    "incidentNumber",
+    "lastModifiedTimeUtc",
+    "relatedAnalyticRuleIds",
+];
+
+impl IncidentChanges {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Makes `incident` (as read) the body `Incidents_CreateOrUpdate` accepts with these
+    /// changes, and says what changed (`severity: Low → High`, `label added: triaged`); an
+    /// empty list means the incident already is as asked.
+    pub fn apply(&self, incident: &mut Value) -> Vec<String> {
+        writable(incident);
+        let mut set: Vec<(&str, Value)> = Vec::new();
+        if let Some(status) = &self.status {
+            set.push(("status", json!(status)));
+        }
+        if let Some(severity) = &self.severity {
+            set.push(("severity", json!(severity)));
+        }
+        if let Some(change) = &self.classification {
+            set.push(("classification", json!(change.classification)));
+            set.push((
+                "classificationReason",
+                change.reason.as_ref().map_or(Value::Null, |r| json!(r)),
+            ));
+            if let Some(comment) = &change.comment {
+                set.push(("classificationComment", json!(comment)));
+            }
+        }
+        match &self.owner {
+            // `IncidentOwnerInfo` members are not `x-nullable`: only those with a value are sent.
+            Some(OwnerChange::Assign {
+                user_principal_name,
+                object_id,
+            }) => {
+                let mut owner =
+                    json!({"userPrincipalName": user_principal_name, "ownerType": "User"});
+                if let Some(object_id) = object_id {
+                    owner["objectId"] = json!(object_id);
+                }
+                set.push(("owner", owner));
+            }
+            // `IncidentOwnerInfo` has no documented "unassigned" value and none of its members
+            // is `x-nullable`, so the owner is sent with no members at all (a valid, empty
+            // `IncidentOwnerInfo`). Uncertain: the definition does not say that the service
+            // reads an empty owner as "unassign"; the portal's own request is not documented.
+            Some(OwnerChange::Unassign) => set.push(("owner", json!({}))),
+            None => {}
+        }
+
+        let mut changes = Vec::new();
+        let properties = &mut incident["properties"];
+        for (key, value) in set {
+            let before = properties.get(key).cloned().unwrap_or(Value::Null);
+            if shown(&before) != shown(&value) {
+                changes.push(format!("{key}: {} → {}", shown(&before), shown(&value)));
+            }
+            match (properties.as_object_mut(), value) {
+                (Some(properties), Value::Null) => {
+                    properties.remove(key);
+                }
+                (_, value) => properties[key] = value,
+            }
+        }
+        let mut labels: Vec<Value> = properties["labels"].as_array().cloned().unwrap_or_default();
+        for label in &self.add_labels {
+            if !labels.iter().any(|l| l["labelName"] == json!(label)) {
+                changes.push(format!("label added: {label}"));
+                // `IncidentLabel.labelType` is read-only: the service sets `User`.
+                labels.push(json!({"labelName": label}));
+            }
+        }
+        properties["labels"] = Value::Array(labels);
+        changes
+    }
+}
+
+/// An incident as read, without what a write may not carry: its read-only properties, the
+/// read-only `labelType` of each label and the envelope's `systemData`.
+fn writable(incident: &mut Value) {
+    if let Some(envelope) = incident.as_object_mut() {
+        envelope.remove("systemData");
+    }
+    let Some(properties) = incident["properties"].as_object_mut() else {
+        return;
+    };
+    for key in READ_ONLY {
+        properties.remove(*key);
+    }
+    // An owner read with `null` members is written back without them (none is `x-nullable`).
+    if let Some(owner) = properties.get_mut("owner").and_then(Value::as_object_mut) {
+        owner.retain(|_, v| !v.is_null());
+    }
+    for label in properties
+        .get_mut("labels")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(label) = label.as_object_mut() {
+            label.remove("labelType");
+        }
+    }
+}
+
+/// Short text of a property value for the change list.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Null => "none".into(),
+        Value::String(s) => s.clone(),
+        Value::Object(o) => o
+            .get("userPrincipalName")
+            .or_else(|| o.get("assignedTo"))
+            .map(shown)
+            .unwrap_or_else(|| "none".into()),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read() -> Value {
+        json!({
+            "id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.OperationalInsights/workspaces/w/providers/Microsoft.SecurityInsights/incidents/i",
+            "name": "i",
+            "etag": "\"0300bf09-0000-0000-0000-5c37296e0000\"",
+            "systemData": {"createdBy": "x"},
+            "properties": {
+                "title": "Brute force", "status": "Active", "severity": "Low",
+                "classificationReason": "SuspiciousActivity",
+                "owner": {"objectId": null, "email": null, "userPrincipalName": "ana@contoso.com", "assignedTo": "Ana"},
+                "labels": [{"labelName": "vip", "labelType": "User"}],
+                "incidentNumber": 4711, "createdTimeUtc": "2026-12-01T10:00:00Z",
+                "additionalData": {"alertsCount": 2},
+                "providerName": "Azure Sentinel",
+                "someNewProperty": {"kept": true}
+            }
+        })
+    }
+
+    #[test]
+    fn closing_writes_the_wire_names_and_leaves_out_a_reason_it_has_none_for() {
+        let mut incident = read();
+        let changes = IncidentChanges {
+            status: Some(IncidentStatus::Closed),
+            classification: Some(ClassificationChange {
+                classification: IncidentClassification::Undetermined,
+                reason: None,
+                comment: Some("no evidence either way".into()),
+            }),
+            ..IncidentChanges::default()
+        };
+        let said = changes.apply(&mut incident);
+        let p = &incident["properties"];
+        assert_eq!(p["status"], "Closed");
+        assert_eq!(p["classification"], "Undetermined");
+        assert!(p.get("classificationReason").is_none(), "never null: {p}");
+        assert_eq!(p["classificationComment"], "no evidence either way");
+        assert_eq!(
+            said,
+            [
+                "status: Active → Closed",
+                "classification: none → Undetermined",
+                "classificationReason: SuspiciousActivity → none",
+                "classificationComment: none → no evidence either way"
+            ]
+        );
+    }
+
+    #[test]
+    fn what_a_write_may_not_carry_is_dropped_and_what_is_unknown_kept() {
+        let mut incident = read();
+        let said = IncidentChanges {
+            severity: Some(IncidentSeverity::High),
+            add_labels: vec!["vip".into(), "triaged".into()],
+            ..IncidentChanges::default()
+        }
+        .apply(&mut incident);
+        assert_eq!(said, ["severity: Low → High", "label added: triaged"]);
+        let p = &incident["properties"];
+        for read_only in [
+            "incidentNumber",
+            "createdTimeUtc",
+            "additionalData",
+            "providerName",
+        ] {
+            assert!(p.get(read_only).is_none(), "{read_only}: {p}");
+        }
+        assert!(incident.get("systemData").is_none());
+        assert_eq!(incident["etag"], read()["etag"], "the etag goes back");
+        assert_eq!(
+            p["labels"],
+            json!([{"labelName": "vip"}, {"labelName": "triaged"}])
+        );
+        assert_eq!(
+            p["owner"],
+            json!({"userPrincipalName": "ana@contoso.com", "assignedTo": "Ana"})
+        );
+        assert_eq!(p["someNewProperty"], json!({"kept": true}));
+    }
+
+    #[test]
+    fn owners_are_set_by_upn_or_emptied() {
+        let mut incident = read();
+        IncidentChanges {
+            owner: Some(OwnerChange::Assign {
+                user_principal_name: "bo@contoso.com".into(),
+                object_id: Some("11111111-1111-4111-8111-111111111111".into()),
+            }),
+            ..IncidentChanges::default()
+        }
+        .apply(&mut incident);
+        assert_eq!(
+            incident["properties"]["owner"],
+            json!({"userPrincipalName": "bo@contoso.com", "ownerType": "User",
+                   "objectId": "11111111-1111-4111-8111-111111111111"})
+        );
+        let mut incident = read();
+        let said = IncidentChanges {
+            owner: Some(OwnerChange::Unassign),
+            ..IncidentChanges::default()
+        }
+        .apply(&mut incident);
+        assert_eq!(incident["properties"]["owner"], json!({}));
+        assert_eq!(said, ["owner: ana@contoso.com → none"]);
+    }
+
+    #[test]
+    fn values_azure_adds_later_are_kept_as_spelled() {
+        let severity: IncidentSeverity = serde_json::from_value(json!("Critical")).unwrap();
+        assert_eq!(severity, IncidentSeverity::Other("Critical".into()));
+        assert_eq!(severity.as_str(), "Critical");
+        assert_eq!(json!(severity), json!("Critical"));
+        let known: IncidentStatus = serde_json::from_value(json!("Active")).unwrap();
+        assert_eq!(known, IncidentStatus::Active);
+        assert_eq!(known.as_str(), "Active");
+    }
+}
