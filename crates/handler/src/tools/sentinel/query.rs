@@ -164,3 +164,75 @@ impl Tool for RunQuery {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    const WORKSPACE: &str = "law-contoso-sentinel";
+
+    #[tokio::test]
+    async fn a_query_answers_rows_by_column_and_says_when_it_cut_them() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let answer = harness
+            .ok(
+                &RunQuery,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "timespan": "7d",
+                       "query": "SigninLogs | summarize Signins = count() by UserPrincipalName",
+                       "max_rows": 2}),
+            )
+            .await;
+        let columns: Vec<&str> = answer["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .map(|c| c["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(columns, ["UserPrincipalName", "Signins"], "{answer}");
+        let rows = answer["rows"].as_array().expect("rows");
+        assert_eq!(rows.len(), 2, "{answer}");
+        assert!(
+            rows[0]["Signins"].as_i64().is_some_and(|n| n > 0),
+            "{answer}"
+        );
+        assert_eq!(answer["truncated"], true, "more users signed in than two");
+    }
+
+    #[tokio::test]
+    async fn control_commands_and_parse_errors_are_refused_with_the_reason() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let message = harness
+            .refusal(
+                &RunQuery,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE,
+                       "query": "SigninLogs | take 1\n.drop table SigninLogs"}),
+            )
+            .await;
+        assert!(message.contains("control command"), "{message}");
+        let message = harness
+            .refusal(
+                &RunQuery,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE,
+                       "query": "SigninLogs | where"}),
+            )
+            .await;
+        // Log Analytics' own reason, with the position.
+        assert!(
+            message.contains("could not be parsed") && message.contains("position"),
+            "{message}"
+        );
+        let message = harness
+            .refusal(
+                &RunQuery,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "query": "SigninLogs",
+                       "timespan": "forever"}),
+            )
+            .await;
+        assert!(message.contains("timespan"), "{message}");
+    }
+}

@@ -825,3 +825,52 @@ fn custom_table(table: &ArmName) -> Result<(), ToolError> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    const WORKSPACE: &str = "law-contoso-sentinel";
+
+    #[tokio::test]
+    async fn tables_are_listed_by_name_and_read_one_at_a_time() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let listed = harness
+            .ok(
+                &ListTables,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "name_contains": "signin"}),
+            )
+            .await;
+        let names: Vec<&str> = listed["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .map(|t| t["name"].as_str().expect("name"))
+            .collect();
+        assert!(names.contains(&"SigninLogs"), "{listed}");
+        assert!(
+            names.iter().all(|n| n.to_lowercase().contains("signin")),
+            "{names:?}"
+        );
+        assert_eq!(listed["total_matching"], json!(names.len()));
+
+        let table = harness
+            .ok(
+                &GetTable,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "table": "SigninLogs"}),
+            )
+            .await;
+        assert_eq!(table["table"]["name"], "SigninLogs", "{table}");
+        let message = harness
+            .refusal(
+                &GetTable,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "table": "NoSuch_CL"}),
+            )
+            .await;
+        assert!(message.contains("NoSuch_CL"), "{message}");
+    }
+}
