@@ -1037,3 +1037,95 @@ impl Tool for ListTemplates {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    const WORKSPACE: &str = "law-contoso-sentinel";
+
+    #[tokio::test]
+    async fn a_rule_is_disabled_then_listed_among_the_disabled_and_enabled_again() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let enabled = harness
+            .ok(
+                &ListRules,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "enabled": true,
+                       "kind": "Scheduled"}),
+            )
+            .await;
+        let rule = &enabled["rules"][0];
+        let id = rule["rule_id"].as_str().expect("an enabled scheduled rule");
+        assert!(
+            enabled["rules"]
+                .as_array()
+                .expect("rules")
+                .iter()
+                .all(|r| r["enabled"] == true && r["kind"] == "Scheduled"),
+            "{enabled}"
+        );
+
+        let off =
+            json!({"tenant_id": tenant, "workspace": WORKSPACE, "rule_id": id, "enabled": false});
+        let first = harness.ok(&SetRuleEnabled, off.clone()).await;
+        assert_eq!(
+            (&first["was_enabled"], &first["changed"]),
+            (&json!(true), &json!(true))
+        );
+        let again = harness.ok(&SetRuleEnabled, off).await;
+        assert_eq!(again["changed"], false, "already disabled: nothing sent");
+        let disabled = harness
+            .ok(
+                &ListRules,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "enabled": false}),
+            )
+            .await;
+        assert!(
+            disabled["rules"]
+                .as_array()
+                .expect("rules")
+                .iter()
+                .any(|r| r["rule_id"] == json!(id)),
+            "{disabled}"
+        );
+        harness
+            .ok(
+                &SetRuleEnabled,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "rule_id": id, "enabled": true}),
+            )
+            .await;
+        let read = harness
+            .ok(
+                &GetRule,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "rule_id": id}),
+            )
+            .await;
+        assert_eq!(read["rule"]["enabled"], true, "{read}");
+    }
+
+    #[tokio::test]
+    async fn unknown_rules_are_named_in_the_refusal() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let unknown = "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a";
+        let message = harness
+            .refusal(
+                &GetRule,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "rule_id": unknown}),
+            )
+            .await;
+        assert!(message.contains(unknown), "{message}");
+        let message = harness
+            .refusal(
+                &SetRuleEnabled,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "rule_id": unknown,
+                       "enabled": false}),
+            )
+            .await;
+        assert!(message.contains(unknown), "{message}");
+    }
+}
