@@ -760,3 +760,72 @@ impl Tool for DeleteWorkbook {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    #[tokio::test]
+    async fn an_exported_workbook_imports_into_another_workspace_as_it_was() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let listed = harness
+            .ok(
+                &ListWorkbooks,
+                json!({"tenant_id": tenant, "workspace": "law-contoso-sentinel"}),
+            )
+            .await;
+        let id = listed["workbooks"][0]["workbook_id"]
+            .as_str()
+            .expect("a seeded workbook");
+        let original = harness
+            .ok(
+                &GetWorkbook,
+                json!({"tenant_id": tenant, "workspace": "law-contoso-sentinel", "workbook_id": id}),
+            )
+            .await;
+        let exported = harness
+            .ok(
+                &ExportWorkbook,
+                json!({"tenant_id": tenant, "workspace": "law-contoso-sentinel", "workbook_id": id}),
+            )
+            .await;
+        let imported = harness
+            .ok(
+                &ImportWorkbook,
+                json!({"tenant_id": tenant, "workspace": "law-contoso-dev",
+                       "definition": exported["definition"]}),
+            )
+            .await;
+        let copy_id = imported["workbook"]["workbook_id"]
+            .as_str()
+            .expect("the copy's id");
+        let copy = harness
+            .ok(
+                &GetWorkbook,
+                json!({"tenant_id": tenant, "workspace": "law-contoso-dev", "workbook_id": copy_id}),
+            )
+            .await;
+        assert_eq!(copy["queries"], original["queries"], "{copy}");
+        assert_eq!(copy["steps"], original["steps"]);
+        assert_eq!(
+            copy["workbook"]["display_name"],
+            original["workbook"]["display_name"]
+        );
+
+        let message = harness
+            .refusal(
+                &ImportWorkbook,
+                json!({"tenant_id": tenant, "workspace": "law-contoso-dev",
+                       "definition": exported["definition"], "workbook_id": copy_id}),
+            )
+            .await;
+        assert!(
+            message.contains(copy_id),
+            "an id in use is refused: {message}"
+        );
+    }
+}
