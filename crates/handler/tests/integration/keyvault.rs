@@ -118,7 +118,8 @@ async fn keyvault_references_are_resolved_once_at_start_and_never_shown() {
         .route("/secrets/{name}/", get(get_secret))
         .with_state(vault.clone());
     let server = common::https::serve(router, &[VAULT_HOST]).await;
-    // SAFETY: this binary's only test; nothing else reads the environment while it is changed.
+    // SAFETY: the test runs in a process of its own (nextest, or alone in `scripts/test`), so
+    // nothing else reads the environment while it is changed.
     #[allow(unsafe_code)] // edition 2024 makes changing the environment unsafe
     unsafe {
         std::env::set_var(

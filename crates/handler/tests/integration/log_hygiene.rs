@@ -60,7 +60,8 @@ async fn no_secret_reaches_a_log_line() {
         move || writer.clone(),
         false,
     ))
-    .expect("the only subscriber of this test binary");
+    // Process-wide: this test runs in a process of its own (nextest, or alone in `scripts/test`).
+    .expect("the only subscriber of this test process");
 
     let entra = LocalEntra::start().await;
     let wipe = WipeMachines::default();

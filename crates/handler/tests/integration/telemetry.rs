@@ -3,7 +3,8 @@
 //! dependencies with status, tool spans, exceptions and metrics, correlated, with no query text
 //! and no log lines.
 //!
-//! One test function: the tracing subscriber and the metrics are process-wide.
+//! One test function: the tracing subscriber and the metrics are process-wide, so it needs a
+//! process of its own (nextest gives every test one; `scripts/test` runs it alone otherwise).
 
 use crate::common;
 
