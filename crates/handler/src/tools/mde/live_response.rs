@@ -598,3 +598,91 @@ impl Tool for GetResult {
         Ok(output)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    #[tokio::test]
+    async fn a_script_is_uploaded_listed_refused_twice_and_deleted() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let content =
+            base64::engine::general_purpose::STANDARD.encode("Get-Process | Select -First 5");
+        let upload = json!({"tenant_id": tenant, "file_name": "Top-Processes.ps1",
+                            "content_base64": content, "description": "INC-7 triage"});
+        let uploaded = harness.ok(&UploadLibrary, upload.clone()).await;
+        assert_eq!(uploaded["bytes"], 29, "{uploaded}");
+        let names = |listed: &serde_json::Value| -> Vec<String> {
+            listed["files"]
+                .as_array()
+                .expect("files")
+                .iter()
+                .map(|f| f["fileName"].as_str().expect("name").to_owned())
+                .collect()
+        };
+        let listed = harness.ok(&ListLibrary, json!({"tenant_id": tenant})).await;
+        assert!(
+            names(&listed).contains(&"Top-Processes.ps1".to_owned()),
+            "{listed}"
+        );
+
+        let message = harness.refusal(&UploadLibrary, upload).await;
+        // Defender's 409, naming the file.
+        assert!(
+            message.contains("Top-Processes.ps1") && message.contains("already exists"),
+            "{message}"
+        );
+
+        harness
+            .ok(
+                &DeleteLibrary,
+                json!({"tenant_id": tenant, "file_name": "Top-Processes.ps1"}),
+            )
+            .await;
+        let listed = harness.ok(&ListLibrary, json!({"tenant_id": tenant})).await;
+        assert!(!names(&listed).contains(&"Top-Processes.ps1".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn script_arguments_and_paths_are_checked_before_anything_is_sent() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let device = "a".repeat(40);
+        let message = harness
+            .refusal(
+                &Bulk(RunScript),
+                json!({"tenant_id": tenant, "machine_ids": [device], "comment": "INC-7",
+                       "script_name": "Collect-Triage.ps1", "args": "-OutputPath C:\\x\n-Force"}),
+            )
+            .await;
+        assert!(message.contains("one line"), "{message}");
+        let message = harness
+            .refusal(
+                &Bulk(GetFile),
+                json!({"tenant_id": tenant, "machine_ids": [device], "comment": "INC-7",
+                       "path": "  "}),
+            )
+            .await;
+        assert!(message.contains("full file path"), "{message}");
+        let message = harness
+            .refusal(
+                &UploadLibrary,
+                json!({"tenant_id": tenant, "file_name": "x.ps1", "content_base64": "not base64!"}),
+            )
+            .await;
+        assert!(message.contains("base64"), "{message}");
+        assert_eq!(
+            harness
+                .sandbox
+                .stats()
+                .count("POST", "/defender/api/machines/{id}/{sub}"),
+            0,
+            "no live response was started"
+        );
+    }
+}
