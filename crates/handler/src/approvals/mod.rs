@@ -12,7 +12,6 @@ pub mod plan;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
 
 use crate::storage::{ETag, JsonBlobStore, Storage, StorageError};
 
@@ -113,7 +112,6 @@ impl ApprovalRecord {
 /// Approval records and budgets in blob storage.
 pub struct ApprovalStore {
     blobs: JsonBlobStore,
-    ready: OnceCell<()>,
 }
 
 /// Refused: the targets would pass the tenant's hourly budget.
@@ -132,15 +130,12 @@ impl ApprovalStore {
     pub fn new(storage: &Storage) -> Self {
         Self {
             blobs: JsonBlobStore::new(storage, CONTAINER),
-            ready: OnceCell::new(),
         }
     }
 
     /// The blob store itself, for markers kept beside the records.
     pub async fn blobs(&self) -> Result<&JsonBlobStore, StorageError> {
-        self.ready
-            .get_or_try_init(|| async { self.blobs.ensure_container().await.map(|_| ()) })
-            .await?;
+        self.blobs.ensure_container_once().await?;
         Ok(&self.blobs)
     }
 

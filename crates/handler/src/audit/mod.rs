@@ -28,7 +28,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
-use tokio::sync::{OnceCell, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 
 pub use redact::{action_ids, redact_arguments, sensitive_fields};
 
@@ -212,7 +212,6 @@ impl Drop for InFlightWrite {
 
 struct Trail {
     store: JsonBlobStore,
-    container_ready: OnceCell<()>,
 }
 
 /// Blobs listed per storage request during a search.
@@ -347,7 +346,6 @@ impl AuditLog {
         Self {
             trail: Arc::new(Trail {
                 store: JsonBlobStore::new(storage, CONTAINER),
-                container_ready: OnceCell::new(),
             }),
             writes_behind: Arc::new(Semaphore::new(WRITES_BEHIND as usize)),
             in_flight: InFlight(Arc::new(watch::Sender::new(0))),
@@ -542,10 +540,7 @@ fn emit(record: &AuditRecord) {
 
 impl Trail {
     async fn ready(&self) -> Result<(), StorageError> {
-        self.container_ready
-            .get_or_try_init(|| async { self.store.ensure_container().await.map(|_| ()) })
-            .await
-            .copied()
+        self.store.ensure_container_once().await
     }
 
     /// Stores (or overwrites: an outcome replaces its intent, a retry its first try) one record.

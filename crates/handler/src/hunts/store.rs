@@ -14,7 +14,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
 
 use super::definition::{HuntDefinition, HuntId};
 use super::run::{AlertState, RunId, RunKind, RunRecord, RunStatus};
@@ -88,7 +87,6 @@ pub struct ResultChunk {
 #[derive(Clone)]
 pub struct HuntStore {
     blobs: JsonBlobStore,
-    ready: std::sync::Arc<OnceCell<()>>,
 }
 
 fn definition_blob(hunt: &HuntId) -> String {
@@ -114,15 +112,12 @@ impl HuntStore {
     pub fn new(storage: &Storage, container: &str) -> Self {
         Self {
             blobs: JsonBlobStore::new(storage, container),
-            ready: Default::default(),
         }
     }
 
     /// Creates the container on first use, so a storage outage at start does not stop the handler.
     async fn ready(&self) -> Result<&JsonBlobStore, StorageError> {
-        self.ready
-            .get_or_try_init(|| async { self.blobs.ensure_container().await.map(|_| ()) })
-            .await?;
+        self.blobs.ensure_container_once().await?;
         Ok(&self.blobs)
     }
 

@@ -142,7 +142,6 @@ pub struct Jobs {
     deadline: Duration,
     /// How long after its start an operation is given up on if it never finished.
     operation_deadline: time::Duration,
-    container_ready: OnceCell<()>,
     queue_ready: OnceCell<()>,
 }
 
@@ -161,7 +160,6 @@ impl Jobs {
             ),
             deadline: config.deadline,
             operation_deadline: OPERATION_DEADLINE,
-            container_ready: OnceCell::new(),
             queue_ready: OnceCell::new(),
         }
     }
@@ -180,10 +178,7 @@ impl Jobs {
     }
 
     async fn ensure_container(&self) -> Result<(), StorageError> {
-        self.container_ready
-            .get_or_try_init(|| async { self.blobs.ensure_container().await.map(drop) })
-            .await
-            .map(drop)
+        self.blobs.ensure_container_once().await
     }
 
     /// Records the job, then queues it. The record comes first so that a caller never holds an

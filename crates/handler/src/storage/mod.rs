@@ -344,6 +344,8 @@ pub struct JsonBlobStore {
     container: Arc<dyn BlobBackend>,
     container_name: String,
     list_page_size: Option<NonZeroU32>,
+    /// Set once the container is known to exist; shared by clones (they name the same one).
+    created: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl fmt::Debug for JsonBlobStore {
@@ -360,6 +362,7 @@ impl JsonBlobStore {
             container: storage.container(container),
             container_name: container.to_owned(),
             list_page_size: None,
+            created: Arc::default(),
         }
     }
 
@@ -376,6 +379,16 @@ impl JsonBlobStore {
     /// Creates the container if needed; returns whether it was created by this call.
     pub async fn ensure_container(&self) -> Result<bool, StorageError> {
         self.container.create_container().await
+    }
+
+    /// Creates the container the first time this store (or a clone) needs it, and never asks
+    /// again once it succeeded: stores call this before their first read or write, so a storage
+    /// outage at start does not stop the handler, and a new account needs no setup step.
+    pub async fn ensure_container_once(&self) -> Result<(), StorageError> {
+        self.created
+            .get_or_try_init(|| async { self.ensure_container().await.map(drop) })
+            .await
+            .map(drop)
     }
 
     /// Deletes the container and every blob in it; returns whether it existed.

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
 
 use super::{JsonBlobStore, Storage, StorageError};
 use crate::quota::{Claim, SharedQuota, Window};
@@ -42,22 +41,17 @@ impl Grant {
 
 pub struct QuotaLedger {
     blobs: JsonBlobStore,
-    ready: OnceCell<()>,
 }
 
 impl QuotaLedger {
     pub fn new(storage: &Storage, container: &str) -> Self {
         Self {
             blobs: JsonBlobStore::new(storage, container),
-            ready: OnceCell::new(),
         }
     }
 
     async fn ensure_container(&self) -> Result<(), StorageError> {
-        self.ready
-            .get_or_try_init(|| async { self.blobs.ensure_container().await.map(drop) })
-            .await
-            .map(drop)
+        self.blobs.ensure_container_once().await
     }
 }
 
