@@ -12,6 +12,8 @@ pub mod host;
 pub mod hunts;
 pub mod jobs;
 pub mod kql_guard;
+#[cfg(test)]
+mod layering;
 pub mod limits;
 pub mod local;
 pub mod mcp;
@@ -108,7 +110,10 @@ pub fn app_with_tools(
     );
     functions.insert(
         jobs::poison::FUNCTION_NAME,
-        Arc::new(jobs::poison::PoisonHandler::new(services.clone())),
+        Arc::new(jobs::poison::PoisonHandler::new(
+            services.jobs.clone(),
+            services.tenants.clone(),
+        )),
     );
     functions.insert(
         operations::function::FUNCTION_NAME,

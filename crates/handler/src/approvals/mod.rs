@@ -20,28 +20,6 @@ pub use plan::{Change, Plan, PlanTarget, PlanTenant};
 /// The blob container of approval records, used-token markers and target budgets.
 pub const CONTAINER: &str = "approvals";
 
-/// How a destructive call was approved or why it was not, as the audit trail records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovalDecision {
-    /// The person approved in the client's elicitation prompt.
-    ApprovedByElicitation,
-    /// The call carried a valid confirmation token from a previous preview.
-    ApprovedByConfirmation,
-    /// A person approved on the approval page (see approval_id and approver).
-    ApprovedOnPage,
-    /// The person was asked (elicitation sent); nothing was done yet.
-    Requested,
-    /// A preview and confirmation token were returned; nothing was done yet.
-    ConfirmationIssued,
-    /// An approval page was opened for the call; nothing was done yet.
-    PageRequested,
-    /// The person declined or cancelled (in the client or on the page).
-    Declined,
-    /// No approval was possible, or it was invalid, expired, already used, or for another plan.
-    Refused,
-}
-
 /// Someone as an approval record names them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Person {

@@ -24,11 +24,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
-use super::{ApprovalDecision, ApprovalRecord, ApprovalState, ApprovalStore, Person};
-use crate::audit::{AuditRecord, Outcome, Storing};
+use super::{ApprovalRecord, ApprovalState, ApprovalStore, Person};
+use crate::audit::{ApprovalDecision, AuditRecord, Outcome, Storing};
 use crate::auth::{Caller, signed_in_person};
 use crate::config::{ApprovalConfig, InboundAuthConfig, InboundMode};
-use crate::mcp::Tier;
+use crate::roles::Tier;
 use crate::services::Services;
 use crate::storage::StorageError;
 

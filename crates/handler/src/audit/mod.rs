@@ -32,8 +32,7 @@ use tokio::sync::{Semaphore, watch};
 
 pub use redact::{action_ids, redact_arguments, sensitive_fields};
 
-use crate::approvals::ApprovalDecision;
-use crate::mcp::{Effect, Tier};
+use crate::roles::Tier;
 use crate::storage::{JsonBlobStore, Storage, StorageError};
 
 pub const CONTAINER: &str = "audit";
@@ -236,21 +235,33 @@ const OUTCOME_WAIT: Duration = Duration::from_secs(2);
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// How a destructive call was approved or why it was not, as the audit trail records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// The person approved in the client's elicitation prompt.
+    ApprovedByElicitation,
+    /// The call carried a valid confirmation token from a previous preview.
+    ApprovedByConfirmation,
+    /// A person approved on the approval page (see approval_id and approver).
+    ApprovedOnPage,
+    /// The person was asked (elicitation sent); nothing was done yet.
+    Requested,
+    /// A preview and confirmation token were returned; nothing was done yet.
+    ConfirmationIssued,
+    /// An approval page was opened for the call; nothing was done yet.
+    PageRequested,
+    /// The person declined or cancelled (in the client or on the page).
+    Declined,
+    /// No approval was possible, or it was invalid, expired, already used, or for another plan.
+    Refused,
+}
+
 /// When a call's record is stored relative to its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storing {
     BeforeAnswer,
     AfterAnswer,
-}
-
-impl Storing {
-    /// Only a read-only tool's record may wait for its answer to go out first.
-    pub fn for_effect(effect: Effect) -> Self {
-        match effect {
-            Effect::Read => Self::AfterAnswer,
-            Effect::Write { .. } | Effect::Destructive { .. } => Self::BeforeAnswer,
-        }
-    }
 }
 
 /// The backlog as `/api/health` shows it.
@@ -656,22 +667,6 @@ mod tests {
         assert!(a < b && b < c, "{a} {b} {c}");
         assert!(b.starts_with("2026/03/10/"), "{b}");
         assert!(from_bound(datetime!(2026-03-10 00:00:00 UTC)) <= b);
-    }
-
-    #[test]
-    fn only_read_only_calls_are_stored_after_their_answer() {
-        assert_eq!(Storing::for_effect(Effect::Read), Storing::AfterAnswer);
-        for effect in [
-            Effect::Write { idempotent: true },
-            Effect::Write { idempotent: false },
-            Effect::Destructive { idempotent: true },
-        ] {
-            assert_eq!(
-                Storing::for_effect(effect),
-                Storing::BeforeAnswer,
-                "{effect:?}"
-            );
-        }
     }
 
     #[test]

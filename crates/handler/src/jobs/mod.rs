@@ -67,17 +67,6 @@ pub enum JobsError {
     Json(#[from] serde_json::Error),
 }
 
-impl From<JobsError> for crate::mcp::ToolError {
-    fn from(error: JobsError) -> Self {
-        match error {
-            JobsError::NotFound(id) => Self::NotFound(format!(
-                "no job with id {id}; job_list shows the recent jobs"
-            )),
-            other => Self::Storage(other.to_string()),
-        }
-    }
-}
-
 /// A job to start.
 pub struct NewJob {
     pub function: String,

@@ -15,21 +15,22 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{JobMessage, JobsError};
+use super::{JobMessage, Jobs, JobsError};
 use crate::host::{FunctionHandler, InvocationOutcome, InvocationRequest, InvocationResponse};
-use crate::services::Services;
+use crate::tenants::TenantRegistry;
 
 pub const FUNCTION_NAME: &str = "function-jobs-poison";
 /// The queue trigger binding's `name` in function-jobs-poison/function.json.
 const MESSAGE_BINDING: &str = "message";
 
 pub struct PoisonHandler {
-    services: Arc<Services>,
+    jobs: Arc<Jobs>,
+    tenants: TenantRegistry,
 }
 
 impl PoisonHandler {
-    pub fn new(services: Arc<Services>) -> Self {
-        Self { services }
+    pub fn new(jobs: Arc<Jobs>, tenants: TenantRegistry) -> Self {
+        Self { jobs, tenants }
     }
 }
 
@@ -38,7 +39,6 @@ impl PoisonHandler {
     /// tenant its job was made in.
     async fn believable(&self, message: &JobMessage) -> Result<(), String> {
         let known = self
-            .services
             .tenants
             .all()
             .iter()
@@ -49,7 +49,7 @@ impl PoisonHandler {
                 message.tenant_id
             ));
         }
-        match self.services.jobs.get(&message.job_id).await {
+        match self.jobs.get(&message.job_id).await {
             Ok(record) if record.tenant_id != message.tenant_id => Err(format!(
                 "the job was made for tenant {}, the message names tenant {}",
                 record.tenant_id, message.tenant_id
@@ -86,7 +86,7 @@ fn job_message(request: &InvocationRequest) -> Result<JobMessage, String> {
 #[async_trait::async_trait]
 impl FunctionHandler for PoisonHandler {
     async fn invoke(&self, request: InvocationRequest) -> InvocationOutcome {
-        let jobs = &self.services.jobs;
+        let jobs = &self.jobs;
         let message = match job_message(&request) {
             Ok(message) => message,
             Err(reason) => {

@@ -9,7 +9,6 @@ use time::format_description::well_known::Rfc3339;
 
 use super::contract::{JobError, JobRecord, JobState};
 use super::operation::{Operation, Progress, TargetRecord, TargetState};
-use crate::mcp::Summary;
 use crate::tenants::TenantId;
 
 pub fn timestamp(when: OffsetDateTime) -> String {
@@ -127,58 +126,3 @@ impl JobView {
 
 /// Targets one job view lists at most.
 const MAX_TARGETS_SHOWN: usize = 200;
-
-impl Summary for JobView {
-    fn summary(&self) -> String {
-        let mut head = format!(
-            "job {} ({} in tenant {})",
-            self.job_id, self.function, self.tenant_id
-        );
-        if let Some(p) = &self.progress {
-            head.push_str(&format!(
-                " [{} targets: {} done, {}{} already pending, {} failed, {} unconfirmed, {} not sent yet]",
-                p.total,
-                p.done,
-                if p.running > 0 {
-                    format!("{} still running at the service, ", p.running)
-                } else {
-                    String::new()
-                },
-                p.already_pending,
-                p.failed,
-                p.unconfirmed,
-                p.not_started
-            ));
-        }
-        match self.state {
-            JobState::Queued => {
-                format!("{head} is queued; follow it with job_get (job_id, wait_seconds)")
-            }
-            JobState::Running if self.cancel_requested.is_some() => {
-                format!(
-                    "{head} is running (attempt {}); cancellation was requested, so it will not be retried",
-                    self.attempts
-                )
-            }
-            JobState::Running => format!(
-                "{head} is running (attempt {}); follow it with job_get (job_id, wait_seconds)",
-                self.attempts
-            ),
-            JobState::Succeeded => match &self.progress {
-                Some(p) if p.failed + p.unconfirmed > 0 => format!(
-                    "{head} ended with every target's outcome recorded; {} failed or unconfirmed (targets says why)",
-                    p.failed + p.unconfirmed
-                ),
-                _ => format!("{head} succeeded"),
-            },
-            _ => {
-                let why = self
-                    .error
-                    .as_ref()
-                    .map(|e| format!(": {}", e.message))
-                    .unwrap_or_default();
-                format!("{head} {}{why}", self.state.name())
-            }
-        }
-    }
-}

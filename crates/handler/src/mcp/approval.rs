@@ -39,7 +39,7 @@ use crate::auth::Caller;
 use crate::config::{ApprovalConfig, ApprovalFallback, SecondPerson};
 use crate::storage::StorageError;
 
-pub use crate::approvals::ApprovalDecision;
+pub use crate::audit::ApprovalDecision;
 
 /// The argument a destructive tool takes back in the two-step confirmation.
 pub const CONFIRMATION_ARGUMENT: &str = "confirmation_token";

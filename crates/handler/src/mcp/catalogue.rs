@@ -32,7 +32,7 @@ use super::schema;
 use super::tool::{Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset};
 use super::toolsets::{ConnectionScope, Selection};
 use crate::approvals::{Plan, PlanTenant};
-use crate::audit::{AuditRecord, Outcome, Storing, action_ids, redact_arguments, sensitive_fields};
+use crate::audit::{AuditRecord, Outcome, action_ids, redact_arguments, sensitive_fields};
 use crate::auth::Caller;
 use crate::services::Services;
 use crate::telemetry;
@@ -1244,6 +1244,6 @@ async fn finish(
         record.approval_id = approval.approval_id;
         record.approver = approval.approver;
     }
-    audit.append(record, Storing::for_effect(effect)).await;
+    audit.append(record, effect.audit_storing()).await;
     executed.response
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::approvals::Plan;
+use crate::audit::Storing;
 use crate::auth::Caller;
 use crate::outbound::ApiError;
 use crate::services::Services;
@@ -25,6 +26,16 @@ pub enum Effect {
     Write { idempotent: bool },
     /// Takes something away or cuts something off (isolation, offboarding, deletion).
     Destructive { idempotent: bool },
+}
+
+impl Effect {
+    /// Only a read-only tool's audit record may wait for its answer to go out first.
+    pub fn audit_storing(self) -> Storing {
+        match self {
+            Effect::Read => Storing::AfterAnswer,
+            Effect::Write { .. } | Effect::Destructive { .. } => Storing::BeforeAnswer,
+        }
+    }
 }
 
 pub use crate::roles::Tier;
@@ -78,6 +89,17 @@ pub enum ToolError {
 impl From<crate::kql_guard::KqlRefusal> for ToolError {
     fn from(refusal: crate::kql_guard::KqlRefusal) -> Self {
         Self::InvalidArgument(refusal.to_string())
+    }
+}
+
+impl From<crate::jobs::JobsError> for ToolError {
+    fn from(error: crate::jobs::JobsError) -> Self {
+        match error {
+            crate::jobs::JobsError::NotFound(id) => Self::NotFound(format!(
+                "no job with id {id}; job_list shows the recent jobs"
+            )),
+            other => Self::Storage(other.to_string()),
+        }
     }
 }
 
@@ -164,4 +186,21 @@ pub trait Tool: Send + Sync + 'static {
         context: &ToolContext,
         params: Self::Params,
     ) -> Result<Self::Output, ToolError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_read_only_calls_are_stored_after_their_answer() {
+        assert_eq!(Effect::Read.audit_storing(), Storing::AfterAnswer);
+        for effect in [
+            Effect::Write { idempotent: true },
+            Effect::Write { idempotent: false },
+            Effect::Destructive { idempotent: true },
+        ] {
+            assert_eq!(effect.audit_storing(), Storing::BeforeAnswer, "{effect:?}");
+        }
+    }
 }
