@@ -5,3 +5,6 @@ pub mod defender;
 pub mod graph;
 pub mod ids;
 pub mod log_analytics;
+pub mod open;
+
+pub use open::Open;

@@ -81,9 +81,14 @@ pub struct TargetRecord {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// When the service created it (its own timestamp, kept as the service wrote it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
+    /// When the service created it (its own timestamp).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub created: Option<OffsetDateTime>,
 }
 
 impl TargetRecord {

@@ -1,59 +1,46 @@
 //! Sentinel incidents as the SecurityInsights definition has them (`Incidents.json`,
-//! `IncidentProperties`): the closed sets Azure documents, each keeping a value added later as
-//! Azure spells it, and [`IncidentChanges`], the typed body of an update: what to change,
+//! `IncidentProperties`): the closed sets Azure documents (read as [`crate::clients::Open`],
+//! which keeps a value added later as Azure spells it; written only as members listed here),
+//! and [`IncidentChanges`], the typed body of an update: what to change,
 //! applied to the incident as read so that every property this server does not know stays as
 //! it was.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Declares a string enum of the definition that keeps values it does not list.
-macro_rules! open_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-        pub enum $name {
-            $($variant,)+
-            /// A value the definition this server follows does not list.
-            #[serde(untagged)]
-            Other(String),
-        }
-
-        impl $name {
-            /// The value as Azure spells it.
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $(Self::$variant => stringify!($variant),)+
-                    Self::Other(other) => other,
-                }
-            }
-        }
-    };
+/// `IncidentStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IncidentStatus {
+    New,
+    Active,
+    Closed,
 }
 
-open_enum! {
-    /// `IncidentStatus`.
-    IncidentStatus { New, Active, Closed }
+/// `IncidentSeverity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IncidentSeverity {
+    High,
+    Medium,
+    Low,
+    Informational,
 }
 
-open_enum! {
-    /// `IncidentSeverity`.
-    IncidentSeverity { High, Medium, Low, Informational }
+/// `IncidentClassification`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IncidentClassification {
+    Undetermined,
+    TruePositive,
+    BenignPositive,
+    FalsePositive,
 }
 
-open_enum! {
-    /// `IncidentClassification`.
-    IncidentClassification { Undetermined, TruePositive, BenignPositive, FalsePositive }
-}
-
-open_enum! {
-    /// `IncidentClassificationReason`.
-    IncidentClassificationReason {
-        SuspiciousActivity,
-        SuspiciousButExpected,
-        IncorrectAlertLogic,
-        InaccurateData,
-    }
+/// `IncidentClassificationReason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IncidentClassificationReason {
+    SuspiciousActivity,
+    SuspiciousButExpected,
+    IncorrectAlertLogic,
+    InaccurateData,
 }
 
 /// A classification with what goes with it.
@@ -329,13 +316,18 @@ mod tests {
     }
 
     #[test]
-    fn values_azure_adds_later_are_kept_as_spelled() {
-        let severity: IncidentSeverity = serde_json::from_value(json!("Critical")).unwrap();
-        assert_eq!(severity, IncidentSeverity::Other("Critical".into()));
+    fn values_azure_adds_later_are_read_and_kept_as_spelled() {
+        let properties: super::super::IncidentProperties = serde_json::from_value(json!({
+            "severity": "Critical", "status": "Active", "classification": "TruePositive"
+        }))
+        .unwrap();
+        let severity = properties.severity.expect("read");
+        assert_eq!(severity.known(), None);
         assert_eq!(severity.as_str(), "Critical");
-        assert_eq!(json!(severity), json!("Critical"));
-        let known: IncidentStatus = serde_json::from_value(json!("Active")).unwrap();
-        assert_eq!(known, IncidentStatus::Active);
-        assert_eq!(known.as_str(), "Active");
+        assert!(properties.status.expect("read").is(&IncidentStatus::Active));
+        assert_eq!(
+            properties.classification.expect("read").known(),
+            Some(&IncidentClassification::TruePositive)
+        );
     }
 }

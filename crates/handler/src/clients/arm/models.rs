@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::clients::Open;
+
 use super::incidents::{
     IncidentClassification, IncidentClassificationReason, IncidentSeverity, IncidentStatus,
 };
@@ -107,8 +109,8 @@ pub struct IncidentAdditionalData {
 #[serde(rename_all = "camelCase")]
 pub struct IncidentProperties {
     pub title: Option<String>,
-    pub severity: Option<IncidentSeverity>,
-    pub status: Option<IncidentStatus>,
+    pub severity: Option<Open<IncidentSeverity>>,
+    pub status: Option<Open<IncidentStatus>>,
     pub incident_number: Option<i64>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub created_time_utc: Option<OffsetDateTime>,
@@ -122,8 +124,8 @@ pub struct IncidentProperties {
     pub owner: IncidentOwner,
     #[serde(default)]
     pub labels: Vec<IncidentLabel>,
-    pub classification: Option<IncidentClassification>,
-    pub classification_reason: Option<IncidentClassificationReason>,
+    pub classification: Option<Open<IncidentClassification>>,
+    pub classification_reason: Option<Open<IncidentClassificationReason>>,
     pub classification_comment: Option<String>,
     #[serde(default)]
     pub additional_data: IncidentAdditionalData,

@@ -5,8 +5,12 @@ use reqwest::Method;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
-use super::{DefenderClient, MACHINES, MachineId, PACKAGE_URI, ValueString, odata_string};
+use super::{
+    DefenderClient, MACHINES, MachineId, PACKAGE_URI, ValueString, odata_string, odata_time,
+};
+use crate::clients::Open;
 use crate::outbound::{Api, ApiError, ApiRequest, Bucket, Collected, ListPosition, Replay};
 use crate::tenants::TenantId;
 
@@ -100,9 +104,14 @@ impl ActionStatus {
     }
 }
 
-/// Whether a reported status (a string, since Defender adds values over time) can still change.
-pub fn is_settled(status: &str) -> bool {
-    !(status.eq_ignore_ascii_case("Pending") || status.eq_ignore_ascii_case("InProgress"))
+/// Whether a reported status can no longer change. Pending and InProgress still change; a
+/// status Defender added after this server was written is taken as an end, so that nothing
+/// follows an action forever.
+pub fn is_settled(status: &Open<ActionStatus>) -> bool {
+    !matches!(
+        status.known(),
+        Some(ActionStatus::Pending | ActionStatus::InProgress)
+    )
 }
 
 /// isolate-machine.md, "Request body": "Allowed values are: 'Full' or 'Selective'".
@@ -239,22 +248,31 @@ impl ActionRequest {
 pub struct MachineAction {
     pub id: String,
     #[serde(rename = "type")]
-    pub action_type: String,
+    pub action_type: Open<ActionType>,
     /// Pending, InProgress, Succeeded, Failed, TimeOut or Cancelled.
-    pub status: String,
+    pub status: Open<ActionStatus>,
     pub scope: Option<String>,
     pub machine_id: Option<String>,
     pub computer_dns_name: Option<String>,
     pub requestor: Option<String>,
     pub requestor_comment: Option<String>,
-    pub creation_date_time_utc: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub creation_date_time_utc: Option<OffsetDateTime>,
     /// machineaction.md names it lastUpdateDateTimeUtc; the list examples of
     /// get-machineactions-collection.md print lastUpdateTimeUtc.
-    #[serde(alias = "lastUpdateTimeUtc")]
-    pub last_update_date_time_utc: Option<String>,
+    #[serde(
+        default,
+        alias = "lastUpdateTimeUtc",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub last_update_date_time_utc: Option<OffsetDateTime>,
     pub cancellation_requestor: Option<String>,
     pub cancellation_comment: Option<String>,
-    pub cancellation_date_time_utc: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub cancellation_date_time_utc: Option<OffsetDateTime>,
     pub related_file_info: Option<RelatedFileInfo>,
     /// Live response commands with their own status, by index.
     #[serde(default)]
@@ -273,8 +291,12 @@ pub struct RelatedFileInfo {
 pub struct CommandStatus {
     pub index: u32,
     pub command_status: Option<String>,
-    pub start_time: Option<String>,
-    pub end_time: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub start_time: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub end_time: Option<OffsetDateTime>,
     #[serde(default)]
     pub errors: Vec<String>,
     pub command: Option<CommandSpec>,
@@ -300,8 +322,8 @@ pub struct ActionFilter {
     pub machine_id: Option<MachineId>,
     pub action_type: Option<ActionType>,
     pub status: Option<ActionStatus>,
-    /// RFC 3339 instant: actions created at or after it.
-    pub since: Option<String>,
+    /// Actions created at or after it.
+    pub since: Option<OffsetDateTime>,
 }
 
 impl ActionFilter {
@@ -316,8 +338,8 @@ impl ActionFilter {
         if let Some(status) = self.status {
             clauses.push(format!("status eq {}", odata_string(status.as_str())));
         }
-        if let Some(since) = &self.since {
-            clauses.push(format!("creationDateTimeUtc ge {since}"));
+        if let Some(since) = self.since {
+            clauses.push(format!("creationDateTimeUtc ge {}", odata_time(since)));
         }
         (!clauses.is_empty()).then(|| clauses.join(" and "))
     }
@@ -513,9 +535,24 @@ mod tests {
         }))
         .expect("action");
         assert_eq!(
-            action.last_update_date_time_utc.as_deref(),
-            Some("2019-01-02T14:39:38.1234567Z")
+            action.last_update_date_time_utc,
+            Some(time::macros::datetime!(2019-01-02 14:39:38.1234567 UTC))
         );
+        assert!(action.action_type.is(&ActionType::Isolate));
+        assert!(is_settled(&action.status));
+    }
+
+    #[test]
+    fn a_status_defender_adds_later_is_kept_and_ends_the_following() {
+        let action: MachineAction = serde_json::from_value(json!({
+            "id": "7f1b2c3d-0000-4000-8000-000000000001", "type": "Isolate", "status": "Queued"
+        }))
+        .expect("an unknown status is read, not refused");
+        assert_eq!(action.status.as_str(), "Queued");
+        assert!(is_settled(&action.status));
+        for running in ["Pending", "InProgress"] {
+            assert!(!is_settled(&Open::reported(running)), "{running}");
+        }
     }
 
     #[test]
@@ -544,7 +581,7 @@ mod tests {
             machine_id: Some(MachineId::try_from("a".repeat(40)).expect("id")),
             action_type: Some(ActionType::Isolate),
             status: Some(ActionStatus::Pending),
-            since: Some("2024-05-01T00:00:00Z".into()),
+            since: Some(time::macros::datetime!(2024-05-01 00:00:00.75 UTC)),
         };
         assert_eq!(
             filter.odata().as_deref(),

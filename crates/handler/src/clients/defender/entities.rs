@@ -2,8 +2,12 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
-use super::{DefenderClient, MachineId, ValueList, lowercase_hex, number_or_string, odata_string};
+use super::{
+    DefenderClient, MachineId, ValueList, lowercase_hex, number_or_string, odata_string, odata_time,
+};
+use crate::clients::Open;
 use crate::outbound::{Api, ApiError, ApiRequest, Collected, ListPosition};
 use crate::tenants::TenantId;
 
@@ -139,8 +143,8 @@ pub struct Alert {
     pub incident_id: Option<i64>,
     pub title: Option<String>,
     pub description: Option<String>,
-    pub severity: Option<String>,
-    pub status: Option<String>,
+    pub severity: Option<Open<AlertSeverity>>,
+    pub status: Option<Open<AlertStatus>>,
     pub category: Option<String>,
     pub classification: Option<String>,
     pub determination: Option<String>,
@@ -150,11 +154,21 @@ pub struct Alert {
     pub threat_family_name: Option<String>,
     #[serde(default)]
     pub mitre_techniques: Vec<String>,
-    pub alert_creation_time: Option<String>,
-    pub first_event_time: Option<String>,
-    pub last_event_time: Option<String>,
-    pub last_update_time: Option<String>,
-    pub resolved_time: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub alert_creation_time: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub first_event_time: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub last_event_time: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub last_update_time: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub resolved_time: Option<OffsetDateTime>,
     pub machine_id: Option<String>,
     pub computer_dns_name: Option<String>,
     pub rbac_group_name: Option<String>,
@@ -164,28 +178,54 @@ pub struct Alert {
     pub evidence: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// alerts.md `severity`: "Possible values are: 'UnSpecified', 'Informational', 'Low', 'Medium'
+/// and 'High'".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlertSeverity {
+    UnSpecified,
+    Informational,
+    Low,
+    Medium,
+    High,
+}
+
+/// alerts.md `status`: "Possible values are: 'Unknown', 'New', 'InProgress' and 'Resolved'".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlertStatus {
+    Unknown,
+    New,
+    InProgress,
+    Resolved,
+}
+
 /// What to list alerts by. `machineId` is not filterable on `/api/alerts` (get-alerts.md, "API
 /// description"), so a device's alerts come from `/api/machines/{id}/alerts` instead
 /// ([`DefenderClient::machine_alerts`]) and are filtered with [`AlertFilter::matches`].
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
-    pub severity: Option<String>,
-    pub status: Option<String>,
-    /// RFC 3339: alerts created at or after it.
-    pub since: Option<String>,
+    pub severity: Option<AlertSeverity>,
+    pub status: Option<AlertStatus>,
+    /// Alerts created at or after it.
+    pub since: Option<OffsetDateTime>,
 }
 
 impl AlertFilter {
     fn odata(&self) -> Option<String> {
         let mut clauses = Vec::new();
-        if let Some(severity) = &self.severity {
-            clauses.push(format!("severity eq {}", odata_string(severity)));
+        if let Some(severity) = self.severity {
+            clauses.push(format!(
+                "severity eq {}",
+                odata_string(Open::from_known(severity).as_str())
+            ));
         }
-        if let Some(status) = &self.status {
-            clauses.push(format!("status eq {}", odata_string(status)));
+        if let Some(status) = self.status {
+            clauses.push(format!(
+                "status eq {}",
+                odata_string(Open::from_known(status).as_str())
+            ));
         }
-        if let Some(since) = &self.since {
-            clauses.push(format!("alertCreationTime ge {since}"));
+        if let Some(since) = self.since {
+            clauses.push(format!("alertCreationTime ge {}", odata_time(since)));
         }
         (!clauses.is_empty()).then(|| clauses.join(" and "))
     }
@@ -193,28 +233,19 @@ impl AlertFilter {
     /// The same test on our side, for lists the service does not filter
     /// (get-machine-related-alerts.md documents no `$filter`).
     pub fn matches(&self, alert: &Alert) -> bool {
-        let same = |wanted: &Option<String>, actual: &Option<String>| {
-            wanted
-                .as_deref()
-                .is_none_or(|w| actual.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(w)))
+        let same = |wanted: Option<AlertSeverity>| {
+            wanted.is_none_or(|w| alert.severity.as_ref().is_some_and(|a| a.is(&w)))
         };
-        let recent = match &self.since {
-            None => true,
-            Some(since) => match (
-                parse_instant(since),
-                alert.alert_creation_time.as_deref().and_then(parse_instant),
-            ) {
-                (Some(since), Some(created)) => created >= since,
-                // An alert without a readable creation time is kept rather than hidden.
-                _ => true,
-            },
+        let status = self
+            .status
+            .is_none_or(|w| alert.status.as_ref().is_some_and(|a| a.is(&w)));
+        // An alert without a creation time is kept rather than hidden.
+        let recent = match (self.since, alert.alert_creation_time) {
+            (Some(since), Some(created)) => created >= since,
+            _ => true,
         };
-        same(&self.severity, &alert.severity) && same(&self.status, &alert.status) && recent
+        same(self.severity) && status && recent
     }
-}
-
-fn parse_instant(text: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()
 }
 
 impl DefenderClient {
@@ -394,14 +425,33 @@ mod tests {
             "alertCreationTime": "2024-05-02T10:00:00.1234567Z"
         }))
         .expect("alert");
-        let filter = |severity: Option<&str>, since: Option<&str>| AlertFilter {
-            severity: severity.map(str::to_string),
+        let filter = |severity, since| AlertFilter {
+            severity,
             status: None,
-            since: since.map(str::to_string),
+            since,
         };
-        assert!(filter(Some("High"), Some("2024-05-01T00:00:00Z")).matches(&alert));
-        assert!(!filter(Some("Low"), None).matches(&alert));
-        assert!(!filter(None, Some("2024-05-03T00:00:00Z")).matches(&alert));
+        let may_first = time::macros::datetime!(2024-05-01 00:00 UTC);
+        let may_third = time::macros::datetime!(2024-05-03 00:00 UTC);
+        assert!(filter(Some(AlertSeverity::High), Some(may_first)).matches(&alert));
+        assert!(!filter(Some(AlertSeverity::Low), None).matches(&alert));
+        assert!(!filter(None, Some(may_third)).matches(&alert));
         assert!(filter(None, None).matches(&alert));
+        let resolved = AlertFilter {
+            status: Some(AlertStatus::Resolved),
+            ..AlertFilter::default()
+        };
+        assert!(!resolved.matches(&alert));
+        assert_eq!(
+            AlertFilter {
+                severity: Some(AlertSeverity::High),
+                status: Some(AlertStatus::InProgress),
+                since: Some(may_first),
+            }
+            .odata()
+            .as_deref(),
+            Some(
+                "severity eq 'High' and status eq 'InProgress' and alertCreationTime ge 2024-05-01T00:00:00Z"
+            )
+        );
     }
 }

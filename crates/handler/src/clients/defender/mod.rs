@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
 
+use crate::clients::Open;
 use crate::outbound::{Api, ApiError, ApiRequest, Bucket, Collected, HttpCore, ListPosition};
 use crate::tenants::TenantId;
 
@@ -23,7 +25,10 @@ pub use actions::{
     ActionFilter, ActionId, ActionRequest, ActionStatus, ActionType, IsolationType,
     LiveResponseCommand, MachineAction, ScanType, is_settled,
 };
-pub use entities::{Alert, AlertFilter, DomainStats, FileHash, FileInfo, FileStats, IpStats};
+pub use entities::{
+    Alert, AlertFilter, AlertSeverity, AlertStatus, DomainStats, FileHash, FileInfo, FileStats,
+    IpStats,
+};
 pub use indicators::{
     IMPORT_BATCH, ImportResult, Indicator, IndicatorAction, IndicatorFilter, IndicatorId,
     IndicatorType, NewIndicator, Severity,
@@ -90,11 +95,13 @@ pub struct Machine {
     pub os_version: Option<String>,
     /// machine.md: "Operating system build number" (a nullable long).
     pub os_build: Option<i64>,
-    pub health_status: Option<String>,
-    pub onboarding_status: Option<String>,
+    pub health_status: Option<Open<HealthStatus>>,
+    pub onboarding_status: Option<Open<OnboardingStatus>>,
     pub risk_score: Option<String>,
     pub exposure_level: Option<String>,
-    pub last_seen: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub last_seen: Option<OffsetDateTime>,
     pub last_ip_address: Option<String>,
     pub last_external_ip_address: Option<String>,
     pub rbac_group_name: Option<String>,
@@ -102,6 +109,29 @@ pub struct Machine {
     pub machine_tags: Vec<String>,
     pub is_aad_joined: Option<bool>,
     pub aad_device_id: Option<String>,
+}
+
+/// machine.md `healthStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HealthStatus {
+    Active,
+    Inactive,
+    ImpairedCommunication,
+    NoSensorData,
+    NoSensorDataImpairedCommunication,
+    Unknown,
+}
+
+/// machine.md `onboardingStatus`: "Possible values are: `onboarded`, `CanBeOnboarded`,
+/// `Unsupported`, and `InsufficientInfo`" (the page writes the first in lower case, its
+/// examples and the other values in Pascal case: both are read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OnboardingStatus {
+    #[serde(alias = "onboarded")]
+    Onboarded,
+    CanBeOnboarded,
+    Unsupported,
+    InsufficientInfo,
 }
 
 /// A user seen logging on to a device.
@@ -243,6 +273,21 @@ struct ValueString {
     value: String,
 }
 
+/// An instant as an OData `DateTimeOffset` literal for `ge` bounds: whole seconds in UTC,
+/// rounded down so that nothing created within the second is missed.
+fn odata_time(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
 /// Quotes a value for an OData string literal (a quote inside is doubled).
 fn odata_string(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
@@ -291,6 +336,38 @@ mod tests {
         .expect("machine");
         assert_eq!(machine.os_version.as_deref(), Some("1709"));
         assert_eq!(machine.os_build, Some(18209));
+    }
+
+    #[test]
+    fn odata_times_are_whole_utc_seconds_rounded_down() {
+        let at = time::macros::datetime!(2026-03-10 11:15:07.9 +02:00);
+        assert_eq!(odata_time(at), "2026-03-10T09:15:07Z");
+    }
+
+    #[test]
+    fn machine_statuses_are_read_in_either_documented_spelling() {
+        for spelling in ["Onboarded", "onboarded"] {
+            let machine: Machine = serde_json::from_value(serde_json::json!({
+                "id": "1e5bc9d7e413ddd7902c2932e418702b84d0cc07",
+                "onboardingStatus": spelling,
+                "healthStatus": "Inactive",
+                "lastSeen": "2018-08-02T14:55:03.7791856Z"
+            }))
+            .expect("machine");
+            let status = machine.onboarding_status.expect("read");
+            assert!(status.is(&OnboardingStatus::Onboarded), "{spelling}");
+            assert_eq!(status.as_str(), spelling, "kept as Defender wrote it");
+            assert!(
+                machine
+                    .health_status
+                    .expect("read")
+                    .is(&HealthStatus::Inactive)
+            );
+            assert_eq!(
+                machine.last_seen,
+                Some(time::macros::datetime!(2018-08-02 14:55:03.7791856 UTC))
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::GraphClient;
+use crate::clients::Open;
 use crate::outbound::{Api, ApiError, ApiRequest, Collected, ListPosition, Replay};
 use crate::tenants::TenantId;
 
@@ -108,27 +109,15 @@ impl JsonSchema for RuleId {
     }
 }
 
-/// `detectionRuleStatus` (beta CSDL). A member added later is kept as Graph spells it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// `detectionRuleStatus` (beta CSDL). Read as [`Open`]: a member added later is kept as Graph
+/// spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RuleStatus {
     Enabled,
     Disabled,
     /// The service turned the rule off (for example after repeated failures).
     AutoDisabled,
-    #[serde(untagged)]
-    Other(String),
-}
-
-impl RuleStatus {
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Enabled => "enabled",
-            Self::Disabled => "disabled",
-            Self::AutoDisabled => "autoDisabled",
-            Self::Other(other) => other,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -137,7 +126,7 @@ pub struct DetectionRule {
     pub id: String,
     pub display_name: Option<String>,
     pub description: Option<String>,
-    pub status: Option<RuleStatus>,
+    pub status: Option<Open<RuleStatus>>,
     pub created_by: Option<String>,
     pub created_date_time: Option<String>,
     pub last_modified_by: Option<String>,
@@ -157,7 +146,7 @@ impl DetectionRule {
     /// Whether the rule runs: `status`, or the deprecated `isEnabled` of an older answer.
     pub fn enabled(&self) -> Option<bool> {
         match &self.status {
-            Some(status) => Some(*status == RuleStatus::Enabled),
+            Some(status) => Some(status.is(&RuleStatus::Enabled)),
             None => self.is_enabled,
         }
     }
@@ -342,7 +331,7 @@ impl NewDetectionRule {
         let mut rule = json!({
             "id": self.id,
             "displayName": self.display_name,
-            "status": self.status.as_str(),
+            "status": self.status,
             "queryCondition": { "queryText": self.query_text },
             "schedule": { "frequency": self.frequency },
             "detectionAction": {
@@ -402,11 +391,7 @@ impl DetectionRuleChange {
             "description",
             self.description.clone().map(Value::from),
         );
-        set(
-            &mut patch,
-            "status",
-            self.status.as_ref().map(|s| Value::from(s.as_str())),
-        );
+        set(&mut patch, "status", self.status.map(|s| json!(s)));
         set(
             &mut patch,
             "queryCondition",
@@ -633,7 +618,8 @@ mod tests {
         assert_eq!(rule.frequency().as_deref(), Some("PT3H"));
         let newer: DetectionRule =
             serde_json::from_value(json!({"id": "r", "status": "paused"})).expect("rule");
-        assert_eq!(newer.status, Some(RuleStatus::Other("paused".into())));
+        let status = newer.status.expect("read");
+        assert_eq!((status.known(), status.as_str()), (None, "paused"));
         let older: DetectionRule = serde_json::from_value(json!({
             "id": "7506", "isEnabled": true, "schedule": {"period": "24H"}
         }))

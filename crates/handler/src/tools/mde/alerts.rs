@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common;
-use crate::clients::defender::{Alert, AlertFilter, MachineId};
+use crate::clients::defender::{self, Alert, AlertFilter, MachineId};
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
@@ -50,6 +50,27 @@ enum AlertStatus {
     New,
     InProgress,
     Resolved,
+}
+
+impl From<AlertSeverity> for defender::AlertSeverity {
+    fn from(severity: AlertSeverity) -> Self {
+        match severity {
+            AlertSeverity::Informational => Self::Informational,
+            AlertSeverity::Low => Self::Low,
+            AlertSeverity::Medium => Self::Medium,
+            AlertSeverity::High => Self::High,
+        }
+    }
+}
+
+impl From<AlertStatus> for defender::AlertStatus {
+    fn from(status: AlertStatus) -> Self {
+        match status {
+            AlertStatus::New => Self::New,
+            AlertStatus::InProgress => Self::InProgress,
+            AlertStatus::Resolved => Self::Resolved,
+        }
+    }
 }
 
 struct ListAlerts;
@@ -144,9 +165,9 @@ impl Tool for ListAlerts {
             || params.machine_id.is_some()
             || params.since.is_some();
         let filter = AlertFilter {
-            severity: params.severity.map(|s| format!("{s:?}")),
-            status: params.status.map(|s| format!("{s:?}")),
-            since: params.since.as_ref().map(When::rfc3339),
+            severity: params.severity.map(Into::into),
+            status: params.status.map(Into::into),
+            since: params.since.as_ref().map(When::at),
         };
         if let Some(machine) = &params.machine_id {
             // get-alerts.md does not list machineId among the $filter properties; a device's

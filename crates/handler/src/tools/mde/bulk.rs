@@ -16,11 +16,14 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use super::common;
 use crate::approvals::{Change, Plan, PlanTarget};
+use crate::clients::Open;
 use crate::clients::defender::{
-    ActionFilter, ActionRequest, ActionType, DefenderClient, MachineAction, MachineId, is_settled,
+    ActionFilter, ActionRequest, ActionStatus, ActionType, DefenderClient, HealthStatus,
+    MachineAction, MachineId, OnboardingStatus, is_settled,
 };
 use crate::jobs::operation::{TargetRecord, TargetState};
 use crate::jobs::{JobRecord, JobState};
@@ -214,8 +217,11 @@ impl<A: DeviceAction> Tool for Bulk<A> {
                 }
                 target
                     .fact("os", device.os_platform)
-                    .fact("health", device.health_status)
-                    .fact("onboarding", device.onboarding_status)
+                    .fact("health", device.health_status.map(|s| s.to_string()))
+                    .fact(
+                        "onboarding",
+                        device.onboarding_status.map(|s| s.to_string()),
+                    )
             })
             .collect();
         let mut plan = Plan::action(format!("{}: {change}", spec.title)).with_targets(targets);
@@ -383,14 +389,14 @@ impl<A: DeviceAction> crate::operations::TargetAction for DeviceSender<A> {
         let result = defender
             .start_action(tenant, &device.id, &request, comment)
             .await;
-        let mut target = outcome(device, result).into_target();
-        if is_followed(&request)
-            && target.state == TargetState::Done
-            && target
-                .status
-                .as_deref()
-                .is_some_and(|status| !is_settled(status))
-        {
+        let device = outcome(device, result);
+        let running = device.outcome == Outcome::Done
+            && device
+                .action_status
+                .as_ref()
+                .is_some_and(|status| !is_settled(status));
+        let mut target = device.into_target();
+        if is_followed(&request) && running {
             target.state = TargetState::Running;
         }
         target
@@ -425,9 +431,9 @@ impl<A: DeviceAction> crate::operations::TargetAction for DeviceSender<A> {
                 let Some(status) = target.reference.as_ref().and_then(|id| statuses.get(id)) else {
                     return target;
                 };
-                target.status = Some(status.clone());
+                target.status = Some(status.to_string());
                 if is_settled(status) {
-                    if status.eq_ignore_ascii_case("Succeeded") {
+                    if status.is(&ActionStatus::Succeeded) {
                         target.state = TargetState::Done;
                     } else {
                         target.state = TargetState::Failed;
@@ -471,8 +477,8 @@ async fn action_statuses(
     defender: &DefenderClient,
     tenant: &TenantId,
     action_type: ActionType,
-    since: Option<String>,
-) -> Result<HashMap<String, String>, ApiError> {
+    since: Option<OffsetDateTime>,
+) -> Result<HashMap<String, Open<ActionStatus>>, ApiError> {
     let filter = ActionFilter {
         action_type: Some(action_type),
         since,
@@ -539,12 +545,12 @@ pub struct DeviceOutcome {
     pub outcome: Outcome,
     pub action_id: Option<String>,
     /// Pending, InProgress, Succeeded, Failed, TimeOut or Cancelled, as last seen.
-    pub action_status: Option<String>,
+    pub action_status: Option<Open<ActionStatus>>,
     pub detail: Option<String>,
     /// Defender's creation time of the action, to bound the listing a wait polls.
     #[serde(skip)]
     #[schemars(skip)]
-    pub created: Option<String>,
+    pub created: Option<OffsetDateTime>,
 }
 
 impl DeviceOutcome {
@@ -562,9 +568,9 @@ impl DeviceOutcome {
                 TargetState::Unconfirmed => Outcome::Unconfirmed,
             },
             action_id: target.reference.clone(),
-            action_status: target.status.clone(),
+            action_status: target.status.as_deref().map(Open::reported),
             detail: target.detail.clone(),
-            created: target.created.clone(),
+            created: target.created,
         }
     }
 
@@ -582,7 +588,7 @@ impl DeviceOutcome {
                 Outcome::Unconfirmed => TargetState::Unconfirmed,
             },
             reference: self.action_id,
-            status: self.action_status,
+            status: self.action_status.map(|status| status.to_string()),
             detail: self.detail,
             created: self.created,
         }
@@ -595,8 +601,8 @@ pub struct ResolvedDevice {
     pub machine_id: String,
     pub computer_dns_name: Option<String>,
     pub os_platform: Option<String>,
-    pub health_status: Option<String>,
-    pub onboarding_status: Option<String>,
+    pub health_status: Option<Open<HealthStatus>>,
+    pub onboarding_status: Option<Open<OnboardingStatus>>,
     /// false when an explicit machine id does not exist in the tenant.
     pub found: bool,
 }
@@ -820,12 +826,19 @@ async fn onboarded(
         created: None,
     };
     match machine {
-        Ok(machine) if machine.onboarding_status.as_deref() == Some("Onboarded") => Some(refused(
+        Ok(machine)
+            if machine
+                .onboarding_status
+                .as_ref()
+                .is_some_and(|status| status.is(&OnboardingStatus::Onboarded)) =>
+        {
+            Some(refused(
             target,
             "the device is onboarded: containment is for devices that are not, and Defender would isolate this one \
              instead; use mde_isolate_machines"
                 .into(),
-        )),
+            ))
+        }
         Ok(_) => None,
         Err(error) => Some(outcome(
             Target {
@@ -1033,7 +1046,7 @@ async fn await_actions(
             .iter()
             .filter(|d| {
                 d.outcome == Outcome::Done
-                    && d.action_status.as_deref().is_some_and(|s| !is_settled(s))
+                    && d.action_status.as_ref().is_some_and(|s| !is_settled(s))
             })
             .filter_map(|d| d.action_id.clone())
             .collect()
@@ -1051,7 +1064,7 @@ async fn await_actions(
             &context.services.defender,
             tenant,
             request.action_type(),
-            since.clone(),
+            since,
         )
         .await?;
         for device in results.iter_mut() {
@@ -1062,21 +1075,8 @@ async fn await_actions(
     }
 }
 
-fn earliest_creation(results: &[DeviceOutcome]) -> Option<String> {
-    results
-        .iter()
-        .filter_map(|d| d.created.as_deref())
-        .min()
-        .map(|created| {
-            format!(
-                "{}Z",
-                created
-                    .split('.')
-                    .next()
-                    .unwrap_or(created)
-                    .trim_end_matches('Z')
-            )
-        })
+fn earliest_creation(results: &[DeviceOutcome]) -> Option<OffsetDateTime> {
+    results.iter().filter_map(|d| d.created).min()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::bulk::{Bulk, DeviceAction};
 use super::common;
 use crate::clients::defender::{
-    ActionId, ActionRequest, ActionType, LibraryFile, LibraryFileName, LibraryUpload,
+    ActionId, ActionRequest, ActionStatus, ActionType, LibraryFile, LibraryFileName, LibraryUpload,
     LiveResponseCommand, MAX_LIBRARY_FILE_BYTES, is_settled,
 };
 use crate::mcp::{
@@ -502,7 +502,7 @@ impl Tool for GetResult {
                     )
                 })
             })?;
-        if action.action_type != ActionType::LiveResponse.as_str() {
+        if !action.action_type.is(&ActionType::LiveResponse) {
             return Err(ToolError::invalid(format!(
                 "action {} is a {} action, not a live response session",
                 action.id, action.action_type
@@ -530,7 +530,7 @@ impl Tool for GetResult {
             action_id: action.id.clone(),
             command_index: params.command_index,
             command_type: command_type.clone(),
-            action_status: action.status.clone(),
+            action_status: action.status.to_string(),
             command_status: command.command_status.clone(),
             command_errors: command.errors.clone(),
             script: None,
@@ -544,7 +544,7 @@ impl Tool for GetResult {
             ));
             return Ok(output);
         }
-        if action.status != "Succeeded" {
+        if !action.status.is(&ActionStatus::Succeeded) {
             output.note = Some(format!(
                 "the session ended {}; it produced no result",
                 action.status

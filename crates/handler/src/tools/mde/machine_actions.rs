@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bulk::{MAX_WAIT_SECONDS, POLL_INTERVAL};
 use super::common;
+use crate::clients::Open;
 use crate::clients::defender::{
     ActionFilter, ActionId, ActionStatus, ActionType, MachineAction, MachineId, is_settled,
 };
@@ -84,7 +85,7 @@ impl Summary for ListActionsOutput {
             .actions
             .iter()
             .filter_map(|a| a.get("status")?.as_str())
-            .filter(|status| !is_settled(status))
+            .filter(|status| !is_settled(&Open::reported(*status)))
             .count();
         let more = cursor::more_note(self.next_cursor.as_ref());
         let cut = rows::cut_note(self.cut.as_ref());
@@ -136,7 +137,7 @@ impl Tool for ListActions {
                     machine_id: params.machine_id.clone(),
                     action_type: params.action_type,
                     status: params.status,
-                    since: params.since.as_ref().map(|since| since.rfc3339()),
+                    since: params.since.as_ref().map(When::at),
                 };
                 Ok(defender.actions_start(&filter))
             },

@@ -9,7 +9,7 @@ use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
-use crate::tools::args::{Fields, Limit};
+use crate::tools::args::{self, Fields, Limit};
 use crate::tools::cursor;
 use crate::tools::rows::{self, ListRow, Row};
 
@@ -154,7 +154,7 @@ impl Summary for GetMachineOutput {
             m.os_platform.as_deref().unwrap_or("unknown OS"),
             m.health_status.as_deref().unwrap_or("unknown"),
             m.risk_score.as_deref().unwrap_or("unknown"),
-            m.last_seen.as_deref().unwrap_or("never"),
+            m.last_seen.map(args::rfc3339).as_deref().unwrap_or("never"),
         )
     }
 }
