@@ -103,3 +103,89 @@ fn parse_ids(hunt: &str, run: &str) -> Result<(HuntId, RunId), String> {
             .map_err(|e: crate::hunts::run::InvalidRunId| e.to_string())?,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::hunts::run::{AlertState, TenantStatus};
+    use crate::hunts::{HuntDefinition, Schedule, Targets};
+    use crate::testing::Harness;
+
+    use super::*;
+
+    /// A manual run of a hunt over every sandbox tenant, as stored.
+    async fn manual_run(harness: &Harness) -> RunRecord {
+        let hunts = &harness.context.services.hunts;
+        let now = hunts.now();
+        let hunt = hunts
+            .create(HuntDefinition {
+                id: HuntId::generate(),
+                name: "Encoded PowerShell".into(),
+                description: None,
+                query: "DeviceProcessEvents | where FileName =~ 'powershell.exe' | project Timestamp, DeviceName".into(),
+                targets: Targets::AllEnabled,
+                schedule: Schedule::EveryHours(6),
+                lookback_minutes: Some(7 * 24 * 60),
+                enabled: false,
+                retention_days: 30,
+                alert: None,
+                created_at: now,
+                updated_at: now,
+                schedule_anchor: now,
+            })
+            .await
+            .expect("stored");
+        hunts.run_now(&hunt.id).await.expect("the run ends")
+    }
+
+    #[tokio::test]
+    async fn a_run_is_shown_with_its_resource_and_summed_up_in_one_line() {
+        let harness = Harness::start().await;
+        let record = manual_run(&harness).await;
+        let view = RunView::of(record.clone());
+        assert_eq!(
+            view.resource,
+            format!("hunt://{}/runs/{}", record.hunt_id, record.run_id)
+        );
+        assert_eq!(
+            view.occurrence, None,
+            "a manual run is for no scheduled time"
+        );
+        assert!(view.window_start.is_some() && view.finished_at.is_some());
+        let tenants = record.tenants.len();
+        assert_eq!(
+            view.summary(),
+            format!(
+                "run {} Succeeded: {} rows from {tenants} tenants (0 failed)",
+                record.run_id, record.rows_total
+            )
+        );
+
+        let mut failed = record.clone();
+        failed.tenants[0].status = TenantStatus::Failed;
+        failed.tenants[0].error = Some("Graph answered 500".into());
+        failed.alert = Some(AlertOutcome {
+            state: AlertState::Delivered,
+            reason: "42 rows in total, threshold 10".into(),
+            error: None,
+        });
+        let line = RunView::of(failed).summary();
+        assert!(
+            line.ends_with(&format!(
+                "from {tenants} tenants (1 failed), alert delivered"
+            )),
+            "{line}"
+        );
+
+        let mut skipped = record;
+        skipped.skipped = Some(SkippedOccurrences {
+            first: skipped.started_at,
+            last: skipped.started_at,
+            count: 7,
+            reason: "the app was stopped".into(),
+        });
+        assert_eq!(
+            RunView::of(skipped.clone()).summary(),
+            format!("run {}: 7 missed occurrences skipped", skipped.run_id)
+        );
+    }
+}

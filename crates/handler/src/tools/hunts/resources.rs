@@ -140,3 +140,207 @@ impl ResourceProvider for HuntResources {
         ]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::hunts::{HuntDefinition, HuntId, RunId, Schedule, Targets};
+    use crate::testing::Harness;
+
+    const QUERY: &str = "DeviceProcessEvents | where FileName =~ 'powershell.exe' | project Timestamp, DeviceName, ProcessCommandLine";
+
+    async fn hunt(harness: &Harness, name: &str) -> HuntId {
+        let hunts = &harness.context.services.hunts;
+        let now = hunts.now();
+        hunts
+            .create(HuntDefinition {
+                id: HuntId::generate(),
+                name: name.into(),
+                description: None,
+                query: QUERY.into(),
+                targets: Targets::AllEnabled,
+                schedule: Schedule::EveryHours(6),
+                lookback_minutes: Some(7 * 24 * 60),
+                enabled: false,
+                retention_days: 30,
+                alert: None,
+                created_at: now,
+                updated_at: now,
+                schedule_anchor: now,
+            })
+            .await
+            .expect("the hunt is stored")
+            .id
+    }
+
+    async fn run(harness: &Harness, hunt: &HuntId) -> RunId {
+        harness
+            .context
+            .services
+            .hunts
+            .run_now(hunt)
+            .await
+            .expect("the run ends")
+            .run_id
+    }
+
+    /// The one text content of a read, as JSON, after checking its URI and type.
+    async fn read(harness: &Harness, uri: &str) -> Result<Value, ResourceError> {
+        let result = HuntResources.read(&harness.context, uri).await?;
+        let contents = serde_json::to_value(&result.contents).expect("serializes");
+        assert_eq!(contents.as_array().map(Vec::len), Some(1), "{contents}");
+        assert_eq!(contents[0]["uri"], uri);
+        assert_eq!(contents[0]["mimeType"], MIME);
+        Ok(serde_json::from_str(contents[0]["text"].as_str().expect("text")).expect("JSON"))
+    }
+
+    #[tokio::test]
+    async fn every_run_is_listed_under_its_hunts_name_and_reads_as_its_record() {
+        let harness = Harness::start().await;
+        let powershell = hunt(&harness, "Encoded PowerShell").await;
+        hunt(&harness, "Never run").await;
+        let runs = [
+            run(&harness, &powershell).await,
+            run(&harness, &powershell).await,
+        ];
+
+        let listed = HuntResources.list(&harness.context).await.expect("listed");
+        let listed = serde_json::to_value(&listed).expect("serializes");
+        let mut uris: Vec<&str> = listed
+            .as_array()
+            .expect("resources")
+            .iter()
+            .map(|r| r["uri"].as_str().expect("uri"))
+            .collect();
+        uris.sort();
+        let mut expected: Vec<String> = runs.iter().map(|r| resource_uri(&powershell, r)).collect();
+        expected.sort();
+        assert_eq!(uris, expected, "the hunt never run has none: {listed}");
+        for resource in listed.as_array().expect("resources") {
+            let name = resource["name"].as_str().expect("name");
+            assert!(name.starts_with("Encoded PowerShell · "), "{resource}");
+            assert_eq!(
+                resource["description"]
+                    .as_str()
+                    .map(|d| d.contains("manual run")),
+                Some(true),
+                "{resource}"
+            );
+        }
+
+        let record = read(&harness, &resource_uri(&powershell, &runs[0]))
+            .await
+            .expect("readable");
+        assert_eq!(record["run_id"], json!(runs[0]), "{record}");
+        assert_eq!(record["hunt_id"], json!(powershell));
+        assert_eq!(record["query"], QUERY, "the record carries the query");
+    }
+
+    #[tokio::test]
+    async fn a_tenants_results_come_with_the_run_window_and_their_counts() {
+        let harness = Harness::start().await;
+        let hunt_id = hunt(&harness, "Encoded PowerShell").await;
+        let run_id = run(&harness, &hunt_id).await;
+        let tenant = harness.contoso();
+        let record = read(&harness, &resource_uri(&hunt_id, &run_id))
+            .await
+            .expect("the record");
+        let entry = record["tenants"]
+            .as_array()
+            .expect("tenants")
+            .iter()
+            .find(|t| t["tenant_id"] == json!(tenant))
+            .expect("searched")
+            .clone();
+
+        let results = read(
+            &harness,
+            &format!("{}/results/{tenant}", resource_uri(&hunt_id, &run_id)),
+        )
+        .await
+        .expect("the results");
+        assert_eq!(results["tenant_id"], json!(tenant));
+        // The record keeps fractions of a second; the results give whole seconds.
+        for bound in ["window_start", "window_end"] {
+            let second = |v: &Value| v[bound].as_str().map(|t| t[..19].to_owned());
+            assert_eq!(second(&results), second(&record), "{bound}");
+        }
+        assert_eq!(results["rows_found"], entry["rows"]);
+        assert_eq!(results["stored_rows"], entry["stored_rows"]);
+        let rows = results["rows"].as_array().expect("rows");
+        assert_eq!(results["rows_in_this_resource"], json!(rows.len()));
+        assert!(
+            !rows.is_empty() && rows.len() <= RESULT_CHUNK_ROWS,
+            "{results}"
+        );
+        assert!(
+            rows.iter().all(|r| r.get("DeviceName").is_some()),
+            "the hunt's columns: {results}"
+        );
+        assert!(
+            results["schema"]
+                .as_array()
+                .expect("schema")
+                .iter()
+                .any(|c| c["name"] == "ProcessCommandLine"),
+            "{results}"
+        );
+
+        let unsearched = "33333333-3333-4333-8333-333333333333";
+        let message = read(
+            &harness,
+            &format!("{}/results/{unsearched}", resource_uri(&hunt_id, &run_id)),
+        )
+        .await
+        .expect_err("not searched");
+        assert!(
+            matches!(&message, ResourceError::NotFound(m) if m.contains(&format!("did not search tenant {unsearched}"))),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn uris_that_name_no_hunt_run_are_refused_for_what_they_are() {
+        let harness = Harness::start().await;
+        let hunt_id = hunt(&harness, "Encoded PowerShell").await;
+        let run_id = run(&harness, &hunt_id).await;
+        let base = resource_uri(&hunt_id, &run_id);
+        for uri in [
+            "file:///etc/passwd".to_owned(),
+            format!("hunt://{hunt_id}/runs"),
+            format!("hunt://{hunt_id}/results/{run_id}"),
+            format!("{base}/results"),
+            format!("{base}/rows/{}", harness.contoso()),
+        ] {
+            let error = read(&harness, &uri).await.expect_err("refused");
+            assert!(
+                matches!(&error, ResourceError::Invalid(m) if m.contains("expected hunt://<hunt_id>/runs/<run_id>")),
+                "{uri}: {error}"
+            );
+        }
+        for (uri, expected) in [
+            (format!("{base}/results/contoso"), "not a tenant id"),
+            (
+                format!("hunt://contoso-hunt/runs/{run_id}"),
+                "not a hunt id",
+            ),
+            (format!("hunt://{hunt_id}/runs/yesterday"), "yesterday"),
+        ] {
+            let error = read(&harness, &uri).await.expect_err("refused");
+            assert!(
+                matches!(&error, ResourceError::Invalid(m) if m.contains(expected)),
+                "{uri}: {error}"
+            );
+        }
+        let other = hunt(&harness, "Other").await;
+        let error = read(&harness, &resource_uri(&other, &run_id))
+            .await
+            .expect_err("another hunt's run");
+        assert!(
+            matches!(&error, ResourceError::NotFound(m) if m.contains(&format!("hunt {other} has no run {run_id}"))),
+            "{error}"
+        );
+    }
+}

@@ -582,3 +582,313 @@ fn next_with_results(record: &RunRecord, after: &TenantId) -> Option<TenantId> {
         .find(|t| t.status == TenantStatus::Succeeded)
         .map(|t| t.tenant_id.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use sandbox::{Fault, FaultKind};
+    use serde_json::json;
+
+    use super::*;
+    use crate::hunts::{HuntDefinition, Schedule, Targets};
+    use crate::testing::Harness;
+
+    const QUERY: &str = "DeviceProcessEvents | where FileName =~ 'powershell.exe' | project Timestamp, DeviceName, ProcessCommandLine";
+    const HUNTING_PATH: &str = "/graph/v1.0/security/runHuntingQuery";
+
+    /// A paused hunt over every tenant, searching the last week.
+    async fn hunt(harness: &Harness, name: &str) -> HuntId {
+        let hunts = &harness.context.services.hunts;
+        let now = hunts.now();
+        hunts
+            .create(HuntDefinition {
+                id: HuntId::generate(),
+                name: name.into(),
+                description: None,
+                query: QUERY.into(),
+                targets: Targets::AllEnabled,
+                schedule: Schedule::EveryHours(6),
+                lookback_minutes: Some(7 * 24 * 60),
+                enabled: false,
+                retention_days: 30,
+                alert: None,
+                created_at: now,
+                updated_at: now,
+                schedule_anchor: now,
+            })
+            .await
+            .expect("the hunt is stored")
+            .id
+    }
+
+    fn tenant_run(status: TenantStatus, rows: Option<u64>, error: Option<&str>) -> TenantRun {
+        TenantRun {
+            tenant_id: "11111111-1111-4111-8111-111111111111"
+                .parse()
+                .expect("tenant"),
+            status,
+            rows,
+            stored_rows: rows.unwrap_or(0),
+            truncated: false,
+            error: error.map(str::to_owned),
+            finished_at: None,
+            interrupted: 0,
+        }
+    }
+
+    #[test]
+    fn a_tenants_search_is_shown_as_an_operation_target() {
+        let target = || TargetRecord::new("t".into(), None);
+        let pending = tenant_target(target(), &tenant_run(TenantStatus::Pending, None, None));
+        assert_eq!(
+            (pending.state, pending.status.as_deref(), pending.detail),
+            (TargetState::Running, Some("pending"), None)
+        );
+        let done = tenant_target(
+            target(),
+            &tenant_run(TenantStatus::Succeeded, Some(12), None),
+        );
+        assert_eq!(
+            (done.state, done.status.as_deref(), done.detail.as_deref()),
+            (TargetState::Done, Some("succeeded"), Some("12 rows"))
+        );
+        let failed = tenant_target(
+            target(),
+            &tenant_run(TenantStatus::Failed, None, Some("Graph answered 400")),
+        );
+        assert_eq!(
+            (
+                failed.state,
+                failed.status.as_deref(),
+                failed.detail.as_deref()
+            ),
+            (
+                TargetState::Failed,
+                Some("failed"),
+                Some("Graph answered 400")
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn runs_are_paged_with_a_cursor_that_belongs_to_its_hunt() {
+        let harness = Harness::start().await;
+        let first = hunt(&harness, "Encoded PowerShell").await;
+        let other = hunt(&harness, "Other").await;
+        let mut started = BTreeSet::new();
+        for _ in 0..3 {
+            let run = harness.ok(&HuntRunNow, json!({"hunt_id": first})).await;
+            assert_eq!(run["run"]["status"], "succeeded", "{run}");
+            assert!(
+                run.get("operation_id").is_none(),
+                "nothing left to follow: {run}"
+            );
+            started.insert(run["run"]["run_id"].as_str().expect("id").to_owned());
+        }
+
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut arguments = json!({"hunt_id": first, "limit": 2});
+            if let Some(cursor) = &cursor {
+                arguments["cursor"] = json!(cursor);
+            }
+            let page = harness.ok(&HuntListRuns, arguments).await;
+            let runs = page["runs"].as_array().expect("runs");
+            assert!(runs.len() <= 2, "{page}");
+            seen.extend(
+                runs.iter()
+                    .map(|r| r["run_id"].as_str().expect("id").to_owned()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 3, "each run once: {seen:?}");
+        assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), started);
+        let mut newest_first = seen.clone();
+        newest_first.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, newest_first);
+
+        let page = harness
+            .ok(&HuntListRuns, json!({"hunt_id": first, "limit": 1}))
+            .await;
+        let cursor = page["next_cursor"].as_str().expect("more runs");
+        let message = harness
+            .refusal(&HuntListRuns, json!({"hunt_id": other, "cursor": cursor}))
+            .await;
+        assert!(
+            message.contains(&format!("made for hunt {first}, not {other}")),
+            "{message}"
+        );
+        let empty = harness.ok(&HuntListRuns, json!({"hunt_id": other})).await;
+        assert_eq!(
+            (empty["runs"].clone(), empty["next_cursor"].clone()),
+            (json!([]), Value::Null)
+        );
+    }
+
+    #[tokio::test]
+    async fn results_of_one_tenant_end_with_it_and_failed_or_unsearched_tenants_are_explained() {
+        let harness = Harness::start_with(&[("OUTBOUND_MAX_RETRIES", "0")]).await;
+        let hunt_id = hunt(&harness, "Encoded PowerShell").await;
+        let tenants: Vec<String> = harness
+            .sandbox
+            .tenants()
+            .iter()
+            .map(|t| t.tenant_id.clone())
+            .collect();
+        let run = harness.ok(&HuntRunNow, json!({"hunt_id": hunt_id})).await;
+        let run_id = run["run"]["run_id"].as_str().expect("id").to_owned();
+        let last = tenants.last().expect("a tenant");
+        let stored = run["run"]["tenants"]
+            .as_array()
+            .expect("tenants")
+            .iter()
+            .find(|t| t["tenant_id"] == json!(last))
+            .and_then(|t| t["stored_rows"].as_u64())
+            .expect("the last tenant's rows");
+        assert!(stored >= 2, "{run}");
+
+        // Named, the tenant's rows are paged to their end and no further.
+        let mut rows = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut arguments =
+                json!({"hunt_id": hunt_id, "run_id": run_id, "tenant_id": last, "limit": 1});
+            if let Some(cursor) = &cursor {
+                arguments["cursor"] = json!(cursor);
+            }
+            let page = harness.ok(&HuntGetResults, arguments).await;
+            assert_eq!(page["tenant_id"], json!(last), "{page}");
+            assert_eq!(page["offset"], json!(rows));
+            rows += page["rows"].as_array().expect("rows").len();
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(rows as u64, stored);
+
+        let unknown = "33333333-3333-4333-8333-333333333333";
+        let message = harness
+            .refusal(
+                &HuntGetResults,
+                json!({"hunt_id": hunt_id, "run_id": run_id, "tenant_id": unknown}),
+            )
+            .await;
+        assert!(
+            message.contains(&format!("did not search tenant {unknown}"))
+                && tenants.iter().all(|t| message.contains(t.as_str())),
+            "{message}"
+        );
+
+        // A cursor is bound to its run.
+        let page = harness
+            .ok(
+                &HuntGetResults,
+                json!({"hunt_id": hunt_id, "run_id": run_id, "tenant_id": last, "limit": 1}),
+            )
+            .await;
+        let cursor = page["next_cursor"].as_str().expect("more rows").to_owned();
+        let mut fault = Fault::new(HUNTING_PATH, FaultKind::ServerError, 1);
+        fault.status = Some(500);
+        harness.sandbox.inject_fault(fault);
+        let second = harness.ok(&HuntRunNow, json!({"hunt_id": hunt_id})).await;
+        let second_id = second["run"]["run_id"].as_str().expect("id").to_owned();
+        let message = harness
+            .refusal(
+                &HuntGetResults,
+                json!({"hunt_id": hunt_id, "run_id": second_id, "cursor": cursor}),
+            )
+            .await;
+        assert!(
+            message.contains(&format!("made for hunt {hunt_id} run {run_id}")),
+            "{message}"
+        );
+
+        // The first tenant searched met the fault: its failure is what the call says.
+        assert_eq!(second["run"]["status"], "partially_failed", "{second}");
+        let failed = second["run"]["tenants"]
+            .as_array()
+            .expect("tenants")
+            .iter()
+            .find(|t| t["status"] == "failed")
+            .expect("a failed tenant")
+            .clone();
+        let message = harness
+            .refusal(
+                &HuntGetResults,
+                json!({"hunt_id": hunt_id, "run_id": second_id, "tenant_id": failed["tenant_id"]}),
+            )
+            .await;
+        assert!(
+            message.contains("failed in run")
+                && message.contains(failed["error"].as_str().expect("a reason")),
+            "{message}"
+        );
+        // Without a tenant the listing starts at the first that succeeded.
+        let page = harness
+            .ok(
+                &HuntGetResults,
+                json!({"hunt_id": hunt_id, "run_id": second_id}),
+            )
+            .await;
+        assert_ne!(page["tenant_id"], failed["tenant_id"], "{page}");
+    }
+
+    #[tokio::test]
+    async fn the_follower_reports_each_tenant_and_fails_what_it_cannot_find() {
+        let harness = Harness::start().await;
+        let follower = RunFollower {
+            services: Arc::downgrade(&harness.context.services),
+        };
+        let hunt_id = hunt(&harness, "Encoded PowerShell").await;
+        let run = harness.ok(&HuntRunNow, json!({"hunt_id": hunt_id})).await;
+        let run_id: RunId = serde_json::from_value(run["run"]["run_id"].clone()).expect("id");
+        let tenant: TenantId = harness.contoso().parse().expect("tenant");
+        let targets = || vec![TargetRecord::new(tenant.to_string(), None)];
+        let mut options = Map::new();
+        options.insert("hunt_id".into(), json!(hunt_id));
+        options.insert("run_id".into(), json!(run_id));
+
+        let followed = follower.follow(&tenant, &options, targets()).await;
+        assert_eq!(followed[0].state, TargetState::Done, "{followed:?}");
+        assert!(
+            followed[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.ends_with(" rows")),
+            "{followed:?}"
+        );
+
+        let nameless = follower.follow(&tenant, &Map::new(), targets()).await;
+        assert_eq!(nameless[0].state, TargetState::Failed);
+        assert!(
+            nameless[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("does not name its hunt run")),
+            "{nameless:?}"
+        );
+
+        harness
+            .context
+            .services
+            .hunts
+            .delete(&hunt_id)
+            .await
+            .expect("deleted");
+        let gone = follower.follow(&tenant, &options, targets()).await;
+        assert_eq!(gone[0].state, TargetState::Failed);
+        assert!(
+            gone[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("is gone")),
+            "{gone:?}"
+        );
+    }
+}

@@ -88,3 +88,148 @@ pub fn not_found(error: ApiError, what: impl FnOnce() -> String) -> ToolError {
         error.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use reqwest::StatusCode;
+    use url::Url;
+
+    use super::*;
+    use crate::outbound::Api;
+
+    #[test]
+    fn a_filter_is_trimmed_and_refused_only_when_it_could_never_be_one() {
+        assert_eq!(
+            checked_filter("  riskScore eq 'High' \n").expect("valid"),
+            "riskScore eq 'High'"
+        );
+        let longest = format!("computerDnsName eq '{}'", "a".repeat(MAX_FILTER_CHARS - 21));
+        assert_eq!(longest.len(), MAX_FILTER_CHARS);
+        assert!(checked_filter(&longest).is_ok());
+        for (filter, expected) in [
+            ("   ".to_owned(), "omit it to match everything"),
+            (
+                format!("{longest}a"),
+                "filter is 2001 characters; at most 2000 are accepted",
+            ),
+            (
+                "riskScore eq 'High'\nor healthStatus eq 'Active'".to_owned(),
+                "write it on one line",
+            ),
+            ("riskScore eq\t'High'".to_owned(), "control characters"),
+        ] {
+            let message = checked_filter(&filter).expect_err("refused").to_string();
+            assert!(message.contains(expected), "{filter:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_comment_is_required_and_counted_in_characters() {
+        for missing in [None, Some(""), Some(" \n ")] {
+            let message = comment(missing).expect_err("required").to_string();
+            assert!(
+                message.contains("comment is required") && message.contains("audit trail"),
+                "{missing:?}: {message}"
+            );
+        }
+        assert_eq!(comment(Some("  INC-4711 \n")).expect("valid"), "INC-4711");
+        // A thousand characters, twice as many bytes: accepted.
+        assert!(comment(Some(&"é".repeat(MAX_COMMENT_CHARS))).is_ok());
+        let message = comment(Some(&"x".repeat(MAX_COMMENT_CHARS + 1)))
+            .expect_err("too long")
+            .to_string();
+        assert!(message.contains("longer than 1000 characters"), "{message}");
+    }
+
+    fn position() -> ListPosition {
+        ListPosition {
+            page: Url::parse("https://api.security.microsoft.com/api/machines?$skip=50")
+                .expect("url"),
+            skip: 3,
+        }
+    }
+
+    #[test]
+    fn a_cursor_resumes_its_own_listing_and_never_with_filters_or_another_tenant() {
+        let contoso: TenantId = "11111111-1111-4111-8111-111111111111".parse().expect("id");
+        let fabrikam: TenantId = "22222222-2222-4222-8222-222222222222".parse().expect("id");
+        let cursor = cursor::encode(&contoso, position());
+        let checked = Cell::new(0);
+        let fresh = Cell::new(0);
+        let start = |tenant: &TenantId, text: Option<&str>, filtered: bool| {
+            list_position(
+                tenant,
+                text,
+                filtered,
+                |_| {
+                    checked.set(checked.get() + 1);
+                    Ok(())
+                },
+                || {
+                    fresh.set(fresh.get() + 1);
+                    Ok(ListPosition::start(
+                        Url::parse("https://api.security.microsoft.com/api/machines").expect("url"),
+                    ))
+                },
+            )
+        };
+
+        let resumed = start(&contoso, Some(&cursor), false).expect("resumed");
+        assert_eq!(resumed, position());
+        assert_eq!((checked.get(), fresh.get()), (1, 0));
+
+        let message = start(&contoso, Some(&cursor), true)
+            .expect_err("both")
+            .to_string();
+        assert!(message.contains("either filter or cursor"), "{message}");
+        assert!(
+            start(&fabrikam, Some(&cursor), false).is_err(),
+            "bound to its tenant"
+        );
+        assert_eq!(
+            checked.get(),
+            1,
+            "a refused cursor is never checked or followed"
+        );
+
+        assert_eq!(start(&contoso, None, true).expect("fresh").skip, 0);
+        assert_eq!(fresh.get(), 1);
+
+        // What the API client refuses of a decoded position (a foreign origin) is refused.
+        let refused = list_position(
+            &contoso,
+            Some(&cursor),
+            false,
+            |position| {
+                Err(ApiError::ForeignLink {
+                    api: Api::Defender,
+                    link: position.page.to_string(),
+                })
+            },
+            || unreachable!("a cursor was given"),
+        );
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn only_a_404_becomes_not_found_in_the_callers_terms() {
+        let status = |status: StatusCode| ApiError::Status {
+            api: Api::Defender,
+            status,
+            code: None,
+            message: "No machine found".into(),
+        };
+        match not_found(status(StatusCode::NOT_FOUND), || "no machine 'abc'".into()) {
+            ToolError::NotFound(message) => assert_eq!(message, "no machine 'abc'"),
+            other => panic!("{other:?}"),
+        }
+        let passed_on = not_found(status(StatusCode::FORBIDDEN), || unreachable!());
+        assert!(
+            !matches!(passed_on, ToolError::NotFound(_)),
+            "{passed_on:?}"
+        );
+        assert!(passed_on.to_string().contains("403"), "{passed_on}");
+    }
+}

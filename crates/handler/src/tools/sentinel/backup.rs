@@ -986,3 +986,364 @@ async fn restore_workbook(
         Err(error) => Err(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    const PROD: &str = "law-contoso-sentinel";
+    const DEV: &str = "law-contoso-dev";
+
+    #[test]
+    fn the_kinds_asked_for_come_in_one_order_without_repeats_and_none_means_all() {
+        assert_eq!(Kind::chosen(None), Kind::ALL.to_vec());
+        assert_eq!(Kind::chosen(Some(Vec::new())), Kind::ALL.to_vec());
+        assert_eq!(
+            Kind::chosen(Some(vec![
+                Kind::Workbooks,
+                Kind::Functions,
+                Kind::Workbooks,
+                Kind::AnalyticsRules,
+            ])),
+            vec![Kind::AnalyticsRules, Kind::Functions, Kind::Workbooks]
+        );
+    }
+
+    #[test]
+    fn a_definition_keeps_what_is_written_and_drops_what_the_service_sets() {
+        let rule = json!({
+            "id": "/subscriptions/s/.../automationRules/r", "name": "r", "etag": "\"1\"",
+            "kind": "Scheduled",
+            "properties": {"displayName": "Tag VIPs", "order": 3,
+                           "createdTimeUtc": "2026-01-01T00:00:00Z", "createdBy": {"name": "x"},
+                           "lastModifiedTimeUtc": "2026-01-02T00:00:00Z", "lastModifiedBy": {"name": "y"}},
+        });
+        assert_eq!(
+            definition(&rule, false, AUTOMATION_READ_ONLY),
+            json!({"properties": {"displayName": "Tag VIPs", "order": 3}})
+        );
+        assert_eq!(
+            definition(&rule, true, &[])["kind"],
+            "Scheduled",
+            "the kind is kept where asked"
+        );
+        assert_eq!(
+            definition(&json!({"name": "x"}), true, &[]),
+            json!({"properties": {}})
+        );
+    }
+
+    #[test]
+    fn every_piece_of_kql_a_restore_would_write_is_checked_and_named() {
+        let item = |name: &str, properties: Value| json!({"name": name, "properties": properties});
+        let function = item(
+            "fn1",
+            json!({"displayName": "Logons", "query": "SecurityEvent | take n",
+                   "functionParameters": "n:int = 10; .drop table SecurityEvent"}),
+        );
+        let refusals = kql_refusals(Kind::Functions, &function);
+        assert_eq!(refusals.len(), 1, "{refusals:?}");
+        assert!(
+            refusals[0].starts_with("saved function 'Logons' (fn1) functionParameters: "),
+            "{refusals:?}"
+        );
+
+        let rule = item(
+            "r1",
+            json!({"displayName": "Hidden", "query": "SecurityEvent | take 1; .drop table SecurityEvent"}),
+        );
+        let refusals = kql_refusals(Kind::AnalyticsRules, &rule);
+        assert!(
+            refusals.len() == 1 && refusals[0].starts_with("analytics rule 'Hidden' (r1) query: "),
+            "{refusals:?}"
+        );
+
+        // Mentioning a command in a string hides nothing; kinds without KQL are never refused.
+        let mentions = item(
+            "q1",
+            json!({"displayName": "Drops", "query": "SecurityEvent | where CommandLine has '.drop table'"}),
+        );
+        assert_eq!(
+            kql_refusals(Kind::SavedQueries, &mentions),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            kql_refusals(Kind::AutomationRules, &rule),
+            Vec::<String>::new()
+        );
+        assert_eq!(kql_refusals(Kind::Watchlists, &rule), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_list_with_more_than_the_maximum_is_refused_rather_than_exported_in_part() {
+        let page = url::Url::parse("https://management.azure.com/x?api-version=1").expect("url");
+        let cut = Collected {
+            items: vec![json!(1), json!(2)],
+            next: Some(ListPosition::start(page.clone())),
+        };
+        let message = complete(cut, "watchlists", 2)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.contains("watchlists: more than 2") && message.contains("nothing was exported"),
+            "{message}"
+        );
+        let whole = Collected {
+            items: vec![json!(1), json!(2)],
+            next: None,
+        };
+        assert_eq!(
+            complete(whole, "watchlists", 2).expect("all of it").len(),
+            2
+        );
+    }
+
+    fn store(harness: &Harness) -> JsonBlobStore {
+        JsonBlobStore::new(&harness.context.services.storage, CONTAINER)
+    }
+
+    async fn stored(harness: &Harness, backup_id: &str, file: &str) -> Value {
+        store(harness)
+            .get::<Value>(&format!("{backup_id}/{file}"))
+            .await
+            .expect("readable")
+            .expect("stored")
+            .0
+    }
+
+    fn puts(harness: &Harness) -> u64 {
+        harness.sandbox.stats().count_method("PUT")
+    }
+
+    fn counts(export: &Value) -> BTreeMap<String, usize> {
+        export["manifest"]["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| {
+                (
+                    f["kind"].as_str().expect("kind").to_owned(),
+                    f["count"].as_u64().expect("count") as usize,
+                )
+            })
+            .collect()
+    }
+
+    fn names(report: &Value, field: &str) -> Vec<String> {
+        report[field]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|n| n.as_str().expect("text").to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_backup_restores_into_another_workspace_with_its_workbooks_relinked_and_only_once() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let export = harness
+            .ok(&Export, json!({"tenant_id": tenant, "workspace": PROD}))
+            .await;
+        let backup_id = export["backup_id"].as_str().expect("id").to_owned();
+        let counts = counts(&export);
+        assert_eq!(counts.len(), Kind::ALL.len(), "{export}");
+        assert!(counts["workbooks"] > 0, "{export}");
+
+        let restored = harness
+            .ok(
+                &RestoreBackup,
+                json!({"tenant_id": tenant, "backup_id": backup_id, "workspace": DEV}),
+            )
+            .await;
+        assert_eq!(restored["workspace"], DEV);
+        for (kind, count) in &counts {
+            let report = &restored["results"][kind];
+            assert_eq!(names(report, "failed"), Vec::<String>::new(), "{kind}");
+            assert_eq!(
+                names(report, "restored").len() + names(report, "skipped_existing").len(),
+                *count,
+                "{kind}: {report}"
+            );
+        }
+        // Workbooks live in the workspace's resource group, which differs: all are new there.
+        assert_eq!(
+            names(&restored["results"]["workbooks"], "restored").len(),
+            counts["workbooks"]
+        );
+
+        // Read back through an export of the other workspace: same content, linked to it.
+        let dev = harness
+            .ok(
+                &Export,
+                json!({"tenant_id": tenant, "workspace": DEV, "include": ["workbooks"]}),
+            )
+            .await;
+        let dev_path = dev["manifest"]["workspace_resource_id"]
+            .as_str()
+            .expect("path")
+            .to_owned();
+        let originals = stored(&harness, &backup_id, "workbooks.json").await;
+        let copies = stored(
+            &harness,
+            dev["backup_id"].as_str().expect("id"),
+            "workbooks.json",
+        )
+        .await;
+        for original in originals.as_array().expect("workbooks") {
+            let copy = copies
+                .as_array()
+                .expect("workbooks")
+                .iter()
+                .find(|c| c["name"] == original["name"])
+                .unwrap_or_else(|| panic!("{} restored into {DEV}", original["name"]));
+            for key in ["displayName", "serializedData", "category"] {
+                assert_eq!(
+                    copy["properties"][key], original["properties"][key],
+                    "{key}"
+                );
+            }
+            assert!(
+                copy["properties"]["sourceId"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&dev_path)),
+                "{copy}"
+            );
+        }
+
+        let writes = puts(&harness);
+        let again = harness
+            .ok(
+                &RestoreBackup,
+                json!({"tenant_id": tenant, "backup_id": backup_id, "workspace": DEV}),
+            )
+            .await;
+        for (kind, count) in &counts {
+            let report = &again["results"][kind];
+            assert_eq!(names(report, "restored"), Vec::<String>::new(), "{kind}");
+            assert_eq!(names(report, "skipped_existing").len(), *count, "{kind}");
+        }
+        assert_eq!(puts(&harness), writes, "a second restore writes nothing");
+    }
+
+    #[tokio::test]
+    async fn an_item_that_cannot_be_restored_is_reported_and_the_others_still_are() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let export = harness
+            .ok(
+                &Export,
+                json!({"tenant_id": tenant, "workspace": PROD, "include": ["workbooks"]}),
+            )
+            .await;
+        let backup_id = export["backup_id"].as_str().expect("id").to_owned();
+        // The first workbook loses its content; the manifest is rewritten to match, as a backup
+        // taken of such a workbook would be.
+        let mut workbooks = stored(&harness, &backup_id, "workbooks.json").await;
+        let total = workbooks.as_array().expect("workbooks").len();
+        assert!(total >= 2, "{workbooks}");
+        let broken = workbooks[0]["properties"]["displayName"]
+            .as_str()
+            .expect("name")
+            .to_owned();
+        workbooks[0]["properties"]
+            .as_object_mut()
+            .expect("properties")
+            .remove("serializedData");
+        let store = store(&harness);
+        store
+            .upsert(&format!("{backup_id}/workbooks.json"), &workbooks)
+            .await
+            .expect("rewritten");
+        let mut manifest = export["manifest"].clone();
+        let (sha256, bytes) = digest(&workbooks);
+        manifest["files"][0]["sha256"] = json!(sha256);
+        manifest["files"][0]["bytes"] = json!(bytes);
+        store
+            .upsert(&format!("{backup_id}/{MANIFEST}"), &manifest)
+            .await
+            .expect("rewritten");
+
+        let restored = harness
+            .ok(
+                &RestoreBackup,
+                json!({"tenant_id": tenant, "backup_id": backup_id, "workspace": DEV}),
+            )
+            .await;
+        let report = &restored["results"]["workbooks"];
+        let failed = names(report, "failed");
+        assert_eq!(failed.len(), 1, "{report}");
+        assert!(
+            failed[0].starts_with(&format!("{broken}: "))
+                && failed[0].contains("no serializedData"),
+            "{report}"
+        );
+        assert_eq!(names(report, "restored").len(), total - 1, "{report}");
+    }
+
+    #[tokio::test]
+    async fn backups_are_listed_newest_first_up_to_the_limit_and_unfinished_ones_apart() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let mut ids = Vec::new();
+        for workspace in [PROD, PROD, DEV] {
+            let export = harness
+                .ok(
+                    &Export,
+                    json!({"tenant_id": tenant, "workspace": workspace, "include": ["functions"]}),
+                )
+                .await;
+            ids.push(export["backup_id"].as_str().expect("id").to_owned());
+        }
+        // An export that stopped before its manifest.
+        let unfinished = format!("{tenant}/{PROD}/20000101T000000.000Z-0000");
+        store(&harness)
+            .create(&format!("{unfinished}/functions.json"), &json!([]))
+            .await
+            .expect("stored");
+
+        let newest = harness
+            .ok(&ListBackups, json!({"tenant_id": tenant, "limit": 1}))
+            .await;
+        assert_eq!(newest["total_complete"], 3, "{newest}");
+        assert_eq!(newest["backups"].as_array().expect("backups").len(), 1);
+        assert_eq!(newest["backups"][0]["backup_id"], json!(ids[2]));
+        assert_eq!(newest["incomplete"], json!([unfinished]));
+
+        let prod = harness
+            .ok(
+                &ListBackups,
+                json!({"tenant_id": tenant, "workspace": PROD}),
+            )
+            .await;
+        let listed: Vec<&Value> = prod["backups"]
+            .as_array()
+            .expect("backups")
+            .iter()
+            .map(|b| &b["backup_id"])
+            .collect();
+        assert_eq!(listed, [&json!(ids[1]), &json!(ids[0])], "{prod}");
+        assert!(
+            prod["backups"][0]["counts"]["functions"].as_u64().is_some(),
+            "{prod}"
+        );
+
+        let message = harness
+            .refusal(
+                &RestoreBackup,
+                json!({"tenant_id": tenant, "backup_id": unfinished}),
+            )
+            .await;
+        assert!(message.contains("no complete backup"), "{message}");
+        let message = harness
+            .refusal(
+                &ListBackups,
+                json!({"tenant_id": tenant, "workspace": "law-nope"}),
+            )
+            .await;
+        assert!(message.contains("law-nope"), "{message}");
+    }
+}

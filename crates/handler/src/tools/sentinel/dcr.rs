@@ -944,3 +944,625 @@ fn strip_read_only(rule: &mut Value) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use reqwest::Method;
+    use serde_json::json;
+
+    use super::*;
+    use crate::clients::arm::OperationOutcome;
+    use crate::tenants::WorkspaceConfig;
+    use crate::testing::Harness;
+
+    const WORKSPACE: &str = "law-contoso-sentinel";
+    const SEEDED: &str = "dcr-windows-security-events";
+
+    /// Column types of Log Analytics tables (`ColumnTypeEnum`, Tables.json 2026-03-01) and the
+    /// column types a stream declaration accepts (`KnownColumnDefinitionType`,
+    /// dataCollection.json 2024-03-11), as Microsoft defines them.
+    const TABLE_TYPES: &[&str] = &[
+        "string", "int", "long", "real", "boolean", "dateTime", "guid", "dynamic",
+    ];
+    const STREAM_TYPES: &[&str] = &[
+        "string", "int", "long", "real", "boolean", "datetime", "dynamic",
+    ];
+
+    #[test]
+    fn every_table_column_type_becomes_a_type_stream_declarations_accept() {
+        for table_type in TABLE_TYPES {
+            let declared = stream_type(table_type);
+            assert!(
+                STREAM_TYPES.contains(&declared),
+                "{table_type} → {declared}"
+            );
+        }
+        // The two that differ: a stream has no guid type, and spells datetime in lower case.
+        assert_eq!(stream_type("guid"), "string");
+        assert_eq!(stream_type("dateTime"), "datetime");
+    }
+
+    #[test]
+    fn a_transformation_must_read_the_incoming_stream_and_be_a_query() {
+        assert_eq!(checked_transform(None).expect("the default"), "source");
+        assert_eq!(
+            checked_transform(Some("  source | where Level != 'Debug'\n".into())).expect("valid"),
+            "source | where Level != 'Debug'"
+        );
+        for (transform, expected) in [
+            ("AppAudit_CL | take 1", "must start with 'source'"),
+            (".drop table AppAudit_CL", "transform_kql: "),
+            (
+                "source | take 1; .drop table AppAudit_CL",
+                "transform_kql: ",
+            ),
+            ("   ", "transform_kql: "),
+        ] {
+            let message = checked_transform(Some(transform.into()))
+                .expect_err("refused")
+                .to_string();
+            assert!(message.contains(expected), "{transform:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_rule_read_back_for_a_put_loses_exactly_what_the_definition_marks_read_only() {
+        let mut rule = json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Insights/dataCollectionRules/r",
+            "name": "r",
+            "location": "westeurope",
+            "kind": "Direct",
+            "etag": "\"0b00\"",
+            "tags": {"team": "soc"},
+            "systemData": {"createdBy": "someone"},
+            "properties": {
+                "description": "kept",
+                "immutableId": "dcr-0123",
+                "dataCollectionEndpointId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Insights/dataCollectionEndpoints/e",
+                "metadata": {"provisionedBy": "x"},
+                "endpoints": {"logsIngestion": "https://r.westeurope-1.ingest.monitor.azure.com"},
+                "ingestionQuotas": {"maxRequestsPerMinute": 1},
+                "provisioningState": "Succeeded",
+                "streamDeclarations": {"Custom-A": {"columns": [{"name": "TimeGenerated", "type": "datetime"}]}},
+                "dataSources": {"syslog": []},
+                "destinations": {"logAnalytics": [
+                    {"workspaceResourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/w",
+                     "workspaceId": "11111111-2222-4333-8444-555555555555", "name": "sentinel"}
+                ]},
+                "dataFlows": [{"streams": ["Custom-A"], "destinations": ["sentinel"], "transformKql": "source", "outputStream": "Custom-A_CL"}],
+            },
+        });
+        let original = rule.clone();
+        strip_read_only(&mut rule);
+        let mut expected = original;
+        expected.as_object_mut().expect("object").remove("etag");
+        expected
+            .as_object_mut()
+            .expect("object")
+            .remove("systemData");
+        let properties = expected["properties"].as_object_mut().expect("properties");
+        for key in [
+            "immutableId",
+            "metadata",
+            "endpoints",
+            "ingestionQuotas",
+            "provisioningState",
+        ] {
+            properties.remove(key);
+        }
+        expected["properties"]["destinations"]["logAnalytics"][0]
+            .as_object_mut()
+            .expect("destination")
+            .remove("workspaceId");
+        assert_eq!(rule, expected);
+    }
+
+    fn workspace(harness: &Harness, name: &str) -> (TenantId, WorkspaceConfig) {
+        let tenant: TenantId = harness.contoso().parse().expect("a tenant id");
+        let config = harness
+            .context
+            .services
+            .tenants
+            .resolve(Some(&tenant))
+            .expect("allowed");
+        let workspace = config
+            .workspaces
+            .iter()
+            .find(|w| w.workspace_name == name)
+            .expect("configured")
+            .clone();
+        (tenant, workspace)
+    }
+
+    /// A custom table made directly through ARM, as sentinel_create_table would make it.
+    async fn create_table(harness: &Harness, name: &str, columns: Value) {
+        let (tenant, ws) = workspace(harness, WORKSPACE);
+        let arm = &harness.context.services.arm;
+        let table: ArmName = name.parse().expect("a table name");
+        let outcome = arm
+            .run_operation(
+                &tenant,
+                Method::PUT,
+                arm.workspace_url(&ws, WorkspaceResource::Table(&table)),
+                Some(
+                    &json!({"properties": {"schema": {"name": name, "columns": columns},
+                                            "plan": "Analytics"}}),
+                ),
+                name,
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("the table is created");
+        assert!(
+            matches!(outcome, OperationOutcome::Succeeded { .. }),
+            "{outcome:?}"
+        );
+    }
+
+    /// A rule written directly through ARM (by someone else, or another tool).
+    async fn put_rule(harness: &Harness, name: &str, properties: Value) {
+        let (tenant, ws) = workspace(harness, WORKSPACE);
+        let arm = &harness.context.services.arm;
+        let rule: ArmName = name.parse().expect("a rule name");
+        arm.put::<Value>(
+            &tenant,
+            arm.group_url(
+                &ws.subscription_id,
+                &ws.resource_group,
+                GroupResource::DataCollectionRule(&rule),
+            ),
+            &json!({"location": "westeurope", "properties": properties}),
+        )
+        .await
+        .expect("the rule is written");
+    }
+
+    /// Requests the sandbox answered with `method` on routes containing `fragment`.
+    fn requests(harness: &Harness, method: &str, fragment: &str) -> u64 {
+        harness
+            .sandbox
+            .stats()
+            .requests
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path_template.contains(fragment))
+            .map(|r| r.count)
+            .sum()
+    }
+
+    fn all_requests(harness: &Harness) -> u64 {
+        harness
+            .sandbox
+            .stats()
+            .requests
+            .iter()
+            .map(|r| r.count)
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn a_rule_for_a_custom_table_declares_its_columns_and_gets_its_own_ingestion_url() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        create_table(
+            &harness,
+            "AppAudit_CL",
+            json!([{"name": "TimeGenerated", "type": "dateTime"},
+                   {"name": "RequestId", "type": "guid"},
+                   {"name": "Allowed", "type": "boolean"},
+                   {"name": "LatencyMs", "type": "real"},
+                   {"name": "Bytes", "type": "long"},
+                   {"name": "Details", "type": "dynamic"}]),
+        )
+        .await;
+        let created = harness
+            .ok(
+                &CreateDcr,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dcr-app-audit",
+                       "table": "AppAudit_CL", "description": "App audit events"}),
+            )
+            .await;
+        let rule = &created["rule"];
+        assert_eq!(rule["kind"], "Direct", "no endpoint named: {created}");
+        assert_eq!(rule["sends_to_workspace"], true);
+        assert_eq!(rule["resource_group"], "rg-sentinel-prod");
+        assert_eq!(created["stream"], "Custom-AppAudit");
+        assert_eq!(
+            rule["flows"],
+            json!([{"streams": ["Custom-AppAudit"], "output_stream": "Custom-AppAudit_CL",
+                    "transform_kql": "source"}])
+        );
+        let host = rule["logs_ingestion"]
+            .as_str()
+            .expect("the rule's own endpoint");
+        let immutable = rule["immutable_id"].as_str().expect("an immutable id");
+        assert_eq!(
+            created["ingestion_url"],
+            format!(
+                "{host}/dataCollectionRules/{immutable}/streams/Custom-AppAudit?api-version=2023-01-01"
+            )
+        );
+
+        let read = harness
+            .ok(
+                &GetDcr,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dcr-app-audit"}),
+            )
+            .await;
+        assert_eq!(
+            read["rule"]["properties"]["streamDeclarations"]["Custom-AppAudit"]["columns"],
+            json!([{"name": "TimeGenerated", "type": "datetime"},
+                   {"name": "RequestId", "type": "string"},
+                   {"name": "Allowed", "type": "boolean"},
+                   {"name": "LatencyMs", "type": "real"},
+                   {"name": "Bytes", "type": "long"},
+                   {"name": "Details", "type": "dynamic"}]),
+            "{read}"
+        );
+        assert_eq!(read["summary"]["description"], "App audit events");
+    }
+
+    #[tokio::test]
+    async fn create_dcr_refuses_what_cannot_work_without_writing_anything() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let create = |extra: Value| {
+            let mut arguments = json!({"tenant_id": tenant, "workspace": WORKSPACE,
+                                       "name": "dcr-new", "table": "AppAudit_CL"});
+            for (key, value) in extra.as_object().expect("object") {
+                arguments[key] = value.clone();
+            }
+            arguments
+        };
+        // Refused from the arguments alone: nothing reaches Azure.
+        let before = all_requests(&harness);
+        for (extra, expected) in [
+            (json!({"table": "SigninLogs"}), "'SigninLogs' is not"),
+            (
+                json!({"transform_kql": "AppAudit_CL | take 1"}),
+                "must start with 'source'",
+            ),
+            (
+                json!({"transform_kql": "source | take 1; .drop table SigninLogs"}),
+                "transform_kql",
+            ),
+        ] {
+            let message = harness.refusal(&CreateDcr, create(extra.clone())).await;
+            assert!(message.contains(expected), "{extra}: {message}");
+        }
+        assert_eq!(all_requests(&harness), before, "nothing was sent");
+
+        // Refused after reading: nothing is written.
+        let message = harness.refusal(&CreateDcr, create(json!({}))).await;
+        assert!(
+            message.contains("AppAudit_CL") && message.contains("sentinel_create_table"),
+            "{message}"
+        );
+        create_table(&harness, "AppAudit_CL", audit_columns()).await;
+        for (extra, expected) in [
+            (json!({"name": SEEDED}), "already exists"),
+            (
+                json!({"endpoint": "dce-nope"}),
+                "no data collection endpoint 'dce-nope'",
+            ),
+            (
+                json!({"description": "two\nlines"}),
+                "description contains control characters",
+            ),
+        ] {
+            let message = harness.refusal(&CreateDcr, create(extra.clone())).await;
+            assert!(message.contains(expected), "{extra}: {message}");
+        }
+        assert_eq!(
+            requests(&harness, "PUT", "dataCollectionRules"),
+            0,
+            "no rule was written"
+        );
+    }
+
+    /// A custom stream (two columns) sent to this workspace's `outputs`, one flow each; no
+    /// output stream where `outputs` is empty.
+    fn custom_rule(workspace: String, outputs: &[&str]) -> Value {
+        let flow = |output: Option<&str>| {
+            let mut flow = json!({"streams": ["Custom-AppAudit"], "destinations": ["la"],
+                                  "transformKql": "source"});
+            if let Some(output) = output {
+                flow["outputStream"] = json!(output);
+            }
+            flow
+        };
+        let flows: Vec<Value> = if outputs.is_empty() {
+            vec![flow(None)]
+        } else {
+            outputs.iter().map(|o| flow(Some(o))).collect()
+        };
+        json!({
+            "streamDeclarations": {"Custom-AppAudit": {"columns": [
+                {"name": "TimeGenerated", "type": "datetime"}, {"name": "UserName", "type": "string"}]}},
+            "destinations": {"logAnalytics": [{"workspaceResourceId": workspace, "name": "la"}]},
+            "dataFlows": flows,
+        })
+    }
+
+    fn audit_columns() -> Value {
+        json!([{"name": "TimeGenerated", "type": "dateTime"}, {"name": "UserName", "type": "string"}])
+    }
+
+    #[tokio::test]
+    async fn a_new_transformation_keeps_the_rest_of_the_rule_and_is_not_sent_twice() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        create_table(&harness, "AppAudit_CL", audit_columns()).await;
+        harness
+            .ok(
+                &CreateDce,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dce-app"}),
+            )
+            .await;
+        harness
+            .ok(
+                &CreateDcr,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dcr-app",
+                       "table": "AppAudit_CL", "endpoint": "dce-app",
+                       "description": "App audit events"}),
+            )
+            .await;
+        let get = json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dcr-app"});
+        let original = harness.ok(&GetDcr, get.clone()).await;
+        let update = json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dcr-app",
+                            "transform_kql": "source | where UserName != ''"});
+        let changed = harness.ok(&UpdateTransformation, update.clone()).await;
+        assert_eq!(
+            changed,
+            json!({"tenant_id": tenant, "rule": "dcr-app", "output_stream": "Custom-AppAudit_CL",
+                   "before": "source", "after": "source | where UserName != ''", "changed": true})
+        );
+        let read = harness.ok(&GetDcr, get).await;
+        let (was, now) = (&original["rule"]["properties"], &read["rule"]["properties"]);
+        assert_eq!(
+            now["dataFlows"][0]["transformKql"],
+            "source | where UserName != ''"
+        );
+        for key in [
+            "immutableId",
+            "streamDeclarations",
+            "destinations",
+            "dataCollectionEndpointId",
+            "description",
+        ] {
+            assert!(!was[key].is_null(), "{key} in {original}");
+            assert_eq!(now[key], was[key], "{key} is kept");
+        }
+
+        let writes = requests(&harness, "PUT", "dataCollectionRules");
+        let again = harness.ok(&UpdateTransformation, update).await;
+        assert_eq!(again["changed"], false, "{again}");
+        assert_eq!(
+            requests(&harness, "PUT", "dataCollectionRules"),
+            writes,
+            "an unchanged transformation is not written again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rule_with_several_flows_changes_only_the_one_named_by_its_output_stream() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let (_, ws) = workspace(&harness, WORKSPACE);
+        create_table(&harness, "AppAudit_CL", audit_columns()).await;
+        create_table(&harness, "AppAuditCopy_CL", audit_columns()).await;
+        put_rule(
+            &harness,
+            "dcr-two-flows",
+            custom_rule(
+                ws.resource_path(),
+                &["Custom-AppAudit_CL", "Custom-AppAuditCopy_CL"],
+            ),
+        )
+        .await;
+        let writes = requests(&harness, "PUT", "dataCollectionRules");
+        let update = json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dcr-two-flows",
+                            "transform_kql": "source | where UserName != ''"});
+        let message = harness.refusal(&UpdateTransformation, update.clone()).await;
+        assert!(
+            message.contains("has 2 data flows")
+                && message.contains("Custom-AppAudit_CL, Custom-AppAuditCopy_CL"),
+            "{message}"
+        );
+        let mut wrong = update.clone();
+        wrong["output_stream"] = json!("Custom-Other_CL");
+        let message = harness.refusal(&UpdateTransformation, wrong).await;
+        assert!(
+            message.contains("no data flow to 'Custom-Other_CL'")
+                && message.contains("Custom-AppAudit_CL, Custom-AppAuditCopy_CL"),
+            "{message}"
+        );
+        assert_eq!(requests(&harness, "PUT", "dataCollectionRules"), writes);
+
+        // Stream names are matched as ARM matches names: case and outer spaces do not matter.
+        let mut named = update;
+        named["output_stream"] = json!(" custom-appauditcopy_cl ");
+        let changed = harness.ok(&UpdateTransformation, named).await;
+        assert_eq!(
+            changed["output_stream"], "Custom-AppAuditCopy_CL",
+            "{changed}"
+        );
+        let read = harness
+            .ok(
+                &GetDcr,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dcr-two-flows"}),
+            )
+            .await;
+        let transforms: Vec<&Value> = read["summary"]["flows"]
+            .as_array()
+            .expect("flows")
+            .iter()
+            .map(|f| &f["transform_kql"])
+            .collect();
+        assert_eq!(
+            transforms,
+            [&json!("source"), &json!("source | where UserName != ''")]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_listing_keeps_to_rules_sending_to_the_workspace_unless_all_are_asked_for() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let (_, prod) = workspace(&harness, WORKSPACE);
+        let (_, dev) = workspace(&harness, "law-contoso-dev");
+        // In this workspace's subscription, but sending elsewhere.
+        put_rule(
+            &harness,
+            "dcr-to-dev",
+            custom_rule(dev.resource_path(), &[]),
+        )
+        .await;
+        // ARM resource ids are case-insensitive.
+        put_rule(
+            &harness,
+            "dcr-upper-case",
+            custom_rule(prod.resource_path().to_uppercase(), &[]),
+        )
+        .await;
+        let names = |listed: &Value| -> Vec<(String, bool)> {
+            let mut names: Vec<(String, bool)> = listed["rules"]
+                .as_array()
+                .expect("rules")
+                .iter()
+                .map(|r| {
+                    (
+                        r["name"].as_str().expect("name").to_owned(),
+                        r["sends_to_workspace"].as_bool().expect("flag"),
+                    )
+                })
+                .collect();
+            names.sort();
+            names
+        };
+        let own = harness
+            .ok(
+                &ListDcrs,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE}),
+            )
+            .await;
+        assert_eq!(
+            names(&own),
+            [
+                ("dcr-upper-case".to_owned(), true),
+                (SEEDED.to_owned(), true)
+            ]
+        );
+        let all = harness
+            .ok(
+                &ListDcrs,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "all": true}),
+            )
+            .await;
+        assert_eq!(
+            names(&all),
+            [
+                ("dcr-to-dev".to_owned(), false),
+                ("dcr-upper-case".to_owned(), true),
+                (SEEDED.to_owned(), true)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_is_made_in_the_workspace_region_and_group_and_never_replaced() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let create = json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dce-app",
+                            "description": "App telemetry"});
+        let created = harness.ok(&CreateDce, create.clone()).await;
+        let endpoint = &created["endpoint"];
+        assert_eq!(endpoint["location"], "westeurope", "{created}");
+        assert_eq!(endpoint["resource_group"], "rg-sentinel-prod");
+        assert_eq!(endpoint["public_network_access"], "Enabled");
+        assert_eq!(endpoint["description"], "App telemetry");
+        assert!(
+            endpoint["logs_ingestion"]
+                .as_str()
+                .is_some_and(|url| url.starts_with("https://dce-app-")),
+            "{created}"
+        );
+        let listed = harness
+            .ok(
+                &ListDces,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE}),
+            )
+            .await;
+        assert!(
+            listed["endpoints"]
+                .as_array()
+                .expect("endpoints")
+                .iter()
+                .any(|e| e == endpoint),
+            "{listed}"
+        );
+
+        let writes = requests(&harness, "PUT", "dataCollectionEndpoints");
+        let message = harness.refusal(&CreateDce, create).await;
+        assert!(
+            message.contains("dce-app already exists in resource group rg-sentinel-prod"),
+            "{message}"
+        );
+        let message = harness
+            .refusal(
+                &CreateDce,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dce-other",
+                       "description": "two\nlines"}),
+            )
+            .await;
+        assert!(message.contains("one line"), "{message}");
+        assert_eq!(
+            requests(&harness, "PUT", "dataCollectionEndpoints"),
+            writes,
+            "nothing was written"
+        );
+    }
+
+    #[tokio::test]
+    async fn associations_name_the_machines_and_an_unknown_rule_is_refused_before_listing() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let listed = harness
+            .ok(
+                &ListAssociations,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": SEEDED}),
+            )
+            .await;
+        let associations = listed["associations"].as_array().expect("associations");
+        assert!(!associations.is_empty(), "{listed}");
+        for association in associations {
+            let resource = association["resource_id"].as_str().expect("resource");
+            assert!(
+                resource.contains("/providers/Microsoft.Compute/virtualMachines/")
+                    && !resource.contains("dataCollectionRuleAssociations"),
+                "{association}"
+            );
+            assert!(
+                association["data_collection_rule_id"]
+                    .as_str()
+                    .is_some_and(|id| id.ends_with(&format!("/dataCollectionRules/{SEEDED}"))),
+                "{association}"
+            );
+        }
+
+        let lists = requests(&harness, "GET", "associations");
+        let message = harness
+            .refusal(
+                &ListAssociations,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE, "name": "dcr-nope"}),
+            )
+            .await;
+        assert!(
+            message
+                .contains("no data collection rule 'dcr-nope' in resource group rg-sentinel-prod"),
+            "{message}"
+        );
+        assert_eq!(requests(&harness, "GET", "associations"), lists);
+    }
+}

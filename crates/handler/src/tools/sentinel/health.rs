@@ -621,3 +621,389 @@ fn backlog(
 fn format_time(when: OffsetDateTime) -> String {
     when.format(&Rfc3339).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use sandbox::{Fault, FaultKind};
+    use serde_json::{Value, json};
+    use time::Duration;
+
+    use super::*;
+    use crate::testing::Harness;
+
+    fn row(
+        table: &str,
+        age: Duration,
+        last_day: i64,
+        week: i64,
+        now: OffsetDateTime,
+    ) -> TableIngestion {
+        TableIngestion {
+            table: table.into(),
+            last: now - age,
+            last_day,
+            week,
+        }
+    }
+
+    fn empty_health() -> WorkspaceHealth {
+        WorkspaceHealth {
+            tenant_id: "11111111-1111-4111-8111-111111111111"
+                .parse()
+                .expect("tenant"),
+            workspace: "w".into(),
+            reachable: true,
+            last_ingestion: None,
+            stale_tables: Vec::new(),
+            tables_seen: 0,
+            analytics_rules: None,
+            open_incidents: None,
+            key_tables: None,
+            ingestion_anomalies: None,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn tables_silent_for_a_day_are_stale_and_only_the_detailed_check_looks_further() {
+        let now = OffsetDateTime::now_utc();
+        let rows = [
+            row("SecurityEvent", Duration::hours(2), 100, 700, now),
+            row("CommonSecurityLog", Duration::hours(72), 0, 90, now),
+            row("Edge_CL", Duration::hours(24), 0, 0, now),
+            row(
+                "Fresh_CL",
+                Duration::hours(23) + Duration::minutes(59),
+                0,
+                0,
+                now,
+            ),
+        ];
+        let mut quick = empty_health();
+        apply_ingestion(&mut quick, &rows, false, now);
+        assert_eq!(quick.tables_seen, 4);
+        assert_eq!(
+            quick.last_ingestion,
+            Some(format_time(now - Duration::hours(2)))
+        );
+        let stale: Vec<(&str, i64)> = quick
+            .stale_tables
+            .iter()
+            .map(|t| (t.table.as_str(), t.hours_since))
+            .collect();
+        assert_eq!(stale, [("CommonSecurityLog", 72), ("Edge_CL", 24)]);
+        assert!(quick.key_tables.is_none() && quick.ingestion_anomalies.is_none());
+
+        let mut detailed = empty_health();
+        apply_ingestion(&mut detailed, &rows, true, now);
+        let key_tables = detailed.key_tables.expect("detailed");
+        let seen = |name: &str| {
+            key_tables
+                .iter()
+                .find(|k| k.table == name)
+                .map(|k| k.hours_since)
+        };
+        assert_eq!(seen("SecurityEvent"), Some(Some(2)));
+        assert_eq!(
+            seen("Syslog"),
+            Some(None),
+            "a key table with no data is listed as such"
+        );
+        assert_eq!(seen("Fresh_CL"), None, "other tables are not key tables");
+    }
+
+    #[test]
+    fn an_ingestion_anomaly_is_a_sharp_change_from_a_real_baseline() {
+        let now = OffsetDateTime::now_utc();
+        let hour = Duration::hours(1);
+        let rows = [
+            // A daily average of 100 over the six days before.
+            row("Steady", hour, 100, 700, now),
+            row("Dropped", hour, 24, 624, now),
+            row("Barely", hour, 25, 625, now),
+            row("Spiked", hour, 401, 1001, now),
+            row("Busy", hour, 400, 1000, now),
+            // An average of 108.33: reported to one decimal.
+            row("Silent", hour, 0, 650, now),
+            // Under ten rows a day there is no baseline to judge by.
+            row("Tiny", hour, 0, 54, now),
+        ];
+        let mut health = empty_health();
+        apply_ingestion(&mut health, &rows, true, now);
+        let anomalies: Vec<(&str, &str, i64, f64)> = health
+            .ingestion_anomalies
+            .as_ref()
+            .expect("detailed")
+            .iter()
+            .map(|a| {
+                (
+                    a.table.as_str(),
+                    a.kind.as_str(),
+                    a.rows_last_day,
+                    a.daily_average_before,
+                )
+            })
+            .collect();
+        assert_eq!(
+            anomalies,
+            [
+                ("Dropped", "drop", 24, 100.0),
+                ("Spiked", "spike", 401, 100.0),
+                ("Silent", "drop", 0, 108.3)
+            ]
+        );
+    }
+
+    fn incident(
+        severity: Option<&str>,
+        owner: Value,
+        created_hours_ago: i64,
+        now: OffsetDateTime,
+    ) -> Incident {
+        let mut properties = json!({
+            "owner": owner,
+            "createdTimeUtc": format_time(now - Duration::hours(created_hours_ago)),
+        });
+        if let Some(severity) = severity {
+            properties["severity"] = json!(severity);
+        }
+        serde_json::from_value(
+            json!({"id": "/x/incidents/i", "name": "i", "properties": properties}),
+        )
+        .expect("an incident")
+    }
+
+    #[test]
+    fn the_backlog_counts_by_severity_and_only_the_detailed_check_adds_age_and_owners() {
+        let now = OffsetDateTime::now_utc();
+        let incidents = [
+            incident(
+                Some("High"),
+                json!({"userPrincipalName": "ana@contoso.com"}),
+                5,
+                now,
+            ),
+            incident(
+                Some("High"),
+                json!({"objectId": "0b4c2c8e-66a8-4f3c-9b7a-1f2e3d4c5b6a"}),
+                50,
+                now,
+            ),
+            incident(Some("Medium"), json!({"assignedTo": "Ana"}), 10, now),
+            incident(None, json!({}), 1, now),
+        ];
+        let quick = backlog(&incidents, true, false, now);
+        assert_eq!(quick.total, 4);
+        assert!(quick.capped);
+        assert_eq!(
+            quick.by_severity,
+            BTreeMap::from([
+                ("High".into(), 2),
+                ("Medium".into(), 1),
+                ("Unknown".into(), 1)
+            ])
+        );
+        assert_eq!((quick.oldest_open_hours, quick.unassigned), (None, None));
+
+        let detailed = backlog(&incidents, false, true, now);
+        assert!(!detailed.capped);
+        assert_eq!(detailed.oldest_open_hours, Some(50));
+        // An owner is a user principal name or an object id; a display name alone is none.
+        assert_eq!(detailed.unassigned, Some(2));
+    }
+
+    fn response(columns: &[&str], rows: Value) -> QueryResponse {
+        serde_json::from_value(json!({"tables": [{
+            "name": "PrimaryResult",
+            "columns": columns.iter().map(|c| json!({"name": c, "type": "string"})).collect::<Vec<_>>(),
+            "rows": rows,
+        }]}))
+        .expect("a query response")
+    }
+
+    #[test]
+    fn failing_rules_are_named_by_their_rule_id_and_a_result_without_a_column_is_a_problem() {
+        let columns = [
+            "SentinelResourceId",
+            "SentinelResourceName",
+            "Failures",
+            "LastFailure",
+            "Reason",
+        ];
+        let failing = failing_rules(&response(
+            &columns,
+            json!([["/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/w/providers/Microsoft.SecurityInsights/alertRules/5f0c8a4e-1b7d-4c1a-9d6e-2a3b4c5d6e7f",
+                    "Firewall denies", 4, "2026-12-05T00:43:34Z", "Query timed out"]]),
+        ))
+        .expect("readable");
+        assert_eq!(failing.len(), 1);
+        assert_eq!(failing[0].rule_id, "5f0c8a4e-1b7d-4c1a-9d6e-2a3b4c5d6e7f");
+        assert_eq!(failing[0].display_name, "Firewall denies");
+        assert_eq!(failing[0].failures_last_day, 4);
+        assert_eq!(failing[0].reason.as_deref(), Some("Query timed out"));
+
+        let problem = failing_rules(&response(&columns[..2], json!([])))
+            .err()
+            .expect("refused");
+        assert!(problem.contains("Failures"), "{problem}");
+        let problem = ingestion_rows(&response(
+            &["TableName", "LastIngestion", "Week"],
+            json!([]),
+        ))
+        .err()
+        .expect("refused");
+        assert!(problem.contains("LastDay"), "{problem}");
+        let none: QueryResponse = serde_json::from_value(json!({"tables": []})).expect("empty");
+        assert!(ingestion_rows(&none).is_err());
+    }
+
+    const PROD: &str = "law-contoso-sentinel";
+
+    #[tokio::test]
+    async fn a_workspace_whose_connector_broke_needs_attention_and_says_why() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let checked = harness
+            .ok(
+                &HealthCheck,
+                json!({"tenant_id": tenant, "depth": "detailed"}),
+            )
+            .await;
+        assert_eq!(checked["healthy"], false, "{checked}");
+        let workspaces = checked["workspaces"].as_array().expect("workspaces");
+        assert_eq!(workspaces.len(), 2, "every workspace of the tenant");
+        let prod = workspaces
+            .iter()
+            .find(|w| w["workspace"] == PROD)
+            .expect("checked");
+        // The sandbox's broken connector: CommonSecurityLog's newest row is three days old.
+        let stale = prod["stale_tables"].as_array().expect("stale");
+        assert!(
+            stale.iter().any(|t| t["table"] == "CommonSecurityLog"
+                && t["hours_since"].as_i64().is_some_and(|h| h >= 72)),
+            "{prod}"
+        );
+        assert!(
+            prod["ingestion_anomalies"]
+                .as_array()
+                .expect("detailed")
+                .iter()
+                .any(|a| a["table"] == "CommonSecurityLog" && a["kind"] == "drop"),
+            "{prod}"
+        );
+        let backlog = &prod["open_incidents"];
+        let by_severity: u64 = backlog["by_severity"]
+            .as_object()
+            .expect("counts")
+            .values()
+            .map(|c| c.as_u64().expect("count"))
+            .sum();
+        assert_eq!(Some(by_severity), backlog["total"].as_u64(), "{backlog}");
+        assert!(backlog["unassigned"].as_u64() <= backlog["total"].as_u64());
+        assert!(backlog["oldest_open_hours"].is_u64(), "{backlog}");
+
+        let quick = harness
+            .ok(
+                &HealthCheck,
+                json!({"tenant_id": tenant, "workspace": PROD}),
+            )
+            .await;
+        let only = &quick["workspaces"][0];
+        assert_eq!(quick["workspaces"].as_array().map(Vec::len), Some(1));
+        assert_eq!(only["stale_tables"], prod["stale_tables"]);
+        for detail in ["key_tables", "ingestion_anomalies"] {
+            assert!(only[detail].is_null(), "{detail}: {only}");
+        }
+        assert!(only["analytics_rules"]["failing"].is_null(), "{only}");
+        assert!(only["open_incidents"]["unassigned"].is_null(), "{only}");
+    }
+
+    #[tokio::test]
+    async fn scope_all_checks_every_tenant_and_takes_no_tenant_or_workspace() {
+        let harness = Harness::start().await;
+        let before = harness.sandbox.stats().count_method("GET");
+        for arguments in [
+            json!({"scope": "all", "tenant_id": harness.contoso()}),
+            json!({"scope": "all", "workspace": PROD}),
+        ] {
+            let message = harness.refusal(&HealthCheck, arguments.clone()).await;
+            assert!(message.contains("scope \"all\""), "{arguments}: {message}");
+        }
+        assert_eq!(harness.sandbox.stats().count_method("GET"), before);
+
+        let all = harness.ok(&HealthCheck, json!({"scope": "all"})).await;
+        let tenants: Vec<String> = harness
+            .sandbox
+            .tenants()
+            .iter()
+            .map(|t| t.tenant_id.clone())
+            .collect();
+        assert_eq!(all["tenants_checked"], json!(tenants), "{all}");
+        let workspaces: usize = harness
+            .sandbox
+            .tenants()
+            .iter()
+            .map(|t| t.workspaces.len())
+            .sum();
+        assert_eq!(all["workspaces"].as_array().map(Vec::len), Some(workspaces));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_workspace_is_reported_without_checking_further() {
+        let harness = Harness::start_with(&[("OUTBOUND_MAX_RETRIES", "0")]).await;
+        let tenant = harness.contoso();
+        let workspace = &harness.sandbox.tenants()[0].workspaces[0];
+        let path = format!(
+            "/arm/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}",
+            workspace.subscription_id, workspace.resource_group, workspace.name
+        );
+        let mut fault = Fault::new(path, FaultKind::ServerError, 1);
+        fault.method = Some("GET".into());
+        fault.status = Some(500);
+        harness.sandbox.inject_fault(fault);
+        // Log Analytics queries, and rules and incidents (Microsoft.SecurityInsights).
+        let further = || -> u64 {
+            harness
+                .sandbox
+                .stats()
+                .requests
+                .iter()
+                .filter(|r| {
+                    r.path_template.starts_with("/loganalytics/")
+                        || r.path_template.contains("Microsoft.SecurityInsights")
+                })
+                .map(|r| r.count)
+                .sum()
+        };
+        let before = further();
+        let checked = harness
+            .ok(
+                &HealthCheck,
+                json!({"tenant_id": tenant, "workspace": workspace.name}),
+            )
+            .await;
+        assert_eq!(checked["healthy"], false, "{checked}");
+        let only = &checked["workspaces"][0];
+        assert_eq!(only["reachable"], false, "{only}");
+        let problems = only["problems"].as_array().expect("problems");
+        assert!(
+            problems.len() == 1
+                && problems[0]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("workspace: ")),
+            "{only}"
+        );
+        assert!(only["analytics_rules"].is_null() && only["open_incidents"].is_null());
+        assert_eq!(further(), before, "nothing else was asked");
+
+        // The fault was a passing one: the next check reaches the workspace and goes on.
+        let again = harness
+            .ok(
+                &HealthCheck,
+                json!({"tenant_id": tenant, "workspace": workspace.name}),
+            )
+            .await;
+        assert_eq!(again["workspaces"][0]["reachable"], true, "{again}");
+        assert!(further() > before);
+    }
+}

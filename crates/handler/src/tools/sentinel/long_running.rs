@@ -188,3 +188,207 @@ impl TargetAction for ArmFollower {
         followed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use reqwest::Method;
+
+    use super::*;
+    use crate::clients::arm::{ArmName, WorkspaceResource};
+    use crate::testing::Harness;
+
+    const FUNCTION: &str = "sentinel_create_table";
+
+    fn tenant(harness: &Harness) -> TenantId {
+        harness.contoso().parse().expect("a tenant id")
+    }
+
+    /// Starts creating a custom table and stops waiting at once: Azure is still at it.
+    async fn table_creation_left_running(harness: &Harness, name: &str) -> OperationOutcome {
+        let tenant = tenant(harness);
+        let services = &harness.context.services;
+        let workspace = services
+            .tenants
+            .resolve(Some(&tenant))
+            .expect("allowed")
+            .workspaces[0]
+            .clone();
+        let table: ArmName = name.parse().expect("a table name");
+        let columns = json!([{"name": "TimeGenerated", "type": "dateTime"}, {"name": "UserName", "type": "string"}]);
+        services
+            .arm
+            .run_operation(
+                &tenant,
+                Method::PUT,
+                services
+                    .arm
+                    .workspace_url(&workspace, WorkspaceResource::Table(&table)),
+                Some(&json!({"properties": {"schema": {"name": name, "columns": columns}}})),
+                name,
+                Duration::ZERO,
+            )
+            .await
+            .expect("accepted")
+    }
+
+    #[tokio::test]
+    async fn an_operation_that_ended_in_the_wait_is_reported_without_one_to_follow() {
+        let harness = Harness::start().await;
+        let tenant = tenant(&harness);
+        let report = OperationReport::of(
+            &harness.context,
+            FUNCTION,
+            &tenant,
+            "table A_CL",
+            OperationOutcome::Succeeded {
+                waited: Duration::from_millis(1249),
+            },
+        )
+        .await
+        .expect("a report");
+        assert!(report.done());
+        assert_eq!(report.waited_seconds, 1.2);
+        assert_eq!(report.note(), "");
+        assert!(report.operation_id.is_none());
+        assert_eq!(
+            serde_json::to_value(&report).expect("serializes"),
+            json!({"status": "Succeeded", "waited_seconds": 1.2}),
+            "no operation fields when there is none"
+        );
+
+        // Accepted with nothing to follow it by: the caller is told to look again.
+        let report = OperationReport::of(
+            &harness.context,
+            FUNCTION,
+            &tenant,
+            "table A_CL",
+            OperationOutcome::Running {
+                waited: Duration::from_secs(30),
+                status: "Accepted".into(),
+                poll: None,
+            },
+        )
+        .await
+        .expect("a report");
+        assert!(!report.done() && report.operation_id.is_none());
+        assert_eq!(
+            report.note(),
+            " (still running after 30 s; check again later)"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_operation_still_running_is_followed_to_its_end_by_a_durable_operation() {
+        let harness = Harness::start().await;
+        let tenant = tenant(&harness);
+        let services = &harness.context.services;
+        services
+            .operations
+            .register(FUNCTION, ArmFollower::shared(services));
+        let outcome = table_creation_left_running(&harness, "AppAudit_CL").await;
+        let OperationOutcome::Running {
+            poll: Some(poll), ..
+        } = &outcome
+        else {
+            panic!("still running with a status to follow: {outcome:?}");
+        };
+        let poll_url = poll.url.to_string();
+        let report = OperationReport::of(
+            &harness.context,
+            FUNCTION,
+            &tenant,
+            "table AppAudit_CL",
+            outcome,
+        )
+        .await
+        .expect("a report");
+        assert!(!report.done());
+        let id = report
+            .operation_id
+            .clone()
+            .expect("an operation follows it");
+        assert_eq!(report.operation_state, Some(JobState::Running));
+        assert!(
+            report
+                .note()
+                .contains(&format!("operation {id} follows it to its end: job_get")),
+            "{}",
+            report.note()
+        );
+
+        let record = services
+            .jobs
+            .wait(&id.parse().expect("a job id"), Duration::from_secs(30))
+            .await
+            .expect("the operation");
+        assert_eq!(record.state, JobState::Succeeded, "{record:?}");
+        assert_eq!(record.function, FUNCTION);
+        let operation = record.operation.expect("an operation record");
+        assert_eq!(
+            operation.options.get(POLL),
+            Some(&json!("azure-async-operation"))
+        );
+        let target = &operation.targets[0];
+        assert_eq!(target.id, "table AppAudit_CL");
+        assert_eq!(target.state, TargetState::Done, "{target:?}");
+        assert_eq!(target.status.as_deref(), Some("Succeeded"));
+        assert_eq!(target.reference.as_deref(), Some(poll_url.as_str()));
+    }
+
+    #[tokio::test]
+    async fn the_follower_fails_an_operation_it_cannot_read_and_waits_on_one_still_running() {
+        let harness = Harness::start().await;
+        let tenant = tenant(&harness);
+        let follower = ArmFollower::shared(&harness.context.services);
+        let OperationOutcome::Running {
+            poll: Some(poll), ..
+        } = table_creation_left_running(&harness, "AppAudit_CL").await
+        else {
+            panic!("still running");
+        };
+        let mut options = Map::new();
+        options.insert(POLL.into(), json!(poll_kind(false)));
+        let target = |reference: Option<String>| {
+            let mut target = TargetRecord::new("table AppAudit_CL".into(), None);
+            target.state = TargetState::Running;
+            target.reference = reference;
+            target
+        };
+        // Azure's operation ids are its own: one it does not know is gone.
+        let unknown = {
+            let mut url = poll.url.clone();
+            let path = url.path().rsplit_once('/').expect("an id").0.to_owned();
+            url.set_path(&format!("{path}/00000000-0000-4000-8000-000000000000"));
+            url.to_string()
+        };
+        let followed = follower
+            .follow(
+                &tenant,
+                &options,
+                vec![
+                    target(None),
+                    target(Some(unknown)),
+                    target(Some(poll.url.to_string())),
+                ],
+            )
+            .await;
+        assert_eq!(followed[0].state, TargetState::Failed);
+        assert_eq!(
+            followed[0].detail.as_deref(),
+            Some("the operation's URL was not recorded")
+        );
+        assert_eq!(followed[1].state, TargetState::Failed, "{:?}", followed[1]);
+        assert!(
+            followed[1]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("Azure no longer knows this operation")),
+            "{:?}",
+            followed[1]
+        );
+        // Read just after it started: still running, followed again next round.
+        assert_eq!(followed[2].state, TargetState::Running, "{:?}", followed[2]);
+        assert!(followed[2].status.is_some() && followed[2].detail.is_none());
+        assert_eq!(followed[2].reference.as_deref(), Some(poll.url.as_str()));
+    }
+}

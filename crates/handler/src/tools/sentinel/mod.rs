@@ -149,3 +149,134 @@ pub fn operation_wait(wait_seconds: Option<u32>) -> Result<Duration, ToolError> 
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::clients::arm::WorkspaceResource;
+    use crate::testing::Harness;
+
+    fn workspace(name: &str) -> WorkspaceConfig {
+        WorkspaceConfig {
+            subscription_id: "00000000-0000-4000-8000-000000000001".into(),
+            resource_group: "rg-soc".into(),
+            workspace_name: name.into(),
+            workspace_id: "00000000-0000-4000-8000-000000000002".into(),
+        }
+    }
+
+    fn tenant(workspaces: &[&str]) -> TenantConfig {
+        TenantConfig {
+            tenant_id: "11111111-1111-4111-8111-111111111111".parse().expect("id"),
+            display_name: "Contoso".into(),
+            enabled: true,
+            workspaces: workspaces.iter().map(|w| workspace(w)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_workspace_is_found_by_name_in_any_case_or_left_out_when_it_is_the_only_one() {
+        let two = tenant(&["law-prod", "law-dev"]);
+        assert_eq!(
+            find_workspace(&two, Some(" LAW-Dev "))
+                .expect("found")
+                .workspace_name,
+            "law-dev"
+        );
+        let one = tenant(&["law-prod"]);
+        assert_eq!(
+            find_workspace(&one, None)
+                .expect("the only one")
+                .workspace_name,
+            "law-prod"
+        );
+        for (config, name, expected) in [
+            (
+                &two,
+                Some("law-test"),
+                "workspace 'law-test' is not configured",
+            ),
+            (
+                &two,
+                None,
+                "has several workspaces; name one in 'workspace'",
+            ),
+            (&tenant(&[]), None, "has no Sentinel workspaces configured"),
+        ] {
+            let message = find_workspace(config, name)
+                .expect_err("refused")
+                .to_string();
+            assert!(message.contains(expected), "{name:?}: {message}");
+            if !config.workspaces.is_empty() {
+                assert!(message.contains("law-prod, law-dev"), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn operations_are_waited_for_up_to_two_minutes() {
+        assert_eq!(
+            operation_wait(None).expect("default"),
+            Duration::from_secs(30)
+        );
+        assert_eq!(operation_wait(Some(0)).expect("none"), Duration::ZERO);
+        assert_eq!(
+            operation_wait(Some(120)).expect("longest"),
+            Duration::from_secs(120)
+        );
+        let message = operation_wait(Some(121)).expect_err("too long").to_string();
+        assert!(message.contains("between 0 and 120, got 121"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_cursor_continues_only_the_list_and_tenant_it_came_from() {
+        let harness = Harness::start().await;
+        let services = &harness.context.services;
+        let contoso: TenantId = harness.contoso().parse().expect("id");
+        let config = services.tenants.resolve(Some(&contoso)).expect("allowed");
+        let (prod, dev) = (&config.workspaces[0], &config.workspaces[1]);
+        let incidents = |ws: &WorkspaceConfig| {
+            let url = services.arm.workspace_url(ws, WorkspaceResource::Incidents);
+            move || Ok(url)
+        };
+        let (first, cursor) = page::<Value>(&harness.context, &contoso, incidents(prod), None, 2)
+            .await
+            .expect("a page");
+        assert_eq!(first.len(), 2);
+        let cursor = cursor.expect("more incidents");
+        let (next, _) = page::<Value>(
+            &harness.context,
+            &contoso,
+            incidents(prod),
+            Some(&cursor),
+            2,
+        )
+        .await
+        .expect("the next page");
+        assert!(
+            next.iter().all(|n| !first.contains(n)),
+            "the next page goes on where the first ended"
+        );
+
+        let message = page::<Value>(&harness.context, &contoso, incidents(dev), Some(&cursor), 2)
+            .await
+            .expect_err("another workspace's list")
+            .to_string();
+        assert!(message.contains("continues a different list"), "{message}");
+        let fabrikam: TenantId = harness.sandbox.tenants()[1].tenant_id.parse().expect("id");
+        assert!(
+            page::<Value>(
+                &harness.context,
+                &fabrikam,
+                incidents(prod),
+                Some(&cursor),
+                2
+            )
+            .await
+            .is_err(),
+            "bound to its tenant"
+        );
+    }
+}

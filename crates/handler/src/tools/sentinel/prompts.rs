@@ -113,3 +113,190 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
 fn argument<'a>(arguments: &'a BTreeMap<String, String>, name: &str) -> &'a str {
     arguments.get(name).map(|v| v.trim()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::JobsConfig;
+    use crate::mcp::{Catalogue, CatalogueFilter};
+    use crate::testing::Harness;
+
+    fn render(name: &str, arguments: &[(&str, &str)]) -> String {
+        let catalogue = register(Catalogue::builder())
+            .build(CatalogueFilter::default())
+            .expect("the prompts build");
+        let prompt = catalogue.prompt(name).expect("registered");
+        let arguments: BTreeMap<String, String> = arguments
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        (prompt.render)(&arguments)
+    }
+
+    const TENANT: &str = "11111111-1111-4111-8111-111111111111";
+
+    #[test]
+    fn the_health_report_covers_the_tenant_named_or_else_every_tenant() {
+        let one = render(
+            "sentinel-health-report",
+            &[("tenant_id", &format!(" {TENANT} "))],
+        );
+        assert!(
+            one.contains(&format!(
+                "sentinel_health_check with tenant_id {TENANT} and depth \"detailed\""
+            )),
+            "{one}"
+        );
+        assert!(!one.contains("scope \"all\""));
+        for arguments in [&[][..], &[("tenant_id", "  ")][..]] {
+            let all = render("sentinel-health-report", arguments);
+            assert!(
+                all.contains("sentinel_health_check with scope \"all\" and depth \"detailed\""),
+                "{arguments:?}: {all}"
+            );
+            assert!(!all.contains("tenant_id"), "{all}");
+        }
+    }
+
+    #[test]
+    fn optional_arguments_appear_only_when_given() {
+        let plain = render(
+            "incident-triage",
+            &[("tenant_id", TENANT), ("incident", "4711")],
+        );
+        assert!(
+            plain.contains(&format!("incident 4711 (tenant_id {TENANT})")),
+            "{plain}"
+        );
+        assert!(!plain.contains("workspace \""), "{plain}");
+        let named = render(
+            "incident-triage",
+            &[
+                ("tenant_id", TENANT),
+                ("incident", "4711"),
+                ("workspace", "law-contoso-dev"),
+            ],
+        );
+        assert!(
+            named.contains(&format!(
+                "(tenant_id {TENANT}, workspace \"law-contoso-dev\")"
+            )),
+            "{named}"
+        );
+        let blank = render(
+            "incident-triage",
+            &[
+                ("tenant_id", TENANT),
+                ("incident", "4711"),
+                ("workspace", " "),
+            ],
+        );
+        assert_eq!(blank, plain, "a blank workspace is none");
+
+        let recorded = render(
+            "device-investigation",
+            &[
+                ("tenant_id", TENANT),
+                ("device", "ws-fin-014"),
+                ("incident", "4711"),
+            ],
+        );
+        assert!(
+            recorded.contains(&format!(
+                "sentinel_add_incident_comment (tenant_id {TENANT}, incident \"4711\")"
+            )),
+            "{recorded}"
+        );
+        let unrecorded = render(
+            "device-investigation",
+            &[("tenant_id", TENANT), ("device", "ws-fin-014")],
+        );
+        assert!(
+            !unrecorded.contains("sentinel_add_incident_comment")
+                && unrecorded.contains("a written summary of the findings"),
+            "{unrecorded}"
+        );
+        assert!(unrecorded.contains("startswith(computerDnsName,'ws-fin-014')"));
+    }
+
+    /// Tool names the text mentions: words of the tool families' prefixes.
+    fn tools_named(text: &str) -> BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| {
+                ["mde_", "sentinel_", "hunt_", "job_", "tenants_"]
+                    .iter()
+                    .any(|prefix| word.starts_with(prefix))
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_tool_a_prompt_sends_the_model_to_exists_with_the_arguments_it_names() {
+        let harness = Harness::start().await;
+        let jobs = JobsConfig {
+            container: "jobs".into(),
+            powershell_queue: "powershell-jobs".into(),
+            manifest_refresh: Duration::from_secs(60),
+            deadline: Duration::from_secs(600),
+            operations_queue: None,
+            operation_lease: Duration::from_secs(60),
+            operation_inline: Duration::from_secs(5),
+            operation_slice: Duration::from_secs(60),
+        };
+        let catalogue = crate::tools::catalogue(
+            CatalogueFilter::default(),
+            &harness.context.services,
+            &jobs,
+            |builder| builder,
+        )
+        .expect("the catalogue builds");
+        let arguments: BTreeMap<String, String> = [
+            ("tenant_id", TENANT),
+            ("incident", "4711"),
+            ("workspace", "law-contoso-sentinel"),
+            ("device", "ws-fin-014"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let mut named = BTreeSet::new();
+        for prompt in catalogue.prompts() {
+            let text = (prompt.render)(&arguments);
+            for tool in tools_named(&text) {
+                assert!(
+                    catalogue.get_tool(&tool).is_some(),
+                    "prompt {} names {tool}, which is no tool",
+                    prompt.name
+                );
+                named.insert(tool);
+            }
+        }
+        assert!(named.len() > 20, "{named:?}");
+
+        // The arguments the prompts tell the model to pass, as the prompts spell them.
+        for (tool, argument) in [
+            ("sentinel_health_check", "tenant_id"),
+            ("sentinel_health_check", "depth"),
+            ("sentinel_health_check", "scope"),
+            ("sentinel_list_incidents", "status"),
+            ("sentinel_list_incidents", "order_by"),
+            ("sentinel_list_incidents", "limit"),
+            ("sentinel_list_incidents", "since"),
+            ("sentinel_get_incident", "incident"),
+            ("sentinel_run_query", "timespan"),
+            ("sentinel_run_query", "max_rows"),
+            ("mde_list_machines", "filter"),
+        ] {
+            let definition = catalogue.get_tool(tool).expect("a tool");
+            let schema = serde_json::to_value(&definition.input_schema).expect("a schema");
+            assert!(
+                schema["properties"].get(argument).is_some(),
+                "{tool} has no argument {argument}"
+            );
+        }
+    }
+}
