@@ -895,6 +895,16 @@ const BEYOND_THE_LIST: &[(&str, &str, &str)] = &[
         "Azure Monitor's Logs ingestion API uses data collection rules of kind 'Direct' (data-collection-rule-structure, 'kind')",
     ),
     (
+        "KnownWindowsEventLogDataSourceStreams",
+        "Microsoft-SecurityEvent",
+        "Microsoft Sentinel's Windows Security Events connector (via AMA) collects into stream 'Microsoft-SecurityEvent'; its documented data collection rule request body lists it under windowsEventLogs.streams",
+    ),
+    (
+        "KnownDataFlowStreams",
+        "Microsoft-SecurityEvent",
+        "the same rule's data flow carries the 'Microsoft-SecurityEvent' stream to the workspace's SecurityEvent table",
+    ),
+    (
         "KnownDataFlowStreams",
         "Custom-*",
         "a custom stream declared in the rule's own streamDeclarations (DataCollectionRule.streamDeclarations: 'Custom-' streams)",

@@ -953,7 +953,7 @@ async fn resolve(
             let found = defender
                 .list_machines(
                     tenant,
-                    defender.machines_start(Some(filter)),
+                    defender.machines_start(Some(&filter)),
                     cap as usize + 1,
                 )
                 .await?;

@@ -43,41 +43,23 @@ pub fn list_position(
 
 /// Defender validates OData itself and its message is passed on; this only refuses what could
 /// never be a filter.
-pub fn checked_filter(filter: &str) -> Result<&str, ToolError> {
-    let filter = filter.trim();
-    if filter.is_empty() {
+pub fn checked_filter(filter: &str) -> Result<String, ToolError> {
+    if filter.trim().is_empty() {
         return Err(ToolError::invalid(
             "filter is empty; omit it to match everything",
         ));
     }
-    if filter.len() > MAX_FILTER_CHARS {
-        return Err(ToolError::invalid(format!(
-            "filter is {} characters; at most {MAX_FILTER_CHARS} are accepted",
-            filter.len()
-        )));
-    }
-    if filter.chars().any(char::is_control) {
-        return Err(ToolError::invalid(
-            "filter contains control characters (such as line breaks); write it on one line",
-        ));
-    }
-    Ok(filter)
+    one_line("filter", filter, MAX_FILTER_CHARS)
 }
 
 /// The reason recorded with an action in Defender (and shown in its action center).
-pub fn comment(text: Option<&str>) -> Result<String, ToolError> {
-    let text = text.map(str::trim).unwrap_or_default();
-    if text.is_empty() {
-        return Err(ToolError::invalid(
+pub fn comment(given: Option<&str>) -> Result<String, ToolError> {
+    match given {
+        Some(given) if !given.trim().is_empty() => text("comment", given, MAX_COMMENT_CHARS),
+        _ => Err(ToolError::invalid(
             "comment is required: say why (e.g. the incident or ticket); Defender records it with the action for the audit trail",
-        ));
+        )),
     }
-    if text.chars().count() > MAX_COMMENT_CHARS {
-        return Err(ToolError::invalid(format!(
-            "comment is longer than {MAX_COMMENT_CHARS} characters"
-        )));
-    }
-    Ok(text.to_string())
 }
 
 /// A 404 from Microsoft, said in the caller's terms.
@@ -108,6 +90,12 @@ mod tests {
         let longest = format!("computerDnsName eq '{}'", "a".repeat(MAX_FILTER_CHARS - 21));
         assert_eq!(longest.len(), MAX_FILTER_CHARS);
         assert!(checked_filter(&longest).is_ok());
+        // Two thousand characters, twice as many bytes: accepted.
+        let accented = format!("computerDnsName eq '{}'", "é".repeat(MAX_FILTER_CHARS - 21));
+        assert_eq!(
+            checked_filter(&accented).expect("counted in characters"),
+            accented
+        );
         for (filter, expected) in [
             ("   ".to_owned(), "omit it to match everything"),
             (
@@ -140,7 +128,10 @@ mod tests {
         let message = comment(Some(&"x".repeat(MAX_COMMENT_CHARS + 1)))
             .expect_err("too long")
             .to_string();
-        assert!(message.contains("longer than 1000 characters"), "{message}");
+        assert!(
+            message.contains("is 1001 characters; at most 1000 are accepted"),
+            "{message}"
+        );
     }
 
     fn position() -> ListPosition {

@@ -108,13 +108,12 @@ impl Tool for ListMachines {
             params.filter.is_some(),
             |position| defender.check_position(position),
             || {
-                Ok(defender.machines_start(
-                    params
-                        .filter
-                        .as_deref()
-                        .map(common::checked_filter)
-                        .transpose()?,
-                ))
+                let filter = params
+                    .filter
+                    .as_deref()
+                    .map(common::checked_filter)
+                    .transpose()?;
+                Ok(defender.machines_start(filter.as_deref()))
             },
         )?;
         let collected = defender.list_machines(&tenant, position, limit).await?;

@@ -1345,6 +1345,35 @@ mod tests {
         );
     }
 
+    /// The seeded rule collects Windows security events into `Microsoft-SecurityEvent`, a
+    /// stream Microsoft Sentinel's AMA connector documents though the definition's extensible
+    /// enums do not list it: Azure takes it, so a write of the rule as read must pass.
+    #[tokio::test]
+    async fn the_transformation_of_a_windows_security_events_rule_is_changed() {
+        let harness = Harness::start().await;
+        let tenant = harness.contoso();
+        let update = json!({"tenant_id": tenant, "workspace": WORKSPACE,
+                            "name": "dcr-windows-security-events",
+                            "transform_kql": "source | where EventID != 4688"});
+        let changed = harness.ok(&UpdateTransformation, update).await;
+        assert_eq!(
+            changed["output_stream"], "Microsoft-SecurityEvent",
+            "{changed}"
+        );
+        assert_eq!(changed["changed"], true, "{changed}");
+        let read = harness
+            .ok(
+                &GetDcr,
+                json!({"tenant_id": tenant, "workspace": WORKSPACE,
+                       "name": "dcr-windows-security-events"}),
+            )
+            .await;
+        assert_eq!(
+            read["rule"]["properties"]["dataFlows"][0]["transformKql"],
+            "source | where EventID != 4688"
+        );
+    }
+
     #[tokio::test]
     async fn a_rule_with_several_flows_changes_only_the_one_named_by_its_output_stream() {
         let harness = Harness::start().await;
