@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// `IncidentStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +43,74 @@ pub enum IncidentClassificationReason {
     SuspiciousButExpected,
     IncorrectAlertLogic,
     InaccurateData,
+}
+
+/// How `Incidents_List` orders (`$orderby`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IncidentOrder {
+    #[default]
+    Newest,
+    Oldest,
+    LastModified,
+    Number,
+}
+
+/// What `Incidents_List` is asked for (`$filter`, `$orderby`): any of the statuses, any of the
+/// severities, created at or after `since`, and a caller's own OData clause.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentQuery {
+    pub statuses: Vec<IncidentStatus>,
+    pub severities: Vec<IncidentSeverity>,
+    pub since: Option<OffsetDateTime>,
+    /// OData the caller wrote, on one line; Azure judges it.
+    pub filter: Option<String>,
+    pub order: IncidentOrder,
+}
+
+impl IncidentQuery {
+    /// The query parameters, in the order they are sent.
+    pub fn parameters(&self) -> Vec<(&'static str, String)> {
+        let order = match self.order {
+            IncidentOrder::Newest => "properties/createdTimeUtc desc",
+            IncidentOrder::Oldest => "properties/createdTimeUtc asc",
+            IncidentOrder::LastModified => "properties/lastModifiedTimeUtc desc",
+            IncidentOrder::Number => "properties/incidentNumber desc",
+        };
+        let mut parameters = vec![("$orderby", order.to_owned())];
+        let any_of = |field: &str, values: Vec<Value>| {
+            let each: Vec<String> = values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|value| format!("{field} eq '{value}'"))
+                .collect();
+            format!("({})", each.join(" or "))
+        };
+        let mut clauses = Vec::new();
+        if !self.statuses.is_empty() {
+            clauses.push(any_of(
+                "properties/status",
+                self.statuses.iter().map(|s| json!(s)).collect(),
+            ));
+        }
+        if !self.severities.is_empty() {
+            clauses.push(any_of(
+                "properties/severity",
+                self.severities.iter().map(|s| json!(s)).collect(),
+            ));
+        }
+        if let Some(since) = self.since
+            && let Ok(since) = since.to_offset(time::UtcOffset::UTC).format(&Rfc3339)
+        {
+            clauses.push(format!("properties/createdTimeUtc ge {since}"));
+        }
+        if let Some(filter) = &self.filter {
+            clauses.push(format!("({filter})"));
+        }
+        if !clauses.is_empty() {
+            parameters.push(("$filter", clauses.join(" and ")));
+        }
+        parameters
+    }
 }
 
 /// A classification with what goes with it.
@@ -313,6 +383,34 @@ mod tests {
         .apply(&mut incident);
         assert_eq!(incident["properties"]["owner"], json!({}));
         assert_eq!(said, ["owner: ana@contoso.com → none"]);
+    }
+
+    #[test]
+    fn a_query_names_members_as_azure_spells_them() {
+        let query = IncidentQuery {
+            statuses: vec![IncidentStatus::New, IncidentStatus::Active],
+            severities: vec![IncidentSeverity::High],
+            since: Some(time::macros::datetime!(2026-12-01 11:00 +01:00)),
+            filter: Some("properties/title eq 'x'".into()),
+            order: IncidentOrder::Number,
+        };
+        assert_eq!(
+            query.parameters(),
+            [
+                ("$orderby", "properties/incidentNumber desc".to_owned()),
+                (
+                    "$filter",
+                    "(properties/status eq 'New' or properties/status eq 'Active') and \
+                     (properties/severity eq 'High') and properties/createdTimeUtc ge \
+                     2026-12-01T10:00:00Z and (properties/title eq 'x')"
+                        .to_owned()
+                )
+            ]
+        );
+        assert_eq!(
+            IncidentQuery::default().parameters(),
+            [("$orderby", "properties/createdTimeUtc desc".to_owned())]
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use url::Url;
 
 pub use incidents::{
     ClassificationChange, IncidentChanges, IncidentClassification, IncidentClassificationReason,
-    IncidentSeverity, IncidentStatus, OwnerChange,
+    IncidentOrder, IncidentQuery, IncidentSeverity, IncidentStatus, OwnerChange,
 };
 pub use models::*;
 pub use paths::{ArmName, GroupResource, SubscriptionResource, WorkspaceResource};

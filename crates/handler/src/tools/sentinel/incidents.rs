@@ -9,7 +9,7 @@ use super::{Target, one_line, page, target};
 use crate::clients::arm::{
     AlertList, ArmClient, ArmError, ArmName, ClassificationChange, EntityList, Incident,
     IncidentChanges, IncidentClassification, IncidentClassificationReason, IncidentComment,
-    IncidentSeverity, IncidentStatus, OwnerChange, WorkspaceResource,
+    IncidentOrder, IncidentQuery, IncidentSeverity, IncidentStatus, OwnerChange, WorkspaceResource,
 };
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
@@ -137,13 +137,13 @@ enum Order {
     Number,
 }
 
-impl Order {
-    fn odata(self) -> &'static str {
-        match self {
-            Self::Newest => "properties/createdTimeUtc desc",
-            Self::Oldest => "properties/createdTimeUtc asc",
-            Self::LastModified => "properties/lastModifiedTimeUtc desc",
-            Self::Number => "properties/incidentNumber desc",
+impl From<Order> for IncidentOrder {
+    fn from(order: Order) -> Self {
+        match order {
+            Order::Newest => Self::Newest,
+            Order::Oldest => Self::Oldest,
+            Order::LastModified => Self::LastModified,
+            Order::Number => Self::Number,
         }
     }
 }
@@ -333,37 +333,28 @@ impl Summary for ListIncidentsOutput {
     }
 }
 
-fn incident_filter(params: &ListIncidentsParams) -> Result<Option<String>, ToolError> {
-    let mut clauses = Vec::new();
-    let any_of = |field: &str, values: Vec<String>| {
-        format!(
-            "({})",
-            values
-                .iter()
-                .map(|v| format!("{field} eq '{v}'"))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        )
-    };
-    if let Some(statuses) = params.status.as_ref().filter(|s| !s.is_empty()) {
-        clauses.push(any_of(
-            "properties/status",
-            statuses.iter().map(|s| format!("{s:?}")).collect(),
-        ));
-    }
-    if let Some(severities) = params.severity.as_ref().filter(|s| !s.is_empty()) {
-        clauses.push(any_of(
-            "properties/severity",
-            severities.iter().map(|s| format!("{s:?}")).collect(),
-        ));
-    }
-    if let Some(since) = &params.since {
-        clauses.push(format!("properties/createdTimeUtc ge {}", since.rfc3339()));
-    }
-    if let Some(filter) = &params.filter {
-        clauses.push(format!("({})", one_line("filter", filter, 2000)?));
-    }
-    Ok((!clauses.is_empty()).then(|| clauses.join(" and ")))
+fn incident_query(params: &ListIncidentsParams) -> Result<IncidentQuery, ToolError> {
+    Ok(IncidentQuery {
+        statuses: params
+            .status
+            .iter()
+            .flatten()
+            .map(|&status| status.into())
+            .collect(),
+        severities: params
+            .severity
+            .iter()
+            .flatten()
+            .map(|&severity| severity.into())
+            .collect(),
+        since: params.since.as_ref().map(When::at),
+        filter: params
+            .filter
+            .as_deref()
+            .map(|filter| one_line("filter", filter, 2000))
+            .transpose()?,
+        order: params.order_by.unwrap_or_default().into(),
+    })
 }
 
 #[async_trait::async_trait]
@@ -404,14 +395,13 @@ impl Tool for ListIncidents {
                 "pass either filters/order_by or cursor, not both: the cursor already carries them",
             ));
         }
-        let filter = incident_filter(&params)?;
-        let order = params.order_by.unwrap_or_default();
+        let parameters = incident_query(&params)?.parameters();
         let arm = &context.services.arm;
         let start = || {
-            let mut query = vec![("$orderby", order.odata())];
-            if let Some(filter) = filter.as_deref() {
-                query.push(("$filter", filter));
-            }
+            let query: Vec<(&str, &str)> = parameters
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect();
             Ok(ArmClient::with_query(
                 arm.workspace_url(target.workspace, WorkspaceResource::Incidents),
                 &query,
