@@ -91,11 +91,6 @@ impl<N> When<N> {
     pub fn at(&self) -> OffsetDateTime {
         self.at
     }
-
-    /// As RFC 3339 in UTC (`2026-05-01T08:00:00Z`), the form OData filters and storage take.
-    pub fn rfc3339(&self) -> String {
-        rfc3339(self.at)
-    }
 }
 
 /// `when` as RFC 3339 in UTC.

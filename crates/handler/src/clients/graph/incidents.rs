@@ -4,8 +4,11 @@ use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::GraphClient;
+use crate::clients::Open;
 use crate::clients::ids::{NumericId, NumericIdKind};
 use crate::outbound::{Api, ApiError, ApiRequest, Collected, ListPosition, Replay};
 use crate::tenants::TenantId;
@@ -29,19 +32,84 @@ impl NumericIdKind for IncidentIdKind {
     const SHOWN_BY: &'static str = "mde_list_incidents";
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+/// `incidentStatus` (v1.0 CSDL).
+pub enum IncidentStatus {
+    Active,
+    InProgress,
+    Resolved,
+    // Only Microsoft Defender Experts set this (security-incident.md); it can be read and
+    // filtered on, not set. (`//`: the `status` argument says so to the model.)
+    AwaitingAction,
+    // Merged into another incident (redirectIncidentId); set by the service.
+    Redirected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+/// `alertSeverity` (v1.0 CSDL), which incidents and alerts share; Graph's `unknown` is read
+/// through [`Open`], never asked for.
+pub enum IncidentSeverity {
+    Informational,
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+/// `alertClassification` (v1.0 CSDL).
+pub enum Classification {
+    Unknown,
+    FalsePositive,
+    TruePositive,
+    InformationalExpectedActivity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+/// `alertDetermination` (v1.0 CSDL).
+pub enum Determination {
+    Unknown,
+    Apt,
+    Malware,
+    SecurityPersonnel,
+    SecurityTesting,
+    UnwantedSoftware,
+    Other,
+    MultiStagedAttack,
+    CompromisedAccount,
+    Phishing,
+    MaliciousUserActivity,
+    NotMalicious,
+    NotEnoughDataToValidate,
+    // `alertDetermination` member 130 in the v1.0 CSDL (the pages' prose still says
+    // `confirmedUserActivity`, which the schema does not have).
+    ConfirmedActivity,
+    LineOfBusinessApplication,
+    /// The pages' old spelling: read so the caller is told the current one, never sent.
+    #[serde(rename = "confirmedUserActivity")]
+    #[schemars(skip)]
+    ConfirmedUserActivity,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Incident {
     pub id: String,
     pub display_name: Option<String>,
-    /// active, inProgress, resolved, redirected or awaitingAction.
-    pub status: Option<String>,
-    pub severity: Option<String>,
-    pub classification: Option<String>,
-    pub determination: Option<String>,
+    pub status: Option<Open<IncidentStatus>>,
+    pub severity: Option<Open<IncidentSeverity>>,
+    pub classification: Option<Open<Classification>>,
+    pub determination: Option<Open<Determination>>,
     pub assigned_to: Option<String>,
-    pub created_date_time: Option<String>,
-    pub last_update_date_time: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub created_date_time: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub last_update_date_time: Option<OffsetDateTime>,
     #[serde(default)]
     pub custom_tags: Vec<String>,
     #[serde(default)]
@@ -71,7 +139,7 @@ pub struct IncidentComment {
 pub struct GraphAlert {
     pub id: String,
     pub title: Option<String>,
-    pub severity: Option<String>,
+    pub severity: Option<Open<IncidentSeverity>>,
     pub status: Option<String>,
     pub category: Option<String>,
     pub service_source: Option<String>,
@@ -79,9 +147,15 @@ pub struct GraphAlert {
     pub threat_display_name: Option<String>,
     #[serde(default)]
     pub mitre_techniques: Vec<String>,
-    pub created_date_time: Option<String>,
-    pub first_activity_date_time: Option<String>,
-    pub last_activity_date_time: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub created_date_time: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub first_activity_date_time: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub last_activity_date_time: Option<OffsetDateTime>,
     /// Entities the alert is about, each with an `@odata.type` naming its kind.
     #[serde(default)]
     pub evidence: Vec<serde_json::Map<String, serde_json::Value>>,
@@ -89,27 +163,35 @@ pub struct GraphAlert {
 
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
-    pub status: Option<String>,
-    pub severity: Option<String>,
+    pub status: Option<IncidentStatus>,
+    pub severity: Option<IncidentSeverity>,
     pub assigned_to: Option<String>,
-    /// RFC 3339: incidents created at or after it.
-    pub since: Option<String>,
+    /// Incidents created at or after it.
+    pub since: Option<OffsetDateTime>,
 }
 
 impl IncidentFilter {
     fn odata(&self) -> Option<String> {
         let quote = |value: &str| format!("'{}'", value.replace('\'', "''"));
         let mut clauses = Vec::new();
-        if let Some(status) = &self.status {
-            clauses.push(format!("status eq {}", quote(status)));
+        if let Some(status) = self.status {
+            clauses.push(format!(
+                "status eq {}",
+                quote(Open::from_known(status).as_str())
+            ));
         }
-        if let Some(severity) = &self.severity {
-            clauses.push(format!("severity eq {}", quote(severity)));
+        if let Some(severity) = self.severity {
+            clauses.push(format!(
+                "severity eq {}",
+                quote(Open::from_known(severity).as_str())
+            ));
         }
         if let Some(assigned) = &self.assigned_to {
             clauses.push(format!("assignedTo eq {}", quote(assigned)));
         }
-        if let Some(since) = &self.since {
+        if let Some(since) = self.since
+            && let Ok(since) = since.to_offset(time::UtcOffset::UTC).format(&Rfc3339)
+        {
             clauses.push(format!("createdDateTime ge {since}"));
         }
         (!clauses.is_empty()).then(|| clauses.join(" and "))
@@ -121,11 +203,11 @@ impl IncidentFilter {
 #[serde(rename_all = "camelCase")]
 pub struct IncidentUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<IncidentStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub classification: Option<String>,
+    pub classification: Option<Classification>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub determination: Option<String>,
+    pub determination: Option<Determination>,
     /// `Some(None)` is sent as `"assignedTo": null`: the update page's "Owner of the incident, or
     /// null if no owner is assigned" (`incident.assignedTo` is a nullable `Edm.String`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -238,13 +320,56 @@ mod tests {
     #[test]
     fn updates_carry_only_what_is_set() {
         let update = IncidentUpdate {
-            status: Some("resolved".into()),
+            status: Some(IncidentStatus::Resolved),
             custom_tags: Some(vec![]),
             ..IncidentUpdate::default()
         };
         assert_eq!(
             serde_json::to_value(update).expect("json"),
             serde_json::json!({"status": "resolved", "customTags": []})
+        );
+    }
+
+    #[test]
+    fn members_are_sent_in_graph_spelling_and_read_when_added_later() {
+        let update = IncidentUpdate {
+            status: Some(IncidentStatus::InProgress),
+            classification: Some(Classification::InformationalExpectedActivity),
+            determination: Some(Determination::ConfirmedActivity),
+            ..IncidentUpdate::default()
+        };
+        assert_eq!(
+            serde_json::to_value(update).expect("json"),
+            serde_json::json!({"status": "inProgress",
+                               "classification": "informationalExpectedActivity",
+                               "determination": "confirmedActivity"})
+        );
+        let incident: Incident = serde_json::from_value(serde_json::json!({
+            "id": "42", "status": "awaitingAction", "severity": "unknownFutureValue",
+            "createdDateTime": "2026-12-01T10:00:00.123Z"
+        }))
+        .expect("incident");
+        assert!(
+            incident
+                .status
+                .expect("read")
+                .is(&IncidentStatus::AwaitingAction)
+        );
+        assert_eq!(
+            incident.severity.expect("read").as_str(),
+            "unknownFutureValue"
+        );
+        let filter = IncidentFilter {
+            status: Some(IncidentStatus::InProgress),
+            severity: Some(IncidentSeverity::High),
+            assigned_to: Some("O'Brien".into()),
+            since: incident.created_date_time,
+        };
+        assert_eq!(
+            filter.odata().as_deref(),
+            Some(
+                "status eq 'inProgress' and severity eq 'high' and assignedTo eq 'O''Brien' and createdDateTime ge 2026-12-01T10:00:00.123Z"
+            )
         );
     }
 

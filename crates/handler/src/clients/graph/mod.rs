@@ -17,7 +17,8 @@ pub use detection_rules::{
     frequency_of_period,
 };
 pub use incidents::{
-    GraphAlert, Incident, IncidentComment, IncidentFilter, IncidentId, IncidentUpdate,
+    Classification, Determination, GraphAlert, Incident, IncidentComment, IncidentFilter,
+    IncidentId, IncidentSeverity, IncidentStatus, IncidentUpdate,
 };
 
 #[derive(Debug, Serialize)]

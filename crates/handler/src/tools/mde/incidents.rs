@@ -7,13 +7,14 @@ use serde_json::{Map, Value};
 
 use super::common;
 use crate::clients::graph::{
-    GraphAlert, Incident, IncidentComment, IncidentFilter, IncidentId, IncidentUpdate,
+    Classification, Determination, GraphAlert, Incident, IncidentComment, IncidentFilter,
+    IncidentId, IncidentSeverity, IncidentStatus, IncidentUpdate,
 };
 use crate::mcp::{
     CatalogueBuilder, Effect, Summary, Tier, Tool, ToolContext, ToolError, ToolSpec, Toolset,
 };
 use crate::tenants::TenantId;
-use crate::tools::args::{Fields, Limit, Since, When};
+use crate::tools::args::{self, Fields, Limit, Since, When};
 use crate::tools::cursor;
 use crate::tools::rows::{self, ListRow, Row, Rows};
 
@@ -31,77 +32,12 @@ pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
 const PAGE: usize = 50;
 const MAX_TEXT_CHARS: usize = 4000;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-enum IncidentStatus {
-    Active,
-    InProgress,
-    Resolved,
-    // Only Microsoft Defender Experts set this (security-incident.md); it can be read and
-    // filtered on, not set. (`//`: the `status` argument says so to the model.)
-    AwaitingAction,
-    // Merged into another incident (redirectIncidentId); set by the service.
-    Redirected,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-enum IncidentSeverity {
-    Informational,
-    Low,
-    Medium,
-    High,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-enum Classification {
-    Unknown,
-    FalsePositive,
-    TruePositive,
-    InformationalExpectedActivity,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-enum Determination {
-    Unknown,
-    Apt,
-    Malware,
-    SecurityPersonnel,
-    SecurityTesting,
-    UnwantedSoftware,
-    Other,
-    MultiStagedAttack,
-    CompromisedAccount,
-    Phishing,
-    MaliciousUserActivity,
-    NotMalicious,
-    NotEnoughDataToValidate,
-    // `alertDetermination` member 130 in the v1.0 CSDL (the pages' prose still says
-    // `confirmedUserActivity`, which the schema does not have).
-    ConfirmedActivity,
-    LineOfBusinessApplication,
-    /// The pages' old spelling: read so the caller is told the current one, never sent.
-    #[serde(rename = "confirmedUserActivity")]
-    #[schemars(skip)]
-    ConfirmedUserActivity,
-}
-
 const DETERMINATIONS: &str = "unknown, apt, malware, securityPersonnel, securityTesting, unwantedSoftware, other, \
      multiStagedAttack, compromisedAccount, phishing, maliciousUserActivity, notMalicious, notEnoughDataToValidate, \
      confirmedActivity, lineOfBusinessApplication";
 
 /// The properties security-incident-update.md lists as updatable.
 const UPDATABLE: &str = "status, classification, determination, assigned_to, custom_tags";
-
-/// Graph's spelling of an enum member (the serde name).
-fn graph_name(value: impl Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(Value::String(name)) => name,
-        _ => String::new(),
-    }
-}
 
 /// An incident in a list.
 #[derive(Serialize, JsonSchema)]
@@ -124,13 +60,13 @@ impl From<&Incident> for IncidentSummary {
         Self {
             id: incident.id.clone(),
             display_name: incident.display_name.clone(),
-            status: incident.status.clone(),
-            severity: incident.severity.clone(),
-            classification: incident.classification.clone(),
-            determination: incident.determination.clone(),
+            status: incident.status.as_deref().map(str::to_owned),
+            severity: incident.severity.as_deref().map(str::to_owned),
+            classification: incident.classification.as_deref().map(str::to_owned),
+            determination: incident.determination.as_deref().map(str::to_owned),
             assigned_to: incident.assigned_to.clone(),
-            created: incident.created_date_time.clone(),
-            last_update: incident.last_update_date_time.clone(),
+            created: incident.created_date_time.map(args::rfc3339),
+            last_update: incident.last_update_date_time.map(args::rfc3339),
             custom_tags: incident.custom_tags.clone(),
             web_url: incident.incident_web_url.clone(),
         }
@@ -236,14 +172,14 @@ impl Tool for ListIncidents {
             |position| graph.check_position(position),
             || {
                 let filter = IncidentFilter {
-                    status: params.status.map(graph_name),
-                    severity: params.severity.map(graph_name),
+                    status: params.status,
+                    severity: params.severity,
                     assigned_to: params
                         .assigned_to
                         .as_deref()
                         .map(|a| common::text("assigned_to", a, MAX_TEXT_CHARS))
                         .transpose()?,
-                    since: params.since.as_ref().map(When::rfc3339),
+                    since: params.since.as_ref().map(When::at),
                 };
                 Ok(graph.incidents_start(&filter, PAGE))
             },
@@ -344,15 +280,15 @@ impl From<&GraphAlert> for AlertDetail {
         Self {
             id: alert.id.clone(),
             title: alert.title.clone(),
-            severity: alert.severity.clone(),
+            severity: alert.severity.as_deref().map(str::to_owned),
             status: alert.status.clone(),
             category: alert.category.clone(),
             service_source: alert.service_source.clone(),
             threat: alert.threat_display_name.clone(),
             mitre_techniques: alert.mitre_techniques.clone(),
-            created: alert.created_date_time.clone(),
-            first_activity: alert.first_activity_date_time.clone(),
-            last_activity: alert.last_activity_date_time.clone(),
+            created: alert.created_date_time.map(args::rfc3339),
+            first_activity: alert.first_activity_date_time.map(args::rfc3339),
+            last_activity: alert.last_activity_date_time.map(args::rfc3339),
             evidence: alert.evidence.iter().map(Evidence::from).collect(),
         }
     }
@@ -546,9 +482,9 @@ impl Tool for UpdateIncident {
             None => None,
         };
         let update = IncidentUpdate {
-            status: params.status.map(graph_name),
-            classification: params.classification.map(graph_name),
-            determination: params.determination.map(graph_name),
+            status: params.status,
+            classification: params.classification,
+            determination: params.determination,
             assigned_to: params
                 .assigned_to
                 .as_deref()
@@ -657,19 +593,6 @@ impl Tool for AddComment {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn enum_members_use_graph_spelling() {
-        assert_eq!(graph_name(IncidentStatus::InProgress), "inProgress");
-        assert_eq!(
-            graph_name(Determination::ConfirmedActivity),
-            "confirmedActivity"
-        );
-        assert_eq!(
-            graph_name(Classification::InformationalExpectedActivity),
-            "informationalExpectedActivity"
-        );
-    }
 
     #[test]
     fn evidence_keeps_what_identifies_it() {
