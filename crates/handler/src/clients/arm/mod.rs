@@ -396,15 +396,20 @@ impl ArmClient {
             });
         }
         let status: OperationStatus = decode(Api::Arm, &answer.body)?;
-        match status.status.as_deref() {
-            Some("Succeeded") => Ok(PollState::Succeeded),
-            Some(ended @ ("Failed" | "Canceled" | "Cancelled")) => Err(ArmError::OperationFailed {
+        // A missing status reads as still running (no property of the definition is required).
+        let (end, said) = match &status.status {
+            Some(reported) => (reported.known().copied(), reported.as_str()),
+            None => (None, "InProgress"),
+        };
+        match end {
+            Some(OperationEnd::Succeeded) => Ok(PollState::Succeeded),
+            Some(OperationEnd::Failed | OperationEnd::Canceled) => Err(ArmError::OperationFailed {
                 resource: resource.to_string(),
-                status: ended.to_string(),
+                status: said.to_string(),
                 message: status.error.as_ref().map(OperationError::describe),
             }),
-            other => Ok(PollState::Running {
-                status: other.unwrap_or("InProgress").to_owned(),
+            None => Ok(PollState::Running {
+                status: said.to_owned(),
                 next: poll.clone(),
                 retry_after: retry,
             }),

@@ -382,8 +382,19 @@ pub type RegistrationAssignment = Resource<RegistrationAssignmentProperties>;
 #[derive(Debug, Clone, Deserialize)]
 pub struct OperationStatus {
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<Open<OperationEnd>>,
     pub error: Option<OperationError>,
+}
+
+/// The statuses that end an asynchronous operation (ARM's asynchronous-operation convention:
+/// `Succeeded`, `Failed`, `Canceled`; `Cancelled` is read too). Any other status (`InProgress`,
+/// `Accepted`, a provider's own) means it is still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OperationEnd {
+    Succeeded,
+    Failed,
+    #[serde(alias = "Cancelled")]
+    Canceled,
 }
 
 /// A failed operation's error. OperationalInsights declares it as common-types
