@@ -40,17 +40,28 @@ pub struct WorkspaceProperties {
 }
 pub type Workspace = Resource<WorkspaceProperties>;
 
+/// SecurityInsights `AlertSeverity`: the severity of an analytics rule's alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlertSeverity {
+    High,
+    Medium,
+    Low,
+    Informational,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertRuleProperties {
     pub display_name: Option<String>,
     /// Absent for rule kinds that cannot be disabled.
     pub enabled: Option<bool>,
-    pub severity: Option<String>,
+    pub severity: Option<Open<AlertSeverity>>,
     #[serde(default)]
     pub tactics: Vec<String>,
     pub alert_rule_template_name: Option<String>,
-    pub last_modified_utc: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub last_modified_utc: Option<OffsetDateTime>,
 }
 pub type AlertRule = Resource<AlertRuleProperties>;
 
@@ -67,7 +78,7 @@ pub struct RequiredConnector {
 pub struct AlertRuleTemplateProperties {
     pub display_name: Option<String>,
     pub description: Option<String>,
-    pub severity: Option<String>,
+    pub severity: Option<Open<AlertSeverity>>,
     #[serde(default)]
     pub tactics: Vec<String>,
     pub version: Option<String>,
@@ -146,7 +157,9 @@ pub struct CommentAuthor {
 #[serde(rename_all = "camelCase")]
 pub struct CommentProperties {
     pub message: String,
-    pub created_time_utc: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub created_time_utc: Option<OffsetDateTime>,
     #[serde(default)]
     pub author: CommentAuthor,
 }
@@ -203,7 +216,9 @@ pub struct TableProperties {
     pub archive_retention_in_days: Option<i64>,
     pub retention_in_days_as_default: Option<bool>,
     pub total_retention_in_days_as_default: Option<bool>,
-    pub last_plan_modified_date: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub last_plan_modified_date: Option<OffsetDateTime>,
     pub provisioning_state: Option<String>,
     pub schema: Option<TableSchema>,
 }
@@ -216,7 +231,9 @@ pub struct WorkbookProperties {
     pub category: Option<String>,
     pub source_id: Option<String>,
     pub description: Option<String>,
-    pub time_modified: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub time_modified: Option<OffsetDateTime>,
     pub version: Option<String>,
     /// The workbook content (Notebook JSON as a string), only when fetched with content.
     pub serialized_data: Option<String>,
@@ -236,8 +253,12 @@ pub struct WatchlistProperties {
     pub items_search_key: Option<String>,
     pub description: Option<String>,
     pub watchlist_alias: Option<String>,
-    pub created: Option<String>,
-    pub updated: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub created: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub updated: Option<OffsetDateTime>,
 }
 pub type Watchlist = Resource<WatchlistProperties>;
 
@@ -246,7 +267,9 @@ pub type Watchlist = Resource<WatchlistProperties>;
 pub struct WatchlistItemProperties {
     #[serde(default)]
     pub items_key_value: serde_json::Map<String, Value>,
-    pub updated: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub updated: Option<OffsetDateTime>,
 }
 pub type WatchlistItem = Resource<WatchlistItemProperties>;
 

@@ -80,8 +80,12 @@ pub struct FileInfo {
     pub determination_value: Option<String>,
     #[serde(default, deserialize_with = "number_or_string")]
     pub global_prevalence: Option<i64>,
-    pub global_first_observed: Option<String>,
-    pub global_last_observed: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub global_first_observed: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub global_last_observed: Option<OffsetDateTime>,
 }
 
 /// How widely a file was seen in this organisation and worldwide (get-file-statistics.md,
@@ -98,8 +102,12 @@ pub struct FileStats {
         deserialize_with = "number_or_string"
     )]
     pub org_prevalence: Option<i64>,
-    pub org_first_seen: Option<String>,
-    pub org_last_seen: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub org_first_seen: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub org_last_seen: Option<OffsetDateTime>,
     /// Devices worldwide that saw the file.
     #[serde(
         rename = "globallyPrevalence",
@@ -108,8 +116,12 @@ pub struct FileStats {
         deserialize_with = "number_or_string"
     )]
     pub global_prevalence: Option<i64>,
-    pub global_first_observed: Option<String>,
-    pub global_last_observed: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub global_first_observed: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub global_last_observed: Option<OffsetDateTime>,
     #[serde(default)]
     pub top_file_names: Vec<String>,
 }
@@ -128,8 +140,12 @@ pub struct OrgStats {
         deserialize_with = "number_or_string"
     )]
     pub org_prevalence: Option<i64>,
-    pub org_first_seen: Option<String>,
-    pub org_last_seen: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub org_first_seen: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub org_last_seen: Option<OffsetDateTime>,
 }
 
 pub type IpStats = OrgStats;

@@ -142,8 +142,12 @@ pub struct LogonUser {
     pub account_name: Option<String>,
     pub account_domain: Option<String>,
     pub account_sid: Option<String>,
-    pub first_seen: Option<String>,
-    pub last_seen: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub first_seen: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub last_seen: Option<OffsetDateTime>,
     pub logon_types: Option<String>,
     pub is_domain_admin: Option<bool>,
     pub is_only_network_user: Option<bool>,

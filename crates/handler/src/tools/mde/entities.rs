@@ -13,6 +13,7 @@ use crate::mcp::{
 };
 use crate::outbound::{Api, ApiError};
 use crate::tenants::TenantId;
+use crate::tools::args;
 use crate::tools::rows::{self, Row, Rows};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -159,8 +160,8 @@ impl Summary for SightingOutput {
             Some(count) if count > 0 => format!(
                 "{}: contacted by {count} devices in the organisation, first {} last {}",
                 self.entity,
-                o.org_first_seen.as_deref().unwrap_or("?"),
-                o.org_last_seen.as_deref().unwrap_or("?")
+                o.org_first_seen.map_or("?".into(), args::rfc3339),
+                o.org_last_seen.map_or("?".into(), args::rfc3339)
             ),
             _ => format!(
                 "{}: no device in the organisation contacted it",

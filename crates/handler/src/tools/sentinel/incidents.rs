@@ -834,7 +834,7 @@ impl From<IncidentComment> for CommentInfo {
                 .user_principal_name
                 .or(p.author.name)
                 .or(p.author.email),
-            created: p.created_time_utc,
+            created: p.created_time_utc.map(args::rfc3339),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::mcp::{
 };
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
-use crate::tools::args::{Fields, Limit};
+use crate::tools::args::{self, Fields, Limit};
 use crate::tools::rows::{self, ListRow, Row, Rows};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -219,10 +219,10 @@ impl From<AlertRule> for RuleInfo {
             kind: rule.kind,
             display_name: p.display_name,
             enabled: p.enabled,
-            severity: p.severity,
+            severity: p.severity.as_deref().map(str::to_owned),
             tactics: p.tactics,
             template_id: p.alert_rule_template_name,
-            last_modified: p.last_modified_utc,
+            last_modified: p.last_modified_utc.map(args::rfc3339),
         }
     }
 }
@@ -1013,7 +1013,7 @@ impl Tool for ListTemplates {
                 template_id: t.name,
                 kind: t.kind,
                 display_name: t.properties.display_name,
-                severity: t.properties.severity,
+                severity: t.properties.severity.as_deref().map(str::to_owned),
                 tactics: t.properties.tactics,
                 required_connectors: t
                     .properties

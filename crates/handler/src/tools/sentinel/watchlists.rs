@@ -11,7 +11,7 @@ use crate::mcp::{
 };
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
-use crate::tools::args::Limit;
+use crate::tools::args::{self, Limit};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
     builder.tool(ListWatchlists).tool(GetWatchlistItems)
@@ -109,8 +109,8 @@ impl Tool for ListWatchlists {
                     search_key: p.items_search_key,
                     provider: p.provider,
                     source: p.source,
-                    created: p.created,
-                    updated: p.updated,
+                    created: p.created.map(args::rfc3339),
+                    updated: p.updated.map(args::rfc3339),
                 }
             })
             .collect();
@@ -234,7 +234,7 @@ impl Tool for GetWatchlistItems {
                 .map(|i| ItemInfo {
                     item_id: i.name,
                     values: i.properties.items_key_value,
-                    updated: i.properties.updated,
+                    updated: i.properties.updated.map(args::rfc3339),
                 })
                 .collect(),
             next_cursor,

@@ -16,7 +16,7 @@ use crate::mcp::{
 };
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
-use crate::tools::args::Limit;
+use crate::tools::args::{self, Limit};
 use crate::tools::rows;
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -49,7 +49,7 @@ impl From<&Workbook> for WorkbookInfo {
             workbook_id: w.name.clone(),
             display_name: w.properties.display_name.clone(),
             description: w.properties.description.clone(),
-            last_modified: w.properties.time_modified.clone(),
+            last_modified: w.properties.time_modified.map(args::rfc3339),
             category: w.properties.category.clone(),
         }
     }
