@@ -5,6 +5,11 @@
 //! The layers (DEVELOPING.md, "Layout"): the host protocol (`host`) carries requests to the MCP
 //! surface (`mcp`), which runs the tool families (`tools`) on the shared services; those use the
 //! API clients, the outbound HTTP policy, storage and configuration below them. `lib` wires them.
+//!
+//! It reads `crate::` paths, which is how the crate writes imports between its top-level
+//! modules. It cannot see a `super::` path that climbs to the crate root (none does), nor a trait
+//! implemented in a module other than its trait's or its type's: an `impl` that an upper layer
+//! relies on belongs beside the trait or the type.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -183,7 +188,9 @@ fn transport_and_the_mcp_surface_know_no_tool() {
             );
         }
     }
-    let host = &imports["host"];
+    let host = imports
+        .get("host")
+        .expect("the host protocol imports configuration and auth");
     for upper in ["mcp", "tools", "services", "hunts", "jobs", "operations"] {
         assert!(
             !host.contains_key(upper),

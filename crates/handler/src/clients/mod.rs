@@ -5,6 +5,7 @@ pub mod defender;
 pub mod graph;
 pub mod ids;
 pub mod log_analytics;
+pub mod odata;
 pub mod open;
 
 pub use open::Open;

@@ -98,3 +98,61 @@ fn object(value: Value) -> Map<String, Value> {
 pub fn visible_to(record: &JobRecord, caller: &Caller) -> bool {
     record.caller == caller.to_string() || caller.tier == Some(Tier::Admin)
 }
+
+/// The text channel's line for a job (a `job_get` answer, a `ps_` call's, a task's status):
+/// what it is, how far it got, and how to follow it. The MCP surface owns it because tasks
+/// show it too.
+impl Summary for JobView {
+    fn summary(&self) -> String {
+        let mut head = format!(
+            "job {} ({} in tenant {})",
+            self.job_id, self.function, self.tenant_id
+        );
+        if let Some(p) = &self.progress {
+            head.push_str(&format!(
+                " [{} targets: {} done, {}{} already pending, {} failed, {} unconfirmed, {} not sent yet]",
+                p.total,
+                p.done,
+                if p.running > 0 {
+                    format!("{} still running at the service, ", p.running)
+                } else {
+                    String::new()
+                },
+                p.already_pending,
+                p.failed,
+                p.unconfirmed,
+                p.not_started
+            ));
+        }
+        match self.state {
+            JobState::Queued => {
+                format!("{head} is queued; follow it with job_get (job_id, wait_seconds)")
+            }
+            JobState::Running if self.cancel_requested.is_some() => {
+                format!(
+                    "{head} is running (attempt {}); cancellation was requested, so it will not be retried",
+                    self.attempts
+                )
+            }
+            JobState::Running => format!(
+                "{head} is running (attempt {}); follow it with job_get (job_id, wait_seconds)",
+                self.attempts
+            ),
+            JobState::Succeeded => match &self.progress {
+                Some(p) if p.failed + p.unconfirmed > 0 => format!(
+                    "{head} ended with every target's outcome recorded; {} failed or unconfirmed (targets says why)",
+                    p.failed + p.unconfirmed
+                ),
+                _ => format!("{head} succeeded"),
+            },
+            _ => {
+                let why = self
+                    .error
+                    .as_ref()
+                    .map(|e| format!(": {}", e.message))
+                    .unwrap_or_default();
+                format!("{head} {}{why}", self.state.name())
+            }
+        }
+    }
+}

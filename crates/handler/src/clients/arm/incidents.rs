@@ -8,7 +8,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+
+use crate::clients::odata;
 
 /// `IncidentStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,11 +78,10 @@ impl IncidentQuery {
             IncidentOrder::Number => "properties/incidentNumber desc",
         };
         let mut parameters = vec![("$orderby", order.to_owned())];
-        let any_of = |field: &str, values: Vec<Value>| {
-            let each: Vec<String> = values
+        let any_of = |field: &str, members: Vec<String>| {
+            let each: Vec<String> = members
                 .iter()
-                .filter_map(Value::as_str)
-                .map(|value| format!("{field} eq '{value}'"))
+                .map(|member| format!("{field} eq {member}"))
                 .collect();
             format!("({})", each.join(" or "))
         };
@@ -89,19 +89,20 @@ impl IncidentQuery {
         if !self.statuses.is_empty() {
             clauses.push(any_of(
                 "properties/status",
-                self.statuses.iter().map(|s| json!(s)).collect(),
+                self.statuses.iter().copied().map(odata::member).collect(),
             ));
         }
         if !self.severities.is_empty() {
             clauses.push(any_of(
                 "properties/severity",
-                self.severities.iter().map(|s| json!(s)).collect(),
+                self.severities.iter().copied().map(odata::member).collect(),
             ));
         }
-        if let Some(since) = self.since
-            && let Ok(since) = since.to_offset(time::UtcOffset::UTC).format(&Rfc3339)
-        {
-            clauses.push(format!("properties/createdTimeUtc ge {since}"));
+        if let Some(since) = self.since {
+            clauses.push(format!(
+                "properties/createdTimeUtc ge {}",
+                odata::time(since)
+            ));
         }
         if let Some(filter) = &self.filter {
             clauses.push(format!("({filter})"));

@@ -216,9 +216,10 @@ pub struct TableProperties {
     pub archive_retention_in_days: Option<i64>,
     pub retention_in_days_as_default: Option<bool>,
     pub total_retention_in_days_as_default: Option<bool>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
-    pub last_plan_modified_date: Option<OffsetDateTime>,
+    /// Tables.json declares it a plain string, not `date-time`, and Microsoft's examples write
+    /// it in other forms (`Mon, 01 Nov 2021 16:38:01 GMT`, `2022-01-01T14:34:04.37`): passed on
+    /// as written.
+    pub last_plan_modified_date: Option<String>,
     pub provisioning_state: Option<String>,
     pub schema: Option<TableSchema>,
 }

@@ -7,10 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{
-    DefenderClient, MACHINES, MachineId, PACKAGE_URI, ValueString, odata_string, odata_time,
-};
+use super::{DefenderClient, MACHINES, MachineId, PACKAGE_URI, ValueString};
 use crate::clients::Open;
+use crate::clients::odata;
 use crate::outbound::{Api, ApiError, ApiRequest, Bucket, Collected, ListPosition, Replay};
 use crate::tenants::TenantId;
 
@@ -330,16 +329,16 @@ impl ActionFilter {
     fn odata(&self) -> Option<String> {
         let mut clauses = Vec::new();
         if let Some(machine) = &self.machine_id {
-            clauses.push(format!("machineId eq {}", odata_string(machine.as_str())));
+            clauses.push(format!("machineId eq {}", odata::string(machine.as_str())));
         }
         if let Some(kind) = self.action_type {
-            clauses.push(format!("type eq {}", odata_string(kind.as_str())));
+            clauses.push(format!("type eq {}", odata::string(kind.as_str())));
         }
         if let Some(status) = self.status {
-            clauses.push(format!("status eq {}", odata_string(status.as_str())));
+            clauses.push(format!("status eq {}", odata::string(status.as_str())));
         }
         if let Some(since) = self.since {
-            clauses.push(format!("creationDateTimeUtc ge {}", odata_time(since)));
+            clauses.push(format!("creationDateTimeUtc ge {}", odata::time(since)));
         }
         (!clauses.is_empty()).then(|| clauses.join(" and "))
     }

@@ -4,10 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{
-    DefenderClient, MachineId, ValueList, lowercase_hex, number_or_string, odata_string, odata_time,
-};
+use super::{DefenderClient, MachineId, ValueList, lowercase_hex, number_or_string};
 use crate::clients::Open;
+use crate::clients::odata;
 use crate::outbound::{Api, ApiError, ApiRequest, Collected, ListPosition};
 use crate::tenants::TenantId;
 
@@ -229,19 +228,13 @@ impl AlertFilter {
     fn odata(&self) -> Option<String> {
         let mut clauses = Vec::new();
         if let Some(severity) = self.severity {
-            clauses.push(format!(
-                "severity eq {}",
-                odata_string(Open::from_known(severity).as_str())
-            ));
+            clauses.push(format!("severity eq {}", odata::member(severity)));
         }
         if let Some(status) = self.status {
-            clauses.push(format!(
-                "status eq {}",
-                odata_string(Open::from_known(status).as_str())
-            ));
+            clauses.push(format!("status eq {}", odata::member(status)));
         }
         if let Some(since) = self.since {
-            clauses.push(format!("alertCreationTime ge {}", odata_time(since)));
+            clauses.push(format!("alertCreationTime ge {}", odata::time(since)));
         }
         (!clauses.is_empty()).then(|| clauses.join(" and "))
     }
@@ -249,18 +242,18 @@ impl AlertFilter {
     /// The same test on our side, for lists the service does not filter
     /// (get-machine-related-alerts.md documents no `$filter`).
     pub fn matches(&self, alert: &Alert) -> bool {
-        let same = |wanted: Option<AlertSeverity>| {
-            wanted.is_none_or(|w| alert.severity.as_ref().is_some_and(|a| a.is(&w)))
-        };
-        let status = self
-            .status
-            .is_none_or(|w| alert.status.as_ref().is_some_and(|a| a.is(&w)));
+        /// No member asked for, or the member reported.
+        fn wanted<T: PartialEq>(wanted: Option<T>, reported: Option<&Open<T>>) -> bool {
+            wanted.is_none_or(|member| reported.is_some_and(|r| r.is(&member)))
+        }
         // An alert without a creation time is kept rather than hidden.
         let recent = match (self.since, alert.alert_creation_time) {
             (Some(since), Some(created)) => created >= since,
             _ => true,
         };
-        same(self.severity) && status && recent
+        wanted(self.severity, alert.severity.as_ref())
+            && wanted(self.status, alert.status.as_ref())
+            && recent
     }
 }
 

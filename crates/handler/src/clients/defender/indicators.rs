@@ -7,8 +7,9 @@ use reqwest::Method;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{DefenderClient, ValueList, odata_string};
+use super::{DefenderClient, ValueList};
 use crate::clients::ids::{NumericId, NumericIdKind};
+use crate::clients::odata;
 use crate::outbound::{Api, ApiError, ApiRequest, Bucket, Collected, ListPosition, Replay};
 use crate::tenants::TenantId;
 
@@ -364,18 +365,18 @@ impl IndicatorFilter {
     fn odata(&self) -> Option<String> {
         let mut clauses = Vec::new();
         if let Some(kind) = self.indicator_type {
-            clauses.push(format!("indicatorType eq {}", odata_string(kind.as_str())));
+            clauses.push(format!("indicatorType eq {}", odata::string(kind.as_str())));
         }
         if let Some(action) = self.action {
-            clauses.push(format!("action eq {}", odata_string(action.as_str())));
+            clauses.push(format!("action eq {}", odata::string(action.as_str())));
         }
         if let Some(value) = &self.value {
-            clauses.push(format!("indicatorValue eq {}", odata_string(value)));
+            clauses.push(format!("indicatorValue eq {}", odata::string(value)));
         }
         // get-ti-indicators-collection.md lists title as filterable; the only function the
         // pages show is startswith (exposed-apis-odata-samples.md), never contains.
         if let Some(title) = &self.title_starts_with {
-            clauses.push(format!("startswith(title, {})", odata_string(title)));
+            clauses.push(format!("startswith(title, {})", odata::string(title)));
         }
         (!clauses.is_empty()).then(|| clauses.join(" and "))
     }

@@ -277,26 +277,6 @@ struct ValueString {
     value: String,
 }
 
-/// An instant as an OData `DateTimeOffset` literal for `ge` bounds: whole seconds in UTC,
-/// rounded down so that nothing created within the second is missed.
-fn odata_time(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
-}
-
-/// Quotes a value for an OData string literal (a quote inside is doubled).
-fn odata_string(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
-
 /// Defender reports some counts as numbers and others as strings of digits.
 fn number_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     #[derive(Deserialize)]
@@ -343,12 +323,6 @@ mod tests {
     }
 
     #[test]
-    fn odata_times_are_whole_utc_seconds_rounded_down() {
-        let at = time::macros::datetime!(2026-03-10 11:15:07.9 +02:00);
-        assert_eq!(odata_time(at), "2026-03-10T09:15:07Z");
-    }
-
-    #[test]
     fn machine_statuses_are_read_in_either_documented_spelling() {
         for spelling in ["Onboarded", "onboarded"] {
             let machine: Machine = serde_json::from_value(serde_json::json!({
@@ -372,10 +346,5 @@ mod tests {
                 Some(time::macros::datetime!(2018-08-02 14:55:03.7791856 UTC))
             );
         }
-    }
-
-    #[test]
-    fn odata_strings_double_their_quotes() {
-        assert_eq!(odata_string("O'Brien"), "'O''Brien'");
     }
 }

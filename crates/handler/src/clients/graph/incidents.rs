@@ -5,11 +5,10 @@ use reqwest::header::{HeaderName, HeaderValue};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::GraphClient;
-use crate::clients::Open;
 use crate::clients::ids::{NumericId, NumericIdKind};
+use crate::clients::{Open, odata};
 use crate::outbound::{Api, ApiError, ApiRequest, Collected, ListPosition, Replay};
 use crate::tenants::TenantId;
 
@@ -172,27 +171,18 @@ pub struct IncidentFilter {
 
 impl IncidentFilter {
     fn odata(&self) -> Option<String> {
-        let quote = |value: &str| format!("'{}'", value.replace('\'', "''"));
         let mut clauses = Vec::new();
         if let Some(status) = self.status {
-            clauses.push(format!(
-                "status eq {}",
-                quote(Open::from_known(status).as_str())
-            ));
+            clauses.push(format!("status eq {}", odata::member(status)));
         }
         if let Some(severity) = self.severity {
-            clauses.push(format!(
-                "severity eq {}",
-                quote(Open::from_known(severity).as_str())
-            ));
+            clauses.push(format!("severity eq {}", odata::member(severity)));
         }
         if let Some(assigned) = &self.assigned_to {
-            clauses.push(format!("assignedTo eq {}", quote(assigned)));
+            clauses.push(format!("assignedTo eq {}", odata::string(assigned)));
         }
-        if let Some(since) = self.since
-            && let Ok(since) = since.to_offset(time::UtcOffset::UTC).format(&Rfc3339)
-        {
-            clauses.push(format!("createdDateTime ge {since}"));
+        if let Some(since) = self.since {
+            clauses.push(format!("createdDateTime ge {}", odata::time(since)));
         }
         (!clauses.is_empty()).then(|| clauses.join(" and "))
     }
@@ -368,7 +358,7 @@ mod tests {
         assert_eq!(
             filter.odata().as_deref(),
             Some(
-                "status eq 'inProgress' and severity eq 'high' and assignedTo eq 'O''Brien' and createdDateTime ge 2026-12-01T10:00:00.123Z"
+                "status eq 'inProgress' and severity eq 'high' and assignedTo eq 'O''Brien' and createdDateTime ge 2026-12-01T10:00:00Z"
             )
         );
     }

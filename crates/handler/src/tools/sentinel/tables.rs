@@ -15,7 +15,7 @@ use crate::mcp::{
 };
 use crate::outbound::ListPosition;
 use crate::tenants::TenantId;
-use crate::tools::args::{self, Fields, Limit};
+use crate::tools::args::{Fields, Limit};
 use crate::tools::rows::{self, ListRow, Row};
 
 pub fn register(builder: CatalogueBuilder) -> CatalogueBuilder {
@@ -85,7 +85,7 @@ impl From<&LogTable> for TableInfo {
             archive_retention_in_days: p.archive_retention_in_days,
             retention_is_default: p.retention_in_days_as_default,
             total_retention_is_default: p.total_retention_in_days_as_default,
-            last_plan_change: p.last_plan_modified_date.map(args::rfc3339),
+            last_plan_change: p.last_plan_modified_date.clone(),
             provisioning_state: p.provisioning_state.clone(),
         }
     }
