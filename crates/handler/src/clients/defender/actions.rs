@@ -63,22 +63,6 @@ pub enum ActionType {
     LiveResponse,
 }
 
-impl ActionType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Isolate => "Isolate",
-            Self::Unisolate => "Unisolate",
-            Self::RestrictCodeExecution => "RestrictCodeExecution",
-            Self::UnrestrictCodeExecution => "UnrestrictCodeExecution",
-            Self::RunAntiVirusScan => "RunAntiVirusScan",
-            Self::CollectInvestigationPackage => "CollectInvestigationPackage",
-            Self::StopAndQuarantineFile => "StopAndQuarantineFile",
-            Self::Offboard => "Offboard",
-            Self::LiveResponse => "LiveResponse",
-        }
-    }
-}
-
 /// Machine action statuses. Pending and InProgress are the only ones that still change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ActionStatus {
@@ -88,19 +72,6 @@ pub enum ActionStatus {
     Failed,
     TimeOut,
     Cancelled,
-}
-
-impl ActionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "Pending",
-            Self::InProgress => "InProgress",
-            Self::Succeeded => "Succeeded",
-            Self::Failed => "Failed",
-            Self::TimeOut => "TimeOut",
-            Self::Cancelled => "Cancelled",
-        }
-    }
 }
 
 /// Whether a reported status can no longer change. Pending and InProgress still change; a
@@ -332,10 +303,10 @@ impl ActionFilter {
             clauses.push(format!("machineId eq {}", odata::string(machine.as_str())));
         }
         if let Some(kind) = self.action_type {
-            clauses.push(format!("type eq {}", odata::string(kind.as_str())));
+            clauses.push(format!("type eq {}", odata::member(kind)));
         }
         if let Some(status) = self.status {
-            clauses.push(format!("status eq {}", odata::string(status.as_str())));
+            clauses.push(format!("status eq {}", odata::member(status)));
         }
         if let Some(since) = self.since {
             clauses.push(format!("creationDateTimeUtc ge {}", odata::time(since)));
