@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::config::{Config, settings};
-use crate::hunts::{AppSettingSecrets, SystemClock};
+use crate::hunts::{AppSettingSecrets, HuntDefinition, HuntId, Schedule, SystemClock, Targets};
 use crate::mcp::{Tier, Tool, ToolContext, ToolError};
 use crate::services::Services;
 use crate::storage::Storage;
@@ -115,5 +115,39 @@ impl Harness {
     /// The sandbox's first tenant (Contoso).
     pub fn contoso(&self) -> String {
         self.sandbox.tenants()[0].tenant_id.clone()
+    }
+
+    /// Every sandbox tenant's id, in the sandbox's order.
+    pub fn tenant_ids(&self) -> Vec<String> {
+        self.sandbox
+            .tenants()
+            .iter()
+            .map(|tenant| tenant.tenant_id.clone())
+            .collect()
+    }
+
+    /// A paused hunt over every enabled tenant that looks back a week, stored: what a test runs
+    /// by hand.
+    pub async fn paused_hunt(&self, name: &str, query: &str) -> HuntDefinition {
+        let hunts = &self.context.services.hunts;
+        let now = hunts.now();
+        hunts
+            .create(HuntDefinition {
+                id: HuntId::generate(),
+                name: name.into(),
+                description: None,
+                query: query.into(),
+                targets: Targets::AllEnabled,
+                schedule: Schedule::EveryHours(6),
+                lookback_minutes: Some(7 * 24 * 60),
+                enabled: false,
+                retention_days: 30,
+                alert: None,
+                created_at: now,
+                updated_at: now,
+                schedule_anchor: now,
+            })
+            .await
+            .expect("the hunt is stored")
     }
 }

@@ -107,33 +107,19 @@ fn parse_ids(hunt: &str, run: &str) -> Result<(HuntId, RunId), String> {
 #[cfg(test)]
 mod tests {
     use crate::hunts::run::{AlertState, TenantStatus};
-    use crate::hunts::{HuntDefinition, Schedule, Targets};
     use crate::testing::Harness;
 
     use super::*;
 
     /// A manual run of a hunt over every sandbox tenant, as stored.
     async fn manual_run(harness: &Harness) -> RunRecord {
+        let hunt = harness
+            .paused_hunt(
+                "Encoded PowerShell",
+                "DeviceProcessEvents | where FileName =~ 'powershell.exe' | project Timestamp, DeviceName",
+            )
+            .await;
         let hunts = &harness.context.services.hunts;
-        let now = hunts.now();
-        let hunt = hunts
-            .create(HuntDefinition {
-                id: HuntId::generate(),
-                name: "Encoded PowerShell".into(),
-                description: None,
-                query: "DeviceProcessEvents | where FileName =~ 'powershell.exe' | project Timestamp, DeviceName".into(),
-                targets: Targets::AllEnabled,
-                schedule: Schedule::EveryHours(6),
-                lookback_minutes: Some(7 * 24 * 60),
-                enabled: false,
-                retention_days: 30,
-                alert: None,
-                created_at: now,
-                updated_at: now,
-                schedule_anchor: now,
-            })
-            .await
-            .expect("stored");
         hunts.run_now(&hunt.id).await.expect("the run ends")
     }
 

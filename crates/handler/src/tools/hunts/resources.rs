@@ -146,34 +146,10 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::hunts::{HuntDefinition, HuntId, RunId, Schedule, Targets};
+    use crate::hunts::{HuntId, RunId};
     use crate::testing::Harness;
 
     const QUERY: &str = "DeviceProcessEvents | where FileName =~ 'powershell.exe' | project Timestamp, DeviceName, ProcessCommandLine";
-
-    async fn hunt(harness: &Harness, name: &str) -> HuntId {
-        let hunts = &harness.context.services.hunts;
-        let now = hunts.now();
-        hunts
-            .create(HuntDefinition {
-                id: HuntId::generate(),
-                name: name.into(),
-                description: None,
-                query: QUERY.into(),
-                targets: Targets::AllEnabled,
-                schedule: Schedule::EveryHours(6),
-                lookback_minutes: Some(7 * 24 * 60),
-                enabled: false,
-                retention_days: 30,
-                alert: None,
-                created_at: now,
-                updated_at: now,
-                schedule_anchor: now,
-            })
-            .await
-            .expect("the hunt is stored")
-            .id
-    }
 
     async fn run(harness: &Harness, hunt: &HuntId) -> RunId {
         harness
@@ -199,8 +175,8 @@ mod tests {
     #[tokio::test]
     async fn every_run_is_listed_under_its_hunts_name_and_reads_as_its_record() {
         let harness = Harness::start().await;
-        let powershell = hunt(&harness, "Encoded PowerShell").await;
-        hunt(&harness, "Never run").await;
+        let powershell = harness.paused_hunt("Encoded PowerShell", QUERY).await.id;
+        harness.paused_hunt("Never run", QUERY).await;
         let runs = [
             run(&harness, &powershell).await,
             run(&harness, &powershell).await,
@@ -241,7 +217,7 @@ mod tests {
     #[tokio::test]
     async fn a_tenants_results_come_with_the_run_window_and_their_counts() {
         let harness = Harness::start().await;
-        let hunt_id = hunt(&harness, "Encoded PowerShell").await;
+        let hunt_id = harness.paused_hunt("Encoded PowerShell", QUERY).await.id;
         let run_id = run(&harness, &hunt_id).await;
         let tenant = harness.contoso();
         let record = read(&harness, &resource_uri(&hunt_id, &run_id))
@@ -304,7 +280,7 @@ mod tests {
     #[tokio::test]
     async fn uris_that_name_no_hunt_run_are_refused_for_what_they_are() {
         let harness = Harness::start().await;
-        let hunt_id = hunt(&harness, "Encoded PowerShell").await;
+        let hunt_id = harness.paused_hunt("Encoded PowerShell", QUERY).await.id;
         let run_id = run(&harness, &hunt_id).await;
         let base = resource_uri(&hunt_id, &run_id);
         for uri in [
@@ -334,7 +310,7 @@ mod tests {
                 "{uri}: {error}"
             );
         }
-        let other = hunt(&harness, "Other").await;
+        let other = harness.paused_hunt("Other", QUERY).await.id;
         let error = read(&harness, &resource_uri(&other, &run_id))
             .await
             .expect_err("another hunt's run");

@@ -591,36 +591,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::hunts::{HuntDefinition, Schedule, Targets};
     use crate::testing::Harness;
 
     const QUERY: &str = "DeviceProcessEvents | where FileName =~ 'powershell.exe' | project Timestamp, DeviceName, ProcessCommandLine";
     const HUNTING_PATH: &str = "/graph/v1.0/security/runHuntingQuery";
-
-    /// A paused hunt over every tenant, searching the last week.
-    async fn hunt(harness: &Harness, name: &str) -> HuntId {
-        let hunts = &harness.context.services.hunts;
-        let now = hunts.now();
-        hunts
-            .create(HuntDefinition {
-                id: HuntId::generate(),
-                name: name.into(),
-                description: None,
-                query: QUERY.into(),
-                targets: Targets::AllEnabled,
-                schedule: Schedule::EveryHours(6),
-                lookback_minutes: Some(7 * 24 * 60),
-                enabled: false,
-                retention_days: 30,
-                alert: None,
-                created_at: now,
-                updated_at: now,
-                schedule_anchor: now,
-            })
-            .await
-            .expect("the hunt is stored")
-            .id
-    }
 
     fn tenant_run(status: TenantStatus, rows: Option<u64>, error: Option<&str>) -> TenantRun {
         TenantRun {
@@ -674,8 +648,8 @@ mod tests {
     #[tokio::test]
     async fn runs_are_paged_with_a_cursor_that_belongs_to_its_hunt() {
         let harness = Harness::start().await;
-        let first = hunt(&harness, "Encoded PowerShell").await;
-        let other = hunt(&harness, "Other").await;
+        let first = harness.paused_hunt("Encoded PowerShell", QUERY).await.id;
+        let other = harness.paused_hunt("Other", QUERY).await.id;
         let mut started = BTreeSet::new();
         for _ in 0..3 {
             let run = harness.ok(&HuntRunNow, json!({"hunt_id": first})).await;
@@ -733,13 +707,8 @@ mod tests {
     #[tokio::test]
     async fn results_of_one_tenant_end_with_it_and_failed_or_unsearched_tenants_are_explained() {
         let harness = Harness::start_with(&[("OUTBOUND_MAX_RETRIES", "0")]).await;
-        let hunt_id = hunt(&harness, "Encoded PowerShell").await;
-        let tenants: Vec<String> = harness
-            .sandbox
-            .tenants()
-            .iter()
-            .map(|t| t.tenant_id.clone())
-            .collect();
+        let hunt_id = harness.paused_hunt("Encoded PowerShell", QUERY).await.id;
+        let tenants = harness.tenant_ids();
         let run = harness.ok(&HuntRunNow, json!({"hunt_id": hunt_id})).await;
         let run_id = run["run"]["run_id"].as_str().expect("id").to_owned();
         let last = tenants.last().expect("a tenant");
@@ -845,7 +814,7 @@ mod tests {
         let follower = RunFollower {
             services: Arc::downgrade(&harness.context.services),
         };
-        let hunt_id = hunt(&harness, "Encoded PowerShell").await;
+        let hunt_id = harness.paused_hunt("Encoded PowerShell", QUERY).await.id;
         let run = harness.ok(&HuntRunNow, json!({"hunt_id": hunt_id})).await;
         let run_id: RunId = serde_json::from_value(run["run"]["run_id"].clone()).expect("id");
         let tenant: TenantId = harness.contoso().parse().expect("tenant");

@@ -932,12 +932,7 @@ mod tests {
         assert_eq!(harness.sandbox.stats().count_method("GET"), before);
 
         let all = harness.ok(&HealthCheck, json!({"scope": "all"})).await;
-        let tenants: Vec<String> = harness
-            .sandbox
-            .tenants()
-            .iter()
-            .map(|t| t.tenant_id.clone())
-            .collect();
+        let tenants = harness.tenant_ids();
         assert_eq!(all["tenants_checked"], json!(tenants), "{all}");
         let workspaces: usize = harness
             .sandbox
