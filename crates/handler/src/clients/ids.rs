@@ -1,11 +1,10 @@
 //! Ids Microsoft numbers (indicators, incidents, detection rules). They end up in URL paths, so
 //! they are checked to be digits when they are read from a tool's arguments.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// What a numeric id names, for its error message.
@@ -16,6 +15,8 @@ pub trait NumericIdKind {
     const SHOWN_BY: &'static str;
 }
 
+#[derive(JsonSchema)]
+#[schemars(with = "String", bound = "")]
 pub struct NumericId<K> {
     value: String,
     kind: PhantomData<K>,
@@ -93,20 +94,6 @@ impl<'de, K: NumericIdKind> Deserialize<'de> for NumericId<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         Self::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-impl<K> JsonSchema for NumericId<K> {
-    fn schema_name() -> Cow<'static, str> {
-        "String".into()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        String::json_schema(generator)
-    }
-
-    fn inline_schema() -> bool {
-        true
     }
 }
 

@@ -8,12 +8,14 @@
 
 use std::fmt;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::JsonSchema;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A member of the closed set `T` as the service reported it.
-#[derive(Debug, Clone)]
+/// A member of the closed set `T` as the service reported it. A string in output schemas: the
+/// members this server lists are not all the service may send.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(with = "String", bound = "")]
 pub struct Open<T> {
     known: Option<T>,
     wire: String,
@@ -102,21 +104,6 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Open<T> {
 impl<T> Serialize for Open<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.wire)
-    }
-}
-
-/// A string in output schemas: the members this server lists are not all the service may send.
-impl<T> JsonSchema for Open<T> {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "String".into()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        String::json_schema(generator)
-    }
-
-    fn inline_schema() -> bool {
-        true
     }
 }
 

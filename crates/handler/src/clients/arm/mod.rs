@@ -145,7 +145,7 @@ impl ArmClient {
     }
 
     /// Adds OData options (`$filter`, `$orderby`) to a list URL.
-    pub fn with_query(mut url: Url, query: &[(&str, &str)]) -> Url {
+    pub fn with_query<V: AsRef<str>>(mut url: Url, query: &[(&str, V)]) -> Url {
         url.query_pairs_mut().extend_pairs(query);
         url
     }

@@ -30,7 +30,8 @@ const RULE_ID_MAX: usize = 256;
 /// `Edm.String`; the create page calls it "the client-provided unique identifier of the rule"
 /// (its example: `office-encoded-powershell`), and older rules carry digits (`7506`). So the id
 /// is opaque text: any printable characters, percent-encoded when it becomes a path segment.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
 pub struct RuleId(String);
 
 #[derive(Debug, thiserror::Error)]
@@ -92,20 +93,6 @@ impl<'de> Deserialize<'de> for RuleId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         Self::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-impl JsonSchema for RuleId {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "String".into()
-    }
-
-    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        String::json_schema(generator)
-    }
-
-    fn inline_schema() -> bool {
-        true
     }
 }
 

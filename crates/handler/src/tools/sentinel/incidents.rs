@@ -398,13 +398,9 @@ impl Tool for ListIncidents {
         let parameters = incident_query(&params)?.parameters();
         let arm = &context.services.arm;
         let start = || {
-            let query: Vec<(&str, &str)> = parameters
-                .iter()
-                .map(|(name, value)| (*name, value.as_str()))
-                .collect();
             Ok(ArmClient::with_query(
                 arm.workspace_url(target.workspace, WorkspaceResource::Incidents),
-                &query,
+                &parameters,
             ))
         };
         let (incidents, next_cursor) = page::<Incident>(
